@@ -1,0 +1,57 @@
+/**
+ * Every metric of peer discovery, in one place. They are Effect metrics: the service updates them,
+ * and the application exports them (OTLP, Prometheus). No metric carries a per-peer label.
+ */
+import { Metric, MetricBoundaries } from "effect"
+import type { DnsOutcome } from "./DnsLookupError.js"
+
+/** The size of the current peer set, this pod included. */
+export const peerPodCount = Metric.gauge("miroir_peer_pod_count", {
+  description: "Peers in this pod's current set, itself included"
+})
+
+/** The result label of {@link lookups}: `ok`, or the outcome of a lookup that returned no records. */
+export type LookupResult = "ok" | DnsOutcome
+
+/** Lookups by result. */
+export const lookups = Metric.counter("miroir_peer_discovery_lookups_total", {
+  description: "DNS lookups of the peers, by result (ok, nxdomain, nodata, timeout, servfail, refused, error)",
+  incremental: true
+})
+
+/** The lookup counter of one result. */
+export const lookupsWithResult = (result: LookupResult) => Metric.tagged(lookups, "result", result)
+
+/** How long lookups take, in seconds, whatever their result. */
+export const lookupDuration = Metric.histogram(
+  "miroir_peer_discovery_lookup_duration_seconds",
+  MetricBoundaries.exponential({ start: 0.0005, factor: 2, count: 16 }),
+  "Duration of DNS lookups of the peers, in seconds"
+)
+
+/** When DNS last answered (records, NXDOMAIN or no data), in Unix seconds. */
+export const lastSuccessTimestamp = Metric.gauge("miroir_peer_discovery_last_success_timestamp_seconds", {
+  description: "Unix time of the last DNS answer about the peers"
+})
+
+/** 1 when the last answer listed this pod, else 0. */
+export const selfInDns = Metric.gauge("miroir_peer_discovery_self_in_dns", {
+  description: "1 when DNS lists this pod among the peers, else 0"
+})
+
+/** Changes of the set's membership. */
+export const membershipChanges = Metric.counter("miroir_peer_membership_changes_total", {
+  description: "Changes of the peer set's membership",
+  incremental: true
+})
+
+/** SRV targets outside the Service's domain, ignored. */
+export const foreignTargets = Metric.counter("miroir_peer_discovery_foreign_targets_total", {
+  description: "SRV targets outside the headless Service's domain, ignored",
+  incremental: true
+})
+
+/** Shards this pod owns; set by the consumer that partitions them. */
+export const ownedShards = Metric.gauge("miroir_owned_shards_count", {
+  description: "Shards this pod owns by rendezvous hashing"
+})

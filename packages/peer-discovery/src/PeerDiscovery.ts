@@ -1,0 +1,264 @@
+/**
+ * Peer discovery: looks the peers up in DNS while the layer is built, then again every refresh
+ * interval (±20% jitter) in a fiber of the layer's scope, and keeps the current {@link PeerSet}.
+ *
+ * What DNS says is handled as the systems before us learned to (DESIGN.md §3): a failed lookup
+ * (timeout, SERVFAIL, refused) is retried with backoff and never shrinks the set, which is kept and
+ * marked stale; NXDOMAIN and no data are answers — no ready pods — and leave only this pod; this pod
+ * is always in its own set, whether DNS lists it yet or not.
+ */
+import {
+  Cause,
+  Clock,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  Metric,
+  Option,
+  Schedule,
+  Stream,
+  SubscriptionRef
+} from "effect"
+import { DnsLookupError } from "./DnsLookupError.js"
+import { DnsResolver } from "./DnsResolver.js"
+import * as Metrics from "./Metrics.js"
+import { PeerDiscoveryConfig, type Settings } from "./PeerDiscoveryConfig.js"
+import * as PeerId from "./PeerId.js"
+import * as PeerSet from "./PeerSet.js"
+
+/** What the service offers its consumers. */
+export interface Service {
+  /** The current set of peers. */
+  readonly current: Effect.Effect<PeerSet.PeerSet>
+  /** The current set, then the set after every change of membership (not after every refresh). */
+  readonly membership: Stream.Stream<PeerSet.PeerSet>
+  /** Every change of membership from the moment of subscription, with the ids that joined and left. */
+  readonly changes: Stream.Stream<PeerSet.MembershipChange>
+  /** Waits until the set has at least `count` peers (this pod included), at most `timeout`. */
+  readonly awaitPeers: (count: number, timeout: Duration.DurationInput) => Effect.Effect<PeerSet.PeerSet, PeerWaitTimeout>
+  /**
+   * Looks the peers up now, once (after a lookup in flight, if any), and returns the new set; on a
+   * failure the set is kept, marked stale, and the error returned.
+   */
+  readonly refresh: Effect.Effect<PeerSet.PeerSet, DnsLookupError>
+}
+
+/** Peer discovery as a service. */
+export class PeerDiscovery extends Context.Tag("@miroir/peer-discovery/PeerDiscovery")<PeerDiscovery, Service>() {}
+
+/** {@link Service.awaitPeers} timed out before enough peers were seen. */
+export class PeerWaitTimeout extends Data.TaggedError("PeerWaitTimeout")<{
+  readonly wanted: number
+  readonly seen: number
+  readonly timeout: Duration.Duration
+}> {
+  override get message(): string {
+    return `waited ${Duration.format(this.timeout)} for ${this.wanted} peers, saw ${this.seen}`
+  }
+}
+
+/** The first delay of the retries after a failed lookup. */
+export const RETRY_BASE_DELAY = Duration.millis(250)
+
+/**
+ * Retries after a failed lookup: jittered exponential backoff from {@link RETRY_BASE_DELAY}, each
+ * delay at most half the interval, for half the interval in all; then the loop waits for its next tick.
+ */
+export const retrySchedule = (interval: Duration.Duration): Schedule.Schedule<unknown> => {
+  const half = Duration.times(interval, 0.5)
+  return Schedule.exponential(RETRY_BASE_DELAY).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay((delay) => Duration.min(delay, half)),
+    Schedule.upTo(half)
+  )
+}
+
+/** The refresh cadence: the interval, jittered by ±20% so that pods do not poll in lockstep. */
+export const refreshSchedule = (interval: Duration.Duration): Schedule.Schedule<unknown> =>
+  Schedule.spaced(interval).pipe(Schedule.jittered)
+
+/** What one lookup found: the listed ids, and the targets that were not the Service's. */
+interface Listing {
+  readonly ids: ReadonlyArray<PeerId.PeerId>
+  readonly foreign: ReadonlyArray<string>
+}
+
+/** The lookup that lists the peers, as the settings ask for (SRV of the port, or A/AAAA of the Service). */
+const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
+  readonly name: string
+  readonly lookup: Effect.Effect<Listing, DnsLookupError>
+} => {
+  const domain = PeerId.serviceDomain(settings)
+  if (settings.record === "a") {
+    return {
+      name: domain,
+      lookup: Effect.map(resolver.resolveAddresses(domain), (addresses) => ({
+        ids: addresses.map(PeerId.fromIp),
+        foreign: []
+      }))
+    }
+  }
+  const name = PeerId.srvName(settings)
+  return {
+    name,
+    lookup: Effect.map(resolver.resolveSrv(name), (records) => {
+      const ids: Array<PeerId.PeerId> = []
+      const foreign: Array<string> = []
+      for (const record of records) {
+        Option.match(PeerId.fromTarget(record.name, domain), {
+          onNone: () => foreign.push(record.name),
+          onSome: (id) => ids.push(id)
+        })
+      }
+      return { ids, foreign }
+    })
+  }
+}
+
+/** Builds the service and starts its refresh fiber in the current scope. */
+export const make = Effect.gen(function*() {
+  const settings = yield* PeerDiscoveryConfig
+  const resolver = yield* DnsResolver
+  const identity = PeerId.identify(settings)
+  const { lookup, name } = listPeers(settings, resolver)
+  const state = yield* SubscriptionRef.make(PeerSet.initial(identity))
+  const oneLookupAtATime = yield* Effect.makeSemaphore(1)
+
+  const publish = (listing: Listing, at: Date) =>
+    Effect.gen(function*() {
+      const previous = yield* SubscriptionRef.get(state)
+      const current = PeerSet.fromAnswer(identity, listing.ids, at)
+      yield* SubscriptionRef.set(state, current)
+      yield* Metric.set(Metrics.peerPodCount, current.peers.length)
+      yield* Metric.set(Metrics.selfInDns, current.selfInDns ? 1 : 0)
+      yield* Metric.set(Metrics.lastSuccessTimestamp, at.getTime() / 1000)
+      if (listing.foreign.length > 0) {
+        yield* Metric.incrementBy(Metrics.foreignTargets, listing.foreign.length)
+        yield* Effect.logWarning("ignored SRV targets outside the Service's domain").pipe(
+          Effect.annotateLogs({ targets: listing.foreign.join(","), domain: PeerId.serviceDomain(settings) })
+        )
+      }
+      if (!PeerSet.sameMembers(previous, current)) {
+        const { joined, left } = PeerSet.difference(previous, current)
+        yield* Metric.increment(Metrics.membershipChanges)
+        yield* Effect.logInfo("peer membership changed").pipe(
+          Effect.annotateLogs({
+            joined: joined.join(","),
+            left: left.join(","),
+            peers: current.peers.length,
+            self: current.self,
+            selfInDns: current.selfInDns
+          })
+        )
+      }
+      return current
+    })
+
+  /** One lookup, its metrics and its effect on the set. Never two at once. */
+  const attempt: Effect.Effect<PeerSet.PeerSet, DnsLookupError> = Effect.gen(function*() {
+    const started = yield* Clock.currentTimeMillis
+    const result = yield* lookup.pipe(
+      Effect.timeoutFail({
+        duration: settings.lookupTimeout,
+        onTimeout: () =>
+          new DnsLookupError({ outcome: "timeout", name, rrtype: settings.record === "srv" ? "SRV" : "A/AAAA" })
+      }),
+      Effect.either
+    )
+    const finished = yield* Clock.currentTimeMillis
+    const outcome: Metrics.LookupResult = Either.match(result, { onLeft: (e) => e.outcome, onRight: () => "ok" })
+    yield* Metric.update(Metrics.lookupDuration, (finished - started) / 1000)
+    yield* Metric.increment(Metrics.lookupsWithResult(outcome))
+    yield* Effect.annotateCurrentSpan("dns.outcome", outcome)
+    const at = new Date(finished)
+    const current = yield* Either.match(result, {
+      onRight: (listing) => publish(listing, at),
+      onLeft: (error) =>
+        error.isAnswer
+          ? Effect.logDebug("DNS lists no ready pods").pipe(
+            Effect.annotateLogs({ outcome: error.outcome, name }),
+            Effect.zipRight(publish({ ids: [], foreign: [] }, at))
+          )
+          : Effect.logWarning("peer lookup failed; keeping the last known peers").pipe(
+            Effect.annotateLogs({ outcome: error.outcome, name, code: error.code ?? "" }),
+            Effect.zipRight(SubscriptionRef.update(state, PeerSet.markStale)),
+            Effect.zipRight(Effect.fail(error))
+          )
+    })
+    yield* Effect.annotateCurrentSpan("peers.count", current.peers.length)
+    return current
+  }).pipe(
+    Effect.withSpan("PeerDiscovery.refresh", { attributes: { "dns.name": name } }),
+    oneLookupAtATime.withPermits(1)
+  )
+
+  /** A lookup with its retries; ends without error either way. */
+  const cycle = attempt.pipe(
+    Effect.retry(retrySchedule(settings.refreshInterval)),
+    Effect.catchAll((error) =>
+      Effect.logWarning("peer lookups keep failing; retrying at the next interval").pipe(
+        Effect.annotateLogs({ outcome: error.outcome, name })
+      )
+    ),
+    Effect.asVoid
+  )
+
+  /** The loop survives anything but interruption: a defect is logged and the next tick comes. */
+  const survivingCycle = cycle.pipe(
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.logError("peer discovery refresh died; the loop goes on", cause)
+    )
+  )
+
+  const first = yield* Effect.either(attempt)
+  const afterFirst = Either.isLeft(first) && !first.left.isAnswer
+    ? Effect.sleep(RETRY_BASE_DELAY).pipe(Effect.zipRight(survivingCycle))
+    : Effect.void
+  yield* afterFirst.pipe(
+    Effect.zipRight(Effect.schedule(survivingCycle, refreshSchedule(settings.refreshInterval))),
+    Effect.annotateLogs({ service: "peer-discovery", self: identity.fallback }),
+    Effect.forkScoped
+  )
+
+  const membership = state.changes.pipe(Stream.changesWith(PeerSet.sameMembers))
+
+  const changes = membership.pipe(
+    Stream.zipWithPrevious,
+    Stream.filterMap(([previous, current]) =>
+      Option.map(previous, (before) => ({ previous: before, current, ...PeerSet.difference(before, current) }))
+    )
+  )
+
+  const awaitPeers = (count: number, timeout: Duration.DurationInput) =>
+    membership.pipe(
+      Stream.filter((set) => set.peers.length >= count),
+      Stream.runHead,
+      Effect.timeoutOption(timeout),
+      Effect.map(Option.flatten),
+      Effect.flatMap(Option.match({
+        onSome: Effect.succeed,
+        onNone: () =>
+          Effect.flatMap(SubscriptionRef.get(state), (set) =>
+            new PeerWaitTimeout({ wanted: count, seen: set.peers.length, timeout: Duration.decode(timeout) }))
+      }))
+    )
+
+  return {
+    current: SubscriptionRef.get(state),
+    membership,
+    changes,
+    awaitPeers,
+    refresh: attempt
+  } satisfies Service
+})
+
+/** Peer discovery over the configured resolver; its refresh fiber stops when the layer's scope closes. */
+export const layer: Layer.Layer<PeerDiscovery, never, PeerDiscoveryConfig | DnsResolver> = Layer.scoped(
+  PeerDiscovery,
+  make
+)

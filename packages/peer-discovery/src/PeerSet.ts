@@ -1,0 +1,74 @@
+/**
+ * The set of peers one pod sees: sorted, without duplicates, and always with itself in it, plus what
+ * tells how fresh it is. Pure data and functions.
+ */
+import { Duration, Option } from "effect"
+import { compareIds } from "./internal/order.js"
+import type { PeerId, SelfIdentity } from "./PeerId.js"
+
+/** The peers one pod sees. */
+export interface PeerSet {
+  /** This pod's id: the id DNS lists it under, or its fallback while DNS does not list it. */
+  readonly self: PeerId
+  /** Every peer, this pod included, sorted and without duplicates. */
+  readonly peers: ReadonlyArray<PeerId>
+  /** Whether the last answer listed this pod. */
+  readonly selfInDns: boolean
+  /** When DNS last answered (records, NXDOMAIN or no data); none before the first answer. */
+  readonly refreshedAt: Option.Option<Date>
+  /** True while the lookups since the last answer have failed: the peers are the last good ones. */
+  readonly stale: boolean
+}
+
+/** The set of a pod that knows nothing yet: only itself, never refreshed. */
+export const initial = (identity: SelfIdentity): PeerSet => ({
+  self: identity.fallback,
+  peers: [identity.fallback],
+  selfInDns: false,
+  refreshedAt: Option.none(),
+  stale: false
+})
+
+/** The set from the ids of one DNS answer (possibly none), answered at `at`. */
+export const fromAnswer = (identity: SelfIdentity, listed: Iterable<PeerId>, at: Date): PeerSet => {
+  const unique = [...new Set(listed)].sort(compareIds)
+  const listedSelf = unique.find((id) => identity.aliases.has(id))
+  const self = listedSelf ?? identity.fallback
+  const peers = listedSelf === undefined ? [...unique, self].sort(compareIds) : unique
+  return { self, peers, selfInDns: listedSelf !== undefined, refreshedAt: Option.some(at), stale: false }
+}
+
+/** The same set, marked as kept past a failed lookup. */
+export const markStale = (set: PeerSet): PeerSet => (set.stale ? set : { ...set, stale: true })
+
+/** Whether two sets have the same members and the same self. */
+export const sameMembers = (a: PeerSet, b: PeerSet): boolean =>
+  a.self === b.self && a.peers.length === b.peers.length && a.peers.every((id, i) => id === b.peers[i])
+
+/** What changed between two sets of peers. */
+export interface Difference {
+  /** Ids in the newer set only, sorted. */
+  readonly joined: ReadonlyArray<PeerId>
+  /** Ids in the older set only, sorted. */
+  readonly left: ReadonlyArray<PeerId>
+}
+
+/** The ids that joined and left from `previous` to `current`. */
+export const difference = (previous: PeerSet, current: PeerSet): Difference => {
+  const before = new Set(previous.peers)
+  const after = new Set(current.peers)
+  return {
+    joined: current.peers.filter((id) => !before.has(id)),
+    left: previous.peers.filter((id) => !after.has(id))
+  }
+}
+
+/** A change of membership, as published to consumers. */
+export interface MembershipChange extends Difference {
+  readonly previous: PeerSet
+  readonly current: PeerSet
+}
+
+/** How long ago DNS last answered, at `now`; none before the first answer. */
+export const age = (set: PeerSet, now: Date): Option.Option<Duration.Duration> =>
+  Option.map(set.refreshedAt, (at) => Duration.millis(Math.max(0, now.getTime() - at.getTime())))

@@ -1,0 +1,100 @@
+/**
+ * Mode A ownership by rendezvous (highest-random-weight) hashing: a key belongs to the peer with the
+ * highest xxHash64 of `key || "||" || peerId`. Every pod evaluates it over its own view of the peers,
+ * so once the views agree, every key has exactly one owner, and a peer joining takes over only the
+ * keys it now wins.
+ *
+ * The score is the Rust Miroir's (`mode_a_coordinator.rs`): xxHash64, seed 0, of the UTF-8 bytes,
+ * so both agree on every owner. It is computed by a small WebAssembly kernel that scores all peers of
+ * a key in one call (see BENCHMARKS.md for why).
+ */
+import { Context, Effect, Layer, Stream } from "effect"
+import { kernel } from "./internal/xxh64.js"
+import { PeerDiscovery } from "./PeerDiscovery.js"
+import type { PeerId } from "./PeerId.js"
+import type { PeerSet } from "./PeerSet.js"
+
+/** The score of `peerId` for `key`: xxHash64, seed 0, of `key + "||" + peerId` (UTF-8), unsigned. */
+export const score = (key: string, peerId: string): bigint => kernel.score(key, peerId)
+
+/**
+ * The owner of `key` among `peerIds` (any order): the highest score, ties to the smallest id;
+ * `undefined` when there are no peers. Passing the same array (or the same ids in the same order)
+ * call after call is fastest: the ids are laid out for the kernel once.
+ */
+export const ownerOf = <Id extends string>(key: string, peerIds: ReadonlyArray<Id>): Id | undefined => {
+  const index = kernel.ownerIndex(key, peerIds)
+  return index < 0 ? undefined : peerIds[index]
+}
+
+/** The key of a shard: its number in decimal (`"0"`, `"1"`, …). */
+export const shardKey = (shard: number): string => String(shard)
+
+/** The largest shard count accepted, so that a typo cannot ask for billions of hashes. */
+export const MAX_SHARDS = 1 << 20
+
+/** The shards among `0 … count - 1` that `self` owns among `peerIds`, ascending. */
+export const ownedShards = (count: number, self: string, peerIds: ReadonlyArray<string>): ReadonlyArray<number> => {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS) {
+    throw new RangeError(`shard count must be an integer from 1 to ${MAX_SHARDS}, got ${count}`)
+  }
+  const owned: Array<number> = []
+  for (let shard = 0; shard < count; shard++) {
+    if (ownerOf(shardKey(shard), peerIds) === self) owned.push(shard)
+  }
+  return owned
+}
+
+/** The shards a pod owns after a change of membership, and what the change moved. */
+export interface ShardOwnership {
+  /** The set this was computed over. */
+  readonly peers: PeerSet
+  /** Shards owned now, ascending. */
+  readonly owned: ReadonlyArray<number>
+  /** Shards owned now and not before, ascending (at subscription: all owned shards). */
+  readonly gained: ReadonlyArray<number>
+  /** Shards owned before and not now, ascending. */
+  readonly lost: ReadonlyArray<number>
+}
+
+/** Ownership over the current peer set of {@link PeerDiscovery}. */
+export interface Service {
+  /** The owner of `key` now. */
+  readonly ownerOf: (key: string) => Effect.Effect<PeerId>
+  /** Whether this pod owns `key` now. */
+  readonly owns: (key: string) => Effect.Effect<boolean>
+  /** The shards among `0 … count - 1` this pod owns now. */
+  readonly ownedShards: (count: number) => Effect.Effect<ReadonlyArray<number>>
+  /** This pod's shards at subscription, then after every change of membership, with gains and losses. */
+  readonly shardChanges: (count: number) => Stream.Stream<ShardOwnership>
+}
+
+/** Ownership as a service. */
+export class Rendezvous extends Context.Tag("@miroir/peer-discovery/Rendezvous")<Rendezvous, Service>() {}
+
+/** Builds the service over {@link PeerDiscovery}. */
+export const make = Effect.map(PeerDiscovery, (discovery): Service => {
+  const ownerIn = (key: string, set: PeerSet): PeerId => ownerOf(key, set.peers) ?? set.self
+  return {
+    ownerOf: (key) => Effect.map(discovery.current, (set) => ownerIn(key, set)),
+    owns: (key) => Effect.map(discovery.current, (set) => ownerIn(key, set) === set.self),
+    ownedShards: (count) => Effect.map(discovery.current, (set) => ownedShards(count, set.self, set.peers)),
+    shardChanges: (count) =>
+      discovery.membership.pipe(
+        Stream.mapAccum(new Set<number>(), (before, peers) => {
+          const owned = ownedShards(count, peers.self, peers.peers)
+          const now = new Set(owned)
+          const change: ShardOwnership = {
+            peers,
+            owned,
+            gained: owned.filter((shard) => !before.has(shard)),
+            lost: [...before].filter((shard) => !now.has(shard)).sort((a, b) => a - b)
+          }
+          return [now, change]
+        })
+      )
+  }
+})
+
+/** Ownership over the {@link PeerDiscovery} in context. */
+export const layer: Layer.Layer<Rendezvous, never, PeerDiscovery> = Layer.effect(Rendezvous, make)

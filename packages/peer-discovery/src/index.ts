@@ -1,0 +1,15 @@
+/**
+ * `@miroir/peer-discovery`: Kubernetes peer discovery through the DNS of a headless Service, and
+ * rendezvous-hash ownership of shards and tasks, as Effect services.
+ *
+ * Data flows one way: {@link PeerDiscoveryConfig} → {@link DnsResolver} → {@link PeerDiscovery} →
+ * {@link PeerSet} → {@link Rendezvous} and other consumers; {@link Metrics} records what happens.
+ */
+export * as DnsLookupError from "./DnsLookupError.js"
+export * as DnsResolver from "./DnsResolver.js"
+export * as Metrics from "./Metrics.js"
+export * as PeerDiscovery from "./PeerDiscovery.js"
+export * as PeerDiscoveryConfig from "./PeerDiscoveryConfig.js"
+export * as PeerId from "./PeerId.js"
+export * as PeerSet from "./PeerSet.js"
+export * as Rendezvous from "./Rendezvous.js"

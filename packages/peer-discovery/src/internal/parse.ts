@@ -1,0 +1,114 @@
+/**
+ * Parsers for configuration values. Each returns the parsed value or a sentence saying what was
+ * expected, which PeerDiscoveryConfig turns into an error naming the variable and the value.
+ */
+import { isIP } from "node:net"
+import { Duration, Either, Option } from "effect"
+
+/** A parse result: the value, or what the input should have looked like. */
+export type Parsed<A> = Either.Either<A, string>
+
+const SHORT_DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/
+const SHORT_UNITS = { ms: "millis", s: "seconds", m: "minutes", h: "hours" } as const
+
+/** `250ms`, `15s`, `1m`, `1h`, or effect's `15 seconds`; positive and finite. */
+export const positiveDuration = (raw: string): Parsed<Duration.Duration> => {
+  const expected = "a positive duration such as 250ms, 15s, 1m or \"15 seconds\""
+  const text = raw.trim()
+  const short = SHORT_DURATION.exec(text)
+  const duration = short
+    ? Option.some(Duration.decode(`${Number(short[1])} ${SHORT_UNITS[short[2] as keyof typeof SHORT_UNITS]}`))
+    : Duration.decodeUnknown(text)
+  return Option.match(duration, {
+    onNone: () => Either.left(expected),
+    onSome: (d) =>
+      Duration.isFinite(d) && Duration.greaterThan(d, Duration.zero) ? Either.right(d) : Either.left(expected)
+  })
+}
+
+/** An IPv4 or IPv6 address, returned in canonical form (lower-case, IPv6 compressed as RFC 5952). */
+export const ipAddress = (raw: string): Parsed<string> => {
+  const text = raw.trim()
+  switch (isIP(text)) {
+    case 4:
+      return Either.right(text)
+    case 6:
+      return Either.right(canonicalIpv6(text))
+    default:
+      return Either.left("an IPv4 or IPv6 address such as 10.244.1.5 or fd00::1")
+  }
+}
+
+/** RFC 5952 form of a valid IPv6 address, the form Kubernetes writes into status.podIP. */
+const canonicalIpv6 = (address: string): string => new URL(`http://[${address}]/`).hostname.slice(1, -1)
+
+const RFC1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+const RFC1035_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/
+
+/** A Kubernetes object name usable as a DNS label (RFC 1123: lower-case alphanumerics and '-'). */
+export const dnsLabel = (raw: string): Parsed<string> =>
+  RFC1123_LABEL.test(raw) ? Either.right(raw) : Either.left("a DNS label: 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit")
+
+/** A Service name (RFC 1035 label: starts with a letter). */
+export const serviceName = (raw: string): Parsed<string> =>
+  RFC1035_LABEL.test(raw)
+    ? Either.right(raw)
+    : Either.left("a Service name: 1-63 lower-case letters, digits or '-', starting with a letter")
+
+/** A Service port name as it appears in an SRV name (`_<name>._tcp…`). */
+export const portName = (raw: string): Parsed<string> => {
+  const name = raw.trim().toLowerCase()
+  return RFC1123_LABEL.test(name) && name.length <= 15
+    ? Either.right(name)
+    : Either.left("a Service port name: 1-15 lower-case letters, digits or '-', as in the Service's ports[].name")
+}
+
+/** A DNS domain such as `cluster.local`, without the trailing dot, lower-cased. */
+export const domainName = (raw: string): Parsed<string> => {
+  const domain = raw.trim().toLowerCase().replace(/\.$/, "")
+  return domain.length > 0 && domain.length <= 253 && domain.split(".").every((label) => RFC1123_LABEL.test(label))
+    ? Either.right(domain)
+    : Either.left("a DNS domain such as cluster.local")
+}
+
+/** One of the given words, case-insensitive. */
+export const oneOf = <const Word extends string>(words: ReadonlyArray<Word>) => (raw: string): Parsed<Word> => {
+  const word = raw.trim().toLowerCase()
+  return (words as ReadonlyArray<string>).includes(word)
+    ? Either.right(word as Word)
+    : Either.left(`one of ${words.map((w) => `"${w}"`).join(", ")}`)
+}
+
+const IPV6_WITH_PORT = /^\[([^\]]+)\](?::(\d+))?$/
+const IPV4_WITH_PORT = /^([^:]+)(?::(\d+))?$/
+
+/**
+ * A comma-separated list of DNS servers, each `ip`, `ip:port`, `[ipv6]` or `[ipv6]:port`, returned in
+ * the form node:dns `Resolver#setServers` takes. Host names are refused: a resolver cannot resolve its
+ * own server's name.
+ */
+export const dnsServers = (raw: string): Parsed<ReadonlyArray<string>> => {
+  const expected = (entry: string) =>
+    `a comma-separated list of IP addresses with optional ports, such as 127.0.0.1:5353 or [::1]:53 (entry "${entry}" is not one)`
+  const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry.length > 0)
+  if (entries.length === 0) return Either.left(expected(raw))
+  const servers: Array<string> = []
+  for (const entry of entries) {
+    const bracketed = IPV6_WITH_PORT.exec(entry)
+    const plain = bracketed ? null : isIP(entry) === 6 ? [entry, entry, undefined] : IPV4_WITH_PORT.exec(entry)
+    const host = bracketed?.[1] ?? plain?.[1]
+    const port = bracketed ? bracketed[2] : plain?.[2]
+    const family = host === undefined ? 0 : isIP(host)
+    if (family === 0 || (bracketed && family !== 6) || (port !== undefined && !isPort(port))) {
+      return Either.left(expected(entry))
+    }
+    const address = family === 6 ? `[${canonicalIpv6(host!)}]` : host!
+    servers.push(port === undefined ? (family === 6 ? address.slice(1, -1) : address) : `${address}:${Number(port)}`)
+  }
+  return Either.right(servers)
+}
+
+const isPort = (text: string): boolean => {
+  const port = Number(text)
+  return Number.isInteger(port) && port >= 1 && port <= 65_535
+}

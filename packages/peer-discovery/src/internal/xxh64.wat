@@ -1,0 +1,200 @@
+;; Rendezvous kernel: xxHash64 (seed 0) of key || "||" || peer for every peer, keeping the highest.
+;;
+;; Why WebAssembly: ownership runs once per task in the task pruner, and a per-peer call into a native
+;; addon costs more than the hash itself. Here one call hashes every peer of a key in i64 arithmetic.
+;; Everything sits in one function because V8 (Node 20) does not inline wasm calls, and the calls
+;; cost about a fifth of the time; for the same reason the primes are literals, not globals:
+;;   P1 = 0x9E3779B185EBCA87  P2 = 0xC2B2AE3D27D4EB4F  P3 = 0x165667B19E3779F9
+;;   P4 = 0x85EBCA77C2B2AE63  P5 = 0x27D4EB2F165667C5
+;; `pnpm --filter @miroir/peer-discovery gen:wasm` compiles this file into xxh64Module.ts; a test
+;; checks that the committed module matches this source.
+;;
+;; Memory layout (written by internal/xxh64.ts):
+;;   table:  count entries of (u32 offset, u32 length), each pointing at one peer id's UTF-8 bytes
+;;   buffer: the key's UTF-8 bytes and "||" (prefixLen bytes), then room for the longest peer id
+;;           plus 8 bytes, because peer ids are moved a word at a time
+(module
+  (memory (export "memory") 1)
+
+  ;; The score of the winner of the last argmax call.
+  (global $bestScore (export "bestScore") (mut i64) (i64.const 0))
+
+  ;; acc ^ round(0, value), then * P1 + P4: folds one stripe accumulator into the long-input hash.
+  (func $mergeRound (param $acc i64) (param $value i64) (result i64)
+    (i64.add
+      (i64.mul
+        (i64.xor
+          (local.get $acc)
+          (i64.mul
+            (i64.rotl (i64.mul (local.get $value) (i64.const 0xC2B2AE3D27D4EB4F)) (i64.const 31))
+            (i64.const 0x9E3779B185EBCA87)))
+        (i64.const 0x9E3779B185EBCA87))
+      (i64.const 0x85EBCA77C2B2AE63)))
+
+  ;; Index in the table of the peer whose xxHash64(key || "||" || peer) is highest as an unsigned
+  ;; number; its score is left in $bestScore. On a tie the lower index wins, so a table sorted by id
+  ;; gives ties to the smallest id. Returns -1 when count is 0.
+  ;;
+  ;; Two buffers of `stride` bytes at `buffers` hold the key; the first already has it, and the peers
+  ;; are appended to them in turn. Step i moves peer i into one buffer, then hashes peer i - 1 in the
+  ;; other: the hash loads words at other offsets than the move stored them, and a load that straddles
+  ;; fresh stores waits for them to drain (a third of the time when the two ran back to back).
+  (func (export "argmax")
+    (param $table i32) (param $count i32) (param $buffers i32) (param $stride i32) (param $prefixLen i32)
+    (result i32)
+    (local $i i32)
+    (local $hashed i32)
+    (local $entry i32)
+    (local $best i32)
+    (local $from i32) (local $to i32) (local $copyEnd i32)
+    (local $p i32) (local $len i32) (local $end i32) (local $lastStripe i32)
+    (local $h i64)
+    (local $top i64)
+    (local $v1 i64) (local $v2 i64) (local $v3 i64) (local $v4 i64)
+    (local.set $best (i32.const -1))
+    ;; The key into the second buffer, a word at a time.
+    (local.set $from (local.get $buffers))
+    (local.set $copyEnd (i32.add (local.get $buffers) (local.get $prefixLen)))
+    (local.set $to (i32.add (local.get $buffers) (local.get $stride)))
+    (block $keyCopied
+      (loop $copyKey
+        (br_if $keyCopied (i32.ge_u (local.get $from) (local.get $copyEnd)))
+        (i64.store (local.get $to) (i64.load (local.get $from)))
+        (local.set $to (i32.add (local.get $to) (i32.const 8)))
+        (local.set $from (i32.add (local.get $from) (i32.const 8)))
+        (br $copyKey)))
+    (loop $peers
+      (if (i32.lt_u (local.get $i) (local.get $count))
+        (then
+          ;; Append peer i after the key in buffer i % 2, a word at a time.
+          (local.set $entry (i32.add (local.get $table) (i32.shl (local.get $i) (i32.const 3))))
+          (local.set $from (i32.load (local.get $entry)))
+          (local.set $copyEnd (i32.add (local.get $from) (i32.load offset=4 (local.get $entry))))
+          (local.set $to
+            (i32.add
+              (i32.add (local.get $buffers) (i32.mul (i32.and (local.get $i) (i32.const 1)) (local.get $stride)))
+              (local.get $prefixLen)))
+          (block $copied
+            (loop $copy
+              (br_if $copied (i32.ge_u (local.get $from) (local.get $copyEnd)))
+              (i64.store (local.get $to) (i64.load (local.get $from)))
+              (local.set $to (i32.add (local.get $to) (i32.const 8)))
+              (local.set $from (i32.add (local.get $from) (i32.const 8)))
+              (br $copy)))))
+      (if (i32.ne (local.get $i) (i32.const 0))
+        (then
+            (local.set $hashed (i32.sub (local.get $i) (i32.const 1)))
+            ;; xxHash64, seed 0, of the key, "||" and peer i - 1.
+            (local.set $entry (i32.add (local.get $table) (i32.shl (local.get $hashed) (i32.const 3))))
+            (local.set $p
+              (i32.add (local.get $buffers) (i32.mul (i32.and (local.get $hashed) (i32.const 1)) (local.get $stride))))
+            (local.set $len (i32.add (local.get $prefixLen) (i32.load offset=4 (local.get $entry))))
+            (local.set $end (i32.add (local.get $p) (local.get $len)))
+            (if (i32.ge_u (local.get $len) (i32.const 32))
+              (then
+                (local.set $lastStripe (i32.sub (local.get $end) (i32.const 32)))
+                (local.set $v1 (i64.const 0x60EA27EEADC0B5D6)) ;; P1 + P2
+                (local.set $v2 (i64.const 0xC2B2AE3D27D4EB4F)) ;; P2
+                (local.set $v3 (i64.const 0))
+                (local.set $v4 (i64.const 0x61C8864E7A143579)) ;; -P1
+                (loop $stripes
+                  ;; round(v, word) = rotl(v + word * P2, 31) * P1
+                  (local.set $v1
+                    (i64.mul
+                      (i64.rotl
+                        (i64.add (local.get $v1) (i64.mul (i64.load (local.get $p)) (i64.const 0xC2B2AE3D27D4EB4F)))
+                        (i64.const 31))
+                      (i64.const 0x9E3779B185EBCA87)))
+                  (local.set $v2
+                    (i64.mul
+                      (i64.rotl
+                        (i64.add (local.get $v2) (i64.mul (i64.load offset=8 (local.get $p)) (i64.const 0xC2B2AE3D27D4EB4F)))
+                        (i64.const 31))
+                      (i64.const 0x9E3779B185EBCA87)))
+                  (local.set $v3
+                    (i64.mul
+                      (i64.rotl
+                        (i64.add (local.get $v3) (i64.mul (i64.load offset=16 (local.get $p)) (i64.const 0xC2B2AE3D27D4EB4F)))
+                        (i64.const 31))
+                      (i64.const 0x9E3779B185EBCA87)))
+                  (local.set $v4
+                    (i64.mul
+                      (i64.rotl
+                        (i64.add (local.get $v4) (i64.mul (i64.load offset=24 (local.get $p)) (i64.const 0xC2B2AE3D27D4EB4F)))
+                        (i64.const 31))
+                      (i64.const 0x9E3779B185EBCA87)))
+                  (local.set $p (i32.add (local.get $p) (i32.const 32)))
+                  (br_if $stripes (i32.le_u (local.get $p) (local.get $lastStripe))))
+                (local.set $h
+                  (i64.add
+                    (i64.add
+                      (i64.rotl (local.get $v1) (i64.const 1))
+                      (i64.rotl (local.get $v2) (i64.const 7)))
+                    (i64.add
+                      (i64.rotl (local.get $v3) (i64.const 12))
+                      (i64.rotl (local.get $v4) (i64.const 18)))))
+                (local.set $h (call $mergeRound (local.get $h) (local.get $v1)))
+                (local.set $h (call $mergeRound (local.get $h) (local.get $v2)))
+                (local.set $h (call $mergeRound (local.get $h) (local.get $v3)))
+                (local.set $h (call $mergeRound (local.get $h) (local.get $v4))))
+              (else
+                (local.set $h (i64.const 0x27D4EB2F165667C5)))) ;; P5
+            (local.set $h (i64.add (local.get $h) (i64.extend_i32_u (local.get $len))))
+            ;; Remaining 8-byte words: h = rotl(h ^ round(0, word), 27) * P1 + P4
+            (block $noMoreWords
+              (loop $words
+                (br_if $noMoreWords (i32.gt_u (i32.add (local.get $p) (i32.const 8)) (local.get $end)))
+                (local.set $h
+                  (i64.add
+                    (i64.mul
+                      (i64.rotl
+                        (i64.xor
+                          (local.get $h)
+                          (i64.mul
+                            (i64.rotl (i64.mul (i64.load (local.get $p)) (i64.const 0xC2B2AE3D27D4EB4F)) (i64.const 31))
+                            (i64.const 0x9E3779B185EBCA87)))
+                        (i64.const 27))
+                      (i64.const 0x9E3779B185EBCA87))
+                    (i64.const 0x85EBCA77C2B2AE63)))
+                (local.set $p (i32.add (local.get $p) (i32.const 8)))
+                (br $words)))
+            ;; A remaining 4-byte word: h = rotl(h ^ (word * P1), 23) * P2 + P3
+            (if (i32.le_u (i32.add (local.get $p) (i32.const 4)) (local.get $end))
+              (then
+                (local.set $h
+                  (i64.add
+                    (i64.mul
+                      (i64.rotl
+                        (i64.xor (local.get $h) (i64.mul (i64.load32_u (local.get $p)) (i64.const 0x9E3779B185EBCA87)))
+                        (i64.const 23))
+                      (i64.const 0xC2B2AE3D27D4EB4F))
+                    (i64.const 0x165667B19E3779F9)))
+                (local.set $p (i32.add (local.get $p) (i32.const 4)))))
+            ;; Remaining bytes: h = rotl(h ^ (byte * P5), 11) * P1
+            (block $noMoreBytes
+              (loop $bytes
+                (br_if $noMoreBytes (i32.ge_u (local.get $p) (local.get $end)))
+                (local.set $h
+                  (i64.mul
+                    (i64.rotl
+                      (i64.xor (local.get $h) (i64.mul (i64.load8_u (local.get $p)) (i64.const 0x27D4EB2F165667C5)))
+                      (i64.const 11))
+                    (i64.const 0x9E3779B185EBCA87)))
+                (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                (br $bytes)))
+            ;; Avalanche: h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32
+            (local.set $h
+              (i64.mul (i64.xor (local.get $h) (i64.shr_u (local.get $h) (i64.const 33))) (i64.const 0xC2B2AE3D27D4EB4F)))
+            (local.set $h
+              (i64.mul (i64.xor (local.get $h) (i64.shr_u (local.get $h) (i64.const 29))) (i64.const 0x165667B19E3779F9)))
+            (local.set $h (i64.xor (local.get $h) (i64.shr_u (local.get $h) (i64.const 32))))
+
+            (if (i32.or (i32.eqz (local.get $hashed)) (i64.gt_u (local.get $h) (local.get $top)))
+              (then
+                (local.set $best (local.get $hashed))
+                (local.set $top (local.get $h))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $peers (i32.le_u (local.get $i) (local.get $count))))
+    (global.set $bestScore (local.get $top))
+    (local.get $best))
+)
