@@ -44,21 +44,14 @@ export interface Options {
 }
 
 /**
- * c-ares tries each server `tries` times, the first time for `timeout` ms and each retry for twice as
- * long as the one before, so two tries of a third of the budget fill it: a lost UDP packet is retried
- * once within the same lookup.
- */
-const TRIES = 2
-
-/**
- * A resolver over one node:dns `Resolver` with an explicit timeout and tries. Its pending queries
- * are cancelled when the scope closes.
+ * A resolver over one node:dns `Resolver`: one try per server with the lookup timeout, so that a
+ * lookup ends within its budget (c-ares's own retries stretch it several times over, measured: 100 ms
+ * and 2 tries took 690 ms). A lost packet becomes a timeout, which discovery's backoff retries.
+ * Pending queries are cancelled when the scope closes.
  */
 export const make = (options: Options): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const budget = Duration.toMillis(options.timeout)
-    const servers = Math.max(1, options.servers.length)
-    const resolver = new Resolver({ timeout: Math.max(1, Math.floor(budget / 3 / servers)), tries: TRIES })
+    const resolver = new Resolver({ timeout: Math.max(1, Math.round(Duration.toMillis(options.timeout))), tries: 1 })
     if (options.servers.length > 0) resolver.setServers([...options.servers])
     yield* Effect.addFinalizer(() => Effect.sync(() => resolver.cancel()))
 

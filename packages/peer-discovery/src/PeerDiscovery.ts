@@ -86,7 +86,10 @@ interface Listing {
   readonly foreign: ReadonlyArray<string>
 }
 
-/** The lookup that lists the peers, as the settings ask for (SRV of the port, or A/AAAA of the Service). */
+/**
+ * The lookup that lists the peers, as the settings ask for (SRV of the port, or A/AAAA of the Service).
+ * Suspended, so that a resolver that does its work when called still looks up anew every time.
+ */
 const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
   readonly name: string
   readonly lookup: Effect.Effect<Listing, DnsLookupError>
@@ -95,7 +98,7 @@ const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
   if (settings.record === "a") {
     return {
       name: domain,
-      lookup: Effect.map(resolver.resolveAddresses(domain), (addresses) => ({
+      lookup: Effect.map(Effect.suspend(() => resolver.resolveAddresses(domain)), (addresses) => ({
         ids: addresses.map(PeerId.fromIp),
         foreign: []
       }))
@@ -104,7 +107,7 @@ const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
   const name = PeerId.srvName(settings)
   return {
     name,
-    lookup: Effect.map(resolver.resolveSrv(name), (records) => {
+    lookup: Effect.map(Effect.suspend(() => resolver.resolveSrv(name)), (records) => {
       const ids: Array<PeerId.PeerId> = []
       const foreign: Array<string> = []
       for (const record of records) {

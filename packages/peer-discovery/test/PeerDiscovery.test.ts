@@ -1,0 +1,321 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Duration, Effect, Fiber, Layer, Metric, Option, Stream, TestClock } from "effect"
+import * as DnsResolver from "../src/DnsResolver.js"
+import { DnsLookupError } from "../src/DnsLookupError.js"
+import * as Metrics from "../src/Metrics.js"
+import * as PeerDiscovery from "../src/PeerDiscovery.js"
+import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
+import * as Rendezvous from "../src/Rendezvous.js"
+import { DOMAIN, lookupCount, podIds, pods, SRV_NAME, srvFor } from "./support/fixtures.js"
+
+const INTERVAL = Duration.seconds(15)
+const MAX_JITTERED = Duration.times(INTERVAL, 1.2)
+
+const environment = (overrides: Partial<PeerDiscoveryConfig.Settings> = {}) =>
+  Layer.merge(DnsResolver.layerTest, PeerDiscoveryConfig.layerTest(overrides))
+
+/** Publishes `records`, then starts discovery in the test's scope. */
+const startWith = (records: ReadonlyArray<DnsResolver.SrvRecord>) =>
+  Effect.gen(function*() {
+    const dns = yield* DnsResolver.DnsResolverTest
+    yield* dns.setSrv(SRV_NAME, records)
+    const discovery = yield* PeerDiscovery.make
+    return { dns, discovery }
+  })
+
+const peersOf = (discovery: PeerDiscovery.Service) => Effect.map(discovery.current, (set) => set.peers)
+
+/** Moves the clock; every sleep due on the way wakes at its own time, in order. */
+const advance = (duration: Duration.DurationInput) => TestClock.adjust(duration)
+
+describe("PeerDiscovery", () => {
+  it.scoped("looks the peers up while the layer is built", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(3))
+      expect(yield* dns.lookups(SRV_NAME)).toBe(1)
+      const set = yield* discovery.current
+      expect(set.peers).toEqual(podIds(3))
+      expect(set.self).toBe("10-0-0-1")
+      expect(set.selfInDns).toBe(true)
+      expect(set.stale).toBe(false)
+      expect(Option.isSome(set.refreshedAt)).toBe(true)
+      expect(yield* Metric.value(Metrics.peerPodCount)).toEqual(expect.objectContaining({ value: 3 }))
+      expect(yield* Metric.value(Metrics.selfInDns)).toEqual(expect.objectContaining({ value: 1 }))
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("refreshes every interval with ±20% jitter", () =>
+    Effect.gen(function*() {
+      const { dns } = yield* startWith(pods(3))
+      const gaps: Array<number> = []
+      let last = 0
+      let elapsed = 0
+      while (gaps.length < 8) {
+        yield* TestClock.adjust("250 millis")
+        elapsed += 250
+        const count = yield* dns.lookups(SRV_NAME)
+        if (count > gaps.length + 1) {
+          gaps.push(elapsed - last)
+          last = elapsed
+        }
+      }
+      for (const gap of gaps) {
+        expect(gap).toBeGreaterThanOrEqual(0.8 * 15_000 - 250)
+        expect(gap).toBeLessThanOrEqual(1.2 * 15_000 + 250)
+      }
+      // Jittered: not every gap is the same.
+      expect(new Set(gaps).size).toBeGreaterThan(1)
+      expect(yield* dns.maxInFlight).toBe(1)
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("sees a scale-up from 3 to 5 and a removed pod within one jittered interval", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(3))
+      yield* dns.setSrv(SRV_NAME, pods(5))
+      yield* advance(MAX_JITTERED)
+      expect(yield* peersOf(discovery)).toEqual(podIds(5))
+      yield* dns.setSrv(SRV_NAME, pods(5).filter((record) => !record.name.startsWith("10-0-0-4.")))
+      yield* advance(MAX_JITTERED)
+      expect(yield* peersOf(discovery)).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3", "10-0-0-5"])
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("publishes each membership change once, with who joined and who left", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(3))
+      const changesBefore = (yield* Metric.value(Metrics.membershipChanges)).count
+      const collected = yield* discovery.changes.pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+      yield* Effect.yieldNow()
+      yield* dns.setSrv(SRV_NAME, pods(4))
+      yield* advance(MAX_JITTERED)
+      yield* advance(MAX_JITTERED) // an unchanged answer publishes nothing
+      yield* dns.setSrv(SRV_NAME, pods(4).slice(0, 1).concat(pods(4).slice(2)))
+      yield* advance(MAX_JITTERED)
+      const changes = Chunk.toReadonlyArray(yield* Fiber.join(collected))
+      expect(changes.map(({ joined, left }) => ({ joined, left }))).toEqual([
+        { joined: ["10-0-0-4"], left: [] },
+        { joined: [], left: ["10-0-0-2"] }
+      ])
+      expect((yield* Metric.value(Metrics.membershipChanges)).count - changesBefore).toBe(2)
+    }).pipe(Effect.provide(environment())))
+
+  for (const outcome of ["servfail", "refused", "timeout", "error"] as const) {
+    it.scoped(`keeps the last good set on ${outcome}, marks it stale and counts the outcome`, () =>
+      Effect.gen(function*() {
+        const { discovery, dns } = yield* startWith(pods(3))
+        const before = yield* lookupCount(outcome)
+        yield* dns.fail(SRV_NAME, outcome)
+        yield* advance(Duration.times(INTERVAL, 3))
+        const set = yield* discovery.current
+        expect(set.peers).toEqual(podIds(3))
+        expect(set.stale).toBe(true)
+        expect((yield* lookupCount(outcome)) - before).toBeGreaterThanOrEqual(3)
+        const failure = yield* Effect.flip(discovery.refresh)
+        expect(failure).toBeInstanceOf(DnsLookupError)
+        expect(failure.outcome).toBe(outcome)
+      }).pipe(Effect.provide(environment())))
+  }
+
+  it.scoped("times a lookup out at the lookup timeout and keeps the set", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(3))
+      const before = yield* lookupCount("timeout")
+      yield* dns.setLatency("1 minute")
+      yield* dns.setSrv(SRV_NAME, pods(1))
+      const refresh = yield* Effect.fork(discovery.refresh)
+      yield* TestClock.adjust("2999 millis")
+      expect(Option.isNone(yield* Fiber.poll(refresh))).toBe(true)
+      yield* TestClock.adjust("1 millis")
+      const failure = yield* Effect.flip(Fiber.join(refresh))
+      expect(failure.outcome).toBe("timeout")
+      expect((yield* lookupCount("timeout")) - before).toBe(1)
+      expect(yield* peersOf(discovery)).toEqual(podIds(3))
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("backs off exponentially from 250 ms after a failure, then recovers and resets", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(3))
+      yield* dns.fail(SRV_NAME, "servfail")
+      // Find the failing tick.
+      const step = 25
+      while ((yield* dns.lookups(SRV_NAME)) < 2) yield* TestClock.adjust(step)
+      const lookupTimes: Array<number> = [0]
+      let now = 0
+      while (now < 8_000) {
+        yield* TestClock.adjust(step)
+        now += step
+        if ((yield* dns.lookups(SRV_NAME)) > lookupTimes.length + 1) lookupTimes.push(now)
+      }
+      const delays = lookupTimes.slice(1).map((t, i) => t - lookupTimes[i]!)
+      // 250, 500, 1000, 2000, 4000 ms, each jittered by ±20%, until half the interval has passed.
+      expect(delays.length).toBeGreaterThanOrEqual(4)
+      delays.slice(0, 4).forEach((delay, i) => {
+        expect(delay).toBeGreaterThanOrEqual(0.8 * 250 * 2 ** i - step)
+        expect(delay).toBeLessThanOrEqual(1.2 * 250 * 2 ** i + step)
+      })
+      expect((yield* discovery.current).stale).toBe(true)
+      // Recovery: the next retry or tick succeeds and the set follows DNS again.
+      yield* dns.heal(SRV_NAME)
+      yield* dns.setSrv(SRV_NAME, pods(4))
+      let waited = 0
+      while ((yield* discovery.current).stale) {
+        yield* TestClock.adjust(step)
+        waited += step
+      }
+      expect(waited).toBeLessThanOrEqual(Duration.toMillis(MAX_JITTERED))
+      expect(yield* peersOf(discovery)).toEqual(podIds(4))
+      // Reset: after a success the loop waits a full jittered interval again, not a backoff delay.
+      const count = yield* dns.lookups(SRV_NAME)
+      yield* advance(Duration.times(INTERVAL, 0.79))
+      expect(yield* dns.lookups(SRV_NAME)).toBe(count)
+      yield* advance(Duration.times(INTERVAL, 0.42))
+      expect(yield* dns.lookups(SRV_NAME)).toBe(count + 1)
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("takes NXDOMAIN and no data as answers: only self is left, and the set is fresh", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(3))
+      yield* dns.remove(SRV_NAME)
+      yield* discovery.refresh
+      let set = yield* discovery.current
+      expect(set.peers).toEqual(["10-0-0-1"])
+      expect(set.stale).toBe(false)
+      expect(set.selfInDns).toBe(false)
+      yield* dns.setSrv(SRV_NAME, pods(2))
+      yield* discovery.refresh
+      yield* dns.setSrv(SRV_NAME, [])
+      const before = yield* lookupCount("nodata")
+      yield* discovery.refresh
+      set = yield* discovery.current
+      expect(set.peers).toEqual(["10-0-0-1"])
+      expect((yield* lookupCount("nodata")) - before).toBe(1)
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("starts on a DNS failure with just itself, and catches up by retrying", () =>
+    Effect.gen(function*() {
+      const dns = yield* DnsResolver.DnsResolverTest
+      yield* dns.setSrv(SRV_NAME, pods(3))
+      yield* dns.fail(SRV_NAME, "servfail")
+      const discovery = yield* PeerDiscovery.make
+      const set = yield* discovery.current
+      expect(set.peers).toEqual(["10-0-0-1"])
+      expect(set.stale).toBe(true)
+      yield* dns.heal(SRV_NAME)
+      yield* advance("1 second")
+      expect(yield* peersOf(discovery)).toEqual(podIds(3))
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("counts itself in before DNS lists it, and says so", () =>
+    Effect.gen(function*() {
+      const { discovery } = yield* startWith(pods(3).slice(1))
+      const set = yield* discovery.current
+      expect(set.peers).toEqual(podIds(3))
+      expect(set.selfInDns).toBe(false)
+      expect(yield* Metric.value(Metrics.selfInDns)).toEqual(expect.objectContaining({ value: 0 }))
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("recognises a StatefulSet pod by its hostname", () =>
+    Effect.gen(function*() {
+      const { discovery } = yield* startWith(["miroir-2", "miroir-0", "miroir-1"].map((name) => srvFor(name, 3)))
+      const set = yield* discovery.current
+      expect(set.self).toBe("miroir-1")
+      expect(set.peers).toEqual(["miroir-0", "miroir-1", "miroir-2"])
+      expect(set.selfInDns).toBe(true)
+    }).pipe(Effect.provide(environment({ podName: "miroir-1", podIp: Option.some("10.0.0.7") }))))
+
+  it.scoped("ignores and counts targets outside the Service, and merges duplicates", () =>
+    Effect.gen(function*() {
+      const before = (yield* Metric.value(Metrics.foreignTargets)).count
+      const { discovery } = yield* startWith([
+        ...pods(2),
+        srvFor("10.0.0.2", 2),
+        { ...srvFor("10.0.0.2"), port: 7701 },
+        { name: "10-0-0-66.other.default.svc.cluster.local", port: 7700, priority: 0, weight: 50 },
+        { name: "attacker.example.com", port: 7700, priority: 0, weight: 50 }
+      ])
+      expect(yield* peersOf(discovery)).toEqual(podIds(2))
+      expect((yield* Metric.value(Metrics.foreignTargets)).count - before).toBe(2)
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("looks up A and AAAA records of the Service in `a` mode", () =>
+    Effect.gen(function*() {
+      const dns = yield* DnsResolver.DnsResolverTest
+      yield* dns.setAddresses(DOMAIN, ["10.0.0.2", "10.0.0.1", "fd00::5"])
+      const discovery = yield* PeerDiscovery.make
+      expect(yield* peersOf(discovery)).toEqual(["10-0-0-1", "10-0-0-2", "fd00--5"])
+    }).pipe(Effect.provide(environment({ record: "a" }))))
+
+  it.scoped("never runs two lookups at once", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(3))
+      yield* dns.setLatency("2 seconds")
+      const refreshes = yield* Effect.all([discovery.refresh, discovery.refresh, discovery.refresh], {
+        concurrency: "unbounded"
+      }).pipe(Effect.fork)
+      yield* advance("40 seconds")
+      yield* Fiber.join(refreshes)
+      expect(yield* dns.maxInFlight).toBe(1)
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("survives a defect in a lookup: it is logged and the loop goes on", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const dying: DnsResolver.Service = {
+        resolveSrv: () => {
+          calls += 1
+          return calls === 2 ? Effect.die(new Error("resolver bug")) : Effect.succeed(pods(calls === 1 ? 2 : 3))
+        },
+        resolveAddresses: () => Effect.succeed([])
+      }
+      const discovery = yield* PeerDiscovery.make.pipe(Effect.provideService(DnsResolver.DnsResolver, dying))
+      yield* advance(MAX_JITTERED) // the defect
+      expect(calls).toBe(2)
+      yield* advance(MAX_JITTERED)
+      expect(calls).toBe(3)
+      expect(yield* peersOf(discovery)).toEqual(podIds(3))
+    }).pipe(Effect.provide(PeerDiscoveryConfig.layerTest())))
+
+  it.scoped("stops refreshing when its scope closes", () =>
+    Effect.gen(function*() {
+      const dns = yield* DnsResolver.DnsResolverTest
+      yield* dns.setSrv(SRV_NAME, pods(3))
+      yield* Effect.scoped(PeerDiscovery.make)
+      const count = yield* dns.lookups(SRV_NAME)
+      yield* advance(Duration.times(INTERVAL, 3))
+      expect(yield* dns.lookups(SRV_NAME)).toBe(count)
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("waits for a number of peers, with a timeout", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(2))
+      const waiting = yield* Effect.fork(discovery.awaitPeers(4, "1 minute"))
+      yield* dns.setSrv(SRV_NAME, pods(4))
+      yield* advance(MAX_JITTERED)
+      expect((yield* Fiber.join(waiting)).peers).toEqual(podIds(4))
+      const tooMany = yield* Effect.fork(Effect.flip(discovery.awaitPeers(9, "5 seconds")))
+      yield* advance("5 seconds")
+      const timeout = yield* Fiber.join(tooMany)
+      expect(timeout._tag).toBe("PeerWaitTimeout")
+      expect(timeout.seen).toBe(4)
+      expect(timeout.message).toBe("waited 5s for 9 peers, saw 4")
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("feeds ownership: shards move only to the peer that joined", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(3))
+      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
+      const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+      yield* Effect.yieldNow()
+      const before = yield* rendezvous.ownedShards(64)
+      expect(yield* rendezvous.owns("0")).toBe(before.includes(0))
+      yield* dns.setSrv(SRV_NAME, pods(4))
+      yield* advance(MAX_JITTERED)
+      const [first, second] = Chunk.toReadonlyArray(yield* Fiber.join(updates))
+      expect(first!.owned).toEqual(before)
+      expect(first!.gained).toEqual(before)
+      expect(second!.gained).toEqual([])
+      expect(second!.lost.length).toBeGreaterThan(0)
+      for (const shard of second!.lost) {
+        expect(yield* rendezvous.ownerOf(String(shard))).toBe("10-0-0-4")
+      }
+      expect(second!.owned).toEqual(before.filter((shard) => !second!.lost.includes(shard)))
+    }).pipe(Effect.provide(environment())))
+})

@@ -1,0 +1,127 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Either, Option } from "effect"
+import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
+
+const loadFrom = (env: Record<string, string>) =>
+  PeerDiscoveryConfig.load.pipe(
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+    Effect.either
+  )
+
+const failureOf = (env: Record<string, string>) =>
+  Effect.map(loadFrom({ POD_NAME: "miroir-abc", MIROIR_CLUSTER_DOMAIN: "cluster.local", ...env }), (result) => {
+    if (Either.isRight(result)) throw new Error(`expected a configuration error, got ${JSON.stringify(result.right)}`)
+    return result.left
+  })
+
+describe("PeerDiscoveryConfig", () => {
+  it.effect("applies the documented defaults", () =>
+    Effect.gen(function*() {
+      const settings = yield* PeerDiscoveryConfig.make({ podName: "miroir-7d9f8c6b5-x2x4q" })
+      expect(settings).toMatchObject({
+        podName: "miroir-7d9f8c6b5-x2x4q",
+        podNamespace: "default",
+        service: "miroir-headless",
+        portName: "http",
+        protocol: "tcp",
+        record: "srv",
+        clusterDomain: "cluster.local",
+        dnsServers: []
+      })
+      expect(Option.isNone(settings.podIp)).toBe(true)
+      expect(Duration.toMillis(settings.refreshInterval)).toBe(15_000)
+      expect(Duration.toMillis(settings.lookupTimeout)).toBe(3_000)
+    }))
+
+  it.effect("reads every variable through the ConfigProvider", () =>
+    Effect.gen(function*() {
+      const result = yield* loadFrom({
+        POD_NAME: "Miroir-0",
+        POD_NAMESPACE: "search",
+        POD_IP: "FD00:0:0::1",
+        MIROIR_PEER_DISCOVERY_SERVICE: "miroir-peers",
+        MIROIR_PEER_DISCOVERY_PORT_NAME: "grpc",
+        MIROIR_PEER_DISCOVERY_PROTOCOL: "UDP",
+        MIROIR_PEER_DISCOVERY_RECORD: "a",
+        MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "1m",
+        MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "250ms",
+        MIROIR_CLUSTER_DOMAIN: "Corp.Example.",
+        MIROIR_DNS_SERVERS: "127.0.0.1:5353, [::1]:53,10.96.0.10"
+      })
+      const settings = Either.getOrThrow(result)
+      expect(settings).toMatchObject({
+        podName: "miroir-0",
+        podNamespace: "search",
+        podIp: Option.some("fd00::1"),
+        service: "miroir-peers",
+        portName: "grpc",
+        protocol: "udp",
+        record: "a",
+        clusterDomain: "corp.example",
+        dnsServers: ["127.0.0.1:5353", "[::1]:53", "10.96.0.10"]
+      })
+      expect(Duration.toMillis(settings.refreshInterval)).toBe(60_000)
+      expect(Duration.toMillis(settings.lookupTimeout)).toBe(250)
+    }))
+
+  it.effect("accepts effect's duration syntax", () =>
+    Effect.gen(function*() {
+      const settings = yield* PeerDiscoveryConfig.make({
+        podName: "p",
+        refreshInterval: "15 seconds",
+        lookupTimeout: "1500 millis"
+      })
+      expect(Duration.toMillis(settings.refreshInterval)).toBe(15_000)
+      expect(Duration.toMillis(settings.lookupTimeout)).toBe(1_500)
+    }))
+
+  it.effect("takes the cluster domain from the search line of resolv.conf", () =>
+    Effect.gen(function*() {
+      const resolvConf = [
+        "nameserver 10.96.0.10",
+        "search search.svc.k8s.example.org svc.k8s.example.org k8s.example.org",
+        "options ndots:5"
+      ].join("\n")
+      const settings = yield* PeerDiscoveryConfig.make({ podName: "p", podNamespace: "search" }, resolvConf)
+      expect(settings.clusterDomain).toBe("k8s.example.org")
+      const outside = yield* PeerDiscoveryConfig.make({ podName: "p" }, "nameserver 1.1.1.1\nsearch lan\n")
+      expect(outside.clusterDomain).toBe("cluster.local")
+      const explicit = yield* PeerDiscoveryConfig.make({ podName: "p", clusterDomain: "x.local" }, resolvConf)
+      expect(explicit.clusterDomain).toBe("x.local")
+    }))
+
+  const badValues: ReadonlyArray<readonly [string, string, RegExp]> = [
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "soon", /positive duration/],
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "0s", /positive duration/],
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "-5 seconds", /positive duration/],
+    ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "15s", /below MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL/],
+    ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "20", /positive duration/],
+    ["MIROIR_PEER_DISCOVERY_SERVICE", "", /Service name/],
+    ["MIROIR_PEER_DISCOVERY_SERVICE", "Miroir_Headless", /Service name/],
+    ["POD_IP", "10.0.0.300", /IPv4 or IPv6 address/],
+    ["POD_NAMESPACE", "-bad-", /DNS label/],
+    ["MIROIR_PEER_DISCOVERY_RECORD", "txt", /one of "srv", "a"/],
+    ["MIROIR_PEER_DISCOVERY_PROTOCOL", "http", /one of "tcp", "udp", "sctp"/],
+    ["MIROIR_DNS_SERVERS", "dns.example.com:53", /entry "dns.example.com:53"/],
+    ["MIROIR_DNS_SERVERS", "127.0.0.1:99999", /entry "127.0.0.1:99999"/],
+    ["MIROIR_DNS_SERVERS", "[10.0.0.1]:53", /entry "\[10.0.0.1\]:53"/],
+    ["MIROIR_CLUSTER_DOMAIN", "bad domain", /DNS domain/]
+  ]
+  for (const [variable, value, expected] of badValues) {
+    it.effect(`rejects ${variable}=${JSON.stringify(value)}, naming the variable and the value`, () =>
+      Effect.gen(function*() {
+        const error = yield* failureOf({ [variable]: value })
+        expect(error._tag).toBe("PeerDiscoveryConfigError")
+        expect(error.variable).toBe(variable)
+        expect(error.value).toBe(value)
+        expect(error.expected).toMatch(expected)
+        expect(error.message).toContain(`${variable}=${JSON.stringify(value)}`)
+      }))
+  }
+
+  it.effect("treats an empty POD_IP as unknown, not as an error", () =>
+    Effect.gen(function*() {
+      const settings = yield* PeerDiscoveryConfig.make({ podName: "p", podIp: "" })
+      expect(Option.isNone(settings.podIp)).toBe(true)
+    }))
+})

@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest"
+import { Option } from "effect"
+import * as PeerId from "../src/PeerId.js"
+import * as PeerSet from "../src/PeerSet.js"
+import { DOMAIN, SRV_NAME, settings } from "./support/fixtures.js"
+
+const at = new Date("2026-11-27T12:00:00Z")
+const ids = (...labels: ReadonlyArray<string>) => labels.map(PeerId.PeerId)
+
+describe("PeerId", () => {
+  it("builds the SRV name and the Service domain, fully qualified", () => {
+    expect(SRV_NAME).toBe("_http._tcp.miroir-headless.default.svc.cluster.local.")
+    expect(DOMAIN).toBe("miroir-headless.default.svc.cluster.local.")
+    expect(PeerId.srvName({ ...settings, portName: "grpc", protocol: "udp", podNamespace: "prod", clusterDomain: "corp" }))
+      .toBe("_grpc._udp.miroir-headless.prod.svc.corp.")
+  })
+
+  it("takes the first label of a target, lower-cased, with or without the trailing dot", () => {
+    expect(PeerId.fromTarget("10-244-1-5.miroir-headless.default.svc.cluster.local", DOMAIN)).toEqual(Option.some("10-244-1-5"))
+    expect(PeerId.fromTarget("Miroir-0.MIROIR-HEADLESS.default.svc.cluster.local.", DOMAIN)).toEqual(Option.some("miroir-0"))
+  })
+
+  it("refuses targets outside the Service's domain", () => {
+    for (const target of [
+      "10-244-1-5.other.default.svc.cluster.local.",
+      "10-244-1-5.miroir-headless.prod.svc.cluster.local.",
+      "a.b.miroir-headless.default.svc.cluster.local.",
+      "miroir-headless.default.svc.cluster.local.",
+      "evil.example.com.",
+      "xmiroir-headless.default.svc.cluster.local."
+    ]) {
+      expect(PeerId.fromTarget(target, DOMAIN), target).toEqual(Option.none())
+    }
+  })
+
+  it("dashes IPv4 and both IPv6 forms CoreDNS emits", () => {
+    expect(PeerId.fromIp("10.244.1.5")).toBe("10-244-1-5")
+    expect(PeerId.dashedIpForms("fd00::1")).toEqual(["fd00--1"])
+    expect(PeerId.dashedIpForms("fd00:10:244::")).toEqual(["fd00-10-244--0", "fd00-10-244--"])
+    expect(PeerId.fromIp("FD00::")).toBe("fd00--0")
+  })
+
+  it("recognises a Deployment pod by dashed POD_IP, a StatefulSet or endpoint_pod_names pod by POD_NAME", () => {
+    const deployment = PeerId.identify({ podName: "miroir-7d9f8c6b5-x2x4q", podIp: Option.some("10.244.1.5") })
+    expect(deployment.fallback).toBe("10-244-1-5")
+    expect([...deployment.aliases]).toEqual(["10-244-1-5", "miroir-7d9f8c6b5-x2x4q"])
+    const ipv6 = PeerId.identify({ podName: "miroir-0", podIp: Option.some("fd00::") })
+    expect(ipv6.aliases.has("fd00--0") && ipv6.aliases.has("fd00--") && ipv6.aliases.has("miroir-0")).toBe(true)
+    const noIp = PeerId.identify({ podName: "miroir-0", podIp: Option.none() })
+    expect(noIp.fallback).toBe("miroir-0")
+  })
+})
+
+describe("PeerSet", () => {
+  const deployment = PeerId.identify({ podName: "miroir-abc", podIp: Option.some("10.0.0.2") })
+
+  it("is sorted, without duplicates, and lists self as DNS does", () => {
+    const set = PeerSet.fromAnswer(deployment, ids("10-0-0-3", "10-0-0-2", "10-0-0-1", "10-0-0-3"), at)
+    expect(set.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
+    expect(set.self).toBe("10-0-0-2")
+    expect(set.selfInDns).toBe(true)
+    expect(set.refreshedAt).toEqual(Option.some(at))
+    expect(set.stale).toBe(false)
+  })
+
+  it("always contains self, by its fallback id, while DNS does not list it", () => {
+    const set = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1"), at)
+    expect(set.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-9"])
+    expect(set.self).toBe("10-0-0-2")
+    expect(set.selfInDns).toBe(false)
+    expect(PeerSet.fromAnswer(deployment, [], at).peers).toEqual(["10-0-0-2"])
+  })
+
+  it("finds self under POD_NAME when CoreDNS lists pods by name", () => {
+    const set = PeerSet.fromAnswer(deployment, ids("miroir-xyz", "miroir-abc"), at)
+    expect(set.self).toBe("miroir-abc")
+    expect(set.peers).toEqual(["miroir-abc", "miroir-xyz"])
+    expect(set.selfInDns).toBe(true)
+  })
+
+  it("finds self under the older IPv6 form of CoreDNS before 1.12.3", () => {
+    const identity = PeerId.identify({ podName: "p", podIp: Option.some("fd00::") })
+    const set = PeerSet.fromAnswer(identity, ids("fd00--", "fd00--5"), at)
+    expect(set.self).toBe("fd00--")
+    expect(set.peers).toEqual(["fd00--", "fd00--5"])
+  })
+
+  it("computes who joined and who left", () => {
+    const before = PeerSet.fromAnswer(deployment, ids("10-0-0-1", "10-0-0-2", "10-0-0-3"), at)
+    const after = PeerSet.fromAnswer(deployment, ids("10-0-0-2", "10-0-0-3", "10-0-0-4", "10-0-0-5"), at)
+    expect(PeerSet.difference(before, after)).toEqual({ joined: ["10-0-0-4", "10-0-0-5"], left: ["10-0-0-1"] })
+    expect(PeerSet.sameMembers(before, after)).toBe(false)
+    expect(PeerSet.sameMembers(before, PeerSet.markStale(before))).toBe(true)
+  })
+
+  it("reports its age", () => {
+    const set = PeerSet.fromAnswer(deployment, [], at)
+    expect(Option.map(PeerSet.age(set, new Date(at.getTime() + 4_500)), (d) => d.toJSON())).toEqual(
+      Option.some({ _id: "Duration", _tag: "Millis", millis: 4_500 })
+    )
+    expect(PeerSet.age(PeerSet.initial(deployment), at)).toEqual(Option.none())
+  })
+})

@@ -1,0 +1,118 @@
+import { describe, expect, it } from "vitest"
+import { readFile } from "node:fs/promises"
+import { xxh64 } from "@node-rs/xxhash"
+import * as Rendezvous from "../src/Rendezvous.js"
+import { compileXxh64, generatedPath, renderModule } from "../scripts/wasmSource.js"
+
+/** The reference owner: one native xxhash64 per peer, highest score, ties to the smallest id. */
+const referenceOwner = (key: string, peers: ReadonlyArray<string>): string | undefined => {
+  let best: string | undefined
+  let bestScore = -1n
+  for (const peer of peers) {
+    const score = xxh64(Buffer.from(`${key}||${peer}`, "utf8"))
+    if (score > bestScore || (score === bestScore && best !== undefined && peer < best)) {
+      best = peer
+      bestScore = score
+    }
+  }
+  return best
+}
+
+const deploymentPeers = (n: number, offset = 0) =>
+  Array.from({ length: n }, (_, i) => `10-244-${(i + offset) % 7}-${(i + offset) * 37 % 251}`)
+
+describe("Rendezvous.score", () => {
+  it("matches the Rust Miroir's vector", () => {
+    expect(Rendezvous.score("shard-42", "pod-1")).toBe(14965535022948317597n)
+  })
+
+  it("is xxHash64 (seed 0) of key||\"||\"||peer for keys of every length, through the stripe path", () => {
+    for (let length = 0; length <= 200; length++) {
+      const key = Array.from({ length }, (_, i) => String.fromCharCode(97 + (i * 7) % 26)).join("")
+      for (const peer of ["", "p", "10-244-1-5", "miroir-7d9f8c6b5-x2x4q", "fd00-10-244--0"]) {
+        expect(Rendezvous.score(key, peer), `${length}/${peer}`).toBe(xxh64(Buffer.from(`${key}||${peer}`)))
+      }
+    }
+  })
+
+  it("hashes the UTF-8 bytes of non-ASCII keys and ids", () => {
+    for (const [key, peer] of [["clé-🔑", "pod-é"], ["日本語のキー".repeat(9), "ü"]] as const) {
+      expect(Rendezvous.score(key, peer)).toBe(xxh64(Buffer.from(`${key}||${peer}`, "utf8")))
+    }
+  })
+})
+
+describe("Rendezvous.ownerOf", () => {
+  it("agrees with the reference for many keys, peer counts and key lengths", () => {
+    for (const n of [1, 2, 3, 8, 24, 100]) {
+      const peers = deploymentPeers(n)
+      for (let k = 0; k < 500; k++) {
+        const key = k % 5 === 0 ? `long-task-key-${"x".repeat(k % 70)}-${k}` : `task-${k}`
+        expect(Rendezvous.ownerOf(key, peers), `${n} peers, ${key}`).toBe(referenceOwner(key, peers))
+      }
+    }
+  })
+
+  it("does not depend on the order of the peers, and notices changed arrays", () => {
+    const peers = deploymentPeers(24)
+    const shuffled = [...peers].reverse()
+    const mutable = [...peers]
+    for (let k = 0; k < 200; k++) {
+      const key = `shard-${k}`
+      const owner = Rendezvous.ownerOf(key, peers)
+      expect(Rendezvous.ownerOf(key, shuffled)).toBe(owner)
+      expect(Rendezvous.ownerOf(key, mutable)).toBe(owner)
+    }
+    mutable[3] = "10-9-9-9"
+    for (let k = 0; k < 200; k++) {
+      expect(Rendezvous.ownerOf(`shard-${k}`, mutable)).toBe(referenceOwner(`shard-${k}`, mutable))
+    }
+  })
+
+  it("has no owner without peers, and the only peer owns everything", () => {
+    expect(Rendezvous.ownerOf("k", [])).toBeUndefined()
+    expect(Rendezvous.ownerOf("k", ["only"])).toBe("only")
+  })
+
+  it("gives every key exactly one owner across all pods' views", () => {
+    const peers = deploymentPeers(5)
+    const views = peers.map((self) => ({ self, view: [...peers].sort(() => (self.length % 2 ? 1 : -1)) }))
+    for (let k = 0; k < 2_000; k++) {
+      const owners = views.filter(({ self, view }) => Rendezvous.ownerOf(`task-${k}`, view) === self)
+      expect(owners).toHaveLength(1)
+    }
+    const shards = views.map(({ self, view }) => Rendezvous.ownedShards(256, self, view))
+    const all = shards.flat().sort((a, b) => a - b)
+    expect(all).toEqual(Array.from({ length: 256 }, (_, i) => i))
+  })
+
+  it("moves only the keys the new peer now owns when a fourth peer joins", () => {
+    const three = deploymentPeers(3)
+    const newcomer = "10-244-9-99"
+    const four = [...three, newcomer]
+    let moved = 0
+    for (let k = 0; k < 10_000; k++) {
+      const before = Rendezvous.ownerOf(`task-${k}`, three)
+      const after = Rendezvous.ownerOf(`task-${k}`, four)
+      if (before !== after) {
+        expect(after).toBe(newcomer)
+        moved += 1
+      }
+    }
+    // About a quarter of the keys move; a bad hash would move none or far more.
+    expect(moved).toBeGreaterThan(2_000)
+    expect(moved).toBeLessThan(3_000)
+  })
+
+  it("rejects shard counts that are not positive integers", () => {
+    expect(() => Rendezvous.ownedShards(0, "a", ["a"])).toThrow(/shard count must be an integer from 1/)
+    expect(() => Rendezvous.ownedShards(1.5, "a", ["a"])).toThrow(/got 1.5/)
+  })
+})
+
+describe("the WebAssembly kernel", () => {
+  it("is the committed compilation of xxh64.wat", async () => {
+    const committed = await readFile(generatedPath, "utf8")
+    expect(committed).toBe(renderModule(await compileXxh64()))
+  })
+})

@@ -1,0 +1,29 @@
+/** Names and records shared by the tests: a Service `miroir-headless` in namespace `default`. */
+import { Effect, Metric } from "effect"
+import type { SrvRecord } from "../../src/DnsResolver.js"
+import * as Metrics from "../../src/Metrics.js"
+import * as PeerDiscoveryConfig from "../../src/PeerDiscoveryConfig.js"
+import * as PeerId from "../../src/PeerId.js"
+
+export const settings = PeerDiscoveryConfig.testSettings
+export const DOMAIN = PeerId.serviceDomain(settings)
+export const SRV_NAME = PeerId.srvName(settings)
+
+/** The SRV record CoreDNS publishes for a Deployment pod at `ip` (or a StatefulSet pod named `label`). */
+export const srvFor = (ipOrLabel: string, total = 1): SrvRecord => ({
+  name: `${ipOrLabel.includes(".") || ipOrLabel.includes(":") ? PeerId.fromIp(ipOrLabel) : ipOrLabel}.${DOMAIN}`,
+  port: 7700,
+  priority: 0,
+  weight: Math.max(1, Math.floor(100 / total))
+})
+
+/** SRV records of pods 10.0.0.1 … 10.0.0.n (this pod is 10.0.0.1 in the test settings). */
+export const pods = (n: number): ReadonlyArray<SrvRecord> =>
+  Array.from({ length: n }, (_, i) => srvFor(`10.0.0.${i + 1}`, n))
+
+/** Their ids. */
+export const podIds = (n: number): ReadonlyArray<string> => Array.from({ length: n }, (_, i) => `10-0-0-${i + 1}`)
+
+/** The count of lookups with `result` so far (metrics are process-wide: compare differences). */
+export const lookupCount = (result: Metrics.LookupResult): Effect.Effect<number> =>
+  Effect.map(Metric.value(Metrics.lookupsWithResult(result)), (state) => state.count)

@@ -1,0 +1,2 @@
+// Every package and app with a vitest.config.ts is a project of the workspace.
+export default ["packages/*/vitest.config.ts", "apps/*/vitest.config.ts"]
