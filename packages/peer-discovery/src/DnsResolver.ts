@@ -44,19 +44,29 @@ export interface Options {
 }
 
 /**
- * A resolver over one node:dns `Resolver`: one try per server with the lookup timeout, so that a
- * lookup ends within its budget (c-ares's own retries stretch it several times over, measured: 100 ms
- * and 2 tries took 690 ms). A lost packet becomes a timeout, which discovery's backoff retries.
- * Pending queries are cancelled when the scope closes.
+ * A resolver over one node:dns `Resolver`: one try per server with the lookup timeout, and the timeout
+ * enforced as a hard bound (c-ares's own retries stretch it several times over, measured: 100 ms and 2
+ * tries took 690 ms). A lost packet becomes a timeout, which discovery's backoff retries. Pending
+ * queries are cancelled when a lookup is interrupted and when the scope closes.
  */
 export const make = (options: Options): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const resolver = new Resolver({ timeout: Math.max(1, Math.round(Duration.toMillis(options.timeout))), tries: 1 })
+    const timeout = Duration.decode(options.timeout)
+    const resolver = new Resolver({ timeout: Math.max(1, Math.round(Duration.toMillis(timeout))), tries: 1 })
     if (options.servers.length > 0) resolver.setServers([...options.servers])
     yield* Effect.addFinalizer(() => Effect.sync(() => resolver.cancel()))
 
-    const resolveSrv = (name: string) =>
-      query<ReadonlyArray<SrvRecord>>(resolver, fullyQualified(name), "SRV", (r, n, cb) => r.resolveSrv(n, cb))
+    /** c-ares stretches its timeout (400 ms took 800 here): the budget is enforced on top. */
+    const withinBudget = <A>(name: string, rrtype: DnsLookupError["rrtype"], lookup: Effect.Effect<A, DnsLookupError>) =>
+      Effect.timeoutFail(lookup, {
+        duration: timeout,
+        onTimeout: () => new DnsLookupError({ outcome: "timeout", name, rrtype })
+      })
+
+    const resolveSrv = (name: string) => {
+      const fqdn = fullyQualified(name)
+      return withinBudget(fqdn, "SRV", query<ReadonlyArray<SrvRecord>>(resolver, fqdn, "SRV", (r, n, cb) => r.resolveSrv(n, cb)))
+    }
 
     const resolveAddresses = (name: string) => {
       const fqdn = fullyQualified(name)
@@ -64,8 +74,12 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         query<ReadonlyArray<string>>(resolver, fqdn, rrtype, (r, n, cb) =>
           rrtype === "A" ? r.resolve4(n, cb) : r.resolve6(n, cb)
         ).pipe(Effect.either)
-      return Effect.all([lookup("A"), lookup("AAAA")], { concurrency: 2 }).pipe(
-        Effect.flatMap(([v4, v6]) => combineAddresses(fqdn, v4, v6))
+      return withinBudget(
+        fqdn,
+        "A/AAAA",
+        Effect.all([lookup("A"), lookup("AAAA")], { concurrency: 2 }).pipe(
+          Effect.flatMap(([v4, v6]) => combineAddresses(fqdn, v4, v6))
+        )
       )
     }
     return { resolveSrv, resolveAddresses }

@@ -195,6 +195,7 @@ export const make = Effect.gen(function*() {
     return current
   }).pipe(
     Effect.withSpan("PeerDiscovery.refresh", { attributes: { "dns.name": name } }),
+    Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }),
     oneLookupAtATime.withPermits(1)
   )
 
@@ -224,7 +225,7 @@ export const make = Effect.gen(function*() {
     : Effect.void
   yield* afterFirst.pipe(
     Effect.zipRight(Effect.schedule(survivingCycle, refreshSchedule(settings.refreshInterval))),
-    Effect.annotateLogs({ service: "peer-discovery", self: identity.fallback }),
+    Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }),
     Effect.forkScoped
   )
 

@@ -1,0 +1,77 @@
+/** Helpers for tests that run real servers: free loopback ports, waiting, and stopping by process id. */
+import { type ChildProcess, spawn } from "node:child_process"
+import { createSocket } from "node:dgram"
+import { accessSync, constants } from "node:fs"
+import { createServer } from "node:net"
+
+/** A port free on 127.0.0.1 for both TCP and UDP (DNS serves both on one port). */
+export const freePort = async (): Promise<number> => {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer()
+      server.once("error", reject)
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+      })
+    })
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const socket = createSocket("udp4")
+      socket.once("error", () => resolve(false))
+      socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)))
+    })
+    if (udpFree) return port
+  }
+  throw new Error("no port free for both TCP and UDP on 127.0.0.1")
+}
+
+/** The path of an executable, looked up in PATH and the sbin folders (Debian puts servers there). */
+export const findExecutable = (name: string, installHint: string): string => {
+  const folders = [...(process.env.PATH ?? "").split(":"), "/usr/sbin", "/sbin", "/usr/local/sbin"]
+  for (const folder of folders.filter((f) => f.length > 0)) {
+    try {
+      accessSync(`${folder}/${name}`, constants.X_OK)
+      return `${folder}/${name}`
+    } catch {
+      // not in this folder
+    }
+  }
+  throw new Error(`${name} is not installed: ${installHint}`)
+}
+
+/** Polls `probe` every 50 ms until it resolves true, for at most `timeoutMs`. */
+export const waitUntil = async (what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await probe().catch(() => false)) return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
+/** A child process started by a test, with its output kept for error messages. */
+export interface Started {
+  readonly child: ChildProcess
+  readonly output: () => string
+}
+
+/** Starts `command` with `args`; its output is collected. */
+export const start = (command: string, args: ReadonlyArray<string>): Started => {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  child.stdout?.on("data", (chunk) => (output += String(chunk)))
+  child.stderr?.on("data", (chunk) => (output += String(chunk)))
+  return { child, output: () => output }
+}
+
+/** Stops a process this test started, by its own pid: SIGTERM, then SIGKILL after `graceMs`. */
+export const stop = async ({ child }: Started, graceMs = 3_000): Promise<void> => {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  process.kill(child.pid, "SIGTERM")
+  const timer = setTimeout(() => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL")
+  }, graceMs)
+  await exited
+  clearTimeout(timer)
+}
