@@ -10,8 +10,8 @@ import * as DnsResolver from "../src/DnsResolver.js"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import { DOMAIN, SRV_NAME } from "./support/fixtures.js"
-import { freePort } from "./support/processes.js"
-import { startUnbound, type Unbound } from "./support/unbound.js"
+import { freePort } from "@miroir/test-support/processes"
+import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 
 const srvRecord = (ip: string, total: number) =>
   `${SRV_NAME} 5 IN SRV 0 ${Math.max(1, Math.floor(100 / total))} 7700 ${ip.replaceAll(".", "-")}.${DOMAIN}`

@@ -1,0 +1,98 @@
+/**
+ * The HTTP API of a pod: what operators and other pods read. Every endpoint only reads; none
+ * changes state. Readiness never depends on discovery: if it did, a DNS outage would take every pod
+ * out of the Service at once, and DNS would then list nobody.
+ */
+import { createServer } from "node:http"
+import { HttpMiddleware, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { PeerDiscovery, Rendezvous } from "@miroir/peer-discovery"
+import { Effect, Layer, Option } from "effect"
+import { AppConfig, MAX_SHARDS } from "./AppConfig.js"
+
+/** The JSON body of `GET /peers`. */
+export interface PeersBody {
+  readonly self: string
+  readonly peers: ReadonlyArray<string>
+  /** ISO-8601 time of the last DNS answer; null before the first. */
+  readonly refreshedAt: string | null
+  readonly stale: boolean
+  readonly selfInDns: boolean
+}
+
+/** The JSON body of `GET /ownership`. */
+export interface OwnershipBody {
+  readonly self: string
+  readonly peers: ReadonlyArray<string>
+  readonly shards: number
+  readonly owned: ReadonlyArray<number>
+}
+
+const json = (body: unknown, status = 200, headers?: Record<string, string>) =>
+  HttpServerResponse.unsafeJson(body, { status, ...(headers === undefined ? {} : { headers }) })
+
+const peers = Effect.gen(function*() {
+  const set = yield* Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
+  const body: PeersBody = {
+    self: set.self,
+    peers: set.peers,
+    refreshedAt: Option.match(set.refreshedAt, { onNone: () => null, onSome: (at) => at.toISOString() }),
+    stale: set.stale,
+    selfInDns: set.selfInDns
+  }
+  return json(body)
+})
+
+const SHARDS_PATTERN = /^\d{1,6}$/
+
+const ownership = Effect.gen(function*() {
+  const { shards: defaultShards } = yield* AppConfig
+  const query = yield* HttpServerRequest.ParsedSearchParams
+  const requested = query["shards"]
+  const text = Array.isArray(requested) ? requested.join(",") : requested
+  const shards = text === undefined ? defaultShards : SHARDS_PATTERN.test(text) ? Number(text) : Number.NaN
+  if (!(shards >= 1 && shards <= MAX_SHARDS)) {
+    return json({
+      error: `shards must be an integer from 1 to ${MAX_SHARDS}, got ${JSON.stringify(text)}`,
+      parameter: "shards",
+      value: text ?? null
+    }, 400)
+  }
+  const set = yield* Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
+  const body: OwnershipBody = {
+    self: set.self,
+    peers: set.peers,
+    shards,
+    owned: Rendezvous.ownedShards(shards, set.self, set.peers)
+  }
+  return json(body)
+})
+
+/** The paths served, each answering GET only. */
+export const paths = ["/peers", "/ownership", "/healthz", "/readyz"] as const
+
+const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/peers", peers),
+  HttpRouter.get("/ownership", ownership),
+  HttpRouter.get("/healthz", Effect.succeed(json({ status: "ok" }))),
+  HttpRouter.get("/readyz", Effect.succeed(json({ status: "ready" })))
+)
+
+/** The application: the routes, 405 for another method on a known path, 404 elsewhere, all JSON. */
+export const app = router.pipe(
+  Effect.catchTag("RouteNotFound", () =>
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const path = new URL(request.url, "http://localhost").pathname
+      return (paths as ReadonlyArray<string>).includes(path)
+        ? json({ error: `method ${request.method} not allowed on ${path}`, allowed: ["GET"] }, 405, { allow: "GET" })
+        : json({ error: `no such path: ${path}`, paths }, 404)
+    }))
+)
+
+/** Serves {@link app} on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`; requests are not traced (probes would flood the traces). */
+export const layer = (settings: Pick<AppConfig["Type"], "httpHost" | "httpPort">) =>
+  HttpServer.serve(app).pipe(
+    HttpMiddleware.withTracerDisabledWhen(() => true),
+    Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: settings.httpPort, host: settings.httpHost }))
+  )

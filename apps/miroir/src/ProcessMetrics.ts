@@ -1,0 +1,43 @@
+/**
+ * Metrics of the process itself, as Effect metrics beside the library's, so that /metrics and OTLP
+ * carry them too. Sampled every few seconds by a fiber of the layer's scope.
+ */
+import { Duration, Effect, Layer, Metric, Schedule } from "effect"
+
+/** Resident set size. */
+export const residentMemory = Metric.gauge("process_resident_memory_bytes", {
+  description: "Resident memory size in bytes"
+})
+
+/** V8 heap in use. */
+export const heapUsed = Metric.gauge("nodejs_heap_used_bytes", { description: "V8 heap used, in bytes" })
+
+/** User and system CPU time since the process started. */
+export const cpuSeconds = Metric.gauge("process_cpu_seconds", {
+  description: "User and system CPU time spent, in seconds (cumulative)"
+})
+
+/** When the process started, in Unix seconds. */
+export const startTime = Metric.gauge("process_start_time_seconds", {
+  description: "Start time of the process since the Unix epoch, in seconds"
+})
+
+/** How often the gauges are sampled. */
+export const SAMPLE_INTERVAL = Duration.seconds(5)
+
+const sample = Effect.gen(function*() {
+  const memory = process.memoryUsage()
+  const cpu = process.cpuUsage()
+  yield* Metric.set(residentMemory, memory.rss)
+  yield* Metric.set(heapUsed, memory.heapUsed)
+  yield* Metric.set(cpuSeconds, (cpu.user + cpu.system) / 1e6)
+})
+
+/** Samples the process metrics now and every {@link SAMPLE_INTERVAL} while the layer lives. */
+export const layer: Layer.Layer<never> = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    yield* Metric.set(startTime, Math.floor((Date.now() - process.uptime() * 1000) / 1000))
+    yield* sample
+    yield* Effect.forkScoped(Effect.schedule(sample, Schedule.spaced(SAMPLE_INTERVAL)))
+  })
+)

@@ -1,0 +1,51 @@
+/**
+ * The process every Miroir pod runs. Reads the configuration (a bad value: one line on stderr, exit
+ * code 1), then runs the service until SIGTERM or SIGINT, which closes it in order — HTTP server,
+ * refresh fiber and worker, a last OTLP flush bounded by Telemetry.SHUTDOWN_FLUSH_TIMEOUT — and exits 0.
+ */
+import { HttpServer } from "@effect/platform"
+import { NodeRuntime } from "@effect/platform-node"
+import { PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
+import { writeSync } from "node:fs"
+import { Effect, Layer } from "effect"
+import * as App from "./App.js"
+import * as AppConfig from "./AppConfig.js"
+import * as Logging from "./Logging.js"
+import * as TelemetryConfig from "./TelemetryConfig.js"
+
+/** One line for any error that stops the start: configuration, or a port that cannot be listened on. */
+const describe = (error: { readonly _tag: string; readonly message: string; readonly cause?: unknown }): string =>
+  error._tag === "ServeError"
+    ? `cannot start the HTTP server: ${String((error.cause as Error | undefined)?.message ?? error.cause)}`
+    : error.message
+
+const program = Effect.gen(function*() {
+  const discovery = yield* PeerDiscoveryConfig.load
+  const app = yield* AppConfig.load
+  const telemetry = yield* TelemetryConfig.load(discovery)
+  const started = Effect.gen(function*() {
+    const server = yield* HttpServer.HttpServer
+    const peers = yield* Effect.flatMap(PeerDiscovery.PeerDiscovery, (d) => d.current)
+    yield* Effect.logInfo("miroir started").pipe(
+      Effect.annotateLogs({
+        http: HttpServer.formatAddress(server.address),
+        metrics: `${app.httpHost}:${app.metricsPort}`,
+        self: peers.self,
+        peers: peers.peers.length,
+        srv: PeerId.srvName(discovery)
+      })
+    )
+    return yield* Effect.never.pipe(Effect.onInterrupt(() => Effect.logInfo("miroir stopping")))
+  })
+  return yield* Effect.scoped(Layer.build(App.layer({ discovery, app, telemetry })).pipe(
+    Effect.flatMap((context) => Effect.provide(started, context))
+  )).pipe(
+    Effect.annotateLogs({ pod: PeerId.identify(discovery).fallback }),
+    Effect.provide(Logging.layer(app))
+  )
+}).pipe(
+  // Written synchronously: runMain exits right after, and a write to a pipe would be lost.
+  Effect.tapError((error) => Effect.sync(() => writeSync(2, `${describe(error)}\n`)))
+)
+
+NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })
