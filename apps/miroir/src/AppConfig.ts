@@ -47,7 +47,8 @@ const host = (value: string): Either.Either<string, string> =>
 export const load: Effect.Effect<Settings, ConfigError> = Effect.gen(function*() {
   const httpHost = yield* variable("MIROIR_HTTP_HOST", "0.0.0.0", host)
   const httpPort = yield* variable("MIROIR_HTTP_PORT", 7700, integer(0, 65_535))
-  const metricsPort = yield* variable("MIROIR_METRICS_PORT", 9090, integer(0, 65_535))
+  // Not 0: the Prometheus exporter would take its own default port (9464) instead of any free one.
+  const metricsPort = yield* variable("MIROIR_METRICS_PORT", 9090, integer(1, 65_535))
   const shards = yield* variable("MIROIR_SHARDS", 64, integer(1, MAX_SHARDS))
   const level = yield* variable("MIROIR_LOG_LEVEL", "info", oneOf(Object.keys(LOG_LEVELS) as Array<keyof typeof LOG_LEVELS>))
   const logFormat = yield* variable("MIROIR_LOG_FORMAT", "json", oneOf(["json", "pretty"]))

@@ -4,13 +4,13 @@ import { createSocket } from "node:dgram"
 import { accessSync, constants } from "node:fs"
 import { createServer } from "node:net"
 
-/** A port free on 127.0.0.1 for both TCP and UDP (DNS serves both on one port). */
-export const freePort = async (): Promise<number> => {
+/** A port free on `host` (a loopback address) for both TCP and UDP (DNS serves both on one port). */
+export const freePort = async (host = "127.0.0.1"): Promise<number> => {
   for (let attempt = 0; attempt < 20; attempt++) {
     const port = await new Promise<number>((resolve, reject) => {
       const server = createServer()
       server.once("error", reject)
-      server.listen(0, "127.0.0.1", () => {
+      server.listen(0, host, () => {
         const address = server.address()
         server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
       })
@@ -18,11 +18,11 @@ export const freePort = async (): Promise<number> => {
     const udpFree = await new Promise<boolean>((resolve) => {
       const socket = createSocket("udp4")
       socket.once("error", () => resolve(false))
-      socket.bind(port, "127.0.0.1", () => socket.close(() => resolve(true)))
+      socket.bind(port, host, () => socket.close(() => resolve(true)))
     })
     if (udpFree) return port
   }
-  throw new Error("no port free for both TCP and UDP on 127.0.0.1")
+  throw new Error(`no port free for both TCP and UDP on ${host}`)
 }
 
 /** The path of an executable, looked up in PATH and the sbin folders (Debian puts servers there). */
@@ -55,23 +55,44 @@ export interface Started {
   readonly output: () => string
 }
 
-/** Starts `command` with `args`; its output is collected. */
-export const start = (command: string, args: ReadonlyArray<string>): Started => {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] })
+/** Starts `command` with `args` (and optionally its own environment and folder); its output is collected. */
+export const start = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly env?: NodeJS.ProcessEnv; readonly cwd?: string } = {}
+): Started => {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options })
   let output = ""
   child.stdout?.on("data", (chunk) => (output += String(chunk)))
   child.stderr?.on("data", (chunk) => (output += String(chunk)))
   return { child, output: () => output }
 }
 
-/** Stops a process this test started, by its own pid: SIGTERM, then SIGKILL after `graceMs`. */
-export const stop = async ({ child }: Started, graceMs = 3_000): Promise<void> => {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  process.kill(child.pid, "SIGTERM")
+/** How a process ended. */
+export interface Ended {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+/** Resolves when the process has exited (at once if it already has). */
+export const exited = ({ child }: Started): Promise<Ended> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+    : new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })))
+
+/**
+ * Stops a process this test started, by its own pid: `signal` (SIGTERM), then SIGKILL after `graceMs`.
+ * Returns how it ended.
+ */
+export const stop = async (started: Started, graceMs = 5_000, signal: NodeJS.Signals = "SIGTERM"): Promise<Ended> => {
+  const { child } = started
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return exited(started)
+  const ended = exited(started)
+  process.kill(child.pid, signal)
   const timer = setTimeout(() => {
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL")
   }, graceMs)
-  await exited
+  const result = await ended
   clearTimeout(timer)
+  return result
 }

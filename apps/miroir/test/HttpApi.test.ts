@@ -1,0 +1,132 @@
+/** The HTTP contract of the pod service, in-process, over the test resolver. */
+import { HttpServer } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { DnsResolver, PeerDiscovery, PeerId, PeerDiscoveryConfig } from "@miroir/peer-discovery"
+import { freePort } from "@miroir/test-support/processes"
+import { Context, Effect, Layer } from "effect"
+import * as App from "../src/App.js"
+import { podSettings } from "./support/settings.js"
+
+const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
+const DOMAIN = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
+const IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+const srv = (ips: ReadonlyArray<string>) =>
+  ips.map((ip) => ({ name: `${PeerId.fromIp(ip)}.${DOMAIN}`, port: 7700, priority: 0, weight: Math.floor(100 / ips.length) }))
+
+/** Starts the test DNS with the three pods, and one pod service per IP sharing it. */
+const cluster = (ips: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const dnsContext = yield* Layer.build(DnsResolver.layerTest)
+    const dns = Context.get(dnsContext, DnsResolver.DnsResolverTest)
+    yield* dns.setSrv(SRV_NAME, srv(IPS))
+    const pods = yield* Effect.forEach(ips, (ip) =>
+      Effect.gen(function*() {
+        const metricsPort = yield* Effect.promise(freePort)
+        const context = yield* Layer.build(App.layer(podSettings(ip, metricsPort), Layer.succeedContext(dnsContext)))
+        const address = Context.get(context, HttpServer.HttpServer).address
+        if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+        return {
+          ip,
+          url: `http://127.0.0.1:${address.port}`,
+          discovery: Context.get(context, PeerDiscovery.PeerDiscovery)
+        }
+      }))
+    return { dns, pods }
+  })
+
+const get = (url: string, init?: RequestInit) =>
+  Effect.promise(async () => {
+    const response = await fetch(url, init)
+    return { status: response.status, headers: response.headers, body: await response.json() as any }
+  })
+
+describe("the HTTP API", () => {
+  it.scopedLive("GET /peers gives self, the sorted peers, freshness and whether DNS lists this pod", () =>
+    Effect.gen(function*() {
+      const { pods: [pod] } = yield* cluster([IPS[1]!])
+      const { status, body, headers } = yield* get(`${pod!.url}/peers`)
+      expect(status).toBe(200)
+      expect(headers.get("content-type")).toMatch(/application\/json/)
+      expect(body).toEqual({
+        self: "10-0-0-2",
+        peers: ["10-0-0-1", "10-0-0-2", "10-0-0-3"],
+        refreshedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+        stale: false,
+        selfInDns: true
+      })
+    }))
+
+  it.scopedLive("GET /ownership gives the owned shards, by default MIROIR_SHARDS of them", () =>
+    Effect.gen(function*() {
+      const { pods: [pod] } = yield* cluster([IPS[0]!])
+      const byDefault = yield* get(`${pod!.url}/ownership`)
+      expect(byDefault.status).toBe(200)
+      expect(byDefault.body.shards).toBe(16)
+      expect(byDefault.body.self).toBe("10-0-0-1")
+      expect(byDefault.body.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
+      const owned: Array<number> = byDefault.body.owned
+      expect([...owned].sort((a, b) => a - b)).toEqual(owned)
+      expect(owned.every((shard) => shard >= 0 && shard < 16)).toBe(true)
+      const explicit = yield* get(`${pod!.url}/ownership?shards=65536`)
+      expect(explicit.status).toBe(200)
+      expect(explicit.body.shards).toBe(65536)
+      expect(explicit.body.owned.length).toBeGreaterThan(65536 / 3 * 0.9)
+      expect(explicit.body.owned.length).toBeLessThan(65536 / 3 * 1.1)
+    }))
+
+  it.scopedLive("GET /ownership with a bad shard count answers 400 with a JSON error naming it", () =>
+    Effect.gen(function*() {
+      const { pods: [pod] } = yield* cluster([IPS[0]!])
+      for (const bad of ["0", "65537", "abc", "-1", "1.5", "", "1e3"]) {
+        const { status, body } = yield* get(`${pod!.url}/ownership?shards=${encodeURIComponent(bad)}`)
+        expect(status, bad).toBe(400)
+        expect(body.parameter).toBe("shards")
+        expect(body.value).toBe(bad)
+        expect(body.error).toContain("shards must be an integer from 1 to 65536")
+      }
+    }))
+
+  it.scopedLive("answers liveness and readiness, 404 for unknown paths and 405 for other methods", () =>
+    Effect.gen(function*() {
+      const { pods: [pod] } = yield* cluster([IPS[0]!])
+      expect(yield* get(`${pod!.url}/healthz`)).toMatchObject({ status: 200, body: { status: "ok" } })
+      expect(yield* get(`${pod!.url}/readyz`)).toMatchObject({ status: 200, body: { status: "ready" } })
+      const missing = yield* get(`${pod!.url}/metrics`)
+      expect(missing.status).toBe(404)
+      expect(missing.body.error).toBe("no such path: /metrics")
+      for (const method of ["POST", "PUT", "DELETE", "PATCH"]) {
+        const response = yield* get(`${pod!.url}/peers`, { method })
+        expect(response.status, method).toBe(405)
+        expect(response.headers.get("allow")).toBe("GET")
+        expect(response.body.error).toBe(`method ${method} not allowed on /peers`)
+      }
+    }))
+
+  it.scopedLive("stays ready through a DNS outage, and keeps the peers it knew", () =>
+    Effect.gen(function*() {
+      const { dns, pods: [pod] } = yield* cluster([IPS[0]!])
+      yield* dns.fail(SRV_NAME, "servfail")
+      const failure = yield* Effect.flip(pod!.discovery.refresh)
+      expect(failure.outcome).toBe("servfail")
+      expect(yield* get(`${pod!.url}/readyz`)).toMatchObject({ status: 200 })
+      const { body } = yield* get(`${pod!.url}/peers`)
+      expect(body.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
+      expect(body.stale).toBe(true)
+    }))
+
+  it.scopedLive("three pods sharing one DNS own a disjoint cover of the shards, and follow a change", () =>
+    Effect.gen(function*() {
+      const { dns, pods } = yield* cluster(IPS)
+      const owned = yield* Effect.forEach(pods, (pod) => get(`${pod.url}/ownership?shards=256`))
+      const all = owned.flatMap(({ body }) => body.owned as Array<number>).sort((a, b) => a - b)
+      expect(all).toEqual(Array.from({ length: 256 }, (_, i) => i))
+      // One pod leaves DNS; after a refresh the other two cover everything between them.
+      yield* dns.setSrv(SRV_NAME, srv(IPS.slice(0, 2)))
+      yield* Effect.forEach(pods, (pod) => pod.discovery.refresh)
+      const remaining = yield* Effect.forEach(pods.slice(0, 2), (pod) => get(`${pod.url}/ownership?shards=256`))
+      const covered = remaining.flatMap(({ body }) => body.owned as Array<number>).sort((a, b) => a - b)
+      expect(covered).toEqual(Array.from({ length: 256 }, (_, i) => i))
+      const gone = yield* get(`${pods[2]!.url}/peers`)
+      expect(gone.body.selfInDns).toBe(false)
+    }))
+})

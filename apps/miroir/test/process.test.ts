@@ -1,0 +1,99 @@
+/**
+ * The pod service as operators run it: real processes on distinct loopback addresses, each with its
+ * own POD_IP, against a real DNS server (unbound) publishing their dashed-IP SRV records.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
+import { waitUntil } from "@miroir/test-support/processes"
+import { getJson, metricValue, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
+
+const DOMAIN = "miroir-headless.default.svc.cluster.local."
+const SRV_NAME = `_http._tcp.${DOMAIN}`
+const IPS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+const dashed = (ip: string) => ip.replaceAll(".", "-")
+const srvRecord = (ip: string, total: number) =>
+  `${SRV_NAME} 5 IN SRV 0 ${Math.floor(100 / total)} 7700 ${dashed(ip)}.${DOMAIN}`
+
+describe("pod processes against unbound", () => {
+  let unbound: Unbound
+  let pods: Array<Pod> = []
+
+  beforeAll(async () => {
+    unbound = await startUnbound({ records: IPS.map((ip) => srvRecord(ip, IPS.length)) })
+    pods = await Promise.all(IPS.map((ip) =>
+      startPod(ip, {
+        MIROIR_DNS_SERVERS: unbound.server,
+        MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "500ms",
+        MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "300ms",
+        MIROIR_SHARDS: "32"
+      })))
+  })
+  afterAll(async () => {
+    await Promise.all(pods.map((pod) => pod.stop()))
+    await unbound?.stop()
+  })
+
+  it("every pod lists all three, itself by its dashed POD_IP", async () => {
+    for (const pod of pods) {
+      const body = await getJson(`${pod.url}/peers`)
+      expect(body).toMatchObject({ self: dashed(pod.ip), peers: IPS.map(dashed), stale: false, selfInDns: true })
+    }
+  })
+
+  it("the pods own a disjoint cover of the shards, and /metrics agrees with /peers and /ownership", async () => {
+    const owned = await Promise.all(pods.map((pod) => getJson(`${pod.url}/ownership`)))
+    const all = owned.flatMap((body) => body.owned as Array<number>).sort((a, b) => a - b)
+    expect(all).toEqual(Array.from({ length: 32 }, (_, i) => i))
+    for (const [i, pod] of pods.entries()) {
+      const metrics = await (await fetch(pod.metricsUrl)).text()
+      expect(metricValue(metrics, "miroir_peer_pod_count")).toBe(3)
+      expect(metricValue(metrics, "miroir_peer_discovery_self_in_dns")).toBe(1)
+      expect(metricValue(metrics, "miroir_owned_shards_count")).toBe(owned[i]!.owned.length)
+      expect(metricValue(metrics, "miroir_peer_discovery_lookups_total", { result: "ok" })).toBeGreaterThan(0)
+      expect(metricValue(metrics, "miroir_peer_discovery_last_success_timestamp_seconds")).toBeGreaterThan(Date.now() / 1000 - 60)
+      expect(metrics).toMatch(/^miroir_peer_discovery_lookup_duration_seconds_bucket\{/m)
+      expect(metricValue(metrics, "process_resident_memory_bytes")).toBeGreaterThan(1e6)
+    }
+  })
+
+  it("follows a pod joining and leaving DNS within a few intervals", async () => {
+    await unbound.addRecords([srvRecord("127.0.0.9", 4)])
+    const four = [...IPS, "127.0.0.9"].map(dashed)
+    await waitUntil("every pod to see four peers", 5_000, async () =>
+      (await Promise.all(pods.map((pod) => getJson(`${pod.url}/peers`)))).every((body) => body.peers.join() === four.join()))
+    await unbound.removeName(SRV_NAME)
+    await unbound.addRecords(IPS.map((ip) => srvRecord(ip, 3)))
+    await waitUntil("every pod to see three peers again", 5_000, async () =>
+      (await Promise.all(pods.map((pod) => getJson(`${pod.url}/peers`)))).every((body) => body.peers.length === 3))
+  })
+
+  it("a pod stops on SIGTERM with exit code 0 within 5 s", async () => {
+    const pod = pods.pop()!
+    const ended = await pod.stop()
+    expect(ended).toMatchObject({ code: 0, signal: null })
+    expect(ended.ms).toBeLessThan(5_000)
+    expect(pod.process.output()).toContain('"message":"miroir stopping"')
+  })
+})
+
+describe.concurrent("bad configuration", () => {
+  const cases: ReadonlyArray<readonly [string, string, string]> = [
+    ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "20s", "a duration below MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL"],
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "often", "a positive duration"],
+    ["POD_IP", "10.0.0.256", "an IPv4 or IPv6 address"],
+    ["MIROIR_HTTP_PORT", "http", "an integer from 0 to 65535"],
+    ["MIROIR_SHARDS", "0", "an integer from 1 to 65536"],
+    ["MIROIR_LOG_FORMAT", "xml", 'one of "json", "pretty"'],
+    ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", 'one of "http/protobuf", "http/json"'],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "an http:// or https:// URL"]
+  ]
+  it.each(cases)("%s=%s exits 1 with one line naming it", async (variable, value, expected) => {
+    const started = spawnPod({ POD_NAME: "miroir-0", [variable]: value })
+    const ended = await waitForExit(started, 30_000)
+    expect(ended.code).toBe(1)
+    const lines = started.output().trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(new RegExp(`^invalid configuration: ${variable}=${JSON.stringify(value)}: expected `))
+    expect(lines[0]).toContain(expected)
+  })
+})

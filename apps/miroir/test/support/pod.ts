@@ -1,0 +1,96 @@
+/**
+ * A pod service as a real OS process (`node --import tsx src/main.ts`), on its own loopback address
+ * with Downward-API-style environment, for tests that check the process as operators run it.
+ */
+import { fileURLToPath } from "node:url"
+import { type Ended, exited, freePort, start, type Started, stop, waitUntil } from "@miroir/test-support/processes"
+
+const appFolder = fileURLToPath(new URL("../..", import.meta.url))
+
+/** A running pod process. */
+export interface Pod {
+  readonly ip: string
+  /** `http://<ip>:<port>` of the HTTP API. */
+  readonly url: string
+  /** `http://<ip>:<port>/metrics`. */
+  readonly metricsUrl: string
+  readonly process: Started
+  /** Sends SIGTERM (by pid) and resolves with how it ended and how long it took. */
+  readonly stop: () => Promise<Ended & { readonly ms: number }>
+}
+
+/** The environment of a pod process: only what the test gives, plus PATH and HOME. */
+const baseEnvironment = (): NodeJS.ProcessEnv => ({
+  PATH: process.env.PATH,
+  HOME: process.env.HOME,
+  NODE_ENV: "test"
+})
+
+/** Spawns the pod process with `env` and nothing else of this process's environment. */
+export const spawnPod = (env: Record<string, string>): Started =>
+  start(process.execPath, ["--import", "tsx", "--conditions=@miroir/source", "src/main.ts"], {
+    cwd: appFolder,
+    env: { ...baseEnvironment(), ...env }
+  })
+
+/** Starts a pod at `ip` (127.0.0.x) and waits until it is ready. */
+export const startPod = async (ip: string, env: Record<string, string> = {}): Promise<Pod> => {
+  const httpPort = await freePort(ip)
+  const metricsPort = await freePort(ip)
+  const started = spawnPod({
+    POD_NAME: `miroir-7d9f8c6b5-${ip.split(".").pop()}x2x4`,
+    POD_NAMESPACE: "default",
+    POD_IP: ip,
+    MIROIR_HTTP_HOST: ip,
+    MIROIR_HTTP_PORT: String(httpPort),
+    MIROIR_METRICS_PORT: String(metricsPort),
+    ...env
+  })
+  const url = `http://${ip}:${httpPort}`
+  try {
+    await waitUntil(`the pod at ${url} to be ready`, 30_000, async () => {
+      if (started.child.exitCode !== null) throw new Error(`exited with ${started.child.exitCode}`)
+      return (await fetch(`${url}/readyz`)).ok
+    })
+  } catch (error) {
+    await stop(started)
+    throw new Error(`${String(error)}\npod output:\n${started.output()}`)
+  }
+  return {
+    ip,
+    url,
+    metricsUrl: `http://${ip}:${metricsPort}/metrics`,
+    process: started,
+    stop: async () => {
+      const begun = Date.now()
+      const ended = await stop(started, 10_000)
+      return { ...ended, ms: Date.now() - begun }
+    }
+  }
+}
+
+/** Waits for a process to end by itself (for processes that should exit, like on bad configuration). */
+export const waitForExit = (started: Started, timeoutMs: number): Promise<Ended> =>
+  Promise.race([
+    exited(started),
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)), timeoutMs))
+  ])
+
+/** GETs a JSON document. */
+export const getJson = async (url: string): Promise<any> => {
+  const response = await fetch(url)
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`)
+  return response.json()
+}
+
+/** The value of a metric in Prometheus text (the first sample whose labels include `labels`). */
+export const metricValue = (text: string, name: string, labels: Record<string, string> = {}): number | undefined => {
+  for (const line of text.split("\n")) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
+    if (match === null || match[1] !== name) continue
+    const labelText = match[2] ?? ""
+    if (Object.entries(labels).every(([key, value]) => labelText.includes(`${key}="${value}"`))) return Number(match[3])
+  }
+  return undefined
+}

@@ -1,0 +1,34 @@
+/** Settings of a pod service for in-process tests: loopback, port 0 (any free port), quiet telemetry. */
+import { PeerDiscoveryConfig } from "@miroir/peer-discovery"
+import { Duration, Option } from "effect"
+import { LogLevel } from "effect"
+import type * as App from "../../src/App.js"
+
+/** A pod at `ip` (its dashed IP is its id) with `shards` shards, serving /metrics on `metricsPort`. */
+export const podSettings = (ip: string, metricsPort: number, shards = 16): App.Settings => ({
+  discovery: {
+    ...PeerDiscoveryConfig.testSettings,
+    podName: `miroir-${ip.replaceAll(".", "-")}`,
+    podIp: Option.some(ip),
+    refreshInterval: Duration.seconds(15),
+    lookupTimeout: Duration.seconds(1)
+  },
+  app: {
+    httpHost: "127.0.0.1",
+    httpPort: 0,
+    metricsPort,
+    shards,
+    logLevel: LogLevel.Warning,
+    logFormat: "json"
+  },
+  telemetry: {
+    disabled: false,
+    serviceName: "miroir",
+    resourceAttributes: {},
+    metricsEndpoint: Option.none(),
+    tracesEndpoint: Option.none(),
+    protocol: "http/protobuf",
+    headers: {},
+    metricExportInterval: Duration.seconds(60)
+  }
+})
