@@ -71,7 +71,13 @@ export const otlpLayer = (telemetry: TelemetryConfig.Settings): Layer.Layer<neve
       shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT
     })))
   Option.map(telemetry.tracesEndpoint, (url) =>
-    exporters.push(OtlpTracer.layer({ url, resource, headers: telemetry.headers, shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT })))
+    exporters.push(OtlpTracer.layer({
+      url,
+      resource,
+      headers: telemetry.headers,
+      exportInterval: telemetry.spanExportInterval,
+      shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT
+    })))
   if (exporters.length === 0) return Layer.empty
   return Layer.mergeAll(...(exporters as [Layer.Layer<never, never, OtlpSerialization.OtlpSerialization | HttpClient.HttpClient>])).pipe(
     Layer.provide(telemetry.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),

@@ -28,6 +28,8 @@ export interface Settings {
   readonly headers: Readonly<Record<string, string>>
   /** `OTEL_METRIC_EXPORT_INTERVAL` (ms), default 60 s. */
   readonly metricExportInterval: Duration.Duration
+  /** `OTEL_BSP_SCHEDULE_DELAY` (ms): how often finished spans are sent, default 5 s. */
+  readonly spanExportInterval: Duration.Duration
 }
 
 const httpUrl = (value: string): Either.Either<string, string> => {
@@ -84,6 +86,7 @@ export const load = (pod: PeerDiscoveryConfig.Settings): Effect.Effect<Settings,
     const protocol = yield* variable("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", oneOf(["http/protobuf", "http/json"]))
     const headers = yield* variable("OTEL_EXPORTER_OTLP_HEADERS", {}, keyValues)
     const intervalMs = yield* variable("OTEL_METRIC_EXPORT_INTERVAL", 60_000, integer(100, 86_400_000))
+    const spanDelayMs = yield* variable("OTEL_BSP_SCHEDULE_DELAY", 5_000, integer(100, 86_400_000))
     return {
       disabled,
       serviceName,
@@ -92,6 +95,7 @@ export const load = (pod: PeerDiscoveryConfig.Settings): Effect.Effect<Settings,
       tracesEndpoint: signalEndpoint(base, traces, "/v1/traces"),
       protocol,
       headers,
-      metricExportInterval: Duration.millis(intervalMs)
+      metricExportInterval: Duration.millis(intervalMs),
+      spanExportInterval: Duration.millis(spanDelayMs)
     }
   })

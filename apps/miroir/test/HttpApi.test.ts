@@ -21,7 +21,7 @@ const cluster = (ips: ReadonlyArray<string>) =>
     yield* dns.setSrv(SRV_NAME, srv(IPS))
     const pods = yield* Effect.forEach(ips, (ip) =>
       Effect.gen(function*() {
-        const metricsPort = yield* Effect.promise(freePort)
+        const metricsPort = yield* Effect.promise(() => freePort())
         const context = yield* Layer.build(App.layer(podSettings(ip, metricsPort), Layer.succeedContext(dnsContext)))
         const address = Context.get(context, HttpServer.HttpServer).address
         if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")

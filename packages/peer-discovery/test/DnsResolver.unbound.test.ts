@@ -125,7 +125,7 @@ describe("DnsResolver.layer against unbound", () => {
 
   it.live("says refused when nothing listens at the server's address", () =>
     Effect.gen(function*() {
-      const port = yield* Effect.promise(freePort)
+      const port = yield* Effect.promise(() => freePort())
       const resolver = yield* resolverFor(`127.0.0.1:${port}`)
       const error = yield* Effect.flip(resolver.resolveSrv(SRV_NAME))
       expect(error.outcome).toBe("refused")
@@ -134,7 +134,7 @@ describe("DnsResolver.layer against unbound", () => {
   it.live("says timeout, within the lookup timeout, when the server never answers", () =>
     Effect.gen(function*() {
       const silent: Socket = createSocket("udp4")
-      const port = yield* Effect.promise(freePort)
+      const port = yield* Effect.promise(() => freePort())
       yield* Effect.async<void>((resume) => void silent.bind(port, "127.0.0.1", () => resume(Effect.void)))
       const resolver = yield* resolverFor(`127.0.0.1:${port}`, "400 millis")
       const started = Date.now()

@@ -29,6 +29,7 @@ export const podSettings = (ip: string, metricsPort: number, shards = 16): App.S
     tracesEndpoint: Option.none(),
     protocol: "http/protobuf",
     headers: {},
-    metricExportInterval: Duration.seconds(60)
+    metricExportInterval: Duration.seconds(60),
+    spanExportInterval: Duration.seconds(5)
   }
 })
