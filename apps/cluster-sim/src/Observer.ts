@@ -1,0 +1,89 @@
+/**
+ * What the pods themselves say: each live pod's `/peers`, `/ownership` and `/metrics`, read over HTTP
+ * as an operator would, and the convergence test the scenario measures against.
+ */
+import { Effect } from "effect"
+import type { EndpointsController, Pod } from "./EndpointsController.js"
+
+/** One pod's view at one moment. */
+export interface PodView {
+  readonly pod: Pod
+  readonly reachable: boolean
+  readonly self: string | undefined
+  readonly peers: ReadonlyArray<string>
+  readonly stale: boolean
+  readonly selfInDns: boolean
+  readonly owned: ReadonlyArray<number>
+  /** `miroir_peer_pod_count` as /metrics says. */
+  readonly podCountMetric: number | undefined
+  /** The result of the pod's latest lookups: `ok`, or `stale` while they fail. */
+  readonly lookup: "ok" | "stale" | "unknown"
+}
+
+const getJson = (url: string) =>
+  Effect.tryPromise(async () => {
+    const response = await fetch(url, { signal: AbortSignal.timeout(500) })
+    if (!response.ok) throw new Error(`HTTP ${response.status}`)
+    return await response.json() as any
+  })
+
+const getText = (url: string) =>
+  Effect.tryPromise(async () => (await fetch(url, { signal: AbortSignal.timeout(500) })).text())
+
+/** The value of an unlabelled-or-labelled sample `name` in Prometheus text. */
+export const metricValue = (text: string, name: string): number | undefined => {
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1))
+}
+
+/** Reads one pod. */
+export const viewOf = (pod: Pod, shards: number, withMetrics = false): Effect.Effect<PodView> =>
+  Effect.all({
+    peers: getJson(`${pod.process.url}/peers`),
+    ownership: getJson(`${pod.process.url}/ownership?shards=${shards}`),
+    metrics: withMetrics ? Effect.map(getText(pod.process.metricsUrl), (text) => metricValue(text, "miroir_peer_pod_count")) : Effect.succeed(undefined)
+  }, { concurrency: "unbounded" }).pipe(
+    Effect.map(({ metrics, ownership, peers }): PodView => ({
+      pod,
+      reachable: true,
+      self: peers.self,
+      peers: peers.peers,
+      stale: peers.stale,
+      selfInDns: peers.selfInDns,
+      owned: ownership.owned,
+      podCountMetric: metrics,
+      lookup: peers.stale ? "stale" : "ok"
+    })),
+    Effect.orElseSucceed((): PodView => ({
+      pod,
+      reachable: false,
+      self: undefined,
+      peers: [],
+      stale: false,
+      selfInDns: false,
+      owned: [],
+      podCountMetric: undefined,
+      lookup: "unknown"
+    }))
+  )
+
+/** Reads every live pod at once. */
+export const observe = (controller: EndpointsController, shards: number, withMetrics = false) =>
+  Effect.suspend(() => Effect.forEach(controller.livePods(), (pod) => viewOf(pod, shards, withMetrics), { concurrency: "unbounded" }))
+
+/** Whether `owned` lists, between the views, every shard of `0..shards-1` exactly once. */
+export const disjointCover = (views: ReadonlyArray<PodView>, shards: number): boolean => {
+  const all = views.flatMap((view) => view.owned).sort((a, b) => a - b)
+  return all.length === shards && all.every((shard, i) => shard === i)
+}
+
+/**
+ * Converged: every published pod answers, sees exactly the published set, and together they own a
+ * disjoint cover of the shards.
+ */
+export const converged = (views: ReadonlyArray<PodView>, published: ReadonlyArray<string>, shards: number): boolean => {
+  const publishedViews = views.filter((view) => published.includes(view.pod.label))
+  return publishedViews.length === published.length
+    && publishedViews.every((view) => view.reachable && view.peers.join() === published.join())
+    && disjointCover(publishedViews, shards)
+}

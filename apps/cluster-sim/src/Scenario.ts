@@ -1,0 +1,214 @@
+/**
+ * The default scenario and its acceptance checks (the seed's four criteria, with the refresh interval
+ * R compressed): 3 pods, scale to 5, kill one, delete one, a DNS outage of 3R with a pod joining during
+ * it, and recovery. Every step measures, from the DNS change, how long until every published pod shows
+ * the new set and they own a disjoint cover of the shards.
+ */
+import { Duration, Effect, Fiber, Option, Ref, Schedule } from "effect"
+import type { ClusterDns } from "./ClusterDns.js"
+import type { EndpointsController } from "./EndpointsController.js"
+import { pollUntil } from "./internal/poll.js"
+import { converged, observe, type PodView } from "./Observer.js"
+
+/** One acceptance check. */
+export interface Check {
+  readonly name: string
+  /** What was measured, in ms, when it is a time. */
+  readonly measuredMs: number | undefined
+  /** The bound it must stay within, in ms. */
+  readonly boundMs: number | undefined
+  readonly passed: boolean
+  readonly detail: string
+}
+
+/** Something that happened, for the timeline. */
+export interface Event {
+  readonly at: number
+  readonly label: string
+}
+
+/** One pod's peer count at one moment, for the timeline chart. */
+export interface Sample {
+  readonly at: number
+  readonly pod: string
+  readonly peers: number
+}
+
+/** What a run produced. */
+export interface RunResult {
+  readonly refreshIntervalMs: number
+  readonly startedAt: number
+  readonly finishedAt: number
+  readonly checks: ReadonlyArray<Check>
+  readonly events: ReadonlyArray<Event>
+  readonly samples: ReadonlyArray<Sample>
+}
+
+/** How the scenario runs. */
+export interface ScenarioOptions {
+  readonly pods: number
+  readonly refreshInterval: Duration.Duration
+  readonly shards: number
+  /** Called with the latest views every sample, e.g. to draw the live table. */
+  readonly onViews?: (views: ReadonlyArray<PodView>, events: ReadonlyArray<Event>) => void
+}
+
+/** The scenarios the simulator knows. */
+export const scenarios = ["default", "steady"] as const
+export type ScenarioName = (typeof scenarios)[number]
+
+const SAMPLE_INTERVAL = Duration.millis(100)
+
+/** Runs a scenario against a running cluster DNS and controller. */
+export const run = (
+  name: ScenarioName,
+  dns: ClusterDns,
+  controller: EndpointsController,
+  options: ScenarioOptions
+): Effect.Effect<RunResult, Error> =>
+  Effect.gen(function*() {
+    const r = Duration.toMillis(options.refreshInterval)
+    const startedAt = Date.now()
+    const events: Array<Event> = []
+    const samples: Array<Sample> = []
+    const checks: Array<Check> = []
+    const latest = yield* Ref.make<ReadonlyArray<PodView>>([])
+    const event = (label: string) => Effect.sync(() => void events.push({ at: Date.now(), label }))
+    const check = (name: string, passed: boolean, detail: string, measuredMs?: number, boundMs?: number) =>
+      Effect.sync(() => void checks.push({ name, passed, detail, measuredMs, boundMs }))
+
+    const sampler = yield* observe(controller, options.shards).pipe(
+      Effect.tap((views) => {
+        const at = Date.now()
+        for (const view of views) if (view.reachable) samples.push({ at, pod: view.pod.name, peers: view.peers.length })
+        options.onViews?.(views, events)
+        return Ref.set(latest, views)
+      }),
+      Effect.repeat(Schedule.spaced(SAMPLE_INTERVAL)),
+      Effect.fork
+    )
+
+    /** Waits until the pods converge on what DNS publishes; returns when they did. */
+    const awaitConvergence = (what: string) =>
+      pollUntil(
+        what,
+        Duration.millis(Math.max(15_000, 10 * r)),
+        Effect.map(observe(controller, options.shards), (views) =>
+          converged(views, controller.published(), options.shards) ? Option.some(Date.now()) : Option.none())
+      )
+
+    const podCountMatches: Array<boolean> = []
+    /** Criterion 4 at this step: every published pod's miroir_peer_pod_count equals the ready replicas. */
+    const checkPodCountMetric = (step: string) =>
+      Effect.gen(function*() {
+        const published = controller.published()
+        const views = (yield* observe(controller, options.shards, true)).filter((view) => published.includes(view.pod.label))
+        const wrong = views.filter((view) => view.podCountMetric !== published.length)
+        podCountMatches.push(wrong.length === 0)
+        if (wrong.length > 0) {
+          yield* event(`${step}: miroir_peer_pod_count wrong on ${wrong.map((view) => view.pod.name).join(", ")}`)
+        }
+      })
+
+    const startPods = Effect.gen(function*() {
+      yield* event(`start ${options.pods} pods`)
+      yield* controller.scaleTo(options.pods)
+      yield* controller.awaitPublished((labels) => labels.length === options.pods, "60 seconds")
+      const lastReady = Math.max(...controller.livePods().map((pod) => pod.readyAt ?? Date.now()))
+      yield* event(`${options.pods} pods ready`)
+      const at = yield* awaitConvergence(`${options.pods} pods to see each other`)
+      yield* check(
+        `1. ${options.pods}-pod deployment: each pod sees all ${options.pods} within 2R of the last becoming ready`,
+        at - lastReady <= 2 * r,
+        `${at - lastReady} ms after the last pod became ready`,
+        at - lastReady,
+        2 * r
+      )
+      yield* checkPodCountMetric("start")
+    })
+
+    if (name === "steady") {
+      yield* startPods
+    } else {
+      yield* startPods
+
+      // 2. Scale up by two.
+      const scaled = options.pods + 2
+      yield* event(`scale to ${scaled}`)
+      yield* controller.scaleTo(scaled)
+      const published = yield* controller.awaitPublished((labels) => labels.length === scaled, "60 seconds")
+      yield* event(`${scaled} pods in DNS`)
+      const seen = yield* awaitConvergence(`${scaled} pods to see each other`)
+      yield* check(
+        `2. scale ${options.pods}→${scaled}: the new peers are discovered by every pod within 2R`,
+        seen - published <= 2 * r,
+        `${seen - published} ms after DNS published them`,
+        seen - published,
+        2 * r
+      )
+      yield* checkPodCountMetric("scale-up")
+
+      // 3. A crash (SIGKILL), then a graceful delete (SIGTERM).
+      for (const [label, criterion, act] of [
+        ["kill", "3. pod eviction (SIGKILL): the crashed pod drops from every survivor's set within 2R of leaving DNS", controller.killPod()],
+        ["delete", "graceful delete (SIGTERM): the pod drops from every survivor's set within 2R of leaving DNS", controller.deletePod()]
+      ] as const) {
+        const before = controller.published().length
+        const victim = yield* act
+        yield* event(`${label} ${victim}`)
+        const removed = yield* controller.awaitPublished((labels) => labels.length === before - 1, "30 seconds")
+        const dropped = yield* awaitConvergence(`the survivors to drop ${victim}`)
+        yield* check(criterion, dropped - removed <= 2 * r, `${dropped - removed} ms after it left DNS`, dropped - removed, 2 * r)
+        yield* checkPodCountMetric(label)
+      }
+
+      // Outage of 3R; a pod joins meanwhile. The sets must stay as they were, then follow on recovery.
+      const before = new Map((yield* observe(controller, options.shards)).map((view) => [view.pod.name, view.peers.join()]))
+      dns.setOutage(true)
+      yield* event("DNS outage")
+      const joining = controller.livePods().length + 1
+      yield* controller.scaleTo(joining)
+      let intact = true
+      let staleSeen = false
+      const outageEnds = Date.now() + 3 * r
+      while (Date.now() < outageEnds) {
+        const views = yield* observe(controller, options.shards)
+        for (const view of views) {
+          const previous = before.get(view.pod.name)
+          if (previous !== undefined && view.reachable && view.peers.join() !== previous) intact = false
+          if (previous !== undefined && view.stale) staleSeen = true
+        }
+        yield* Effect.sleep(SAMPLE_INTERVAL)
+      }
+      yield* check(
+        "DNS outage of 3R: every set stays intact (marked stale, never shrunk)",
+        intact && staleSeen,
+        intact ? (staleSeen ? "no set changed; pods reported stale" : "no pod reported stale") : "a set changed during the outage",
+        undefined,
+        undefined
+      )
+      yield* controller.awaitPublished((labels) => labels.length === joining, "60 seconds")
+      dns.setOutage(false)
+      const recovered = Date.now()
+      yield* event("DNS back")
+      const followed = yield* awaitConvergence("the pods to follow DNS after the outage")
+      yield* check(
+        "after the outage: the sets follow DNS (a pod that joined meanwhile) within 2R of recovery",
+        followed - recovered <= 2 * r,
+        `${followed - recovered} ms after DNS answered again`,
+        followed - recovered,
+        2 * r
+      )
+      yield* checkPodCountMetric("recovery")
+    }
+
+    yield* check(
+      "4. miroir_peer_pod_count equals the ready replicas on every pod after each step",
+      podCountMatches.every(Boolean),
+      `${podCountMatches.filter(Boolean).length} of ${podCountMatches.length} steps matched on every pod`
+    )
+    // One more interval of samples, so that the chart shows where the run settled.
+    yield* Effect.sleep(options.refreshInterval)
+    yield* Fiber.interrupt(sampler)
+    return { refreshIntervalMs: r, startedAt, finishedAt: Date.now(), checks, events, samples }
+  })
