@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suites start as real servers, when they are missing:
-#   unbound (DNS server for the resolver and discovery tests).
+#   unbound (DNS server for the resolver, discovery and acceptance tests),
+#   prometheus (scrapes the pods in the acceptance suite).
 # Needs root or sudo, and apt-get; prints what it does.
 set -euo pipefail
 
 missing=()
 command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || missing+=(unbound)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "test dependencies present: unbound"
+  echo "test dependencies present: unbound, prometheus"
   exit 0
 fi
 
@@ -17,8 +19,11 @@ if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 echo "installing with apt-get: ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the packaged unbound service on port 53; the tests run their own instances.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet unbound 2>/dev/null; then
-  $sudo systemctl stop unbound || true
-fi
+# Where Debian starts the packaged services (systemd), stop them: the tests run their own instances
+# on free loopback ports, and a system Prometheus would hold port 9090, which the simulated pods use.
+for service in unbound prometheus; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+    $sudo systemctl stop "$service" || true
+  fi
+done
 echo "installed: ${missing[*]}"

@@ -9,17 +9,24 @@ import dnsPacket from "dns-packet"
 import { Effect, type Scope } from "effect"
 import { defaultService, type Endpoint, respond, type ServiceSpec } from "./DnsAnswers.js"
 
-/** A running cluster DNS. */
-export interface ClusterDns {
-  /** `127.0.0.1:<port>`, for `MIROIR_DNS_SERVERS`. */
+/**
+ * What the endpoints controller needs of a cluster DNS: this simulator's, or a real server driven
+ * from outside (the acceptance suite runs the same checks with unbound behind this interface).
+ */
+export interface DnsBackend {
+  /** `host:port`, for `MIROIR_DNS_SERVERS`. */
   readonly server: string
   readonly spec: ServiceSpec
   /** Publishes the ready endpoints (an empty list: NXDOMAIN). */
   readonly setEndpoints: (endpoints: ReadonlyArray<Endpoint>) => void
-  /** The endpoints published now. */
-  readonly endpoints: () => ReadonlyArray<Endpoint>
   /** Starts or ends an outage: while on, no query is answered. */
   readonly setOutage: (on: boolean) => void
+}
+
+/** The simulator's cluster DNS. */
+export interface ClusterDns extends DnsBackend {
+  /** The endpoints published now. */
+  readonly endpoints: () => ReadonlyArray<Endpoint>
   /** Queries answered so far, by transport. */
   readonly answered: () => { readonly udp: number; readonly tcp: number }
 }

@@ -3,6 +3,10 @@
  * functions over the ready endpoints: SRV of the named port with A/AAAA of the targets in the
  * additional section, A/AAAA of the Service and of each target, NXDOMAIN with an SOA when nothing is
  * ready, REFUSED outside the cluster domain, and truncation (TC) of UDP answers over 512 bytes.
+ *
+ * One difference: dns-packet writes every name in full, where CoreDNS compresses owner names, so an
+ * answer here takes about 194 bytes a pod instead of ~80 and truncates from 3 pods instead of about 6.
+ * Clients behave the same (they retry over TCP); the TCP path is only exercised sooner.
  */
 import { isIPv6 } from "node:net"
 import dnsPacket from "dns-packet"

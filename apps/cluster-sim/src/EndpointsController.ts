@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { Duration, Effect, Option, type Scope } from "effect"
-import type { ClusterDns } from "./ClusterDns.js"
+import type { DnsBackend } from "./ClusterDns.js"
 import { type Endpoint, endpointLabel } from "./DnsAnswers.js"
 import { pollUntil } from "./internal/poll.js"
 import { type PodProcess, signalPod, startPod } from "./PodProcess.js"
@@ -92,7 +92,7 @@ const podSuffix = () =>
   Array.from(randomBytes(5), (byte) => "bcdfghjklmnpqrstvwxz2456789"[byte % 27]).join("")
 
 /** Starts the controller; closing the scope stops every pod (SIGTERM, then SIGKILL) and the probes. */
-export const make = (dns: ClusterDns, options: Options): Effect.Effect<EndpointsController, never, Scope.Scope> =>
+export const make = (dns: DnsBackend, options: Options): Effect.Effect<EndpointsController, never, Scope.Scope> =>
   Effect.gen(function*() {
     const pods: Array<Pod> = []
     const changes: Array<DnsChange> = []

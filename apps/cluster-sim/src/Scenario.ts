@@ -5,7 +5,7 @@
  * the new set and they own a disjoint cover of the shards.
  */
 import { Duration, Effect, Fiber, Option, Ref, Schedule } from "effect"
-import type { ClusterDns } from "./ClusterDns.js"
+import type { DnsBackend } from "./ClusterDns.js"
 import type { EndpointsController } from "./EndpointsController.js"
 import { pollUntil } from "./internal/poll.js"
 import { converged, observe, type PodView } from "./Observer.js"
@@ -51,6 +51,11 @@ export interface ScenarioOptions {
   readonly shards: number
   /** Called with the latest views every sample, e.g. to draw the live table. */
   readonly onViews?: (views: ReadonlyArray<PodView>, events: ReadonlyArray<Event>) => void
+  /**
+   * Called after each step once the pods converged, with the labels DNS publishes: the acceptance
+   * suite checks the metrics through Prometheus there. A failure fails the run.
+   */
+  readonly afterStep?: (step: string, published: ReadonlyArray<string>) => Effect.Effect<void, Error>
 }
 
 /** The scenarios the simulator knows. */
@@ -62,7 +67,7 @@ const SAMPLE_INTERVAL = Duration.millis(100)
 /** Runs a scenario against a running cluster DNS and controller. */
 export const run = (
   name: ScenarioName,
-  dns: ClusterDns,
+  dns: DnsBackend,
   controller: EndpointsController,
   options: ScenarioOptions
 ): Effect.Effect<RunResult, Error> =>
@@ -108,6 +113,7 @@ export const run = (
         if (wrong.length > 0) {
           yield* event(`${step}: miroir_peer_pod_count wrong on ${wrong.map((view) => view.pod.name).join(", ")}`)
         }
+        if (options.afterStep !== undefined) yield* options.afterStep(step, published)
       })
 
     const startPods = Effect.gen(function*() {

@@ -23,6 +23,10 @@ export interface Unbound {
   readonly addRecords: (records: ReadonlyArray<string>) => Promise<void>
   /** Removes every record of `name`. */
   readonly removeName: (name: string) => Promise<void>
+  /** Freezes the server (SIGSTOP to its pid): queries go unanswered, as in an outage. */
+  readonly pause: () => void
+  /** Ends {@link pause} (SIGCONT). */
+  readonly resume: () => void
   /** Stops the server (by its pid) and removes its files. */
   readonly stop: () => Promise<void>
 }
@@ -98,7 +102,10 @@ export const startUnbound = async (options: UnboundOptions = {}): Promise<Unboun
       for (const record of records) await unboundControl("local_data", record)
     },
     removeName: (name) => unboundControl("local_data_remove", name),
+    pause: () => void (daemon.child.pid !== undefined && process.kill(daemon.child.pid, "SIGSTOP")),
+    resume: () => void (daemon.child.pid !== undefined && process.kill(daemon.child.pid, "SIGCONT")),
     stop: async () => {
+      if (daemon.child.pid !== undefined && daemon.child.exitCode === null) process.kill(daemon.child.pid, "SIGCONT")
       await stop(daemon)
       await rm(directory, { recursive: true, force: true })
     }
