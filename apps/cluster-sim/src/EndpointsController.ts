@@ -124,7 +124,8 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
           MIROIR_DNS_SERVERS: dns.server,
           MIROIR_PEER_DISCOVERY_SERVICE: dns.spec.service,
           MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: `${r}ms`,
-          MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: `${Math.max(50, Math.min(1000, Math.floor(r / 2)))}ms`,
+          // A fifth of the interval, as the defaults (3 s of 15 s); loopback DNS answers in a few ms.
+          MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: `${Math.max(50, Math.min(3000, Math.floor(r / 5)))}ms`,
           MIROIR_LOG_LEVEL: "info"
         }
       })

@@ -18,6 +18,7 @@ import {
   Layer,
   Metric,
   Option,
+  Random,
   Schedule,
   Stream,
   SubscriptionRef
@@ -65,20 +66,19 @@ export const RETRY_BASE_DELAY = Duration.millis(250)
 
 /**
  * Retries after a failed lookup: jittered exponential backoff from {@link RETRY_BASE_DELAY}, each
- * delay at most half the interval, for half the interval in all; then the loop waits for its next tick.
+ * delay at most a quarter of the interval. The refresh loop bounds them by the end of the tick.
  */
 export const retrySchedule = (interval: Duration.Duration): Schedule.Schedule<unknown> => {
-  const half = Duration.times(interval, 0.5)
+  const cap = Duration.times(interval, 0.25)
   return Schedule.exponential(RETRY_BASE_DELAY).pipe(
     Schedule.jittered,
-    Schedule.modifyDelay((delay) => Duration.min(delay, half)),
-    Schedule.upTo(half)
+    Schedule.modifyDelay((delay) => Duration.min(delay, cap))
   )
 }
 
-/** The refresh cadence: the interval, jittered by ±20% so that pods do not poll in lockstep. */
-export const refreshSchedule = (interval: Duration.Duration): Schedule.Schedule<unknown> =>
-  Schedule.spaced(interval).pipe(Schedule.jittered)
+/** The length of one tick of the refresh loop: the interval, jittered by ±20% so that pods do not poll in lockstep. */
+export const tickLength = (interval: Duration.Duration): Effect.Effect<Duration.Duration> =>
+  Effect.map(Random.nextRange(0.8, 1.2), (factor) => Duration.times(interval, factor))
 
 /** What one lookup found: the listed ids, and the targets that were not the Service's. */
 interface Listing {
@@ -199,32 +199,43 @@ export const make = Effect.gen(function*() {
     oneLookupAtATime.withPermits(1)
   )
 
-  /** A lookup with its retries; ends without error either way. */
-  const cycle = attempt.pipe(
-    Effect.retry(retrySchedule(settings.refreshInterval)),
-    Effect.catchAll((error) =>
-      Effect.logWarning("peer lookups keep failing; retrying at the next interval").pipe(
-        Effect.annotateLogs({ outcome: error.outcome, name })
+  /**
+   * One tick of the refresh loop: a lookup — or, for the first tick, the result of the lookup made
+   * while the layer was built — retried while it fails until the tick is over, then the rest of the
+   * tick. Ticks start every interval ±20% whatever happens in them, so a lookup after DNS recovers
+   * comes within a backoff delay (at most a quarter interval, jittered) plus a lookup timeout.
+   * Nothing escapes a tick but interruption: a defect is logged and the next tick comes.
+   */
+  const tick = (first: Option.Option<Either.Either<PeerSet.PeerSet, DnsLookupError>>) =>
+    Effect.gen(function*() {
+      const length = yield* tickLength(settings.refreshInterval)
+      const startedAt = yield* Clock.currentTimeMillis
+      let pending = first
+      const lookupOrReplay = Effect.suspend(() => {
+        const replay = pending
+        pending = Option.none()
+        return Option.match(replay, { onNone: () => attempt, onSome: Either.match({ onLeft: Effect.fail, onRight: Effect.succeed }) })
+      })
+      yield* lookupOrReplay.pipe(
+        Effect.retry(retrySchedule(settings.refreshInterval).pipe(Schedule.upTo(length))),
+        Effect.catchAll((error) =>
+          Effect.logWarning("peer lookups failed all tick; retrying next tick").pipe(
+            Effect.annotateLogs({ outcome: error.outcome, name })
+          )
+        ),
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : Effect.logError("peer discovery refresh died; the loop goes on", cause)
+        )
       )
-    ),
-    Effect.asVoid
-  )
-
-  /** The loop survives anything but interruption: a defect is logged and the next tick comes. */
-  const survivingCycle = cycle.pipe(
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause)
-        ? Effect.failCause(cause)
-        : Effect.logError("peer discovery refresh died; the loop goes on", cause)
-    )
-  )
+      const elapsed = (yield* Clock.currentTimeMillis) - startedAt
+      yield* Effect.sleep(Duration.millis(Math.max(0, Duration.toMillis(length) - elapsed)))
+    })
 
   const first = yield* Effect.either(attempt)
-  const afterFirst = Either.isLeft(first) && !first.left.isAnswer
-    ? Effect.sleep(RETRY_BASE_DELAY).pipe(Effect.zipRight(survivingCycle))
-    : Effect.void
-  yield* afterFirst.pipe(
-    Effect.zipRight(Effect.schedule(survivingCycle, refreshSchedule(settings.refreshInterval))),
+  yield* tick(Option.some(first)).pipe(
+    Effect.zipRight(Effect.forever(tick(Option.none()))),
     Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }),
     Effect.forkScoped
   )

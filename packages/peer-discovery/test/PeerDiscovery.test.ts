@@ -130,12 +130,12 @@ describe("PeerDiscovery", () => {
       expect(yield* peersOf(discovery)).toEqual(podIds(3))
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("backs off exponentially from 250 ms after a failure, then recovers and resets", () =>
+  it.scoped("backs off exponentially from 250 ms after a failure, within the tick, then recovers and resets", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       yield* dns.fail(SRV_NAME, "servfail")
-      // Find the failing tick.
       const step = 25
+      // The first tick's lookup fails; its retries follow.
       while ((yield* dns.lookups(SRV_NAME)) < 2) yield* TestClock.adjust(step)
       const lookupTimes: Array<number> = [0]
       let now = 0
@@ -145,14 +145,15 @@ describe("PeerDiscovery", () => {
         if ((yield* dns.lookups(SRV_NAME)) > lookupTimes.length + 1) lookupTimes.push(now)
       }
       const delays = lookupTimes.slice(1).map((t, i) => t - lookupTimes[i]!)
-      // 250, 500, 1000, 2000, 4000 ms, each jittered by ±20%, until half the interval has passed.
+      // 250, 500, 1000, 2000 ms, each jittered by ±20%; then at most a quarter interval (3.75 s).
       expect(delays.length).toBeGreaterThanOrEqual(4)
-      delays.slice(0, 4).forEach((delay, i) => {
-        expect(delay).toBeGreaterThanOrEqual(0.8 * 250 * 2 ** i - step)
-        expect(delay).toBeLessThanOrEqual(1.2 * 250 * 2 ** i + step)
+      delays.forEach((delay, i) => {
+        const expected = Math.min(250 * 2 ** i, 3_750)
+        expect(delay).toBeGreaterThanOrEqual(0.8 * expected - step)
+        expect(delay).toBeLessThanOrEqual(1.2 * expected + step)
       })
       expect((yield* discovery.current).stale).toBe(true)
-      // Recovery: the next retry or tick succeeds and the set follows DNS again.
+      // Recovery: the next retry succeeds, within a capped backoff delay.
       yield* dns.heal(SRV_NAME)
       yield* dns.setSrv(SRV_NAME, pods(4))
       let waited = 0
@@ -160,14 +161,26 @@ describe("PeerDiscovery", () => {
         yield* TestClock.adjust(step)
         waited += step
       }
-      expect(waited).toBeLessThanOrEqual(Duration.toMillis(MAX_JITTERED))
+      expect(waited).toBeLessThanOrEqual(1.2 * 3_750 + step)
       expect(yield* peersOf(discovery)).toEqual(podIds(4))
-      // Reset: after a success the loop waits a full jittered interval again, not a backoff delay.
+      // Reset: no more retries after the success; the next lookup is the next tick's, one within 1.2 R.
       const count = yield* dns.lookups(SRV_NAME)
-      yield* advance(Duration.times(INTERVAL, 0.79))
-      expect(yield* dns.lookups(SRV_NAME)).toBe(count)
-      yield* advance(Duration.times(INTERVAL, 0.42))
+      yield* advance(Duration.times(INTERVAL, 1.2))
       expect(yield* dns.lookups(SRV_NAME)).toBe(count + 1)
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("keeps looking up every tick while DNS fails, and sees the recovery within the tick", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(3))
+      yield* dns.fail(SRV_NAME, "timeout")
+      yield* advance(Duration.times(INTERVAL, 4))
+      const during = yield* dns.lookups(SRV_NAME)
+      // At least one lookup a quarter interval while it fails: ~4 ticks of 15 s hold 4 × 4 capped retries.
+      expect(during).toBeGreaterThanOrEqual(16)
+      yield* dns.heal(SRV_NAME)
+      yield* dns.setSrv(SRV_NAME, pods(2))
+      yield* advance(Duration.times(INTERVAL, 0.3))
+      expect(yield* peersOf(discovery)).toEqual(podIds(2))
     }).pipe(Effect.provide(environment())))
 
   it.scoped("takes NXDOMAIN and no data as answers: only self is left, and the set is fresh", () =>
