@@ -69,6 +69,7 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("acceptance
       })
     }).pipe(Effect.scoped, Effect.runPromise)
     const report = Report.render(result, { dns: backend, pods: 3, statefulSet: false })
+    console.log(report)
     expect(result.checks.filter((check) => !check.passed), `${report}\npod logs: ${logFolder}`).toEqual([])
     expect(result.checks).toHaveLength(7)
   }, 180_000)

@@ -163,10 +163,22 @@ describe("PeerDiscovery", () => {
       }
       expect(waited).toBeLessThanOrEqual(1.2 * 3_750 + step)
       expect(yield* peersOf(discovery)).toEqual(podIds(4))
-      // Reset: no more retries after the success; the next lookup is the next tick's, one within 1.2 R.
-      const count = yield* dns.lookups(SRV_NAME)
-      yield* advance(Duration.times(INTERVAL, 1.2))
-      expect(yield* dns.lookups(SRV_NAME)).toBe(count + 1)
+      // Reset: no more retries after the success. The next lookup is the next tick's (at most 1.2 R away),
+      // and the one after it comes a whole jittered interval later.
+      const nextLookup = (after: number) =>
+        Effect.gen(function*() {
+          let elapsed = 0
+          while ((yield* dns.lookups(SRV_NAME)) === after) {
+            yield* TestClock.adjust(step)
+            elapsed += step
+          }
+          return elapsed
+        })
+      const toNextTick = yield* nextLookup(yield* dns.lookups(SRV_NAME))
+      expect(toNextTick).toBeLessThanOrEqual(1.2 * 15_000 + step)
+      const between = yield* nextLookup(yield* dns.lookups(SRV_NAME))
+      expect(between).toBeGreaterThanOrEqual(0.8 * 15_000 - step)
+      expect(between).toBeLessThanOrEqual(1.2 * 15_000 + step)
     }).pipe(Effect.provide(environment())))
 
   it.scoped("keeps looking up every tick while DNS fails, and sees the recovery within the tick", () =>

@@ -8,10 +8,8 @@ import { Resolver } from "node:dns"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { promisify } from "node:util"
 import { findExecutable, freePort, start, stop, waitUntil } from "./processes.js"
 
-const run = promisify(execFile)
 const INSTALL_HINT = "install the Debian package unbound (apt-get install -y unbound); .ci/run does"
 
 /** A running unbound. */
@@ -23,10 +21,13 @@ export interface Unbound {
   readonly addRecords: (records: ReadonlyArray<string>) => Promise<void>
   /** Removes every record of `name`. */
   readonly removeName: (name: string) => Promise<void>
-  /** Freezes the server (SIGSTOP to its pid): queries go unanswered, as in an outage. */
-  readonly pause: () => void
-  /** Ends {@link pause} (SIGCONT). */
-  readonly resume: () => void
+  /** Removes every record of each of `names`, in one call. */
+  readonly removeNames: (names: ReadonlyArray<string>) => Promise<void>
+  /**
+   * Sets the type of the local zone `cluster.local.`: `always_deny` drops every query unanswered (an outage
+   * as the clients see it, while unbound still takes changes), `static` answers again.
+   */
+  readonly setClusterZone: (type: "static" | "always_deny") => Promise<void>
   /** Stops the server (by its pid) and removes its files. */
   readonly stop: () => Promise<void>
 }
@@ -91,21 +92,24 @@ export const startUnbound = async (options: UnboundOptions = {}): Promise<Unboun
     await stop(daemon)
     throw new Error(`${String(error)}\nunbound said:\n${daemon.output()}`)
   }
-  const unboundControl = async (...args: ReadonlyArray<string>) => {
-    const { stdout } = await run(control, ["-c", config, ...args])
-    if (!stdout.includes("ok")) throw new Error(`unbound-control ${args.join(" ")}: ${stdout}`)
-  }
+  /** Runs unbound-control; `lines`, if given, go to its standard input (the `local_datas` forms). */
+  const unboundControl = (args: ReadonlyArray<string>, lines?: ReadonlyArray<string>) =>
+    new Promise<void>((resolve, reject) => {
+      const child = execFile(control, ["-c", config, ...args], (error, stdout) => {
+        if (error !== null) reject(error)
+        else if (!stdout.includes("ok") && !/^(added|removed) \d+ datas/m.test(stdout)) reject(new Error(`unbound-control ${args.join(" ")}: ${stdout}`))
+        else resolve()
+      })
+      child.stdin?.end(lines === undefined ? "" : `${lines.join("\n")}\n`)
+    })
   return {
     server,
     port,
-    addRecords: async (records) => {
-      for (const record of records) await unboundControl("local_data", record)
-    },
-    removeName: (name) => unboundControl("local_data_remove", name),
-    pause: () => void (daemon.child.pid !== undefined && process.kill(daemon.child.pid, "SIGSTOP")),
-    resume: () => void (daemon.child.pid !== undefined && process.kill(daemon.child.pid, "SIGCONT")),
+    addRecords: (records) => records.length === 0 ? Promise.resolve() : unboundControl(["local_datas"], records),
+    removeName: (name) => unboundControl(["local_data_remove", name]),
+    removeNames: (names) => names.length === 0 ? Promise.resolve() : unboundControl(["local_datas_remove"], names),
+    setClusterZone: (type) => unboundControl(["local_zone", "cluster.local.", type]),
     stop: async () => {
-      if (daemon.child.pid !== undefined && daemon.child.exitCode === null) process.kill(daemon.child.pid, "SIGCONT")
       await stop(daemon)
       await rm(directory, { recursive: true, force: true })
     }

@@ -1,6 +1,7 @@
 /**
  * unbound as the cluster DNS of the simulator: the endpoints controller's changes become
- * `unbound-control` calls (applied in order), and an outage freezes the server (SIGSTOP by its pid).
+ * `unbound-control` calls (applied in order), and an outage turns the zone to `always_deny`, so that
+ * queries go unanswered while changes still apply.
  * It shows that what the simulator's DNS serves, a real server serves the same way.
  */
 import { startUnbound } from "@miroir/test-support/unbound"
@@ -29,8 +30,7 @@ export const make: Effect.Effect<DnsBackend, never, Scope.Scope> = Effect.gen(fu
       const previous = published
       published = [...endpoints]
       applied = applied.then(async () => {
-        await unbound.removeName(srv)
-        for (const endpoint of previous) await unbound.removeName(`${endpointLabel(endpoint)}.${domain}`)
+        await unbound.removeNames([srv, ...previous.map((endpoint) => `${endpointLabel(endpoint)}.${domain}`)])
         const weight = Math.max(1, Math.floor(100 / Math.max(1, endpoints.length)))
         await unbound.addRecords(endpoints.flatMap((endpoint) => {
           const target = `${endpointLabel(endpoint)}.${domain}`
@@ -41,6 +41,8 @@ export const make: Effect.Effect<DnsBackend, never, Scope.Scope> = Effect.gen(fu
         }))
       })
     },
-    setOutage: (on) => (on ? unbound.pause() : unbound.resume())
+    setOutage: (on) => {
+      applied = applied.then(() => unbound.setClusterZone(on ? "always_deny" : "static"))
+    }
   }
 })
