@@ -6,11 +6,12 @@
  * leaves it at once.
  */
 import { randomBytes } from "node:crypto"
+import { join } from "node:path"
 import { Duration, Effect, Option, type Scope } from "effect"
 import type { DnsBackend } from "./ClusterDns.js"
 import { type Endpoint, endpointLabel } from "./DnsAnswers.js"
 import { pollUntil } from "./internal/poll.js"
-import { type PodProcess, signalPod, startPod } from "./PodProcess.js"
+import { bundlePodService, type PodProcess, signalPod, startPod } from "./PodProcess.js"
 
 /** How the controller runs pods. */
 export interface Options {
@@ -32,7 +33,7 @@ export interface Options {
 export const defaults = (r: Duration.Duration, logFolder: string): Options => ({
   statefulSet: false,
   refreshInterval: r,
-  probePeriod: Duration.millis(Math.min(250, Duration.toMillis(r) / 4)),
+  probePeriod: Duration.millis(Math.max(250, Duration.toMillis(r) / 4)),
   probeTimeout: Duration.millis(200),
   failureThreshold: 3,
   terminationGrace: Duration.seconds(5),
@@ -100,6 +101,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
     let nextAddress = 10
     let nextOrdinal = 0
     const r = Duration.toMillis(options.refreshInterval)
+    const bundle = yield* Effect.promise(() => bundlePodService(join(options.logFolder, "miroir.mjs")))
 
     const publish = () => {
       const endpoints: Array<Endpoint> = pods
@@ -116,6 +118,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
       const name = options.statefulSet ? `miroir-${nextOrdinal++}` : `miroir-${REPLICA_SET_HASH}-${podSuffix()}`
       const ip = `127.0.0.${nextAddress++}`
       const process = startPod({
+        bundle,
         name,
         ip,
         hostname: options.statefulSet ? name : undefined,

@@ -2,7 +2,7 @@
  * What the pods themselves say: each live pod's `/peers`, `/ownership` and `/metrics`, read over HTTP
  * as an operator would, and the convergence test the scenario measures against.
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { EndpointsController, Pod } from "./EndpointsController.js"
 
 /** One pod's view at one moment. */
@@ -20,21 +20,31 @@ export interface PodView {
   readonly lookup: "ok" | "stale" | "unknown"
 }
 
+/** Generous: with dozens of pods starting on two cores, a healthy pod can take a while to answer. */
+const READ_TIMEOUT_MS = 2_000
+
 const getJson = (url: string) =>
   Effect.tryPromise(async () => {
-    const response = await fetch(url, { signal: AbortSignal.timeout(500) })
+    const response = await fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) })
     if (!response.ok) throw new Error(`HTTP ${response.status}`)
     return await response.json() as any
   })
 
 const getText = (url: string) =>
-  Effect.tryPromise(async () => (await fetch(url, { signal: AbortSignal.timeout(500) })).text())
+  Effect.tryPromise(async () => (await fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) })).text())
 
 /** The value of an unlabelled-or-labelled sample `name` in Prometheus text. */
 export const metricValue = (text: string, name: string): number | undefined => {
   const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1))
 }
+
+/** The peers one pod lists now; none when it does not answer. */
+export const peersOf = (pod: Pod): Effect.Effect<Option.Option<ReadonlyArray<string>>> =>
+  getJson(`${pod.process.url}/peers`).pipe(
+    Effect.map((body) => Option.some(body.peers as ReadonlyArray<string>)),
+    Effect.orElseSucceed(() => Option.none())
+  )
 
 /** Reads one pod. */
 export const viewOf = (pod: Pod, shards: number, withMetrics = false): Effect.Effect<PodView> =>

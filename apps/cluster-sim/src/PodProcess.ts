@@ -6,11 +6,35 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { createWriteStream, mkdirSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
+import { build } from "esbuild"
 
 const podServiceFolder = dirname(createRequire(import.meta.url).resolve("@miroir/miroir/package.json"))
 
+/**
+ * Bundles the pod service from its sources into one ES module at `outFile`, as an image would ship
+ * compiled code. A pod then starts in about 0.35 s of CPU instead of 2.9 s through tsx's loader, which
+ * is what lets dozens of pods start on two cores.
+ */
+export const bundlePodService = async (outFile: string): Promise<string> => {
+  await build({
+    entryPoints: [join(podServiceFolder, "src", "main.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    conditions: ["@miroir/source"],
+    outfile: outFile,
+    logLevel: "warning",
+    // Some dependencies are CommonJS and call require(); an ES module has none of its own.
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" }
+  })
+  return outFile
+}
+
 /** What a pod is started with. */
 export interface PodSpec {
+  /** The bundled pod service ({@link bundlePodService}). */
+  readonly bundle: string
   /** `miroir-7d9f8c6b5-x2x4q` (Deployment) or `miroir-0` (StatefulSet). */
   readonly name: string
   /** A distinct loopback address, 127.0.0.x. */
@@ -41,8 +65,7 @@ export interface PodProcess {
 export const startPod = (spec: PodSpec): PodProcess => {
   mkdirSync(spec.logFolder, { recursive: true })
   const log = createWriteStream(join(spec.logFolder, `${spec.name}.log`))
-  const child = spawn(process.execPath, ["--import", "tsx", "--conditions=@miroir/source", "src/main.ts"], {
-    cwd: podServiceFolder,
+  const child = spawn(process.execPath, [spec.bundle], {
     stdio: ["ignore", "pipe", "pipe"],
     env: {
       PATH: process.env.PATH,

@@ -8,7 +8,7 @@ import { Duration, Effect, Fiber, Option, Ref, Schedule } from "effect"
 import type { DnsBackend } from "./ClusterDns.js"
 import type { EndpointsController } from "./EndpointsController.js"
 import { pollUntil } from "./internal/poll.js"
-import { converged, observe, type PodView } from "./Observer.js"
+import { converged, observe, peersOf, type PodView } from "./Observer.js"
 
 /** One acceptance check. */
 export interface Check {
@@ -62,7 +62,8 @@ export interface ScenarioOptions {
 export const scenarios = ["default", "steady"] as const
 export type ScenarioName = (typeof scenarios)[number]
 
-const SAMPLE_INTERVAL = Duration.millis(100)
+/** How often the pods are sampled: every 100 ms, less often for large clusters so as not to load them. */
+const sampleInterval = (pods: number) => Duration.millis(Math.max(100, 10 * pods))
 
 /** Runs a scenario against a running cluster DNS and controller. */
 export const run = (
@@ -89,18 +90,44 @@ export const run = (
         options.onViews?.(views, events)
         return Ref.set(latest, views)
       }),
-      Effect.repeat(Schedule.spaced(SAMPLE_INTERVAL)),
+      Effect.repeat(Schedule.spaced(sampleInterval(options.pods))),
       Effect.fork
     )
 
-    /** Waits until the pods converge on what DNS publishes; returns when they did. */
+    /**
+     * Waits until the pods converge on what DNS publishes and returns when the last one did: each
+     * published pod is polled (its /peers only) until it lists exactly the published set, then the
+     * ownership of all of them is checked once to be a disjoint cover. Polling only the pods still
+     * behind, less often the more there are, keeps the observer from loading a large cluster.
+     */
     const awaitConvergence = (what: string) =>
-      pollUntil(
-        what,
-        Duration.millis(Math.max(15_000, 10 * r)),
-        Effect.map(observe(controller, options.shards), (views) =>
-          converged(views, controller.published(), options.shards) ? Option.some(Date.now()) : Option.none())
-      )
+      Effect.gen(function*() {
+        const published = controller.published()
+        const pending = new Set(controller.livePods().filter((pod) => published.includes(pod.label)))
+        let lastAt = Date.now()
+        const at = yield* pollUntil(
+          what,
+          Duration.millis(Math.max(15_000, 10 * r)),
+          Effect.gen(function*() {
+            const seen = yield* Effect.forEach([...pending], (pod) => Effect.map(peersOf(pod), (peers) => [pod, peers] as const), {
+              concurrency: "unbounded"
+            })
+            for (const [pod, peers] of seen) {
+              if (Option.isSome(peers) && peers.value.join() === published.join()) {
+                pending.delete(pod)
+                lastAt = Date.now()
+              }
+            }
+            return pending.size === 0 ? Option.some(lastAt) : Option.none()
+          }),
+          Duration.millis(Math.max(20, 4 * published.length))
+        )
+        const views = yield* observe(controller, options.shards)
+        if (!converged(views, published, options.shards)) {
+          return yield* Effect.fail(new Error(`${what}: the sets agree but the ownership is not a disjoint cover`))
+        }
+        return at
+      })
 
     const podCountMatches: Array<boolean> = []
     /** Criterion 4 at this step: every published pod's miroir_peer_pod_count equals the ready replicas. */
@@ -116,15 +143,17 @@ export const run = (
         if (options.afterStep !== undefined) yield* options.afterStep(step, published)
       })
 
+    /** Pods start in about a second of CPU each, on two cores here: allow for many. */
+    const startTimeout = Duration.seconds(Math.max(60, 3 * (options.pods + 2)))
     const startPods = Effect.gen(function*() {
       yield* event(`start ${options.pods} pods`)
       yield* controller.scaleTo(options.pods)
-      yield* controller.awaitPublished((labels) => labels.length === options.pods, "60 seconds")
+      yield* controller.awaitPublished((labels) => labels.length === options.pods, startTimeout)
       const lastReady = Math.max(...controller.livePods().map((pod) => pod.readyAt ?? Date.now()))
       yield* event(`${options.pods} pods ready`)
       const at = yield* awaitConvergence(`${options.pods} pods to see each other`)
       yield* check(
-        `1. ${options.pods}-pod deployment: each pod sees all ${options.pods} within 2R of the last becoming ready`,
+        `1. ${options.pods} pods: each pod sees all ${options.pods} within 2R of the last becoming ready`,
         at - lastReady <= 2 * r,
         `${at - lastReady} ms after the last pod became ready`,
         at - lastReady,
@@ -142,7 +171,7 @@ export const run = (
       const scaled = options.pods + 2
       yield* event(`scale to ${scaled}`)
       yield* controller.scaleTo(scaled)
-      const published = yield* controller.awaitPublished((labels) => labels.length === scaled, "60 seconds")
+      const published = yield* controller.awaitPublished((labels) => labels.length === scaled, startTimeout)
       yield* event(`${scaled} pods in DNS`)
       const seen = yield* awaitConvergence(`${scaled} pods to see each other`)
       yield* check(
@@ -184,7 +213,7 @@ export const run = (
           if (previous !== undefined && view.reachable && view.peers.join() !== previous) intact = false
           if (previous !== undefined && view.stale) staleSeen = true
         }
-        yield* Effect.sleep(SAMPLE_INTERVAL)
+        yield* Effect.sleep(sampleInterval(options.pods))
       }
       yield* check(
         "DNS outage of 3R: every set stays intact (marked stale, never shrunk)",
@@ -193,7 +222,7 @@ export const run = (
         undefined,
         undefined
       )
-      yield* controller.awaitPublished((labels) => labels.length === joining, "60 seconds")
+      yield* controller.awaitPublished((labels) => labels.length === joining, startTimeout)
       dns.setOutage(false)
       const recovered = Date.now()
       yield* event("DNS back")

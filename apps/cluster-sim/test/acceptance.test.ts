@@ -76,6 +76,24 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("acceptance
 })
 
 describe("acceptance, beyond the criteria", () => {
+  it("50 StatefulSet pods (R = 3 s): every pod sees all 50, through the TCP retry of truncated answers", async () => {
+    const logFolder = mkdtempSync(join(tmpdir(), "miroir-acceptance-50-"))
+    const r = Duration.seconds(3)
+    const { answered, result } = await Effect.gen(function*() {
+      const dns = yield* ClusterDns.make()
+      const controller = yield* EndpointsController.make(dns, { ...EndpointsController.defaults(r, logFolder), statefulSet: true })
+      const result = yield* Scenario.run("steady", dns, controller, { pods: 50, refreshInterval: r, shards: SHARDS })
+      const views = yield* observe(controller, SHARDS)
+      expect(views.map((view) => view.self).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `miroir-${i}`).sort())
+      return { answered: dns.answered(), result }
+    }).pipe(Effect.scoped, Effect.runPromise)
+    const report = Report.render(result, { dns: "simulator", pods: 50, statefulSet: true })
+    console.log(report)
+    expect(result.checks.filter((check) => !check.passed), `${report}\npod logs: ${logFolder}`).toEqual([])
+    // Every SRV answer of 50 pods is over 512 bytes: each UDP query was answered truncated and asked again over TCP.
+    expect(answered.tcp).toBeGreaterThan(50)
+  }, 240_000)
+
   it("all pods unready: DNS answers NXDOMAIN and every pod falls back to itself, fresh, not stale", async () => {
     const logFolder = mkdtempSync(join(tmpdir(), "miroir-acceptance-unready-"))
     await Effect.gen(function*() {
