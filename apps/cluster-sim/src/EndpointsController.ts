@@ -67,7 +67,10 @@ export interface DnsChange {
 export interface EndpointsController {
   /** Starts pods until `replicas` are live (or deletes the newest until so many are). */
   readonly scaleTo: (replicas: number) => Effect.Effect<void>
-  /** Deletes a pod (SIGTERM after leaving DNS); by default the oldest live one. Returns its name. */
+  /**
+   * Deletes a pod, by default the oldest live one: it leaves DNS at once and gets SIGTERM; this returns
+   * its name then, while the pod stops in the background (SIGKILL after the grace period).
+   */
   readonly deletePod: (name?: string) => Effect.Effect<string>
   /** Kills a pod's process (SIGKILL), as a crash or eviction; by default the newest. Returns its name. */
   readonly killPod: (name?: string) => Effect.Effect<string>
@@ -95,6 +98,7 @@ const podSuffix = () =>
 /** Starts the controller; closing the scope stops every pod (SIGTERM, then SIGKILL) and the probes. */
 export const make = (dns: DnsBackend, options: Options): Effect.Effect<EndpointsController, never, Scope.Scope> =>
   Effect.gen(function*() {
+    const scope = yield* Effect.scope
     const pods: Array<Pod> = []
     const changes: Array<DnsChange> = []
     let allUnready = false
@@ -224,7 +228,11 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
           const excess = current.slice(0, Math.max(0, current.length - replicas)).reverse()
           yield* Effect.forEach(excess, terminate, { concurrency: "unbounded", discard: true })
         }),
-      deletePod: (name) => pick(name, (candidates) => candidates[0]).pipe(Effect.tap(terminate), Effect.map((pod) => pod.name)),
+      deletePod: (name) =>
+        pick(name, (candidates) => candidates[0]).pipe(
+          Effect.tap((pod) => Effect.forkIn(terminate(pod), scope)),
+          Effect.map((pod) => pod.name)
+        ),
       killPod: (name) =>
         pick(name, (candidates) => candidates.at(-1)).pipe(
           Effect.tap((pod) => Effect.sync(() => signalPod(pod.process, "SIGKILL"))),

@@ -90,9 +90,24 @@ export const app = router.pipe(
     }))
 )
 
-/** Serves {@link app} on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`; requests are not traced (probes would flood the traces). */
+/**
+ * Serves {@link app} on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`; requests are not traced (probes would flood
+ * the traces). At shutdown open connections are dropped, so that an idle keep-alive connection (a
+ * prober's, a scraper's) cannot hold the process for seconds.
+ */
 export const layer = (settings: Pick<AppConfig["Type"], "httpHost" | "httpPort">) =>
-  HttpServer.serve(app).pipe(
-    HttpMiddleware.withTracerDisabledWhen(() => true),
-    Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: settings.httpPort, host: settings.httpHost }))
-  )
+  Layer.unwrapEffect(Effect.sync(() => {
+    const server = createServer()
+    // Runs before the platform's own release, which then finds the server closed.
+    const closeAtShutdown = Layer.scopedDiscard(Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        server.close()
+        server.closeAllConnections()
+      })
+    ))
+    return HttpServer.serve(app).pipe(
+      HttpMiddleware.withTracerDisabledWhen(() => true),
+      Layer.provideMerge(closeAtShutdown),
+      Layer.provideMerge(NodeHttpServer.layer(() => server, { port: settings.httpPort, host: settings.httpHost }))
+    )
+  }))

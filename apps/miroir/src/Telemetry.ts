@@ -4,7 +4,7 @@
  * (@effect/opentelemetry's OtlpMetrics/OtlpTracer, protobuf or JSON). An unreachable collector costs a
  * debug log line and nothing else: exports run in their own fibers.
  */
-import { createServer } from "node:net"
+import { createServer, type Server } from "node:http"
 import * as Metrics from "@effect/opentelemetry/Metrics"
 import * as OtlpMetrics from "@effect/opentelemetry/OtlpMetrics"
 import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
@@ -30,27 +30,44 @@ export class MetricsServerError extends Data.TaggedError("MetricsServerError")<{
   }
 }
 
-/** Fails unless `host:port` can be listened on; the exporter itself only logs such an error. */
-const checkListenable = (host: string, port: number) =>
-  Effect.async<void, MetricsServerError>((resume) => {
-    const probe = createServer()
-    probe.once("error", (cause) => resume(Effect.fail(new MetricsServerError({ address: `${host}:${port}`, cause }))))
-    probe.listen(port, host, () => probe.close(() => resume(Effect.void)))
-  })
+/**
+ * Listens on `host:port` with `server` for as long as the scope lives. Closing drops open connections
+ * too: an idle keep-alive connection (a scraper's) would otherwise hold the shutdown for seconds.
+ */
+export const listenScoped = <E>(server: Server, host: string, port: number, onError: (cause: Error) => E) =>
+  Effect.acquireRelease(
+    Effect.async<void, E>((resume) => {
+      server.once("error", (cause) => resume(Effect.fail(onError(cause))))
+      server.listen(port, host, () => resume(Effect.void))
+    }),
+    () =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        server.closeAllConnections()
+      })
+  )
 
-/** Prometheus text format of every Effect metric on `http://<host>:<metricsPort>/metrics`. */
+/**
+ * Prometheus text format of every Effect metric on `http://<host>:<metricsPort>/metrics`, produced by
+ * OpenTelemetry's Prometheus exporter behind a server of our own: a port that cannot be listened on
+ * fails the start (the exporter's own server would only log it), and shutdown drops open connections.
+ */
 export const prometheusLayer = (
   app: Pick<AppConfig.Settings, "httpHost" | "metricsPort">,
   telemetry: Pick<TelemetryConfig.Settings, "serviceName" | "resourceAttributes">
 ): Layer.Layer<never, MetricsServerError> =>
   Layer.unwrapScoped(
     Effect.gen(function*() {
-      yield* checkListenable(app.httpHost, app.metricsPort)
-      const exporter = new PrometheusExporter({ host: app.httpHost, port: app.metricsPort, endpoint: "/metrics", preventServerStart: true })
-      yield* Effect.tryPromise({
-        try: () => exporter.startServer(),
-        catch: (cause) => new MetricsServerError({ address: `${app.httpHost}:${app.metricsPort}`, cause })
+      const exporter = new PrometheusExporter({ preventServerStart: true })
+      const server = createServer((request, response) => {
+        if (new URL(request.url ?? "/", "http://localhost").pathname === "/metrics") {
+          exporter.getMetricsRequestHandler(request, response)
+        } else {
+          response.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "only /metrics is served here" }))
+        }
       })
+      yield* listenScoped(server, app.httpHost, app.metricsPort, (cause) =>
+        new MetricsServerError({ address: `${app.httpHost}:${app.metricsPort}`, cause }))
       return Metrics.layer(() => exporter, { shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT })
     })
   ).pipe(
