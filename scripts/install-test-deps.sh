@@ -5,6 +5,12 @@
 # Needs root or sudo, and apt-get; prints what it does.
 set -euo pipefail
 
+# The packaging tests render the kustomize base with `kubectl kustomize` (offline, no cluster); these
+# machines have kubectl, and Debian's is too old for the overlay's `replicas` field.
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "warning: kubectl is missing; the packaging tests (deploy/test) need kubectl 1.27 or later" >&2
+fi
+
 missing=()
 command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || missing+=(unbound)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)

@@ -1,0 +1,121 @@
+/**
+ * The kustomize base and its example overlay, rendered offline by `kubectl kustomize`, checked against
+ * the Kubernetes API schema (kubernetes-models) and for the wiring that breaks discovery when wrong.
+ */
+import { execFileSync } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { PeerDiscoveryConfig } from "@miroir/peer-discovery"
+import { ConfigProvider, Effect } from "effect"
+import { Deployment } from "kubernetes-models/apps/v1"
+import { Service } from "kubernetes-models/v1"
+import { describe, expect, it } from "vitest"
+import { parseAllDocuments } from "yaml"
+import * as AppConfig from "../../apps/miroir/src/AppConfig.js"
+import { paths } from "../../apps/miroir/src/HttpApi.js"
+
+const folder = (path: string) => fileURLToPath(new URL(`../kustomize/${path}`, import.meta.url))
+
+/** Renders a kustomization with kubectl (no cluster needed) into plain objects. */
+const render = (path: string): Array<any> => {
+  let output: string
+  try {
+    output = execFileSync("kubectl", ["kustomize", folder(path)], { encoding: "utf8" })
+  } catch (error) {
+    throw new Error(`kubectl kustomize ${path} failed (kubectl is on these machines; install it elsewhere): ${String(error)}`)
+  }
+  return parseAllDocuments(output).map((document) => document.toJS())
+}
+
+const schemas: Record<string, (object: any) => { validate(): void }> = {
+  "apps/v1/Deployment": (object) => new Deployment(object),
+  "v1/Service": (object) => new Service(object)
+}
+
+/** The pod service's defaults: what the manifests must agree with when they set nothing. */
+const appDefaults = Effect.runSync(AppConfig.load.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))))
+
+for (const path of ["base", "overlays/example"]) {
+  describe(`kustomize ${path}`, () => {
+    const objects = render(path)
+    const deployment = objects.find((o) => o.kind === "Deployment")
+    const services = objects.filter((o) => o.kind === "Service")
+    const container = deployment?.spec.template.spec.containers[0]
+    const env = new Map<string, any>(container?.env.map((variable: any) => [variable.name, variable]))
+    const headlessName: string = env.get(PeerDiscoveryConfig.Variables.service)?.value
+    const headless = services.find((service) => service.metadata.name === headlessName)
+
+    it("renders a Deployment, a headless Service and a Service, each valid against the Kubernetes API schema", () => {
+      expect(objects.map((o) => o.kind).sort()).toEqual(["Deployment", "Service", "Service"])
+      for (const object of objects) {
+        const schema = schemas[`${object.apiVersion}/${object.kind}`]
+        expect(schema, `${object.apiVersion} ${object.kind}`).toBeDefined()
+        expect(() => schema!(object).validate()).not.toThrow()
+      }
+    })
+
+    it("has a headless Service, named by MIROIR_PEER_DISCOVERY_SERVICE, selecting exactly the pods", () => {
+      expect(headless, `a Service named ${headlessName}`).toBeDefined()
+      expect(headless.spec.clusterIP).toBe("None")
+      expect(headless.spec.selector).toEqual(deployment.spec.selector.matchLabels)
+      expect(headless.spec.selector).toEqual(deployment.spec.template.metadata.labels)
+      for (const service of services) expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels)
+    })
+
+    it("names the headless Service's port as MIROIR_PEER_DISCOVERY_PORT_NAME says (only a named port has SRV records)", () => {
+      const portName = env.get(PeerDiscoveryConfig.Variables.portName)?.value ?? PeerDiscoveryConfig.Defaults.portName
+      const port = headless.spec.ports.find((p: any) => p.name === portName)
+      expect(port, `a port named ${portName}`).toBeDefined()
+      const target = container.ports.find((p: any) => p.name === port.targetPort || p.containerPort === port.targetPort)
+      expect(target?.containerPort).toBe(appDefaults.httpPort)
+      expect(env.get(PeerDiscoveryConfig.Variables.protocol)?.value ?? "tcp").toBe(port.protocol.toLowerCase())
+    })
+
+    it("takes POD_NAME, POD_NAMESPACE and POD_IP from the Downward API", () => {
+      expect(env.get("POD_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name")
+      expect(env.get("POD_NAMESPACE")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.namespace")
+      expect(env.get("POD_IP")?.valueFrom?.fieldRef?.fieldPath).toBe("status.podIP")
+    })
+
+    it("probes paths the pod service serves, on its ports, and exposes the ports it listens on", () => {
+      const ports = new Map<string, number>(container.ports.map((p: any) => [p.name, p.containerPort]))
+      expect(ports.get("http")).toBe(appDefaults.httpPort)
+      expect(ports.get("metrics")).toBe(appDefaults.metricsPort)
+      for (const probe of ["livenessProbe", "readinessProbe", "startupProbe"]) {
+        const httpGet = container[probe]?.httpGet
+        expect(paths, probe).toContain(httpGet.path)
+        expect(ports.has(httpGet.port), `${probe} port ${httpGet.port}`).toBe(true)
+      }
+      expect(container.readinessProbe.httpGet.path).toBe("/readyz")
+      expect(container.livenessProbe.httpGet.path).toBe("/healthz")
+    })
+
+    it("gives the pods no API token and a locked-down security context", () => {
+      const pod = deployment.spec.template.spec
+      expect(pod.automountServiceAccountToken).toBe(false)
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } })
+      expect(container.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ["ALL"] }
+      })
+      expect(container.resources.requests).toBeDefined()
+      expect(container.resources.limits).toBeDefined()
+    })
+
+    it("sets a valid discovery configuration", () => {
+      const raw = Object.fromEntries(
+        Object.entries(PeerDiscoveryConfig.Variables).map(([key, variable]) => [key, env.get(variable)?.value as string | undefined])
+      )
+      const settings = Effect.runSync(PeerDiscoveryConfig.make({ ...raw, podName: "miroir-0", podIp: "10.0.0.1" }))
+      expect(settings.service).toBe(headlessName)
+    })
+  })
+}
+
+describe("the example overlay", () => {
+  it("sets its namespace on every object and five replicas", () => {
+    const objects = render("overlays/example")
+    expect(objects.every((o) => o.metadata.namespace === "search")).toBe(true)
+    expect(objects.find((o) => o.kind === "Deployment").spec.replicas).toBe(5)
+  })
+})
