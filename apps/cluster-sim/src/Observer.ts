@@ -2,8 +2,11 @@
  * What the pods themselves say: each live pod's `/peers`, `/ownership` and `/metrics`, read over HTTP
  * as an operator would, and the convergence test the scenario measures against.
  */
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import type { EndpointsController, Pod } from "./EndpointsController.js"
+import { POLL_INTERVAL, pollUntil } from "./internal/poll.js"
+
+const POLL_INTERVAL_MS = Duration.toMillis(POLL_INTERVAL)
 
 /** One pod's view at one moment. */
 export interface PodView {
@@ -97,3 +100,43 @@ export const converged = (views: ReadonlyArray<PodView>, published: ReadonlyArra
     && publishedViews.every((view) => view.reachable && view.peers.join() === published.join())
     && disjointCover(publishedViews, shards)
 }
+
+/**
+ * Waits until the pods converge on what DNS publishes and returns when the last one did (ms since the
+ * epoch): each published pod is polled (its /peers only) until it lists exactly the published set, then
+ * the ownership of all of them is checked once to be a disjoint cover. Polling only the pods still
+ * behind, less often the more there are, keeps the observer from loading a large cluster.
+ */
+export const awaitConverged = (
+  controller: EndpointsController,
+  shards: number,
+  refreshInterval: Duration.Duration,
+  what: string
+): Effect.Effect<number, Error> =>
+  Effect.gen(function*() {
+    const published = controller.published()
+    const pending = new Set(controller.livePods().filter((pod) => published.includes(pod.label)))
+    let lastAt = Date.now()
+    const at = yield* pollUntil(
+      what,
+      Duration.millis(Math.max(15_000, 10 * Duration.toMillis(refreshInterval))),
+      Effect.gen(function*() {
+        const seen = yield* Effect.forEach([...pending], (pod) => Effect.map(peersOf(pod), (peers) => [pod, peers] as const), {
+          concurrency: "unbounded"
+        })
+        for (const [pod, peers] of seen) {
+          if (Option.isSome(peers) && peers.value.join() === published.join()) {
+            pending.delete(pod)
+            lastAt = Date.now()
+          }
+        }
+        return pending.size === 0 ? Option.some(lastAt) : Option.none()
+      }),
+      Duration.millis(Math.max(POLL_INTERVAL_MS, 4 * published.length))
+    )
+    const views = yield* observe(controller, shards)
+    if (!converged(views, published, shards)) {
+      return yield* Effect.fail(new Error(`${what}: the sets agree but the ownership is not a disjoint cover`))
+    }
+    return at
+  })

@@ -4,11 +4,10 @@
  * it, and recovery. Every step measures, from the DNS change, how long until every published pod shows
  * the new set and they own a disjoint cover of the shards.
  */
-import { Duration, Effect, Fiber, Option, Ref, Schedule } from "effect"
+import { Duration, Effect, Fiber, Ref, Schedule } from "effect"
 import type { DnsBackend } from "./ClusterDns.js"
 import type { EndpointsController } from "./EndpointsController.js"
-import { pollUntil } from "./internal/poll.js"
-import { converged, observe, peersOf, type PodView } from "./Observer.js"
+import { awaitConverged, observe, type PodView } from "./Observer.js"
 
 /** One acceptance check. */
 export interface Check {
@@ -94,40 +93,7 @@ export const run = (
       Effect.fork
     )
 
-    /**
-     * Waits until the pods converge on what DNS publishes and returns when the last one did: each
-     * published pod is polled (its /peers only) until it lists exactly the published set, then the
-     * ownership of all of them is checked once to be a disjoint cover. Polling only the pods still
-     * behind, less often the more there are, keeps the observer from loading a large cluster.
-     */
-    const awaitConvergence = (what: string) =>
-      Effect.gen(function*() {
-        const published = controller.published()
-        const pending = new Set(controller.livePods().filter((pod) => published.includes(pod.label)))
-        let lastAt = Date.now()
-        const at = yield* pollUntil(
-          what,
-          Duration.millis(Math.max(15_000, 10 * r)),
-          Effect.gen(function*() {
-            const seen = yield* Effect.forEach([...pending], (pod) => Effect.map(peersOf(pod), (peers) => [pod, peers] as const), {
-              concurrency: "unbounded"
-            })
-            for (const [pod, peers] of seen) {
-              if (Option.isSome(peers) && peers.value.join() === published.join()) {
-                pending.delete(pod)
-                lastAt = Date.now()
-              }
-            }
-            return pending.size === 0 ? Option.some(lastAt) : Option.none()
-          }),
-          Duration.millis(Math.max(20, 4 * published.length))
-        )
-        const views = yield* observe(controller, options.shards)
-        if (!converged(views, published, options.shards)) {
-          return yield* Effect.fail(new Error(`${what}: the sets agree but the ownership is not a disjoint cover`))
-        }
-        return at
-      })
+    const awaitConvergence = (what: string) => awaitConverged(controller, options.shards, options.refreshInterval, what)
 
     const podCountMatches: Array<boolean> = []
     /** Criterion 4 at this step: every published pod's miroir_peer_pod_count equals the ready replicas. */

@@ -1,0 +1,125 @@
+/**
+ * Lookup cost through `DnsResolver.layer` (one node:dns Resolver) against unbound and against the
+ * simulator's DNS, for answers of 10, 100, 500 and 1,000 SRV records (UDP, then the TCP retry): p50 and
+ * p99 latency, and the largest answer that still arrives whole, with what happens past it.
+ * Target: 1,000 records under 25 ms p50.
+ */
+import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
+import { defaultService, srvName } from "@miroir/cluster-sim/DnsAnswers"
+import { DnsResolver, PeerDiscoveryConfig } from "@miroir/peer-discovery"
+import { startUnbound } from "@miroir/test-support/unbound"
+import { Duration, Effect, Either, Layer } from "effect"
+import { quantile } from "./stats.js"
+
+/** The answer sizes measured. */
+export const sizes = [10, 100, 500, 1000] as const
+
+/** The servers measured. */
+export type Server = "unbound" | "simulator"
+
+/** Latencies of one server at one size; `whole` false when the answer did not arrive complete. */
+export interface LookupRun {
+  readonly server: Server
+  readonly records: number
+  readonly latenciesMs: ReadonlyArray<number>
+  readonly received: number
+  readonly outcome: string
+}
+
+/** The largest answer a server delivers whole, and what a larger one gives. */
+export interface Limit {
+  readonly server: Server
+  readonly largestWhole: number
+  readonly past: string
+}
+
+const SRV = `${srvName(defaultService)}.`
+const DOMAIN = `${defaultService.service}.${defaultService.namespace}.svc.${defaultService.clusterDomain}.`
+const ip = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) + 1}`
+
+const resolverFor = (server: string) =>
+  DnsResolver.DnsResolver.pipe(Effect.provide(DnsResolver.layer.pipe(
+    Layer.provide(PeerDiscoveryConfig.layerTest({ dnsServers: [server], lookupTimeout: Duration.seconds(2) }))
+  )))
+
+/** `lookups` timed lookups of `name` (after two warm-up ones). */
+const time = (resolver: DnsResolver.Service, name: string, lookups: number) =>
+  Effect.gen(function*() {
+    yield* Effect.either(resolver.resolveSrv(name))
+    yield* Effect.either(resolver.resolveSrv(name))
+    const latencies: Array<number> = []
+    let last: Either.Either<ReadonlyArray<DnsResolver.SrvRecord>, { outcome: string }> = Either.right([])
+    for (let i = 0; i < lookups; i++) {
+      const started = performance.now()
+      last = yield* Effect.either(resolver.resolveSrv(name))
+      latencies.push(performance.now() - started)
+    }
+    return {
+      latenciesMs: latencies,
+      received: Either.match(last, { onLeft: () => 0, onRight: (records) => records.length }),
+      outcome: Either.match(last, { onLeft: (error) => error.outcome, onRight: () => "ok" })
+    }
+  })
+
+/** An unbound serving `n` SRV records at the Service's SRV name. */
+const unboundWith = (n: number) =>
+  Effect.acquireRelease(
+    Effect.promise(() => startUnbound({ records: Array.from({ length: n }, (_, i) => `${SRV} 5 IN SRV 0 1 7700 ${ip(i).replaceAll(".", "-")}.${DOMAIN}`) })),
+    (server) => Effect.promise(server.stop)
+  )
+
+/** Bisects the largest n in [low, high) for which `whole(n)` holds; `past` describes n + 1. */
+const bisect = (low: number, high: number, whole: (n: number) => Effect.Effect<{ ok: boolean; what: string }, never>) =>
+  Effect.gen(function*() {
+    let [good, bad] = [low, high]
+    let past = "whole up to the top of the search"
+    while (bad - good > 1) {
+      const middle = Math.floor((good + bad) / 2)
+      const result = yield* whole(middle)
+      if (result.ok) good = middle
+      else [bad, past] = [middle, result.what]
+    }
+    return { largestWhole: good, past }
+  })
+
+const describe = (result: { received: number; outcome: string }, n: number) =>
+  result.outcome === "ok" ? `${result.received} of ${n} records arrive` : `the lookup fails: ${result.outcome}`
+
+/** Runs the benchmark: 100 lookups per size (20 in quick mode), and the size limit of each server. */
+export const run = (quick: boolean): Effect.Effect<{ runs: ReadonlyArray<LookupRun>; limits: ReadonlyArray<Limit> }> =>
+  Effect.gen(function*() {
+    const lookups = quick ? 20 : 100
+    const runs: Array<LookupRun> = []
+    for (const records of sizes) {
+      const fromUnbound = yield* Effect.scoped(Effect.flatMap(unboundWith(records), (server) =>
+        Effect.flatMap(resolverFor(server.server), (resolver) => time(resolver, SRV, lookups))))
+      runs.push({ server: "unbound", records, ...fromUnbound })
+    }
+    const simulator = yield* Effect.scoped(Effect.gen(function*() {
+      const dns = yield* Effect.orDie(ClusterDns.make())
+      const resolver = yield* resolverFor(dns.server)
+      const simulatorRuns: Array<LookupRun> = []
+      for (const records of sizes) {
+        dns.setEndpoints(Array.from({ length: records }, (_, i) => ({ ip: ip(i) })))
+        simulatorRuns.push({ server: "simulator", records, ...(yield* time(resolver, SRV, lookups)) })
+      }
+      const limit = yield* bisect(1, 4_000, (n) =>
+        Effect.gen(function*() {
+          dns.setEndpoints(Array.from({ length: n }, (_, i) => ({ ip: ip(i) })))
+          const result = yield* time(resolver, SRV, 1)
+          return { ok: result.outcome === "ok" && result.received === n, what: describe(result, n) }
+        }))
+      return { runs: simulatorRuns, limit: { server: "simulator" as const, ...limit } }
+    }))
+    runs.push(...simulator.runs)
+    const unboundLimit = yield* bisect(1, 4_000, (n) =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* unboundWith(n)
+        const result = yield* time(yield* resolverFor(server.server), SRV, 1)
+        return { ok: result.outcome === "ok" && result.received === n, what: describe(result, n) }
+      })))
+    return { runs, limits: [{ server: "unbound" as const, ...unboundLimit }, simulator.limit] }
+  })
+
+/** p50 and p99 of a run. */
+export const summarize = (run: LookupRun) => ({ p50: quantile(run.latenciesMs, 0.5), p99: quantile(run.latenciesMs, 0.99) })

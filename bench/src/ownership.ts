@@ -1,0 +1,72 @@
+/**
+ * Ownership throughput: `Rendezvous.ownerOf` calls per second over 8, 24 and 100 peers, against a
+ * naive baseline in the same run (one native xxhash64 call per peer per key, @node-rs/xxhash).
+ * Each figure is the median of several timed trials, with the spread.
+ */
+import { xxh64 } from "@node-rs/xxhash"
+import { Rendezvous } from "@miroir/peer-discovery"
+import { type Figure, figure } from "./stats.js"
+
+const { ownerOf } = Rendezvous
+const PEER_COUNTS = [8, 24, 100] as const
+const KEYS = Array.from({ length: 100_000 }, (_, i) => `task-${i}`)
+
+/** Dashed pod IPs of a Deployment, of mixed lengths as in a real cluster. */
+const peersOf = (n: number) => Array.from({ length: n }, (_, i) => `10-244-${i % 7}-${(i * 37) % 251}`)
+
+/** The baseline: one native call per peer, highest score, ties to the smallest id. */
+const naiveOwnerOf = (key: string, peers: ReadonlyArray<string>): string | undefined => {
+  let best: string | undefined
+  let bestScore = -1n
+  for (const peer of peers) {
+    const score = xxh64(`${key}||${peer}`)
+    if (score > bestScore || (score === bestScore && best !== undefined && peer < best)) {
+      best = peer
+      bestScore = score
+    }
+  }
+  return best
+}
+
+/** Calls per second of `owner` in one trial of about `trialMs`. */
+const trial = (owner: (key: string, peers: ReadonlyArray<string>) => string | undefined, peers: ReadonlyArray<string>, trialMs: number) => {
+  let calls = 0
+  let sink = 0
+  const started = performance.now()
+  let elapsed = 0
+  while (elapsed < trialMs) {
+    for (let i = 0; i < 10_000; i++) sink += owner(KEYS[(calls + i) % KEYS.length]!, peers)!.length
+    calls += 10_000
+    elapsed = performance.now() - started
+  }
+  if (sink === 0) throw new Error("unreachable: keeps the loop from being optimised away")
+  return calls / (elapsed / 1_000)
+}
+
+/** Median and spread of `trials` trials, after one warm-up trial. */
+const measure = (owner: Parameters<typeof trial>[0], peers: ReadonlyArray<string>, trials: number, trialMs: number): Figure => {
+  trial(owner, peers, trialMs)
+  return figure(Array.from({ length: trials }, () => trial(owner, peers, trialMs)), "calls/s")
+}
+
+/** One row per peer count. */
+export interface OwnershipFigures {
+  readonly peers: number
+  readonly opsPerSec: Figure
+  readonly baselineOpsPerSec: Figure
+}
+
+/** Runs the benchmark (after checking that both implementations agree). */
+export const run = (quick: boolean): ReadonlyArray<OwnershipFigures> =>
+  PEER_COUNTS.map((n) => {
+    const peers = peersOf(n)
+    for (const key of KEYS.slice(0, 2_000)) {
+      if (ownerOf(key, peers) !== naiveOwnerOf(key, peers)) throw new Error(`implementations disagree on ${key}`)
+    }
+    const [trials, trialMs] = quick ? [3, 300] : [7, 1_000]
+    return {
+      peers: n,
+      opsPerSec: measure(ownerOf, peers, trials, trialMs),
+      baselineOpsPerSec: measure(naiveOwnerOf, peers, trials, trialMs)
+    }
+  })
