@@ -1,7 +1,7 @@
 /** The settings of the pod service beyond peer discovery: where it listens, shards, logging. */
 import { isIP } from "node:net"
+import type { ConfigError } from "@miroir/peer-discovery"
 import { Context, Effect, Either, Layer, LogLevel } from "effect"
-import type { ConfigError } from "./ConfigError.js"
 import { integer, oneOf, variable } from "./internal/env.js"
 
 /** Validated settings of the pod service. */
@@ -44,7 +44,7 @@ const host = (value: string): Either.Either<string, string> =>
     : Either.left("an IP address to listen on, such as 0.0.0.0, 127.0.0.2 or ::")
 
 /** Reads and validates the settings from the current ConfigProvider (the environment by default). */
-export const load: Effect.Effect<Settings, ConfigError> = Effect.gen(function*() {
+export const load: Effect.Effect<Settings, ConfigError.ConfigError> = Effect.gen(function*() {
   const httpHost = yield* variable("MIROIR_HTTP_HOST", "0.0.0.0", host)
   const httpPort = yield* variable("MIROIR_HTTP_PORT", 7700, integer(0, 65_535))
   // Not 0: the Prometheus exporter would take its own default port (9464) instead of any free one.
@@ -57,4 +57,4 @@ export const load: Effect.Effect<Settings, ConfigError> = Effect.gen(function*()
 })
 
 /** The settings read from the environment. */
-export const layer: Layer.Layer<AppConfig, ConfigError> = Layer.effect(AppConfig, load)
+export const layer: Layer.Layer<AppConfig, ConfigError.ConfigError> = Layer.effect(AppConfig, load)

@@ -10,7 +10,6 @@ import * as OtlpMetrics from "@effect/opentelemetry/OtlpMetrics"
 import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
 import * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
 import * as Resource from "@effect/opentelemetry/Resource"
-import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
 import { Data, Duration, Effect, Layer, Option } from "effect"
@@ -77,26 +76,19 @@ export const prometheusLayer = (
 /** OTLP push of metrics and spans to the configured endpoints; nothing when none is set or OTel is disabled. */
 export const otlpLayer = (telemetry: TelemetryConfig.Settings): Layer.Layer<never> => {
   if (telemetry.disabled) return Layer.empty
-  const resource = { serviceName: telemetry.serviceName, attributes: telemetry.resourceAttributes }
-  const exporters: Array<Layer.Layer<never, never, OtlpSerialization.OtlpSerialization | HttpClient.HttpClient>> = []
-  Option.map(telemetry.metricsEndpoint, (url) =>
-    exporters.push(OtlpMetrics.layer({
-      url,
-      resource,
-      headers: telemetry.headers,
-      exportInterval: telemetry.metricExportInterval,
-      shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT
-    })))
-  Option.map(telemetry.tracesEndpoint, (url) =>
-    exporters.push(OtlpTracer.layer({
-      url,
-      resource,
-      headers: telemetry.headers,
-      exportInterval: telemetry.spanExportInterval,
-      shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT
-    })))
+  const options = (url: string, exportInterval: Duration.Duration) => ({
+    url,
+    resource: { serviceName: telemetry.serviceName, attributes: telemetry.resourceAttributes },
+    headers: telemetry.headers,
+    exportInterval,
+    shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT
+  })
+  const exporters = [
+    Option.map(telemetry.metricsEndpoint, (url) => OtlpMetrics.layer(options(url, telemetry.metricExportInterval))),
+    Option.map(telemetry.tracesEndpoint, (url) => OtlpTracer.layer(options(url, telemetry.spanExportInterval)))
+  ].flatMap(Option.toArray)
   if (exporters.length === 0) return Layer.empty
-  return Layer.mergeAll(...(exporters as [Layer.Layer<never, never, OtlpSerialization.OtlpSerialization | HttpClient.HttpClient>])).pipe(
+  return Layer.mergeAll(...(exporters as [(typeof exporters)[number]])).pipe(
     Layer.provide(telemetry.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
     Layer.provide(NodeHttpClient.layerUndici)
   )

@@ -3,8 +3,7 @@
  * pod (semantic conventions, from the Downward API).
  */
 import { Duration, Effect, Either, Option } from "effect"
-import type { PeerDiscoveryConfig } from "@miroir/peer-discovery"
-import type { ConfigError } from "./ConfigError.js"
+import type { ConfigError, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { integer, oneOf, raw, variable } from "./internal/env.js"
 
 /** The OTLP serialisations supported (gRPC is not). */
@@ -75,7 +74,7 @@ export const podAttributes = (pod: PeerDiscoveryConfig.Settings): Record<string,
 })
 
 /** Reads and validates the OTEL_* variables; `pod` gives the resource attributes of this pod. */
-export const load = (pod: PeerDiscoveryConfig.Settings): Effect.Effect<Settings, ConfigError> =>
+export const load = (pod: PeerDiscoveryConfig.Settings): Effect.Effect<Settings, ConfigError.ConfigError> =>
   Effect.gen(function*() {
     const disabled = yield* variable("OTEL_SDK_DISABLED", false, bool)
     const fromEnvironment = yield* variable("OTEL_RESOURCE_ATTRIBUTES", {}, keyValues)

@@ -5,7 +5,8 @@
  */
 import { readFile } from "node:fs/promises"
 import { hostname } from "node:os"
-import { Config, Context, Data, Duration, Effect, Either, Layer, Option } from "effect"
+import { Config, Context, Duration, Effect, Either, Layer, Option } from "effect"
+import { ConfigError } from "./ConfigError.js"
 import * as Parse from "./internal/parse.js"
 import { clusterDomainFromResolvConf } from "./internal/resolvConf.js"
 
@@ -46,17 +47,6 @@ export class PeerDiscoveryConfig extends Context.Tag("@miroir/peer-discovery/Pee
   PeerDiscoveryConfig,
   Settings
 >() {}
-
-/** A configuration value was missing or malformed; says which variable, its value and what was expected. */
-export class PeerDiscoveryConfigError extends Data.TaggedError("PeerDiscoveryConfigError")<{
-  readonly variable: string
-  readonly value: string
-  readonly expected: string
-}> {
-  override get message(): string {
-    return `invalid configuration: ${this.variable}=${JSON.stringify(this.value)}: expected ${this.expected}`
-  }
-}
 
 /** The environment variables, by setting. */
 export const Variables = {
@@ -105,12 +95,12 @@ export const input: Config.Config<Input> = Config.all(
  * Validates raw settings. `resolvConf` is the text of the pod's /etc/resolv.conf, which gives the
  * cluster domain when `MIROIR_CLUSTER_DOMAIN` is not set.
  */
-export const make = (raw: Input, resolvConf?: string): Effect.Effect<Settings, PeerDiscoveryConfigError> =>
+export const make = (raw: Input, resolvConf?: string): Effect.Effect<Settings, ConfigError> =>
   Effect.gen(function*() {
     const field = <A>(key: keyof Settings, fallback: string | undefined, parse: (value: string) => Parse.Parsed<A>) => {
       const value = raw[key] ?? fallback ?? ""
       return Either.match(parse(value), {
-        onLeft: (expected) => Effect.fail(new PeerDiscoveryConfigError({ variable: Variables[key], value, expected })),
+        onLeft: (expected) => Effect.fail(new ConfigError({ variable: Variables[key], value, expected })),
         onRight: Effect.succeed
       })
     }
@@ -126,7 +116,7 @@ export const make = (raw: Input, resolvConf?: string): Effect.Effect<Settings, P
     const refreshInterval = yield* field("refreshInterval", Defaults.refreshInterval, Parse.positiveDuration)
     const lookupTimeout = yield* field("lookupTimeout", Defaults.lookupTimeout, Parse.positiveDuration)
     if (Duration.greaterThanOrEqualTo(lookupTimeout, refreshInterval)) {
-      return yield* new PeerDiscoveryConfigError({
+      return yield* new ConfigError({
         variable: Variables.lookupTimeout,
         value: raw.lookupTimeout ?? Defaults.lookupTimeout,
         expected: `a duration below ${Variables.refreshInterval} (${Duration.format(refreshInterval)})`
@@ -171,18 +161,18 @@ const readResolvConf = Effect.tryPromise(() => readFile(RESOLV_CONF_PATH, "utf8"
  * Reads and validates the settings from the current `ConfigProvider` (by default the environment)
  * and /etc/resolv.conf. Tests swap the provider (`ConfigProvider.fromMap`) instead of `process.env`.
  */
-export const load: Effect.Effect<Settings, PeerDiscoveryConfigError> = Effect.gen(function*() {
+export const load: Effect.Effect<Settings, ConfigError> = Effect.gen(function*() {
   const raw = yield* input.pipe(
     Effect.mapError((error) =>
-      new PeerDiscoveryConfigError({ variable: "(environment)", value: "", expected: String(error) })
+      new ConfigError({ variable: "(environment)", value: "", expected: String(error) })
     )
   )
   const resolvConf = raw.clusterDomain === undefined ? yield* readResolvConf : undefined
   return yield* make(raw, resolvConf)
 })
 
-/** The configuration read from the environment; fails the layer with a {@link PeerDiscoveryConfigError}. */
-export const layer: Layer.Layer<PeerDiscoveryConfig, PeerDiscoveryConfigError> = Layer.effect(PeerDiscoveryConfig, load)
+/** The configuration read from the environment; fails the layer with a {@link ConfigError}. */
+export const layer: Layer.Layer<PeerDiscoveryConfig, ConfigError> = Layer.effect(PeerDiscoveryConfig, load)
 
 /** Fixed settings for tests: `overrides` on top of a pod `pod-a` at 10.0.0.1 in namespace `default`. */
 export const layerTest = (overrides: Partial<Settings> = {}): Layer.Layer<PeerDiscoveryConfig> =>

@@ -5,6 +5,7 @@
  * Data flows one way: {@link PeerDiscoveryConfig} → {@link DnsResolver} → {@link PeerDiscovery} →
  * {@link PeerSet} → {@link Rendezvous} and other consumers; {@link Metrics} records what happens.
  */
+export * as ConfigError from "./ConfigError.js"
 export * as DnsLookupError from "./DnsLookupError.js"
 export * as DnsResolver from "./DnsResolver.js"
 export * as Metrics from "./Metrics.js"

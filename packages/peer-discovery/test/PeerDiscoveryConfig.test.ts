@@ -111,7 +111,7 @@ describe("PeerDiscoveryConfig", () => {
     it.effect(`rejects ${variable}=${JSON.stringify(value)}, naming the variable and the value`, () =>
       Effect.gen(function*() {
         const error = yield* failureOf({ [variable]: value })
-        expect(error._tag).toBe("PeerDiscoveryConfigError")
+        expect(error._tag).toBe("ConfigError")
         expect(error.variable).toBe(variable)
         expect(error.value).toBe(value)
         expect(error.expected).toMatch(expected)

@@ -1,6 +1,6 @@
 /** Reading one environment variable through effect's Config, and parsing it with a clear error. */
+import { ConfigError } from "@miroir/peer-discovery"
 import { Config, Effect, Either, Option } from "effect"
-import { ConfigError } from "../ConfigError.js"
 
 /** The raw value of `variable`, or undefined when unset or blank. */
 export const raw = (variable: string): Effect.Effect<string | undefined> =>
@@ -13,18 +13,18 @@ export const raw = (variable: string): Effect.Effect<string | undefined> =>
 
 /**
  * `variable` parsed by `parse` (a value, or the sentence saying what was expected); `fallback` when
- * unset. Fails with a {@link ConfigError} naming the variable and the value.
+ * unset. Fails with a {@link ConfigError.ConfigError} naming the variable and the value.
  */
 export const variable = <A>(
   name: string,
   fallback: A,
   parse: (value: string) => Either.Either<A, string>
-): Effect.Effect<A, ConfigError> =>
+): Effect.Effect<A, ConfigError.ConfigError> =>
   Effect.flatMap(raw(name), (value) =>
     value === undefined
       ? Effect.succeed(fallback)
       : Either.match(parse(value.trim()), {
-        onLeft: (expected) => Effect.fail(new ConfigError({ variable: name, value, expected })),
+        onLeft: (expected) => Effect.fail(new ConfigError.ConfigError({ variable: name, value, expected })),
         onRight: Effect.succeed
       }))
 

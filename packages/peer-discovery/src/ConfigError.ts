@@ -1,7 +1,11 @@
-/** A configuration value of the pod service that was malformed. */
+/**
+ * A configuration value that is missing or malformed. Shared by every configuration of Miroir (the
+ * library's and the pod service's), so that a bad value always reads the same way: one line naming
+ * the variable, the value, and what was expected.
+ */
 import { Data } from "effect"
 
-/** Names the variable, its value and what was expected, in one line. */
+/** Names the variable, its value and what was expected. */
 export class ConfigError extends Data.TaggedError("ConfigError")<{
   readonly variable: string
   readonly value: string
