@@ -26,8 +26,9 @@ export interface PodSpec {
   readonly logFolder: string
 }
 
-/** The ports a pod listens on, on its own address (as in a cluster, every pod uses the same). */
+/** The port of a pod's HTTP API, on its own address (as in a cluster, every pod uses the same). */
 export const HTTP_PORT = 7700
+/** The port of a pod's /metrics, on its own address. */
 export const METRICS_PORT = 9090
 
 /** A started pod process. */

@@ -59,6 +59,7 @@ export interface ScenarioOptions {
 
 /** The scenarios the simulator knows. */
 export const scenarios = ["default", "steady"] as const
+/** One of {@link scenarios}: `default` runs every step, `steady` only starts the pods. */
 export type ScenarioName = (typeof scenarios)[number]
 
 /** How often the pods are sampled: every 100 ms, less often for large clusters so as not to load them. */

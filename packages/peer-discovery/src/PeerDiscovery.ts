@@ -80,6 +80,13 @@ export const retrySchedule = (interval: Duration.Duration): Schedule.Schedule<un
 export const tickLength = (interval: Duration.Duration): Effect.Effect<Duration.Duration> =>
   Effect.map(Random.nextRange(0.8, 1.2), (factor) => Duration.times(interval, factor))
 
+/**
+ * Past about 900 SRV records an answer no longer fits in one DNS message (measured with unbound, see
+ * BENCHMARKS.md): the server then sends no records, or only those that fit. Discovery warns when the set
+ * grows to this size, while there is still time to split the pods over several Services.
+ */
+export const LARGE_ANSWER_WARNING = 800
+
 /** What one lookup found: the listed ids, and the targets that were not the Service's. */
 interface Listing {
   readonly ids: ReadonlyArray<PeerId.PeerId>
@@ -143,6 +150,11 @@ export const make = Effect.gen(function*() {
         yield* Effect.logWarning("ignored SRV targets outside the Service's domain").pipe(
           Effect.annotateLogs({ targets: listing.foreign.join(","), domain: PeerId.serviceDomain(settings) })
         )
+      }
+      if (listing.ids.length >= LARGE_ANSWER_WARNING && previous.peers.length < LARGE_ANSWER_WARNING) {
+        yield* Effect.logWarning(
+          "the peers' DNS answer nears the largest one DNS message can carry (about 900 SRV records); split the pods over several Services"
+        ).pipe(Effect.annotateLogs({ records: listing.ids.length, name }))
       }
       if (!PeerSet.sameMembers(previous, current)) {
         const { joined, left } = PeerSet.difference(previous, current)

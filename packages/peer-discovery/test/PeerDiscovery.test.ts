@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Fiber, Layer, Metric, Option, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Fiber, Layer, Logger, Metric, Option, Stream, TestClock } from "effect"
 import * as DnsResolver from "../src/DnsResolver.js"
 import { DnsLookupError } from "../src/DnsLookupError.js"
 import * as Metrics from "../src/Metrics.js"
@@ -259,6 +259,21 @@ describe("PeerDiscovery", () => {
       expect(yield* peersOf(discovery)).toEqual(podIds(2))
       expect((yield* Metric.value(Metrics.foreignTargets)).count - before).toBe(2)
     }).pipe(Effect.provide(environment())))
+
+  const messages: Array<string> = []
+  it.scoped("warns once when the answer nears the largest a DNS message can carry", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(3))
+      const many = Array.from({ length: PeerDiscovery.LARGE_ANSWER_WARNING }, (_, i) => srvFor(`10.1.${i >> 8}.${i & 255}`))
+      yield* dns.setSrv(SRV_NAME, many)
+      yield* discovery.refresh
+      yield* discovery.refresh
+      expect(messages.filter((message) => message.includes("nears the largest"))).toHaveLength(1)
+      expect((yield* discovery.current).peers.length).toBe(PeerDiscovery.LARGE_ANSWER_WARNING + 1)
+    }).pipe(
+      Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void messages.push(String(message))))),
+      Effect.provide(environment())
+    ))
 
   it.scoped("looks up A and AAAA records of the Service in `a` mode", () =>
     Effect.gen(function*() {

@@ -32,6 +32,7 @@ export interface Unbound {
   readonly stop: () => Promise<void>
 }
 
+/** How to start unbound. */
 export interface UnboundOptions {
   /** Records served from the start. */
   readonly records?: ReadonlyArray<string>
