@@ -96,7 +96,13 @@ const program = Effect.gen(function*() {
     cpuSecondsPer1000Refreshes: memory.cpuSecondsPer1000Refreshes.value,
     idleCpuPercent: memory.idleCpuPercent.value
   }
-  add("memory.rssGrowthMb", single(memory.rssGrowthMb, `MB over ${memory.refreshes} refreshes (RSS ${round(memory.rssStartMb)} → ${round(memory.rssEndMb)} MB)`), { text: "< 5 MB", met: memory.rssGrowthMb < 5 })
+  // A quick run (about 30 s) ends before V8's first major collection, so its growth is garbage not yet
+  // collected: the leak target is judged on full runs only.
+  add(
+    "memory.rssGrowthMb",
+    single(memory.rssGrowthMb, `MB over ${memory.refreshes} refreshes (RSS ${round(memory.rssStartMb)} → ${round(memory.rssEndMb)} MB)${quick ? "; quick runs end before the first major GC: not judged" : ""}`),
+    quick ? undefined : { text: "< 5 MB", met: memory.rssGrowthMb < 5 }
+  )
   add("memory.heapGrowthMb", single(memory.heapEndMb - memory.heapStartMb, `MB (heap ${round(memory.heapStartMb)} → ${round(memory.heapEndMb)} MB)`))
   add("memory.cpuSecondsPer1000Refreshes", memory.cpuSecondsPer1000Refreshes)
   add("memory.idleCpuPercent", memory.idleCpuPercent)
