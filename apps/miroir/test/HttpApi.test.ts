@@ -3,8 +3,9 @@ import { HttpServer } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerId, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { freePort } from "@miroir/test-support/processes"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import * as App from "../src/App.js"
+import * as HttpApi from "../src/HttpApi.js"
 import { podSettings } from "./support/settings.js"
 
 const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
@@ -34,10 +35,17 @@ const cluster = (ips: ReadonlyArray<string>) =>
     return { dns, pods }
   })
 
+/** GETs (or another method) and checks the body against the API's schema for that answer. */
 const get = (url: string, init?: RequestInit) =>
   Effect.promise(async () => {
     const response = await fetch(url, init)
-    return { status: response.status, headers: response.headers, body: await response.json() as any }
+    const body = await response.json()
+    const path = new URL(url).pathname
+    const schema = response.status >= 400
+      ? HttpApi.ErrorBody
+      : path === "/peers" ? HttpApi.PeersBody : path === "/ownership" ? HttpApi.OwnershipBody : HttpApi.StatusBody
+    Schema.decodeUnknownSync(schema as Schema.Schema<unknown>, { onExcessProperty: "error" })(body)
+    return { status: response.status, headers: response.headers, body: body as any }
   })
 
 describe("the HTTP API", () => {
