@@ -96,3 +96,26 @@ export const stop = async (started: Started, graceMs = 5_000, signal: NodeJS.Sig
   clearTimeout(timer)
   return result
 }
+
+/**
+ * Waits until a process this test started answers `probe`, for at most `timeoutMs`, and fails at once
+ * if it exits first. On failure the process is stopped and the error carries what it printed.
+ */
+export const awaitReady = async (
+  started: Started,
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<boolean>
+): Promise<void> => {
+  try {
+    await Promise.race([
+      waitUntil(what, timeoutMs, probe),
+      exited(started).then(({ code, signal }) => {
+        throw new Error(`the process exited (code ${code}, signal ${signal}) before ${what}`)
+      })
+    ])
+  } catch (error) {
+    await stop(started)
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\nits output:\n${started.output()}`)
+  }
+}

@@ -6,7 +6,7 @@
 import { mkdtemp, rename, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { findExecutable, freePort, start, stop, waitUntil } from "./processes.js"
+import { awaitReady, findExecutable, freePort, start, stop } from "./processes.js"
 
 const INSTALL_HINT = "install the Debian package prometheus (apt-get install -y prometheus); .ci/run does"
 
@@ -63,12 +63,7 @@ export const startPrometheus = async (scrapeInterval = "250ms"): Promise<Prometh
     "--log.level=warn"
   ])
   const url = `http://127.0.0.1:${port}`
-  try {
-    await waitUntil(`Prometheus on ${url} to be ready`, 30_000, async () => (await fetch(`${url}/-/ready`)).ok)
-  } catch (error) {
-    await stop(daemon)
-    throw new Error(`${String(error)}\nprometheus said:\n${daemon.output()}`)
-  }
+  await awaitReady(daemon, `Prometheus on ${url} to be ready`, 30_000, async () => (await fetch(`${url}/-/ready`)).ok)
   return {
     url,
     setTargets,

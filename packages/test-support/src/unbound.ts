@@ -8,7 +8,7 @@ import { Resolver } from "node:dns"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { findExecutable, freePort, start, stop, waitUntil } from "./processes.js"
+import { awaitReady, findExecutable, freePort, start, stop } from "./processes.js"
 
 const INSTALL_HINT = "install the Debian package unbound (apt-get install -y unbound); .ci/run does"
 
@@ -83,16 +83,11 @@ export const startUnbound = async (options: UnboundOptions = {}): Promise<Unboun
   const server = `127.0.0.1:${port}`
   const probe = new Resolver({ timeout: 200, tries: 1 })
   probe.setServers([server])
-  try {
-    await waitUntil(`unbound on ${server} to answer`, 10_000, () =>
-      new Promise((resolve) =>
-        probe.resolveSrv("_probe._tcp.cluster.local.", (error) =>
-          resolve(error === null || error.code === "ENOTFOUND" || error.code === "ENODATA"))
-      ))
-  } catch (error) {
-    await stop(daemon)
-    throw new Error(`${String(error)}\nunbound said:\n${daemon.output()}`)
-  }
+  await awaitReady(daemon, `unbound on ${server} to answer`, 10_000, () =>
+    new Promise((resolve) =>
+      probe.resolveSrv("_probe._tcp.cluster.local.", (error) =>
+        resolve(error === null || error.code === "ENOTFOUND" || error.code === "ENODATA"))
+    ))
   /** Runs unbound-control; `lines`, if given, go to its standard input (the `local_datas` forms). */
   const unboundControl = (args: ReadonlyArray<string>, lines?: ReadonlyArray<string>) =>
     new Promise<void>((resolve, reject) => {

@@ -3,7 +3,7 @@
  * with Downward-API-style environment, for tests that check the process as operators run it.
  */
 import { fileURLToPath } from "node:url"
-import { type Ended, exited, freePort, start, type Started, stop, waitUntil } from "@miroir/test-support/processes"
+import { awaitReady, type Ended, exited, freePort, start, type Started, stop } from "@miroir/test-support/processes"
 
 const appFolder = fileURLToPath(new URL("../..", import.meta.url))
 
@@ -47,15 +47,7 @@ export const startPod = async (ip: string, env: Record<string, string> = {}): Pr
     ...env
   })
   const url = `http://${ip}:${httpPort}`
-  try {
-    await waitUntil(`the pod at ${url} to be ready`, 30_000, async () => {
-      if (started.child.exitCode !== null) throw new Error(`exited with ${started.child.exitCode}`)
-      return (await fetch(`${url}/readyz`)).ok
-    })
-  } catch (error) {
-    await stop(started)
-    throw new Error(`${String(error)}\npod output:\n${started.output()}`)
-  }
+  await awaitReady(started, `the pod at ${url} to be ready`, 30_000, async () => (await fetch(`${url}/readyz`)).ok)
   return {
     ip,
     url,
