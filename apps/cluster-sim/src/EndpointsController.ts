@@ -52,9 +52,7 @@ export interface Pod {
   phase: Phase
   ready: boolean
   failures: number
-  readonly startedAt: number
   readyAt: number | undefined
-  exitCode: number | null | undefined
 }
 
 /** A change of what DNS publishes, with its time (ms since the epoch). */
@@ -144,13 +142,10 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
         phase: "Pending",
         ready: false,
         failures: 0,
-        startedAt: Date.now(),
-        readyAt: undefined,
-        exitCode: undefined
+        readyAt: undefined
       }
       pods.push(pod)
-      void process.exited.then((code) => {
-        pod.exitCode = code
+      void process.exited.then(() => {
         pod.phase = "Gone"
         pod.ready = false
         publish()

@@ -33,7 +33,7 @@ export class MetricsServerError extends Data.TaggedError("MetricsServerError")<{
  * Listens on `host:port` with `server` for as long as the scope lives. Closing drops open connections
  * too: an idle keep-alive connection (a scraper's) would otherwise hold the shutdown for seconds.
  */
-export const listenScoped = <E>(server: Server, host: string, port: number, onError: (cause: Error) => E) =>
+const listenScoped = <E>(server: Server, host: string, port: number, onError: (cause: Error) => E) =>
   Effect.acquireRelease(
     Effect.async<void, E>((resume) => {
       server.once("error", (cause) => resume(Effect.fail(onError(cause))))
