@@ -2,6 +2,7 @@
 import { isIP } from "node:net"
 import type { ConfigError } from "@miroir/peer-discovery"
 import { Context, Effect, Either, Layer, LogLevel } from "effect"
+import { type AuditInterval, parseAuditInterval } from "./internal/auditInterval.js"
 import { integer, oneOf, variable } from "./internal/env.js"
 
 /** Validated settings of the pod service. */
@@ -18,6 +19,11 @@ export interface Settings {
   readonly logLevel: LogLevel.LogLevel
   /** `json` (one object a line, default) or `pretty` (`MIROIR_LOG_FORMAT`). */
   readonly logFormat: "json" | "pretty"
+  /**
+   * How often the ownership audit runs on the pod that is the auditor (`MIROIR_OWNERSHIP_AUDIT_INTERVAL`):
+   * `auto` (default, three refresh intervals), `off`, or a duration from 250ms to 1h.
+   */
+  readonly ownershipAuditInterval: AuditInterval
 }
 
 /** The settings as a service. */
@@ -53,7 +59,8 @@ export const load: Effect.Effect<Settings, ConfigError.ConfigError> = Effect.gen
   const level = yield* variable("MIROIR_LOG_LEVEL", "info", oneOf(Object.keys(LOG_LEVELS) as Array<keyof typeof LOG_LEVELS>))
   const logFormat = yield* variable("MIROIR_LOG_FORMAT", "json", oneOf(["json", "pretty"]))
   const logLevel = LOG_LEVELS[level]
-  return { httpHost, httpPort, metricsPort, shards, logLevel, logFormat }
+  const ownershipAuditInterval = yield* variable("MIROIR_OWNERSHIP_AUDIT_INTERVAL", "auto" as AuditInterval, parseAuditInterval)
+  return { httpHost, httpPort, metricsPort, shards, logLevel, logFormat, ownershipAuditInterval }
 })
 
 /** The settings read from the environment. */

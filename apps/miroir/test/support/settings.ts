@@ -19,7 +19,8 @@ export const podSettings = (ip: string, metricsPort: number, shards = 16): App.S
     metricsPort,
     shards,
     logLevel: LogLevel.Warning,
-    logFormat: "json"
+    logFormat: "json",
+    ownershipAuditInterval: "off"
   },
   telemetry: {
     disabled: false,
