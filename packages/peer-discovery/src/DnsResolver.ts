@@ -1,17 +1,19 @@
 /**
  * The DNS lookups peer discovery needs, as a service: SRV records of a name, and its A and AAAA
- * records. `layer` is backed by one node:dns `Resolver` owned by the layer; `layerTest` by an
- * in-memory table that tests script through {@link DnsResolverTest}.
+ * records. `layer` is our own DNS client (UDP with EDNS0, TCP when truncated) owned by the layer;
+ * `layerTest` an in-memory table that tests script through {@link DnsResolverTest}.
  */
-import { Resolver } from "node:dns"
-import { Context, Duration, Effect, type Either, Layer, type Scope } from "effect"
+import { getServers } from "node:dns"
+import { Context, Duration, Effect, type Either, Layer, Metric, type Scope } from "effect"
 import { DnsLookupError } from "./DnsLookupError.js"
+import * as DnsClient from "./internal/dnsClient.js"
 import { fullyQualified } from "./internal/dnsName.js"
-import { query } from "./internal/nodeResolver.js"
+import { parseServer, type Server } from "./internal/dnsTransport.js"
 import { makeTestResolver } from "./internal/testResolver.js"
+import * as Metrics from "./Metrics.js"
 import { PeerDiscoveryConfig } from "./PeerDiscoveryConfig.js"
 
-/** One SRV record as node:dns returns it. */
+/** One SRV record, as node:dns returned them. */
 export interface SrvRecord {
   /** The target host name (`10-244-1-5.miroir-headless.default.svc.cluster.local`). */
   readonly name: string
@@ -35,44 +37,71 @@ export interface Service {
 /** The resolver as a service. */
 export class DnsResolver extends Context.Tag("@miroir/peer-discovery/DnsResolver")<DnsResolver, Service>() {}
 
-/** Options of the node:dns resolver. */
+/** Options of the DNS client. */
 export interface Options {
-  /** `host:port` servers in node:dns form; empty for the system's. */
+  /** Servers in node:dns form (`ip`, `ip:port`, `[ipv6]:port`), tried in order; empty for the system's (`dns.getServers()`). */
   readonly servers: ReadonlyArray<string>
-  /** How long one lookup may take in all. */
+  /** How long one lookup may take in all, over every server. */
   readonly timeout: Duration.DurationInput
 }
 
 /**
- * A resolver over one node:dns `Resolver`: one try per server with the lookup timeout, and the timeout
- * enforced as a hard bound (c-ares's own retries stretch it several times over, measured: 100 ms and 2
- * tries took 690 ms). A lost packet becomes a timeout, which discovery's backoff retries. Pending
- * queries are cancelled when a lookup is interrupted and when the scope closes.
+ * A resolver over our own DNS client. Each lookup asks the servers in order — UDP with EDNS0 (1232
+ * bytes), TCP when the reply is truncated — with one socket per exchange and a random id; replies with
+ * another id or question are ignored. The timeout is a hard bound of the whole lookup; a lost packet
+ * becomes a timeout, which discovery's backoff retries. Sockets are closed when a lookup ends, is
+ * interrupted, or when the scope closes. Answers are classified as node:dns did (`nxdomain`, `nodata`,
+ * `servfail`, `refused`, `timeout`, `error`), plus `truncated`: an answer still truncated over TCP, or cut
+ * short, is a failure and never a smaller set. Records of another owner name are dropped and counted.
  */
 export const make = (options: Options): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const timeout = Duration.decode(options.timeout)
-    const resolver = new Resolver({ timeout: Math.max(1, Math.round(Duration.toMillis(timeout))), tries: 1 })
-    if (options.servers.length > 0) resolver.setServers([...options.servers])
-    yield* Effect.addFinalizer(() => Effect.sync(() => resolver.cancel()))
+    const configured = options.servers.length > 0 ? options.servers : getServers()
+    const servers = configured.map(parseServer).filter((server): server is Server => server !== undefined)
+    const ask = yield* DnsClient.make(servers, timeout)
 
-    /** c-ares stretches its timeout (400 ms took 800 here): the budget is enforced on top. */
+    /** The client bounds each server's share; this bounds the lookup as a whole, whatever happens inside. */
     const withinBudget = <A>(name: string, rrtype: DnsLookupError["rrtype"], lookup: Effect.Effect<A, DnsLookupError>) =>
       Effect.timeoutFail(lookup, {
         duration: timeout,
-        onTimeout: () => new DnsLookupError({ outcome: "timeout", name, rrtype })
+        onTimeout: () => new DnsLookupError({ outcome: "timeout", name, rrtype, code: "ETIMEOUT" })
       })
+
+    /** The records of one question; none is `nodata`, and records of another owner are counted. */
+    const records = (name: string, type: "SRV" | "A" | "AAAA") =>
+      ask({ name, type }).pipe(
+        Effect.tap((answer) =>
+          answer.otherOwner > 0
+            ? Metric.incrementBy(Metrics.ignoredRecordsWithReason("other_owner"), answer.otherOwner)
+            : Effect.void
+        ),
+        Effect.flatMap((answer) =>
+          answer.records.length === 0
+            ? Effect.fail(new DnsLookupError({ outcome: "nodata", name, rrtype: type, code: "NOERROR" }))
+            : Effect.succeed(answer.records)
+        )
+      )
 
     const resolveSrv = (name: string) => {
       const fqdn = fullyQualified(name)
-      return withinBudget(fqdn, "SRV", query<ReadonlyArray<SrvRecord>>(resolver, fqdn, "SRV", (r, n, cb) => r.resolveSrv(n, cb)))
+      return withinBudget(
+        fqdn,
+        "SRV",
+        Effect.map(records(fqdn, "SRV"), (answers) =>
+          answers.flatMap((record) =>
+            record.type === "SRV"
+              ? [{ name: record.data.target, port: record.data.port, priority: record.data.priority ?? 0, weight: record.data.weight ?? 0 }]
+              : []
+          ))
+      )
     }
 
     const resolveAddresses = (name: string) => {
       const fqdn = fullyQualified(name)
       const lookup = (rrtype: "A" | "AAAA") =>
-        query<ReadonlyArray<string>>(resolver, fqdn, rrtype, (r, n, cb) =>
-          rrtype === "A" ? r.resolve4(n, cb) : r.resolve6(n, cb)
+        Effect.map(records(fqdn, rrtype), (answers) =>
+          answers.flatMap((record) => (record.type === "A" || record.type === "AAAA" ? [record.data] : []))
         ).pipe(Effect.either)
       return withinBudget(
         fqdn,
@@ -98,7 +127,7 @@ export const combineAddresses = (
   return Effect.fail(new DnsLookupError({ outcome: everyNxdomain ? "nxdomain" : "nodata", name, rrtype: "A/AAAA" }))
 }
 
-/** The node:dns resolver with the servers and lookup timeout of the {@link PeerDiscoveryConfig}. */
+/** The DNS client with the servers and lookup timeout of the {@link PeerDiscoveryConfig}. */
 export const layer: Layer.Layer<DnsResolver, never, PeerDiscoveryConfig> = Layer.scoped(
   DnsResolver,
   Effect.flatMap(PeerDiscoveryConfig, (config) =>

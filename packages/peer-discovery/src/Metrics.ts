@@ -15,7 +15,7 @@ export type LookupResult = "ok" | DnsOutcome
 
 /** Lookups by result. */
 export const lookups = Metric.counter("miroir_peer_discovery_lookups_total", {
-  description: "DNS lookups of the peers, by result (ok, nxdomain, nodata, timeout, servfail, refused, error)",
+  description: "DNS lookups of the peers, by result (ok, nxdomain, nodata, timeout, servfail, refused, truncated, error)",
   incremental: true
 })
 
@@ -50,6 +50,36 @@ export const foreignTargets = Metric.counter("miroir_peer_discovery_foreign_targ
   description: "SRV targets outside the headless Service's domain, ignored",
   incremental: true
 })
+
+/** Why a record of an answer was dropped instead of taken as a peer. */
+export type IgnoredReason = "other_owner" | "port_zero"
+
+/**
+ * Records dropped from answers: `other_owner`, a record whose owner name is not the name asked (a
+ * confused or spoofing server); `port_zero`, an SRV record with port 0 (RFC 2782: the service is not there).
+ */
+export const ignoredRecords = Metric.counter("miroir_peer_discovery_ignored_records_total", {
+  description: "Records dropped from DNS answers as not peers, by reason (other_owner, port_zero)",
+  incremental: true
+})
+
+/** The ignored-records counter of one reason. */
+export const ignoredRecordsWithReason = (reason: IgnoredReason) => Metric.tagged(ignoredRecords, "reason", reason)
+
+/** How a large shrink held for confirmation ended: applied after the next lookup agreed, or dropped. */
+export type ShrinkResult = "confirmed" | "unconfirmed"
+
+/**
+ * Large shrinks (an answer that would remove more than half of the peers, or leave this pod alone after it
+ * had peers), by how the confirming lookup ended them.
+ */
+export const largeShrinks = Metric.counter("miroir_peer_discovery_large_shrinks_total", {
+  description: "Answers that would remove more than half of the peers or leave this pod alone, by result: confirmed (applied) or unconfirmed (ignored)",
+  incremental: true
+})
+
+/** The large-shrink counter of one result. */
+export const largeShrinksWithResult = (result: ShrinkResult) => Metric.tagged(largeShrinks, "result", result)
 
 /** Shards this pod owns; set by the consumer that partitions them. */
 export const ownedShards = Metric.gauge("miroir_owned_shards_count", {

@@ -1,0 +1,88 @@
+/**
+ * Our own DNS client behind DnsResolver.layer: a question goes over UDP with EDNS0, then over TCP when
+ * the UDP reply is truncated, to each server in turn until one answers. Owned because node:dns (c-ares)
+ * takes a TCP reply with TC set — part of the records, or none — as complete, and says nothing about it.
+ */
+import { randomInt } from "node:crypto"
+import type dnsPacket from "dns-packet"
+import { Clock, Duration, Effect, type Scope } from "effect"
+import { DnsLookupError, type DnsOutcome } from "../DnsLookupError.js"
+import { answers, encodeQuery, type Question, verdict } from "./dnsMessage.js"
+import { formatServer, type Server, tcpExchange, type TransportError, udpExchange } from "./dnsTransport.js"
+
+/** The records of one answer, and how many records of another owner name it carried (dropped). */
+export interface Answer {
+  readonly records: ReadonlyArray<dnsPacket.Answer>
+  readonly otherOwner: number
+}
+
+/** Asks one question. */
+export type Ask = (question: Question) => Effect.Effect<Answer, DnsLookupError>
+
+const transportOutcome = (code: string): DnsOutcome =>
+  code === "ECONNREFUSED" ? "refused" : code === "ETIMEDOUT" ? "timeout" : "error"
+
+/**
+ * A client over `servers` (tried in order) with `timeout` for a whole question: each server gets an even
+ * share of what is left of it, so a silent first server does not use up the time of the next. Every
+ * exchange has its own socket and a random id; closing the scope closes the sockets still open.
+ */
+export const make = (servers: ReadonlyArray<Server>, timeout: Duration.Duration): Effect.Effect<Ask, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const open = new Set<() => void>()
+    const track = (close: () => void) => {
+      open.add(close)
+      return () => void open.delete(close)
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(() => [...open].forEach((close) => close())))
+
+    const failure = (question: Question, outcome: DnsOutcome, code: string, received?: number) =>
+      new DnsLookupError({ outcome, name: question.name, rrtype: question.type, code, ...(received === undefined ? {} : { received }) })
+
+    const exchange = (server: Server, question: Question, transport: "udp" | "tcp") =>
+      Effect.suspend(() => {
+        const id = randomInt(0, 65_536)
+        const query = encodeQuery(id, question)
+        const accept = (reply: Parameters<typeof answers>[0]) => answers(reply, id, question)
+        return (transport === "udp" ? udpExchange : tcpExchange)(server, query, accept, track).pipe(
+          Effect.mapError((error: TransportError) =>
+            failure(question, transportOutcome(error.code), `${error.code} ${transport} ${formatServer(server)}`)
+          ),
+          Effect.map((reply) => verdict(reply, question, transport))
+        )
+      })
+
+    const askServer = (server: Server, question: Question, budget: Duration.Duration) =>
+      exchange(server, question, "udp").pipe(
+        Effect.flatMap((first) => first._tag === "RetryOverTcp" ? exchange(server, question, "tcp") : Effect.succeed(first)),
+        Effect.timeoutFail({ duration: budget, onTimeout: () => failure(question, "timeout", "ETIMEOUT") }),
+        Effect.flatMap((result) => {
+          switch (result._tag) {
+            case "Records":
+              return Effect.succeed({ records: result.records, otherOwner: result.otherOwner })
+            case "Failure":
+              return Effect.fail(failure(question, result.outcome, result.code, result.received))
+            case "RetryOverTcp":
+              return Effect.fail(failure(question, "error", "TC over TCP"))
+          }
+        })
+      )
+
+    const ask: Ask = (question) =>
+      Effect.gen(function*() {
+        if (servers.length === 0) return yield* failure(question, "error", "no DNS servers")
+        const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
+        let last: DnsLookupError | undefined
+        for (const [i, server] of servers.entries()) {
+          const left = Math.max(1, deadline - (yield* Clock.currentTimeMillis))
+          const result = yield* Effect.either(askServer(server, question, Duration.millis(left / (servers.length - i))))
+          if (result._tag === "Right") return result.right
+          // An answer (NXDOMAIN, no data) ends the lookup; a failure lets the next server try. A truncated
+          // answer is reported even when a later server fails otherwise: it says the set exists but does not fit.
+          if (result.left.isAnswer) return yield* result.left
+          if (last?.outcome !== "truncated") last = result.left
+        }
+        return yield* last!
+      })
+    return ask
+  })

@@ -1,0 +1,153 @@
+/**
+ * One DNS exchange over UDP or TCP with one server, as an Effect: a socket of its own, opened for the
+ * exchange and closed when it ends, fails or is interrupted. Replies that do not answer the query are
+ * ignored; the caller's timeout bounds the wait.
+ */
+import { createSocket } from "node:dgram"
+import { isIP } from "node:net"
+import { connect } from "node:net"
+import { Effect } from "effect"
+import { decodeReply, type Reply } from "./dnsMessage.js"
+
+/** A DNS server: an IP address and a port. */
+export interface Server {
+  readonly host: string
+  readonly port: number
+  readonly family: 4 | 6
+}
+
+/** The transport failed: a socket error (`ECONNREFUSED`, …) or a connection closed without an answer. */
+export interface TransportError {
+  readonly code: string
+}
+
+/**
+ * Parses a server in node:dns form — `ip`, `ip:port`, `[ipv6]` or `[ipv6]:port`, or a bare IPv6
+ * address — as `MIROIR_DNS_SERVERS` and `dns.getServers()` give them. Undefined when it is not one.
+ */
+export const parseServer = (text: string): Server | undefined => {
+  const bare = text.trim()
+  const family = isIP(bare)
+  if (family !== 0) return { host: bare, port: 53, family: family as 4 | 6 }
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(bare)
+  const plain = bracketed ? null : /^([^:]+):(\d+)$/.exec(bare)
+  const host = bracketed?.[1] ?? plain?.[1]
+  const port = Number(bracketed?.[2] ?? plain?.[2] ?? 53)
+  if (host === undefined || !Number.isInteger(port) || port < 1 || port > 65_535) return undefined
+  const hostFamily = isIP(host)
+  if (hostFamily === 0 || (bracketed !== null && hostFamily !== 6)) return undefined
+  return { host, port, family: hostFamily as 4 | 6 }
+}
+
+/** `host:port`, IPv6 in brackets: for logs and error codes. */
+export const formatServer = (server: Server): string =>
+  server.family === 6 ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`
+
+/** Registers the closing of a socket with the resolver, so that closing its scope closes every socket; returns the unregistration. */
+export type Track = (close: () => void) => () => void
+
+const errorCode = (error: unknown): string =>
+  (error as NodeJS.ErrnoException | undefined)?.code ?? "ERROR"
+
+/**
+ * Sends `query` over UDP from a socket connected to `server` (so the kernel drops datagrams from any
+ * other address, and a closed port comes back as `ECONNREFUSED`) and waits for the first reply `accept`
+ * takes.
+ */
+export const udpExchange = (
+  server: Server,
+  query: Buffer,
+  accept: (reply: Reply) => boolean,
+  track: Track
+): Effect.Effect<Reply, TransportError> =>
+  Effect.async<Reply, TransportError>((resume) => {
+    const socket = createSocket(server.family === 6 ? "udp6" : "udp4")
+    let open = true
+    const close = () => {
+      if (!open) return
+      open = false
+      untrack()
+      try {
+        socket.close()
+      } catch {
+        // already closed by an error
+      }
+    }
+    const untrack = track(close)
+    const finish = (result: Effect.Effect<Reply, TransportError>) => {
+      if (!open) return
+      close()
+      resume(result)
+    }
+    socket.on("error", (error) => finish(Effect.fail({ code: errorCode(error) })))
+    socket.on("message", (message) => {
+      const reply = decodeReply(message)
+      if (reply !== undefined && accept(reply)) finish(Effect.succeed(reply))
+    })
+    socket.connect(server.port, server.host, () => {
+      if (!open) return
+      socket.send(query, (error) => {
+        if (error) finish(Effect.fail({ code: errorCode(error) }))
+      })
+    })
+    return Effect.sync(close)
+  })
+
+/** The largest DNS message: its length is a 16-bit prefix over TCP. */
+const MAX_MESSAGE = 65_535
+
+/**
+ * Sends `query` over TCP (RFC 1035 §4.2.2: each message prefixed by its 16-bit length) and waits for the
+ * first reply `accept` takes. A connection that closes in the middle of a reply gives that reply marked
+ * incomplete: it is known to be cut short, never taken as whole.
+ */
+export const tcpExchange = (
+  server: Server,
+  query: Buffer,
+  accept: (reply: Reply) => boolean,
+  track: Track
+): Effect.Effect<Reply, TransportError> =>
+  Effect.async<Reply, TransportError>((resume) => {
+    const socket = connect({ host: server.host, port: server.port })
+    socket.setNoDelay(true)
+    let open = true
+    let pending: Buffer = Buffer.alloc(0)
+    const close = () => {
+      if (!open) return
+      open = false
+      untrack()
+      socket.destroy()
+    }
+    const untrack = track(close)
+    const finish = (result: Effect.Effect<Reply, TransportError>) => {
+      if (!open) return
+      close()
+      resume(result)
+    }
+    socket.on("connect", () => {
+      const prefix = Buffer.alloc(2)
+      prefix.writeUInt16BE(query.length)
+      socket.write(Buffer.concat([prefix, query]))
+    })
+    socket.on("data", (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+      while (pending.length >= 2) {
+        const length = pending.readUInt16BE(0)
+        if (pending.length < 2 + length) break
+        const reply = decodeReply(pending.subarray(2, 2 + length))
+        pending = pending.subarray(2 + length)
+        if (reply !== undefined && accept(reply)) return finish(Effect.succeed(reply))
+      }
+      if (pending.length > 2 + MAX_MESSAGE) finish(Effect.fail({ code: "EMSGSIZE" }))
+    })
+    socket.on("error", (error) => finish(Effect.fail({ code: errorCode(error) })))
+    socket.on("close", () => {
+      const partial = pending.length > 2 ? decodeReply(pending.subarray(2), true) : undefined
+      finish(
+        partial !== undefined && accept(partial)
+          ? Effect.succeed(partial)
+          : Effect.fail({ code: "ECONNRESET" })
+      )
+    })
+    return Effect.sync(close)
+  })
