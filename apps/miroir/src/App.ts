@@ -1,22 +1,39 @@
 /**
- * The pod service as one Layer: configuration → resolver → discovery → ownership → HTTP API, Mode A
- * worker and process metrics, with telemetry underneath so that the first lookup is already traced.
+ * The pod service as one Layer: configuration → resolver → discovery → ownership (cache, audit) → HTTP
+ * API, Mode A worker, view digest and process metrics, with telemetry underneath so that the first
+ * lookup is already traced.
  */
 import type { HttpServer, HttpServerError } from "@effect/platform"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, Rendezvous } from "@miroir/peer-discovery"
-import { Layer } from "effect"
+import { Duration, Layer, Option } from "effect"
 import * as AppConfig from "./AppConfig.js"
 import * as HttpApi from "./HttpApi.js"
 import * as ModeAWorker from "./ModeAWorker.js"
+import * as OwnershipAudit from "./OwnershipAudit.js"
+import * as OwnershipCache from "./OwnershipCache.js"
+import * as PeerClient from "./PeerClient.js"
 import * as ProcessMetrics from "./ProcessMetrics.js"
+import * as RequestGate from "./RequestGate.js"
 import * as Telemetry from "./Telemetry.js"
 import type * as TelemetryConfig from "./TelemetryConfig.js"
+import * as ViewDigest from "./ViewDigest.js"
 
 /** Everything the pod service is configured with. */
 export interface Settings {
   readonly discovery: PeerDiscoveryConfig.Settings
   readonly app: AppConfig.Settings
   readonly telemetry: TelemetryConfig.Settings
+}
+
+/** Refresh intervals between two audits when `MIROIR_OWNERSHIP_AUDIT_INTERVAL` is `auto`. */
+export const AUTO_AUDIT_INTERVALS = 3
+
+/** The time between two ownership audits, none when they are off. */
+export const auditInterval = (settings: Settings): Option.Option<Duration.Duration> => {
+  const setting = settings.app.ownershipAuditInterval
+  return setting === "off"
+    ? Option.none()
+    : Option.some(setting === "auto" ? Duration.times(settings.discovery.refreshInterval, AUTO_AUDIT_INTERVALS) : setting)
 }
 
 /**
@@ -34,17 +51,28 @@ export const layer = (
     Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery),
     Layer.succeed(AppConfig.AppConfig, settings.app)
   )
-  const ownership = Rendezvous.layer.pipe(
+  const discovery = Rendezvous.layer.pipe(
     Layer.provideMerge(PeerDiscovery.layer),
-    Layer.provide(resolver)
+    Layer.provideMerge(resolver)
+  )
+  const interval = auditInterval(settings)
+  const audit = OwnershipAudit.layer({ interval, shards: settings.app.shards }).pipe(
+    Layer.provide(PeerClient.layer(OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10)))))
+  )
+  // The server listens first, so that the audit's client knows the port every pod serves on.
+  const api = HttpApi.serve.pipe(
+    Layer.provide(Layer.merge(audit, RequestGate.layer())),
+    Layer.provideMerge(HttpApi.serverLayer(settings.app))
   )
   const services = Layer.mergeAll(
-    HttpApi.layer(settings.app),
+    api,
     ModeAWorker.layer(settings.app.shards),
+    ViewDigest.layer,
     ProcessMetrics.layer
   )
   return services.pipe(
-    Layer.provideMerge(ownership),
+    Layer.provideMerge(OwnershipCache.layer),
+    Layer.provideMerge(discovery),
     Layer.provide(config),
     Layer.provideMerge(Telemetry.prometheusLayer(settings.app, settings.telemetry)),
     Layer.provide(Telemetry.otlpLayer(settings.telemetry))

@@ -2,13 +2,21 @@
  * The HTTP API of a pod: what operators and other pods read. Every endpoint only reads; none
  * changes state. Readiness never depends on discovery: if it did, a DNS outage would take every pod
  * out of the Service at once, and DNS would then list nobody.
+ *
+ * No request can stall the pod: `/ownership` answers from the OwnershipCache (one computation per view
+ * and shard count, which gives the event loop a turn every few milliseconds), and passes a RequestGate
+ * (a few at once, a bounded queue, then a 503 with `Retry-After`), so that `/healthz` keeps answering
+ * and SIGTERM keeps working under a flood.
  */
 import { createServer } from "node:http"
 import { HttpMiddleware, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { PeerDiscovery, Rendezvous } from "@miroir/peer-discovery"
-import { Effect, Layer, Option, Schema } from "effect"
+import { PeerDiscovery, PeerSet } from "@miroir/peer-discovery"
+import { Duration, Effect, Layer, Option, Schema } from "effect"
 import { AppConfig, MAX_SHARDS } from "./AppConfig.js"
+import * as OwnershipAudit from "./OwnershipAudit.js"
+import { OwnershipCache, ownedBy, type Owners } from "./OwnershipCache.js"
+import { RequestGate, RETRY_AFTER_SECONDS } from "./RequestGate.js"
 
 /** The JSON body of `GET /peers`; the schema is the contract, shared with the tests. */
 export const PeersBody = Schema.Struct({
@@ -18,22 +26,41 @@ export const PeersBody = Schema.Struct({
   /** ISO-8601 time of the last DNS answer; null before the first. */
   refreshedAt: Schema.NullOr(Schema.String),
   stale: Schema.Boolean,
-  selfInDns: Schema.Boolean
+  selfInDns: Schema.Boolean,
+  /** Digest of the view (PeerSet.digest): pods that agree on their peers show the same one. */
+  digest: Schema.String
 })
 
 /** The JSON body of `GET /ownership`. */
 export const OwnershipBody = Schema.Struct({
   self: Schema.String,
   peers: Schema.Array(Schema.String),
+  /** Digest of the view the shards were computed over. */
+  digest: Schema.String,
   shards: Schema.Int,
   /** Ascending. */
   owned: Schema.Array(Schema.Int)
 })
 
+/** The JSON body of `GET /ownership/audit`. */
+export const AuditBody = Schema.Struct({
+  self: Schema.String,
+  /** See OwnershipAudit.AuditState. */
+  status: Schema.Literal("disabled", "pending", "audited", "not-auditor"),
+  /** The auditor in this pod's view (the owner of the audit key); null while disabled. */
+  auditor: Schema.NullOr(Schema.String),
+  /** Seconds between audits; null while disabled. */
+  intervalSeconds: Schema.NullOr(Schema.Number),
+  /** What the status means, in a sentence. */
+  message: Schema.String,
+  /** This pod's last audit; null if it has not audited. */
+  last: Schema.NullOr(OwnershipAudit.Report)
+})
+
 /** The JSON body of `GET /healthz` and `GET /readyz`. */
 export const StatusBody = Schema.Struct({ status: Schema.Literal("ok", "ready") })
 
-/** The JSON body of every error answer (400, 404, 405). */
+/** The JSON body of every error answer (400, 404, 405, 503). */
 export const ErrorBody = Schema.Struct({
   error: Schema.String,
   /** The query parameter at fault (400). */
@@ -43,7 +70,9 @@ export const ErrorBody = Schema.Struct({
   /** The methods allowed on the path (405). */
   allowed: Schema.optional(Schema.Array(Schema.String)),
   /** The paths served (404). */
-  paths: Schema.optional(Schema.Array(Schema.String))
+  paths: Schema.optional(Schema.Array(Schema.String)),
+  /** Seconds to wait before trying again (503), as the `Retry-After` header says. */
+  retryAfterSeconds: Schema.optional(Schema.Int)
 })
 
 const respond = <A, I>(schema: Schema.Schema<A, I>, body: NoInfer<A>, status = 200, headers?: Record<string, string>) =>
@@ -56,7 +85,8 @@ const peers = Effect.gen(function*() {
     peers: set.peers,
     refreshedAt: Option.match(set.refreshedAt, { onNone: () => null, onSome: (at) => at.toISOString() }),
     stale: set.stale,
-    selfInDns: set.selfInDns
+    selfInDns: set.selfInDns,
+    digest: PeerSet.digest(set)
   })
 })
 
@@ -75,21 +105,77 @@ const ownership = Effect.gen(function*() {
       value: text ?? null
     }, 400)
   }
+  const gate = yield* RequestGate
+  return yield* gate.run(Effect.gen(function*() {
+    const set = yield* Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
+    const owners = yield* Effect.flatMap(OwnershipCache, (cache) => cache.owners(set.peers, shards))
+    return HttpServerResponse.text(ownershipJson(owners, set.self), { contentType: "application/json" })
+  })).pipe(
+    Effect.catchTag("Busy", (busy) =>
+      respond(ErrorBody, { error: busy.message, retryAfterSeconds: RETRY_AFTER_SECONDS }, 503, {
+        "retry-after": String(RETRY_AFTER_SECONDS)
+      }))
+  )
+})
+
+const encodeOwnership = Schema.encodeSync(OwnershipBody)
+const ownershipBodies = new WeakMap<Owners, Map<string, string>>()
+
+/**
+ * The JSON text of an `/ownership` answer, encoded once per (owners, self) and then reused: at one peer
+ * and 65,536 shards it is 400 kB, which a flood must not re-encode for every request.
+ */
+const ownershipJson = (owners: Owners, self: string): string => {
+  let bySelf = ownershipBodies.get(owners)
+  if (bySelf === undefined) ownershipBodies.set(owners, bySelf = new Map())
+  let json = bySelf.get(self)
+  if (json === undefined) {
+    json = JSON.stringify(encodeOwnership({
+      self,
+      peers: owners.peers,
+      digest: PeerSet.digestOf(owners.peers),
+      shards: owners.shards,
+      owned: ownedBy(owners, self)
+    }))
+    bySelf.set(self, json)
+  }
+  return json
+}
+
+const auditMessage = (state: OwnershipAudit.AuditState, self: string): string => {
+  const auditor = Option.getOrElse(state.auditor, () => "unknown")
+  switch (state.status) {
+    case "disabled":
+      return "the ownership audit is off on this pod (MIROIR_OWNERSHIP_AUDIT_INTERVAL=off)"
+    case "pending":
+      return `${self} is the auditor; no audit has finished yet`
+    case "audited":
+      return `${self} is the auditor; last is its latest audit`
+    case "not-auditor":
+      return `${auditor} is the auditor in this pod's view: ask it`
+  }
+}
+
+const audit = Effect.gen(function*() {
+  const state = yield* Effect.flatMap(OwnershipAudit.OwnershipAudit, (service) => service.state)
   const set = yield* Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
-  return yield* respond(OwnershipBody, {
+  return yield* respond(AuditBody, {
     self: set.self,
-    peers: set.peers,
-    shards,
-    owned: Rendezvous.ownedShards(shards, set.self, set.peers)
+    status: state.status,
+    auditor: Option.getOrNull(state.auditor),
+    intervalSeconds: Option.match(state.interval, { onNone: () => null, onSome: (d) => Duration.toMillis(d) / 1000 }),
+    message: auditMessage(state, set.self),
+    last: Option.getOrNull(state.last)
   })
 })
 
 /** The paths served, each answering GET only. */
-export const paths = ["/peers", "/ownership", "/healthz", "/readyz"] as const
+export const paths = ["/peers", "/ownership", "/ownership/audit", "/healthz", "/readyz"] as const
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/peers", peers),
   HttpRouter.get("/ownership", ownership),
+  HttpRouter.get("/ownership/audit", audit),
   HttpRouter.get("/healthz", respond(StatusBody, { status: "ok" })),
   HttpRouter.get("/readyz", respond(StatusBody, { status: "ready" }))
 )
@@ -107,11 +193,12 @@ export const app = router.pipe(
 )
 
 /**
- * Serves {@link app} on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`; requests are not traced (probes would flood
- * the traces). At shutdown open connections are dropped, so that an idle keep-alive connection (a
- * prober's, a scraper's) cannot hold the process for seconds.
+ * The HTTP server on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`, listening, without routes yet ({@link serve} adds
+ * them): a layer of its own so that what the routes need can know the port first. At shutdown open
+ * connections are dropped, so that an idle keep-alive connection (a prober's, a scraper's) cannot hold
+ * the process for seconds.
  */
-export const layer = (settings: Pick<AppConfig["Type"], "httpHost" | "httpPort">) =>
+export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "httpPort">) =>
   Layer.unwrapEffect(Effect.sync(() => {
     const server = createServer()
     // Runs before the platform's own release, which then finds the server closed.
@@ -121,9 +208,14 @@ export const layer = (settings: Pick<AppConfig["Type"], "httpHost" | "httpPort">
         server.closeAllConnections()
       })
     ))
-    return HttpServer.serve(app).pipe(
-      HttpMiddleware.withTracerDisabledWhen(() => true),
-      Layer.provideMerge(closeAtShutdown),
+    return closeAtShutdown.pipe(
       Layer.provideMerge(NodeHttpServer.layer(() => server, { port: settings.httpPort, host: settings.httpHost }))
     )
   }))
+
+/** Serves {@link app} on the HttpServer in context; requests are not traced (probes would flood the traces). */
+export const serve = HttpServer.serve(app).pipe(HttpMiddleware.withTracerDisabledWhen(() => true))
+
+/** {@link serve} on its own {@link serverLayer}. */
+export const layer = (settings: Pick<AppConfig["Type"], "httpHost" | "httpPort">) =>
+  serve.pipe(Layer.provideMerge(serverLayer(settings)))

@@ -1,17 +1,36 @@
 /**
  * The Mode A worker, as a real background worker consumes the library: at start and on every change
- * of membership it recomputes the shards this pod owns, logs what it gained and lost, and sets
+ * of membership it takes the shards this pod owns (from the OwnershipCache, so that a large shard
+ * count neither blocks the event loop nor is computed twice), logs what it gained and lost, and sets
  * `miroir_owned_shards_count`. The work per shard would go where the log line is.
  */
-import { Metrics, Rendezvous } from "@miroir/peer-discovery"
+import { Metrics, PeerDiscovery } from "@miroir/peer-discovery"
 import { Effect, Layer, Metric, Stream } from "effect"
+import { OwnershipCache, ownedBy } from "./OwnershipCache.js"
+
+/** Shards named in one log line; the counts are complete. */
+export const MAX_LOGGED_SHARDS = 20
+
+/** At most {@link MAX_LOGGED_SHARDS} shards, and how many more there are: log lines stay bounded. */
+export const listShards = (shards: ReadonlyArray<number>): string =>
+  shards.length <= MAX_LOGGED_SHARDS
+    ? shards.join(",")
+    : `${shards.slice(0, MAX_LOGGED_SHARDS).join(",")},… (+${shards.length - MAX_LOGGED_SHARDS} more)`
 
 /** Runs the worker over `shards` shards in a fiber of the layer's scope. */
-export const layer = (shards: number): Layer.Layer<never, never, Rendezvous.Rendezvous> =>
+export const layer = (shards: number): Layer.Layer<never, never, PeerDiscovery.PeerDiscovery | OwnershipCache> =>
   Layer.scopedDiscard(
     Effect.gen(function*() {
-      const rendezvous = yield* Rendezvous.Rendezvous
-      yield* rendezvous.shardChanges(shards).pipe(
+      const discovery = yield* PeerDiscovery.PeerDiscovery
+      const cache = yield* OwnershipCache
+      yield* discovery.membership.pipe(
+        Stream.mapEffect((set) => Effect.map(cache.owners(set.peers, shards), (owners) => ({ set, owned: ownedBy(owners, set.self) }))),
+        Stream.mapAccum(new Set<number>(), (before, { owned, set }) => {
+          const now = new Set(owned)
+          const gained = owned.filter((shard) => !before.has(shard))
+          const lost = [...before].filter((shard) => !now.has(shard)).sort((a, b) => a - b)
+          return [now, { owned, gained, lost, peers: set.peers.length }]
+        }),
         Stream.runForEach(({ gained, lost, owned, peers }) =>
           Metric.set(Metrics.ownedShards, owned.length).pipe(
             Effect.zipRight(
@@ -19,9 +38,11 @@ export const layer = (shards: number): Layer.Layer<never, never, Rendezvous.Rend
                 Effect.annotateLogs({
                   owned: owned.length,
                   shards,
-                  gained: gained.join(","),
-                  lost: lost.join(","),
-                  peers: peers.peers.length
+                  gained: listShards(gained),
+                  lost: listShards(lost),
+                  gainedCount: gained.length,
+                  lostCount: lost.length,
+                  peers
                 })
               )
             )

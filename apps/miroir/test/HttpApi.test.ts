@@ -1,10 +1,12 @@
 /** The HTTP contract of the pod service, in-process, over the test resolver. */
+import { createHash } from "node:crypto"
 import { HttpServer } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerId, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { freePort } from "@miroir/test-support/processes"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Metric, Schema } from "effect"
 import * as App from "../src/App.js"
+import * as AppMetrics from "../src/AppMetrics.js"
 import * as HttpApi from "../src/HttpApi.js"
 import { podSettings } from "./support/settings.js"
 
@@ -43,7 +45,13 @@ const get = (url: string, init?: RequestInit) =>
     const path = new URL(url).pathname
     const schema = response.status >= 400
       ? HttpApi.ErrorBody
-      : path === "/peers" ? HttpApi.PeersBody : path === "/ownership" ? HttpApi.OwnershipBody : HttpApi.StatusBody
+      : path === "/peers"
+      ? HttpApi.PeersBody
+      : path === "/ownership"
+      ? HttpApi.OwnershipBody
+      : path === "/ownership/audit"
+      ? HttpApi.AuditBody
+      : HttpApi.StatusBody
     Schema.decodeUnknownSync(schema as Schema.Schema<unknown>, { onExcessProperty: "error" })(body)
     return { status: response.status, headers: response.headers, body: body as any }
   })
@@ -60,7 +68,9 @@ describe("the HTTP API", () => {
         peers: ["10-0-0-1", "10-0-0-2", "10-0-0-3"],
         refreshedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
         stale: false,
-        selfInDns: true
+        selfInDns: true,
+        // The first 8 hex characters of SHA-256 over the sorted ids joined by newlines, computed here on its own.
+        digest: createHash("sha256").update("10-0-0-1\n10-0-0-2\n10-0-0-3").digest("hex").slice(0, 8)
       })
     }))
 
@@ -120,6 +130,36 @@ describe("the HTTP API", () => {
       const { body } = yield* get(`${pod!.url}/peers`)
       expect(body.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
       expect(body.stale).toBe(true)
+    }))
+
+  it.scopedLive("GET /ownership carries the view's digest and serves repeated requests from one computation", () =>
+    Effect.gen(function*() {
+      const { pods: [pod] } = yield* cluster([IPS[0]!])
+      const peers = yield* get(`${pod!.url}/peers`)
+      const before = yield* Metric.value(AppMetrics.ownershipComputations)
+      const answers = yield* Effect.forEach(
+        Array.from({ length: 20 }, () => `${pod!.url}/ownership?shards=4096`),
+        (url) => get(url),
+        { concurrency: 20 }
+      )
+      const after = yield* Metric.value(AppMetrics.ownershipComputations)
+      expect(after.count - before.count).toBe(1)
+      for (const answer of answers) {
+        expect(answer.status).toBe(200)
+        expect(answer.body).toEqual(answers[0]!.body)
+        expect(answer.body.digest).toBe(peers.body.digest)
+      }
+    }))
+
+  it.scopedLive("GET /ownership/audit says when the audit is off; other methods get 405", () =>
+    Effect.gen(function*() {
+      const { pods: [pod] } = yield* cluster([IPS[0]!])
+      const { status, body } = yield* get(`${pod!.url}/ownership/audit`)
+      expect(status).toBe(200)
+      expect(body).toMatchObject({ self: "10-0-0-1", status: "disabled", auditor: null, intervalSeconds: null, last: null })
+      expect(body.message).toContain("MIROIR_OWNERSHIP_AUDIT_INTERVAL=off")
+      const post = yield* get(`${pod!.url}/ownership/audit`, { method: "POST" })
+      expect(post.status).toBe(405)
     }))
 
   it.scopedLive("three pods sharing one DNS own a disjoint cover of the shards, and follow a change", () =>

@@ -2,6 +2,7 @@
  * The set of peers one pod sees: sorted, without duplicates, and always with itself in it, plus what
  * tells how fresh it is. Pure data and functions.
  */
+import { createHash } from "node:crypto"
 import { Duration, Option } from "effect"
 import { compareIds } from "./internal/order.js"
 import type { PeerId, SelfIdentity } from "./PeerId.js"
@@ -72,3 +73,24 @@ export interface MembershipChange extends Difference {
 /** How long ago DNS last answered, at `now`; none before the first answer. */
 export const age = (set: PeerSet, now: Date): Option.Option<Duration.Duration> =>
   Option.map(set.refreshedAt, (at) => Duration.millis(Math.max(0, now.getTime() - at.getTime())))
+
+/** Hex characters in a {@link digest}: 32 bits, enough to tell a handful of views apart at a glance. */
+export const DIGEST_HEX_LENGTH = 8
+
+/**
+ * A short digest of a view: the first {@link DIGEST_HEX_LENGTH} hex characters of the SHA-256 of the
+ * ids, sorted, joined by newlines. Every pod computes it the same way, so pods that agree on their
+ * peers show the same digest (in `/peers` and the metrics), and pods that do not, different ones.
+ * `ids` must be sorted as a {@link PeerSet}'s peers are.
+ */
+export const digestOf = (ids: ReadonlyArray<string>): string =>
+  createHash("sha256").update(ids.join("\n")).digest("hex").slice(0, DIGEST_HEX_LENGTH)
+
+/** The {@link digestOf} of a set's peers. */
+export const digest = (set: PeerSet): string => digestOf(set.peers)
+
+/**
+ * The digest as a number (its 32 bits, unsigned), for a gauge: a metric value can be compared across
+ * pods by PromQL (`count_values`), where a label per digest would leave a series behind at every change.
+ */
+export const digestNumber = (hex: string): number => Number.parseInt(hex, 16)

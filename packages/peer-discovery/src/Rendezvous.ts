@@ -27,6 +27,12 @@ export const ownerOf = <Id extends string>(key: string, peerIds: ReadonlyArray<I
   return index < 0 ? undefined : peerIds[index]
 }
 
+/**
+ * The position in `peerIds` of the owner of `key` (as {@link ownerOf}), or -1 when there are no peers:
+ * for callers that keep one owner per shard in a typed array instead of the ids themselves.
+ */
+export const ownerIndexOf = (key: string, peerIds: ReadonlyArray<string>): number => kernel.ownerIndex(key, peerIds)
+
 /** The key of a shard: its number in decimal (`"0"`, `"1"`, …). */
 export const shardKey = (shard: number): string => String(shard)
 

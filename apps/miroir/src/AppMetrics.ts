@@ -1,0 +1,69 @@
+/**
+ * Every metric of the pod service beyond the library's (`@miroir/peer-discovery` Metrics) and the
+ * process's (ProcessMetrics): the view digest, the ownership audit and the guard of `/ownership`.
+ * No metric carries a per-peer or per-digest label: a label whose value changes would leave one series
+ * behind at every change.
+ */
+import { Metric } from "effect"
+
+/**
+ * The digest of this pod's view (`PeerSet.digest`, 32 bits) as a number. Pods that agree on their
+ * peers show the same value; `count(count_values("digest", miroir_peer_view_digest))` is the number of
+ * distinct views. As a value rather than a label, a change of view leaves no stale series behind.
+ */
+export const viewDigest = Metric.gauge("miroir_peer_view_digest", {
+  description: "Digest of this pod's view of the peers (first 32 bits of SHA-256 of the sorted ids); equal on pods that agree"
+})
+
+/** 1 while this pod is the ownership auditor (the owner of the audit key in its own view), else 0. */
+export const auditIsAuditor = Metric.gauge("miroir_ownership_audit_is_auditor", {
+  description: "1 while this pod audits ownership across the pods, else 0"
+})
+
+/** Shards no answering pod claims, in the last audit (0 on pods that are not the auditor). */
+export const auditUnownedShards = Metric.gauge("miroir_ownership_audit_unowned_shards", {
+  description: "Shards no pod claims, in this pod's last ownership audit (0 unless it is the auditor)"
+})
+
+/** Shards claimed by more than one pod, in the last audit (0 on pods that are not the auditor). */
+export const auditMultiOwnedShards = Metric.gauge("miroir_ownership_audit_multi_owned_shards", {
+  description: "Shards claimed by more than one pod, in this pod's last ownership audit (0 unless it is the auditor)"
+})
+
+/** Peers of the auditor's view that did not answer the last audit. */
+export const auditUnreachablePeers = Metric.gauge("miroir_ownership_audit_unreachable_peers", {
+  description: "Peers that did not answer this pod's last ownership audit (0 unless it is the auditor)"
+})
+
+/** Distinct views among the pods that answered the last audit (1 when all agree). */
+export const auditDistinctViews = Metric.gauge("miroir_ownership_audit_distinct_views", {
+  description: "Distinct views of the peers among the pods that answered this pod's last ownership audit (0 unless it is the auditor)"
+})
+
+/** Peers that answered under another id than the one the auditor asked (a pod that cannot identify itself). */
+export const auditIdentityMismatches = Metric.gauge("miroir_ownership_audit_identity_mismatches", {
+  description: "Peers that answered the ownership audit under another id than the one they are listed under"
+})
+
+/** When this pod last completed an audit, in Unix seconds. */
+export const auditLastRunTimestamp = Metric.gauge("miroir_ownership_audit_last_run_timestamp_seconds", {
+  description: "Unix time of this pod's last completed ownership audit"
+})
+
+/** Audits this pod completed. */
+export const auditRuns = Metric.counter("miroir_ownership_audit_runs_total", {
+  description: "Ownership audits this pod completed",
+  incremental: true
+})
+
+/** Computations of the owners of every shard of a view (one per view and shard count while cached). */
+export const ownershipComputations = Metric.counter("miroir_ownership_computations_total", {
+  description: "Computations of the owner of every shard for one view and shard count (the rest are served from the cache)",
+  incremental: true
+})
+
+/** `/ownership` requests answered 503 because too many were in flight or queued, or one waited too long. */
+export const ownershipRejected = Metric.counter("miroir_ownership_requests_rejected_total", {
+  description: "GET /ownership requests answered 503 (too many in flight and queued, or waited too long)",
+  incremental: true
+})

@@ -1,0 +1,340 @@
+/**
+ * The ownership audit: is ownership right across the pods, now? Every pod can be wrong only in ways
+ * it cannot see from inside (a stale view, the wrong Service, an id it does not recognise as its own),
+ * so one pod asks all the others. That pod — the auditor — is the owner of {@link AUDIT_KEY} by the same
+ * rendezvous rule as any key, over its own view: no election, and while views agree exactly one pod
+ * audits (while they disagree, maybe two, which only repeats the work).
+ *
+ * Every interval the auditor asks each peer of its view for its view and the shards it owns (over the
+ * pod HTTP API, bounded concurrency, bounded time each), adds its own, and reports:
+ * - shards no pod claims (leaving out those of peers that did not answer: their claims are unknown),
+ * - shards claimed by more than one pod,
+ * - peers that did not answer, and why,
+ * - the distinct views among the answers (1 when all agree),
+ * - peers that answered under another id than the one they are listed under (a pod that does not
+ *   recognise itself in DNS, so its view holds itself twice).
+ * The report is kept for `GET /ownership/audit`, its counts go to the `miroir_ownership_audit_*` gauges,
+ * and a change of findings is logged once, with counts and a few examples (bounded).
+ */
+import { PeerDiscovery, PeerSet, Rendezvous } from "@miroir/peer-discovery"
+import { Cause, Clock, Context, Duration, Effect, Either, Layer, Metric, Option, Ref, Schedule, Schema } from "effect"
+import * as AppMetrics from "./AppMetrics.js"
+import { OwnershipCache, ownedBy, type Owners } from "./OwnershipCache.js"
+import { PeerClient, type PeerAnswer } from "./PeerClient.js"
+
+/** The key whose owner is the auditor. */
+export const AUDIT_KEY = "miroir/ownership-audit"
+
+/** Items listed per finding in a report (the counts are complete). */
+export const MAX_LISTED = 20
+
+/** Peers asked at once. */
+export const CONCURRENCY = 16
+
+/** The bound of one request to a peer for an audit every `interval`: half of it, from 250 ms to 5 s. */
+export const requestTimeout = (interval: Duration.Duration): Duration.Duration =>
+  Duration.clamp(Duration.times(interval, 0.5), { minimum: Duration.millis(250), maximum: Duration.seconds(5) })
+
+const Count = Schema.Int.pipe(Schema.nonNegative())
+
+/** One audit's findings; the JSON of `GET /ownership/audit` carries it. Lists hold at most {@link MAX_LISTED}. */
+export const Report = Schema.Struct({
+  /** The auditor's id. */
+  auditor: Schema.String,
+  /** ISO-8601 time the audit finished. */
+  at: Schema.String,
+  durationMs: Schema.Number,
+  /** Shards `0 … shards - 1` were audited (the auditor's `MIROIR_SHARDS`). */
+  shards: Count,
+  /** The auditor's view's digest. */
+  digest: Schema.String,
+  /** Peers in the auditor's view, itself included. */
+  peersAsked: Count,
+  /** Of those, the ones that answered (the auditor included). */
+  answered: Count,
+  /** True when there is nothing below. */
+  ok: Schema.Boolean,
+  /** Shards no answering pod claims, other than those of peers that did not answer. */
+  unowned: Schema.Struct({ count: Count, shards: Schema.Array(Count) }),
+  /** Shards claimed by more than one pod, with the pods (as asked). */
+  multiOwned: Schema.Struct({
+    count: Count,
+    shards: Schema.Array(Schema.Struct({ shard: Count, owners: Schema.Array(Schema.String) }))
+  }),
+  /** Shards the auditor's view gives to peers that did not answer: nobody knows who works on them. */
+  unknownShards: Count,
+  /** Peers that did not answer, and why. */
+  unreachable: Schema.Struct({
+    count: Count,
+    peers: Schema.Array(Schema.Struct({ peer: Schema.String, reason: Schema.String }))
+  }),
+  /** The views among the answers, most common first. */
+  views: Schema.Struct({
+    distinct: Count,
+    views: Schema.Array(Schema.Struct({
+      digest: Schema.String,
+      /** Pods holding this view. */
+      pods: Count,
+      /** Peers in this view. */
+      peers: Count,
+      /** A few of the pods holding it (as asked). */
+      heldBy: Schema.Array(Schema.String)
+    }))
+  }),
+  /** Peers that answered under another id than the one asked. */
+  identityMismatches: Schema.Struct({
+    count: Count,
+    peers: Schema.Array(Schema.Struct({ peer: Schema.String, answeredAs: Schema.String }))
+  })
+})
+
+/** One audit's findings. */
+export type Report = typeof Report.Type
+
+/** What the audit of a pod is doing: see `GET /ownership/audit`. */
+export interface AuditState {
+  /**
+   * `disabled`: `MIROIR_OWNERSHIP_AUDIT_INTERVAL=off`; `pending`: this pod is the auditor and has not
+   * finished an audit yet; `audited`: this pod is the auditor, `last` is its last audit;
+   * `not-auditor`: another pod audits (`auditor`), `last` is this pod's own last audit, if it ever was one.
+   */
+  readonly status: "disabled" | "pending" | "audited" | "not-auditor"
+  /** The auditor in this pod's view; none while disabled. */
+  readonly auditor: Option.Option<string>
+  /** Time between rounds; none while disabled. */
+  readonly interval: Option.Option<Duration.Duration>
+  readonly last: Option.Option<Report>
+}
+
+/** One peer asked: its answer, or why there was none. */
+export interface Outcome {
+  readonly peer: string
+  readonly answer: Either.Either<PeerAnswer, string>
+}
+
+/** What {@link evaluate} needs. */
+export interface Input {
+  readonly auditor: string
+  /** The owners over the auditor's view, at the audited shard count. */
+  readonly expected: Owners
+  /** Every peer of the auditor's view, the auditor included. */
+  readonly outcomes: ReadonlyArray<Outcome>
+  readonly at: Date
+  readonly durationMs: number
+}
+
+/** The findings of one audit: pure, so that every rule is tested without processes. */
+export const evaluate = (input: Input): Report => {
+  const { expected, outcomes } = input
+  const shards = expected.shards
+  const answers: Array<{ readonly peer: string; readonly answer: PeerAnswer }> = []
+  const unreachable: Array<{ peer: string; reason: string }> = []
+  for (const { peer, answer } of outcomes) {
+    Either.match(answer, {
+      onLeft: (reason) => void unreachable.push({ peer, reason }),
+      onRight: (a) =>
+        a.shards === shards
+          ? void answers.push({ peer, answer: a })
+          : void unreachable.push({ peer, reason: `answered for ${a.shards} shards, not ${shards}` })
+    })
+  }
+
+  const claims = new Int32Array(shards)
+  for (const { answer } of answers) {
+    for (const shard of answer.owned) if (shard >= 0 && shard < shards) claims[shard]!++
+  }
+  // Shards the auditor's view gives to a silent peer: unknown rather than unowned.
+  const silent = new Set(unreachable.map(({ peer }) => expected.peers.indexOf(peer)).filter((i) => i >= 0))
+  const unowned: Array<number> = []
+  const multiOwned: Array<number> = []
+  let unknownShards = 0
+  for (let shard = 0; shard < shards; shard++) {
+    const count = claims[shard]!
+    if (count >= 2) multiOwned.push(shard)
+    else if (count === 0) {
+      if (silent.has(expected.owner[shard]!)) unknownShards++
+      else unowned.push(shard)
+    }
+  }
+  const listedMulti = new Map(multiOwned.slice(0, MAX_LISTED).map((shard) => [shard, [] as Array<string>]))
+  for (const { peer, answer } of answers) {
+    for (const shard of answer.owned) listedMulti.get(shard)?.push(peer)
+  }
+
+  const views = new Map<string, { digest: string; pods: number; peers: number; heldBy: Array<string> }>()
+  for (const { peer, answer } of answers) {
+    const digest = PeerSet.digestOf(answer.peers)
+    const view = views.get(digest) ?? { digest, pods: 0, peers: answer.peers.length, heldBy: [] }
+    view.pods++
+    if (view.heldBy.length < 5) view.heldBy.push(peer)
+    views.set(digest, view)
+  }
+  const mismatches = answers.filter(({ peer, answer }) => answer.self !== peer)
+
+  const report: Omit<Report, "ok"> = {
+    auditor: input.auditor,
+    at: input.at.toISOString(),
+    durationMs: input.durationMs,
+    shards,
+    digest: PeerSet.digestOf(expected.peers),
+    peersAsked: outcomes.length,
+    answered: answers.length,
+    unowned: { count: unowned.length, shards: unowned.slice(0, MAX_LISTED) },
+    multiOwned: {
+      count: multiOwned.length,
+      shards: [...listedMulti].map(([shard, owners]) => ({ shard, owners }))
+    },
+    unknownShards,
+    unreachable: { count: unreachable.length, peers: unreachable.slice(0, MAX_LISTED) },
+    views: {
+      distinct: views.size,
+      views: [...views.values()].sort((a, b) => b.pods - a.pods || a.digest.localeCompare(b.digest)).slice(0, MAX_LISTED)
+    },
+    identityMismatches: {
+      count: mismatches.length,
+      peers: mismatches.slice(0, MAX_LISTED).map(({ peer, answer }) => ({ peer, answeredAs: answer.self }))
+    }
+  }
+  return {
+    ...report,
+    ok: unowned.length === 0 && multiOwned.length === 0 && unreachable.length === 0 && views.size <= 1 &&
+      mismatches.length === 0
+  }
+}
+
+/** The finding counts of a report, as logged and compared to tell a change. */
+const counts = (report: Report) => ({
+  unowned: report.unowned.count,
+  multiOwned: report.multiOwned.count,
+  unknown: report.unknownShards,
+  unreachable: report.unreachable.count,
+  views: report.views.distinct,
+  mismatches: report.identityMismatches.count
+})
+
+const setGauges = (report: Option.Option<Report>, isAuditor: boolean) =>
+  Effect.all([
+    Metric.set(AppMetrics.auditIsAuditor, isAuditor ? 1 : 0),
+    // A pod that is not the auditor reports no findings, so that max() over the pods is the auditor's.
+    Metric.set(AppMetrics.auditUnownedShards, Option.match(report, { onNone: () => 0, onSome: (r) => r.unowned.count })),
+    Metric.set(AppMetrics.auditMultiOwnedShards, Option.match(report, { onNone: () => 0, onSome: (r) => r.multiOwned.count })),
+    Metric.set(AppMetrics.auditUnreachablePeers, Option.match(report, { onNone: () => 0, onSome: (r) => r.unreachable.count })),
+    Metric.set(AppMetrics.auditDistinctViews, Option.match(report, { onNone: () => 0, onSome: (r) => r.views.distinct })),
+    Metric.set(
+      AppMetrics.auditIdentityMismatches,
+      Option.match(report, { onNone: () => 0, onSome: (r) => r.identityMismatches.count })
+    )
+  ], { discard: true })
+
+/** What the audit offers. */
+export interface Service {
+  /** The state now: who audits, and the last audit of this pod. */
+  readonly state: Effect.Effect<AuditState>
+  /** One round now (what the loop does every interval): audit if this pod is the auditor. */
+  readonly runOnce: Effect.Effect<AuditState>
+}
+
+/** The audit as a service. */
+export class OwnershipAudit extends Context.Tag("@miroir/miroir/OwnershipAudit")<OwnershipAudit, Service>() {}
+
+/** Settings of {@link make}. */
+export interface Options {
+  /** Time between rounds; none: the audit is off. */
+  readonly interval: Option.Option<Duration.Duration>
+  /** Shards audited (`MIROIR_SHARDS`). */
+  readonly shards: number
+}
+
+/** Builds the audit; with an interval, its loop runs in a fiber of the current scope. */
+export const make = (options: Options) =>
+  Effect.gen(function*() {
+    const discovery = yield* PeerDiscovery.PeerDiscovery
+    const cache = yield* OwnershipCache
+    const client = yield* PeerClient
+    const state = yield* Ref.make<AuditState>({
+      status: Option.isSome(options.interval) ? "pending" : "disabled",
+      auditor: Option.none(),
+      interval: options.interval,
+      last: Option.none()
+    })
+
+    const audit = (set: PeerSet.PeerSet) =>
+      Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
+        const expected = yield* cache.owners(set.peers, options.shards)
+        const own: Outcome = {
+          peer: set.self,
+          answer: Either.right({
+            self: set.self,
+            peers: set.peers,
+            digest: PeerSet.digest(set),
+            shards: options.shards,
+            owned: ownedBy(expected, set.self)
+          })
+        }
+        const others = yield* Effect.forEach(
+          set.peers.filter((peer) => peer !== set.self),
+          (peer) =>
+            client.ownership(peer, options.shards).pipe(
+              Effect.either,
+              Effect.map((answer): Outcome => ({ peer, answer: Either.mapLeft(answer, (error) => error.reason) }))
+            ),
+          { concurrency: CONCURRENCY }
+        )
+        const at = new Date(yield* Clock.currentTimeMillis)
+        return evaluate({ auditor: set.self, expected, outcomes: [own, ...others], at, durationMs: at.getTime() - started })
+      })
+
+    const runOnce = Effect.gen(function*() {
+      const set = yield* discovery.current
+      const auditor = Rendezvous.ownerOf(AUDIT_KEY, set.peers) ?? set.self
+      const before = yield* Ref.get(state)
+      if (auditor !== set.self) {
+        if (before.status !== "not-auditor" || Option.getOrUndefined(before.auditor) !== auditor) {
+          yield* Effect.logInfo("another pod audits ownership").pipe(Effect.annotateLogs({ auditor }))
+        }
+        yield* setGauges(Option.none(), false)
+        return yield* Ref.updateAndGet(state, (s) => ({ ...s, status: "not-auditor" as const, auditor: Option.some(auditor) }))
+      }
+      const report = yield* audit(set)
+      yield* setGauges(Option.some(report), true)
+      yield* Metric.set(AppMetrics.auditLastRunTimestamp, Date.parse(report.at) / 1000)
+      yield* Metric.increment(AppMetrics.auditRuns)
+      const previous = Option.map(before.last, counts)
+      const now = counts(report)
+      if (!Option.isSome(previous) || JSON.stringify(previous.value) !== JSON.stringify(now)) {
+        const log = report.ok ? Effect.logInfo("ownership audit: no findings") : Effect.logWarning("ownership audit found problems")
+        yield* log.pipe(Effect.annotateLogs({
+          ...now,
+          peers: report.peersAsked,
+          answered: report.answered,
+          // A few examples, bounded: the full lists (also bounded) are in GET /ownership/audit.
+          unownedShards: report.unowned.shards.slice(0, 5).join(","),
+          multiOwnedShards: report.multiOwned.shards.slice(0, 5).map((s) => s.shard).join(","),
+          unreachablePeers: report.unreachable.peers.slice(0, 5).map((p) => p.peer).join(",")
+        }))
+      }
+      return yield* Ref.updateAndGet(state, (s) => ({ ...s, status: "audited" as const, auditor: Option.some(auditor), last: Option.some(report) }))
+    }).pipe(Effect.annotateLogs({ service: "ownership-audit" }))
+
+    if (Option.isSome(options.interval)) {
+      yield* setGauges(Option.none(), false)
+      // The first round after one interval: at start the pods are still finding each other.
+      yield* runOnce.pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : Effect.logError("ownership audit failed; the next round comes", cause).pipe(
+              Effect.annotateLogs({ service: "ownership-audit" })
+            )
+        ),
+        Effect.schedule(Schedule.spaced(options.interval.value)),
+        Effect.forkScoped
+      )
+    }
+    return { state: Ref.get(state), runOnce } satisfies Service
+  })
+
+/** The audit over the pod's discovery, cache and peer client; its loop stops when the layer's scope closes. */
+export const layer = (options: Options): Layer.Layer<OwnershipAudit, never, PeerDiscovery.PeerDiscovery | OwnershipCache | PeerClient> =>
+  Layer.scoped(OwnershipAudit, make(options))

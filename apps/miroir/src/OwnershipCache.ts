@@ -1,0 +1,128 @@
+/**
+ * The owner of every shard of a view, computed once per view and shard count, then reused. Computing
+ * 65,536 shards over 300 peers is about 20 million hashes, a good part of a second of CPU: done on
+ * every `GET /ownership`, a flood of requests stalled the pod for tens of seconds (issue 11). Here:
+ *
+ * - one computation per (view, shard count), shared by every caller that asks meanwhile, kept in a
+ *   small cache of the most recently used {@link MAX_ENTRIES};
+ * - computations run one at a time, in fibers of the layer's scope (a caller that gives up does not
+ *   waste the work of the others; shutdown interrupts them);
+ * - they give the event loop a turn every {@link CHUNK_HASHES} hashes, so `/healthz` and the other
+ *   requests keep being answered while a large one is computed.
+ */
+import { createHash } from "node:crypto"
+import { Rendezvous } from "@miroir/peer-discovery"
+import { Context, Deferred, Effect, Layer, Metric, Ref, type Scope } from "effect"
+import * as AppMetrics from "./AppMetrics.js"
+import { yieldToEventLoop } from "./internal/eventLoop.js"
+
+/** The owner of every shard of one view. */
+export interface Owners {
+  /** The view, sorted as a PeerSet's peers. */
+  readonly peers: ReadonlyArray<string>
+  /** The shard count: shards are `0 … shards - 1`. */
+  readonly shards: number
+  /** `owner[shard]` is the position in {@link peers} of the shard's owner. */
+  readonly owner: Int32Array
+}
+
+/** Views and shard counts kept: the current view at a few shard counts, and the view before it. */
+export const MAX_ENTRIES = 8
+
+/** Hashes between two turns of the event loop: a few milliseconds of CPU. */
+export const CHUNK_HASHES = 100_000
+
+/** What the cache offers. */
+export interface Service {
+  /** The owners of the shards `0 … shards - 1` over `peers` (sorted): from the cache, or computed once. */
+  readonly owners: (peers: ReadonlyArray<string>, shards: number) => Effect.Effect<Owners>
+  /** How many computations ran since the start (the rest were served from the cache). */
+  readonly computations: Effect.Effect<number>
+}
+
+/** The cache as a service. */
+export class OwnershipCache extends Context.Tag("@miroir/miroir/OwnershipCache")<OwnershipCache, Service>() {}
+
+const ownedMemo = new WeakMap<Owners, Map<string, ReadonlyArray<number>>>()
+
+/** The shards `id` owns in `owners`, ascending; memoised per (owners, id), so callers may share the array. */
+export const ownedBy = (owners: Owners, id: string): ReadonlyArray<number> => {
+  let byId = ownedMemo.get(owners)
+  if (byId === undefined) ownedMemo.set(owners, byId = new Map())
+  const memoised = byId.get(id)
+  if (memoised !== undefined) return memoised
+  const index = owners.peers.indexOf(id)
+  const owned: Array<number> = []
+  if (index >= 0) {
+    for (let shard = 0; shard < owners.shards; shard++) if (owners.owner[shard] === index) owned.push(shard)
+  }
+  // A pod asks about itself and maybe one or two others: bounded by the callers, not by the requests.
+  byId.set(id, owned)
+  return owned
+}
+
+const viewKeys = new WeakMap<ReadonlyArray<string>, string>()
+
+/** The full SHA-256 of a view: the cache key must not collide, unlike the short digest shown to people. */
+const viewKey = (peers: ReadonlyArray<string>): string => {
+  let key = viewKeys.get(peers)
+  if (key === undefined) viewKeys.set(peers, key = createHash("sha256").update(peers.join("\n")).digest("hex"))
+  return key
+}
+
+/** Computes the owners, giving the event loop a turn between chunks. */
+export const compute = (peers: ReadonlyArray<string>, shards: number): Effect.Effect<Owners> =>
+  Effect.gen(function*() {
+    const owner = new Int32Array(shards)
+    const step = Math.max(1, Math.floor(CHUNK_HASHES / Math.max(1, peers.length)))
+    for (let from = 0; from < shards; from += step) {
+      const to = Math.min(shards, from + step)
+      for (let shard = from; shard < to; shard++) {
+        owner[shard] = Rendezvous.ownerIndexOf(Rendezvous.shardKey(shard), peers)
+      }
+      if (to < shards) yield* yieldToEventLoop
+    }
+    return { peers, shards, owner }
+  })
+
+/** Builds the cache; its computations run in the current scope. */
+export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(function*() {
+  const scope = yield* Effect.scope
+  // Deferreds, so that callers arriving during a computation wait for it instead of starting another.
+  // Insertion order is recency: a hit moves its entry to the end, the first entry is evicted.
+  const entries = yield* Ref.make<ReadonlyMap<string, Deferred.Deferred<Owners>>>(new Map())
+  const oneAtATime = yield* Effect.makeSemaphore(1)
+  const computations = yield* Ref.make(0)
+
+  const owners = (peers: ReadonlyArray<string>, shards: number) =>
+    Effect.gen(function*() {
+      const key = `${viewKey(peers)}/${shards}`
+      const fresh = yield* Deferred.make<Owners>()
+      const [deferred, created] = yield* Ref.modify(entries, (map) => {
+        const found = map.get(key)
+        const next = new Map(map)
+        next.delete(key)
+        next.set(key, found ?? fresh)
+        for (const oldest of next.keys()) {
+          if (next.size <= MAX_ENTRIES) break
+          next.delete(oldest)
+        }
+        return [[found ?? fresh, found === undefined] as const, next]
+      })
+      if (created) {
+        yield* Ref.update(computations, (n) => n + 1).pipe(
+          Effect.zipRight(Metric.increment(AppMetrics.ownershipComputations)),
+          Effect.zipRight(compute(peers, shards)),
+          oneAtATime.withPermits(1),
+          Effect.intoDeferred(deferred),
+          Effect.forkIn(scope)
+        )
+      }
+      return yield* Deferred.await(deferred)
+    })
+
+  return { owners, computations: Ref.get(computations) } satisfies Service
+})
+
+/** The cache; closing the layer's scope interrupts a computation in progress. */
+export const layer: Layer.Layer<OwnershipCache> = Layer.scoped(OwnershipCache, make)
