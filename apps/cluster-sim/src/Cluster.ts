@@ -1,0 +1,107 @@
+/**
+ * What the scenario and the observer need of a cluster, whichever runs it: the simulator (its own
+ * cluster DNS and endpoints controller) or real Kubernetes components (kube-apiserver, the
+ * controllers, CoreDNS) with the process kubelet. Both run real Miroir pod processes; they differ in
+ * who publishes the pods and who answers DNS.
+ *
+ * State is kept in `SubscriptionRef`s: whoever waits for a condition subscribes to the changes
+ * instead of polling a shared array.
+ */
+import { Duration, Effect, Option, Stream, SubscriptionRef } from "effect"
+
+/** A pod's lifecycle as the cluster sees it. */
+export type Phase = "Pending" | "Running" | "Terminating" | "Gone"
+
+/** One pod, as a snapshot: clusters replace it in {@link Cluster.pods} when it changes. */
+export interface ClusterPod {
+  /** The pod's name (`miroir-7d9f8c6b5-x2x4q`, `miroir-0`). */
+  readonly name: string
+  /** Its address, a distinct 127.0.0.x. */
+  readonly ip: string
+  /** The first label of its SRV target: the dashed IP (Deployment) or the hostname (StatefulSet). */
+  readonly label: string
+  /** Base URL of its HTTP API (`http://127.0.0.12:7700`). */
+  readonly url: string
+  /** URL of its Prometheus `/metrics`. */
+  readonly metricsUrl: string
+  readonly phase: Phase
+  /** Whether it is Ready (its readiness probe passes). */
+  readonly ready: boolean
+  /** When it last became Ready (ms since the epoch), as the cluster recorded it. */
+  readonly readyAt: number | undefined
+}
+
+/** What DNS publishes (the ready endpoints of the headless Service), and since when. */
+export interface Published {
+  /** When this set was published (ms since the epoch); 0 before anything was. */
+  readonly at: number
+  /** The sorted labels of the published pods. */
+  readonly labels: ReadonlyArray<string>
+}
+
+/** A cluster the scenario drives. */
+export interface Cluster {
+  /** Says what runs the cluster, for reports (`simulator (127.0.0.1:40123)`, `Kubernetes v1.37.2 …`). */
+  readonly description: string
+  /** Every pod started so far, gone ones included, in the order they were created. */
+  readonly pods: SubscriptionRef.SubscriptionRef<ReadonlyArray<ClusterPod>>
+  /** What DNS publishes now. */
+  readonly published: SubscriptionRef.SubscriptionRef<Published>
+  /** Runs `replicas` pods: starts new ones, or deletes the newest gracefully. */
+  readonly scaleTo: (replicas: number) => Effect.Effect<void, Error>
+  /**
+   * Deletes a pod gracefully (by default the oldest live one; on Kubernetes through the Eviction API):
+   * it leaves DNS as it starts terminating and gets SIGTERM. Returns its name at once; it stops in the
+   * background.
+   */
+  readonly deletePod: (name?: string) => Effect.Effect<string, Error>
+  /** Kills a pod's process with SIGKILL, as a crash (by default the newest live one); returns its name. */
+  readonly killPod: (name?: string) => Effect.Effect<string, Error>
+  /** Starts or ends a DNS outage: while on, the cluster DNS answers nothing. */
+  readonly setDnsOutage: (on: boolean) => Effect.Effect<void, Error>
+}
+
+/** Whether a pod is live: starting or running, not terminating or gone. */
+export const isLive = (pod: ClusterPod): boolean => pod.phase === "Pending" || pod.phase === "Running"
+
+/** The live pods now. */
+export const livePods = (cluster: Cluster): Effect.Effect<ReadonlyArray<ClusterPod>> =>
+  Effect.map(SubscriptionRef.get(cluster.pods), (pods) => pods.filter(isLive))
+
+/** The labels DNS publishes now. */
+export const publishedLabels = (cluster: Cluster): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.map(SubscriptionRef.get(cluster.published), (published) => published.labels)
+
+/**
+ * Waits until the value of `ref` satisfies `predicate` (now or at a later change) and returns that
+ * value; fails with an error saying `what` after `timeout`.
+ */
+export const awaitValue = <A>(
+  ref: SubscriptionRef.SubscriptionRef<A>,
+  predicate: (value: A) => boolean,
+  timeout: Duration.DurationInput,
+  what: string
+): Effect.Effect<A, Error> =>
+  ref.changes.pipe(
+    Stream.filter(predicate),
+    Stream.runHead,
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () => new Error(`timed out after ${Duration.format(Duration.decode(timeout))} waiting for ${what}`)
+    }),
+    Effect.flatMap(Option.match({
+      onNone: () => Effect.fail(new Error(`${what}: the cluster stopped before it happened`)),
+      onSome: Effect.succeed
+    }))
+  )
+
+/** Waits until what DNS publishes satisfies `predicate`; returns when it was published (ms since the epoch). */
+export const awaitPublished = (
+  cluster: Cluster,
+  predicate: (labels: ReadonlyArray<string>) => boolean,
+  timeout: Duration.DurationInput
+): Effect.Effect<number, Error> =>
+  Effect.map(
+    awaitValue(cluster.published, (published) => predicate(published.labels), timeout, "DNS to publish the expected pods"),
+    (published) => published.at
+  )

@@ -1,0 +1,494 @@
+/**
+ * A kubelet for machines without a container runtime: it registers a Node with the real API server,
+ * binds the pods nobody has scheduled to it (there is no kube-scheduler here), and runs each pod's
+ * container as a real process on its own 127.0.x.y address. Towards the API server it behaves like a
+ * kubelet: the environment resolved as the kubelet resolves it (internal/podEnv), the spec's startup,
+ * readiness and liveness probes, the pod status (IPs, phase, conditions, container states, restart
+ * counts), graceful deletion (preStop, SIGTERM, SIGKILL after the grace period, then the final
+ * delete) and restarts with the kubelet's back-off.
+ *
+ * What it emulates, and only that: an image becomes a local program (see {@link Options.images}), and
+ * the pod's network namespace and resolv.conf become three variables the pod service reads: its
+ * listen address (`MIROIR_HTTP_HOST`, the pod IP where the spec leaves it unset or a wildcard), its
+ * DNS server (`MIROIR_DNS_SERVERS`, the cluster DNS) and its cluster domain.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { createWriteStream, mkdirSync } from "node:fs"
+import { join } from "node:path"
+import type { IIoK8sApiCoreV1Container as Container } from "kubernetes-models/v1/Container"
+import type { IPod } from "kubernetes-models/v1/Pod"
+import type { IIoK8sApiCoreV1Service as KubeService } from "kubernetes-models/v1/Service"
+import { Deferred, Duration, Effect, FiberMap, Option, Ref, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import type { Service as KubeApi } from "./KubeApi.js"
+import { EnvError, resolveEnv } from "./internal/podEnv.js"
+import * as PodStatus from "./internal/podStatus.js"
+import * as Probe from "./internal/probe.js"
+
+/** How a program stands in for an image: the command that runs it when the container sets none. */
+export interface Program {
+  /** The executable (for a Node image, this machine's node). */
+  readonly command: string
+  /** Its arguments when the container sets no `command`/`args` (the image's entrypoint and cmd). */
+  readonly args: ReadonlyArray<string>
+}
+
+/** How the kubelet runs. */
+export interface Options {
+  readonly nodeName: string
+  /** The image of a container → the program that stands in for it; none: the image cannot be pulled. */
+  readonly images: (image: string) => Program | undefined
+  /** The cluster DNS (`127.0.0.1:port`), the pods' resolver. */
+  readonly dnsServer: string
+  readonly clusterDomain: string
+  /** The first three octets of the pods' addresses (`127.0.2`): pods get `.10` to `.250`. */
+  readonly subnet: string
+  /** Where each pod's output goes (`<namespace>_<name>.log`). */
+  readonly logFolder: string
+  /** The first restart delay after a crash; doubles up to 5 minutes as the kubelet's (10 s). */
+  readonly restartBackoff: Duration.Duration
+}
+
+/** One pod the kubelet runs, as a snapshot. */
+export interface KubeletPod {
+  readonly uid: string
+  readonly namespace: string
+  readonly name: string
+  readonly ip: string
+  /** The pid of the container's process while it runs. */
+  readonly pid: number | undefined
+  readonly ready: boolean
+  readonly restarts: number
+  readonly terminating: boolean
+}
+
+/** The running kubelet. */
+export interface ProcessKubelet {
+  readonly nodeName: string
+  /** The pods it runs, by uid. */
+  readonly pods: SubscriptionRef.SubscriptionRef<ReadonlyMap<string, KubeletPod>>
+  /** Kills the container of pod `namespace/name` with SIGKILL, as a crash; it restarts per its policy. */
+  readonly killContainer: (namespace: string, name: string) => Effect.Effect<void, Error>
+}
+
+const HOST_IP = "127.0.0.1"
+const MAX_BACKOFF = Duration.minutes(5)
+
+/** The Node object of the kubelet, with its status. */
+const nodeObject = (name: string) => ({
+  apiVersion: "v1",
+  kind: "Node",
+  metadata: {
+    name,
+    labels: {
+      "kubernetes.io/hostname": name,
+      "kubernetes.io/os": "linux",
+      "kubernetes.io/arch": "amd64",
+      "topology.kubernetes.io/zone": "local"
+    }
+  }
+})
+
+const nodeStatus = () => {
+  const at = PodStatus.now()
+  const capacity = { cpu: "2", memory: "24Gi", pods: "240", "ephemeral-storage": "50Gi" }
+  return {
+    status: {
+      capacity,
+      allocatable: capacity,
+      addresses: [{ type: "InternalIP", address: HOST_IP }, { type: "Hostname", address: "localhost" }],
+      conditions: [
+        { type: "Ready", status: "True", reason: "KubeletReady", message: "process kubelet is posting ready status", lastHeartbeatTime: at, lastTransitionTime: at },
+        ...["MemoryPressure", "DiskPressure", "PIDPressure"].map((type) => ({
+          type,
+          status: "False",
+          reason: `KubeletHasNo${type}`,
+          lastHeartbeatTime: at,
+          lastTransitionTime: at
+        }))
+      ],
+      nodeInfo: {
+        machineID: "process-kubelet",
+        systemUUID: "process-kubelet",
+        bootID: "process-kubelet",
+        kernelVersion: "",
+        osImage: "process kubelet",
+        containerRuntimeVersion: "process://1",
+        kubeletVersion: "v1.37.2",
+        kubeProxyVersion: "",
+        operatingSystem: "linux",
+        architecture: "amd64"
+      }
+    }
+  }
+}
+
+const decodeSecret = (data: Readonly<Record<string, string>> | undefined) =>
+  data === undefined ? undefined : Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]))
+
+/** Starts the kubelet in the scope: registers the Node and runs the pods bound to it until the scope closes. */
+export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubelet, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    mkdirSync(options.logFolder, { recursive: true })
+    yield* api.request("POST", "/api/v1/nodes", nodeObject(options.nodeName)).pipe(
+      Effect.catchIf((error) => error.status === 409, () => Effect.void)
+    )
+    const patchNode = api.request("PATCH", `/api/v1/nodes/${options.nodeName}/status`, nodeStatus(), "application/merge-patch+json")
+    yield* patchNode
+    // The heartbeat a kubelet posts; nothing here watches it, but `kubectl get nodes` reads it.
+    yield* patchNode.pipe(Effect.ignore, Effect.repeat(Schedule.spaced(Duration.seconds(10))), Effect.forkScoped)
+
+    const pods = yield* SubscriptionRef.make<ReadonlyMap<string, KubeletPod>>(new Map())
+    const processes = new Map<string, ChildProcess>()
+    const deletions = new Map<string, Deferred.Deferred<number>>()
+    const workers = yield* FiberMap.make<string>()
+    const addresses = yield* Ref.make({ next: 10, used: new Set<string>() })
+
+    const setPod = (uid: string, f: (pod: KubeletPod | undefined) => KubeletPod | undefined) =>
+      SubscriptionRef.update(pods, (current) => {
+        const next = new Map(current)
+        const updated = f(current.get(uid))
+        if (updated === undefined) next.delete(uid)
+        else next.set(uid, updated)
+        return next
+      })
+
+    /** A free address, new ones first: an address freed a moment ago may still be in DNS caches. */
+    const allocateIp = Ref.modify(addresses, ({ next, used }) => {
+      for (let i = 0; i < 241; i++) {
+        const octet = 10 + ((next - 10 + i) % 241)
+        const ip = `${options.subnet}.${octet}`
+        if (!used.has(ip)) return [ip, { next: octet + 1, used: new Set([...used, ip]) }] as const
+      }
+      throw new Error(`no free pod address left in ${options.subnet}.10-250`)
+    })
+    const releaseIp = (ip: string) => Ref.update(addresses, ({ next, used }) => ({ next, used: new Set([...used].filter((u) => u !== ip)) }))
+
+    const sources = (namespace: string, podIP: string) => ({
+      podIP,
+      hostIP: HOST_IP,
+      allocatable: { cpuMillis: 2000, memoryBytes: 24 * 2 ** 30 },
+      configMap: (name: string) =>
+        Effect.runPromise(api.request<{ data?: Record<string, string> }>("GET", `/api/v1/namespaces/${namespace}/configmaps/${name}`).pipe(
+          Effect.map((cm) => cm.data ?? {}),
+          Effect.catchIf((e) => e.status === 404, () => Effect.succeed(undefined))
+        )),
+      secret: (name: string) =>
+        Effect.runPromise(api.request<{ data?: Record<string, string> }>("GET", `/api/v1/namespaces/${namespace}/secrets/${name}`).pipe(
+          Effect.map((s) => decodeSecret(s.data ?? {})),
+          Effect.catchIf((e) => e.status === 404, () => Effect.succeed(undefined))
+        )),
+      services: (ns: string) =>
+        Effect.runPromise(api.request<{ items: Array<KubeService> }>("GET", `/api/v1/namespaces/${ns}/services`).pipe(Effect.map((l) => l.items)))
+    })
+
+    /** Runs one pod from its binding to its final deletion. */
+    const runPod = (pod: IPod, deletion: Deferred.Deferred<number>) =>
+      Effect.gen(function*() {
+        const uid = pod.metadata!.uid!
+        const namespace = pod.metadata!.namespace ?? "default"
+        const name = pod.metadata!.name!
+        const podPath = `/api/v1/namespaces/${namespace}/pods/${name}`
+        const containers = pod.spec?.containers ?? []
+        const container: Container = containers[0]!
+        const ip = yield* allocateIp
+        yield* setPod(uid, () => ({ uid, namespace, name, ip, pid: undefined, ready: false, restarts: 0, terminating: false }))
+        const status = yield* Ref.make(PodStatus.initial({ podIP: ip, hostIP: HOST_IP, containerName: container.name, image: container.image ?? "" }))
+        const patching = yield* Effect.makeSemaphore(1)
+        /** Sends the whole status; patches go out one at a time, in order. */
+        const publish = Effect.flatMap(Ref.get(status), (current) =>
+          api.request("PATCH", `${podPath}/status`, { status: PodStatus.toPodStatus(current) }, "application/merge-patch+json")
+        ).pipe(
+          Effect.retry(Schedule.exponential(Duration.millis(50)).pipe(Schedule.upTo(Duration.seconds(5)))),
+          Effect.catchAll((error) => Effect.logWarning(`status of ${namespace}/${name}: ${error.message}`)),
+          patching.withPermits(1)
+        )
+        /** Changes the record and, when that changed anything, publishes it. */
+        const update = (f: (s: PodStatus.LocalStatus) => PodStatus.LocalStatus) =>
+          Effect.gen(function*() {
+            const [changed, next] = yield* Ref.modify(status, (s) => {
+              const n = f(s)
+              return [[n !== s, n] as const, n]
+            })
+            if (!changed) return
+            yield* setPod(uid, (p) => p && { ...p, ready: next.ready, restarts: next.restartCount })
+            yield* publish
+          })
+        const waiting = (reason: string, message: string) =>
+          update((s) => ({ ...s, state: { waiting: { reason, message } }, ready: false }))
+        yield* publish
+
+        const program = Effect.gen(function*() {
+          if (containers.length !== 1 || (pod.spec?.initContainers ?? []).length > 0) {
+            return yield* Effect.fail({ reason: "CreateContainerError", message: "the process kubelet runs pods of exactly one container and no init containers" })
+          }
+          const image = container.image ?? ""
+          const stand = options.images(image)
+          if (stand === undefined) return yield* Effect.fail({ reason: "ErrImagePull", message: `image ${image} has no local program on the process kubelet` })
+          const command = container.command ?? []
+          if (command.length > 0 && command[0] !== "node") {
+            return yield* Effect.fail({ reason: "CreateContainerError", message: `the process kubelet runs node commands only, not ${command[0]}` })
+          }
+          const args = command.length > 0 ? [...command.slice(1), ...(container.args ?? [])] : container.args !== undefined ? [...container.args] : [...stand.args]
+          for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) {
+            const why = probe === undefined ? undefined : Probe.unsupported(probe)
+            if (why !== undefined) return yield* Effect.fail({ reason: "CreateContainerConfigError", message: why })
+          }
+          const env = yield* Effect.tryPromise({
+            try: () => resolveEnv(pod, container, sources(namespace, ip)),
+            catch: (error) => ({ reason: "CreateContainerConfigError", message: error instanceof EnvError ? error.message : String(error) })
+          })
+          return { command: stand.command, args, env }
+        })
+        const prepared = yield* Effect.either(program)
+        if (prepared._tag === "Left") {
+          yield* waiting(prepared.left.reason, prepared.left.message)
+          yield* Effect.logWarning(`pod ${namespace}/${name} cannot start: ${prepared.left.message}`)
+          return yield* finish(uid, ip, podPath, yield* Deferred.await(deletion), status, update, Option.none())
+        }
+        const { args, command, env } = prepared.right
+        const wildcard = (host: string | undefined) => host === undefined || host === "" || host === "0.0.0.0" || host === "::"
+        const processEnv: NodeJS.ProcessEnv = {
+          PATH: process.env.PATH,
+          HOSTNAME: pod.spec?.hostname ?? name,
+          ...Object.fromEntries(env),
+          // The pod's network namespace and resolv.conf, emulated (see the module comment).
+          ...(wildcard(env.get("MIROIR_HTTP_HOST")) ? { MIROIR_HTTP_HOST: ip } : {}),
+          MIROIR_DNS_SERVERS: env.get("MIROIR_DNS_SERVERS") ?? options.dnsServer,
+          MIROIR_CLUSTER_DOMAIN: env.get("MIROIR_CLUSTER_DOMAIN") ?? options.clusterDomain
+        }
+        const logFile = join(options.logFolder, `${namespace}_${name}.log`)
+        const restartPolicy = pod.spec?.restartPolicy ?? "Always"
+
+        /** One run of the container: start, probe, and end by exit or by a failed startup or liveness probe. */
+        const containerRun = Effect.gen(function*() {
+          const log = createWriteStream(logFile, { flags: "a" })
+          const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: processEnv })
+          child.stdout?.pipe(log, { end: false })
+          child.stderr?.pipe(log, { end: false })
+          const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+            child.once("exit", (code, signal) => {
+              log.end()
+              resolve({ code, signal })
+            }))
+          processes.set(uid, child)
+          yield* setPod(uid, (p) => p && { ...p, pid: child.pid })
+          const startedAt = PodStatus.now()
+          yield* update((s) => ({ ...s, phase: "Running", state: { running: { startedAt } }, started: false, ready: false }))
+
+          /**
+           * Runs `probe` every period after its initial delay, calling `onResult` when a result holds for
+           * its threshold; returns on the first result named by `until` ("never": runs until interrupted).
+           */
+          const probeLoop = (
+            probe: NonNullable<Container["readinessProbe"]>,
+            onResult: (ok: boolean) => Effect.Effect<void>,
+            until: "success" | "failure" | "never"
+          ) =>
+            Effect.gen(function*() {
+              const t = Probe.timing(probe)
+              yield* Effect.sleep(t.initialDelay)
+              let successes = 0
+              let failures = 0
+              while (true) {
+                if (yield* Probe.attempt(probe, container, ip)) {
+                  failures = 0
+                  successes += 1
+                  if (successes >= t.successThreshold) {
+                    yield* onResult(true)
+                    if (until === "success") return "succeeded" as const
+                  }
+                } else {
+                  successes = 0
+                  failures += 1
+                  if (failures >= t.failureThreshold) {
+                    yield* onResult(false)
+                    if (until === "failure" || until === "success") return "failed" as const
+                  }
+                }
+                yield* Effect.sleep(t.period)
+              }
+            })
+
+          const probes = Effect.gen(function*() {
+            if (container.startupProbe !== undefined) {
+              const result = yield* probeLoop(container.startupProbe, () => Effect.void, "success")
+              if (result === "failed") return "startup probe failed" as const
+            }
+            yield* update((s) => ({ ...s, started: true }))
+            const readiness = container.readinessProbe
+            if (readiness === undefined) {
+              yield* update((s) => PodStatus.withReady(s, true))
+            } else {
+              const setReady = (ok: boolean) => update((s) => PodStatus.withReady(s, ok))
+              // Readiness keeps probing while the container runs: a failure only takes the pod out of the endpoints.
+              yield* Effect.forkScoped(probeLoop(readiness, setReady, "never"))
+            }
+            if (container.livenessProbe === undefined) return yield* Effect.never
+            const live = container.livenessProbe
+            yield* probeLoop(live, () => Effect.void, "failure")
+            return "liveness probe failed" as const
+          }).pipe(Effect.scoped)
+
+          const outcome = yield* Effect.raceFirst(
+            Effect.map(Effect.promise(() => exited), (ended) => ({ _tag: "Exited" as const, ...ended })),
+            Effect.map(probes, (why) => ({ _tag: "Unhealthy" as const, why }))
+          )
+          if (outcome._tag === "Unhealthy") {
+            yield* Effect.logInfo(`pod ${namespace}/${name}: ${outcome.why}, restarting its container`)
+            yield* stopProcess(child, exited, Duration.seconds(pod.spec?.terminationGracePeriodSeconds ?? 30))
+          }
+          const ended = yield* Effect.promise(() => exited)
+          processes.delete(uid)
+          const exitCode = ended.code ?? 128 + (ended.signal === "SIGKILL" ? 9 : 15)
+          const terminated = { terminated: { exitCode, reason: exitCode === 0 ? "Completed" : "Error", startedAt, finishedAt: PodStatus.now() } }
+          yield* setPod(uid, (p) => p && { ...p, pid: undefined })
+          yield* update((s) => ({ ...PodStatus.withReady(s, false), state: terminated, started: false }))
+          return exitCode
+        })
+
+        /** Runs the container again and again as the restart policy says, with the kubelet's back-off. */
+        const lifecycle = Effect.gen(function*() {
+          let backoff = options.restartBackoff
+          while (true) {
+            const ranSince = Date.now()
+            const exitCode = yield* containerRun
+            const restart = restartPolicy === "Always" || (restartPolicy === "OnFailure" && exitCode !== 0)
+            if (!restart) {
+              yield* update((s) => ({ ...s, phase: exitCode === 0 ? "Succeeded" : "Failed" }))
+              return yield* Effect.never
+            }
+            // A container that ran ten minutes resets the back-off, as the kubelet's does.
+            if (Date.now() - ranSince > 600_000) backoff = options.restartBackoff
+            yield* update((s) => ({
+              ...s,
+              lastState: s.state,
+              restartCount: s.restartCount + 1,
+              state: { waiting: { reason: "CrashLoopBackOff", message: `back-off ${Duration.format(backoff)} restarting failed container` } }
+            }))
+            yield* Effect.sleep(backoff)
+            backoff = Duration.min(Duration.times(backoff, 2), MAX_BACKOFF)
+          }
+        })
+
+        const grace = yield* Effect.raceFirst(Deferred.await(deletion), lifecycle)
+        return yield* finish(uid, ip, podPath, grace, status, update, Option.some(container))
+      })
+
+    /** Sends SIGTERM to a process this kubelet started, then SIGKILL after `grace`; waits for its exit. */
+    const stopProcess = (child: ChildProcess, exited: Promise<unknown>, grace: Duration.Duration) =>
+      Effect.gen(function*() {
+        if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
+        process.kill(child.pid, "SIGTERM")
+        const stopped = yield* Effect.promise(() => exited).pipe(Effect.timeout(grace), Effect.option)
+        if (Option.isNone(stopped) && child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+          process.kill(child.pid, "SIGKILL")
+          yield* Effect.promise(() => exited)
+        }
+      })
+
+    /**
+     * Graceful deletion: not ready, the preStop hook, SIGTERM, SIGKILL when the grace period (counted
+     * from the start of the deletion, preStop included) runs out, and the final delete of the pod.
+     */
+    const finish = (
+      uid: string,
+      ip: string,
+      podPath: string,
+      grace: number,
+      status: Ref.Ref<PodStatus.LocalStatus>,
+      update: (f: (s: PodStatus.LocalStatus) => PodStatus.LocalStatus) => Effect.Effect<void>,
+      container: Option.Option<Container>
+    ) =>
+      Effect.gen(function*() {
+        const deadline = Date.now() + grace * 1000
+        yield* setPod(uid, (p) => p && { ...p, terminating: true })
+        yield* update((s) => PodStatus.withReady(s, false))
+        const child = processes.get(uid)
+        if (child !== undefined && Option.isSome(container)) {
+          const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())))
+          const preStop = container.value.lifecycle?.preStop
+          const hook = preStop?.sleep !== undefined
+            ? Effect.sleep(Duration.seconds(preStop.sleep.seconds))
+            : preStop?.httpGet !== undefined
+            ? Effect.asVoid(Probe.attempt({ httpGet: preStop.httpGet, timeoutSeconds: grace }, container.value, ip))
+            : Effect.void
+          yield* hook.pipe(Effect.timeout(Duration.millis(Math.max(0, deadline - Date.now()))), Effect.ignore)
+          yield* stopProcess(child, exited, Duration.millis(Math.max(0, deadline - Date.now())))
+          processes.delete(uid)
+        }
+        const current = yield* Ref.get(status)
+        if (current.state.terminated === undefined && current.state.running !== undefined) {
+          const startedAt = current.state.running.startedAt
+          yield* update((s) => ({
+            ...s,
+            state: { terminated: { exitCode: 0, reason: "Completed", finishedAt: PodStatus.now(), ...(startedAt === undefined ? {} : { startedAt }) } }
+          }))
+        }
+        yield* api.request("DELETE", podPath, { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0, preconditions: { uid } }).pipe(
+          Effect.catchIf((e) => e.status === 404 || e.status === 409, () => Effect.void),
+          Effect.catchAll((e) => Effect.logWarning(`final delete of ${podPath}: ${e.message}`))
+        )
+        yield* releaseIp(ip)
+        yield* setPod(uid, () => undefined)
+      })
+
+    const bind = (pod: IPod) =>
+      api.request("POST", `/api/v1/namespaces/${pod.metadata?.namespace}/pods/${pod.metadata?.name}/binding`, {
+        apiVersion: "v1",
+        kind: "Binding",
+        metadata: { name: pod.metadata?.name, namespace: pod.metadata?.namespace },
+        target: { apiVersion: "v1", kind: "Node", name: options.nodeName }
+      }).pipe(Effect.catchAll((e) => Effect.logDebug(`binding ${pod.metadata?.name}: ${e.message}`)))
+
+    /** Acts on the pods the API server has: binds new ones, starts ours, and ends deleted ones. */
+    const reconcile = (all: ReadonlyMap<string, IPod>) =>
+      Effect.gen(function*() {
+        const present = new Set<string>()
+        for (const pod of all.values()) {
+          const uid = pod.metadata?.uid
+          if (uid === undefined) continue
+          const nodeName = pod.spec?.nodeName
+          const deleting = pod.metadata?.deletionTimestamp !== undefined
+          if ((nodeName === undefined || nodeName === "") && !deleting && (pod.spec?.schedulerName ?? "default-scheduler") === "default-scheduler") {
+            yield* Effect.forkScoped(bind(pod))
+            continue
+          }
+          if (nodeName !== options.nodeName) continue
+          present.add(uid)
+          const phase = pod.status?.phase
+          if (!deletions.has(uid)) {
+            if (phase === "Succeeded" || phase === "Failed") continue
+            const deletion = yield* Deferred.make<number>()
+            deletions.set(uid, deletion)
+            yield* FiberMap.run(workers, uid, runPod(pod, deletion).pipe(
+              Effect.catchAllCause((cause) => Effect.logError(`pod ${pod.metadata?.namespace}/${pod.metadata?.name} failed in the kubelet`, cause)),
+              Effect.ensuring(Effect.sync(() => deletions.delete(uid)))
+            ))
+          }
+          if (deleting) yield* Deferred.succeed(deletions.get(uid)!, pod.metadata?.deletionGracePeriodSeconds ?? 30)
+        }
+        // Gone from the API without a graceful deletion (a forced delete): stop at once.
+        for (const [uid, deletion] of deletions) if (!present.has(uid)) yield* Deferred.succeed(deletion, 0)
+      })
+
+    const informer = yield* api.informer<IPod>("/api/v1/pods")
+    yield* informer.changes.pipe(Stream.runForEach(reconcile), Effect.forkScoped)
+
+    // At the end: every pod's process stopped by its pid, SIGTERM then SIGKILL.
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach([...processes.values()], (child) =>
+        stopProcess(child, new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve()))), Duration.seconds(5)), { concurrency: "unbounded", discard: true })
+    )
+
+    return {
+      nodeName: options.nodeName,
+      pods,
+      killContainer: (namespace, name) =>
+        Effect.gen(function*() {
+          const pod = [...(yield* SubscriptionRef.get(pods)).values()].find((p) => p.namespace === namespace && p.name === name)
+          const child = pod === undefined ? undefined : processes.get(pod.uid)
+          if (child?.pid === undefined) return yield* Effect.fail(new Error(`pod ${namespace}/${name} has no running container on ${options.nodeName}`))
+          process.kill(child.pid, "SIGKILL")
+        })
+    }
+  })
