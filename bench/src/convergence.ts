@@ -7,9 +7,11 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { awaitPublished, livePods, publishedLabels } from "@miroir/cluster-sim/Cluster"
 import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
 import * as EndpointsController from "@miroir/cluster-sim/EndpointsController"
 import { awaitConverged } from "@miroir/cluster-sim/Observer"
+import * as SimulatedCluster from "@miroir/cluster-sim/SimulatedCluster"
 import { Duration, Effect } from "effect"
 import { quantile } from "./stats.js"
 
@@ -30,33 +32,33 @@ const PODS = 3
 /** Measures `trials` of each change at refresh interval `r` on a fresh simulated cluster. */
 const measureAt = (r: Duration.Duration, trials: number): Effect.Effect<ReadonlyArray<ConvergenceRun>, Error> =>
   Effect.gen(function*() {
-    const dns = yield* ClusterDns.make()
-    const controller = yield* EndpointsController.make(
-      dns,
+    const cluster = yield* SimulatedCluster.make(
+      yield* ClusterDns.make(),
       EndpointsController.defaults(r, mkdtempSync(join(tmpdir(), "miroir-bench-convergence-")))
     )
-    const converge = (what: string) => awaitConverged(controller, SHARDS, r, what)
-    const published = () => controller.published().length
-    yield* controller.scaleTo(PODS)
-    yield* controller.awaitPublished((labels) => labels.length === PODS, "60 seconds")
+    const converge = (what: string) => awaitConverged(cluster, SHARDS, r, what)
+    const published = Effect.map(publishedLabels(cluster), (labels) => labels.length)
+    const live = Effect.map(livePods(cluster), (pods) => pods.length)
+    yield* cluster.scaleTo(PODS)
+    yield* awaitPublished(cluster, (labels) => labels.length === PODS, "60 seconds")
     yield* converge("the first pods")
     const samples: Record<Change, Array<number>> = { scaleUp: [], delete: [], crash: [] }
     for (let trial = 0; trial < trials; trial++) {
       // Scale up by one: measured from the moment DNS publishes the new pod.
-      const before = published()
-      yield* controller.scaleTo(controller.livePods().length + 1)
-      const added = yield* controller.awaitPublished((labels) => labels.length === before + 1, "60 seconds")
+      const before = yield* published
+      yield* cluster.scaleTo((yield* live) + 1)
+      const added = yield* awaitPublished(cluster, (labels) => labels.length === before + 1, "60 seconds")
       samples.scaleUp.push((yield* converge("a scale-up")) - added)
       // Graceful delete (SIGTERM; the pod leaves DNS as it starts terminating).
-      yield* controller.deletePod()
-      const deleted = yield* controller.awaitPublished((labels) => labels.length === before, "30 seconds")
+      yield* cluster.deletePod()
+      const deleted = yield* awaitPublished(cluster, (labels) => labels.length === before, "30 seconds")
       samples.delete.push((yield* converge("a delete")) - deleted)
       // Crash (SIGKILL): back to PODS - 1, then up again for the next trial.
-      yield* controller.scaleTo(controller.livePods().length + 1)
-      yield* controller.awaitPublished((labels) => labels.length === before + 1, "60 seconds")
+      yield* cluster.scaleTo((yield* live) + 1)
+      yield* awaitPublished(cluster, (labels) => labels.length === before + 1, "60 seconds")
       yield* converge("a scale-up before the crash")
-      yield* controller.killPod()
-      const crashed = yield* controller.awaitPublished((labels) => labels.length === before, "30 seconds")
+      yield* cluster.killPod()
+      const crashed = yield* awaitPublished(cluster, (labels) => labels.length === before, "30 seconds")
       samples.crash.push((yield* converge("a crash")) - crashed)
     }
     const intervalMs = Duration.toMillis(r)

@@ -14,6 +14,8 @@ import { defaultService, type Endpoint, respond, type ServiceSpec } from "./DnsA
  * from outside (the acceptance suite runs the same checks with unbound behind this interface).
  */
 export interface DnsBackend {
+  /** Which server answers, for reports: `simulator`, `unbound`. */
+  readonly name: string
   /** `host:port`, for `MIROIR_DNS_SERVERS`. */
   readonly server: string
   readonly spec: ServiceSpec
@@ -92,6 +94,7 @@ export const make = (spec: ServiceSpec = defaultService, host = "127.0.0.1"): Ef
       return respond(spec, endpoints, query, transport)
     })
     return {
+      name: "simulator",
       server: `${host}:${port}`,
       spec,
       setEndpoints: (next) => {

@@ -4,13 +4,28 @@
  * timeout, failure threshold), and publishes in the cluster DNS exactly the pods that are ready and not
  * terminating. A deleted pod leaves DNS as soon as it starts terminating; a pod whose process dies
  * leaves it at once.
+ *
+ * Its state is two `SubscriptionRef`s: the pods (immutable snapshots, replaced on every change) and
+ * what DNS publishes, which one fiber derives from the pods as they change. Each pod has its own fibers:
+ * its prober and the watch of its process.
  */
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
-import { Duration, Effect, Option, type Scope } from "effect"
+import {
+  Array as Arr,
+  Duration,
+  Effect,
+  FiberSet,
+  Option,
+  Ref,
+  Schedule,
+  type Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
+import { awaitValue, type Cluster, type ClusterPod, isLive, type Published } from "./Cluster.js"
 import type { DnsBackend } from "./ClusterDns.js"
 import { type Endpoint, endpointLabel } from "./DnsAnswers.js"
-import { pollUntil } from "./internal/poll.js"
 import { bundlePodService, type PodProcess, signalPod, startPod } from "./PodProcess.js"
 
 /** How the controller runs pods. */
@@ -40,209 +55,233 @@ export const defaults = (r: Duration.Duration, logFolder: string): Options => ({
   logFolder
 })
 
-/** A pod's lifecycle as the controller sees it. */
-export type Phase = "Pending" | "Running" | "Terminating" | "Gone"
-
-/** One pod. */
-export interface Pod {
-  readonly name: string
-  readonly ip: string
-  readonly label: string
-  readonly process: PodProcess
-  phase: Phase
-  ready: boolean
-  failures: number
-  readyAt: number | undefined
-}
-
-/** A change of what DNS publishes, with its time (ms since the epoch). */
-export interface DnsChange {
-  readonly at: number
-  readonly labels: ReadonlyArray<string>
-}
-
-/** The controller. */
-export interface EndpointsController {
-  /** Starts pods until `replicas` are live (or deletes the newest until so many are). */
-  readonly scaleTo: (replicas: number) => Effect.Effect<void>
+/** The controller: the pods and what DNS publishes, and what can be done to the pods. */
+export interface EndpointsController extends Pick<Cluster, "pods" | "published" | "scaleTo" | "deletePod" | "killPod"> {
   /**
-   * Deletes a pod, by default the oldest live one: it leaves DNS at once and gets SIGTERM; this returns
-   * its name then, while the pod stops in the background (SIGKILL after the grace period).
+   * Makes every pod count as unready, or ends that. Turned on, it returns once DNS publishes no pod;
+   * turned off, at once (the ready pods are published again right after).
    */
-  readonly deletePod: (name?: string) => Effect.Effect<string>
-  /** Kills a pod's process (SIGKILL), as a crash or eviction; by default the newest. Returns its name. */
-  readonly killPod: (name?: string) => Effect.Effect<string>
-  /** Makes every pod count as unready (so DNS publishes none) or ends that. */
-  readonly setAllUnready: (on: boolean) => Effect.Effect<void>
-  /** Every pod started so far, gone ones included. */
-  readonly pods: () => ReadonlyArray<Pod>
-  /** Pods that are Pending or Running. */
-  readonly livePods: () => ReadonlyArray<Pod>
-  /** Labels published in DNS now. */
-  readonly published: () => ReadonlyArray<string>
-  /** Every change of the published set, in order. */
-  readonly dnsChanges: () => ReadonlyArray<DnsChange>
-  /** Waits until `predicate` holds of the published labels; returns when it first did. */
-  readonly awaitPublished: (
-    predicate: (labels: ReadonlyArray<string>) => boolean,
-    timeout: Duration.DurationInput
-  ) => Effect.Effect<number, Error>
+  readonly setAllUnready: (on: boolean) => Effect.Effect<void, Error>
 }
 
 const REPLICA_SET_HASH = "7d9f8c6b5"
-const podSuffix = () =>
-  Array.from(randomBytes(5), (byte) => "bcdfghjklmnpqrstvwxz2456789"[byte % 27]).join("")
+const podSuffix = () => Array.from(randomBytes(5), (byte) => "bcdfghjklmnpqrstvwxz2456789"[byte % 27]).join("")
 
-/** Starts the controller; closing the scope stops every pod (SIGTERM, then SIGKILL) and the probes. */
-export const make = (dns: DnsBackend, options: Options): Effect.Effect<EndpointsController, never, Scope.Scope> =>
+/** Long enough for a pod process to exit once killed, on a loaded machine. */
+const EXIT_TIMEOUT = Duration.seconds(30)
+/** The publishing fiber follows a change within microseconds; this only bounds a wait that cannot end. */
+const PUBLISH_TIMEOUT = Duration.seconds(5)
+
+const sameLabels = Arr.getEquivalence<string>((a, b) => a === b)
+
+/**
+ * A pod after one probe: Ready (and Running) after a success; unready once Running and `failures` in a
+ * row reach the threshold. A pod that is not live stays as it is. The same object when nothing changes.
+ */
+const probed = (ok: boolean, failures: number, threshold: number) => (pod: ClusterPod): ClusterPod => {
+  if (!isLive(pod)) return pod
+  if (ok) return pod.phase === "Running" && pod.ready ? pod : { ...pod, phase: "Running", ready: true, readyAt: Date.now() }
+  return pod.phase === "Running" && pod.ready && failures >= threshold ? { ...pod, ready: false } : pod
+}
+
+const terminating = (pod: ClusterPod): ClusterPod => (isLive(pod) ? { ...pod, phase: "Terminating", ready: false } : pod)
+
+const gone = (pod: ClusterPod): ClusterPod => ({ ...pod, phase: "Gone", ready: false })
+
+/**
+ * Starts the controller, publishing into `dns`. Closing the scope stops every pod (SIGTERM, then
+ * SIGKILL after the grace period), then the publishing and the probes.
+ */
+export const make = (dns: DnsBackend, options: Options): Effect.Effect<EndpointsController, Error, Scope.Scope> =>
   Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const pods: Array<Pod> = []
-    const changes: Array<DnsChange> = []
-    let allUnready = false
-    let nextAddress = 10
-    let nextOrdinal = 0
+    const pods = yield* SubscriptionRef.make<ReadonlyArray<ClusterPod>>([])
+    const published = yield* SubscriptionRef.make<Published>({ at: 0, labels: [] })
+    const allUnready = yield* SubscriptionRef.make(false)
+    // The process handles stay here: what others see of a pod is its snapshot in `pods`.
+    const processes = new Map<string, PodProcess>()
+    // Made before the finalizer that stops the pods, so that it is closed after: the watches of the
+    // processes see them exit, and mark them Gone, while the pods stop.
+    const podFibers = yield* FiberSet.make()
     const r = Duration.toMillis(options.refreshInterval)
-    const bundle = yield* Effect.promise(() => bundlePodService(join(options.logFolder, "miroir.mjs")))
+    const bundle = yield* Effect.tryPromise({
+      try: () => bundlePodService(join(options.logFolder, "miroir.mjs")),
+      catch: (cause) => new Error(`cannot bundle the pod service: ${String(cause)}`)
+    })
 
-    const publish = () => {
-      const endpoints: Array<Endpoint> = pods
-        .filter((pod) => pod.phase === "Running" && pod.ready && !allUnready)
-        .map((pod) => ({ ip: pod.ip, ...(options.statefulSet ? { hostname: pod.name } : {}) }))
-      const labels = endpoints.map(endpointLabel).sort()
-      const last = changes.at(-1)?.labels ?? []
-      if (labels.join() === last.join()) return
-      dns.setEndpoints(endpoints)
-      changes.push({ at: Date.now(), labels })
-    }
+    const endpointOf = (pod: ClusterPod): Endpoint => ({ ip: pod.ip, ...(options.statefulSet ? { hostname: pod.name } : {}) })
 
-    const startOne = () => {
-      const name = options.statefulSet ? `miroir-${nextOrdinal++}` : `miroir-${REPLICA_SET_HASH}-${podSuffix()}`
-      const ip = `127.0.0.${nextAddress++}`
-      const process = startPod({
-        bundle,
-        name,
-        ip,
-        hostname: options.statefulSet ? name : undefined,
-        logFolder: options.logFolder,
-        env: {
-          MIROIR_DNS_SERVERS: dns.server,
-          MIROIR_PEER_DISCOVERY_SERVICE: dns.spec.service,
-          MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: `${r}ms`,
-          // A fifth of the interval, as the defaults (3 s of 15 s); loopback DNS answers in a few ms.
-          MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: `${Math.max(50, Math.min(3000, Math.floor(r / 5)))}ms`,
-          MIROIR_LOG_LEVEL: "info"
-        }
-      })
-      const pod: Pod = {
-        name,
-        ip,
-        label: options.statefulSet ? name : endpointLabel({ ip }),
-        process,
-        phase: "Pending",
-        ready: false,
-        failures: 0,
-        readyAt: undefined
-      }
-      pods.push(pod)
-      void process.exited.then(() => {
-        pod.phase = "Gone"
-        pod.ready = false
-        publish()
-      })
-    }
-
-    const live = () => pods.filter((pod) => pod.phase === "Pending" || pod.phase === "Running")
-
-    const probe = (pod: Pod) =>
-      Effect.tryPromise(() => fetch(`${pod.process.url}/readyz`, { signal: AbortSignal.timeout(Duration.toMillis(options.probeTimeout)) }))
-        .pipe(
-          Effect.map((response) => response.ok),
-          Effect.orElseSucceed(() => false),
-          Effect.map((ok) => {
-            if (pod.phase !== "Pending" && pod.phase !== "Running") return
-            if (ok) {
-              pod.failures = 0
-              pod.phase = "Running"
-              if (!pod.ready) {
-                pod.ready = true
-                pod.readyAt = Date.now()
-              }
-            } else if (pod.phase === "Running") {
-              pod.failures += 1
-              if (pod.failures >= options.failureThreshold) pod.ready = false
-            }
-          })
-        )
-
-    yield* Effect.suspend(() => Effect.forEach(live(), probe, { concurrency: "unbounded", discard: true })).pipe(
-      Effect.zipRight(Effect.sync(publish)),
-      Effect.zipRight(Effect.sleep(options.probePeriod)),
-      Effect.forever,
+    // What DNS publishes follows the pods: the ready Running ones, unless all are made unready. Forked
+    // before the finalizer below, so that it still publishes while the pods terminate.
+    yield* Stream.zipLatest(pods.changes, allUnready.changes).pipe(
+      Stream.map(([all, unready]) => (unready ? [] : all.filter((pod) => pod.phase === "Running" && pod.ready).map(endpointOf))),
+      Stream.runForEach((endpoints) =>
+        Effect.gen(function*() {
+          const labels = endpoints.map(endpointLabel).sort()
+          if (sameLabels(labels, (yield* SubscriptionRef.get(published)).labels)) return
+          dns.setEndpoints(endpoints)
+          yield* SubscriptionRef.set(published, { at: Date.now(), labels })
+        })
+      ),
       Effect.forkScoped
     )
 
-    const terminate = (pod: Pod) =>
-      Effect.gen(function*() {
-        pod.phase = "Terminating"
-        pod.ready = false
-        publish()
-        signalPod(pod.process, "SIGTERM")
-        const stopped = yield* Effect.promise(() => pod.process.exited).pipe(
-          Effect.timeout(options.terminationGrace),
-          Effect.option
-        )
-        if (stopped._tag === "None") signalPod(pod.process, "SIGKILL")
+    /**
+     * Replaces pod `name`'s snapshot by `f` of it. Nothing is set when `f` changes nothing, so that
+     * subscribers see only real changes (a probe that finds a Ready pod still ready changes nothing).
+     */
+    const updatePod = (name: string, f: (pod: ClusterPod) => ClusterPod) =>
+      Effect.flatMap(SubscriptionRef.get(pods), (all) => {
+        const pod = all.find((candidate) => candidate.name === name)
+        return pod === undefined || f(pod) === pod
+          ? Effect.void
+          : SubscriptionRef.update(pods, (current) => current.map((candidate) => (candidate.name === name ? f(candidate) : candidate)))
       })
 
-    yield* Effect.addFinalizer(() =>
-      Effect.forEach(pods.filter((pod) => pod.phase !== "Gone"), terminate, { concurrency: "unbounded", discard: true })
-    )
+    const isLiveNow = (name: string) =>
+      Effect.map(SubscriptionRef.get(pods), (all) => all.some((pod) => pod.name === name && isLive(pod)))
 
-    const pick = (name: string | undefined, fallback: (candidates: ReadonlyArray<Pod>) => Pod | undefined) =>
-      Effect.suspend(() => {
-        const candidates = live()
-        const pod = name === undefined ? fallback(candidates) : candidates.find((candidate) => candidate.name === name)
-        return pod === undefined ? Effect.dieMessage(`no live pod ${name ?? ""} to act on`) : Effect.succeed(pod)
-      })
-
-    const awaitPublished = (predicate: (labels: ReadonlyArray<string>) => boolean, timeout: Duration.DurationInput) =>
-      pollUntil(
-        "DNS to publish the expected pods",
-        timeout,
-        Effect.sync(() => Option.filter(Option.fromNullable(changes.at(-1)), (change) => predicate(change.labels))).pipe(
-          Effect.map(Option.map((change) => change.at))
-        )
+    const readyz = (url: string) =>
+      Effect.tryPromise(async (signal) => {
+        const response = await fetch(`${url}/readyz`, { signal })
+        await response.body?.cancel()
+        return response.ok
+      }).pipe(
+        Effect.timeout(options.probeTimeout),
+        Effect.orElseSucceed(() => false)
       )
 
+    /** The pod's readiness probe, every period while the pod is live. */
+    const prober = (name: string, url: string) =>
+      Effect.gen(function*() {
+        const failures = yield* Ref.make(0)
+        const probeOnce = Effect.gen(function*() {
+          const ok = yield* readyz(url)
+          const inARow = ok ? 0 : (yield* Ref.get(failures)) + 1
+          yield* Ref.set(failures, inARow)
+          yield* updatePod(name, probed(ok, inARow, options.failureThreshold))
+          return yield* isLiveNow(name)
+        })
+        yield* Effect.repeat(probeOnce, { schedule: Schedule.spaced(options.probePeriod), while: (live) => live })
+      })
+
+    /** A pod whose process exits, whatever the reason, is Gone (and so leaves DNS). */
+    const watchExit = (name: string, process: PodProcess) =>
+      Effect.promise(() => process.exited).pipe(Effect.zipRight(updatePod(name, gone)))
+
+    const startOne = Effect.gen(function*() {
+      // Named and addressed after the count of pods so far, under the ref's lock: no two pods share either.
+      const [name, process] = yield* SubscriptionRef.modifyEffect(pods, (all) => Effect.sync(() => {
+        const name = options.statefulSet ? `miroir-${all.length}` : `miroir-${REPLICA_SET_HASH}-${podSuffix()}`
+        const ip = `127.0.0.${10 + all.length}`
+        const process = startPod({
+          bundle,
+          name,
+          ip,
+          hostname: options.statefulSet ? name : undefined,
+          logFolder: options.logFolder,
+          env: {
+            MIROIR_DNS_SERVERS: dns.server,
+            MIROIR_PEER_DISCOVERY_SERVICE: dns.spec.service,
+            MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: `${r}ms`,
+            // A fifth of the interval, as the defaults (3 s of 15 s); loopback DNS answers in a few ms.
+            MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: `${Math.max(50, Math.min(3000, Math.floor(r / 5)))}ms`,
+            MIROIR_LOG_LEVEL: "info"
+          }
+        })
+        const pod: ClusterPod = {
+          name,
+          ip,
+          label: options.statefulSet ? name : endpointLabel({ ip }),
+          url: process.url,
+          metricsUrl: process.metricsUrl,
+          phase: "Pending",
+          ready: false,
+          readyAt: undefined
+        }
+        return [[name, process] as const, [...all, pod]] as const
+      }))
+      processes.set(name, process)
+      yield* FiberSet.run(podFibers, Effect.all([prober(name, process.url), watchExit(name, process)], { concurrency: 2, discard: true }))
+    })
+
+    const processOf = (name: string) => {
+      const process = processes.get(name)
+      return process === undefined ? Effect.dieMessage(`no process for pod ${name}`) : Effect.succeed(process)
+    }
+
+    const exited = (process: PodProcess) => Effect.promise(() => process.exited)
+
+    /**
+     * Stops a pod that is terminating already: once DNS no longer publishes it (as an endpoint slice
+     * drops a terminating pod before the kubelet signals it), SIGTERM, and SIGKILL after the grace period.
+     */
+    const stop = (pod: ClusterPod) =>
+      Effect.gen(function*() {
+        yield* awaitValue(published, (now) => !now.labels.includes(pod.label), PUBLISH_TIMEOUT, `DNS to drop ${pod.name}`).pipe(
+          Effect.catchAll((error) => Effect.logWarning(`${error.message}; signalling it anyway`))
+        )
+        const process = yield* processOf(pod.name)
+        signalPod(process, "SIGTERM")
+        if (Option.isNone(yield* exited(process).pipe(Effect.timeout(options.terminationGrace), Effect.option))) {
+          signalPod(process, "SIGKILL")
+          yield* exited(process)
+        }
+      })
+
+    const terminate = (pod: ClusterPod) => Effect.zipRight(updatePod(pod.name, terminating), stop(pod))
+
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(
+        SubscriptionRef.get(pods),
+        (all) => Effect.forEach(all.filter((pod) => pod.phase !== "Gone"), terminate, { concurrency: "unbounded", discard: true })
+      )
+    )
+
+    const pick = (name: string | undefined, fallback: (live: ReadonlyArray<ClusterPod>) => ClusterPod | undefined) =>
+      Effect.flatMap(SubscriptionRef.get(pods), (all) => {
+        const live = all.filter(isLive)
+        const pod = name === undefined ? fallback(live) : live.find((candidate) => candidate.name === name)
+        return pod === undefined
+          ? Effect.fail(new Error(name === undefined ? "no live pod to act on" : `no live pod named ${name}`))
+          : Effect.succeed(pod)
+      })
+
+    // One scaling at a time: each counts the live pods it starts from.
+    const scaling = yield* Effect.makeSemaphore(1)
+
     return {
+      pods,
+      published,
       scaleTo: (replicas) =>
         Effect.gen(function*() {
-          const current = live()
-          for (let i = current.length; i < replicas; i++) startOne()
-          const excess = current.slice(0, Math.max(0, current.length - replicas)).reverse()
-          yield* Effect.forEach(excess, terminate, { concurrency: "unbounded", discard: true })
-        }),
+          const live = (yield* SubscriptionRef.get(pods)).filter(isLive)
+          for (let i = live.length; i < replicas; i++) yield* startOne
+          yield* Effect.forEach(live.slice(Math.max(0, replicas)).reverse(), terminate, { concurrency: "unbounded", discard: true })
+        }).pipe(scaling.withPermits(1)),
       deletePod: (name) =>
-        pick(name, (candidates) => candidates[0]).pipe(
-          Effect.tap((pod) => Effect.forkIn(terminate(pod), scope)),
+        pick(name, (live) => live[0]).pipe(
+          Effect.tap((pod) => updatePod(pod.name, terminating)),
+          Effect.tap((pod) => FiberSet.run(podFibers, stop(pod))),
           Effect.map((pod) => pod.name)
         ),
       killPod: (name) =>
-        pick(name, (candidates) => candidates.at(-1)).pipe(
-          Effect.tap((pod) => Effect.sync(() => signalPod(pod.process, "SIGKILL"))),
-          Effect.tap((pod) => Effect.promise(() => pod.process.exited)),
+        pick(name, (live) => live.at(-1)).pipe(
+          Effect.tap((pod) => Effect.flatMap(processOf(pod.name), (process) => Effect.sync(() => signalPod(process, "SIGKILL")))),
+          Effect.tap((pod) =>
+            awaitValue(
+              pods,
+              (all) => all.some((candidate) => candidate.name === pod.name && candidate.phase === "Gone"),
+              EXIT_TIMEOUT,
+              `${pod.name} to exit after SIGKILL`
+            )
+          ),
           Effect.map((pod) => pod.name)
         ),
       setAllUnready: (on) =>
-        Effect.sync(() => {
-          allUnready = on
-          publish()
-        }),
-      pods: () => pods,
-      livePods: live,
-      published: () => changes.at(-1)?.labels ?? [],
-      dnsChanges: () => changes,
-      awaitPublished
+        SubscriptionRef.set(allUnready, on).pipe(
+          Effect.zipRight(
+            on ? Effect.asVoid(awaitValue(published, (now) => now.labels.length === 0, PUBLISH_TIMEOUT, "DNS to publish no pod")) : Effect.void
+          )
+        )
     }
   })

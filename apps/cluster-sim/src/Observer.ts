@@ -2,15 +2,14 @@
  * What the pods themselves say: each live pod's `/peers`, `/ownership` and `/metrics`, read over HTTP
  * as an operator would, and the convergence test the scenario measures against.
  */
-import { Duration, Effect, Option } from "effect"
-import type { EndpointsController, Pod } from "./EndpointsController.js"
+import { Array as Arr, Duration, Effect, Option, Ref } from "effect"
+import { type Cluster, type ClusterPod, livePods, publishedLabels } from "./Cluster.js"
 import { POLL_INTERVAL, pollUntil } from "./internal/poll.js"
-
-const POLL_INTERVAL_MS = Duration.toMillis(POLL_INTERVAL)
 
 /** One pod's view at one moment. */
 export interface PodView {
-  readonly pod: Pod
+  /** The pod as the cluster knew it when it was read. */
+  readonly pod: ClusterPod
   readonly reachable: boolean
   readonly self: string | undefined
   readonly peers: ReadonlyArray<string>
@@ -24,17 +23,22 @@ export interface PodView {
 }
 
 /** Generous: with dozens of pods starting on two cores, a healthy pod can take a while to answer. */
-const READ_TIMEOUT_MS = 2_000
+const READ_TIMEOUT = Duration.seconds(2)
 
-const getJson = (url: string) =>
-  Effect.tryPromise(async () => {
-    const response = await fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) })
-    if (!response.ok) throw new Error(`HTTP ${response.status}`)
-    return await response.json() as any
-  })
+/** The body of `url` as `read` gives it, or a failure; a read that outlasts the timeout is aborted. */
+const get = <A>(url: string, read: (response: Response) => Promise<A>) =>
+  Effect.tryPromise(async (signal) => {
+    const response = await fetch(url, { signal })
+    if (!response.ok) throw new Error(`HTTP ${response.status} from ${url}`)
+    return await read(response)
+  }).pipe(Effect.timeout(READ_TIMEOUT))
 
-const getText = (url: string) =>
-  Effect.tryPromise(async () => (await fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) })).text())
+const getJson = (url: string) => get(url, (response) => response.json() as Promise<any>)
+
+const getText = (url: string) => get(url, (response) => response.text())
+
+/** The same labels in the same order: pods list their peers sorted, as DNS's published set is. */
+const sameLabels = Arr.getEquivalence<string>((a, b) => a === b)
 
 /** The value of an unlabelled-or-labelled sample `name` in Prometheus text. */
 export const metricValue = (text: string, name: string): number | undefined => {
@@ -43,18 +47,18 @@ export const metricValue = (text: string, name: string): number | undefined => {
 }
 
 /** The peers one pod lists now; none when it does not answer. */
-export const peersOf = (pod: Pod): Effect.Effect<Option.Option<ReadonlyArray<string>>> =>
-  getJson(`${pod.process.url}/peers`).pipe(
+export const peersOf = (pod: ClusterPod): Effect.Effect<Option.Option<ReadonlyArray<string>>> =>
+  getJson(`${pod.url}/peers`).pipe(
     Effect.map((body) => Option.some(body.peers as ReadonlyArray<string>)),
     Effect.orElseSucceed(() => Option.none())
   )
 
 /** Reads one pod. */
-export const viewOf = (pod: Pod, shards: number, withMetrics = false): Effect.Effect<PodView> =>
+export const viewOf = (pod: ClusterPod, shards: number, withMetrics = false): Effect.Effect<PodView> =>
   Effect.all({
-    peers: getJson(`${pod.process.url}/peers`),
-    ownership: getJson(`${pod.process.url}/ownership?shards=${shards}`),
-    metrics: withMetrics ? Effect.map(getText(pod.process.metricsUrl), (text) => metricValue(text, "miroir_peer_pod_count")) : Effect.succeed(undefined)
+    peers: getJson(`${pod.url}/peers`),
+    ownership: getJson(`${pod.url}/ownership?shards=${shards}`),
+    metrics: withMetrics ? Effect.map(getText(pod.metricsUrl), (text) => metricValue(text, "miroir_peer_pod_count")) : Effect.succeed(undefined)
   }, { concurrency: "unbounded" }).pipe(
     Effect.map(({ metrics, ownership, peers }): PodView => ({
       pod,
@@ -80,9 +84,22 @@ export const viewOf = (pod: Pod, shards: number, withMetrics = false): Effect.Ef
     }))
   )
 
-/** Reads every live pod at once. */
-export const observe = (controller: EndpointsController, shards: number, withMetrics = false) =>
-  Effect.suspend(() => Effect.forEach(controller.livePods(), (pod) => viewOf(pod, shards, withMetrics), { concurrency: "unbounded" }))
+/** Reads every live pod at once (with `withMetrics`, their `/metrics` too). */
+export const observe = (cluster: Cluster, shards: number, withMetrics = false): Effect.Effect<ReadonlyArray<PodView>> =>
+  Effect.flatMap(livePods(cluster), (pods) => Effect.forEach(pods, (pod) => viewOf(pod, shards, withMetrics), { concurrency: "unbounded" }))
+
+/**
+ * Reads every live pod until their views satisfy `done` (every 100 ms) and returns them; fails after
+ * `timeout`. For what only the pods can tell, such as what they fall back to.
+ */
+export const awaitViews = (
+  cluster: Cluster,
+  shards: number,
+  done: (views: ReadonlyArray<PodView>) => boolean,
+  timeout: Duration.DurationInput,
+  what: string
+): Effect.Effect<ReadonlyArray<PodView>, Error> =>
+  pollUntil(what, observe(cluster, shards), done, { timeout, interval: Duration.millis(100) })
 
 /** Whether `owned` lists, between the views, every shard of `0..shards-1` exactly once. */
 export const disjointCover = (views: ReadonlyArray<PodView>, shards: number): boolean => {
@@ -97,7 +114,7 @@ export const disjointCover = (views: ReadonlyArray<PodView>, shards: number): bo
 export const converged = (views: ReadonlyArray<PodView>, published: ReadonlyArray<string>, shards: number): boolean => {
   const publishedViews = views.filter((view) => published.includes(view.pod.label))
   return publishedViews.length === published.length
-    && publishedViews.every((view) => view.reachable && view.peers.join() === published.join())
+    && publishedViews.every((view) => view.reachable && sameLabels(view.peers, published))
     && disjointCover(publishedViews, shards)
 }
 
@@ -108,35 +125,31 @@ export const converged = (views: ReadonlyArray<PodView>, published: ReadonlyArra
  * behind, less often the more there are, keeps the observer from loading a large cluster.
  */
 export const awaitConverged = (
-  controller: EndpointsController,
+  cluster: Cluster,
   shards: number,
   refreshInterval: Duration.Duration,
   what: string
 ): Effect.Effect<number, Error> =>
   Effect.gen(function*() {
-    const published = controller.published()
-    const pending = new Set(controller.livePods().filter((pod) => published.includes(pod.label)))
-    let lastAt = Date.now()
-    const at = yield* pollUntil(
-      what,
-      Duration.millis(Math.max(15_000, 10 * Duration.toMillis(refreshInterval))),
-      Effect.gen(function*() {
-        const seen = yield* Effect.forEach([...pending], (pod) => Effect.map(peersOf(pod), (peers) => [pod, peers] as const), {
-          concurrency: "unbounded"
-        })
-        for (const [pod, peers] of seen) {
-          if (Option.isSome(peers) && peers.value.join() === published.join()) {
-            pending.delete(pod)
-            lastAt = Date.now()
-          }
-        }
-        return pending.size === 0 ? Option.some(lastAt) : Option.none()
-      }),
-      Duration.millis(Math.max(POLL_INTERVAL_MS, 4 * published.length))
-    )
-    const views = yield* observe(controller, shards)
+    const published = yield* publishedLabels(cluster)
+    const isBehind = (pod: ClusterPod) =>
+      Effect.map(peersOf(pod), (peers) => !Option.exists(peers, (listed) => sameLabels(listed, published)))
+    const progress = yield* Ref.make({
+      behind: (yield* livePods(cluster)).filter((pod) => published.includes(pod.label)),
+      lastAt: Date.now()
+    })
+    const poll = Effect.gen(function*() {
+      const { behind, lastAt } = yield* Ref.get(progress)
+      const still = yield* Effect.filter(behind, isBehind, { concurrency: "unbounded" })
+      return yield* Ref.setAndGet(progress, { behind: still, lastAt: still.length < behind.length ? Date.now() : lastAt })
+    })
+    const { lastAt } = yield* pollUntil(what, poll, ({ behind }) => behind.length === 0, {
+      timeout: Duration.millis(Math.max(15_000, 10 * Duration.toMillis(refreshInterval))),
+      interval: Duration.millis(Math.max(Duration.toMillis(POLL_INTERVAL), 4 * published.length))
+    })
+    const views = yield* observe(cluster, shards)
     if (!converged(views, published, shards)) {
       return yield* Effect.fail(new Error(`${what}: the sets agree but the ownership is not a disjoint cover`))
     }
-    return at
+    return lastAt
   })

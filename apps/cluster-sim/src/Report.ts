@@ -7,7 +7,7 @@ const seconds = (ms: number | undefined) => (ms === undefined ? "—" : `${(ms /
 export const allPassed = (result: RunResult): boolean => result.checks.every((check) => check.passed)
 
 /** The report as Markdown (also readable as plain text). */
-export const render = (result: RunResult, context: { readonly dns: string; readonly pods: number; readonly statefulSet: boolean }): string => {
+export const render = (result: RunResult, context: { readonly cluster: string; readonly pods: number; readonly statefulSet: boolean }): string => {
   const r = result.refreshIntervalMs
   const rows = result.checks.map((check) =>
     `| ${check.passed ? "PASS" : "FAIL"} | ${check.name} | ${seconds(check.measuredMs)} | ${
@@ -18,7 +18,7 @@ export const render = (result: RunResult, context: { readonly dns: string; reado
   return [
     "# Cluster simulator report",
     "",
-    `Refresh interval R = ${r} ms; ${context.pods} pods at start (${context.statefulSet ? "StatefulSet" : "Deployment"}); cluster DNS ${context.dns}; run took ${seconds(result.finishedAt - result.startedAt)}.`,
+    `Refresh interval R = ${r} ms; ${context.pods} pods at start (${context.statefulSet ? "StatefulSet" : "Deployment"}); cluster: ${context.cluster}; run took ${seconds(result.finishedAt - result.startedAt)}.`,
     "",
     "| result | check | measured | bound | detail |",
     "| --- | --- | --- | --- | --- |",

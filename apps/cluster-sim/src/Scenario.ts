@@ -2,11 +2,11 @@
  * The default scenario and its acceptance checks (the seed's four criteria, with the refresh interval
  * R compressed): 3 pods, scale to 5, kill one, delete one, a DNS outage of 3R with a pod joining during
  * it, and recovery. Every step measures, from the DNS change, how long until every published pod shows
- * the new set and they own a disjoint cover of the shards.
+ * the new set and they own a disjoint cover of the shards. It drives any {@link Cluster}: the simulator
+ * or real Kubernetes components.
  */
 import { Duration, Effect, Fiber, Ref, Schedule } from "effect"
-import type { DnsBackend } from "./ClusterDns.js"
-import type { EndpointsController } from "./EndpointsController.js"
+import { awaitPublished, type Cluster, livePods, publishedLabels } from "./Cluster.js"
 import { awaitConverged, observe, type PodView } from "./Observer.js"
 
 /** One acceptance check. */
@@ -48,8 +48,13 @@ export interface ScenarioOptions {
   readonly pods: number
   readonly refreshInterval: Duration.Duration
   readonly shards: number
-  /** Called with the latest views every sample, e.g. to draw the live table. */
-  readonly onViews?: (views: ReadonlyArray<PodView>, events: ReadonlyArray<Event>) => void
+  /**
+   * Whether the default scenario runs the DNS outage step (through {@link Cluster.setDnsOutage}) and its
+   * two checks; default true. A cluster whose DNS outage is tested separately turns it off.
+   */
+  readonly outage?: boolean
+  /** Called with the latest views every sample, with the labels DNS publishes, e.g. to draw the live table. */
+  readonly onViews?: (views: ReadonlyArray<PodView>, events: ReadonlyArray<Event>, published: ReadonlyArray<string>) => void
   /**
    * Called after each step once the pods converged, with the labels DNS publishes: the acceptance
    * suite checks the metrics through Prometheus there. A failure fails the run.
@@ -65,11 +70,10 @@ export type ScenarioName = (typeof scenarios)[number]
 /** How often the pods are sampled: every 100 ms, less often for large clusters so as not to load them. */
 const sampleInterval = (pods: number) => Duration.millis(Math.max(100, 10 * pods))
 
-/** Runs a scenario against a running cluster DNS and controller. */
+/** Runs a scenario on a running cluster. */
 export const run = (
   name: ScenarioName,
-  dns: DnsBackend,
-  controller: EndpointsController,
+  cluster: Cluster,
   options: ScenarioOptions
 ): Effect.Effect<RunResult, Error> =>
   Effect.gen(function*() {
@@ -78,30 +82,30 @@ export const run = (
     const events: Array<Event> = []
     const samples: Array<Sample> = []
     const checks: Array<Check> = []
-    const latest = yield* Ref.make<ReadonlyArray<PodView>>([])
     const event = (label: string) => Effect.sync(() => void events.push({ at: Date.now(), label }))
     const check = (name: string, passed: boolean, detail: string, measuredMs?: number, boundMs?: number) =>
       Effect.sync(() => void checks.push({ name, passed, detail, measuredMs, boundMs }))
 
-    const sampler = yield* observe(controller, options.shards).pipe(
-      Effect.tap((views) => {
-        const at = Date.now()
-        for (const view of views) if (view.reachable) samples.push({ at, pod: view.pod.name, peers: view.peers.length })
-        options.onViews?.(views, events)
-        return Ref.set(latest, views)
-      }),
+    const sampler = yield* Effect.all([observe(cluster, options.shards), publishedLabels(cluster)]).pipe(
+      Effect.tap(([views, published]) =>
+        Effect.sync(() => {
+          const at = Date.now()
+          for (const view of views) if (view.reachable) samples.push({ at, pod: view.pod.name, peers: view.peers.length })
+          options.onViews?.(views, events, published)
+        })
+      ),
       Effect.repeat(Schedule.spaced(sampleInterval(options.pods))),
       Effect.fork
     )
 
-    const awaitConvergence = (what: string) => awaitConverged(controller, options.shards, options.refreshInterval, what)
+    const awaitConvergence = (what: string) => awaitConverged(cluster, options.shards, options.refreshInterval, what)
 
     const podCountMatches: Array<boolean> = []
     /** Criterion 4 at this step: every published pod's miroir_peer_pod_count equals the ready replicas. */
     const checkPodCountMetric = (step: string) =>
       Effect.gen(function*() {
-        const published = controller.published()
-        const views = (yield* observe(controller, options.shards, true)).filter((view) => published.includes(view.pod.label))
+        const published = yield* publishedLabels(cluster)
+        const views = (yield* observe(cluster, options.shards, true)).filter((view) => published.includes(view.pod.label))
         const wrong = views.filter((view) => view.podCountMetric !== published.length)
         podCountMatches.push(wrong.length === 0)
         if (wrong.length > 0) {
@@ -114,9 +118,9 @@ export const run = (
     const startTimeout = Duration.seconds(Math.max(60, 3 * (options.pods + 2)))
     const startPods = Effect.gen(function*() {
       yield* event(`start ${options.pods} pods`)
-      yield* controller.scaleTo(options.pods)
-      yield* controller.awaitPublished((labels) => labels.length === options.pods, startTimeout)
-      const lastReady = Math.max(...controller.livePods().map((pod) => pod.readyAt ?? Date.now()))
+      yield* cluster.scaleTo(options.pods)
+      yield* awaitPublished(cluster, (labels) => labels.length === options.pods, startTimeout)
+      const lastReady = Math.max(...(yield* livePods(cluster)).map((pod) => pod.readyAt ?? Date.now()))
       yield* event(`${options.pods} pods ready`)
       const at = yield* awaitConvergence(`${options.pods} pods to see each other`)
       yield* check(
@@ -137,8 +141,8 @@ export const run = (
       // 2. Scale up by two.
       const scaled = options.pods + 2
       yield* event(`scale to ${scaled}`)
-      yield* controller.scaleTo(scaled)
-      const published = yield* controller.awaitPublished((labels) => labels.length === scaled, startTimeout)
+      yield* cluster.scaleTo(scaled)
+      const published = yield* awaitPublished(cluster, (labels) => labels.length === scaled, startTimeout)
       yield* event(`${scaled} pods in DNS`)
       const seen = yield* awaitConvergence(`${scaled} pods to see each other`)
       yield* check(
@@ -152,56 +156,60 @@ export const run = (
 
       // 3. A crash (SIGKILL), then a graceful delete (SIGTERM).
       for (const [label, criterion, act] of [
-        ["kill", "3. pod eviction (SIGKILL): the crashed pod drops from every survivor's set within 2R of leaving DNS", controller.killPod()],
-        ["delete", "graceful delete (SIGTERM): the pod drops from every survivor's set within 2R of leaving DNS", controller.deletePod()]
+        ["kill", "3. pod eviction (SIGKILL): the crashed pod drops from every survivor's set within 2R of leaving DNS", cluster.killPod()],
+        ["delete", "graceful delete (SIGTERM): the pod drops from every survivor's set within 2R of leaving DNS", cluster.deletePod()]
       ] as const) {
-        const before = controller.published().length
+        const before = (yield* publishedLabels(cluster)).length
         const victim = yield* act
         yield* event(`${label} ${victim}`)
-        const removed = yield* controller.awaitPublished((labels) => labels.length === before - 1, "30 seconds")
+        const removed = yield* awaitPublished(cluster, (labels) => labels.length === before - 1, "30 seconds")
         const dropped = yield* awaitConvergence(`the survivors to drop ${victim}`)
         yield* check(criterion, dropped - removed <= 2 * r, `${dropped - removed} ms after it left DNS`, dropped - removed, 2 * r)
         yield* checkPodCountMetric(label)
       }
 
-      // Outage of 3R; a pod joins meanwhile. The sets must stay as they were, then follow on recovery.
-      const before = new Map((yield* observe(controller, options.shards)).map((view) => [view.pod.name, view.peers.join()]))
-      dns.setOutage(true)
-      yield* event("DNS outage")
-      const joining = controller.livePods().length + 1
-      yield* controller.scaleTo(joining)
-      let intact = true
-      let staleSeen = false
-      const outageEnds = Date.now() + 3 * r
-      while (Date.now() < outageEnds) {
-        const views = yield* observe(controller, options.shards)
-        for (const view of views) {
-          const previous = before.get(view.pod.name)
-          if (previous !== undefined && view.reachable && view.peers.join() !== previous) intact = false
-          if (previous !== undefined && view.stale) staleSeen = true
-        }
-        yield* Effect.sleep(sampleInterval(options.pods))
+      if (options.outage ?? true) {
+        // Outage of 3R; a pod joins meanwhile. The sets must stay as they were, then follow on recovery.
+        const before = new Map((yield* observe(cluster, options.shards)).map((view) => [view.pod.name, view.peers.join()]))
+        yield* cluster.setDnsOutage(true)
+        yield* event("DNS outage")
+        const joining = (yield* livePods(cluster)).length + 1
+        yield* cluster.scaleTo(joining)
+        const seen = yield* Ref.make({ intact: true, staleSeen: false })
+        yield* observe(cluster, options.shards).pipe(
+          Effect.flatMap((views) =>
+            Ref.update(seen, ({ intact, staleSeen }) => {
+              const known = views.filter((view) => before.has(view.pod.name))
+              return {
+                intact: intact && known.every((view) => !view.reachable || view.peers.join() === before.get(view.pod.name)),
+                staleSeen: staleSeen || known.some((view) => view.stale)
+              }
+            })
+          ),
+          Effect.repeat(Schedule.spaced(sampleInterval(options.pods)).pipe(Schedule.upTo(Duration.times(options.refreshInterval, 3))))
+        )
+        const { intact, staleSeen } = yield* Ref.get(seen)
+        yield* check(
+          "DNS outage of 3R: every set stays intact (marked stale, never shrunk)",
+          intact && staleSeen,
+          intact ? (staleSeen ? "no set changed; pods reported stale" : "no pod reported stale") : "a set changed during the outage",
+          undefined,
+          undefined
+        )
+        yield* awaitPublished(cluster, (labels) => labels.length === joining, startTimeout)
+        yield* cluster.setDnsOutage(false)
+        const recovered = Date.now()
+        yield* event("DNS back")
+        const followed = yield* awaitConvergence("the pods to follow DNS after the outage")
+        yield* check(
+          "after the outage: the sets follow DNS (a pod that joined meanwhile) within R of recovery",
+          followed - recovered <= r,
+          `${followed - recovered} ms after DNS answered again`,
+          followed - recovered,
+          r
+        )
+        yield* checkPodCountMetric("recovery")
       }
-      yield* check(
-        "DNS outage of 3R: every set stays intact (marked stale, never shrunk)",
-        intact && staleSeen,
-        intact ? (staleSeen ? "no set changed; pods reported stale" : "no pod reported stale") : "a set changed during the outage",
-        undefined,
-        undefined
-      )
-      yield* controller.awaitPublished((labels) => labels.length === joining, startTimeout)
-      dns.setOutage(false)
-      const recovered = Date.now()
-      yield* event("DNS back")
-      const followed = yield* awaitConvergence("the pods to follow DNS after the outage")
-      yield* check(
-        "after the outage: the sets follow DNS (a pod that joined meanwhile) within R of recovery",
-        followed - recovered <= r,
-        `${followed - recovered} ms after DNS answered again`,
-        followed - recovered,
-        r
-      )
-      yield* checkPodCountMetric("recovery")
     }
 
     yield* check(

@@ -1,16 +1,18 @@
 /**
- * `pnpm start`: runs a scenario on a simulated cluster — the cluster DNS and the endpoints controller
- * of this package, and real Miroir pod processes — shows a live table, and ends with the report of the
- * acceptance checks (exit code 0 only if all pass) and a timeline chart next to it.
+ * `pnpm start`: runs a scenario on a cluster of real Miroir pod processes — simulated (the cluster DNS
+ * and the endpoints controller of this package), or with `--kube` on real Kubernetes components — shows
+ * a live table, and ends with the report of the acceptance checks (exit code 0 only if all pass) and a
+ * timeline chart next to it.
  *
  *   pnpm start [-- --pods 3] [--interval 1s] [--scenario default|steady] [--statefulset]
- *              [--shards 64] [--out report] [--keep-running]
+ *              [--shards 64] [--out report] [--keep-running] [--kube]
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
-import { Data, Duration, Effect } from "effect"
+import { Data, Duration, Effect, Schedule, type Scope } from "effect"
+import { type Cluster, publishedLabels } from "./Cluster.js"
 import * as ClusterDns from "./ClusterDns.js"
 import { defaultService } from "./DnsAnswers.js"
 import * as EndpointsController from "./EndpointsController.js"
@@ -18,12 +20,13 @@ import * as LiveTable from "./LiveTable.js"
 import { observe } from "./Observer.js"
 import * as Report from "./Report.js"
 import * as Scenario from "./Scenario.js"
+import * as SimulatedCluster from "./SimulatedCluster.js"
 import * as TimelineChart from "./TimelineChart.js"
 
 class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 class ChecksFailed extends Data.TaggedError("ChecksFailed")<{ readonly message: string }> {}
 
-const usage = "usage: pnpm start [-- --pods N] [--interval 1s|250ms] [--scenario default|steady] [--statefulset] [--shards N] [--out DIR] [--keep-running]"
+const usage = "usage: pnpm start [-- --pods N] [--interval 1s|250ms] [--scenario default|steady] [--statefulset] [--shards N] [--out DIR] [--keep-running] [--kube]"
 
 const parseOptions = Effect.try({
   try: () =>
@@ -37,6 +40,7 @@ const parseOptions = Effect.try({
         shards: { type: "string", default: "64" },
         out: { type: "string", default: "report" },
         "keep-running": { type: "boolean", default: false },
+        kube: { type: "boolean", default: false },
         help: { type: "boolean", default: false }
       }
     }).values,
@@ -61,48 +65,60 @@ const parseOptions = Effect.try({
       scenario,
       statefulSet: values.statefulset,
       out: resolve(values.out),
-      keepRunning: values["keep-running"]
+      keepRunning: values["keep-running"],
+      kube: values.kube
     })
   })
 )
 
+/** The command line, parsed. */
+type Options = Effect.Effect.Success<typeof parseOptions>
+
+/** The simulator: this package's cluster DNS and endpoints controller. */
+const simulatedCluster = (options: Options): Effect.Effect<Cluster, Error, Scope.Scope> =>
+  Effect.flatMap(ClusterDns.make(defaultService), (dns) =>
+    SimulatedCluster.make(dns, {
+      ...EndpointsController.defaults(options.refreshInterval, resolve(options.out, "pods")),
+      statefulSet: options.statefulSet
+    }))
+
+/** Real Kubernetes components (`--kube`); until `./kube/KubeCluster.js` exists, it says what is missing. */
+const kubeCluster = (_options: Options): Effect.Effect<Cluster, Error, Scope.Scope> =>
+  Effect.fail(new Error("--kube needs the real components: run scripts/install-test-deps.sh"))
+
 const program = Effect.gen(function*() {
   const options = yield* parseOptions
   mkdirSync(options.out, { recursive: true })
-  const dns = yield* ClusterDns.make(defaultService)
-  const controller = yield* EndpointsController.make(dns, {
-    ...EndpointsController.defaults(options.refreshInterval, resolve(options.out, "pods")),
-    statefulSet: options.statefulSet
-  })
-  console.log(`cluster DNS on ${dns.server}; ${options.scenario} scenario, R = ${Duration.format(options.refreshInterval)}; pod logs in ${resolve(options.out, "pods")}`)
+  // The one place the cluster is chosen.
+  const cluster = options.kube ? yield* kubeCluster(options) : yield* simulatedCluster(options)
+  console.log(`cluster: ${cluster.description}; ${options.scenario} scenario, R = ${Duration.format(options.refreshInterval)}; pod logs in ${resolve(options.out, "pods")}`)
   let printedEvents = 0
-  const result = yield* Scenario.run(options.scenario, dns, controller, {
+  const result = yield* Scenario.run(options.scenario, cluster, {
     pods: options.pods,
     refreshInterval: options.refreshInterval,
     shards: options.shards,
-    onViews: (views, events) => {
+    onViews: (views, events, published) => {
       if (process.stdout.isTTY) {
-        LiveTable.draw(LiveTable.render(views, events, controller.published()))
+        LiveTable.draw(LiveTable.render(views, events, published))
         return
       }
       for (; printedEvents < events.length; printedEvents++) {
         const event = events[printedEvents]!
         console.log(`${((event.at - (events[0]?.at ?? event.at)) / 1000).toFixed(2).padStart(7)} s  ${event.label}`)
-        console.log(LiveTable.render(views, [], controller.published()).slice(0, views.length + 1).map((line) => `           ${line}`).join("\n"))
+        console.log(LiveTable.render(views, [], published).slice(0, views.length + 1).map((line) => `           ${line}`).join("\n"))
       }
     }
   })
-  const report = Report.render(result, { dns: `simulator (${dns.server})`, pods: options.pods, statefulSet: options.statefulSet })
+  const report = Report.render(result, { cluster: cluster.description, pods: options.pods, statefulSet: options.statefulSet })
   writeFileSync(resolve(options.out, "report.md"), report)
   writeFileSync(resolve(options.out, "timeline.svg"), TimelineChart.render(result))
   console.log(`\n${report}`)
   console.log(`report: ${resolve(options.out, "report.md")}\nchart:  ${resolve(options.out, "timeline.svg")}`)
   if (options.keepRunning) {
     console.log("keeping the cluster running; Ctrl-C stops it")
-    yield* observe(controller, options.shards).pipe(
-      Effect.tap((views) => LiveTable.draw(LiveTable.render(views, result.events, controller.published()))),
-      Effect.zipRight(Effect.sleep("500 millis")),
-      Effect.forever
+    yield* Effect.all([observe(cluster, options.shards), publishedLabels(cluster)]).pipe(
+      Effect.tap(([views, published]) => Effect.sync(() => LiveTable.draw(LiveTable.render(views, result.events, published)))),
+      Effect.repeat(Schedule.spaced("500 millis"))
     )
   }
   if (!Report.allPassed(result)) {

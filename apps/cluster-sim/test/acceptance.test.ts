@@ -10,24 +10,26 @@ import { startPrometheus, type Prometheus } from "@miroir/test-support/prometheu
 import { waitUntil } from "@miroir/test-support/processes"
 import { Duration, Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type Cluster, awaitPublished, livePods } from "../src/Cluster.js"
 import * as ClusterDns from "../src/ClusterDns.js"
 import * as EndpointsController from "../src/EndpointsController.js"
-import { observe } from "../src/Observer.js"
+import { awaitViews, observe } from "../src/Observer.js"
 import { METRICS_PORT } from "../src/PodProcess.js"
 import * as Report from "../src/Report.js"
 import * as Scenario from "../src/Scenario.js"
+import * as SimulatedCluster from "../src/SimulatedCluster.js"
 import * as UnboundBackend from "./support/unboundBackend.js"
 
 const R = Duration.seconds(1)
 const SHARDS = 64
 
 /** Criterion 4 through Prometheus: every ready pod reports the ready count, and the alert does not fire. */
-const checkThroughPrometheus = (prometheus: Prometheus, controller: EndpointsController.EndpointsController) =>
-  (step: string, published: ReadonlyArray<string>) =>
-    Effect.tryPromise({
+const checkThroughPrometheus = (prometheus: Prometheus, cluster: Cluster) => (step: string, published: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const targets = (yield* livePods(cluster)).filter((pod) => published.includes(pod.label)).map((pod) => `${pod.ip}:${METRICS_PORT}`)
+    yield* Effect.tryPromise({
       try: async () => {
         const ready = published.length
-        const targets = controller.livePods().filter((pod) => published.includes(pod.label)).map((pod) => `${pod.ip}:${METRICS_PORT}`)
         await prometheus.setTargets(targets)
         const scraped = "(miroir_peer_pod_count and on(instance) up == 1)"
         await waitUntil(`Prometheus to read miroir_peer_pod_count = ${ready} from all ${ready} pods after ${step}`, 15_000, async () => {
@@ -41,6 +43,7 @@ const checkThroughPrometheus = (prometheus: Prometheus, controller: EndpointsCon
       },
       catch: (error) => error instanceof Error ? error : new Error(String(error))
     })
+  })
 
 const backends = {
   simulator: ClusterDns.make(),
@@ -58,17 +61,17 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("acceptance
 
   it("meets the seed's criteria: 3 pods, scale to 5, kill, delete, a DNS outage of 3R and recovery", async () => {
     const logFolder = mkdtempSync(join(tmpdir(), `miroir-acceptance-${backend}-`))
-    const result = await Effect.gen(function*() {
-      const dns = yield* backends[backend]
-      const controller = yield* EndpointsController.make(dns, EndpointsController.defaults(R, logFolder))
-      return yield* Scenario.run("default", dns, controller, {
+    const { description, result } = await Effect.gen(function*() {
+      const cluster = yield* SimulatedCluster.make(yield* backends[backend], EndpointsController.defaults(R, logFolder))
+      const result = yield* Scenario.run("default", cluster, {
         pods: 3,
         refreshInterval: R,
         shards: SHARDS,
-        afterStep: checkThroughPrometheus(prometheus, controller)
+        afterStep: checkThroughPrometheus(prometheus, cluster)
       })
+      return { description: cluster.description, result }
     }).pipe(Effect.scoped, Effect.runPromise)
-    const report = Report.render(result, { dns: backend, pods: 3, statefulSet: false })
+    const report = Report.render(result, { cluster: description, pods: 3, statefulSet: false })
     console.log(report)
     expect(result.checks.filter((check) => !check.passed), `${report}\npod logs: ${logFolder}`).toEqual([])
     expect(result.checks).toHaveLength(7)
@@ -79,15 +82,14 @@ describe("acceptance, beyond the criteria", () => {
   it("50 StatefulSet pods (R = 3 s): every pod sees all 50, through the TCP retry of truncated answers", async () => {
     const logFolder = mkdtempSync(join(tmpdir(), "miroir-acceptance-50-"))
     const r = Duration.seconds(3)
-    const { answered, result } = await Effect.gen(function*() {
-      const dns = yield* ClusterDns.make()
-      const controller = yield* EndpointsController.make(dns, { ...EndpointsController.defaults(r, logFolder), statefulSet: true })
-      const result = yield* Scenario.run("steady", dns, controller, { pods: 50, refreshInterval: r, shards: SHARDS })
-      const views = yield* observe(controller, SHARDS)
+    const { answered, description, result } = await Effect.gen(function*() {
+      const cluster = yield* SimulatedCluster.make(yield* ClusterDns.make(), { ...EndpointsController.defaults(r, logFolder), statefulSet: true })
+      const result = yield* Scenario.run("steady", cluster, { pods: 50, refreshInterval: r, shards: SHARDS })
+      const views = yield* observe(cluster, SHARDS)
       expect(views.map((view) => view.self).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `miroir-${i}`).sort())
-      return { answered: dns.answered(), result }
+      return { answered: cluster.dns.answered(), description: cluster.description, result }
     }).pipe(Effect.scoped, Effect.runPromise)
-    const report = Report.render(result, { dns: "simulator", pods: 50, statefulSet: true })
+    const report = Report.render(result, { cluster: description, pods: 50, statefulSet: true })
     console.log(report)
     expect(result.checks.filter((check) => !check.passed), `${report}\npod logs: ${logFolder}`).toEqual([])
     // Every SRV answer of 50 pods is over 512 bytes: each UDP query was answered truncated and asked again over TCP.
@@ -97,18 +99,18 @@ describe("acceptance, beyond the criteria", () => {
   it("all pods unready: DNS answers NXDOMAIN and every pod falls back to itself, fresh, not stale", async () => {
     const logFolder = mkdtempSync(join(tmpdir(), "miroir-acceptance-unready-"))
     await Effect.gen(function*() {
-      const dns = yield* ClusterDns.make()
-      const controller = yield* EndpointsController.make(dns, EndpointsController.defaults(R, logFolder))
-      yield* controller.scaleTo(3)
-      yield* controller.awaitPublished((labels) => labels.length === 3, "60 seconds")
-      yield* controller.setAllUnready(true)
-      expect(dns.endpoints()).toEqual([])
-      yield* Effect.promise(() =>
-        waitUntil("every pod to fall back to itself", 5_000, async () => {
-          const views = await Effect.runPromise(observe(controller, SHARDS))
-          return views.every((view) => view.reachable && view.peers.length === 1 && view.peers[0] === view.self && !view.stale)
-        }))
-      const views = yield* observe(controller, SHARDS)
+      const cluster = yield* SimulatedCluster.make(yield* ClusterDns.make(), EndpointsController.defaults(R, logFolder))
+      yield* cluster.scaleTo(3)
+      yield* awaitPublished(cluster, (labels) => labels.length === 3, "60 seconds")
+      yield* cluster.setAllUnready(true)
+      expect(cluster.dns.endpoints()).toEqual([])
+      const views = yield* awaitViews(
+        cluster,
+        SHARDS,
+        (views) => views.every((view) => view.reachable && view.peers.length === 1 && view.peers[0] === view.self && !view.stale),
+        "5 seconds",
+        "every pod to fall back to itself"
+      )
       // Each pod alone owns every shard: overlap, never a shard without an owner.
       expect(views.every((view) => view.owned.length === SHARDS)).toBe(true)
     }).pipe(Effect.scoped, Effect.runPromise)

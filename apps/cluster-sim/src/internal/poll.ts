@@ -1,25 +1,29 @@
-/** Waiting for a condition of real processes: poll it every few milliseconds, within a deadline. */
-import { Duration, Effect, Option, Schedule } from "effect"
+/**
+ * Waiting for what other processes say (the pods' HTTP APIs): nothing pushes it, so it is read again
+ * and again, within a deadline. State this package holds is awaited through its `SubscriptionRef`s instead.
+ */
+import { Duration, Effect, type Predicate, Schedule } from "effect"
 
-/** How often conditions are polled: well below the shortest interval the simulator runs (250 ms). */
+/** How often by default: well below the shortest interval the simulator runs (250 ms). */
 export const POLL_INTERVAL = Duration.millis(20)
 
 /**
- * Polls `check` until it gives a value, for at most `timeout`, every `interval` (default
- * {@link POLL_INTERVAL}); fails with an Error saying `what`.
+ * Runs `read` until its value satisfies `done`, every `interval` (default {@link POLL_INTERVAL}), and
+ * returns that value; fails with an Error saying `what` after `timeout`.
  */
-export const pollUntil = <A, R>(
+export const pollUntil = <A, E, R>(
   what: string,
-  timeout: Duration.DurationInput,
-  check: Effect.Effect<Option.Option<A>, never, R>,
-  interval: Duration.DurationInput = POLL_INTERVAL
-): Effect.Effect<A, Error, R> =>
-  check.pipe(
-    Effect.flatMap(Option.match({ onNone: () => Effect.fail(undefined), onSome: Effect.succeed })),
-    Effect.retry(Schedule.spaced(interval)),
+  read: Effect.Effect<A, E, R>,
+  done: Predicate.Predicate<A>,
+  options: { readonly timeout: Duration.DurationInput; readonly interval?: Duration.DurationInput }
+): Effect.Effect<A, E | Error, R> =>
+  read.pipe(
+    Effect.repeat(Schedule.identity<A>().pipe(
+      Schedule.addDelay(() => options.interval ?? POLL_INTERVAL),
+      Schedule.untilInput(done)
+    )),
     Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: () => new Error(`timed out after ${Duration.format(Duration.decode(timeout))} waiting for ${what}`)
-    }),
-    Effect.catchIf((error): error is undefined => error === undefined, () => Effect.dieMessage("unreachable"))
+      duration: options.timeout,
+      onTimeout: () => new Error(`timed out after ${Duration.format(Duration.decode(options.timeout))} waiting for ${what}`)
+    })
   )

@@ -1,5 +1,5 @@
 /**
- * unbound as the cluster DNS of the simulator: the endpoints controller's changes become
+ * unbound as the cluster DNS of the simulated cluster: the endpoints controller's changes become
  * `unbound-control` calls (applied in order), and an outage turns the zone to `always_deny`, so that
  * queries go unanswered while changes still apply.
  * It shows that what the simulator's DNS serves, a real server serves the same way.
@@ -24,6 +24,7 @@ export const make: Effect.Effect<DnsBackend, never, Scope.Scope> = Effect.gen(fu
   let published: ReadonlyArray<Endpoint> = []
   const srv = `${srvName(defaultService)}.`
   return {
+    name: "unbound",
     server: unbound.server,
     spec: defaultService,
     setEndpoints: (endpoints) => {
