@@ -101,3 +101,28 @@ describe("PeerSet", () => {
     expect(PeerSet.age(PeerSet.initial(deployment), at)).toEqual(Option.none())
   })
 })
+
+describe("PeerSet.digest", () => {
+  it("is the first 8 hex characters of SHA-256 over the sorted ids joined by newlines, and its 32 bits as a number", async () => {
+    const { createHash } = await import("node:crypto")
+    const ids = ["10-0-0-1", "10-0-0-2", "10-0-0-3"]
+    const expected = createHash("sha256").update("10-0-0-1\n10-0-0-2\n10-0-0-3").digest("hex").slice(0, 8)
+    const identity = PeerId.identify({ podName: "pod-a", podIp: Option.some("10.0.0.2") })
+    const set = PeerSet.fromAnswer(identity, [...ids].reverse().map(PeerId.PeerId), new Date(0))
+    expect(PeerSet.digest(set)).toBe(expected)
+    expect(PeerSet.digestOf(ids)).toBe(expected)
+    expect(PeerSet.digestNumber(expected)).toBe(Number.parseInt(expected, 16))
+    expect(PeerSet.digestNumber("ffffffff")).toBe(4294967295)
+  })
+
+  it("is the same for the same peers whoever computes it, and differs when a peer differs", () => {
+    const listed = ["10-0-0-1", "10-0-0-2", "10-0-0-3"].map(PeerId.PeerId)
+    const a = PeerSet.fromAnswer(PeerId.identify({ podName: "a", podIp: Option.some("10.0.0.1") }), listed, new Date(0))
+    const b = PeerSet.fromAnswer(PeerId.identify({ podName: "b", podIp: Option.some("10.0.0.3") }), listed, new Date(5))
+    expect(PeerSet.digest(a)).toBe(PeerSet.digest(b))
+    // A pod that does not recognise itself adds its fallback id: its view, and digest, differ.
+    const lost = PeerSet.fromAnswer(PeerId.identify({ podName: "c", podIp: Option.some("10.0.0.9") }), listed, new Date(0))
+    expect(PeerSet.digest(lost)).not.toBe(PeerSet.digest(a))
+    expect(PeerSet.digest(PeerSet.markStale(a))).toBe(PeerSet.digest(a))
+  })
+})

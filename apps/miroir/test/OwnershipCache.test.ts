@@ -1,0 +1,83 @@
+/** The ownership cache: one computation per view and shard count, bounded, and never a long block. */
+import { describe, expect, it } from "@effect/vitest"
+import { Rendezvous } from "@miroir/peer-discovery"
+import { Effect, Fiber } from "effect"
+import * as OwnershipCache from "../src/OwnershipCache.js"
+
+const view = (n: number, offset = 0) =>
+  Array.from({ length: n }, (_, i) => `10-244-${(i + offset) % 7}-${(i + offset) * 37 % 251}`).sort()
+
+describe("OwnershipCache", () => {
+  it.scoped("gives every shard the owner rendezvous hashing gives it", () =>
+    Effect.gen(function*() {
+      const cache = yield* OwnershipCache.make
+      const peers = view(24)
+      const owners = yield* cache.owners(peers, 1000)
+      for (let shard = 0; shard < 1000; shard++) {
+        expect(peers[owners.owner[shard]!]).toBe(Rendezvous.ownerOf(String(shard), peers))
+      }
+      for (const peer of peers) expect(OwnershipCache.ownedBy(owners, peer)).toEqual(Rendezvous.ownedShards(1000, peer, peers))
+      expect(OwnershipCache.ownedBy(owners, "not-a-peer")).toEqual([])
+    }))
+
+  it.scoped("computes once for callers that ask at the same time or later, and again for another view or count", () =>
+    Effect.gen(function*() {
+      const cache = yield* OwnershipCache.make
+      const peers = view(50)
+      const all = yield* Effect.all(Array.from({ length: 30 }, () => cache.owners(peers, 8192)), { concurrency: "unbounded" })
+      expect(new Set(all).size).toBe(1)
+      expect(yield* cache.computations).toBe(1)
+      // The same ids in another array are the same view.
+      yield* cache.owners([...peers], 8192)
+      expect(yield* cache.computations).toBe(1)
+      yield* cache.owners(peers, 4096)
+      yield* cache.owners(view(51), 8192)
+      expect(yield* cache.computations).toBe(3)
+    }))
+
+  it.scoped("keeps the most recently used entries only", () =>
+    Effect.gen(function*() {
+      const cache = yield* OwnershipCache.make
+      const peers = view(8)
+      for (let n = 1; n <= OwnershipCache.MAX_ENTRIES + 1; n++) yield* cache.owners(peers, n)
+      expect(yield* cache.computations).toBe(OwnershipCache.MAX_ENTRIES + 1)
+      // The newest MAX_ENTRIES are still there; the first was evicted.
+      yield* cache.owners(peers, OwnershipCache.MAX_ENTRIES + 1)
+      yield* cache.owners(peers, 2)
+      expect(yield* cache.computations).toBe(OwnershipCache.MAX_ENTRIES + 1)
+      yield* cache.owners(peers, 1)
+      expect(yield* cache.computations).toBe(OwnershipCache.MAX_ENTRIES + 2)
+    }))
+
+  it.live("gives the event loop a turn while it computes a large view", () =>
+    Effect.gen(function*() {
+      const peers = view(300)
+      let turns = 0
+      let done = false
+      // A callback on the event loop's check phase, as an HTTP request's would be on the poll phase.
+      const tick = () => {
+        if (done) return
+        turns++
+        setImmediate(tick)
+      }
+      setImmediate(tick)
+      const owners = yield* OwnershipCache.compute(peers, 65_536)
+      done = true
+      expect(owners.owner.length).toBe(65_536)
+      // One turn per chunk at least: 65,536 shards in chunks of CHUNK_HASHES / 300 shards.
+      expect(turns).toBeGreaterThanOrEqual(Math.floor(65_536 / Math.floor(OwnershipCache.CHUNK_HASHES / 300)) - 1)
+    }))
+
+  it.scoped("a caller that gives up does not stop the computation the others wait for", () =>
+    Effect.gen(function*() {
+      const cache = yield* OwnershipCache.make
+      const peers = view(100)
+      const first = yield* Effect.fork(cache.owners(peers, 20_000))
+      const second = yield* Effect.fork(cache.owners(peers, 20_000))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(first)
+      const owners = yield* Fiber.join(second)
+      expect(owners.shards).toBe(20_000)
+      expect(yield* cache.computations).toBe(1)
+    }))
+})

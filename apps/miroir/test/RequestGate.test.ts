@@ -1,0 +1,55 @@
+/** The gate of GET /ownership: a few at once, a bounded queue, then Busy at once; a bounded wait. */
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Duration, Effect, Either, Fiber, TestClock } from "effect"
+import * as RequestGate from "../src/RequestGate.js"
+
+const limits: RequestGate.Limits = { concurrency: 2, queue: 3, maxWait: Duration.seconds(5) }
+
+describe("RequestGate", () => {
+  it.scoped("serves `concurrency` at once, queues `queue` more, refuses the rest at once", () =>
+    Effect.gen(function*() {
+      const gate = yield* RequestGate.make(limits)
+      const release = yield* Deferred.make<void>()
+      let running = 0
+      let most = 0
+      const work = Effect.gen(function*() {
+        running++
+        most = Math.max(most, running)
+        yield* Deferred.await(release)
+        running--
+        return "served"
+      })
+      const admitted = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.fork(gate.run(work)))
+      yield* Effect.repeatN(Effect.yieldNow(), 20)
+      expect(yield* gate.admitted).toBe(5)
+      expect(running).toBe(2)
+      const refused = yield* Effect.either(gate.run(work))
+      expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "Busy", reason: "queue-full" })
+      expect(Either.isLeft(refused) && refused.left.message).toContain("2 requests in progress and 3 waiting")
+      yield* Deferred.succeed(release, undefined)
+      const results = yield* Effect.forEach(admitted, Fiber.join)
+      expect(results).toEqual(Array(5).fill("served"))
+      expect(most).toBe(2)
+      expect(yield* gate.admitted).toBe(0)
+    }))
+
+  it.scoped("refuses a request that waited and was served longer than maxWait, and frees its place", () =>
+    Effect.gen(function*() {
+      const gate = yield* RequestGate.make(limits)
+      const slow = yield* Effect.fork(Effect.either(gate.run(Effect.never)))
+      yield* TestClock.adjust(Duration.seconds(5))
+      const result = yield* Fiber.join(slow)
+      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "Busy", reason: "timeout" })
+      expect(yield* gate.admitted).toBe(0)
+    }))
+
+  it.scoped("an interrupted request (a client gone) frees its place", () =>
+    Effect.gen(function*() {
+      const gate = yield* RequestGate.make(limits)
+      const fibers = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.fork(gate.run(Effect.never)))
+      yield* Effect.repeatN(Effect.yieldNow(), 20)
+      expect(yield* gate.admitted).toBe(5)
+      yield* Effect.forEach(fibers, Fiber.interrupt)
+      expect(yield* gate.admitted).toBe(0)
+    }))
+})
