@@ -1,9 +1,26 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suites start as real servers, when they are missing:
-#   unbound (DNS server for the resolver, discovery and acceptance tests),
-#   prometheus (scrapes the pods in the acceptance suite).
-# Needs root or sudo, and apt-get; prints what it does.
+# Installs what the test suites start as real servers; prints what it does and how long each step took.
+#
+# 1. Debian packages, when they are missing (needs root or sudo, and apt-get):
+#      unbound (DNS server for the resolver, discovery and acceptance tests),
+#      prometheus (scrapes the pods in the acceptance suite; Debian's package also ships promtool).
+# 2. Real upstream Kubernetes components, built with Go from the Go module proxy (nothing else is
+#    downloaded; see tools/kube/README.md) into a cache outside the repository, so that a fresh clone on
+#    the same machine finds them already built:
+#      ${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}/bin/
+#        etcd, kube-apiserver, kube-controller-manager, kubectl   (go build in tools/kube)
+#        coredns, helm, kube-state-metrics                         (go install module@version)
+#        versions.txt                                              (component, version, source)
+#    Each component has a stamp keyed by its exact version, the Go version, the build flags and (for
+#    tools/kube) a hash of tools/kube's go.mod, go.sum and sources: a second run builds nothing.
+#    Needs Go 1.26 or later (looked for on PATH, then in /usr/local/go/bin). A first build on a machine
+#    whose Go caches are cold takes a long time (see tools/kube/README.md for measured times).
 set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# ---------------------------------------------------------------------------------------------------
+# 1. Debian packages
 
 # The packaging tests render the kustomize base with `kubectl kustomize` (offline, no cluster); these
 # machines have kubectl, and Debian's is too old for the overlay's `replicas` field.
@@ -13,23 +30,187 @@ fi
 
 missing=()
 command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || missing+=(unbound)
-command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+# Debian's prometheus package ships /usr/bin/promtool too.
+{ command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "test dependencies present: unbound, prometheus"
-  exit 0
+  echo "test dependencies present: unbound, prometheus, promtool"
+else
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "installing with apt-get: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Where Debian starts the packaged services (systemd), stop them: the tests run their own instances
+  # on free loopback ports, and a system Prometheus would hold port 9090, which the simulated pods use.
+  for service in unbound prometheus; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+      $sudo systemctl stop "$service" || true
+    fi
+  done
+  echo "installed: ${missing[*]}"
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-echo "installing with apt-get: ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Where Debian starts the packaged services (systemd), stop them: the tests run their own instances
-# on free loopback ports, and a system Prometheus would hold port 9090, which the simulated pods use.
-for service in unbound prometheus; do
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
-    $sudo systemctl stop "$service" || true
-  fi
+# ---------------------------------------------------------------------------------------------------
+# 2. Upstream components built from the Go module proxy
+
+COREDNS_VERSION=v1.14.7
+HELM_VERSION=v3.22.0
+# Helm's Makefile sets the default .Capabilities.KubeVersion from the k8s.io/client-go it requires
+# (v0.37.0 for Helm v3.22.0: major 0+1, minor 37); plain `go install` would leave v1.20.
+HELM_K8S_MAJOR=1
+HELM_K8S_MINOR=37
+KSM_VERSION=v2.18.0
+# From the proxy's .info Origin for k8s.io/kube-state-metrics/v2@v2.18.0, and its go.mod.
+KSM_REVISION=ab562f78ebf4cb97cc2f87c1235e457076035d16
+KSM_BUILD_DATE=2026-01-18T04:39:08Z
+KSM_CLIENT_GO_VERSION=v0.34.3
+
+if ! command -v go >/dev/null 2>&1; then
+  # Non-login shells (CI, sudo) often lack the official tarball's bin directory.
+  for dir in /usr/local/go/bin /usr/lib/go/bin "$HOME/go/bin" "$HOME/sdk/go/bin"; do
+    if [ -x "$dir/go" ]; then PATH="$dir:$PATH"; export PATH; break; fi
+  done
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "error: go is not on PATH nor in /usr/local/go/bin; Go 1.26 or later is needed to build the upstream components" >&2
+  exit 1
+fi
+
+cache="${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}"
+mkdir -p "$cache"
+cache="$(cd "$cache" && pwd)"
+bin="$cache/bin"
+stamps="$cache/stamps"
+work="$cache/tmp"
+mkdir -p "$bin" "$stamps" "$work"
+
+# One build at a time per cache (two CI jobs on one machine would otherwise build the same thing twice).
+exec 9>"$cache/.lock"
+if ! flock -n 9; then
+  echo "waiting for another install-test-deps.sh run that holds $cache/.lock"
+  flock 9
+fi
+
+go_version="$(go env GOVERSION)"
+kube_dir="$repo/tools/kube"
+# The versions tools/kube builds are the ones its go.mod requires.
+required() { # MODULE: its version in a require line of tools/kube/go.mod (block or single-line form)
+  awk -v m="$1" '!/=>/ { sub(/^require[ \t]+/, ""); if ($1 == m) print $2 }' "$kube_dir/go.mod"
+}
+KUBERNETES_VERSION="$(required k8s.io/kubernetes)"
+ETCD_VERSION="$(required go.etcd.io/etcd/server/v3)"
+if [ -z "$KUBERNETES_VERSION" ] || [ -z "$ETCD_VERSION" ]; then
+  echo "error: tools/kube/go.mod does not require k8s.io/kubernetes and go.etcd.io/etcd/server/v3" >&2
+  exit 1
+fi
+kube_hash="$(cd "$kube_dir" && { cat go.mod go.sum; find cmd -name '*.go' -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-16)"
+
+# As Kubernetes' hack/lib/golang.sh and hack/lib/version.sh build release binaries (static, trimmed,
+# version stamped). The module zip has no git metadata, so gitCommit stays unset; the build date is the
+# release's time on the proxy, so the flags (and Go's build cache) are the same on every run.
+KUBE_BUILD_DATE=2026-10-27T12:01:04Z
+kube_minor="${KUBERNETES_VERSION#v1.}"
+kube_minor="${kube_minor%%.*}"
+kube_ldflags="-s -w"
+for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+  kube_ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$kube_minor"
+  kube_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$KUBE_BUILD_DATE"
 done
-echo "installed: ${missing[*]}"
+kube_flags=(-trimpath -buildvcs=false -tags selinux,notest,grpcnotrace -ldflags "$kube_ldflags")
+
+coredns_flags=(-trimpath -tags grpcnotrace -ldflags "-s -w")
+helm_flags=(-trimpath -ldflags "-w -s -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.metadata= -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$HELM_K8S_MAJOR -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM_K8S_MINOR -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$HELM_K8S_MAJOR -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM_K8S_MINOR")
+ksm_common=github.com/prometheus/common/version
+ksm_flags=(-trimpath -ldflags "-s -w -X $ksm_common.Version=$KSM_VERSION -X $ksm_common.Revision=$KSM_REVISION -X $ksm_common.BuildDate=$KSM_BUILD_DATE -X k8s.io/kube-state-metrics/v2/pkg/app.ClientGoVersion=$KSM_CLIENT_GO_VERSION")
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+echo "upstream components: cache $bin ($go_version, $(go env GOMODCACHE) for modules)"
+total_start="$(now)"
+built=0
+current=0
+versions="# component\tversion\tsource (built with $go_version)\n"
+
+# component NAME VERSION SOURCE RECIPE -- COMMAND...
+# Runs COMMAND (which must write $work/NAME) unless the stamp says NAME was built by the same recipe.
+component() {
+  local name="$1" version="$2" source="$3" recipe="$4"
+  shift 5
+  versions+="$name\t$version\t$source\n"
+  local stamp="$stamps/$name"
+  local key="$name $version $source $go_version $recipe"
+  if [ -x "$bin/$name" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
+    echo "  $name $version: up to date, nothing built"
+    current=$((current + 1))
+    return
+  fi
+  echo "  $name $version: building from $source"
+  local start end
+  start="$(now)"
+  rm -f "$work/$name"
+  if ! (export CGO_ENABLED=0; "$@"); then
+    echo "error: building $name $version from $source failed (command: $*)" >&2
+    exit 1
+  fi
+  if [ ! -x "$work/$name" ]; then
+    echo "error: building $name $version from $source left no binary $work/$name" >&2
+    exit 1
+  fi
+  mv -f "$work/$name" "$bin/$name"
+  printf '%s' "$key" >"$stamp"
+  end="$(now)"
+  echo "  $name $version: built in $(elapsed "$start" "$end") s"
+  built=$((built + 1))
+}
+
+kube_build() { # NAME PACKAGE
+  (cd "$kube_dir" && nice -n 19 go build "${kube_flags[@]}" -o "$work/$1" "$2")
+}
+go_install() { # NAME MODULE_PACKAGE@VERSION FLAGS...
+  local name="$1" target="$2"
+  shift 2
+  # GOBIN receives the binary, named after the package's last path element.
+  mkdir -p "$work/install"
+  (cd "$work" && GOBIN="$work/install" nice -n 19 go install "$@" "$target") &&
+    mv -f "$work/install/$(basename "${target%@*}")" "$work/$name"
+}
+
+kube_recipe="tools/kube=$kube_hash flags=${kube_flags[*]}"
+component etcd "$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION (tools/kube/cmd/etcd)" "$kube_recipe" -- \
+  kube_build etcd ./cmd/etcd
+for cmd in kube-apiserver kube-controller-manager kubectl; do
+  component "$cmd" "$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$cmd@$KUBERNETES_VERSION (tools/kube)" "$kube_recipe" -- \
+    kube_build "$cmd" "k8s.io/kubernetes/cmd/$cmd"
+done
+component coredns "$COREDNS_VERSION" "github.com/coredns/coredns@$COREDNS_VERSION" "flags=${coredns_flags[*]}" -- \
+  go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION" "${coredns_flags[@]}"
+component helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "flags=${helm_flags[*]}" -- \
+  go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "${helm_flags[@]}"
+component kube-state-metrics "$KSM_VERSION" "k8s.io/kube-state-metrics/v2@$KSM_VERSION" "flags=${ksm_flags[*]}" -- \
+  go_install kube-state-metrics "k8s.io/kube-state-metrics/v2@$KSM_VERSION" "${ksm_flags[@]}"
+
+printf '%b' "$versions" >"$bin/versions.txt"
+rm -rf "$work"
+
+# Each binary must start (a broken cache would otherwise surface as a confusing test failure).
+check() { # NAME ARGS...
+  local name="$1" out
+  shift
+  if ! out="$("$bin/$name" "$@" 2>&1)"; then
+    echo "error: $bin/$name $* failed: $out" >&2
+    exit 1
+  fi
+  echo "  $name: $(printf '%s' "$out" | tr '\n' ' ' | cut -c1-100)"
+}
+echo "upstream components start:"
+check etcd --version
+check kube-apiserver --version
+check kube-controller-manager --version
+check kubectl version --client
+check coredns -version
+check helm version --short
+check kube-state-metrics --version
+
+echo "upstream components: $built built, $current up to date, $(elapsed "$total_start" "$(now)") s in all; versions in $bin/versions.txt"
