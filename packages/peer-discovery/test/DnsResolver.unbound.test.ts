@@ -123,6 +123,25 @@ describe("DnsResolver.layer against unbound", () => {
       expect(failure.isAnswer).toBe(false)
     }))
 
+  it.live("says truncated past the largest answer: unbound sends TC with no records even over TCP", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const HUGE_NAME = "_http._tcp.huge.default.svc.cluster.local."
+      const huge = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          startUnbound({
+            records: podIps(1_200).map((ip) => `${HUGE_NAME} 5 IN SRV 0 1 7700 ${ip.replaceAll(".", "-")}.huge.default.svc.cluster.local.`)
+          })
+        ),
+        (server) => Effect.promise(server.stop)
+      )
+      const resolver = yield* resolverFor(huge.server)
+      const error = yield* Effect.flip(resolver.resolveSrv(HUGE_NAME))
+      // node:dns took this for "no data" (no ready pods); it is an answer that does not fit.
+      expect(error.outcome).toBe("truncated")
+      expect(error.received).toBe(0)
+      expect(error.isAnswer).toBe(false)
+    })))
+
   it.live("says refused when nothing listens at the server's address", () =>
     Effect.gen(function*() {
       const port = yield* Effect.promise(() => freePort())
