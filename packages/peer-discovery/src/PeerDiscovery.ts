@@ -6,6 +6,11 @@
  * (timeout, SERVFAIL, refused) is retried with backoff and never shrinks the set, which is kept and
  * marked stale; NXDOMAIN and no data are answers — no ready pods — and leave only this pod; this pod
  * is always in its own set, whether DNS lists it yet or not.
+ *
+ * An answer that would remove more than half of the peers, or leave this pod alone after it had peers
+ * (a "large shrink", {@link isLargeShrink}), is applied only when the next lookup, made
+ * {@link confirmationDelay} later, agrees (it also leaves out every peer the first one left out):
+ * answers flapping between the whole set and part of it move no membership and no ownership.
  */
 import {
   Cause,
@@ -19,12 +24,14 @@ import {
   Metric,
   Option,
   Random,
+  Ref,
   Schedule,
   Stream,
   SubscriptionRef
 } from "effect"
 import { DnsLookupError } from "./DnsLookupError.js"
 import { DnsResolver } from "./DnsResolver.js"
+import { boundedList } from "./internal/boundedList.js"
 import * as Metrics from "./Metrics.js"
 import { PeerDiscoveryConfig, type Settings } from "./PeerDiscoveryConfig.js"
 import * as PeerId from "./PeerId.js"
@@ -87,10 +94,48 @@ export const tickLength = (interval: Duration.Duration): Effect.Effect<Duration.
  */
 export const LARGE_ANSWER_WARNING = 800
 
-/** What one lookup found: the listed ids, and the targets that were not the Service's. */
+/** The longest wait for the lookup that confirms a large shrink. */
+export const CONFIRMATION_DELAY_MAX = Duration.seconds(1)
+
+/**
+ * How long after an answer that is a large shrink the confirming lookup is made: a quarter of the
+ * interval, at most {@link CONFIRMATION_DELAY_MAX}. Long enough for a flapping server to flap back,
+ * short enough that a real scale-down is applied well within two intervals (at R = 15 s: one second).
+ */
+export const confirmationDelay = (interval: Duration.Duration): Duration.Duration =>
+  Duration.min(Duration.times(interval, 0.25), CONFIRMATION_DELAY_MAX)
+
+/**
+ * Whether replacing `previous` by `next` is a large shrink: it removes more than half of the peers
+ * (this pod included in the count), or it leaves this pod alone after it had peers. Such an answer is
+ * applied only once the next lookup agrees. From a set of 1 nothing is large; removing 1 of 3 or 2 of 4
+ * is not; removing 2 of 3, 3 of 4, or the only other peer is.
+ */
+export const isLargeShrink = (previous: PeerSet.PeerSet, next: PeerSet.PeerSet): boolean => {
+  if (previous.peers.length <= 1) return false
+  const kept = new Set(next.peers)
+  const removed = previous.peers.filter((id) => !kept.has(id)).length
+  return removed * 2 > previous.peers.length || next.peers.length === 1
+}
+
+/** What one lookup found: the listed ids, the targets that were not the Service's, and SRV records with port 0. */
 interface Listing {
   readonly ids: ReadonlyArray<PeerId.PeerId>
   readonly foreign: ReadonlyArray<string>
+  readonly portZero: number
+}
+
+/** A large shrink waiting for the next lookup: the ids it would remove, and its sizes for the logs. */
+interface HeldShrink {
+  readonly removed: ReadonlySet<PeerId.PeerId>
+  readonly peers: number
+  readonly answered: number
+}
+
+/** The result of one lookup for the loop: the set, and whether the answer was held as a large shrink. */
+interface Outcome {
+  readonly set: PeerSet.PeerSet
+  readonly held: boolean
 }
 
 /**
@@ -107,7 +152,8 @@ const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
       name: domain,
       lookup: Effect.map(Effect.suspend(() => resolver.resolveAddresses(domain)), (addresses) => ({
         ids: addresses.map(PeerId.fromIp),
-        foreign: []
+        foreign: [],
+        portZero: 0
       }))
     }
   }
@@ -117,13 +163,19 @@ const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
     lookup: Effect.map(Effect.suspend(() => resolver.resolveSrv(name)), (records) => {
       const ids: Array<PeerId.PeerId> = []
       const foreign: Array<string> = []
+      let portZero = 0
       for (const record of records) {
+        // RFC 2782: port 0 means the service is not offered there; such a record is no peer.
+        if (record.port === 0) {
+          portZero += 1
+          continue
+        }
         Option.match(PeerId.fromTarget(record.name, domain), {
           onNone: () => foreign.push(record.name),
           onSome: (id) => ids.push(id)
         })
       }
-      return { ids, foreign }
+      return { ids, foreign, portZero }
     })
   }
 }
@@ -136,11 +188,50 @@ export const make = Effect.gen(function*() {
   const { lookup, name } = listPeers(settings, resolver)
   const state = yield* SubscriptionRef.make(PeerSet.initial(identity))
   const oneLookupAtATime = yield* Effect.makeSemaphore(1)
+  const heldShrink = yield* Ref.make(Option.none<HeldShrink>())
+  /** The result of the previous lookup, so that failures are logged once per change, not at every retry. */
+  const lastResult = yield* Ref.make<Metrics.LookupResult | undefined>(undefined)
+  const delay = confirmationDelay(settings.refreshInterval)
 
-  const publish = (listing: Listing, at: Date) =>
+  /** Ends a held shrink that the next lookup did not confirm: counted and logged. */
+  const dropHeld = (held: HeldShrink, because: string) =>
+    Metric.increment(Metrics.largeShrinksWithResult("unconfirmed")).pipe(
+      Effect.zipRight(
+        Effect.logWarning("the next lookup did not confirm a large shrink of the peers; it was not applied").pipe(
+          Effect.annotateLogs({ peers: held.peers, answered: held.answered, removed: held.removed.size, because, name })
+        )
+      )
+    )
+
+  const publish = (listing: Listing, at: Date): Effect.Effect<Outcome> =>
     Effect.gen(function*() {
       const previous = yield* SubscriptionRef.get(state)
       const current = PeerSet.fromAnswer(identity, listing.ids, at)
+      if (listing.portZero > 0) {
+        yield* Metric.incrementBy(Metrics.ignoredRecordsWithReason("port_zero"), listing.portZero)
+      }
+      const held = yield* Ref.getAndSet(heldShrink, Option.none())
+      const confirmed = Option.isSome(held) && [...held.value.removed].every((id) => !current.peers.includes(id))
+      if (Option.isSome(held) && !confirmed) yield* dropHeld(held.value, "its answer lists peers the first one left out")
+      if (confirmed) {
+        yield* Metric.increment(Metrics.largeShrinksWithResult("confirmed"))
+        yield* Effect.logInfo("a second lookup confirmed a large shrink of the peers; applying it").pipe(
+          Effect.annotateLogs({ peers: previous.peers.length, answered: current.peers.length, name })
+        )
+      } else if (isLargeShrink(previous, current)) {
+        const removed = new Set(previous.peers.filter((id) => !current.peers.includes(id)))
+        yield* Ref.set(heldShrink, Option.some({ removed, peers: previous.peers.length, answered: current.peers.length }))
+        yield* Effect.logInfo("an answer would shrink the peers by more than half; waiting for the next lookup to confirm it").pipe(
+          Effect.annotateLogs({
+            peers: previous.peers.length,
+            answered: current.peers.length,
+            removed: removed.size,
+            confirmIn: Duration.format(delay),
+            name
+          })
+        )
+        return { set: previous, held: true }
+      }
       yield* SubscriptionRef.set(state, current)
       yield* Metric.set(Metrics.peerPodCount, current.peers.length)
       yield* Metric.set(Metrics.selfInDns, current.selfInDns ? 1 : 0)
@@ -148,7 +239,11 @@ export const make = Effect.gen(function*() {
       if (listing.foreign.length > 0) {
         yield* Metric.incrementBy(Metrics.foreignTargets, listing.foreign.length)
         yield* Effect.logWarning("ignored SRV targets outside the Service's domain").pipe(
-          Effect.annotateLogs({ targets: listing.foreign.join(","), domain: PeerId.serviceDomain(settings) })
+          Effect.annotateLogs({
+            targets: boundedList(listing.foreign),
+            count: listing.foreign.length,
+            domain: PeerId.serviceDomain(settings)
+          })
         )
       }
       if (listing.ids.length >= LARGE_ANSWER_WARNING && previous.peers.length < LARGE_ANSWER_WARNING) {
@@ -161,19 +256,38 @@ export const make = Effect.gen(function*() {
         yield* Metric.increment(Metrics.membershipChanges)
         yield* Effect.logInfo("peer membership changed").pipe(
           Effect.annotateLogs({
-            joined: joined.join(","),
-            left: left.join(","),
+            joined: boundedList(joined),
+            left: boundedList(left),
+            joinedCount: joined.length,
+            leftCount: left.length,
             peers: current.peers.length,
             self: current.self,
             selfInDns: current.selfInDns
           })
         )
       }
-      return current
+      return { set: current, held: false }
     })
 
+  /** Logs a failed lookup when its outcome differs from the previous lookup's; the same failure again is only debug. */
+  const logFailure = (error: DnsLookupError, previousResult: Metrics.LookupResult | undefined, kept: PeerSet.PeerSet) => {
+    const message = error.outcome === "truncated"
+      ? "the peers' DNS answer is truncated (only part of the records arrived); keeping the last known peers"
+      : "peer lookup failed; keeping the last known peers"
+    const log = previousResult === error.outcome ? Effect.logDebug(message) : Effect.logWarning(message)
+    return log.pipe(
+      Effect.annotateLogs({
+        outcome: error.outcome,
+        name,
+        code: error.code ?? "",
+        ...(error.received === undefined ? {} : { received: error.received }),
+        kept: kept.peers.length
+      })
+    )
+  }
+
   /** One lookup, its metrics and its effect on the set. Never two at once. */
-  const attempt: Effect.Effect<PeerSet.PeerSet, DnsLookupError> = Effect.gen(function*() {
+  const attemptOutcome: Effect.Effect<Outcome, DnsLookupError> = Effect.gen(function*() {
     const started = yield* Clock.currentTimeMillis
     const result = yield* lookup.pipe(
       Effect.timeoutFail({
@@ -188,6 +302,11 @@ export const make = Effect.gen(function*() {
     yield* Metric.update(Metrics.lookupDuration, (finished - started) / 1000)
     yield* Metric.increment(Metrics.lookupsWithResult(outcome))
     yield* Effect.annotateCurrentSpan("dns.outcome", outcome)
+    const previousResult = yield* Ref.getAndSet(lastResult, outcome)
+    const answered = outcome === "ok" || outcome === "nxdomain" || outcome === "nodata"
+    if (answered && previousResult !== undefined && !["ok", "nxdomain", "nodata"].includes(previousResult)) {
+      yield* Effect.logInfo("peer lookups answer again").pipe(Effect.annotateLogs({ after: previousResult, name }))
+    }
     const at = new Date(finished)
     const current = yield* Either.match(result, {
       onRight: (listing) => publish(listing, at),
@@ -195,21 +314,30 @@ export const make = Effect.gen(function*() {
         error.isAnswer
           ? Effect.logDebug("DNS lists no ready pods").pipe(
             Effect.annotateLogs({ outcome: error.outcome, name }),
-            Effect.zipRight(publish({ ids: [], foreign: [] }, at))
+            Effect.zipRight(publish({ ids: [], foreign: [], portZero: 0 }, at))
           )
-          : Effect.logWarning("peer lookup failed; keeping the last known peers").pipe(
-            Effect.annotateLogs({ outcome: error.outcome, name, code: error.code ?? "" }),
-            Effect.zipRight(SubscriptionRef.update(state, PeerSet.markStale)),
-            Effect.zipRight(Effect.fail(error))
-          )
+          : Effect.gen(function*() {
+            const held = yield* Ref.getAndSet(heldShrink, Option.none())
+            if (Option.isSome(held)) yield* dropHeld(held.value, `the next lookup failed: ${error.outcome}`)
+            const kept = yield* SubscriptionRef.updateAndGet(state, PeerSet.markStale)
+            yield* logFailure(error, previousResult, kept)
+            return yield* Effect.fail(error)
+          })
     })
-    yield* Effect.annotateCurrentSpan("peers.count", current.peers.length)
+    yield* Effect.annotateCurrentSpan("peers.count", current.set.peers.length)
     return current
   }).pipe(
     Effect.withSpan("PeerDiscovery.refresh", { attributes: { "dns.name": name } }),
     Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }),
     oneLookupAtATime.withPermits(1)
   )
+
+  /** One lookup, for {@link Service.refresh}: the set after it. */
+  const attempt: Effect.Effect<PeerSet.PeerSet, DnsLookupError> = Effect.map(attemptOutcome, (outcome) => outcome.set)
+
+  /** A lookup whose answer was held as a large shrink is followed by the confirming lookup, after the delay. */
+  const confirmIfHeld = (outcome: Outcome): Effect.Effect<Outcome, DnsLookupError> =>
+    outcome.held ? Effect.zipRight(Effect.sleep(delay), attemptOutcome) : Effect.succeed(outcome)
 
   /**
    * One tick of the refresh loop: a lookup — or, for the first tick, the result of the lookup made
@@ -218,7 +346,7 @@ export const make = Effect.gen(function*() {
    * comes within a backoff delay (at most a quarter interval, jittered) plus a lookup timeout.
    * Nothing escapes a tick but interruption: a defect is logged and the next tick comes.
    */
-  const tick = (first: Option.Option<Either.Either<PeerSet.PeerSet, DnsLookupError>>) =>
+  const tick = (first: Option.Option<Either.Either<Outcome, DnsLookupError>>) =>
     Effect.gen(function*() {
       const length = yield* tickLength(settings.refreshInterval)
       const startedAt = yield* Clock.currentTimeMillis
@@ -226,12 +354,15 @@ export const make = Effect.gen(function*() {
       const lookupOrReplay = Effect.suspend(() => {
         const replay = pending
         pending = Option.none()
-        return Option.match(replay, { onNone: () => attempt, onSome: Either.match({ onLeft: Effect.fail, onRight: Effect.succeed }) })
+        return Option.match(replay, {
+          onNone: () => attemptOutcome,
+          onSome: Either.match({ onLeft: Effect.fail, onRight: Effect.succeed })
+        }).pipe(Effect.flatMap(confirmIfHeld))
       })
       yield* lookupOrReplay.pipe(
         Effect.retry(retrySchedule(settings.refreshInterval).pipe(Schedule.upTo(length))),
         Effect.catchAll((error) =>
-          Effect.logWarning("peer lookups failed all tick; retrying next tick").pipe(
+          Effect.logDebug("peer lookups failed all tick; retrying next tick").pipe(
             Effect.annotateLogs({ outcome: error.outcome, name })
           )
         ),
@@ -245,7 +376,7 @@ export const make = Effect.gen(function*() {
       yield* Effect.sleep(Duration.millis(Math.max(0, Duration.toMillis(length) - elapsed)))
     })
 
-  const first = yield* Effect.either(attempt)
+  const first = yield* Effect.either(attemptOutcome)
   yield* tick(Option.some(first)).pipe(
     Effect.zipRight(Effect.forever(tick(Option.none()))),
     Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }),

@@ -120,7 +120,7 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
     Effect.gen(function*() {
       const before = (yield* Metric.value(Metrics.ignoredRecordsWithReason("other_owner"))).count
       yield* use(dnsServer, (query) => ({
-        send: [reply(query, { answers: [...records(2), ...records(3, `_http._tcp.other.${DOMAIN}`).map((r, i) => ({ ...r, data: { ...(r.data as object), target: `x-${i}.${DOMAIN}` } }) as dnsPacket.Answer)] })]
+        send: [reply(query, { answers: [...records(2), ...[1, 2, 3].map((i) => srv(`_http._tcp.other.${DOMAIN}`, `x-${i}.${DOMAIN}`))] })]
       }))
       const resolver = yield* resolverFor([dnsServer.server])
       expect(targets(yield* resolver.resolveSrv(SRV_NAME))).toEqual(["10-2-0-1", "10-2-0-2"])
@@ -176,7 +176,7 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
   it.live("reads A and AAAA together; a truncated half fails the whole", () =>
     Effect.gen(function*() {
       const name = `10-2-0-1.${DOMAIN}`
-      yield* use(dnsServer, (query, transport) => {
+      yield* use(dnsServer, (query) => {
         const type = query.questions![0]!.type
         if (type === "A") return { send: [reply(query, { answers: [{ type: "A", name: name.slice(0, -1), ttl: 5, class: "IN", data: "10.2.0.1" }] })] }
         return { send: [reply(query, { answers: [{ type: "AAAA", name: name.slice(0, -1), ttl: 5, class: "IN", data: "fd00::1" }] })] }
