@@ -16,7 +16,7 @@ import { Duration, Effect, Layer, Option, Schema } from "effect"
 import { AppConfig, MAX_SHARDS } from "./AppConfig.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
 import { OwnershipCache, ownedBy, type Owners } from "./OwnershipCache.js"
-import { RequestGate, RETRY_AFTER_SECONDS } from "./RequestGate.js"
+import { type Busy, RequestGate, RETRY_AFTER_SECONDS } from "./RequestGate.js"
 
 /** The JSON body of `GET /peers`; the schema is the contract, shared with the tests. */
 export const PeersBody = Schema.Struct({
@@ -112,11 +112,25 @@ const ownership = Effect.gen(function*() {
     return HttpServerResponse.text(ownershipJson(owners, set.self), { contentType: "application/json" })
   })).pipe(
     Effect.catchTag("Busy", (busy) =>
-      respond(ErrorBody, { error: busy.message, retryAfterSeconds: RETRY_AFTER_SECONDS }, 503, {
-        "retry-after": String(RETRY_AFTER_SECONDS)
-      }))
+      Effect.succeed(HttpServerResponse.text(busyJson(busy), {
+        status: 503,
+        contentType: "application/json",
+        headers: { "retry-after": String(RETRY_AFTER_SECONDS) }
+      })))
   )
 })
+
+const busyBodies = new Map<string, string>()
+
+/** The 503 body, encoded once per message: refusing must cost less than serving. */
+const busyJson = (busy: Busy): string => {
+  let json = busyBodies.get(busy.message)
+  if (json === undefined) {
+    json = JSON.stringify(Schema.encodeSync(ErrorBody)({ error: busy.message, retryAfterSeconds: RETRY_AFTER_SECONDS }))
+    busyBodies.set(busy.message, json)
+  }
+  return json
+}
 
 const encodeOwnership = Schema.encodeSync(OwnershipBody)
 const ownershipBodies = new WeakMap<Owners, Map<string, string>>()
