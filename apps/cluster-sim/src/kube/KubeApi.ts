@@ -78,7 +78,13 @@ export const make = (connection: Connection): Service => {
       ca: connection.ca,
       cert: connection.cert,
       key: connection.key,
-      headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": contentType }) }
+      // An explicit length: without it Node sends bodiless DELETEs chunked, which left the kept-alive
+      // connection unusable for the next request (the API server answered it 400).
+      headers: {
+        accept: "application/json",
+        "content-length": String(body === undefined ? 0 : Buffer.byteLength(body)),
+        ...(body === undefined ? {} : { "content-type": contentType })
+      }
     }, (response) => onResponse(response.statusCode ?? 0, response))
     req.on("error", onError)
     req.end(body)
