@@ -11,6 +11,7 @@ import * as Convergence from "./convergence.js"
 import * as Lookup from "./lookup.js"
 import * as Memory from "./memory.js"
 import * as Ownership from "./ownership.js"
+import * as PodUnderLoad from "./podUnderLoad.js"
 import { type Figure, figure } from "./stats.js"
 
 const quick = process.argv.includes("--quick")
@@ -106,6 +107,37 @@ const program = Effect.gen(function*() {
   add("memory.heapGrowthMb", single(memory.heapEndMb - memory.heapStartMb, `MB (heap ${round(memory.heapStartMb)} → ${round(memory.heapEndMb)} MB)`))
   add("memory.cpuSecondsPer1000Refreshes", memory.cpuSecondsPer1000Refreshes)
   add("memory.idleCpuPercent", memory.idleCpuPercent)
+
+  console.log(`a pod under load (${PodUnderLoad.PEERS} peers, ${PodUnderLoad.CONCURRENCY} concurrent /ownership?shards=${PodUnderLoad.SHARDS})…`)
+  const underLoad = yield* PodUnderLoad.run(quick)
+  const loadSummaries = underLoad.map(PodUnderLoad.summarize)
+  const worst = (values: ReadonlyArray<number>) => Math.max(...values)
+  results.podUnderLoad = {
+    peers: PodUnderLoad.PEERS,
+    concurrency: PodUnderLoad.CONCURRENCY,
+    shards: PodUnderLoad.SHARDS,
+    healthzP50Ms: worst(loadSummaries.map((s) => s.p50)),
+    healthzP99Ms: worst(loadSummaries.map((s) => s.p99)),
+    healthzMaxMs: worst(loadSummaries.map((s) => s.max)),
+    idleHealthzP99Ms: worst(loadSummaries.map((s) => s.idleP99)),
+    sigtermExitMs: worst(underLoad.map((t) => t.sigtermExitMs)),
+    exitCodes: underLoad.map((t) => t.exitCode),
+    answered: underLoad.map((t) => t.answered),
+    refused: underLoad.map((t) => t.refused),
+    failed: underLoad.map((t) => t.failed),
+    floodMs: underLoad.map((t) => t.floodMs)
+  }
+  add("podUnderLoad.healthzP99Ms", figure(loadSummaries.map((s) => s.p99), "ms (p99 of /healthz during the flood, per trial)"), {
+    text: "< 100 ms",
+    met: results.podUnderLoad.healthzP99Ms < 100
+  })
+  add("podUnderLoad.idleHealthzP99Ms", figure(loadSummaries.map((s) => s.idleP99), "ms (p99 of /healthz before the flood: the machine's own noise)"))
+  add("podUnderLoad.floodMs", figure(underLoad.map((t) => t.floodMs), `ms for ${PodUnderLoad.CONCURRENCY} requests (answered ${underLoad.map((t) => t.answered).join("/")}, 503 ${underLoad.map((t) => t.refused).join("/")})`))
+  const exitedCleanly = underLoad.every((t) => t.exitCode === 0)
+  add("podUnderLoad.sigtermExitMs", figure(underLoad.map((t) => t.sigtermExitMs), `ms from SIGTERM mid-flood to exit (codes ${underLoad.map((t) => t.exitCode).join(",")})`), {
+    text: "exit 0 < 5,000 ms",
+    met: exitedCleanly && results.podUnderLoad.sigtermExitMs < 5_000
+  })
 
   const document = {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", memoryGb: Math.round(totalmem() / 1024 ** 3), platform: process.platform, arch: process.arch },
