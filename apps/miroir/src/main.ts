@@ -1,23 +1,19 @@
 /**
- * The process every Miroir pod runs. Reads the configuration (a bad value: one line on stderr, exit
- * code 1), then runs the service until SIGTERM or SIGINT, which closes it in order — HTTP server,
+ * The process every Miroir pod runs. Reads the configuration, then runs the service until SIGTERM or SIGINT, which closes it in order — HTTP server,
  * refresh fiber and worker, a last OTLP flush bounded by Telemetry.SHUTDOWN_FLUSH_TIMEOUT — and exits 0.
+ * Any other end — a bad value, a port in use, an address not on this host, a defect — prints one line
+ * on stderr saying why, and exits 1.
  */
 import { HttpServer } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
 import { PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
 import { writeSync } from "node:fs"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as App from "./App.js"
 import * as AppConfig from "./AppConfig.js"
 import * as Logging from "./Logging.js"
+import { describeFailure } from "./internal/startupFailure.js"
 import * as TelemetryConfig from "./TelemetryConfig.js"
-
-/** One line for any error that stops the start: configuration, or a port that cannot be listened on. */
-const describe = (error: { readonly _tag: string; readonly message: string; readonly cause?: unknown }): string =>
-  error._tag === "ServeError"
-    ? `cannot start the HTTP server: ${String((error.cause as Error | undefined)?.message ?? error.cause)}`
-    : error.message
 
 const program = Effect.gen(function*() {
   const discovery = yield* PeerDiscoveryConfig.load
@@ -44,8 +40,11 @@ const program = Effect.gen(function*() {
     Effect.provide(Logging.layer(app))
   )
 }).pipe(
+  // Every cause, defects included, not only typed errors: a defect used to exit 1 without a word.
   // Written synchronously: runMain exits right after, and a write to a pipe would be lost.
-  Effect.tapError((error) => Effect.sync(() => writeSync(2, `${describe(error)}\n`)))
+  Effect.tapErrorCause((cause) =>
+    Effect.sync(() => Option.map(describeFailure(cause), (line) => writeSync(2, `${line}\n`)))
+  )
 )
 
 NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })

@@ -32,9 +32,9 @@ export interface Settings {
   readonly protocol: PortProtocol
   /** SRV (default) or A/AAAA lookups. */
   readonly record: RecordMode
-  /** Time between lookups (jittered by ±20%). */
+  /** Time between lookups (jittered by ±20%), from 10 ms to 1 h ({@link REFRESH_INTERVAL_RANGE}). */
   readonly refreshInterval: Duration.Duration
-  /** Upper bound of one lookup; below the refresh interval. */
+  /** Upper bound of one lookup: at least 5 ms ({@link LOOKUP_TIMEOUT_MIN}), below the refresh interval. */
   readonly lookupTimeout: Duration.Duration
   /** The cluster domain, without trailing dot (`cluster.local`). */
   readonly clusterDomain: string
@@ -76,6 +76,15 @@ export const Defaults = {
 } as const
 
 /**
+ * The range of the refresh interval. Below 10 ms lookups would follow each other back to back and burn a
+ * core (benchmarks use 10 ms; production wants seconds); above an hour a pod would miss every change.
+ */
+export const REFRESH_INTERVAL_RANGE = { min: Duration.millis(10), max: Duration.hours(1) } as const
+
+/** The shortest lookup timeout: below it even a loopback answer may not make it. The longest is below the interval. */
+export const LOOKUP_TIMEOUT_MIN = Duration.millis(5)
+
+/**
  * Raw settings as strings, before validation. Absent optional values take their defaults in
  * {@link make}; `podName` defaults to the host name, which Kubernetes sets to the pod name.
  */
@@ -113,8 +122,16 @@ export const make = (raw: Input, resolvConf?: string): Effect.Effect<Settings, C
     const portName = yield* field("portName", Defaults.portName, Parse.portName)
     const protocol = yield* field("protocol", Defaults.protocol, Parse.oneOf(["tcp", "udp", "sctp"]))
     const record = yield* field("record", Defaults.record, Parse.oneOf(["srv", "a"]))
-    const refreshInterval = yield* field("refreshInterval", Defaults.refreshInterval, Parse.positiveDuration)
-    const lookupTimeout = yield* field("lookupTimeout", Defaults.lookupTimeout, Parse.positiveDuration)
+    const refreshInterval = yield* field(
+      "refreshInterval",
+      Defaults.refreshInterval,
+      Parse.durationBetween(REFRESH_INTERVAL_RANGE.min, REFRESH_INTERVAL_RANGE.max)
+    )
+    const lookupTimeout = yield* field(
+      "lookupTimeout",
+      Defaults.lookupTimeout,
+      Parse.durationBetween(LOOKUP_TIMEOUT_MIN, REFRESH_INTERVAL_RANGE.max)
+    )
     if (Duration.greaterThanOrEqualTo(lookupTimeout, refreshInterval)) {
       return yield* new ConfigError({
         variable: Variables.lookupTimeout,

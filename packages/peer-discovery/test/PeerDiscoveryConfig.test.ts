@@ -91,11 +91,16 @@ describe("PeerDiscoveryConfig", () => {
     }))
 
   const badValues: ReadonlyArray<readonly [string, string, RegExp]> = [
-    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "soon", /positive duration/],
-    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "0s", /positive duration/],
-    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "-5 seconds", /positive duration/],
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "soon", /a duration from 10ms to 1h/],
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "0s", /a duration from 10ms to 1h/],
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "-5 seconds", /a duration from 10ms to 1h/],
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "1ms", /a duration from 10ms to 1h/],
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "61m", /a duration from 10ms to 1h/],
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "600h", /a duration from 10ms to 1h/],
     ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "15s", /below MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL/],
-    ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "20", /positive duration/],
+    ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "597h", /a duration from 5ms to 1h/],
+    ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "1ms", /a duration from 5ms to 1h/],
+    ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "20", /a duration from 5ms to 1h/],
     ["MIROIR_PEER_DISCOVERY_SERVICE", "", /Service name/],
     ["MIROIR_PEER_DISCOVERY_SERVICE", "Miroir_Headless", /Service name/],
     ["POD_IP", "10.0.0.300", /IPv4 or IPv6 address/],
@@ -118,6 +123,15 @@ describe("PeerDiscoveryConfig", () => {
         expect(error.message).toContain(`${variable}=${JSON.stringify(value)}`)
       }))
   }
+
+  it.effect("accepts the ends of the duration ranges: interval 10ms to 1h, timeout from 5ms", () =>
+    Effect.gen(function*() {
+      const shortest = yield* PeerDiscoveryConfig.make({ podName: "p", refreshInterval: "10ms", lookupTimeout: "5ms" })
+      expect(Duration.toMillis(shortest.refreshInterval)).toBe(10)
+      expect(Duration.toMillis(shortest.lookupTimeout)).toBe(5)
+      const longest = yield* PeerDiscoveryConfig.make({ podName: "p", refreshInterval: "1h", lookupTimeout: "59m" })
+      expect(Duration.toMillis(longest.refreshInterval)).toBe(3_600_000)
+    }))
 
   it.effect("treats an empty POD_IP as unknown, not as an error", () =>
     Effect.gen(function*() {

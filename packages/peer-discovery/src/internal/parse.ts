@@ -26,6 +26,20 @@ export const positiveDuration = (raw: string): Parsed<Duration.Duration> => {
   })
 }
 
+/**
+ * A duration as {@link positiveDuration} reads it, from `min` to `max` inclusive; the error names the
+ * range. Bounds keep a setting where it makes sense and where a timer can be set at all (Node's timers
+ * hold at most 2^31-1 ms, about 24.8 days).
+ */
+export const durationBetween = (min: Duration.Duration, max: Duration.Duration) => (raw: string): Parsed<Duration.Duration> => {
+  const expected = `a duration from ${Duration.format(min)} to ${Duration.format(max)}, such as 250ms, 15s or 1m`
+  return Either.match(positiveDuration(raw), {
+    onLeft: () => Either.left(expected),
+    onRight: (d) =>
+      Duration.lessThan(d, min) || Duration.greaterThan(d, max) ? Either.left(expected) : Either.right(d)
+  })
+}
+
 /** An IPv4 or IPv6 address, returned in canonical form (lower-case, IPv6 compressed as RFC 5952). */
 export const ipAddress = (raw: string): Parsed<string> => {
   const text = raw.trim()
