@@ -105,3 +105,21 @@ export const awaitPublished = (
     awaitValue(cluster.published, (published) => predicate(published.labels), timeout, "DNS to publish the expected pods"),
     (published) => published.at
   )
+
+/**
+ * Waits until the cluster has settled: every live pod is ready and exactly the live ready pods are
+ * published (on Kubernetes, a crashed pod has restarted and an evicted one has been replaced).
+ */
+export const awaitSettled = (cluster: Cluster, timeout: Duration.DurationInput): Effect.Effect<void, Error> =>
+  awaitValue(
+    cluster.pods,
+    (pods) => pods.filter(isLive).every((pod) => pod.ready),
+    timeout,
+    "every live pod to be ready"
+  ).pipe(
+    Effect.flatMap((pods) => {
+      const labels = pods.filter(isLive).map((pod) => pod.label).sort()
+      return awaitPublished(cluster, (published) => published.join() === labels.join(), timeout)
+    }),
+    Effect.asVoid
+  )

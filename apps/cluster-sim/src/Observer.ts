@@ -153,3 +153,31 @@ export const awaitConverged = (
     }
     return lastAt
   })
+
+/**
+ * Waits until no published pod other than the one labelled `gone` lists it, and returns when the last
+ * of them stopped listing it (ms since the epoch). Pods that join meanwhile (a replacement) count
+ * only for not listing it either.
+ */
+export const awaitDropped = (
+  cluster: Cluster,
+  gone: string,
+  refreshInterval: Duration.Duration,
+  what: string
+): Effect.Effect<number, Error> =>
+  Effect.gen(function*() {
+    const lastAt = yield* Ref.make(Date.now())
+    const listing = Effect.gen(function*() {
+      const published = yield* publishedLabels(cluster)
+      const survivors = (yield* livePods(cluster)).filter((pod) => pod.label !== gone && published.includes(pod.label))
+      const still = yield* Effect.filter(survivors, (pod) => Effect.map(peersOf(pod), (peers) => Option.exists(peers, (listed) => listed.includes(gone))), {
+        concurrency: "unbounded"
+      })
+      if (still.length > 0) yield* Ref.set(lastAt, Date.now())
+      return still.length
+    })
+    yield* pollUntil(what, listing, (still) => still === 0, {
+      timeout: Duration.millis(Math.max(15_000, 10 * Duration.toMillis(refreshInterval)))
+    })
+    return yield* Ref.get(lastAt)
+  })

@@ -16,7 +16,7 @@ export const render = (result: RunResult, context: { readonly cluster: string; r
   )
   const events = result.events.map((event) => `- ${((event.at - result.startedAt) / 1000).toFixed(2)} s: ${event.label}`)
   return [
-    "# Cluster simulator report",
+    "# Local cluster report",
     "",
     `Refresh interval R = ${r} ms; ${context.pods} pods at start (${context.statefulSet ? "StatefulSet" : "Deployment"}); cluster: ${context.cluster}; run took ${seconds(result.finishedAt - result.startedAt)}.`,
     "",

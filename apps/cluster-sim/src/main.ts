@@ -7,8 +7,8 @@
  *   pnpm start [-- --pods 3] [--interval 1s] [--scenario default|steady] [--statefulset]
  *              [--shards 64] [--out report] [--keep-running] [--kube]
  */
-import { mkdirSync, writeFileSync } from "node:fs"
-import { resolve } from "node:path"
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { Data, Duration, Effect, Schedule, type Scope } from "effect"
@@ -16,6 +16,7 @@ import { type Cluster, publishedLabels } from "./Cluster.js"
 import * as ClusterDns from "./ClusterDns.js"
 import { defaultService } from "./DnsAnswers.js"
 import * as EndpointsController from "./EndpointsController.js"
+import * as KubeCluster from "./kube/KubeCluster.js"
 import * as LiveTable from "./LiveTable.js"
 import { observe } from "./Observer.js"
 import * as Report from "./Report.js"
@@ -34,7 +35,8 @@ const parseOptions = Effect.try({
       args: process.argv.slice(2).filter((arg) => arg !== "--"),
       options: {
         pods: { type: "string", default: "3" },
-        interval: { type: "string", default: "1s" },
+        // 1s on the simulator, 3s on Kubernetes (see kubeCluster).
+        interval: { type: "string" },
         scenario: { type: "string", default: "default" },
         statefulset: { type: "boolean", default: false },
         shards: { type: "string", default: "64" },
@@ -49,15 +51,17 @@ const parseOptions = Effect.try({
   Effect.flatMap((values) => {
     const pods = Number(values.pods)
     const shards = Number(values.shards)
-    const interval = /^(\d+)(ms|s)$/.exec(values.interval)
+    const intervalText = values.interval ?? (values.kube ? "3s" : "1s")
+    const interval = /^(\d+)(ms|s)$/.exec(intervalText)
     const scenario = values.scenario as Scenario.ScenarioName
     if (values.help) return Effect.fail(new UsageError({ message: usage }))
     if (!Number.isInteger(pods) || pods < 1 || pods > 200) return Effect.fail(new UsageError({ message: `--pods must be an integer from 1 to 200, got ${values.pods}` }))
     if (!Number.isInteger(shards) || shards < 1 || shards > 65_536) return Effect.fail(new UsageError({ message: `--shards must be an integer from 1 to 65536, got ${values.shards}` }))
-    if (interval === null) return Effect.fail(new UsageError({ message: `--interval must look like 1s or 250ms, got ${values.interval}` }))
+    if (interval === null) return Effect.fail(new UsageError({ message: `--interval must look like 1s or 250ms, got ${intervalText}` }))
+    if (values.kube && values.statefulset) return Effect.fail(new UsageError({ message: "--statefulset runs on the simulator only (the chart installs a Deployment)" }))
     if (!Scenario.scenarios.includes(scenario)) return Effect.fail(new UsageError({ message: `--scenario must be one of ${Scenario.scenarios.join(", ")}, got ${values.scenario}` }))
     const refreshInterval = Duration.millis(Number(interval[1]) * (interval[2] === "s" ? 1000 : 1))
-    if (Duration.toMillis(refreshInterval) < 100) return Effect.fail(new UsageError({ message: `--interval must be at least 100ms, got ${values.interval}` }))
+    if (Duration.toMillis(refreshInterval) < 100) return Effect.fail(new UsageError({ message: `--interval must be at least 100ms, got ${intervalText}` }))
     return Effect.succeed({
       pods,
       shards,
@@ -82,9 +86,21 @@ const simulatedCluster = (options: Options): Effect.Effect<Cluster, Error, Scope
       statefulSet: options.statefulSet
     }))
 
-/** Real Kubernetes components (`--kube`); until `./kube/KubeCluster.js` exists, it says what is missing. */
-const kubeCluster = (_options: Options): Effect.Effect<Cluster, Error, Scope.Scope> =>
-  Effect.fail(new Error("--kube needs the real components: run scripts/install-test-deps.sh"))
+/**
+ * Real Kubernetes components (`--kube`, built by scripts/install-test-deps.sh): the chart installed with
+ * Helm, R set through its values. CoreDNS keeps kubeadm's Corefile but with TTLs of 1 s instead of 30 s:
+ * with `cache 30`, no pod polling DNS could see a change within 2R of a short interval.
+ */
+const kubeCluster = (options: Options): Effect.Effect<Cluster, Error, Scope.Scope> =>
+  KubeCluster.make({
+    folder: mkdtempSync(join(options.out, "kube-")),
+    release: "miroir",
+    namespace: "default",
+    replicas: options.pods,
+    refreshInterval: options.refreshInterval,
+    dnsTtls: { ttl: 1, cache: 1 },
+    values: { shards: options.shards }
+  })
 
 const program = Effect.gen(function*() {
   const options = yield* parseOptions
