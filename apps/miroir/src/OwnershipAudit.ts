@@ -319,6 +319,8 @@ export const make = (options: Options) =>
 
     if (Option.isSome(options.interval)) {
       yield* setGauges(Option.none(), false)
+      // 0 = never, so that "no audit for a while" can be alerted on from the start (max over the pods).
+      yield* Metric.set(AppMetrics.auditLastRunTimestamp, 0)
       // The first round after one interval: at start the pods are still finding each other.
       yield* runOnce.pipe(
         Effect.catchAllCause((cause) =>

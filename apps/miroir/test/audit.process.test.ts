@@ -8,9 +8,15 @@
  * The steady run lasts MIROIR_AUDIT_STEADY_SECONDS (default 60 s, about 60 audits); the issue asks for
  * several minutes, which `MIROIR_AUDIT_STEADY_SECONDS=300 pnpm vitest run apps/miroir/test/audit.process.test.ts` gives.
  */
+import { execFileSync } from "node:child_process"
+import { accessSync, constants, mkdtempSync, writeFileSync } from "node:fs"
+import { homedir, tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Rendezvous } from "@miroir/peer-discovery"
 import { waitUntil } from "@miroir/test-support/processes"
+import { type Prometheus, startPrometheus } from "@miroir/test-support/prometheus"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { AUDIT_KEY, type Report } from "../src/OwnershipAudit.js"
 import { commonFreePort, getJson, metricValue, type Pod, podBundle, startPod } from "./support/pod.js"
@@ -33,9 +39,56 @@ const [NEWCOMER, WRONG_SERVICE, NO_IDENTITY] = Array.from({ length: 200 }, (_, i
 const GHOST = "127.0.1.250"
 const WRONG_POD_IP = "127.0.1.251"
 
+/** The alerts of the chart's `miroir-ownership` group. */
+const OWNERSHIP_ALERTS = [
+  "MiroirPeerViewsDisagree",
+  "MiroirShardsUnowned",
+  "MiroirShardsMultiOwned",
+  "MiroirPeerIdentityMismatch",
+  "MiroirOwnershipAuditPeersUnreachable",
+  "MiroirOwnershipAuditMissing"
+]
+
+/** Helm as scripts/install-test-deps.sh builds it, if it has. */
+const helm = (() => {
+  const file = join(process.env.MIROIR_TEST_DEPS_CACHE ?? join(homedir(), ".cache", "miroir-test-deps"), "bin", "helm")
+  try {
+    accessSync(file, constants.X_OK)
+    return file
+  } catch {
+    return undefined
+  }
+})()
+
+/**
+ * The chart's rules as `helm template` renders them for a release `miroir` in `default` with this test's
+ * intervals, and `for: 1s`, written as a Prometheus rule file (the PrometheusRule's spec).
+ */
+const chartRules = (helmPath: string): string => {
+  const chart = fileURLToPath(new URL("../../../charts/miroir", import.meta.url))
+  const manifest = execFileSync(helmPath, [
+    "template", "miroir", chart, "--namespace", "default",
+    "--set", "prometheusRule.enabled=true",
+    "--set", "prometheusRule.ownershipFor=1s",
+    "--set", "discovery.refreshInterval=500ms",
+    "--set", "discovery.lookupTimeout=300ms",
+    "--set", `ownershipAudit.interval=${AUDIT_INTERVAL_MS}ms`,
+    "--kube-version", "1.37.0",
+    "--api-versions", "monitoring.coreos.com/v1",
+    "--show-only", "templates/prometheusrule.yaml"
+  ], { encoding: "utf8" })
+  // The PrometheusRule's spec is a Prometheus rule file indented by two: `groups:` and below.
+  const spec = manifest.slice(manifest.indexOf("\nspec:\n") + "\nspec:\n".length)
+  const file = join(mkdtempSync(join(tmpdir(), "miroir-rules-")), "rules.yaml")
+  writeFileSync(file, spec.split("\n").map((line) => line.slice(2)).join("\n"))
+  return file
+}
+
 describe("the ownership audit across pod processes", () => {
   let unbound: Unbound
   let staleDns: Unbound | undefined
+  /** Scrapes every pod as job "miroir" in namespace "default", with the chart's rules; only with helm. */
+  let prometheus: Prometheus | undefined
   let port: number
   let bundle: string
   const pods = new Map<string, Pod>()
@@ -58,15 +111,32 @@ describe("the ownership audit across pod processes", () => {
     MIROIR_SHARDS: "256",
     MIROIR_LOG_LEVEL: "warn"
   })
+  let targetsWritten: Promise<void> = Promise.resolve()
+  /** Points Prometheus at the pods now running; one write at a time (pods start and stop concurrently). */
+  const scrapeThePods = () =>
+    targetsWritten = targetsWritten.then(() =>
+      prometheus?.setTargetGroups([{
+        targets: [...pods.values()].map((pod) => new URL(pod.metricsUrl).host),
+        labels: { namespace: "default" }
+      }]))
   const launch = async (ip: string, env: Record<string, string> = {}) => {
     const pod = await startPod(ip, { ...environment(unbound.server), ...env }, bundle)
     pods.set(ip, pod)
+    await scrapeThePods()
     return pod
   }
   const halt = async (ip: string) => {
     await pods.get(ip)?.stop()
     pods.delete(ip)
+    await scrapeThePods()
   }
+  /** The chart's ownership alerts pending or firing now. */
+  const ownershipAlerts = async () =>
+    (await prometheus!.alerts()).filter((alert) => OWNERSHIP_ALERTS.includes(alert.labels.alertname!))
+  /** Waits until `alert` fires (its `for` is 1 s here). */
+  const awaitFiring = (alert: string) =>
+    waitUntil(`${alert} to fire`, 20_000, async () =>
+      (await ownershipAlerts()).some((a) => a.labels.alertname === alert && a.state === "firing"))
   const auditorPod = () => pods.get(AUDITOR.replaceAll("-", "."))!
   const peersOf = async (ip: string): Promise<Array<string>> => (await getJson(`${pods.get(ip)!.url}/peers`)).peers
 
@@ -111,11 +181,14 @@ describe("the ownership audit across pod processes", () => {
     unbound = await startUnbound({ records: BASE.map((ip) => srvRecord(DOMAIN, ip)) })
     staleDns = await startUnbound({ records: BASE.map((ip) => srvRecord(DOMAIN, ip)) })
     for (const ip of BASE) published.add(ip)
+    if (helm !== undefined) prometheus = await startPrometheus({ scrapeInterval: "250ms", ruleFiles: [chartRules(helm)] })
     await Promise.all(BASE.map((ip) => launch(ip, ip === STALE ? environment(staleDns!.server) : {})))
     await awaitAgreement(BASE)
   }, 120_000)
 
   afterAll(async () => {
+    await prometheus?.stop()
+    prometheus = undefined
     await Promise.all([...pods.keys()].map(halt))
     await unbound?.stop()
     await staleDns?.stop()
@@ -167,6 +240,15 @@ describe("the ownership audit across pod processes", () => {
     expect(metricValue(auditorMetrics, "miroir_ownership_audit_last_run_timestamp_seconds")).toBeGreaterThan(started / 1000)
   }, (STEADY_SECONDS + 60) * 1000)
 
+  it.skipIf(helm === undefined)("the chart's ownership alerts stay silent in the steady run (needs helm from install-test-deps)", async () => {
+    // Prometheus has scraped the pods since before the steady run; with `for: 1s` any finding would show.
+    const distinct = await prometheus!.query(
+      'count by (namespace, job) (count_values by (namespace, job) ("digest", miroir_peer_view_digest{namespace="default", job="miroir"}))'
+    )
+    expect(distinct.map((sample) => sample.value)).toEqual([1])
+    expect(await ownershipAlerts()).toEqual([])
+  })
+
   it("flags a pod whose DNS is cut, once a pod joins that it cannot see, within two audits", async () => {
     await staleDns!.stop()
     staleDns = undefined
@@ -185,6 +267,10 @@ describe("the ownership audit across pod processes", () => {
       .toBe(true)
     const metrics = await (await fetch(auditorPod().metricsUrl)).text()
     expect(metricValue(metrics, "miroir_ownership_audit_distinct_views")).toBeGreaterThanOrEqual(2)
+    if (prometheus !== undefined) {
+      await awaitFiring("MiroirPeerViewsDisagree")
+      await awaitFiring("MiroirShardsMultiOwned")
+    }
     // Heal: the stale pod goes away.
     await halt(STALE)
     await publish(BASE.filter((ip) => ip !== STALE).concat(NEWCOMER))
@@ -220,5 +306,9 @@ describe("the ownership audit across pod processes", () => {
     expect(report.unowned.count + report.multiOwned.count).toBeGreaterThan(0)
     const metrics = await (await fetch(auditorPod().metricsUrl)).text()
     expect(metricValue(metrics, "miroir_ownership_audit_identity_mismatches")).toBe(1)
+    if (prometheus !== undefined) {
+      await awaitFiring("MiroirPeerIdentityMismatch")
+      await awaitFiring("MiroirShardsUnowned")
+    }
   }, 90_000)
 })
