@@ -2,9 +2,10 @@
  * The pod service as operators run it: real processes on distinct loopback addresses, each with its
  * own POD_IP, against a real DNS server (unbound) publishing their dashed-IP SRV records.
  */
+import { createServer, type Server } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
-import { waitUntil } from "@miroir/test-support/processes"
+import { freePort, type Started, waitUntil } from "@miroir/test-support/processes"
 import { getJson, metricValue, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
 
 const DOMAIN = "miroir-headless.default.svc.cluster.local."
@@ -79,7 +80,10 @@ describe("pod processes against unbound", () => {
 describe.concurrent("bad configuration", () => {
   const cases: ReadonlyArray<readonly [string, string, string]> = [
     ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "20s", "a duration below MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL"],
-    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "often", "a positive duration"],
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "often", "a duration from 10ms to 1h"],
+    ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "1ms", "a duration from 10ms to 1h"],
+    ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "597h", "a duration from 5ms to 1h"],
+    ["OTEL_METRIC_EXPORT_INTERVAL", "2147483648", "an integer from 100 to 86400000"],
     ["POD_IP", "10.0.0.256", "an IPv4 or IPv6 address"],
     ["MIROIR_HTTP_PORT", "http", "an integer from 0 to 65535"],
     ["MIROIR_SHARDS", "0", "an integer from 1 to 65536"],
@@ -89,11 +93,82 @@ describe.concurrent("bad configuration", () => {
   ]
   it.each(cases)("%s=%s exits 1 with one line naming it", async (variable, value, expected) => {
     const started = spawnPod({ POD_NAME: "miroir-0", [variable]: value })
-    const ended = await waitForExit(started, 30_000)
+    // Generous: a dozen pod processes compile their TypeScript at once on two cores.
+    const ended = await waitForExit(started, 90_000)
     expect(ended.code).toBe(1)
     const lines = started.output().trim().split("\n")
     expect(lines).toHaveLength(1)
     expect(lines[0]).toMatch(new RegExp(`^invalid configuration: ${variable}=${JSON.stringify(value)}: expected `))
     expect(lines[0]).toContain(expected)
+  }, 120_000)
+})
+
+/** What the process wrote on stderr, collected from the start (its logs go to stdout). */
+const stderrOf = (started: Started): (() => string) => {
+  let text = ""
+  started.child.stderr?.on("data", (chunk) => (text += String(chunk)))
+  return () => text
+}
+
+/** Listens on `host:port` until closed, to make that port unavailable to a pod. */
+const occupy = (host: string, port: number): Promise<Server> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(port, host, () => resolve(server))
   })
+
+describe("start-up failures that are not configuration errors", () => {
+  const base = async (host: string) => ({
+    POD_NAME: "miroir-0",
+    MIROIR_HTTP_HOST: host,
+    // Nothing answers there: discovery fails fast and the pod starts anyway, as it should.
+    MIROIR_DNS_SERVERS: `127.0.0.1:${await freePort()}`,
+    MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "100ms"
+  })
+  const expectOneLine = async (env: Record<string, string>, pattern: RegExp) => {
+    const started = spawnPod(env)
+    const stderr = stderrOf(started)
+    const ended = await waitForExit(started, 90_000)
+    expect(ended.code).toBe(1)
+    const lines = stderr().trim().split("\n")
+    expect(lines, started.output()).toHaveLength(1)
+    expect(lines[0]).toMatch(pattern)
+  }
+
+  it("the HTTP port already in use: exits 1 with one line saying so", async () => {
+    const host = "127.0.0.6"
+    const [taken, metrics] = [await freePort(host), await freePort(host)]
+    const holder = await occupy(host, taken)
+    try {
+      await expectOneLine(
+        { ...(await base(host)), MIROIR_HTTP_PORT: String(taken), MIROIR_METRICS_PORT: String(metrics) },
+        new RegExp(`^cannot start the HTTP server: .*EADDRINUSE.*${host}:${taken}`)
+      )
+    } finally {
+      holder.close()
+    }
+  }, 120_000)
+
+  it("the metrics port already in use: exits 1 with one line saying so", async () => {
+    const host = "127.0.0.7"
+    const [http, taken] = [await freePort(host), await freePort(host)]
+    const holder = await occupy(host, taken)
+    try {
+      await expectOneLine(
+        { ...(await base(host)), MIROIR_HTTP_PORT: String(http), MIROIR_METRICS_PORT: String(taken) },
+        new RegExp(`EADDRINUSE.*${host}:${taken}`)
+      )
+    } finally {
+      holder.close()
+    }
+  }, 120_000)
+
+  it("an address that is not this host's: exits 1 with one line saying so", async () => {
+    // A documentation address (TEST-NET-3, RFC 5737): never assigned to an interface, and nothing is sent.
+    await expectOneLine(
+      { ...(await base("203.0.113.7")), MIROIR_HTTP_PORT: "17700", MIROIR_METRICS_PORT: "19090" },
+      /EADDRNOTAVAIL.*203\.0\.113\.7/
+    )
+  }, 120_000)
 })

@@ -11,7 +11,7 @@ import * as DnsResolver from "../src/DnsResolver.js"
 import * as Metrics from "../src/Metrics.js"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import { DOMAIN, SRV_NAME } from "./support/fixtures.js"
-import { reply, type Script, type ScriptedDns, srv, startScriptedDns } from "./support/scriptedDns.js"
+import { reply, type Script, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { EDNS_PAYLOAD_SIZE } from "../src/internal/dnsMessage.js"
 
 const resolverFor = (servers: ReadonlyArray<string>, timeout: Duration.DurationInput = "1 second") =>
