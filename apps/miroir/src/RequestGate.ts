@@ -4,9 +4,14 @@
  * exceeds that is refused at once with {@link Busy}, which the HTTP API answers as a 503 with
  * `Retry-After`: a flood then costs the pod a bounded amount of memory and CPU, and the client a clear
  * answer instead of a hang.
+ *
+ * A request that gets its turn first gives the event loop a turn: when a shared computation finishes,
+ * its waiters would otherwise all answer in one uninterrupted run of microtasks, and a probe arriving
+ * meanwhile would wait for every one of them. This way at most `concurrency` answer per turn of the loop.
  */
 import { Context, Data, Duration, Effect, Layer, Metric, Ref } from "effect"
 import * as AppMetrics from "./AppMetrics.js"
+import { yieldToEventLoop } from "./internal/eventLoop.js"
 
 /** The bounds of the gate. */
 export interface Limits {
@@ -61,7 +66,7 @@ export const make = (limits: Limits): Effect.Effect<Service> =>
           Ref.modify(admitted, (n) => (n >= capacity ? [false, n] : [true, n + 1])),
           (entered) =>
             entered
-              ? restore(turns.withPermits(1)(effect).pipe(
+              ? restore(turns.withPermits(1)(Effect.zipRight(yieldToEventLoop, effect)).pipe(
                 Effect.timeoutFail({ duration: limits.maxWait, onTimeout: () => new Busy({ reason: "timeout", limits }) })
               )).pipe(Effect.ensuring(Ref.update(admitted, (n) => n - 1)))
               : Effect.fail(new Busy({ reason: "queue-full", limits }))

@@ -3,6 +3,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Either, Fiber, TestClock } from "effect"
 import * as RequestGate from "../src/RequestGate.js"
 
+/** Lets the fibers run, macrotasks included (a request that gets its turn first gives the event loop one). */
+const settle = Effect.repeatN(Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve))), 5)
+
 const limits: RequestGate.Limits = { concurrency: 2, queue: 3, maxWait: Duration.seconds(5) }
 
 describe("RequestGate", () => {
@@ -20,7 +23,7 @@ describe("RequestGate", () => {
         return "served"
       })
       const admitted = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.fork(gate.run(work)))
-      yield* Effect.repeatN(Effect.yieldNow(), 20)
+      yield* settle
       expect(yield* gate.admitted).toBe(5)
       expect(running).toBe(2)
       const refused = yield* Effect.either(gate.run(work))
@@ -47,7 +50,7 @@ describe("RequestGate", () => {
     Effect.gen(function*() {
       const gate = yield* RequestGate.make(limits)
       const fibers = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.fork(gate.run(Effect.never)))
-      yield* Effect.repeatN(Effect.yieldNow(), 20)
+      yield* settle
       expect(yield* gate.admitted).toBe(5)
       yield* Effect.forEach(fibers, Fiber.interrupt)
       expect(yield* gate.admitted).toBe(0)
