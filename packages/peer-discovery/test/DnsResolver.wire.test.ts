@@ -83,6 +83,16 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
       expect(error.message).toContain("25 records received")
     }))
 
+  it.live("takes a TCP answer with TC set and additional records: only extras were left out, as CoreDNS does", () =>
+    Effect.gen(function*() {
+      const address = (i: number): dnsPacket.Answer => ({ type: "A", name: target(i).replace(/\.$/, ""), ttl: 5, class: "IN", data: `10.2.0.${i}` })
+      yield* use(dnsServer, (query, transport) => ({
+        send: [reply(query, { answers: records(transport === "udp" ? 0 : 25), additionals: transport === "udp" ? [] : [address(1), address(2)], truncated: true })]
+      }))
+      const resolver = yield* resolverFor([dnsServer.server])
+      expect(yield* resolver.resolveSrv(SRV_NAME)).toHaveLength(25)
+    }))
+
   it.live("fails with truncated when the TCP connection ends in the middle of the answer", () =>
     Effect.gen(function*() {
       yield* use(dnsServer, (query, transport) =>

@@ -98,11 +98,12 @@ export const startScriptedDns = (script: Script, host = "127.0.0.1"): Promise<Sc
     })
   })
 
-/** The reply to `query`: same id and question, `rcode`, these answers, TC when `truncated`. */
+/** The reply to `query`: same id and question, `rcode`, these answers and additional records, TC when `truncated`. */
 export const reply = (
   query: dnsPacket.DecodedPacket,
   options: {
     readonly answers?: ReadonlyArray<dnsPacket.Answer>
+    readonly additionals?: ReadonlyArray<dnsPacket.Answer>
     readonly rcode?: "NOERROR" | "NXDOMAIN" | "SERVFAIL" | "REFUSED" | "NOTIMP"
     readonly truncated?: boolean
     readonly id?: number
@@ -115,7 +116,8 @@ export const reply = (
     id: options.id ?? query.id ?? 0,
     flags: dnsPacket.AUTHORITATIVE_ANSWER | (options.truncated ? dnsPacket.TRUNCATED_RESPONSE : 0),
     questions: [...(options.questions ?? query.questions ?? [])],
-    answers: [...(options.answers ?? [])]
+    answers: [...(options.answers ?? [])],
+    additionals: [...(options.additionals ?? [])]
   })
   // dns-packet writes no RCODE: set it in the header's low four bits.
   message.writeUInt16BE(message.readUInt16BE(2) | rcodes[options.rcode ?? "NOERROR"], 2)

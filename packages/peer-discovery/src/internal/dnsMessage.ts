@@ -52,6 +52,8 @@ export interface Reply {
   readonly rcode: number
   readonly questions: ReadonlyArray<{ readonly name: string; readonly type: string; readonly class: string }>
   readonly answers: ReadonlyArray<dnsPacket.Answer>
+  /** Records of the additional section other than EDNS's OPT. */
+  readonly extraRecords: number
   /** False when the message ended before the records its header announces: it was cut short in transit. */
   readonly complete: boolean
 }
@@ -71,13 +73,15 @@ const HEADER_BYTES = 12
  * Decodes a reply. Undefined when it cannot be matched to a query at all (shorter than a header, or an
  * undecodable question); a reply whose answer records run past its end is returned with what could be
  * read and `complete: false` — dns-packet's own decoder would throw and lose the difference between
- * "malformed" and "cut short". Authority and additional records are not read: discovery uses neither.
+ * "malformed" and "cut short". Authority and additional records are read only to be counted.
  */
 export const decodeReply = (message: Buffer, cutShort = false): Reply | undefined => {
   if (message.length < HEADER_BYTES) return undefined
   const flags = message.readUInt16BE(2)
   const questionCount = message.readUInt16BE(4)
   const answerCount = message.readUInt16BE(6)
+  const authorityCount = message.readUInt16BE(8)
+  const additionalCount = message.readUInt16BE(10)
   let offset = HEADER_BYTES
   const questions: Array<{ name: string; type: string; class: string }> = []
   try {
@@ -89,23 +93,26 @@ export const decodeReply = (message: Buffer, cutShort = false): Reply | undefine
     return undefined
   }
   if (offset > message.length) return undefined
-  const answers: Array<dnsPacket.Answer> = []
-  let complete = !cutShort
-  for (let i = 0; i < answerCount; i++) {
-    try {
-      const record = codecs.answer.decode(message, offset)
-      offset += codecs.answer.decode.bytes
-      // Buffer reads are bounds-checked, but some record decoders slice, which is not: check the end too.
-      if (offset > message.length) {
-        complete = false
-        break
+  let ended = false
+  /** The next `count` records, as far as they can be read; a record past the end sets `ended`. */
+  const records = (count: number): Array<dnsPacket.Answer> => {
+    const read: Array<dnsPacket.Answer> = []
+    for (let i = 0; i < count && !ended; i++) {
+      try {
+        const record = codecs.answer.decode(message, offset)
+        offset += codecs.answer.decode.bytes
+        // Buffer reads are bounds-checked, but some record decoders slice, which is not: check the end too.
+        if (offset > message.length) ended = true
+        else read.push(record)
+      } catch {
+        ended = true
       }
-      answers.push(record)
-    } catch {
-      complete = false
-      break
     }
+    return read
   }
+  const answers = records(answerCount)
+  records(authorityCount)
+  const extraRecords = records(additionalCount).filter((record) => record.type !== "OPT").length
   return {
     id: message.readUInt16BE(0),
     isResponse: (flags & 0x8000) !== 0,
@@ -114,7 +121,8 @@ export const decodeReply = (message: Buffer, cutShort = false): Reply | undefine
     rcode: flags & 0xf,
     questions,
     answers,
-    complete
+    extraRecords,
+    complete: !cutShort && !ended
   }
 }
 
@@ -147,8 +155,11 @@ const RCODES: Record<number, string> = { 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMA
  * The verdict on a reply that {@link answers} the query. A reply marked truncated, or cut short, is
  * never taken as the answer: over UDP it is asked again over TCP, over TCP it is a `truncated` failure.
  * (c-ares takes a TCP reply with TC set as complete; unbound past about 915 SRV records sends TC with no
- * records at all over TCP, which c-ares reported as "no data".) Records of another owner name are
- * dropped and counted: a server, or a spoofer, cannot add peers under a name we did not ask.
+ * records at all over TCP, which c-ares reported as "no data".) One exception over TCP: TC with records
+ * in the additional section. Servers drop additional records before answers (miekg/dns `Truncate`, which
+ * CoreDNS uses, fits the answers first and sets TC when it leaves out any record, extras included), so
+ * such a reply holds every answer and only lacks extras discovery does not use. Records of another owner
+ * name are dropped and counted: a server, or a spoofer, cannot add peers under a name we did not ask.
  */
 export const verdict = (reply: Reply, question: Question, transport: "udp" | "tcp"): Verdict => {
   switch (reply.rcode) {
@@ -165,7 +176,8 @@ export const verdict = (reply: Reply, question: Question, transport: "udp" | "tc
   }
   const ofType = reply.answers.filter((record) => record.type === question.type && record.class === "IN")
   const owned = ofType.filter((record) => fullyQualified(record.name) === question.name)
-  if (reply.truncated || !reply.complete) {
+  const onlyExtrasDropped = transport === "tcp" && reply.complete && reply.extraRecords > 0
+  if ((reply.truncated && !onlyExtrasDropped) || !reply.complete) {
     return transport === "udp"
       ? { _tag: "RetryOverTcp" }
       : { _tag: "Failure", outcome: "truncated", code: reply.truncated ? "TC" : "SHORT", received: owned.length }
