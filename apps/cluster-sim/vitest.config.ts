@@ -8,6 +8,8 @@ export default defineProject({
   test: {
     name: "cluster-sim",
     include: ["test/**/*.test.ts"],
+    // The real-Kubernetes acceptance is a project of its own (vitest.kube.config.ts), run last.
+    exclude: ["test/kube/acceptance*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000
   }

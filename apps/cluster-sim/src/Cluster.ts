@@ -16,7 +16,7 @@ export type Phase = "Pending" | "Running" | "Terminating" | "Gone"
 export interface ClusterPod {
   /** The pod's name (`miroir-7d9f8c6b5-x2x4q`, `miroir-0`). */
   readonly name: string
-  /** Its address, a distinct 127.0.0.x. */
+  /** Where its process listens and is reached: a distinct loopback address (127.0.x.y). */
   readonly ip: string
   /** The first label of its SRV target: the dashed IP (Deployment) or the hostname (StatefulSet). */
   readonly label: string

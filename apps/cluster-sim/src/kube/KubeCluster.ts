@@ -22,6 +22,9 @@ import * as ProcessKubelet from "./ProcessKubelet.js"
 /** The chart, installed as it is. */
 export const CHART = fileURLToPath(new URL("../../../../charts/miroir", import.meta.url))
 
+/** The pods' IPs in the API, and their loopback twins where the processes listen (see ProcessKubelet). */
+export const NETWORKS = { podNetwork: "198.51.100", loopbackNetwork: "127.0.2" } as const
+
 /** The pods' HTTP and metrics ports (the chart's container ports). */
 export const HTTP_PORT = 7700
 export const METRICS_PORT = 9090
@@ -82,6 +85,9 @@ export const harnessValues = (options: Options): Record<string, unknown> => ({
     liveness: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 5 }
   },
   terminationGracePeriodSeconds: 5,
+  // The audit asks the peers at their pod IPs, which here exist nowhere (see ProcessKubelet): off. It
+  // has suites of its own against pod processes on loopback.
+  ownershipAudit: { interval: "off" },
   ...options.values
 })
 
@@ -118,7 +124,7 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       images: (image) => /(^|\/)miroir(:[^/]*)?(@sha256:[0-9a-f]+)?$/.test(image) ? { command: process.execPath, args: [program] } : undefined,
       dnsServer: coreDns.server,
       clusterDomain: "cluster.local",
-      subnet: "127.0.2",
+      ...NETWORKS,
       logFolder: join(options.folder, "pods"),
       restartBackoff: options.restartBackoff ?? Duration.seconds(10)
     })
@@ -166,16 +172,17 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
           const current = new Set<string>()
           for (const pod of all.values()) {
             const uid = pod.metadata?.uid ?? ""
-            const ip = pod.status?.podIP
+            const podIP = pod.status?.podIP
             current.add(uid)
             const ready = isReady(pod) && pod.metadata?.deletionTimestamp === undefined
             if (ready && !readySince.has(uid)) readySince.set(uid, Date.now())
             if (!ready) readySince.delete(uid)
-            if (ip === undefined) continue
+            if (podIP === undefined) continue
+            const ip = ProcessKubelet.loopbackTwin(podIP, NETWORKS)
             seen.set(uid, {
               name: pod.metadata?.name ?? "",
               ip,
-              label: dashed(ip),
+              label: dashed(podIP),
               url: `http://${ip}:${HTTP_PORT}`,
               metricsUrl: `http://${ip}:${METRICS_PORT}/metrics`,
               phase: phaseOf(pod),

@@ -7,10 +7,17 @@
  * counts), graceful deletion (preStop, SIGTERM, SIGKILL after the grace period, then the final
  * delete) and restarts with the kubelet's back-off.
  *
- * What it emulates, and only that: an image becomes a local program (see {@link Options.images}), and
- * the pod's network namespace and resolv.conf become three variables the pod service reads: its
- * listen address (`MIROIR_HTTP_HOST`, the pod IP where the spec leaves it unset or a wildcard), its
- * DNS server (`MIROIR_DNS_SERVERS`, the cluster DNS) and its cluster domain.
+ * What it emulates, and only that:
+ * - an image becomes a local program (see {@link Options.images});
+ * - the pod network. The API server refuses loopback addresses in EndpointSlices ("may not be in the
+ *   loopback range"), and nothing here may talk to any other address, so a pod gets two: its pod IP
+ *   in the API (from {@link Options.podNetwork}, the documentation range 198.51.100.0/24, which
+ *   exists nowhere and which nothing ever connects to) and its loopback twin with the same last
+ *   octet, where its process listens and where probes, tests and Prometheus reach it
+ *   ({@link loopbackTwin});
+ * - the pod's network namespace and resolv.conf, as three variables the pod service reads: its listen
+ *   address (`MIROIR_HTTP_HOST`, the twin where the spec leaves it unset or a wildcard), its DNS server
+ *   (`MIROIR_DNS_SERVERS`, the cluster DNS) and its cluster domain.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createWriteStream, mkdirSync } from "node:fs"
@@ -40,8 +47,10 @@ export interface Options {
   /** The cluster DNS (`127.0.0.1:port`), the pods' resolver. */
   readonly dnsServer: string
   readonly clusterDomain: string
-  /** The first three octets of the pods' addresses (`127.0.2`): pods get `.10` to `.250`. */
-  readonly subnet: string
+  /** The first three octets of the pods' IPs in the API (`198.51.100`): pods get `.10` to `.250`. */
+  readonly podNetwork: string
+  /** The first three octets of their loopback twins (`127.0.2`), where the processes listen. */
+  readonly loopbackNetwork: string
   /** Where each pod's output goes (`<namespace>_<name>.log`). */
   readonly logFolder: string
   /** The first restart delay after a crash; doubles up to 5 minutes as the kubelet's (10 s). */
@@ -53,7 +62,10 @@ export interface KubeletPod {
   readonly uid: string
   readonly namespace: string
   readonly name: string
+  /** Its pod IP, as the API server and DNS know it. */
   readonly ip: string
+  /** Its loopback twin, where its process listens. */
+  readonly listenIp: string
   /** The pid of the container's process while it runs. */
   readonly pid: number | undefined
   readonly ready: boolean
@@ -71,6 +83,10 @@ export interface ProcessKubelet {
 }
 
 const HOST_IP = "127.0.0.1"
+
+/** The loopback twin of a pod IP of the kubelet's pod network: same last octet. */
+export const loopbackTwin = (podIP: string, networks: { readonly podNetwork: string; readonly loopbackNetwork: string }): string =>
+  podIP.startsWith(`${networks.podNetwork}.`) ? `${networks.loopbackNetwork}.${podIP.slice(networks.podNetwork.length + 1)}` : podIP
 const MAX_BACKOFF = Duration.minutes(5)
 
 /** The Node object of the kubelet, with its status. */
@@ -156,10 +172,10 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
     const allocateIp = Ref.modify(addresses, ({ next, used }) => {
       for (let i = 0; i < 241; i++) {
         const octet = 10 + ((next - 10 + i) % 241)
-        const ip = `${options.subnet}.${octet}`
+        const ip = `${options.podNetwork}.${octet}`
         if (!used.has(ip)) return [ip, { next: octet + 1, used: new Set([...used, ip]) }] as const
       }
-      throw new Error(`no free pod address left in ${options.subnet}.10-250`)
+      throw new Error(`no free pod address left in ${options.podNetwork}.10-250`)
     })
     const releaseIp = (ip: string) => Ref.update(addresses, ({ next, used }) => ({ next, used: new Set([...used].filter((u) => u !== ip)) }))
 
@@ -191,7 +207,8 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         const containers = pod.spec?.containers ?? []
         const container: Container = containers[0]!
         const ip = yield* allocateIp
-        yield* setPod(uid, () => ({ uid, namespace, name, ip, pid: undefined, ready: false, restarts: 0, terminating: false }))
+        const listenIp = loopbackTwin(ip, options)
+        yield* setPod(uid, () => ({ uid, namespace, name, ip, listenIp, pid: undefined, ready: false, restarts: 0, terminating: false }))
         const status = yield* Ref.make(PodStatus.initial({ podIP: ip, hostIP: HOST_IP, containerName: container.name, image: container.image ?? "" }))
         const patching = yield* Effect.makeSemaphore(1)
         /** Sends the whole status; patches go out one at a time, in order. */
@@ -243,7 +260,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         if (prepared._tag === "Left") {
           yield* waiting(prepared.left.reason, prepared.left.message)
           yield* Effect.logWarning(`pod ${namespace}/${name} cannot start: ${prepared.left.message}`)
-          return yield* finish(uid, ip, podPath, yield* Deferred.await(deletion), status, update, Option.none())
+          return yield* finish(uid, ip, listenIp, podPath, yield* Deferred.await(deletion), status, update, Option.none())
         }
         const { args, command, env } = prepared.right
         const wildcard = (host: string | undefined) => host === undefined || host === "" || host === "0.0.0.0" || host === "::"
@@ -252,7 +269,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           HOSTNAME: pod.spec?.hostname ?? name,
           ...Object.fromEntries(env),
           // The pod's network namespace and resolv.conf, emulated (see the module comment).
-          ...(wildcard(env.get("MIROIR_HTTP_HOST")) ? { MIROIR_HTTP_HOST: ip } : {}),
+          ...(wildcard(env.get("MIROIR_HTTP_HOST")) ? { MIROIR_HTTP_HOST: listenIp } : {}),
           MIROIR_DNS_SERVERS: env.get("MIROIR_DNS_SERVERS") ?? options.dnsServer,
           MIROIR_CLUSTER_DOMAIN: env.get("MIROIR_CLUSTER_DOMAIN") ?? options.clusterDomain
         }
@@ -290,7 +307,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
               let successes = 0
               let failures = 0
               while (true) {
-                if (yield* Probe.attempt(probe, container, ip)) {
+                if (yield* Probe.attempt(probe, container, listenIp)) {
                   failures = 0
                   successes += 1
                   if (successes >= t.successThreshold) {
@@ -371,7 +388,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         })
 
         const grace = yield* Effect.raceFirst(Deferred.await(deletion), lifecycle)
-        return yield* finish(uid, ip, podPath, grace, status, update, Option.some(container))
+        return yield* finish(uid, ip, listenIp, podPath, grace, status, update, Option.some(container))
       })
 
     /** Sends SIGTERM to a process this kubelet started, then SIGKILL after `grace`; waits for its exit. */
@@ -393,6 +410,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
     const finish = (
       uid: string,
       ip: string,
+      listenIp: string,
       podPath: string,
       grace: number,
       status: Ref.Ref<PodStatus.LocalStatus>,
@@ -410,7 +428,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           const hook = preStop?.sleep !== undefined
             ? Effect.sleep(Duration.seconds(preStop.sleep.seconds))
             : preStop?.httpGet !== undefined
-            ? Effect.asVoid(Probe.attempt({ httpGet: preStop.httpGet, timeoutSeconds: grace }, container.value, ip))
+            ? Effect.asVoid(Probe.attempt({ httpGet: preStop.httpGet, timeoutSeconds: grace }, container.value, listenIp))
             : Effect.void
           yield* hook.pipe(Effect.timeout(Duration.millis(Math.max(0, deadline - Date.now()))), Effect.ignore)
           yield* stopProcess(child, exited, Duration.millis(Math.max(0, deadline - Date.now())))
