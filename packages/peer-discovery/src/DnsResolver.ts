@@ -49,7 +49,8 @@ export interface Options {
  * A resolver over our own DNS client. Each lookup asks the servers in order — UDP with EDNS0 (1232
  * bytes), TCP when the reply is truncated — with one socket per exchange and a random id; replies with
  * another id or question are ignored. The timeout is a hard bound of the whole lookup; a lost packet
- * becomes a timeout, which discovery's backoff retries. Sockets are closed when a lookup ends, is
+ * becomes a timeout, which discovery's backoff retries. The bound is kept by the exchanges' own timers
+ * against one deadline for the lookup, each server getting an even share of what is left. Sockets are closed when a lookup ends, is
  * interrupted, or when the scope closes. Answers are classified as node:dns did (`nxdomain`, `nodata`,
  * `servfail`, `refused`, `timeout`, `error`), plus `truncated`: an answer still truncated over TCP, or cut
  * short, is a failure and never a smaller set. Records of another owner name are dropped and counted.
@@ -61,12 +62,6 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
     const servers = configured.map(parseServer).filter((server): server is Server => server !== undefined)
     const ask = yield* DnsClient.make(servers, timeout)
 
-    /** The client bounds each server's share; this bounds the lookup as a whole, whatever happens inside. */
-    const withinBudget = <A>(name: string, rrtype: DnsLookupError["rrtype"], lookup: Effect.Effect<A, DnsLookupError>) =>
-      Effect.timeoutFail(lookup, {
-        duration: timeout,
-        onTimeout: () => new DnsLookupError({ outcome: "timeout", name, rrtype, code: "ETIMEOUT" })
-      })
 
     /** The records of one question; none is `nodata`, and records of another owner are counted. */
     const records = (name: string, type: "SRV" | "A" | "AAAA") =>
@@ -85,16 +80,12 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
 
     const resolveSrv = (name: string) => {
       const fqdn = fullyQualified(name)
-      return withinBudget(
-        fqdn,
-        "SRV",
-        Effect.map(records(fqdn, "SRV"), (answers) =>
-          answers.flatMap((record) =>
-            record.type === "SRV"
-              ? [{ name: record.data.target, port: record.data.port, priority: record.data.priority ?? 0, weight: record.data.weight ?? 0 }]
-              : []
-          ))
-      )
+      return Effect.map(records(fqdn, "SRV"), (answers) =>
+        answers.flatMap((record) =>
+          record.type === "SRV"
+            ? [{ name: record.data.target, port: record.data.port, priority: record.data.priority ?? 0, weight: record.data.weight ?? 0 }]
+            : []
+        ))
     }
 
     const resolveAddresses = (name: string) => {
@@ -103,12 +94,8 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         Effect.map(records(fqdn, rrtype), (answers) =>
           answers.flatMap((record) => (record.type === "A" || record.type === "AAAA" ? [record.data] : []))
         ).pipe(Effect.either)
-      return withinBudget(
-        fqdn,
-        "A/AAAA",
-        Effect.all([lookup("A"), lookup("AAAA")], { concurrency: 2 }).pipe(
-          Effect.flatMap(([v4, v6]) => combineAddresses(fqdn, v4, v6))
-        )
+      return Effect.all([lookup("A"), lookup("AAAA")], { concurrency: 2 }).pipe(
+        Effect.flatMap(([v4, v6]) => combineAddresses(fqdn, v4, v6))
       )
     }
     return { resolveSrv, resolveAddresses }

@@ -5,7 +5,7 @@
  */
 import { randomInt } from "node:crypto"
 import type dnsPacket from "dns-packet"
-import { Clock, Duration, Effect, type Scope } from "effect"
+import { Duration, Effect, type Scope } from "effect"
 import { DnsLookupError, type DnsOutcome } from "../DnsLookupError.js"
 import { answers, encodeQuery, type Question, verdict } from "./dnsMessage.js"
 import { formatServer, type Server, tcpExchange, type TransportError, udpExchange } from "./dnsTransport.js"
@@ -20,7 +20,7 @@ export interface Answer {
 export type Ask = (question: Question) => Effect.Effect<Answer, DnsLookupError>
 
 const transportOutcome = (code: string): DnsOutcome =>
-  code === "ECONNREFUSED" ? "refused" : code === "ETIMEDOUT" ? "timeout" : "error"
+  code === "ECONNREFUSED" ? "refused" : code === "ETIMEOUT" || code === "ETIMEDOUT" ? "timeout" : "error"
 
 /**
  * A client over `servers` (tried in order) with `timeout` for a whole question: each server gets an even
@@ -39,12 +39,13 @@ export const make = (servers: ReadonlyArray<Server>, timeout: Duration.Duration)
     const failure = (question: Question, outcome: DnsOutcome, code: string, received?: number) =>
       new DnsLookupError({ outcome, name: question.name, rrtype: question.type, code, ...(received === undefined ? {} : { received }) })
 
-    const exchange = (server: Server, question: Question, transport: "udp" | "tcp") =>
+    /** One exchange, bounded by `deadline` (epoch ms). */
+    const exchange = (server: Server, question: Question, transport: "udp" | "tcp", deadline: number) =>
       Effect.suspend(() => {
         const id = randomInt(0, 65_536)
         const query = encodeQuery(id, question)
         const accept = (reply: Parameters<typeof answers>[0]) => answers(reply, id, question)
-        return (transport === "udp" ? udpExchange : tcpExchange)(server, query, accept, track).pipe(
+        return (transport === "udp" ? udpExchange : tcpExchange)(server, query, accept, track, deadline - Date.now()).pipe(
           Effect.mapError((error: TransportError) =>
             failure(question, transportOutcome(error.code), `${error.code} ${transport} ${formatServer(server)}`)
           ),
@@ -52,10 +53,16 @@ export const make = (servers: ReadonlyArray<Server>, timeout: Duration.Duration)
         )
       })
 
-    const askServer = (server: Server, question: Question, budget: Duration.Duration) =>
-      exchange(server, question, "udp").pipe(
-        Effect.flatMap((first) => first._tag === "RetryOverTcp" ? exchange(server, question, "tcp") : Effect.succeed(first)),
-        Effect.timeoutFail({ duration: budget, onTimeout: () => failure(question, "timeout", "ETIMEOUT") }),
+    /** UDP, then TCP when truncated, both within `budget` ms of now. */
+    const askServer = (server: Server, question: Question, budget: number) =>
+      Effect.suspend(() => {
+        const deadline = Date.now() + budget
+        return exchange(server, question, "udp", deadline).pipe(
+          Effect.flatMap((first) =>
+            first._tag === "RetryOverTcp" ? exchange(server, question, "tcp", deadline) : Effect.succeed(first)
+          )
+        )
+      }).pipe(
         Effect.flatMap((result) => {
           switch (result._tag) {
             case "Records":
@@ -71,11 +78,12 @@ export const make = (servers: ReadonlyArray<Server>, timeout: Duration.Duration)
     const ask: Ask = (question) =>
       Effect.gen(function*() {
         if (servers.length === 0) return yield* failure(question, "error", "no DNS servers")
-        const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(timeout)
+        // Sockets and their timers run on the wall clock, so the deadline does too.
+        const deadline = Date.now() + Duration.toMillis(timeout)
         let last: DnsLookupError | undefined
         for (const [i, server] of servers.entries()) {
-          const left = Math.max(1, deadline - (yield* Clock.currentTimeMillis))
-          const result = yield* Effect.either(askServer(server, question, Duration.millis(left / (servers.length - i))))
+          const left = Math.max(1, deadline - Date.now())
+          const result = yield* Effect.either(askServer(server, question, left / (servers.length - i)))
           if (result._tag === "Right") return result.right
           // An answer (NXDOMAIN, no data) ends the lookup; a failure lets the next server try. A truncated
           // answer is reported even when a later server fails otherwise: it says the set exists but does not fit.
