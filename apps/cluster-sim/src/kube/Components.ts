@@ -27,9 +27,9 @@ export type Name = (typeof names)[number]
 export const binFolder = (): string =>
   join(process.env.MIROIR_TEST_DEPS_CACHE ?? join(homedir(), ".cache", "miroir-test-deps"), "bin")
 
-/** The missing components, none when all are built. */
-export const missing = (): ReadonlyArray<Name> =>
-  names.filter((name) => {
+/** The missing components among `wanted` (default: all), none when they are built. */
+export const missing = (wanted: ReadonlyArray<Name> = names): ReadonlyArray<Name> =>
+  wanted.filter((name) => {
     try {
       accessSync(join(binFolder(), name), constants.X_OK)
       return false

@@ -84,7 +84,7 @@ export const harnessValues = (options: Options): Record<string, unknown> => ({
     readiness: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 3 },
     liveness: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 5 }
   },
-  terminationGracePeriodSeconds: 5,
+  terminationGracePeriodSeconds: 10,
   // The audit asks the peers at their pod IPs, which here exist nowhere (see ProcessKubelet): off. It
   // has suites of its own against pod processes on loopback.
   ownershipAudit: { interval: "off" },
@@ -110,7 +110,7 @@ export const readyLabels = (slices: ReadonlyArray<IEndpointSlice>): ReadonlyArra
 /** Starts every component, installs the chart, and waits until the release's pods are ready. */
 export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.Scope> =>
   Effect.gen(function*() {
-    const missing = Components.missing()
+    const missing = Components.missing(["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "coredns", "helm"])
     if (missing.length > 0) {
       return yield* Effect.fail(new Error(`the real components are not built (${missing.join(", ")} missing in ${Components.binFolder()}): run scripts/install-test-deps.sh`))
     }
