@@ -75,6 +75,8 @@ const program = Effect.gen(function*() {
     if (run.server === "unbound") results.lookup[key] = { p50Ms: p50, p99Ms: p99, received: run.received, outcome: run.outcome }
     results.lookup.simulator ??= {}
     if (run.server === "simulator") results.lookup.simulator[key] = { p50Ms: p50, p99Ms: p99, received: run.received, outcome: run.outcome }
+    results.lookup.nodeDns ??= {}
+    if (run.server === "nodeDns") results.lookup.nodeDns[key] = { p50Ms: p50, p99Ms: p99, received: run.received, outcome: run.outcome }
     const whole = run.outcome === "ok" && run.received === run.records
     add(`lookup.${run.server}.${key}.p50Ms`, figure(run.latenciesMs, whole ? "ms" : `ms (${run.outcome}, ${run.received} of ${run.records} records)`),
       run.records === 1000 && run.server === "unbound" ? { text: "< 25 ms", met: p50 < 25 && whole } : undefined)
