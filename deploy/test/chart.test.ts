@@ -1,94 +1,177 @@
 /**
- * The Helm chart without Helm (none can be had here): values.schema.json checked with a JSON Schema
- * validator against the good and bad values files in charts/miroir/tests, and the templates checked
- * to use only values that exist and to keep the wiring discovery needs.
+ * The Helm chart as the real Helm renders it: `helm lint --strict` and `helm template` over a matrix of
+ * values files, every rendered object checked against the Kubernetes API schemas, and the wiring that
+ * breaks discovery when wrong checked on the rendered objects (not on the template source).
  */
-import { readdirSync, readFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
-import { Ajv } from "ajv"
+import { PeerDiscoveryConfig } from "@miroir/peer-discovery"
+import { ConfigProvider, Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { parse } from "yaml"
+import * as AppConfig from "../../apps/miroir/src/AppConfig.js"
+import { paths } from "../../apps/miroir/src/HttpApi.js"
+import { succeeded } from "./support/cli.js"
+import { helm, type KubeObject, lint, render, template } from "./support/helm.js"
+import { type Case, cases, inputs, LONGEST_RELEASE } from "./support/matrix.js"
+import { nameProblems } from "./support/names.js"
+import { containerPort, plainEnv, release, selects } from "./support/rendered.js"
+import { violations } from "./support/schemas.js"
 
-const chart = (path: string) => fileURLToPath(new URL(`../../charts/miroir/${path}`, import.meta.url))
-const read = (path: string) => readFileSync(chart(path), "utf8")
-const defaults = parse(read("values.yaml"))
-const validate = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }).compile(JSON.parse(read("values.schema.json")))
+// One render per case, shared by its tests (helm is a process start each time).
+const renders = new Map<string, Promise<Array<KubeObject>>>()
+const rendered = (c: Case) => {
+  if (!renders.has(c.name)) renders.set(c.name, render(c.release, c.namespace, inputs(c)))
+  return renders.get(c.name)!
+}
 
-/** Helm's merge of a values file over the defaults: maps merge, everything else is replaced. */
-const merge = (base: any, override: any): any =>
-  typeof base === "object" && base !== null && !Array.isArray(base) && typeof override === "object" && override !== null && !Array.isArray(override)
-    ? Object.fromEntries([...new Set([...Object.keys(base), ...Object.keys(override)])].map((key) => [key, key in override ? merge(base[key], override[key]) : base[key]]))
-    : override
-
-const valuesFiles = (kind: "good" | "bad") => readdirSync(chart(`tests/${kind}`)).filter((file) => file.endsWith(".yaml"))
-
-describe("values.schema.json", () => {
-  it("accepts the default values", () => {
-    expect(validate(defaults), JSON.stringify(validate.errors)).toBe(true)
+describe("helm", () => {
+  it("is the v3.22 built from its Go module", async () => {
+    expect(succeeded(await helm(["version", "--short"]))).toMatch(/^v3\.22\./)
   })
 
-  it.each(valuesFiles("good"))("accepts tests/good/%s", (file) => {
-    const values = merge(defaults, parse(read(`tests/good/${file}`)))
-    expect(validate(values), JSON.stringify(validate.errors)).toBe(true)
-  })
-
-  const reasons: Record<string, RegExp> = {
-    "zero-replicas.yaml": /\/replicaCount.*must be >= 1/,
-    "interval-not-a-duration.yaml": /\/discovery\/refreshInterval.*must match pattern/,
-    "timeout-as-number.yaml": /\/discovery\/lookupTimeout.*must be string/,
-    "unknown-top-level-key.yaml": /must NOT have additional properties.*replicas/,
-    "otlp-endpoint-without-scheme.yaml": /\/otlp\/endpoint.*must match pattern/
-  }
-  it.each(valuesFiles("bad"))("rejects tests/bad/%s, for the reason it was written", (file) => {
-    const values = merge(defaults, parse(read(`tests/bad/${file}`)))
-    expect(validate(values)).toBe(false)
-    const errors = (validate.errors ?? []).map((error: { instancePath: string; message?: string; params: unknown }) => `${error.instancePath} ${error.message} ${JSON.stringify(error.params)}`).join("; ")
-    expect(reasons[file], `a reason for ${file}`).toBeDefined()
-    expect(errors).toMatch(reasons[file]!)
+  it("refuses a 60-character release name (53 at most), so the longest one the matrix renders is 53", async () => {
+    const outcome = await template("a".repeat(60), "search", {})
+    expect(outcome.code).not.toBe(0)
+    expect(outcome.stderr).toMatch(/release name .*53|53.*release name|length must not be longer than 53/i)
+    expect(LONGEST_RELEASE).toHaveLength(53)
+    expect(succeeded(await template(LONGEST_RELEASE, "search", {}))).toContain("kind: Deployment")
   })
 })
 
-describe("the templates", () => {
-  const templates = readdirSync(chart("templates")).map((file) => ({ file, text: read(`templates/${file}`) }))
+describe.each(cases)("chart, $name", (c) => {
+  it("passes helm lint --strict", async () => {
+    const outcome = await lint(inputs(c))
+    expect(outcome.code, `${outcome.stdout}\n${outcome.stderr}`).toBe(0)
+    expect(outcome.stdout).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/)
+  })
 
-  it("use only values that values.yaml defines", () => {
-    const lookup = (path: ReadonlyArray<string>) => path.reduce<any>((node, key) => (node === undefined ? undefined : node[key]), defaults)
-    for (const { file, text } of templates) {
-      for (const [, path] of text.matchAll(/\.Values\.([A-Za-z0-9_.]+)/g)) {
-        expect(lookup(path!.split(".")), `${file}: .Values.${path}`).not.toBeUndefined()
+  it("renders exactly the objects its values ask for, each valid against the Kubernetes API schema", async () => {
+    const objects = await rendered(c)
+    expect(objects.map((o) => o.kind).sort()).toEqual(c.kinds)
+    expect(objects.flatMap(violations)).toEqual([])
+  })
+
+  it("names every object with a valid DNS label of at most 63 characters, no two alike", async () => {
+    expect(nameProblems(await rendered(c))).toEqual([])
+  })
+
+  it("has a headless Service, named by MIROIR_PEER_DISCOVERY_SERVICE, selecting exactly the Deployment's pods", async () => {
+    const { deployment, headless, services, objects } = release(await rendered(c))
+    const selector = deployment.spec.selector.matchLabels
+    expect(headless.spec.clusterIP).toBe("None")
+    expect(headless.spec.selector).toEqual(selector)
+    expect(selects(selector, deployment.spec.template.metadata.labels)).toBe(true)
+    expect(headless.spec.publishNotReadyAddresses).toBeTypeOf("boolean")
+    // Every other selector of the release picks the same pods: a Service, budget or policy that
+    // selected other pods (or none) would serve, protect or open the wrong ones.
+    for (const service of services) expect(service.spec.selector, service.metadata.name).toEqual(selector)
+    for (const object of objects.filter((o) => o.kind === "PodDisruptionBudget")) expect(object.spec.selector.matchLabels).toEqual(selector)
+    for (const object of objects.filter((o) => o.kind === "NetworkPolicy")) expect(object.spec.podSelector.matchLabels).toEqual(selector)
+  })
+
+  it("names the headless Service's port as MIROIR_PEER_DISCOVERY_PORT_NAME says, reaching the port the pod serves", async () => {
+    const { container, env, headless } = release(await rendered(c))
+    const app = appSettings(env)
+    const portName = env.get(PeerDiscoveryConfig.Variables.portName)?.value ?? PeerDiscoveryConfig.Defaults.portName
+    const port = headless.spec.ports.find((p: any) => p.name === portName)
+    // In A-record mode the SRV records are not read, but the port stays named for SRV clients.
+    expect(port, `a port named ${portName} on ${headless.metadata.name}`).toBeDefined()
+    expect(containerPort(container, port.targetPort)).toBe(app.httpPort)
+    expect(env.get(PeerDiscoveryConfig.Variables.protocol)?.value ?? PeerDiscoveryConfig.Defaults.protocol).toBe(port.protocol.toLowerCase())
+  })
+
+  it(`looks peers up by ${c.record.toUpperCase()} records, with a configuration the pod accepts`, async () => {
+    const { env, headless } = release(await rendered(c))
+    expect(env.get(PeerDiscoveryConfig.Variables.record)?.value).toBe(c.record)
+    const raw = Object.fromEntries(
+      Object.entries(PeerDiscoveryConfig.Variables).map(([key, variable]) => [key, env.get(variable)?.value])
+    )
+    // The Downward API values stand in for what the kubelet fills in.
+    const settings = Effect.runSync(PeerDiscoveryConfig.make({ ...raw, podName: "miroir-0", podNamespace: c.namespace, podIp: "10.0.0.1" }))
+    expect(settings.service).toBe(headless.metadata.name)
+    expect(settings.record).toBe(c.record)
+  })
+
+  it("takes POD_NAME, POD_NAMESPACE and POD_IP from the Downward API", async () => {
+    const { env } = release(await rendered(c))
+    expect(env.get("POD_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name")
+    expect(env.get("POD_NAMESPACE")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.namespace")
+    expect(env.get("POD_IP")?.valueFrom?.fieldRef?.fieldPath).toBe("status.podIP")
+  })
+
+  it("exposes the ports the pod listens on and probes paths it serves", async () => {
+    const { container, env } = release(await rendered(c))
+    const app = appSettings(env)
+    expect(containerPort(container, "http")).toBe(app.httpPort)
+    expect(containerPort(container, "metrics")).toBe(app.metricsPort)
+    for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
+      const httpGet = container[probe]?.httpGet
+      expect(paths, `${probe} path`).toContain(httpGet?.path)
+      expect(containerPort(container, httpGet.port), `${probe} port ${httpGet.port}`).toBe(app.httpPort)
+    }
+    // Readiness never depends on discovery (/readyz answers while the process serves): a DNS outage
+    // must not take every pod out of the Service at once.
+    expect(container.readinessProbe.httpGet.path).toBe("/readyz")
+    expect(container.livenessProbe.httpGet.path).toBe("/healthz")
+  })
+
+  it("gives the pods no API token and a locked-down security context", async () => {
+    const { deployment, container } = release(await rendered(c))
+    const pod = deployment.spec.template.spec
+    expect(pod.automountServiceAccountToken).toBe(false)
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } })
+    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } })
+  })
+
+  it("lets DNS out over UDP and TCP 53 and the pods reach each other, when a NetworkPolicy is rendered", async () => {
+    const objects = await rendered(c)
+    const { container } = release(objects)
+    const policies = objects.filter((o) => o.kind === "NetworkPolicy")
+    expect(policies.length).toBe(c.kinds.filter((kind) => kind === "NetworkPolicy").length)
+    for (const policy of policies) {
+      const egressPorts = policy.spec.egress.flatMap((rule: any) => (rule.to === undefined ? rule.ports ?? [] : []))
+      // TCP too: Node asks without EDNS, so answers past ~6 pods come truncated and are asked again over TCP.
+      expect(egressPorts).toEqual(expect.arrayContaining([{ port: 53, protocol: "UDP" }, { port: 53, protocol: "TCP" }]))
+      const ingressPorts = policy.spec.ingress.flatMap((rule: any) => rule.ports ?? [])
+      for (const name of ["http", "metrics"]) {
+        expect(ingressPorts, `ingress to ${name}`).toContainEqual({ port: containerPort(container, name), protocol: "TCP" })
+      }
+      // The ownership audit asks every peer at <address>:7700: egress to the release's own pods on that
+      // port must be open (a rule with no `to` opens it to everywhere, which also does).
+      const podLabels = release(objects).deployment.spec.template.metadata.labels
+      const peerEgress = policy.spec.egress.some((rule: any) =>
+        (rule.ports ?? []).some((p: any) => p.port === containerPort(container, "http") || p.port === "http") &&
+        (rule.to === undefined || rule.to.some((peer: any) => peer.namespaceSelector === undefined && selects(peer.podSelector?.matchLabels, podLabels))))
+      expect(peerEgress, "egress to the pods' http port (the ownership audit)").toBe(true)
+    }
+  })
+
+  it("scrapes the metrics port of exactly one Service, the job the PrometheusRule's alerts select", async () => {
+    const objects = await rendered(c)
+    const monitors = objects.filter((o) => o.kind === "ServiceMonitor")
+    const rules = objects.filter((o) => o.kind === "PrometheusRule")
+    expect(monitors.length).toBe(c.kinds.filter((kind) => kind === "ServiceMonitor").length)
+    for (const monitor of monitors) {
+      for (const endpoint of monitor.spec.endpoints) {
+        // The operator makes one scrape job for each selected Service that has the endpoint's port; its
+        // job label is the Service's name. Two such Services would scrape every pod twice.
+        const scraped = objects.filter((o) =>
+          o.kind === "Service" && selects(monitor.spec.selector.matchLabels, o.metadata.labels) &&
+          o.spec.ports.some((p: any) => p.name === endpoint.port))
+        expect(scraped.map((s) => s.metadata.name)).toHaveLength(1)
+        expect(paths.includes(endpoint.path as never), `${endpoint.path} is the pod's metrics path, not an API path`).toBe(false)
+        expect(endpoint.path).toBe("/metrics")
+        for (const rule of rules.flatMap((r) => r.spec.groups.flatMap((g: any) => g.rules))) {
+          for (const [, job] of String(rule.expr).matchAll(/job="([^"]*)"/g)) {
+            expect(job, `${rule.alert} selects job ${job}`).toBe(scraped[0]!.metadata.name)
+          }
+          for (const [, deployment] of String(rule.expr).matchAll(/deployment="([^"]*)"/g)) {
+            expect(deployment, `${rule.alert} selects deployment ${deployment}`).toBe(release(objects).deployment.metadata.name)
+          }
+        }
       }
     }
   })
-
-  it("wire discovery: Downward API env, the headless Service by name, its named port, probes and no API token", () => {
-    const deployment = read("templates/deployment.yaml")
-    const headless = read("templates/service-headless.yaml")
-    for (const fieldPath of ["metadata.name", "metadata.namespace", "status.podIP"]) {
-      expect(deployment).toContain(`fieldPath: ${fieldPath}`)
-    }
-    expect(deployment).toMatch(/name: MIROIR_PEER_DISCOVERY_SERVICE\n\s+value: \{\{ include "miroir.headlessName" \. \| quote \}\}/)
-    expect(headless).toMatch(/name: \{\{ include "miroir.headlessName" \. \}\}/)
-    expect(deployment).toMatch(/name: MIROIR_PEER_DISCOVERY_PORT_NAME\n\s+value: "http"/)
-    expect(headless).toMatch(/clusterIP: None/)
-    expect(headless).toMatch(/- name: http\n/)
-    expect(headless).toContain('include "miroir.selectorLabels"')
-    expect(deployment).toContain("automountServiceAccountToken: false")
-    expect(deployment).toMatch(/readinessProbe:\n\s+httpGet:\n\s+path: \/readyz/)
-    expect(deployment).toMatch(/livenessProbe:\n\s+httpGet:\n\s+path: \/healthz/)
-  })
-
-  it("allow DNS over UDP and TCP in the NetworkPolicy", () => {
-    const policy = read("templates/networkpolicy.yaml")
-    expect(policy).toMatch(/port: 53\n\s+protocol: UDP/)
-    expect(policy).toMatch(/port: 53\n\s+protocol: TCP/)
-  })
-
-  it("alert on a discovery gap against the ready replicas, and on stale lookups", () => {
-    const rules = read("templates/prometheusrule.yaml")
-    expect(rules).toContain("alert: MiroirPeerDiscoveryGap")
-    expect(rules).toMatch(/miroir_peer_pod_count[^\n]*\n\s+< on\(namespace\) group_left\(\)\n\s+kube_deployment_status_replicas_ready/)
-    expect(rules).toContain("for: 2m")
-    expect(rules).toContain("alert: MiroirPeerDiscoveryStale")
-    expect(rules).toContain("> 3 * {{ include \"miroir.seconds\" .Values.discovery.refreshInterval }}")
-  })
 })
+
+/** The pod service's settings from the rendered env, as the process would load them. */
+const appSettings = (env: ReturnType<typeof release>["env"]) =>
+  Effect.runSync(AppConfig.load.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(plainEnv(env)))))

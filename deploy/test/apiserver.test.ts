@@ -1,0 +1,120 @@
+/**
+ * The packaging against a real Kubernetes 1.37 API server (etcd, kube-apiserver and
+ * kube-controller-manager built by scripts/install-test-deps.sh, on loopback): the kustomize overlay
+ * through a server-side dry run of the real kubectl, and the chart through a real `helm install`, whose
+ * objects the API server validates and defaults and whose Deployment the controllers turn into pods
+ * (which the API server validates as pods: Downward API field paths, security context, probes).
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Components from "@miroir/cluster-sim/kube/Components"
+import * as ControlPlane from "@miroir/cluster-sim/kube/ControlPlane"
+import { waitUntil } from "@miroir/test-support/processes"
+import { Effect, Exit, Scope } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { run, succeeded } from "./support/cli.js"
+import { CHART, chartFile, helm } from "./support/helm.js"
+
+const OVERLAY = fileURLToPath(new URL("../kustomize/overlays/example", import.meta.url))
+
+describe("against a real API server", () => {
+  const scope = Effect.runSync(Scope.make())
+  const folder = mkdtempSync(join(tmpdir(), "miroir-deploy-apiserver-"))
+  let kubeconfig = ""
+  const kubectl = (...args: ReadonlyArray<string>) => run(Components.path("kubectl"), ["--kubeconfig", kubeconfig, ...args])
+  const json = async (...args: ReadonlyArray<string>) => JSON.parse(succeeded(await kubectl(...args, "-o", "json")))
+
+  beforeAll(async () => {
+    const started = Date.now()
+    // The control plane lives in `scope`: closing it stops etcd, the API server and the controllers by their pids.
+    const controlPlane = await Effect.runPromise(ControlPlane.make(folder).pipe(Scope.extend(scope)))
+    kubeconfig = controlPlane.kubeconfig
+    console.log(`control plane ${controlPlane.version} ready in ${Date.now() - started} ms`)
+  }, 180_000)
+
+  afterAll(async () => {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    rmSync(folder, { recursive: true, force: true })
+  }, 60_000)
+
+  it("takes the kustomize overlay in a server-side dry run, and stores nothing", async () => {
+    // The overlay's namespace must exist for the dry run to be judged like a real apply.
+    succeeded(await kubectl("create", "namespace", "search"))
+    const applied = await json("apply", "-k", OVERLAY, "--dry-run=server")
+    const objects: Array<any> = applied.kind === "List" ? applied.items : [applied]
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(["Deployment/miroir", "Service/miroir", "Service/miroir-headless"])
+    expect(objects.every((o) => o.metadata.namespace === "search")).toBe(true)
+    // Defaulted by the server: the headless Service kept clusterIP None, the other was given an address.
+    const headless = objects.find((o) => o.metadata.name === "miroir-headless")
+    expect(headless.spec.clusterIP).toBe("None")
+    expect(objects.find((o) => o.kind === "Service" && o.metadata.name === "miroir").spec.clusterIP).toMatch(/^10\.96\./)
+    expect(objects.find((o) => o.kind === "Deployment").spec.replicas).toBe(5)
+    const stored = await json("get", "deployments,services", "--namespace", "search")
+    expect(stored.items).toEqual([])
+  }, 120_000)
+
+  it("helm installs the chart with its default values: the API server stores every object, the controllers make its pods, helm uninstall removes them", async () => {
+    const env = { KUBECONFIG: kubeconfig }
+    const namespace = "chart-defaults"
+    const installed = succeeded(await helm(["install", "miroir", CHART, "--namespace", namespace, "--create-namespace"], env))
+    expect(installed).toMatch(/STATUS: deployed/)
+    // NOTES.txt tells the operator which records to expect.
+    expect(installed).toContain(`SRV records of\n  _http._tcp.miroir-headless.${namespace}.svc.<cluster domain>`)
+    const manifest = succeeded(await helm(["get", "manifest", "miroir", "--namespace", namespace], env))
+    expect(manifest).toContain("kind: Deployment")
+
+    const stored = await json("get", "deployments,services", "--namespace", namespace)
+    expect(stored.items.map((o: any) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(["Deployment/miroir", "Service/miroir", "Service/miroir-headless"])
+    expect(stored.items.find((o: any) => o.metadata.name === "miroir-headless").spec.clusterIP).toBe("None")
+
+    // The ReplicaSet controller creates the pods (no scheduler or kubelet here: they stay Pending).
+    // Each one passed the API server's pod validation, which the Deployment's own validation does not
+    // fully repeat (field paths of the Downward API, among others).
+    const selector = "app.kubernetes.io/instance=miroir"
+    await waitUntil("3 pods of the release", 90_000, async () =>
+      (await json("get", "pods", "--namespace", namespace, "-l", selector)).items.length === 3)
+    const pods = (await json("get", "pods", "--namespace", namespace, "-l", selector)).items
+    for (const pod of pods) {
+      const env = new Map<string, any>(pod.spec.containers[0].env.map((v: any) => [v.name, v]))
+      expect(env.get("POD_IP")?.valueFrom?.fieldRef?.fieldPath).toBe("status.podIP")
+      expect(env.get("MIROIR_PEER_DISCOVERY_SERVICE")?.value).toBe("miroir-headless")
+      expect(pod.spec.automountServiceAccountToken).toBe(false)
+    }
+
+    succeeded(await helm(["uninstall", "miroir", "--namespace", namespace], env))
+    expect((await json("get", "deployments,services", "--namespace", namespace)).items).toEqual([])
+  }, 180_000)
+
+  it("helm install --dry-run=server in A-record mode: checked against the server's schema, nothing stored, NOTES name the A records", async () => {
+    const env = { KUBECONFIG: kubeconfig }
+    const namespace = "chart-a-records"
+    const output = succeeded(await helm([
+      "install", "miroir", CHART, "--namespace", namespace, "--dry-run=server", "--values", chartFile("tests/good/a-record.yaml")
+    ], env))
+    expect(output).toMatch(/STATUS: pending-install/)
+    expect(output).toContain("value: \"a\"")
+    expect(output).toContain(`A/AAAA records of\n  miroir-headless.${namespace}.svc.<cluster domain>`)
+    expect((await json("get", "deployments,services", "--namespace", namespace)).items).toEqual([])
+  }, 120_000)
+
+  it("helm installs the production values (NetworkPolicy and PodDisruptionBudget too; the Prometheus Operator's kinds off: no CRDs here)", async () => {
+    const env = { KUBECONFIG: kubeconfig }
+    const namespace = "chart-production"
+    succeeded(await helm([
+      "install", "search", CHART, "--namespace", namespace, "--create-namespace",
+      "--values", chartFile("tests/good/production.yaml"),
+      "--set", "serviceMonitor.enabled=false", "--set", "prometheusRule.enabled=false"
+    ], env))
+    const stored = await json("get", "deployments,services,networkpolicies,poddisruptionbudgets", "--namespace", namespace)
+    expect(stored.items.map((o: any) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      "Deployment/search-miroir",
+      "NetworkPolicy/search-miroir",
+      "PodDisruptionBudget/search-miroir",
+      "Service/search-miroir",
+      "Service/search-miroir-headless"
+    ])
+    succeeded(await helm(["uninstall", "search", "--namespace", namespace], env))
+  }, 180_000)
+})

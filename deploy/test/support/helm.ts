@@ -1,0 +1,84 @@
+/**
+ * The real Helm (built by scripts/install-test-deps.sh; Components.path names the fix when it is
+ * missing) run over charts/miroir: lint, template, and the objects a template renders.
+ */
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Components from "@miroir/cluster-sim/kube/Components"
+import { parseAllDocuments } from "yaml"
+import { type Outcome, run, succeeded } from "./cli.js"
+
+/** The chart's folder. */
+export const CHART = fileURLToPath(new URL("../../../charts/miroir", import.meta.url))
+
+/** A file of the chart, by its path in the chart. */
+export const chartFile = (path: string): string => join(CHART, path)
+
+/**
+ * The Kubernetes version Helm renders for. Helm built with plain `go install` lacks the version flags
+ * of Helm's Makefile and would default `.Capabilities.KubeVersion` to v1.20; the API server the tests
+ * start is v1.37.
+ */
+export const KUBE_VERSION = "1.37.0"
+
+/** The API group the Prometheus Operator's objects need, announced to Helm when monitoring is on. */
+export const MONITORING_API = "monitoring.coreos.com/v1"
+
+// Helm keeps caches and its repository list under these homes: a folder of the tests' own, so that
+// nothing of the machine's Helm leaks in. One fixed folder, not one per run: vitest's workers end
+// without an exit event to clean up after, and what Helm keeps there (nothing, for what these tests
+// run) is the same for every run.
+const HELM_HOME = join(tmpdir(), "miroir-deploy-helm")
+const helmHomes: Readonly<Record<string, string>> = {
+  HELM_CACHE_HOME: join(HELM_HOME, "cache"),
+  HELM_CONFIG_HOME: join(HELM_HOME, "config"),
+  HELM_DATA_HOME: join(HELM_HOME, "data")
+}
+
+/** Runs helm with `args`; `env` is added (a KUBECONFIG for commands that talk to a cluster). */
+export const helm = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<Outcome> =>
+  run(Components.path("helm"), args, { ...helmHomes, ...env })
+
+/** What a render or lint is given: value files (paths) and API versions to announce. */
+export interface Inputs {
+  readonly valuesFiles?: ReadonlyArray<string>
+  readonly apiVersions?: ReadonlyArray<string>
+}
+
+const valuesArgs = (inputs: Inputs): Array<string> => (inputs.valuesFiles ?? []).flatMap((file) => ["--values", file])
+
+/**
+ * `helm lint --strict` of the chart: warnings fail too. (`helm lint` has no `--api-versions`; the
+ * templates do not look at the API versions, so the lint of a monitoring case sees what its render does.)
+ */
+export const lint = (inputs: Inputs): Promise<Outcome> =>
+  helm(["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, ...valuesArgs(inputs)])
+
+/** `helm template` of the chart as `release` in `namespace`. */
+export const template = (release: string, namespace: string, inputs: Inputs): Promise<Outcome> =>
+  helm([
+    "template", release, CHART, "--namespace", namespace, "--kube-version", KUBE_VERSION,
+    ...valuesArgs(inputs),
+    ...(inputs.apiVersions ?? []).flatMap((api) => ["--api-versions", api])
+  ])
+
+/** A rendered Kubernetes object, as plain data. */
+export type KubeObject = {
+  readonly apiVersion: string
+  readonly kind: string
+  readonly metadata: { readonly name: string; readonly namespace?: string; readonly labels?: Record<string, string> }
+  readonly [key: string]: any
+}
+
+/** The objects of a multi-document YAML stream (empty documents dropped); a YAML error throws. */
+export const parseObjects = (yaml: string): Array<KubeObject> =>
+  parseAllDocuments(yaml).flatMap((document) => {
+    if (document.errors.length > 0) throw new Error(`invalid YAML: ${document.errors.map(String).join("; ")}`)
+    const value = document.toJS()
+    return value === null || value === undefined ? [] : [value as KubeObject]
+  })
+
+/** Renders the chart (must succeed) and returns its objects. */
+export const render = async (release: string, namespace: string, inputs: Inputs): Promise<Array<KubeObject>> =>
+  parseObjects(succeeded(await template(release, namespace, inputs)))
