@@ -8,12 +8,12 @@
  * (a few at once, a bounded queue, then a 503 with `Retry-After`), so that `/healthz` keeps answering
  * and SIGTERM keeps working under a flood.
  */
-import { createServer } from "node:http"
 import { HttpMiddleware, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { PeerDiscovery, PeerSet } from "@miroir/peer-discovery"
 import { Duration, Effect, Layer, Option, Schema } from "effect"
 import { AppConfig, MAX_SHARDS } from "./AppConfig.js"
+import { PacedServer } from "./internal/pacedServer.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
 import { OwnershipCache, ownedBy, type Owners } from "./OwnershipCache.js"
 import { type Busy, RequestGate, RETRY_AFTER_SECONDS } from "./RequestGate.js"
@@ -206,15 +206,33 @@ export const app = router.pipe(
     }))
 )
 
+/** Requests handed to the routes per turn of the event loop (see internal/pacedServer.ts). */
+export const REQUESTS_PER_TURN = 16
+
+/** Requests waiting for the routes beyond which a new one gets a 503 at once. */
+export const MAX_PENDING_REQUESTS = 1024
+
 /**
  * The HTTP server on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`, listening, without routes yet ({@link serve} adds
- * them): a layer of its own so that what the routes need can know the port first. At shutdown open
- * connections are dropped, so that an idle keep-alive connection (a prober's, a scraper's) cannot hold
- * the process for seconds.
+ * them): a layer of its own so that what the routes need can know the port first. It answers
+ * `GET /healthz` and `GET /readyz` itself, at once, and hands the other requests to the routes
+ * {@link REQUESTS_PER_TURN} per turn of the event loop, so that no burst of requests can hold a probe
+ * (internal/pacedServer.ts says why). At shutdown open connections are dropped, so that an idle keep-alive
+ * connection (a prober's, a scraper's) cannot hold the process for seconds.
  */
 export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "httpPort">) =>
   Layer.unwrapEffect(Effect.sync(() => {
-    const server = createServer()
+    const status = Schema.encodeSync(StatusBody)
+    const server = new PacedServer({
+      constant: { "/healthz": JSON.stringify(status({ status: "ok" })), "/readyz": JSON.stringify(status({ status: "ready" })) },
+      perTurn: REQUESTS_PER_TURN,
+      maxPending: MAX_PENDING_REQUESTS,
+      busyBody: JSON.stringify(Schema.encodeSync(ErrorBody)({
+        error: `busy: ${MAX_PENDING_REQUESTS} requests waiting; retry after ${RETRY_AFTER_SECONDS} s`,
+        retryAfterSeconds: RETRY_AFTER_SECONDS
+      })),
+      retryAfterSeconds: RETRY_AFTER_SECONDS
+    })
     // Runs before the platform's own release, which then finds the server closed.
     const closeAtShutdown = Layer.scopedDiscard(Effect.addFinalizer(() =>
       Effect.sync(() => {
