@@ -127,7 +127,8 @@ const program = Effect.gen(function*() {
     answered: underLoad.map((t) => t.answered),
     refused: underLoad.map((t) => t.refused),
     failed: underLoad.map((t) => t.failed),
-    floodMs: underLoad.map((t) => t.floodMs)
+    floodMs: underLoad.map((t) => t.floodMs),
+    loadAverage: underLoad.map((t) => t.loadAverage)
   }
   add("podUnderLoad.healthzP99Ms", figure(loadSummaries.map((s) => s.p99), "ms (p99 of /healthz during the flood, per trial)"), {
     text: "< 100 ms",

@@ -11,7 +11,7 @@
  * 12–44 s.
  */
 import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { bundle } from "@miroir/miroir/bundle"
 import { awaitReady, freePort, start, type Started, stop } from "@miroir/test-support/processes"
@@ -46,6 +46,8 @@ export interface Trial {
   /** From SIGTERM (sent mid-flood) until the process had exited. */
   readonly sigtermExitMs: number
   readonly exitCode: number | null
+  /** The machine's 1-minute load average as the flood started: on two shared cores it moves the tail. */
+  readonly loadAverage: number
 }
 
 /**
@@ -124,6 +126,7 @@ const trial = async (bundleFile: string, unbound: Unbound): Promise<Trial> => {
     }
     const idleHealthzMs = await probeUntil(sleep(IDLE_PROBING_MS))
     // Probes from just before the flood until just after it.
+    const loadAverage = loadavg()[0]!
     const flooded = sleep(200).then(() => flood(`${base}/ownership?shards=${SHARDS}`, CONCURRENCY))
     const healthzMs = await probeUntil(flooded.then(() => sleep(200)))
     const result = await flooded
@@ -134,7 +137,7 @@ const trial = async (bundleFile: string, unbound: Unbound): Promise<Trial> => {
     const ended = await stop(pod, 30_000)
     const sigtermExitMs = performance.now() - signalled
     await second
-    return { healthzMs, idleHealthzMs, ...result, floodMs: result.ms, sigtermExitMs, exitCode: ended.code }
+    return { healthzMs, idleHealthzMs, ...result, floodMs: result.ms, sigtermExitMs, exitCode: ended.code, loadAverage }
   } finally {
     await stop(pod, 1_000, "SIGKILL")
   }
