@@ -9,10 +9,11 @@
 #    the same machine finds them already built:
 #      ${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}/bin/
 #        etcd, kube-apiserver, kube-controller-manager, kubectl   (go build in tools/kube)
-#        coredns, helm, kube-state-metrics                         (go install module@version)
+#        kube-state-metrics                                        (go build in tools/kube-state-metrics)
+#        coredns, helm                                             (go install module@version)
 #        versions.txt                                              (component, version, source)
 #    Each component has a stamp keyed by its exact version, the Go version, the build flags and (for
-#    tools/kube) a hash of tools/kube's go.mod, go.sum and sources: a second run builds nothing.
+#    tools/*) a hash of the tools module's go.mod, go.sum and sources: a second run builds nothing.
 #    Needs Go 1.26 or later (looked for on PATH, then in /usr/local/go/bin). A first build on a machine
 #    whose Go caches are cold takes a long time (see tools/kube/README.md for measured times).
 set -euo pipefail
@@ -60,8 +61,8 @@ HELM_VERSION=v3.22.0
 # (v0.37.0 for Helm v3.22.0: major 0+1, minor 37); plain `go install` would leave v1.20.
 HELM_K8S_MAJOR=1
 HELM_K8S_MINOR=37
-KSM_VERSION=v2.18.0
-# From the proxy's .info Origin for k8s.io/kube-state-metrics/v2@v2.18.0, and its go.mod.
+# kube-state-metrics is built in tools/kube-state-metrics, whose go.mod requires it (see there why
+# not `go install`). From the proxy's .info Origin for k8s.io/kube-state-metrics/v2@v2.18.0, and its go.mod:
 KSM_REVISION=ab562f78ebf4cb97cc2f87c1235e457076035d16
 KSM_BUILD_DATE=2026-01-18T04:39:08Z
 KSM_CLIENT_GO_VERSION=v0.34.3
@@ -94,17 +95,23 @@ fi
 
 go_version="$(go env GOVERSION)"
 kube_dir="$repo/tools/kube"
-# The versions tools/kube builds are the ones its go.mod requires.
-required() { # MODULE: its version in a require line of tools/kube/go.mod (block or single-line form)
-  awk -v m="$1" '!/=>/ { sub(/^require[ \t]+/, ""); if ($1 == m) print $2 }' "$kube_dir/go.mod"
+# The versions tools/* build are the ones their go.mod files require.
+ksm_dir="$repo/tools/kube-state-metrics"
+required() { # GO_MOD MODULE: the version in a require line of GO_MOD (block or single-line form)
+  awk -v m="$2" '!/=>/ { sub(/^require[ \t]+/, ""); if ($1 == m) print $2 }' "$1"
 }
-KUBERNETES_VERSION="$(required k8s.io/kubernetes)"
-ETCD_VERSION="$(required go.etcd.io/etcd/server/v3)"
-if [ -z "$KUBERNETES_VERSION" ] || [ -z "$ETCD_VERSION" ]; then
-  echo "error: tools/kube/go.mod does not require k8s.io/kubernetes and go.etcd.io/etcd/server/v3" >&2
+KUBERNETES_VERSION="$(required "$kube_dir/go.mod" k8s.io/kubernetes)"
+ETCD_VERSION="$(required "$kube_dir/go.mod" go.etcd.io/etcd/server/v3)"
+KSM_VERSION="$(required "$ksm_dir/go.mod" k8s.io/kube-state-metrics/v2)"
+if [ -z "$KUBERNETES_VERSION" ] || [ -z "$ETCD_VERSION" ] || [ -z "$KSM_VERSION" ]; then
+  echo "error: tools/kube/go.mod must require k8s.io/kubernetes and go.etcd.io/etcd/server/v3, tools/kube-state-metrics/go.mod k8s.io/kube-state-metrics/v2" >&2
   exit 1
 fi
-kube_hash="$(cd "$kube_dir" && { cat go.mod go.sum; find cmd -name '*.go' -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-16)"
+tree_hash() { # DIR: hash of a tools module's go.mod, go.sum and Go sources
+  (cd "$1" && { cat go.mod go.sum; find . -name '*.go' -type f | LC_ALL=C sort | xargs -r cat; } | sha256sum | cut -c1-16)
+}
+kube_hash="$(tree_hash "$kube_dir")"
+ksm_hash="$(tree_hash "$ksm_dir")"
 
 # As Kubernetes' hack/lib/golang.sh and hack/lib/version.sh build release binaries (static, trimmed,
 # version stamped). The module zip has no git metadata, so gitCommit stays unset; the build date is the
@@ -122,7 +129,7 @@ kube_flags=(-trimpath -buildvcs=false -tags selinux,notest,grpcnotrace -ldflags 
 coredns_flags=(-trimpath -tags grpcnotrace -ldflags "-s -w")
 helm_flags=(-trimpath -ldflags "-w -s -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.metadata= -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$HELM_K8S_MAJOR -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM_K8S_MINOR -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$HELM_K8S_MAJOR -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM_K8S_MINOR")
 ksm_common=github.com/prometheus/common/version
-ksm_flags=(-trimpath -ldflags "-s -w -X $ksm_common.Version=$KSM_VERSION -X $ksm_common.Revision=$KSM_REVISION -X $ksm_common.BuildDate=$KSM_BUILD_DATE -X k8s.io/kube-state-metrics/v2/pkg/app.ClientGoVersion=$KSM_CLIENT_GO_VERSION")
+ksm_flags=(-trimpath -buildvcs=false -ldflags "-s -w -X $ksm_common.Version=$KSM_VERSION -X $ksm_common.Revision=$KSM_REVISION -X $ksm_common.BuildDate=$KSM_BUILD_DATE -X k8s.io/kube-state-metrics/v2/pkg/app.ClientGoVersion=$KSM_CLIENT_GO_VERSION")
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -165,8 +172,13 @@ component() {
   built=$((built + 1))
 }
 
+module_build() { # NAME DIR PACKAGE FLAGS...: go build PACKAGE in the tools module DIR
+  local name="$1" dir="$2" package="$3"
+  shift 3
+  (cd "$dir" && nice -n 19 go build "$@" -o "$work/$name" "$package")
+}
 kube_build() { # NAME PACKAGE
-  (cd "$kube_dir" && nice -n 19 go build "${kube_flags[@]}" -o "$work/$1" "$2")
+  module_build "$1" "$kube_dir" "$2" "${kube_flags[@]}"
 }
 go_install() { # NAME MODULE_PACKAGE@VERSION FLAGS...
   local name="$1" target="$2"
@@ -188,8 +200,9 @@ component coredns "$COREDNS_VERSION" "github.com/coredns/coredns@$COREDNS_VERSIO
   go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION" "${coredns_flags[@]}"
 component helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "flags=${helm_flags[*]}" -- \
   go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "${helm_flags[@]}"
-component kube-state-metrics "$KSM_VERSION" "k8s.io/kube-state-metrics/v2@$KSM_VERSION" "flags=${ksm_flags[*]}" -- \
-  go_install kube-state-metrics "k8s.io/kube-state-metrics/v2@$KSM_VERSION" "${ksm_flags[@]}"
+component kube-state-metrics "$KSM_VERSION" "k8s.io/kube-state-metrics/v2@$KSM_VERSION (tools/kube-state-metrics)" \
+  "tools/kube-state-metrics=$ksm_hash flags=${ksm_flags[*]}" -- \
+  module_build kube-state-metrics "$ksm_dir" k8s.io/kube-state-metrics/v2 "${ksm_flags[@]}"
 
 printf '%b' "$versions" >"$bin/versions.txt"
 rm -rf "$work"
@@ -199,7 +212,8 @@ check() { # NAME ARGS...
   local name="$1" out
   shift
   if ! out="$("$bin/$name" "$@" 2>&1)"; then
-    echo "error: $bin/$name $* failed: $out" >&2
+    echo "error: $bin/$name $* failed:" >&2
+    printf '%s\n' "$out" | head -n 20 >&2
     exit 1
   fi
   echo "  $name: $(printf '%s' "$out" | tr '\n' ' ' | cut -c1-100)"
@@ -211,6 +225,6 @@ check kube-controller-manager --version
 check kubectl version --client
 check coredns -version
 check helm version --short
-check kube-state-metrics --version
+check kube-state-metrics version
 
 echo "upstream components: $built built, $current up to date, $(elapsed "$total_start" "$(now)") s in all; versions in $bin/versions.txt"
