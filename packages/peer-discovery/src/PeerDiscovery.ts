@@ -49,7 +49,9 @@ export interface Service {
   readonly awaitPeers: (count: number, timeout: Duration.DurationInput) => Effect.Effect<PeerSet.PeerSet, PeerWaitTimeout>
   /**
    * Looks the peers up now, once (after a lookup in flight, if any), and returns the new set; on a
-   * failure the set is kept, marked stale, and the error returned.
+   * failure the set is kept, marked stale, and the error returned. An answer that is a large shrink
+   * ({@link isLargeShrink}) is held and the set returned unchanged; the next lookup, whoever makes it,
+   * confirms or drops it.
    */
   readonly refresh: Effect.Effect<PeerSet.PeerSet, DnsLookupError>
 }
