@@ -6,9 +6,10 @@ import * as dns from "node:dns"
 import { syncBuiltinESMExports } from "node:module"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import dnsPacket from "dns-packet"
-import { Duration, Effect, Fiber, Layer, Metric } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Metric } from "effect"
 import * as DnsResolver from "../src/DnsResolver.js"
 import * as Metrics from "../src/Metrics.js"
+import * as PeerDiscovery from "../src/PeerDiscovery.js"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import { DOMAIN, SRV_NAME } from "./support/fixtures.js"
 import { reply, type Script, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
@@ -138,6 +139,21 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
       // Only foreign records: the name has no data.
       yield* use(dnsServer, (query) => ({ send: [reply(query, { answers: records(2, `_http._tcp.other.${DOMAIN}`) })] }))
       expect((yield* Effect.flip(resolver.resolveSrv(SRV_NAME))).outcome).toBe("nodata")
+    }))
+
+  it.scopedLive("PeerDiscovery over it: an SRV record with port 0 is no peer, and is counted", () =>
+    Effect.gen(function*() {
+      const before = (yield* Metric.value(Metrics.ignoredRecordsWithReason("port_zero"))).count
+      yield* use(dnsServer, (query) => ({
+        send: [reply(query, { answers: [srv(SRV_NAME, `10-0-0-1.${DOMAIN}`), srv(SRV_NAME, target(2)), srv(SRV_NAME, target(3), 0)] })]
+      }))
+      const context = yield* Layer.build(PeerDiscovery.layer.pipe(
+        Layer.provide(DnsResolver.layer),
+        Layer.provide(PeerDiscoveryConfig.layerTest({ dnsServers: [dnsServer.server], lookupTimeout: Duration.seconds(1) }))
+      ))
+      const set = yield* Context.get(context, PeerDiscovery.PeerDiscovery).current
+      expect(set.peers).toEqual(["10-0-0-1", "10-2-0-2"])
+      expect((yield* Metric.value(Metrics.ignoredRecordsWithReason("port_zero"))).count - before).toBe(1)
     }))
 
   it.live("maps the RCODEs: NXDOMAIN, SERVFAIL, REFUSED, others; NOERROR without records is nodata", () =>
