@@ -212,8 +212,9 @@ export const make = Effect.gen(function*() {
       if (listing.portZero > 0) {
         yield* Metric.incrementBy(Metrics.ignoredRecordsWithReason("port_zero"), listing.portZero)
       }
+      const listed = new Set(current.peers)
       const held = yield* Ref.getAndSet(heldShrink, Option.none())
-      const confirmed = Option.isSome(held) && [...held.value.removed].every((id) => !current.peers.includes(id))
+      const confirmed = Option.isSome(held) && [...held.value.removed].every((id) => !listed.has(id))
       if (Option.isSome(held) && !confirmed) yield* dropHeld(held.value, "its answer lists peers the first one left out")
       if (confirmed) {
         yield* Metric.increment(Metrics.largeShrinksWithResult("confirmed"))
@@ -221,7 +222,7 @@ export const make = Effect.gen(function*() {
           Effect.annotateLogs({ peers: previous.peers.length, answered: current.peers.length, name })
         )
       } else if (isLargeShrink(previous, current)) {
-        const removed = new Set(previous.peers.filter((id) => !current.peers.includes(id)))
+        const removed = new Set(previous.peers.filter((id) => !listed.has(id)))
         yield* Ref.set(heldShrink, Option.some({ removed, peers: previous.peers.length, answered: current.peers.length }))
         yield* Effect.logInfo("an answer would shrink the peers by more than half; waiting for the next lookup to confirm it").pipe(
           Effect.annotateLogs({
