@@ -6,7 +6,7 @@ import * as dns from "node:dns"
 import { syncBuiltinESMExports } from "node:module"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import dnsPacket from "dns-packet"
-import { Context, Duration, Effect, Fiber, Layer, Metric } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Metric, Scope } from "effect"
 import * as DnsResolver from "../src/DnsResolver.js"
 import * as Metrics from "../src/Metrics.js"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
@@ -196,6 +196,25 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
       yield* Effect.promise(() => waitFor(() => dnsServer.openConnections() === 0))
       const timedOut = yield* resolverFor([dnsServer.server], "300 millis")
       expect((yield* Effect.flip(timedOut.resolveSrv(SRV_NAME))).outcome).toBe("timeout")
+      yield* Effect.promise(() => waitFor(() => dnsServer.openConnections() === 0))
+    }))
+
+  it.live("ends the lookups in flight when the resolver's scope closes: sockets closed, lookups failed", () =>
+    Effect.gen(function*() {
+      yield* use(dnsServer, (query, transport) => transport === "udp" ? { send: [reply(query, { truncated: true })] } : "silent")
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        DnsResolver.layer.pipe(Layer.provide(PeerDiscoveryConfig.layerTest({ dnsServers: [dnsServer.server], lookupTimeout: Duration.seconds(5) }))),
+        scope
+      )
+      const lookup = yield* Effect.fork(Context.get(context, DnsResolver.DnsResolver).resolveSrv(SRV_NAME))
+      yield* Effect.promise(() => waitFor(() => dnsServer.openConnections() === 1))
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      const error = yield* Effect.flip(Fiber.join(lookup))
+      expect(error.outcome).toBe("error")
+      expect(error.code).toContain("ECANCELED")
+      expect(Date.now() - started).toBeLessThan(1_000)
       yield* Effect.promise(() => waitFor(() => dnsServer.openConnections() === 0))
     }))
 

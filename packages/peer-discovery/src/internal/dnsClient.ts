@@ -25,16 +25,17 @@ const transportOutcome = (code: string): DnsOutcome =>
 /**
  * A client over `servers` (tried in order) with `timeout` for a whole question: each server gets an even
  * share of what is left of it, so a silent first server does not use up the time of the next. Every
- * exchange has its own socket and a random id; closing the scope closes the sockets still open.
+ * exchange has its own socket and a random id; closing the scope closes the sockets still open and fails
+ * their lookups (`error`, `ECANCELED`).
  */
 export const make = (servers: ReadonlyArray<Server>, timeout: Duration.Duration): Effect.Effect<Ask, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const open = new Set<() => void>()
-    const track = (close: () => void) => {
-      open.add(close)
-      return () => void open.delete(close)
+    const inFlight = new Set<() => void>()
+    const track = (abort: () => void) => {
+      inFlight.add(abort)
+      return () => void inFlight.delete(abort)
     }
-    yield* Effect.addFinalizer(() => Effect.sync(() => [...open].forEach((close) => close())))
+    yield* Effect.addFinalizer(() => Effect.sync(() => [...inFlight].forEach((abort) => abort())))
 
     const failure = (question: Question, outcome: DnsOutcome, code: string, received?: number) =>
       new DnsLookupError({ outcome, name: question.name, rrtype: question.type, code, ...(received === undefined ? {} : { received }) })

@@ -44,8 +44,12 @@ export const parseServer = (text: string): Server | undefined => {
 export const formatServer = (server: Server): string =>
   server.family === 6 ? `[${server.host}]:${server.port}` : `${server.host}:${server.port}`
 
-/** Registers the closing of a socket with the resolver, so that closing its scope closes every socket; returns the unregistration. */
-export type Track = (close: () => void) => () => void
+/**
+ * Registers an exchange with the resolver: `abort` closes its socket and fails it (`ECANCELED`), so that
+ * closing the resolver's scope ends every exchange in flight instead of leaving it waiting. Returns the
+ * unregistration.
+ */
+export type Track = (abort: () => void) => () => void
 
 const errorCode = (error: unknown): string =>
   (error as NodeJS.ErrnoException | undefined)?.code ?? "ERROR"
@@ -76,7 +80,7 @@ export const udpExchange = (
         // already closed by an error
       }
     }
-    const untrack = track(close)
+    const untrack = track(() => finish(Effect.fail({ code: "ECANCELED" })))
     const finish = (result: Effect.Effect<Reply, TransportError>) => {
       if (!open) return
       close()
@@ -124,7 +128,7 @@ export const tcpExchange = (
       untrack()
       socket.destroy()
     }
-    const untrack = track(close)
+    const untrack = track(() => finish(Effect.fail({ code: "ECANCELED" })))
     const finish = (result: Effect.Effect<Reply, TransportError>) => {
       if (!open) return
       close()
