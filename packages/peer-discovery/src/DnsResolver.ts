@@ -13,7 +13,7 @@ import { makeTestResolver } from "./internal/testResolver.js"
 import * as Metrics from "./Metrics.js"
 import { PeerDiscoveryConfig } from "./PeerDiscoveryConfig.js"
 
-/** One SRV record, as node:dns returned them. */
+/** One SRV record (the fields node:dns gave, which the service keeps). */
 export interface SrvRecord {
   /** The target host name (`10-244-1-5.miroir-headless.default.svc.cluster.local`). */
   readonly name: string
@@ -48,9 +48,9 @@ export interface Options {
 /**
  * A resolver over our own DNS client. Each lookup asks the servers in order — UDP with EDNS0 (1232
  * bytes), TCP when the reply is truncated — with one socket per exchange and a random id; replies with
- * another id or question are ignored. The timeout is a hard bound of the whole lookup; a lost packet
- * becomes a timeout, which discovery's backoff retries. The bound is kept by the exchanges' own timers
- * against one deadline for the lookup, each server getting an even share of what is left. Sockets are closed when a lookup ends, is
+ * another id or question are ignored. The timeout is a hard bound of the whole lookup, kept by the
+ * exchanges' own timers against one deadline, each server getting an even share of what is left; a lost
+ * packet becomes a timeout, which discovery's backoff retries. Sockets are closed when a lookup ends, is
  * interrupted, or when the scope closes. Answers are classified as node:dns did (`nxdomain`, `nodata`,
  * `servfail`, `refused`, `timeout`, `error`), plus `truncated`: an answer still truncated over TCP, or cut
  * short, is a failure and never a smaller set. Records of another owner name are dropped and counted.
@@ -61,7 +61,6 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
     const configured = options.servers.length > 0 ? options.servers : getServers()
     const servers = configured.map(parseServer).filter((server): server is Server => server !== undefined)
     const ask = yield* DnsClient.make(servers, timeout)
-
 
     /** The records of one question; none is `nodata`, and records of another owner are counted. */
     const records = (name: string, type: "SRV" | "A" | "AAAA") =>
