@@ -68,6 +68,7 @@ const chartRules = (helmPath: string): string => {
   const chart = fileURLToPath(new URL("../../../charts/miroir", import.meta.url))
   const manifest = execFileSync(helmPath, [
     "template", "miroir", chart, "--namespace", "default",
+    "--set", "image.repository=registry.example/miroir",
     "--set", "prometheusRule.enabled=true",
     "--set", "prometheusRule.ownershipFor=1s",
     "--set", "discovery.refreshInterval=500ms",
@@ -205,6 +206,7 @@ describe("the ownership audit across pod processes", () => {
       if (body.last !== null && Date.parse(body.last.at) > started) reports.set(body.last.at, body.last)
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
+    console.log(`steady run of ${STEADY_SECONDS} s: ${reports.size} audits by ${AUDITOR}, none with a finding`)
     // At least half the audits the interval allows: the two cores are shared with the other suites.
     expect(reports.size).toBeGreaterThanOrEqual(Math.floor(STEADY_SECONDS / 2))
     for (const report of reports.values()) {
