@@ -1,7 +1,11 @@
 /** Where the audit reaches a peer: the address in a dashed-IP id, nothing guessed for any other id. */
-import { describe, expect, it } from "vitest"
-import { Option } from "effect"
-import { addressOfId } from "../src/PeerClient.js"
+import { HttpClient, HttpClientResponse } from "@effect/platform"
+import { describe, expect, it } from "@effect/vitest"
+import { DnsResolver, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
+import { Context, Effect, Layer, Option } from "effect"
+import * as PeerClient from "../src/PeerClient.js"
+
+const { addressOfId } = PeerClient
 
 describe("PeerClient.addressOfId", () => {
   it("turns Deployment ids back into their addresses, IPv4 and both IPv6 forms of CoreDNS", () => {
@@ -18,4 +22,54 @@ describe("PeerClient.addressOfId", () => {
       expect(addressOfId(id), id).toEqual(Option.none())
     }
   })
+})
+
+describe("PeerClient.make", () => {
+  const domain = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
+  const answer = { self: "10-0-0-2", peers: ["10-0-0-1", "10-0-0-2"], digest: "abcd0123", shards: 4, owned: [1, 3] }
+
+  /** The client over the test resolver and an HttpClient that records the URLs and answers `respond`. */
+  const client = (respond: (url: URL) => Response) =>
+    Effect.gen(function*() {
+      const urls: Array<string> = []
+      const http = HttpClient.make((request, url) =>
+        Effect.sync(() => {
+          urls.push(url.toString())
+          return HttpClientResponse.fromWeb(request, respond(url))
+        }))
+      const dnsContext = yield* Layer.build(DnsResolver.layerTest)
+      const service = yield* PeerClient.make({ port: 7700, timeout: "1 second" }).pipe(
+        Effect.provideService(HttpClient.HttpClient, http),
+        Effect.provide(Layer.succeedContext(dnsContext)),
+        Effect.provide(PeerDiscoveryConfig.layerTest())
+      )
+      return { service, urls, dns: Context.get(dnsContext, DnsResolver.DnsResolverTest) }
+    })
+
+  it.scoped("asks a Deployment pod at the address in its id, on the pods' port", () =>
+    Effect.gen(function*() {
+      const { service, urls } = yield* client(() => Response.json(answer))
+      expect(yield* service.ownership("10-0-0-2", 4)).toEqual(answer)
+      expect(urls).toEqual(["http://10.0.0.2:7700/ownership?shards=4"])
+      yield* service.ownership("fd00--1", 4)
+      expect(urls[1]).toBe("http://[fd00::1]:7700/ownership?shards=4")
+    }))
+
+  it.scoped("asks a StatefulSet pod at the address its hostname resolves to under the Service", () =>
+    Effect.gen(function*() {
+      const { dns, service, urls } = yield* client(() => Response.json({ ...answer, self: "miroir-0", extra: true }))
+      yield* dns.setAddresses(`miroir-0.${domain}`, ["10.0.0.7"])
+      expect((yield* service.ownership("miroir-0", 4)).self).toBe("miroir-0")
+      expect(urls).toEqual(["http://10.0.0.7:7700/ownership?shards=4"])
+    }))
+
+  it.scoped("says why a peer could not be asked: an id that resolves to nothing, an HTTP error, a bad answer", () =>
+    Effect.gen(function*() {
+      const { service } = yield* client((url) =>
+        url.hostname === "10.0.0.3" ? new Response("busy", { status: 503 }) : Response.json({ self: 1 }))
+      const reason = (peer: string) => Effect.map(Effect.flip(service.ownership(peer, 4)), (error) => error.reason)
+      expect(yield* reason("miroir-9")).toBe(`id not an address, and miroir-9.${domain} does not resolve: nxdomain`)
+      expect(yield* reason("10-0-0-3")).toBe("HTTP 503 from 10.0.0.3")
+      expect(yield* reason("10-0-0-4")).toMatch(/^unexpected answer from 10\.0\.0\.4: /)
+    }))
 })
