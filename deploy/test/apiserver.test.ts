@@ -15,7 +15,7 @@ import { waitUntil } from "@miroir/test-support/processes"
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { run, succeeded } from "./support/cli.js"
-import { CHART, chartFile, helm } from "./support/helm.js"
+import { CHART, chartFile, helm, IMAGE_VALUES } from "./support/helm.js"
 
 const OVERLAY = fileURLToPath(new URL("../kustomize/overlays/example", import.meta.url))
 
@@ -58,15 +58,22 @@ describe("against a real API server", () => {
   it("helm installs the chart with its default values: the API server stores every object, the controllers make its pods, helm uninstall removes them", async () => {
     const env = { KUBECONFIG: kubeconfig }
     const namespace = "chart-defaults"
-    const installed = succeeded(await helm(["install", "miroir", CHART, "--namespace", namespace, "--create-namespace"], env))
+    const installed = succeeded(await helm(["install", "miroir", CHART, "--namespace", namespace, "--create-namespace", "--values", IMAGE_VALUES], env))
     expect(installed).toMatch(/STATUS: deployed/)
     // NOTES.txt tells the operator which records to expect.
     expect(installed).toContain(`SRV records of\n  _http._tcp.miroir-headless.${namespace}.svc.<cluster domain>`)
     const manifest = succeeded(await helm(["get", "manifest", "miroir", "--namespace", namespace], env))
     expect(manifest).toContain("kind: Deployment")
 
-    const stored = await json("get", "deployments,services", "--namespace", namespace)
-    expect(stored.items.map((o: any) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(["Deployment/miroir", "Service/miroir", "Service/miroir-headless"])
+    const stored = await json("get", "deployments,services,serviceaccounts,poddisruptionbudgets", "--namespace", namespace)
+    expect(stored.items.map((o: any) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      "Deployment/miroir",
+      "PodDisruptionBudget/miroir",
+      "Service/miroir",
+      "Service/miroir-headless",
+      "ServiceAccount/default",
+      "ServiceAccount/miroir"
+    ])
     expect(stored.items.find((o: any) => o.metadata.name === "miroir-headless").spec.clusterIP).toBe("None")
 
     // The ReplicaSet controller creates the pods (no scheduler or kubelet here: they stay Pending).
@@ -81,6 +88,10 @@ describe("against a real API server", () => {
       expect(env.get("POD_IP")?.valueFrom?.fieldRef?.fieldPath).toBe("status.podIP")
       expect(env.get("MIROIR_PEER_DISCOVERY_SERVICE")?.value).toBe("miroir-headless")
       expect(pod.spec.automountServiceAccountToken).toBe(false)
+      expect(pod.spec.serviceAccountName).toBe("miroir")
+      // The heap size from the memory limit: the API server takes the resourceFieldRef and the $(…) reference.
+      expect(env.get("MIROIR_HEAP_LIMIT_MIB")?.valueFrom?.resourceFieldRef).toMatchObject({ resource: "limits.memory", divisor: "2Mi" })
+      expect(pod.spec.containers[0].lifecycle.preStop.sleep.seconds).toBe(5)
     }
 
     succeeded(await helm(["uninstall", "miroir", "--namespace", namespace], env))
@@ -91,7 +102,7 @@ describe("against a real API server", () => {
     const env = { KUBECONFIG: kubeconfig }
     const namespace = "chart-a-records"
     const output = succeeded(await helm([
-      "install", "miroir", CHART, "--namespace", namespace, "--dry-run=server", "--values", chartFile("tests/good/a-record.yaml")
+      "install", "miroir", CHART, "--namespace", namespace, "--dry-run=server", "--values", IMAGE_VALUES, "--values", chartFile("tests/good/a-record.yaml")
     ], env))
     expect(output).toMatch(/STATUS: pending-install/)
     expect(output).toContain("value: \"a\"")
@@ -104,17 +115,31 @@ describe("against a real API server", () => {
     const namespace = "chart-production"
     succeeded(await helm([
       "install", "search", CHART, "--namespace", namespace, "--create-namespace",
-      "--values", chartFile("tests/good/production.yaml"),
+      "--values", IMAGE_VALUES, "--values", chartFile("tests/good/production.yaml"),
       "--set", "serviceMonitor.enabled=false", "--set", "prometheusRule.enabled=false"
     ], env))
-    const stored = await json("get", "deployments,services,networkpolicies,poddisruptionbudgets", "--namespace", namespace)
-    expect(stored.items.map((o: any) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+    const stored = await json("get", "deployments,services,networkpolicies,poddisruptionbudgets,serviceaccounts", "--namespace", namespace)
+    expect(stored.items.filter((o: any) => o.metadata.name !== "default").map((o: any) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       "Deployment/search-miroir",
       "NetworkPolicy/search-miroir",
       "PodDisruptionBudget/search-miroir",
       "Service/search-miroir",
-      "Service/search-miroir-headless"
+      "Service/search-miroir-headless",
+      "ServiceAccount/search-miroir"
     ])
     succeeded(await helm(["uninstall", "search", "--namespace", namespace], env))
   }, 180_000)
+
+  it("refuses to install the ServiceMonitor or PrometheusRule where the Prometheus Operator's CRDs are missing, naming the value, and creates nothing", async () => {
+    const env = { KUBECONFIG: kubeconfig }
+    const namespace = "chart-no-crds"
+    for (const value of ["serviceMonitor", "prometheusRule"]) {
+      const outcome = await helm([
+        "install", "miroir", CHART, "--namespace", namespace, "--create-namespace", "--values", IMAGE_VALUES, "--set", `${value}.enabled=true`
+      ], env)
+      expect(outcome.code).not.toBe(0)
+      expect(outcome.stderr).toContain(`${value}.enabled needs the Prometheus Operator's CRDs (API monitoring.coreos.com/v1)`)
+    }
+    expect((await json("get", "deployments,services", "--namespace", namespace)).items).toEqual([])
+  }, 120_000)
 })

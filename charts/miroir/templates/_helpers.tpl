@@ -3,16 +3,24 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* The full name of the release's objects. */}}
+{{/*
+The full name of the release's objects, at most 63 characters, a valid Service name (RFC 1035 label) for
+any release name Helm accepts: Helm allows dots (`my.release`) and a leading digit (`1search`), which a
+Service name does not, so dots become dashes and a name that would start with a digit puts the chart's
+name first (`miroir-1search`).
+*/}}
 {{- define "miroir.fullname" -}}
 {{- if .Values.fullnameOverride }}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- $release := .Release.Name | replace "." "-" }}
+{{- if contains $name $release }}
+{{- $release | trunc 63 | trimSuffix "-" }}
+{{- else if regexMatch "^[0-9]" $release }}
+{{- printf "%s-%s" $name $release | trunc 63 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" $release $name | trunc 63 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -26,13 +34,44 @@ nameOverride) would otherwise lose the whole suffix and name the headless Servic
 {{- printf "%s-headless" (include "miroir.fullname" . | trunc 54 | trimSuffix "-") }}
 {{- end }}
 
-{{/* Labels of every object. */}}
+{{/* The `helm test` pod, cut like the headless Service's name. */}}
+{{- define "miroir.testName" -}}
+{{- printf "%s-test-peers" (include "miroir.fullname" . | trunc 52 | trimSuffix "-") }}
+{{- end }}
+
+{{/* The ServiceAccount the pods run as. */}}
+{{- define "miroir.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "miroir.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The image: repository, then a digest if given (it wins over the tag), else the tag or the chart's appVersion. */}}
+{{- define "miroir.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of every object but the test pod (which must not carry the selector's name label). */}}
 {{- define "miroir.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "miroir.metaLabels" . }}
 {{ include "miroir.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+{{- end }}
+
+{{/* Labels that say what made an object, without the selector's. */}}
+{{- define "miroir.metaLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: miroir
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* The labels that select the pods: the Deployment's selector and both Services'. */}}
@@ -51,12 +90,54 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-Refuses durations that values.schema.json lets through but the pods refuse at start-up (they would exit
-with a configuration error and crash-loop): the refresh interval from 10ms to 1h, the lookup timeout from
-5ms and below the refresh interval, the audit interval from 250ms to 1h. Said at install time instead.
+A number of seconds as PromQL reads it: whole numbers as integers, others with three decimals. Helm's
+own printing of a float64 switches to exponent form from a million (1e+06), which must never reach a
+rule or an environment variable.
+*/}}
+{{- define "miroir.number" -}}
+{{- $n := float64 . }}
+{{- if eq $n (floor $n) }}{{ printf "%d" (int64 $n) }}{{ else }}{{ printf "%.3f" $n }}{{ end }}
+{{- end }}
+
+{{/* A Prometheus duration of whole seconds, at least `floor` seconds: (list seconds floor). */}}
+{{- define "miroir.promFor" -}}
+{{- $seconds := index . 0 | float64 | ceil | int64 }}
+{{- printf "%ds" (max $seconds (index . 1 | int64)) }}
+{{- end }}
+
+{{/* The refresh interval in seconds. */}}
+{{- define "miroir.refreshSeconds" -}}
+{{- include "miroir.seconds" .Values.discovery.refreshInterval }}
+{{- end }}
+
+{{/* The audit interval in seconds (auto: three refresh intervals, as the pods compute it). */}}
+{{- define "miroir.auditSeconds" -}}
+{{- $audit := .Values.ownershipAudit.interval }}
+{{- if and $audit (ne $audit "auto") (ne $audit "off") }}{{ include "miroir.seconds" $audit }}
+{{- else }}{{ mulf 3 (include "miroir.refreshSeconds" . | float64) }}
+{{- end }}
+{{- end }}
+
+{{/* The environment variables the chart sets itself, which extraEnv may not set again. */}}
+{{- define "miroir.reservedEnv" -}}
+POD_NAME POD_NAMESPACE POD_IP MIROIR_PEER_DISCOVERY_SERVICE MIROIR_PEER_DISCOVERY_PORT_NAME MIROIR_PEER_DISCOVERY_RECORD MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT MIROIR_HTTP_HOST MIROIR_HTTP_PORT MIROIR_METRICS_PORT MIROIR_SHARDS MIROIR_OWNERSHIP_AUDIT_INTERVAL MIROIR_LOG_LEVEL MIROIR_LOG_FORMAT MIROIR_HEAP_LIMIT_MIB NODE_OPTIONS OTEL_SERVICE_NAME OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL OTEL_METRIC_EXPORT_INTERVAL
+{{- end }}
+
+{{/*
+Refuses values that values.schema.json lets through but that would not work, at install time rather
+than as pods in a crash loop or objects the API server refuses:
+- a grace period too short for the preStop delay and the process's own shutdown (SIGKILL would cut it);
+- durations the pods refuse at start-up (PeerDiscoveryConfig, AppConfig): the refresh interval from 10ms
+  to 1h, the lookup timeout from 5ms and below the refresh interval, the audit interval from 250ms to 1h;
+- an image without a repository: no image of Miroir is published, so the chart names none by default;
+- labels that would change which pods the Services, the budget and the policy select;
+- extraEnv entries that would replace the chart's own settings (Kubernetes keeps the last of two
+  variables of one name, so discovery would silently look elsewhere);
+- the ServiceMonitor and PrometheusRule without the Prometheus Operator's API (Helm would fail later
+  with "no matches for kind", after creating the rest).
 */}}
 {{- define "miroir.validate" -}}
-{{- $refresh := include "miroir.seconds" .Values.discovery.refreshInterval | float64 }}
+{{- $refresh := include "miroir.refreshSeconds" . | float64 }}
 {{- $timeout := include "miroir.seconds" .Values.discovery.lookupTimeout | float64 }}
 {{- if or (lt $refresh 0.01) (gt $refresh 3600.0) }}
 {{- fail (printf "discovery.refreshInterval (%s) must be from 10ms to 1h" .Values.discovery.refreshInterval) }}
@@ -72,6 +153,39 @@ with a configuration error and crash-loop): the refresh interval from 10ms to 1h
 {{- $auditSeconds := include "miroir.seconds" $audit | float64 }}
 {{- if or (lt $auditSeconds 0.25) (gt $auditSeconds 3600.0) }}
 {{- fail (printf "ownershipAudit.interval (%s) must be auto, off, or from 250ms to 1h" $audit) }}
+{{- end }}
+{{- end }}
+{{- $preStop := int .Values.lifecycle.preStopSleepSeconds }}
+{{- if lt (int .Values.terminationGracePeriodSeconds) (add $preStop 6) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + 6: the grace period counts from the start of the preStop delay, and the process needs up to 5 s after SIGTERM" (int .Values.terminationGracePeriodSeconds) $preStop) }}
+{{- end }}
+{{- if not .Values.image.repository }}
+{{- fail "image.repository is required: no Miroir image is published; build it from the Dockerfile, push it to a registry your cluster pulls from and set image.repository (and image.tag or image.digest), see the README's \"Deploy to Kubernetes\"" }}
+{{- end }}
+{{- range $key := keys (include "miroir.selectorLabels" . | fromYaml) | sortAlpha }}
+{{- range $values := list "commonLabels" "podLabels" }}
+{{- if hasKey (index $.Values $values) $key }}
+{{- fail (printf "%s may not set %s: it is one of the labels that select the release's pods" $values $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if hasKey .Values.commonLabels "app.kubernetes.io/component" }}
+{{- fail "commonLabels may not set app.kubernetes.io/component: it tells the Service the ServiceMonitor scrapes from the headless one" }}
+{{- end }}
+{{- $reserved := include "miroir.reservedEnv" . | splitList " " }}
+{{- range .Values.extraEnv }}
+{{- if has .name $reserved }}
+{{- fail (printf "extraEnv may not set %s: the chart sets it (use the chart's value for it)" .name) }}
+{{- end }}
+{{- end }}
+{{- $fullname := include "miroir.fullname" . }}
+{{- if eq $fullname (include "miroir.headlessName" .) }}
+{{- fail (printf "the full name %s would also be the headless Service's name: choose a fullnameOverride that does not end in -headless" $fullname) }}
+{{- end }}
+{{- $monitoring := .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}
+{{- range $kind := list "serviceMonitor" "prometheusRule" }}
+{{- if and (index $.Values $kind).enabled (not $monitoring) }}
+{{- fail (printf "%s.enabled needs the Prometheus Operator's CRDs (API monitoring.coreos.com/v1), which this cluster does not serve: install them (kube-prometheus-stack or prometheus-operator-crds) or set %s.enabled=false" $kind $kind) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -40,13 +40,27 @@ const helmHomes: Readonly<Record<string, string>> = {
 export const helm = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<Outcome> =>
   run(Components.path("helm"), args, { ...helmHomes, ...env })
 
-/** What a render or lint is given: value files (paths) and API versions to announce. */
+/**
+ * The values file every render starts from unless told otherwise: an image repository. No Miroir image
+ * is published, so the chart requires one (chart-bad-values.test.ts checks that it refuses to render
+ * without).
+ */
+export const IMAGE_VALUES = chartFile("tests/image.yaml")
+
+/** What a render or lint is given: value files (paths), `--set` pairs and API versions to announce. */
 export interface Inputs {
   readonly valuesFiles?: ReadonlyArray<string>
+  /** `key=value` pairs for `--set`, applied after the files. */
+  readonly set?: ReadonlyArray<string>
   readonly apiVersions?: ReadonlyArray<string>
+  /** Leave out {@link IMAGE_VALUES}. */
+  readonly withoutImage?: boolean
 }
 
-const valuesArgs = (inputs: Inputs): Array<string> => (inputs.valuesFiles ?? []).flatMap((file) => ["--values", file])
+const valuesArgs = (inputs: Inputs): Array<string> => [
+  ...(inputs.withoutImage === true ? [] : [IMAGE_VALUES]),
+  ...(inputs.valuesFiles ?? [])
+].flatMap((file) => ["--values", file]).concat((inputs.set ?? []).flatMap((pair) => ["--set", pair]))
 
 /**
  * `helm lint --strict` of the chart: warnings fail too. (`helm lint` has no `--api-versions`; the

@@ -20,7 +20,10 @@ export interface Case {
   readonly record: "srv" | "a"
 }
 
-const CORE = ["Deployment", "Service", "Service"]
+/** What every render has: the workload, its two Services, its ServiceAccount and the `helm test` pod. */
+const CORE = ["Deployment", "Service", "Service", "ServiceAccount", "Pod"]
+/** The budget comes with more than one replica (the default 3). */
+const CORE_PDB = [...CORE, "PodDisruptionBudget"]
 const sorted = (kinds: ReadonlyArray<string>) => [...kinds].sort()
 
 /**
@@ -31,14 +34,14 @@ export const LONGEST_RELEASE = "search-cluster-of-the-example-company-production
 
 /** The matrix. */
 export const cases: ReadonlyArray<Case> = [
-  { name: "defaults", release: "miroir", namespace: "search", valuesFiles: [], apiVersions: [], kinds: sorted(CORE), record: "srv" },
+  { name: "defaults", release: "miroir", namespace: "search", valuesFiles: [], apiVersions: [], kinds: sorted(CORE_PDB), record: "srv" },
   {
     name: "production",
     release: "search",
     namespace: "search",
     valuesFiles: ["production.yaml"],
     apiVersions: [MONITORING_API],
-    kinds: sorted([...CORE, "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "ServiceMonitor"]),
+    kinds: sorted([...CORE_PDB, "NetworkPolicy", "PrometheusRule", "ServiceMonitor"]),
     record: "srv"
   },
   { name: "minimal", release: "miroir", namespace: "default", valuesFiles: ["minimal.yaml"], apiVersions: [], kinds: sorted(CORE), record: "srv" },
@@ -48,18 +51,18 @@ export const cases: ReadonlyArray<Case> = [
     namespace: "search",
     valuesFiles: ["monitoring-on.yaml"],
     apiVersions: [MONITORING_API],
-    kinds: sorted([...CORE, "PrometheusRule", "ServiceMonitor"]),
+    kinds: sorted([...CORE_PDB, "PrometheusRule", "ServiceMonitor"]),
     record: "srv"
   },
-  { name: "monitoring off", release: "miroir", namespace: "search", valuesFiles: ["monitoring-off.yaml"], apiVersions: [], kinds: sorted(CORE), record: "srv" },
-  { name: "A records", release: "miroir", namespace: "search", valuesFiles: ["a-record.yaml"], apiVersions: [], kinds: sorted(CORE), record: "a" },
+  { name: "monitoring off", release: "miroir", namespace: "search", valuesFiles: ["monitoring-off.yaml"], apiVersions: [], kinds: sorted(CORE_PDB), record: "srv" },
+  { name: "A records", release: "miroir", namespace: "search", valuesFiles: ["a-record.yaml"], apiVersions: [], kinds: sorted(CORE_PDB), record: "a" },
   {
     name: "NetworkPolicy",
     release: "miroir",
     namespace: "search",
     valuesFiles: ["network-policy.yaml"],
     apiVersions: [],
-    kinds: sorted([...CORE, "NetworkPolicy"]),
+    kinds: sorted([...CORE_PDB, "NetworkPolicy"]),
     record: "srv"
   },
   {
@@ -68,7 +71,7 @@ export const cases: ReadonlyArray<Case> = [
     namespace: "search",
     valuesFiles: ["production.yaml"],
     apiVersions: [MONITORING_API],
-    kinds: sorted([...CORE, "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "ServiceMonitor"]),
+    kinds: sorted([...CORE_PDB, "NetworkPolicy", "PrometheusRule", "ServiceMonitor"]),
     record: "srv"
   },
   {
@@ -77,7 +80,7 @@ export const cases: ReadonlyArray<Case> = [
     namespace: "search",
     valuesFiles: ["production.yaml", "long-fullname.yaml"],
     apiVersions: [MONITORING_API],
-    kinds: sorted([...CORE, "NetworkPolicy", "PodDisruptionBudget", "PrometheusRule", "ServiceMonitor"]),
+    kinds: sorted([...CORE_PDB, "NetworkPolicy", "PrometheusRule", "ServiceMonitor"]),
     record: "srv"
   }
 ]

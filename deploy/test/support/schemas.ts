@@ -8,7 +8,7 @@ import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-op
 import { Deployment } from "kubernetes-models/apps/v1"
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1"
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1"
-import { Namespace, Service } from "kubernetes-models/v1"
+import { Namespace, Pod, Service, ServiceAccount } from "kubernetes-models/v1"
 import type { KubeObject } from "./helm.js"
 
 type Model = (object: any) => { validate(): void }
@@ -17,6 +17,8 @@ const models: Readonly<Record<string, Model>> = {
   "apps/v1/Deployment": (object) => new Deployment(object),
   "v1/Service": (object) => new Service(object),
   "v1/Namespace": (object) => new Namespace(object),
+  "v1/ServiceAccount": (object) => new ServiceAccount(object),
+  "v1/Pod": (object) => new Pod(object),
   "policy/v1/PodDisruptionBudget": (object) => new PodDisruptionBudget(object),
   "networking.k8s.io/v1/NetworkPolicy": (object) => new NetworkPolicy(object),
   "monitoring.coreos.com/v1/ServiceMonitor": (object) => new ServiceMonitor(object),

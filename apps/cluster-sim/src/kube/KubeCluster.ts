@@ -74,6 +74,9 @@ export const chartDuration = (duration: Duration.Duration): string => {
  * second (the API's smallest period) and a short grace period, so that a run takes seconds, not minutes.
  */
 export const harnessValues = (options: Options): Record<string, unknown> => ({
+  // The chart requires an image (none is published); the process kubelet runs the bundle for any image
+  // named miroir.
+  image: { repository: "registry.example.com/search/miroir" },
   replicaCount: options.replicas,
   discovery: {
     refreshInterval: chartDuration(options.refreshInterval),
@@ -85,6 +88,8 @@ export const harnessValues = (options: Options): Record<string, unknown> => ({
     liveness: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 5 }
   },
   terminationGracePeriodSeconds: 10,
+  // A short preStop delay (the chart's default is 5 s): deletions still go through the hook, quickly.
+  lifecycle: { preStopSleepSeconds: 1 },
   // The audit asks the peers at their pod IPs, which here exist nowhere (see ProcessKubelet): off. It
   // has suites of its own against pod processes on loopback.
   ownershipAudit: { interval: "off" },
