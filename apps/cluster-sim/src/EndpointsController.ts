@@ -9,7 +9,7 @@
  * what DNS publishes, which one fiber derives from the pods as they change. Each pod has its own fibers:
  * its prober and the watch of its process.
  */
-import { randomBytes } from "node:crypto"
+import { randomBytes, randomInt } from "node:crypto"
 import { join } from "node:path"
 import {
   Array as Arr,
@@ -65,6 +65,12 @@ export interface EndpointsController extends Pick<Cluster, "pods" | "published" 
 }
 
 const REPLICA_SET_HASH = "7d9f8c6b5"
+/**
+ * The loopback /24 of one controller's pods, drawn at random: simulators run side by side on one machine
+ * (a test suite beside `pnpm start`, sessions sharing it), and two on the same addresses make pods fail
+ * to listen. 127.0.0–15 stay free for the fixed addresses of other tests and of the process kubelet.
+ */
+const podNetwork = () => `127.0.${randomInt(16, 251)}`
 const podSuffix = () => Array.from(randomBytes(5), (byte) => "bcdfghjklmnpqrstvwxz2456789"[byte % 27]).join("")
 
 /** Long enough for a pod process to exit once killed, on a loaded machine. */
@@ -103,6 +109,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
     // processes see them exit, and mark them Gone, while the pods stop.
     const podFibers = yield* FiberSet.make()
     const r = Duration.toMillis(options.refreshInterval)
+    const network = podNetwork()
     const bundle = yield* Effect.tryPromise({
       try: () => bundlePodService(join(options.logFolder, "miroir.mjs")),
       catch: (cause) => new Error(`cannot bundle the pod service: ${String(cause)}`)
@@ -172,7 +179,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
       // Named and addressed after the count of pods so far, under the ref's lock: no two pods share either.
       const [name, process] = yield* SubscriptionRef.modifyEffect(pods, (all) => Effect.sync(() => {
         const name = options.statefulSet ? `miroir-${all.length}` : `miroir-${REPLICA_SET_HASH}-${podSuffix()}`
-        const ip = `127.0.0.${10 + all.length}`
+        const ip = `${network}.${10 + all.length}`
         const process = startPod({
           bundle,
           name,

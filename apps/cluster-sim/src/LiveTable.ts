@@ -6,11 +6,11 @@ const pad = (text: string, width: number) => (text.length >= width ? text.slice(
 
 /** The table as lines of text. */
 export const render = (views: ReadonlyArray<PodView>, events: ReadonlyArray<Event>, published: ReadonlyArray<string>): Array<string> => {
-  const header = `${pad("pod", 28)} ${pad("ip", 11)} ${pad("phase", 11)} ${pad("ready", 5)} ${pad("in DNS", 6)} ${pad("peers", 5)} ${pad("owned", 5)} lookup`
+  const header = `${pad("pod", 28)} ${pad("ip", 15)} ${pad("phase", 11)} ${pad("ready", 5)} ${pad("in DNS", 6)} ${pad("peers", 5)} ${pad("owned", 5)} lookup`
   const rows = views.map((view) =>
     [
       pad(view.pod.name, 28),
-      pad(view.pod.ip, 11),
+      pad(view.pod.ip, 15),
       pad(view.pod.phase, 11),
       pad(view.pod.ready ? "yes" : "no", 5),
       pad(published.includes(view.pod.label) ? "yes" : "no", 6),

@@ -16,7 +16,7 @@ export interface PodSpec {
   readonly bundle: string
   /** `miroir-7d9f8c6b5-x2x4q` (Deployment) or `miroir-0` (StatefulSet). */
   readonly name: string
-  /** A distinct loopback address, 127.0.0.x. */
+  /** A distinct loopback address (127.0.n.x). */
   readonly ip: string
   /** StatefulSet pods have a hostname (their name), which DNS publishes instead of the dashed IP. */
   readonly hostname?: string | undefined
