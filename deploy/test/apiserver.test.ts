@@ -89,8 +89,8 @@ describe("against a real API server", () => {
       expect(env.get("MIROIR_PEER_DISCOVERY_SERVICE")?.value).toBe("miroir-headless")
       expect(pod.spec.automountServiceAccountToken).toBe(false)
       expect(pod.spec.serviceAccountName).toBe("miroir")
-      // The heap size from the memory limit: the API server takes the resourceFieldRef and the $(…) reference.
-      expect(env.get("MIROIR_HEAP_LIMIT_MIB")?.valueFrom?.resourceFieldRef).toMatchObject({ resource: "limits.memory", divisor: "2Mi" })
+      // V8's old space: half of the 256Mi limit.
+      expect(env.get("NODE_OPTIONS")?.value).toBe("--max-old-space-size=128")
       expect(pod.spec.containers[0].lifecycle.preStop.sleep.seconds).toBe(5)
     }
 

@@ -118,9 +118,35 @@ rule or an environment variable.
 {{- end }}
 {{- end }}
 
+{{/*
+Half of resources.limits.memory in MiB, for V8's --max-old-space-size; empty without a limit (Node then
+sizes its heap from the cgroup's limit or the machine's memory itself). Quantities in Ki/Mi/Gi/Ti,
+k/M/G/T or bytes; a value the chart cannot read, or a limit under 128Mi (the process alone takes about
+100 MiB, see BENCHMARKS.md), is refused.
+*/}}
+{{- define "miroir.heapMiB" -}}
+{{- $limit := dig "limits" "memory" "" .Values.resources }}
+{{- if $limit }}
+{{- $text := $limit }}
+{{- if not (kindIs "string" $limit) }}{{ $text = printf "%.0f" (float64 $limit) }}{{ end }}
+{{- $match := regexFindAll "^[0-9]+([.][0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$" $text 1 }}
+{{- if not $match }}
+{{- fail (printf "resources.limits.memory (%s): write it in Ki, Mi, Gi, Ti, k, M, G, T or bytes, such as 256Mi" $text) }}
+{{- end }}
+{{- $number := regexReplaceAll "(Ki|Mi|Gi|Ti|k|M|G|T)$" $text "" | float64 }}
+{{- $unit := trimPrefix (regexReplaceAll "(Ki|Mi|Gi|Ti|k|M|G|T)$" $text "") $text }}
+{{- $bytes := mulf $number (get (dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000) $unit) }}
+{{- $mib := divf $bytes 1048576 }}
+{{- if lt $mib 128.0 }}
+{{- fail (printf "resources.limits.memory (%s) must be at least 128Mi: the process alone takes about 100 MiB" $text) }}
+{{- end }}
+{{- printf "%d" (divf $mib 2 | floor | int64) }}
+{{- end }}
+{{- end }}
+
 {{/* The environment variables the chart sets itself, which extraEnv may not set again. */}}
 {{- define "miroir.reservedEnv" -}}
-POD_NAME POD_NAMESPACE POD_IP MIROIR_PEER_DISCOVERY_SERVICE MIROIR_PEER_DISCOVERY_PORT_NAME MIROIR_PEER_DISCOVERY_RECORD MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT MIROIR_HTTP_HOST MIROIR_HTTP_PORT MIROIR_METRICS_PORT MIROIR_SHARDS MIROIR_OWNERSHIP_AUDIT_INTERVAL MIROIR_LOG_LEVEL MIROIR_LOG_FORMAT MIROIR_HEAP_LIMIT_MIB NODE_OPTIONS OTEL_SERVICE_NAME OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL OTEL_METRIC_EXPORT_INTERVAL
+POD_NAME POD_NAMESPACE POD_IP MIROIR_PEER_DISCOVERY_SERVICE MIROIR_PEER_DISCOVERY_PORT_NAME MIROIR_PEER_DISCOVERY_RECORD MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT MIROIR_HTTP_HOST MIROIR_HTTP_PORT MIROIR_METRICS_PORT MIROIR_SHARDS MIROIR_OWNERSHIP_AUDIT_INTERVAL MIROIR_LOG_LEVEL MIROIR_LOG_FORMAT NODE_OPTIONS OTEL_SERVICE_NAME OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL OTEL_METRIC_EXPORT_INTERVAL
 {{- end }}
 
 {{/*
