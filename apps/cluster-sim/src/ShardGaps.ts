@@ -20,14 +20,26 @@ export interface GapReport {
 }
 
 interface Streaks {
-  readonly unownedSince: Map<number, number>
-  readonly multiSince: Map<number, number>
-  longestUnowned: number
-  longestMulti: number
-  unownedMs: number
-  multiMs: number
-  samples: number
-  lastAt: number | undefined
+  /** When each shard's current stretch with no owner (or with several) began. */
+  readonly unownedSince: ReadonlyMap<number, number>
+  readonly multiSince: ReadonlyMap<number, number>
+  readonly longestUnowned: number
+  readonly longestMulti: number
+  readonly unownedMs: number
+  readonly multiMs: number
+  readonly samples: number
+  readonly lastAt: number | undefined
+}
+
+const initial: Streaks = {
+  unownedSince: new Map(),
+  multiSince: new Map(),
+  longestUnowned: 0,
+  longestMulti: 0,
+  unownedMs: 0,
+  multiMs: 0,
+  samples: 0,
+  lastAt: undefined
 }
 
 const ownedBy = (url: string, shards: number) =>
@@ -37,50 +49,56 @@ const ownedBy = (url: string, shards: number) =>
     return ((await response.json()) as { owned: ReadonlyArray<number> }).owned
   }).pipe(Effect.option)
 
-/** Folds one sample (owner counts per shard, at `at`) into the streaks. */
-const record = (streaks: Streaks, counts: ReadonlyArray<number>, at: number) => {
-  const elapsed = streaks.lastAt === undefined ? 0 : at - streaks.lastAt
+/** The stretches after one sample: where `isGap` holds of a shard, its stretch goes on or begins. */
+const stretches = (since: ReadonlyMap<number, number>, counts: ReadonlyArray<number>, isGap: (count: number) => boolean, at: number) => {
+  const next = new Map<number, number>()
+  let continued = 0
   counts.forEach((count, shard) => {
-    for (const [since, isGap, add] of [
-      [streaks.unownedSince, count === 0, (ms: number) => (streaks.unownedMs += ms)],
-      [streaks.multiSince, count > 1, (ms: number) => (streaks.multiMs += ms)]
-    ] as const) {
-      if (isGap) {
-        if (!since.has(shard)) since.set(shard, at)
-        else add(elapsed)
-      } else since.delete(shard)
+    if (!isGap(count)) return
+    const began = since.get(shard)
+    if (began === undefined) next.set(shard, at)
+    else {
+      next.set(shard, began)
+      continued += 1
     }
   })
-  for (const since of streaks.unownedSince.values()) streaks.longestUnowned = Math.max(streaks.longestUnowned, at - since)
-  for (const since of streaks.multiSince.values()) streaks.longestMulti = Math.max(streaks.longestMulti, at - since)
-  streaks.samples += 1
-  streaks.lastAt = at
+  const longest = Math.max(0, ...[...next.values()].map((began) => at - began))
+  return { next, continued, longest }
+}
+
+/** Folds one sample (owner counts per shard, at `at`) into the streaks. */
+const record = (streaks: Streaks, counts: ReadonlyArray<number>, at: number): Streaks => {
+  const elapsed = streaks.lastAt === undefined ? 0 : at - streaks.lastAt
+  const unowned = stretches(streaks.unownedSince, counts, (count) => count === 0, at)
+  const multi = stretches(streaks.multiSince, counts, (count) => count > 1, at)
+  return {
+    unownedSince: unowned.next,
+    multiSince: multi.next,
+    longestUnowned: Math.max(streaks.longestUnowned, unowned.longest),
+    longestMulti: Math.max(streaks.longestMulti, multi.longest),
+    // A shard in a stretch since the previous sample adds the time between the two.
+    unownedMs: streaks.unownedMs + unowned.continued * elapsed,
+    multiMs: streaks.multiMs + multi.continued * elapsed,
+    samples: streaks.samples + 1,
+    lastAt: at
+  }
 }
 
 /**
- * Starts sampling the pods' ownership of `shards` shards every `every`; the returned effect stops the
- * sampling and reports. Pods that do not answer count as owning nothing (a terminating pod that still
- * answers still counts: its process may still do the work).
+ * Starts sampling the ownership of `shards` shards by the live pods every `every`; the returned effect
+ * stops the sampling and reports. A pod that does not answer, or is terminating, counts as owning
+ * nothing: what it may still be finishing is not work anyone can count on.
  */
 export const sample = (cluster: Cluster, shards: number, every: Duration.DurationInput) =>
   Effect.gen(function*() {
-    const streaks = yield* Ref.make<Streaks>({
-      unownedSince: new Map(),
-      multiSince: new Map(),
-      longestUnowned: 0,
-      longestMulti: 0,
-      unownedMs: 0,
-      multiMs: 0,
-      samples: 0,
-      lastAt: undefined
-    })
+    const streaks = yield* Ref.make(initial)
     const once = Effect.gen(function*() {
       const pods = yield* livePods(cluster)
       const owned = yield* Effect.forEach(pods, (pod) => ownedBy(pod.url, shards), { concurrency: "unbounded" })
       const counts = Array.from({ length: shards }, () => 0)
       for (const claim of owned) if (claim._tag === "Some") for (const shard of claim.value) counts[shard] = (counts[shard] ?? 0) + 1
       const at = Date.now()
-      yield* Ref.update(streaks, (s) => (record(s, counts, at), s))
+      yield* Ref.update(streaks, (s) => record(s, counts, at))
     })
     const fiber = yield* Effect.fork(Effect.repeat(once, Schedule.spaced(every)))
     return Effect.gen(function*() {
