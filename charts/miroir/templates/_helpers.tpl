@@ -110,9 +110,18 @@ rule or an environment variable.
 {{- include "miroir.seconds" .Values.discovery.refreshInterval }}
 {{- end }}
 
+{{/*
+ownershipAudit.interval as a string: YAML 1.1, which Helm reads values files with, takes an unquoted
+`off` for the boolean false; it means off.
+*/}}
+{{- define "miroir.auditInterval" -}}
+{{- $value := .Values.ownershipAudit.interval }}
+{{- if kindIs "bool" $value }}{{ "off" }}{{ else }}{{ $value }}{{ end }}
+{{- end }}
+
 {{/* The audit interval in seconds (auto: three refresh intervals, as the pods compute it). */}}
 {{- define "miroir.auditSeconds" -}}
-{{- $audit := .Values.ownershipAudit.interval }}
+{{- $audit := include "miroir.auditInterval" . }}
 {{- if and $audit (ne $audit "auto") (ne $audit "off") }}{{ include "miroir.seconds" $audit }}
 {{- else }}{{ mulf 3 (include "miroir.refreshSeconds" . | float64) }}
 {{- end }}
@@ -174,7 +183,7 @@ than as pods in a crash loop or objects the API server refuses:
 {{- if ge $timeout $refresh }}
 {{- fail (printf "discovery.lookupTimeout (%s) must be below discovery.refreshInterval (%s)" .Values.discovery.lookupTimeout .Values.discovery.refreshInterval) }}
 {{- end }}
-{{- $audit := .Values.ownershipAudit.interval }}
+{{- $audit := include "miroir.auditInterval" . }}
 {{- if and $audit (ne $audit "auto") (ne $audit "off") }}
 {{- $auditSeconds := include "miroir.seconds" $audit | float64 }}
 {{- if or (lt $auditSeconds 0.25) (gt $auditSeconds 3600.0) }}

@@ -1,0 +1,71 @@
+/**
+ * The bundled pod service (apps/miroir/scripts/bundle.ts, what the image runs) started as a real
+ * process with a rendered container's environment, on a loopback address of its own, with its DNS
+ * pointed at a dead loopback port: whether it starts (and answers /healthz) or exits naming a variable
+ * is then the pod service's own verdict on the values the chart rendered.
+ */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { awaitReady, type Ended, exited, freePort, start, type Started, stop } from "@miroir/test-support/processes"
+import { bundle } from "../../../apps/miroir/scripts/bundle.js"
+
+let bundled: Promise<string> | undefined
+
+/** The pod service bundled once per test file (esbuild, as the Dockerfile builds it). */
+export const podBundle = (): Promise<string> =>
+  bundled ??= bundle(join(mkdtempSync(join(tmpdir(), "miroir-deploy-bundle-")), "miroir.mjs"))
+
+/** A pod process started from the bundle. */
+export interface PodProcess {
+  readonly started: Started
+  /** `http://<ip>:<port>` of its HTTP API. */
+  readonly url: string
+}
+
+/**
+ * The environment of a pod at `ip` (127.0.0.x) from `rendered` (the container's plain env values): the
+ * Downward API values the kubelet would fill in, free ports on `ip` instead of 7700/9090 (other tests
+ * share this machine), the listen address on `ip`, and DNS at a loopback port where nothing answers.
+ */
+export const podEnvironment = async (ip: string, rendered: ReadonlyMap<string, string>): Promise<Record<string, string>> => {
+  const [httpPort, metricsPort, deadDns] = [await freePort(ip), await freePort(ip), await freePort("127.0.0.1")]
+  return {
+    ...Object.fromEntries(rendered),
+    POD_NAME: `miroir-7d9f8c6b5-${ip.split(".").pop()}x2x4`,
+    POD_NAMESPACE: "search",
+    POD_IP: ip,
+    MIROIR_HTTP_HOST: ip,
+    MIROIR_HTTP_PORT: String(httpPort),
+    MIROIR_METRICS_PORT: String(metricsPort),
+    MIROIR_DNS_SERVERS: `127.0.0.1:${deadDns}`
+  }
+}
+
+/** Starts `node <bundle>` (this machine's node, or `nodeBinary`) with `env` and only PATH and HOME besides. */
+export const spawnBundle = async (env: Record<string, string>, nodeBinary = process.execPath): Promise<Started> =>
+  start(nodeBinary, [await podBundle()], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env } })
+
+/** Starts the pod and waits for /healthz (or fails with its output if it exits first). */
+export const startPod = async (env: Record<string, string>, nodeBinary?: string): Promise<PodProcess> => {
+  const started = await spawnBundle(env, nodeBinary)
+  const url = `http://${env.MIROIR_HTTP_HOST}:${env.MIROIR_HTTP_PORT}`
+  await awaitReady(started, `${url}/healthz`, 60_000, async () => (await fetch(`${url}/healthz`)).ok)
+  return { started, url }
+}
+
+/** Waits for a process that must exit by itself (a refused configuration), at most `timeoutMs`. */
+export const awaitExit = async (started: Started, timeoutMs = 30_000): Promise<Ended> => {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)), timeoutMs)
+  })
+  try {
+    return await Promise.race([exited(started), late])
+  } finally {
+    clearTimeout(timer)
+    await stop(started)
+  }
+}
+
+export { stop }
