@@ -76,8 +76,8 @@ app.kubernetes.io/part-of: miroir
 
 {{/* The labels that select the pods: the Deployment's selector and both Services'. */}}
 {{- define "miroir.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "miroir.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "miroir.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{/* A duration of the form 250ms, 15s, 1m or 1h (values.schema.json allows no other) in seconds. */}}
