@@ -85,3 +85,28 @@ export const largeShrinksWithResult = (result: ShrinkResult) => Metric.tagged(la
 export const ownedShards = Metric.gauge("miroir_owned_shards_count", {
   description: "Shards this pod owns by rendezvous hashing"
 })
+
+/** What became of a received refresh hint (Hint.Result). */
+export type HintResult = "following" | "pending" | "agreed" | "full" | "off"
+
+/** Refresh hints received, by kind and by what became of them. */
+export const hints = Metric.counter("miroir_peer_discovery_hints_total", {
+  description: "Refresh hints received from peers, by kind (joined, left) and result (following, pending, agreed, full, off)",
+  incremental: true
+})
+
+/** The hint counter of one kind and result. */
+export const hintsWith = (kind: "joined" | "left", result: HintResult) =>
+  Metric.tagged(Metric.tagged(hints, "kind", kind), "result", result)
+
+/** How a followed hint ended: DNS agreed with it (`confirmed`) or its budget ran out (`expired`). */
+export type HintEnd = "confirmed" | "expired"
+
+/** Followed hints that ended, by how. */
+export const hintsEnded = Metric.counter("miroir_peer_discovery_hints_ended_total", {
+  description: "Followed refresh hints that ended: confirmed by DNS, or expired at the end of their budget",
+  incremental: true
+})
+
+/** The ended-hint counter of one end. */
+export const hintsEndedWith = (end: HintEnd) => Metric.tagged(hintsEnded, "result", end)

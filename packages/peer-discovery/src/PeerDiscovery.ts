@@ -11,6 +11,10 @@
  * (a "large shrink", {@link isLargeShrink}), is applied only when the next lookup, made
  * {@link confirmationDelay} later, agrees (it also leaves out every peer the first one left out):
  * answers flapping between the whole set and part of it move no membership and no ownership.
+ *
+ * Refresh hints ({@link Hint}) from peers make it look up sooner: a second fiber follows them with a
+ * short backoff until DNS agrees with what they expect or their budget ends, through the same lookup
+ * (never two in flight) and the same handling of answers; the ticks go on as before.
  */
 import {
   Cause,
@@ -23,6 +27,7 @@ import {
   Layer,
   Metric,
   Option,
+  Queue,
   Random,
   Ref,
   Schedule,
@@ -31,6 +36,7 @@ import {
 } from "effect"
 import { DnsLookupError } from "./DnsLookupError.js"
 import { DnsResolver } from "./DnsResolver.js"
+import * as Hint from "./Hint.js"
 import { boundedList } from "./internal/boundedList.js"
 import * as Metrics from "./Metrics.js"
 import { PeerDiscoveryConfig, type Settings } from "./PeerDiscoveryConfig.js"
@@ -54,6 +60,14 @@ export interface Service {
    * confirms or drops it.
    */
   readonly refresh: Effect.Effect<PeerSet.PeerSet, DnsLookupError>
+  /** The set after every lookup that answered (every change of `stale` or `selfInDns` included), from the current one. */
+  readonly refreshes: Stream.Stream<PeerSet.PeerSet>
+  /**
+   * Takes a refresh hint from a peer: unless the set already agrees with it, lookups follow (coalesced
+   * with every other hint, at most one per {@link Hint.HINT_MIN_SPACING}) until DNS agrees or the
+   * hint's budget ({@link Hint.budget}) ends. Never changes the set by itself.
+   */
+  readonly hint: (hint: Hint.Hint) => Effect.Effect<Hint.Result>
 }
 
 /** Peer discovery as a service. */
@@ -379,12 +393,90 @@ export const make = Effect.gen(function*() {
       yield* Effect.sleep(Duration.millis(Math.max(0, Duration.toMillis(length) - elapsed)))
     })
 
+  /** The hints being followed, by {@link Hint.key}, with the time (ms) at which each one's budget ends. */
+  const followed = yield* Ref.make<ReadonlyMap<string, { readonly hint: Hint.Hint; readonly until: number }>>(new Map())
+  /** Wakes the follower when a new hint is followed; sliding, so that any number of hints is one wake. */
+  const wake = yield* Queue.sliding<void>(1)
+  const budgetMs = Duration.toMillis(Hint.budget(settings.refreshInterval))
+  const spacingMs = Duration.toMillis(Hint.HINT_MIN_SPACING)
+
+  const hint = (received: Hint.Hint): Effect.Effect<Hint.Result> =>
+    Effect.gen(function*() {
+      const set = yield* SubscriptionRef.get(state)
+      const now = yield* Clock.currentTimeMillis
+      const result: Hint.Result = Hint.agrees(received, set) ? "agreed" : yield* Ref.modify(followed, (all) => {
+        const key = Hint.key(received)
+        if (all.has(key)) return ["pending" as const, all]
+        if (all.size >= Hint.MAX_FOLLOWED_HINTS) return ["full" as const, all]
+        return ["following" as const, new Map(all).set(key, { hint: received, until: now + budgetMs })]
+      })
+      yield* Metric.increment(Metrics.hintsWith(received.kind, result))
+      if (result === "following") yield* Queue.offer(wake, undefined)
+      return result
+    })
+
+  /** Ends the hints the set agrees with (confirmed) and those past their budget (expired); how many remain. */
+  const settleHints = Effect.gen(function*() {
+    const set = yield* SubscriptionRef.get(state)
+    const now = yield* Clock.currentTimeMillis
+    const [confirmed, expired, remaining] = yield* Ref.modify(followed, (all) => {
+      const kept = new Map<string, { readonly hint: Hint.Hint; readonly until: number }>()
+      let confirmed = 0
+      let expired = 0
+      for (const [key, entry] of all) {
+        if (Hint.agrees(entry.hint, set)) confirmed += 1
+        else if (entry.until <= now) expired += 1
+        else kept.set(key, entry)
+      }
+      return [[confirmed, expired, kept.size] as const, kept]
+    })
+    if (confirmed > 0) yield* Metric.incrementBy(Metrics.hintsEndedWith("confirmed"), confirmed)
+    if (expired > 0) {
+      yield* Metric.incrementBy(Metrics.hintsEndedWith("expired"), expired)
+      yield* Effect.logDebug("DNS did not confirm refresh hints within their budget; the ticks go on").pipe(
+        Effect.annotateLogs({ expired, name })
+      )
+    }
+    return remaining
+  })
+
+  /**
+   * Follows hints: woken by a new one, looks up, then again after a backoff from
+   * {@link Hint.HINT_MIN_SPACING} doubling up to {@link Hint.HINT_BACKOFF_CAP} (back to the start when a
+   * new hint comes), until every hint is confirmed or expired. Lookups are never closer than the
+   * spacing, whatever the hints, so a flood costs at most one lookup per spacing.
+   */
+  const followHints = Effect.gen(function*() {
+    let lastLookup = Number.NEGATIVE_INFINITY
+    for (;;) {
+      yield* Queue.take(wake)
+      let delay = Hint.HINT_MIN_SPACING
+      while ((yield* settleHints) > 0) {
+        const now = yield* Clock.currentTimeMillis
+        if (now < lastLookup + spacingMs) yield* Effect.sleep(Duration.millis(lastLookup + spacingMs - now))
+        lastLookup = yield* Clock.currentTimeMillis
+        // A failure is handled (kept set, logs, metrics) inside the lookup; the backoff goes on.
+        yield* Effect.ignore(attemptOutcome)
+        if ((yield* settleHints) === 0) break
+        const woken = yield* Queue.take(wake).pipe(Effect.timeout(delay), Effect.option)
+        delay = Option.isSome(woken) ? Hint.HINT_MIN_SPACING : Hint.nextDelay(delay)
+      }
+    }
+  }).pipe(
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.logError("following refresh hints died; hints are ignored from now on", cause)
+    )
+  )
+
   const first = yield* Effect.either(attemptOutcome)
   yield* tick(Option.some(first)).pipe(
     Effect.zipRight(Effect.forever(tick(Option.none()))),
     Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }),
     Effect.forkScoped
   )
+  yield* followHints.pipe(Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }), Effect.forkScoped)
 
   const membership = state.changes.pipe(Stream.changesWith(PeerSet.sameMembers))
 
@@ -414,7 +506,9 @@ export const make = Effect.gen(function*() {
     membership,
     changes,
     awaitPeers,
-    refresh: attempt
+    refresh: attempt,
+    refreshes: state.changes,
+    hint
   } satisfies Service
 })
 

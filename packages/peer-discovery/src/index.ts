@@ -8,6 +8,7 @@
 export * as ConfigError from "./ConfigError.js"
 export * as DnsLookupError from "./DnsLookupError.js"
 export * as DnsResolver from "./DnsResolver.js"
+export * as Hint from "./Hint.js"
 export * as Metrics from "./Metrics.js"
 export * as PeerDiscovery from "./PeerDiscovery.js"
 export * as PeerDiscoveryConfig from "./PeerDiscoveryConfig.js"
