@@ -44,15 +44,21 @@ describe("against a real API server", () => {
     succeeded(await kubectl("create", "namespace", "search"))
     const applied = await json("apply", "-k", OVERLAY, "--dry-run=server")
     const objects: Array<any> = applied.kind === "List" ? applied.items : [applied]
-    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(["Deployment/miroir", "Service/miroir", "Service/miroir-headless"])
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      "Deployment/eu-miroir",
+      "PodDisruptionBudget/eu-miroir",
+      "Service/eu-miroir",
+      "Service/eu-miroir-headless",
+      "ServiceAccount/eu-miroir"
+    ])
     expect(objects.every((o) => o.metadata.namespace === "search")).toBe(true)
     // Defaulted by the server: the headless Service kept clusterIP None, the other was given an address.
-    const headless = objects.find((o) => o.metadata.name === "miroir-headless")
+    const headless = objects.find((o) => o.metadata.name === "eu-miroir-headless")
     expect(headless.spec.clusterIP).toBe("None")
-    expect(objects.find((o) => o.kind === "Service" && o.metadata.name === "miroir").spec.clusterIP).toMatch(/^10\.96\./)
+    expect(objects.find((o) => o.kind === "Service" && o.metadata.name === "eu-miroir").spec.clusterIP).toMatch(/^10\.96\./)
     expect(objects.find((o) => o.kind === "Deployment").spec.replicas).toBe(5)
-    const stored = await json("get", "deployments,services", "--namespace", "search")
-    expect(stored.items).toEqual([])
+    const stored = await json("get", "deployments,services,serviceaccounts,poddisruptionbudgets", "--namespace", "search")
+    expect(stored.items.filter((o: any) => o.metadata.name !== "default")).toEqual([])
   }, 120_000)
 
   it("helm installs the chart with its default values: the API server stores every object, the controllers make its pods, helm uninstall removes them", async () => {

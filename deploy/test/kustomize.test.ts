@@ -37,8 +37,8 @@ for (const path of ["base", "overlays/example"]) {
     const headlessName: string = env.get(PeerDiscoveryConfig.Variables.service)?.value
     const headless = services.find((service) => service.metadata.name === headlessName)
 
-    it("renders a Deployment, a headless Service and a Service, each valid against the Kubernetes API schema", () => {
-      expect(objects.map((o) => o.kind).sort()).toEqual(["Deployment", "Service", "Service"])
+    it("renders a Deployment, a headless Service, a Service, a ServiceAccount and a PodDisruptionBudget, each valid against the Kubernetes API schema", () => {
+      expect(objects.map((o) => o.kind).sort()).toEqual(["Deployment", "PodDisruptionBudget", "Service", "Service", "ServiceAccount"])
       expect(objects.flatMap(violations)).toEqual([])
     })
 
@@ -102,9 +102,44 @@ for (const path of ["base", "overlays/example"]) {
 }
 
 describe("the example overlay", () => {
+  const objects = render("overlays/example")
+  const deployment = objects.find((o) => o.kind === "Deployment")
+  const container = deployment.spec.template.spec.containers[0]
+  const env = new Map<string, any>(container.env.map((variable: any) => [variable.name, variable]))
+
   it("sets its namespace on every object and five replicas", () => {
-    const objects = render("overlays/example")
     expect(objects.every((o) => o.metadata.namespace === "search")).toBe(true)
-    expect(objects.find((o) => o.kind === "Deployment").spec.replicas).toBe(5)
+    expect(deployment.spec.replicas).toBe(5)
+  })
+
+  it("prefixes every name, and MIROIR_PEER_DISCOVERY_SERVICE follows the headless Service's new name", () => {
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      "Deployment/eu-miroir",
+      "PodDisruptionBudget/eu-miroir",
+      "Service/eu-miroir",
+      "Service/eu-miroir-headless",
+      "ServiceAccount/eu-miroir"
+    ])
+    expect(env.get(PeerDiscoveryConfig.Variables.service).value).toBe("eu-miroir-headless")
+    expect(deployment.spec.template.spec.serviceAccountName).toBe("eu-miroir")
+  })
+
+  it("selects its own pods only (its own instance label everywhere a selector is), so that another overlay in the namespace never mixes in", () => {
+    const selector = deployment.spec.selector.matchLabels
+    expect(selector["app.kubernetes.io/instance"]).toBe("eu-miroir")
+    for (const service of objects.filter((o) => o.kind === "Service")) expect(service.spec.selector).toEqual(selector)
+    expect(objects.find((o) => o.kind === "PodDisruptionBudget").spec.selector.matchLabels).toEqual(selector)
+    for (const constraint of deployment.spec.template.spec.topologySpreadConstraints) expect(constraint.labelSelector.matchLabels).toEqual(selector)
+  })
+
+  it("names the image the operator built and pushed (the base names none that exists)", () => {
+    expect(render("base").find((o) => o.kind === "Deployment").spec.template.spec.containers[0].image).toBe("miroir")
+    expect(container.image).toBe("registry.example.com/search/miroir:0.1.0")
+  })
+
+  it("keeps the heap within the memory limit and a preStop delay within the grace period", () => {
+    expect(env.get("NODE_OPTIONS").value).toBe("--max-old-space-size=128")
+    expect(container.resources.limits.memory).toBe("256Mi")
+    expect(container.lifecycle.preStop.sleep.seconds + 6).toBeLessThanOrEqual(deployment.spec.template.spec.terminationGracePeriodSeconds)
   })
 })
