@@ -136,8 +136,6 @@ export const make = (folder: string): Effect.Effect<ControlPlane, Error, Scope.S
 
     yield* daemon("kube-controller-manager", Components.path("kube-controller-manager"), [
       `--kubeconfig=${kubeconfig}`,
-      `--authentication-kubeconfig=${kubeconfig}`,
-      `--authorization-kubeconfig=${kubeconfig}`,
       `--controllers=${CONTROLLERS.join(",")}`,
       "--leader-elect=false",
       "--bind-address=127.0.0.1",

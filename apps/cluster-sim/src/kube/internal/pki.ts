@@ -33,6 +33,9 @@ const openssl = async (args: ReadonlyArray<string>): Promise<void> => {
   }
 }
 
+/** An ECDSA P-256 key: made in a fraction of the time of an RSA key (0.17 s against 2.7 s here). */
+const newKey = (file: string) => openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", file])
+
 /** Signs a certificate for `subject` with the CA, with the extensions in `extensions` (openssl syntax). */
 const signed = async (folder: string, name: string, subject: string, extensions: string, pki: { caCert: string; caKey: string }) => {
   const key = join(folder, `${name}.key`)
@@ -40,7 +43,7 @@ const signed = async (folder: string, name: string, subject: string, extensions:
   const cert = join(folder, `${name}.crt`)
   const ext = join(folder, `${name}.ext`)
   await writeFile(ext, extensions)
-  await openssl(["genrsa", "-out", key, "2048"])
+  await newKey(key)
   await openssl(["req", "-new", "-key", key, "-subj", subject, "-out", csr])
   await openssl(["x509", "-req", "-in", csr, "-CA", pki.caCert, "-CAkey", pki.caKey, "-CAcreateserial", "-days", "2", "-out", cert, "-extfile", ext])
   return { cert, key }
@@ -50,8 +53,8 @@ const signed = async (folder: string, name: string, subject: string, extensions:
 export const makePki = async (folder: string): Promise<Pki> => {
   const caKey = join(folder, "ca.key")
   const caCert = join(folder, "ca.crt")
-  await openssl(["genrsa", "-out", caKey, "2048"])
-  await openssl(["req", "-x509", "-new", "-key", caKey, "-subj", "/CN=miroir-local-ca", "-days", "2", "-out", caCert])
+  await newKey(caKey)
+  await openssl(["req", "-x509", "-new", "-key", caKey, "-subj", "/CN=miroir-local-ca", "-days", "2", "-out", caCert, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"])
   const ca = { caCert, caKey }
   const serving = await signed(
     folder,
@@ -59,7 +62,7 @@ export const makePki = async (folder: string): Promise<Pki> => {
     "/CN=kube-apiserver",
     [
       "basicConstraints=CA:FALSE",
-      "keyUsage=digitalSignature,keyEncipherment",
+      "keyUsage=critical,digitalSignature",
       "extendedKeyUsage=serverAuth",
       "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local",
       ""
@@ -70,13 +73,13 @@ export const makePki = async (folder: string): Promise<Pki> => {
     folder,
     "admin",
     "/O=system:masters/CN=kubernetes-admin",
-    ["basicConstraints=CA:FALSE", "keyUsage=digitalSignature,keyEncipherment", "extendedKeyUsage=clientAuth", ""].join("\n"),
+    ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth", ""].join("\n"),
     ca
   )
   const serviceAccountKey = join(folder, "sa.key")
   const serviceAccountPub = join(folder, "sa.pub")
-  await openssl(["genrsa", "-out", serviceAccountKey, "2048"])
-  await openssl(["rsa", "-in", serviceAccountKey, "-pubout", "-out", serviceAccountPub])
+  await newKey(serviceAccountKey)
+  await openssl(["pkey", "-in", serviceAccountKey, "-pubout", "-out", serviceAccountPub])
   return {
     caCert,
     caKey,
