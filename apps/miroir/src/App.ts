@@ -12,6 +12,7 @@ import * as ModeAWorker from "./ModeAWorker.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
 import * as OwnershipCache from "./OwnershipCache.js"
 import * as PeerClient from "./PeerClient.js"
+import * as PeerHints from "./PeerHints.js"
 import * as ProcessMetrics from "./ProcessMetrics.js"
 import * as RequestGate from "./RequestGate.js"
 import * as Telemetry from "./Telemetry.js"
@@ -59,13 +60,15 @@ export const layer = (
   const audit = OwnershipAudit.layer({ interval, shards: settings.app.shards }).pipe(
     Layer.provide(PeerClient.layer(OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10)))))
   )
-  // The server listens first, so that the audit's client knows the port every pod serves on.
+  // The server listens first, so that the audit's client and the hints know the port every pod serves on.
+  const server = HttpApi.serverLayer(settings.app)
   const api = HttpApi.serve.pipe(
     Layer.provide(Layer.merge(audit, RequestGate.layer())),
-    Layer.provideMerge(HttpApi.serverLayer(settings.app))
+    Layer.provideMerge(server)
   )
   const services = Layer.mergeAll(
     api,
+    PeerHints.layer.pipe(Layer.provide(server)),
     ModeAWorker.layer(settings.app.shards),
     ViewDigest.layer,
     ProcessMetrics.layer

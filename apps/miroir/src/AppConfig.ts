@@ -24,6 +24,11 @@ export interface Settings {
    * `auto` (default, three refresh intervals), `off`, or a duration from 250ms to 1h.
    */
   readonly ownershipAuditInterval: AuditInterval
+  /**
+   * Refresh hints (`MIROIR_PEER_HINTS`, `on` by default): this pod tells its peers to look up again when
+   * DNS first lists it and when it stops, and follows their hints; `off` does neither.
+   */
+  readonly peerHints: "on" | "off"
 }
 
 /** The settings as a service. */
@@ -60,7 +65,8 @@ export const load: Effect.Effect<Settings, ConfigError.ConfigError> = Effect.gen
   const logFormat = yield* variable("MIROIR_LOG_FORMAT", "json", oneOf(["json", "pretty"]))
   const logLevel = LOG_LEVELS[level]
   const ownershipAuditInterval = yield* variable("MIROIR_OWNERSHIP_AUDIT_INTERVAL", "auto" as AuditInterval, parseAuditInterval)
-  return { httpHost, httpPort, metricsPort, shards, logLevel, logFormat, ownershipAuditInterval }
+  const peerHints = yield* variable("MIROIR_PEER_HINTS", "on" as const, oneOf(["on", "off"]))
+  return { httpHost, httpPort, metricsPort, shards, logLevel, logFormat, ownershipAuditInterval, peerHints }
 })
 
 /** The settings read from the environment. */

@@ -1,6 +1,6 @@
 /**
  * The HTTP API of a pod: what operators and other pods read. Every endpoint only reads; none
- * changes state. Readiness never depends on discovery: if it did, a DNS outage would take every pod
+ * changes state (`POST /hints` only makes discovery look up DNS sooner: see PeerHints.ts). Readiness never depends on discovery: if it did, a DNS outage would take every pod
  * out of the Service at once, and DNS would then list nobody.
  *
  * No request can stall the pod: `/ownership` answers from the OwnershipCache (one computation per view
@@ -10,11 +10,12 @@
  */
 import { HttpMiddleware, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { PeerDiscovery, PeerSet } from "@miroir/peer-discovery"
-import { Duration, Effect, Layer, Option, Schema } from "effect"
+import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
+import { Duration, Effect, Layer, Metric, Option, Schema } from "effect"
 import { AppConfig, MAX_SHARDS } from "./AppConfig.js"
 import { PacedServer } from "./internal/pacedServer.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
+import { HintBody } from "./PeerHints.js"
 import { OwnershipCache, ownedBy, type Owners } from "./OwnershipCache.js"
 import { type Busy, RequestGate, RETRY_AFTER_SECONDS } from "./RequestGate.js"
 
@@ -55,6 +56,11 @@ export const AuditBody = Schema.Struct({
   message: Schema.String,
   /** This pod's last audit; null if it has not audited. */
   last: Schema.NullOr(OwnershipAudit.Report)
+})
+
+/** The JSON answer to `POST /hints`: what became of the hint (`off` when `MIROIR_PEER_HINTS=off`). */
+export const HintAnswer = Schema.Struct({
+  result: Schema.Literal("following", "pending", "agreed", "full", "off")
 })
 
 /** The JSON body of `GET /healthz` and `GET /readyz`. */
@@ -183,15 +189,35 @@ const audit = Effect.gen(function*() {
   })
 })
 
-/** The paths served, each answering GET only. */
-export const paths = ["/peers", "/ownership", "/ownership/audit", "/healthz", "/readyz"] as const
+/**
+ * `POST /hints`: a peer's refresh hint ({@link HintBody}), handed to discovery, which may only look up
+ * sooner because of it. A body that is not a hint gets a 400.
+ */
+const hints = Effect.gen(function*() {
+  const { peerHints } = yield* AppConfig
+  const decoded = yield* Effect.either(HttpServerRequest.schemaBodyJson(HintBody))
+  if (decoded._tag === "Left") {
+    return yield* respond(ErrorBody, { error: 'a hint is {"kind": "joined" | "left", "peer": "<id>"}' }, 400)
+  }
+  const { kind, peer } = decoded.right
+  if (peerHints === "off") {
+    yield* Metric.increment(Metrics.hintsWith(kind, "off"))
+    return yield* respond(HintAnswer, { result: "off" })
+  }
+  const result = yield* Effect.flatMap(PeerDiscovery.PeerDiscovery, (d) => d.hint({ kind, peer: PeerId.PeerId(peer) }))
+  return yield* respond(HintAnswer, { result })
+})
+
+/** The paths served, each answering GET only but `/hints` (POST only). */
+export const paths = ["/peers", "/ownership", "/ownership/audit", "/healthz", "/readyz", "/hints"] as const
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/peers", peers),
   HttpRouter.get("/ownership", ownership),
   HttpRouter.get("/ownership/audit", audit),
   HttpRouter.get("/healthz", respond(StatusBody, { status: "ok" })),
-  HttpRouter.get("/readyz", respond(StatusBody, { status: "ready" }))
+  HttpRouter.get("/readyz", respond(StatusBody, { status: "ready" })),
+  HttpRouter.post("/hints", hints)
 )
 
 /** The application: the routes, 405 for another method on a known path, 404 elsewhere, all JSON. */
@@ -200,8 +226,9 @@ export const app = router.pipe(
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const path = new URL(request.url, "http://localhost").pathname
+      const allowed = path === "/hints" ? "POST" : "GET"
       return yield* (paths as ReadonlyArray<string>).includes(path)
-        ? respond(ErrorBody, { error: `method ${request.method} not allowed on ${path}`, allowed: ["GET"] }, 405, { allow: "GET" })
+        ? respond(ErrorBody, { error: `method ${request.method} not allowed on ${path}`, allowed: [allowed] }, 405, { allow: allowed })
         : respond(ErrorBody, { error: `no such path: ${path}`, paths }, 404)
     }))
 )

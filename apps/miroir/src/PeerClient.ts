@@ -62,6 +62,27 @@ export const addressOfId = (id: string): Option.Option<string> => {
   return isIP(ip) === 6 ? Option.some(ip) : Option.none()
 }
 
+/**
+ * The address of peer `peer`: its dashed IP turned back into the address, else (a StatefulSet
+ * hostname) the first address of `<peer>.<domain>` from `resolver`. Also used to send refresh hints.
+ */
+export const peerAddress = (resolver: DnsResolver.DnsResolver["Type"], domain: string) =>
+(peer: string): Effect.Effect<string, PeerUnreachable> =>
+  Option.match(addressOfId(peer), {
+    onSome: Effect.succeed,
+    onNone: () => {
+      const name = `${peer}.${domain}`
+      return resolver.resolveAddresses(name).pipe(
+        Effect.mapError((error) =>
+          new PeerUnreachable({ peer, reason: `id not an address, and ${name} does not resolve: ${error.outcome}` })),
+        Effect.flatMap((addresses) =>
+          addresses.length === 0
+            ? Effect.fail(new PeerUnreachable({ peer, reason: `id not an address, and ${name} has no address` }))
+            : Effect.succeed(addresses[0]!))
+      )
+    }
+  })
+
 const BAD_ANSWER_CHARS = 160
 
 /** Options of {@link make}. */
@@ -84,21 +105,7 @@ export const make = (options: Options): Effect.Effect<
     const settings = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
     const domain = PeerId.serviceDomain(settings)
 
-    const addressOf = (peer: string): Effect.Effect<string, PeerUnreachable> =>
-      Option.match(addressOfId(peer), {
-        onSome: Effect.succeed,
-        onNone: () => {
-          const name = `${peer}.${domain}`
-          return resolver.resolveAddresses(name).pipe(
-            Effect.mapError((error) =>
-              new PeerUnreachable({ peer, reason: `id not an address, and ${name} does not resolve: ${error.outcome}` })),
-            Effect.flatMap((addresses) =>
-              addresses.length === 0
-                ? Effect.fail(new PeerUnreachable({ peer, reason: `id not an address, and ${name} has no address` }))
-                : Effect.succeed(addresses[0]!))
-          )
-        }
-      })
+    const addressOf = peerAddress(resolver, domain)
 
     const ownership = (peer: string, shards: number) =>
       Effect.gen(function*() {

@@ -20,7 +20,8 @@ export const podSettings = (ip: string, metricsPort: number, shards = 16): App.S
     shards,
     logLevel: LogLevel.Warning,
     logFormat: "json",
-    ownershipAuditInterval: "off"
+    ownershipAuditInterval: "off",
+    peerHints: "on"
   },
   telemetry: {
     disabled: false,

@@ -1,0 +1,160 @@
+/**
+ * Refresh hints sent by this pod: when DNS first lists it, it tells every peer in its view to look up
+ * again now (`joined`); when it stops (SIGTERM), once DNS no longer lists it, it tells them again
+ * (`left`). Each peer then looks up DNS sooner than its next tick; nothing but DNS changes a set.
+ *
+ * The `left` hints are sent from the layer's finalizer, which runs before discovery's (this layer
+ * depends on it), within a bound: waiting for DNS to drop this pod is at most
+ * {@link LEAVE_DNS_WAIT}, sending at most {@link SEND_TIMEOUT}, so that a stopping pod never exits
+ * much later because of hints. In Kubernetes the endpoint leaves the slice as the pod starts
+ * terminating, while the preStop sleep runs, so the wait is usually one lookup.
+ */
+import { HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { DnsResolver, type Hint, PeerDiscovery, PeerDiscoveryConfig, PeerId, type PeerSet } from "@miroir/peer-discovery"
+import { Duration, Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
+import { AppConfig } from "./AppConfig.js"
+import { peerAddress, PeerUnreachable } from "./PeerClient.js"
+
+/** The JSON body of `POST /hints`, sent and received; the schema is the contract. */
+export const HintBody = Schema.Struct({
+  kind: Schema.Literal("joined", "left"),
+  /** The id of the peer the hint is about (the sender itself), as DNS lists it. */
+  peer: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(253))
+})
+
+/** The longest wait at shutdown for DNS to stop listing this pod before the `left` hints go anyway. */
+export const LEAVE_DNS_WAIT = Duration.seconds(5)
+
+/** The longest time sending one round of hints may take (every peer at once, each bounded by it). */
+export const SEND_TIMEOUT = Duration.seconds(1)
+
+/** Peers hinted at once. */
+export const SEND_CONCURRENCY = 16
+
+/** The first delay between the lookups of this pod's own listing at shutdown; doubled each time. */
+const LEAVE_POLL_BASE = Duration.millis(50)
+
+/**
+ * While DNS does not list this pod yet, it looks itself up again with a backoff from
+ * {@link JOIN_POLL_BASE} doubling to {@link JOIN_POLL_CAP}, for at most {@link JOIN_POLL_MAX}: a pod
+ * starts before it is ready, so its first lookup never lists it, and waiting for the next tick (up to
+ * 1.2 R) would delay its `joined` hints by as much. After that only the ticks look.
+ */
+export const JOIN_POLL_BASE = Duration.millis(100)
+/** See {@link JOIN_POLL_BASE}: at most two lookups a second while unlisted. */
+export const JOIN_POLL_CAP = Duration.millis(500)
+/** See {@link JOIN_POLL_BASE}: long enough for a slow readiness probe, short enough to cost little. */
+export const JOIN_POLL_MAX = Duration.minutes(2)
+
+/**
+ * Sends `kind` about `set.self` to every other peer of `set`, each within {@link SEND_TIMEOUT}; returns
+ * how many accepted it. Failures are logged at debug: a hint is an optimisation, the ticks still come.
+ */
+const sendAll = (
+  post: (peer: string, body: typeof HintBody.Type) => Effect.Effect<void, PeerUnreachable>,
+  kind: Hint.Kind,
+  set: PeerSet.PeerSet
+) =>
+  Effect.gen(function*() {
+    const others = set.peers.filter((peer) => peer !== set.self)
+    const results = yield* Effect.forEach(others, (peer) => Effect.either(post(peer, { kind, peer: set.self })), {
+      concurrency: SEND_CONCURRENCY
+    })
+    const failed = results.flatMap((result) => (result._tag === "Left" ? [result.left.message] : []))
+    yield* Effect.logInfo(`sent refresh hints: ${kind}`).pipe(
+      Effect.annotateLogs({ peers: others.length, accepted: others.length - failed.length, failed: failed.slice(0, 3) })
+    )
+  })
+
+/** Builds the sender: forks the `joined` hints and registers the `left` ones for the scope's end. */
+export const make = (port: number) =>
+  Effect.gen(function*() {
+    const discovery = yield* PeerDiscovery.PeerDiscovery
+    const settings = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
+    const resolver = yield* DnsResolver.DnsResolver
+    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
+    const addressOf = peerAddress(resolver, PeerId.serviceDomain(settings))
+
+    const post = (peer: string, body: typeof HintBody.Type) =>
+      Effect.gen(function*() {
+        const address = yield* addressOf(peer)
+        const host = address.includes(":") ? `[${address}]` : address
+        const request = yield* HttpClientRequest.post(`http://${host}:${port}/hints`).pipe(
+          HttpClientRequest.schemaBodyJson(HintBody)(body),
+          Effect.orDie
+        )
+        yield* client.execute(request).pipe(
+          Effect.scoped,
+          Effect.mapError((error) => new PeerUnreachable({ peer, reason: `hint not taken by ${host}: ${error.message}` }))
+        )
+      }).pipe(
+        Effect.timeoutFail({
+          duration: SEND_TIMEOUT,
+          onTimeout: () => new PeerUnreachable({ peer, reason: `hint not taken within ${Duration.format(SEND_TIMEOUT)}` })
+        })
+      )
+
+    // Joined: the first set in which DNS lists this pod, then every peer of it is told.
+    const listed = yield* Ref.make(false)
+    yield* discovery.refreshes.pipe(
+      Stream.filter((set) => set.selfInDns),
+      Stream.runHead,
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.void,
+        onSome: (set) => Effect.zipRight(Ref.set(listed, true), sendAll(post, "joined", set))
+      })),
+      Effect.forkScoped
+    )
+    // Until then, look sooner than the ticks (the set each lookup gives reaches the stream above).
+    yield* discovery.current.pipe(
+      Effect.flatMap((set) => (set.selfInDns ? Effect.void : discovery.refresh)),
+      Effect.flatMap(() => discovery.current),
+      Effect.flatMap((set) => (set.selfInDns ? Effect.void : Effect.fail("unlisted" as const))),
+      Effect.retry(Schedule.exponential(JOIN_POLL_BASE).pipe(
+        Schedule.modifyDelay((delay) => Duration.min(delay, JOIN_POLL_CAP)),
+        Schedule.upTo(JOIN_POLL_MAX)
+      )),
+      Effect.ignore,
+      Effect.forkScoped
+    )
+
+    // Left: at the scope's end, once DNS no longer lists this pod (or the wait is over), to the peers
+    // of the last view that listed it.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        // A pod DNS never listed has nobody to tell; one it did may be unlisted already (the endpoint
+        // leaves as the pod starts terminating, and a tick may have seen it before SIGTERM).
+        if (!(yield* Ref.get(listed))) return
+        const unlisted = discovery.refresh.pipe(
+          Effect.flatMap((set) => (set.selfInDns ? Effect.fail("still listed" as const) : Effect.void)),
+          Effect.retry(Schedule.exponential(LEAVE_POLL_BASE).pipe(Schedule.upTo(LEAVE_DNS_WAIT))),
+          Effect.timeout(LEAVE_DNS_WAIT),
+          Effect.isSuccess
+        )
+        if (!(yield* unlisted)) {
+          yield* Effect.logInfo("DNS still lists this pod; sending the left hints anyway (peers only look up)").pipe(
+            Effect.annotateLogs({ waited: Duration.format(LEAVE_DNS_WAIT) })
+          )
+        }
+        yield* sendAll(post, "left", yield* discovery.current).pipe(Effect.timeout(Duration.times(SEND_TIMEOUT, 2)), Effect.ignore)
+      }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("sending the left hints failed", cause)))
+    )
+  })
+
+/**
+ * The sender at the port this pod's own HTTP server listens on (every pod serves on the same one),
+ * or nothing when `MIROIR_PEER_HINTS=off`.
+ */
+export const layer: Layer.Layer<
+  never,
+  never,
+  AppConfig | HttpServer.HttpServer | PeerDiscovery.PeerDiscovery | PeerDiscoveryConfig.PeerDiscoveryConfig | DnsResolver.DnsResolver
+> = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const { peerHints } = yield* AppConfig
+    if (peerHints === "off") return
+    const { address } = yield* HttpServer.HttpServer
+    yield* make(address._tag === "TcpAddress" ? address.port : 0)
+  })
+).pipe(Layer.provide(NodeHttpClient.layerUndici))
