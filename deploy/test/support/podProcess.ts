@@ -25,7 +25,7 @@ export interface PodProcess {
 
 /**
  * The environment of a pod at `ip` (127.0.0.x) from `rendered` (the container's plain env values): the
- * Downward API values the kubelet would fill in, free ports on `ip` instead of 7700/9090 (other tests
+ * Downward API values the kubelet would fill in, the cluster domain, free ports on `ip` instead of 7700/9090 (other tests
  * share this machine), the listen address on `ip`, and DNS at a loopback port where nothing answers.
  */
 export const podEnvironment = async (ip: string, rendered: ReadonlyMap<string, string>): Promise<Record<string, string>> => {
@@ -38,7 +38,9 @@ export const podEnvironment = async (ip: string, rendered: ReadonlyMap<string, s
     MIROIR_HTTP_HOST: ip,
     MIROIR_HTTP_PORT: String(httpPort),
     MIROIR_METRICS_PORT: String(metricsPort),
-    MIROIR_DNS_SERVERS: `127.0.0.1:${deadDns}`
+    MIROIR_DNS_SERVERS: `127.0.0.1:${deadDns}`,
+    // What the pod would read from its resolv.conf's search list; this machine's says nothing of it.
+    MIROIR_CLUSTER_DOMAIN: "cluster.local"
   }
 }
 
