@@ -9,6 +9,7 @@
  * a key in one call (see BENCHMARKS.md for why).
  */
 import { Context, Effect, Layer, Stream } from "effect"
+import * as ShardOwners from "./internal/shardOwners.js"
 import { kernel } from "./internal/xxh64.js"
 import { PeerDiscovery } from "./PeerDiscovery.js"
 import type { PeerId } from "./PeerId.js"
@@ -39,11 +40,29 @@ export const shardKey = (shard: number): string => String(shard)
 /** The largest shard count accepted, so that a typo cannot ask for billions of hashes. */
 export const MAX_SHARDS = 1 << 20
 
-/** The shards among `0 … count - 1` that `self` owns among `peerIds`, ascending. */
+/** Shard counts whose owner tables are kept between calls of {@link ownedShards} (256 kB each at 65,536). */
+const KEPT_TABLES = 4
+const tables = new Map<number, ShardOwners.ShardTable>()
+
+/**
+ * The shards among `0 … count - 1` that `self` owns among `peerIds`, ascending: the same as asking
+ * {@link ownerOf} for every shard key, but incremental. The owners of the last view asked about (per
+ * shard count) are kept, and a change of membership only touches what it moves (see
+ * internal/shardOwners.ts): one hash per shard for a peer that joins, the shards of a peer that left.
+ */
 export const ownedShards = (count: number, self: string, peerIds: ReadonlyArray<string>): ReadonlyArray<number> => {
   if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS) {
     throw new RangeError(`shard count must be an integer from 1 to ${MAX_SHARDS}, got ${count}`)
   }
+  const table = ShardOwners.update(tables.get(count), count, peerIds)
+  tables.delete(count)
+  tables.set(count, table)
+  if (tables.size > KEPT_TABLES) tables.delete(tables.keys().next().value!)
+  return ShardOwners.ownedBy(table, self)
+}
+
+/** The brute-force {@link ownedShards}: every shard key through {@link ownerOf}. The reference of the tests. */
+export const ownedShardsByKey = (count: number, self: string, peerIds: ReadonlyArray<string>): ReadonlyArray<number> => {
   const owned: Array<number> = []
   for (let shard = 0; shard < count; shard++) {
     if (ownerOf(shardKey(shard), peerIds) === self) owned.push(shard)

@@ -86,6 +86,55 @@ class RendezvousKernel {
     return BigInt.asUintN(64, this.wasm.bestScore.value as bigint)
   }
 
+  /**
+   * For each key `keys(i)`, i < `count`, whether the peer at `challenger` in `peers` beats the one at
+   * `holders[i]` (both positions in `peers`): each duel hashes two ids in one kernel call, ties to the
+   * smaller id as in {@link ownerIndex}. Writes the winners' positions back into `holders`. This is how
+   * a joining peer is scored against every shard's owner without touching the other peers.
+   */
+  duel(count: number, keys: (i: number) => string, peers: ReadonlyArray<string>, holders: Int32Array, challenger: number): void {
+    if (!this.isLoaded(peers)) this.load(peers)
+    const callerToTable = new Int32Array(peers.length)
+    this.tableToCaller.forEach((caller, entry) => (callerToTable[caller] = entry))
+    // A two-entry table of its own after the loaded ids; the key buffers after it, sized for the
+    // longest key once, so that the loop below only writes the key and calls the kernel.
+    const table = this.buffers
+    const buffers = align8(table + 2 * TABLE_ENTRY_BYTES)
+    let longestKey = 0
+    for (let i = 0; i < count; i++) longestKey = Math.max(longestKey, keys(i).length)
+    const stride = align8(longestKey * MAX_UTF8_BYTES_PER_UTF16_UNIT + 2 + this.longestPeer + WORD_SLACK)
+    this.ensureCapacity(buffers + 2 * stride)
+    const words = new Uint32Array(this.wasm.memory.buffer)
+    const bytes = this.bytes
+    const argmax = this.wasm.argmax
+    const challengerEntry = callerToTable[challenger]!
+    const t = table / 4
+    for (let i = 0; i < count; i++) {
+      const holder = holders[i]!
+      if (holder === challenger) continue
+      const holderEntry = callerToTable[holder]!
+      // The lower table entry (the smaller id) first, so that a tie goes to it.
+      const first = holderEntry < challengerEntry ? holderEntry : challengerEntry
+      const second = holderEntry < challengerEntry ? challengerEntry : holderEntry
+      words[t] = words[first * 2]!
+      words[t + 1] = words[first * 2 + 1]!
+      words[t + 2] = words[second * 2]!
+      words[t + 3] = words[second * 2 + 1]!
+      const key = keys(i)
+      let length = 0
+      for (; length < key.length; length++) {
+        const unit = key.charCodeAt(length)
+        if (unit >= 0x80) break
+        bytes[buffers + length] = unit
+      }
+      if (length < key.length) length = utf8.encodeInto(key, bytes.subarray(buffers)).written
+      bytes[buffers + length] = SEPARATOR
+      bytes[buffers + length + 1] = SEPARATOR
+      const won = argmax(table, 2, buffers, stride, length + 2) === 0 ? first : second
+      holders[i] = this.tableToCaller[won]!
+    }
+  }
+
   /** Writes `key + "||"` into the first key buffer and runs the kernel over `count` table entries. */
   private runKernel(key: string, table: number, count: number, buffers: number, longestPeer: number): number {
     const maxPrefix = key.length * MAX_UTF8_BYTES_PER_UTF16_UNIT + 2

@@ -1,0 +1,62 @@
+/**
+ * Incremental ownership (internal/shardOwners.ts) against the brute-force reference: after any series
+ * of joins, leaves and replacements, every shard's owner is exactly `ownerOf` over the new view.
+ */
+import { describe, expect, it } from "vitest"
+import * as ShardOwners from "../src/internal/shardOwners.js"
+import * as Rendezvous from "../src/Rendezvous.js"
+
+/** A small deterministic generator (mulberry32), so that a failure can be replayed. */
+const random = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+const idPool = Array.from({ length: 400 }, (_, i) => `10-244-${i % 9}-${(i * 37) % 251}x${i}`)
+const sorted = (ids: Iterable<string>) => [...ids].sort()
+
+const reference = (count: number, peers: ReadonlyArray<string>) =>
+  Array.from({ length: count }, (_, shard) => Rendezvous.ownerOf(String(shard), peers))
+
+describe("incremental shard owners", () => {
+  it("match ownerOf on every shard after random changes of membership", () => {
+    const next = random(12)
+    const count = 2_000
+    let view = new Set(idPool.slice(0, 30))
+    let table = ShardOwners.update(undefined, count, sorted(view))
+    for (let step = 0; step < 60; step++) {
+      const change = Math.floor(next() * 4)
+      const members = [...view]
+      if (change === 0 || members.length < 3) view.add(idPool[Math.floor(next() * idPool.length)]!)
+      else if (change === 1) view.delete(members[Math.floor(next() * members.length)]!)
+      else if (change === 2) {
+        // A rolling-update step: one in, one out.
+        view.delete(members[Math.floor(next() * members.length)]!)
+        view.add(idPool[Math.floor(next() * idPool.length)]!)
+      } else view = new Set([...view].slice(1).concat(idPool.slice(300 + step, 302 + step)))
+      const peers = sorted(view)
+      table = ShardOwners.update(table, count, peers)
+      const owners = Array.from(table.owner, (index) => peers[index])
+      expect(owners).toEqual(reference(count, peers))
+    }
+  })
+
+  it("ownedShards equals the brute force, from any previous view, for every peer", () => {
+    const peers = sorted(idPool.slice(0, 40))
+    const grown = sorted([...peers, idPool[41]!, idPool[42]!])
+    const shrunk = sorted(grown.filter((id) => id !== peers[5] && id !== peers[17]))
+    for (const view of [peers, grown, shrunk, peers, ["only-one"], peers]) {
+      for (const self of view.slice(0, 8)) {
+        expect(Rendezvous.ownedShards(5_000, self, view)).toEqual(Rendezvous.ownedShardsByKey(5_000, self, view))
+      }
+    }
+  })
+
+  it("a tie goes to the smaller id, as ownerOf says, with ids in any order", () => {
+    const peers = ["b", "a", "c"]
+    const table = ShardOwners.update(ShardOwners.update(undefined, 500, ["b", "c"]), 500, peers)
+    expect(Array.from(table.owner, (index) => peers[index])).toEqual(reference(500, peers))
+  })
+})
