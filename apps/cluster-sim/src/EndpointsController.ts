@@ -42,6 +42,8 @@ export interface Options {
   readonly terminationGrace: Duration.Duration
   /** Where each pod's log goes. */
   readonly logFolder: string
+  /** Environment added to every pod's (`MIROIR_PEER_HINTS: "off"`, …), over the controller's own. */
+  readonly env?: Readonly<Record<string, string>> | undefined
 }
 
 /** Defaults for a refresh interval `r`: kubelet-like probing, compressed in proportion. */
@@ -192,7 +194,8 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
             MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: `${r}ms`,
             // A fifth of the interval, as the defaults (3 s of 15 s); loopback DNS answers in a few ms.
             MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: `${Math.max(50, Math.min(3000, Math.floor(r / 5)))}ms`,
-            MIROIR_LOG_LEVEL: "info"
+            MIROIR_LOG_LEVEL: "info",
+            ...options.env
           }
         })
         const pod: ClusterPod = {
