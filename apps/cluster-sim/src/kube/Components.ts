@@ -38,9 +38,6 @@ export const missing = (wanted: ReadonlyArray<Name> = names): ReadonlyArray<Name
     }
   })
 
-/** Whether every component is built. */
-export const available = (): boolean => missing().length === 0
-
 /** The path of a component's executable; throws, naming the fix, when it was not built. */
 export const path = (name: Name): string => {
   const file = join(binFolder(), name)

@@ -247,6 +247,3 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       setDnsOutage: (on) => (on ? coreDns.stop : coreDns.start)
     } satisfies KubeCluster
   })
-
-/** How long to wait for the cluster to come up and the release to be ready. */
-export const START_TIMEOUT = Duration.minutes(3)
