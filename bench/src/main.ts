@@ -12,6 +12,8 @@ import * as Lookup from "./lookup.js"
 import * as Memory from "./memory.js"
 import * as Ownership from "./ownership.js"
 import * as PodUnderLoad from "./podUnderLoad.js"
+import * as Rollout from "./rollout.js"
+import { recordRollout, recordShards } from "./rolloutFigures.js"
 import { type Figure, figure } from "./stats.js"
 
 const quick = process.argv.includes("--quick")
@@ -141,6 +143,11 @@ const program = Effect.gen(function*() {
     text: "exit 0 < 5,000 ms",
     met: exitedCleanly && results.podUnderLoad.sigtermExitMs < 5_000
   })
+
+  console.log("ownedShards at 65,536 shards and 300 peers…")
+  recordShards(Ownership.runShards(quick), results, add)
+  console.log("rolling updates on the simulator, refresh hints on and off…")
+  recordRollout(yield* Rollout.run(quick), results, add)
 
   const document = {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", memoryGb: Math.round(totalmem() / 1024 ** 3), platform: process.platform, arch: process.arch },

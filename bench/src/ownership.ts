@@ -70,3 +70,62 @@ export const run = (quick: boolean): ReadonlyArray<OwnershipFigures> =>
       baselineOpsPerSec: measure(naiveOwnerOf, peers, trials, trialMs)
     }
   })
+
+/** The shards and peers of the `ownedShards` figure. */
+export const SHARDS_FIGURE = { shards: 65_536, peers: 300 } as const
+
+/** `Rendezvous.ownedShards` at 65,536 shards and 300 peers: from nothing, for the same view, and after one change. */
+export interface ShardFigures {
+  /** The first call: every shard against every peer (19.7 M hashes). */
+  readonly coldMs: Figure
+  /** The same view again. */
+  readonly sameViewMs: Figure
+  /** After one peer joined, and after one left (alternating, as in a rolling update). */
+  readonly joinMs: Figure
+  readonly leaveMs: Figure
+  /** Every change (joins and leaves together): the figure of the target. */
+  readonly changeMs: Figure
+}
+
+/** Measures {@link ShardFigures}, checking the incremental result against the brute force once. */
+export const runShards = (quick: boolean): ShardFigures => {
+  const { shards, peers: count } = SHARDS_FIGURE
+  const time = (f: () => unknown) => {
+    const started = performance.now()
+    f()
+    return performance.now() - started
+  }
+  const base = peersOf(count).map((id, i) => `${id}x${i}`).sort()
+  const self = base[0]!
+  const cold: Array<number> = []
+  const same: Array<number> = []
+  const joins: Array<number> = []
+  const leaves: Array<number> = []
+  for (let round = 0; round < (quick ? 2 : 4); round++) {
+    // A view no table was kept for: a fresh pool of ids each round.
+    const view = base.map((id) => `${id}r${round}`)
+    cold.push(time(() => Rendezvous.ownedShards(shards, self, view)))
+    same.push(time(() => Rendezvous.ownedShards(shards, self, view)))
+    let current = view
+    for (let step = 0; step < (quick ? 4 : 10); step++) {
+      const joined = [...current, `10-250-${round}-${step}`].sort()
+      joins.push(time(() => Rendezvous.ownedShards(shards, self, joined)))
+      const left = joined.filter((id) => id !== current[step * 7 + 1])
+      leaves.push(time(() => Rendezvous.ownedShards(shards, self, left)))
+      current = left
+    }
+    if (round === 0) {
+      const reference = Rendezvous.ownedShardsByKey(shards, current[3]!, current)
+      if (Rendezvous.ownedShards(shards, current[3]!, current).join() !== reference.join()) {
+        throw new Error("incremental ownedShards disagrees with the brute force")
+      }
+    }
+  }
+  return {
+    coldMs: figure(cold, "ms"),
+    sameViewMs: figure(same, "ms"),
+    joinMs: figure(joins, "ms"),
+    leaveMs: figure(leaves, "ms"),
+    changeMs: figure([...joins, ...leaves], "ms")
+  }
+}

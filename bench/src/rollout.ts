@@ -1,0 +1,183 @@
+/**
+ * Rolling updates on the simulator, with and without refresh hints: 6 pods, maxSurge 1,
+ * maxUnavailable 0, as a Deployment controller does it — start a new pod, wait until it is ready and
+ * published, delete an old one, six times. Measured while it runs:
+ *
+ * - after every change of what DNS publishes (a join or a leave), the time until every published pod
+ *   lists exactly the published set (the first such moment after the change: changes may overlap);
+ * - shard-seconds with no owner and with more than one (ShardGaps, every pod's /ownership);
+ * - shard moves: shards each pod gained from one of its views to the next, against the minimum, the
+ *   shards whose owner changes from one published set to the next.
+ *
+ * Hints off is `MIROIR_PEER_HINTS=off` in every pod's environment.
+ */
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { awaitPublished, livePods, publishedLabels } from "@miroir/cluster-sim/Cluster"
+import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
+import * as EndpointsController from "@miroir/cluster-sim/EndpointsController"
+import { awaitConverged, peersOf } from "@miroir/cluster-sim/Observer"
+import * as ShardGaps from "@miroir/cluster-sim/ShardGaps"
+import * as SimulatedCluster from "@miroir/cluster-sim/SimulatedCluster"
+import { Rendezvous } from "@miroir/peer-discovery"
+import { Duration, Effect, Fiber, Option, Stream, SubscriptionRef } from "effect"
+import { quantile } from "./stats.js"
+
+const PODS = 6
+const SHARDS = 256
+const POLL = Duration.millis(50)
+
+/** One rolling update's measurements. */
+export interface RolloutRun {
+  readonly intervalMs: number
+  readonly hints: boolean
+  /** Per change of what DNS publishes: ms until every published pod agreed. */
+  readonly joinMs: ReadonlyArray<number>
+  readonly leaveMs: ReadonlyArray<number>
+  readonly unownedShardSeconds: number
+  readonly doubleOwnedShardSeconds: number
+  readonly longestUnownedMs: number
+  readonly moves: number
+  readonly minimumMoves: number
+  readonly durationMs: number
+}
+
+const sameSet = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => [...a].sort().join() === [...b].sort().join()
+
+/** Shards whose owner differs between two views. */
+const ownerChanges = (before: ReadonlyArray<string>, after: ReadonlyArray<string>) => {
+  let changed = 0
+  for (let shard = 0; shard < SHARDS; shard++) {
+    if (Rendezvous.ownerOf(String(shard), before) !== Rendezvous.ownerOf(String(shard), after)) changed += 1
+  }
+  return changed
+}
+
+/** One rolling update at interval `r`, hints on or off, on a fresh simulated cluster. */
+const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRun, Error> =>
+  Effect.gen(function*() {
+    const cluster = yield* SimulatedCluster.make(yield* ClusterDns.make(), {
+      ...EndpointsController.defaults(r, mkdtempSync(join(tmpdir(), "miroir-bench-rollout-"))),
+      env: { MIROIR_PEER_HINTS: hints ? "on" : "off" }
+    })
+    yield* cluster.scaleTo(PODS)
+    yield* awaitPublished(cluster, (labels) => labels.length === PODS, "120 seconds")
+    yield* awaitConverged(cluster, SHARDS, r, "the first pods")
+    const old = (yield* livePods(cluster)).map((pod) => pod.name)
+
+    // What DNS publishes, change by change.
+    const events: Array<{ at: number; labels: ReadonlyArray<string> }> = []
+    const eventFiber = yield* cluster.published.changes.pipe(
+      Stream.drop(1),
+      Stream.runForEach((published) => Effect.sync(() => void events.push({ at: published.at, labels: published.labels }))),
+      Effect.fork
+    )
+    // Every published pod's view, every POLL: moments of agreement, and each pod's views for the moves.
+    const agreements: Array<number> = []
+    const views = new Map<string, Array<ReadonlyArray<string>>>()
+    const pollOnce = Effect.gen(function*() {
+      const labels = yield* publishedLabels(cluster)
+      const pods = (yield* SubscriptionRef.get(cluster.pods)).filter((pod) => labels.includes(pod.label))
+      const seen = yield* Effect.forEach(pods, (pod) => peersOf(pod), { concurrency: "unbounded" })
+      const at = Date.now()
+      pods.forEach((pod, i) => {
+        Option.map(seen[i]!, (peers) => {
+          const history = views.get(pod.label) ?? []
+          if (history.length === 0 || !sameSet(history.at(-1)!, peers)) history.push(peers)
+          views.set(pod.label, history)
+        })
+      })
+      if (pods.length === labels.length && seen.every((peers) => Option.exists(peers, (p) => sameSet(p, labels)))) agreements.push(at)
+    })
+    const pollFiber = yield* Effect.fork(Effect.forever(Effect.zipRight(pollOnce, Effect.sleep(POLL))))
+    const gaps = yield* ShardGaps.sample(cluster, SHARDS, "100 millis")
+    const initial = yield* publishedLabels(cluster)
+    const started = Date.now()
+
+    for (const name of old) {
+      const live = (yield* livePods(cluster)).length
+      yield* cluster.scaleTo(live + 1)
+      yield* awaitPublished(cluster, (labels) => labels.length === PODS + 1, "120 seconds")
+      yield* cluster.deletePod(name)
+      yield* awaitPublished(cluster, (labels) => labels.length === PODS, "60 seconds")
+    }
+    yield* awaitConverged(cluster, SHARDS, r, "the pods after the rolling update")
+    yield* Effect.sleep(Duration.millis(300))
+    const report = yield* gaps
+    yield* Fiber.interrupt(pollFiber)
+    yield* Fiber.interrupt(eventFiber)
+
+    const joinMs: Array<number> = []
+    const leaveMs: Array<number> = []
+    let previous = initial
+    let minimumMoves = 0
+    for (const event of events) {
+      const agreed = agreements.find((at) => at >= event.at)
+      if (agreed !== undefined) (event.labels.length > previous.length ? joinMs : leaveMs).push(agreed - event.at)
+      minimumMoves += ownerChanges(previous, event.labels)
+      previous = event.labels
+    }
+    // A pod of the rollout gains the shards of its first view; the first pods' first views are the start.
+    let moves = 0
+    for (const [label, history] of views) {
+      if (!initial.includes(label)) moves += Rendezvous.ownedShards(SHARDS, label, history[0]!).length
+      for (let i = 1; i < history.length; i++) {
+        const before = new Set(Rendezvous.ownedShards(SHARDS, label, history[i - 1]!))
+        moves += Rendezvous.ownedShards(SHARDS, label, history[i]!).filter((shard) => !before.has(shard)).length
+      }
+    }
+    return {
+      intervalMs: Duration.toMillis(r),
+      hints,
+      joinMs,
+      leaveMs,
+      unownedShardSeconds: report.unownedShardSeconds,
+      doubleOwnedShardSeconds: report.multiOwnedShardSeconds,
+      longestUnownedMs: report.longestUnownedMs,
+      moves,
+      minimumMoves,
+      durationMs: Date.now() - started
+    }
+  }).pipe(Effect.scoped)
+
+/**
+ * Runs the rolling updates: at R = 15 s (production) one of each, hints on and off (each takes about a
+ * minute, mostly waiting for the slowest pod without hints); at R = 2 s three of each (one when quick).
+ */
+export const run = (quick: boolean): Effect.Effect<ReadonlyArray<RolloutRun>, Error> =>
+  Effect.forEach(
+    [
+      ...[true, false].map((hints) => [Duration.seconds(15), hints, 1] as const),
+      ...[true, false].map((hints) => [Duration.seconds(2), hints, quick ? 1 : 3] as const)
+    ],
+    ([r, hints, trials]) =>
+      Effect.forEach(Array.from({ length: trials }), () =>
+        rollOnce(r, hints).pipe(
+          Effect.tap((run) => Effect.sync(() => console.log(`  R=${Duration.format(r)} hints ${hints ? "on" : "off"}: ${JSON.stringify(summarize([run]))}`)))
+        ))
+  ).pipe(Effect.map((runs) => runs.flat()))
+
+/** The figures of the runs of one interval and hints setting, pooled. */
+export const summarize = (runs: ReadonlyArray<RolloutRun>) => {
+  const all = runs.flatMap((run) => [...run.joinMs, ...run.leaveMs])
+  const join = runs.flatMap((run) => run.joinMs)
+  const leave = runs.flatMap((run) => run.leaveMs)
+  const sum = (f: (run: RolloutRun) => number) => runs.reduce((total, run) => total + f(run), 0) / runs.length
+  return {
+    trials: runs.length,
+    agreeP50Ms: quantile(all, 0.5),
+    agreeP99Ms: quantile(all, 0.99),
+    agreeMaxMs: Math.max(...all),
+    joinP50Ms: quantile(join, 0.5),
+    joinP99Ms: quantile(join, 0.99),
+    leaveP50Ms: quantile(leave, 0.5),
+    leaveP99Ms: quantile(leave, 0.99),
+    unownedShardSeconds: sum((run) => run.unownedShardSeconds),
+    doubleOwnedShardSeconds: sum((run) => run.doubleOwnedShardSeconds),
+    longestUnownedMs: Math.max(...runs.map((run) => run.longestUnownedMs)),
+    moves: sum((run) => run.moves),
+    minimumMoves: sum((run) => run.minimumMoves),
+    changes: all.length
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The figures of the rolling-update benchmark and of `ownedShards` at 65,536 shards and 300 peers, as
+ * results.json keys and table rows; shared by `pnpm bench` (main.ts) and `rolloutOnly.ts`, which
+ * measures only these and merges them into an existing results.json.
+ */
+import type { Figure } from "./stats.js"
+import { figure } from "./stats.js"
+import * as Ownership from "./ownership.js"
+import * as Rollout from "./rollout.js"
+
+/** A row of the table: key, figure, target. */
+export type Add = (key: string, value: Figure, target?: { readonly text: string; readonly met: boolean }) => void
+
+const single = (value: number, unit: string): Figure => ({ value, min: value, max: value, trials: 1, unit })
+
+/** Writes the `ownedShards` figures into `results.ownership` and the rows. */
+export const recordShards = (shards: Ownership.ShardFigures, results: Record<string, any>, add: Add): void => {
+  results.ownership ??= {}
+  results.ownership.shards65536peers300Ms = shards.changeMs.value
+  results.ownership.shards65536peers300 = {
+    afterOneChangeMs: shards.changeMs.value,
+    afterJoinMs: shards.joinMs.value,
+    afterLeaveMs: shards.leaveMs.value,
+    sameViewMs: shards.sameViewMs.value,
+    coldMs: shards.coldMs.value
+  }
+  add("ownership.shards65536peers300Ms", { ...shards.changeMs, unit: "ms (ownedShards after one join or leave)" }, {
+    text: "< 5 ms",
+    met: shards.changeMs.value < 5
+  })
+  add("ownership.shards65536peers300.afterJoinMs", shards.joinMs)
+  add("ownership.shards65536peers300.afterLeaveMs", shards.leaveMs)
+  add("ownership.shards65536peers300.sameViewMs", shards.sameViewMs)
+  add("ownership.shards65536peers300.coldMs", { ...shards.coldMs, unit: "ms (first view: every shard × every peer)" })
+}
+
+/** Writes the rolling-update figures into `results.rollout` and `results.convergence.hinted`, and the rows. */
+export const recordRollout = (runs: ReadonlyArray<Rollout.RolloutRun>, results: Record<string, any>, add: Add): void => {
+  const pick = (intervalMs: number, hints: boolean) => runs.filter((run) => run.intervalMs === intervalMs && run.hints === hints)
+  results.rollout = {}
+  for (const intervalMs of [...new Set(runs.map((run) => run.intervalMs))]) {
+    const on = Rollout.summarize(pick(intervalMs, true))
+    const off = Rollout.summarize(pick(intervalMs, false))
+    results.rollout[`r${intervalMs}ms`] = { hints: on, noHints: off }
+    for (const [name, summary] of [["hints", on], ["noHints", off]] as const) {
+      const key = `rollout.r${intervalMs}ms.${name}`
+      const runsOf = pick(intervalMs, name === "hints")
+      add(`${key}.agreeMs`, figure(runsOf.flatMap((run) => [...run.joinMs, ...run.leaveMs]), `ms until every pod agrees after a change (p99 ${Math.round(summary.agreeP99Ms)})`))
+      add(`${key}.unownedShardSeconds`, figure(runsOf.map((run) => run.unownedShardSeconds), "shard-seconds with no owner per update (256 shards)"))
+      add(`${key}.doubleOwnedShardSeconds`, figure(runsOf.map((run) => run.doubleOwnedShardSeconds), "shard-seconds with two owners or more per update"))
+      add(`${key}.movesPerMinimum`, single(summary.moves / summary.minimumMoves, `× (${Math.round(summary.moves)} moves, minimum ${Math.round(summary.minimumMoves)})`))
+    }
+  }
+  const production = results.rollout.r15000ms
+  if (production !== undefined) {
+    const { hints: on, noHints: off } = production
+    results.rollout.unownedShardSeconds = on.unownedShardSeconds
+    results.rollout.unownedShardSecondsNoHints = off.unownedShardSeconds
+    results.rollout.doubleOwnedShardSeconds = on.doubleOwnedShardSeconds
+    results.rollout.doubleOwnedShardSecondsNoHints = off.doubleOwnedShardSeconds
+    results.convergence ??= {}
+    results.convergence.hinted = { joinP50Ms: on.joinP50Ms, joinP99Ms: on.joinP99Ms, leaveP50Ms: on.leaveP50Ms, leaveP99Ms: on.leaveP99Ms, intervalMs: 15_000 }
+    add("convergence.hinted.joinP99Ms", single(on.joinP99Ms, "ms (R = 15 s, every pod agrees after a join)"), { text: "< 1,000 ms", met: on.joinP99Ms < 1_000 })
+    add("convergence.hinted.leaveP99Ms", single(on.leaveP99Ms, "ms (R = 15 s, after a graceful leave)"), { text: "< 1,000 ms", met: on.leaveP99Ms < 1_000 })
+    const cut = (a: number, b: number) => (a === 0 ? Number.POSITIVE_INFINITY : b / a)
+    add("rollout.unownedShardSeconds", single(on.unownedShardSeconds, `shard-seconds (no hints: ${off.unownedShardSeconds.toFixed(1)}, ${cut(on.unownedShardSeconds, off.unownedShardSeconds).toFixed(1)}× less)`), {
+      text: "≥ 10× less than without hints",
+      met: cut(on.unownedShardSeconds, off.unownedShardSeconds) >= 10
+    })
+    add("rollout.unownedShardSecondsNoHints", single(off.unownedShardSeconds, "shard-seconds"))
+    add("rollout.doubleOwnedShardSeconds", single(on.doubleOwnedShardSeconds, `shard-seconds (no hints: ${off.doubleOwnedShardSeconds.toFixed(1)}, ${cut(on.doubleOwnedShardSeconds, off.doubleOwnedShardSeconds).toFixed(1)}× less)`), {
+      text: "≥ 10× less than without hints",
+      met: cut(on.doubleOwnedShardSeconds, off.doubleOwnedShardSeconds) >= 10
+    })
+    add("rollout.doubleOwnedShardSecondsNoHints", single(off.doubleOwnedShardSeconds, "shard-seconds"))
+  }
+}
