@@ -93,6 +93,8 @@ export const harnessValues = (options: Options): Record<string, unknown> => ({
   // The audit asks the peers at their pod IPs, which here exist nowhere (see ProcessKubelet): off. It
   // has suites of its own against pod processes on loopback.
   ownershipAudit: { interval: "off" },
+  // Refresh hints go to the same pod IPs: off too (they are measured on the simulator).
+  peerHints: { enabled: false },
   ...options.values
 })
 
