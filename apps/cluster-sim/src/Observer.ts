@@ -126,6 +126,9 @@ export const converged = (views: ReadonlyArray<PodView>, published: ReadonlyArra
     && disjointCover(publishedViews, shards)
 }
 
+/** How long to wait for the pods to follow a change: ten intervals, and never less than 15 s. */
+const patience = (refreshInterval: Duration.Duration) => Duration.millis(Math.max(15_000, 10 * Duration.toMillis(refreshInterval)))
+
 /**
  * Waits until the pods converge on what DNS publishes and returns when the last one did (ms since the
  * epoch): each published pod is polled (its /peers only) until it lists exactly the published set, then
@@ -152,7 +155,7 @@ export const awaitConverged = (
       return yield* Ref.setAndGet(progress, { behind: still, lastAt: still.length < behind.length ? Date.now() : lastAt })
     })
     const { lastAt } = yield* pollUntil(what, poll, ({ behind }) => behind.length === 0, {
-      timeout: Duration.millis(Math.max(15_000, 10 * Duration.toMillis(refreshInterval))),
+      timeout: patience(refreshInterval),
       interval: Duration.millis(Math.max(Duration.toMillis(POLL_INTERVAL), 4 * published.length))
     })
     const views = yield* observe(cluster, shards)
@@ -185,7 +188,7 @@ export const awaitDropped = (
       return still.length
     })
     yield* pollUntil(what, listing, (still) => still === 0, {
-      timeout: Duration.millis(Math.max(15_000, 10 * Duration.toMillis(refreshInterval)))
+      timeout: patience(refreshInterval)
     })
     return yield* Ref.get(lastAt)
   })

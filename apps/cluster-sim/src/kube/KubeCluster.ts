@@ -17,6 +17,7 @@ import * as Components from "./Components.js"
 import * as ControlPlane from "./ControlPlane.js"
 import * as CoreDns from "./CoreDns.js"
 import { run } from "./internal/cli.js"
+import { HTTP_PORT, METRICS_PORT } from "../PodProcess.js"
 import * as ProcessKubelet from "./ProcessKubelet.js"
 
 /** The chart, installed as it is. */
@@ -25,9 +26,8 @@ export const CHART = fileURLToPath(new URL("../../../../charts/miroir", import.m
 /** The pods' IPs in the API, and their loopback twins where the processes listen (see ProcessKubelet). */
 export const NETWORKS = { podNetwork: "198.51.100", loopbackNetwork: "127.0.2" } as const
 
-/** The pods' HTTP and metrics ports (the chart's container ports). */
-export const HTTP_PORT = 7700
-export const METRICS_PORT = 9090
+/** The pods' HTTP and metrics ports: the chart's container ports, the same as the simulator's pods. */
+export { HTTP_PORT, METRICS_PORT } from "../PodProcess.js"
 
 /** How the cluster runs. */
 export interface Options {
