@@ -99,7 +99,7 @@ const refused: ReadonlyArray<readonly [string, Refused]> = [
   ["commonLabels overwriting the selector", { values: { commonLabels: { "app.kubernetes.io/name": "other" } }, message: /commonLabels may not set app\.kubernetes\.io\/name/ }],
   ["a label value the API server refuses", { values: { podLabels: { team: "search team" } }, message: /at '\/podLabels\/team': .*does not match pattern/ }],
   ["no image repository", { values: { image: { repository: "" } }, message: /image\.repository is required: no Miroir image is published/ }],
-  ["grace period shorter than the preStop delay plus shutdown", { values: { lifecycle: { preStopSleepSeconds: 5 }, terminationGracePeriodSeconds: 10 }, message: /terminationGracePeriodSeconds \(10\) must be at least lifecycle\.preStopSleepSeconds \(5\) \+ 6/ }],
+  ["grace period shorter than the preStop delay plus shutdown", { values: { lifecycle: { preStopSleepSeconds: 5 }, terminationGracePeriodSeconds: 12 }, message: /terminationGracePeriodSeconds \(12\) must be at least lifecycle\.preStopSleepSeconds \(5\) \+ 8/ }],
   ["memory limit below 128Mi", { values: { resources: { limits: { memory: "100Mi" } } }, message: /resources\.limits\.memory \(100Mi\) must be at least 128Mi/ }],
   ["a fullnameOverride that is no Service name", { values: { fullnameOverride: "Search_Miroir" }, message: /at '\/fullnameOverride': .*does not match pattern/ }],
   ["a ServiceMonitor without the Prometheus Operator's API", { values: { serviceMonitor: { enabled: true } }, message: /serviceMonitor\.enabled needs the Prometheus Operator's CRDs/ }]

@@ -140,6 +140,6 @@ describe("the example overlay", () => {
   it("keeps the heap within the memory limit and a preStop delay within the grace period", () => {
     expect(env.get("NODE_OPTIONS").value).toBe("--max-old-space-size=128")
     expect(container.resources.limits.memory).toBe("256Mi")
-    expect(container.lifecycle.preStop.sleep.seconds + 6).toBeLessThanOrEqual(deployment.spec.template.spec.terminationGracePeriodSeconds)
+    expect(container.lifecycle.preStop.sleep.seconds + 8).toBeLessThanOrEqual(deployment.spec.template.spec.terminationGracePeriodSeconds)
   })
 })
