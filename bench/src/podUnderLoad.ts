@@ -105,6 +105,8 @@ const trial = async (bundleFile: string, unbound: Unbound): Promise<Trial> => {
       MIROIR_METRICS_PORT: String(metricsPort),
       MIROIR_DNS_SERVERS: unbound.server,
       MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off",
+      // The other peers are names in DNS only: nothing must try to reach them.
+      MIROIR_PEER_HINTS: "off",
       MIROIR_LOG_LEVEL: "error"
     }
   })
@@ -148,7 +150,7 @@ export const run = (quick: boolean): Effect.Effect<ReadonlyArray<Trial>, Error> 
   Effect.tryPromise({
     try: async () => {
       const bundleFile = await bundle(join(mkdtempSync(join(tmpdir(), "miroir-bench-load-")), "miroir.mjs"))
-      const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `10-2-${Math.floor(i / 200)}-${i % 200 + 1}`)]
+      const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `127-4-${Math.floor(i / 200)}-${i % 200 + 1}`)]
       const unbound = await startUnbound({ records: ids.map((id) => `${SRV_NAME} 5 IN SRV 0 1 7700 ${id}.${DOMAIN}`) })
       try {
         const trials: Array<Trial> = []

@@ -18,7 +18,7 @@ const SRV_NAME = `_http._tcp.${DOMAIN}`
 const IP = "127.0.2.2"
 const PEERS = 300
 const FLOOD = 400
-const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `10-1-${Math.floor(i / 200)}-${i % 200 + 1}`)]
+const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `127-3-${Math.floor(i / 200)}-${i % 200 + 1}`)]
 
 /** Fires `count` requests at once; resolves with each status, Retry-After and body. */
 const flood = (url: string, count: number) =>
@@ -57,6 +57,8 @@ describe(`a pod with ${PEERS} peers under ${FLOOD} concurrent /ownership?shards=
       MIROIR_DNS_SERVERS: unbound.server,
       MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "5s",
       MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off",
+      // The other peers are names in DNS only: nothing must try to reach them.
+      MIROIR_PEER_HINTS: "off",
       MIROIR_LOG_LEVEL: "warn"
     }, bundle)
     await waitUntil(`the pod to see ${PEERS} peers`, 30_000, async () => (await getJson(`${pod.url}/peers`)).peers.length === PEERS)
