@@ -4,7 +4,9 @@
  * published, delete an old one, six times. Measured while it runs:
  *
  * - after every change of what DNS publishes (a join or a leave), the time until every published pod
- *   lists exactly the published set (the first such moment after the change: changes may overlap);
+ *   lists exactly the published set (the first such moment after the change: the next step may begin
+ *   before it), and the time until every published pod lists the pod that joined (lists no longer the
+ *   pod that left) — "seen by every pod";
  * - shard-seconds with no owner and with more than one (ShardGaps, every pod's /ownership);
  * - shard moves: shards each pod gained from one of its views to the next, against the minimum, the
  *   shards whose owner changes from one published set to the next.
@@ -32,7 +34,9 @@ const POLL = Duration.millis(50)
 export interface RolloutRun {
   readonly intervalMs: number
   readonly hints: boolean
-  /** Per change of what DNS publishes: ms until every published pod agreed. */
+  /** Per change of what DNS publishes: ms until every published pod listed exactly the published set. */
+  readonly agreeMs: ReadonlyArray<number>
+  /** Per join (leave): ms until every published pod listed the new pod (no longer listed the old one). */
   readonly joinMs: ReadonlyArray<number>
   readonly leaveMs: ReadonlyArray<number>
   readonly unownedShardSeconds: number
@@ -75,12 +79,14 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRu
     )
     // Every published pod's view, every POLL: moments of agreement, and each pod's views for the moves.
     const agreements: Array<number> = []
+    const sightings: Array<{ at: number; views: ReadonlyArray<ReadonlyArray<string>> }> = []
     const views = new Map<string, Array<ReadonlyArray<string>>>()
     const pollOnce = Effect.gen(function*() {
+      // Stamped when the poll begins: its answers are at least as new as that, never older.
+      const at = Date.now()
       const labels = yield* publishedLabels(cluster)
       const pods = (yield* SubscriptionRef.get(cluster.pods)).filter((pod) => labels.includes(pod.label))
       const seen = yield* Effect.forEach(pods, (pod) => peersOf(pod), { concurrency: "unbounded" })
-      const at = Date.now()
       pods.forEach((pod, i) => {
         Option.map(seen[i]!, (peers) => {
           const history = views.get(pod.label) ?? []
@@ -89,6 +95,7 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRu
         })
       })
       if (pods.length === labels.length && seen.every((peers) => Option.exists(peers, (p) => sameSet(p, labels)))) agreements.push(at)
+      if (pods.length === labels.length && seen.every(Option.isSome)) sightings.push({ at, views: seen.map((peers) => Option.getOrElse(peers, () => [])) })
     })
     const pollFiber = yield* Effect.fork(Effect.forever(Effect.zipRight(pollOnce, Effect.sleep(POLL))))
     const gaps = yield* ShardGaps.sample(cluster, SHARDS, "100 millis")
@@ -108,13 +115,23 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRu
     yield* Fiber.interrupt(pollFiber)
     yield* Fiber.interrupt(eventFiber)
 
+    const agreeMs: Array<number> = []
     const joinMs: Array<number> = []
     const leaveMs: Array<number> = []
     let previous = initial
     let minimumMoves = 0
     for (const event of events) {
       const agreed = agreements.find((at) => at >= event.at)
-      if (agreed !== undefined) (event.labels.length > previous.length ? joinMs : leaveMs).push(agreed - event.at)
+      if (agreed !== undefined) agreeMs.push(agreed - event.at)
+      // Seen by every pod: the one that joined listed by every published pod (itself included), the one
+      // that left by none — whether or not the next step has begun meanwhile.
+      const joined = event.labels.filter((label) => !previous.includes(label))
+      const left = previous.filter((label) => !event.labels.includes(label))
+      const seenAt = sightings.find((sighting) =>
+        sighting.at >= event.at
+        && joined.every((label) => sighting.views.every((view) => view.includes(label)))
+        && left.every((label) => sighting.views.every((view) => !view.includes(label))))
+      if (seenAt !== undefined) (joined.length > 0 ? joinMs : leaveMs).push(seenAt.at - event.at)
       minimumMoves += ownerChanges(previous, event.labels)
       previous = event.labels
     }
@@ -130,6 +147,7 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRu
     return {
       intervalMs: Duration.toMillis(r),
       hints,
+      agreeMs,
       joinMs,
       leaveMs,
       unownedShardSeconds: report.unownedShardSeconds,
@@ -160,7 +178,7 @@ export const run = (quick: boolean): Effect.Effect<ReadonlyArray<RolloutRun>, Er
 
 /** The figures of the runs of one interval and hints setting, pooled. */
 export const summarize = (runs: ReadonlyArray<RolloutRun>) => {
-  const all = runs.flatMap((run) => [...run.joinMs, ...run.leaveMs])
+  const all = runs.flatMap((run) => run.agreeMs)
   const join = runs.flatMap((run) => run.joinMs)
   const leave = runs.flatMap((run) => run.leaveMs)
   const sum = (f: (run: RolloutRun) => number) => runs.reduce((total, run) => total + f(run), 0) / runs.length

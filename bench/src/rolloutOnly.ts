@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import * as Ownership from "./ownership.js"
 import * as Rollout from "./rollout.js"
 import { type Add, recordRollout, recordShards } from "./rolloutFigures.js"
@@ -28,7 +28,11 @@ const program = Effect.gen(function*() {
   console.table(rows.map((row) => ({ figure: row.key, value: row.value, unit: row.unit, spread: `${row.min} – ${row.max}`, target: row.target ? `${row.target}: ${row.met ? "met" : "MISSED"}` : "" })))
 })
 
-Effect.runPromise(program).catch((error) => {
-  console.error(String(error))
-  process.exitCode = 1
-})
+// Interrupted on SIGINT/SIGTERM, so that the simulated clusters' scopes close and stop their pods.
+const fiber = Effect.runFork(program.pipe(
+  Effect.catchAllCause((cause) => Effect.sync(() => {
+    console.error(String(cause))
+    process.exitCode = 1
+  }))
+))
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => Effect.runFork(Fiber.interrupt(fiber)))
