@@ -80,7 +80,7 @@ describe("refresh hints between pod processes (R = 30 s)", () => {
     const started = Date.now()
     const post = (body: unknown) =>
       fetch(`${target.url}/hints`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } })
-        .then(async (response) => ({ status: response.status, body: await response.json() }))
+        .then(async (response) => ({ status: response.status, body: (await response.json()) as { result?: string } }))
     // 300 copies of a hint DNS does not confirm (a peer that is not there), and of one saying a listed
     // peer left; 100 about made-up peers; and a few that are not hints at all.
     const answers = await Promise.all([
