@@ -57,7 +57,7 @@ const peers = (count: number, extra: Record<string, unknown> = {}) => ({
 describe("helm test hook", () => {
   it("is a test hook pod the release's Services and budget do not select, asking /peers of the release's Service for every replica", async () => {
     const { pod, objects } = await testPod()
-    expect(pod.metadata.annotations["helm.sh/hook"]).toBe("test")
+    expect(pod.metadata.annotations?.["helm.sh/hook"]).toBe("test")
     const selector = release(objects).deployment.spec.selector.matchLabels
     expect(selects(selector, pod.metadata.labels)).toBe(false)
     const env = Object.fromEntries(pod.spec.containers[0].env.map((e: any) => [e.name, e.value]))

@@ -81,7 +81,12 @@ export const template = (release: string, namespace: string, inputs: Inputs): Pr
 export type KubeObject = {
   readonly apiVersion: string
   readonly kind: string
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly labels?: Record<string, string> }
+  readonly metadata: {
+    readonly name: string
+    readonly namespace?: string
+    readonly labels?: Record<string, string>
+    readonly annotations?: Record<string, string>
+  }
   readonly [key: string]: any
 }
 
