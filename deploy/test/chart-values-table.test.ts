@@ -64,6 +64,10 @@ const accepted: ReadonlyArray<readonly [string, Accepted]> = [
     },
     env: { OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=prod", MIROIR_LOG_FORMAT: "pretty" }
   }],
+  ["strategy Recreate; a 50% budget", {
+    values: { strategy: { type: "Recreate" }, podDisruptionBudget: { maxUnavailable: "50%" } },
+    deployment: (d) => expect(d.spec.strategy).toEqual({ type: "Recreate" })
+  }],
   ["an image by digest", {
     values: { image: { digest: `sha256:${"a".repeat(64)}` } },
     deployment: (d) => expect(d.spec.template.spec.containers[0].image).toBe(`registry.example.com/search/miroir@sha256:${"a".repeat(64)}`)
@@ -90,6 +94,9 @@ const refused: ReadonlyArray<readonly [string, Refused]> = [
   ["audit 2h", { values: { ownershipAudit: { interval: "2h" } }, message: /ownershipAudit\.interval \(2h\) must be auto, off, or from 250ms to 1h/, pod: ["MIROIR_OWNERSHIP_AUDIT_INTERVAL", "2h"] }],
   ["OTLP export every 99 ms", { values: { otlp: { metricExportInterval: 99 } }, message: /at '\/otlp\/metricExportInterval': minimum: got 99, want 100/, pod: ["OTEL_METRIC_EXPORT_INTERVAL", "99"] }],
   ["OTLP export past a day", { values: { otlp: { metricExportInterval: 86400001 } }, message: /at '\/otlp\/metricExportInterval': maximum/, pod: ["OTEL_METRIC_EXPORT_INTERVAL", "86400001"] }],
+  ["listen on 256.1.1.1", { values: { listenHost: "256.1.1.1" }, message: /at '\/listenHost': .*does not match pattern/, pod: ["MIROIR_HTTP_HOST", "256.1.1.1"] }],
+  ["strategy Recreate with rollingUpdate", { values: { strategy: { type: "Recreate", rollingUpdate: { maxSurge: 1 } } }, message: /strategy\.rollingUpdate may not be set with strategy\.type Recreate/ }],
+  ["a budget over 100%", { values: { podDisruptionBudget: { maxUnavailable: "150%" } }, message: /at '\/podDisruptionBudget\/maxUnavailable'/ }],
   ["listen on a host name", { values: { listenHost: "miroir.example.com" }, message: /at '\/listenHost': .*does not match pattern/, pod: ["MIROIR_HTTP_HOST", "miroir.example.com"] }],
   ["extraEnv value as a number (the API server refuses it)", { values: { extraEnv: [{ name: "RETRIES", value: 5 }] }, message: /at '\/extraEnv\/0\/value': got number, want string/ }],
   ["extraEnv with value and valueFrom", { values: { extraEnv: [{ name: "X", value: "1", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } }] }, message: /at '\/extraEnv\/0': .*not/ }],

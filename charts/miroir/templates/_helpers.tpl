@@ -194,6 +194,9 @@ than as pods in a crash loop or objects the API server refuses:
 {{- if lt (int .Values.terminationGracePeriodSeconds) (add $preStop 8) }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + 8: the grace period counts from the start of the preStop delay, and after SIGTERM the process takes up to 5 s to see DNS drop it and 2 s to tell its peers (refresh hints) before it exits" (int .Values.terminationGracePeriodSeconds) $preStop) }}
 {{- end }}
+{{- if and (eq (dig "type" "" .Values.strategy) "Recreate") (hasKey .Values.strategy "rollingUpdate") }}
+{{- fail "strategy.rollingUpdate may not be set with strategy.type Recreate (the API server refuses it)" }}
+{{- end }}
 {{- if not .Values.image.repository }}
 {{- fail "image.repository is required: no Miroir image is published; build it from the Dockerfile, push it to a registry your cluster pulls from and set image.repository (and image.tag or image.digest), see the README's \"Deploy to Kubernetes\"" }}
 {{- end }}
