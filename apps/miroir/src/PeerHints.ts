@@ -5,8 +5,8 @@
  *
  * The `left` hints are sent from the layer's finalizer, which runs before discovery's (this layer
  * depends on it), within a bound: waiting for DNS to drop this pod is at most
- * {@link LEAVE_DNS_WAIT}, sending at most {@link SEND_TIMEOUT}, so that a stopping pod never exits
- * much later because of hints. In Kubernetes the endpoint leaves the slice as the pod starts
+ * {@link LEAVE_DNS_WAIT}, sending at most {@link SEND_TIMEOUT} (every peer at once), so that a stopping
+ * pod never exits much later because of hints. In Kubernetes the endpoint leaves the slice as the pod starts
  * terminating, while the preStop sleep runs, so the wait is usually one lookup.
  */
 import { HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
@@ -23,8 +23,11 @@ export const HintBody = Schema.Struct({
   peer: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(253))
 })
 
-/** The longest wait at shutdown for DNS to stop listing this pod before the `left` hints go anyway. */
-export const LEAVE_DNS_WAIT = Duration.seconds(5)
+/**
+ * The longest wait at shutdown for DNS to stop listing this pod before the `left` hints go anyway: with
+ * {@link SEND_TIMEOUT}, a stopping pod spends at most 3 s on hints and still exits well within 5 s.
+ */
+export const LEAVE_DNS_WAIT = Duration.seconds(2)
 
 /** The longest time sending one round of hints may take (every peer at once, each bounded by it). */
 export const SEND_TIMEOUT = Duration.seconds(1)
@@ -137,7 +140,7 @@ export const make = (port: number) =>
             Effect.annotateLogs({ waited: Duration.format(LEAVE_DNS_WAIT) })
           )
         }
-        yield* sendAll(post, "left", yield* discovery.current).pipe(Effect.timeout(Duration.times(SEND_TIMEOUT, 2)), Effect.ignore)
+        yield* sendAll(post, "left", yield* discovery.current).pipe(Effect.timeout(SEND_TIMEOUT), Effect.ignore)
       }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("sending the left hints failed", cause)))
     )
   })
