@@ -8,7 +8,7 @@
  * (a few at once, a bounded queue, then a 503 with `Retry-After`), so that `/healthz` keeps answering
  * and SIGTERM keeps working under a flood.
  */
-import { HttpMiddleware, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpIncomingMessage, HttpMiddleware, HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
 import { Duration, Effect, Layer, Metric, Option, Schema } from "effect"
@@ -189,13 +189,19 @@ const audit = Effect.gen(function*() {
   })
 })
 
+/** The largest `POST /hints` body read. */
+export const HINT_MAX_BYTES = 1024
+
 /**
  * `POST /hints`: a peer's refresh hint ({@link HintBody}), handed to discovery, which may only look up
  * sooner because of it. A body that is not a hint gets a 400.
  */
 const hints = Effect.gen(function*() {
   const { peerHints } = yield* AppConfig
-  const decoded = yield* Effect.either(HttpServerRequest.schemaBodyJson(HintBody))
+  // A hint is about 60 bytes: a bigger body is refused before it is read whole.
+  const decoded = yield* Effect.either(HttpServerRequest.schemaBodyJson(HintBody).pipe(
+    HttpIncomingMessage.withMaxBodySize(Option.some(HINT_MAX_BYTES))
+  ))
   if (decoded._tag === "Left") {
     return yield* respond(ErrorBody, { error: 'a hint is {"kind": "joined" | "left", "peer": "<id>"}' }, 400)
   }
