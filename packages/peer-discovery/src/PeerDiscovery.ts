@@ -442,9 +442,10 @@ export const make = Effect.gen(function*() {
 
   /**
    * Follows hints: woken by a new one, looks up, then again after a backoff from
-   * {@link Hint.HINT_MIN_SPACING} doubling up to {@link Hint.HINT_BACKOFF_CAP} (back to the start when a
-   * new hint comes), until every hint is confirmed or expired. Lookups are never closer than the
-   * spacing, whatever the hints, so a flood costs at most one lookup per spacing.
+   * {@link Hint.HINT_MIN_SPACING} doubling up to {@link Hint.HINT_BACKOFF_CAP}, until every hint
+   * followed is confirmed or expired; a hint that comes meanwhile waits for the next lookup of the
+   * sequence. Lookups are never closer than the spacing, and a flood of any hints costs at most the
+   * lookups of one backoff over a budget (about 13 at the 10 s budget).
    */
   const followHints = Effect.gen(function*() {
     let lastLookup = Number.NEGATIVE_INFINITY
@@ -458,8 +459,11 @@ export const make = Effect.gen(function*() {
         // A failure is handled (kept set, logs, metrics) inside the lookup; the backoff goes on.
         yield* Effect.ignore(attemptOutcome)
         if ((yield* settleHints) === 0) break
-        const woken = yield* Queue.take(wake).pipe(Effect.timeout(delay), Effect.option)
-        delay = Option.isSome(woken) ? Hint.HINT_MIN_SPACING : Hint.nextDelay(delay)
+        // Hints that come meanwhile join this sequence at its next lookup, without resetting its
+        // backoff: many pods changing at once (a mass start) cost each receiver at most the backoff.
+        yield* Effect.sleep(delay)
+        yield* Queue.takeAll(wake)
+        delay = Hint.nextDelay(delay)
       }
     }
   }).pipe(
