@@ -8,8 +8,9 @@ export default defineProject({
   test: {
     name: "cluster-sim",
     include: ["test/**/*.test.ts"],
-    // The real-Kubernetes acceptance is a project of its own (vitest.kube.config.ts), run last.
-    exclude: ["test/kube/acceptance*.test.ts"],
+    // The acceptance suites are projects of their own, run after this one: the simulator's
+    // (vitest.acceptance.config.ts), then the real-Kubernetes one (vitest.kube.config.ts).
+    exclude: ["test/acceptance.test.ts", "test/kube/acceptance*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000
   }

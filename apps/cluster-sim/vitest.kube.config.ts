@@ -2,7 +2,7 @@ import { defineProject } from "vitest/config"
 
 /**
  * The acceptance on real Kubernetes components, as a project of its own: it runs after every other
- * project (`groupOrder`), alone on the machine's two cores, since a control plane, CoreDNS, Prometheus
+ * project (`groupOrder`, after the simulator's acceptance), alone on the machine's two cores, since a control plane, CoreDNS, Prometheus
  * and the pods competing with the other suites for the CPU would measure the machine, not discovery.
  */
 export default defineProject({
@@ -10,7 +10,7 @@ export default defineProject({
   test: {
     name: "cluster-sim-kube",
     include: ["test/kube/acceptance*.test.ts"],
-    sequence: { groupOrder: 1 },
+    sequence: { groupOrder: 2 },
     testTimeout: 20 * 60_000,
     hookTimeout: 120_000
   }

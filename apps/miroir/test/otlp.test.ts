@@ -44,6 +44,9 @@ describe("OTLP export", () => {
     OTEL_METRIC_EXPORT_INTERVAL: "300",
     OTEL_BSP_SCHEDULE_DELAY: "300",
     OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=test,team=search%20infra",
+    // What is measured here is the export and its flush at shutdown; the "left" hints add their own
+    // bounded wait at SIGTERM (up to 3 s while DNS still lists the pod), tested in process.test.ts.
+    MIROIR_PEER_HINTS: "off",
     ...extra
   })
 
