@@ -3,7 +3,7 @@
  * failure, a large shrink waits for the next lookup, and flapping answers move nothing.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, HashMap, Layer, Logger, Metric, Option, Stream, TestClock } from "effect"
+import { Duration, Effect, HashMap, Logger, Metric, Option, Stream, TestClock } from "effect"
 import * as DnsResolver from "../src/DnsResolver.js"
 import { DnsLookupError } from "../src/DnsLookupError.js"
 import * as Metrics from "../src/Metrics.js"
@@ -12,7 +12,7 @@ import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import * as PeerSet from "../src/PeerSet.js"
 import * as PeerId from "../src/PeerId.js"
 import * as Rendezvous from "../src/Rendezvous.js"
-import { lookupCount, podIds, pods, SRV_NAME, srvFor } from "./support/fixtures.js"
+import { environment, lookupCount, peersOf, podIds, pods, SRV_NAME, srvFor, startWith } from "./support/fixtures.js"
 
 const INTERVAL = Duration.seconds(15)
 const MAX_JITTERED = Duration.times(INTERVAL, 1.2)
@@ -20,18 +20,8 @@ const MAX_JITTERED = Duration.times(INTERVAL, 1.2)
 const SHORT = { refreshInterval: Duration.seconds(2), lookupTimeout: Duration.millis(500) }
 const DELAY = PeerDiscovery.confirmationDelay(SHORT.refreshInterval)
 
-const environment = (overrides: Partial<PeerDiscoveryConfig.Settings> = {}) =>
-  Layer.merge(DnsResolver.layerTest, PeerDiscoveryConfig.layerTest(overrides))
 
-const startWith = (records: ReadonlyArray<DnsResolver.SrvRecord>) =>
-  Effect.gen(function*() {
-    const dns = yield* DnsResolver.DnsResolverTest
-    yield* dns.setSrv(SRV_NAME, records)
-    const discovery = yield* PeerDiscovery.make
-    return { dns, discovery }
-  })
 
-const peersOf = (discovery: PeerDiscovery.Service) => Effect.map(discovery.current, (set) => set.peers)
 const counter = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
 
 /** Log lines with their annotations, captured by a logger the test provides. */

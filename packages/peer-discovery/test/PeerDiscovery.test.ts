@@ -1,29 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Fiber, Layer, Logger, Metric, Option, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Fiber, Logger, Metric, Option, Stream, TestClock } from "effect"
 import * as DnsResolver from "../src/DnsResolver.js"
 import { DnsLookupError } from "../src/DnsLookupError.js"
 import * as Metrics from "../src/Metrics.js"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import * as Rendezvous from "../src/Rendezvous.js"
-import { DOMAIN, lookupCount, podIds, pods, SRV_NAME, srvFor } from "./support/fixtures.js"
+import { DOMAIN, environment, lookupCount, peersOf, podIds, pods, SRV_NAME, srvFor, startWith } from "./support/fixtures.js"
 
 const INTERVAL = Duration.seconds(15)
 const MAX_JITTERED = Duration.times(INTERVAL, 1.2)
 
-const environment = (overrides: Partial<PeerDiscoveryConfig.Settings> = {}) =>
-  Layer.merge(DnsResolver.layerTest, PeerDiscoveryConfig.layerTest(overrides))
 
-/** Publishes `records`, then starts discovery in the test's scope. */
-const startWith = (records: ReadonlyArray<DnsResolver.SrvRecord>) =>
-  Effect.gen(function*() {
-    const dns = yield* DnsResolver.DnsResolverTest
-    yield* dns.setSrv(SRV_NAME, records)
-    const discovery = yield* PeerDiscovery.make
-    return { dns, discovery }
-  })
 
-const peersOf = (discovery: PeerDiscovery.Service) => Effect.map(discovery.current, (set) => set.peers)
 
 /** Moves the clock; every sleep due on the way wakes at its own time, in order. */
 const advance = (duration: Duration.DurationInput) => TestClock.adjust(duration)

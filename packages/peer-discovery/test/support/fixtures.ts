@@ -1,7 +1,9 @@
 /** Names and records shared by the tests: a Service `miroir-headless` in namespace `default`. */
-import { Effect, Metric } from "effect"
+import { Effect, Layer, Metric } from "effect"
+import * as DnsResolver from "../../src/DnsResolver.js"
 import type { SrvRecord } from "../../src/DnsResolver.js"
 import * as Metrics from "../../src/Metrics.js"
+import * as PeerDiscovery from "../../src/PeerDiscovery.js"
 import * as PeerDiscoveryConfig from "../../src/PeerDiscoveryConfig.js"
 import * as PeerId from "../../src/PeerId.js"
 
@@ -27,3 +29,19 @@ export const podIds = (n: number): ReadonlyArray<string> => Array.from({ length:
 /** The count of lookups with `result` so far (metrics are process-wide: compare differences). */
 export const lookupCount = (result: Metrics.LookupResult): Effect.Effect<number> =>
   Effect.map(Metric.value(Metrics.lookupsWithResult(result)), (state) => state.count)
+
+/** The in-memory resolver and the test settings (with `overrides`) discovery runs on in these tests. */
+export const environment = (overrides: Partial<PeerDiscoveryConfig.Settings> = {}) =>
+  Layer.merge(DnsResolver.layerTest, PeerDiscoveryConfig.layerTest(overrides))
+
+/** Publishes `records`, then starts discovery in the test's scope. */
+export const startWith = (records: ReadonlyArray<SrvRecord>) =>
+  Effect.gen(function*() {
+    const dns = yield* DnsResolver.DnsResolverTest
+    yield* dns.setSrv(SRV_NAME, records)
+    const discovery = yield* PeerDiscovery.make
+    return { dns, discovery }
+  })
+
+/** The ids in discovery's current set. */
+export const peersOf = (discovery: PeerDiscovery.Service) => Effect.map(discovery.current, (set) => set.peers)
