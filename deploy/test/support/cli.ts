@@ -1,44 +1,23 @@
 /**
- * Runs a command-line tool (helm, kubectl) to completion and keeps what it said: tests that expect a
- * refusal need the exit code and standard error, not just an exception.
+ * The tools' runner of the real-Kubernetes harness (`@miroir/cluster-sim/kube/Cli`), as promises for
+ * these tests: tests that expect a refusal need the exit code and standard error, not just an error.
  */
-import { execFile } from "node:child_process"
+import * as Cli from "@miroir/cluster-sim/kube/Cli"
+import { Effect } from "effect"
 
 /** How a command ended. */
-export interface Outcome {
-  /** The command line, for messages. */
-  readonly command: string
-  /** Exit code (null when a signal ended it). */
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
+export type Outcome = Cli.Outcome
 
-/**
- * Runs `file` with `args`. The environment is only PATH, HOME and `env`: nothing of the caller's
- * (a KUBECONFIG, a HELM_* setting) may change what a test sees.
- */
+/** Runs `file` with `args` (environment: PATH, HOME and `env` only), at most `timeoutMs`. */
 export const run = (
   file: string,
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>> = {},
   timeoutMs = 120_000
-): Promise<Outcome> =>
-  new Promise((resolve) => {
-    execFile(file, [...args], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env },
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: timeoutMs
-    }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : null
-      resolve({ command: `${file.split("/").at(-1)} ${args.join(" ")}`, code, stdout, stderr })
-    })
-  })
+): Promise<Outcome> => Effect.runPromise(Cli.outcome(file, args, env, timeoutMs))
 
 /** The standard output of a command that must succeed; otherwise an error carrying everything it said. */
 export const succeeded = (outcome: Outcome): string => {
-  if (outcome.code !== 0) {
-    throw new Error(`${outcome.command} exited ${outcome.code}:\n${outcome.stderr}\n${outcome.stdout}`.trim())
-  }
+  if (outcome.code !== 0) throw new Cli.CliError(outcome)
   return outcome.stdout
 }

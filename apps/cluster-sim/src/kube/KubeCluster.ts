@@ -16,7 +16,7 @@ import type { Cluster, ClusterPod, Phase, Published } from "../Cluster.js"
 import * as Components from "./Components.js"
 import * as ControlPlane from "./ControlPlane.js"
 import * as CoreDns from "./CoreDns.js"
-import { run } from "./internal/cli.js"
+import { run } from "./Cli.js"
 import { HTTP_PORT, METRICS_PORT } from "../PodProcess.js"
 import * as ProcessKubelet from "./ProcessKubelet.js"
 
