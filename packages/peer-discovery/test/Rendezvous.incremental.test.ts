@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest"
 import * as ShardOwners from "../src/internal/shardOwners.js"
+import { kernel } from "../src/internal/xxh64.js"
 import * as Rendezvous from "../src/Rendezvous.js"
 
 /** A small deterministic generator (mulberry32), so that a failure can be replayed. */
@@ -58,5 +59,31 @@ describe("incremental shard owners", () => {
     const peers = ["b", "a", "c"]
     const table = ShardOwners.update(ShardOwners.update(undefined, 500, ["b", "c"]), 500, peers)
     expect(Array.from(table.owner, (index) => peers[index])).toEqual(reference(500, peers))
+  })
+
+  it("builds the whole table right at every count where the shard keys grow a digit", () => {
+    const peers = sorted(idPool.slice(0, 7))
+    for (const count of [1, 9, 10, 11, 99, 100, 101, 1_000, 1_001, 10_001]) {
+      const table = ShardOwners.update(undefined, count, peers)
+      expect(Array.from(table.owner, (index) => peers[index])).toEqual(reference(count, peers))
+      expect(Array.from(table.score)).toEqual(
+        Array.from(table.owner, (index, shard) => Rendezvous.score(String(shard), peers[index]!))
+      )
+    }
+  })
+
+  it("a challenger that only ties the owner's score takes the shard only if its id is smaller", () => {
+    // Real 64-bit ties are too rare to find: the held scores are set to the challenger's own.
+    const peers = ["m", "a", "z"]
+    const owners = Int32Array.from([0, 2, -1])
+    const scores = BigUint64Array.from([0, 1, 2], (shard) => Rendezvous.score(String(shard), "a"))
+    kernel.challengeShards(peers, [1], owners, scores)
+    // Shard 0: "a" ties "m" and is smaller; shard 1: "a" ties "z" and is smaller; shard 2 had no owner.
+    expect(Array.from(owners)).toEqual([1, 1, 1])
+    const held = Int32Array.from([1, 1, 1])
+    const heldScores = BigUint64Array.from([0, 1, 2], (shard) => Rendezvous.score(String(shard), "z"))
+    kernel.challengeShards(peers, [2], held, heldScores)
+    // "z" ties "a" everywhere and is larger: nothing moves.
+    expect(Array.from(held)).toEqual([1, 1, 1])
   })
 })

@@ -1,10 +1,11 @@
 /**
- * The owner of every shard `0 … count - 1` over one view of the peers, kept up to date as the view
- * changes instead of recomputed: hashing every shard against every peer is 19.6 M hashes at 65,536
- * shards and 300 peers (hundreds of ms), while a change of one peer needs far fewer. A peer that joins
- * is dueled against each shard's owner (one extra hash per shard: rendezvous hashing moves a shard only
- * to the newcomer); the shards of a peer that left are recomputed over the whole new view (about
- * count / peers of them). The result is exactly the brute-force one, ties included (to the smaller id).
+ * The owner of every shard `0 … count - 1` over one view of the peers, and its score, kept up to date
+ * as the view changes instead of recomputed: hashing every shard against every peer is 19.6 M hashes
+ * at 65,536 shards and 300 peers (hundreds of ms), while a change of one peer needs far fewer. A peer
+ * that joins challenges each shard's owner by its score (one hash per shard, all in one kernel call:
+ * rendezvous hashing moves a shard only to the newcomer); the shards of a peer that left are recomputed
+ * over the whole new view (about count / peers of them). The result is exactly the brute-force one,
+ * ties included (to the smaller id).
  */
 import { kernel } from "./xxh64.js"
 
@@ -13,18 +14,20 @@ const INCREMENTAL_MAX_SHARE = 0.25
 
 const shardKey = (shard: number): string => String(shard)
 
-/** Owners of `count` shards over `peers`, as positions in `peers`. */
+/** Owners of `count` shards over `peers`, as positions in `peers`, and the owners' scores. */
 export interface ShardTable {
   readonly count: number
   readonly peers: ReadonlyArray<string>
   readonly owner: Int32Array
+  readonly score: BigUint64Array
 }
 
-/** Every shard's owner by brute force: one kernel call (every peer hashed) per shard. */
+/** Every shard's owner by brute force: every peer challenges every shard, one kernel call per peer. */
 export const compute = (count: number, peers: ReadonlyArray<string>): ShardTable => {
-  const owner = new Int32Array(count)
-  for (let shard = 0; shard < count; shard++) owner[shard] = kernel.ownerIndex(shardKey(shard), peers)
-  return { count, peers: [...peers], owner }
+  const owner = new Int32Array(count).fill(-1)
+  const score = new BigUint64Array(count)
+  kernel.challengeShards(peers, peers.map((_, i) => i), owner, score)
+  return { count, peers: [...peers], owner, score }
 }
 
 /**
@@ -45,14 +48,20 @@ export const update = (previous: ShardTable | undefined, count: number, peers: R
     return compute(count, peers)
   }
   const owner = new Int32Array(count)
+  const score = previous.score.slice()
   for (let shard = 0; shard < count; shard++) {
     const mapped = oldToNew[previous.owner[shard]!]!
-    // A shard whose owner left: its owner over the whole new view (the newcomers included).
-    owner[shard] = mapped >= 0 ? mapped : kernel.ownerIndex(shardKey(shard), peers)
+    if (mapped >= 0) {
+      owner[shard] = mapped
+    } else {
+      // A shard whose owner left: its owner over the whole new view (the newcomers included).
+      owner[shard] = kernel.ownerIndex(shardKey(shard), peers)
+      score[shard] = kernel.lastScore()
+    }
   }
   // Every other shard's owner beat every peer that stayed; it keeps the shard unless a newcomer beats it.
-  for (const newcomer of joined) kernel.duel(count, shardKey, peers, owner, newcomer)
-  return { count, peers: [...peers], owner }
+  kernel.challengeShards(peers, joined, owner, score)
+  return { count, peers: [...peers], owner, score }
 }
 
 /** The shards `self` owns in `table`, ascending. */

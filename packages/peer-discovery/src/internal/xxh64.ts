@@ -27,6 +27,16 @@ interface KernelExports {
   readonly memory: WebAssembly.Memory
   readonly bestScore: WebAssembly.Global
   readonly argmax: (table: number, count: number, buffers: number, stride: number, prefixLen: number) => number
+  readonly challenge: (
+    peer: number,
+    peerLen: number,
+    count: number,
+    scores: number,
+    owners: number,
+    challenger: number,
+    buffer: number,
+    ties: number
+  ) => number
 }
 
 const instantiate = (): KernelExports => {
@@ -37,6 +47,8 @@ const instantiate = (): KernelExports => {
 const SEPARATOR = 0x7c // "|", written twice between key and peer id
 const PAGE_BYTES = 65_536
 const MAX_UTF8_BYTES_PER_UTF16_UNIT = 3
+/** Digits of the largest shard key the kernel counts up to (shard counts stay below 10,000,000). */
+const MAX_SHARD_KEY_DIGITS = 7
 const TABLE_ENTRY_BYTES = 8
 /** The kernel moves bytes a word at a time, so it may touch up to 8 bytes past their end. */
 const WORD_SLACK = 8
@@ -58,6 +70,8 @@ class RendezvousKernel {
   private loadedIds: Array<string> = []
   /** Position in the caller's array of each table entry; the table is sorted by id. */
   private tableToCaller = new Int32Array(0)
+  /** The table entry of each position in the caller's array: the smaller entry is the smaller id. */
+  private callerToTable = new Int32Array(0)
   /** Where the key buffers start, after the table and the peer ids. */
   private buffers = 0
   private longestPeer = 0
@@ -86,53 +100,63 @@ class RendezvousKernel {
     return BigInt.asUintN(64, this.wasm.bestScore.value as bigint)
   }
 
+  /** The score of the owner found by the last {@link ownerIndex} call. */
+  lastScore(): bigint {
+    return BigInt.asUintN(64, this.wasm.bestScore.value as bigint)
+  }
+
   /**
-   * For each key `keys(i)`, i < `count`, whether the peer at `challenger` in `peers` beats the one at
-   * `holders[i]` (both positions in `peers`): each duel hashes two ids in one kernel call, ties to the
-   * smaller id as in {@link ownerIndex}. Writes the winners' positions back into `holders`. This is how
-   * a joining peer is scored against every shard's owner without touching the other peers.
+   * Scores every shard key (`0 … owners.length - 1` in decimal) for each peer of `challengers`
+   * (positions in `peers`), in one kernel call per challenger: a shard goes to the challenger whose
+   * score beats `scores[shard]`, or that has no owner yet (-1 in `owners`); ties go to the smaller id,
+   * as in {@link ownerIndex}. Updates `owners` (positions in `peers`) and `scores` in place. This is how
+   * a joining peer takes its shards without the other peers being hashed, and how a whole table is
+   * built one peer at a time.
    */
-  duel(count: number, keys: (i: number) => string, peers: ReadonlyArray<string>, holders: Int32Array, challenger: number): void {
+  challengeShards(
+    peers: ReadonlyArray<string>,
+    challengers: ReadonlyArray<number>,
+    owners: Int32Array,
+    scores: BigUint64Array
+  ): void {
+    if (challengers.length === 0) return
+    const count = owners.length
+    if (count >= 10 ** MAX_SHARD_KEY_DIGITS) throw new RangeError(`at most ${10 ** MAX_SHARD_KEY_DIGITS - 1} shards`)
     if (!this.isLoaded(peers)) this.load(peers)
-    const callerToTable = new Int32Array(peers.length)
-    this.tableToCaller.forEach((caller, entry) => (callerToTable[caller] = entry))
-    // A two-entry table of its own after the loaded ids; the key buffers after it, sized for the
-    // longest key once, so that the loop below only writes the key and calls the kernel.
-    const table = this.buffers
-    const buffers = align8(table + 2 * TABLE_ENTRY_BYTES)
-    let longestKey = 0
-    for (let i = 0; i < count; i++) longestKey = Math.max(longestKey, keys(i).length)
-    const stride = align8(longestKey * MAX_UTF8_BYTES_PER_UTF16_UNIT + 2 + this.longestPeer + WORD_SLACK)
-    this.ensureCapacity(buffers + 2 * stride)
-    const words = new Uint32Array(this.wasm.memory.buffer)
-    const bytes = this.bytes
-    const argmax = this.wasm.argmax
-    const challengerEntry = callerToTable[challenger]!
-    const t = table / 4
-    for (let i = 0; i < count; i++) {
-      const holder = holders[i]!
-      if (holder === challenger) continue
-      const holderEntry = callerToTable[holder]!
-      // The lower table entry (the smaller id) first, so that a tie goes to it.
-      const first = holderEntry < challengerEntry ? holderEntry : challengerEntry
-      const second = holderEntry < challengerEntry ? challengerEntry : holderEntry
-      words[t] = words[first * 2]!
-      words[t + 1] = words[first * 2 + 1]!
-      words[t + 2] = words[second * 2]!
-      words[t + 3] = words[second * 2 + 1]!
-      const key = keys(i)
-      let length = 0
-      for (; length < key.length; length++) {
-        const unit = key.charCodeAt(length)
-        if (unit >= 0x80) break
-        bytes[buffers + length] = unit
+    // After the loaded ids: the key buffer, the scores, the owners, the tied shards.
+    const buffer = this.buffers
+    const bufferBytes = align8(MAX_SHARD_KEY_DIGITS + 2 + this.longestPeer + WORD_SLACK)
+    const scoresAt = buffer + bufferBytes
+    const ownersAt = scoresAt + count * 8
+    const tiesAt = ownersAt + count * 4
+    this.ensureCapacity(tiesAt + count * 4)
+    const memory = this.wasm.memory.buffer
+    const wasmScores = new BigUint64Array(memory, scoresAt, count)
+    const wasmOwners = new Int32Array(memory, ownersAt, count)
+    const ties = new Int32Array(memory, tiesAt, count)
+    const table = new Uint32Array(memory, 0, peers.length * 2)
+    wasmScores.set(scores)
+    wasmOwners.set(owners)
+    for (const challenger of challengers) {
+      const entry = this.callerToTable[challenger]!
+      this.bytes.fill(0, buffer, buffer + bufferBytes)
+      const tied = this.wasm.challenge(
+        table[entry * 2]!,
+        table[entry * 2 + 1]!,
+        count,
+        scoresAt,
+        ownersAt,
+        challenger,
+        buffer,
+        tiesAt
+      )
+      for (let i = 0; i < tied; i++) {
+        const shard = ties[i]!
+        if (this.callerToTable[challenger]! < this.callerToTable[wasmOwners[shard]!]!) wasmOwners[shard] = challenger
       }
-      if (length < key.length) length = utf8.encodeInto(key, bytes.subarray(buffers)).written
-      bytes[buffers + length] = SEPARATOR
-      bytes[buffers + length + 1] = SEPARATOR
-      const won = argmax(table, 2, buffers, stride, length + 2) === 0 ? first : second
-      holders[i] = this.tableToCaller[won]!
     }
+    scores.set(wasmScores)
+    owners.set(wasmOwners)
   }
 
   /** Writes `key + "||"` into the first key buffer and runs the kernel over `count` table entries. */
@@ -181,6 +205,8 @@ class RendezvousKernel {
     })
     this.loadedIds = [...peers]
     this.tableToCaller = Int32Array.from(order)
+    this.callerToTable = new Int32Array(peers.length)
+    order.forEach((caller, entry) => (this.callerToTable[caller] = entry))
     this.buffers = align8(offset + WORD_SLACK)
     this.longestPeer = encoded.reduce((longest, id) => Math.max(longest, id.length), 0)
   }
