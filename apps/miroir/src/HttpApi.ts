@@ -114,7 +114,7 @@ const ownership = Effect.gen(function*() {
   const gate = yield* RequestGate
   return yield* gate.run(Effect.gen(function*() {
     const set = yield* Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
-    const owners = yield* Effect.flatMap(OwnershipCache, (cache) => cache.owners(set.peers, shards))
+    const owners = yield* Effect.flatMap(OwnershipCache, (cache) => cache.owners(PeerSet.ownershipPeers(set), shards))
     return HttpServerResponse.text(ownershipJson(owners, set.self), { contentType: "application/json" })
   })).pipe(
     Effect.catchTag("Busy", (busy) =>

@@ -4,7 +4,7 @@
  * count neither blocks the event loop nor is computed twice), logs what it gained and lost, and sets
  * `miroir_owned_shards_count`. The work per shard would go where the log line is.
  */
-import { Metrics, PeerDiscovery } from "@miroir/peer-discovery"
+import { Metrics, PeerDiscovery, PeerSet } from "@miroir/peer-discovery"
 import { Effect, Layer, Metric, Stream } from "effect"
 import { OwnershipCache, ownedBy } from "./OwnershipCache.js"
 
@@ -23,8 +23,12 @@ export const layer = (shards: number): Layer.Layer<never, never, PeerDiscovery.P
     Effect.gen(function*() {
       const discovery = yield* PeerDiscovery.PeerDiscovery
       const cache = yield* OwnershipCache
-      yield* discovery.membership.pipe(
-        Stream.mapEffect((set) => Effect.map(cache.owners(set.peers, shards), (owners) => ({ set, owned: ownedBy(owners, set.self) }))),
+      yield* discovery.refreshes.pipe(
+        // Not `membership`: DNS starting or ceasing to list this pod changes its shards, not its peers.
+        Stream.changesWith(PeerSet.sameOwnership),
+        Stream.mapEffect((set) =>
+          Effect.map(cache.owners(PeerSet.ownershipPeers(set), shards), (owners) => ({ set, owned: ownedBy(owners, set.self) }))
+        ),
         Stream.mapAccum(new Set<number>(), (before, { owned, set }) => {
           const now = new Set(owned)
           const gained = owned.filter((shard) => !before.has(shard))

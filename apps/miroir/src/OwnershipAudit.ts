@@ -261,7 +261,7 @@ export const make = (options: Options) =>
     const audit = (set: PeerSet.PeerSet) =>
       Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
-        const expected = yield* cache.owners(set.peers, options.shards)
+        const expected = yield* cache.owners(PeerSet.ownershipPeers(set), options.shards)
         const own: Outcome = {
           peer: set.self,
           answer: Either.right({
@@ -287,7 +287,7 @@ export const make = (options: Options) =>
 
     const runOnce = Effect.gen(function*() {
       const set = yield* discovery.current
-      const auditor = Rendezvous.ownerOf(AUDIT_KEY, set.peers) ?? set.self
+      const auditor = Rendezvous.ownerOf(AUDIT_KEY, PeerSet.ownershipPeers(set)) ?? set.self
       const before = yield* Ref.get(state)
       if (auditor !== set.self) {
         if (before.status !== "not-auditor" || Option.getOrUndefined(before.auditor) !== auditor) {

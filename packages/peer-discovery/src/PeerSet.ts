@@ -39,6 +39,31 @@ export const fromAnswer = (identity: SelfIdentity, listed: Iterable<PeerId>, at:
   return { self, peers, selfInDns: listedSelf !== undefined, refreshedAt: Option.some(at), stale: false }
 }
 
+const ownershipPeersOf = new WeakMap<PeerSet, ReadonlyArray<PeerId>>()
+
+/**
+ * The peers ownership is computed over: every peer, except this pod while DNS lists others but not it.
+ * Such a pod is starting (not published yet), leaving (unpublished at SIGTERM) or not ready, and every
+ * other pod computes without it: if it counted itself in, it would own shards that they own too. It
+ * owns nothing until DNS lists it, and its shards are covered by the pods that DNS lists. While DNS
+ * lists nobody (no answer yet, NXDOMAIN, no data) it is the only peer and owns everything: a pod always
+ * counts itself in as a member (`peers`), and in ownership whenever nobody else is listed.
+ * The same array for the same set, so that ownership calls find the ids already laid out.
+ */
+export const ownershipPeers = (set: PeerSet): ReadonlyArray<PeerId> => {
+  if (set.selfInDns || set.peers.length === 1) return set.peers
+  let peers = ownershipPeersOf.get(set)
+  if (peers === undefined) ownershipPeersOf.set(set, peers = set.peers.filter((id) => id !== set.self))
+  return peers
+}
+
+/** Whether two sets give the same ownership: the same self and the same {@link ownershipPeers}. */
+export const sameOwnership = (a: PeerSet, b: PeerSet): boolean => {
+  const before = ownershipPeers(a)
+  const after = ownershipPeers(b)
+  return a.self === b.self && before.length === after.length && before.every((id, i) => id === after[i])
+}
+
 /** The same set, marked as kept past a failed lookup. */
 export const markStale = (set: PeerSet): PeerSet => (set.stale ? set : { ...set, stale: true })
 

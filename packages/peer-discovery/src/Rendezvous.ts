@@ -13,7 +13,7 @@ import * as ShardOwners from "./internal/shardOwners.js"
 import { kernel } from "./internal/xxh64.js"
 import { PeerDiscovery } from "./PeerDiscovery.js"
 import type { PeerId } from "./PeerId.js"
-import type { PeerSet } from "./PeerSet.js"
+import * as PeerSet from "./PeerSet.js"
 
 /** The score of `peerId` for `key`: xxHash64, seed 0, of `key + "||" + peerId` (UTF-8), unsigned. */
 export const score = (key: string, peerId: string): bigint => kernel.score(key, peerId)
@@ -73,7 +73,7 @@ export const ownedShardsByKey = (count: number, self: string, peerIds: ReadonlyA
 /** The shards a pod owns after a change of membership, and what the change moved. */
 export interface ShardOwnership {
   /** The set this was computed over. */
-  readonly peers: PeerSet
+  readonly peers: PeerSet.PeerSet
   /** Shards owned now, ascending. */
   readonly owned: ReadonlyArray<number>
   /** Shards owned now and not before, ascending (at subscription: all owned shards). */
@@ -82,7 +82,10 @@ export interface ShardOwnership {
   readonly lost: ReadonlyArray<number>
 }
 
-/** Ownership over the current peer set of {@link PeerDiscovery}. */
+/**
+ * Ownership over the current peer set of {@link PeerDiscovery}, computed over
+ * {@link PeerSet.ownershipPeers}: a pod that DNS does not list while it lists others owns nothing.
+ */
 export interface Service {
   /** The owner of `key` now. */
   readonly ownerOf: (key: string) => Effect.Effect<PeerId>
@@ -90,7 +93,10 @@ export interface Service {
   readonly owns: (key: string) => Effect.Effect<boolean>
   /** The shards among `0 … count - 1` this pod owns now. */
   readonly ownedShards: (count: number) => Effect.Effect<ReadonlyArray<number>>
-  /** This pod's shards at subscription, then after every change of membership, with gains and losses. */
+  /**
+   * This pod's shards at subscription, then after every change of what they are computed over (a change
+   * of membership, or DNS starting or ceasing to list this pod), with gains and losses.
+   */
   readonly shardChanges: (count: number) => Stream.Stream<ShardOwnership>
 }
 
@@ -99,15 +105,18 @@ export class Rendezvous extends Context.Tag("@miroir/peer-discovery/Rendezvous")
 
 /** Builds the service over {@link PeerDiscovery}. */
 export const make = Effect.map(PeerDiscovery, (discovery): Service => {
-  const ownerIn = (key: string, set: PeerSet): PeerId => ownerOf(key, set.peers) ?? set.self
+  const ownerIn = (key: string, set: PeerSet.PeerSet): PeerId => ownerOf(key, PeerSet.ownershipPeers(set)) ?? set.self
   return {
     ownerOf: (key) => Effect.map(discovery.current, (set) => ownerIn(key, set)),
     owns: (key) => Effect.map(discovery.current, (set) => ownerIn(key, set) === set.self),
-    ownedShards: (count) => Effect.map(discovery.current, (set) => ownedShards(count, set.self, set.peers)),
+    ownedShards: (count) =>
+      Effect.map(discovery.current, (set) => ownedShards(count, set.self, PeerSet.ownershipPeers(set))),
     shardChanges: (count) =>
-      discovery.membership.pipe(
+      discovery.refreshes.pipe(
+        // Not `membership`: DNS starting or ceasing to list this pod changes its ownership, not its peers.
+        Stream.changesWith(PeerSet.sameOwnership),
         Stream.mapAccum(new Set<number>(), (before, peers) => {
-          const owned = ownedShards(count, peers.self, peers.peers)
+          const owned = ownedShards(count, peers.self, PeerSet.ownershipPeers(peers))
           const now = new Set(owned)
           const change: ShardOwnership = {
             peers,

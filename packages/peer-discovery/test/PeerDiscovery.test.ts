@@ -352,4 +352,35 @@ describe("PeerDiscovery", () => {
       }
       expect(second!.owned).toEqual(before.filter((shard) => !second!.lost.includes(shard)))
     }).pipe(Effect.provide(environment())))
+
+  it.scoped("owns nothing while DNS lists others but not this pod, then takes exactly its share", () =>
+    Effect.gen(function*() {
+      // This pod is 10.0.0.1: starting, DNS lists the three others but not it yet.
+      const others = pods(4).slice(1)
+      const { discovery, dns } = yield* startWith(others)
+      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
+      const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+      yield* Effect.yieldNow()
+      expect(yield* peersOf(discovery)).toEqual(podIds(4))
+      expect(yield* rendezvous.ownedShards(64)).toEqual([])
+      const unlistedOwner = yield* rendezvous.ownerOf("0")
+      expect(podIds(4).slice(1)).toContain(unlistedOwner)
+      expect(yield* rendezvous.owns("0")).toBe(false)
+      // Published: the members stay the same, the pod now owns what rendezvous gives it among the four.
+      yield* dns.setSrv(SRV_NAME, pods(4))
+      yield* advance(MAX_JITTERED)
+      const [first, second] = Chunk.toReadonlyArray(yield* Fiber.join(updates))
+      expect(first!.owned).toEqual([])
+      const share = Rendezvous.ownedShardsByKey(64, "10-0-0-1", podIds(4))
+      expect(share.length).toBeGreaterThan(0)
+      expect(second!.gained).toEqual(share)
+      expect(yield* rendezvous.ownedShards(64)).toEqual(share)
+    }).pipe(Effect.provide(environment())))
+
+  it.scoped("owns everything while DNS lists nobody", () =>
+    Effect.gen(function*() {
+      const { discovery } = yield* startWith([])
+      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
+      expect(yield* rendezvous.ownedShards(16)).toEqual(Array.from({ length: 16 }, (_, shard) => shard))
+    }).pipe(Effect.provide(environment())))
 })

@@ -71,6 +71,22 @@ describe("PeerSet", () => {
     expect(PeerSet.fromAnswer(deployment, [], at).peers).toEqual(["10-0-0-2"])
   })
 
+  it("computes ownership without self while DNS lists others but not it, and with it otherwise", () => {
+    const unlisted = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1"), at)
+    expect(PeerSet.ownershipPeers(unlisted)).toEqual(["10-0-0-1", "10-0-0-9"])
+    expect(PeerSet.ownershipPeers(unlisted)).toBe(PeerSet.ownershipPeers(unlisted))
+    const listed = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-2"), at)
+    expect(PeerSet.ownershipPeers(listed)).toEqual(["10-0-0-2", "10-0-0-9"])
+    // Nobody listed, or nothing known yet: the pod alone, owning everything.
+    expect(PeerSet.ownershipPeers(PeerSet.fromAnswer(deployment, [], at))).toEqual(["10-0-0-2"])
+    expect(PeerSet.ownershipPeers(PeerSet.markStale(unlisted))).toEqual(["10-0-0-1", "10-0-0-9"])
+    expect(PeerSet.sameOwnership(unlisted, PeerSet.fromAnswer(deployment, ids("10-0-0-1", "10-0-0-9"), at))).toBe(true)
+    // Being listed changes ownership without changing the members.
+    const joined = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1", "10-0-0-2"), at)
+    expect(PeerSet.sameMembers(unlisted, joined)).toBe(true)
+    expect(PeerSet.sameOwnership(unlisted, joined)).toBe(false)
+  })
+
   it("finds self under POD_NAME when CoreDNS lists pods by name", () => {
     const set = PeerSet.fromAnswer(deployment, ids("miroir-xyz", "miroir-abc"), at)
     expect(set.self).toBe("miroir-abc")
