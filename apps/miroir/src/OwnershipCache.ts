@@ -7,8 +7,9 @@
  *   small cache of the most recently used {@link MAX_ENTRIES};
  * - computations run one at a time, in fibers of the layer's scope (a caller that gives up does not
  *   waste the work of the others; shutdown interrupts them);
- * - they give the event loop a turn every {@link CHUNK_HASHES} hashes, so `/healthz` and the other
- *   requests keep being answered while a large one is computed.
+ * - a computation starts from the last one at the same shard count, so a change of membership costs
+ *   only what it moves (`Rendezvous.shardTable`), and a full one gives the event loop a turn every few
+ *   milliseconds, so `/healthz` and the other requests keep being answered while it runs.
  */
 import { createHash } from "node:crypto"
 import { Rendezvous } from "@miroir/peer-discovery"
@@ -28,9 +29,6 @@ export interface Owners {
 
 /** Views and shard counts kept: the current view at a few shard counts, and the view before it. */
 export const MAX_ENTRIES = 8
-
-/** Hashes between two turns of the event loop: a few milliseconds of CPU. */
-export const CHUNK_HASHES = 100_000
 
 /** What the cache offers. */
 export interface Service {
@@ -70,20 +68,17 @@ const viewKey = (peers: ReadonlyArray<string>): string => {
   return key
 }
 
-/** Computes the owners, giving the event loop a turn between chunks. */
+/**
+ * The library's table of the owners, from `previous` (the last table at this shard count) when given:
+ * a change of a few peers then touches only what it moves (milliseconds at 65,536 shards). The
+ * computation gives the event loop a turn every few milliseconds of CPU.
+ */
+const tableOf = (peers: ReadonlyArray<string>, shards: number, previous?: Rendezvous.ShardTable) =>
+  Rendezvous.shardTable(shards, peers, { previous, pause: yieldToEventLoop })
+
+/** Computes the owners (as {@link Service.owners} does on a miss, without a previous view to start from). */
 export const compute = (peers: ReadonlyArray<string>, shards: number): Effect.Effect<Owners> =>
-  Effect.gen(function*() {
-    const owner = new Int32Array(shards)
-    const step = Math.max(1, Math.floor(CHUNK_HASHES / Math.max(1, peers.length)))
-    for (let from = 0; from < shards; from += step) {
-      const to = Math.min(shards, from + step)
-      for (let shard = from; shard < to; shard++) {
-        owner[shard] = Rendezvous.ownerIndexOf(Rendezvous.shardKey(shard), peers)
-      }
-      if (to < shards) yield* yieldToEventLoop
-    }
-    return { peers, shards, owner }
-  })
+  Effect.map(tableOf(peers, shards), (table) => ({ peers, shards, owner: table.owner }))
 
 /** Builds the cache; its computations run in the current scope. */
 export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(function*() {
@@ -93,6 +88,8 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
   const entries = yield* Ref.make<ReadonlyMap<string, Deferred.Deferred<Owners>>>(new Map())
   const oneAtATime = yield* Effect.makeSemaphore(1)
   const computations = yield* Ref.make(0)
+  // Per shard count, the last table computed: where the next view's computation starts from.
+  const latest = new Map<number, Rendezvous.ShardTable>()
 
   const owners = (peers: ReadonlyArray<string>, shards: number) =>
     Effect.gen(function*() {
@@ -112,7 +109,11 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       if (created) {
         yield* Ref.update(computations, (n) => n + 1).pipe(
           Effect.zipRight(Metric.increment(AppMetrics.ownershipComputations)),
-          Effect.zipRight(compute(peers, shards)),
+          Effect.zipRight(Effect.suspend(() => tableOf(peers, shards, latest.get(shards)))),
+          Effect.map((table): Owners => {
+            latest.set(shards, table)
+            return { peers, shards, owner: table.owner }
+          }),
           oneAtATime.withPermits(1),
           Effect.intoDeferred(deferred),
           Effect.forkIn(scope)

@@ -20,6 +20,19 @@ describe("OwnershipCache", () => {
       expect(OwnershipCache.ownedBy(owners, "not-a-peer")).toEqual([])
     }))
 
+  it.scoped("gives every shard its owner after each change of membership, starting from the view before", () =>
+    Effect.gen(function*() {
+      const cache = yield* OwnershipCache.make
+      // A rolling update: one in, then one out, and a larger change that is computed in full.
+      const views = [view(24), view(25), view(25).slice(1), view(24, 3), view(10, 40)]
+      for (const peers of views) {
+        const owners = yield* cache.owners(peers, 3000)
+        expect(Array.from(owners.owner, (index) => peers[index])).toEqual(
+          Array.from({ length: 3000 }, (_, shard) => Rendezvous.ownerOf(String(shard), peers))
+        )
+      }
+    }))
+
   it.scoped("computes once for callers that ask at the same time or later, and again for another view or count", () =>
     Effect.gen(function*() {
       const cache = yield* OwnershipCache.make
@@ -64,8 +77,8 @@ describe("OwnershipCache", () => {
       const owners = yield* OwnershipCache.compute(peers, 65_536)
       done = true
       expect(owners.owner.length).toBe(65_536)
-      // One turn per chunk at least: 65,536 shards in chunks of CHUNK_HASHES / 300 shards.
-      expect(turns).toBeGreaterThanOrEqual(Math.floor(65_536 / Math.floor(OwnershipCache.CHUNK_HASHES / 300)) - 1)
+      // A turn every 100,000 hashes or so (Rendezvous.shardTable): 65,536 × 300 hashes take 196 turns at least.
+      expect(turns).toBeGreaterThanOrEqual(Math.floor((65_536 * 300) / 100_000) - 1)
     }))
 
   it.scoped("a caller that gives up does not stop the computation the others wait for", () =>

@@ -51,14 +51,45 @@ const tables = new Map<number, ShardOwners.ShardTable>()
  * internal/shardOwners.ts): one hash per shard for a peer that joins, the shards of a peer that left.
  */
 export const ownedShards = (count: number, self: string, peerIds: ReadonlyArray<string>): ReadonlyArray<number> => {
-  if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS) {
-    throw new RangeError(`shard count must be an integer from 1 to ${MAX_SHARDS}, got ${count}`)
-  }
+  checkShardCount(count)
   const table = ShardOwners.update(tables.get(count), count, peerIds)
   tables.delete(count)
   tables.set(count, table)
   if (tables.size > KEPT_TABLES) tables.delete(tables.keys().next().value!)
   return ShardOwners.ownedBy(table, self)
+}
+
+/**
+ * The owner (a position in `peers`) and its score of every shard `0 … count - 1` over one view: what
+ * {@link ownedShards} keeps between calls, and what a server keeps to answer for several pods.
+ */
+export type ShardTable = ShardOwners.ShardTable
+
+/**
+ * The {@link ShardTable} of `count` shards over `peerIds`: from `previous` (a table of the same count
+ * over an earlier view) touching only what the change moves, or in full. It runs in steps of about
+ * 100,000 hashes (a few milliseconds) with `pause` between two of them, so that a server computing
+ * 65,536 shards over hundreds of peers from nothing keeps answering meanwhile.
+ */
+export const shardTable = <E, R>(
+  count: number,
+  peerIds: ReadonlyArray<string>,
+  options: { readonly previous?: ShardTable | undefined; readonly pause: Effect.Effect<void, E, R> }
+): Effect.Effect<ShardTable, E, R> =>
+  Effect.suspend(() => {
+    checkShardCount(count)
+    const steps = ShardOwners.build(options.previous, count, peerIds)
+    const next = (): Effect.Effect<ShardTable, E, R> => {
+      const step = steps.next()
+      return step.done === true ? Effect.succeed(step.value) : Effect.zipRight(options.pause, Effect.suspend(next))
+    }
+    return next()
+  })
+
+const checkShardCount = (count: number): void => {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS) {
+    throw new RangeError(`shard count must be an integer from 1 to ${MAX_SHARDS}, got ${count}`)
+  }
 }
 
 /** The brute-force {@link ownedShards}: every shard key through {@link ownerOf}. The reference of the tests. */

@@ -9,7 +9,7 @@
  */
 import { kernel } from "./xxh64.js"
 
-/** Past this share of changed peers, recomputing everything is cheaper than duels. */
+/** Past this share of changed peers, recomputing everything is cheaper than challenging owners. */
 const INCREMENTAL_MAX_SHARE = 0.25
 
 const shardKey = (shard: number): string => String(shard)
@@ -22,46 +22,84 @@ export interface ShardTable {
   readonly score: BigUint64Array
 }
 
-/** Every shard's owner by brute force: every peer challenges every shard, one kernel call per peer. */
-export const compute = (count: number, peers: ReadonlyArray<string>): ShardTable => {
-  const owner = new Int32Array(count).fill(-1)
-  const score = new BigUint64Array(count)
-  kernel.challengeShards(peers, peers.map((_, i) => i), owner, score)
-  return { count, peers: [...peers], owner, score }
-}
+/** Hashes between two steps of {@link build}: a few milliseconds of CPU. */
+export const HASHES_PER_STEP = 100_000
 
 /**
- * The table over `peers` from `previous` (same count), touching only what the change of membership
- * moves; a full computation when there is nothing to start from or most peers changed.
+ * Builds the table over `peers`: from `previous` (same count) touching only what the change of
+ * membership moves, or in full when there is nothing to start from or many peers changed (every peer
+ * challenges every shard, one kernel call each). A generator that pauses (yields) after about
+ * {@link HASHES_PER_STEP} hashes, so that a server can give its event loop a turn between two steps;
+ * {@link update} runs it through. Kernel state is checked on every call, so other calls may come between
+ * two steps.
  */
-export const update = (previous: ShardTable | undefined, count: number, peers: ReadonlyArray<string>): ShardTable => {
-  if (previous === undefined || previous.count !== count || peers.length === 0 || previous.peers.length === 0) {
-    return compute(count, peers)
+export function* build(previous: ShardTable | undefined, count: number, peers: ReadonlyArray<string>): Generator<void, ShardTable> {
+  if (previous !== undefined && previous.count === count && sameIds(previous.peers, peers)) return previous
+  const owner = new Int32Array(count).fill(-1)
+  const score = new BigUint64Array(count)
+  const table: ShardTable = { count, peers: [...peers], owner, score }
+  const change = previous === undefined || previous.count !== count ? undefined : changeOf(previous, peers)
+  if (change === undefined) {
+    const peersPerStep = Math.max(1, Math.floor(HASHES_PER_STEP / count))
+    for (let from = 0; from < peers.length; from += peersPerStep) {
+      if (from > 0) yield
+      const to = Math.min(peers.length, from + peersPerStep)
+      kernel.challengeShards(peers, Array.from({ length: to - from }, (_, i) => from + i), owner, score)
+    }
+    return table
   }
-  if (previous.peers.length === peers.length && previous.peers.every((id, i) => id === peers[i])) return previous
+  score.set(previous!.score)
+  let hashes = 0
+  for (let shard = 0; shard < count; shard++) {
+    const mapped = change.oldToNew[previous!.owner[shard]!]!
+    if (mapped >= 0) {
+      owner[shard] = mapped
+      continue
+    }
+    // A shard whose owner left: its owner over the whole new view (the newcomers included).
+    if ((hashes += peers.length) > HASHES_PER_STEP) {
+      yield
+      hashes = peers.length
+    }
+    owner[shard] = kernel.ownerIndex(shardKey(shard), peers)
+    score[shard] = kernel.lastScore()
+  }
+  // Every other shard's owner beat every peer that stayed; it keeps the shard unless a newcomer beats it.
+  for (const newcomer of change.joined) {
+    if ((hashes += count) > HASHES_PER_STEP) {
+      yield
+      hashes = count
+    }
+    kernel.challengeShards(peers, [newcomer], owner, score)
+  }
+  return table
+}
+
+/** {@link build} run through at once. */
+export const update = (previous: ShardTable | undefined, count: number, peers: ReadonlyArray<string>): ShardTable => {
+  const steps = build(previous, count, peers)
+  for (;;) {
+    const step = steps.next()
+    if (step.done === true) return step.value
+  }
+}
+
+const sameIds = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): boolean =>
+  a.length === b.length && a.every((id, i) => id === b[i])
+
+/**
+ * Where each previous peer is in `peers` (-1: it left) and which positions of `peers` joined, or
+ * undefined when a full computation is cheaper: no peers on one side, or most of them changed.
+ */
+const changeOf = (previous: ShardTable, peers: ReadonlyArray<string>) => {
+  if (peers.length === 0 || previous.peers.length === 0) return undefined
   const position = new Map(peers.map((id, i) => [id, i] as const))
   const oldToNew = Int32Array.from(previous.peers, (id) => position.get(id) ?? -1)
   const kept = new Set(previous.peers)
   const joined = peers.flatMap((id, i) => (kept.has(id) ? [] : [i]))
   const leftCount = oldToNew.filter((i) => i < 0).length
-  if ((joined.length + leftCount) > INCREMENTAL_MAX_SHARE * Math.max(peers.length, previous.peers.length)) {
-    return compute(count, peers)
-  }
-  const owner = new Int32Array(count)
-  const score = previous.score.slice()
-  for (let shard = 0; shard < count; shard++) {
-    const mapped = oldToNew[previous.owner[shard]!]!
-    if (mapped >= 0) {
-      owner[shard] = mapped
-    } else {
-      // A shard whose owner left: its owner over the whole new view (the newcomers included).
-      owner[shard] = kernel.ownerIndex(shardKey(shard), peers)
-      score[shard] = kernel.lastScore()
-    }
-  }
-  // Every other shard's owner beat every peer that stayed; it keeps the shard unless a newcomer beats it.
-  kernel.challengeShards(peers, joined, owner, score)
-  return { count, peers: [...peers], owner, score }
+  const changed = joined.length + leftCount
+  return changed > INCREMENTAL_MAX_SHARE * Math.max(peers.length, previous.peers.length) ? undefined : { oldToNew, joined }
 }
 
 /** The shards `self` owns in `table`, ascending. */
