@@ -11,8 +11,8 @@ const { ownerOf } = Rendezvous
 const PEER_COUNTS = [8, 24, 100] as const
 const KEYS = Array.from({ length: 100_000 }, (_, i) => `task-${i}`)
 
-/** Dashed pod IPs of a Deployment, of mixed lengths as in a real cluster. */
-const peersOf = (n: number) => Array.from({ length: n }, (_, i) => `10-244-${i % 7}-${(i * 37) % 251}`)
+/** Dashed pod IPs of a Deployment, of mixed lengths as in a real cluster; frozen, as a PeerSet's are. */
+const peersOf = (n: number) => Object.freeze(Array.from({ length: n }, (_, i) => `10-244-${i % 7}-${(i * 37) % 251}`))
 
 /** The baseline: one native call per peer, highest score, ties to the smallest id. */
 const naiveOwnerOf = (key: string, peers: ReadonlyArray<string>): string | undefined => {

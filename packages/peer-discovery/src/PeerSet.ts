@@ -24,7 +24,7 @@ export interface PeerSet {
 /** The set of a pod that knows nothing yet: only itself, never refreshed. */
 export const initial = (identity: SelfIdentity): PeerSet => ({
   self: identity.fallback,
-  peers: [identity.fallback],
+  peers: Object.freeze([identity.fallback]),
   selfInDns: false,
   refreshedAt: Option.none(),
   stale: false
@@ -35,7 +35,8 @@ export const fromAnswer = (identity: SelfIdentity, listed: Iterable<PeerId>, at:
   const unique = [...new Set(listed)].sort(compareIds)
   const listedSelf = unique.find((id) => identity.aliases.has(id))
   const self = listedSelf ?? identity.fallback
-  const peers = listedSelf === undefined ? [...unique, self].sort(compareIds) : unique
+  // Frozen: nobody may change a set, and Rendezvous then need not compare the ids on every call.
+  const peers = Object.freeze(listedSelf === undefined ? [...unique, self].sort(compareIds) : unique)
   return { self, peers, selfInDns: listedSelf !== undefined, refreshedAt: Option.some(at), stale: false }
 }
 
@@ -53,7 +54,7 @@ const ownershipPeersOf = new WeakMap<PeerSet, ReadonlyArray<PeerId>>()
 export const ownershipPeers = (set: PeerSet): ReadonlyArray<PeerId> => {
   if (set.selfInDns || set.peers.length === 1) return set.peers
   let peers = ownershipPeersOf.get(set)
-  if (peers === undefined) ownershipPeersOf.set(set, peers = set.peers.filter((id) => id !== set.self))
+  if (peers === undefined) ownershipPeersOf.set(set, peers = Object.freeze(set.peers.filter((id) => id !== set.self)))
   return peers
 }
 

@@ -20,8 +20,9 @@ export const score = (key: string, peerId: string): bigint => kernel.score(key, 
 
 /**
  * The owner of `key` among `peerIds` (any order): the highest score, ties to the smallest id;
- * `undefined` when there are no peers. Passing the same array (or the same ids in the same order)
- * call after call is fastest: the ids are laid out for the kernel once.
+ * `undefined` when there are no peers. Passing the same ids in the same order call after call is
+ * fastest: the ids are laid out for the kernel once. The same frozen array (a PeerSet's `peers` are)
+ * is faster still: the ids are not compared again.
  */
 export const ownerOf = <Id extends string>(key: string, peerIds: ReadonlyArray<Id>): Id | undefined => {
   const index = kernel.ownerIndex(key, peerIds)

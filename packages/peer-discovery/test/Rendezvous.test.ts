@@ -69,6 +69,15 @@ describe("Rendezvous.ownerOf", () => {
     }
   })
 
+  it("takes a frozen array's ids as laid out, and still notices another array", () => {
+    const keys = Array.from({ length: 200 }, (_, i) => `task-${i}`)
+    const first = Object.freeze(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
+    const second = Object.freeze(["10-0-0-1", "10-0-0-2", "10-0-0-4"])
+    for (const peers of [first, second, first, [...second], second]) {
+      for (const key of keys) expect(Rendezvous.ownerOf(key, peers)).toBe(referenceOwner(key, peers))
+    }
+  })
+
   it("has no owner without peers, and the only peer owns everything", () => {
     expect(Rendezvous.ownerOf("k", [])).toBeUndefined()
     expect(Rendezvous.ownerOf("k", ["only"])).toBe("only")
