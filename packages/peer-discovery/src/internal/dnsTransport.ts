@@ -54,6 +54,46 @@ export type Track = (abort: () => void) => () => void
 const errorCode = (error: unknown): string =>
   (error as NodeJS.ErrnoException | undefined)?.code ?? "ERROR"
 
+/** What an exchange's socket code is given: `settle` ends the exchange (only the first call counts); `isOpen` says whether it is still going. */
+interface Exchange {
+  readonly settle: (result: Effect.Effect<Reply, TransportError>) => void
+  readonly isOpen: () => boolean
+}
+
+/**
+ * The once-only scaffolding of both exchanges, as an Effect: `start` opens the socket, wires its events
+ * to `settle` and returns how to close it. The first of a reply, a socket error, the timer (`ETIMEOUT`),
+ * the resolver's abort (`ECANCELED`) or an interruption ends the exchange: the timer is stopped, the
+ * exchange unregistered, the socket closed, and the Effect resumed (not on interruption) with the result.
+ */
+const exchange = (
+  track: Track,
+  timeoutMs: number,
+  start: (exchange: Exchange) => () => void
+): Effect.Effect<Reply, TransportError> =>
+  Effect.async<Reply, TransportError>((resume) => {
+    let open = true
+    let closeSocket: (() => void) | undefined
+    const close = () => {
+      if (!open) return
+      open = false
+      clearTimeout(timer)
+      untrack()
+      closeSocket?.()
+    }
+    const settle = (result: Effect.Effect<Reply, TransportError>) => {
+      if (!open) return
+      close()
+      resume(result)
+    }
+    const untrack = track(() => settle(Effect.fail({ code: "ECANCELED" })))
+    const timer = setTimeout(() => settle(Effect.fail({ code: "ETIMEOUT" })), Math.max(1, timeoutMs))
+    closeSocket = start({ settle, isOpen: () => open })
+    // Settled while starting: the socket was not known to `close` yet.
+    if (!open) closeSocket()
+    return Effect.sync(close)
+  })
+
 /**
  * Sends `query` over UDP from a socket connected to `server` (so the kernel drops datagrams from any
  * other address, and a closed port comes back as `ECONNREFUSED`) and waits for the first reply `accept`
@@ -66,39 +106,26 @@ export const udpExchange = (
   track: Track,
   timeoutMs: number
 ): Effect.Effect<Reply, TransportError> =>
-  Effect.async<Reply, TransportError>((resume) => {
+  exchange(track, timeoutMs, ({ isOpen, settle }) => {
     const socket = createSocket(server.family === 6 ? "udp6" : "udp4")
-    let open = true
-    const close = () => {
-      if (!open) return
-      open = false
-      clearTimeout(timer)
-      untrack()
+    socket.on("error", (error) => settle(Effect.fail({ code: errorCode(error) })))
+    socket.on("message", (message) => {
+      const reply = decodeReply(message)
+      if (reply !== undefined && accept(reply)) settle(Effect.succeed(reply))
+    })
+    socket.connect(server.port, server.host, () => {
+      if (!isOpen()) return
+      socket.send(query, (error) => {
+        if (error) settle(Effect.fail({ code: errorCode(error) }))
+      })
+    })
+    return () => {
       try {
         socket.close()
       } catch {
         // already closed by an error
       }
     }
-    const untrack = track(() => finish(Effect.fail({ code: "ECANCELED" })))
-    const finish = (result: Effect.Effect<Reply, TransportError>) => {
-      if (!open) return
-      close()
-      resume(result)
-    }
-    const timer = setTimeout(() => finish(Effect.fail({ code: "ETIMEOUT" })), Math.max(1, timeoutMs))
-    socket.on("error", (error) => finish(Effect.fail({ code: errorCode(error) })))
-    socket.on("message", (message) => {
-      const reply = decodeReply(message)
-      if (reply !== undefined && accept(reply)) finish(Effect.succeed(reply))
-    })
-    socket.connect(server.port, server.host, () => {
-      if (!open) return
-      socket.send(query, (error) => {
-        if (error) finish(Effect.fail({ code: errorCode(error) }))
-      })
-    })
-    return Effect.sync(close)
   })
 
 /** The largest DNS message: its length is a 16-bit prefix over TCP. */
@@ -116,25 +143,10 @@ export const tcpExchange = (
   track: Track,
   timeoutMs: number
 ): Effect.Effect<Reply, TransportError> =>
-  Effect.async<Reply, TransportError>((resume) => {
+  exchange(track, timeoutMs, ({ settle }) => {
     const socket = connect({ host: server.host, port: server.port })
     socket.setNoDelay(true)
-    let open = true
     let pending: Buffer = Buffer.alloc(0)
-    const close = () => {
-      if (!open) return
-      open = false
-      clearTimeout(timer)
-      untrack()
-      socket.destroy()
-    }
-    const untrack = track(() => finish(Effect.fail({ code: "ECANCELED" })))
-    const finish = (result: Effect.Effect<Reply, TransportError>) => {
-      if (!open) return
-      close()
-      resume(result)
-    }
-    const timer = setTimeout(() => finish(Effect.fail({ code: "ETIMEOUT" })), Math.max(1, timeoutMs))
     socket.on("connect", () => {
       const prefix = Buffer.alloc(2)
       prefix.writeUInt16BE(query.length)
@@ -147,18 +159,18 @@ export const tcpExchange = (
         if (pending.length < 2 + length) break
         const reply = decodeReply(pending.subarray(2, 2 + length))
         pending = pending.subarray(2 + length)
-        if (reply !== undefined && accept(reply)) return finish(Effect.succeed(reply))
+        if (reply !== undefined && accept(reply)) return settle(Effect.succeed(reply))
       }
-      if (pending.length > 2 + MAX_MESSAGE) finish(Effect.fail({ code: "EMSGSIZE" }))
+      if (pending.length > 2 + MAX_MESSAGE) settle(Effect.fail({ code: "EMSGSIZE" }))
     })
-    socket.on("error", (error) => finish(Effect.fail({ code: errorCode(error) })))
+    socket.on("error", (error) => settle(Effect.fail({ code: errorCode(error) })))
     socket.on("close", () => {
       const partial = pending.length > 2 ? decodeReply(pending.subarray(2), true) : undefined
-      finish(
+      settle(
         partial !== undefined && accept(partial)
           ? Effect.succeed(partial)
           : Effect.fail({ code: "ECONNRESET" })
       )
     })
-    return Effect.sync(close)
+    return () => socket.destroy()
   })
