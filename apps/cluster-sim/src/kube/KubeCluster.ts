@@ -26,9 +26,6 @@ export const CHART = fileURLToPath(new URL("../../../../charts/miroir", import.m
 /** The pods' IPs in the API, and their loopback twins where the processes listen (see ProcessKubelet). */
 export const NETWORKS = { podNetwork: "198.51.100", loopbackNetwork: "127.0.2" } as const
 
-/** The pods' HTTP and metrics ports: the chart's container ports, the same as the simulator's pods. */
-export { HTTP_PORT, METRICS_PORT } from "../PodProcess.js"
-
 /** How the cluster runs. */
 export interface Options {
   /** The folder of every file and log of the run. */
