@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
-import { metricValue } from "@miroir/cluster-sim/Observer"
+import { metricSum, metricValue } from "@miroir/test-support/metricsText"
 import { bundlePodService, startPod, signalPod, type PodProcess } from "@miroir/cluster-sim/PodProcess"
 import { Effect } from "effect"
 import { type Figure, figure } from "./stats.js"
@@ -52,9 +52,7 @@ const cpuSeconds = (pid: number) => {
 const scrape = (pod: PodProcess) =>
   Effect.promise(async () => {
     const text = await (await fetch(pod.metricsUrl)).text()
-    const lookups = text.split("\n")
-      .filter((line) => line.startsWith("miroir_peer_discovery_lookups_total{"))
-      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
+    const lookups = metricSum(text, "miroir_peer_discovery_lookups_total")
     return { lookups, heap: metricValue(text, "nodejs_heap_used_bytes") ?? Number.NaN }
   })
 

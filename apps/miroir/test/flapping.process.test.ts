@@ -6,9 +6,10 @@
  * case exact, and unbound cannot send a truncated answer over TCP for a small set.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { metricValue } from "@miroir/test-support/metricsText"
 import { reply, type Script, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processes"
-import { getJson, metricValue, type Pod, startPod } from "./support/pod.js"
+import { getJson, type Pod, startPod } from "./support/pod.js"
 
 const DOMAIN = "miroir-headless.default.svc.cluster.local"
 const SRV_NAME = `_http._tcp.${DOMAIN}`

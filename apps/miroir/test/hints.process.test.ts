@@ -6,9 +6,10 @@
  * controller would.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { metricValue } from "@miroir/test-support/metricsText"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processes"
-import { commonFreePort, getJson, metricValue, type Pod, podBundle, startPod } from "./support/pod.js"
+import { commonFreePort, getJson, type Pod, podBundle, startPod } from "./support/pod.js"
 
 const DOMAIN = "miroir-headless.default.svc.cluster.local"
 const SRV_NAME = `_http._tcp.${DOMAIN}`

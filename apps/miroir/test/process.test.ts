@@ -4,9 +4,10 @@
  */
 import { createServer, type Server } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { metricValue } from "@miroir/test-support/metricsText"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { freePort, type Started, waitUntil } from "@miroir/test-support/processes"
-import { getJson, metricValue, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
+import { getJson, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
 
 const DOMAIN = "miroir-headless.default.svc.cluster.local."
 const SRV_NAME = `_http._tcp.${DOMAIN}`
