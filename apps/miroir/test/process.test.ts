@@ -55,6 +55,8 @@ describe("pod processes against unbound", () => {
       expect(metricValue(metrics, "miroir_peer_discovery_last_success_timestamp_seconds")).toBeGreaterThan(Date.now() / 1000 - 60)
       expect(metrics).toMatch(/^miroir_peer_discovery_lookup_duration_seconds_bucket\{/m)
       expect(metricValue(metrics, "process_resident_memory_bytes")).toBeGreaterThan(1e6)
+      expect(metrics).toMatch(/^# TYPE process_cpu_seconds_total counter$/m)
+      expect(metricValue(metrics, "process_cpu_seconds_total")).toBeGreaterThan(0)
     }
   })
 
