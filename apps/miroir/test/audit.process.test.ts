@@ -20,12 +20,12 @@ import { waitUntil } from "@miroir/test-support/processes"
 import { type Prometheus, startPrometheus } from "@miroir/test-support/prometheus"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { AUDIT_KEY, type Report } from "../src/OwnershipAudit.js"
+import { DOMAIN, domainOf } from "./support/dns.js"
 import { commonFreePort, getJson, type Pod, podBundle, startPod } from "./support/pod.js"
 
 const STEADY_SECONDS = Number(process.env.MIROIR_AUDIT_STEADY_SECONDS ?? 60)
 const AUDIT_INTERVAL_MS = 1_000
-const DOMAIN = "miroir-headless.default.svc.cluster.local."
-const OTHER_DOMAIN = "miroir-other.default.svc.cluster.local."
+const OTHER_DOMAIN = domainOf("miroir-other")
 const srvName = (domain: string) => `_http._tcp.${domain}`
 const dashed = (ip: string) => ip.replaceAll(".", "-")
 

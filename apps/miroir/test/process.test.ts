@@ -7,10 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { metricValue } from "@miroir/test-support/metricsText"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { freePort, type Started, waitUntil } from "@miroir/test-support/processes"
+import { DOMAIN, SRV_NAME } from "./support/dns.js"
 import { getJson, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
 
-const DOMAIN = "miroir-headless.default.svc.cluster.local."
-const SRV_NAME = `_http._tcp.${DOMAIN}`
 const IPS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
 const dashed = (ip: string) => ip.replaceAll(".", "-")
 const srvRecord = (ip: string, total: number) =>
