@@ -138,33 +138,25 @@ describe("start-up failures that are not configuration errors", () => {
     expect(lines[0]).toMatch(pattern)
   }
 
-  it("the HTTP port already in use: exits 1 with one line saying so", async () => {
-    const host = "127.0.0.6"
-    const [taken, metrics] = [await freePort(host), await freePort(host)]
-    const holder = await occupy(host, taken)
-    try {
-      await expectOneLine(
-        { ...(await base(host)), MIROIR_HTTP_PORT: String(taken), MIROIR_METRICS_PORT: String(metrics) },
-        new RegExp(`^cannot start the HTTP server: .*EADDRINUSE.*${host}:${taken}`)
-      )
-    } finally {
-      holder.close()
-    }
-  }, 120_000)
-
-  it("the metrics port already in use: exits 1 with one line saying so", async () => {
-    const host = "127.0.0.7"
-    const [http, taken] = [await freePort(host), await freePort(host)]
-    const holder = await occupy(host, taken)
-    try {
-      await expectOneLine(
-        { ...(await base(host)), MIROIR_HTTP_PORT: String(http), MIROIR_METRICS_PORT: String(taken) },
-        new RegExp(`EADDRINUSE.*${host}:${taken}`)
-      )
-    } finally {
-      holder.close()
-    }
-  }, 120_000)
+  // Each port taken in turn, on a host of its own; the HTTP server's error names the server.
+  for (const [port, host, saying] of [
+    ["HTTP", "127.0.0.6", "^cannot start the HTTP server: .*"],
+    ["metrics", "127.0.0.7", ""]
+  ] as const) {
+    it(`the ${port} port already in use: exits 1 with one line saying so`, async () => {
+      const [first, second] = [await freePort(host), await freePort(host)]
+      const [http, metrics, taken] = port === "HTTP" ? [first, second, first] : [first, second, second]
+      const holder = await occupy(host, taken)
+      try {
+        await expectOneLine(
+          { ...(await base(host)), MIROIR_HTTP_PORT: String(http), MIROIR_METRICS_PORT: String(metrics) },
+          new RegExp(`${saying}EADDRINUSE.*${host}:${taken}`)
+        )
+      } finally {
+        holder.close()
+      }
+    }, 120_000)
+  }
 
   it("an address that is not this host's: exits 1 with one line saying so", async () => {
     // A documentation address (TEST-NET-3, RFC 5737): never assigned to an interface, and nothing is sent.
