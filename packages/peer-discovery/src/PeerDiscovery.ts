@@ -135,6 +135,11 @@ export const isLargeShrink = (previous: PeerSet.PeerSet, next: PeerSet.PeerSet):
   return removed * 2 > previous.peers.length || next.peers.length === 1
 }
 
+/** Logs a failure or defect of a background fiber's work with `message` instead of ending the fiber; interruption goes through. */
+const logDefect = (message: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A | void, never, R> =>
+  Effect.catchAllCause(self, (cause) =>
+    Cause.isInterruptedOnly(cause) ? Effect.failCause(Cause.stripFailures(cause)) : Effect.logError(message, cause))
+
 /** What one lookup found: the listed ids, the targets that were not the Service's, and SRV records with port 0. */
 interface Listing {
   readonly ids: ReadonlyArray<PeerId.PeerId>
@@ -381,11 +386,7 @@ export const make = Effect.gen(function*() {
               Effect.annotateLogs({ outcome: error.outcome, name })
             )
           ),
-          Effect.catchAllCause((cause) =>
-            Cause.isInterruptedOnly(cause)
-              ? Effect.failCause(cause)
-              : Effect.logError("peer discovery refresh died; the loop goes on", cause)
-          )
+          logDefect("peer discovery refresh died; the loop goes on")
         ),
         Effect.sleep(length)
       ], { concurrency: 2, discard: true }))
@@ -464,11 +465,7 @@ export const make = Effect.gen(function*() {
       }
     }
   }).pipe(
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause)
-        ? Effect.failCause(cause)
-        : Effect.logError("following refresh hints died; hints are ignored from now on", cause)
-    )
+    logDefect("following refresh hints died; hints are ignored from now on")
   )
 
   // The layer is built once the first lookup is over, whatever it found: the first tick's lookup
