@@ -58,7 +58,7 @@ export const run = (quick: boolean): ReadonlyArray<OwnershipFigures> =>
   })
 
 /** The shards and peers of the `ownedShards` figure. */
-export const SHARDS_FIGURE = { shards: 65_536, peers: 300 } as const
+const SHARDS_FIGURE = { shards: 65_536, peers: 300 } as const
 
 /** `Rendezvous.ownedShards` at 65,536 shards and 300 peers: from nothing, for the same view, and after one change. */
 export interface ShardFigures {
