@@ -7,11 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { metricValue } from "@miroir/test-support/metricsText"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { freePort, type Started, waitUntil } from "@miroir/test-support/processes"
-import { DOMAIN, SRV_NAME } from "./support/dns.js"
+import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
 import { getJson, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
 
 const IPS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
-const dashed = (ip: string) => ip.replaceAll(".", "-")
 const srvRecord = (ip: string, total: number) =>
   `${SRV_NAME} 5 IN SRV 0 ${Math.floor(100 / total)} 7700 ${dashed(ip)}.${DOMAIN}`
 
