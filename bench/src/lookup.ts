@@ -8,7 +8,7 @@
  */
 import { Resolver } from "node:dns"
 import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
-import { defaultService, srvName } from "@miroir/cluster-sim/DnsAnswers"
+import { defaultService, serviceDomain, srvName } from "@miroir/cluster-sim/DnsAnswers"
 import { DnsLookupError, DnsResolver, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { startUnbound } from "@miroir/test-support/unbound"
 import { Duration, Effect, Either, Layer } from "effect"
@@ -37,7 +37,7 @@ export interface Limit {
 }
 
 const SRV = `${srvName(defaultService)}.`
-const DOMAIN = `${defaultService.service}.${defaultService.namespace}.svc.${defaultService.clusterDomain}.`
+const DOMAIN = `${serviceDomain(defaultService)}.`
 const ip = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) + 1}`
 
 const resolverFor = (server: string) =>

@@ -14,8 +14,9 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
-import { metricValue } from "@miroir/cluster-sim/Observer"
-import { bundlePodService, startPod, signalPod, type PodProcess } from "@miroir/cluster-sim/PodProcess"
+import { bundle } from "@miroir/miroir/bundle"
+import { metricSum, metricValue } from "@miroir/test-support/metricsText"
+import { startPod, signalPod, type PodProcess } from "@miroir/cluster-sim/PodProcess"
 import { Effect } from "effect"
 import { type Figure, figure } from "./stats.js"
 
@@ -52,9 +53,7 @@ const cpuSeconds = (pid: number) => {
 const scrape = (pod: PodProcess) =>
   Effect.promise(async () => {
     const text = await (await fetch(pod.metricsUrl)).text()
-    const lookups = text.split("\n")
-      .filter((line) => line.startsWith("miroir_peer_discovery_lookups_total{"))
-      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0)
+    const lookups = metricSum(text, "miroir_peer_discovery_lookups_total")
     return { lookups, heap: metricValue(text, "nodejs_heap_used_bytes") ?? Number.NaN }
   })
 
@@ -93,12 +92,12 @@ const podWith = (bundle: string, dns: ClusterDns.ClusterDns, ip: string, env: Re
 export const run = (quick: boolean): Effect.Effect<MemoryResult, Error> =>
   Effect.scoped(Effect.gen(function*() {
     const logFolder = mkdtempSync(join(tmpdir(), "miroir-bench-memory-"))
-    const bundle = yield* Effect.promise(() => bundlePodService(join(logFolder, "miroir.mjs")))
+    const bundleFile = yield* Effect.promise(() => bundle(join(logFolder, "miroir.mjs")))
     const dns = yield* ClusterDns.make()
     dns.setEndpoints(Array.from({ length: 100 }, (_, i) => ({ ip: `10.0.${i >> 8}.${(i & 255) + 1}` })))
 
     const refreshes = quick ? 3_000 : 10_000
-    const busy = yield* podWith(bundle, dns, "127.0.0.201", {
+    const busy = yield* podWith(bundleFile, dns, "127.0.0.201", {
       MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "10ms",
       MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "8ms"
     }, logFolder)
@@ -121,7 +120,7 @@ export const run = (quick: boolean): Effect.Effect<MemoryResult, Error> =>
     })
     const lookups = samples.at(-1)!.lookups
 
-    const idle = yield* podWith(bundle, dns, "127.0.0.202", {}, logFolder)
+    const idle = yield* podWith(bundleFile, dns, "127.0.0.202", {}, logFolder)
     yield* Effect.sleep("2 seconds")
     const windowMs = quick ? 5_000 : 10_000
     const windows = quick ? 3 : 6

@@ -3,8 +3,8 @@
  * naive baseline in the same run (one native xxhash64 call per peer per key, @node-rs/xxhash).
  * Each figure is the median of several timed trials, with the spread.
  */
-import { xxh64 } from "@node-rs/xxhash"
 import { Rendezvous } from "@miroir/peer-discovery"
+import { referenceOwner } from "@miroir/test-support/referenceOwner"
 import { type Figure, figure } from "./stats.js"
 
 const { ownerOf } = Rendezvous
@@ -13,20 +13,6 @@ const KEYS = Array.from({ length: 100_000 }, (_, i) => `task-${i}`)
 
 /** Dashed pod IPs of a Deployment, of mixed lengths as in a real cluster; frozen, as a PeerSet's are. */
 const peersOf = (n: number) => Object.freeze(Array.from({ length: n }, (_, i) => `10-244-${i % 7}-${(i * 37) % 251}`))
-
-/** The baseline: one native call per peer, highest score, ties to the smallest id. */
-const naiveOwnerOf = (key: string, peers: ReadonlyArray<string>): string | undefined => {
-  let best: string | undefined
-  let bestScore = -1n
-  for (const peer of peers) {
-    const score = xxh64(`${key}||${peer}`)
-    if (score > bestScore || (score === bestScore && best !== undefined && peer < best)) {
-      best = peer
-      bestScore = score
-    }
-  }
-  return best
-}
 
 /** Calls per second of `owner` in one trial of about `trialMs`. */
 const trial = (owner: (key: string, peers: ReadonlyArray<string>) => string | undefined, peers: ReadonlyArray<string>, trialMs: number) => {
@@ -61,18 +47,18 @@ export const run = (quick: boolean): ReadonlyArray<OwnershipFigures> =>
   PEER_COUNTS.map((n) => {
     const peers = peersOf(n)
     for (const key of KEYS.slice(0, 2_000)) {
-      if (ownerOf(key, peers) !== naiveOwnerOf(key, peers)) throw new Error(`implementations disagree on ${key}`)
+      if (ownerOf(key, peers) !== referenceOwner(key, peers)) throw new Error(`implementations disagree on ${key}`)
     }
     const [trials, trialMs] = quick ? [3, 300] : [7, 1_000]
     return {
       peers: n,
       opsPerSec: measure(ownerOf, peers, trials, trialMs),
-      baselineOpsPerSec: measure(naiveOwnerOf, peers, trials, trialMs)
+      baselineOpsPerSec: measure(referenceOwner, peers, trials, trialMs)
     }
   })
 
 /** The shards and peers of the `ownedShards` figure. */
-export const SHARDS_FIGURE = { shards: 65_536, peers: 300 } as const
+const SHARDS_FIGURE = { shards: 65_536, peers: 300 } as const
 
 /** `Rendezvous.ownedShards` at 65,536 shards and 300 peers: from nothing, for the same view, and after one change. */
 export interface ShardFigures {

@@ -13,14 +13,15 @@
 import { mkdtempSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
+import { defaultService, serviceDomain, srvName } from "@miroir/cluster-sim/DnsAnswers"
 import { bundle } from "@miroir/miroir/bundle"
 import { awaitReady, freePort, start, type Started, stop } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Effect } from "effect"
 import { quantile } from "./stats.js"
 
-const DOMAIN = "miroir-headless.default.svc.cluster.local."
-const SRV_NAME = `_http._tcp.${DOMAIN}`
+const DOMAIN = `${serviceDomain(defaultService)}.`
+const SRV_NAME = `${srvName(defaultService)}.`
 const IP = "127.0.3.2"
 /** Peers in DNS, the pod included. */
 export const PEERS = 300

@@ -8,7 +8,6 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import * as Components from "@miroir/cluster-sim/kube/Components"
 import * as ControlPlane from "@miroir/cluster-sim/kube/ControlPlane"
 import { waitUntil } from "@miroir/test-support/processes"
@@ -16,8 +15,7 @@ import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { run, succeeded } from "./support/cli.js"
 import { CHART, chartFile, helm, IMAGE_VALUES } from "./support/helm.js"
-
-const OVERLAY = fileURLToPath(new URL("../kustomize/overlays/example", import.meta.url))
+import { EXAMPLE_OVERLAY, EXAMPLE_OVERLAY_OBJECTS, kindsAndNames } from "./support/overlay.js"
 
 describe("against a real API server", () => {
   const scope = Effect.runSync(Scope.make())
@@ -42,15 +40,9 @@ describe("against a real API server", () => {
   it("takes the kustomize overlay in a server-side dry run, and stores nothing", async () => {
     // The overlay's namespace must exist for the dry run to be judged like a real apply.
     succeeded(await kubectl("create", "namespace", "search"))
-    const applied = await json("apply", "-k", OVERLAY, "--dry-run=server")
+    const applied = await json("apply", "-k", EXAMPLE_OVERLAY, "--dry-run=server")
     const objects: Array<any> = applied.kind === "List" ? applied.items : [applied]
-    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-      "Deployment/eu-miroir",
-      "PodDisruptionBudget/eu-miroir",
-      "Service/eu-miroir",
-      "Service/eu-miroir-headless",
-      "ServiceAccount/eu-miroir"
-    ])
+    expect(kindsAndNames(objects)).toEqual(EXAMPLE_OVERLAY_OBJECTS)
     expect(objects.every((o) => o.metadata.namespace === "search")).toBe(true)
     // Defaulted by the server: the headless Service kept clusterIP None, the other was given an address.
     const headless = objects.find((o) => o.metadata.name === "eu-miroir-headless")

@@ -12,6 +12,7 @@ import { describe, expect, it } from "vitest"
 import { parseAllDocuments } from "yaml"
 import * as AppConfig from "../../apps/miroir/src/AppConfig.js"
 import { paths } from "../../apps/miroir/src/HttpApi.js"
+import { EXAMPLE_OVERLAY_OBJECTS, kindsAndNames } from "./support/overlay.js"
 import { violations } from "./support/schemas.js"
 
 const folder = (path: string) => fileURLToPath(new URL(`../kustomize/${path}`, import.meta.url))
@@ -113,13 +114,7 @@ describe("the example overlay", () => {
   })
 
   it("prefixes every name, and MIROIR_PEER_DISCOVERY_SERVICE follows the headless Service's new name", () => {
-    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-      "Deployment/eu-miroir",
-      "PodDisruptionBudget/eu-miroir",
-      "Service/eu-miroir",
-      "Service/eu-miroir-headless",
-      "ServiceAccount/eu-miroir"
-    ])
+    expect(kindsAndNames(objects)).toEqual(EXAMPLE_OVERLAY_OBJECTS)
     expect(env.get(PeerDiscoveryConfig.Variables.service).value).toBe("eu-miroir-headless")
     expect(deployment.spec.template.spec.serviceAccountName).toBe("eu-miroir")
   })

@@ -9,6 +9,7 @@
  * Clients behave the same (they retry over TCP); the TCP path is only exercised sooner.
  */
 import { isIPv6 } from "node:net"
+import { PeerId } from "@miroir/peer-discovery"
 import dnsPacket from "dns-packet"
 
 /** A ready endpoint of the Service. */
@@ -52,7 +53,9 @@ export const endpointLabel = (endpoint: Endpoint): string => {
   return dashed.endsWith("-") ? `${dashed}0` : dashed
 }
 
-const serviceDomain = (spec: ServiceSpec) => `${spec.service}.${spec.namespace}.svc.${spec.clusterDomain}`
+/** The Service's domain (`miroir-headless.default.svc.cluster.local`, no trailing dot), as discovery names it. */
+export const serviceDomain = (spec: ServiceSpec): string =>
+  PeerId.serviceDomain({ service: spec.service, podNamespace: spec.namespace, clusterDomain: spec.clusterDomain }).slice(0, -1)
 
 /** The SRV name of the Service's port. */
 export const srvName = (spec: ServiceSpec) => `_${spec.portName}._tcp.${serviceDomain(spec)}`

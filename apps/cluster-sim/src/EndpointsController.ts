@@ -11,6 +11,7 @@
  */
 import { randomBytes, randomInt } from "node:crypto"
 import { join } from "node:path"
+import { bundle } from "@miroir/miroir/bundle"
 import {
   Array as Arr,
   Duration,
@@ -26,7 +27,7 @@ import {
 import { awaitValue, type Cluster, type ClusterPod, isLive, type Published } from "./Cluster.js"
 import type { DnsBackend } from "./ClusterDns.js"
 import { type Endpoint, endpointLabel } from "./DnsAnswers.js"
-import { bundlePodService, type PodProcess, signalPod, startPod } from "./PodProcess.js"
+import { type PodProcess, signalPod, startPod } from "./PodProcess.js"
 
 /** How the controller runs pods. */
 export interface Options {
@@ -112,8 +113,8 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
     const podFibers = yield* FiberSet.make()
     const r = Duration.toMillis(options.refreshInterval)
     const network = podNetwork()
-    const bundle = yield* Effect.tryPromise({
-      try: () => bundlePodService(join(options.logFolder, "miroir.mjs")),
+    const bundleFile = yield* Effect.tryPromise({
+      try: () => bundle(join(options.logFolder, "miroir.mjs")),
       catch: (cause) => new Error(`cannot bundle the pod service: ${String(cause)}`)
     })
 
@@ -189,7 +190,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
         const name = options.statefulSet ? `miroir-${all.length}` : `miroir-${REPLICA_SET_HASH}-${podSuffix()}`
         const ip = `${network}.${10 + all.length}`
         const process = startPod({
-          bundle,
+          bundle: bundleFile,
           name,
           ip,
           hostname: options.statefulSet ? name : undefined,

@@ -2,6 +2,7 @@
  * What the pods themselves say: each live pod's `/peers`, `/ownership` and `/metrics`, read over HTTP
  * as an operator would, and the convergence test the scenario measures against.
  */
+import { metricValue } from "@miroir/test-support/metricsText"
 import { Array as Arr, Duration, Effect, Option, Ref } from "effect"
 import { type Cluster, type ClusterPod, livePods, publishedLabels } from "./Cluster.js"
 import { POLL_INTERVAL, pollUntil } from "./internal/poll.js"
@@ -47,12 +48,6 @@ const getText = (url: string) => get(url, (response) => response.text())
 
 /** The same labels in the same order: pods list their peers sorted, as DNS's published set is. */
 const sameLabels = Arr.getEquivalence<string>((a, b) => a === b)
-
-/** The value of an unlabelled-or-labelled sample `name` in Prometheus text. */
-export const metricValue = (text: string, name: string): number | undefined => {
-  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1))
-}
 
 /** The peers one pod lists now; none when it does not answer. */
 export const peersOf = (pod: ClusterPod): Effect.Effect<Option.Option<ReadonlyArray<string>>> =>

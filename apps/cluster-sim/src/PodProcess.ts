@@ -5,14 +5,10 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { createWriteStream, mkdirSync } from "node:fs"
 import { join } from "node:path"
-import { bundle } from "@miroir/miroir/bundle"
-
-/** Bundles the pod service into one file (see apps/miroir/scripts/bundle.ts): pods start 8× cheaper. */
-export const bundlePodService = bundle
 
 /** What a pod is started with. */
 export interface PodSpec {
-  /** The bundled pod service ({@link bundlePodService}). */
+  /** The bundled pod service (`bundle` of apps/miroir/scripts/bundle.ts: pods start 8× cheaper from one file). */
   readonly bundle: string
   /** `miroir-7d9f8c6b5-x2x4q` (Deployment) or `miroir-0` (StatefulSet). */
   readonly name: string

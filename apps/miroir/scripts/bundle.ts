@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url"
 import { build } from "esbuild"
 
 /** The entry point of the pod service. */
-export const entryPoint = fileURLToPath(new URL("../src/main.ts", import.meta.url))
+const entryPoint = fileURLToPath(new URL("../src/main.ts", import.meta.url))
 
 /** Bundles the pod service into `outFile`; returns it. */
 export const bundle = async (outFile: string): Promise<string> => {

@@ -27,7 +27,7 @@ export interface Settings {
 }
 
 /** Refresh intervals between two audits when `MIROIR_OWNERSHIP_AUDIT_INTERVAL` is `auto`. */
-export const AUTO_AUDIT_INTERVALS = 3
+const AUTO_AUDIT_INTERVALS = 3
 
 /** The time between two ownership audits, none when they are off. */
 export const auditInterval = (settings: Settings): Option.Option<Duration.Duration> => {

@@ -9,10 +9,10 @@ import { Effect, Layer, Metric, Stream } from "effect"
 import { OwnershipCache, ownedBy } from "./OwnershipCache.js"
 
 /** Shards named in one log line; the counts are complete. */
-export const MAX_LOGGED_SHARDS = 20
+const MAX_LOGGED_SHARDS = 20
 
 /** At most {@link MAX_LOGGED_SHARDS} shards, and how many more there are: log lines stay bounded. */
-export const listShards = (shards: ReadonlyArray<number>): string =>
+const listShards = (shards: ReadonlyArray<number>): string =>
   shards.length <= MAX_LOGGED_SHARDS
     ? shards.join(",")
     : `${shards.slice(0, MAX_LOGGED_SHARDS).join(",")},… (+${shards.length - MAX_LOGGED_SHARDS} more)`

@@ -27,13 +27,13 @@ export const HintBody = Schema.Struct({
  * The longest wait at shutdown for DNS to stop listing this pod before the `left` hints go anyway: with
  * {@link SEND_TIMEOUT}, a stopping pod spends at most 3 s on hints and still exits well within 5 s.
  */
-export const LEAVE_DNS_WAIT = Duration.seconds(2)
+const LEAVE_DNS_WAIT = Duration.seconds(2)
 
 /** The longest time sending one round of hints may take (every peer at once, each bounded by it). */
-export const SEND_TIMEOUT = Duration.seconds(1)
+const SEND_TIMEOUT = Duration.seconds(1)
 
 /** Peers hinted at once. */
-export const SEND_CONCURRENCY = 16
+const SEND_CONCURRENCY = 16
 
 /** The first delay between the lookups of this pod's own listing at shutdown; doubled each time. */
 const LEAVE_POLL_BASE = Duration.millis(50)
@@ -44,11 +44,11 @@ const LEAVE_POLL_BASE = Duration.millis(50)
  * starts before it is ready, so its first lookup never lists it, and waiting for the next tick (up to
  * 1.2 R) would delay its `joined` hints by as much. After that only the ticks look.
  */
-export const JOIN_POLL_BASE = Duration.millis(100)
+const JOIN_POLL_BASE = Duration.millis(100)
 /** See {@link JOIN_POLL_BASE}: at most two lookups a second while unlisted. */
-export const JOIN_POLL_CAP = Duration.millis(500)
+const JOIN_POLL_CAP = Duration.millis(500)
 /** See {@link JOIN_POLL_BASE}: long enough for a slow readiness probe, short enough to cost little. */
-export const JOIN_POLL_MAX = Duration.minutes(2)
+const JOIN_POLL_MAX = Duration.minutes(2)
 
 /**
  * Sends `kind` about `set.self` to every other peer of `set`, each within {@link SEND_TIMEOUT}; returns

@@ -24,7 +24,7 @@ export interface Limits {
 }
 
 /** The limits of `GET /ownership`: answers come from a cache, so a few at once keep the pod busy enough. */
-export const defaultLimits: Limits = { concurrency: 8, queue: 64, maxWait: Duration.seconds(5) }
+const defaultLimits: Limits = { concurrency: 8, queue: 64, maxWait: Duration.seconds(5) }
 
 /** Seconds a refused client should wait before trying again (the `Retry-After` header). */
 export const RETRY_AFTER_SECONDS = 1

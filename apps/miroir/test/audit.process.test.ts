@@ -15,18 +15,18 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Rendezvous } from "@miroir/peer-discovery"
+import { metricValue } from "@miroir/test-support/metricsText"
 import { waitUntil } from "@miroir/test-support/processes"
 import { type Prometheus, startPrometheus } from "@miroir/test-support/prometheus"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { AUDIT_KEY, type Report } from "../src/OwnershipAudit.js"
-import { commonFreePort, getJson, metricValue, type Pod, podBundle, startPod } from "./support/pod.js"
+import { dashed, DOMAIN, domainOf } from "./support/dns.js"
+import { commonFreePort, getJson, type Pod, podBundle, startPod } from "./support/pod.js"
 
 const STEADY_SECONDS = Number(process.env.MIROIR_AUDIT_STEADY_SECONDS ?? 60)
 const AUDIT_INTERVAL_MS = 1_000
-const DOMAIN = "miroir-headless.default.svc.cluster.local."
-const OTHER_DOMAIN = "miroir-other.default.svc.cluster.local."
+const OTHER_DOMAIN = domainOf("miroir-other")
 const srvName = (domain: string) => `_http._tcp.${domain}`
-const dashed = (ip: string) => ip.replaceAll(".", "-")
 
 const BASE = ["127.0.1.2", "127.0.1.3", "127.0.1.4", "127.0.1.5"]
 const AUDITOR = Rendezvous.ownerOf(AUDIT_KEY, BASE.map(dashed))!

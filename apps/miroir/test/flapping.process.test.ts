@@ -6,16 +6,15 @@
  * case exact, and unbound cannot send a truncated answer over TCP for a small set.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { metricValue } from "@miroir/test-support/metricsText"
 import { reply, type Script, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processes"
-import { getJson, metricValue, type Pod, startPod } from "./support/pod.js"
+import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
+import { getJson, type Pod, startPod } from "./support/pod.js"
 
-const DOMAIN = "miroir-headless.default.svc.cluster.local"
-const SRV_NAME = `_http._tcp.${DOMAIN}`
 const IPS = ["127.0.0.31", "127.0.0.32"]
 /** The two pods, and six more peers that only exist in DNS: ownership is computed over all eight. */
 const PEERS = [...IPS, "127.0.0.33", "127.0.0.34", "127.0.0.35", "127.0.0.36", "127.0.0.37", "127.0.0.38"]
-const dashed = (ip: string) => ip.replaceAll(".", "-")
 const records = (ips: ReadonlyArray<string>) => ips.map((ip) => srv(SRV_NAME, `${dashed(ip)}.${DOMAIN}`))
 const LOOKUPS = 40
 

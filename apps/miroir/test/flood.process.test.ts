@@ -7,14 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Rendezvous } from "@miroir/peer-discovery"
+import { metricValue } from "@miroir/test-support/metricsText"
 import { waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Schema } from "effect"
 import * as HttpApi from "../src/HttpApi.js"
-import { getJson, metricValue, type Pod, podBundle, startPod } from "./support/pod.js"
+import { DOMAIN, SRV_NAME } from "./support/dns.js"
+import { getJson, type Pod, podBundle, startPod } from "./support/pod.js"
 
-const DOMAIN = "miroir-headless.default.svc.cluster.local."
-const SRV_NAME = `_http._tcp.${DOMAIN}`
 const IP = "127.0.2.2"
 const PEERS = 300
 const FLOOD = 400

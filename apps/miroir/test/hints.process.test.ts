@@ -6,14 +6,13 @@
  * controller would.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { metricValue } from "@miroir/test-support/metricsText"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processes"
-import { commonFreePort, getJson, metricValue, type Pod, podBundle, startPod } from "./support/pod.js"
+import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
+import { commonFreePort, getJson, type Pod, podBundle, startPod } from "./support/pod.js"
 
-const DOMAIN = "miroir-headless.default.svc.cluster.local"
-const SRV_NAME = `_http._tcp.${DOMAIN}`
 const IPS = ["127.0.0.51", "127.0.0.52", "127.0.0.53"]
-const dashed = (ip: string) => ip.replaceAll(".", "-")
 const R_MS = 30_000
 /** Well under R: what the hints must beat, generous for a loaded two-core machine. */
 const BOUND_MS = R_MS / 3

@@ -6,13 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { freePort, waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
+import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
 import { attributesOf, decode, type Receiver, startReceiver } from "./support/otlpReceiver.js"
 import { getJson, startPod } from "./support/pod.js"
 
-const DOMAIN = "miroir-headless.default.svc.cluster.local."
-const SRV_NAME = `_http._tcp.${DOMAIN}`
 const POD_IP = "127.0.0.21"
-const srvRecords = [POD_IP, "10.9.9.9"].map((ip) => `${SRV_NAME} 5 IN SRV 0 50 7700 ${ip.replaceAll(".", "-")}.${DOMAIN}`)
+const srvRecords = [POD_IP, "10.9.9.9"].map((ip) => `${SRV_NAME} 5 IN SRV 0 50 7700 ${dashed(ip)}.${DOMAIN}`)
 
 /** Every data point of the metric `name` in the decoded metrics requests so far. */
 const pointsOf = (receiver: Receiver, name: string) =>

@@ -4,14 +4,13 @@
  */
 import { createServer, type Server } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { metricValue } from "@miroir/test-support/metricsText"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { freePort, type Started, waitUntil } from "@miroir/test-support/processes"
-import { getJson, metricValue, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
+import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
+import { getJson, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
 
-const DOMAIN = "miroir-headless.default.svc.cluster.local."
-const SRV_NAME = `_http._tcp.${DOMAIN}`
 const IPS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
-const dashed = (ip: string) => ip.replaceAll(".", "-")
 const srvRecord = (ip: string, total: number) =>
   `${SRV_NAME} 5 IN SRV 0 ${Math.floor(100 / total)} 7700 ${dashed(ip)}.${DOMAIN}`
 
@@ -54,6 +53,8 @@ describe("pod processes against unbound", () => {
       expect(metricValue(metrics, "miroir_peer_discovery_last_success_timestamp_seconds")).toBeGreaterThan(Date.now() / 1000 - 60)
       expect(metrics).toMatch(/^miroir_peer_discovery_lookup_duration_seconds_bucket\{/m)
       expect(metricValue(metrics, "process_resident_memory_bytes")).toBeGreaterThan(1e6)
+      expect(metrics).toMatch(/^# TYPE process_cpu_seconds_total counter$/m)
+      expect(metricValue(metrics, "process_cpu_seconds_total")).toBeGreaterThan(0)
     }
   })
 
@@ -136,33 +137,25 @@ describe("start-up failures that are not configuration errors", () => {
     expect(lines[0]).toMatch(pattern)
   }
 
-  it("the HTTP port already in use: exits 1 with one line saying so", async () => {
-    const host = "127.0.0.6"
-    const [taken, metrics] = [await freePort(host), await freePort(host)]
-    const holder = await occupy(host, taken)
-    try {
-      await expectOneLine(
-        { ...(await base(host)), MIROIR_HTTP_PORT: String(taken), MIROIR_METRICS_PORT: String(metrics) },
-        new RegExp(`^cannot start the HTTP server: .*EADDRINUSE.*${host}:${taken}`)
-      )
-    } finally {
-      holder.close()
-    }
-  }, 120_000)
-
-  it("the metrics port already in use: exits 1 with one line saying so", async () => {
-    const host = "127.0.0.7"
-    const [http, taken] = [await freePort(host), await freePort(host)]
-    const holder = await occupy(host, taken)
-    try {
-      await expectOneLine(
-        { ...(await base(host)), MIROIR_HTTP_PORT: String(http), MIROIR_METRICS_PORT: String(taken) },
-        new RegExp(`EADDRINUSE.*${host}:${taken}`)
-      )
-    } finally {
-      holder.close()
-    }
-  }, 120_000)
+  // Each port taken in turn, on a host of its own; the HTTP server's error names the server.
+  for (const [port, host, saying] of [
+    ["HTTP", "127.0.0.6", "^cannot start the HTTP server: .*"],
+    ["metrics", "127.0.0.7", ""]
+  ] as const) {
+    it(`the ${port} port already in use: exits 1 with one line saying so`, async () => {
+      const [first, second] = [await freePort(host), await freePort(host)]
+      const [http, metrics, taken] = port === "HTTP" ? [first, second, first] : [first, second, second]
+      const holder = await occupy(host, taken)
+      try {
+        await expectOneLine(
+          { ...(await base(host)), MIROIR_HTTP_PORT: String(http), MIROIR_METRICS_PORT: String(metrics) },
+          new RegExp(`${saying}EADDRINUSE.*${host}:${taken}`)
+        )
+      } finally {
+        holder.close()
+      }
+    }, 120_000)
+  }
 
   it("an address that is not this host's: exits 1 with one line saying so", async () => {
     // A documentation address (TEST-NET-3, RFC 5737): never assigned to an interface, and nothing is sent.

@@ -5,19 +5,16 @@
 import * as Cli from "@miroir/cluster-sim/kube/Cli"
 import { Effect } from "effect"
 
-/** How a command ended. */
-export type Outcome = Cli.Outcome
-
 /** Runs `file` with `args` (environment: PATH, HOME and `env` only), at most `timeoutMs`. */
 export const run = (
   file: string,
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>> = {},
   timeoutMs = 120_000
-): Promise<Outcome> => Effect.runPromise(Cli.outcome(file, args, env, timeoutMs))
+): Promise<Cli.Outcome> => Effect.runPromise(Cli.outcome(file, args, env, timeoutMs))
 
 /** The standard output of a command that must succeed; otherwise an error carrying everything it said. */
-export const succeeded = (outcome: Outcome): string => {
+export const succeeded = (outcome: Cli.Outcome): string => {
   if (outcome.code !== 0) throw new Cli.CliError(outcome)
   return outcome.stdout
 }

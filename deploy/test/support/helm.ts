@@ -5,9 +5,10 @@
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import type { Outcome } from "@miroir/cluster-sim/kube/Cli"
 import * as Components from "@miroir/cluster-sim/kube/Components"
 import { parseAllDocuments } from "yaml"
-import { type Outcome, run, succeeded } from "./cli.js"
+import { run, succeeded } from "./cli.js"
 
 /** The chart's folder. */
 export const CHART = fileURLToPath(new URL("../../../charts/miroir", import.meta.url))

@@ -5,9 +5,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import type { Outcome } from "@miroir/cluster-sim/kube/Cli"
 import { findExecutable } from "@miroir/test-support/processes"
 import { stringify } from "yaml"
-import { type Outcome, run } from "./cli.js"
+import { run } from "./cli.js"
 import type { KubeObject } from "./helm.js"
 
 /** promtool, or an error saying how to install it. */

@@ -48,9 +48,10 @@ export interface Options {
 /**
  * A resolver over our own DNS client. Each lookup asks the servers in order — UDP with EDNS0 (1232
  * bytes), TCP when the reply is truncated — with one socket per exchange and a random id; replies with
- * another id or question are ignored. The timeout is a hard bound of the whole lookup, kept by the
- * exchanges' own timers against one deadline, each server getting an even share of what is left; a lost
- * packet becomes a timeout, which discovery's backoff retries. Sockets are closed when a lookup ends, is
+ * another id or question are ignored. The timeout bounds the whole lookup, kept by the exchanges' own
+ * timers against one deadline, each server getting an even share of what is left; a lost packet becomes
+ * a timeout, which discovery's backoff retries. (Under PeerDiscovery, whose own bound of the same length
+ * is the one that counts for any resolver, these timers share the time among the servers and end the sockets.) Sockets are closed when a lookup ends, is
  * interrupted, or when the scope closes. Answers are classified as node:dns did (`nxdomain`, `nodata`,
  * `servfail`, `refused`, `timeout`, `error`), plus `truncated`: an answer still truncated over TCP, or cut
  * short, is a failure and never a smaller set. Records of another owner name are dropped and counted.

@@ -21,6 +21,7 @@ import {
   Clock,
   Context,
   Data,
+  Deferred,
   Duration,
   Effect,
   Either,
@@ -134,6 +135,11 @@ export const isLargeShrink = (previous: PeerSet.PeerSet, next: PeerSet.PeerSet):
   return removed * 2 > previous.peers.length || next.peers.length === 1
 }
 
+/** Logs a failure or defect of a background fiber's work with `message` instead of ending the fiber; interruption goes through. */
+const logDefect = (message: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A | void, never, R> =>
+  Effect.catchAllCause(self, (cause) =>
+    Cause.isInterruptedOnly(cause) ? Effect.failCause(Cause.stripFailures(cause)) : Effect.logError(message, cause))
+
 /** What one lookup found: the listed ids, the targets that were not the Service's, and SRV records with port 0. */
 interface Listing {
   readonly ids: ReadonlyArray<PeerId.PeerId>
@@ -157,16 +163,28 @@ interface Outcome {
 /**
  * The lookup that lists the peers, as the settings ask for (SRV of the port, or A/AAAA of the Service).
  * Suspended, so that a resolver that does its work when called still looks up anew every time.
+ *
+ * Bounded here by the lookup timeout, and this is the bound that counts: it holds for any resolver and
+ * runs on the fiber's clock (so `TestClock` moves it). `DnsResolver.layer` is given the same duration
+ * only to share it among its servers and to end its sockets' timers; when it says `timeout` first, its
+ * error (which names the server) is the one kept.
  */
 const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
   readonly name: string
   readonly lookup: Effect.Effect<Listing, DnsLookupError>
 } => {
   const domain = PeerId.serviceDomain(settings)
+  const bounded = <A>(name: string, rrtype: DnsLookupError["rrtype"], lookup: () => Effect.Effect<A, DnsLookupError>) =>
+    Effect.suspend(lookup).pipe(
+      Effect.timeoutFail({
+        duration: settings.lookupTimeout,
+        onTimeout: () => new DnsLookupError({ outcome: "timeout", name, rrtype })
+      })
+    )
   if (settings.record === "a") {
     return {
       name: domain,
-      lookup: Effect.map(Effect.suspend(() => resolver.resolveAddresses(domain)), (addresses) => ({
+      lookup: Effect.map(bounded(domain, "A/AAAA", () => resolver.resolveAddresses(domain)), (addresses) => ({
         ids: addresses.map(PeerId.fromIp),
         foreign: [],
         portZero: 0
@@ -176,7 +194,7 @@ const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
   const name = PeerId.srvName(settings)
   return {
     name,
-    lookup: Effect.map(Effect.suspend(() => resolver.resolveSrv(name)), (records) => {
+    lookup: Effect.map(bounded(name, "SRV", () => resolver.resolveSrv(name)), (records) => {
       const ids: Array<PeerId.PeerId> = []
       const foreign: Array<string> = []
       let portZero = 0
@@ -306,14 +324,7 @@ export const make = Effect.gen(function*() {
   /** One lookup, its metrics and its effect on the set. Never two at once. */
   const attemptOutcome: Effect.Effect<Outcome, DnsLookupError> = Effect.gen(function*() {
     const started = yield* Clock.currentTimeMillis
-    const result = yield* lookup.pipe(
-      Effect.timeoutFail({
-        duration: settings.lookupTimeout,
-        onTimeout: () =>
-          new DnsLookupError({ outcome: "timeout", name, rrtype: settings.record === "srv" ? "SRV" : "A/AAAA" })
-      }),
-      Effect.either
-    )
+    const result = yield* Effect.either(lookup)
     const finished = yield* Clock.currentTimeMillis
     const outcome: Metrics.LookupResult = Either.match(result, { onLeft: (e) => e.outcome, onRight: () => "ok" })
     yield* Metric.update(Metrics.lookupDuration, (finished - started) / 1000)
@@ -357,41 +368,28 @@ export const make = Effect.gen(function*() {
     outcome.held ? Effect.zipRight(Effect.sleep(delay), attemptOutcome) : Effect.succeed(outcome)
 
   /**
-   * One tick of the refresh loop: a lookup — or, for the first tick, the result of the lookup made
-   * while the layer was built — retried while it fails until the tick is over, then the rest of the
-   * tick. Ticks start every interval ±20% whatever happens in them, so a lookup after DNS recovers
-   * comes within a backoff delay (at most a quarter interval, jittered) plus a lookup timeout.
-   * Nothing escapes a tick but interruption: a defect is logged and the next tick comes.
+   * One tick of the refresh loop: its work and its length side by side, so that ticks start every
+   * interval ±20% whatever happens in them, and a tick whose work outlasts its length is followed at once
+   * by the next. The work is `lookup` (then the confirming one when its answer is held), retried while it
+   * fails until the tick is over, so a lookup after DNS recovers comes within a backoff delay (at most a
+   * quarter interval, jittered) plus a lookup timeout. Nothing escapes a tick but interruption: a defect
+   * is logged and the next tick comes.
    */
-  const tick = (first: Option.Option<Either.Either<Outcome, DnsLookupError>>) =>
-    Effect.gen(function*() {
-      const length = yield* tickLength(settings.refreshInterval)
-      const startedAt = yield* Clock.currentTimeMillis
-      let pending = first
-      const lookupOrReplay = Effect.suspend(() => {
-        const replay = pending
-        pending = Option.none()
-        return Option.match(replay, {
-          onNone: () => attemptOutcome,
-          onSome: Either.match({ onLeft: Effect.fail, onRight: Effect.succeed })
-        }).pipe(Effect.flatMap(confirmIfHeld))
-      })
-      yield* lookupOrReplay.pipe(
-        Effect.retry(retrySchedule(settings.refreshInterval).pipe(Schedule.upTo(length))),
-        Effect.catchAll((error) =>
-          Effect.logDebug("peer lookups failed all tick; retrying next tick").pipe(
-            Effect.annotateLogs({ outcome: error.outcome, name })
-          )
+  const tick = (lookup: Effect.Effect<Outcome, DnsLookupError>) =>
+    Effect.flatMap(tickLength(settings.refreshInterval), (length) =>
+      Effect.all([
+        lookup.pipe(
+          Effect.flatMap(confirmIfHeld),
+          Effect.retry(retrySchedule(settings.refreshInterval).pipe(Schedule.upTo(length))),
+          Effect.catchAll((error) =>
+            Effect.logDebug("peer lookups failed all tick; retrying next tick").pipe(
+              Effect.annotateLogs({ outcome: error.outcome, name })
+            )
+          ),
+          logDefect("peer discovery refresh died; the loop goes on")
         ),
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause)
-            ? Effect.failCause(cause)
-            : Effect.logError("peer discovery refresh died; the loop goes on", cause)
-        )
-      )
-      const elapsed = (yield* Clock.currentTimeMillis) - startedAt
-      yield* Effect.sleep(Duration.millis(Math.max(0, Duration.toMillis(length) - elapsed)))
-    })
+        Effect.sleep(length)
+      ], { concurrency: 2, discard: true }))
 
   /** The hints being followed, by {@link Hint.key}, with the time (ms) at which each one's budget ends. */
   const followed = yield* Ref.make<ReadonlyMap<string, { readonly hint: Hint.Hint; readonly until: number }>>(new Map())
@@ -467,19 +465,18 @@ export const make = Effect.gen(function*() {
       }
     }
   }).pipe(
-    Effect.catchAllCause((cause) =>
-      Cause.isInterruptedOnly(cause)
-        ? Effect.failCause(cause)
-        : Effect.logError("following refresh hints died; hints are ignored from now on", cause)
-    )
+    logDefect("following refresh hints died; hints are ignored from now on")
   )
 
-  const first = yield* Effect.either(attemptOutcome)
-  yield* tick(Option.some(first)).pipe(
-    Effect.zipRight(Effect.forever(tick(Option.none()))),
+  // The layer is built once the first lookup is over, whatever it found: the first tick's lookup
+  // completes `firstLookup` (its retries, if it failed, go on in the loop).
+  const firstLookup = yield* Deferred.make<void>()
+  yield* tick(Effect.ensuring(attemptOutcome, Deferred.complete(firstLookup, Effect.void))).pipe(
+    Effect.zipRight(Effect.forever(tick(attemptOutcome))),
     Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }),
     Effect.forkScoped
   )
+  yield* Deferred.await(firstLookup)
   yield* followHints.pipe(Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }), Effect.forkScoped)
 
   const membership = state.changes.pipe(Stream.changesWith(PeerSet.sameMembers))

@@ -34,7 +34,10 @@ export interface Settings {
   readonly record: RecordMode
   /** Time between lookups (jittered by ±20%), from 10 ms to 1 h ({@link REFRESH_INTERVAL_RANGE}). */
   readonly refreshInterval: Duration.Duration
-  /** Upper bound of one lookup: at least 5 ms ({@link LOOKUP_TIMEOUT_MIN}), below the refresh interval. */
+  /**
+   * Upper bound of one whole lookup, over every server: at least 5 ms ({@link LOOKUP_TIMEOUT_MIN}), below
+   * the refresh interval. PeerDiscovery keeps it for any resolver; `DnsResolver.layer` shares it among its servers.
+   */
   readonly lookupTimeout: Duration.Duration
   /** The cluster domain, without trailing dot (`cluster.local`). */
   readonly clusterDomain: string

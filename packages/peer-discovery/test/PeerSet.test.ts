@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest"
 import { Option } from "effect"
+import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import * as PeerId from "../src/PeerId.js"
 import * as PeerSet from "../src/PeerSet.js"
-import { DOMAIN, SRV_NAME, settings } from "./support/fixtures.js"
+import { DOMAIN, SRV_NAME } from "./support/fixtures.js"
 
 const at = new Date("2026-11-27T12:00:00Z")
 const ids = (...labels: ReadonlyArray<string>) => labels.map(PeerId.PeerId)
@@ -11,7 +12,7 @@ describe("PeerId", () => {
   it("builds the SRV name and the Service domain, fully qualified", () => {
     expect(SRV_NAME).toBe("_http._tcp.miroir-headless.default.svc.cluster.local.")
     expect(DOMAIN).toBe("miroir-headless.default.svc.cluster.local.")
-    expect(PeerId.srvName({ ...settings, portName: "grpc", protocol: "udp", podNamespace: "prod", clusterDomain: "corp" }))
+    expect(PeerId.srvName({ ...PeerDiscoveryConfig.testSettings, portName: "grpc", protocol: "udp", podNamespace: "prod", clusterDomain: "corp" }))
       .toBe("_grpc._udp.miroir-headless.prod.svc.corp.")
   })
 

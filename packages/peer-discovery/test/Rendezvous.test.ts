@@ -1,22 +1,9 @@
 import { describe, expect, it } from "vitest"
 import { readFile } from "node:fs/promises"
+import { referenceOwner } from "@miroir/test-support/referenceOwner"
 import { xxh64 } from "@node-rs/xxhash"
 import * as Rendezvous from "../src/Rendezvous.js"
 import { compileXxh64, generatedPath, renderModule } from "../scripts/wasmSource.js"
-
-/** The reference owner: one native xxhash64 per peer, highest score, ties to the smallest id. */
-const referenceOwner = (key: string, peers: ReadonlyArray<string>): string | undefined => {
-  let best: string | undefined
-  let bestScore = -1n
-  for (const peer of peers) {
-    const score = xxh64(Buffer.from(`${key}||${peer}`, "utf8"))
-    if (score > bestScore || (score === bestScore && best !== undefined && peer < best)) {
-      best = peer
-      bestScore = score
-    }
-  }
-  return best
-}
 
 const deploymentPeers = (n: number, offset = 0) =>
   Array.from({ length: n }, (_, i) => `10-244-${(i + offset) % 7}-${(i + offset) * 37 % 251}`)

@@ -19,7 +19,7 @@ import { type Connection, make as makeClient, type Service as KubeApiService } f
  * budgets and service accounts need (kube-controller-manager's names). No node-lifecycle controller:
  * the process kubelet's Node never goes NotReady, and nothing must taint it.
  */
-export const CONTROLLERS = [
+const CONTROLLERS = [
   "deployment-controller",
   "replicaset-controller",
   "endpointslice-controller",

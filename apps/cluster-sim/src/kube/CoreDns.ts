@@ -19,14 +19,14 @@ export interface Ttls {
 }
 
 /** kubeadm's default TTLs. */
-export const KUBEADM_TTLS: Ttls = { ttl: 30, cache: 30 }
+const KUBEADM_TTLS: Ttls = { ttl: 30, cache: 30 }
 
 /**
  * kubeadm's default Corefile on loopback ports, less `forward . /etc/resolv.conf` (nothing outside
  * loopback may be asked here) and so less `loop` (which only detects forwarding loops) and `reload`
  * (the file never changes).
  */
-export const corefile = (ports: { readonly dns: number; readonly health: number; readonly ready: number; readonly metrics: number }, kubeconfig: string, ttls: Ttls): string =>
+const corefile = (ports: { readonly dns: number; readonly health: number; readonly ready: number; readonly metrics: number }, kubeconfig: string, ttls: Ttls): string =>
   [
     `.:${ports.dns} {`,
     "    bind 127.0.0.1",

@@ -5,7 +5,7 @@
  * Only what the harness uses; the API server is the real kube-apiserver on loopback.
  */
 import { request as httpsRequest } from "node:https"
-import { Context, Data, Duration, Effect, Layer, Option, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import { Context, Data, Duration, Effect, Layer, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
 
 /** How to reach the API server. */
 export interface Connection {
@@ -174,18 +174,3 @@ export const make = (connection: Connection): Service => {
 
 /** The client as a layer. */
 export const layer = (connection: Connection): Layer.Layer<KubeApi> => Layer.succeed(KubeApi, make(connection))
-
-/** Waits until the informer's objects satisfy `predicate`, at most `timeout`; returns them. */
-export const awaitObjects = <A>(
-  ref: SubscriptionRef.SubscriptionRef<ReadonlyMap<string, A>>,
-  predicate: (objects: ReadonlyArray<A>) => boolean,
-  timeout: Duration.DurationInput,
-  what: string
-): Effect.Effect<ReadonlyArray<A>, Error> =>
-  ref.changes.pipe(
-    Stream.map((objects) => [...objects.values()]),
-    Stream.filter(predicate),
-    Stream.runHead,
-    Effect.flatMap(Option.match({ onNone: () => Effect.fail(new Error(`${what}: the watch ended`)), onSome: Effect.succeed })),
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`timed out after ${Duration.format(Duration.decode(timeout))} waiting for ${what}`) })
-  )

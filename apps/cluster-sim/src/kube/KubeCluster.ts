@@ -24,10 +24,7 @@ import * as ProcessKubelet from "./ProcessKubelet.js"
 export const CHART = fileURLToPath(new URL("../../../../charts/miroir", import.meta.url))
 
 /** The pods' IPs in the API, and their loopback twins where the processes listen (see ProcessKubelet). */
-export const NETWORKS = { podNetwork: "198.51.100", loopbackNetwork: "127.0.2" } as const
-
-/** The pods' HTTP and metrics ports: the chart's container ports, the same as the simulator's pods. */
-export { HTTP_PORT, METRICS_PORT } from "../PodProcess.js"
+const NETWORKS = { podNetwork: "198.51.100", loopbackNetwork: "127.0.2" } as const
 
 /** How the cluster runs. */
 export interface Options {
@@ -64,7 +61,7 @@ export interface KubeCluster extends Cluster {
 }
 
 /** R as the chart writes durations (`250ms`, `2s`). */
-export const chartDuration = (duration: Duration.Duration): string => {
+const chartDuration = (duration: Duration.Duration): string => {
   const ms = Math.round(Duration.toMillis(duration))
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
 }
@@ -73,7 +70,7 @@ export const chartDuration = (duration: Duration.Duration): string => {
  * The values the harness installs with: R and a lookup timeout of R/5 (as 3 s of 15 s), probes every
  * second (the API's smallest period) and a short grace period, so that a run takes seconds, not minutes.
  */
-export const harnessValues = (options: Options): Record<string, unknown> => ({
+const harnessValues = (options: Options): Record<string, unknown> => ({
   // The chart requires an image (none is published); the process kubelet runs the bundle for any image
   // named miroir.
   image: { repository: "registry.example.com/search/miroir" },
@@ -109,7 +106,7 @@ const phaseOf = (pod: IPod): Phase =>
 const isReady = (pod: IPod) => pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false
 
 /** The ready endpoints of the Service's slices, as CoreDNS publishes them (dashed IPs, sorted). */
-export const readyLabels = (slices: ReadonlyArray<IEndpointSlice>): ReadonlyArray<string> =>
+const readyLabels = (slices: ReadonlyArray<IEndpointSlice>): ReadonlyArray<string> =>
   [...new Set(slices.flatMap((slice) =>
     (slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false).map((e) => e.hostname ?? dashed(e.addresses[0]!))
   ))].sort()

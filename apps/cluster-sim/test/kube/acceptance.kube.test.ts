@@ -21,6 +21,7 @@ import { describe, expect, it } from "vitest"
 import { awaitSettled, type Cluster, isLive, livePods } from "../../src/Cluster.js"
 import * as KubeCluster from "../../src/kube/KubeCluster.js"
 import * as KubeStateMetrics from "../../src/kube/KubeStateMetrics.js"
+import { METRICS_PORT } from "../../src/PodProcess.js"
 import { awaitConverged } from "../../src/Observer.js"
 import * as Report from "../../src/Report.js"
 import * as Scenario from "../../src/Scenario.js"
@@ -50,7 +51,7 @@ const followPods = (prometheus: Prometheus, cluster: KubeCluster.KubeCluster, ks
       promise(() =>
         prometheus.setTargetGroups([
           ...pods.filter(isLive).map((pod) => ({
-            targets: [`${pod.ip}:${KubeCluster.METRICS_PORT}`],
+            targets: [`${pod.ip}:${METRICS_PORT}`],
             labels: { job: cluster.deployment, namespace: NAMESPACE, service: cluster.deployment, pod: pod.name, container: "miroir", endpoint: "metrics" }
           })),
           { targets: [ksmTarget], labels: { job: "kube-state-metrics" } }

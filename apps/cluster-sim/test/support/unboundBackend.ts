@@ -7,9 +7,9 @@
 import { startUnbound } from "@miroir/test-support/unbound"
 import { Effect, type Scope } from "effect"
 import type { DnsBackend } from "../../src/ClusterDns.js"
-import { defaultService, type Endpoint, endpointLabel, srvName } from "../../src/DnsAnswers.js"
+import { defaultService, type Endpoint, endpointLabel, serviceDomain, srvName } from "../../src/DnsAnswers.js"
 
-const domain = `${defaultService.service}.${defaultService.namespace}.svc.${defaultService.clusterDomain}.`
+const domain = `${serviceDomain(defaultService)}.`
 
 /**
  * A DNS backend over a fresh unbound. Changes are applied in order in the background; the server is

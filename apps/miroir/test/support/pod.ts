@@ -112,13 +112,3 @@ export const getJson = async (url: string): Promise<any> => {
   return response.json()
 }
 
-/** The value of a metric in Prometheus text (the first sample whose labels include `labels`). */
-export const metricValue = (text: string, name: string, labels: Record<string, string> = {}): number | undefined => {
-  for (const line of text.split("\n")) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
-    if (match === null || match[1] !== name) continue
-    const labelText = match[2] ?? ""
-    if (Object.entries(labels).every(([key, value]) => labelText.includes(`${key}="${value}"`))) return Number(match[3])
-  }
-  return undefined
-}

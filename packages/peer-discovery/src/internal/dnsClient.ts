@@ -8,7 +8,7 @@ import type dnsPacket from "dns-packet"
 import { Duration, Effect, type Scope } from "effect"
 import { DnsLookupError, type DnsOutcome } from "../DnsLookupError.js"
 import { answers, encodeQuery, type Question, verdict } from "./dnsMessage.js"
-import { formatServer, type Server, tcpExchange, type TransportError, udpExchange } from "./dnsTransport.js"
+import { formatServer, sendQuery, type Server, type TransportError } from "./dnsTransport.js"
 
 /** The records of one answer, and how many records of another owner name it carried (dropped). */
 export interface Answer {
@@ -46,7 +46,7 @@ export const make = (servers: ReadonlyArray<Server>, timeout: Duration.Duration)
         const id = randomInt(0, 65_536)
         const query = encodeQuery(id, question)
         const accept = (reply: Parameters<typeof answers>[0]) => answers(reply, id, question)
-        return (transport === "udp" ? udpExchange : tcpExchange)(server, query, accept, track, deadline - Date.now()).pipe(
+        return sendQuery(transport, server, query, accept, track, deadline - Date.now()).pipe(
           Effect.mapError((error: TransportError) =>
             failure(question, transportOutcome(error.code), `${error.code} ${transport} ${formatServer(server)}`)
           ),

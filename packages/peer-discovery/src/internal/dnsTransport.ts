@@ -54,52 +54,75 @@ export type Track = (abort: () => void) => () => void
 const errorCode = (error: unknown): string =>
   (error as NodeJS.ErrnoException | undefined)?.code ?? "ERROR"
 
+/** What an exchange's socket code is given: `settle` ends the exchange (only the first call counts); `isOpen` says whether it is still going. */
+interface Exchange {
+  readonly settle: (result: Effect.Effect<Reply, TransportError>) => void
+  readonly isOpen: () => boolean
+}
+
 /**
- * Sends `query` over UDP from a socket connected to `server` (so the kernel drops datagrams from any
- * other address, and a closed port comes back as `ECONNREFUSED`) and waits for the first reply `accept`
- * takes.
+ * The once-only scaffolding of both exchanges, as an Effect: `start` opens the socket, wires its events
+ * to `settle` and returns how to close it. The first of a reply, a socket error, the timer (`ETIMEOUT`),
+ * the resolver's abort (`ECANCELED`) or an interruption ends the exchange: the timer is stopped, the
+ * exchange unregistered, the socket closed, and the Effect resumed (not on interruption) with the result.
  */
-export const udpExchange = (
-  server: Server,
-  query: Buffer,
-  accept: (reply: Reply) => boolean,
+const settleOnce = (
   track: Track,
-  timeoutMs: number
+  timeoutMs: number,
+  start: (exchange: Exchange) => () => void
 ): Effect.Effect<Reply, TransportError> =>
   Effect.async<Reply, TransportError>((resume) => {
-    const socket = createSocket(server.family === 6 ? "udp6" : "udp4")
     let open = true
+    let closeSocket: (() => void) | undefined
     const close = () => {
       if (!open) return
       open = false
       clearTimeout(timer)
       untrack()
-      try {
-        socket.close()
-      } catch {
-        // already closed by an error
-      }
+      closeSocket?.()
     }
-    const untrack = track(() => finish(Effect.fail({ code: "ECANCELED" })))
-    const finish = (result: Effect.Effect<Reply, TransportError>) => {
+    const settle = (result: Effect.Effect<Reply, TransportError>) => {
       if (!open) return
       close()
       resume(result)
     }
-    const timer = setTimeout(() => finish(Effect.fail({ code: "ETIMEOUT" })), Math.max(1, timeoutMs))
-    socket.on("error", (error) => finish(Effect.fail({ code: errorCode(error) })))
-    socket.on("message", (message) => {
-      const reply = decodeReply(message)
-      if (reply !== undefined && accept(reply)) finish(Effect.succeed(reply))
-    })
-    socket.connect(server.port, server.host, () => {
-      if (!open) return
-      socket.send(query, (error) => {
-        if (error) finish(Effect.fail({ code: errorCode(error) }))
-      })
-    })
+    const untrack = track(() => settle(Effect.fail({ code: "ECANCELED" })))
+    const timer = setTimeout(() => settle(Effect.fail({ code: "ETIMEOUT" })), Math.max(1, timeoutMs))
+    closeSocket = start({ settle, isOpen: () => open })
+    // Settled while starting: the socket was not known to `close` yet.
+    if (!open) closeSocket()
     return Effect.sync(close)
   })
+
+/** Opens the socket of one exchange and wires it to the exchange; returns how to close it. */
+type Start = (server: Server, query: Buffer, accept: (reply: Reply) => boolean) => (exchange: Exchange) => () => void
+
+/**
+ * Sends `query` over UDP from a socket connected to `server` (so the kernel drops datagrams from any
+ * other address, and a closed port comes back as `ECONNREFUSED`) and waits for the first reply `accept`
+ * takes.
+ */
+const overUdp: Start = (server, query, accept) => ({ isOpen, settle }) => {
+  const socket = createSocket(server.family === 6 ? "udp6" : "udp4")
+  socket.on("error", (error) => settle(Effect.fail({ code: errorCode(error) })))
+  socket.on("message", (message) => {
+    const reply = decodeReply(message)
+    if (reply !== undefined && accept(reply)) settle(Effect.succeed(reply))
+  })
+  socket.connect(server.port, server.host, () => {
+    if (!isOpen()) return
+    socket.send(query, (error) => {
+      if (error) settle(Effect.fail({ code: errorCode(error) }))
+    })
+  })
+  return () => {
+    try {
+      socket.close()
+    } catch {
+      // already closed by an error
+    }
+  }
+}
 
 /** The largest DNS message: its length is a 16-bit prefix over TCP. */
 const MAX_MESSAGE = 65_535
@@ -109,56 +132,48 @@ const MAX_MESSAGE = 65_535
  * first reply `accept` takes. A connection that closes in the middle of a reply gives that reply marked
  * incomplete: it is known to be cut short, never taken as whole.
  */
-export const tcpExchange = (
+const overTcp: Start = (server, query, accept) => ({ settle }) => {
+  const socket = connect({ host: server.host, port: server.port })
+  socket.setNoDelay(true)
+  let pending: Buffer = Buffer.alloc(0)
+  socket.on("connect", () => {
+    const prefix = Buffer.alloc(2)
+    prefix.writeUInt16BE(query.length)
+    socket.write(Buffer.concat([prefix, query]))
+  })
+  socket.on("data", (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+    while (pending.length >= 2) {
+      const length = pending.readUInt16BE(0)
+      if (pending.length < 2 + length) break
+      const reply = decodeReply(pending.subarray(2, 2 + length))
+      pending = pending.subarray(2 + length)
+      if (reply !== undefined && accept(reply)) return settle(Effect.succeed(reply))
+    }
+    if (pending.length > 2 + MAX_MESSAGE) settle(Effect.fail({ code: "EMSGSIZE" }))
+  })
+  socket.on("error", (error) => settle(Effect.fail({ code: errorCode(error) })))
+  socket.on("close", () => {
+    const partial = pending.length > 2 ? decodeReply(pending.subarray(2), true) : undefined
+    settle(
+      partial !== undefined && accept(partial)
+        ? Effect.succeed(partial)
+        : Effect.fail({ code: "ECONNRESET" })
+    )
+  })
+  return () => socket.destroy()
+}
+
+/**
+ * One exchange of `query` with `server` over `transport`, ended by the first reply `accept` takes, a
+ * transport error, or `timeoutMs`.
+ */
+export const sendQuery = (
+  transport: "udp" | "tcp",
   server: Server,
   query: Buffer,
   accept: (reply: Reply) => boolean,
   track: Track,
   timeoutMs: number
 ): Effect.Effect<Reply, TransportError> =>
-  Effect.async<Reply, TransportError>((resume) => {
-    const socket = connect({ host: server.host, port: server.port })
-    socket.setNoDelay(true)
-    let open = true
-    let pending: Buffer = Buffer.alloc(0)
-    const close = () => {
-      if (!open) return
-      open = false
-      clearTimeout(timer)
-      untrack()
-      socket.destroy()
-    }
-    const untrack = track(() => finish(Effect.fail({ code: "ECANCELED" })))
-    const finish = (result: Effect.Effect<Reply, TransportError>) => {
-      if (!open) return
-      close()
-      resume(result)
-    }
-    const timer = setTimeout(() => finish(Effect.fail({ code: "ETIMEOUT" })), Math.max(1, timeoutMs))
-    socket.on("connect", () => {
-      const prefix = Buffer.alloc(2)
-      prefix.writeUInt16BE(query.length)
-      socket.write(Buffer.concat([prefix, query]))
-    })
-    socket.on("data", (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
-      while (pending.length >= 2) {
-        const length = pending.readUInt16BE(0)
-        if (pending.length < 2 + length) break
-        const reply = decodeReply(pending.subarray(2, 2 + length))
-        pending = pending.subarray(2 + length)
-        if (reply !== undefined && accept(reply)) return finish(Effect.succeed(reply))
-      }
-      if (pending.length > 2 + MAX_MESSAGE) finish(Effect.fail({ code: "EMSGSIZE" }))
-    })
-    socket.on("error", (error) => finish(Effect.fail({ code: errorCode(error) })))
-    socket.on("close", () => {
-      const partial = pending.length > 2 ? decodeReply(pending.subarray(2), true) : undefined
-      finish(
-        partial !== undefined && accept(partial)
-          ? Effect.succeed(partial)
-          : Effect.fail({ code: "ECONNRESET" })
-      )
-    })
-    return Effect.sync(close)
-  })
+  settleOnce(track, timeoutMs, (transport === "udp" ? overUdp : overTcp)(server, query, accept))

@@ -7,9 +7,8 @@ import * as PeerDiscovery from "../../src/PeerDiscovery.js"
 import * as PeerDiscoveryConfig from "../../src/PeerDiscoveryConfig.js"
 import * as PeerId from "../../src/PeerId.js"
 
-export const settings = PeerDiscoveryConfig.testSettings
-export const DOMAIN = PeerId.serviceDomain(settings)
-export const SRV_NAME = PeerId.srvName(settings)
+export const DOMAIN = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
+export const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
 
 /** The SRV record CoreDNS publishes for a Deployment pod at `ip` (or a StatefulSet pod named `label`). */
 export const srvFor = (ipOrLabel: string, total = 1): SrvRecord => ({

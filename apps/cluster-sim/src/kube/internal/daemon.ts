@@ -38,7 +38,7 @@ export const stopDaemon = (daemon: Daemon, grace: Duration.DurationInput = Durat
   })
 
 /** Starts `command` with `args`; its output goes to `<logFolder>/<name>.log`. Not scoped: see {@link daemon}. */
-export const spawnDaemon = (
+const spawnDaemon = (
   name: string,
   command: string,
   args: ReadonlyArray<string>,

@@ -29,7 +29,7 @@ export const timing = (probe: Probe): Timing => ({
 })
 
 /** The number of a container port given by number or by name. */
-export const portNumber = (container: Container, port: number | string): number | undefined => {
+const portNumber = (container: Container, port: number | string): number | undefined => {
   if (typeof port === "number") return port
   if (/^\d+$/.test(port)) return Number(port)
   return container.ports?.find((p) => p.name === port)?.containerPort
