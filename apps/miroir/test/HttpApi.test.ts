@@ -7,7 +7,7 @@ import { freePort } from "@miroir/test-support/processes"
 import { Context, Effect, Layer, Metric, Schema } from "effect"
 import * as App from "../src/App.js"
 import * as AppMetrics from "../src/AppMetrics.js"
-import * as HttpApi from "../src/HttpApi.js"
+import * as HttpApi from "../src/HttpApi/Contract.js"
 import { podSettings } from "./support/settings.js"
 
 const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)

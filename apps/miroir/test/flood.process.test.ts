@@ -10,7 +10,7 @@ import { Rendezvous } from "@miroir/peer-discovery"
 import { waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Schema } from "effect"
-import * as HttpApi from "../src/HttpApi.js"
+import * as HttpApi from "../src/HttpApi/Contract.js"
 import { getJson, metricValue, type Pod, podBundle, startPod } from "./support/pod.js"
 
 const DOMAIN = "miroir-headless.default.svc.cluster.local."
