@@ -11,7 +11,7 @@ import { waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Schema } from "effect"
 import * as HttpApi from "../src/HttpApi/Contract.js"
-import { getJson, metricValue, type Pod, podBundle, startPod } from "./support/pod.js"
+import { ask, metricValue, type Pod, podBundle, startPod } from "./support/pod.js"
 
 const DOMAIN = "miroir-headless.default.svc.cluster.local."
 const SRV_NAME = `_http._tcp.${DOMAIN}`
@@ -61,7 +61,7 @@ describe(`a pod with ${PEERS} peers under ${FLOOD} concurrent /ownership?shards=
       MIROIR_PEER_HINTS: "off",
       MIROIR_LOG_LEVEL: "warn"
     }, bundle)
-    await waitUntil(`the pod to see ${PEERS} peers`, 30_000, async () => (await getJson(`${pod.url}/peers`)).peers.length === PEERS)
+    await waitUntil(`the pod to see ${PEERS} peers`, 30_000, async () => (await ask(pod.url, (api) => api.peers.peers())).peers.length === PEERS)
   }, 90_000)
 
   afterAll(async () => {
