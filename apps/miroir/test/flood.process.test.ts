@@ -10,7 +10,7 @@ import { Rendezvous } from "@miroir/peer-discovery"
 import { waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Schema } from "effect"
-import * as HttpApi from "../src/HttpApi/Contract.js"
+import * as Contract from "../src/HttpApi/Contract.js"
 import { ask, metricValue, type Pod, podBundle, startPod } from "./support/pod.js"
 
 const DOMAIN = "miroir-headless.default.svc.cluster.local."
@@ -80,11 +80,11 @@ describe(`a pod with ${PEERS} peers under ${FLOOD} concurrent /ownership?shards=
     expect(busy.length).toBeGreaterThan(0)
     const expected = Rendezvous.ownedShards(65_536, ids[0]!, [...ids].sort())
     for (const answer of ok) {
-      const body = Schema.decodeUnknownSync(HttpApi.OwnershipBody)(answer.body)
+      const body = Schema.decodeUnknownSync(Contract.OwnershipBody)(answer.body)
       expect(body.owned).toEqual(expected)
     }
     for (const answer of busy) {
-      const body = Schema.decodeUnknownSync(HttpApi.ErrorBody)(answer.body)
+      const body = Schema.decodeUnknownSync(Contract.ErrorBody)(answer.body)
       expect(answer.retryAfter).toBe("1")
       expect(body.retryAfterSeconds).toBe(1)
       expect(body.error).toMatch(/^busy: /)
