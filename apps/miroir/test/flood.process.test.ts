@@ -20,7 +20,11 @@ const PEERS = 300
 const FLOOD = 400
 const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `127-3-${Math.floor(i / 200)}-${i % 200 + 1}`)]
 
-/** Fires `count` requests at once; resolves with each status, Retry-After and body. */
+/**
+ * Fires `count` requests at once; resolves with each status, Retry-After and body. Raw requests, not the
+ * API's client: what is checked is the wire (a refusal's `Retry-After` header), and bodies are decoded
+ * with the contract's schemas below.
+ */
 const flood = (url: string, count: number) =>
   Promise.all(Array.from({ length: count }, async () => {
     try {
@@ -38,9 +42,8 @@ const probeWhile = async (url: string, until: Promise<unknown>) => {
   const probes: Array<{ status: number; ms: number }> = []
   while (!done || probes.length < 2) {
     const started = performance.now()
-    const response = await fetch(`${url}/healthz`)
-    await response.json()
-    probes.push({ status: response.status, ms: performance.now() - started })
+    const status = await ask(url, (api) => api.probes.healthz({ withResponse: true })).then(([, response]) => response.status, () => 0)
+    probes.push({ status, ms: performance.now() - started })
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   return probes

@@ -40,5 +40,9 @@ export const at = (baseUrl: string) => <A, E, R>(call: Effect.Effect<A, E, R>): 
 /** The client over the HttpClient in context (the pod's: Node's, through undici). */
 export const layer: Layer.Layer<PodClient, never, HttpClient.HttpClient> = Layer.effect(PodClient, make)
 
-/** The client over `fetch`, for tools and tests that have no HttpClient of their own. */
+/**
+ * The client over `fetch`, for tools and tests that have no HttpClient of their own. The `fetch` it calls
+ * is taken from the context at each request (FetchHttpClient.Fetch), so a caller can bound its reads
+ * with a deadline of their own (the simulator's Observer does).
+ */
 export const layerFetch: Layer.Layer<PodClient> = layer.pipe(Layer.provide(FetchHttpClient.layer))
