@@ -41,7 +41,7 @@ const fetchWithin = (ms: number): typeof globalThis.fetch => (input, init) =>
  * Effect.timeout (a fiber each) showed in the profile of 50 pods.
  */
 export const ask = <A, E>(
-  pod: Pick<ClusterPod, "url">,
+  pod: ClusterPod,
   call: (api: Client.Client) => Effect.Effect<A, E, Client.PodUrl>,
   timeout: Duration.Duration = READ_TIMEOUT
 ): Effect.Effect<A, E, Client.PodClient> =>
