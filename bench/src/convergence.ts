@@ -12,6 +12,7 @@ import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
 import * as EndpointsController from "@miroir/cluster-sim/EndpointsController"
 import { awaitConverged } from "@miroir/cluster-sim/Observer"
 import * as SimulatedCluster from "@miroir/cluster-sim/SimulatedCluster"
+import * as Client from "@miroir/miroir/HttpApi/Client"
 import { Duration, Effect } from "effect"
 import { quantile } from "./stats.js"
 
@@ -30,7 +31,7 @@ const SHARDS = 64
 const PODS = 3
 
 /** Measures `trials` of each change at refresh interval `r` on a fresh simulated cluster. */
-const measureAt = (r: Duration.Duration, trials: number): Effect.Effect<ReadonlyArray<ConvergenceRun>, Error> =>
+const measureAt = (r: Duration.Duration, trials: number): Effect.Effect<ReadonlyArray<ConvergenceRun>, Error, Client.PodClient> =>
   Effect.gen(function*() {
     const cluster = yield* SimulatedCluster.make(
       yield* ClusterDns.make(),
@@ -70,7 +71,7 @@ export const run = (quick: boolean): Effect.Effect<ReadonlyArray<ConvergenceRun>
   Effect.map(
     Effect.forEach([Duration.seconds(1), Duration.millis(250)], (r) => measureAt(r, quick ? 3 : 10)),
     (runs) => runs.flat()
-  )
+  ).pipe(Effect.provide(Client.layerFetch))
 
 /** p50 and max of a run, and their ratios to R. */
 export const summarize = (run: ConvergenceRun) => {

@@ -15,9 +15,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
 import { bundle } from "@miroir/miroir/bundle"
+import * as Client from "@miroir/miroir/HttpApi/Client"
 import { metricSum, metricValue } from "@miroir/test-support/metricsText"
 import { startPod, signalPod, type PodProcess } from "@miroir/cluster-sim/PodProcess"
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import { type Figure, figure } from "./stats.js"
 
 /** What the run measured. */
@@ -76,13 +77,12 @@ const podWith = (bundle: string, dns: ClusterDns.ClusterDns, ip: string, env: Re
         logFolder,
         env: { MIROIR_DNS_SERVERS: dns.server, MIROIR_LOG_LEVEL: "error", ...env }
       })
-      yield* Effect.promise(async () => {
-        for (let i = 0; i < 200; i++) {
-          if (await fetch(`${pod.url}/readyz`).then((r) => r.ok, () => false)) return
-          await new Promise((resolve) => setTimeout(resolve, 50))
-        }
-        throw new Error(`the benchmark pod at ${pod.url} never became ready`)
-      })
+      // Every 50 ms, at most 200 times.
+      yield* Effect.flatMap(Client.PodClient, (api) => api.probes.readyz()).pipe(
+        Client.at(pod.url),
+        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(199)))),
+        Effect.orElse(() => Effect.dieMessage(`the benchmark pod at ${pod.url} never became ready`))
+      )
       return pod
     }),
     (pod) => Effect.promise(() => (signalPod(pod, "SIGTERM"), pod.exited))
@@ -140,4 +140,4 @@ export const run = (quick: boolean): Effect.Effect<MemoryResult, Error> =>
       cpuSecondsPer1000Refreshes: figure(perThousand, "CPU s per 1,000 refreshes"),
       idleCpuPercent: figure(idlePercent, "% of one core")
     }
-  }))
+  })).pipe(Effect.provide(Client.layerFetch))

@@ -15,9 +15,10 @@ import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { defaultService, serviceDomain, srvName } from "@miroir/cluster-sim/DnsAnswers"
 import { bundle } from "@miroir/miroir/bundle"
+import * as Client from "@miroir/miroir/HttpApi/Client"
 import { awaitReady, freePort, start, type Started, stop } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
-import { Effect } from "effect"
+import { Effect, ManagedRuntime } from "effect"
 import { quantile } from "./stats.js"
 
 const DOMAIN = `${serviceDomain(defaultService)}.`
@@ -83,17 +84,23 @@ const flood = (url: string, count: number) => {
   return done
 }
 
-const probe = async (url: string) => {
+/** The API's client for the whole benchmark (over `fetch`). */
+type Clients = ManagedRuntime.ManagedRuntime<Client.PodClient, never>
+
+/** Asks the pod at `base` through the API's client. */
+const ask = <A, E>(clients: Clients, base: string, call: (api: Client.Client) => Effect.Effect<A, E, Client.PodUrl>) =>
+  clients.runPromise(Effect.flatMap(Client.PodClient, call).pipe(Client.at(base)))
+
+/** One `/healthz` probe, as a kubelet's: its latency in ms; anything but a 200 fails the trial. */
+const probe = async (clients: Clients, base: string) => {
   const started = performance.now()
-  const response = await fetch(url)
-  await response.arrayBuffer()
-  if (response.status !== 200) throw new Error(`/healthz answered ${response.status}`)
+  await ask(clients, base, (api) => api.probes.healthz())
   return performance.now() - started
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const trial = async (bundleFile: string, unbound: Unbound): Promise<Trial> => {
+const trial = async (bundleFile: string, unbound: Unbound, clients: Clients): Promise<Trial> => {
   const httpPort = await freePort(IP)
   const metricsPort = await freePort(IP)
   const pod: Started = start(process.execPath, [bundleFile], {
@@ -113,16 +120,14 @@ const trial = async (bundleFile: string, unbound: Unbound): Promise<Trial> => {
   })
   const base = `http://${IP}:${httpPort}`
   try {
-    await awaitReady(pod, `the pod to see ${PEERS} peers`, 60_000, async () => {
-      const body = await (await fetch(`${base}/peers`)).json() as { peers: Array<string> }
-      return body.peers.length === PEERS
-    })
+    await awaitReady(pod, `the pod to see ${PEERS} peers`, 60_000, async () =>
+      (await ask(clients, base, (api) => api.peers.peers())).peers.length === PEERS)
     const probeUntil = async (done: Promise<unknown>) => {
       const latencies: Array<number> = []
       let probing = true
       void done.finally(() => (probing = false))
       while (probing) {
-        latencies.push(await probe(`${base}/healthz`))
+        latencies.push(await probe(clients, base))
         await sleep(PROBE_EVERY_MS)
       }
       return latencies
@@ -153,11 +158,13 @@ export const run = (quick: boolean): Effect.Effect<ReadonlyArray<Trial>, Error> 
       const bundleFile = await bundle(join(mkdtempSync(join(tmpdir(), "miroir-bench-load-")), "miroir.mjs"))
       const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `127-4-${Math.floor(i / 200)}-${i % 200 + 1}`)]
       const unbound = await startUnbound({ records: ids.map((id) => `${SRV_NAME} 5 IN SRV 0 1 7700 ${id}.${DOMAIN}`) })
+      const clients = ManagedRuntime.make(Client.layerFetch)
       try {
         const trials: Array<Trial> = []
-        for (let i = 0; i < (quick ? 2 : 5); i++) trials.push(await trial(bundleFile, unbound))
+        for (let i = 0; i < (quick ? 2 : 5); i++) trials.push(await trial(bundleFile, unbound, clients))
         return trials
       } finally {
+        await clients.dispose()
         await unbound.stop()
       }
     },

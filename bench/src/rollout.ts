@@ -22,6 +22,7 @@ import * as EndpointsController from "@miroir/cluster-sim/EndpointsController"
 import { awaitConverged, peersOf } from "@miroir/cluster-sim/Observer"
 import * as ShardGaps from "@miroir/cluster-sim/ShardGaps"
 import * as SimulatedCluster from "@miroir/cluster-sim/SimulatedCluster"
+import * as Client from "@miroir/miroir/HttpApi/Client"
 import { Rendezvous } from "@miroir/peer-discovery"
 import { Duration, Effect, Fiber, Option, Stream, SubscriptionRef } from "effect"
 import { quantile } from "./stats.js"
@@ -59,7 +60,7 @@ const ownerChanges = (before: ReadonlyArray<string>, after: ReadonlyArray<string
 }
 
 /** One rolling update at interval `r`, hints on or off, on a fresh simulated cluster. */
-const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRun, Error> =>
+const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRun, Error, Client.PodClient> =>
   Effect.gen(function*() {
     const cluster = yield* SimulatedCluster.make(yield* ClusterDns.make(), {
       ...EndpointsController.defaults(r, mkdtempSync(join(tmpdir(), "miroir-bench-rollout-"))),
@@ -174,7 +175,7 @@ export const run = (quick: boolean): Effect.Effect<ReadonlyArray<RolloutRun>, Er
         rollOnce(r, hints).pipe(
           Effect.tap((run) => Effect.sync(() => console.log(`  R=${Duration.format(r)} hints ${hints ? "on" : "off"}: ${JSON.stringify(summarize([run]))}`)))
         ))
-  ).pipe(Effect.map((runs) => runs.flat()))
+  ).pipe(Effect.map((runs) => runs.flat()), Effect.provide(Client.layerFetch))
 
 /** The figures of the runs of one interval and hints setting, pooled. */
 export const summarize = (runs: ReadonlyArray<RolloutRun>) => {

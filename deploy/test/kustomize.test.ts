@@ -11,7 +11,7 @@ import { ConfigProvider, Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { parseAllDocuments } from "yaml"
 import * as AppConfig from "../../apps/miroir/src/AppConfig.js"
-import { paths } from "../../apps/miroir/src/HttpApi.js"
+import { paths } from "../../apps/miroir/src/HttpApi/Contract.js"
 import { EXAMPLE_OVERLAY_OBJECTS, kindsAndNames } from "./support/overlay.js"
 import { violations } from "./support/schemas.js"
 

@@ -3,6 +3,8 @@
  * as an operator would, and the convergence test the scenario measures against.
  */
 import { metricValue } from "@miroir/test-support/metricsText"
+import { FetchHttpClient } from "@effect/platform"
+import * as Client from "@miroir/miroir/HttpApi/Client"
 import { Array as Arr, Duration, Effect, Option, Ref } from "effect"
 import { type Cluster, type ClusterPod, livePods, publishedLabels } from "./Cluster.js"
 import { POLL_INTERVAL, pollUntil } from "./internal/poll.js"
@@ -24,43 +26,60 @@ export interface PodView {
 }
 
 /** Generous: with dozens of pods starting on two cores, a healthy pod can take a while to answer. */
-const READ_TIMEOUT_MS = 2_000
+const READ_TIMEOUT = Duration.seconds(2)
+
+/** `fetch` with a deadline of its own, `ms` from the start of each request. */
+const fetchWithin = (ms: number): typeof globalThis.fetch => (input, init) =>
+  globalThis.fetch(input, {
+    ...init,
+    signal: init?.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(ms)]) : AbortSignal.timeout(ms)
+  })
 
 /**
- * The body of `url` as `read` gives it, or the failure as it came; a read that outlasts the timeout is
- * aborted. The timeout is the request's own, which also bounds a read whose fiber is interrupted: the
- * observer reads every pod several times a second, and an Effect.timeout (a fiber each) and an
- * AbortController per read showed in the profile of 50 pods.
+ * Asks `pod` through the API's client (Client.layerFetch, which takes its `fetch` from the context); an
+ * answer that outlasts `timeout` is a failure. The timeout is the request's own signal, which also bounds
+ * a read whose fiber is interrupted: the observer reads every pod several times a second, and an
+ * Effect.timeout (a fiber each) showed in the profile of 50 pods.
  */
-const get = <A>(url: string, read: (response: Response) => Promise<A>): Effect.Effect<A, unknown> =>
+export const ask = <A, E>(
+  pod: ClusterPod,
+  call: (api: Client.Client) => Effect.Effect<A, E, Client.PodUrl>,
+  timeout: Duration.Duration = READ_TIMEOUT
+): Effect.Effect<A, E, Client.PodClient> =>
+  Effect.flatMap(Client.PodClient, call).pipe(
+    Client.at(pod.url),
+    Effect.provideService(FetchHttpClient.Fetch, fetchWithin(Duration.toMillis(timeout)))
+  )
+
+/**
+ * The Prometheus text of `url`, or the failure as it came; a read that outlasts the timeout is aborted
+ * (the request's own timeout, which also bounds a read whose fiber is interrupted).
+ */
+const getText = (url: string): Effect.Effect<string, unknown> =>
   Effect.tryPromise({
     try: async () => {
-      const response = await fetch(url, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) })
+      const response = await fetch(url, { signal: AbortSignal.timeout(Duration.toMillis(READ_TIMEOUT)) })
       if (!response.ok) throw new Error(`HTTP ${response.status} from ${url}`)
-      return await read(response)
+      return await response.text()
     },
     catch: (cause) => cause
   })
-
-const getJson = (url: string) => get(url, (response) => response.json() as Promise<any>)
-
-const getText = (url: string) => get(url, (response) => response.text())
 
 /** The same labels in the same order: pods list their peers sorted, as DNS's published set is. */
 const sameLabels = Arr.getEquivalence<string>((a, b) => a === b)
 
 /** The peers one pod lists now; none when it does not answer. */
-export const peersOf = (pod: ClusterPod): Effect.Effect<Option.Option<ReadonlyArray<string>>> =>
-  getJson(`${pod.url}/peers`).pipe(
-    Effect.map((body) => Option.some(body.peers as ReadonlyArray<string>)),
+export const peersOf = (pod: ClusterPod): Effect.Effect<Option.Option<ReadonlyArray<string>>, never, Client.PodClient> =>
+  ask(pod, (api) => api.peers.peers()).pipe(
+    Effect.map((body) => Option.some(body.peers)),
     Effect.orElseSucceed(() => Option.none())
   )
 
 /** Reads one pod. */
-export const viewOf = (pod: ClusterPod, shards: number, withMetrics = false): Effect.Effect<PodView> =>
+export const viewOf = (pod: ClusterPod, shards: number, withMetrics = false): Effect.Effect<PodView, never, Client.PodClient> =>
   Effect.all({
-    peers: getJson(`${pod.url}/peers`),
-    ownership: getJson(`${pod.url}/ownership?shards=${shards}`),
+    peers: ask(pod, (api) => api.peers.peers()),
+    ownership: ask(pod, (api) => api.ownership.ownership({ urlParams: { shards } })),
     metrics: withMetrics ? Effect.map(getText(pod.metricsUrl), (text) => metricValue(text, "miroir_peer_pod_count")) : Effect.succeed(undefined)
   }, { concurrency: "unbounded" }).pipe(
     Effect.map(({ metrics, ownership, peers }): PodView => ({
@@ -88,7 +107,11 @@ export const viewOf = (pod: ClusterPod, shards: number, withMetrics = false): Ef
   )
 
 /** Reads every live pod at once (with `withMetrics`, their `/metrics` too). */
-export const observe = (cluster: Cluster, shards: number, withMetrics = false): Effect.Effect<ReadonlyArray<PodView>> =>
+export const observe = (
+  cluster: Cluster,
+  shards: number,
+  withMetrics = false
+): Effect.Effect<ReadonlyArray<PodView>, never, Client.PodClient> =>
   Effect.flatMap(livePods(cluster), (pods) => Effect.forEach(pods, (pod) => viewOf(pod, shards, withMetrics), { concurrency: "unbounded" }))
 
 /**
@@ -101,7 +124,7 @@ export const awaitViews = (
   done: (views: ReadonlyArray<PodView>) => boolean,
   timeout: Duration.DurationInput,
   what: string
-): Effect.Effect<ReadonlyArray<PodView>, Error> =>
+): Effect.Effect<ReadonlyArray<PodView>, Error, Client.PodClient> =>
   pollUntil(what, observe(cluster, shards), done, { timeout, interval: Duration.millis(100) })
 
 /** Whether `owned` lists, between the views, every shard of `0..shards-1` exactly once. */
@@ -135,7 +158,7 @@ export const awaitConverged = (
   shards: number,
   refreshInterval: Duration.Duration,
   what: string
-): Effect.Effect<number, Error> =>
+): Effect.Effect<number, Error, Client.PodClient> =>
   Effect.gen(function*() {
     const published = yield* publishedLabels(cluster)
     const isBehind = (pod: ClusterPod) =>
@@ -170,7 +193,7 @@ export const awaitDropped = (
   gone: string,
   refreshInterval: Duration.Duration,
   what: string
-): Effect.Effect<number, Error> =>
+): Effect.Effect<number, Error, Client.PodClient> =>
   Effect.gen(function*() {
     const lastAt = yield* Ref.make(Date.now())
     const listing = Effect.gen(function*() {

@@ -5,6 +5,7 @@
  * the new set and they own a disjoint cover of the shards. It drives any {@link Cluster}: the simulator
  * or real Kubernetes components.
  */
+import type * as Client from "@miroir/miroir/HttpApi/Client"
 import { Duration, Effect, Fiber, Ref, Schedule, SubscriptionRef } from "effect"
 import { awaitPublished, awaitSettled, type Cluster, livePods, publishedLabels } from "./Cluster.js"
 import { awaitConverged, awaitDropped, observe, type PodView } from "./Observer.js"
@@ -70,12 +71,12 @@ export type ScenarioName = (typeof scenarios)[number]
 /** How often the pods are sampled: every 100 ms, less often for large clusters so as not to load them. */
 const sampleInterval = (pods: number) => Duration.millis(Math.max(100, 10 * pods))
 
-/** Runs a scenario on a running cluster. */
+/** Runs a scenario on a running cluster, reading the pods through the API's client. */
 export const run = (
   name: ScenarioName,
   cluster: Cluster,
   options: ScenarioOptions
-): Effect.Effect<RunResult, Error> =>
+): Effect.Effect<RunResult, Error, Client.PodClient> =>
   Effect.gen(function*() {
     const r = Duration.toMillis(options.refreshInterval)
     const startedAt = Date.now()

@@ -4,8 +4,10 @@
  * pod (work that nobody does) or by more than one (work done twice). The longest gap is what the
  * acceptance bounds; shard-seconds sum them up.
  */
+import type * as Client from "@miroir/miroir/HttpApi/Client"
 import { Duration, Effect, Fiber, Ref, Schedule } from "effect"
-import { type Cluster, livePods } from "./Cluster.js"
+import { type Cluster, type ClusterPod, livePods } from "./Cluster.js"
+import { ask } from "./Observer.js"
 
 /** What the sampling measured. */
 export interface GapReport {
@@ -42,12 +44,12 @@ const initial: Streaks = {
   lastAt: undefined
 }
 
-const ownedBy = (url: string, shards: number) =>
-  Effect.tryPromise(async () => {
-    const response = await fetch(`${url}/ownership?shards=${shards}`, { signal: AbortSignal.timeout(1_000) })
-    if (!response.ok) throw new Error(`HTTP ${response.status}`)
-    return ((await response.json()) as { owned: ReadonlyArray<number> }).owned
-  }).pipe(Effect.option)
+/** The shards `pod` claims, none when it does not answer within a second. */
+const ownedBy = (pod: ClusterPod, shards: number) =>
+  ask(pod, (api) => api.ownership.ownership({ urlParams: { shards } }), Duration.seconds(1)).pipe(
+    Effect.map((answer) => answer.owned),
+    Effect.option
+  )
 
 /** The stretches after one sample: where `isGap` holds of a shard, its stretch goes on or begins. */
 const stretches = (since: ReadonlyMap<number, number>, counts: ReadonlyArray<number>, isGap: (count: number) => boolean, at: number) => {
@@ -89,12 +91,16 @@ const record = (streaks: Streaks, counts: ReadonlyArray<number>, at: number): St
  * stops the sampling and reports. A pod that does not answer, or is terminating, counts as owning
  * nothing: what it may still be finishing is not work anyone can count on.
  */
-export const sample = (cluster: Cluster, shards: number, every: Duration.DurationInput) =>
+export const sample = (
+  cluster: Cluster,
+  shards: number,
+  every: Duration.DurationInput
+): Effect.Effect<Effect.Effect<GapReport>, never, Client.PodClient> =>
   Effect.gen(function*() {
     const streaks = yield* Ref.make(initial)
     const once = Effect.gen(function*() {
       const pods = yield* livePods(cluster)
-      const owned = yield* Effect.forEach(pods, (pod) => ownedBy(pod.url, shards), { concurrency: "unbounded" })
+      const owned = yield* Effect.forEach(pods, (pod) => ownedBy(pod, shards), { concurrency: "unbounded" })
       const counts = Array.from({ length: shards }, () => 0)
       for (const claim of owned) if (claim._tag === "Some") for (const shard of claim.value) counts[shard] = (counts[shard] ?? 0) + 1
       const at = Date.now()

@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
+import * as Client from "@miroir/miroir/HttpApi/Client"
 import { Data, Duration, Effect, Schedule, type Scope } from "effect"
 import { type Cluster, publishedLabels } from "./Cluster.js"
 import * as ClusterDns from "./ClusterDns.js"
@@ -142,6 +143,7 @@ const program = Effect.gen(function*() {
   }
 }).pipe(
   Effect.scoped,
+  Effect.provide(Client.layerFetch),
   Effect.tapError((error) => Effect.sync(() => console.error(error.message)))
 )
 

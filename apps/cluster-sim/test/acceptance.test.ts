@@ -6,6 +6,7 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Client from "@miroir/miroir/HttpApi/Client"
 import { startPrometheus, type Prometheus } from "@miroir/test-support/prometheus"
 import { waitUntil } from "@miroir/test-support/processes"
 import { Duration, Effect } from "effect"
@@ -70,7 +71,7 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("acceptance
         afterStep: checkThroughPrometheus(prometheus, cluster)
       })
       return { description: cluster.description, result }
-    }).pipe(Effect.scoped, Effect.runPromise)
+    }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
     const report = Report.render(result, { cluster: description, pods: 3, statefulSet: false })
     console.log(report)
     expect(result.checks.filter((check) => !check.passed), `${report}\npod logs: ${logFolder}`).toEqual([])
@@ -95,7 +96,7 @@ describe("acceptance, beyond the criteria", () => {
       const views = yield* observe(cluster, SHARDS)
       expect(views.map((view) => view.self).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `miroir-${i}`).sort())
       return { answered: cluster.dns.answered(), description: cluster.description, result }
-    }).pipe(Effect.scoped, Effect.runPromise)
+    }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
     const report = Report.render(result, { cluster: description, pods: 50, statefulSet: true })
     console.log(report)
     expect(result.checks.filter((check) => !check.passed), `${report}\npod logs: ${logFolder}`).toEqual([])
@@ -120,6 +121,6 @@ describe("acceptance, beyond the criteria", () => {
       )
       // Each pod alone owns every shard: overlap, never a shard without an owner.
       expect(views.every((view) => view.owned.length === SHARDS)).toBe(true)
-    }).pipe(Effect.scoped, Effect.runPromise)
+    }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
   }, 120_000)
 })

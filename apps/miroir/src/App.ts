@@ -7,7 +7,7 @@ import type { HttpServer, HttpServerError } from "@effect/platform"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, Rendezvous } from "@miroir/peer-discovery"
 import { Duration, Layer, Option } from "effect"
 import * as AppConfig from "./AppConfig.js"
-import * as HttpApi from "./HttpApi.js"
+import * as HttpApiServer from "./HttpApi/Server.js"
 import * as ModeAWorker from "./ModeAWorker.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
 import * as OwnershipCache from "./OwnershipCache.js"
@@ -61,8 +61,8 @@ export const layer = (
     Layer.provide(PeerClient.layer(OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10)))))
   )
   // The server listens first, so that the audit's client and the hints know the port every pod serves on.
-  const server = HttpApi.serverLayer(settings.app)
-  const api = HttpApi.serve.pipe(
+  const server = HttpApiServer.serverLayer(settings.app)
+  const api = HttpApiServer.serve.pipe(
     Layer.provide(Layer.merge(audit, RequestGate.layer())),
     Layer.provideMerge(server)
   )

@@ -17,10 +17,11 @@
  * and a change of findings is logged once, with counts and a few examples (bounded).
  */
 import { PeerDiscovery, PeerSet, Rendezvous } from "@miroir/peer-discovery"
-import { Cause, Clock, Context, Duration, Effect, Either, Layer, Metric, Option, Ref, Schedule, Schema } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Either, Layer, Metric, Option, Ref, Schedule } from "effect"
 import * as AppMetrics from "./AppMetrics.js"
+import type { AuditReport, OwnershipBody } from "./HttpApi/Contract.js"
 import { OwnershipCache, ownedBy, type Owners } from "./OwnershipCache.js"
-import { PeerClient, type PeerAnswer } from "./PeerClient.js"
+import { PeerClient } from "./PeerClient.js"
 
 /** The key whose owner is the auditor. */
 export const AUDIT_KEY = "miroir/ownership-audit"
@@ -35,61 +36,8 @@ export const CONCURRENCY = 16
 export const requestTimeout = (interval: Duration.Duration): Duration.Duration =>
   Duration.clamp(Duration.times(interval, 0.5), { minimum: Duration.millis(250), maximum: Duration.seconds(5) })
 
-const Count = Schema.Int.pipe(Schema.nonNegative())
-
-/** One audit's findings; the JSON of `GET /ownership/audit` carries it. Lists hold at most {@link MAX_LISTED}. */
-export const Report = Schema.Struct({
-  /** The auditor's id. */
-  auditor: Schema.String,
-  /** ISO-8601 time the audit finished. */
-  at: Schema.String,
-  durationMs: Schema.Number,
-  /** Shards `0 … shards - 1` were audited (the auditor's `MIROIR_SHARDS`). */
-  shards: Count,
-  /** The auditor's view's digest. */
-  digest: Schema.String,
-  /** Peers in the auditor's view, itself included. */
-  peersAsked: Count,
-  /** Of those, the ones that answered (the auditor included). */
-  answered: Count,
-  /** True when there is nothing below. */
-  ok: Schema.Boolean,
-  /** Shards no answering pod claims, other than those of peers that did not answer. */
-  unowned: Schema.Struct({ count: Count, shards: Schema.Array(Count) }),
-  /** Shards claimed by more than one pod, with the pods (as asked). */
-  multiOwned: Schema.Struct({
-    count: Count,
-    shards: Schema.Array(Schema.Struct({ shard: Count, owners: Schema.Array(Schema.String) }))
-  }),
-  /** Shards the auditor's view gives to peers that did not answer: nobody knows who works on them. */
-  unknownShards: Count,
-  /** Peers that did not answer, and why. */
-  unreachable: Schema.Struct({
-    count: Count,
-    peers: Schema.Array(Schema.Struct({ peer: Schema.String, reason: Schema.String }))
-  }),
-  /** The views among the answers, most common first. */
-  views: Schema.Struct({
-    distinct: Count,
-    views: Schema.Array(Schema.Struct({
-      digest: Schema.String,
-      /** Pods holding this view. */
-      pods: Count,
-      /** Peers in this view. */
-      peers: Count,
-      /** A few of the pods holding it (as asked). */
-      heldBy: Schema.Array(Schema.String)
-    }))
-  }),
-  /** Peers that answered under another id than the one asked. */
-  identityMismatches: Schema.Struct({
-    count: Count,
-    peers: Schema.Array(Schema.Struct({ peer: Schema.String, answeredAs: Schema.String }))
-  })
-})
-
-/** One audit's findings. */
-export type Report = typeof Report.Type
+/** One audit's findings, as `GET /ownership/audit` carries them (the schema is the contract's). */
+export type Report = typeof AuditReport.Type
 
 /** What the audit of a pod is doing: see `GET /ownership/audit`. */
 export interface AuditState {
@@ -109,7 +57,7 @@ export interface AuditState {
 /** One peer asked: its answer, or why there was none. */
 export interface Outcome {
   readonly peer: string
-  readonly answer: Either.Either<PeerAnswer, string>
+  readonly answer: Either.Either<typeof OwnershipBody.Type, string>
 }
 
 /** What {@link evaluate} needs. */
@@ -127,7 +75,7 @@ export interface Input {
 export const evaluate = (input: Input): Report => {
   const { expected, outcomes } = input
   const shards = expected.shards
-  const answers: Array<{ readonly peer: string; readonly answer: PeerAnswer }> = []
+  const answers: Array<{ readonly peer: string; readonly answer: typeof OwnershipBody.Type }> = []
   const unreachable: Array<{ peer: string; reason: string }> = []
   for (const { peer, answer } of outcomes) {
     Either.match(answer, {

@@ -9,25 +9,12 @@
  * neither gives a {@link PeerUnreachable} that says so, never a guess.
  */
 import { isIP } from "node:net"
-import { HttpClient, HttpClientResponse, HttpServer } from "@effect/platform"
+import { HttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { DnsResolver, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { Context, Data, Duration, Effect, Layer, Option, Schema } from "effect"
-
-/**
- * What the client reads of a peer's `GET /ownership` answer (HttpApi.OwnershipBody has more; extra
- * fields are ignored, so that a newer pod still answers an older auditor).
- */
-export const PeerAnswer = Schema.Struct({
-  self: Schema.String,
-  peers: Schema.Array(Schema.String),
-  digest: Schema.String,
-  shards: Schema.Int,
-  owned: Schema.Array(Schema.Int)
-})
-
-/** A peer's answer, decoded. */
-export type PeerAnswer = typeof PeerAnswer.Type
+import { Context, Data, Duration, Effect, Layer, Option } from "effect"
+import * as Client from "./HttpApi/Client.js"
+import type { OwnershipBody } from "./HttpApi/Contract.js"
 
 /** A peer that could not be asked, or did not answer as expected, and why (one short line). */
 export class PeerUnreachable extends Data.TaggedError("PeerUnreachable")<{
@@ -41,8 +28,11 @@ export class PeerUnreachable extends Data.TaggedError("PeerUnreachable")<{
 
 /** What the client offers. */
 export interface Service {
-  /** The peer's answer to `GET /ownership?shards=<shards>`, within the client's timeout. */
-  readonly ownership: (peer: string, shards: number) => Effect.Effect<PeerAnswer, PeerUnreachable>
+  /**
+   * The peer's answer to `GET /ownership?shards=<shards>`, within the client's timeout. Fields the
+   * contract does not know are ignored, so that a newer pod still answers an older auditor.
+   */
+  readonly ownership: (peer: string, shards: number) => Effect.Effect<typeof OwnershipBody.Type, PeerUnreachable>
 }
 
 /** The client as a service; tests replace it with in-memory peers. */
@@ -100,7 +90,9 @@ export const make = (options: Options): Effect.Effect<
   HttpClient.HttpClient | DnsResolver.DnsResolver | PeerDiscoveryConfig.PeerDiscoveryConfig
 > =>
   Effect.gen(function*() {
-    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
+    // Any answer but a 200 is reported by its status: the reason says `HTTP 503`, whatever the body.
+    const http = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
+    const client = yield* Effect.provideService(Client.make, HttpClient.HttpClient, http)
     const resolver = yield* DnsResolver.DnsResolver
     const settings = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
     const domain = PeerId.serviceDomain(settings)
@@ -111,17 +103,19 @@ export const make = (options: Options): Effect.Effect<
       Effect.gen(function*() {
         const address = yield* addressOf(peer)
         const host = address.includes(":") ? `[${address}]` : address
-        return yield* client.get(`http://${host}:${options.port}/ownership?shards=${shards}`).pipe(
-          Effect.flatMap(HttpClientResponse.schemaBodyJson(PeerAnswer)),
-          Effect.scoped,
-          Effect.catchTags({
-            RequestError: (error) => {
-              const cause = error.cause as { code?: string; message?: string } | undefined
-              return new PeerUnreachable({ peer, reason: `no answer from ${host}: ${cause?.code ?? cause?.message ?? error.reason}` })
-            },
-            ResponseError: (error) => new PeerUnreachable({ peer, reason: `HTTP ${error.response.status} from ${host}` }),
-            ParseError: (error) =>
-              new PeerUnreachable({ peer, reason: `unexpected answer from ${host}: ${error.message.slice(0, BAD_ANSWER_CHARS)}` })
+        return yield* client.ownership.ownership({ urlParams: { shards } }).pipe(
+          Client.at(`http://${host}:${options.port}`),
+          Effect.mapError((error) => {
+            switch (error._tag) {
+              case "RequestError": {
+                const cause = error.cause as { code?: string; message?: string } | undefined
+                return new PeerUnreachable({ peer, reason: `no answer from ${host}: ${cause?.code ?? cause?.message ?? error.reason}` })
+              }
+              case "ResponseError":
+                return new PeerUnreachable({ peer, reason: `HTTP ${error.response.status} from ${host}` })
+              default:
+                return new PeerUnreachable({ peer, reason: `unexpected answer from ${host}: ${error.message.slice(0, BAD_ANSWER_CHARS)}` })
+            }
           })
         )
       }).pipe(

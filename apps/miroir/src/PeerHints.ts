@@ -9,19 +9,14 @@
  * pod never exits much later because of hints. In Kubernetes the endpoint leaves the slice as the pod starts
  * terminating, while the preStop sleep runs, so the wait is usually one lookup.
  */
-import { HttpClient, HttpClientRequest, HttpServer } from "@effect/platform"
+import { HttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { DnsResolver, type Hint, PeerDiscovery, PeerDiscoveryConfig, PeerId, type PeerSet } from "@miroir/peer-discovery"
-import { Duration, Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Ref, Schedule, Stream } from "effect"
 import { AppConfig } from "./AppConfig.js"
+import * as Client from "./HttpApi/Client.js"
+import type { HintBody } from "./HttpApi/Contract.js"
 import { peerAddress, PeerUnreachable } from "./PeerClient.js"
-
-/** The JSON body of `POST /hints`, sent and received; the schema is the contract. */
-export const HintBody = Schema.Struct({
-  kind: Schema.Literal("joined", "left"),
-  /** The id of the peer the hint is about (the sender itself), as DNS lists it. */
-  peer: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(253))
-})
 
 /**
  * The longest wait at shutdown for DNS to stop listing this pod before the `left` hints go anyway: with
@@ -76,19 +71,16 @@ export const make = (port: number) =>
     const discovery = yield* PeerDiscovery.PeerDiscovery
     const settings = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
     const resolver = yield* DnsResolver.DnsResolver
-    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
+    const http = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
+    const client = yield* Effect.provideService(Client.make, HttpClient.HttpClient, http)
     const addressOf = peerAddress(resolver, PeerId.serviceDomain(settings))
 
     const post = (peer: string, body: typeof HintBody.Type) =>
       Effect.gen(function*() {
         const address = yield* addressOf(peer)
         const host = address.includes(":") ? `[${address}]` : address
-        const request = yield* HttpClientRequest.post(`http://${host}:${port}/hints`).pipe(
-          HttpClientRequest.schemaBodyJson(HintBody)(body),
-          Effect.orDie
-        )
-        yield* client.execute(request).pipe(
-          Effect.scoped,
+        yield* client.hints.hint({ payload: body }).pipe(
+          Client.at(`http://${host}:${port}`),
           Effect.mapError((error) => new PeerUnreachable({ peer, reason: `hint not taken by ${host}: ${error.message}` }))
         )
       }).pipe(

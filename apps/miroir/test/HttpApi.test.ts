@@ -7,7 +7,8 @@ import { freePort } from "@miroir/test-support/processes"
 import { Context, Effect, Layer, Metric, Schema } from "effect"
 import * as App from "../src/App.js"
 import * as AppMetrics from "../src/AppMetrics.js"
-import * as HttpApi from "../src/HttpApi.js"
+import * as Client from "../src/HttpApi/Client.js"
+import * as Contract from "../src/HttpApi/Contract.js"
 import { podSettings } from "./support/settings.js"
 
 const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
@@ -44,14 +45,14 @@ const get = (url: string, init?: RequestInit) =>
     const body = await response.json()
     const path = new URL(url).pathname
     const schema = response.status >= 400
-      ? HttpApi.ErrorBody
+      ? Contract.ErrorBody
       : path === "/peers"
-      ? HttpApi.PeersBody
+      ? Contract.PeersBody
       : path === "/ownership"
-      ? HttpApi.OwnershipBody
+      ? Contract.OwnershipBody
       : path === "/ownership/audit"
-      ? HttpApi.AuditBody
-      : HttpApi.StatusBody
+      ? Contract.AuditBody
+      : Contract.StatusBody
     Schema.decodeUnknownSync(schema as Schema.Schema<unknown>, { onExcessProperty: "error" })(body)
     return { status: response.status, headers: response.headers, body: body as any }
   })
@@ -177,4 +178,21 @@ describe("the HTTP API", () => {
       const gone = yield* get(`${pods[2]!.url}/peers`)
       expect(gone.body.selfInDns).toBe(false)
     }))
+
+  it.scopedLive("the client derived from the contract reads every endpoint", () =>
+    Effect.gen(function*() {
+      const { pods: [pod] } = yield* cluster([IPS[0]!])
+      const api = yield* Client.PodClient
+      const ask = Client.at(pod!.url)
+      const peers = yield* ask(api.peers.peers())
+      expect(peers.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
+      const owned = yield* ask(api.ownership.ownership({ urlParams: { shards: 256 } }))
+      expect(owned).toMatchObject({ self: "10-0-0-1", shards: 256, digest: peers.digest })
+      expect((yield* ask(api.ownership.ownership({ urlParams: {} }))).shards).toBe(16)
+      expect((yield* ask(api.ownership.audit())).status).toBe("disabled")
+      expect(yield* ask(api.probes.healthz())).toEqual({ status: "ok" })
+      expect(yield* ask(api.probes.readyz())).toEqual({ status: "ready" })
+      const { result } = yield* ask(api.hints.hint({ payload: { kind: "joined", peer: "10-0-0-9" } }))
+      expect(["following", "pending", "agreed", "full", "off"]).toContain(result)
+    }).pipe(Effect.provide(Client.layerFetch)))
 })

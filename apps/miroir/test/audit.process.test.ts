@@ -21,7 +21,7 @@ import { type Prometheus, startPrometheus } from "@miroir/test-support/prometheu
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { AUDIT_KEY, type Report } from "../src/OwnershipAudit.js"
 import { dashed, DOMAIN, domainOf } from "./support/dns.js"
-import { commonFreePort, getJson, type Pod, podBundle, startPod } from "./support/pod.js"
+import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/pod.js"
 
 const STEADY_SECONDS = Number(process.env.MIROIR_AUDIT_STEADY_SECONDS ?? 60)
 const AUDIT_INTERVAL_MS = 1_000
@@ -139,7 +139,7 @@ describe("the ownership audit across pod processes", () => {
     waitUntil(`${alert} to fire`, 20_000, async () =>
       (await ownershipAlerts()).some((a) => a.labels.alertname === alert && a.state === "firing"))
   const auditorPod = () => pods.get(AUDITOR.replaceAll("-", "."))!
-  const peersOf = async (ip: string): Promise<Array<string>> => (await getJson(`${pods.get(ip)!.url}/peers`)).peers
+  const peersOf = async (ip: string): Promise<ReadonlyArray<string>> => (await ask(pods.get(ip)!.url, (api) => api.peers.peers())).peers
 
   /** Waits until every pod in `ips` sees exactly the published set. */
   const awaitAgreement = (ips: ReadonlyArray<string>) =>
@@ -156,7 +156,7 @@ describe("the ownership audit across pod processes", () => {
     const seen: Array<Report> = []
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
-      const body = await getJson(`${auditorPod().url}/ownership/audit`).catch(() => undefined)
+      const body = await ask(auditorPod().url, (api) => api.ownership.audit()).catch(() => undefined)
       const report: Report | null | undefined = body?.last
       if (report && Date.parse(report.at) > since && report.at !== seen.at(-1)?.at) {
         seen.push(report)
@@ -172,7 +172,7 @@ describe("the ownership audit across pod processes", () => {
   /** Waits for an audit with no finding (after healing a fault). */
   const awaitCleanAudit = () =>
     waitUntil("an audit with no finding", 30_000, async () => {
-      const body = await getJson(`${auditorPod().url}/ownership/audit`)
+      const body = await ask(auditorPod().url, (api) => api.ownership.audit())
       return body.last?.ok === true && Date.parse(body.last.at) > Date.now() - 2 * AUDIT_INTERVAL_MS
     })
 
@@ -197,11 +197,11 @@ describe("the ownership audit across pod processes", () => {
 
   it(`finds nothing in a steady run of ${STEADY_SECONDS} s, audited by one pod`, async () => {
     await waitUntil("the first audit", 15_000, async () =>
-      (await getJson(`${auditorPod().url}/ownership/audit`)).status === "audited")
+      (await ask(auditorPod().url, (api) => api.ownership.audit())).status === "audited")
     const started = Date.now()
     const reports = new Map<string, Report>()
     while (Date.now() - started < STEADY_SECONDS * 1000) {
-      const body = await getJson(`${auditorPod().url}/ownership/audit`)
+      const body = await ask(auditorPod().url, (api) => api.ownership.audit())
       expect(body.status).toBe("audited")
       if (body.last !== null && Date.parse(body.last.at) > started) reports.set(body.last.at, body.last)
       await new Promise((resolve) => setTimeout(resolve, 250))
@@ -225,7 +225,7 @@ describe("the ownership audit across pod processes", () => {
     // Every pod names the same auditor; only it audits; every pod's view has the same digest.
     const digests = new Set<number | undefined>()
     for (const [ip, pod] of pods) {
-      const audit = await getJson(`${pod.url}/ownership/audit`)
+      const audit = await ask(pod.url, (api) => api.ownership.audit())
       expect(audit.auditor).toBe(AUDITOR)
       expect(audit.status).toBe(dashed(ip) === AUDITOR ? "audited" : "not-auditor")
       const metrics = await (await fetch(pod.metricsUrl)).text()
@@ -235,7 +235,7 @@ describe("the ownership audit across pod processes", () => {
       expect(metricValue(metrics, "miroir_ownership_audit_unreachable_peers")).toBe(0)
       expect(metricValue(metrics, "miroir_ownership_audit_distinct_views")).toBe(dashed(ip) === AUDITOR ? 1 : 0)
       digests.add(metricValue(metrics, "miroir_peer_view_digest"))
-      expect(Number.parseInt((await getJson(`${pod.url}/peers`)).digest, 16)).toBe(metricValue(metrics, "miroir_peer_view_digest"))
+      expect(Number.parseInt((await ask(pod.url, (api) => api.peers.peers())).digest, 16)).toBe(metricValue(metrics, "miroir_peer_view_digest"))
     }
     expect(digests.size).toBe(1)
     const auditorMetrics = await (await fetch(auditorPod().metricsUrl)).text()
@@ -255,7 +255,7 @@ describe("the ownership audit across pod processes", () => {
     await staleDns!.stop()
     staleDns = undefined
     await waitUntil("the cut pod to mark its set stale", 15_000, async () =>
-      (await getJson(`${pods.get(STALE)!.url}/peers`)).stale === true)
+      (await ask(pods.get(STALE)!.url, (api) => api.peers.peers())).stale === true)
     await launch(NEWCOMER)
     await publish([...BASE, NEWCOMER])
     await awaitAgreement([...pods.keys()].filter((ip) => ip !== STALE))

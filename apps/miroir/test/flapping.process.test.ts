@@ -10,7 +10,7 @@ import { metricValue } from "@miroir/test-support/metricsText"
 import { reply, type Script, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processes"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
-import { getJson, type Pod, startPod } from "./support/pod.js"
+import { ask, type Pod, startPod } from "./support/pod.js"
 
 const IPS = ["127.0.0.31", "127.0.0.32"]
 /** The two pods, and six more peers that only exist in DNS: ownership is computed over all eight. */
@@ -63,8 +63,8 @@ describe("pods against a DNS server that flaps between the whole set and part of
     const snapshot = async (pod: Pod) => {
       const metrics = await (await fetch(pod.metricsUrl)).text()
       return {
-        peers: (await getJson(`${pod.url}/peers`)).peers as Array<string>,
-        owned: (await getJson(`${pod.url}/ownership`)).owned as Array<number>,
+        peers: (await ask(pod.url, (api) => api.peers.peers())).peers,
+        owned: (await ask(pod.url, (api) => api.ownership.ownership({ urlParams: {} }))).owned,
         changes: metricValue(metrics, "miroir_peer_membership_changes_total") ?? 0,
         podCount: metricValue(metrics, "miroir_peer_pod_count"),
         ownedCount: metricValue(metrics, "miroir_owned_shards_count"),
@@ -109,7 +109,7 @@ describe("pods against a DNS server that flaps between the whole set and part of
     const before = await Promise.all(pods.map(async (pod) => metricValue(await (await fetch(pod.metricsUrl)).text(), "miroir_peer_discovery_large_shrinks_total", { result: "confirmed" }) ?? 0))
     // A tick (at most 1.2 R = 360 ms) plus the confirmation delay (75 ms) and two lookups; generous for a loaded machine.
     await waitUntil("both pods to follow the scale-down to two peers", 10_000, async () =>
-      (await Promise.all(pods.map((pod) => getJson(`${pod.url}/peers`)))).every((body) => body.peers.join() === two.map(dashed).join()))
+      (await Promise.all(pods.map((pod) => ask(pod.url, (api) => api.peers.peers())))).every((body) => body.peers.join() === two.map(dashed).join()))
     for (const [i, pod] of pods.entries()) {
       const metrics = await (await fetch(pod.metricsUrl)).text()
       expect(metricValue(metrics, "miroir_peer_discovery_large_shrinks_total", { result: "confirmed" })).toBe(before[i]! + 1)

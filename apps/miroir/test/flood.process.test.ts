@@ -11,16 +11,20 @@ import { metricValue } from "@miroir/test-support/metricsText"
 import { waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Schema } from "effect"
-import * as HttpApi from "../src/HttpApi.js"
 import { DOMAIN, SRV_NAME } from "./support/dns.js"
-import { getJson, type Pod, podBundle, startPod } from "./support/pod.js"
+import * as Contract from "../src/HttpApi/Contract.js"
+import { ask, type Pod, podBundle, startPod } from "./support/pod.js"
 
 const IP = "127.0.2.2"
 const PEERS = 300
 const FLOOD = 400
 const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `127-3-${Math.floor(i / 200)}-${i % 200 + 1}`)]
 
-/** Fires `count` requests at once; resolves with each status, Retry-After and body. */
+/**
+ * Fires `count` requests at once; resolves with each status, Retry-After and body. Raw requests, not the
+ * API's client: what is checked is the wire (a refusal's `Retry-After` header), and bodies are decoded
+ * with the contract's schemas below.
+ */
 const flood = (url: string, count: number) =>
   Promise.all(Array.from({ length: count }, async () => {
     try {
@@ -38,9 +42,8 @@ const probeWhile = async (url: string, until: Promise<unknown>) => {
   const probes: Array<{ status: number; ms: number }> = []
   while (!done || probes.length < 2) {
     const started = performance.now()
-    const response = await fetch(`${url}/healthz`)
-    await response.json()
-    probes.push({ status: response.status, ms: performance.now() - started })
+    const status = await ask(url, (api) => api.probes.healthz({ withResponse: true })).then(([, response]) => response.status, () => 0)
+    probes.push({ status, ms: performance.now() - started })
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   return probes
@@ -61,7 +64,7 @@ describe(`a pod with ${PEERS} peers under ${FLOOD} concurrent /ownership?shards=
       MIROIR_PEER_HINTS: "off",
       MIROIR_LOG_LEVEL: "warn"
     }, bundle)
-    await waitUntil(`the pod to see ${PEERS} peers`, 30_000, async () => (await getJson(`${pod.url}/peers`)).peers.length === PEERS)
+    await waitUntil(`the pod to see ${PEERS} peers`, 30_000, async () => (await ask(pod.url, (api) => api.peers.peers())).peers.length === PEERS)
   }, 90_000)
 
   afterAll(async () => {
@@ -80,11 +83,11 @@ describe(`a pod with ${PEERS} peers under ${FLOOD} concurrent /ownership?shards=
     expect(busy.length).toBeGreaterThan(0)
     const expected = Rendezvous.ownedShards(65_536, ids[0]!, [...ids].sort())
     for (const answer of ok) {
-      const body = Schema.decodeUnknownSync(HttpApi.OwnershipBody)(answer.body)
+      const body = Schema.decodeUnknownSync(Contract.OwnershipBody)(answer.body)
       expect(body.owned).toEqual(expected)
     }
     for (const answer of busy) {
-      const body = Schema.decodeUnknownSync(HttpApi.ErrorBody)(answer.body)
+      const body = Schema.decodeUnknownSync(Contract.ErrorBody)(answer.body)
       expect(answer.retryAfter).toBe("1")
       expect(body.retryAfterSeconds).toBe(1)
       expect(body.error).toMatch(/^busy: /)

@@ -8,7 +8,7 @@ import { freePort, waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
 import { attributesOf, decode, type Receiver, startReceiver } from "./support/otlpReceiver.js"
-import { getJson, startPod } from "./support/pod.js"
+import { ask, startPod } from "./support/pod.js"
 
 const POD_IP = "127.0.0.21"
 const srvRecords = [POD_IP, "10.9.9.9"].map((ip) => `${SRV_NAME} 5 IN SRV 0 50 7700 ${dashed(ip)}.${DOMAIN}`)
@@ -107,7 +107,7 @@ describe("OTLP export", () => {
     const closedPort = await freePort()
     const pod = await startPod(POD_IP, environment(`http://127.0.0.1:${closedPort}`))
     await new Promise((resolve) => setTimeout(resolve, 1_000))
-    const body = await getJson(`${pod.url}/peers`)
+    const body = await ask(pod.url, (api) => api.peers.peers())
     expect(body.peers).toEqual(["10-9-9-9", "127-0-0-21"])
     expect(body.stale).toBe(false)
     const ended = await pod.stop()

@@ -8,7 +8,7 @@ import { metricValue } from "@miroir/test-support/metricsText"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { freePort, type Started, waitUntil } from "@miroir/test-support/processes"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
-import { getJson, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
+import { ask, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
 
 const IPS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
 const srvRecord = (ip: string, total: number) =>
@@ -35,13 +35,13 @@ describe("pod processes against unbound", () => {
 
   it("every pod lists all three, itself by its dashed POD_IP", async () => {
     for (const pod of pods) {
-      const body = await getJson(`${pod.url}/peers`)
+      const body = await ask(pod.url, (api) => api.peers.peers())
       expect(body).toMatchObject({ self: dashed(pod.ip), peers: IPS.map(dashed), stale: false, selfInDns: true })
     }
   })
 
   it("the pods own a disjoint cover of the shards, and /metrics agrees with /peers and /ownership", async () => {
-    const owned = await Promise.all(pods.map((pod) => getJson(`${pod.url}/ownership`)))
+    const owned = await Promise.all(pods.map((pod) => ask(pod.url, (api) => api.ownership.ownership({ urlParams: {} }))))
     const all = owned.flatMap((body) => body.owned as Array<number>).sort((a, b) => a - b)
     expect(all).toEqual(Array.from({ length: 32 }, (_, i) => i))
     for (const [i, pod] of pods.entries()) {
@@ -62,11 +62,11 @@ describe("pod processes against unbound", () => {
     await unbound.addRecords([srvRecord("127.0.0.9", 4)])
     const four = [...IPS, "127.0.0.9"].map(dashed)
     await waitUntil("every pod to see four peers", 5_000, async () =>
-      (await Promise.all(pods.map((pod) => getJson(`${pod.url}/peers`)))).every((body) => body.peers.join() === four.join()))
+      (await Promise.all(pods.map((pod) => ask(pod.url, (api) => api.peers.peers())))).every((body) => body.peers.join() === four.join()))
     await unbound.removeName(SRV_NAME)
     await unbound.addRecords(IPS.map((ip) => srvRecord(ip, 3)))
     await waitUntil("every pod to see three peers again", 5_000, async () =>
-      (await Promise.all(pods.map((pod) => getJson(`${pod.url}/peers`)))).every((body) => body.peers.length === 3))
+      (await Promise.all(pods.map((pod) => ask(pod.url, (api) => api.peers.peers())))).every((body) => body.peers.length === 3))
   })
 
   it("a pod stops on SIGTERM with exit code 0 within 5 s", async () => {

@@ -7,7 +7,9 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Client from "@miroir/miroir/HttpApi/Client"
 import { awaitReady, type Ended, exited, freePort, start, type Started, stop } from "@miroir/test-support/processes"
+import { Effect, ManagedRuntime } from "effect"
 import { bundle } from "../../../apps/miroir/scripts/bundle.js"
 
 let bundled: Promise<string> | undefined
@@ -48,11 +50,18 @@ export const podEnvironment = async (ip: string, rendered: ReadonlyMap<string, s
 export const spawnBundle = async (env: Record<string, string>, nodeBinary = process.execPath): Promise<Started> =>
   start(nodeBinary, [await podBundle()], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env } })
 
+/** The API's client, derived once per test file (over `fetch`). */
+const clients = ManagedRuntime.make(Client.layerFetch)
+
+/** Asks the pod at `url` (its {@link PodProcess.url}) through the API's client; rejects on any answer but a 200. */
+export const ask = <A, E>(url: string, call: (api: Client.Client) => Effect.Effect<A, E, Client.PodUrl>): Promise<A> =>
+  clients.runPromise(Effect.flatMap(Client.PodClient, call).pipe(Client.at(url)))
+
 /** Starts the pod and waits for /healthz (or fails with its output if it exits first). */
 export const startPod = async (env: Record<string, string>, nodeBinary?: string): Promise<PodProcess> => {
   const started = await spawnBundle(env, nodeBinary)
   const url = `http://${env.MIROIR_HTTP_HOST}:${env.MIROIR_HTTP_PORT}`
-  await awaitReady(started, `${url}/healthz`, 60_000, async () => (await fetch(`${url}/healthz`)).ok)
+  await awaitReady(started, `${url}/healthz`, 60_000, () => ask(url, (api) => api.probes.healthz()).then(() => true, () => false))
   return { started, url }
 }
 

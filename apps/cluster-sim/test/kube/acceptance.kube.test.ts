@@ -15,6 +15,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Client from "@miroir/miroir/HttpApi/Client"
 import { type Prometheus, startPrometheus } from "@miroir/test-support/prometheus"
 import { Duration, Effect, Schedule, Stream } from "effect"
 import { describe, expect, it } from "vitest"
@@ -149,7 +150,7 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
       yield* cluster.setDnsOutage(false)
       const pods = (yield* livePods(cluster)).length
       return { result, rollout, steadyFiring, firedAfterMs, staleFor: stale.for, pods, description: cluster.description }
-    }).pipe(Effect.scoped, Effect.runPromise)
+    }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
 
     const { firedAfterMs, pods, result, rollout, staleFor, steadyFiring } = outcome
     const report = [

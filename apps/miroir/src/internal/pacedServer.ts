@@ -1,6 +1,6 @@
 /**
  * A Node HTTP server that answers the kubelet's probes at once and hands every other request to the
- * application a few at a time, one batch per turn of the event loop. Not API: HttpApi.serverLayer uses it.
+ * application a few at a time, one batch per turn of the event loop. Not API: HttpApi/Server.ts (serverLayer) uses it.
  *
  * Why: Node delivers the requests that arrived together one after the other, and each runs in the
  * Effect application until it waits or answers, all within one turn of the event loop. Two hundred

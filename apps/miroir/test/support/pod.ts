@@ -8,7 +8,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { awaitReady, type Ended, exited, freePort, start, type Started, stop } from "@miroir/test-support/processes"
+import { Effect, ManagedRuntime } from "effect"
 import { bundle } from "../../scripts/bundle.js"
+import * as Client from "../../src/HttpApi/Client.js"
 
 const appFolder = fileURLToPath(new URL("../..", import.meta.url))
 
@@ -83,7 +85,7 @@ export const startPod = async (ip: string, env: Record<string, string> = {}, bun
     ...env
   }, bundleFile)
   const url = `http://${ip}:${httpPort}`
-  await awaitReady(started, `the pod at ${url} to be ready`, 60_000, async () => (await fetch(`${url}/readyz`)).ok)
+  await awaitReady(started, `the pod at ${url} to be ready`, 60_000, () => isReady(url))
   return {
     ip,
     url,
@@ -105,10 +107,16 @@ export const waitForExit = (started: Started, timeoutMs: number): Promise<Ended>
       setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)), timeoutMs))
   ])
 
-/** GETs a JSON document. */
-export const getJson = async (url: string): Promise<any> => {
-  const response = await fetch(url)
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`)
-  return response.json()
-}
+/** The API's client, derived once for every test of the process (over `fetch`). */
+const clients = ManagedRuntime.make(Client.layerFetch)
+
+/**
+ * Asks the pod at `url` (its {@link Pod.url}) through the API's client: `ask(pod.url, (api) =>
+ * api.peers.peers())` resolves with the decoded answer, and rejects on any other.
+ */
+export const ask = <A, E>(url: string, call: (api: Client.Client) => Effect.Effect<A, E, Client.PodUrl>): Promise<A> =>
+  clients.runPromise(Effect.flatMap(Client.PodClient, call).pipe(Client.at(url)))
+
+/** Whether the pod at `url` answers `GET /readyz`. */
+export const isReady = (url: string): Promise<boolean> => ask(url, (api) => api.probes.readyz()).then(() => true, () => false)
 

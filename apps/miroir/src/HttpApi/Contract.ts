@@ -1,0 +1,276 @@
+/**
+ * The HTTP API of a pod, declared once: its paths, methods, the `shards` parameter, the Schema of every
+ * JSON body and every error (400, 404, 405, 503). The server (Server.ts) is built from this declaration
+ * and the client (Client.ts) is derived from it, so that what a pod answers and what the auditor, the
+ * simulator, the benchmarks and the tests read cannot drift apart.
+ *
+ * Every endpoint only reads; none changes state (`POST /hints` only makes discovery look up DNS sooner:
+ * see PeerHints.ts). This module imports neither the server nor the client: tools import it alone.
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
+import { Schema } from "effect"
+import { MAX_SHARDS } from "../AppConfig.js"
+
+/** The JSON body of `GET /peers`. */
+export const PeersBody = Schema.Struct({
+  self: Schema.String,
+  /** Sorted. */
+  peers: Schema.Array(Schema.String),
+  /** ISO-8601 time of the last DNS answer; null before the first. */
+  refreshedAt: Schema.NullOr(Schema.String),
+  stale: Schema.Boolean,
+  selfInDns: Schema.Boolean,
+  /** Digest of the view (PeerSet.digest): pods that agree on their peers show the same one. */
+  digest: Schema.String
+})
+
+/**
+ * The JSON body of `GET /ownership`. The ownership audit reads peers' answers with it too; decoding
+ * ignores fields it does not know, so that a newer pod still answers an older auditor.
+ */
+export const OwnershipBody = Schema.Struct({
+  self: Schema.String,
+  peers: Schema.Array(Schema.String),
+  /** Digest of the view the shards were computed over. */
+  digest: Schema.String,
+  shards: Schema.Int,
+  /** Ascending. */
+  owned: Schema.Array(Schema.Int)
+})
+
+const Count = Schema.Int.pipe(Schema.nonNegative())
+
+/**
+ * One ownership audit's findings (OwnershipAudit.evaluate), as `GET /ownership/audit` carries them.
+ * Lists hold at most OwnershipAudit.MAX_LISTED items; the counts are complete.
+ */
+export const AuditReport = Schema.Struct({
+  /** The auditor's id. */
+  auditor: Schema.String,
+  /** ISO-8601 time the audit finished. */
+  at: Schema.String,
+  durationMs: Schema.Number,
+  /** Shards `0 … shards - 1` were audited (the auditor's `MIROIR_SHARDS`). */
+  shards: Count,
+  /** The auditor's view's digest. */
+  digest: Schema.String,
+  /** Peers in the auditor's view, itself included. */
+  peersAsked: Count,
+  /** Of those, the ones that answered (the auditor included). */
+  answered: Count,
+  /** True when there is nothing below. */
+  ok: Schema.Boolean,
+  /** Shards no answering pod claims, other than those of peers that did not answer. */
+  unowned: Schema.Struct({ count: Count, shards: Schema.Array(Count) }),
+  /** Shards claimed by more than one pod, with the pods (as asked). */
+  multiOwned: Schema.Struct({
+    count: Count,
+    shards: Schema.Array(Schema.Struct({ shard: Count, owners: Schema.Array(Schema.String) }))
+  }),
+  /** Shards the auditor's view gives to peers that did not answer: nobody knows who works on them. */
+  unknownShards: Count,
+  /** Peers that did not answer, and why. */
+  unreachable: Schema.Struct({
+    count: Count,
+    peers: Schema.Array(Schema.Struct({ peer: Schema.String, reason: Schema.String }))
+  }),
+  /** The views among the answers, most common first. */
+  views: Schema.Struct({
+    distinct: Count,
+    views: Schema.Array(Schema.Struct({
+      digest: Schema.String,
+      /** Pods holding this view. */
+      pods: Count,
+      /** Peers in this view. */
+      peers: Count,
+      /** A few of the pods holding it (as asked). */
+      heldBy: Schema.Array(Schema.String)
+    }))
+  }),
+  /** Peers that answered under another id than the one asked. */
+  identityMismatches: Schema.Struct({
+    count: Count,
+    peers: Schema.Array(Schema.Struct({ peer: Schema.String, answeredAs: Schema.String }))
+  })
+})
+
+/** The JSON body of `GET /ownership/audit`. */
+export const AuditBody = Schema.Struct({
+  self: Schema.String,
+  /** See OwnershipAudit.AuditState. */
+  status: Schema.Literal("disabled", "pending", "audited", "not-auditor"),
+  /** The auditor in this pod's view (the owner of the audit key); null while disabled. */
+  auditor: Schema.NullOr(Schema.String),
+  /** Seconds between audits; null while disabled. */
+  intervalSeconds: Schema.NullOr(Schema.Number),
+  /** What the status means, in a sentence. */
+  message: Schema.String,
+  /** This pod's last audit; null if it has not audited. */
+  last: Schema.NullOr(AuditReport)
+})
+
+/** The JSON body of `POST /hints`, sent by PeerHints and received by the server. */
+export const HintBody = Schema.Struct({
+  kind: Schema.Literal("joined", "left"),
+  /** The id of the peer the hint is about (the sender itself), as DNS lists it. */
+  peer: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(253))
+})
+
+/** The JSON answer to `POST /hints`: what became of the hint (`off` when `MIROIR_PEER_HINTS=off`). */
+export const HintAnswer = Schema.Struct({
+  result: Schema.Literal("following", "pending", "agreed", "full", "off")
+})
+
+/** The JSON body of `GET /healthz` and `GET /readyz`. */
+export const StatusBody = Schema.Struct({ status: Schema.Literal("ok", "ready") })
+
+/**
+ * The shape shared by every error answer (400, 404, 405, 503): `error` says what happened in a sentence;
+ * each error below adds the fields it needs.
+ */
+export const ErrorBody = Schema.Struct({
+  error: Schema.String,
+  /** The query parameter at fault (400). */
+  parameter: Schema.optional(Schema.String),
+  /** Its value as received (400), null when absent. */
+  value: Schema.optional(Schema.NullOr(Schema.String)),
+  /** The methods allowed on the path (405). */
+  allowed: Schema.optional(Schema.Array(Schema.String)),
+  /** The paths served (404). */
+  paths: Schema.optional(Schema.Array(Schema.String)),
+  /** Seconds to wait before trying again (503), as the `Retry-After` header says. */
+  retryAfterSeconds: Schema.optional(Schema.Int)
+})
+
+// The errors are classes: the client decodes each status into its class, and their `_tag` (for
+// Effect.catchTag) and `message` are getters, not fields, so that the JSON is ErrorBody's, with no `_tag`.
+// The server encodes an error with the first of the API's error schemas that accepts it, structurally:
+// each one but BadRequest has a required field of its own, and BadRequest comes last (see PodApi).
+
+/** 400: a query parameter or a body the endpoint does not accept. */
+export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
+  ErrorBody.pick("error", "parameter", "value"),
+  HttpApiSchema.annotations({ status: 400 })
+) {
+  get _tag(): "BadRequest" {
+    return "BadRequest"
+  }
+  get message(): string {
+    return this.error
+  }
+}
+
+/** 404: no such path; `paths` lists those served. */
+export class NotFound extends Schema.Class<NotFound>("NotFound")(
+  { error: Schema.String, paths: Schema.Array(Schema.String) },
+  HttpApiSchema.annotations({ status: 404 })
+) {
+  get _tag(): "NotFound" {
+    return "NotFound"
+  }
+  get message(): string {
+    return this.error
+  }
+}
+
+/** 405: a path served, another method; the answer's `Allow` header says the same as `allowed`. */
+export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotAllowed")(
+  { error: Schema.String, allowed: Schema.Array(Schema.String) },
+  HttpApiSchema.annotations({ status: 405 })
+) {
+  get _tag(): "MethodNotAllowed" {
+    return "MethodNotAllowed"
+  }
+  get message(): string {
+    return this.error
+  }
+}
+
+/** 503: too many requests at once or waiting; try again after `retryAfterSeconds` (the `Retry-After` header). */
+export class Busy extends Schema.Class<Busy>("Busy")(
+  { error: Schema.String, retryAfterSeconds: Schema.Int },
+  HttpApiSchema.annotations({ status: 503 })
+) {
+  get _tag(): "Busy" {
+    return "Busy"
+  }
+  get message(): string {
+    return this.error
+  }
+}
+
+/**
+ * The `shards` query parameter of `GET /ownership`: decimal digits only (no sign, exponent or fraction),
+ * an integer from 1 to MAX_SHARDS. Its message is what a 400 says, after the parameter's name and before
+ * the value received (`shards must be an integer from 1 to 65536, got "abc"`).
+ */
+export const Shards = Schema.compose(
+  Schema.String.pipe(Schema.pattern(/^\d{1,6}$/)),
+  Schema.NumberFromString
+).pipe(
+  Schema.int(),
+  Schema.between(1, MAX_SHARDS),
+  Schema.annotations({ message: () => ({ message: `must be an integer from 1 to ${MAX_SHARDS}`, override: true }) })
+)
+
+/** `GET /peers`: what discovery sees. */
+export class PeersGroup extends HttpApiGroup.make("peers")
+  .add(HttpApiEndpoint.get("peers", "/peers").addSuccess(PeersBody))
+{}
+
+/** `GET /ownership`, `GET /ownership/audit`: the shards this pod owns, and the cluster-wide audit. */
+export class OwnershipGroup extends HttpApiGroup.make("ownership")
+  .add(
+    HttpApiEndpoint.get("ownership", "/ownership")
+      .setUrlParams(Schema.Struct({
+        /** Default: the pod's `MIROIR_SHARDS`. */
+        shards: Schema.optional(Shards)
+      }))
+      .addSuccess(OwnershipBody)
+      .addError(BadRequest)
+  )
+  .add(HttpApiEndpoint.get("audit", "/ownership/audit").addSuccess(AuditBody))
+{}
+
+/** `GET /healthz`, `GET /readyz`: liveness and readiness; neither depends on discovery. */
+export class ProbesGroup extends HttpApiGroup.make("probes")
+  .add(HttpApiEndpoint.get("healthz", "/healthz").addSuccess(StatusBody))
+  .add(HttpApiEndpoint.get("readyz", "/readyz").addSuccess(StatusBody))
+{}
+
+/** `POST /hints`: a peer's refresh hint, which only makes discovery look up DNS sooner. */
+export class HintsGroup extends HttpApiGroup.make("hints")
+  .add(
+    HttpApiEndpoint.post("hint", "/hints")
+      .setPayload(HintBody)
+      .addSuccess(HintAnswer)
+      .addError(BadRequest)
+  )
+{}
+
+/**
+ * The pod API. Any request may get a 400 when its parameters do not decode (the server answers every
+ * decoding failure with {@link BadRequest}, never the platform's HttpApiDecodeError), a 404 on a path
+ * not served, a 405 with another method than the path's, and (but the probes) a 503 when the pod has
+ * too many requests waiting (internal/pacedServer.ts).
+ */
+export class PodApi extends HttpApi.make("miroir-pod")
+  .add(PeersGroup)
+  .add(OwnershipGroup)
+  .add(ProbesGroup)
+  .add(HintsGroup)
+  .addError(NotFound)
+  .addError(MethodNotAllowed)
+  .addError(Busy)
+  .addError(BadRequest)
+{}
+
+/** The method each served path answers, from the declaration. */
+export const methods: ReadonlyMap<string, string> = new Map(
+  Object.values(PodApi.groups).flatMap((group) =>
+    Object.values(group.endpoints).map((endpoint): [string, string] => [endpoint.path, endpoint.method])
+  )
+)
+
+/** The paths served. */
+export const paths: ReadonlyArray<string> = [...methods.keys()]
