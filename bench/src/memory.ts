@@ -15,8 +15,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
 import { metricValue } from "@miroir/cluster-sim/Observer"
-import { bundlePodService, startPod, signalPod, type PodProcess } from "@miroir/cluster-sim/PodProcess"
-import { Effect } from "effect"
+import { bundlePodService, type PodProcess, podSpec } from "@miroir/cluster-sim/PodProcess"
+import { scopedPod } from "@miroir/test-support/PodProcess"
+import { pollUntil } from "@miroir/test-support/Poll"
+import { Duration, Effect } from "effect"
 import { type Figure, figure } from "./stats.js"
 
 /** What the run measured. */
@@ -59,34 +61,21 @@ const scrape = (pod: PodProcess) =>
   })
 
 const waitForLookups = (pod: PodProcess, atLeast: number) =>
-  Effect.gen(function*() {
-    while (true) {
-      const now = yield* scrape(pod)
-      if (now.lookups >= atLeast) return now
-      yield* Effect.sleep("250 millis")
-    }
+  pollUntil(`${atLeast} lookups by the pod at ${pod.url}`, scrape(pod), (now) => now.lookups >= atLeast, {
+    timeout: Duration.minutes(2),
+    interval: Duration.millis(250)
   })
 
 const podWith = (bundle: string, dns: ClusterDns.ClusterDns, ip: string, env: Record<string, string>, logFolder: string) =>
-  Effect.acquireRelease(
-    Effect.gen(function*() {
-      const pod = startPod({
-        bundle,
-        name: `miroir-bench-${ip.split(".").pop()}`,
-        ip,
-        logFolder,
-        env: { MIROIR_DNS_SERVERS: dns.server, MIROIR_LOG_LEVEL: "error", ...env }
-      })
-      yield* Effect.promise(async () => {
-        for (let i = 0; i < 200; i++) {
-          if (await fetch(`${pod.url}/readyz`).then((r) => r.ok, () => false)) return
-          await new Promise((resolve) => setTimeout(resolve, 50))
-        }
-        throw new Error(`the benchmark pod at ${pod.url} never became ready`)
-      })
-      return pod
+  scopedPod(
+    podSpec({
+      bundle,
+      name: `miroir-bench-${ip.split(".").pop()}`,
+      ip,
+      logFolder,
+      env: { MIROIR_DNS_SERVERS: dns.server, MIROIR_LOG_LEVEL: "error", ...env }
     }),
-    (pod) => Effect.promise(() => (signalPod(pod, "SIGTERM"), pod.exited))
+    { timeout: Duration.seconds(10) }
   )
 
 /** Runs the benchmark: 10,000 refreshes and a minute idle (3,000 and 15 s in quick mode). */
@@ -102,7 +91,7 @@ export const run = (quick: boolean): Effect.Effect<MemoryResult, Error> =>
       MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "10ms",
       MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "8ms"
     }, logFolder)
-    const pid = busy.child.pid!
+    const pid = busy.process.child.pid!
     const warm = yield* waitForLookups(busy, 500)
     const samples: Array<{ lookups: number; rss: number; heap: number; cpu: number }> = []
     while (samples.length === 0 || samples.at(-1)!.lookups < warm.lookups + refreshes) {
@@ -127,9 +116,9 @@ export const run = (quick: boolean): Effect.Effect<MemoryResult, Error> =>
     const windows = quick ? 3 : 6
     const idlePercent: Array<number> = []
     for (let i = 0; i < windows; i++) {
-      const before = cpuSeconds(idle.child.pid!)
+      const before = cpuSeconds(idle.process.child.pid!)
       yield* Effect.sleep(windowMs)
-      idlePercent.push(((cpuSeconds(idle.child.pid!) - before) / (windowMs / 1_000)) * 100)
+      idlePercent.push(((cpuSeconds(idle.process.child.pid!) - before) / (windowMs / 1_000)) * 100)
     }
     return {
       refreshes: lookups - warm.lookups,

@@ -14,9 +14,11 @@ import { mkdtempSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { bundle } from "@miroir/miroir/bundle"
-import { awaitReady, freePort, start, type Started, stop } from "@miroir/test-support/processes"
+import * as Pod from "@miroir/test-support/PodProcess"
+import * as Process from "@miroir/test-support/Process"
+import { freePort } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
-import { Effect } from "effect"
+import { Duration, Effect, Fiber } from "effect"
 import { quantile } from "./stats.js"
 
 const DOMAIN = "miroir-headless.default.svc.cluster.local."
@@ -69,99 +71,125 @@ console.log(JSON.stringify({
 }))
 `
 
-const flood = (url: string, count: number) => {
-  const child = start("nice", ["-n", "10", process.execPath, "--input-type=module", "-e", FLOOD_SCRIPT, url, String(count)])
-  const done = new Promise<{ answered: number; refused: number; failed: number; ms: number }>((resolve, reject) =>
-    child.child.once("exit", () => {
-      try {
-        resolve(JSON.parse(child.output().trim().split("\n").at(-1)!))
-      } catch {
-        reject(new Error(`the flood process printed: ${child.output()}`))
-      }
-    }))
-  return done
+/** How the flood ended. */
+interface Flooded {
+  readonly answered: number
+  readonly refused: number
+  readonly failed: number
+  readonly ms: number
 }
 
-const probe = async (url: string) => {
-  const started = performance.now()
-  const response = await fetch(url)
-  await response.arrayBuffer()
-  if (response.status !== 200) throw new Error(`/healthz answered ${response.status}`)
-  return performance.now() - started
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-const trial = async (bundleFile: string, unbound: Unbound): Promise<Trial> => {
-  const httpPort = await freePort(IP)
-  const metricsPort = await freePort(IP)
-  const pod: Started = start(process.execPath, [bundleFile], {
-    env: {
-      PATH: process.env.PATH,
-      POD_NAME: "miroir-bench-load",
-      POD_IP: IP,
-      MIROIR_HTTP_HOST: IP,
-      MIROIR_HTTP_PORT: String(httpPort),
-      MIROIR_METRICS_PORT: String(metricsPort),
-      MIROIR_DNS_SERVERS: unbound.server,
-      MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off",
-      // The other peers are names in DNS only: nothing must try to reach them.
-      MIROIR_PEER_HINTS: "off",
-      MIROIR_LOG_LEVEL: "error"
-    }
+const flood = (url: string, count: number): Effect.Effect<Flooded, Error> =>
+  Effect.suspend(() => {
+    const child = Process.start("nice", ["-n", "10", process.execPath, "--input-type=module", "-e", FLOOD_SCRIPT, url, String(count)])
+    return Process.exited(child).pipe(
+      Effect.flatMap(() =>
+        Effect.try({
+          try: () => JSON.parse(child.output().trim().split("\n").at(-1)!) as Flooded,
+          catch: () => new Error(`the flood process printed: ${child.output()}`)
+        })
+      ),
+      Effect.onInterrupt(() => Process.stop(child, { grace: Duration.seconds(1), signal: "SIGKILL" }))
+    )
   })
-  const base = `http://${IP}:${httpPort}`
-  try {
-    await awaitReady(pod, `the pod to see ${PEERS} peers`, 60_000, async () => {
-      const body = await (await fetch(`${base}/peers`)).json() as { peers: Array<string> }
-      return body.peers.length === PEERS
-    })
-    const probeUntil = async (done: Promise<unknown>) => {
-      const latencies: Array<number> = []
-      let probing = true
-      void done.finally(() => (probing = false))
-      while (probing) {
-        latencies.push(await probe(`${base}/healthz`))
-        await sleep(PROBE_EVERY_MS)
-      }
-      return latencies
-    }
-    const idleHealthzMs = await probeUntil(sleep(IDLE_PROBING_MS))
-    // Probes from just before the flood until just after it.
-    const loadAverage = loadavg()[0]!
-    const flooded = sleep(200).then(() => flood(`${base}/ownership?shards=${SHARDS}`, CONCURRENCY))
-    const healthzMs = await probeUntil(flooded.then(() => sleep(200)))
-    const result = await flooded
-    // SIGTERM in the middle of a flood at another shard count: a computation is under way.
-    const second = flood(`${base}/ownership?shards=${SHARDS - 1}`, CONCURRENCY)
-    await sleep(150)
-    const signalled = performance.now()
-    const ended = await stop(pod, 30_000)
-    const sigtermExitMs = performance.now() - signalled
-    await second
-    return { healthzMs, idleHealthzMs, ...result, floodMs: result.ms, sigtermExitMs, exitCode: ended.code, loadAverage }
-  } finally {
-    await stop(pod, 1_000, "SIGKILL")
-  }
-}
 
-/** Runs the trials (5, or 2 in quick mode). */
-export const run = (quick: boolean): Effect.Effect<ReadonlyArray<Trial>, Error> =>
+/** The latency of one GET of `url`, ms; a failure or another status than 200 fails. */
+const probe = (url: string): Effect.Effect<number, Error> =>
   Effect.tryPromise({
     try: async () => {
-      const bundleFile = await bundle(join(mkdtempSync(join(tmpdir(), "miroir-bench-load-")), "miroir.mjs"))
-      const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `127-4-${Math.floor(i / 200)}-${i % 200 + 1}`)]
-      const unbound = await startUnbound({ records: ids.map((id) => `${SRV_NAME} 5 IN SRV 0 1 7700 ${id}.${DOMAIN}`) })
-      try {
-        const trials: Array<Trial> = []
-        for (let i = 0; i < (quick ? 2 : 5); i++) trials.push(await trial(bundleFile, unbound))
-        return trials
-      } finally {
-        await unbound.stop()
-      }
+      const started = performance.now()
+      const response = await fetch(url)
+      await response.arrayBuffer()
+      if (response.status !== 200) throw new Error(`/healthz answered ${response.status}`)
+      return performance.now() - started
     },
     catch: (error) => (error instanceof Error ? error : new Error(String(error)))
   })
+
+/** The pod's `/peers` lists every peer. */
+const seesEveryPeer = (base: string): Effect.Effect<boolean, unknown> =>
+  Effect.tryPromise(async () => ((await (await fetch(`${base}/peers`)).json()) as { peers: Array<string> }).peers.length === PEERS)
+
+/**
+ * Probes `url` every {@link PROBE_EVERY_MS} while `during` runs (a probe under way when it ends is
+ * finished), and returns the latencies and what `during` returned.
+ */
+const probeDuring = <A, E>(url: string, during: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const latencies: Array<number> = []
+    const done = yield* Effect.fork(during)
+    yield* probe(url).pipe(
+      Effect.tap((ms) => Effect.sync(() => latencies.push(ms))),
+      Effect.zipRight(Effect.sleep(PROBE_EVERY_MS)),
+      Effect.zipRight(Effect.map(done.poll, (exit) => exit._tag === "None")),
+      Effect.repeat({ while: (probing) => probing })
+    )
+    return { latencies, result: yield* Fiber.join(done) }
+  })
+
+const trial = (bundleFile: string, unbound: Unbound): Effect.Effect<Trial, Error> =>
+  Effect.scoped(Effect.gen(function*() {
+    const [httpPort, metricsPort] = yield* Effect.promise(() => Promise.all([freePort(IP), freePort(IP)]))
+    const pod = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        Pod.spawn({
+          program: { bundle: bundleFile },
+          name: "miroir-bench-load",
+          ip: IP,
+          httpPort,
+          metricsPort,
+          env: {
+            MIROIR_DNS_SERVERS: unbound.server,
+            MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off",
+            // The other peers are names in DNS only: nothing must try to reach them.
+            MIROIR_PEER_HINTS: "off",
+            MIROIR_LOG_LEVEL: "error"
+          }
+        })
+      ),
+      (pod) => Process.stop(pod.process, { grace: Duration.seconds(1), signal: "SIGKILL" })
+    )
+    yield* Process.awaitReady(pod.process, `the pod to see ${PEERS} peers`, seesEveryPeer(pod.url), { timeout: Duration.seconds(60) })
+    const healthz = `${pod.url}/healthz`
+    const idle = yield* probeDuring(healthz, Effect.sleep(IDLE_PROBING_MS))
+    // Probes from just before the flood until just after it.
+    const loadAverage = loadavg()[0]!
+    const flooded = yield* probeDuring(
+      healthz,
+      Effect.sleep(200).pipe(Effect.zipRight(flood(`${pod.url}/ownership?shards=${SHARDS}`, CONCURRENCY)), Effect.zipLeft(Effect.sleep(200)))
+    )
+    // SIGTERM in the middle of a flood at another shard count: a computation is under way.
+    const second = yield* Effect.fork(flood(`${pod.url}/ownership?shards=${SHARDS - 1}`, CONCURRENCY))
+    yield* Effect.sleep(150)
+    const signalled = performance.now()
+    const ended = yield* Process.stop(pod.process, { grace: Duration.seconds(30) })
+    const sigtermExitMs = performance.now() - signalled
+    yield* Fiber.join(second)
+    const result = flooded.result
+    return {
+      healthzMs: flooded.latencies,
+      idleHealthzMs: idle.latencies,
+      ...result,
+      floodMs: result.ms,
+      sigtermExitMs,
+      exitCode: ended.code,
+      loadAverage
+    }
+  }))
+
+/** Runs the trials (5, or 2 in quick mode). */
+export const run = (quick: boolean): Effect.Effect<ReadonlyArray<Trial>, Error> =>
+  Effect.scoped(Effect.gen(function*() {
+    const bundleFile = yield* Effect.promise(() => bundle(join(mkdtempSync(join(tmpdir(), "miroir-bench-load-")), "miroir.mjs")))
+    const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `127-4-${Math.floor(i / 200)}-${i % 200 + 1}`)]
+    const unbound = yield* Effect.acquireRelease(
+      Effect.promise(() => startUnbound({ records: ids.map((id) => `${SRV_NAME} 5 IN SRV 0 1 7700 ${id}.${DOMAIN}`) })),
+      (server) => Effect.promise(server.stop)
+    )
+    const trials: Array<Trial> = []
+    for (let i = 0; i < (quick ? 2 : 5); i++) trials.push(yield* trial(bundleFile, unbound))
+    return trials
+  }))
 
 /** Per trial: p50, p99 and max of the probes during the flood, and p99 of those before it. */
 export const summarize = (trial: Trial) => ({

@@ -7,7 +7,10 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { awaitReady, type Ended, exited, freePort, start, type Started, stop } from "@miroir/test-support/processes"
+import * as Pod from "@miroir/test-support/PodProcess"
+import * as Process from "@miroir/test-support/Process"
+import { type Ended, freePort, type Started, stop } from "@miroir/test-support/processes"
+import { Duration, Effect } from "effect"
 import { bundle } from "../../../apps/miroir/scripts/bundle.js"
 
 let bundled: Promise<string> | undefined
@@ -46,28 +49,24 @@ export const podEnvironment = async (ip: string, rendered: ReadonlyMap<string, s
 
 /** Starts `node <bundle>` (this machine's node, or `nodeBinary`) with `env` and only PATH and HOME besides. */
 export const spawnBundle = async (env: Record<string, string>, nodeBinary = process.execPath): Promise<Started> =>
-  start(nodeBinary, [await podBundle()], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env } })
+  Process.start(nodeBinary, [await podBundle()], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env } })
 
 /** Starts the pod and waits for /healthz (or fails with its output if it exits first). */
 export const startPod = async (env: Record<string, string>, nodeBinary?: string): Promise<PodProcess> => {
   const started = await spawnBundle(env, nodeBinary)
   const url = `http://${env.MIROIR_HTTP_HOST}:${env.MIROIR_HTTP_PORT}`
-  await awaitReady(started, `${url}/healthz`, 60_000, async () => (await fetch(`${url}/healthz`)).ok)
+  await Effect.runPromise(Process.awaitReady(started, `${url}/healthz`, Pod.answers(`${url}/healthz`), { timeout: Duration.seconds(60) }))
   return { started, url }
 }
 
 /** Waits for a process that must exit by itself (a refused configuration), at most `timeoutMs`. */
-export const awaitExit = async (started: Started, timeoutMs = 30_000): Promise<Ended> => {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)), timeoutMs)
-  })
-  try {
-    return await Promise.race([exited(started), late])
-  } finally {
-    clearTimeout(timer)
-    await stop(started)
-  }
-}
+export const awaitExit = (started: Started, timeoutMs = 30_000): Promise<Ended> =>
+  Effect.runPromise(Process.exited(started).pipe(
+    Effect.timeoutFail({
+      duration: Duration.millis(timeoutMs),
+      onTimeout: () => new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)
+    }),
+    Effect.ensuring(Process.stop(started))
+  ))
 
 export { stop }
