@@ -109,7 +109,16 @@ export const scoped = (
   Effect.acquireRelease(Effect.sync(() => start(command, args, options)), (started) => stop(started, options))
 
 /** The process could not be awaited: it exited first, or never answered. */
-export class NotReady extends Data.TaggedError("NotReady")<{ readonly message: string }> {}
+export class NotReady extends Data.TaggedError("NotReady")<{
+  /** Why: it exited first (with how), or the wait timed out. */
+  readonly reason: string
+  /** What it had printed. */
+  readonly output: string
+}> {
+  override get message(): string {
+    return `${this.reason}\nits output:\n${this.output}`
+  }
+}
 
 /**
  * Waits until the process answers `probe` (true), polled as {@link waitUntil} does, and fails at once if
@@ -128,6 +137,6 @@ export const awaitReady = <E, R>(
     exitedFirst
   ).pipe(
     Effect.catchAll((reason) =>
-      Effect.zipRight(stop(started), Effect.fail(new NotReady({ message: `${reason}\nits output:\n${started.output()}` }))))
+      Effect.zipRight(stop(started), Effect.fail(new NotReady({ reason, output: started.output() }))))
   )
 }
