@@ -14,6 +14,7 @@ import { mkdtempSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { bundle } from "@miroir/miroir/bundle"
+import { MAX_SHARDS } from "@miroir/miroir/AppConfig"
 import * as Pod from "@miroir/test-support/PodProcess"
 import * as Process from "@miroir/test-support/Process"
 import { freePort } from "@miroir/test-support/processes"
@@ -28,8 +29,8 @@ const IP = "127.0.3.2"
 export const PEERS = 300
 /** Requests fired at once. */
 export const CONCURRENCY = 200
-/** Shards per request. */
-export const SHARDS = 65_536
+/** Shards per request: the largest count the pod accepts. */
+export const SHARDS = MAX_SHARDS
 const PROBE_EVERY_MS = 20
 const IDLE_PROBING_MS = 3_000
 

@@ -61,12 +61,6 @@ export const startPod = async (env: Record<string, string>, nodeBinary?: string)
 
 /** Waits for a process that must exit by itself (a refused configuration), at most `timeoutMs`. */
 export const awaitExit = (started: Started, timeoutMs = 30_000): Promise<Ended> =>
-  Effect.runPromise(Process.exited(started).pipe(
-    Effect.timeoutFail({
-      duration: Duration.millis(timeoutMs),
-      onTimeout: () => new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)
-    }),
-    Effect.ensuring(Process.stop(started))
-  ))
+  Effect.runPromise(Process.exitedWithin(started, Duration.millis(timeoutMs)).pipe(Effect.ensuring(Process.stop(started))))
 
 export { stop }

@@ -78,6 +78,22 @@ export const isRunning = ({ child }: Started): boolean => child.exitCode === nul
 /** Waits until it has exited (at once if it has already), and says how. */
 export const exited = (started: Started): Effect.Effect<Ended> => Deferred.await(started.ended)
 
+/** A process that should have exited by itself and had not; carries what it printed. */
+export class StillRunning extends Data.TaggedError("StillRunning")<{ readonly timeout: Duration.Duration; readonly output: string }> {
+  override get message(): string {
+    return `still running after ${Duration.toMillis(this.timeout)} ms:\n${this.output}`
+  }
+}
+
+/** Waits, at most `timeout`, for a process that must exit by itself (a refused configuration, say). */
+export const exitedWithin = (started: Started, timeout: Duration.DurationInput): Effect.Effect<Ended, StillRunning> =>
+  exited(started).pipe(
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () => new StillRunning({ timeout: Duration.decode(timeout), output: started.output() })
+    })
+  )
+
 /** Sends `signal` to its own pid, if it still runs. */
 export const signal = (started: Started, signal: NodeJS.Signals): Effect.Effect<void> =>
   Effect.sync(() => {

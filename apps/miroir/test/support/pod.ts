@@ -92,12 +92,7 @@ export const startPod = async (ip: string, env: Record<string, string> = {}, bun
 
 /** Waits for a process to end by itself (for processes that should exit, like on bad configuration). */
 export const waitForExit = (started: Started, timeoutMs: number): Promise<Ended> =>
-  Effect.runPromise(Process.exited(started).pipe(
-    Effect.timeoutFail({
-      duration: Duration.millis(timeoutMs),
-      onTimeout: () => new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)
-    })
-  ))
+  Effect.runPromise(Process.exitedWithin(started, Duration.millis(timeoutMs)))
 
 /** GETs a JSON document. */
 export const getJson = async (url: string): Promise<any> => {
