@@ -53,6 +53,8 @@ const host: ConfigVariable.Parse<string> = (value) =>
     ? Either.right(value)
     : Either.left("an IP address to listen on, such as 0.0.0.0, 127.0.0.2 or ::")
 
+const logLevelWord = ConfigVariable.oneOf(Object.keys(LOG_LEVELS) as Array<keyof typeof LOG_LEVELS>)
+
 /** A variable of the pod service: blanks around it ignored, a blank value taken as unset. */
 const variable = <A>(name: string, parse: ConfigVariable.Parse<A>, fallback: A): Config.Config<A> =>
   Config.withDefault(ConfigVariable.variable(name, parse, { trimmed: true }), fallback)
@@ -69,8 +71,6 @@ export const config: Config.Config<Settings> = Config.all({
   ownershipAuditInterval: variable("MIROIR_OWNERSHIP_AUDIT_INTERVAL", parseAuditInterval, "auto"),
   peerHints: variable("MIROIR_PEER_HINTS", ConfigVariable.oneOf(["on", "off"]), "on")
 })
-
-const logLevelWord = ConfigVariable.oneOf(Object.keys(LOG_LEVELS) as Array<keyof typeof LOG_LEVELS>)
 
 /** Reads and validates the settings from the current ConfigProvider (the environment by default). */
 export const load: Effect.Effect<Settings, ConfigError.ConfigError> = ConfigVariable.load(config)
