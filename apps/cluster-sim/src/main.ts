@@ -6,6 +6,9 @@
  *
  *   pnpm start [-- --pods 3] [--interval 1s] [--scenario default|steady] [--statefulset]
  *              [--shards 64] [--out report] [--keep-running] [--kube]
+ *
+ * The command line is an `@effect/cli` Command (`pnpm start -- --help` describes every flag); values are
+ * parsed by the pods' own configuration parsers (ConfigVariable), within the same limits.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
