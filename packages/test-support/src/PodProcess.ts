@@ -90,22 +90,29 @@ export interface ReadyOptions {
   readonly timeout?: Duration.DurationInput
 }
 
+/** Waits until a started pod is ready; fails with its output (and stops it) if it exits first or never is. */
+export const awaitPod = (pod: PodProcess, options: ReadyOptions = {}): Effect.Effect<PodProcess, NotReady> => {
+  const path = options.path ?? "/readyz"
+  return Effect.as(
+    awaitReady(pod.process, `the pod at ${pod.url} to answer ${path}`, answers(`${pod.url}${path}`), {
+      timeout: options.timeout ?? Duration.seconds(60)
+    }),
+    pod
+  )
+}
+
 /** Starts the pod and waits until it is ready; fails with its output if it exits first or never is. */
 export const startPod = (spec: PodSpec, options: ReadyOptions = {}): Effect.Effect<PodProcess, NotReady> =>
-  Effect.suspend(() => {
-    const pod = spawn(spec)
-    const path = options.path ?? "/readyz"
-    return Effect.as(
-      awaitReady(pod.process, `the pod at ${pod.url} to answer ${path}`, answers(`${pod.url}${path}`), {
-        timeout: options.timeout ?? Duration.seconds(60)
-      }),
-      pod
-    )
-  })
+  Effect.suspend(() => awaitPod(spawn(spec), options))
 
-/** {@link startPod} in the scope: closing it stops the pod (SIGTERM, SIGKILL after `grace`). */
+/**
+ * {@link startPod} in the scope: closing it stops the pod (SIGTERM, SIGKILL after `grace`). Only the
+ * start is the resource's acquisition: the wait runs outside it, where it can be interrupted (and time out).
+ */
 export const scopedPod = (
   spec: PodSpec,
   options: ReadyOptions & { readonly grace?: Duration.DurationInput } = {}
 ): Effect.Effect<PodProcess, NotReady, Scope.Scope> =>
-  Effect.acquireRelease(startPod(spec, options), (pod) => stop(pod.process, options))
+  Effect.acquireRelease(Effect.sync(() => spawn(spec)), (pod) => stop(pod.process, options)).pipe(
+    Effect.flatMap((pod) => awaitPod(pod, options))
+  )

@@ -138,7 +138,9 @@ export class NotReady extends Data.TaggedError("NotReady")<{
 
 /**
  * Waits until the process answers `probe` (true), polled as {@link waitUntil} does, and fails at once if
- * it exits first. On failure the process is stopped and the error carries its last output.
+ * it exits first. On failure the process is stopped and the error carries its last output. Not inside an
+ * acquisition (`acquireRelease`'s first effect): there nothing can be interrupted, so neither the deadline
+ * nor the race with the exit could end the wait — acquire the process, then await it.
  */
 export const awaitReady = <E, R>(
   started: Started,
