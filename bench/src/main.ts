@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
+import { runCommand } from "./BenchCommand.js"
 import * as Convergence from "./convergence.js"
 import * as Lookup from "./lookup.js"
 import * as Memory from "./memory.js"
@@ -16,7 +17,6 @@ import * as Rollout from "./rollout.js"
 import { recordRollout, recordShards } from "./rolloutFigures.js"
 import { type Figure, figure } from "./stats.js"
 
-const quick = process.argv.includes("--quick")
 const resultsPath = fileURLToPath(new URL("../results.json", import.meta.url))
 
 /** One line of the table and of results.json's `figures`. */
@@ -31,7 +31,7 @@ const add = (key: string, value: Figure, target?: Row["target"]) => void rows.pu
 const single = (value: number, unit: string): Figure => ({ value, min: value, max: value, trials: 1, unit })
 const round = (value: number) => (Math.abs(value) >= 100 ? Math.round(value) : Number(value.toPrecision(3)))
 
-const program = Effect.gen(function*() {
+const program = ({ quick }: { readonly quick: boolean }) => Effect.gen(function*() {
   const started = Date.now()
   console.log(`benchmarks${quick ? " (quick)" : ""} on ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}`)
 
@@ -170,7 +170,4 @@ const program = Effect.gen(function*() {
   console.log(`wrote ${resultsPath} in ${document.durationSeconds} s`)
 })
 
-Effect.runPromise(program).catch((error) => {
-  console.error(String(error))
-  process.exitCode = 1
-})
+runCommand("pnpm bench", "Runs every benchmark, prints a table and writes bench/results.json.", program)

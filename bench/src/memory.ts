@@ -14,11 +14,12 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
-import { bundle } from "@miroir/miroir/bundle"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import { type PodProcess, podSpec } from "@miroir/cluster-sim/PodProcess"
+import { bundle as bundlePodService } from "@miroir/miroir/bundle"
 import { metricSum, metricValue } from "@miroir/test-support/metricsText"
-import { startPod, signalPod, type PodProcess } from "@miroir/cluster-sim/PodProcess"
-import { Effect, Schedule } from "effect"
+import { scopedPod } from "@miroir/test-support/PodProcess"
+import { pollUntil } from "@miroir/test-support/Poll"
+import { Duration, Effect } from "effect"
 import { type Figure, figure } from "./stats.js"
 
 /** What the run measured. */
@@ -59,49 +60,37 @@ const scrape = (pod: PodProcess) =>
   })
 
 const waitForLookups = (pod: PodProcess, atLeast: number) =>
-  Effect.gen(function*() {
-    while (true) {
-      const now = yield* scrape(pod)
-      if (now.lookups >= atLeast) return now
-      yield* Effect.sleep("250 millis")
-    }
+  pollUntil(`${atLeast} lookups by the pod at ${pod.url}`, scrape(pod), (now) => now.lookups >= atLeast, {
+    timeout: Duration.minutes(2),
+    interval: Duration.millis(250)
   })
 
 const podWith = (bundle: string, dns: ClusterDns.ClusterDns, ip: string, env: Record<string, string>, logFolder: string) =>
-  Effect.acquireRelease(
-    Effect.gen(function*() {
-      const pod = startPod({
-        bundle,
-        name: `miroir-bench-${ip.split(".").pop()}`,
-        ip,
-        logFolder,
-        env: { MIROIR_DNS_SERVERS: dns.server, MIROIR_LOG_LEVEL: "error", ...env }
-      })
-      // Every 50 ms, at most 200 times.
-      yield* Effect.flatMap(Client.PodClient, (api) => api.probes.readyz()).pipe(
-        Client.at(pod.url),
-        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(199)))),
-        Effect.orElse(() => Effect.dieMessage(`the benchmark pod at ${pod.url} never became ready`))
-      )
-      return pod
+  scopedPod(
+    podSpec({
+      bundle,
+      name: `miroir-bench-${ip.split(".").pop()}`,
+      ip,
+      logFolder,
+      env: { MIROIR_DNS_SERVERS: dns.server, MIROIR_LOG_LEVEL: "error", ...env }
     }),
-    (pod) => Effect.promise(() => (signalPod(pod, "SIGTERM"), pod.exited))
+    { timeout: Duration.seconds(10) }
   )
 
 /** Runs the benchmark: 10,000 refreshes and a minute idle (3,000 and 15 s in quick mode). */
 export const run = (quick: boolean): Effect.Effect<MemoryResult, Error> =>
   Effect.scoped(Effect.gen(function*() {
     const logFolder = mkdtempSync(join(tmpdir(), "miroir-bench-memory-"))
-    const bundleFile = yield* Effect.promise(() => bundle(join(logFolder, "miroir.mjs")))
+    const bundle = yield* Effect.promise(() => bundlePodService(join(logFolder, "miroir.mjs")))
     const dns = yield* ClusterDns.make()
     dns.setEndpoints(Array.from({ length: 100 }, (_, i) => ({ ip: `10.0.${i >> 8}.${(i & 255) + 1}` })))
 
     const refreshes = quick ? 3_000 : 10_000
-    const busy = yield* podWith(bundleFile, dns, "127.0.0.201", {
+    const busy = yield* podWith(bundle, dns, "127.0.0.201", {
       MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "10ms",
       MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "8ms"
     }, logFolder)
-    const pid = busy.child.pid!
+    const pid = busy.process.child.pid!
     const warm = yield* waitForLookups(busy, 500)
     const samples: Array<{ lookups: number; rss: number; heap: number; cpu: number }> = []
     while (samples.length === 0 || samples.at(-1)!.lookups < warm.lookups + refreshes) {
@@ -120,15 +109,15 @@ export const run = (quick: boolean): Effect.Effect<MemoryResult, Error> =>
     })
     const lookups = samples.at(-1)!.lookups
 
-    const idle = yield* podWith(bundleFile, dns, "127.0.0.202", {}, logFolder)
+    const idle = yield* podWith(bundle, dns, "127.0.0.202", {}, logFolder)
     yield* Effect.sleep("2 seconds")
     const windowMs = quick ? 5_000 : 10_000
     const windows = quick ? 3 : 6
     const idlePercent: Array<number> = []
     for (let i = 0; i < windows; i++) {
-      const before = cpuSeconds(idle.child.pid!)
+      const before = cpuSeconds(idle.process.child.pid!)
       yield* Effect.sleep(windowMs)
-      idlePercent.push(((cpuSeconds(idle.child.pid!) - before) / (windowMs / 1_000)) * 100)
+      idlePercent.push(((cpuSeconds(idle.process.child.pid!) - before) / (windowMs / 1_000)) * 100)
     }
     return {
       refreshes: lookups - warm.lookups,
@@ -140,4 +129,4 @@ export const run = (quick: boolean): Effect.Effect<MemoryResult, Error> =>
       cpuSecondsPer1000Refreshes: figure(perThousand, "CPU s per 1,000 refreshes"),
       idleCpuPercent: figure(idlePercent, "% of one core")
     }
-  })).pipe(Effect.provide(Client.layerFetch))
+  }))

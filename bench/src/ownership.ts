@@ -3,6 +3,7 @@
  * naive baseline in the same run (one native xxhash64 call per peer per key, @node-rs/xxhash).
  * Each figure is the median of several timed trials, with the spread.
  */
+import { MAX_SHARDS } from "@miroir/miroir/AppConfig"
 import { Rendezvous } from "@miroir/peer-discovery"
 import { referenceOwner } from "@miroir/test-support/referenceOwner"
 import { type Figure, figure } from "./stats.js"
@@ -57,8 +58,8 @@ export const run = (quick: boolean): ReadonlyArray<OwnershipFigures> =>
     }
   })
 
-/** The shards and peers of the `ownedShards` figure. */
-const SHARDS_FIGURE = { shards: 65_536, peers: 300 } as const
+/** The shards and peers of the `ownedShards` figure: the largest shard count a pod accepts. */
+const SHARDS_FIGURE = { shards: MAX_SHARDS, peers: 300 } as const
 
 /** `Rendezvous.ownedShards` at 65,536 shards and 300 peers: from nothing, for the same view, and after one change. */
 export interface ShardFigures {

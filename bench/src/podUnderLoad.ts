@@ -13,23 +13,25 @@
 import { mkdtempSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
-import { defaultService, serviceDomain, srvName } from "@miroir/cluster-sim/DnsAnswers"
 import { bundle } from "@miroir/miroir/bundle"
+import { MAX_SHARDS } from "@miroir/miroir/AppConfig"
 import * as Client from "@miroir/miroir/HttpApi/Client"
-import { awaitReady, freePort, start, type Started, stop } from "@miroir/test-support/processes"
+import * as Pod from "@miroir/test-support/PodProcess"
+import * as Process from "@miroir/test-support/Process"
+import { freePort } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
-import { Effect, ManagedRuntime } from "effect"
+import { Duration, Effect, Fiber } from "effect"
 import { quantile } from "./stats.js"
 
-const DOMAIN = `${serviceDomain(defaultService)}.`
-const SRV_NAME = `${srvName(defaultService)}.`
+const DOMAIN = "miroir-headless.default.svc.cluster.local."
+const SRV_NAME = `_http._tcp.${DOMAIN}`
 const IP = "127.0.3.2"
 /** Peers in DNS, the pod included. */
 export const PEERS = 300
 /** Requests fired at once. */
 export const CONCURRENCY = 200
-/** Shards per request. */
-export const SHARDS = 65_536
+/** Shards per request: the largest count the pod accepts. */
+export const SHARDS = MAX_SHARDS
 const PROBE_EVERY_MS = 20
 const IDLE_PROBING_MS = 3_000
 
@@ -71,105 +73,122 @@ console.log(JSON.stringify({
 }))
 `
 
-const flood = (url: string, count: number) => {
-  const child = start("nice", ["-n", "10", process.execPath, "--input-type=module", "-e", FLOOD_SCRIPT, url, String(count)])
-  const done = new Promise<{ answered: number; refused: number; failed: number; ms: number }>((resolve, reject) =>
-    child.child.once("exit", () => {
-      try {
-        resolve(JSON.parse(child.output().trim().split("\n").at(-1)!))
-      } catch {
-        reject(new Error(`the flood process printed: ${child.output()}`))
-      }
-    }))
-  return done
+/** How the flood ended. */
+interface Flooded {
+  readonly answered: number
+  readonly refused: number
+  readonly failed: number
+  readonly ms: number
 }
 
-/** The API's client for the whole benchmark (over `fetch`). */
-type Clients = ManagedRuntime.ManagedRuntime<Client.PodClient, never>
-
-/** Asks the pod at `base` through the API's client. */
-const ask = <A, E>(clients: Clients, base: string, call: (api: Client.Client) => Effect.Effect<A, E, Client.PodUrl>) =>
-  clients.runPromise(Effect.flatMap(Client.PodClient, call).pipe(Client.at(base)))
-
-/** One `/healthz` probe, as a kubelet's: its latency in ms; anything but a 200 fails the trial. */
-const probe = async (clients: Clients, base: string) => {
-  const started = performance.now()
-  await ask(clients, base, (api) => api.probes.healthz())
-  return performance.now() - started
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-const trial = async (bundleFile: string, unbound: Unbound, clients: Clients): Promise<Trial> => {
-  const httpPort = await freePort(IP)
-  const metricsPort = await freePort(IP)
-  const pod: Started = start(process.execPath, [bundleFile], {
-    env: {
-      PATH: process.env.PATH,
-      POD_NAME: "miroir-bench-load",
-      POD_IP: IP,
-      MIROIR_HTTP_HOST: IP,
-      MIROIR_HTTP_PORT: String(httpPort),
-      MIROIR_METRICS_PORT: String(metricsPort),
-      MIROIR_DNS_SERVERS: unbound.server,
-      MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off",
-      // The other peers are names in DNS only: nothing must try to reach them.
-      MIROIR_PEER_HINTS: "off",
-      MIROIR_LOG_LEVEL: "error"
-    }
+const flood = (url: string, count: number): Effect.Effect<Flooded, Error> =>
+  Effect.suspend(() => {
+    const child = Process.start("nice", ["-n", "10", process.execPath, "--input-type=module", "-e", FLOOD_SCRIPT, url, String(count)])
+    return Process.exited(child).pipe(
+      Effect.flatMap(() =>
+        Effect.try({
+          try: () => JSON.parse(child.output().trim().split("\n").at(-1)!) as Flooded,
+          catch: () => new Error(`the flood process printed: ${child.output()}`)
+        })
+      ),
+      Effect.onInterrupt(() => Process.stop(child, { grace: Duration.seconds(1), signal: "SIGKILL" }))
+    )
   })
-  const base = `http://${IP}:${httpPort}`
-  try {
-    await awaitReady(pod, `the pod to see ${PEERS} peers`, 60_000, async () =>
-      (await ask(clients, base, (api) => api.peers.peers())).peers.length === PEERS)
-    const probeUntil = async (done: Promise<unknown>) => {
-      const latencies: Array<number> = []
-      let probing = true
-      void done.finally(() => (probing = false))
-      while (probing) {
-        latencies.push(await probe(clients, base))
-        await sleep(PROBE_EVERY_MS)
-      }
-      return latencies
-    }
-    const idleHealthzMs = await probeUntil(sleep(IDLE_PROBING_MS))
+
+/** The latency of one `/healthz` probe of the pod at `base`, as a kubelet's, ms; anything but a 200 fails. */
+const probe = (base: string): Effect.Effect<number, Error, Client.PodClient> =>
+  Effect.gen(function*() {
+    const started = performance.now()
+    yield* Effect.flatMap(Client.PodClient, (api) => api.probes.healthz()).pipe(Client.at(base))
+    return performance.now() - started
+  }).pipe(Effect.mapError((error) => new Error(`/healthz: ${String(error)}`)))
+
+/** The pod's `/peers` lists every peer. */
+const seesEveryPeer = (base: string) =>
+  Effect.flatMap(Client.PodClient, (api) => api.peers.peers()).pipe(
+    Client.at(base),
+    Effect.map((body) => body.peers.length === PEERS)
+  )
+
+/**
+ * Probes the pod at `base` every {@link PROBE_EVERY_MS} while `during` runs (a probe under way when it ends is
+ * finished), and returns the latencies and what `during` returned.
+ */
+const probeDuring = <A, E>(base: string, during: Effect.Effect<A, E>) =>
+  Effect.gen(function*() {
+    const latencies: Array<number> = []
+    const done = yield* Effect.fork(during)
+    yield* probe(base).pipe(
+      Effect.tap((ms) => Effect.sync(() => latencies.push(ms))),
+      Effect.zipRight(Effect.sleep(PROBE_EVERY_MS)),
+      Effect.zipRight(Effect.map(done.poll, (exit) => exit._tag === "None")),
+      Effect.repeat({ while: (probing) => probing })
+    )
+    return { latencies, result: yield* Fiber.join(done) }
+  })
+
+const trial = (bundleFile: string, unbound: Unbound): Effect.Effect<Trial, Error, Client.PodClient> =>
+  Effect.scoped(Effect.gen(function*() {
+    const [httpPort, metricsPort] = yield* Effect.promise(() => Promise.all([freePort(IP), freePort(IP)]))
+    const pod = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        Pod.spawn({
+          program: { bundle: bundleFile },
+          name: "miroir-bench-load",
+          ip: IP,
+          httpPort,
+          metricsPort,
+          env: {
+            MIROIR_DNS_SERVERS: unbound.server,
+            MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off",
+            // The other peers are names in DNS only: nothing must try to reach them.
+            MIROIR_PEER_HINTS: "off",
+            MIROIR_LOG_LEVEL: "error"
+          }
+        })
+      ),
+      (pod) => Process.stop(pod.process, { grace: Duration.seconds(1), signal: "SIGKILL" })
+    )
+    yield* Process.awaitReady(pod.process, `the pod to see ${PEERS} peers`, seesEveryPeer(pod.url), { timeout: Duration.seconds(60) })
+    const idle = yield* probeDuring(pod.url, Effect.sleep(IDLE_PROBING_MS))
     // Probes from just before the flood until just after it.
     const loadAverage = loadavg()[0]!
-    const flooded = sleep(200).then(() => flood(`${base}/ownership?shards=${SHARDS}`, CONCURRENCY))
-    const healthzMs = await probeUntil(flooded.then(() => sleep(200)))
-    const result = await flooded
+    const flooded = yield* probeDuring(
+      pod.url,
+      Effect.sleep(200).pipe(Effect.zipRight(flood(`${pod.url}/ownership?shards=${SHARDS}`, CONCURRENCY)), Effect.zipLeft(Effect.sleep(200)))
+    )
     // SIGTERM in the middle of a flood at another shard count: a computation is under way.
-    const second = flood(`${base}/ownership?shards=${SHARDS - 1}`, CONCURRENCY)
-    await sleep(150)
+    const second = yield* Effect.fork(flood(`${pod.url}/ownership?shards=${SHARDS - 1}`, CONCURRENCY))
+    yield* Effect.sleep(150)
     const signalled = performance.now()
-    const ended = await stop(pod, 30_000)
+    const ended = yield* Process.stop(pod.process, { grace: Duration.seconds(30) })
     const sigtermExitMs = performance.now() - signalled
-    await second
-    return { healthzMs, idleHealthzMs, ...result, floodMs: result.ms, sigtermExitMs, exitCode: ended.code, loadAverage }
-  } finally {
-    await stop(pod, 1_000, "SIGKILL")
-  }
-}
+    yield* Fiber.join(second)
+    const result = flooded.result
+    return {
+      healthzMs: flooded.latencies,
+      idleHealthzMs: idle.latencies,
+      ...result,
+      floodMs: result.ms,
+      sigtermExitMs,
+      exitCode: ended.code,
+      loadAverage
+    }
+  }))
 
 /** Runs the trials (5, or 2 in quick mode). */
 export const run = (quick: boolean): Effect.Effect<ReadonlyArray<Trial>, Error> =>
-  Effect.tryPromise({
-    try: async () => {
-      const bundleFile = await bundle(join(mkdtempSync(join(tmpdir(), "miroir-bench-load-")), "miroir.mjs"))
-      const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `127-4-${Math.floor(i / 200)}-${i % 200 + 1}`)]
-      const unbound = await startUnbound({ records: ids.map((id) => `${SRV_NAME} 5 IN SRV 0 1 7700 ${id}.${DOMAIN}`) })
-      const clients = ManagedRuntime.make(Client.layerFetch)
-      try {
-        const trials: Array<Trial> = []
-        for (let i = 0; i < (quick ? 2 : 5); i++) trials.push(await trial(bundleFile, unbound, clients))
-        return trials
-      } finally {
-        await clients.dispose()
-        await unbound.stop()
-      }
-    },
-    catch: (error) => (error instanceof Error ? error : new Error(String(error)))
-  })
+  Effect.scoped(Effect.gen(function*() {
+    const bundleFile = yield* Effect.promise(() => bundle(join(mkdtempSync(join(tmpdir(), "miroir-bench-load-")), "miroir.mjs")))
+    const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `127-4-${Math.floor(i / 200)}-${i % 200 + 1}`)]
+    const unbound = yield* Effect.acquireRelease(
+      Effect.promise(() => startUnbound({ records: ids.map((id) => `${SRV_NAME} 5 IN SRV 0 1 7700 ${id}.${DOMAIN}`) })),
+      (server) => Effect.promise(server.stop)
+    )
+    const trials: Array<Trial> = []
+    for (let i = 0; i < (quick ? 2 : 5); i++) trials.push(yield* trial(bundleFile, unbound))
+    return trials
+  })).pipe(Effect.provide(Client.layerFetch))
 
 /** Per trial: p50, p99 and max of the probes during the flood, and p99 of those before it. */
 export const summarize = (trial: Trial) => ({

@@ -5,15 +5,15 @@
  */
 import { readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { Effect, Fiber } from "effect"
+import { Effect } from "effect"
+import { runCommand } from "./BenchCommand.js"
 import * as Ownership from "./ownership.js"
 import * as Rollout from "./rollout.js"
 import { type Add, recordRollout, recordShards } from "./rolloutFigures.js"
 
-const quick = process.argv.includes("--quick")
 const resultsPath = fileURLToPath(new URL("../results.json", import.meta.url))
 
-const program = Effect.gen(function*() {
+const program = ({ quick }: { readonly quick: boolean }) => Effect.gen(function*() {
   const document = JSON.parse(readFileSync(resultsPath, "utf8")) as Record<string, any>
   const rows: Array<Record<string, unknown>> = []
   const add: Add = (key, value, target) => void rows.push({ key, ...value, ...(target ? { target: target.text, met: target.met } : {}) })
@@ -28,11 +28,8 @@ const program = Effect.gen(function*() {
   console.table(rows.map((row) => ({ figure: row.key, value: row.value, unit: row.unit, spread: `${row.min} – ${row.max}`, target: row.target ? `${row.target}: ${row.met ? "met" : "MISSED"}` : "" })))
 })
 
-// Interrupted on SIGINT/SIGTERM, so that the simulated clusters' scopes close and stop their pods.
-const fiber = Effect.runFork(program.pipe(
-  Effect.catchAllCause((cause) => Effect.sync(() => {
-    console.error(String(cause))
-    process.exitCode = 1
-  }))
-))
-for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => Effect.runFork(Fiber.interrupt(fiber)))
+runCommand(
+  "rolloutOnly",
+  "Runs only the rolling-update and ownedShards benchmarks and merges their figures into bench/results.json.",
+  program
+)

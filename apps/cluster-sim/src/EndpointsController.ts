@@ -17,7 +17,6 @@ import {
   Duration,
   Effect,
   FiberSet,
-  Option,
   Ref,
   Schedule,
   type Scope,
@@ -27,7 +26,8 @@ import {
 import { awaitValue, type Cluster, type ClusterPod, isLive, type Published } from "./Cluster.js"
 import type { DnsBackend } from "./ClusterDns.js"
 import { type Endpoint, endpointLabel } from "./DnsAnswers.js"
-import { type PodProcess, signalPod, startPod } from "./PodProcess.js"
+import * as Process from "@miroir/test-support/Process"
+import { type PodProcess, spawn } from "./PodProcess.js"
 
 /** How the controller runs pods. */
 export interface Options {
@@ -182,18 +182,17 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
 
     /** A pod whose process exits, whatever the reason, is Gone (and so leaves DNS). */
     const watchExit = (name: string, process: PodProcess) =>
-      Effect.promise(() => process.exited).pipe(Effect.zipRight(updatePod(name, gone)))
+      Process.exited(process.process).pipe(Effect.zipRight(updatePod(name, gone)))
 
     const startOne = Effect.gen(function*() {
       // Named and addressed after the count of pods so far, under the ref's lock: no two pods share either.
       const [name, process] = yield* SubscriptionRef.modifyEffect(pods, (all) => Effect.sync(() => {
         const name = options.statefulSet ? `miroir-${all.length}` : `miroir-${REPLICA_SET_HASH}-${podSuffix()}`
         const ip = `${network}.${10 + all.length}`
-        const process = startPod({
+        const process = spawn({
           bundle: bundleFile,
           name,
           ip,
-          hostname: options.statefulSet ? name : undefined,
           logFolder: options.logFolder,
           env: {
             MIROIR_DNS_SERVERS: dns.server,
@@ -226,8 +225,6 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
       return process === undefined ? Effect.dieMessage(`no process for pod ${name}`) : Effect.succeed(process)
     }
 
-    const exited = (process: PodProcess) => Effect.promise(() => process.exited)
-
     /**
      * Stops a pod that is terminating already: once DNS no longer publishes it (as an endpoint slice
      * drops a terminating pod before the kubelet signals it), SIGTERM, and SIGKILL after the grace period.
@@ -238,11 +235,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
           Effect.catchAll((error) => Effect.logWarning(`${error.message}; signalling it anyway`))
         )
         const process = yield* processOf(pod.name)
-        signalPod(process, "SIGTERM")
-        if (Option.isNone(yield* exited(process).pipe(Effect.timeout(options.terminationGrace), Effect.option))) {
-          signalPod(process, "SIGKILL")
-          yield* exited(process)
-        }
+        yield* Process.stop(process.process, { grace: options.terminationGrace })
       })
 
     const terminate = (pod: ClusterPod) => Effect.zipRight(updatePod(pod.name, terminating), stop(pod))
@@ -283,7 +276,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
         ),
       killPod: (name) =>
         pick(name, (live) => live.at(-1)).pipe(
-          Effect.tap((pod) => Effect.flatMap(processOf(pod.name), (process) => Effect.sync(() => signalPod(process, "SIGKILL")))),
+          Effect.tap((pod) => Effect.flatMap(processOf(pod.name), (process) => Process.signal(process.process, "SIGKILL"))),
           Effect.tap((pod) =>
             awaitValue(
               pods,

@@ -7,7 +7,7 @@ import { FetchHttpClient } from "@effect/platform"
 import * as Client from "@miroir/miroir/HttpApi/Client"
 import { Array as Arr, Duration, Effect, Option, Ref } from "effect"
 import { type Cluster, type ClusterPod, livePods, publishedLabels } from "./Cluster.js"
-import { POLL_INTERVAL, pollUntil } from "./internal/poll.js"
+import { pollUntil } from "@miroir/test-support/Poll"
 
 /** One pod's view at one moment. */
 export interface PodView {
@@ -24,6 +24,9 @@ export interface PodView {
   /** The result of the pod's latest lookups: `ok`, or `stale` while they fail. */
   readonly lookup: "ok" | "stale" | "unknown"
 }
+
+/** How often the pods are read while the observer waits: well below the shortest interval the simulator runs (250 ms). */
+const POLL_INTERVAL = Duration.millis(20)
 
 /** Generous: with dozens of pods starting on two cores, a healthy pod can take a while to answer. */
 const READ_TIMEOUT = Duration.seconds(2)
@@ -206,7 +209,8 @@ export const awaitDropped = (
       return still.length
     })
     yield* pollUntil(what, listing, (still) => still === 0, {
-      timeout: patience(refreshInterval)
+      timeout: patience(refreshInterval),
+      interval: POLL_INTERVAL
     })
     return yield* Ref.get(lastAt)
   })

@@ -1,10 +1,12 @@
 /**
- * One pod: a real OS process of `apps/miroir` with the environment the Downward API would give it,
- * on its own loopback address. Started and signalled by the endpoints controller, by its own pid.
+ * One pod of the simulator: a real OS process of `apps/miroir` (test-support's pod kit) with the
+ * environment the Downward API would give it, on its own loopback address and the ports every pod of a
+ * cluster uses, its output in a log file of its own. Started and signalled by the endpoints controller,
+ * by its own pid.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { createWriteStream, mkdirSync } from "node:fs"
+import { mkdirSync } from "node:fs"
 import { join } from "node:path"
+import * as Pod from "@miroir/test-support/PodProcess"
 
 /** What a pod is started with. */
 export interface PodSpec {
@@ -14,8 +16,6 @@ export interface PodSpec {
   readonly name: string
   /** A distinct loopback address (127.0.n.x). */
   readonly ip: string
-  /** StatefulSet pods have a hostname (their name), which DNS publishes instead of the dashed IP. */
-  readonly hostname?: string | undefined
   /** Environment beyond the Downward API's (DNS server, interval…). */
   readonly env: Readonly<Record<string, string>>
   /** Where its output goes, one file per pod. */
@@ -28,53 +28,21 @@ export const HTTP_PORT = 7700
 export const METRICS_PORT = 9090
 
 /** A started pod process. */
-export interface PodProcess {
-  readonly spec: PodSpec
-  readonly child: ChildProcess
-  readonly url: string
-  readonly metricsUrl: string
-  /** Resolves with the exit code (null when killed by a signal). */
-  readonly exited: Promise<number | null>
-}
+export type PodProcess = Pod.PodProcess
 
-/** Starts the pod process; its output goes to `<logFolder>/<name>.log`. */
-export const startPod = (spec: PodSpec): PodProcess => {
+/** The kit's spec of the pod: its output goes to `<logFolder>/<name>.log` (the folder must exist). */
+export const podSpec = (spec: PodSpec): Pod.PodSpec => ({
+  program: { bundle: spec.bundle },
+  name: spec.name,
+  ip: spec.ip,
+  httpPort: HTTP_PORT,
+  metricsPort: METRICS_PORT,
+  logFile: join(spec.logFolder, `${spec.name}.log`),
+  env: { MIROIR_CLUSTER_DOMAIN: "cluster.local", ...spec.env }
+})
+
+/** Starts the pod process without waiting for it (the controller probes it as a kubelet would). */
+export const spawn = (spec: PodSpec): PodProcess => {
   mkdirSync(spec.logFolder, { recursive: true })
-  const log = createWriteStream(join(spec.logFolder, `${spec.name}.log`))
-  const child = spawn(process.execPath, [spec.bundle], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      POD_NAME: spec.name,
-      POD_NAMESPACE: "default",
-      POD_IP: spec.ip,
-      MIROIR_HTTP_HOST: spec.ip,
-      MIROIR_HTTP_PORT: String(HTTP_PORT),
-      MIROIR_METRICS_PORT: String(METRICS_PORT),
-      MIROIR_CLUSTER_DOMAIN: "cluster.local",
-      ...spec.env
-    }
-  })
-  child.stdout?.pipe(log, { end: false })
-  child.stderr?.pipe(log, { end: false })
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("exit", (code) => {
-      log.end()
-      resolve(code)
-    }))
-  return {
-    spec,
-    child,
-    url: `http://${spec.ip}:${HTTP_PORT}`,
-    metricsUrl: `http://${spec.ip}:${METRICS_PORT}/metrics`,
-    exited
-  }
-}
-
-/** Sends `signal` to the pod's own pid, if it still runs. */
-export const signalPod = (pod: PodProcess, signal: "SIGTERM" | "SIGKILL"): void => {
-  if (pod.child.pid !== undefined && pod.child.exitCode === null && pod.child.signalCode === null) {
-    process.kill(pod.child.pid, signal)
-  }
+  return Pod.spawn(podSpec(spec))
 }

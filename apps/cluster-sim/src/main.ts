@@ -6,13 +6,18 @@
  *
  *   pnpm start [-- --pods 3] [--interval 1s] [--scenario default|steady] [--statefulset]
  *              [--shards 64] [--out report] [--keep-running] [--kube]
+ *
+ * The command line is an `@effect/cli` Command (`pnpm start -- --help` describes every flag); values are
+ * parsed by the pods' own configuration parsers (ConfigVariable), within the same limits.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { parseArgs } from "node:util"
-import { NodeRuntime } from "@effect/platform-node"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { MAX_SHARDS } from "@miroir/miroir/AppConfig"
 import * as Client from "@miroir/miroir/HttpApi/Client"
-import { Data, Duration, Effect, Schedule, type Scope } from "effect"
+import { ConfigVariable, PeerDiscoveryConfig } from "@miroir/peer-discovery"
+import { Data, Duration, Effect, Either, Option, Schedule, type Scope } from "effect"
 import { type Cluster, publishedLabels } from "./Cluster.js"
 import * as ClusterDns from "./ClusterDns.js"
 import { defaultService } from "./DnsAnswers.js"
@@ -28,59 +33,91 @@ import * as TimelineChart from "./TimelineChart.js"
 class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 class ChecksFailed extends Data.TaggedError("ChecksFailed")<{ readonly message: string }> {}
 
-const usage = "usage: pnpm start [-- --pods N] [--interval 1s|250ms] [--scenario default|steady] [--statefulset] [--shards N] [--out DIR] [--keep-running] [--kube]"
+/** The most pods the simulator starts: past it two cores cannot run them. */
+const MAX_PODS = 200
+/** The shortest refresh interval the demo runs at: below it the observer's reads crowd the pods out. */
+const MIN_INTERVAL = Duration.millis(100)
 
-const parseOptions = Effect.try({
-  try: () =>
-    parseArgs({
-      args: process.argv.slice(2).filter((arg) => arg !== "--"),
-      options: {
-        pods: { type: "string", default: "3" },
-        // 1s on the simulator, 3s on Kubernetes (see kubeCluster).
-        interval: { type: "string" },
-        scenario: { type: "string", default: "default" },
-        statefulset: { type: "boolean", default: false },
-        shards: { type: "string", default: "64" },
-        out: { type: "string", default: "report" },
-        "keep-running": { type: "boolean", default: false },
-        kube: { type: "boolean", default: false },
-        help: { type: "boolean", default: false }
-      }
-    }).values,
-  catch: (error) => new UsageError({ message: `${(error as Error).message}\n${usage}` })
-}).pipe(
-  Effect.flatMap((values) => {
-    const pods = Number(values.pods)
-    const shards = Number(values.shards)
-    const intervalText = values.interval ?? (values.kube ? "3s" : "1s")
-    const interval = /^(\d+)(ms|s)$/.exec(intervalText)
-    const scenario = values.scenario as Scenario.ScenarioName
-    if (values.help) return Effect.fail(new UsageError({ message: usage }))
-    if (!Number.isInteger(pods) || pods < 1 || pods > 200) return Effect.fail(new UsageError({ message: `--pods must be an integer from 1 to 200, got ${values.pods}` }))
-    if (!Number.isInteger(shards) || shards < 1 || shards > 65_536) return Effect.fail(new UsageError({ message: `--shards must be an integer from 1 to 65536, got ${values.shards}` }))
-    if (interval === null) return Effect.fail(new UsageError({ message: `--interval must look like 1s or 250ms, got ${intervalText}` }))
-    if (values.kube && values.statefulset) return Effect.fail(new UsageError({ message: "--statefulset runs on the simulator only (the chart installs a Deployment)" }))
-    if (!Scenario.scenarios.includes(scenario)) return Effect.fail(new UsageError({ message: `--scenario must be one of ${Scenario.scenarios.join(", ")}, got ${values.scenario}` }))
-    const refreshInterval = Duration.millis(Number(interval[1]) * (interval[2] === "s" ? 1000 : 1))
-    if (Duration.toMillis(refreshInterval) < 100) return Effect.fail(new UsageError({ message: `--interval must be at least 100ms, got ${intervalText}` }))
-    return Effect.succeed({
-      pods,
-      shards,
-      refreshInterval,
-      scenario,
-      statefulSet: values.statefulset,
-      out: resolve(values.out),
-      keepRunning: values["keep-running"],
-      kube: values.kube
+/**
+ * A flag whose text is parsed by `parse`, the same parsers (and explanations) as the pods' own
+ * environment variables: `--pods must be an integer from 1 to 200, got 0`.
+ */
+const parsed = <A>(option: Options.Options<string>, name: string, parse: ConfigVariable.Parse<A>): Options.Options<A> =>
+  Options.mapEffect(option, (text) =>
+    Either.match(parse(text), {
+      onLeft: (expected) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be ${expected}, got ${text}`))),
+      onRight: Effect.succeed
+    }))
+
+/** The command line: `pnpm start [-- --pods 3] [--interval 1s] …`. */
+const options = {
+  pods: parsed(Options.text("pods"), "pods", ConfigVariable.integer(1, MAX_PODS)).pipe(
+    Options.withPseudoName("N"),
+    Options.withDefault(3),
+    Options.withDescription(`pods to start, 1 to ${MAX_PODS}`)
+  ),
+  interval: parsed(Options.text("interval"), "interval", ConfigVariable.durationBetween(MIN_INTERVAL, PeerDiscoveryConfig.REFRESH_INTERVAL_RANGE.max)).pipe(
+    Options.withPseudoName("DURATION"),
+    Options.optional,
+    Options.withDescription("the pods' refresh interval R, such as 1s or 250ms (default 1s; 3s with --kube)")
+  ),
+  scenario: Options.choice("scenario", Scenario.scenarios).pipe(
+    Options.withDefault("default" as const),
+    Options.withDescription("default runs every step; steady only starts the pods")
+  ),
+  statefulset: Options.boolean("statefulset").pipe(
+    Options.withDescription("StatefulSet pods, published under their hostnames (simulator only)")
+  ),
+  shards: parsed(Options.text("shards"), "shards", ConfigVariable.integer(1, MAX_SHARDS)).pipe(
+    Options.withPseudoName("N"),
+    Options.withDefault(64),
+    Options.withDescription(`shards the pods partition, 1 to ${MAX_SHARDS}`)
+  ),
+  out: Options.text("out").pipe(
+    Options.withPseudoName("DIR"),
+    Options.withDefault("report"),
+    Options.withDescription("folder of the report, the chart and the pods' logs")
+  ),
+  keepRunning: Options.boolean("keep-running").pipe(
+    Options.withDescription("after the report, keep the cluster and the live table running until Ctrl-C")
+  ),
+  kube: Options.boolean("kube").pipe(
+    Options.withDescription("real Kubernetes components (built by scripts/install-test-deps.sh) instead of the simulator")
+  )
+}
+
+/** The command line, checked. */
+interface Settings {
+  readonly pods: number
+  readonly shards: number
+  readonly refreshInterval: Duration.Duration
+  readonly scenario: Scenario.ScenarioName
+  readonly statefulSet: boolean
+  readonly out: string
+  readonly keepRunning: boolean
+  readonly kube: boolean
+}
+
+/** The flags as the command gives them. */
+type Flags = { readonly [K in keyof typeof options]: (typeof options)[K] extends Options.Options<infer A> ? A : never }
+
+const checked = (flags: Flags): Effect.Effect<Settings, UsageError> =>
+  flags.kube && flags.statefulset
+    ? Effect.fail(new UsageError({ message: "--statefulset runs on the simulator only (the chart installs a Deployment)" }))
+    : Effect.succeed({
+      pods: flags.pods,
+      shards: flags.shards,
+      // 1s on the simulator, 3s on Kubernetes (see kubeCluster).
+      refreshInterval: Option.getOrElse(flags.interval, () => Duration.seconds(flags.kube ? 3 : 1)),
+      scenario: flags.scenario,
+      statefulSet: flags.statefulset,
+      out: resolve(flags.out),
+      keepRunning: flags.keepRunning,
+      kube: flags.kube
     })
-  })
-)
-
-/** The command line, parsed. */
-type Options = Effect.Effect.Success<typeof parseOptions>
 
 /** The simulator: this package's cluster DNS and endpoints controller. */
-const simulatedCluster = (options: Options): Effect.Effect<Cluster, Error, Scope.Scope> =>
+const simulatedCluster = (options: Settings): Effect.Effect<Cluster, Error, Scope.Scope> =>
   Effect.flatMap(ClusterDns.make(defaultService), (dns) =>
     SimulatedCluster.make(dns, {
       ...EndpointsController.defaults(options.refreshInterval, resolve(options.out, "pods")),
@@ -92,7 +129,7 @@ const simulatedCluster = (options: Options): Effect.Effect<Cluster, Error, Scope
  * Helm, R set through its values. CoreDNS keeps kubeadm's Corefile but with TTLs of 1 s instead of 30 s:
  * with `cache 30`, no pod polling DNS could see a change within 2R of a short interval.
  */
-const kubeCluster = (options: Options): Effect.Effect<Cluster, Error, Scope.Scope> =>
+const kubeCluster = (options: Settings): Effect.Effect<Cluster, Error, Scope.Scope> =>
   KubeCluster.make({
     folder: mkdtempSync(join(options.out, "kube-")),
     release: "miroir",
@@ -103,8 +140,7 @@ const kubeCluster = (options: Options): Effect.Effect<Cluster, Error, Scope.Scop
     values: { shards: options.shards }
   })
 
-const program = Effect.gen(function*() {
-  const options = yield* parseOptions
+const program = (options: Settings) => Effect.gen(function*() {
   mkdirSync(options.out, { recursive: true })
   // The one place the cluster is chosen.
   const cluster = options.kube ? yield* kubeCluster(options) : yield* simulatedCluster(options)
@@ -141,10 +177,19 @@ const program = Effect.gen(function*() {
   if (!Report.allPassed(result)) {
     return yield* new ChecksFailed({ message: "some acceptance checks failed (see the report above)" })
   }
-}).pipe(
-  Effect.scoped,
-  Effect.provide(Client.layerFetch),
-  Effect.tapError((error) => Effect.sync(() => console.error(error.message)))
+}).pipe(Effect.scoped, Effect.provide(Client.layerFetch))
+
+const command = Command.make("pnpm start --", options, (flags) => Effect.flatMap(checked(flags), program)).pipe(
+  Command.withDescription(
+    "Runs a scenario on a cluster of real Miroir pod processes and ends with the report of the acceptance checks (exit code 0 only if all pass)."
+  )
 )
 
-NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })
+const cli = Command.run(command, { name: "pnpm start --", version: "0.1.0" })
+
+// `pnpm start -- --kube` hands the `--` on: it separates pnpm's arguments from ours, not ours from operands.
+cli(process.argv.filter((arg, i) => i < 2 || arg !== "--")).pipe(
+  Effect.tapError((error) => ValidationError.isValidationError(error) ? Effect.void : Effect.sync(() => console.error(error.message))),
+  Effect.provide(NodeContext.layer),
+  (main) => NodeRuntime.runMain(main, { disableErrorReporting: true, disablePrettyLogger: true })
+)

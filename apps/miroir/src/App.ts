@@ -50,7 +50,7 @@ export const layer = (
 > => {
   const config = Layer.merge(
     Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery),
-    Layer.succeed(AppConfig.AppConfig, settings.app)
+    AppConfig.layer(settings.app)
   )
   const discovery = Rendezvous.layer.pipe(
     Layer.provideMerge(PeerDiscovery.layer),

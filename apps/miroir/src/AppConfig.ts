@@ -1,9 +1,8 @@
 /** The settings of the pod service beyond peer discovery: where it listens, shards, logging. */
 import { isIP } from "node:net"
-import type { ConfigError } from "@miroir/peer-discovery"
-import { Context, Effect, Either, Layer, LogLevel } from "effect"
+import { type ConfigError, ConfigVariable } from "@miroir/peer-discovery"
+import { Config, Context, Effect, Either, Layer, LogLevel } from "effect"
 import { type AuditInterval, parseAuditInterval } from "./internal/auditInterval.js"
-import { integer, oneOf, variable } from "./internal/env.js"
 
 /** Validated settings of the pod service. */
 export interface Settings {
@@ -49,25 +48,35 @@ const LOG_LEVELS = {
   none: LogLevel.None
 } as const
 
-const host = (value: string): Either.Either<string, string> =>
+const host: ConfigVariable.Parse<string> = (value) =>
   isIP(value) !== 0 || value === "localhost"
     ? Either.right(value)
     : Either.left("an IP address to listen on, such as 0.0.0.0, 127.0.0.2 or ::")
 
-/** Reads and validates the settings from the current ConfigProvider (the environment by default). */
-export const load: Effect.Effect<Settings, ConfigError.ConfigError> = Effect.gen(function*() {
-  const httpHost = yield* variable("MIROIR_HTTP_HOST", "0.0.0.0", host)
-  const httpPort = yield* variable("MIROIR_HTTP_PORT", 7700, integer(0, 65_535))
+const logLevelWord = ConfigVariable.oneOf(Object.keys(LOG_LEVELS) as Array<keyof typeof LOG_LEVELS>)
+
+/** A variable of the pod service: blanks around it ignored, a blank value taken as unset. */
+const variable = <A>(name: string, parse: ConfigVariable.Parse<A>, fallback: A): Config.Config<A> =>
+  Config.withDefault(ConfigVariable.variable(name, parse, { trimmed: true }), fallback)
+
+/** The settings as a `Config`. */
+export const config: Config.Config<Settings> = Config.all({
+  httpHost: variable("MIROIR_HTTP_HOST", host, "0.0.0.0"),
+  httpPort: variable("MIROIR_HTTP_PORT", ConfigVariable.integer(0, ConfigVariable.MAX_PORT), 7700),
   // Not 0: the Prometheus exporter would take its own default port (9464) instead of any free one.
-  const metricsPort = yield* variable("MIROIR_METRICS_PORT", 9090, integer(1, 65_535))
-  const shards = yield* variable("MIROIR_SHARDS", 64, integer(1, MAX_SHARDS))
-  const level = yield* variable("MIROIR_LOG_LEVEL", "info", oneOf(Object.keys(LOG_LEVELS) as Array<keyof typeof LOG_LEVELS>))
-  const logFormat = yield* variable("MIROIR_LOG_FORMAT", "json", oneOf(["json", "pretty"]))
-  const logLevel = LOG_LEVELS[level]
-  const ownershipAuditInterval = yield* variable("MIROIR_OWNERSHIP_AUDIT_INTERVAL", "auto" as AuditInterval, parseAuditInterval)
-  const peerHints = yield* variable("MIROIR_PEER_HINTS", "on" as const, oneOf(["on", "off"]))
-  return { httpHost, httpPort, metricsPort, shards, logLevel, logFormat, ownershipAuditInterval, peerHints }
+  metricsPort: variable("MIROIR_METRICS_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), 9090),
+  shards: variable("MIROIR_SHARDS", ConfigVariable.integer(1, MAX_SHARDS), 64),
+  logLevel: variable("MIROIR_LOG_LEVEL", (text) => Either.map(logLevelWord(text), (word) => LOG_LEVELS[word]), LogLevel.Info),
+  logFormat: variable("MIROIR_LOG_FORMAT", ConfigVariable.oneOf(["json", "pretty"]), "json"),
+  ownershipAuditInterval: variable("MIROIR_OWNERSHIP_AUDIT_INTERVAL", parseAuditInterval, "auto"),
+  peerHints: variable("MIROIR_PEER_HINTS", ConfigVariable.oneOf(["on", "off"]), "on")
 })
 
-/** The settings read from the environment. */
-export const layer: Layer.Layer<AppConfig, ConfigError.ConfigError> = Layer.effect(AppConfig, load)
+/** Reads and validates the settings from the current ConfigProvider (the environment by default). */
+export const load: Effect.Effect<Settings, ConfigError.ConfigError> = ConfigVariable.load(config)
+
+/**
+ * The settings as the service that the HTTP API and the hints read (the pod loads them with
+ * {@link load} before anything starts, together with the other configurations).
+ */
+export const layer = (settings: Settings): Layer.Layer<AppConfig> => Layer.succeed(AppConfig, settings)

@@ -2,9 +2,8 @@
  * OpenTelemetry settings, from the standard OTEL_* variables, and the resource that describes this
  * pod (semantic conventions, from the Downward API).
  */
-import { Duration, Effect, Either, Option } from "effect"
-import type { ConfigError, PeerDiscoveryConfig } from "@miroir/peer-discovery"
-import { integer, oneOf, raw, variable } from "./internal/env.js"
+import { Config, Duration, type Effect, Either, Option } from "effect"
+import { type ConfigError, ConfigVariable, type PeerDiscoveryConfig } from "@miroir/peer-discovery"
 
 /** The OTLP serialisations supported (gRPC is not). */
 export type OtlpProtocol = "http/protobuf" | "http/json"
@@ -31,7 +30,10 @@ export interface Settings {
   readonly spanExportInterval: Duration.Duration
 }
 
-const httpUrl = (value: string): Either.Either<string, string> => {
+/** The longest export interval, a day: Node's timers hold at most 2^31-1 ms. */
+const MAX_EXPORT_INTERVAL_MS = 86_400_000
+
+const httpUrl: ConfigVariable.Parse<string> = (value) => {
   try {
     const url = new URL(value)
     if (url.protocol === "http:" || url.protocol === "https:") return Either.right(value)
@@ -42,7 +44,7 @@ const httpUrl = (value: string): Either.Either<string, string> => {
 }
 
 /** `key=value,key=value`, values percent-decoded (the W3C Baggage form the OTel spec uses). */
-const keyValues = (value: string): Either.Either<Record<string, string>, string> => {
+const keyValues: ConfigVariable.Parse<Record<string, string>> = (value) => {
   const expected = "comma-separated key=value pairs, such as deployment.environment=prod,team=search"
   const pairs: Record<string, string> = {}
   for (const entry of value.split(",").map((e) => e.trim()).filter((e) => e.length > 0)) {
@@ -57,7 +59,7 @@ const keyValues = (value: string): Either.Either<Record<string, string>, string>
   return Either.right(pairs)
 }
 
-const bool = (value: string): Either.Either<boolean, string> =>
+const bool: ConfigVariable.Parse<boolean> = (value) =>
   ["true", "false"].includes(value.toLowerCase())
     ? Either.right(value.toLowerCase() === "true")
     : Either.left("true or false")
@@ -73,28 +75,43 @@ export const podAttributes = (pod: PeerDiscoveryConfig.Settings): Record<string,
   ...Option.match(pod.podIp, { onNone: () => ({}), onSome: (ip) => ({ "k8s.pod.ip": ip }) })
 })
 
-/** Reads and validates the OTEL_* variables; `pod` gives the resource attributes of this pod. */
-export const load = (pod: PeerDiscoveryConfig.Settings): Effect.Effect<Settings, ConfigError.ConfigError> =>
-  Effect.gen(function*() {
-    const disabled = yield* variable("OTEL_SDK_DISABLED", false, bool)
-    const fromEnvironment = yield* variable("OTEL_RESOURCE_ATTRIBUTES", {}, keyValues)
-    const serviceName = (yield* raw("OTEL_SERVICE_NAME")) ?? fromEnvironment["service.name"] ?? "miroir"
-    const base = yield* variable("OTEL_EXPORTER_OTLP_ENDPOINT", Option.none(), (v) => Either.map(httpUrl(v), Option.some))
-    const metrics = yield* variable("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", Option.none(), (v) => Either.map(httpUrl(v), Option.some))
-    const traces = yield* variable("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", Option.none(), (v) => Either.map(httpUrl(v), Option.some))
-    const protocol = yield* variable("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", oneOf(["http/protobuf", "http/json"]))
-    const headers = yield* variable("OTEL_EXPORTER_OTLP_HEADERS", {}, keyValues)
-    const intervalMs = yield* variable("OTEL_METRIC_EXPORT_INTERVAL", 60_000, integer(100, 86_400_000))
-    const spanDelayMs = yield* variable("OTEL_BSP_SCHEDULE_DELAY", 5_000, integer(100, 86_400_000))
+/** An OTEL_* variable: blanks around it ignored, a blank value taken as unset. */
+const variable = <A>(name: string, parse: ConfigVariable.Parse<A>): Config.Config<A> =>
+  ConfigVariable.variable(name, parse, { trimmed: true })
+
+const text: ConfigVariable.Parse<string> = Either.right
+
+const noPairs: Readonly<Record<string, string>> = {}
+
+/** The OTEL_* variables as a `Config`; `pod` gives the resource attributes of this pod. */
+export const config = (pod: PeerDiscoveryConfig.Settings): Config.Config<Settings> =>
+  Config.all({
+    disabled: Config.withDefault(variable("OTEL_SDK_DISABLED", bool), false),
+    fromEnvironment: Config.withDefault(variable("OTEL_RESOURCE_ATTRIBUTES", keyValues), noPairs),
+    serviceName: Config.option(variable("OTEL_SERVICE_NAME", text)),
+    base: Config.option(variable("OTEL_EXPORTER_OTLP_ENDPOINT", httpUrl)),
+    metrics: Config.option(variable("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", httpUrl)),
+    traces: Config.option(variable("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", httpUrl)),
+    protocol: Config.withDefault(variable("OTEL_EXPORTER_OTLP_PROTOCOL", ConfigVariable.oneOf(["http/protobuf", "http/json"])), "http/protobuf"),
+    headers: Config.withDefault(variable("OTEL_EXPORTER_OTLP_HEADERS", keyValues), noPairs),
+    intervalMs: Config.withDefault(variable("OTEL_METRIC_EXPORT_INTERVAL", ConfigVariable.integer(100, MAX_EXPORT_INTERVAL_MS)), 60_000),
+    spanDelayMs: Config.withDefault(variable("OTEL_BSP_SCHEDULE_DELAY", ConfigVariable.integer(100, MAX_EXPORT_INTERVAL_MS)), 5_000)
+  }).pipe(Config.map(({ base, fromEnvironment, intervalMs, metrics, spanDelayMs, traces, ...settings }) => {
+    // The service name given on its own wins over the one among the resource attributes.
+    const serviceName = Option.getOrElse(settings.serviceName, () => fromEnvironment["service.name"] ?? "miroir")
     return {
-      disabled,
+      disabled: settings.disabled,
       serviceName,
       resourceAttributes: { ...podAttributes(pod), ...fromEnvironment, "service.name": serviceName },
       metricsEndpoint: signalEndpoint(base, metrics, "/v1/metrics"),
       tracesEndpoint: signalEndpoint(base, traces, "/v1/traces"),
-      protocol,
-      headers,
+      protocol: settings.protocol,
+      headers: settings.headers,
       metricExportInterval: Duration.millis(intervalMs),
       spanExportInterval: Duration.millis(spanDelayMs)
     }
-  })
+  }))
+
+/** Reads and validates the OTEL_* variables; `pod` gives the resource attributes of this pod. */
+export const load = (pod: PeerDiscoveryConfig.Settings): Effect.Effect<Settings, ConfigError.ConfigError> =>
+  ConfigVariable.load(config(pod))

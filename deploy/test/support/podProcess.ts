@@ -7,9 +7,10 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as Client from "@miroir/miroir/HttpApi/Client"
-import { awaitReady, type Ended, exited, freePort, start, type Started, stop } from "@miroir/test-support/processes"
-import { Effect, ManagedRuntime } from "effect"
+import * as Pod from "@miroir/test-support/PodProcess"
+import * as Process from "@miroir/test-support/Process"
+import { type Ended, freePort, type Started, stop } from "@miroir/test-support/processes"
+import { Duration, Effect } from "effect"
 import { bundle } from "../../../apps/miroir/scripts/bundle.js"
 
 let bundled: Promise<string> | undefined
@@ -48,35 +49,21 @@ export const podEnvironment = async (ip: string, rendered: ReadonlyMap<string, s
 
 /** Starts `node <bundle>` (this machine's node, or `nodeBinary`) with `env` and only PATH and HOME besides. */
 export const spawnBundle = async (env: Record<string, string>, nodeBinary = process.execPath): Promise<Started> =>
-  start(nodeBinary, [await podBundle()], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env } })
-
-/** The API's client, derived once per test file (over `fetch`). */
-const clients = ManagedRuntime.make(Client.layerFetch)
-
-/** Asks the pod at `url` (its {@link PodProcess.url}) through the API's client; rejects on any answer but a 200. */
-export const ask = <A, E>(url: string, call: (api: Client.Client) => Effect.Effect<A, E, Client.PodUrl>): Promise<A> =>
-  clients.runPromise(Effect.flatMap(Client.PodClient, call).pipe(Client.at(url)))
+  Process.start(nodeBinary, [await podBundle()], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env } })
 
 /** Starts the pod and waits for /healthz (or fails with its output if it exits first). */
 export const startPod = async (env: Record<string, string>, nodeBinary?: string): Promise<PodProcess> => {
   const started = await spawnBundle(env, nodeBinary)
   const url = `http://${env.MIROIR_HTTP_HOST}:${env.MIROIR_HTTP_PORT}`
-  await awaitReady(started, `${url}/healthz`, 60_000, () => ask(url, (api) => api.probes.healthz()).then(() => true, () => false))
+  await Effect.runPromise(Process.awaitReady(started, `${url}/healthz`, Pod.answers(`${url}/healthz`), { timeout: Duration.seconds(60) }))
   return { started, url }
 }
 
 /** Waits for a process that must exit by itself (a refused configuration), at most `timeoutMs`. */
-export const awaitExit = async (started: Started, timeoutMs = 30_000): Promise<Ended> => {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)), timeoutMs)
-  })
-  try {
-    return await Promise.race([exited(started), late])
-  } finally {
-    clearTimeout(timer)
-    await stop(started)
-  }
-}
+export const awaitExit = (started: Started, timeoutMs = 30_000): Promise<Ended> =>
+  Effect.runPromise(Process.exitedWithin(started, Duration.millis(timeoutMs)).pipe(Effect.ensuring(Process.stop(started))))
 
 export { stop }
+
+/** Asks a pod through the API's client (the pod tests' helper, one client per test process). */
+export { ask } from "../../../apps/miroir/test/support/pod.js"

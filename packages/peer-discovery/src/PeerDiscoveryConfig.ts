@@ -5,8 +5,9 @@
  */
 import { readFile } from "node:fs/promises"
 import { hostname } from "node:os"
-import { Config, Context, Duration, Effect, Either, Layer, Option } from "effect"
-import { ConfigError } from "./ConfigError.js"
+import { Config, ConfigProvider, Context, Duration, Effect, Either, Layer, Option } from "effect"
+import type { ConfigError } from "./ConfigError.js"
+import * as ConfigVariable from "./ConfigVariable.js"
 import * as Parse from "./internal/parse.js"
 import { clusterDomainFromResolvConf } from "./internal/resolvConf.js"
 
@@ -88,86 +89,74 @@ export const REFRESH_INTERVAL_RANGE = { min: Duration.millis(10), max: Duration.
 export const LOOKUP_TIMEOUT_MIN = Duration.millis(5)
 
 /**
- * Raw settings as strings, before validation. Absent optional values take their defaults in
- * {@link make}; `podName` defaults to the host name, which Kubernetes sets to the pod name.
+ * Raw settings as strings, before validation (for {@link make}). Absent optional values take their
+ * defaults; `podName` defaults to the host name, which Kubernetes sets to the pod name.
  */
 export type Input = { readonly [K in keyof Settings]?: string | undefined }
 
-/** Reads the raw settings from the current `ConfigProvider` (the environment, unless replaced). */
-export const input: Config.Config<Input> = Config.all(
-  Object.fromEntries(
-    Object.entries(Variables).map(([key, variable]) => [
-      key,
-      Config.string(variable).pipe(Config.option, Config.map(Option.getOrUndefined))
-    ])
-  ) as { readonly [K in keyof Settings]: Config.Config<string | undefined> }
-)
+/** Empty or blank counts as unset for `POD_IP` and `MIROIR_DNS_SERVERS` (the Downward API may leave them empty). */
+const optional = <A>(name: string, parse: ConfigVariable.Parse<A>): Config.Config<Option.Option<A>> =>
+  Config.option(ConfigVariable.variable(name, parse, { trimmed: true }))
 
 /**
- * Validates raw settings. `resolvConf` is the text of the pod's /etc/resolv.conf, which gives the
+ * The settings as a `Config`. `resolvConf` is the text of the pod's /etc/resolv.conf, which gives the
  * cluster domain when `MIROIR_CLUSTER_DOMAIN` is not set.
  */
-export const make = (raw: Input, resolvConf?: string): Effect.Effect<Settings, ConfigError> =>
-  Effect.gen(function*() {
-    const field = <A>(key: keyof Settings, fallback: string | undefined, parse: (value: string) => Parse.Parsed<A>) => {
-      const value = raw[key] ?? fallback ?? ""
-      return Either.match(parse(value), {
-        onLeft: (expected) => Effect.fail(new ConfigError({ variable: Variables[key], value, expected })),
-        onRight: Effect.succeed
+export const config = (resolvConf?: string): Config.Config<Settings> =>
+  Config.all({
+    podNamespace: ConfigVariable.variable(Variables.podNamespace, Parse.dnsLabel, { default: Defaults.podNamespace }),
+    podName: ConfigVariable.variable(Variables.podName, (name) => Parse.dnsLabel(name.toLowerCase()), { default: hostname() }),
+    podIp: optional(Variables.podIp, Parse.ipAddress),
+    service: ConfigVariable.variable(Variables.service, Parse.serviceName, { default: Defaults.service }),
+    portName: ConfigVariable.variable(Variables.portName, Parse.portName, { default: Defaults.portName }),
+    protocol: ConfigVariable.variable(Variables.protocol, ConfigVariable.oneOf(["tcp", "udp", "sctp"]), { default: Defaults.protocol }),
+    record: ConfigVariable.variable(Variables.record, ConfigVariable.oneOf(["srv", "a"]), { default: Defaults.record }),
+    refreshInterval: ConfigVariable.variable(
+      Variables.refreshInterval,
+      ConfigVariable.durationBetween(REFRESH_INTERVAL_RANGE.min, REFRESH_INTERVAL_RANGE.max),
+      { default: Defaults.refreshInterval }
+    ),
+    lookupTimeout: ConfigVariable.variable(
+      Variables.lookupTimeout,
+      ConfigVariable.durationBetween(LOOKUP_TIMEOUT_MIN, REFRESH_INTERVAL_RANGE.max),
+      { default: Defaults.lookupTimeout }
+    ),
+    // Its text too, to name it in the error when it is not below the interval.
+    lookupTimeoutText: Config.withDefault(Config.string(Variables.lookupTimeout), Defaults.lookupTimeout),
+    clusterDomain: Config.option(Config.string(Variables.clusterDomain)),
+    dnsServers: optional(Variables.dnsServers, Parse.dnsServers)
+  }).pipe(
+    Config.mapOrFail(({ clusterDomain, dnsServers, lookupTimeoutText, ...settings }) => {
+      if (Duration.greaterThanOrEqualTo(settings.lookupTimeout, settings.refreshInterval)) {
+        return Either.left(ConfigVariable.invalid(
+          Variables.lookupTimeout,
+          lookupTimeoutText,
+          `a duration below ${Variables.refreshInterval} (${Duration.format(settings.refreshInterval)})`
+        ))
+      }
+      // The domain last: its default depends on the namespace.
+      const domain = Option.getOrElse(
+        clusterDomain,
+        () => (resolvConf === undefined ? undefined : clusterDomainFromResolvConf(resolvConf, settings.podNamespace)) ?? Defaults.clusterDomain
+      )
+      return Either.match(Parse.domainName(domain), {
+        onLeft: (expected) => Either.left(ConfigVariable.invalid(Variables.clusterDomain, domain, expected)),
+        onRight: (clusterDomain) =>
+          Either.right({ ...settings, clusterDomain, dnsServers: Option.getOrElse(dnsServers, (): ReadonlyArray<string> => []) })
       })
-    }
-    const podNamespace = yield* field("podNamespace", Defaults.podNamespace, Parse.dnsLabel)
-    const podName = yield* field("podName", hostname(), (name) => Parse.dnsLabel(name.toLowerCase()))
-    const podIp = nonEmpty(raw.podIp) === undefined
-      ? Option.none()
-      : Option.some(yield* field("podIp", undefined, Parse.ipAddress))
-    const service = yield* field("service", Defaults.service, Parse.serviceName)
-    const portName = yield* field("portName", Defaults.portName, Parse.portName)
-    const protocol = yield* field("protocol", Defaults.protocol, Parse.oneOf(["tcp", "udp", "sctp"]))
-    const record = yield* field("record", Defaults.record, Parse.oneOf(["srv", "a"]))
-    const refreshInterval = yield* field(
-      "refreshInterval",
-      Defaults.refreshInterval,
-      Parse.durationBetween(REFRESH_INTERVAL_RANGE.min, REFRESH_INTERVAL_RANGE.max)
-    )
-    const lookupTimeout = yield* field(
-      "lookupTimeout",
-      Defaults.lookupTimeout,
-      Parse.durationBetween(LOOKUP_TIMEOUT_MIN, REFRESH_INTERVAL_RANGE.max)
-    )
-    if (Duration.greaterThanOrEqualTo(lookupTimeout, refreshInterval)) {
-      return yield* new ConfigError({
-        variable: Variables.lookupTimeout,
-        value: raw.lookupTimeout ?? Defaults.lookupTimeout,
-        expected: `a duration below ${Variables.refreshInterval} (${Duration.format(refreshInterval)})`
-      })
-    }
-    const domainFromResolvConf = resolvConf === undefined
-      ? undefined
-      : clusterDomainFromResolvConf(resolvConf, podNamespace)
-    const clusterDomain = yield* field(
-      "clusterDomain",
-      domainFromResolvConf ?? Defaults.clusterDomain,
-      Parse.domainName
-    )
-    const dnsServers = nonEmpty(raw.dnsServers) === undefined ? [] : yield* field("dnsServers", undefined, Parse.dnsServers)
-    return {
-      podName: podName.toLowerCase(),
-      podNamespace,
-      podIp,
-      service,
-      portName,
-      protocol,
-      record,
-      refreshInterval,
-      lookupTimeout,
-      clusterDomain,
-      dnsServers
-    }
-  })
+    })
+  )
 
-const nonEmpty = (value: string | undefined): string | undefined =>
-  value === undefined || value.trim() === "" ? undefined : value
+/**
+ * Validates raw settings (as if they were the environment). `resolvConf` is the text of the pod's
+ * /etc/resolv.conf, which gives the cluster domain when `MIROIR_CLUSTER_DOMAIN` is not set.
+ */
+export const make = (raw: Input, resolvConf?: string): Effect.Effect<Settings, ConfigError> =>
+  ConfigVariable.load(config(resolvConf)).pipe(
+    Effect.withConfigProvider(ConfigProvider.fromMap(
+      new Map(Object.entries(raw).flatMap(([key, value]) => value === undefined ? [] : [[Variables[key as keyof Settings], value]]))
+    ))
+  )
 
 /** Where the kubelet writes the pod's resolver configuration. */
 export const RESOLV_CONF_PATH = "/etc/resolv.conf"
@@ -179,16 +168,12 @@ const readResolvConf = Effect.tryPromise(() => readFile(RESOLV_CONF_PATH, "utf8"
 
 /**
  * Reads and validates the settings from the current `ConfigProvider` (by default the environment)
- * and /etc/resolv.conf. Tests swap the provider (`ConfigProvider.fromMap`) instead of `process.env`.
+ * and, when `MIROIR_CLUSTER_DOMAIN` is not set, /etc/resolv.conf. Tests swap the provider
+ * (`ConfigProvider.fromMap`) instead of `process.env`.
  */
 export const load: Effect.Effect<Settings, ConfigError> = Effect.gen(function*() {
-  const raw = yield* input.pipe(
-    Effect.mapError((error) =>
-      new ConfigError({ variable: "(environment)", value: "", expected: String(error) })
-    )
-  )
-  const resolvConf = raw.clusterDomain === undefined ? yield* readResolvConf : undefined
-  return yield* make(raw, resolvConf)
+  const domainSet = Option.isSome(yield* Config.option(Config.string(Variables.clusterDomain)).pipe(Effect.orElseSucceed(() => Option.none())))
+  return yield* ConfigVariable.load(config(domainSet ? undefined : yield* readResolvConf))
 })
 
 /** The configuration read from the environment; fails the layer with a {@link ConfigError}. */

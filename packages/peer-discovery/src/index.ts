@@ -6,6 +6,7 @@
  * {@link PeerSet} → {@link Rendezvous} and other consumers; {@link Metrics} records what happens.
  */
 export * as ConfigError from "./ConfigError.js"
+export * as ConfigVariable from "./ConfigVariable.js"
 export * as DnsLookupError from "./DnsLookupError.js"
 export * as DnsResolver from "./DnsResolver.js"
 export * as Hint from "./Hint.js"

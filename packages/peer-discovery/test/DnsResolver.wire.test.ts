@@ -12,6 +12,7 @@ import * as Metrics from "../src/Metrics.js"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import { DOMAIN, SRV_NAME } from "./support/fixtures.js"
+import { waitUntil } from "@miroir/test-support/Poll"
 import { reply, type Script, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { EDNS_PAYLOAD_SIZE } from "../src/internal/dnsMessage.js"
 
@@ -191,12 +192,12 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
       yield* use(dnsServer, (query, transport) => transport === "udp" ? { send: [reply(query, { truncated: true })] } : "silent")
       const resolver = yield* resolverFor([dnsServer.server], "5 seconds")
       const lookup = yield* Effect.fork(resolver.resolveSrv(SRV_NAME))
-      yield* Effect.promise(() => waitFor(() => dnsServer.openConnections() === 1))
+      yield* connections(dnsServer, 1)
       yield* Fiber.interrupt(lookup)
-      yield* Effect.promise(() => waitFor(() => dnsServer.openConnections() === 0))
+      yield* connections(dnsServer, 0)
       const timedOut = yield* resolverFor([dnsServer.server], "300 millis")
       expect((yield* Effect.flip(timedOut.resolveSrv(SRV_NAME))).outcome).toBe("timeout")
-      yield* Effect.promise(() => waitFor(() => dnsServer.openConnections() === 0))
+      yield* connections(dnsServer, 0)
     }))
 
   it.live("ends the lookups in flight when the resolver's scope closes: sockets closed, lookups failed", () =>
@@ -208,14 +209,14 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
         scope
       )
       const lookup = yield* Effect.fork(Context.get(context, DnsResolver.DnsResolver).resolveSrv(SRV_NAME))
-      yield* Effect.promise(() => waitFor(() => dnsServer.openConnections() === 1))
+      yield* connections(dnsServer, 1)
       const started = Date.now()
       yield* Scope.close(scope, Exit.void)
       const error = yield* Effect.flip(Fiber.join(lookup))
       expect(error.outcome).toBe("error")
       expect(error.code).toContain("ECANCELED")
       expect(Date.now() - started).toBeLessThan(1_000)
-      yield* Effect.promise(() => waitFor(() => dnsServer.openConnections() === 0))
+      yield* connections(dnsServer, 0)
     }))
 
   it.live("reads A and AAAA together; a truncated half fails the whole", () =>
@@ -263,11 +264,9 @@ describe("DnsResolver.layer over IPv6", () => {
     }).pipe(Effect.scoped))
 })
 
-/** Polls `condition` every 10 ms, at most 2 s. */
-const waitFor = async (condition: () => boolean) => {
-  const deadline = Date.now() + 2_000
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met within 2 s")
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
+/** Waits until the scripted server holds `n` open TCP connections (polled every 10 ms, at most 2 s). */
+const connections = (server: ScriptedDns, n: number) =>
+  waitUntil(`${n} open connections`, Effect.sync(() => server.openConnections() === n), {
+    timeout: Duration.seconds(2),
+    interval: Duration.millis(10)
+  })

@@ -1,8 +1,13 @@
-/** Helpers for tests that run real servers: free loopback ports, waiting, and stopping by process id. */
-import { type ChildProcess, spawn } from "node:child_process"
+/**
+ * Helpers for async tests that run real servers: free loopback ports, executables, and the process and
+ * polling kit ({@link Process}, {@link Poll}) as Promises.
+ */
 import { createSocket } from "node:dgram"
 import { accessSync, constants } from "node:fs"
 import { createServer } from "node:net"
+import { Duration, Effect } from "effect"
+import * as Poll from "./Poll.js"
+import * as Process from "./Process.js"
 
 /** A port free on `host` (a loopback address) for both TCP and UDP (DNS serves both on one port). */
 export const freePort = async (host = "127.0.0.1"): Promise<number> => {
@@ -39,83 +44,37 @@ export const findExecutable = (name: string, installHint: string): string => {
   throw new Error(`${name} is not installed: ${installHint}`)
 }
 
+/**
+ * The kit as async tests call it: each of these runs the Effect of {@link Poll} or {@link Process} (the
+ * one implementation) to a Promise. Code that is itself an Effect uses those modules directly.
+ */
+
 /** Polls `probe` every 50 ms until it resolves true, for at most `timeoutMs`. */
-export const waitUntil = async (what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-}
+export const waitUntil = (what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> =>
+  Effect.runPromise(Poll.waitUntil(what, Effect.tryPromise(probe), { timeout: Duration.millis(timeoutMs) }))
 
 /** A child process started by a test, with its output kept for error messages. */
-export interface Started {
-  readonly child: ChildProcess
-  readonly output: () => string
-}
-
-/** Starts `command` with `args` (and optionally its own environment and folder); its output is collected. */
-export const start = (
-  command: string,
-  args: ReadonlyArray<string>,
-  options: { readonly env?: NodeJS.ProcessEnv; readonly cwd?: string } = {}
-): Started => {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...options })
-  let output = ""
-  child.stdout?.on("data", (chunk) => (output += String(chunk)))
-  child.stderr?.on("data", (chunk) => (output += String(chunk)))
-  return { child, output: () => output }
-}
+export type Started = Process.Started
 
 /** How a process ended. */
-export interface Ended {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-}
+export type Ended = Process.Ended
+
+/** Starts `command` with `args` (and optionally its own environment and folder); its output is collected. */
+export const start = Process.start
 
 /** Resolves when the process has exited (at once if it already has). */
-export const exited = ({ child }: Started): Promise<Ended> =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve({ code: child.exitCode, signal: child.signalCode })
-    : new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })))
+export const exited = (started: Started): Promise<Ended> => Effect.runPromise(Process.exited(started))
 
 /**
  * Stops a process this test started, by its own pid: `signal` (SIGTERM), then SIGKILL after `graceMs`.
  * Returns how it ended.
  */
-export const stop = async (started: Started, graceMs = 5_000, signal: NodeJS.Signals = "SIGTERM"): Promise<Ended> => {
-  const { child } = started
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return exited(started)
-  const ended = exited(started)
-  process.kill(child.pid, signal)
-  const timer = setTimeout(() => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL")
-  }, graceMs)
-  const result = await ended
-  clearTimeout(timer)
-  return result
-}
+export const stop = (started: Started, graceMs = 5_000, signal: NodeJS.Signals = "SIGTERM"): Promise<Ended> =>
+  Effect.runPromise(Process.stop(started, { grace: Duration.millis(graceMs), signal }))
 
 /**
  * Waits until a process this test started answers `probe`, for at most `timeoutMs`, and fails at once
  * if it exits first. On failure the process is stopped and the error carries what it printed.
  */
-export const awaitReady = async (
-  started: Started,
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<boolean>
-): Promise<void> => {
-  try {
-    await Promise.race([
-      waitUntil(what, timeoutMs, probe),
-      exited(started).then(({ code, signal }) => {
-        throw new Error(`the process exited (code ${code}, signal ${signal}) before ${what}`)
-      })
-    ])
-  } catch (error) {
-    await stop(started)
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\nits output:\n${started.output()}`)
-  }
-}
+export const awaitReady = (started: Started, what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> =>
+  Effect.runPromise(Process.awaitReady(started, what, Effect.tryPromise(probe), { timeout: Duration.millis(timeoutMs) }))

@@ -19,9 +19,9 @@
  *   address (`MIROIR_HTTP_HOST`, the twin where the spec leaves it unset or a wildcard), its DNS server
  *   (`MIROIR_DNS_SERVERS`, the cluster DNS) and its cluster domain.
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import { createWriteStream, mkdirSync } from "node:fs"
+import { mkdirSync } from "node:fs"
 import { join } from "node:path"
+import * as Process from "@miroir/test-support/Process"
 import type { IIoK8sApiCoreV1Container as Container } from "kubernetes-models/v1/Container"
 import type { IPod } from "kubernetes-models/v1/Pod"
 import type { IIoK8sApiCoreV1Service as KubeService } from "kubernetes-models/v1/Service"
@@ -154,7 +154,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
     yield* patchNode.pipe(Effect.ignore, Effect.repeat(Schedule.spaced(Duration.seconds(10))), Effect.forkScoped)
 
     const pods = yield* SubscriptionRef.make<ReadonlyMap<string, KubeletPod>>(new Map())
-    const processes = new Map<string, ChildProcess>()
+    const processes = new Map<string, Process.Started>()
     const deletions = new Map<string, Deferred.Deferred<number>>()
     const workers = yield* FiberMap.make<string>()
     const addresses = yield* Ref.make({ next: 10, used: new Set<string>() })
@@ -278,17 +278,9 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
 
         /** One run of the container: start, probe, and end by exit or by a failed startup or liveness probe. */
         const containerRun = Effect.gen(function*() {
-          const log = createWriteStream(logFile, { flags: "a" })
-          const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: processEnv })
-          child.stdout?.pipe(log, { end: false })
-          child.stderr?.pipe(log, { end: false })
-          const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-            child.once("exit", (code, signal) => {
-              log.end()
-              resolve({ code, signal })
-            }))
+          const child = Process.start(command, args, { env: processEnv, logFile })
           processes.set(uid, child)
-          yield* setPod(uid, (p) => p && { ...p, pid: child.pid })
+          yield* setPod(uid, (p) => p && { ...p, pid: child.child.pid })
           const startedAt = PodStatus.now()
           yield* update((s) => ({ ...s, phase: "Running", state: { running: { startedAt } }, started: false, ready: false }))
 
@@ -347,14 +339,14 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           }).pipe(Effect.scoped)
 
           const outcome = yield* Effect.raceFirst(
-            Effect.map(Effect.promise(() => exited), (ended) => ({ _tag: "Exited" as const, ...ended })),
+            Effect.map(Process.exited(child), (ended) => ({ _tag: "Exited" as const, ...ended })),
             Effect.map(probes, (why) => ({ _tag: "Unhealthy" as const, why }))
           )
           if (outcome._tag === "Unhealthy") {
             yield* Effect.logInfo(`pod ${namespace}/${name}: ${outcome.why}, restarting its container`)
-            yield* stopProcess(child, exited, Duration.seconds(pod.spec?.terminationGracePeriodSeconds ?? 30))
+            yield* Process.stop(child, { grace: Duration.seconds(pod.spec?.terminationGracePeriodSeconds ?? 30) })
           }
-          const ended = yield* Effect.promise(() => exited)
+          const ended = yield* Process.exited(child)
           processes.delete(uid)
           const exitCode = ended.code ?? 128 + (ended.signal === "SIGKILL" ? 9 : 15)
           const terminated = { terminated: { exitCode, reason: exitCode === 0 ? "Completed" : "Error", startedAt, finishedAt: PodStatus.now() } }
@@ -391,18 +383,6 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         return yield* finish(uid, ip, listenIp, podPath, grace, status, update, Option.some(container))
       })
 
-    /** Sends SIGTERM to a process this kubelet started, then SIGKILL after `grace`; waits for its exit. */
-    const stopProcess = (child: ChildProcess, exited: Promise<unknown>, grace: Duration.Duration) =>
-      Effect.gen(function*() {
-        if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
-        process.kill(child.pid, "SIGTERM")
-        const stopped = yield* Effect.promise(() => exited).pipe(Effect.timeout(grace), Effect.option)
-        if (Option.isNone(stopped) && child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-          process.kill(child.pid, "SIGKILL")
-          yield* Effect.promise(() => exited)
-        }
-      })
-
     /**
      * Graceful deletion: not ready, the preStop hook, SIGTERM, SIGKILL when the grace period (counted
      * from the start of the deletion, preStop included) runs out, and the final delete of the pod.
@@ -423,7 +403,6 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         yield* update((s) => PodStatus.withReady(s, false))
         const child = processes.get(uid)
         if (child !== undefined && Option.isSome(container)) {
-          const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve())))
           const preStop = container.value.lifecycle?.preStop
           const hook = preStop?.sleep !== undefined
             ? Effect.sleep(Duration.seconds(preStop.sleep.seconds))
@@ -431,7 +410,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
             ? Effect.asVoid(Probe.attempt({ httpGet: preStop.httpGet, timeoutSeconds: grace }, container.value, listenIp))
             : Effect.void
           yield* hook.pipe(Effect.timeout(Duration.millis(Math.max(0, deadline - Date.now()))), Effect.ignore)
-          yield* stopProcess(child, exited, Duration.millis(Math.max(0, deadline - Date.now())))
+          yield* Process.stop(child, { grace: Duration.millis(Math.max(0, deadline - Date.now())) })
           processes.delete(uid)
         }
         const current = yield* Ref.get(status)
@@ -494,8 +473,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
 
     // At the end: every pod's process stopped by its pid, SIGTERM then SIGKILL.
     yield* Effect.addFinalizer(() =>
-      Effect.forEach([...processes.values()], (child) =>
-        stopProcess(child, new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once("exit", () => resolve()))), Duration.seconds(5)), { concurrency: "unbounded", discard: true })
+      Effect.forEach([...processes.values()], (child) => Process.stop(child, { grace: Duration.seconds(5) }), { concurrency: "unbounded", discard: true })
     )
 
     return {
@@ -505,8 +483,8 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         Effect.gen(function*() {
           const pod = [...(yield* SubscriptionRef.get(pods)).values()].find((p) => p.namespace === namespace && p.name === name)
           const child = pod === undefined ? undefined : processes.get(pod.uid)
-          if (child?.pid === undefined) return yield* Effect.fail(new Error(`pod ${namespace}/${name} has no running container on ${options.nodeName}`))
-          process.kill(child.pid, "SIGKILL")
+          if (child?.child.pid === undefined) return yield* Effect.fail(new Error(`pod ${namespace}/${name} has no running container on ${options.nodeName}`))
+          yield* Process.signal(child, "SIGKILL")
         })
     }
   })

@@ -7,21 +7,17 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { awaitReady, type Ended, exited, freePort, start, type Started, stop } from "@miroir/test-support/processes"
-import { Effect, ManagedRuntime } from "effect"
+import * as PodProcess from "@miroir/test-support/PodProcess"
+import * as Process from "@miroir/test-support/Process"
+import { type Ended, freePort, type Started } from "@miroir/test-support/processes"
+import { Duration, Effect, ManagedRuntime } from "effect"
 import { bundle } from "../../scripts/bundle.js"
 import * as Client from "../../src/HttpApi/Client.js"
 
 const appFolder = fileURLToPath(new URL("../..", import.meta.url))
 
 /** A running pod process. */
-export interface Pod {
-  readonly ip: string
-  /** `http://<ip>:<port>` of the HTTP API. */
-  readonly url: string
-  /** `http://<ip>:<port>/metrics`. */
-  readonly metricsUrl: string
-  readonly process: Started
+export interface Pod extends PodProcess.PodProcess {
   /** Sends SIGTERM (by pid) and resolves with how it ended and how long it took. */
   readonly stop: () => Promise<Ended & { readonly ms: number }>
 }
@@ -47,11 +43,13 @@ export const podBundle = (): Promise<string> =>
  * through tsx, or from `bundle` (see {@link podBundle}).
  */
 export const spawnPod = (env: Record<string, string>, bundleFile?: string): Started =>
-  start(
-    process.execPath,
-    bundleFile === undefined ? ["--import", "tsx", "--conditions=@miroir/source", "src/main.ts"] : ["--enable-source-maps", bundleFile],
-    { cwd: appFolder, env: { ...baseEnvironment(), ...env } }
-  )
+  Process.start(process.execPath, bundleFile === undefined ? SOURCES : ["--enable-source-maps", bundleFile], {
+    cwd: appFolder,
+    env: { ...baseEnvironment(), ...env }
+  })
+
+/** Node's arguments that run the pod service from its sources, in its folder. */
+const SOURCES = ["--import", "tsx", "--conditions=@miroir/source", "src/main.ts"]
 
 /** A TCP port free on every one of `ips`: pods that reach each other by address share one HTTP port. */
 export const commonFreePort = async (ips: ReadonlyArray<string>): Promise<number> => {
@@ -69,43 +67,33 @@ export const commonFreePort = async (ips: ReadonlyArray<string>): Promise<number
 }
 
 /**
- * Starts a pod at `ip` (127.0.0.x) and waits until it is ready. `MIROIR_HTTP_PORT` in `env` sets its
- * HTTP port (else a free one); `bundle` starts it from the bundle.
+ * Starts a pod at `ip` (127.0.0.x) and waits until it is ready (test-support's pod kit). `MIROIR_HTTP_PORT`
+ * in `env` sets its HTTP port (else a free one); `bundle` starts it from the bundle.
  */
 export const startPod = async (ip: string, env: Record<string, string> = {}, bundleFile?: string): Promise<Pod> => {
   const httpPort = env.MIROIR_HTTP_PORT === undefined ? await freePort(ip) : Number(env.MIROIR_HTTP_PORT)
   const metricsPort = await freePort(ip)
-  const started = spawnPod({
-    POD_NAME: `miroir-7d9f8c6b5-${ip.split(".").pop()}x2x4`,
-    POD_NAMESPACE: "default",
-    POD_IP: ip,
-    MIROIR_HTTP_HOST: ip,
-    MIROIR_HTTP_PORT: String(httpPort),
-    MIROIR_METRICS_PORT: String(metricsPort),
-    ...env
-  }, bundleFile)
-  const url = `http://${ip}:${httpPort}`
-  await awaitReady(started, `the pod at ${url} to be ready`, 60_000, () => isReady(url))
-  return {
+  const pod = await Effect.runPromise(PodProcess.startPod({
+    program: bundleFile === undefined ? { args: SOURCES, cwd: appFolder } : { bundle: bundleFile },
+    name: `miroir-7d9f8c6b5-${ip.split(".").pop()}x2x4`,
     ip,
-    url,
-    metricsUrl: `http://${ip}:${metricsPort}/metrics`,
-    process: started,
-    stop: async () => {
-      const begun = Date.now()
-      const ended = await stop(started, 10_000)
-      return { ...ended, ms: Date.now() - begun }
-    }
+    httpPort,
+    metricsPort,
+    env: { NODE_ENV: "test", ...env }
+  }))
+  return {
+    ...pod,
+    stop: () =>
+      Effect.runPromise(Process.stop(pod.process, { grace: Duration.seconds(10) }).pipe(
+        Effect.timed,
+        Effect.map(([took, ended]) => ({ ...ended, ms: Duration.toMillis(took) }))
+      ))
   }
 }
 
 /** Waits for a process to end by itself (for processes that should exit, like on bad configuration). */
 export const waitForExit = (started: Started, timeoutMs: number): Promise<Ended> =>
-  Promise.race([
-    exited(started),
-    new Promise<never>((_, reject) =>
-      setTimeout(() => reject(new Error(`still running after ${timeoutMs} ms:\n${started.output()}`)), timeoutMs))
-  ])
+  Effect.runPromise(Process.exitedWithin(started, Duration.millis(timeoutMs)))
 
 /** The API's client, derived once for every test of the process (over `fetch`). */
 const clients = ManagedRuntime.make(Client.layerFetch)
@@ -119,4 +107,3 @@ export const ask = <A, E>(url: string, call: (api: Client.Client) => Effect.Effe
 
 /** Whether the pod at `url` answers `GET /readyz`. */
 export const isReady = (url: string): Promise<boolean> => ask(url, (api) => api.probes.readyz()).then(() => true, () => false)
-

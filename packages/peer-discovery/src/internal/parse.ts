@@ -1,44 +1,15 @@
 /**
- * Parsers for configuration values. Each returns the parsed value or a sentence saying what was
- * expected, which PeerDiscoveryConfig turns into an error naming the variable and the value.
+ * Parsers of the values peer discovery is configured with (addresses, DNS names, Kubernetes names),
+ * as {@link ConfigVariable.Parse} functions: the parsed value, or a sentence saying what was expected.
+ * The parsers every configuration shares (words, integers, durations) are in ConfigVariable.
  */
 import { isIP } from "node:net"
-import { Duration, Either, Option } from "effect"
+import { Either } from "effect"
+import { MAX_PORT } from "../ConfigVariable.js"
+import type * as ConfigVariable from "../ConfigVariable.js"
 
 /** A parse result: the value, or what the input should have looked like. */
-export type Parsed<A> = Either.Either<A, string>
-
-const SHORT_DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)$/
-const SHORT_UNITS = { ms: "millis", s: "seconds", m: "minutes", h: "hours" } as const
-
-/** `250ms`, `15s`, `1m`, `1h`, or effect's `15 seconds`; positive and finite. */
-export const positiveDuration = (raw: string): Parsed<Duration.Duration> => {
-  const expected = "a positive duration such as 250ms, 15s, 1m or \"15 seconds\""
-  const text = raw.trim()
-  const short = SHORT_DURATION.exec(text)
-  const duration = short
-    ? Option.some(Duration.decode(`${Number(short[1])} ${SHORT_UNITS[short[2] as keyof typeof SHORT_UNITS]}`))
-    : Duration.decodeUnknown(text)
-  return Option.match(duration, {
-    onNone: () => Either.left(expected),
-    onSome: (d) =>
-      Duration.isFinite(d) && Duration.greaterThan(d, Duration.zero) ? Either.right(d) : Either.left(expected)
-  })
-}
-
-/**
- * A duration as {@link positiveDuration} reads it, from `min` to `max` inclusive; the error names the
- * range. Bounds keep a setting where it makes sense and where a timer can be set at all (Node's timers
- * hold at most 2^31-1 ms, about 24.8 days).
- */
-export const durationBetween = (min: Duration.Duration, max: Duration.Duration) => (raw: string): Parsed<Duration.Duration> => {
-  const expected = `a duration from ${Duration.format(min)} to ${Duration.format(max)}, such as 250ms, 15s or 1m`
-  return Either.match(positiveDuration(raw), {
-    onLeft: () => Either.left(expected),
-    onRight: (d) =>
-      Duration.lessThan(d, min) || Duration.greaterThan(d, max) ? Either.left(expected) : Either.right(d)
-  })
-}
+type Parsed<A> = Either.Either<A, string>
 
 /** An IPv4 or IPv6 address, returned in canonical form (lower-case, IPv6 compressed as RFC 5952). */
 export const ipAddress = (raw: string): Parsed<string> => {
@@ -85,14 +56,6 @@ export const domainName = (raw: string): Parsed<string> => {
     : Either.left("a DNS domain such as cluster.local")
 }
 
-/** One of the given words, case-insensitive. */
-export const oneOf = <const Word extends string>(words: ReadonlyArray<Word>) => (raw: string): Parsed<Word> => {
-  const word = raw.trim().toLowerCase()
-  return (words as ReadonlyArray<string>).includes(word)
-    ? Either.right(word as Word)
-    : Either.left(`one of ${words.map((w) => `"${w}"`).join(", ")}`)
-}
-
 const IPV6_WITH_PORT = /^\[([^\]]+)\](?::(\d+))?$/
 const IPV4_WITH_PORT = /^([^:]+)(?::(\d+))?$/
 
@@ -124,5 +87,5 @@ export const dnsServers = (raw: string): Parsed<ReadonlyArray<string>> => {
 
 const isPort = (text: string): boolean => {
   const port = Number(text)
-  return Number.isInteger(port) && port >= 1 && port <= 65_535
+  return Number.isInteger(port) && port >= 1 && port <= MAX_PORT
 }

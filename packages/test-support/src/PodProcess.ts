@@ -1,0 +1,118 @@
+/**
+ * A Miroir pod service as a real OS process, the one way the tests, the simulator and the benchmarks
+ * start one: on its own loopback address, with the environment the Downward API would give it, from
+ * the esbuild bundle (as the image runs it) or from the sources through tsx; awaited until it answers
+ * its readiness probe, stopped by its own pid.
+ */
+import { Duration, Effect, type Scope } from "effect"
+import { awaitReady, type NotReady, start, type Started, stop } from "./Process.js"
+
+/** How the pod service is run: `node <bundle>`, or `node <args>` in `cwd` (the sources through tsx). */
+export type Program =
+  | { readonly bundle: string }
+  | { readonly args: ReadonlyArray<string>; readonly cwd: string }
+
+/** What a pod is started with. */
+export interface PodSpec {
+  readonly program: Program
+  /** `POD_NAME`: `miroir-7d9f8c6b5-x2x4q` (Deployment) or `miroir-0` (StatefulSet). */
+  readonly name: string
+  /** `POD_NAMESPACE`, `default` unless given. */
+  readonly namespace?: string | undefined
+  /** `POD_IP`, where it listens: a loopback address of its own (127.x.y.z). */
+  readonly ip: string
+  readonly httpPort: number
+  readonly metricsPort: number
+  /** Further environment (DNS servers, intervals…); it may override any of the above. */
+  readonly env?: Readonly<Record<string, string>> | undefined
+  /** Where its output goes; kept in memory when absent. */
+  readonly logFile?: string | undefined
+  /** The node binary, this process's by default (the image's Node release for the packaging tests). */
+  readonly node?: string | undefined
+}
+
+/** A started pod. */
+export interface PodProcess {
+  readonly process: Started
+  readonly ip: string
+  /** `http://<ip>:<port>` of its HTTP API. */
+  readonly url: string
+  /** `http://<ip>:<port>/metrics`. */
+  readonly metricsUrl: string
+}
+
+/**
+ * The pod's whole environment: PATH and HOME of this process and nothing else of it, the Downward API's
+ * values, its listen address and ports, then `spec.env`.
+ */
+export const environment = (spec: PodSpec): Record<string, string> => ({
+  PATH: process.env.PATH ?? "/usr/bin:/bin",
+  HOME: process.env.HOME ?? "/root",
+  POD_NAME: spec.name,
+  POD_NAMESPACE: spec.namespace ?? "default",
+  POD_IP: spec.ip,
+  MIROIR_HTTP_HOST: spec.ip,
+  MIROIR_HTTP_PORT: String(spec.httpPort),
+  MIROIR_METRICS_PORT: String(spec.metricsPort),
+  ...spec.env
+})
+
+/** Starts the pod process without waiting for it. */
+export const spawn = (spec: PodSpec): PodProcess => {
+  const env = environment(spec)
+  const node = spec.node ?? process.execPath
+  const started = "bundle" in spec.program
+    ? start(node, [spec.program.bundle], { env, logFile: spec.logFile })
+    : start(node, spec.program.args, { env, cwd: spec.program.cwd, logFile: spec.logFile })
+  // Where it is reached: the listen address and port as finally set (spec.env may override them).
+  const host = env.MIROIR_HTTP_HOST!
+  return {
+    process: started,
+    ip: spec.ip,
+    url: `http://${host}:${env.MIROIR_HTTP_PORT}`,
+    metricsUrl: `http://${host}:${env.MIROIR_METRICS_PORT}/metrics`
+  }
+}
+
+/** Whether `url` answers 200 now (a refused connection is a no). */
+export const answers = (url: string, timeout: Duration.DurationInput = Duration.seconds(1)): Effect.Effect<boolean> =>
+  Effect.tryPromise(async (signal) => {
+    const response = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(Duration.toMillis(timeout))]) })
+    await response.body?.cancel()
+    return response.ok
+  }).pipe(Effect.orElseSucceed(() => false))
+
+/** How to await a pod. */
+export interface ReadyOptions {
+  /** The path that must answer 200: `/readyz` by default (the packaging tests ask `/healthz`). */
+  readonly path?: string
+  /** 60 s by default: a dozen pods starting at once on two cores take a while. */
+  readonly timeout?: Duration.DurationInput
+}
+
+/** Waits until a started pod is ready; fails with its output (and stops it) if it exits first or never is. */
+export const awaitPod = (pod: PodProcess, options: ReadyOptions = {}): Effect.Effect<PodProcess, NotReady> => {
+  const path = options.path ?? "/readyz"
+  return Effect.as(
+    awaitReady(pod.process, `the pod at ${pod.url} to answer ${path}`, answers(`${pod.url}${path}`), {
+      timeout: options.timeout ?? Duration.seconds(60)
+    }),
+    pod
+  )
+}
+
+/** Starts the pod and waits until it is ready; fails with its output if it exits first or never is. */
+export const startPod = (spec: PodSpec, options: ReadyOptions = {}): Effect.Effect<PodProcess, NotReady> =>
+  Effect.suspend(() => awaitPod(spawn(spec), options))
+
+/**
+ * {@link startPod} in the scope: closing it stops the pod (SIGTERM, SIGKILL after `grace`). Only the
+ * start is the resource's acquisition: the wait runs outside it, where it can be interrupted (and time out).
+ */
+export const scopedPod = (
+  spec: PodSpec,
+  options: ReadyOptions & { readonly grace?: Duration.DurationInput } = {}
+): Effect.Effect<PodProcess, NotReady, Scope.Scope> =>
+  Effect.acquireRelease(Effect.sync(() => spawn(spec)), (pod) => stop(pod.process, options)).pipe(
+    Effect.flatMap((pod) => awaitPod(pod, options))
+  )
