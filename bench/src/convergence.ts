@@ -31,7 +31,10 @@ const SHARDS = 64
 const PODS = 3
 
 /** Measures `trials` of each change at refresh interval `r` on a fresh simulated cluster. */
-const measureAt = (r: Duration.Duration, trials: number): Effect.Effect<ReadonlyArray<ConvergenceRun>, Error, Client.PodClient> =>
+const measureAt = (
+  r: Duration.Duration,
+  trials: number
+): Effect.Effect<ReadonlyArray<ConvergenceRun>, Error, Client.PodClient> =>
   Effect.gen(function*() {
     const cluster = yield* SimulatedCluster.make(
       yield* ClusterDns.make(),

@@ -53,12 +53,16 @@ const nodeDnsFor = (server: string): DnsResolver.Service => {
     resolveSrv: (name) =>
       Effect.async((resume) => {
         resolver.resolveSrv(name, (error, records) =>
-          resume(error === null ? Effect.succeed(records) : Effect.fail(new DnsLookupError.DnsLookupError({
-            outcome: error.code === "ENODATA" ? "nodata" : error.code === "ENOTFOUND" ? "nxdomain" : "error",
-            name,
-            rrtype: "SRV",
-            code: error.code
-          }))))
+          resume(
+            error === null ? Effect.succeed(records) : Effect.fail(
+              new DnsLookupError.DnsLookupError({
+                outcome: error.code === "ENODATA" ? "nodata" : error.code === "ENOTFOUND" ? "nxdomain" : "error",
+                name,
+                rrtype: "SRV",
+                code: error.code
+              })
+            )
+          ))
       }),
     resolveAddresses: () => Effect.die("not measured")
   }
@@ -79,7 +83,9 @@ const timeInterleaved = (resolvers: ReadonlyArray<DnsResolver.Service>, name: st
       yield* Effect.either(resolver.resolveSrv(name))
     }
     const latencies = resolvers.map(() => [] as Array<number>)
-    const last: Array<Either.Either<ReadonlyArray<DnsResolver.SrvRecord>, { outcome: string }>> = resolvers.map(() => Either.right([]))
+    const last: Array<Either.Either<ReadonlyArray<DnsResolver.SrvRecord>, { outcome: string }>> = resolvers.map(() =>
+      Either.right([])
+    )
     for (let i = 0; i < lookups; i++) {
       for (const [r, resolver] of resolvers.entries()) {
         const started = performance.now()
@@ -97,7 +103,11 @@ const timeInterleaved = (resolvers: ReadonlyArray<DnsResolver.Service>, name: st
 /** An unbound serving `n` SRV records at the Service's SRV name. */
 const unboundWith = (n: number) =>
   Effect.acquireRelease(
-    Effect.promise(() => startUnbound({ records: Array.from({ length: n }, (_, i) => `${SRV} 5 IN SRV 0 1 7700 ${ip(i).replaceAll(".", "-")}.${DOMAIN}`) })),
+    Effect.promise(() =>
+      startUnbound({
+        records: Array.from({ length: n }, (_, i) => `${SRV} 5 IN SRV 0 1 7700 ${ip(i).replaceAll(".", "-")}.${DOMAIN}`)
+      })
+    ),
     (server) => Effect.promise(server.stop)
   )
 
@@ -124,9 +134,18 @@ export const run = (quick: boolean): Effect.Effect<{ runs: ReadonlyArray<LookupR
     const lookups = quick ? 20 : 100
     const runs: Array<LookupRun> = []
     for (const records of sizes) {
-      const [fromUnbound, throughNodeDns] = yield* Effect.scoped(Effect.flatMap(unboundWith(records), (server) =>
-        Effect.flatMap(resolverFor(server.server), (resolver) =>
-          Effect.map(timeInterleaved([resolver, nodeDnsFor(server.server)], SRV, lookups), ([ours, nodeDns]) => [ours!, nodeDns!] as const))))
+      const [fromUnbound, throughNodeDns] = yield* Effect.scoped(
+        Effect.flatMap(
+          unboundWith(records),
+          (server) =>
+            Effect.flatMap(
+              resolverFor(server.server),
+              (resolver) =>
+                Effect.map(timeInterleaved([resolver, nodeDnsFor(server.server)], SRV, lookups), ([ours, nodeDns]) =>
+                  [ours!, nodeDns!] as const)
+            )
+        )
+      )
       runs.push({ server: "unbound", records, ...fromUnbound }, { server: "nodeDns", records, ...throughNodeDns })
     }
     const simulator = yield* Effect.scoped(Effect.gen(function*() {
@@ -156,4 +175,7 @@ export const run = (quick: boolean): Effect.Effect<{ runs: ReadonlyArray<LookupR
   })
 
 /** p50 and p99 of a run. */
-export const summarize = (run: LookupRun) => ({ p50: quantile(run.latenciesMs, 0.5), p99: quantile(run.latenciesMs, 0.99) })
+export const summarize = (run: LookupRun) => ({
+  p50: quantile(run.latenciesMs, 0.5),
+  p99: quantile(run.latenciesMs, 0.99)
+})

@@ -27,147 +27,225 @@ interface Row {
 }
 
 const rows: Array<Row> = []
-const add = (key: string, value: Figure, target?: Row["target"]) => void rows.push({ key, figure: value, ...(target ? { target } : {}) })
+const add = (key: string, value: Figure, target?: Row["target"]) =>
+  void rows.push({ key, figure: value, ...(target ? { target } : {}) })
 const single = (value: number, unit: string): Figure => ({ value, min: value, max: value, trials: 1, unit })
 const round = (value: number) => (Math.abs(value) >= 100 ? Math.round(value) : Number(value.toPrecision(3)))
 
-const program = ({ quick }: { readonly quick: boolean }) => Effect.gen(function*() {
-  const started = Date.now()
-  console.log(`benchmarks${quick ? " (quick)" : ""} on ${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}`)
+const program = ({ quick }: { readonly quick: boolean }) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    console.log(
+      `benchmarks${quick ? " (quick)" : ""} on ${cpus().length} × ${
+        cpus()[0]?.model ?? "unknown CPU"
+      }, Node ${process.version}`
+    )
 
-  console.log("ownership throughput…")
-  const ownership = Ownership.run(quick)
-  const results: Record<string, any> = { ownership: {} }
-  for (const row of ownership) {
-    const speedUp = row.opsPerSec.value / row.baselineOpsPerSec.value
-    results.ownership[`peers${row.peers}`] = {
-      opsPerSec: row.opsPerSec.value,
-      baselineOpsPerSec: row.baselineOpsPerSec.value,
-      speedUp
+    console.log("ownership throughput…")
+    const ownership = Ownership.run(quick)
+    const results: Record<string, any> = { ownership: {} }
+    for (const row of ownership) {
+      const speedUp = row.opsPerSec.value / row.baselineOpsPerSec.value
+      results.ownership[`peers${row.peers}`] = {
+        opsPerSec: row.opsPerSec.value,
+        baselineOpsPerSec: row.baselineOpsPerSec.value,
+        speedUp
+      }
+      const is24 = row.peers === 24
+      add(
+        `ownership.peers${row.peers}.opsPerSec`,
+        row.opsPerSec,
+        is24 ? { text: "≥ 1,500,000", met: row.opsPerSec.value >= 1_500_000 } : undefined
+      )
+      add(`ownership.peers${row.peers}.baselineOpsPerSec`, row.baselineOpsPerSec)
+      add(
+        `ownership.peers${row.peers}.speedUp`,
+        single(speedUp, "×"),
+        is24 ? { text: "≥ 10×", met: speedUp >= 10 } : undefined
+      )
     }
-    const is24 = row.peers === 24
-    add(`ownership.peers${row.peers}.opsPerSec`, row.opsPerSec, is24 ? { text: "≥ 1,500,000", met: row.opsPerSec.value >= 1_500_000 } : undefined)
-    add(`ownership.peers${row.peers}.baselineOpsPerSec`, row.baselineOpsPerSec)
-    add(`ownership.peers${row.peers}.speedUp`, single(speedUp, "×"), is24 ? { text: "≥ 10×", met: speedUp >= 10 } : undefined)
-  }
 
-  console.log("convergence (real pod processes on the simulator)…")
-  const convergence = yield* Convergence.run(quick)
-  results.convergence = {}
-  for (const run of convergence) {
-    const summary = Convergence.summarize(run)
-    const key = `convergence.r${run.intervalMs}ms.${run.change}`
-    results.convergence[`r${run.intervalMs}ms`] ??= {}
-    results.convergence[`r${run.intervalMs}ms`][run.change] = { p50Ms: summary.p50, maxMs: summary.max, p50Ratio: summary.p50Ratio, maxRatio: summary.maxRatio }
-    add(`${key}.ms`, figure(run.samplesMs, "ms"))
-    add(`${key}.maxRatio`, single(summary.maxRatio, "× R"), { text: "≤ 1.25 R", met: summary.maxRatio <= 1.25 })
-  }
-  const summaries = convergence.map(Convergence.summarize)
-  results.convergence.maxRatio = Math.max(...summaries.map((s) => s.maxRatio))
-  results.convergence.p50Ratio = Math.max(...summaries.map((s) => s.p50Ratio))
-  add("convergence.maxRatio", single(results.convergence.maxRatio, "× R (worst max)"), { text: "≤ 1.25 R", met: results.convergence.maxRatio <= 1.25 })
-  add("convergence.p50Ratio", single(results.convergence.p50Ratio, "× R (worst p50)"))
+    console.log("convergence (real pod processes on the simulator)…")
+    const convergence = yield* Convergence.run(quick)
+    results.convergence = {}
+    for (const run of convergence) {
+      const summary = Convergence.summarize(run)
+      const key = `convergence.r${run.intervalMs}ms.${run.change}`
+      results.convergence[`r${run.intervalMs}ms`] ??= {}
+      results.convergence[`r${run.intervalMs}ms`][run.change] = {
+        p50Ms: summary.p50,
+        maxMs: summary.max,
+        p50Ratio: summary.p50Ratio,
+        maxRatio: summary.maxRatio
+      }
+      add(`${key}.ms`, figure(run.samplesMs, "ms"))
+      add(`${key}.maxRatio`, single(summary.maxRatio, "× R"), { text: "≤ 1.25 R", met: summary.maxRatio <= 1.25 })
+    }
+    const summaries = convergence.map(Convergence.summarize)
+    results.convergence.maxRatio = Math.max(...summaries.map((s) => s.maxRatio))
+    results.convergence.p50Ratio = Math.max(...summaries.map((s) => s.p50Ratio))
+    add("convergence.maxRatio", single(results.convergence.maxRatio, "× R (worst max)"), {
+      text: "≤ 1.25 R",
+      met: results.convergence.maxRatio <= 1.25
+    })
+    add("convergence.p50Ratio", single(results.convergence.p50Ratio, "× R (worst p50)"))
 
-  console.log("lookup cost (unbound and the simulator's DNS)…")
-  const lookup = yield* Lookup.run(quick)
-  results.lookup = {}
-  for (const run of lookup.runs) {
-    const { p50, p99 } = Lookup.summarize(run)
-    const key = `records${run.records}`
-    if (run.server === "unbound") results.lookup[key] = { p50Ms: p50, p99Ms: p99, received: run.received, outcome: run.outcome }
-    results.lookup.simulator ??= {}
-    if (run.server === "simulator") results.lookup.simulator[key] = { p50Ms: p50, p99Ms: p99, received: run.received, outcome: run.outcome }
-    results.lookup.nodeDns ??= {}
-    if (run.server === "nodeDns") results.lookup.nodeDns[key] = { p50Ms: p50, p99Ms: p99, received: run.received, outcome: run.outcome }
-    const whole = run.outcome === "ok" && run.received === run.records
-    add(`lookup.${run.server}.${key}.p50Ms`, figure(run.latenciesMs, whole ? "ms" : `ms (${run.outcome}, ${run.received} of ${run.records} records)`),
-      run.records === 1000 && run.server === "unbound" ? { text: "< 25 ms", met: p50 < 25 && whole } : undefined)
-    add(`lookup.${run.server}.${key}.p99Ms`, single(p99, "ms"))
-  }
-  const unboundLimit = lookup.limits.find((limit) => limit.server === "unbound")!
-  results.lookup.largestWholeAnswer = unboundLimit.largestWhole
-  results.lookup.limits = lookup.limits
-  for (const limit of lookup.limits) add(`lookup.${limit.server}.largestWholeAnswer`, single(limit.largestWhole, `records; past it ${limit.past}`))
+    console.log("lookup cost (unbound and the simulator's DNS)…")
+    const lookup = yield* Lookup.run(quick)
+    results.lookup = {}
+    for (const run of lookup.runs) {
+      const { p50, p99 } = Lookup.summarize(run)
+      const key = `records${run.records}`
+      if (run.server === "unbound") {
+        results.lookup[key] = { p50Ms: p50, p99Ms: p99, received: run.received, outcome: run.outcome }
+      }
+      results.lookup.simulator ??= {}
+      if (run.server === "simulator") {
+        results.lookup.simulator[key] = { p50Ms: p50, p99Ms: p99, received: run.received, outcome: run.outcome }
+      }
+      results.lookup.nodeDns ??= {}
+      if (run.server === "nodeDns") {
+        results.lookup.nodeDns[key] = { p50Ms: p50, p99Ms: p99, received: run.received, outcome: run.outcome }
+      }
+      const whole = run.outcome === "ok" && run.received === run.records
+      add(
+        `lookup.${run.server}.${key}.p50Ms`,
+        figure(run.latenciesMs, whole ? "ms" : `ms (${run.outcome}, ${run.received} of ${run.records} records)`),
+        run.records === 1000 && run.server === "unbound" ? { text: "< 25 ms", met: p50 < 25 && whole } : undefined
+      )
+      add(`lookup.${run.server}.${key}.p99Ms`, single(p99, "ms"))
+    }
+    const unboundLimit = lookup.limits.find((limit) => limit.server === "unbound")!
+    results.lookup.largestWholeAnswer = unboundLimit.largestWhole
+    results.lookup.limits = lookup.limits
+    for (const limit of lookup.limits) {
+      add(`lookup.${limit.server}.largestWholeAnswer`, single(limit.largestWhole, `records; past it ${limit.past}`))
+    }
 
-  console.log("memory and CPU over time (one pod process)…")
-  const memory = yield* Memory.run(quick)
-  results.memory = {
-    refreshes: memory.refreshes,
-    rssStartMb: memory.rssStartMb,
-    rssEndMb: memory.rssEndMb,
-    rssGrowthMb: memory.rssGrowthMb,
-    heapStartMb: memory.heapStartMb,
-    heapEndMb: memory.heapEndMb,
-    cpuSecondsPer1000Refreshes: memory.cpuSecondsPer1000Refreshes.value,
-    idleCpuPercent: memory.idleCpuPercent.value
-  }
-  // A quick run (about 30 s) ends before V8's first major collection, so its growth is garbage not yet
-  // collected: the leak target is judged on full runs only.
-  add(
-    "memory.rssGrowthMb",
-    single(memory.rssGrowthMb, `MB over ${memory.refreshes} refreshes (RSS ${round(memory.rssStartMb)} → ${round(memory.rssEndMb)} MB)${quick ? "; quick runs end before the first major GC: not judged" : ""}`),
-    quick ? undefined : { text: "< 5 MB", met: memory.rssGrowthMb < 5 }
-  )
-  add("memory.heapGrowthMb", single(memory.heapEndMb - memory.heapStartMb, `MB (heap ${round(memory.heapStartMb)} → ${round(memory.heapEndMb)} MB)`))
-  add("memory.cpuSecondsPer1000Refreshes", memory.cpuSecondsPer1000Refreshes)
-  add("memory.idleCpuPercent", memory.idleCpuPercent)
+    console.log("memory and CPU over time (one pod process)…")
+    const memory = yield* Memory.run(quick)
+    results.memory = {
+      refreshes: memory.refreshes,
+      rssStartMb: memory.rssStartMb,
+      rssEndMb: memory.rssEndMb,
+      rssGrowthMb: memory.rssGrowthMb,
+      heapStartMb: memory.heapStartMb,
+      heapEndMb: memory.heapEndMb,
+      cpuSecondsPer1000Refreshes: memory.cpuSecondsPer1000Refreshes.value,
+      idleCpuPercent: memory.idleCpuPercent.value
+    }
+    // A quick run (about 30 s) ends before V8's first major collection, so its growth is garbage not yet
+    // collected: the leak target is judged on full runs only.
+    add(
+      "memory.rssGrowthMb",
+      single(
+        memory.rssGrowthMb,
+        `MB over ${memory.refreshes} refreshes (RSS ${round(memory.rssStartMb)} → ${round(memory.rssEndMb)} MB)${
+          quick ? "; quick runs end before the first major GC: not judged" : ""
+        }`
+      ),
+      quick ? undefined : { text: "< 5 MB", met: memory.rssGrowthMb < 5 }
+    )
+    add(
+      "memory.heapGrowthMb",
+      single(
+        memory.heapEndMb - memory.heapStartMb,
+        `MB (heap ${round(memory.heapStartMb)} → ${round(memory.heapEndMb)} MB)`
+      )
+    )
+    add("memory.cpuSecondsPer1000Refreshes", memory.cpuSecondsPer1000Refreshes)
+    add("memory.idleCpuPercent", memory.idleCpuPercent)
 
-  console.log(`a pod under load (${PodUnderLoad.PEERS} peers, ${PodUnderLoad.CONCURRENCY} concurrent /ownership?shards=${PodUnderLoad.SHARDS})…`)
-  const underLoad = yield* PodUnderLoad.run(quick)
-  const loadSummaries = underLoad.map(PodUnderLoad.summarize)
-  const worst = (values: ReadonlyArray<number>) => Math.max(...values)
-  results.podUnderLoad = {
-    peers: PodUnderLoad.PEERS,
-    concurrency: PodUnderLoad.CONCURRENCY,
-    shards: PodUnderLoad.SHARDS,
-    healthzP50Ms: worst(loadSummaries.map((s) => s.p50)),
-    healthzP99Ms: worst(loadSummaries.map((s) => s.p99)),
-    healthzMaxMs: worst(loadSummaries.map((s) => s.max)),
-    idleHealthzP99Ms: worst(loadSummaries.map((s) => s.idleP99)),
-    sigtermExitMs: worst(underLoad.map((t) => t.sigtermExitMs)),
-    exitCodes: underLoad.map((t) => t.exitCode),
-    answered: underLoad.map((t) => t.answered),
-    refused: underLoad.map((t) => t.refused),
-    failed: underLoad.map((t) => t.failed),
-    floodMs: underLoad.map((t) => t.floodMs),
-    loadAverage: underLoad.map((t) => t.loadAverage)
-  }
-  add("podUnderLoad.healthzP99Ms", figure(loadSummaries.map((s) => s.p99), "ms (p99 of /healthz during the flood, per trial)"), {
-    text: "< 100 ms",
-    met: results.podUnderLoad.healthzP99Ms < 100
+    console.log(
+      `a pod under load (${PodUnderLoad.PEERS} peers, ${PodUnderLoad.CONCURRENCY} concurrent /ownership?shards=${PodUnderLoad.SHARDS})…`
+    )
+    const underLoad = yield* PodUnderLoad.run(quick)
+    const loadSummaries = underLoad.map(PodUnderLoad.summarize)
+    const worst = (values: ReadonlyArray<number>) => Math.max(...values)
+    results.podUnderLoad = {
+      peers: PodUnderLoad.PEERS,
+      concurrency: PodUnderLoad.CONCURRENCY,
+      shards: PodUnderLoad.SHARDS,
+      healthzP50Ms: worst(loadSummaries.map((s) => s.p50)),
+      healthzP99Ms: worst(loadSummaries.map((s) => s.p99)),
+      healthzMaxMs: worst(loadSummaries.map((s) => s.max)),
+      idleHealthzP99Ms: worst(loadSummaries.map((s) => s.idleP99)),
+      sigtermExitMs: worst(underLoad.map((t) => t.sigtermExitMs)),
+      exitCodes: underLoad.map((t) => t.exitCode),
+      answered: underLoad.map((t) => t.answered),
+      refused: underLoad.map((t) => t.refused),
+      failed: underLoad.map((t) => t.failed),
+      floodMs: underLoad.map((t) => t.floodMs),
+      loadAverage: underLoad.map((t) => t.loadAverage)
+    }
+    add(
+      "podUnderLoad.healthzP99Ms",
+      figure(loadSummaries.map((s) => s.p99), "ms (p99 of /healthz during the flood, per trial)"),
+      {
+        text: "< 100 ms",
+        met: results.podUnderLoad.healthzP99Ms < 100
+      }
+    )
+    add(
+      "podUnderLoad.idleHealthzP99Ms",
+      figure(loadSummaries.map((s) => s.idleP99), "ms (p99 of /healthz before the flood: the machine's own noise)")
+    )
+    add(
+      "podUnderLoad.floodMs",
+      figure(
+        underLoad.map((t) => t.floodMs),
+        `ms for ${PodUnderLoad.CONCURRENCY} requests (answered ${underLoad.map((t) => t.answered).join("/")}, 503 ${
+          underLoad.map((t) => t.refused).join("/")
+        })`
+      )
+    )
+    const exitedCleanly = underLoad.every((t) => t.exitCode === 0)
+    add(
+      "podUnderLoad.sigtermExitMs",
+      figure(
+        underLoad.map((t) => t.sigtermExitMs),
+        `ms from SIGTERM mid-flood to exit (codes ${underLoad.map((t) => t.exitCode).join(",")})`
+      ),
+      {
+        text: "exit 0 < 5,000 ms",
+        met: exitedCleanly && results.podUnderLoad.sigtermExitMs < 5_000
+      }
+    )
+
+    console.log("ownedShards at 65,536 shards and 300 peers…")
+    recordShards(Ownership.runShards(quick), results, add)
+    console.log("rolling updates on the simulator, refresh hints on and off…")
+    recordRollout(yield* Rollout.run(quick), results, add)
+
+    const document = {
+      machine: {
+        cpus: cpus().length,
+        cpu: cpus()[0]?.model ?? "unknown",
+        memoryGb: Math.round(totalmem() / 1024 ** 3),
+        platform: process.platform,
+        arch: process.arch
+      },
+      node: process.version,
+      date: new Date().toISOString(),
+      quick,
+      durationSeconds: Math.round((Date.now() - started) / 1000),
+      ...results,
+      figures: rows.map((row) => ({
+        key: row.key,
+        ...row.figure,
+        ...(row.target ? { target: row.target.text, met: row.target.met } : {})
+      }))
+    }
+    writeFileSync(resultsPath, `${JSON.stringify(document, null, 2)}\n`)
+    console.table(rows.map((row) => ({
+      figure: row.key,
+      value: round(row.figure.value),
+      unit: row.figure.unit,
+      spread: row.figure.trials > 1 ? `${round(row.figure.min)} – ${round(row.figure.max)}` : "",
+      trials: row.figure.trials,
+      target: row.target ? `${row.target.text}: ${row.target.met ? "met" : "MISSED"}` : ""
+    })))
+    console.log(`wrote ${resultsPath} in ${document.durationSeconds} s`)
   })
-  add("podUnderLoad.idleHealthzP99Ms", figure(loadSummaries.map((s) => s.idleP99), "ms (p99 of /healthz before the flood: the machine's own noise)"))
-  add("podUnderLoad.floodMs", figure(underLoad.map((t) => t.floodMs), `ms for ${PodUnderLoad.CONCURRENCY} requests (answered ${underLoad.map((t) => t.answered).join("/")}, 503 ${underLoad.map((t) => t.refused).join("/")})`))
-  const exitedCleanly = underLoad.every((t) => t.exitCode === 0)
-  add("podUnderLoad.sigtermExitMs", figure(underLoad.map((t) => t.sigtermExitMs), `ms from SIGTERM mid-flood to exit (codes ${underLoad.map((t) => t.exitCode).join(",")})`), {
-    text: "exit 0 < 5,000 ms",
-    met: exitedCleanly && results.podUnderLoad.sigtermExitMs < 5_000
-  })
-
-  console.log("ownedShards at 65,536 shards and 300 peers…")
-  recordShards(Ownership.runShards(quick), results, add)
-  console.log("rolling updates on the simulator, refresh hints on and off…")
-  recordRollout(yield* Rollout.run(quick), results, add)
-
-  const document = {
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", memoryGb: Math.round(totalmem() / 1024 ** 3), platform: process.platform, arch: process.arch },
-    node: process.version,
-    date: new Date().toISOString(),
-    quick,
-    durationSeconds: Math.round((Date.now() - started) / 1000),
-    ...results,
-    figures: rows.map((row) => ({ key: row.key, ...row.figure, ...(row.target ? { target: row.target.text, met: row.target.met } : {}) }))
-  }
-  writeFileSync(resultsPath, `${JSON.stringify(document, null, 2)}\n`)
-  console.table(rows.map((row) => ({
-    figure: row.key,
-    value: round(row.figure.value),
-    unit: row.figure.unit,
-    spread: row.figure.trials > 1 ? `${round(row.figure.min)} – ${round(row.figure.max)}` : "",
-    trials: row.figure.trials,
-    target: row.target ? `${row.target.text}: ${row.target.met ? "met" : "MISSED"}` : ""
-  })))
-  console.log(`wrote ${resultsPath} in ${document.durationSeconds} s`)
-})
 
 runCommand("pnpm bench", "Runs every benchmark, prints a table and writes bench/results.json.", program)

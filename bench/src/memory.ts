@@ -65,7 +65,13 @@ const waitForLookups = (pod: PodProcess, atLeast: number) =>
     interval: Duration.millis(250)
   })
 
-const podWith = (bundle: string, dns: ClusterDns.ClusterDns, ip: string, env: Record<string, string>, logFolder: string) =>
+const podWith = (
+  bundle: string,
+  dns: ClusterDns.ClusterDns,
+  ip: string,
+  env: Record<string, string>,
+  logFolder: string
+) =>
   scopedPod(
     podSpec({
       bundle,
@@ -99,8 +105,12 @@ export const run = (quick: boolean): Effect.Effect<MemoryResult, Error> =>
       yield* Effect.sleep("250 millis")
     }
     const fifth = (k: number) =>
-      samples.filter((sample) => sample.lookups >= warm.lookups + (refreshes * k) / 5 && sample.lookups <= warm.lookups + (refreshes * (k + 1)) / 5)
-    const floor = (window: ReadonlyArray<{ rss: number; heap: number }>, key: "rss" | "heap") => Math.min(...window.map((sample) => sample[key]))
+      samples.filter((sample) =>
+        sample.lookups >= warm.lookups + (refreshes * k) / 5 &&
+        sample.lookups <= warm.lookups + (refreshes * (k + 1)) / 5
+      )
+    const floor = (window: ReadonlyArray<{ rss: number; heap: number }>, key: "rss" | "heap") =>
+      Math.min(...window.map((sample) => sample[key]))
     const [first, last] = [fifth(0), fifth(4)]
     const perThousand = [0, 1, 2, 3, 4].map((k) => {
       const window = fifth(k)

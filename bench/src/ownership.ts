@@ -16,7 +16,11 @@ const KEYS = Array.from({ length: 100_000 }, (_, i) => `task-${i}`)
 const peersOf = (n: number) => Object.freeze(Array.from({ length: n }, (_, i) => `10-244-${i % 7}-${(i * 37) % 251}`))
 
 /** Calls per second of `owner` in one trial of about `trialMs`. */
-const trial = (owner: (key: string, peers: ReadonlyArray<string>) => string | undefined, peers: ReadonlyArray<string>, trialMs: number) => {
+const trial = (
+  owner: (key: string, peers: ReadonlyArray<string>) => string | undefined,
+  peers: ReadonlyArray<string>,
+  trialMs: number
+) => {
   let calls = 0
   let sink = 0
   const started = performance.now()
@@ -31,7 +35,12 @@ const trial = (owner: (key: string, peers: ReadonlyArray<string>) => string | un
 }
 
 /** Median and spread of `trials` trials, after one warm-up trial. */
-const measure = (owner: Parameters<typeof trial>[0], peers: ReadonlyArray<string>, trials: number, trialMs: number): Figure => {
+const measure = (
+  owner: Parameters<typeof trial>[0],
+  peers: ReadonlyArray<string>,
+  trials: number,
+  trialMs: number
+): Figure => {
   trial(owner, peers, trialMs)
   return figure(Array.from({ length: trials }, () => trial(owner, peers, trialMs)), "calls/s")
 }

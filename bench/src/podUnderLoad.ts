@@ -83,7 +83,16 @@ interface Flooded {
 
 const flood = (url: string, count: number): Effect.Effect<Flooded, Error> =>
   Effect.suspend(() => {
-    const child = Process.start("nice", ["-n", "10", process.execPath, "--input-type=module", "-e", FLOOD_SCRIPT, url, String(count)])
+    const child = Process.start("nice", [
+      "-n",
+      "10",
+      process.execPath,
+      "--input-type=module",
+      "-e",
+      FLOOD_SCRIPT,
+      url,
+      String(count)
+    ])
     return Process.exited(child).pipe(
       Effect.flatMap(() =>
         Effect.try({
@@ -149,13 +158,18 @@ const trial = (bundleFile: string, unbound: Unbound): Effect.Effect<Trial, Error
       ),
       (pod) => Process.stop(pod.process, { grace: Duration.seconds(1), signal: "SIGKILL" })
     )
-    yield* Process.awaitReady(pod.process, `the pod to see ${PEERS} peers`, seesEveryPeer(pod.url), { timeout: Duration.seconds(60) })
+    yield* Process.awaitReady(pod.process, `the pod to see ${PEERS} peers`, seesEveryPeer(pod.url), {
+      timeout: Duration.seconds(60)
+    })
     const idle = yield* probeDuring(pod.url, Effect.sleep(IDLE_PROBING_MS))
     // Probes from just before the flood until just after it.
     const loadAverage = loadavg()[0]!
     const flooded = yield* probeDuring(
       pod.url,
-      Effect.sleep(200).pipe(Effect.zipRight(flood(`${pod.url}/ownership?shards=${SHARDS}`, CONCURRENCY)), Effect.zipLeft(Effect.sleep(200)))
+      Effect.sleep(200).pipe(
+        Effect.zipRight(flood(`${pod.url}/ownership?shards=${SHARDS}`, CONCURRENCY)),
+        Effect.zipLeft(Effect.sleep(200))
+      )
     )
     // SIGTERM in the middle of a flood at another shard count: a computation is under way.
     const second = yield* Effect.fork(flood(`${pod.url}/ownership?shards=${SHARDS - 1}`, CONCURRENCY))
@@ -179,8 +193,13 @@ const trial = (bundleFile: string, unbound: Unbound): Effect.Effect<Trial, Error
 /** Runs the trials (5, or 2 in quick mode). */
 export const run = (quick: boolean): Effect.Effect<ReadonlyArray<Trial>, Error> =>
   Effect.scoped(Effect.gen(function*() {
-    const bundleFile = yield* Effect.promise(() => bundle(join(mkdtempSync(join(tmpdir(), "miroir-bench-load-")), "miroir.mjs")))
-    const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `127-4-${Math.floor(i / 200)}-${i % 200 + 1}`)]
+    const bundleFile = yield* Effect.promise(() =>
+      bundle(join(mkdtempSync(join(tmpdir(), "miroir-bench-load-")), "miroir.mjs"))
+    )
+    const ids = [
+      IP.replaceAll(".", "-"),
+      ...Array.from({ length: PEERS - 1 }, (_, i) => `127-4-${Math.floor(i / 200)}-${i % 200 + 1}`)
+    ]
     const unbound = yield* Effect.acquireRelease(
       Effect.promise(() => startUnbound({ records: ids.map((id) => `${SRV_NAME} 5 IN SRV 0 1 7700 ${id}.${DOMAIN}`) })),
       (server) => Effect.promise(server.stop)

@@ -75,7 +75,9 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRu
     const events: Array<{ at: number; labels: ReadonlyArray<string> }> = []
     const eventFiber = yield* cluster.published.changes.pipe(
       Stream.drop(1),
-      Stream.runForEach((published) => Effect.sync(() => void events.push({ at: published.at, labels: published.labels }))),
+      Stream.runForEach((published) =>
+        Effect.sync(() => void events.push({ at: published.at, labels: published.labels }))
+      ),
       Effect.fork
     )
     // Every published pod's view, every POLL: moments of agreement, and each pod's views for the moves.
@@ -95,8 +97,15 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRu
           views.set(pod.label, history)
         })
       })
-      if (pods.length === labels.length && seen.every((peers) => Option.exists(peers, (p) => sameSet(p, labels)))) agreements.push(at)
-      if (pods.length === labels.length && seen.every(Option.isSome)) sightings.push({ at, views: seen.map((peers) => Option.getOrElse(peers, () => [])) })
+      if (pods.length === labels.length && seen.every((peers) => Option.exists(peers, (p) => sameSet(p, labels)))) {
+        agreements.push(at)
+      }
+      if (pods.length === labels.length && seen.every(Option.isSome)) {
+        sightings.push({
+          at,
+          views: seen.map((peers) => Option.getOrElse(peers, () => []))
+        })
+      }
     })
     const pollFiber = yield* Effect.fork(Effect.forever(Effect.zipRight(pollOnce, Effect.sleep(POLL))))
     const gaps = yield* ShardGaps.sample(cluster, SHARDS, "100 millis")
@@ -131,7 +140,8 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRu
       const seenAt = sightings.find((sighting) =>
         sighting.at >= event.at
         && joined.every((label) => sighting.views.every((view) => view.includes(label)))
-        && left.every((label) => sighting.views.every((view) => !view.includes(label))))
+        && left.every((label) => sighting.views.every((view) => !view.includes(label)))
+      )
       if (seenAt !== undefined) (joined.length > 0 ? joinMs : leaveMs).push(seenAt.at - event.at)
       minimumMoves += ownerChanges(previous, event.labels)
       previous = event.labels
@@ -173,7 +183,13 @@ export const run = (quick: boolean): Effect.Effect<ReadonlyArray<RolloutRun>, Er
     ([r, hints, trials]) =>
       Effect.forEach(Array.from({ length: trials }), () =>
         rollOnce(r, hints).pipe(
-          Effect.tap((run) => Effect.sync(() => console.log(`  R=${Duration.format(r)} hints ${hints ? "on" : "off"}: ${JSON.stringify(summarize([run]))}`)))
+          Effect.tap((run) =>
+            Effect.sync(() =>
+              console.log(
+                `  R=${Duration.format(r)} hints ${hints ? "on" : "off"}: ${JSON.stringify(summarize([run]))}`
+              )
+            )
+          )
         ))
   ).pipe(Effect.map((runs) => runs.flat()), Effect.provide(Client.layerFetch))
 

@@ -35,8 +35,13 @@ export const recordShards = (shards: Ownership.ShardFigures, results: Record<str
 }
 
 /** Writes the rolling-update figures into `results.rollout` and `results.convergence.hinted`, and the rows. */
-export const recordRollout = (runs: ReadonlyArray<Rollout.RolloutRun>, results: Record<string, any>, add: Add): void => {
-  const pick = (intervalMs: number, hints: boolean) => runs.filter((run) => run.intervalMs === intervalMs && run.hints === hints)
+export const recordRollout = (
+  runs: ReadonlyArray<Rollout.RolloutRun>,
+  results: Record<string, any>,
+  add: Add
+): void => {
+  const pick = (intervalMs: number, hints: boolean) =>
+    runs.filter((run) => run.intervalMs === intervalMs && run.hints === hints)
   results.rollout = {}
   for (const intervalMs of [...new Set(runs.map((run) => run.intervalMs))]) {
     const on = Rollout.summarize(pick(intervalMs, true))
@@ -45,12 +50,42 @@ export const recordRollout = (runs: ReadonlyArray<Rollout.RolloutRun>, results: 
     for (const [name, summary] of [["hints", on], ["noHints", off]] as const) {
       const key = `rollout.r${intervalMs}ms.${name}`
       const runsOf = pick(intervalMs, name === "hints")
-      add(`${key}.agreeMs`, figure(runsOf.flatMap((run) => run.agreeMs), `ms until every pod agrees after a change (p99 ${Math.round(summary.agreeP99Ms)})`))
-      add(`${key}.joinSeenMs`, figure(runsOf.flatMap((run) => run.joinMs), `ms until every pod lists a pod DNS published (p99 ${Math.round(summary.joinP99Ms)})`))
-      add(`${key}.leaveSeenMs`, figure(runsOf.flatMap((run) => run.leaveMs), `ms until no pod lists a pod DNS dropped (p99 ${Math.round(summary.leaveP99Ms)})`))
-      add(`${key}.unownedShardSeconds`, figure(runsOf.map((run) => run.unownedShardSeconds), "shard-seconds with no owner per update (256 shards)"))
-      add(`${key}.doubleOwnedShardSeconds`, figure(runsOf.map((run) => run.doubleOwnedShardSeconds), "shard-seconds with two owners or more per update"))
-      add(`${key}.movesPerMinimum`, single(summary.moves / summary.minimumMoves, `× (${Math.round(summary.moves)} moves, minimum ${Math.round(summary.minimumMoves)})`))
+      add(
+        `${key}.agreeMs`,
+        figure(
+          runsOf.flatMap((run) => run.agreeMs),
+          `ms until every pod agrees after a change (p99 ${Math.round(summary.agreeP99Ms)})`
+        )
+      )
+      add(
+        `${key}.joinSeenMs`,
+        figure(
+          runsOf.flatMap((run) => run.joinMs),
+          `ms until every pod lists a pod DNS published (p99 ${Math.round(summary.joinP99Ms)})`
+        )
+      )
+      add(
+        `${key}.leaveSeenMs`,
+        figure(
+          runsOf.flatMap((run) => run.leaveMs),
+          `ms until no pod lists a pod DNS dropped (p99 ${Math.round(summary.leaveP99Ms)})`
+        )
+      )
+      add(
+        `${key}.unownedShardSeconds`,
+        figure(runsOf.map((run) => run.unownedShardSeconds), "shard-seconds with no owner per update (256 shards)")
+      )
+      add(
+        `${key}.doubleOwnedShardSeconds`,
+        figure(runsOf.map((run) => run.doubleOwnedShardSeconds), "shard-seconds with two owners or more per update")
+      )
+      add(
+        `${key}.movesPerMinimum`,
+        single(
+          summary.moves / summary.minimumMoves,
+          `× (${Math.round(summary.moves)} moves, minimum ${Math.round(summary.minimumMoves)})`
+        )
+      )
     }
   }
   const production = results.rollout.r15000ms
@@ -61,19 +96,51 @@ export const recordRollout = (runs: ReadonlyArray<Rollout.RolloutRun>, results: 
     results.rollout.doubleOwnedShardSeconds = on.doubleOwnedShardSeconds
     results.rollout.doubleOwnedShardSecondsNoHints = off.doubleOwnedShardSeconds
     results.convergence ??= {}
-    results.convergence.hinted = { joinP50Ms: on.joinP50Ms, joinP99Ms: on.joinP99Ms, leaveP50Ms: on.leaveP50Ms, leaveP99Ms: on.leaveP99Ms, intervalMs: 15_000 }
-    add("convergence.hinted.joinP99Ms", single(on.joinP99Ms, "ms (R = 15 s, until every pod lists a pod DNS published)"), { text: "< 1,000 ms", met: on.joinP99Ms < 1_000 })
-    add("convergence.hinted.leaveP99Ms", single(on.leaveP99Ms, "ms (R = 15 s, until no pod lists a pod DNS dropped at a graceful leave)"), { text: "< 1,000 ms", met: on.leaveP99Ms < 1_000 })
+    results.convergence.hinted = {
+      joinP50Ms: on.joinP50Ms,
+      joinP99Ms: on.joinP99Ms,
+      leaveP50Ms: on.leaveP50Ms,
+      leaveP99Ms: on.leaveP99Ms,
+      intervalMs: 15_000
+    }
+    add(
+      "convergence.hinted.joinP99Ms",
+      single(on.joinP99Ms, "ms (R = 15 s, until every pod lists a pod DNS published)"),
+      { text: "< 1,000 ms", met: on.joinP99Ms < 1_000 }
+    )
+    add(
+      "convergence.hinted.leaveP99Ms",
+      single(on.leaveP99Ms, "ms (R = 15 s, until no pod lists a pod DNS dropped at a graceful leave)"),
+      { text: "< 1,000 ms", met: on.leaveP99Ms < 1_000 }
+    )
     const cut = (a: number, b: number) => (a === 0 ? Number.POSITIVE_INFINITY : b / a)
-    add("rollout.unownedShardSeconds", single(on.unownedShardSeconds, `shard-seconds (no hints: ${off.unownedShardSeconds.toFixed(1)}, ${cut(on.unownedShardSeconds, off.unownedShardSeconds).toFixed(1)}× less)`), {
-      text: "≥ 10× less than without hints",
-      met: cut(on.unownedShardSeconds, off.unownedShardSeconds) >= 10
-    })
+    add(
+      "rollout.unownedShardSeconds",
+      single(
+        on.unownedShardSeconds,
+        `shard-seconds (no hints: ${off.unownedShardSeconds.toFixed(1)}, ${
+          cut(on.unownedShardSeconds, off.unownedShardSeconds).toFixed(1)
+        }× less)`
+      ),
+      {
+        text: "≥ 10× less than without hints",
+        met: cut(on.unownedShardSeconds, off.unownedShardSeconds) >= 10
+      }
+    )
     add("rollout.unownedShardSecondsNoHints", single(off.unownedShardSeconds, "shard-seconds"))
-    add("rollout.doubleOwnedShardSeconds", single(on.doubleOwnedShardSeconds, `shard-seconds (no hints: ${off.doubleOwnedShardSeconds.toFixed(1)}, ${cut(on.doubleOwnedShardSeconds, off.doubleOwnedShardSeconds).toFixed(1)}× less)`), {
-      text: "≥ 10× less than without hints",
-      met: cut(on.doubleOwnedShardSeconds, off.doubleOwnedShardSeconds) >= 10
-    })
+    add(
+      "rollout.doubleOwnedShardSeconds",
+      single(
+        on.doubleOwnedShardSeconds,
+        `shard-seconds (no hints: ${off.doubleOwnedShardSeconds.toFixed(1)}, ${
+          cut(on.doubleOwnedShardSeconds, off.doubleOwnedShardSeconds).toFixed(1)
+        }× less)`
+      ),
+      {
+        text: "≥ 10× less than without hints",
+        met: cut(on.doubleOwnedShardSeconds, off.doubleOwnedShardSeconds) >= 10
+      }
+    )
     add("rollout.doubleOwnedShardSecondsNoHints", single(off.doubleOwnedShardSeconds, "shard-seconds"))
   }
 }

@@ -37,20 +37,25 @@ const staticAnnotations = (rule: KubeObject, alert: string): Record<string, stri
 
 /** A pod's series of job `job`, as a ServiceMonitor labels it. */
 const pod = (metric: string, job: string, name: string, values: string): Series => ({
-  series: `${metric}{namespace="${NAMESPACE}", job="${job}", service="${job}", pod="${name}", container="miroir", endpoint="metrics", instance="${name}:9090"}`,
+  series:
+    `${metric}{namespace="${NAMESPACE}", job="${job}", service="${job}", pod="${name}", container="miroir", endpoint="metrics", instance="${name}:9090"}`,
   values
 })
 
 /** kube-state-metrics' ready replicas of a Deployment, from one of its replicas (`instance`). */
 const ksm = (deployment: string, instance: string, values: string): Series => ({
-  series: `kube_deployment_status_replicas_ready{namespace="${NAMESPACE}", deployment="${deployment}", job="kube-state-metrics", instance="${instance}"}`,
+  series:
+    `kube_deployment_status_replicas_ready{namespace="${NAMESPACE}", deployment="${deployment}", job="kube-state-metrics", instance="${instance}"}`,
   values
 })
 
 describe("alert rules under promtool", async () => {
   const [ruleA, ruleB] = await Promise.all([prometheusRule(A.release), prometheusRule(B.release)])
   const files = { "a.yaml": ruleFile(ruleA), "b.yaml": ruleFile(ruleB) }
-  const annotations = (rule: KubeObject, alert: string, summary: string) => ({ ...staticAnnotations(rule, alert), summary })
+  const annotations = (rule: KubeObject, alert: string, summary: string) => ({
+    ...staticAnnotations(rule, alert),
+    summary
+  })
   const check = async (name: string, series: ReadonlyArray<Series>, expectations: ReadonlyArray<Expectation>) => {
     const outcome = await testRules(files, [{ name, interval: "15s", series, expectations }])
     expect(outcome.code, `${outcome.stdout}\n${outcome.stderr}`).toBe(0)
@@ -64,7 +69,11 @@ describe("alert rules under promtool", async () => {
   it("MiroirPeerDiscoveryGap: fires for the lagging pod of its own release only, after 2m; kube-state-metrics in HA counts once", async () => {
     const gap = (job: string, podName: string, value: number) => ({
       labels: { alertname: "MiroirPeerDiscoveryGap", severity: "warning", namespace: NAMESPACE, job, pod: podName },
-      annotations: annotations(job === A.job ? ruleA : ruleB, "MiroirPeerDiscoveryGap", `Miroir pod ${podName} of ${job} sees ${value} peers, fewer than the ready replicas`)
+      annotations: annotations(
+        job === A.job ? ruleA : ruleB,
+        "MiroirPeerDiscoveryGap",
+        `Miroir pod ${podName} of ${job} sees ${value} peers, fewer than the ready replicas`
+      )
     })
     await check("gap", [
       // Release A: 3 ready replicas, reported by two kube-state-metrics replicas; pod a2 sees only 2.
@@ -102,7 +111,11 @@ describe("alert rules under promtool", async () => {
   it("MiroirPeerDiscoveryStale: fires when a pod's last answer is older than 3R (45s) for 1m, for that pod and release only", async () => {
     const stale = (job: string, podName: string, age: string) => ({
       labels: { alertname: "MiroirPeerDiscoveryStale", severity: "warning", namespace: NAMESPACE, job, pod: podName },
-      annotations: annotations(job === A.job ? ruleA : ruleB, "MiroirPeerDiscoveryStale", `Miroir pod ${podName} of ${job} has had no DNS answer for ${age}`)
+      annotations: annotations(
+        job === A.job ? ruleA : ruleB,
+        "MiroirPeerDiscoveryStale",
+        `Miroir pod ${podName} of ${job} has had no DNS answer for ${age}`
+      )
     })
     await check("stale", [
       // The value is the Unix time of the last answer: 0+15x… is "answered at every scrape".
@@ -121,7 +134,12 @@ describe("alert rules under promtool", async () => {
     await check("stale silent", [
       pod("miroir_peer_discovery_last_success_timestamp_seconds", A.job, "a1", "0+15x40"),
       // Answers every 30 s, scraped every 15 s: never older than 30 s.
-      pod("miroir_peer_discovery_last_success_timestamp_seconds", A.job, "a2", "0 0 30 30 60 60 90 90 120 120 150 150 180 180 210 210 240 240 270 270"),
+      pod(
+        "miroir_peer_discovery_last_success_timestamp_seconds",
+        A.job,
+        "a2",
+        "0 0 30 30 60 60 90 90 120 120 150 150 180 180 210 210 240 240 270 270"
+      ),
       // Scraped until 60 s, then no more samples (a scrape that failed, a pod being replaced): within
       // the 5 minutes Prometheus still returns the last sample, whose own age was 0. time() minus the
       // value would call it stale at 105 s.
@@ -156,35 +174,71 @@ describe("alert rules under promtool", async () => {
   })
 
   const auditGauges: ReadonlyArray<readonly [string, string, string, (value: number) => string]> = [
-    ["MiroirShardsUnowned", "miroir_ownership_audit_unowned_shards", "critical", (v) => `${v} shards of ${A.job} have no owner`],
-    ["MiroirShardsMultiOwned", "miroir_ownership_audit_multi_owned_shards", "warning", (v) => `${v} shards of ${A.job} are claimed by more than one pod`],
-    ["MiroirPeerIdentityMismatch", "miroir_ownership_audit_identity_mismatches", "warning", () => `A Miroir pod of ${A.job} does not recognise itself in DNS`],
-    ["MiroirOwnershipAuditPeersUnreachable", "miroir_ownership_audit_unreachable_peers", "warning", (v) => `The Miroir ownership audit of ${A.job} cannot reach ${v} peers`]
+    [
+      "MiroirShardsUnowned",
+      "miroir_ownership_audit_unowned_shards",
+      "critical",
+      (v) => `${v} shards of ${A.job} have no owner`
+    ],
+    [
+      "MiroirShardsMultiOwned",
+      "miroir_ownership_audit_multi_owned_shards",
+      "warning",
+      (v) => `${v} shards of ${A.job} are claimed by more than one pod`
+    ],
+    [
+      "MiroirPeerIdentityMismatch",
+      "miroir_ownership_audit_identity_mismatches",
+      "warning",
+      () => `A Miroir pod of ${A.job} does not recognise itself in DNS`
+    ],
+    [
+      "MiroirOwnershipAuditPeersUnreachable",
+      "miroir_ownership_audit_unreachable_peers",
+      "warning",
+      (v) => `The Miroir ownership audit of ${A.job} cannot reach ${v} peers`
+    ]
   ]
 
-  it.each(auditGauges)("%s: fires on its release's audit finding after 3m (4 audit intervals), not on the other release's, silent at zero", async (alertname, metric, severity, summary) => {
-    await check(alertname, [
-      // a1 is A's auditor; a2 reports 0 like every pod that is not the auditor.
-      pod(metric, A.job, "a1", "0x4 7x36"),
-      pod(metric, A.job, "a2", "0x40"),
-      // B's auditor found something from the start: it is B's alert, not A's.
-      pod(metric, B.job, "b1", "5x40")
-    ], [
-      { evalTime: "2m", alertname, alerts: [] },
-      { evalTime: "3m30s", alertname, alerts: [{ labels: { alertname, severity, namespace: NAMESPACE, job: B.job }, annotations: annotations(ruleB, alertname, summary(5).replace(A.job, B.job)) }] },
-      {
-        evalTime: "5m",
-        alertname,
-        alerts: [
-          { labels: { alertname, severity, namespace: NAMESPACE, job: A.job }, annotations: annotations(ruleA, alertname, summary(7)) },
-          { labels: { alertname, severity, namespace: NAMESPACE, job: B.job }, annotations: annotations(ruleB, alertname, summary(5).replace(A.job, B.job)) }
-        ]
-      }
-    ])
-    await check(`${alertname} silent`, [pod(metric, A.job, "a1", "0x40"), pod(metric, A.job, "a2", "0x40")], [
-      { evalTime: "8m", alertname, alerts: [] }
-    ])
-  })
+  it.each(auditGauges)(
+    "%s: fires on its release's audit finding after 3m (4 audit intervals), not on the other release's, silent at zero",
+    async (alertname, metric, severity, summary) => {
+      await check(alertname, [
+        // a1 is A's auditor; a2 reports 0 like every pod that is not the auditor.
+        pod(metric, A.job, "a1", "0x4 7x36"),
+        pod(metric, A.job, "a2", "0x40"),
+        // B's auditor found something from the start: it is B's alert, not A's.
+        pod(metric, B.job, "b1", "5x40")
+      ], [
+        { evalTime: "2m", alertname, alerts: [] },
+        {
+          evalTime: "3m30s",
+          alertname,
+          alerts: [{
+            labels: { alertname, severity, namespace: NAMESPACE, job: B.job },
+            annotations: annotations(ruleB, alertname, summary(5).replace(A.job, B.job))
+          }]
+        },
+        {
+          evalTime: "5m",
+          alertname,
+          alerts: [
+            {
+              labels: { alertname, severity, namespace: NAMESPACE, job: A.job },
+              annotations: annotations(ruleA, alertname, summary(7))
+            },
+            {
+              labels: { alertname, severity, namespace: NAMESPACE, job: B.job },
+              annotations: annotations(ruleB, alertname, summary(5).replace(A.job, B.job))
+            }
+          ]
+        }
+      ])
+      await check(`${alertname} silent`, [pod(metric, A.job, "a1", "0x40"), pod(metric, A.job, "a2", "0x40")], [
+        { evalTime: "8m", alertname, alerts: [] }
+      ])
+    }
+  )
 
   it("MiroirOwnershipAuditMissing: silent while one pod audits (others report 0); fires when the latest audit is older than 5A (225s) for 3m", async () => {
     await check("audit running", [
@@ -193,7 +247,11 @@ describe("alert rules under promtool", async () => {
     ], [{ evalTime: "14m", alertname: "MiroirOwnershipAuditMissing", alerts: [] }])
     const alert = {
       labels: { alertname: "MiroirOwnershipAuditMissing", severity: "warning", namespace: NAMESPACE, job: A.job },
-      annotations: annotations(ruleA, "MiroirOwnershipAuditMissing", `No Miroir pod of ${A.job} has audited ownership for five audit intervals`)
+      annotations: annotations(
+        ruleA,
+        "MiroirOwnershipAuditMissing",
+        `No Miroir pod of ${A.job} has audited ownership for five audit intervals`
+      )
     }
     await check("audit stopped", [
       // The last audit at 60 s: older than 225 s from 285 s, firing 3m later.
@@ -209,7 +267,10 @@ describe("alert rules under promtool", async () => {
 
 describe("alert windows follow the refresh interval", () => {
   const windows = async (refreshInterval: string, lookupTimeout: string) => {
-    const rule = await prometheusRule("miroir", [`discovery.refreshInterval=${refreshInterval}`, `discovery.lookupTimeout=${lookupTimeout}`])
+    const rule = await prometheusRule("miroir", [
+      `discovery.refreshInterval=${refreshInterval}`,
+      `discovery.lookupTimeout=${lookupTimeout}`
+    ])
     const byName = new Map(rulesOf(rule).map((r) => [r.alert, r]))
     return {
       gapFor: byName.get("MiroirPeerDiscoveryGap").for,
@@ -220,13 +281,39 @@ describe("alert windows follow the refresh interval", () => {
     }
   }
 
-  it.each([
-    // R, timeout: gap for 4R (≥ 2m); stale past 3R for 2R (≥ 1m); ownership for 4A (A = 3R, ≥ 2m); audit missing past 5A.
-    ["250ms", "100ms", { gapFor: "120s", staleAfter: "0.750", staleFor: "60s", ownershipFor: "120s", auditMissingAfter: "3.750" }],
-    ["15s", "3s", { gapFor: "120s", staleAfter: "45", staleFor: "60s", ownershipFor: "180s", auditMissingAfter: "225" }],
-    ["2m", "3s", { gapFor: "480s", staleAfter: "360", staleFor: "240s", ownershipFor: "1440s", auditMissingAfter: "1800" }],
-    ["1h", "3s", { gapFor: "14400s", staleAfter: "10800", staleFor: "7200s", ownershipFor: "43200s", auditMissingAfter: "54000" }]
-  ] as const)("refresh interval %s", async (refresh, timeout, expected) => {
+  it.each(
+    [
+      // R, timeout: gap for 4R (≥ 2m); stale past 3R for 2R (≥ 1m); ownership for 4A (A = 3R, ≥ 2m); audit missing past 5A.
+      ["250ms", "100ms", {
+        gapFor: "120s",
+        staleAfter: "0.750",
+        staleFor: "60s",
+        ownershipFor: "120s",
+        auditMissingAfter: "3.750"
+      }],
+      ["15s", "3s", {
+        gapFor: "120s",
+        staleAfter: "45",
+        staleFor: "60s",
+        ownershipFor: "180s",
+        auditMissingAfter: "225"
+      }],
+      ["2m", "3s", {
+        gapFor: "480s",
+        staleAfter: "360",
+        staleFor: "240s",
+        ownershipFor: "1440s",
+        auditMissingAfter: "1800"
+      }],
+      ["1h", "3s", {
+        gapFor: "14400s",
+        staleAfter: "10800",
+        staleFor: "7200s",
+        ownershipFor: "43200s",
+        auditMissingAfter: "54000"
+      }]
+    ] as const
+  )("refresh interval %s", async (refresh, timeout, expected) => {
     expect(await windows(refresh, timeout)).toEqual(expected)
   })
 })

@@ -21,7 +21,8 @@ describe("against a real API server", () => {
   const scope = Effect.runSync(Scope.make())
   const folder = mkdtempSync(join(tmpdir(), "miroir-deploy-apiserver-"))
   let kubeconfig = ""
-  const kubectl = (...args: ReadonlyArray<string>) => run(Components.path("kubectl"), ["--kubeconfig", kubeconfig, ...args])
+  const kubectl = (...args: ReadonlyArray<string>) =>
+    run(Components.path("kubectl"), ["--kubeconfig", kubeconfig, ...args])
   const json = async (...args: ReadonlyArray<string>) => JSON.parse(succeeded(await kubectl(...args, "-o", "json")))
 
   beforeAll(async () => {
@@ -47,97 +48,182 @@ describe("against a real API server", () => {
     // Defaulted by the server: the headless Service kept clusterIP None, the other was given an address.
     const headless = objects.find((o) => o.metadata.name === "eu-miroir-headless")
     expect(headless.spec.clusterIP).toBe("None")
-    expect(objects.find((o) => o.kind === "Service" && o.metadata.name === "eu-miroir").spec.clusterIP).toMatch(/^10\.96\./)
+    expect(objects.find((o) => o.kind === "Service" && o.metadata.name === "eu-miroir").spec.clusterIP).toMatch(
+      /^10\.96\./
+    )
     expect(objects.find((o) => o.kind === "Deployment").spec.replicas).toBe(5)
-    const stored = await json("get", "deployments,services,serviceaccounts,poddisruptionbudgets", "--namespace", "search")
+    const stored = await json(
+      "get",
+      "deployments,services,serviceaccounts,poddisruptionbudgets",
+      "--namespace",
+      "search"
+    )
     expect(stored.items.filter((o: any) => o.metadata.name !== "default")).toEqual([])
   }, 120_000)
 
-  it("helm installs the chart with its default values: the API server stores every object, the controllers make its pods, helm uninstall removes them", async () => {
-    const env = { KUBECONFIG: kubeconfig }
-    const namespace = "chart-defaults"
-    const installed = succeeded(await helm(["install", "miroir", CHART, "--namespace", namespace, "--create-namespace", "--values", IMAGE_VALUES], env))
-    expect(installed).toMatch(/STATUS: deployed/)
-    // NOTES.txt tells the operator which records to expect.
-    expect(installed).toContain(`SRV records of\n  _http._tcp.miroir-headless.${namespace}.svc.<cluster domain>`)
-    const manifest = succeeded(await helm(["get", "manifest", "miroir", "--namespace", namespace], env))
-    expect(manifest).toContain("kind: Deployment")
+  it(
+    "helm installs the chart with its default values: the API server stores every object, the controllers make its pods, helm uninstall removes them",
+    async () => {
+      const env = { KUBECONFIG: kubeconfig }
+      const namespace = "chart-defaults"
+      const installed = succeeded(
+        await helm([
+          "install",
+          "miroir",
+          CHART,
+          "--namespace",
+          namespace,
+          "--create-namespace",
+          "--values",
+          IMAGE_VALUES
+        ], env)
+      )
+      expect(installed).toMatch(/STATUS: deployed/)
+      // NOTES.txt tells the operator which records to expect.
+      expect(installed).toContain(`SRV records of\n  _http._tcp.miroir-headless.${namespace}.svc.<cluster domain>`)
+      const manifest = succeeded(await helm(["get", "manifest", "miroir", "--namespace", namespace], env))
+      expect(manifest).toContain("kind: Deployment")
 
-    const stored = await json("get", "deployments,services,serviceaccounts,poddisruptionbudgets", "--namespace", namespace)
-    expect(stored.items.map((o: any) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-      "Deployment/miroir",
-      "PodDisruptionBudget/miroir",
-      "Service/miroir",
-      "Service/miroir-headless",
-      "ServiceAccount/default",
-      "ServiceAccount/miroir"
-    ])
-    expect(stored.items.find((o: any) => o.metadata.name === "miroir-headless").spec.clusterIP).toBe("None")
+      const stored = await json(
+        "get",
+        "deployments,services,serviceaccounts,poddisruptionbudgets",
+        "--namespace",
+        namespace
+      )
+      expect(stored.items.map((o: any) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+        "Deployment/miroir",
+        "PodDisruptionBudget/miroir",
+        "Service/miroir",
+        "Service/miroir-headless",
+        "ServiceAccount/default",
+        "ServiceAccount/miroir"
+      ])
+      expect(stored.items.find((o: any) => o.metadata.name === "miroir-headless").spec.clusterIP).toBe("None")
 
-    // The ReplicaSet controller creates the pods (no scheduler or kubelet here: they stay Pending).
-    // Each one passed the API server's pod validation, which the Deployment's own validation does not
-    // fully repeat (field paths of the Downward API, among others).
-    const selector = "app.kubernetes.io/instance=miroir"
-    await waitUntil("3 pods of the release", 90_000, async () =>
-      (await json("get", "pods", "--namespace", namespace, "-l", selector)).items.length === 3)
-    const pods = (await json("get", "pods", "--namespace", namespace, "-l", selector)).items
-    for (const pod of pods) {
-      const env = new Map<string, any>(pod.spec.containers[0].env.map((v: any) => [v.name, v]))
-      expect(env.get("POD_IP")?.valueFrom?.fieldRef?.fieldPath).toBe("status.podIP")
-      expect(env.get("MIROIR_PEER_DISCOVERY_SERVICE")?.value).toBe("miroir-headless")
-      expect(pod.spec.automountServiceAccountToken).toBe(false)
-      expect(pod.spec.serviceAccountName).toBe("miroir")
-      // V8's old space: half of the 256Mi limit.
-      expect(env.get("NODE_OPTIONS")?.value).toBe("--max-old-space-size=128")
-      expect(pod.spec.containers[0].lifecycle.preStop.sleep.seconds).toBe(5)
-    }
+      // The ReplicaSet controller creates the pods (no scheduler or kubelet here: they stay Pending).
+      // Each one passed the API server's pod validation, which the Deployment's own validation does not
+      // fully repeat (field paths of the Downward API, among others).
+      const selector = "app.kubernetes.io/instance=miroir"
+      await waitUntil(
+        "3 pods of the release",
+        90_000,
+        async () => (await json("get", "pods", "--namespace", namespace, "-l", selector)).items.length === 3
+      )
+      const pods = (await json("get", "pods", "--namespace", namespace, "-l", selector)).items
+      for (const pod of pods) {
+        const env = new Map<string, any>(pod.spec.containers[0].env.map((v: any) => [v.name, v]))
+        expect(env.get("POD_IP")?.valueFrom?.fieldRef?.fieldPath).toBe("status.podIP")
+        expect(env.get("MIROIR_PEER_DISCOVERY_SERVICE")?.value).toBe("miroir-headless")
+        expect(pod.spec.automountServiceAccountToken).toBe(false)
+        expect(pod.spec.serviceAccountName).toBe("miroir")
+        // V8's old space: half of the 256Mi limit.
+        expect(env.get("NODE_OPTIONS")?.value).toBe("--max-old-space-size=128")
+        expect(pod.spec.containers[0].lifecycle.preStop.sleep.seconds).toBe(5)
+      }
 
-    succeeded(await helm(["uninstall", "miroir", "--namespace", namespace], env))
-    expect((await json("get", "deployments,services", "--namespace", namespace)).items).toEqual([])
-  }, 180_000)
+      succeeded(await helm(["uninstall", "miroir", "--namespace", namespace], env))
+      expect((await json("get", "deployments,services", "--namespace", namespace)).items).toEqual([])
+    },
+    180_000
+  )
 
-  it("helm install --dry-run=server in A-record mode: checked against the server's schema, nothing stored, NOTES name the A records", async () => {
-    const env = { KUBECONFIG: kubeconfig }
-    const namespace = "chart-a-records"
-    const output = succeeded(await helm([
-      "install", "miroir", CHART, "--namespace", namespace, "--dry-run=server", "--values", IMAGE_VALUES, "--values", chartFile("tests/good/a-record.yaml")
-    ], env))
-    expect(output).toMatch(/STATUS: pending-install/)
-    expect(output).toContain("value: \"a\"")
-    expect(output).toContain(`A/AAAA records of\n  miroir-headless.${namespace}.svc.<cluster domain>`)
-    expect((await json("get", "deployments,services", "--namespace", namespace)).items).toEqual([])
-  }, 120_000)
+  it(
+    "helm install --dry-run=server in A-record mode: checked against the server's schema, nothing stored, NOTES name the A records",
+    async () => {
+      const env = { KUBECONFIG: kubeconfig }
+      const namespace = "chart-a-records"
+      const output = succeeded(
+        await helm([
+          "install",
+          "miroir",
+          CHART,
+          "--namespace",
+          namespace,
+          "--dry-run=server",
+          "--values",
+          IMAGE_VALUES,
+          "--values",
+          chartFile("tests/good/a-record.yaml")
+        ], env)
+      )
+      expect(output).toMatch(/STATUS: pending-install/)
+      expect(output).toContain("value: \"a\"")
+      expect(output).toContain(`A/AAAA records of\n  miroir-headless.${namespace}.svc.<cluster domain>`)
+      expect((await json("get", "deployments,services", "--namespace", namespace)).items).toEqual([])
+    },
+    120_000
+  )
 
-  it("helm installs the production values (NetworkPolicy and PodDisruptionBudget too; the Prometheus Operator's kinds off: no CRDs here)", async () => {
-    const env = { KUBECONFIG: kubeconfig }
-    const namespace = "chart-production"
-    succeeded(await helm([
-      "install", "search", CHART, "--namespace", namespace, "--create-namespace",
-      "--values", IMAGE_VALUES, "--values", chartFile("tests/good/production.yaml"),
-      "--set", "serviceMonitor.enabled=false", "--set", "prometheusRule.enabled=false"
-    ], env))
-    const stored = await json("get", "deployments,services,networkpolicies,poddisruptionbudgets,serviceaccounts", "--namespace", namespace)
-    expect(stored.items.filter((o: any) => o.metadata.name !== "default").map((o: any) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-      "Deployment/search-miroir",
-      "NetworkPolicy/search-miroir",
-      "PodDisruptionBudget/search-miroir",
-      "Service/search-miroir",
-      "Service/search-miroir-headless",
-      "ServiceAccount/search-miroir"
-    ])
-    succeeded(await helm(["uninstall", "search", "--namespace", namespace], env))
-  }, 180_000)
+  it(
+    "helm installs the production values (NetworkPolicy and PodDisruptionBudget too; the Prometheus Operator's kinds off: no CRDs here)",
+    async () => {
+      const env = { KUBECONFIG: kubeconfig }
+      const namespace = "chart-production"
+      succeeded(
+        await helm([
+          "install",
+          "search",
+          CHART,
+          "--namespace",
+          namespace,
+          "--create-namespace",
+          "--values",
+          IMAGE_VALUES,
+          "--values",
+          chartFile("tests/good/production.yaml"),
+          "--set",
+          "serviceMonitor.enabled=false",
+          "--set",
+          "prometheusRule.enabled=false"
+        ], env)
+      )
+      const stored = await json(
+        "get",
+        "deployments,services,networkpolicies,poddisruptionbudgets,serviceaccounts",
+        "--namespace",
+        namespace
+      )
+      expect(
+        stored.items.filter((o: any) => o.metadata.name !== "default").map((o: any) => `${o.kind}/${o.metadata.name}`)
+          .sort()
+      ).toEqual([
+        "Deployment/search-miroir",
+        "NetworkPolicy/search-miroir",
+        "PodDisruptionBudget/search-miroir",
+        "Service/search-miroir",
+        "Service/search-miroir-headless",
+        "ServiceAccount/search-miroir"
+      ])
+      succeeded(await helm(["uninstall", "search", "--namespace", namespace], env))
+    },
+    180_000
+  )
 
-  it("refuses to install the ServiceMonitor or PrometheusRule where the Prometheus Operator's CRDs are missing, naming the value, and creates nothing", async () => {
-    const env = { KUBECONFIG: kubeconfig }
-    const namespace = "chart-no-crds"
-    for (const value of ["serviceMonitor", "prometheusRule"]) {
-      const outcome = await helm([
-        "install", "miroir", CHART, "--namespace", namespace, "--create-namespace", "--values", IMAGE_VALUES, "--set", `${value}.enabled=true`
-      ], env)
-      expect(outcome.code).not.toBe(0)
-      expect(outcome.stderr).toContain(`${value}.enabled needs the Prometheus Operator's CRDs (API monitoring.coreos.com/v1)`)
-    }
-    expect((await json("get", "deployments,services", "--namespace", namespace)).items).toEqual([])
-  }, 120_000)
+  it(
+    "refuses to install the ServiceMonitor or PrometheusRule where the Prometheus Operator's CRDs are missing, naming the value, and creates nothing",
+    async () => {
+      const env = { KUBECONFIG: kubeconfig }
+      const namespace = "chart-no-crds"
+      for (const value of ["serviceMonitor", "prometheusRule"]) {
+        const outcome = await helm([
+          "install",
+          "miroir",
+          CHART,
+          "--namespace",
+          namespace,
+          "--create-namespace",
+          "--values",
+          IMAGE_VALUES,
+          "--set",
+          `${value}.enabled=true`
+        ], env)
+        expect(outcome.code).not.toBe(0)
+        expect(outcome.stderr).toContain(
+          `${value}.enabled needs the Prometheus Operator's CRDs (API monitoring.coreos.com/v1)`
+        )
+      }
+      expect((await json("get", "deployments,services", "--namespace", namespace)).items).toEqual([])
+    },
+    120_000
+  )
 })

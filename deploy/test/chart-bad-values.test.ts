@@ -13,14 +13,23 @@ import { chartFile, lint, template } from "./support/helm.js"
 /** Why each bad file is refused, as Helm says it, and by which guard. */
 const reasons: Readonly<Record<string, { readonly message: RegExp; readonly by: "schema" | "chart" }>> = {
   "zero-replicas.yaml": { message: /at '\/replicaCount': minimum: got 0, want 1/, by: "schema" },
-  "interval-not-a-duration.yaml": { message: /at '\/discovery\/refreshInterval': .*soon.*does not match pattern/, by: "schema" },
+  "interval-not-a-duration.yaml": {
+    message: /at '\/discovery\/refreshInterval': .*soon.*does not match pattern/,
+    by: "schema"
+  },
   "timeout-as-number.yaml": { message: /at '\/discovery\/lookupTimeout': got number, want string/, by: "schema" },
   "unknown-top-level-key.yaml": { message: /additional properties 'replicas' not allowed/, by: "schema" },
   "otlp-endpoint-without-scheme.yaml": { message: /at '\/otlp\/endpoint': .*does not match pattern/, by: "schema" },
   "record-unknown.yaml": { message: /at '\/discovery\/record': value must be one of 'srv', 'a'/, by: "schema" },
-  "timeout-not-below-interval.yaml": { message: /discovery\.lookupTimeout \(3s\) must be below discovery\.refreshInterval \(2s\)/, by: "chart" },
+  "timeout-not-below-interval.yaml": {
+    message: /discovery\.lookupTimeout \(3s\) must be below discovery\.refreshInterval \(2s\)/,
+    by: "chart"
+  },
   "interval-over-an-hour.yaml": { message: /discovery\.refreshInterval \(2h\) must be from 10ms to 1h/, by: "chart" },
-  "audit-interval-too-short.yaml": { message: /ownershipAudit\.interval \(100ms\) must be auto, off, or from 250ms to 1h/, by: "chart" }
+  "audit-interval-too-short.yaml": {
+    message: /ownershipAudit\.interval \(100ms\) must be auto, off, or from 250ms to 1h/,
+    by: "chart"
+  }
 }
 
 const files = readdirSync(chartFile("tests/bad")).filter((file) => file.endsWith(".yaml")).sort()

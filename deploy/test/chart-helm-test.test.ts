@@ -24,7 +24,9 @@ const serve = (bodies: ReadonlyArray<unknown>) =>
     let served = 0
     server = createServer((request, response) => {
       const body = bodies[Math.min(served++, bodies.length - 1)]
-      response.writeHead(request.url === "/peers" ? 200 : 404, { "content-type": "application/json" }).end(JSON.stringify(body))
+      response.writeHead(request.url === "/peers" ? 200 : 404, { "content-type": "application/json" }).end(
+        JSON.stringify(body)
+      )
     })
     server.listen(0, "127.0.0.1", () => {
       const address = server!.address()
@@ -109,10 +111,14 @@ describe("NetworkPolicy", () => {
 
   it("opens egress to the OTLP endpoint's port when one is set (the scheme's default port when it names none)", async () => {
     const ports = async (endpoint: string) =>
-      (await policyOf([`otlp.endpoint=${endpoint}`])).policy.spec.egress.flatMap((rule: any) => rule.ports ?? []).map((p: any) => p.port)
+      (await policyOf([`otlp.endpoint=${endpoint}`])).policy.spec.egress.flatMap((rule: any) => rule.ports ?? []).map((
+        p: any
+      ) => p.port)
     expect(await ports("http://otel-collector.observability:4318")).toContain(4318)
     expect(await ports("https://otlp.example.com")).toContain(443)
     expect(await ports("http://[fd00::5]:4319/")).toContain(4319)
-    expect((await policyOf([])).policy.spec.egress.flatMap((rule: any) => rule.ports ?? []).map((p: any) => p.port).sort()).toEqual([53, 53, 7700])
+    expect(
+      (await policyOf([])).policy.spec.egress.flatMap((rule: any) => rule.ports ?? []).map((p: any) => p.port).sort()
+    ).toEqual([53, 53, 7700])
   })
 })

@@ -19,25 +19,30 @@ import { violations } from "./support/schemas.js"
 const everything = [chartFile("tests/good/production.yaml")]
 
 describe("object names", () => {
-  it.each([
-    ["a", {}],
-    ["1search", {}],
-    ["search.eu.prod", {}],
-    ["miroir-prod", {}],
-    [LONGEST_RELEASE, {}],
-    ["9".repeat(53), {}],
-    [`${"a.".repeat(26)}b`, {}],
-    ["search", { nameOverride: "x".repeat(63) }],
-    ["search", { fullnameOverride: "f".repeat(63) }],
-    [LONGEST_RELEASE, { nameOverride: "miroir-of-the-search-cluster" }]
-  ] as const)("release %s with %o: valid DNS labels of at most 63 characters, no two alike, the Services' names RFC 1035", async (name, overrides) => {
-    const set = Object.entries(overrides).map(([key, value]) => `${key}=${value}`)
-    const objects = await render(name, "search", { valuesFiles: everything, set, apiVersions: [MONITORING_API] })
-    expect(nameProblems(objects)).toEqual([])
-    expect(objects.flatMap(violations)).toEqual([])
-    // The headless Service is still the one discovery looks up.
-    expect(release(objects).headless.spec.clusterIP).toBe("None")
-  })
+  it.each(
+    [
+      ["a", {}],
+      ["1search", {}],
+      ["search.eu.prod", {}],
+      ["miroir-prod", {}],
+      [LONGEST_RELEASE, {}],
+      ["9".repeat(53), {}],
+      [`${"a.".repeat(26)}b`, {}],
+      ["search", { nameOverride: "x".repeat(63) }],
+      ["search", { fullnameOverride: "f".repeat(63) }],
+      [LONGEST_RELEASE, { nameOverride: "miroir-of-the-search-cluster" }]
+    ] as const
+  )(
+    "release %s with %o: valid DNS labels of at most 63 characters, no two alike, the Services' names RFC 1035",
+    async (name, overrides) => {
+      const set = Object.entries(overrides).map(([key, value]) => `${key}=${value}`)
+      const objects = await render(name, "search", { valuesFiles: everything, set, apiVersions: [MONITORING_API] })
+      expect(nameProblems(objects)).toEqual([])
+      expect(objects.flatMap(violations)).toEqual([])
+      // The headless Service is still the one discovery looks up.
+      expect(release(objects).headless.spec.clusterIP).toBe("None")
+    }
+  )
 
   it("refuses a fullnameOverride that would also be the headless Service's name", async () => {
     const fullname = `${"s".repeat(54)}-headless`
@@ -50,23 +55,39 @@ describe("object names", () => {
 describe("as a subchart", () => {
   const parent = mkdtempSync(join(tmpdir(), "miroir-parent-chart-"))
   cpSync(CHART, join(parent, "charts", "miroir"), { recursive: true })
-  writeFileSync(join(parent, "Chart.yaml"), stringify({
-    apiVersion: "v2",
-    name: "search-platform",
-    version: "1.0.0",
-    dependencies: [{ name: "miroir", version: "0.2.0", condition: "miroir.enabled" }]
-  }))
-  writeFileSync(join(parent, "values.yaml"), stringify({
-    global: { imageRegistry: "registry.example.com" },
-    miroir: { enabled: true, replicaCount: 2 }
-  }))
+  writeFileSync(
+    join(parent, "Chart.yaml"),
+    stringify({
+      apiVersion: "v2",
+      name: "search-platform",
+      version: "1.0.0",
+      dependencies: [{ name: "miroir", version: "0.2.0", condition: "miroir.enabled" }]
+    })
+  )
+  writeFileSync(
+    join(parent, "values.yaml"),
+    stringify({
+      global: { imageRegistry: "registry.example.com" },
+      miroir: { enabled: true, replicaCount: 2 }
+    })
+  )
   afterAll(() => rmSync(parent, { recursive: true, force: true }))
 
   const renderParent = async (set: ReadonlyArray<string>) =>
-    parseObjects(succeeded(await helm([
-      "template", "platform", parent, "--namespace", "search", "--kube-version", KUBE_VERSION,
-      "--set", "miroir.image.repository=registry.example.com/search/miroir", ...set.flatMap((pair) => ["--set", pair])
-    ])))
+    parseObjects(succeeded(
+      await helm([
+        "template",
+        "platform",
+        parent,
+        "--namespace",
+        "search",
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "miroir.image.repository=registry.example.com/search/miroir",
+        ...set.flatMap((pair) => ["--set", pair])
+      ])
+    ))
 
   it("renders under a parent that passes global and enabled, with the discovery wiring intact", async () => {
     const objects = await renderParent([])
@@ -84,10 +105,19 @@ describe("as a subchart", () => {
 
   it("still refuses unknown values under the parent (the schema stays closed)", async () => {
     const outcome = await helm([
-      "template", "platform", parent, "--kube-version", KUBE_VERSION, "--set", "miroir.replicas=3",
-      "--set", "miroir.image.repository=registry.example.com/search/miroir"
+      "template",
+      "platform",
+      parent,
+      "--kube-version",
+      KUBE_VERSION,
+      "--set",
+      "miroir.replicas=3",
+      "--set",
+      "miroir.image.repository=registry.example.com/search/miroir"
     ])
     expect(outcome.code).not.toBe(0)
-    expect(outcome.stderr).toMatch(/miroir:.*additional properties 'replicas' not allowed|additional properties 'replicas' not allowed/s)
+    expect(outcome.stderr).toMatch(
+      /miroir:.*additional properties 'replicas' not allowed|additional properties 'replicas' not allowed/s
+    )
   })
 })

@@ -63,8 +63,12 @@ describe.each(cases)("chart, $name", (c) => {
     // Every other selector of the release picks the same pods: a Service, budget or policy that
     // selected other pods (or none) would serve, protect or open the wrong ones.
     for (const service of services) expect(service.spec.selector, service.metadata.name).toEqual(selector)
-    for (const object of objects.filter((o) => o.kind === "PodDisruptionBudget")) expect(object.spec.selector.matchLabels).toEqual(selector)
-    for (const object of objects.filter((o) => o.kind === "NetworkPolicy")) expect(object.spec.podSelector.matchLabels).toEqual(selector)
+    for (const object of objects.filter((o) => o.kind === "PodDisruptionBudget")) {
+      expect(object.spec.selector.matchLabels).toEqual(selector)
+    }
+    for (const object of objects.filter((o) => o.kind === "NetworkPolicy")) {
+      expect(object.spec.podSelector.matchLabels).toEqual(selector)
+    }
   })
 
   it("names the headless Service's port as MIROIR_PEER_DISCOVERY_PORT_NAME says, reaching the port the pod serves", async () => {
@@ -75,7 +79,9 @@ describe.each(cases)("chart, $name", (c) => {
     // In A-record mode the SRV records are not read, but the port stays named for SRV clients.
     expect(port, `a port named ${portName} on ${headless.metadata.name}`).toBeDefined()
     expect(containerPort(container, port.targetPort)).toBe(app.httpPort)
-    expect(env.get(PeerDiscoveryConfig.Variables.protocol)?.value ?? PeerDiscoveryConfig.Defaults.protocol).toBe(port.protocol.toLowerCase())
+    expect(env.get(PeerDiscoveryConfig.Variables.protocol)?.value ?? PeerDiscoveryConfig.Defaults.protocol).toBe(
+      port.protocol.toLowerCase()
+    )
   })
 
   it(`looks peers up by ${c.record.toUpperCase()} records, with a configuration the pod accepts`, async () => {
@@ -85,7 +91,9 @@ describe.each(cases)("chart, $name", (c) => {
       Object.entries(PeerDiscoveryConfig.Variables).map(([key, variable]) => [key, env.get(variable)?.value])
     )
     // The Downward API values stand in for what the kubelet fills in.
-    const settings = Effect.runSync(PeerDiscoveryConfig.make({ ...raw, podName: "miroir-0", podNamespace: c.namespace, podIp: "10.0.0.1" }))
+    const settings = Effect.runSync(
+      PeerDiscoveryConfig.make({ ...raw, podName: "miroir-0", podNamespace: c.namespace, podIp: "10.0.0.1" })
+    )
     expect(settings.service).toBe(headless.metadata.name)
     expect(settings.record).toBe(c.record)
   })
@@ -118,7 +126,11 @@ describe.each(cases)("chart, $name", (c) => {
     const pod = deployment.spec.template.spec
     expect(pod.automountServiceAccountToken).toBe(false)
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } })
-    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } })
+    expect(container.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] }
+    })
   })
 
   it("lets DNS out over UDP and TCP 53 and the pods reach each other, when a NetworkPolicy is rendered", async () => {
@@ -129,17 +141,26 @@ describe.each(cases)("chart, $name", (c) => {
     for (const policy of policies) {
       const egressPorts = policy.spec.egress.flatMap((rule: any) => (rule.to === undefined ? rule.ports ?? [] : []))
       // TCP too: Node asks without EDNS, so answers past ~6 pods come truncated and are asked again over TCP.
-      expect(egressPorts).toEqual(expect.arrayContaining([{ port: 53, protocol: "UDP" }, { port: 53, protocol: "TCP" }]))
+      expect(egressPorts).toEqual(
+        expect.arrayContaining([{ port: 53, protocol: "UDP" }, { port: 53, protocol: "TCP" }])
+      )
       const ingressPorts = policy.spec.ingress.flatMap((rule: any) => rule.ports ?? [])
       for (const name of ["http", "metrics"]) {
-        expect(ingressPorts, `ingress to ${name}`).toContainEqual({ port: containerPort(container, name), protocol: "TCP" })
+        expect(ingressPorts, `ingress to ${name}`).toContainEqual({
+          port: containerPort(container, name),
+          protocol: "TCP"
+        })
       }
       // The ownership audit asks every peer at <address>:7700: egress to the release's own pods on that
       // port must be open (a rule with no `to` opens it to everywhere, which also does).
       const podLabels = release(objects).deployment.spec.template.metadata.labels
       const peerEgress = policy.spec.egress.some((rule: any) =>
         (rule.ports ?? []).some((p: any) => p.port === containerPort(container, "http") || p.port === "http") &&
-        (rule.to === undefined || rule.to.some((peer: any) => peer.namespaceSelector === undefined && selects(peer.podSelector?.matchLabels, podLabels))))
+        (rule.to === undefined ||
+          rule.to.some((peer: any) =>
+            peer.namespaceSelector === undefined && selects(peer.podSelector?.matchLabels, podLabels)
+          ))
+      )
       expect(peerEgress, "egress to the pods' http port (the ownership audit)").toBe(true)
     }
   })
@@ -155,16 +176,20 @@ describe.each(cases)("chart, $name", (c) => {
         // job label is the Service's name. Two such Services would scrape every pod twice.
         const scraped = objects.filter((o) =>
           o.kind === "Service" && selects(monitor.spec.selector.matchLabels, o.metadata.labels) &&
-          o.spec.ports.some((p: any) => p.name === endpoint.port))
+          o.spec.ports.some((p: any) => p.name === endpoint.port)
+        )
         expect(scraped.map((s) => s.metadata.name)).toHaveLength(1)
-        expect(paths.includes(endpoint.path as never), `${endpoint.path} is the pod's metrics path, not an API path`).toBe(false)
+        expect(paths.includes(endpoint.path as never), `${endpoint.path} is the pod's metrics path, not an API path`)
+          .toBe(false)
         expect(endpoint.path).toBe("/metrics")
         for (const rule of rules.flatMap((r) => r.spec.groups.flatMap((g: any) => g.rules))) {
           for (const [, job] of String(rule.expr).matchAll(/job="([^"]*)"/g)) {
             expect(job, `${rule.alert} selects job ${job}`).toBe(scraped[0]!.metadata.name)
           }
           for (const [, deployment] of String(rule.expr).matchAll(/deployment="([^"]*)"/g)) {
-            expect(deployment, `${rule.alert} selects deployment ${deployment}`).toBe(release(objects).deployment.metadata.name)
+            expect(deployment, `${rule.alert} selects deployment ${deployment}`).toBe(
+              release(objects).deployment.metadata.name
+            )
           }
         }
       }

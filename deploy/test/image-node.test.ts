@@ -24,11 +24,18 @@ const NODE_VERSION = /^ARG NODE_VERSION=(\S+)$/m.exec(readFileSync(DOCKERFILE, "
 /** Where install-image-node.sh puts that release. */
 const imageNode = (): string => {
   if (NODE_VERSION === undefined) throw new Error(`no ARG NODE_VERSION= in ${DOCKERFILE}`)
-  const file = join(process.env.MIROIR_TEST_DEPS_CACHE ?? join(homedir(), ".cache", "miroir-test-deps"), `node-${NODE_VERSION}`, "bin", "node")
+  const file = join(
+    process.env.MIROIR_TEST_DEPS_CACHE ?? join(homedir(), ".cache", "miroir-test-deps"),
+    `node-${NODE_VERSION}`,
+    "bin",
+    "node"
+  )
   try {
     execFileSync(file, ["--version"])
   } catch {
-    throw new Error(`Node ${NODE_VERSION} (the image's) is not installed at ${file}: run deploy/scripts/install-image-node.sh (scripts/install-test-deps.sh runs it)`)
+    throw new Error(
+      `Node ${NODE_VERSION} (the image's) is not installed at ${file}: run deploy/scripts/install-image-node.sh (scripts/install-test-deps.sh runs it)`
+    )
   }
   return file
 }
@@ -53,7 +60,10 @@ describe(`the bundled pod service on the image's Node (${NODE_VERSION})`, () => 
 
   beforeAll(async () => {
     // This pod and 300 others: a 301-record SRV answer (over TCP: past what UDP carries).
-    const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: 300 }, (_, i) => `10-2-${Math.floor(i / 200)}-${i % 200 + 1}`)]
+    const ids = [
+      IP.replaceAll(".", "-"),
+      ...Array.from({ length: 300 }, (_, i) => `10-2-${Math.floor(i / 200)}-${i % 200 + 1}`)
+    ]
     unbound = await startUnbound({ records: ids.map((id) => `_http._tcp.${DOMAIN} 5 IN SRV 0 1 7700 ${id}.${DOMAIN}`) })
     env = plainEnv(release(await render("search", "search", {})).env)
   }, 60_000)
@@ -66,38 +76,57 @@ describe(`the bundled pod service on the image's Node (${NODE_VERSION})`, () => 
     expect(env.get("NODE_OPTIONS")).toBe("--max-old-space-size=128")
   })
 
-  it("starts with the chart's default env, answers /healthz, lists 301 peers under a 50 ms refresh, stays within its limit, and exits 0 on SIGTERM", async () => {
-    const environment: Record<string, string> = {
-      ...await podEnvironment(IP, env),
-      MIROIR_DNS_SERVERS: unbound.server,
-      MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "50ms",
-      MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "40ms",
-      // The audit and the refresh hints (sent to every peer at SIGTERM) would reach the 300 peers at
-      // addresses outside loopback.
-      MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off",
-      MIROIR_PEER_HINTS: "off"
-    }
-    const pod = await startPod(environment, imageNode())
-    const pid = pod.started.child.pid!
-    await waitUntil("301 peers", 60_000, async () => (await ask(pod.url, (api) => api.peers.peers())).peers.length === 301)
-    // 20 s of lookups every 50 ms (about 400 answers of 301 records), /ownership asked now and then.
-    for (let second = 0; second < 20; second++) {
-      // Any answer will do, a refusal (503) included: what is measured is the pod's memory.
-      await ask(pod.url, (api) => api.ownership.ownership({ urlParams: { shards: 1024 + second } }).pipe(Effect.catchTag("Busy", () => Effect.void)))
-      await sleep(1000)
-    }
-    const loaded = residentMiB(pid)
-    const metrics = await (await fetch(`http://${IP}:${environment.MIROIR_METRICS_PORT}/metrics`)).text()
-    const lookups = [...metrics.matchAll(/^miroir_peer_discovery_lookups_total\{[^}]*result="ok"[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
-    console.log(`Node ${NODE_VERSION}, 301 peers, refresh 50 ms, ${lookups} lookups: RSS ${loaded.rss.toFixed(0)} MiB, peak ${loaded.peak.toFixed(0)} MiB (limit ${LIMIT_MIB} MiB)`)
-    expect(lookups).toBeGreaterThan(100)
-    // Headroom: the peak stays under 80% of the limit.
-    expect(loaded.peak).toBeLessThan(LIMIT_MIB * 0.8)
-    const signalled = Date.now()
-    const ended = await stop(pod.started, 10_000)
-    console.log(`SIGTERM → ${JSON.stringify(ended)} after ${Date.now() - signalled} ms`)
-    expect(ended.code, pod.started.output().slice(-3000)).toBe(0)
-  }, 120_000)
+  it(
+    "starts with the chart's default env, answers /healthz, lists 301 peers under a 50 ms refresh, stays within its limit, and exits 0 on SIGTERM",
+    async () => {
+      const environment: Record<string, string> = {
+        ...await podEnvironment(IP, env),
+        MIROIR_DNS_SERVERS: unbound.server,
+        MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "50ms",
+        MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "40ms",
+        // The audit and the refresh hints (sent to every peer at SIGTERM) would reach the 300 peers at
+        // addresses outside loopback.
+        MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off",
+        MIROIR_PEER_HINTS: "off"
+      }
+      const pod = await startPod(environment, imageNode())
+      const pid = pod.started.child.pid!
+      await waitUntil(
+        "301 peers",
+        60_000,
+        async () => (await ask(pod.url, (api) => api.peers.peers())).peers.length === 301
+      )
+      // 20 s of lookups every 50 ms (about 400 answers of 301 records), /ownership asked now and then.
+      for (let second = 0; second < 20; second++) {
+        // Any answer will do, a refusal (503) included: what is measured is the pod's memory.
+        await ask(
+          pod.url,
+          (api) =>
+            api.ownership.ownership({ urlParams: { shards: 1024 + second } }).pipe(
+              Effect.catchTag("Busy", () => Effect.void)
+            )
+        )
+        await sleep(1000)
+      }
+      const loaded = residentMiB(pid)
+      const metrics = await (await fetch(`http://${IP}:${environment.MIROIR_METRICS_PORT}/metrics`)).text()
+      const lookups = [...metrics.matchAll(/^miroir_peer_discovery_lookups_total\{[^}]*result="ok"[^}]*\} (\d+)/gm)]
+        .reduce((sum, m) => sum + Number(m[1]), 0)
+      console.log(
+        `Node ${NODE_VERSION}, 301 peers, refresh 50 ms, ${lookups} lookups: RSS ${loaded.rss.toFixed(0)} MiB, peak ${
+          loaded.peak.toFixed(0)
+        } MiB (limit ${LIMIT_MIB} MiB)`
+      )
+      expect(lookups).toBeGreaterThan(100)
+      // Headroom: the peak stays under 80% of the limit.
+      expect(loaded.peak).toBeLessThan(LIMIT_MIB * 0.8)
+      const signalled = Date.now()
+      const ended = await stop(pod.started, 10_000)
+      console.log(`SIGTERM → ${JSON.stringify(ended)} after ${Date.now() - signalled} ms`)
+      expect(ended.code, pod.started.output().slice(-3000)).toBe(0)
+    },
+    120_000
+  )
 
   it("idles (default 15 s refresh, DNS unreachable) well under its limit", async () => {
     const pod = await startPod(await podEnvironment("127.0.0.121", env), imageNode())

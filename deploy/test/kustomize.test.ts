@@ -39,7 +39,13 @@ for (const path of ["base", "overlays/example"]) {
     const headless = services.find((service) => service.metadata.name === headlessName)
 
     it("renders a Deployment, a headless Service, a Service, a ServiceAccount and a PodDisruptionBudget, each valid against the Kubernetes API schema", () => {
-      expect(objects.map((o) => o.kind).sort()).toEqual(["Deployment", "PodDisruptionBudget", "Service", "Service", "ServiceAccount"])
+      expect(objects.map((o) => o.kind).sort()).toEqual([
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "Service",
+        "ServiceAccount"
+      ])
       expect(objects.flatMap(violations)).toEqual([])
     })
 
@@ -94,7 +100,9 @@ for (const path of ["base", "overlays/example"]) {
 
     it("sets a valid discovery configuration", () => {
       const raw = Object.fromEntries(
-        Object.entries(PeerDiscoveryConfig.Variables).map(([key, variable]) => [key, env.get(variable)?.value as string | undefined])
+        Object.entries(PeerDiscoveryConfig.Variables).map((
+          [key, variable]
+        ) => [key, env.get(variable)?.value as string | undefined])
       )
       const settings = Effect.runSync(PeerDiscoveryConfig.make({ ...raw, podName: "miroir-0", podIp: "10.0.0.1" }))
       expect(settings.service).toBe(headlessName)
@@ -124,7 +132,9 @@ describe("the example overlay", () => {
     expect(selector["app.kubernetes.io/instance"]).toBe("eu-miroir")
     for (const service of objects.filter((o) => o.kind === "Service")) expect(service.spec.selector).toEqual(selector)
     expect(objects.find((o) => o.kind === "PodDisruptionBudget").spec.selector.matchLabels).toEqual(selector)
-    for (const constraint of deployment.spec.template.spec.topologySpreadConstraints) expect(constraint.labelSelector.matchLabels).toEqual(selector)
+    for (const constraint of deployment.spec.template.spec.topologySpreadConstraints) {
+      expect(constraint.labelSelector.matchLabels).toEqual(selector)
+    }
   })
 
   it("names the image the operator built and pushed (the base names none that exists)", () => {
@@ -135,6 +145,8 @@ describe("the example overlay", () => {
   it("keeps the heap within the memory limit and a preStop delay within the grace period", () => {
     expect(env.get("NODE_OPTIONS").value).toBe("--max-old-space-size=128")
     expect(container.resources.limits.memory).toBe("256Mi")
-    expect(container.lifecycle.preStop.sleep.seconds + 8).toBeLessThanOrEqual(deployment.spec.template.spec.terminationGracePeriodSeconds)
+    expect(container.lifecycle.preStop.sleep.seconds + 8).toBeLessThanOrEqual(
+      deployment.spec.template.spec.terminationGracePeriodSeconds
+    )
   })
 })

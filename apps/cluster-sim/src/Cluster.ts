@@ -102,7 +102,12 @@ export const awaitPublished = (
   timeout: Duration.DurationInput
 ): Effect.Effect<number, Error> =>
   Effect.map(
-    awaitValue(cluster.published, (published) => predicate(published.labels), timeout, "DNS to publish the expected pods"),
+    awaitValue(
+      cluster.published,
+      (published) => predicate(published.labels),
+      timeout,
+      "DNS to publish the expected pods"
+    ),
     (published) => published.at
   )
 

@@ -77,7 +77,10 @@ const listenUdpAndTcp = (host: string, handle: (message: Buffer, transport: "udp
   )
 
 /** Starts the cluster DNS on `host` (127.0.0.1) and a free port, for the Service `spec`. */
-export const make = (spec: ServiceSpec = defaultService, host = "127.0.0.1"): Effect.Effect<ClusterDns, Error, Scope.Scope> =>
+export const make = (
+  spec: ServiceSpec = defaultService,
+  host = "127.0.0.1"
+): Effect.Effect<ClusterDns, Error, Scope.Scope> =>
   Effect.gen(function*() {
     let endpoints: ReadonlyArray<Endpoint> = []
     let outage = false

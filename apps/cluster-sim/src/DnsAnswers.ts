@@ -55,7 +55,8 @@ export const endpointLabel = (endpoint: Endpoint): string => {
 
 /** The Service's domain (`miroir-headless.default.svc.cluster.local`, no trailing dot), as discovery names it. */
 export const serviceDomain = (spec: ServiceSpec): string =>
-  PeerId.serviceDomain({ service: spec.service, podNamespace: spec.namespace, clusterDomain: spec.clusterDomain }).slice(0, -1)
+  PeerId.serviceDomain({ service: spec.service, podNamespace: spec.namespace, clusterDomain: spec.clusterDomain })
+    .slice(0, -1)
 
 /** The SRV name of the Service's port. */
 export const srvName = (spec: ServiceSpec) => `_${spec.portName}._tcp.${serviceDomain(spec)}`
@@ -86,7 +87,11 @@ interface Answer {
 }
 
 /** What the plugin answers to one question, given the ready endpoints. */
-export const resolve = (spec: ServiceSpec, endpoints: ReadonlyArray<Endpoint>, question: dnsPacket.Question): Answer => {
+export const resolve = (
+  spec: ServiceSpec,
+  endpoints: ReadonlyArray<Endpoint>,
+  question: dnsPacket.Question
+): Answer => {
   const name = question.name.toLowerCase().replace(/\.$/, "")
   const domain = serviceDomain(spec)
   const none = { answers: [], authorities: [], additionals: [] }
@@ -141,7 +146,11 @@ export const respond = (
   const opt = query.additionals?.find((record) => record.type === "OPT") as dnsPacket.OptAnswer | undefined
   const limit = transport === "tcp" ? 65_535 : Math.max(UDP_LIMIT, opt?.udpPayloadSize ?? UDP_LIMIT)
   const flags = dnsPacket.AUTHORITATIVE_ANSWER | ((query.flags ?? 0) & dnsPacket.RECURSION_DESIRED) | answer.rcode
-  const packet = (answers: ReadonlyArray<dnsPacket.Answer>, additionals: ReadonlyArray<dnsPacket.Answer>, truncated: boolean) => ({
+  const packet = (
+    answers: ReadonlyArray<dnsPacket.Answer>,
+    additionals: ReadonlyArray<dnsPacket.Answer>,
+    truncated: boolean
+  ) => ({
     type: "response" as const,
     id: query.id ?? 0,
     flags: flags | (truncated ? dnsPacket.TRUNCATED_RESPONSE : 0),

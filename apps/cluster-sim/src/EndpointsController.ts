@@ -12,17 +12,7 @@
 import { randomBytes, randomInt } from "node:crypto"
 import { join } from "node:path"
 import { bundle } from "@miroir/miroir/bundle"
-import {
-  Array as Arr,
-  Duration,
-  Effect,
-  FiberSet,
-  Ref,
-  Schedule,
-  type Scope,
-  Stream,
-  SubscriptionRef
-} from "effect"
+import { Array as Arr, Duration, Effect, FiberSet, Ref, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
 import { awaitValue, type Cluster, type ClusterPod, isLive, type Published } from "./Cluster.js"
 import type { DnsBackend } from "./ClusterDns.js"
 import { type Endpoint, endpointLabel } from "./DnsAnswers.js"
@@ -89,11 +79,17 @@ const sameLabels = Arr.getEquivalence<string>((a, b) => a === b)
  */
 const probed = (ok: boolean, failures: number, threshold: number) => (pod: ClusterPod): ClusterPod => {
   if (!isLive(pod)) return pod
-  if (ok) return pod.phase === "Running" && pod.ready ? pod : { ...pod, phase: "Running", ready: true, readyAt: Date.now() }
+  if (ok) {
+    return pod.phase === "Running" && pod.ready
+      ? pod
+      : { ...pod, phase: "Running", ready: true, readyAt: Date.now() }
+  }
   return pod.phase === "Running" && pod.ready && failures >= threshold ? { ...pod, ready: false } : pod
 }
 
-const terminating = (pod: ClusterPod): ClusterPod => (isLive(pod) ? { ...pod, phase: "Terminating", ready: false } : pod)
+const terminating = (
+  pod: ClusterPod
+): ClusterPod => (isLive(pod) ? { ...pod, phase: "Terminating", ready: false } : pod)
 
 const gone = (pod: ClusterPod): ClusterPod => ({ ...pod, phase: "Gone", ready: false })
 
@@ -118,12 +114,17 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
       catch: (cause) => new Error(`cannot bundle the pod service: ${String(cause)}`)
     })
 
-    const endpointOf = (pod: ClusterPod): Endpoint => ({ ip: pod.ip, ...(options.statefulSet ? { hostname: pod.name } : {}) })
+    const endpointOf = (pod: ClusterPod): Endpoint => ({
+      ip: pod.ip,
+      ...(options.statefulSet ? { hostname: pod.name } : {})
+    })
 
     // What DNS publishes follows the pods: the ready Running ones, unless all are made unready. Forked
     // before the finalizer below, so that it still publishes while the pods terminate.
     yield* Stream.zipLatest(pods.changes, allUnready.changes).pipe(
-      Stream.map(([all, unready]) => (unready ? [] : all.filter((pod) => pod.phase === "Running" && pod.ready).map(endpointOf))),
+      Stream.map((
+        [all, unready]
+      ) => (unready ? [] : all.filter((pod) => pod.phase === "Running" && pod.ready).map(endpointOf))),
       Stream.runForEach((endpoints) =>
         Effect.gen(function*() {
           const labels = endpoints.map(endpointLabel).sort()
@@ -144,7 +145,10 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
         const pod = all.find((candidate) => candidate.name === name)
         return pod === undefined || f(pod) === pod
           ? Effect.void
-          : SubscriptionRef.update(pods, (current) => current.map((candidate) => (candidate.name === name ? f(candidate) : candidate)))
+          : SubscriptionRef.update(
+            pods,
+            (current) => current.map((candidate) => (candidate.name === name ? f(candidate) : candidate))
+          )
       })
 
     const isLiveNow = (name: string) =>
@@ -186,38 +190,42 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
 
     const startOne = Effect.gen(function*() {
       // Named and addressed after the count of pods so far, under the ref's lock: no two pods share either.
-      const [name, process] = yield* SubscriptionRef.modifyEffect(pods, (all) => Effect.sync(() => {
-        const name = options.statefulSet ? `miroir-${all.length}` : `miroir-${REPLICA_SET_HASH}-${podSuffix()}`
-        const ip = `${network}.${10 + all.length}`
-        const process = spawn({
-          bundle: bundleFile,
-          name,
-          ip,
-          logFolder: options.logFolder,
-          env: {
-            MIROIR_DNS_SERVERS: dns.server,
-            MIROIR_PEER_DISCOVERY_SERVICE: dns.spec.service,
-            MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: `${r}ms`,
-            // A fifth of the interval, as the defaults (3 s of 15 s); loopback DNS answers in a few ms.
-            MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: `${Math.max(50, Math.min(3000, Math.floor(r / 5)))}ms`,
-            MIROIR_LOG_LEVEL: "info",
-            ...options.env
+      const [name, process] = yield* SubscriptionRef.modifyEffect(pods, (all) =>
+        Effect.sync(() => {
+          const name = options.statefulSet ? `miroir-${all.length}` : `miroir-${REPLICA_SET_HASH}-${podSuffix()}`
+          const ip = `${network}.${10 + all.length}`
+          const process = spawn({
+            bundle: bundleFile,
+            name,
+            ip,
+            logFolder: options.logFolder,
+            env: {
+              MIROIR_DNS_SERVERS: dns.server,
+              MIROIR_PEER_DISCOVERY_SERVICE: dns.spec.service,
+              MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: `${r}ms`,
+              // A fifth of the interval, as the defaults (3 s of 15 s); loopback DNS answers in a few ms.
+              MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: `${Math.max(50, Math.min(3000, Math.floor(r / 5)))}ms`,
+              MIROIR_LOG_LEVEL: "info",
+              ...options.env
+            }
+          })
+          const pod: ClusterPod = {
+            name,
+            ip,
+            label: options.statefulSet ? name : endpointLabel({ ip }),
+            url: process.url,
+            metricsUrl: process.metricsUrl,
+            phase: "Pending",
+            ready: false,
+            readyAt: undefined
           }
-        })
-        const pod: ClusterPod = {
-          name,
-          ip,
-          label: options.statefulSet ? name : endpointLabel({ ip }),
-          url: process.url,
-          metricsUrl: process.metricsUrl,
-          phase: "Pending",
-          ready: false,
-          readyAt: undefined
-        }
-        return [[name, process] as const, [...all, pod]] as const
-      }))
+          return [[name, process] as const, [...all, pod]] as const
+        }))
       processes.set(name, process)
-      yield* FiberSet.run(podFibers, Effect.all([prober(name, process.url), watchExit(name, process)], { concurrency: 2, discard: true }))
+      yield* FiberSet.run(
+        podFibers,
+        Effect.all([prober(name, process.url), watchExit(name, process)], { concurrency: 2, discard: true })
+      )
     })
 
     const processOf = (name: string) => {
@@ -231,7 +239,12 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
      */
     const stop = (pod: ClusterPod) =>
       Effect.gen(function*() {
-        yield* awaitValue(published, (now) => !now.labels.includes(pod.label), PUBLISH_TIMEOUT, `DNS to drop ${pod.name}`).pipe(
+        yield* awaitValue(
+          published,
+          (now) => !now.labels.includes(pod.label),
+          PUBLISH_TIMEOUT,
+          `DNS to drop ${pod.name}`
+        ).pipe(
           Effect.catchAll((error) => Effect.logWarning(`${error.message}; signalling it anyway`))
         )
         const process = yield* processOf(pod.name)
@@ -243,7 +256,11 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(
         SubscriptionRef.get(pods),
-        (all) => Effect.forEach(all.filter((pod) => pod.phase !== "Gone"), terminate, { concurrency: "unbounded", discard: true })
+        (all) =>
+          Effect.forEach(all.filter((pod) => pod.phase !== "Gone"), terminate, {
+            concurrency: "unbounded",
+            discard: true
+          })
       )
     )
 
@@ -266,7 +283,10 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
         Effect.gen(function*() {
           const live = (yield* SubscriptionRef.get(pods)).filter(isLive)
           for (let i = live.length; i < replicas; i++) yield* startOne
-          yield* Effect.forEach(live.slice(Math.max(0, replicas)).reverse(), terminate, { concurrency: "unbounded", discard: true })
+          yield* Effect.forEach(live.slice(Math.max(0, replicas)).reverse(), terminate, {
+            concurrency: "unbounded",
+            discard: true
+          })
         }).pipe(scaling.withPermits(1)),
       deletePod: (name) =>
         pick(name, (live) => live[0]).pipe(
@@ -276,7 +296,9 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
         ),
       killPod: (name) =>
         pick(name, (live) => live.at(-1)).pipe(
-          Effect.tap((pod) => Effect.flatMap(processOf(pod.name), (process) => Process.signal(process.process, "SIGKILL"))),
+          Effect.tap((pod) =>
+            Effect.flatMap(processOf(pod.name), (process) => Process.signal(process.process, "SIGKILL"))
+          ),
           Effect.tap((pod) =>
             awaitValue(
               pods,
@@ -290,7 +312,11 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
       setAllUnready: (on) =>
         SubscriptionRef.set(allUnready, on).pipe(
           Effect.zipRight(
-            on ? Effect.asVoid(awaitValue(published, (now) => now.labels.length === 0, PUBLISH_TIMEOUT, "DNS to publish no pod")) : Effect.void
+            on
+              ? Effect.asVoid(
+                awaitValue(published, (now) => now.labels.length === 0, PUBLISH_TIMEOUT, "DNS to publish no pod")
+              )
+              : Effect.void
           )
         )
     }

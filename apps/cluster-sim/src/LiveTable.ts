@@ -2,11 +2,20 @@
 import type { PodView } from "./Observer.js"
 import type { Event } from "./Scenario.js"
 
-const pad = (text: string, width: number) => (text.length >= width ? text.slice(0, width) : text + " ".repeat(width - text.length))
+const pad = (
+  text: string,
+  width: number
+) => (text.length >= width ? text.slice(0, width) : text + " ".repeat(width - text.length))
 
 /** The table as lines of text. */
-export const render = (views: ReadonlyArray<PodView>, events: ReadonlyArray<Event>, published: ReadonlyArray<string>): Array<string> => {
-  const header = `${pad("pod", 28)} ${pad("ip", 15)} ${pad("phase", 11)} ${pad("ready", 5)} ${pad("in DNS", 6)} ${pad("peers", 5)} ${pad("owned", 5)} lookup`
+export const render = (
+  views: ReadonlyArray<PodView>,
+  events: ReadonlyArray<Event>,
+  published: ReadonlyArray<string>
+): Array<string> => {
+  const header = `${pad("pod", 28)} ${pad("ip", 15)} ${pad("phase", 11)} ${pad("ready", 5)} ${pad("in DNS", 6)} ${
+    pad("peers", 5)
+  } ${pad("owned", 5)} lookup`
   const rows = views.map((view) =>
     [
       pad(view.pod.name, 28),
@@ -20,7 +29,13 @@ export const render = (views: ReadonlyArray<PodView>, events: ReadonlyArray<Even
     ].join(" ")
   )
   const last = events.at(-1)
-  return [header, ...rows, "", `DNS publishes ${published.length}: ${published.join(" ")}`, `last event: ${last?.label ?? "—"}`]
+  return [
+    header,
+    ...rows,
+    "",
+    `DNS publishes ${published.length}: ${published.join(" ")}`,
+    `last event: ${last?.label ?? "—"}`
+  ]
 }
 
 /** Draws the table over its previous drawing (a terminal), or not at all (a pipe: the report follows). */

@@ -72,18 +72,26 @@ const getText = (url: string): Effect.Effect<string, unknown> =>
 const sameLabels = Arr.getEquivalence<string>((a, b) => a === b)
 
 /** The peers one pod lists now; none when it does not answer. */
-export const peersOf = (pod: ClusterPod): Effect.Effect<Option.Option<ReadonlyArray<string>>, never, Client.PodClient> =>
+export const peersOf = (
+  pod: ClusterPod
+): Effect.Effect<Option.Option<ReadonlyArray<string>>, never, Client.PodClient> =>
   ask(pod, (api) => api.peers.peers()).pipe(
     Effect.map((body) => Option.some(body.peers)),
     Effect.orElseSucceed(() => Option.none())
   )
 
 /** Reads one pod. */
-export const viewOf = (pod: ClusterPod, shards: number, withMetrics = false): Effect.Effect<PodView, never, Client.PodClient> =>
+export const viewOf = (
+  pod: ClusterPod,
+  shards: number,
+  withMetrics = false
+): Effect.Effect<PodView, never, Client.PodClient> =>
   Effect.all({
     peers: ask(pod, (api) => api.peers.peers()),
     ownership: ask(pod, (api) => api.ownership.ownership({ urlParams: { shards } })),
-    metrics: withMetrics ? Effect.map(getText(pod.metricsUrl), (text) => metricValue(text, "miroir_peer_pod_count")) : Effect.succeed(undefined)
+    metrics: withMetrics
+      ? Effect.map(getText(pod.metricsUrl), (text) => metricValue(text, "miroir_peer_pod_count"))
+      : Effect.succeed(undefined)
   }, { concurrency: "unbounded" }).pipe(
     Effect.map(({ metrics, ownership, peers }): PodView => ({
       pod,
@@ -115,7 +123,10 @@ export const observe = (
   shards: number,
   withMetrics = false
 ): Effect.Effect<ReadonlyArray<PodView>, never, Client.PodClient> =>
-  Effect.flatMap(livePods(cluster), (pods) => Effect.forEach(pods, (pod) => viewOf(pod, shards, withMetrics), { concurrency: "unbounded" }))
+  Effect.flatMap(
+    livePods(cluster),
+    (pods) => Effect.forEach(pods, (pod) => viewOf(pod, shards, withMetrics), { concurrency: "unbounded" })
+  )
 
 /**
  * Reads every live pod until their views satisfy `done` (every 100 ms) and returns them; fails after
@@ -148,7 +159,8 @@ export const converged = (views: ReadonlyArray<PodView>, published: ReadonlyArra
 }
 
 /** How long to wait for the pods to follow a change: ten intervals, and never less than 15 s. */
-const patience = (refreshInterval: Duration.Duration) => Duration.millis(Math.max(15_000, 10 * Duration.toMillis(refreshInterval)))
+const patience = (refreshInterval: Duration.Duration) =>
+  Duration.millis(Math.max(15_000, 10 * Duration.toMillis(refreshInterval)))
 
 /**
  * Waits until the pods converge on what DNS publishes and returns when the last one did (ms since the
@@ -173,7 +185,10 @@ export const awaitConverged = (
     const poll = Effect.gen(function*() {
       const { behind, lastAt } = yield* Ref.get(progress)
       const still = yield* Effect.filter(behind, isBehind, { concurrency: "unbounded" })
-      return yield* Ref.setAndGet(progress, { behind: still, lastAt: still.length < behind.length ? Date.now() : lastAt })
+      return yield* Ref.setAndGet(progress, {
+        behind: still,
+        lastAt: still.length < behind.length ? Date.now() : lastAt
+      })
     })
     const { lastAt } = yield* pollUntil(what, poll, ({ behind }) => behind.length === 0, {
       timeout: patience(refreshInterval),
@@ -202,13 +217,17 @@ export const awaitDropped = (
     const listing = Effect.gen(function*() {
       const published = yield* publishedLabels(cluster)
       const survivors = (yield* livePods(cluster)).filter((pod) => pod.label !== gone && published.includes(pod.label))
-      const still = yield* Effect.filter(survivors, (pod) => Effect.map(peersOf(pod), (peers) => Option.exists(peers, (listed) => listed.includes(gone))), {
+      const still = yield* Effect.filter(survivors, (pod) =>
+        Effect.map(peersOf(pod), (peers) => Option.exists(peers, (listed) => listed.includes(gone))), {
         concurrency: "unbounded"
       })
-      if (still.length > 0) yield* Ref.set(lastAt, Date.now())
+      if (still.length > 0) {
+        yield* Ref.set(lastAt, Date.now())
+      }
       return still.length
     })
-    yield* pollUntil(what, listing, (still) => still === 0, {
+    yield* pollUntil(what, listing, (still) =>
+      still === 0, {
       timeout: patience(refreshInterval),
       interval: POLL_INTERVAL
     })

@@ -55,7 +55,11 @@ export interface ScenarioOptions {
    */
   readonly outage?: boolean
   /** Called with the latest views every sample, with the labels DNS publishes, e.g. to draw the live table. */
-  readonly onViews?: (views: ReadonlyArray<PodView>, events: ReadonlyArray<Event>, published: ReadonlyArray<string>) => void
+  readonly onViews?: (
+    views: ReadonlyArray<PodView>,
+    events: ReadonlyArray<Event>,
+    published: ReadonlyArray<string>
+  ) => void
   /**
    * Called after each step once the pods converged, with the labels DNS publishes: the acceptance
    * suite checks the metrics through Prometheus there. A failure fails the run.
@@ -91,7 +95,9 @@ export const run = (
       Effect.tap(([views, published]) =>
         Effect.sync(() => {
           const at = Date.now()
-          for (const view of views) if (view.reachable) samples.push({ at, pod: view.pod.name, peers: view.peers.length })
+          for (const view of views) {
+            if (view.reachable) samples.push({ at, pod: view.pod.name, peers: view.peers.length })
+          }
           options.onViews?.(views, events, published)
         })
       ),
@@ -106,7 +112,9 @@ export const run = (
     const checkPodCountMetric = (step: string) =>
       Effect.gen(function*() {
         const published = yield* publishedLabels(cluster)
-        const views = (yield* observe(cluster, options.shards, true)).filter((view) => published.includes(view.pod.label))
+        const views = (yield* observe(cluster, options.shards, true)).filter((view) =>
+          published.includes(view.pod.label)
+        )
         const wrong = views.filter((view) => view.podCountMetric !== published.length)
         podCountMatches.push(wrong.length === 0)
         if (wrong.length > 0) {
@@ -158,16 +166,38 @@ export const run = (
       // 3. A crash (SIGKILL), then a graceful delete (SIGTERM; the Eviction API on Kubernetes). Measured
       // per victim: until no survivor lists it. Then the cluster settles (on Kubernetes the crashed pod
       // restarts and the evicted one is replaced) before the next step.
-      for (const [label, criterion, act] of [
-        ["kill", "3. pod eviction (SIGKILL): the crashed pod drops from every survivor's set within 2R of leaving DNS", cluster.killPod()],
-        ["delete", "graceful delete (SIGTERM): the pod drops from every survivor's set within 2R of leaving DNS", cluster.deletePod()]
-      ] as const) {
+      for (
+        const [label, criterion, act] of [
+          [
+            "kill",
+            "3. pod eviction (SIGKILL): the crashed pod drops from every survivor's set within 2R of leaving DNS",
+            cluster.killPod()
+          ],
+          [
+            "delete",
+            "graceful delete (SIGTERM): the pod drops from every survivor's set within 2R of leaving DNS",
+            cluster.deletePod()
+          ]
+        ] as const
+      ) {
         const victim = yield* act
-        const victimLabel = (yield* SubscriptionRef.get(cluster.pods)).find((pod) => pod.name === victim)?.label ?? victim
+        const victimLabel = (yield* SubscriptionRef.get(cluster.pods)).find((pod) => pod.name === victim)?.label ??
+          victim
         yield* event(`${label} ${victim}`)
         const removed = yield* awaitPublished(cluster, (labels) => !labels.includes(victimLabel), "30 seconds")
-        const dropped = yield* awaitDropped(cluster, victimLabel, options.refreshInterval, `the survivors to drop ${victim}`)
-        yield* check(criterion, dropped - removed <= 2 * r, `${dropped - removed} ms after it left DNS`, Math.max(0, dropped - removed), 2 * r)
+        const dropped = yield* awaitDropped(
+          cluster,
+          victimLabel,
+          options.refreshInterval,
+          `the survivors to drop ${victim}`
+        )
+        yield* check(
+          criterion,
+          dropped - removed <= 2 * r,
+          `${dropped - removed} ms after it left DNS`,
+          Math.max(0, dropped - removed),
+          2 * r
+        )
         yield* awaitSettled(cluster, startTimeout)
         yield* awaitConvergence(`the pods to agree after the ${label}`)
         yield* checkPodCountMetric(label)
@@ -175,7 +205,9 @@ export const run = (
 
       if (options.outage ?? true) {
         // Outage of 3R; a pod joins meanwhile. The sets must stay as they were, then follow on recovery.
-        const before = new Map((yield* observe(cluster, options.shards)).map((view) => [view.pod.name, view.peers.join()]))
+        const before = new Map(
+          (yield* observe(cluster, options.shards)).map((view) => [view.pod.name, view.peers.join()])
+        )
         yield* cluster.setDnsOutage(true)
         yield* event("DNS outage")
         const joining = (yield* livePods(cluster)).length + 1
@@ -186,18 +218,25 @@ export const run = (
             Ref.update(seen, ({ intact, staleSeen }) => {
               const known = views.filter((view) => before.has(view.pod.name))
               return {
-                intact: intact && known.every((view) => !view.reachable || view.peers.join() === before.get(view.pod.name)),
+                intact: intact &&
+                  known.every((view) => !view.reachable || view.peers.join() === before.get(view.pod.name)),
                 staleSeen: staleSeen || known.some((view) => view.stale)
               }
             })
           ),
-          Effect.repeat(Schedule.spaced(sampleInterval(options.pods)).pipe(Schedule.upTo(Duration.times(options.refreshInterval, 3))))
+          Effect.repeat(
+            Schedule.spaced(sampleInterval(options.pods)).pipe(
+              Schedule.upTo(Duration.times(options.refreshInterval, 3))
+            )
+          )
         )
         const { intact, staleSeen } = yield* Ref.get(seen)
         yield* check(
           "DNS outage of 3R: every set stays intact (marked stale, never shrunk)",
           intact && staleSeen,
-          intact ? (staleSeen ? "no set changed; pods reported stale" : "no pod reported stale") : "a set changed during the outage",
+          intact
+            ? (staleSeen ? "no set changed; pods reported stale" : "no pod reported stale")
+            : "a set changed during the outage",
           undefined,
           undefined
         )

@@ -52,7 +52,12 @@ const ownedBy = (pod: ClusterPod, shards: number) =>
   )
 
 /** The stretches after one sample: where `isGap` holds of a shard, its stretch goes on or begins. */
-const stretches = (since: ReadonlyMap<number, number>, counts: ReadonlyArray<number>, isGap: (count: number) => boolean, at: number) => {
+const stretches = (
+  since: ReadonlyMap<number, number>,
+  counts: ReadonlyArray<number>,
+  isGap: (count: number) => boolean,
+  at: number
+) => {
   const next = new Map<number, number>()
   let continued = 0
   counts.forEach((count, shard) => {
@@ -102,7 +107,11 @@ export const sample = (
       const pods = yield* livePods(cluster)
       const owned = yield* Effect.forEach(pods, (pod) => ownedBy(pod, shards), { concurrency: "unbounded" })
       const counts = Array.from({ length: shards }, () => 0)
-      for (const claim of owned) if (claim._tag === "Some") for (const shard of claim.value) counts[shard] = (counts[shard] ?? 0) + 1
+      for (const claim of owned) {
+        if (claim._tag === "Some") {
+          for (const shard of claim.value) counts[shard] = (counts[shard] ?? 0) + 1
+        }
+      }
       const at = Date.now()
       yield* Ref.update(streaks, (s) => record(s, counts, at))
     })

@@ -45,7 +45,8 @@ const MIN_INTERVAL = Duration.millis(100)
 const parsed = <A>(option: Options.Options<string>, name: string, parse: ConfigVariable.Parse<A>): Options.Options<A> =>
   Options.mapEffect(option, (text) =>
     Either.match(parse(text), {
-      onLeft: (expected) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be ${expected}, got ${text}`))),
+      onLeft: (expected) =>
+        Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be ${expected}, got ${text}`))),
       onRight: Effect.succeed
     }))
 
@@ -56,7 +57,11 @@ const options = {
     Options.withDefault(3),
     Options.withDescription(`pods to start, 1 to ${MAX_PODS}`)
   ),
-  interval: parsed(Options.text("interval"), "interval", ConfigVariable.durationBetween(MIN_INTERVAL, PeerDiscoveryConfig.REFRESH_INTERVAL_RANGE.max)).pipe(
+  interval: parsed(
+    Options.text("interval"),
+    "interval",
+    ConfigVariable.durationBetween(MIN_INTERVAL, PeerDiscoveryConfig.REFRESH_INTERVAL_RANGE.max)
+  ).pipe(
     Options.withPseudoName("DURATION"),
     Options.optional,
     Options.withDescription("the pods' refresh interval R, such as 1s or 250ms (default 1s; 3s with --kube)")
@@ -82,7 +87,9 @@ const options = {
     Options.withDescription("after the report, keep the cluster and the live table running until Ctrl-C")
   ),
   kube: Options.boolean("kube").pipe(
-    Options.withDescription("real Kubernetes components (built by scripts/install-test-deps.sh) instead of the simulator")
+    Options.withDescription(
+      "real Kubernetes components (built by scripts/install-test-deps.sh) instead of the simulator"
+    )
   )
 }
 
@@ -103,7 +110,9 @@ type Flags = { readonly [K in keyof typeof options]: (typeof options)[K] extends
 
 const checked = (flags: Flags): Effect.Effect<Settings, UsageError> =>
   flags.kube && flags.statefulset
-    ? Effect.fail(new UsageError({ message: "--statefulset runs on the simulator only (the chart installs a Deployment)" }))
+    ? Effect.fail(
+      new UsageError({ message: "--statefulset runs on the simulator only (the chart installs a Deployment)" })
+    )
     : Effect.succeed({
       pods: flags.pods,
       shards: flags.shards,
@@ -140,44 +149,59 @@ const kubeCluster = (options: Settings): Effect.Effect<Cluster, Error, Scope.Sco
     values: { shards: options.shards }
   })
 
-const program = (options: Settings) => Effect.gen(function*() {
-  mkdirSync(options.out, { recursive: true })
-  // The one place the cluster is chosen.
-  const cluster = options.kube ? yield* kubeCluster(options) : yield* simulatedCluster(options)
-  console.log(`cluster: ${cluster.description}; ${options.scenario} scenario, R = ${Duration.format(options.refreshInterval)}; pod logs in ${resolve(options.out, "pods")}`)
-  let printedEvents = 0
-  const result = yield* Scenario.run(options.scenario, cluster, {
-    pods: options.pods,
-    refreshInterval: options.refreshInterval,
-    shards: options.shards,
-    onViews: (views, events, published) => {
-      if (process.stdout.isTTY) {
-        LiveTable.draw(LiveTable.render(views, events, published))
-        return
-      }
-      for (; printedEvents < events.length; printedEvents++) {
-        const event = events[printedEvents]!
-        console.log(`${((event.at - (events[0]?.at ?? event.at)) / 1000).toFixed(2).padStart(7)} s  ${event.label}`)
-        console.log(LiveTable.render(views, [], published).slice(0, views.length + 1).map((line) => `           ${line}`).join("\n"))
-      }
-    }
-  })
-  const report = Report.render(result, { cluster: cluster.description, pods: options.pods, statefulSet: options.statefulSet })
-  writeFileSync(resolve(options.out, "report.md"), report)
-  writeFileSync(resolve(options.out, "timeline.svg"), TimelineChart.render(result))
-  console.log(`\n${report}`)
-  console.log(`report: ${resolve(options.out, "report.md")}\nchart:  ${resolve(options.out, "timeline.svg")}`)
-  if (options.keepRunning) {
-    console.log("keeping the cluster running; Ctrl-C stops it")
-    yield* Effect.all([observe(cluster, options.shards), publishedLabels(cluster)]).pipe(
-      Effect.tap(([views, published]) => Effect.sync(() => LiveTable.draw(LiveTable.render(views, result.events, published)))),
-      Effect.repeat(Schedule.spaced("500 millis"))
+const program = (options: Settings) =>
+  Effect.gen(function*() {
+    mkdirSync(options.out, { recursive: true })
+    // The one place the cluster is chosen.
+    const cluster = options.kube ? yield* kubeCluster(options) : yield* simulatedCluster(options)
+    console.log(
+      `cluster: ${cluster.description}; ${options.scenario} scenario, R = ${
+        Duration.format(options.refreshInterval)
+      }; pod logs in ${resolve(options.out, "pods")}`
     )
-  }
-  if (!Report.allPassed(result)) {
-    return yield* new ChecksFailed({ message: "some acceptance checks failed (see the report above)" })
-  }
-}).pipe(Effect.scoped, Effect.provide(Client.layerFetch))
+    let printedEvents = 0
+    const result = yield* Scenario.run(options.scenario, cluster, {
+      pods: options.pods,
+      refreshInterval: options.refreshInterval,
+      shards: options.shards,
+      onViews: (views, events, published) => {
+        if (process.stdout.isTTY) {
+          LiveTable.draw(LiveTable.render(views, events, published))
+          return
+        }
+        for (; printedEvents < events.length; printedEvents++) {
+          const event = events[printedEvents]!
+          console.log(`${((event.at - (events[0]?.at ?? event.at)) / 1000).toFixed(2).padStart(7)} s  ${event.label}`)
+          console.log(
+            LiveTable.render(views, [], published).slice(0, views.length + 1).map((line) => `           ${line}`).join(
+              "\n"
+            )
+          )
+        }
+      }
+    })
+    const report = Report.render(result, {
+      cluster: cluster.description,
+      pods: options.pods,
+      statefulSet: options.statefulSet
+    })
+    writeFileSync(resolve(options.out, "report.md"), report)
+    writeFileSync(resolve(options.out, "timeline.svg"), TimelineChart.render(result))
+    console.log(`\n${report}`)
+    console.log(`report: ${resolve(options.out, "report.md")}\nchart:  ${resolve(options.out, "timeline.svg")}`)
+    if (options.keepRunning) {
+      console.log("keeping the cluster running; Ctrl-C stops it")
+      yield* Effect.all([observe(cluster, options.shards), publishedLabels(cluster)]).pipe(
+        Effect.tap(([views, published]) =>
+          Effect.sync(() => LiveTable.draw(LiveTable.render(views, result.events, published)))
+        ),
+        Effect.repeat(Schedule.spaced("500 millis"))
+      )
+    }
+    if (!Report.allPassed(result)) {
+      return yield* new ChecksFailed({ message: "some acceptance checks failed (see the report above)" })
+    }
+  }).pipe(Effect.scoped, Effect.provide(Client.layerFetch))
 
 const command = Command.make("pnpm start --", options, (flags) => Effect.flatMap(checked(flags), program)).pipe(
   Command.withDescription(
@@ -189,7 +213,9 @@ const cli = Command.run(command, { name: "pnpm start --", version: "0.1.0" })
 
 // `pnpm start -- --kube` hands the `--` on: it separates pnpm's arguments from ours, not ours from operands.
 cli(process.argv.filter((arg, i) => i < 2 || arg !== "--")).pipe(
-  Effect.tapError((error) => ValidationError.isValidationError(error) ? Effect.void : Effect.sync(() => console.error(error.message))),
+  Effect.tapError((error) =>
+    ValidationError.isValidationError(error) ? Effect.void : Effect.sync(() => console.error(error.message))
+  ),
   Effect.provide(NodeContext.layer),
   (main) => NodeRuntime.runMain(main, { disableErrorReporting: true, disablePrettyLogger: true })
 )

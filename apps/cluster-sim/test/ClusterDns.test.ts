@@ -17,7 +17,9 @@ describe("ClusterDns", () => {
       dns.setEndpoints(Array.from({ length: 50 }, (_, i) => ({ ip: `127.0.1.${i + 1}`, hostname: `miroir-${i}` })))
       const resolver = yield* resolverFor(dns.server)
       const records = yield* resolver.resolveSrv(srvName(defaultService))
-      expect(records.map((r) => r.name.split(".")[0]).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `miroir-${i}`).sort())
+      expect(records.map((r) => r.name.split(".")[0]).sort()).toEqual(
+        Array.from({ length: 50 }, (_, i) => `miroir-${i}`).sort()
+      )
       expect(dns.answered()).toEqual({ udp: 1, tcp: 1 })
     }))
 

@@ -6,16 +6,30 @@ import { defaultService, type Endpoint, endpointLabel, respond, srvName, UDP_LIM
 const DOMAIN = "miroir-headless.default.svc.cluster.local"
 const SRV = srvName(defaultService)
 /** The decoded answer (dns-packet's types leave out rcode and mark every section optional). */
-const ask = (name: string, type: dnsPacket.RecordType, endpoints: ReadonlyArray<Endpoint>, transport: "udp" | "tcp" = "tcp", edns?: number): any =>
-  dnsPacket.decode(respond(defaultService, endpoints, dnsPacket.decode(dnsPacket.encode({
-    type: "query",
-    id: 42,
-    flags: dnsPacket.RECURSION_DESIRED,
-    questions: [{ type, name }],
-    ...(edns === undefined ? {} : { additionals: [{ type: "OPT", name: ".", udpPayloadSize: edns } as dnsPacket.OptAnswer] })
-  })), transport))
+const ask = (
+  name: string,
+  type: dnsPacket.RecordType,
+  endpoints: ReadonlyArray<Endpoint>,
+  transport: "udp" | "tcp" = "tcp",
+  edns?: number
+): any =>
+  dnsPacket.decode(respond(
+    defaultService,
+    endpoints,
+    dnsPacket.decode(dnsPacket.encode({
+      type: "query",
+      id: 42,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ type, name }],
+      ...(edns === undefined
+        ? {}
+        : { additionals: [{ type: "OPT", name: ".", udpPayloadSize: edns } as dnsPacket.OptAnswer] })
+    })),
+    transport
+  ))
 
-const deployment = (n: number): Array<Endpoint> => Array.from({ length: n }, (_, i) => ({ ip: `10.244.${i >> 8}.${i & 255}` }))
+const deployment = (n: number): Array<Endpoint> =>
+  Array.from({ length: n }, (_, i) => ({ ip: `10.244.${i >> 8}.${i & 255}` }))
 
 describe("the simulator's cluster DNS answers", () => {
   it("names the SRV record of a named port", () => {
@@ -76,11 +90,16 @@ describe("the simulator's cluster DNS answers", () => {
   })
 
   it("truncates a UDP answer over 512 bytes without EDNS, sets TC, and answers whole over TCP", () => {
-    const udp = respond(defaultService, deployment(10), dnsPacket.decode(dnsPacket.encode({
-      type: "query",
-      id: 1,
-      questions: [{ type: "SRV", name: SRV }]
-    })), "udp")
+    const udp = respond(
+      defaultService,
+      deployment(10),
+      dnsPacket.decode(dnsPacket.encode({
+        type: "query",
+        id: 1,
+        questions: [{ type: "SRV", name: SRV }]
+      })),
+      "udp"
+    )
     expect(udp.length).toBeLessThanOrEqual(UDP_LIMIT)
     const decoded: any = dnsPacket.decode(udp)
     expect(decoded.flag_tc).toBe(true)

@@ -25,59 +25,72 @@ const R = Duration.seconds(1)
 const SHARDS = 64
 
 /** Criterion 4 through Prometheus: every ready pod reports the ready count, and the alert does not fire. */
-const checkThroughPrometheus = (prometheus: Prometheus, cluster: Cluster) => (step: string, published: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const targets = (yield* livePods(cluster)).filter((pod) => published.includes(pod.label)).map((pod) => `${pod.ip}:${METRICS_PORT}`)
-    yield* Effect.tryPromise({
-      try: async () => {
-        const ready = published.length
-        await prometheus.setTargets(targets)
-        const scraped = "(miroir_peer_pod_count and on(instance) up == 1)"
-        await waitUntil(`Prometheus to read miroir_peer_pod_count = ${ready} from all ${ready} pods after ${step}`, 15_000, async () => {
-          const samples = await prometheus.query(scraped)
-          return samples.length === ready && samples.every((sample) => sample.value === ready)
-        })
-        // The seed's alert, MiroirPeerDiscoveryGap, with the ready count in place of kube-state-metrics:
-        // silent now, and it would fire on every pod if one more replica were ready.
-        expect(await prometheus.query(`${scraped} < ${ready}`)).toEqual([])
-        expect(await prometheus.query(`${scraped} < ${ready + 1}`)).toHaveLength(ready)
-      },
-      catch: (error) => error instanceof Error ? error : new Error(String(error))
+const checkThroughPrometheus =
+  (prometheus: Prometheus, cluster: Cluster) => (step: string, published: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const targets = (yield* livePods(cluster)).filter((pod) => published.includes(pod.label)).map((pod) =>
+        `${pod.ip}:${METRICS_PORT}`
+      )
+      yield* Effect.tryPromise({
+        try: async () => {
+          const ready = published.length
+          await prometheus.setTargets(targets)
+          const scraped = "(miroir_peer_pod_count and on(instance) up == 1)"
+          await waitUntil(
+            `Prometheus to read miroir_peer_pod_count = ${ready} from all ${ready} pods after ${step}`,
+            15_000,
+            async () => {
+              const samples = await prometheus.query(scraped)
+              return samples.length === ready && samples.every((sample) => sample.value === ready)
+            }
+          )
+          // The seed's alert, MiroirPeerDiscoveryGap, with the ready count in place of kube-state-metrics:
+          // silent now, and it would fire on every pod if one more replica were ready.
+          expect(await prometheus.query(`${scraped} < ${ready}`)).toEqual([])
+          expect(await prometheus.query(`${scraped} < ${ready + 1}`)).toHaveLength(ready)
+        },
+        catch: (error) => error instanceof Error ? error : new Error(String(error))
+      })
     })
-  })
 
 const backends = {
   simulator: ClusterDns.make(),
   unbound: UnboundBackend.make
 } as const
 
-describe.each(Object.keys(backends) as Array<keyof typeof backends>)("acceptance, with %s as the cluster DNS", (backend) => {
-  let prometheus: Prometheus
-  beforeAll(async () => {
-    prometheus = await startPrometheus("250ms")
-  })
-  afterAll(async () => {
-    await prometheus?.stop()
-  })
+describe.each(Object.keys(backends) as Array<keyof typeof backends>)(
+  "acceptance, with %s as the cluster DNS",
+  (backend) => {
+    let prometheus: Prometheus
+    beforeAll(async () => {
+      prometheus = await startPrometheus("250ms")
+    })
+    afterAll(async () => {
+      await prometheus?.stop()
+    })
 
-  it("meets the seed's criteria: 3 pods, scale to 5, kill, delete, a DNS outage of 3R and recovery", async () => {
-    const logFolder = mkdtempSync(join(tmpdir(), `miroir-acceptance-${backend}-`))
-    const { description, result } = await Effect.gen(function*() {
-      const cluster = yield* SimulatedCluster.make(yield* backends[backend], EndpointsController.defaults(R, logFolder))
-      const result = yield* Scenario.run("default", cluster, {
-        pods: 3,
-        refreshInterval: R,
-        shards: SHARDS,
-        afterStep: checkThroughPrometheus(prometheus, cluster)
-      })
-      return { description: cluster.description, result }
-    }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
-    const report = Report.render(result, { cluster: description, pods: 3, statefulSet: false })
-    console.log(report)
-    expect(result.checks.filter((check) => !check.passed), `${report}\npod logs: ${logFolder}`).toEqual([])
-    expect(result.checks).toHaveLength(7)
-  }, 180_000)
-})
+    it("meets the seed's criteria: 3 pods, scale to 5, kill, delete, a DNS outage of 3R and recovery", async () => {
+      const logFolder = mkdtempSync(join(tmpdir(), `miroir-acceptance-${backend}-`))
+      const { description, result } = await Effect.gen(function*() {
+        const cluster = yield* SimulatedCluster.make(
+          yield* backends[backend],
+          EndpointsController.defaults(R, logFolder)
+        )
+        const result = yield* Scenario.run("default", cluster, {
+          pods: 3,
+          refreshInterval: R,
+          shards: SHARDS,
+          afterStep: checkThroughPrometheus(prometheus, cluster)
+        })
+        return { description: cluster.description, result }
+      }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
+      const report = Report.render(result, { cluster: description, pods: 3, statefulSet: false })
+      console.log(report)
+      expect(result.checks.filter((check) => !check.passed), `${report}\npod logs: ${logFolder}`).toEqual([])
+      expect(result.checks).toHaveLength(7)
+    }, 180_000)
+  }
+)
 
 describe("acceptance, beyond the criteria", () => {
   it("50 StatefulSet pods (R = 3 s): every pod sees all 50, through the TCP retry of truncated answers", async () => {
@@ -115,7 +128,10 @@ describe("acceptance, beyond the criteria", () => {
       const views = yield* awaitViews(
         cluster,
         SHARDS,
-        (views) => views.every((view) => view.reachable && view.peers.length === 1 && view.peers[0] === view.self && !view.stale),
+        (views) =>
+          views.every((view) =>
+            view.reachable && view.peers.length === 1 && view.peers[0] === view.self && !view.stale
+          ),
         "5 seconds",
         "every pod to fall back to itself"
       )

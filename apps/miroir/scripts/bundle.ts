@@ -24,7 +24,10 @@ export const bundle = async (outFile: string): Promise<string> => {
     sourcemap: "linked",
     logLevel: "warning",
     // Some dependencies are CommonJS and call require(); an ES module has none of its own.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" }
+    banner: {
+      js:
+        "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
+    }
   })
   return outFile
 }

@@ -34,7 +34,9 @@ export const auditInterval = (settings: Settings): Option.Option<Duration.Durati
   const setting = settings.app.ownershipAuditInterval
   return setting === "off"
     ? Option.none()
-    : Option.some(setting === "auto" ? Duration.times(settings.discovery.refreshInterval, AUTO_AUDIT_INTERVALS) : setting)
+    : Option.some(
+      setting === "auto" ? Duration.times(settings.discovery.refreshInterval, AUTO_AUDIT_INTERVALS) : setting
+    )
 }
 
 /**
@@ -58,7 +60,9 @@ export const layer = (
   )
   const interval = auditInterval(settings)
   const audit = OwnershipAudit.layer({ interval, shards: settings.app.shards }).pipe(
-    Layer.provide(PeerClient.layer(OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10)))))
+    Layer.provide(
+      PeerClient.layer(OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10))))
+    )
   )
   // The server listens first, so that the audit's client and the hints know the port every pod serves on.
   const server = HttpApiServer.serverLayer(settings.app)

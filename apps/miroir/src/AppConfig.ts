@@ -66,7 +66,11 @@ export const config: Config.Config<Settings> = Config.all({
   // Not 0: the Prometheus exporter would take its own default port (9464) instead of any free one.
   metricsPort: variable("MIROIR_METRICS_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), 9090),
   shards: variable("MIROIR_SHARDS", ConfigVariable.integer(1, MAX_SHARDS), 64),
-  logLevel: variable("MIROIR_LOG_LEVEL", (text) => Either.map(logLevelWord(text), (word) => LOG_LEVELS[word]), LogLevel.Info),
+  logLevel: variable(
+    "MIROIR_LOG_LEVEL",
+    (text) => Either.map(logLevelWord(text), (word) => LOG_LEVELS[word]),
+    LogLevel.Info
+  ),
   logFormat: variable("MIROIR_LOG_FORMAT", ConfigVariable.oneOf(["json", "pretty"]), "json"),
   ownershipAuditInterval: variable("MIROIR_OWNERSHIP_AUDIT_INTERVAL", parseAuditInterval, "auto"),
   peerHints: variable("MIROIR_PEER_HINTS", ConfigVariable.oneOf(["on", "off"]), "on")

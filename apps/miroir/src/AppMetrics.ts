@@ -12,7 +12,8 @@ import { Metric } from "effect"
  * distinct views. As a value rather than a label, a change of view leaves no stale series behind.
  */
 export const viewDigest = Metric.gauge("miroir_peer_view_digest", {
-  description: "Digest of this pod's view of the peers (first 32 bits of SHA-256 of the sorted ids); equal on pods that agree"
+  description:
+    "Digest of this pod's view of the peers (first 32 bits of SHA-256 of the sorted ids); equal on pods that agree"
 })
 
 /** 1 while this pod is the ownership auditor (the owner of the audit key in its own view), else 0. */
@@ -37,7 +38,8 @@ export const auditUnreachablePeers = Metric.gauge("miroir_ownership_audit_unreac
 
 /** Distinct views among the pods that answered the last audit (1 when all agree). */
 export const auditDistinctViews = Metric.gauge("miroir_ownership_audit_distinct_views", {
-  description: "Distinct views of the peers among the pods that answered this pod's last ownership audit (0 unless it is the auditor)"
+  description:
+    "Distinct views of the peers among the pods that answered this pod's last ownership audit (0 unless it is the auditor)"
 })
 
 /** Peers that answered under another id than the one the auditor asked (a pod that cannot identify itself). */
@@ -58,7 +60,8 @@ export const auditRuns = Metric.counter("miroir_ownership_audit_runs_total", {
 
 /** Computations of the owners of every shard of a view (one per view and shard count while cached). */
 export const ownershipComputations = Metric.counter("miroir_ownership_computations_total", {
-  description: "Computations of the owner of every shard for one view and shard count (the rest are served from the cache)",
+  description:
+    "Computations of the owner of every shard for one view and shard count (the rest are served from the cache)",
   incremental: true
 })
 

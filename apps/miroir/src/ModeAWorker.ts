@@ -27,7 +27,10 @@ export const layer = (shards: number): Layer.Layer<never, never, PeerDiscovery.P
         // Not `membership`: DNS starting or ceasing to list this pod changes its shards, not its peers.
         Stream.changesWith(PeerSet.sameOwnership),
         Stream.mapEffect((set) =>
-          Effect.map(cache.owners(PeerSet.ownershipPeers(set), shards), (owners) => ({ set, owned: ownedBy(owners, set.self) }))
+          Effect.map(
+            cache.owners(PeerSet.ownershipPeers(set), shards),
+            (owners) => ({ set, owned: ownedBy(owners, set.self) })
+          )
         ),
         Stream.mapAccum(new Set<number>(), (before, { owned, set }) => {
           const now = new Set(owned)

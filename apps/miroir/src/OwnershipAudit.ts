@@ -136,7 +136,10 @@ export const evaluate = (input: Input): Report => {
     unreachable: { count: unreachable.length, peers: unreachable.slice(0, MAX_LISTED) },
     views: {
       distinct: views.size,
-      views: [...views.values()].sort((a, b) => b.pods - a.pods || a.digest.localeCompare(b.digest)).slice(0, MAX_LISTED)
+      views: [...views.values()].sort((a, b) => b.pods - a.pods || a.digest.localeCompare(b.digest)).slice(
+        0,
+        MAX_LISTED
+      )
     },
     identityMismatches: {
       count: mismatches.length,
@@ -164,10 +167,22 @@ const setGauges = (report: Option.Option<Report>, isAuditor: boolean) =>
   Effect.all([
     Metric.set(AppMetrics.auditIsAuditor, isAuditor ? 1 : 0),
     // A pod that is not the auditor reports no findings, so that max() over the pods is the auditor's.
-    Metric.set(AppMetrics.auditUnownedShards, Option.match(report, { onNone: () => 0, onSome: (r) => r.unowned.count })),
-    Metric.set(AppMetrics.auditMultiOwnedShards, Option.match(report, { onNone: () => 0, onSome: (r) => r.multiOwned.count })),
-    Metric.set(AppMetrics.auditUnreachablePeers, Option.match(report, { onNone: () => 0, onSome: (r) => r.unreachable.count })),
-    Metric.set(AppMetrics.auditDistinctViews, Option.match(report, { onNone: () => 0, onSome: (r) => r.views.distinct })),
+    Metric.set(
+      AppMetrics.auditUnownedShards,
+      Option.match(report, { onNone: () => 0, onSome: (r) => r.unowned.count })
+    ),
+    Metric.set(
+      AppMetrics.auditMultiOwnedShards,
+      Option.match(report, { onNone: () => 0, onSome: (r) => r.multiOwned.count })
+    ),
+    Metric.set(
+      AppMetrics.auditUnreachablePeers,
+      Option.match(report, { onNone: () => 0, onSome: (r) => r.unreachable.count })
+    ),
+    Metric.set(
+      AppMetrics.auditDistinctViews,
+      Option.match(report, { onNone: () => 0, onSome: (r) => r.views.distinct })
+    ),
     Metric.set(
       AppMetrics.auditIdentityMismatches,
       Option.match(report, { onNone: () => 0, onSome: (r) => r.identityMismatches.count })
@@ -230,7 +245,13 @@ export const make = (options: Options) =>
           { concurrency: CONCURRENCY }
         )
         const at = new Date(yield* Clock.currentTimeMillis)
-        return evaluate({ auditor: set.self, expected, outcomes: [own, ...others], at, durationMs: at.getTime() - started })
+        return evaluate({
+          auditor: set.self,
+          expected,
+          outcomes: [own, ...others],
+          at,
+          durationMs: at.getTime() - started
+        })
       })
 
     const runOnce = Effect.gen(function*() {
@@ -242,7 +263,10 @@ export const make = (options: Options) =>
           yield* Effect.logInfo("another pod audits ownership").pipe(Effect.annotateLogs({ auditor }))
         }
         yield* setGauges(Option.none(), false)
-        return yield* Ref.updateAndGet(state, (s) => ({ ...s, status: "not-auditor" as const, auditor: Option.some(auditor) }))
+        return yield* Ref.updateAndGet(
+          state,
+          (s) => ({ ...s, status: "not-auditor" as const, auditor: Option.some(auditor) })
+        )
       }
       const report = yield* audit(set)
       yield* setGauges(Option.some(report), true)
@@ -251,7 +275,9 @@ export const make = (options: Options) =>
       const previous = Option.map(before.last, counts)
       const now = counts(report)
       if (!Option.isSome(previous) || JSON.stringify(previous.value) !== JSON.stringify(now)) {
-        const log = report.ok ? Effect.logInfo("ownership audit: no findings") : Effect.logWarning("ownership audit found problems")
+        const log = report.ok
+          ? Effect.logInfo("ownership audit: no findings")
+          : Effect.logWarning("ownership audit found problems")
         yield* log.pipe(Effect.annotateLogs({
           ...now,
           peers: report.peersAsked,
@@ -262,7 +288,10 @@ export const make = (options: Options) =>
           unreachablePeers: report.unreachable.peers.slice(0, 5).map((p) => p.peer).join(",")
         }))
       }
-      return yield* Ref.updateAndGet(state, (s) => ({ ...s, status: "audited" as const, auditor: Option.some(auditor), last: Option.some(report) }))
+      return yield* Ref.updateAndGet(
+        state,
+        (s) => ({ ...s, status: "audited" as const, auditor: Option.some(auditor), last: Option.some(report) })
+      )
     }).pipe(Effect.annotateLogs({ service: "ownership-audit" }))
 
     if (Option.isSome(options.interval)) {
@@ -286,5 +315,7 @@ export const make = (options: Options) =>
   })
 
 /** The audit over the pod's discovery, cache and peer client; its loop stops when the layer's scope closes. */
-export const layer = (options: Options): Layer.Layer<OwnershipAudit, never, PeerDiscovery.PeerDiscovery | OwnershipCache | PeerClient> =>
+export const layer = (
+  options: Options
+): Layer.Layer<OwnershipAudit, never, PeerDiscovery.PeerDiscovery | OwnershipCache | PeerClient> =>
   Layer.scoped(OwnershipAudit, make(options))

@@ -56,22 +56,25 @@ export const addressOfId = (id: string): Option.Option<string> => {
  * The address of peer `peer`: its dashed IP turned back into the address, else (a StatefulSet
  * hostname) the first address of `<peer>.<domain>` from `resolver`. Also used to send refresh hints.
  */
-export const peerAddress = (resolver: DnsResolver.DnsResolver["Type"], domain: string) =>
-(peer: string): Effect.Effect<string, PeerUnreachable> =>
-  Option.match(addressOfId(peer), {
-    onSome: Effect.succeed,
-    onNone: () => {
-      const name = `${peer}.${domain}`
-      return resolver.resolveAddresses(name).pipe(
-        Effect.mapError((error) =>
-          new PeerUnreachable({ peer, reason: `id not an address, and ${name} does not resolve: ${error.outcome}` })),
-        Effect.flatMap((addresses) =>
-          addresses.length === 0
-            ? Effect.fail(new PeerUnreachable({ peer, reason: `id not an address, and ${name} has no address` }))
-            : Effect.succeed(addresses[0]!))
-      )
-    }
-  })
+export const peerAddress =
+  (resolver: DnsResolver.DnsResolver["Type"], domain: string) =>
+  (peer: string): Effect.Effect<string, PeerUnreachable> =>
+    Option.match(addressOfId(peer), {
+      onSome: Effect.succeed,
+      onNone: () => {
+        const name = `${peer}.${domain}`
+        return resolver.resolveAddresses(name).pipe(
+          Effect.mapError((error) =>
+            new PeerUnreachable({ peer, reason: `id not an address, and ${name} does not resolve: ${error.outcome}` })
+          ),
+          Effect.flatMap((addresses) =>
+            addresses.length === 0
+              ? Effect.fail(new PeerUnreachable({ peer, reason: `id not an address, and ${name} has no address` }))
+              : Effect.succeed(addresses[0]!)
+          )
+        )
+      }
+    })
 
 const BAD_ANSWER_CHARS = 160
 
@@ -109,19 +112,29 @@ export const make = (options: Options): Effect.Effect<
             switch (error._tag) {
               case "RequestError": {
                 const cause = error.cause as { code?: string; message?: string } | undefined
-                return new PeerUnreachable({ peer, reason: `no answer from ${host}: ${cause?.code ?? cause?.message ?? error.reason}` })
+                return new PeerUnreachable({
+                  peer,
+                  reason: `no answer from ${host}: ${cause?.code ?? cause?.message ?? error.reason}`
+                })
               }
               case "ResponseError":
                 return new PeerUnreachable({ peer, reason: `HTTP ${error.response.status} from ${host}` })
               default:
-                return new PeerUnreachable({ peer, reason: `unexpected answer from ${host}: ${error.message.slice(0, BAD_ANSWER_CHARS)}` })
+                return new PeerUnreachable({
+                  peer,
+                  reason: `unexpected answer from ${host}: ${error.message.slice(0, BAD_ANSWER_CHARS)}`
+                })
             }
           })
         )
       }).pipe(
         Effect.timeoutFail({
           duration: options.timeout,
-          onTimeout: () => new PeerUnreachable({ peer, reason: `no answer within ${Duration.format(Duration.decode(options.timeout))}` })
+          onTimeout: () =>
+            new PeerUnreachable({
+              peer,
+              reason: `no answer within ${Duration.format(Duration.decode(options.timeout))}`
+            })
         })
       )
 
@@ -134,7 +147,11 @@ export const make = (options: Options): Effect.Effect<
  */
 export const layer = (
   timeout: Duration.DurationInput
-): Layer.Layer<PeerClient, never, HttpServer.HttpServer | DnsResolver.DnsResolver | PeerDiscoveryConfig.PeerDiscoveryConfig> =>
+): Layer.Layer<
+  PeerClient,
+  never,
+  HttpServer.HttpServer | DnsResolver.DnsResolver | PeerDiscoveryConfig.PeerDiscoveryConfig
+> =>
   Layer.effect(
     PeerClient,
     Effect.gen(function*() {

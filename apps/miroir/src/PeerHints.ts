@@ -11,7 +11,14 @@
  */
 import { HttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { DnsResolver, type Hint, PeerDiscovery, PeerDiscoveryConfig, PeerId, type PeerSet } from "@miroir/peer-discovery"
+import {
+  DnsResolver,
+  type Hint,
+  PeerDiscovery,
+  PeerDiscoveryConfig,
+  PeerId,
+  type PeerSet
+} from "@miroir/peer-discovery"
 import { Duration, Effect, Layer, Option, Ref, Schedule, Stream } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import * as Client from "./HttpApi/Client.js"
@@ -81,12 +88,15 @@ export const make = (port: number) =>
         const host = address.includes(":") ? `[${address}]` : address
         yield* client.hints.hint({ payload: body }).pipe(
           Client.at(`http://${host}:${port}`),
-          Effect.mapError((error) => new PeerUnreachable({ peer, reason: `hint not taken by ${host}: ${error.message}` }))
+          Effect.mapError((error) =>
+            new PeerUnreachable({ peer, reason: `hint not taken by ${host}: ${error.message}` })
+          )
         )
       }).pipe(
         Effect.timeoutFail({
           duration: SEND_TIMEOUT,
-          onTimeout: () => new PeerUnreachable({ peer, reason: `hint not taken within ${Duration.format(SEND_TIMEOUT)}` })
+          onTimeout: () =>
+            new PeerUnreachable({ peer, reason: `hint not taken within ${Duration.format(SEND_TIMEOUT)}` })
         })
       )
 
@@ -106,10 +116,12 @@ export const make = (port: number) =>
       Effect.flatMap((set) => (set.selfInDns ? Effect.void : discovery.refresh)),
       Effect.flatMap(() => discovery.current),
       Effect.flatMap((set) => (set.selfInDns ? Effect.void : Effect.fail("unlisted" as const))),
-      Effect.retry(Schedule.exponential(JOIN_POLL_BASE).pipe(
-        Schedule.modifyDelay((delay) => Duration.min(delay, JOIN_POLL_CAP)),
-        Schedule.upTo(JOIN_POLL_MAX)
-      )),
+      Effect.retry(
+        Schedule.exponential(JOIN_POLL_BASE).pipe(
+          Schedule.modifyDelay((delay) => Duration.min(delay, JOIN_POLL_CAP)),
+          Schedule.upTo(JOIN_POLL_MAX)
+        )
+      ),
       Effect.ignore,
       Effect.forkScoped
     )
@@ -144,7 +156,11 @@ export const make = (port: number) =>
 export const layer: Layer.Layer<
   never,
   never,
-  AppConfig | HttpServer.HttpServer | PeerDiscovery.PeerDiscovery | PeerDiscoveryConfig.PeerDiscoveryConfig | DnsResolver.DnsResolver
+  | AppConfig
+  | HttpServer.HttpServer
+  | PeerDiscovery.PeerDiscovery
+  | PeerDiscoveryConfig.PeerDiscoveryConfig
+  | DnsResolver.DnsResolver
 > = Layer.scopedDiscard(
   Effect.gen(function*() {
     const { peerHints } = yield* AppConfig

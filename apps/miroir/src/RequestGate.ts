@@ -66,14 +66,22 @@ export const make = (limits: Limits): Effect.Effect<Service> =>
           Ref.modify(admitted, (n) => (n >= capacity ? [false, n] : [true, n + 1])),
           (entered) =>
             entered
-              ? restore(turns.withPermits(1)(Effect.zipRight(yieldToEventLoop, effect)).pipe(
-                Effect.timeoutFail({ duration: limits.maxWait, onTimeout: () => new Busy({ reason: "timeout", limits }) })
-              )).pipe(Effect.ensuring(Ref.update(admitted, (n) => n - 1)))
+              ? restore(
+                turns.withPermits(1)(Effect.zipRight(yieldToEventLoop, effect)).pipe(
+                  Effect.timeoutFail({
+                    duration: limits.maxWait,
+                    onTimeout: () => new Busy({ reason: "timeout", limits })
+                  })
+                )
+              ).pipe(Effect.ensuring(Ref.update(admitted, (n) => n - 1)))
               : Effect.fail(new Busy({ reason: "queue-full", limits }))
         )
-      ).pipe(Effect.tapError((error) => error instanceof Busy ? Metric.increment(AppMetrics.ownershipRejected) : Effect.void))
+      ).pipe(
+        Effect.tapError((error) => error instanceof Busy ? Metric.increment(AppMetrics.ownershipRejected) : Effect.void)
+      )
     return { run, admitted: Ref.get(admitted), limits } satisfies Service
   })
 
 /** A gate with `limits` ({@link defaultLimits} unless given). */
-export const layer = (limits: Limits = defaultLimits): Layer.Layer<RequestGate> => Layer.effect(RequestGate, make(limits))
+export const layer = (limits: Limits = defaultLimits): Layer.Layer<RequestGate> =>
+  Layer.effect(RequestGate, make(limits))

@@ -62,12 +62,15 @@ export const prometheusLayer = (
         if (new URL(request.url ?? "/", "http://localhost").pathname === "/metrics") {
           exporter.getMetricsRequestHandler(request, response)
         } else {
-          response.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "only /metrics is served here" }))
+          response.writeHead(404, { "content-type": "application/json" }).end(
+            JSON.stringify({ error: "only /metrics is served here" })
+          )
         }
       })
       yield* listenScoped(server, app.httpHost, app.metricsPort, (cause) =>
         new MetricsServerError({ address: `${app.httpHost}:${app.metricsPort}`, cause }))
-      return Metrics.layer(() => exporter, { shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT })
+      return Metrics.layer(() =>
+        exporter, { shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT })
     })
   ).pipe(
     Layer.provide(Resource.layer({ serviceName: telemetry.serviceName, attributes: telemetry.resourceAttributes }))

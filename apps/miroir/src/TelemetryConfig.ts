@@ -51,7 +51,9 @@ const keyValues: ConfigVariable.Parse<Record<string, string>> = (value) => {
     const separator = entry.indexOf("=")
     if (separator <= 0) return Either.left(expected)
     try {
-      pairs[decodeURIComponent(entry.slice(0, separator).trim())] = decodeURIComponent(entry.slice(separator + 1).trim())
+      pairs[decodeURIComponent(entry.slice(0, separator).trim())] = decodeURIComponent(
+        entry.slice(separator + 1).trim()
+      )
     } catch {
       return Either.left(expected)
     }
@@ -92,10 +94,19 @@ export const config = (pod: PeerDiscoveryConfig.Settings): Config.Config<Setting
     base: Config.option(variable("OTEL_EXPORTER_OTLP_ENDPOINT", httpUrl)),
     metrics: Config.option(variable("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", httpUrl)),
     traces: Config.option(variable("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", httpUrl)),
-    protocol: Config.withDefault(variable("OTEL_EXPORTER_OTLP_PROTOCOL", ConfigVariable.oneOf(["http/protobuf", "http/json"])), "http/protobuf"),
+    protocol: Config.withDefault(
+      variable("OTEL_EXPORTER_OTLP_PROTOCOL", ConfigVariable.oneOf(["http/protobuf", "http/json"])),
+      "http/protobuf"
+    ),
     headers: Config.withDefault(variable("OTEL_EXPORTER_OTLP_HEADERS", keyValues), noPairs),
-    intervalMs: Config.withDefault(variable("OTEL_METRIC_EXPORT_INTERVAL", ConfigVariable.integer(100, MAX_EXPORT_INTERVAL_MS)), 60_000),
-    spanDelayMs: Config.withDefault(variable("OTEL_BSP_SCHEDULE_DELAY", ConfigVariable.integer(100, MAX_EXPORT_INTERVAL_MS)), 5_000)
+    intervalMs: Config.withDefault(
+      variable("OTEL_METRIC_EXPORT_INTERVAL", ConfigVariable.integer(100, MAX_EXPORT_INTERVAL_MS)),
+      60_000
+    ),
+    spanDelayMs: Config.withDefault(
+      variable("OTEL_BSP_SCHEDULE_DELAY", ConfigVariable.integer(100, MAX_EXPORT_INTERVAL_MS)),
+      5_000
+    )
   }).pipe(Config.map(({ base, fromEnvironment, intervalMs, metrics, spanDelayMs, traces, ...settings }) => {
     // The service name given on its own wins over the one among the resource attributes.
     const serviceName = Option.getOrElse(settings.serviceName, () => fromEnvironment["service.name"] ?? "miroir")

@@ -33,9 +33,11 @@ const program = Effect.gen(function*() {
     )
     return yield* Effect.never.pipe(Effect.onInterrupt(() => Effect.logInfo("miroir stopping")))
   })
-  return yield* Effect.scoped(Layer.build(App.layer({ discovery, app, telemetry })).pipe(
-    Effect.flatMap((context) => Effect.provide(started, context))
-  )).pipe(
+  return yield* Effect.scoped(
+    Layer.build(App.layer({ discovery, app, telemetry })).pipe(
+      Effect.flatMap((context) => Effect.provide(started, context))
+    )
+  ).pipe(
     Effect.annotateLogs({ pod: PeerId.identify(discovery).fallback }),
     Effect.provide(Logging.layer(app))
   )

@@ -15,7 +15,12 @@ const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
 const DOMAIN = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
 const IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
 const srv = (ips: ReadonlyArray<string>) =>
-  ips.map((ip) => ({ name: `${PeerId.fromIp(ip)}.${DOMAIN}`, port: 7700, priority: 0, weight: Math.floor(100 / ips.length) }))
+  ips.map((ip) => ({
+    name: `${PeerId.fromIp(ip)}.${DOMAIN}`,
+    port: 7700,
+    priority: 0,
+    weight: Math.floor(100 / ips.length)
+  }))
 
 /** Starts the test DNS with the three pods, and one pod service per IP sharing it. */
 const cluster = (ips: ReadonlyArray<string>) =>
@@ -157,7 +162,13 @@ describe("the HTTP API", () => {
       const { pods: [pod] } = yield* cluster([IPS[0]!])
       const { status, body } = yield* get(`${pod!.url}/ownership/audit`)
       expect(status).toBe(200)
-      expect(body).toMatchObject({ self: "10-0-0-1", status: "disabled", auditor: null, intervalSeconds: null, last: null })
+      expect(body).toMatchObject({
+        self: "10-0-0-1",
+        status: "disabled",
+        auditor: null,
+        intervalSeconds: null,
+        last: null
+      })
       expect(body.message).toContain("MIROIR_OWNERSHIP_AUDIT_INTERVAL=off")
       const post = yield* get(`${pod!.url}/ownership/audit`, { method: "POST" })
       expect(post.status).toBe(405)

@@ -16,7 +16,9 @@ describe("OwnershipCache", () => {
       for (let shard = 0; shard < 1000; shard++) {
         expect(peers[owners.owner[shard]!]).toBe(Rendezvous.ownerOf(String(shard), peers))
       }
-      for (const peer of peers) expect(OwnershipCache.ownedBy(owners, peer)).toEqual(Rendezvous.ownedShards(1000, peer, peers))
+      for (const peer of peers) {
+        expect(OwnershipCache.ownedBy(owners, peer)).toEqual(Rendezvous.ownedShards(1000, peer, peers))
+      }
       expect(OwnershipCache.ownedBy(owners, "not-a-peer")).toEqual([])
     }))
 
@@ -37,7 +39,9 @@ describe("OwnershipCache", () => {
     Effect.gen(function*() {
       const cache = yield* OwnershipCache.make
       const peers = view(50)
-      const all = yield* Effect.all(Array.from({ length: 30 }, () => cache.owners(peers, 8192)), { concurrency: "unbounded" })
+      const all = yield* Effect.all(Array.from({ length: 30 }, () => cache.owners(peers, 8192)), {
+        concurrency: "unbounded"
+      })
       expect(new Set(all).size).toBe(1)
       expect(yield* cache.computations).toBe(1)
       // The same ids in another array are the same view.

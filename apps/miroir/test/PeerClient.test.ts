@@ -36,7 +36,8 @@ describe("PeerClient.make", () => {
         Effect.sync(() => {
           urls.push(url.toString())
           return HttpClientResponse.fromWeb(request, respond(url))
-        }))
+        })
+      )
       const dnsContext = yield* Layer.build(DnsResolver.layerTest)
       const service = yield* PeerClient.make({ port: 7700, timeout: "1 second" }).pipe(
         Effect.provideService(HttpClient.HttpClient, http),
@@ -66,7 +67,8 @@ describe("PeerClient.make", () => {
   it.scoped("says why a peer could not be asked: an id that resolves to nothing, an HTTP error, a bad answer", () =>
     Effect.gen(function*() {
       const { service } = yield* client((url) =>
-        url.hostname === "10.0.0.3" ? new Response("busy", { status: 503 }) : Response.json({ self: 1 }))
+        url.hostname === "10.0.0.3" ? new Response("busy", { status: 503 }) : Response.json({ self: 1 })
+      )
       const reason = (peer: string) => Effect.map(Effect.flip(service.ownership(peer, 4)), (error) => error.reason)
       expect(yield* reason("miroir-9")).toBe(`id not an address, and miroir-9.${domain} does not resolve: nxdomain`)
       expect(yield* reason("10-0-0-3")).toBe("HTTP 503 from 10.0.0.3")

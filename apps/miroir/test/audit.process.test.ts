@@ -67,16 +67,29 @@ const helm = (() => {
 const chartRules = (helmPath: string): string => {
   const chart = fileURLToPath(new URL("../../../charts/miroir", import.meta.url))
   const manifest = execFileSync(helmPath, [
-    "template", "miroir", chart, "--namespace", "default",
-    "--set", "image.repository=registry.example/miroir",
-    "--set", "prometheusRule.enabled=true",
-    "--set", "prometheusRule.ownershipFor=1s",
-    "--set", "discovery.refreshInterval=500ms",
-    "--set", "discovery.lookupTimeout=300ms",
-    "--set", `ownershipAudit.interval=${AUDIT_INTERVAL_MS}ms`,
-    "--kube-version", "1.37.0",
-    "--api-versions", "monitoring.coreos.com/v1",
-    "--show-only", "templates/prometheusrule.yaml"
+    "template",
+    "miroir",
+    chart,
+    "--namespace",
+    "default",
+    "--set",
+    "image.repository=registry.example/miroir",
+    "--set",
+    "prometheusRule.enabled=true",
+    "--set",
+    "prometheusRule.ownershipFor=1s",
+    "--set",
+    "discovery.refreshInterval=500ms",
+    "--set",
+    "discovery.lookupTimeout=300ms",
+    "--set",
+    `ownershipAudit.interval=${AUDIT_INTERVAL_MS}ms`,
+    "--kube-version",
+    "1.37.0",
+    "--api-versions",
+    "monitoring.coreos.com/v1",
+    "--show-only",
+    "templates/prometheusrule.yaml"
   ], { encoding: "utf8" })
   // The PrometheusRule's spec is a Prometheus rule file indented by two: `groups:` and below.
   const spec = manifest.slice(manifest.indexOf("\nspec:\n") + "\nspec:\n".length)
@@ -119,7 +132,8 @@ describe("the ownership audit across pod processes", () => {
       prometheus?.setTargetGroups([{
         targets: [...pods.values()].map((pod) => new URL(pod.metricsUrl).host),
         labels: { namespace: "default" }
-      }]))
+      }])
+    )
   const launch = async (ip: string, env: Record<string, string> = {}) => {
     const pod = await startPod(ip, { ...environment(unbound.server), ...env }, bundle)
     pods.set(ip, pod)
@@ -136,10 +150,14 @@ describe("the ownership audit across pod processes", () => {
     (await prometheus!.alerts()).filter((alert) => OWNERSHIP_ALERTS.includes(alert.labels.alertname!))
   /** Waits until `alert` fires (its `for` is 1 s here). */
   const awaitFiring = (alert: string) =>
-    waitUntil(`${alert} to fire`, 20_000, async () =>
-      (await ownershipAlerts()).some((a) => a.labels.alertname === alert && a.state === "firing"))
+    waitUntil(
+      `${alert} to fire`,
+      20_000,
+      async () => (await ownershipAlerts()).some((a) => a.labels.alertname === alert && a.state === "firing")
+    )
   const auditorPod = () => pods.get(AUDITOR.replaceAll("-", "."))!
-  const peersOf = async (ip: string): Promise<ReadonlyArray<string>> => (await ask(pods.get(ip)!.url, (api) => api.peers.peers())).peers
+  const peersOf = async (ip: string): Promise<ReadonlyArray<string>> =>
+    (await ask(pods.get(ip)!.url, (api) => api.peers.peers())).peers
 
   /** Waits until every pod in `ips` sees exactly the published set. */
   const awaitAgreement = (ips: ReadonlyArray<string>) =>
@@ -182,7 +200,9 @@ describe("the ownership audit across pod processes", () => {
     unbound = await startUnbound({ records: BASE.map((ip) => srvRecord(DOMAIN, ip)) })
     staleDns = await startUnbound({ records: BASE.map((ip) => srvRecord(DOMAIN, ip)) })
     for (const ip of BASE) published.add(ip)
-    if (helm !== undefined) prometheus = await startPrometheus({ scrapeInterval: "250ms", ruleFiles: [chartRules(helm)] })
+    if (helm !== undefined) {
+      prometheus = await startPrometheus({ scrapeInterval: "250ms", ruleFiles: [chartRules(helm)] })
+    }
     await Promise.all(BASE.map((ip) => launch(ip, ip === STALE ? environment(staleDns!.server) : {})))
     await awaitAgreement(BASE)
   }, 120_000)
@@ -196,8 +216,11 @@ describe("the ownership audit across pod processes", () => {
   })
 
   it(`finds nothing in a steady run of ${STEADY_SECONDS} s, audited by one pod`, async () => {
-    await waitUntil("the first audit", 15_000, async () =>
-      (await ask(auditorPod().url, (api) => api.ownership.audit())).status === "audited")
+    await waitUntil(
+      "the first audit",
+      15_000,
+      async () => (await ask(auditorPod().url, (api) => api.ownership.audit())).status === "audited"
+    )
     const started = Date.now()
     const reports = new Map<string, Report>()
     while (Date.now() - started < STEADY_SECONDS * 1000) {
@@ -235,27 +258,37 @@ describe("the ownership audit across pod processes", () => {
       expect(metricValue(metrics, "miroir_ownership_audit_unreachable_peers")).toBe(0)
       expect(metricValue(metrics, "miroir_ownership_audit_distinct_views")).toBe(dashed(ip) === AUDITOR ? 1 : 0)
       digests.add(metricValue(metrics, "miroir_peer_view_digest"))
-      expect(Number.parseInt((await ask(pod.url, (api) => api.peers.peers())).digest, 16)).toBe(metricValue(metrics, "miroir_peer_view_digest"))
+      expect(Number.parseInt((await ask(pod.url, (api) => api.peers.peers())).digest, 16)).toBe(
+        metricValue(metrics, "miroir_peer_view_digest")
+      )
     }
     expect(digests.size).toBe(1)
     const auditorMetrics = await (await fetch(auditorPod().metricsUrl)).text()
-    expect(metricValue(auditorMetrics, "miroir_ownership_audit_last_run_timestamp_seconds")).toBeGreaterThan(started / 1000)
+    expect(metricValue(auditorMetrics, "miroir_ownership_audit_last_run_timestamp_seconds")).toBeGreaterThan(
+      started / 1000
+    )
   }, (STEADY_SECONDS + 60) * 1000)
 
-  it.skipIf(helm === undefined)("the chart's ownership alerts stay silent in the steady run (needs helm from install-test-deps)", async () => {
-    // Prometheus has scraped the pods since before the steady run; with `for: 1s` any finding would show.
-    const distinct = await prometheus!.query(
-      'count by (namespace, job) (count_values by (namespace, job) ("digest", miroir_peer_view_digest{namespace="default", job="miroir"}))'
-    )
-    expect(distinct.map((sample) => sample.value)).toEqual([1])
-    expect(await ownershipAlerts()).toEqual([])
-  })
+  it.skipIf(helm === undefined)(
+    "the chart's ownership alerts stay silent in the steady run (needs helm from install-test-deps)",
+    async () => {
+      // Prometheus has scraped the pods since before the steady run; with `for: 1s` any finding would show.
+      const distinct = await prometheus!.query(
+        "count by (namespace, job) (count_values by (namespace, job) (\"digest\", miroir_peer_view_digest{namespace=\"default\", job=\"miroir\"}))"
+      )
+      expect(distinct.map((sample) => sample.value)).toEqual([1])
+      expect(await ownershipAlerts()).toEqual([])
+    }
+  )
 
   it("flags a pod whose DNS is cut, once a pod joins that it cannot see, within two audits", async () => {
     await staleDns!.stop()
     staleDns = undefined
-    await waitUntil("the cut pod to mark its set stale", 15_000, async () =>
-      (await ask(pods.get(STALE)!.url, (api) => api.peers.peers())).stale === true)
+    await waitUntil(
+      "the cut pod to mark its set stale",
+      15_000,
+      async () => (await ask(pods.get(STALE)!.url, (api) => api.peers.peers())).stale === true
+    )
     await launch(NEWCOMER)
     await publish([...BASE, NEWCOMER])
     await awaitAgreement([...pods.keys()].filter((ip) => ip !== STALE))
@@ -265,7 +298,9 @@ describe("the ownership audit across pod processes", () => {
       r.views.views.some((view) => view.peers === 4 && view.heldBy.includes(dashed(STALE))))
     expect(audits).toBeLessThanOrEqual(2)
     // The stale pod still claims the shards the newcomer took: each doubly owned one names both.
-    expect(report.multiOwned.shards.every((s) => s.owners.includes(dashed(STALE)) && s.owners.includes(dashed(NEWCOMER))))
+    expect(
+      report.multiOwned.shards.every((s) => s.owners.includes(dashed(STALE)) && s.owners.includes(dashed(NEWCOMER)))
+    )
       .toBe(true)
     const metrics = await (await fetch(auditorPod().metricsUrl)).text()
     expect(metricValue(metrics, "miroir_ownership_audit_distinct_views")).toBeGreaterThanOrEqual(2)
@@ -285,9 +320,12 @@ describe("the ownership audit across pod processes", () => {
     await publish([...published, WRONG_SERVICE])
     await awaitAgreement([...pods.keys()].filter((ip) => ip !== WRONG_SERVICE))
     const since = Date.now()
-    const { audits, report } = await auditsUntil(since, (r) =>
-      r.views.views.some((view) => view.heldBy.includes(dashed(WRONG_SERVICE)) && view.digest !== r.digest) &&
-      r.unowned.count + r.multiOwned.count > 0)
+    const { audits, report } = await auditsUntil(
+      since,
+      (r) =>
+        r.views.views.some((view) => view.heldBy.includes(dashed(WRONG_SERVICE)) && view.digest !== r.digest) &&
+        r.unowned.count + r.multiOwned.count > 0
+    )
     expect(audits).toBeLessThanOrEqual(2)
     expect(report.views.distinct).toBeGreaterThanOrEqual(2)
     await halt(WRONG_SERVICE)
@@ -300,12 +338,17 @@ describe("the ownership audit across pod processes", () => {
     await publish([...published, NO_IDENTITY])
     await awaitAgreement([...pods.keys()].filter((ip) => ip !== NO_IDENTITY))
     const since = Date.now()
-    const { audits, report } = await auditsUntil(since, (r) =>
-      r.identityMismatches.peers.some((p) => p.peer === dashed(NO_IDENTITY) && p.answeredAs === dashed(WRONG_POD_IP)))
+    const { audits, report } = await auditsUntil(
+      since,
+      (r) =>
+        r.identityMismatches.peers.some((p) => p.peer === dashed(NO_IDENTITY) && p.answeredAs === dashed(WRONG_POD_IP))
+    )
     expect(audits).toBeLessThanOrEqual(2)
     // It does not see itself listed while DNS lists others, so it computes ownership over the same peers
     // as everyone and owns nothing: the shards DNS gives its listed id go unowned.
-    expect(report.views.views.some((view) => view.heldBy.includes(dashed(NO_IDENTITY)) && view.digest === report.digest)).toBe(true)
+    expect(
+      report.views.views.some((view) => view.heldBy.includes(dashed(NO_IDENTITY)) && view.digest === report.digest)
+    ).toBe(true)
     expect(report.unowned.count).toBeGreaterThan(0)
     const metrics = await (await fetch(auditorPod().metricsUrl)).text()
     expect(metricValue(metrics, "miroir_ownership_audit_identity_mismatches")).toBe(1)

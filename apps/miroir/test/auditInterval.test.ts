@@ -8,7 +8,9 @@ import { podSettings } from "./support/settings.js"
 
 const load = (value: string | undefined) =>
   Effect.runSync(Effect.either(AppConfig.load.pipe(
-    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(value === undefined ? [] : [["MIROIR_OWNERSHIP_AUDIT_INTERVAL", value]])))
+    Effect.withConfigProvider(
+      ConfigProvider.fromMap(new Map(value === undefined ? [] : [["MIROIR_OWNERSHIP_AUDIT_INTERVAL", value]]))
+    )
   )))
 
 describe("MIROIR_OWNERSHIP_AUDIT_INTERVAL", () => {
@@ -36,7 +38,9 @@ describe("MIROIR_OWNERSHIP_AUDIT_INTERVAL", () => {
       expect(Either.isLeft(result), bad).toBe(true)
       if (Either.isLeft(result)) {
         expect(result.left.message).toBe(
-          `invalid configuration: MIROIR_OWNERSHIP_AUDIT_INTERVAL=${JSON.stringify(bad)}: expected auto, off, or a duration from 250ms to 1h such as 45s or 2m`
+          `invalid configuration: MIROIR_OWNERSHIP_AUDIT_INTERVAL=${
+            JSON.stringify(bad)
+          }: expected auto, off, or a duration from 250ms to 1h such as 45s or 2m`
         )
       }
     }

@@ -51,7 +51,8 @@ describe("pods against a DNS server that flaps between the whole set and part of
         MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "300ms",
         MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "200ms",
         MIROIR_SHARDS: "64"
-      })))
+      })
+    ))
   }, 120_000)
   afterAll(async () => {
     await Promise.all(pods.map((pod) => pod.stop()))
@@ -106,13 +107,27 @@ describe("pods against a DNS server that flaps between the whole set and part of
   it("a real scale-down (the same partial answer twice) is applied: the pods follow it", async () => {
     const two = PEERS.slice(0, 2)
     for (const server of servers) server.setScript((query) => ({ send: [reply(query, { answers: records(two) })] }))
-    const before = await Promise.all(pods.map(async (pod) => metricValue(await (await fetch(pod.metricsUrl)).text(), "miroir_peer_discovery_large_shrinks_total", { result: "confirmed" }) ?? 0))
+    const before = await Promise.all(
+      pods.map(async (pod) =>
+        metricValue(await (await fetch(pod.metricsUrl)).text(), "miroir_peer_discovery_large_shrinks_total", {
+          result: "confirmed"
+        }) ?? 0
+      )
+    )
     // A tick (at most 1.2 R = 360 ms) plus the confirmation delay (75 ms) and two lookups; generous for a loaded machine.
-    await waitUntil("both pods to follow the scale-down to two peers", 10_000, async () =>
-      (await Promise.all(pods.map((pod) => ask(pod.url, (api) => api.peers.peers())))).every((body) => body.peers.join() === two.map(dashed).join()))
+    await waitUntil(
+      "both pods to follow the scale-down to two peers",
+      10_000,
+      async () =>
+        (await Promise.all(pods.map((pod) => ask(pod.url, (api) => api.peers.peers())))).every((body) =>
+          body.peers.join() === two.map(dashed).join()
+        )
+    )
     for (const [i, pod] of pods.entries()) {
       const metrics = await (await fetch(pod.metricsUrl)).text()
-      expect(metricValue(metrics, "miroir_peer_discovery_large_shrinks_total", { result: "confirmed" })).toBe(before[i]! + 1)
+      expect(metricValue(metrics, "miroir_peer_discovery_large_shrinks_total", { result: "confirmed" })).toBe(
+        before[i]! + 1
+      )
       expect(metricValue(metrics, "miroir_peer_pod_count")).toBe(2)
     }
   }, 60_000)

@@ -18,7 +18,10 @@ import { ask, type Pod, podBundle, startPod } from "./support/pod.js"
 const IP = "127.0.2.2"
 const PEERS = 300
 const FLOOD = 400
-const ids = [IP.replaceAll(".", "-"), ...Array.from({ length: PEERS - 1 }, (_, i) => `127-3-${Math.floor(i / 200)}-${i % 200 + 1}`)]
+const ids = [
+  IP.replaceAll(".", "-"),
+  ...Array.from({ length: PEERS - 1 }, (_, i) => `127-3-${Math.floor(i / 200)}-${i % 200 + 1}`)
+]
 
 /**
  * Fires `count` requests at once; resolves with each status, Retry-After and body. Raw requests, not the
@@ -42,7 +45,10 @@ const probeWhile = async (url: string, until: Promise<unknown>) => {
   const probes: Array<{ status: number; ms: number }> = []
   while (!done || probes.length < 2) {
     const started = performance.now()
-    const status = await ask(url, (api) => api.probes.healthz({ withResponse: true })).then(([, response]) => response.status, () => 0)
+    const status = await ask(url, (api) => api.probes.healthz({ withResponse: true })).then(
+      ([, response]) => response.status,
+      () => 0
+    )
     probes.push({ status, ms: performance.now() - started })
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
@@ -64,7 +70,11 @@ describe(`a pod with ${PEERS} peers under ${FLOOD} concurrent /ownership?shards=
       MIROIR_PEER_HINTS: "off",
       MIROIR_LOG_LEVEL: "warn"
     }, bundle)
-    await waitUntil(`the pod to see ${PEERS} peers`, 30_000, async () => (await ask(pod.url, (api) => api.peers.peers())).peers.length === PEERS)
+    await waitUntil(
+      `the pod to see ${PEERS} peers`,
+      30_000,
+      async () => (await ask(pod.url, (api) => api.peers.peers())).peers.length === PEERS
+    )
   }, 90_000)
 
   afterAll(async () => {
@@ -72,35 +82,43 @@ describe(`a pod with ${PEERS} peers under ${FLOOD} concurrent /ownership?shards=
     await unbound?.stop()
   })
 
-  it("answers from one computation, refuses the excess with 503 + Retry-After, and keeps /healthz answering", async () => {
-    const requests = flood(`${pod.url}/ownership?shards=65536`, FLOOD)
-    const healthz = await probeWhile(pod.url, requests)
-    const answers = await requests
-    const ok = answers.filter((a) => a.status === 200)
-    const busy = answers.filter((a) => a.status === 503)
-    expect(ok.length + busy.length).toBe(FLOOD)
-    expect(ok.length).toBeGreaterThan(0)
-    expect(busy.length).toBeGreaterThan(0)
-    const expected = Rendezvous.ownedShards(65_536, ids[0]!, [...ids].sort())
-    for (const answer of ok) {
-      const body = Schema.decodeUnknownSync(Contract.OwnershipBody)(answer.body)
-      expect(body.owned).toEqual(expected)
-    }
-    for (const answer of busy) {
-      const body = Schema.decodeUnknownSync(Contract.ErrorBody)(answer.body)
-      expect(answer.retryAfter).toBe("1")
-      expect(body.retryAfterSeconds).toBe(1)
-      expect(body.error).toMatch(/^busy: /)
-    }
-    // Answered all along; how fast is the benchmark's business (bench/src/podUnderLoad.ts): these two cores
-    // are shared with the other suites, so no bound on time here.
-    expect(healthz.every((probe) => probe.status === 200)).toBe(true)
-    const metrics = await (await fetch(pod.metricsUrl)).text()
-    expect(metricValue(metrics, "miroir_ownership_requests_rejected_total")).toBe(busy.length)
-    // One computation for the flood's shard count, one for the worker's MIROIR_SHARDS.
-    expect(metricValue(metrics, "miroir_ownership_computations_total")).toBe(2)
-    console.log(`flood: ${ok.length} answered, ${busy.length} refused; /healthz ${healthz.map((p) => Math.round(p.ms)).join(", ")} ms`)
-  }, 60_000)
+  it(
+    "answers from one computation, refuses the excess with 503 + Retry-After, and keeps /healthz answering",
+    async () => {
+      const requests = flood(`${pod.url}/ownership?shards=65536`, FLOOD)
+      const healthz = await probeWhile(pod.url, requests)
+      const answers = await requests
+      const ok = answers.filter((a) => a.status === 200)
+      const busy = answers.filter((a) => a.status === 503)
+      expect(ok.length + busy.length).toBe(FLOOD)
+      expect(ok.length).toBeGreaterThan(0)
+      expect(busy.length).toBeGreaterThan(0)
+      const expected = Rendezvous.ownedShards(65_536, ids[0]!, [...ids].sort())
+      for (const answer of ok) {
+        const body = Schema.decodeUnknownSync(Contract.OwnershipBody)(answer.body)
+        expect(body.owned).toEqual(expected)
+      }
+      for (const answer of busy) {
+        const body = Schema.decodeUnknownSync(Contract.ErrorBody)(answer.body)
+        expect(answer.retryAfter).toBe("1")
+        expect(body.retryAfterSeconds).toBe(1)
+        expect(body.error).toMatch(/^busy: /)
+      }
+      // Answered all along; how fast is the benchmark's business (bench/src/podUnderLoad.ts): these two cores
+      // are shared with the other suites, so no bound on time here.
+      expect(healthz.every((probe) => probe.status === 200)).toBe(true)
+      const metrics = await (await fetch(pod.metricsUrl)).text()
+      expect(metricValue(metrics, "miroir_ownership_requests_rejected_total")).toBe(busy.length)
+      // One computation for the flood's shard count, one for the worker's MIROIR_SHARDS.
+      expect(metricValue(metrics, "miroir_ownership_computations_total")).toBe(2)
+      console.log(
+        `flood: ${ok.length} answered, ${busy.length} refused; /healthz ${
+          healthz.map((p) => Math.round(p.ms)).join(", ")
+        } ms`
+      )
+    },
+    60_000
+  )
 
   it("exits 0 on SIGTERM in the middle of a flood", async () => {
     // Another shard count: a computation is running when the signal comes.

@@ -31,7 +31,8 @@ describe("refresh hints between pod processes (R = 30 s)", () => {
     MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: `${R_MS}ms`,
     MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "1s"
   })
-  const peersOf = async (ip: string): Promise<ReadonlyArray<string>> => (await ask(pods.get(ip)!.url, (api) => api.peers.peers())).peers
+  const peersOf = async (ip: string): Promise<ReadonlyArray<string>> =>
+    (await ask(pods.get(ip)!.url, (api) => api.peers.peers())).peers
   const allSee = (ips: ReadonlyArray<string>) => async () =>
     (await Promise.all(ips.map(peersOf))).every((peers) => peers.join() === ips.map(dashed).join())
   const metrics = async (ip: string) => (await fetch(pods.get(ip)!.metricsUrl)).text()
@@ -46,7 +47,8 @@ describe("refresh hints between pod processes (R = 30 s)", () => {
     dns = await startScriptedDns((query) =>
       listed.length === 0
         ? { send: [reply(query, { rcode: "NXDOMAIN" })] }
-        : { send: [reply(query, { answers: listed.map((ip) => srv(SRV_NAME, `${dashed(ip)}.${DOMAIN}`, port)) })] })
+        : { send: [reply(query, { answers: listed.map((ip) => srv(SRV_NAME, `${dashed(ip)}.${DOMAIN}`, port)) })] }
+    )
     port = await commonFreePort(IPS)
     bundle = await podBundle()
     // The first two pods, published once ready, as an endpoint slice would.
@@ -84,14 +86,21 @@ describe("refresh hints between pod processes (R = 30 s)", () => {
       ask(target.url, (api) => api.hints.hint({ payload, withResponse: true }))
         .then(([body, response]) => ({ status: response.status, body }))
     const post = (body: unknown) =>
-      fetch(`${target.url}/hints`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } })
+      fetch(`${target.url}/hints`, {
+        method: "POST",
+        body: JSON.stringify(body),
+        headers: { "content-type": "application/json" }
+      })
         .then(async (response) => ({ status: response.status, body: await response.arrayBuffer() }))
     // 300 copies of a hint DNS does not confirm (a peer that is not there), and of one saying a listed
     // peer left; 100 about made-up peers; and a few that are not hints at all, or too big.
     const answers = await Promise.all([
       ...Array.from({ length: 300 }, () => hint({ kind: "joined", peer: "127-0-0-99" })),
       ...Array.from({ length: 300 }, () => hint({ kind: "left", peer: dashed(IPS[1]!) })),
-      ...Array.from({ length: 100 }, (_, i) => hint({ kind: "joined", peer: `10-9-${Math.floor(i / 250)}-${i % 250}` })),
+      ...Array.from(
+        { length: 100 },
+        (_, i) => hint({ kind: "joined", peer: `10-9-${Math.floor(i / 250)}-${i % 250}` })
+      ),
       post({ kind: "moved", peer: "x" }),
       post("not json at all")
     ])

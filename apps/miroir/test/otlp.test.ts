@@ -24,7 +24,9 @@ const pointsOf = (receiver: Receiver, name: string) =>
         (scope.metrics ?? []).filter((metric: any) => metric.name === name).map((metric: any) => ({
           resource: attributesOf(resourceMetrics.resource?.attributes),
           points: metric.gauge?.dataPoints ?? metric.sum?.dataPoints ?? []
-        }))))
+        }))
+      )
+    )
 
 describe("OTLP export", () => {
   let unbound: Unbound
@@ -54,9 +56,13 @@ describe("OTLP export", () => {
       const receiver = await startReceiver()
       const pod = await startPod(POD_IP, environment(receiver.url, { OTEL_EXPORTER_OTLP_PROTOCOL: protocol }))
       try {
-        await waitUntil("miroir_peer_pod_count and a refresh span at the receiver", 10_000, async () =>
-          pointsOf(receiver, "miroir_peer_pod_count").length > 0
-          && receiver.requests.some((request) => request.path === "/v1/traces"))
+        await waitUntil(
+          "miroir_peer_pod_count and a refresh span at the receiver",
+          10_000,
+          async () =>
+            pointsOf(receiver, "miroir_peer_pod_count").length > 0
+            && receiver.requests.some((request) => request.path === "/v1/traces")
+        )
         const contentType = protocol === "http/json" ? "application/json" : "application/x-protobuf"
         expect(receiver.requests.every((request) => request.contentType.startsWith(contentType))).toBe(true)
 

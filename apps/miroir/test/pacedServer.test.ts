@@ -4,10 +4,10 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 import { PacedServer } from "../src/internal/pacedServer.js"
 
 const options = {
-  constant: { "/healthz": '{"status":"ok"}' },
+  constant: { "/healthz": "{\"status\":\"ok\"}" },
   perTurn: 2,
   maxPending: 3,
-  busyBody: '{"error":"busy"}',
+  busyBody: "{\"error\":\"busy\"}",
   retryAfterSeconds: 1
 }
 
@@ -16,7 +16,8 @@ const listen = (server: PacedServer) =>
     server.listen(0, "127.0.0.1", () => {
       const address = server.address()
       resolve(`http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`)
-    }))
+    })
+  )
 
 describe("PacedServer", () => {
   let server: PacedServer | undefined
@@ -33,7 +34,7 @@ describe("PacedServer", () => {
       response.end("app")
     })
     const url = await listen(server)
-    expect(await (await fetch(`${url}/healthz`)).text()).toBe('{"status":"ok"}')
+    expect(await (await fetch(`${url}/healthz`)).text()).toBe("{\"status\":\"ok\"}")
     // Another method on a constant path is the application's (it answers 405).
     expect(await (await fetch(`${url}/healthz`, { method: "POST" })).text()).toBe("app")
     const answers = await Promise.all(["/a", "/b"].map(async (path) => (await fetch(`${url}${path}`)).text()))
@@ -63,7 +64,7 @@ describe("PacedServer", () => {
     const refused = await fetch(`${url}/one-too-many`)
     expect(refused.status).toBe(503)
     expect(refused.headers.get("retry-after")).toBe("1")
-    expect(await refused.text()).toBe('{"error":"busy"}')
+    expect(await refused.text()).toBe("{\"error\":\"busy\"}")
     server.closeAllConnections()
     await Promise.all(stuck)
   })

@@ -5,7 +5,9 @@ import * as AppConfig from "../src/AppConfig.js"
 
 const load = (value: string | undefined) =>
   Effect.runSync(Effect.either(AppConfig.load.pipe(
-    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(value === undefined ? [] : [["MIROIR_PEER_HINTS", value]])))
+    Effect.withConfigProvider(
+      ConfigProvider.fromMap(new Map(value === undefined ? [] : [["MIROIR_PEER_HINTS", value]]))
+    )
   )))
 
 describe("MIROIR_PEER_HINTS", () => {
@@ -21,7 +23,9 @@ describe("MIROIR_PEER_HINTS", () => {
       const result = load(bad)
       expect(Either.isLeft(result), bad).toBe(true)
       if (Either.isLeft(result)) {
-        expect(result.left.message).toBe(`invalid configuration: MIROIR_PEER_HINTS=${JSON.stringify(bad)}: expected one of "on", "off"`)
+        expect(result.left.message).toBe(
+          `invalid configuration: MIROIR_PEER_HINTS=${JSON.stringify(bad)}: expected one of "on", "off"`
+        )
       }
     }
   })

@@ -26,7 +26,8 @@ describe("pod processes against unbound", () => {
         MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "500ms",
         MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "300ms",
         MIROIR_SHARDS: "32"
-      })))
+      })
+    ))
   })
   afterAll(async () => {
     await Promise.all(pods.map((pod) => pod.stop()))
@@ -41,7 +42,9 @@ describe("pod processes against unbound", () => {
   })
 
   it("the pods own a disjoint cover of the shards, and /metrics agrees with /peers and /ownership", async () => {
-    const owned = await Promise.all(pods.map((pod) => ask(pod.url, (api) => api.ownership.ownership({ urlParams: {} }))))
+    const owned = await Promise.all(
+      pods.map((pod) => ask(pod.url, (api) => api.ownership.ownership({ urlParams: {} })))
+    )
     const all = owned.flatMap((body) => body.owned as Array<number>).sort((a, b) => a - b)
     expect(all).toEqual(Array.from({ length: 32 }, (_, i) => i))
     for (const [i, pod] of pods.entries()) {
@@ -50,7 +53,9 @@ describe("pod processes against unbound", () => {
       expect(metricValue(metrics, "miroir_peer_discovery_self_in_dns")).toBe(1)
       expect(metricValue(metrics, "miroir_owned_shards_count")).toBe(owned[i]!.owned.length)
       expect(metricValue(metrics, "miroir_peer_discovery_lookups_total", { result: "ok" })).toBeGreaterThan(0)
-      expect(metricValue(metrics, "miroir_peer_discovery_last_success_timestamp_seconds")).toBeGreaterThan(Date.now() / 1000 - 60)
+      expect(metricValue(metrics, "miroir_peer_discovery_last_success_timestamp_seconds")).toBeGreaterThan(
+        Date.now() / 1000 - 60
+      )
       expect(metrics).toMatch(/^miroir_peer_discovery_lookup_duration_seconds_bucket\{/m)
       expect(metricValue(metrics, "process_resident_memory_bytes")).toBeGreaterThan(1e6)
       expect(metrics).toMatch(/^# TYPE process_cpu_seconds_total counter$/m)
@@ -61,12 +66,24 @@ describe("pod processes against unbound", () => {
   it("follows a pod joining and leaving DNS within a few intervals", async () => {
     await unbound.addRecords([srvRecord("127.0.0.9", 4)])
     const four = [...IPS, "127.0.0.9"].map(dashed)
-    await waitUntil("every pod to see four peers", 5_000, async () =>
-      (await Promise.all(pods.map((pod) => ask(pod.url, (api) => api.peers.peers())))).every((body) => body.peers.join() === four.join()))
+    await waitUntil(
+      "every pod to see four peers",
+      5_000,
+      async () =>
+        (await Promise.all(pods.map((pod) => ask(pod.url, (api) => api.peers.peers())))).every((body) =>
+          body.peers.join() === four.join()
+        )
+    )
     await unbound.removeName(SRV_NAME)
     await unbound.addRecords(IPS.map((ip) => srvRecord(ip, 3)))
-    await waitUntil("every pod to see three peers again", 5_000, async () =>
-      (await Promise.all(pods.map((pod) => ask(pod.url, (api) => api.peers.peers())))).every((body) => body.peers.length === 3))
+    await waitUntil(
+      "every pod to see three peers again",
+      5_000,
+      async () =>
+        (await Promise.all(pods.map((pod) => ask(pod.url, (api) => api.peers.peers())))).every((body) =>
+          body.peers.length === 3
+        )
+    )
   })
 
   it("a pod stops on SIGTERM with exit code 0 within 5 s", async () => {
@@ -74,7 +91,7 @@ describe("pod processes against unbound", () => {
     const ended = await pod.stop()
     expect(ended).toMatchObject({ code: 0, signal: null })
     expect(ended.ms).toBeLessThan(5_000)
-    expect(pod.process.output()).toContain('"message":"miroir stopping"')
+    expect(pod.process.output()).toContain("\"message\":\"miroir stopping\"")
   })
 })
 
@@ -88,8 +105,8 @@ describe.concurrent("bad configuration", () => {
     ["POD_IP", "10.0.0.256", "an IPv4 or IPv6 address"],
     ["MIROIR_HTTP_PORT", "http", "an integer from 0 to 65535"],
     ["MIROIR_SHARDS", "0", "an integer from 1 to 65536"],
-    ["MIROIR_LOG_FORMAT", "xml", 'one of "json", "pretty"'],
-    ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", 'one of "http/protobuf", "http/json"'],
+    ["MIROIR_LOG_FORMAT", "xml", "one of \"json\", \"pretty\""],
+    ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "one of \"http/protobuf\", \"http/json\""],
     ["OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "an http:// or https:// URL"]
   ]
   it.each(cases)("%s=%s exits 1 with one line naming it", async (variable, value, expected) => {
@@ -105,7 +122,7 @@ describe.concurrent("bad configuration", () => {
 })
 
 /** What the process wrote on stderr, collected from the start (its logs go to stdout). */
-const stderrOf = (started: Started): (() => string) => {
+const stderrOf = (started: Started): () => string => {
   let text = ""
   started.child.stderr?.on("data", (chunk) => (text += String(chunk)))
   return () => text
@@ -138,10 +155,12 @@ describe("start-up failures that are not configuration errors", () => {
   }
 
   // Each port taken in turn, on a host of its own; the HTTP server's error names the server.
-  for (const [port, host, saying] of [
-    ["HTTP", "127.0.0.6", "^cannot start the HTTP server: .*"],
-    ["metrics", "127.0.0.7", ""]
-  ] as const) {
+  for (
+    const [port, host, saying] of [
+      ["HTTP", "127.0.0.6", "^cannot start the HTTP server: .*"],
+      ["metrics", "127.0.0.7", ""]
+    ] as const
+  ) {
     it(`the ${port} port already in use: exits 1 with one line saying so`, async () => {
       const [first, second] = [await freePort(host), await freePort(host)]
       const [http, metrics, taken] = port === "HTTP" ? [first, second, first] : [first, second, second]

@@ -11,8 +11,14 @@ describe("describeFailure", () => {
   })
 
   it("gives a configuration error as it reads", () => {
-    const error = new ConfigError.ConfigError({ variable: "MIROIR_SHARDS", value: "0", expected: "an integer from 1 to 65536" })
-    expect(describeFailure(Cause.fail(error))).toEqual(Option.some('invalid configuration: MIROIR_SHARDS="0": expected an integer from 1 to 65536'))
+    const error = new ConfigError.ConfigError({
+      variable: "MIROIR_SHARDS",
+      value: "0",
+      expected: "an integer from 1 to 65536"
+    })
+    expect(describeFailure(Cause.fail(error))).toEqual(
+      Option.some("invalid configuration: MIROIR_SHARDS=\"0\": expected an integer from 1 to 65536")
+    )
   })
 
   it("names the HTTP server for a listen error", () => {
@@ -23,9 +29,11 @@ describe("describeFailure", () => {
   })
 
   it("gives a defect by its name and message, on one line", () => {
-    const defect = new RangeError('The "options.timeout" property must be <= 2147483647.\nReceived 2149200000')
+    const defect = new RangeError("The \"options.timeout\" property must be <= 2147483647.\nReceived 2149200000")
     expect(describeFailure(Cause.die(defect))).toEqual(
-      Option.some('miroir failed: RangeError: The "options.timeout" property must be <= 2147483647. Received 2149200000')
+      Option.some(
+        "miroir failed: RangeError: The \"options.timeout\" property must be <= 2147483647. Received 2149200000"
+      )
     )
     expect(describeFailure(Cause.die("a string"))).toEqual(Option.some("miroir failed: a string"))
   })

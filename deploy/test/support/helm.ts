@@ -58,10 +58,11 @@ export interface Inputs {
   readonly withoutImage?: boolean
 }
 
-const valuesArgs = (inputs: Inputs): Array<string> => [
-  ...(inputs.withoutImage === true ? [] : [IMAGE_VALUES]),
-  ...(inputs.valuesFiles ?? [])
-].flatMap((file) => ["--values", file]).concat((inputs.set ?? []).flatMap((pair) => ["--set", pair]))
+const valuesArgs = (inputs: Inputs): Array<string> =>
+  [
+    ...(inputs.withoutImage === true ? [] : [IMAGE_VALUES]),
+    ...(inputs.valuesFiles ?? [])
+  ].flatMap((file) => ["--values", file]).concat((inputs.set ?? []).flatMap((pair) => ["--set", pair]))
 
 /**
  * `helm lint --strict` of the chart: warnings fail too. (`helm lint` has no `--api-versions`; the
@@ -73,7 +74,13 @@ export const lint = (inputs: Inputs): Promise<Outcome> =>
 /** `helm template` of the chart as `release` in `namespace`. */
 export const template = (release: string, namespace: string, inputs: Inputs): Promise<Outcome> =>
   helm([
-    "template", release, CHART, "--namespace", namespace, "--kube-version", KUBE_VERSION,
+    "template",
+    release,
+    CHART,
+    "--namespace",
+    namespace,
+    "--kube-version",
+    KUBE_VERSION,
     ...valuesArgs(inputs),
     ...(inputs.apiVersions ?? []).flatMap((api) => ["--api-versions", api])
   ])

@@ -34,7 +34,15 @@ export const LONGEST_RELEASE = "search-cluster-of-the-example-company-production
 
 /** The matrix. */
 export const cases: ReadonlyArray<Case> = [
-  { name: "defaults", release: "miroir", namespace: "search", valuesFiles: [], apiVersions: [], kinds: sorted(CORE_PDB), record: "srv" },
+  {
+    name: "defaults",
+    release: "miroir",
+    namespace: "search",
+    valuesFiles: [],
+    apiVersions: [],
+    kinds: sorted(CORE_PDB),
+    record: "srv"
+  },
   {
     name: "production",
     release: "search",
@@ -44,7 +52,15 @@ export const cases: ReadonlyArray<Case> = [
     kinds: sorted([...CORE_PDB, "NetworkPolicy", "PrometheusRule", "ServiceMonitor"]),
     record: "srv"
   },
-  { name: "minimal", release: "miroir", namespace: "default", valuesFiles: ["minimal.yaml"], apiVersions: [], kinds: sorted(CORE), record: "srv" },
+  {
+    name: "minimal",
+    release: "miroir",
+    namespace: "default",
+    valuesFiles: ["minimal.yaml"],
+    apiVersions: [],
+    kinds: sorted(CORE),
+    record: "srv"
+  },
   {
     name: "monitoring on",
     release: "miroir",
@@ -54,8 +70,24 @@ export const cases: ReadonlyArray<Case> = [
     kinds: sorted([...CORE_PDB, "PrometheusRule", "ServiceMonitor"]),
     record: "srv"
   },
-  { name: "monitoring off", release: "miroir", namespace: "search", valuesFiles: ["monitoring-off.yaml"], apiVersions: [], kinds: sorted(CORE_PDB), record: "srv" },
-  { name: "A records", release: "miroir", namespace: "search", valuesFiles: ["a-record.yaml"], apiVersions: [], kinds: sorted(CORE_PDB), record: "a" },
+  {
+    name: "monitoring off",
+    release: "miroir",
+    namespace: "search",
+    valuesFiles: ["monitoring-off.yaml"],
+    apiVersions: [],
+    kinds: sorted(CORE_PDB),
+    record: "srv"
+  },
+  {
+    name: "A records",
+    release: "miroir",
+    namespace: "search",
+    valuesFiles: ["a-record.yaml"],
+    apiVersions: [],
+    kinds: sorted(CORE_PDB),
+    record: "a"
+  },
   {
     name: "NetworkPolicy",
     release: "miroir",

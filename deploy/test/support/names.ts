@@ -25,7 +25,11 @@ export const nameProblems = (objects: ReadonlyArray<KubeObject>): Array<string> 
     const pattern = object.kind === "Service" ? DNS1035_LABEL : DNS1123_LABEL
     if (!pattern.test(name)) problems.push(`${where}: not a DNS label (${pattern})`)
     seen.set(`${object.kind}/${name}`, (seen.get(`${object.kind}/${name}`) ?? 0) + 1)
-    const labelSets = [object.metadata?.labels, object.spec?.template?.metadata?.labels, object.spec?.selector?.matchLabels]
+    const labelSets = [
+      object.metadata?.labels,
+      object.spec?.template?.metadata?.labels,
+      object.spec?.selector?.matchLabels
+    ]
     for (const labels of labelSets) {
       for (const [key, value] of Object.entries(labels ?? {})) {
         if (typeof value !== "string" || value.length > 63 || !LABEL_VALUE.test(value)) {

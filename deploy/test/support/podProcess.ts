@@ -31,7 +31,10 @@ export interface PodProcess {
  * Downward API values the kubelet would fill in, the cluster domain, free ports on `ip` instead of 7700/9090 (other tests
  * share this machine), the listen address on `ip`, and DNS at a loopback port where nothing answers.
  */
-export const podEnvironment = async (ip: string, rendered: ReadonlyMap<string, string>): Promise<Record<string, string>> => {
+export const podEnvironment = async (
+  ip: string,
+  rendered: ReadonlyMap<string, string>
+): Promise<Record<string, string>> => {
   const [httpPort, metricsPort, deadDns] = [await freePort(ip), await freePort(ip), await freePort("127.0.0.1")]
   return {
     ...Object.fromEntries(rendered),
@@ -49,19 +52,25 @@ export const podEnvironment = async (ip: string, rendered: ReadonlyMap<string, s
 
 /** Starts `node <bundle>` (this machine's node, or `nodeBinary`) with `env` and only PATH and HOME besides. */
 export const spawnBundle = async (env: Record<string, string>, nodeBinary = process.execPath): Promise<Started> =>
-  Process.start(nodeBinary, [await podBundle()], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env } })
+  Process.start(nodeBinary, [await podBundle()], {
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env }
+  })
 
 /** Starts the pod and waits for /healthz (or fails with its output if it exits first). */
 export const startPod = async (env: Record<string, string>, nodeBinary?: string): Promise<PodProcess> => {
   const started = await spawnBundle(env, nodeBinary)
   const url = `http://${env.MIROIR_HTTP_HOST}:${env.MIROIR_HTTP_PORT}`
-  await Effect.runPromise(Process.awaitReady(started, `${url}/healthz`, Pod.answers(`${url}/healthz`), { timeout: Duration.seconds(60) }))
+  await Effect.runPromise(
+    Process.awaitReady(started, `${url}/healthz`, Pod.answers(`${url}/healthz`), { timeout: Duration.seconds(60) })
+  )
   return { started, url }
 }
 
 /** Waits for a process that must exit by itself (a refused configuration), at most `timeoutMs`. */
 export const awaitExit = (started: Started, timeoutMs = 30_000): Promise<Ended> =>
-  Effect.runPromise(Process.exitedWithin(started, Duration.millis(timeoutMs)).pipe(Effect.ensuring(Process.stop(started))))
+  Effect.runPromise(
+    Process.exitedWithin(started, Duration.millis(timeoutMs)).pipe(Effect.ensuring(Process.stop(started)))
+  )
 
 export { stop }
 

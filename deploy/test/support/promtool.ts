@@ -13,7 +13,10 @@ import type { KubeObject } from "./helm.js"
 
 /** promtool, or an error saying how to install it. */
 export const promtool = (): string =>
-  findExecutable("promtool", "apt-get install prometheus (Debian ships promtool with it), or run scripts/install-test-deps.sh")
+  findExecutable(
+    "promtool",
+    "apt-get install prometheus (Debian ships promtool with it), or run scripts/install-test-deps.sh"
+  )
 
 /** An input series: `metric{labels}` and its values in promtool's notation (`0+15x20`, `3x40`, `_x5`). */
 export interface Series {
@@ -25,7 +28,9 @@ export interface Series {
 export interface Expectation {
   readonly evalTime: string
   readonly alertname: string
-  readonly alerts: ReadonlyArray<{ readonly labels: Record<string, string>; readonly annotations: Record<string, string> }>
+  readonly alerts: ReadonlyArray<
+    { readonly labels: Record<string, string>; readonly annotations: Record<string, string> }
+  >
 }
 
 /** One promtool test group: series sampled every `interval`, and what the rules must say. */
@@ -43,25 +48,31 @@ export const ruleFile = (rule: KubeObject): string => stringify({ groups: rule.s
  * Runs `promtool test rules` over `ruleFiles` (file name → content) with `tests`; rules are evaluated
  * every 15 s. The outcome carries promtool's report (which alert differed, what it got).
  */
-export const testRules = async (ruleFiles: Readonly<Record<string, string>>, tests: ReadonlyArray<RuleTest>): Promise<Outcome> => {
+export const testRules = async (
+  ruleFiles: Readonly<Record<string, string>>,
+  tests: ReadonlyArray<RuleTest>
+): Promise<Outcome> => {
   const folder = mkdtempSync(join(tmpdir(), "miroir-promtool-"))
   try {
     for (const [name, content] of Object.entries(ruleFiles)) writeFileSync(join(folder, name), content)
     const file = join(folder, "tests.yaml")
-    writeFileSync(file, stringify({
-      rule_files: Object.keys(ruleFiles),
-      evaluation_interval: "15s",
-      tests: tests.map((test) => ({
-        name: test.name,
-        interval: test.interval,
-        input_series: test.series,
-        alert_rule_test: test.expectations.map((e) => ({
-          eval_time: e.evalTime,
-          alertname: e.alertname,
-          exp_alerts: e.alerts.map((a) => ({ exp_labels: a.labels, exp_annotations: a.annotations }))
+    writeFileSync(
+      file,
+      stringify({
+        rule_files: Object.keys(ruleFiles),
+        evaluation_interval: "15s",
+        tests: tests.map((test) => ({
+          name: test.name,
+          interval: test.interval,
+          input_series: test.series,
+          alert_rule_test: test.expectations.map((e) => ({
+            eval_time: e.evalTime,
+            alertname: e.alertname,
+            exp_alerts: e.alerts.map((a) => ({ exp_labels: a.labels, exp_annotations: a.annotations }))
+          }))
         }))
-      }))
-    }))
+      })
+    )
     return await run(promtool(), ["test", "rules", file])
   } finally {
     rmSync(folder, { recursive: true, force: true })

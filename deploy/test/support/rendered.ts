@@ -39,20 +39,33 @@ export const release = (objects: ReadonlyArray<KubeObject>): Release => {
   const env = new Map<string, EnvVar>((container.env ?? []).map((variable: EnvVar) => [variable.name, variable]))
   const services = objects.filter((object) => object.kind === "Service")
   const headlessName = env.get(PeerDiscoveryConfig.Variables.service)?.value
-  if (headlessName === undefined) throw new Error(`${PeerDiscoveryConfig.Variables.service} is not set on the container`)
+  if (headlessName === undefined) {
+    throw new Error(`${PeerDiscoveryConfig.Variables.service} is not set on the container`)
+  }
   const headless = services.find((service) => service.metadata.name === headlessName)
   if (headless === undefined) {
-    throw new Error(`${PeerDiscoveryConfig.Variables.service}=${headlessName} names no Service of the release (${services.map((s) => s.metadata.name).join(", ")})`)
+    throw new Error(
+      `${PeerDiscoveryConfig.Variables.service}=${headlessName} names no Service of the release (${
+        services.map((s) => s.metadata.name).join(", ")
+      })`
+    )
   }
   return { objects, deployment, container, env, services, headless }
 }
 
 /** The plain (non-valueFrom) env values, as the pod process would read them from its environment. */
 export const plainEnv = (env: ReadonlyMap<string, EnvVar>): Map<string, string> =>
-  new Map([...env.values()].flatMap((variable) => (variable.value === undefined ? [] : [[variable.name, variable.value] as const])))
+  new Map(
+    [...env.values()].flatMap((
+      variable
+    ) => (variable.value === undefined ? [] : [[variable.name, variable.value] as const]))
+  )
 
 /** Whether `labels` carries every pair of `selector` (how a Kubernetes equality selector matches). */
-export const selects = (selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>> | undefined): boolean =>
+export const selects = (
+  selector: Readonly<Record<string, string>> | undefined,
+  labels: Readonly<Record<string, string>> | undefined
+): boolean =>
   selector !== undefined && Object.keys(selector).length > 0 &&
   Object.entries(selector).every(([key, value]) => labels?.[key] === value)
 

@@ -32,7 +32,9 @@ const models: Readonly<Record<string, Model>> = {
 export const violations = (object: KubeObject): Array<string> => {
   const key = `${object.apiVersion}/${object.kind}`
   const model = models[key]
-  if (model === undefined) return [`${key} ${object.metadata?.name}: no schema for this kind (add it to deploy/test/support/schemas.ts)`]
+  if (model === undefined) {
+    return [`${key} ${object.metadata?.name}: no schema for this kind (add it to deploy/test/support/schemas.ts)`]
+  }
   try {
     model(object).validate()
     return []

@@ -33,7 +33,9 @@ export class DnsLookupError extends Data.TaggedError("DnsLookupError")<{
   override get message(): string {
     const details = [this.code, this.received === undefined ? undefined : `${this.received} records received`]
       .filter((detail) => detail !== undefined)
-    return `${this.rrtype} lookup of ${this.name}: ${this.outcome}${details.length === 0 ? "" : ` (${details.join(", ")})`}`
+    return `${this.rrtype} lookup of ${this.name}: ${this.outcome}${
+      details.length === 0 ? "" : ` (${details.join(", ")})`
+    }`
   }
 
   /** True when DNS answered that there is nothing (NXDOMAIN or no data), false for failures. */

@@ -83,7 +83,12 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       return Effect.map(records(fqdn, "SRV"), (answers) =>
         answers.flatMap((record) =>
           record.type === "SRV"
-            ? [{ name: record.data.target, port: record.data.port, priority: record.data.priority ?? 0, weight: record.data.weight ?? 0 }]
+            ? [{
+              name: record.data.target,
+              port: record.data.port,
+              priority: record.data.priority ?? 0,
+              weight: record.data.weight ?? 0
+            }]
             : []
         ))
     }
@@ -92,10 +97,13 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       const fqdn = fullyQualified(name)
       const lookup = (rrtype: "A" | "AAAA") =>
         Effect.map(records(fqdn, rrtype), (answers) =>
-          answers.flatMap((record) => (record.type === "A" || record.type === "AAAA" ? [record.data] : []))
-        ).pipe(Effect.either)
+          answers.flatMap((record) => (record.type === "A" || record.type === "AAAA" ? [record.data] : []))).pipe(
+            Effect.either
+          )
       return Effect.all([lookup("A"), lookup("AAAA")], { concurrency: 2 }).pipe(
-        Effect.flatMap(([v4, v6]) => combineAddresses(fqdn, v4, v6))
+        Effect.flatMap(([v4, v6]) =>
+          combineAddresses(fqdn, v4, v6)
+        )
       )
     }
     return { resolveSrv, resolveAddresses }
@@ -117,9 +125,7 @@ export const combineAddresses = (
 /** The DNS client with the servers and lookup timeout of the {@link PeerDiscoveryConfig}. */
 export const layer: Layer.Layer<DnsResolver, never, PeerDiscoveryConfig> = Layer.scoped(
   DnsResolver,
-  Effect.flatMap(PeerDiscoveryConfig, (config) =>
-    make({ servers: config.dnsServers, timeout: config.lookupTimeout })
-  )
+  Effect.flatMap(PeerDiscoveryConfig, (config) => make({ servers: config.dnsServers, timeout: config.lookupTimeout }))
 )
 
 /** Scripting and inspection of the in-memory resolver of {@link layerTest}. */

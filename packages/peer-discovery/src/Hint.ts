@@ -45,7 +45,8 @@ export const MAX_FOLLOWED_HINTS = 64
 export const budget = (interval: Duration.Duration): Duration.Duration => Duration.min(interval, HINT_BUDGET_MAX)
 
 /** The delay after `delay` in the backoff of lookups following a hint: doubled, at most {@link HINT_BACKOFF_CAP}. */
-export const nextDelay = (delay: Duration.Duration): Duration.Duration => Duration.min(Duration.times(delay, 2), HINT_BACKOFF_CAP)
+export const nextDelay = (delay: Duration.Duration): Duration.Duration =>
+  Duration.min(Duration.times(delay, 2), HINT_BACKOFF_CAP)
 
 /**
  * Whether `set` already says what `hint` expects (the peer listed for `joined`, absent for `left`). A

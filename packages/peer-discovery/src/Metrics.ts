@@ -15,7 +15,8 @@ export type LookupResult = "ok" | DnsOutcome
 
 /** Lookups by result. */
 export const lookups = Metric.counter("miroir_peer_discovery_lookups_total", {
-  description: "DNS lookups of the peers, by result (ok, nxdomain, nodata, timeout, servfail, refused, truncated, error)",
+  description:
+    "DNS lookups of the peers, by result (ok, nxdomain, nodata, timeout, servfail, refused, truncated, error)",
   incremental: true
 })
 
@@ -74,7 +75,8 @@ export type ShrinkResult = "confirmed" | "unconfirmed"
  * had peers), by how the confirming lookup ended them.
  */
 export const largeShrinks = Metric.counter("miroir_peer_discovery_large_shrinks_total", {
-  description: "Answers that would remove more than half of the peers or leave this pod alone, by result: confirmed (applied) or unconfirmed (ignored)",
+  description:
+    "Answers that would remove more than half of the peers or leave this pod alone, by result: confirmed (applied) or unconfirmed (ignored)",
   incremental: true
 })
 
@@ -91,7 +93,8 @@ export type HintResult = "following" | "pending" | "agreed" | "full" | "off"
 
 /** Refresh hints received, by kind and by what became of them. */
 export const hints = Metric.counter("miroir_peer_discovery_hints_total", {
-  description: "Refresh hints received from peers, by kind (joined, left) and result (following, pending, agreed, full, off)",
+  description:
+    "Refresh hints received from peers, by kind (joined, left) and result (following, pending, agreed, full, off)",
   incremental: true
 })
 

@@ -53,7 +53,10 @@ export interface Service {
   /** Every change of membership from the moment of subscription, with the ids that joined and left. */
   readonly changes: Stream.Stream<PeerSet.MembershipChange>
   /** Waits until the set has at least `count` peers (this pod included), at most `timeout`. */
-  readonly awaitPeers: (count: number, timeout: Duration.DurationInput) => Effect.Effect<PeerSet.PeerSet, PeerWaitTimeout>
+  readonly awaitPeers: (
+    count: number,
+    timeout: Duration.DurationInput
+  ) => Effect.Effect<PeerSet.PeerSet, PeerWaitTimeout>
   /**
    * Looks the peers up now, once (after a lookup in flight, if any), and returns the new set; on a
    * failure the set is kept, marked stale, and the error returned. An answer that is a large shrink
@@ -137,8 +140,11 @@ export const isLargeShrink = (previous: PeerSet.PeerSet, next: PeerSet.PeerSet):
 
 /** Logs a failure or defect of a background fiber's work with `message` instead of ending the fiber; interruption goes through. */
 const logDefect = (message: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A | void, never, R> =>
-  Effect.catchAllCause(self, (cause) =>
-    Cause.isInterruptedOnly(cause) ? Effect.failCause(Cause.stripFailures(cause)) : Effect.logError(message, cause))
+  Effect.catchAllCause(
+    self,
+    (cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.failCause(Cause.stripFailures(cause)) : Effect.logError(message, cause)
+  )
 
 /** What one lookup found: the listed ids, the targets that were not the Service's, and SRV records with port 0. */
 interface Listing {
@@ -247,7 +253,9 @@ export const make = Effect.gen(function*() {
       const listed = new Set(current.peers)
       const held = yield* Ref.getAndSet(heldShrink, Option.none())
       const confirmed = Option.isSome(held) && [...held.value.removed].every((id) => !listed.has(id))
-      if (Option.isSome(held) && !confirmed) yield* dropHeld(held.value, "its answer lists peers the first one left out")
+      if (Option.isSome(held) && !confirmed) {
+        yield* dropHeld(held.value, "its answer lists peers the first one left out")
+      }
       if (confirmed) {
         yield* Metric.increment(Metrics.largeShrinksWithResult("confirmed"))
         yield* Effect.logInfo("a second lookup confirmed a large shrink of the peers; applying it").pipe(
@@ -255,8 +263,13 @@ export const make = Effect.gen(function*() {
         )
       } else if (isLargeShrink(previous, current)) {
         const removed = new Set(previous.peers.filter((id) => !listed.has(id)))
-        yield* Ref.set(heldShrink, Option.some({ removed, peers: previous.peers.length, answered: current.peers.length }))
-        yield* Effect.logInfo("an answer would shrink the peers by more than half; waiting for the next lookup to confirm it").pipe(
+        yield* Ref.set(
+          heldShrink,
+          Option.some({ removed, peers: previous.peers.length, answered: current.peers.length })
+        )
+        yield* Effect.logInfo(
+          "an answer would shrink the peers by more than half; waiting for the next lookup to confirm it"
+        ).pipe(
           Effect.annotateLogs({
             peers: previous.peers.length,
             answered: current.peers.length,
@@ -305,7 +318,11 @@ export const make = Effect.gen(function*() {
     })
 
   /** Logs a failed lookup when its outcome differs from the previous lookup's; the same failure again is only debug. */
-  const logFailure = (error: DnsLookupError, previousResult: Metrics.LookupResult | undefined, kept: PeerSet.PeerSet) => {
+  const logFailure = (
+    error: DnsLookupError,
+    previousResult: Metrics.LookupResult | undefined,
+    kept: PeerSet.PeerSet
+  ) => {
     const message = error.outcome === "truncated"
       ? "the peers' DNS answer is truncated (only part of the records arrived); keeping the last known peers"
       : "peer lookup failed; keeping the last known peers"

@@ -105,11 +105,15 @@ const optional = <A>(name: string, parse: ConfigVariable.Parse<A>): Config.Confi
 export const config = (resolvConf?: string): Config.Config<Settings> =>
   Config.all({
     podNamespace: ConfigVariable.variable(Variables.podNamespace, Parse.dnsLabel, { default: Defaults.podNamespace }),
-    podName: ConfigVariable.variable(Variables.podName, (name) => Parse.dnsLabel(name.toLowerCase()), { default: hostname() }),
+    podName: ConfigVariable.variable(Variables.podName, (name) => Parse.dnsLabel(name.toLowerCase()), {
+      default: hostname()
+    }),
     podIp: optional(Variables.podIp, Parse.ipAddress),
     service: ConfigVariable.variable(Variables.service, Parse.serviceName, { default: Defaults.service }),
     portName: ConfigVariable.variable(Variables.portName, Parse.portName, { default: Defaults.portName }),
-    protocol: ConfigVariable.variable(Variables.protocol, ConfigVariable.oneOf(["tcp", "udp", "sctp"]), { default: Defaults.protocol }),
+    protocol: ConfigVariable.variable(Variables.protocol, ConfigVariable.oneOf(["tcp", "udp", "sctp"]), {
+      default: Defaults.protocol
+    }),
     record: ConfigVariable.variable(Variables.record, ConfigVariable.oneOf(["srv", "a"]), { default: Defaults.record }),
     refreshInterval: ConfigVariable.variable(
       Variables.refreshInterval,
@@ -137,12 +141,18 @@ export const config = (resolvConf?: string): Config.Config<Settings> =>
       // The domain last: its default depends on the namespace.
       const domain = Option.getOrElse(
         clusterDomain,
-        () => (resolvConf === undefined ? undefined : clusterDomainFromResolvConf(resolvConf, settings.podNamespace)) ?? Defaults.clusterDomain
+        () =>
+          (resolvConf === undefined ? undefined : clusterDomainFromResolvConf(resolvConf, settings.podNamespace)) ??
+            Defaults.clusterDomain
       )
       return Either.match(Parse.domainName(domain), {
         onLeft: (expected) => Either.left(ConfigVariable.invalid(Variables.clusterDomain, domain, expected)),
         onRight: (clusterDomain) =>
-          Either.right({ ...settings, clusterDomain, dnsServers: Option.getOrElse(dnsServers, (): ReadonlyArray<string> => []) })
+          Either.right({
+            ...settings,
+            clusterDomain,
+            dnsServers: Option.getOrElse(dnsServers, (): ReadonlyArray<string> => [])
+          })
       })
     })
   )
@@ -154,7 +164,11 @@ export const config = (resolvConf?: string): Config.Config<Settings> =>
 export const make = (raw: Input, resolvConf?: string): Effect.Effect<Settings, ConfigError> =>
   ConfigVariable.load(config(resolvConf)).pipe(
     Effect.withConfigProvider(ConfigProvider.fromMap(
-      new Map(Object.entries(raw).flatMap(([key, value]) => value === undefined ? [] : [[Variables[key as keyof Settings], value]]))
+      new Map(
+        Object.entries(raw).flatMap(([key, value]) =>
+          value === undefined ? [] : [[Variables[key as keyof Settings], value]]
+        )
+      )
     ))
   )
 
@@ -172,7 +186,9 @@ const readResolvConf = Effect.tryPromise(() => readFile(RESOLV_CONF_PATH, "utf8"
  * (`ConfigProvider.fromMap`) instead of `process.env`.
  */
 export const load: Effect.Effect<Settings, ConfigError> = Effect.gen(function*() {
-  const domainSet = Option.isSome(yield* Config.option(Config.string(Variables.clusterDomain)).pipe(Effect.orElseSucceed(() => Option.none())))
+  const domainSet = Option.isSome(
+    yield* Config.option(Config.string(Variables.clusterDomain)).pipe(Effect.orElseSucceed(() => Option.none()))
+  )
   return yield* ConfigVariable.load(config(domainSet ? undefined : yield* readResolvConf))
 })
 

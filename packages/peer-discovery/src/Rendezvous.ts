@@ -94,7 +94,11 @@ const checkShardCount = (count: number): void => {
 }
 
 /** The brute-force {@link ownedShards}: every shard key through {@link ownerOf}. The reference of the tests. */
-export const ownedShardsByKey = (count: number, self: string, peerIds: ReadonlyArray<string>): ReadonlyArray<number> => {
+export const ownedShardsByKey = (
+  count: number,
+  self: string,
+  peerIds: ReadonlyArray<string>
+): ReadonlyArray<number> => {
   const owned: Array<number> = []
   for (let shard = 0; shard < count; shard++) {
     if (ownerOf(shardKey(shard), peerIds) === self) owned.push(shard)

@@ -16,7 +16,8 @@ import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 const srvRecord = (ip: string, total: number) =>
   `${SRV_NAME} 5 IN SRV 0 ${Math.max(1, Math.floor(100 / total))} 7700 ${ip.replaceAll(".", "-")}.${DOMAIN}`
 const aRecord = (ip: string) => `${ip.replaceAll(".", "-")}.${DOMAIN} 5 IN A ${ip}`
-const podIps = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => `10.1.${Math.floor((i + offset) / 250)}.${((i + offset) % 250) + 1}`)
+const podIps = (n: number, offset = 0) =>
+  Array.from({ length: n }, (_, i) => `10.1.${Math.floor((i + offset) / 250)}.${((i + offset) % 250) + 1}`)
 
 /** The resolver of DnsResolver.layer, built from settings that point at `server`. */
 const resolverFor = (server: string, timeout: Duration.DurationInput = "1 second") =>
@@ -40,7 +41,16 @@ const udpQuery = (port: number, name: string): Promise<dnsPacket.Packet> =>
       socket.close()
       resolve(dnsPacket.decode(message))
     })
-    socket.send(dnsPacket.encode({ type: "query", id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: "SRV", name }] }), port, "127.0.0.1")
+    socket.send(
+      dnsPacket.encode({
+        type: "query",
+        id: 7,
+        flags: dnsPacket.RECURSION_DESIRED,
+        questions: [{ type: "SRV", name }]
+      }),
+      port,
+      "127.0.0.1"
+    )
   })
 
 describe("DnsResolver.layer against unbound", () => {
@@ -49,7 +59,8 @@ describe("DnsResolver.layer against unbound", () => {
   let largeWithoutTcp: Unbound
   const LARGE_NAME = "_http._tcp.large.default.svc.cluster.local."
   const largeRecords = podIps(300).map((ip) =>
-    `${LARGE_NAME} 5 IN SRV 0 1 7700 ${ip.replaceAll(".", "-")}.large.default.svc.cluster.local.`)
+    `${LARGE_NAME} 5 IN SRV 0 1 7700 ${ip.replaceAll(".", "-")}.large.default.svc.cluster.local.`
+  )
 
   beforeAll(async () => {
     ;[unbound, large, largeWithoutTcp] = await Promise.all([
@@ -129,7 +140,9 @@ describe("DnsResolver.layer against unbound", () => {
       const huge = yield* Effect.acquireRelease(
         Effect.promise(() =>
           startUnbound({
-            records: podIps(1_200).map((ip) => `${HUGE_NAME} 5 IN SRV 0 1 7700 ${ip.replaceAll(".", "-")}.huge.default.svc.cluster.local.`)
+            records: podIps(1_200).map((ip) =>
+              `${HUGE_NAME} 5 IN SRV 0 1 7700 ${ip.replaceAll(".", "-")}.huge.default.svc.cluster.local.`
+            )
           })
         ),
         (server) => Effect.promise(server.stop)
@@ -195,7 +208,10 @@ describe("PeerDiscovery against unbound", () => {
         discovery.membership.pipe(
           Stream.filter((set) => set.peers.join() === expected.join()),
           Stream.runHead,
-          Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => new Error(`peers never became ${expected.join()}`) }),
+          Effect.timeoutFail({
+            duration: "2 seconds",
+            onTimeout: () => new Error(`peers never became ${expected.join()}`)
+          }),
           Effect.zipRight(discovery.current)
         )
 

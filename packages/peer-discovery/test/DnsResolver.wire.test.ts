@@ -41,10 +41,11 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
   afterAll(async () => {
     await Promise.all([dnsServer?.close(), second?.close()])
   })
-  const use = (server: ScriptedDns, script: Script) => Effect.sync(() => {
-    server.setScript(script)
-    server.queries.length = 0
-  })
+  const use = (server: ScriptedDns, script: Script) =>
+    Effect.sync(() => {
+      server.setScript(script)
+      server.queries.length = 0
+    })
 
   it.live("asks over UDP with EDNS0, so an answer over 512 bytes comes without a TCP retry", () =>
     Effect.gen(function*() {
@@ -63,7 +64,11 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
   it.live("asks again over TCP when the UDP answer is truncated, and takes the whole TCP answer", () =>
     Effect.gen(function*() {
       yield* use(dnsServer, (query, transport) => ({
-        send: [transport === "udp" ? reply(query, { answers: records(2), truncated: true }) : reply(query, { answers: records(40) })]
+        send: [
+          transport === "udp"
+            ? reply(query, { answers: records(2), truncated: true })
+            : reply(query, { answers: records(40) })
+        ]
       }))
       const resolver = yield* resolverFor([dnsServer.server])
       expect(yield* resolver.resolveSrv(SRV_NAME)).toHaveLength(40)
@@ -87,9 +92,21 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
 
   it.live("takes a TCP answer with TC set and additional records: only extras were left out, as CoreDNS does", () =>
     Effect.gen(function*() {
-      const address = (i: number): dnsPacket.Answer => ({ type: "A", name: target(i).replace(/\.$/, ""), ttl: 5, class: "IN", data: `10.2.0.${i}` })
+      const address = (i: number): dnsPacket.Answer => ({
+        type: "A",
+        name: target(i).replace(/\.$/, ""),
+        ttl: 5,
+        class: "IN",
+        data: `10.2.0.${i}`
+      })
       yield* use(dnsServer, (query, transport) => ({
-        send: [reply(query, { answers: records(transport === "udp" ? 0 : 25), additionals: transport === "udp" ? [] : [address(1), address(2)], truncated: true })]
+        send: [
+          reply(query, {
+            answers: records(transport === "udp" ? 0 : 25),
+            additionals: transport === "udp" ? [] : [address(1), address(2)],
+            truncated: true
+          })
+        ]
       }))
       const resolver = yield* resolverFor([dnsServer.server])
       expect(yield* resolver.resolveSrv(SRV_NAME)).toHaveLength(25)
@@ -112,7 +129,10 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
     Effect.gen(function*() {
       const spoofed = (query: dnsPacket.DecodedPacket) => [
         reply(query, { id: (query.id! + 1) % 65_536, answers: [srv(SRV_NAME, `evil.${DOMAIN}`)] }),
-        reply(query, { questions: [{ type: "SRV", name: "_http._tcp.other.default.svc.cluster.local" }], answers: [srv(SRV_NAME, `evil.${DOMAIN}`)] }),
+        reply(query, {
+          questions: [{ type: "SRV", name: "_http._tcp.other.default.svc.cluster.local" }],
+          answers: [srv(SRV_NAME, `evil.${DOMAIN}`)]
+        }),
         reply(query, { questions: [{ type: "A", name: SRV_NAME.replace(/\.$/, "") }] })
       ]
       yield* use(dnsServer, (query, transport) => ({
@@ -132,13 +152,21 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
     Effect.gen(function*() {
       const before = (yield* Metric.value(Metrics.ignoredRecordsWithReason("other_owner"))).count
       yield* use(dnsServer, (query) => ({
-        send: [reply(query, { answers: [...records(2), ...[1, 2, 3].map((i) => srv(`_http._tcp.other.${DOMAIN}`, `x-${i}.${DOMAIN}`))] })]
+        send: [reply(query, {
+          answers: [
+            ...records(2),
+            ...[1, 2, 3].map((i) => srv(`_http._tcp.other.${DOMAIN}`, `x-${i}.${DOMAIN}`))
+          ]
+        })]
       }))
       const resolver = yield* resolverFor([dnsServer.server])
       expect(targets(yield* resolver.resolveSrv(SRV_NAME))).toEqual(["10-2-0-1", "10-2-0-2"])
       expect((yield* Metric.value(Metrics.ignoredRecordsWithReason("other_owner"))).count - before).toBe(3)
       // Only foreign records: the name has no data.
-      yield* use(dnsServer, (query) => ({ send: [reply(query, { answers: records(2, `_http._tcp.other.${DOMAIN}`) })] }))
+      yield* use(
+        dnsServer,
+        (query) => ({ send: [reply(query, { answers: records(2, `_http._tcp.other.${DOMAIN}`) })] })
+      )
       expect((yield* Effect.flip(resolver.resolveSrv(SRV_NAME))).outcome).toBe("nodata")
     }))
 
@@ -146,11 +174,17 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
     Effect.gen(function*() {
       const before = (yield* Metric.value(Metrics.ignoredRecordsWithReason("port_zero"))).count
       yield* use(dnsServer, (query) => ({
-        send: [reply(query, { answers: [srv(SRV_NAME, `10-0-0-1.${DOMAIN}`), srv(SRV_NAME, target(2)), srv(SRV_NAME, target(3), 0)] })]
+        send: [
+          reply(query, {
+            answers: [srv(SRV_NAME, `10-0-0-1.${DOMAIN}`), srv(SRV_NAME, target(2)), srv(SRV_NAME, target(3), 0)]
+          })
+        ]
       }))
       const context = yield* Layer.build(PeerDiscovery.layer.pipe(
         Layer.provide(DnsResolver.layer),
-        Layer.provide(PeerDiscoveryConfig.layerTest({ dnsServers: [dnsServer.server], lookupTimeout: Duration.seconds(1) }))
+        Layer.provide(
+          PeerDiscoveryConfig.layerTest({ dnsServers: [dnsServer.server], lookupTimeout: Duration.seconds(1) })
+        )
       ))
       const set = yield* Context.get(context, PeerDiscovery.PeerDiscovery).current
       expect(set.peers).toEqual(["10-0-0-1", "10-2-0-2"])
@@ -160,7 +194,10 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
   it.live("maps the RCODEs: NXDOMAIN, SERVFAIL, REFUSED, others; NOERROR without records is nodata", () =>
     Effect.gen(function*() {
       const resolver = yield* resolverFor([dnsServer.server])
-      const cases = [["NXDOMAIN", "nxdomain"], ["SERVFAIL", "servfail"], ["REFUSED", "refused"], ["NOTIMP", "error"], ["NOERROR", "nodata"]] as const
+      const cases = [["NXDOMAIN", "nxdomain"], ["SERVFAIL", "servfail"], ["REFUSED", "refused"], ["NOTIMP", "error"], [
+        "NOERROR",
+        "nodata"
+      ]] as const
       for (const [rcode, outcome] of cases) {
         yield* use(dnsServer, (query) => ({ send: [reply(query, { rcode })] }))
         const error = yield* Effect.flip(resolver.resolveSrv(SRV_NAME))
@@ -189,7 +226,8 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
 
   it.live("closes the TCP connection when a lookup is interrupted or times out", () =>
     Effect.gen(function*() {
-      yield* use(dnsServer, (query, transport) => transport === "udp" ? { send: [reply(query, { truncated: true })] } : "silent")
+      yield* use(dnsServer, (query, transport) =>
+        transport === "udp" ? { send: [reply(query, { truncated: true })] } : "silent")
       const resolver = yield* resolverFor([dnsServer.server], "5 seconds")
       const lookup = yield* Effect.fork(resolver.resolveSrv(SRV_NAME))
       yield* connections(dnsServer, 1)
@@ -202,10 +240,17 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
 
   it.live("ends the lookups in flight when the resolver's scope closes: sockets closed, lookups failed", () =>
     Effect.gen(function*() {
-      yield* use(dnsServer, (query, transport) => transport === "udp" ? { send: [reply(query, { truncated: true })] } : "silent")
+      yield* use(
+        dnsServer,
+        (query, transport) => transport === "udp" ? { send: [reply(query, { truncated: true })] } : "silent"
+      )
       const scope = yield* Scope.make()
       const context = yield* Layer.buildWithScope(
-        DnsResolver.layer.pipe(Layer.provide(PeerDiscoveryConfig.layerTest({ dnsServers: [dnsServer.server], lookupTimeout: Duration.seconds(5) }))),
+        DnsResolver.layer.pipe(
+          Layer.provide(
+            PeerDiscoveryConfig.layerTest({ dnsServers: [dnsServer.server], lookupTimeout: Duration.seconds(5) })
+          )
+        ),
         scope
       )
       const lookup = yield* Effect.fork(Context.get(context, DnsResolver.DnsResolver).resolveSrv(SRV_NAME))
@@ -224,14 +269,28 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
       const name = `10-2-0-1.${DOMAIN}`
       yield* use(dnsServer, (query) => {
         const type = query.questions![0]!.type
-        if (type === "A") return { send: [reply(query, { answers: [{ type: "A", name: name.slice(0, -1), ttl: 5, class: "IN", data: "10.2.0.1" }] })] }
-        return { send: [reply(query, { answers: [{ type: "AAAA", name: name.slice(0, -1), ttl: 5, class: "IN", data: "fd00::1" }] })] }
+        if (type === "A") {
+          return {
+            send: [
+              reply(query, { answers: [{ type: "A", name: name.slice(0, -1), ttl: 5, class: "IN", data: "10.2.0.1" }] })
+            ]
+          }
+        }
+        return {
+          send: [
+            reply(query, { answers: [{ type: "AAAA", name: name.slice(0, -1), ttl: 5, class: "IN", data: "fd00::1" }] })
+          ]
+        }
       })
       const resolver = yield* resolverFor([dnsServer.server])
       expect([...(yield* resolver.resolveAddresses(name))].sort()).toEqual(["10.2.0.1", "fd00::1"])
       yield* use(dnsServer, (query) =>
         query.questions![0]!.type === "A"
-          ? { send: [reply(query, { answers: [{ type: "A", name: name.slice(0, -1), ttl: 5, class: "IN", data: "10.2.0.1" }] })] }
+          ? {
+            send: [
+              reply(query, { answers: [{ type: "A", name: name.slice(0, -1), ttl: 5, class: "IN", data: "10.2.0.1" }] })
+            ]
+          }
           : { send: [reply(query, { truncated: true })] })
       expect((yield* Effect.flip(resolver.resolveAddresses(name))).outcome).toBe("truncated")
     }))
@@ -256,10 +315,13 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
 describe("DnsResolver.layer over IPv6", () => {
   it.live("asks a server at [::1]", () =>
     Effect.gen(function*() {
-      const server = yield* Effect.acquireRelease(Effect.promise(() => startScriptedDns(whole(2), "::1")), (s) => Effect.promise(s.close))
+      const server = yield* Effect.acquireRelease(Effect.promise(() => startScriptedDns(whole(2), "::1")), (s) =>
+        Effect.promise(s.close))
       const resolver = yield* resolverFor([server.server])
       expect(yield* resolver.resolveSrv(SRV_NAME)).toHaveLength(2)
-      server.setScript((query, transport) => ({ send: [reply(query, { answers: records(transport === "udp" ? 1 : 30), truncated: transport === "udp" })] }))
+      server.setScript((query, transport) => ({
+        send: [reply(query, { answers: records(transport === "udp" ? 1 : 30), truncated: transport === "udp" })]
+      }))
       expect(yield* resolver.resolveSrv(SRV_NAME)).toHaveLength(30)
     }).pipe(Effect.scoped))
 })

@@ -20,8 +20,6 @@ const MAX_JITTERED = Duration.times(INTERVAL, 1.2)
 const SHORT = { refreshInterval: Duration.seconds(2), lookupTimeout: Duration.millis(500) }
 const DELAY = PeerDiscovery.confirmationDelay(SHORT.refreshInterval)
 
-
-
 const counter = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
 
 /** Log lines with their annotations, captured by a logger the test provides. */
@@ -32,7 +30,8 @@ const captureLogs = () => {
       message: String(Array.isArray(message) ? message[0] : message),
       level: logLevel.label,
       annotations: Object.fromEntries(HashMap.toEntries(annotations))
-    }))
+    })
+  )
   return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
 }
 
@@ -132,7 +131,8 @@ describe("PeerDiscovery: large shrinks", () => {
         expect((yield* counter(Metrics.membershipChanges)) - before.changes).toBe(0)
         expect((yield* counter(Metrics.largeShrinksWithResult("confirmed"))) - before.confirmed).toBe(0)
         if (partial !== "a truncated answer") {
-          expect((yield* counter(Metrics.largeShrinksWithResult("unconfirmed"))) - before.unconfirmed).toBeGreaterThanOrEqual(10)
+          expect((yield* counter(Metrics.largeShrinksWithResult("unconfirmed"))) - before.unconfirmed)
+            .toBeGreaterThanOrEqual(10)
         }
         expect(yield* rendezvous.ownedShards(64)).toEqual(owned)
         // The stream of owned shards emitted only its first value.

@@ -6,13 +6,20 @@ import * as Metrics from "../src/Metrics.js"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import * as Rendezvous from "../src/Rendezvous.js"
-import { DOMAIN, environment, lookupCount, peersOf, podIds, pods, SRV_NAME, srvFor, startWith } from "./support/fixtures.js"
+import {
+  DOMAIN,
+  environment,
+  lookupCount,
+  peersOf,
+  podIds,
+  pods,
+  SRV_NAME,
+  srvFor,
+  startWith
+} from "./support/fixtures.js"
 
 const INTERVAL = Duration.seconds(15)
 const MAX_JITTERED = Duration.times(INTERVAL, 1.2)
-
-
-
 
 /** Moves the clock; every sleep due on the way wakes at its own time, in order. */
 const advance = (duration: Duration.DurationInput) => TestClock.adjust(duration)
@@ -258,14 +265,19 @@ describe("PeerDiscovery", () => {
   it.scoped("warns once when the answer nears the largest a DNS message can carry", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
-      const many = Array.from({ length: PeerDiscovery.LARGE_ANSWER_WARNING }, (_, i) => srvFor(`10.1.${i >> 8}.${i & 255}`))
+      const many = Array.from({ length: PeerDiscovery.LARGE_ANSWER_WARNING }, (_, i) =>
+        srvFor(`10.1.${i >> 8}.${i & 255}`))
       yield* dns.setSrv(SRV_NAME, many)
       yield* discovery.refresh
       yield* discovery.refresh
-      expect(messages.filter((message) => message.includes("nears the largest"))).toHaveLength(1)
+      expect(messages.filter((message) =>
+        message.includes("nears the largest")
+      )).toHaveLength(1)
       expect((yield* discovery.current).peers.length).toBe(PeerDiscovery.LARGE_ANSWER_WARNING + 1)
     }).pipe(
-      Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void messages.push(String(message))))),
+      Effect.provide(
+        Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void messages.push(String(message))))
+      ),
       Effect.provide(environment())
     ))
 

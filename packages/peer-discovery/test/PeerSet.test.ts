@@ -12,24 +12,38 @@ describe("PeerId", () => {
   it("builds the SRV name and the Service domain, fully qualified", () => {
     expect(SRV_NAME).toBe("_http._tcp.miroir-headless.default.svc.cluster.local.")
     expect(DOMAIN).toBe("miroir-headless.default.svc.cluster.local.")
-    expect(PeerId.srvName({ ...PeerDiscoveryConfig.testSettings, portName: "grpc", protocol: "udp", podNamespace: "prod", clusterDomain: "corp" }))
+    expect(
+      PeerId.srvName({
+        ...PeerDiscoveryConfig.testSettings,
+        portName: "grpc",
+        protocol: "udp",
+        podNamespace: "prod",
+        clusterDomain: "corp"
+      })
+    )
       .toBe("_grpc._udp.miroir-headless.prod.svc.corp.")
   })
 
   it("takes the first label of a target, lower-cased, with or without the trailing dot", () => {
-    expect(PeerId.fromTarget("10-244-1-5.miroir-headless.default.svc.cluster.local", DOMAIN)).toEqual(Option.some("10-244-1-5"))
-    expect(PeerId.fromTarget("Miroir-0.MIROIR-HEADLESS.default.svc.cluster.local.", DOMAIN)).toEqual(Option.some("miroir-0"))
+    expect(PeerId.fromTarget("10-244-1-5.miroir-headless.default.svc.cluster.local", DOMAIN)).toEqual(
+      Option.some("10-244-1-5")
+    )
+    expect(PeerId.fromTarget("Miroir-0.MIROIR-HEADLESS.default.svc.cluster.local.", DOMAIN)).toEqual(
+      Option.some("miroir-0")
+    )
   })
 
   it("refuses targets outside the Service's domain", () => {
-    for (const target of [
-      "10-244-1-5.other.default.svc.cluster.local.",
-      "10-244-1-5.miroir-headless.prod.svc.cluster.local.",
-      "a.b.miroir-headless.default.svc.cluster.local.",
-      "miroir-headless.default.svc.cluster.local.",
-      "evil.example.com.",
-      "xmiroir-headless.default.svc.cluster.local."
-    ]) {
+    for (
+      const target of [
+        "10-244-1-5.other.default.svc.cluster.local.",
+        "10-244-1-5.miroir-headless.prod.svc.cluster.local.",
+        "a.b.miroir-headless.default.svc.cluster.local.",
+        "miroir-headless.default.svc.cluster.local.",
+        "evil.example.com.",
+        "xmiroir-headless.default.svc.cluster.local."
+      ]
+    ) {
       expect(PeerId.fromTarget(target, DOMAIN), target).toEqual(Option.none())
     }
   })
@@ -138,7 +152,11 @@ describe("PeerSet.digest", () => {
     const b = PeerSet.fromAnswer(PeerId.identify({ podName: "b", podIp: Option.some("10.0.0.3") }), listed, new Date(5))
     expect(PeerSet.digest(a)).toBe(PeerSet.digest(b))
     // A pod that does not recognise itself adds its fallback id: its view, and digest, differ.
-    const lost = PeerSet.fromAnswer(PeerId.identify({ podName: "c", podIp: Option.some("10.0.0.9") }), listed, new Date(0))
+    const lost = PeerSet.fromAnswer(
+      PeerId.identify({ podName: "c", podIp: Option.some("10.0.0.9") }),
+      listed,
+      new Date(0)
+    )
     expect(PeerSet.digest(lost)).not.toBe(PeerSet.digest(a))
     expect(PeerSet.digest(PeerSet.markStale(a))).toBe(PeerSet.digest(a))
   })

@@ -77,7 +77,9 @@ export const spawn = (spec: PodSpec): PodProcess => {
 /** Whether `url` answers 200 now (a refused connection is a no). */
 export const answers = (url: string, timeout: Duration.DurationInput = Duration.seconds(1)): Effect.Effect<boolean> =>
   Effect.tryPromise(async (signal) => {
-    const response = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(Duration.toMillis(timeout))]) })
+    const response = await fetch(url, {
+      signal: AbortSignal.any([signal, AbortSignal.timeout(Duration.toMillis(timeout))])
+    })
     await response.body?.cancel()
     return response.ok
   }).pipe(Effect.orElseSucceed(() => false))

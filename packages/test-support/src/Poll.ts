@@ -6,7 +6,9 @@
 import { Data, Duration, Effect, type Predicate, Schedule } from "effect"
 
 /** A wait that ran out of time; says what was awaited and for how long. */
-export class WaitTimeout extends Data.TaggedError("WaitTimeout")<{ readonly what: string; readonly timeout: Duration.Duration }> {
+export class WaitTimeout
+  extends Data.TaggedError("WaitTimeout")<{ readonly what: string; readonly timeout: Duration.Duration }>
+{
   override get message(): string {
     return `timed out after ${Duration.format(this.timeout)} waiting for ${this.what}`
   }
@@ -33,10 +35,12 @@ export const pollUntil = <A, E, R>(
   options: Options
 ): Effect.Effect<A, E | WaitTimeout, R> =>
   read.pipe(
-    Effect.repeat(Schedule.identity<A>().pipe(
-      Schedule.addDelay(() => options.interval ?? POLL_INTERVAL),
-      Schedule.untilInput(done)
-    )),
+    Effect.repeat(
+      Schedule.identity<A>().pipe(
+        Schedule.addDelay(() => options.interval ?? POLL_INTERVAL),
+        Schedule.untilInput(done)
+      )
+    ),
     Effect.timeoutFail({
       duration: options.timeout,
       onTimeout: () => new WaitTimeout({ what, timeout: Duration.decode(options.timeout) })

@@ -44,7 +44,8 @@ export const start = (command: string, args: ReadonlyArray<string>, options: Sta
     ...(options.cwd === undefined ? {} : { cwd: options.cwd })
   })
   const ended = Deferred.unsafeMake<Ended>(FiberId.none)
-  const end = (code: number | null, signal: NodeJS.Signals | null) => Deferred.unsafeDone(ended, Exit.succeed({ code, signal }))
+  const end = (code: number | null, signal: NodeJS.Signals | null) =>
+    Deferred.unsafeDone(ended, Exit.succeed({ code, signal }))
   if (options.logFile !== undefined) {
     const logFile = options.logFile
     const file = createWriteStream(logFile, { flags: "a" })
@@ -79,7 +80,9 @@ export const isRunning = ({ child }: Started): boolean => child.exitCode === nul
 export const exited = (started: Started): Effect.Effect<Ended> => Deferred.await(started.ended)
 
 /** A process that should have exited by itself and had not; carries what it printed. */
-export class StillRunning extends Data.TaggedError("StillRunning")<{ readonly timeout: Duration.Duration; readonly output: string }> {
+export class StillRunning
+  extends Data.TaggedError("StillRunning")<{ readonly timeout: Duration.Duration; readonly output: string }>
+{
   override get message(): string {
     return `still running after ${Duration.toMillis(this.timeout)} ms:\n${this.output}`
   }
@@ -148,13 +151,16 @@ export const awaitReady = <E, R>(
   probe: Effect.Effect<boolean, E, R>,
   options: PollOptions
 ): Effect.Effect<void, NotReady, R> => {
-  const exitedFirst = Effect.flatMap(exited(started), ({ code, signal }) =>
-    Effect.fail(`the process exited (code ${code}, signal ${signal}) before ${what}`))
+  const exitedFirst = Effect.flatMap(
+    exited(started),
+    ({ code, signal }) => Effect.fail(`the process exited (code ${code}, signal ${signal}) before ${what}`)
+  )
   return Effect.raceFirst(
     Effect.mapError(waitUntil(what, probe, options), (timeout) => timeout.message),
     exitedFirst
   ).pipe(
     Effect.catchAll((reason) =>
-      Effect.zipRight(stop(started), Effect.fail(new NotReady({ reason, output: started.output() }))))
+      Effect.zipRight(stop(started), Effect.fail(new NotReady({ reason, output: started.output() })))
+    )
   )
 }

@@ -76,5 +76,12 @@ export const stop = (started: Started, graceMs = 5_000, signal: NodeJS.Signals =
  * Waits until a process this test started answers `probe`, for at most `timeoutMs`, and fails at once
  * if it exits first. On failure the process is stopped and the error carries what it printed.
  */
-export const awaitReady = (started: Started, what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> =>
-  Effect.runPromise(Process.awaitReady(started, what, Effect.tryPromise(probe), { timeout: Duration.millis(timeoutMs) }))
+export const awaitReady = (
+  started: Started,
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<boolean>
+): Promise<void> =>
+  Effect.runPromise(
+    Process.awaitReady(started, what, Effect.tryPromise(probe), { timeout: Duration.millis(timeoutMs) })
+  )

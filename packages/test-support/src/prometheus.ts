@@ -58,14 +58,19 @@ export interface Prometheus {
  * it is ready.
  */
 export const startPrometheus = async (options: string | Options = "250ms"): Promise<Prometheus> => {
-  const { ruleFiles = [], scrapeInterval = "250ms" } = typeof options === "string" ? { scrapeInterval: options } : options
+  const { ruleFiles = [], scrapeInterval = "250ms" } = typeof options === "string"
+    ? { scrapeInterval: options }
+    : options
   const binary = findExecutable("prometheus", INSTALL_HINT)
   const directory = await mkdtemp(join(tmpdir(), "miroir-prometheus-"))
   const port = await freePort()
   const targetsFile = join(directory, "targets.json")
   const setTargetGroups = async (groups: ReadonlyArray<TargetGroup>) => {
     // Written aside and renamed, so that Prometheus never reads half a file.
-    await writeFile(`${targetsFile}.tmp`, JSON.stringify(groups.map((group) => ({ targets: group.targets, labels: { job: "miroir", ...group.labels } }))))
+    await writeFile(
+      `${targetsFile}.tmp`,
+      JSON.stringify(groups.map((group) => ({ targets: group.targets, labels: { job: "miroir", ...group.labels } })))
+    )
     await rename(`${targetsFile}.tmp`, targetsFile)
   }
   const setTargets = (targets: ReadonlyArray<string>) => setTargetGroups([{ targets }])
@@ -108,7 +113,10 @@ export const startPrometheus = async (options: string | Options = "250ms"): Prom
       const response = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`)
       const body = await response.json() as any
       if (body.status !== "success") throw new Error(`PromQL ${promql}: ${JSON.stringify(body)}`)
-      return (body.data.result as Array<any>).map((sample) => ({ labels: sample.metric, value: Number(sample.value[1]) }))
+      return (body.data.result as Array<any>).map((sample) => ({
+        labels: sample.metric,
+        value: Number(sample.value[1])
+      }))
     },
     stop: async () => {
       await stop(daemon)

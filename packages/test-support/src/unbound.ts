@@ -58,18 +58,18 @@ export const startUnbound = async (options: UnboundOptions = {}): Promise<Unboun
       "  do-ip6: no",
       `  do-tcp: ${options.tcp === false ? "no" : "yes"}`,
       "  do-daemonize: no",
-      '  username: ""',
-      '  chroot: ""',
+      "  username: \"\"",
+      "  chroot: \"\"",
       `  directory: "${directory}"`,
-      '  pidfile: ""',
-      '  logfile: ""',
+      "  pidfile: \"\"",
+      "  logfile: \"\"",
       "  use-syslog: no",
       "  verbosity: 0",
       "  num-threads: 1",
       "  access-control: 127.0.0.0/8 allow",
-      '  module-config: "iterator"',
-      '  local-zone: "." refuse',
-      '  local-zone: "cluster.local." static',
+      "  module-config: \"iterator\"",
+      "  local-zone: \".\" refuse",
+      "  local-zone: \"cluster.local.\" static",
       `  include: "${recordsFile}"`,
       "remote-control:",
       "  control-enable: yes",
@@ -83,18 +83,26 @@ export const startUnbound = async (options: UnboundOptions = {}): Promise<Unboun
   const server = `127.0.0.1:${port}`
   const probe = new Resolver({ timeout: 200, tries: 1 })
   probe.setServers([server])
-  await awaitReady(daemon, `unbound on ${server} to answer`, 10_000, () =>
-    new Promise((resolve) =>
-      probe.resolveSrv("_probe._tcp.cluster.local.", (error) =>
-        resolve(error === null || error.code === "ENOTFOUND" || error.code === "ENODATA"))
-    ))
+  await awaitReady(
+    daemon,
+    `unbound on ${server} to answer`,
+    10_000,
+    () =>
+      new Promise((resolve) =>
+        probe.resolveSrv(
+          "_probe._tcp.cluster.local.",
+          (error) => resolve(error === null || error.code === "ENOTFOUND" || error.code === "ENODATA")
+        )
+      )
+  )
   /** Runs unbound-control; `lines`, if given, go to its standard input (the `local_datas` forms). */
   const unboundControl = (args: ReadonlyArray<string>, lines?: ReadonlyArray<string>) =>
     new Promise<void>((resolve, reject) => {
       const child = execFile(control, ["-c", config, ...args], (error, stdout) => {
         if (error !== null) reject(error)
-        else if (!stdout.includes("ok") && !/^(added|removed) \d+ datas/m.test(stdout)) reject(new Error(`unbound-control ${args.join(" ")}: ${stdout}`))
-        else resolve()
+        else if (!stdout.includes("ok") && !/^(added|removed) \d+ datas/m.test(stdout)) {
+          reject(new Error(`unbound-control ${args.join(" ")}: ${stdout}`))
+        } else resolve()
       })
       child.stdin?.end(lines === undefined ? "" : `${lines.join("\n")}\n`)
     })

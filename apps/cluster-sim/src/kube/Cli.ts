@@ -54,4 +54,7 @@ export const run = (
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>> = {}
 ): Effect.Effect<string, CliError> =>
-  Effect.flatMap(outcome(file, args, env), (ended) => ended.code === 0 ? Effect.succeed(ended.stdout) : Effect.fail(new CliError(ended)))
+  Effect.flatMap(
+    outcome(file, args, env),
+    (ended) => ended.code === 0 ? Effect.succeed(ended.stdout) : Effect.fail(new CliError(ended))
+  )

@@ -44,7 +44,9 @@ export const path = (name: Name): string => {
   try {
     accessSync(file, constants.X_OK)
   } catch {
-    throw new Error(`${name} is not built in ${binFolder()}: run scripts/install-test-deps.sh (it builds the real components from their Go modules)`)
+    throw new Error(
+      `${name} is not built in ${binFolder()}: run scripts/install-test-deps.sh (it builds the real components from their Go modules)`
+    )
   }
   return file
 }

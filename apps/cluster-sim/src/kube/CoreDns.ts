@@ -26,7 +26,11 @@ const KUBEADM_TTLS: Ttls = { ttl: 30, cache: 30 }
  * loopback may be asked here) and so less `loop` (which only detects forwarding loops) and `reload`
  * (the file never changes).
  */
-const corefile = (ports: { readonly dns: number; readonly health: number; readonly ready: number; readonly metrics: number }, kubeconfig: string, ttls: Ttls): string =>
+const corefile = (
+  ports: { readonly dns: number; readonly health: number; readonly ready: number; readonly metrics: number },
+  kubeconfig: string,
+  ttls: Ttls
+): string =>
   [
     `.:${ports.dns} {`,
     "    bind 127.0.0.1",
@@ -65,9 +69,15 @@ export interface CoreDns {
 }
 
 /** Starts CoreDNS reading the API server through `kubeconfig`; stops it when the scope closes. */
-export const make = (folder: string, kubeconfig: string, ttls: Ttls = KUBEADM_TTLS): Effect.Effect<CoreDns, Error, Scope.Scope> =>
+export const make = (
+  folder: string,
+  kubeconfig: string,
+  ttls: Ttls = KUBEADM_TTLS
+): Effect.Effect<CoreDns, Error, Scope.Scope> =>
   Effect.gen(function*() {
-    const [dns, health, ready, metrics] = yield* Effect.promise(() => Promise.all([freePort(), freePort(), freePort(), freePort()]))
+    const [dns, health, ready, metrics] = yield* Effect.promise(() =>
+      Promise.all([freePort(), freePort(), freePort(), freePort()])
+    )
     const text = corefile({ dns, health, ready, metrics }, kubeconfig, ttls)
     const file = join(folder, "Corefile")
     writeFileSync(file, text)

@@ -40,7 +40,11 @@ export interface WatchEvent<A> {
 
 /** Objects with the metadata the informer keys by. */
 export interface Keyed {
-  readonly metadata?: { readonly namespace?: string | undefined; readonly name?: string | undefined; readonly resourceVersion?: string | undefined } | undefined
+  readonly metadata?: {
+    readonly namespace?: string | undefined
+    readonly name?: string | undefined
+    readonly resourceVersion?: string | undefined
+  } | undefined
 }
 
 /** The client. */
@@ -58,7 +62,9 @@ export interface Service {
    * optional `?labelSelector=`) in a `SubscriptionRef` keyed `namespace/name`: a list, then a watch from
    * its resourceVersion, listed again whenever the watch ends or fails. Runs in the scope.
    */
-  readonly informer: <A extends Keyed>(path: string) => Effect.Effect<SubscriptionRef.SubscriptionRef<ReadonlyMap<string, A>>, never, Scope.Scope>
+  readonly informer: <A extends Keyed>(
+    path: string
+  ) => Effect.Effect<SubscriptionRef.SubscriptionRef<ReadonlyMap<string, A>>, never, Scope.Scope>
 }
 
 /** The client as a service. */
@@ -69,7 +75,14 @@ const keyOf = (object: Keyed) => `${object.metadata?.namespace ?? ""}/${object.m
 /** Builds the client over `connection`. */
 export const make = (connection: Connection): Service => {
   const url = new URL(connection.server)
-  const send = (method: string, path: string, body: string | undefined, contentType: string, onResponse: (status: number, stream: NodeJS.ReadableStream) => void, onError: (error: Error) => void) => {
+  const send = (
+    method: string,
+    path: string,
+    body: string | undefined,
+    contentType: string,
+    onResponse: (status: number, stream: NodeJS.ReadableStream) => void,
+    onError: (error: Error) => void
+  ) => {
     const req = httpsRequest({
       host: url.hostname,
       port: url.port,
@@ -91,24 +104,47 @@ export const make = (connection: Connection): Service => {
     return req
   }
 
-  const request = <A>(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown, contentType = "application/json") =>
+  const request = <A>(
+    method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
+    path: string,
+    body?: unknown,
+    contentType = "application/json"
+  ) =>
     Effect.async<A, KubeApiError>((resume) => {
-      const req = send(method, path, body === undefined ? undefined : JSON.stringify(body), contentType, (status, stream) => {
-        let text = ""
-        stream.on("data", (chunk) => (text += String(chunk)))
-        stream.on("end", () => {
-          let decoded: any
-          try {
-            decoded = text.length === 0 ? {} : JSON.parse(text)
-          } catch {
-            decoded = { message: text.slice(0, 200) }
-          }
-          if (status >= 200 && status < 300) resume(Effect.succeed(decoded as A))
-          else {
-            resume(Effect.fail(new KubeApiError({ method, path, status, reason: decoded?.reason ?? "Error", detail: decoded?.message ?? text.slice(0, 200) })))
-          }
-        })
-      }, (error) => resume(Effect.fail(new KubeApiError({ method, path, status: 0, reason: "Transport", detail: error.message }))))
+      const req = send(
+        method,
+        path,
+        body === undefined ? undefined : JSON.stringify(body),
+        contentType,
+        (status, stream) => {
+          let text = ""
+          stream.on("data", (chunk) => (text += String(chunk)))
+          stream.on("end", () => {
+            let decoded: any
+            try {
+              decoded = text.length === 0 ? {} : JSON.parse(text)
+            } catch {
+              decoded = { message: text.slice(0, 200) }
+            }
+            if (status >= 200 && status < 300) resume(Effect.succeed(decoded as A))
+            else {
+              resume(
+                Effect.fail(
+                  new KubeApiError({
+                    method,
+                    path,
+                    status,
+                    reason: decoded?.reason ?? "Error",
+                    detail: decoded?.message ?? text.slice(0, 200)
+                  })
+                )
+              )
+            }
+          })
+        },
+        (error) =>
+          resume(Effect.fail(new KubeApiError({ method, path, status: 0, reason: "Transport", detail: error.message })))
+      )
       return Effect.sync(() => req.destroy())
     })
 
@@ -117,23 +153,41 @@ export const make = (connection: Connection): Service => {
     Stream.async<WatchEvent<A>, KubeApiError>((emit) => {
       const separator = path.includes("?") ? "&" : "?"
       const watchPath = `${path}${separator}watch=1&allowWatchBookmarks=true&resourceVersion=${resourceVersion}`
-      const req = send("GET", watchPath, undefined, "", (status, stream) => {
-        if (status !== 200) {
-          void emit.fail(new KubeApiError({ method: "GET", path: watchPath, status, reason: "WatchFailed", detail: `HTTP ${status}` }))
-          return
-        }
-        let pending = ""
-        stream.on("data", (chunk) => {
-          pending += String(chunk)
-          let newline: number
-          while ((newline = pending.indexOf("\n")) >= 0) {
-            const line = pending.slice(0, newline)
-            pending = pending.slice(newline + 1)
-            if (line.trim().length > 0) void emit.single(JSON.parse(line) as WatchEvent<A>)
+      const req = send(
+        "GET",
+        watchPath,
+        undefined,
+        "",
+        (status, stream) => {
+          if (status !== 200) {
+            void emit.fail(
+              new KubeApiError({
+                method: "GET",
+                path: watchPath,
+                status,
+                reason: "WatchFailed",
+                detail: `HTTP ${status}`
+              })
+            )
+            return
           }
-        })
-        stream.on("end", () => void emit.end())
-      }, (error) => void emit.fail(new KubeApiError({ method: "GET", path: watchPath, status: 0, reason: "Transport", detail: error.message })))
+          let pending = ""
+          stream.on("data", (chunk) => {
+            pending += String(chunk)
+            let newline: number
+            while ((newline = pending.indexOf("\n")) >= 0) {
+              const line = pending.slice(0, newline)
+              pending = pending.slice(newline + 1)
+              if (line.trim().length > 0) void emit.single(JSON.parse(line) as WatchEvent<A>)
+            }
+          })
+          stream.on("end", () => void emit.end())
+        },
+        (error) =>
+          void emit.fail(
+            new KubeApiError({ method: "GET", path: watchPath, status: 0, reason: "Transport", detail: error.message })
+          )
+      )
       return Effect.sync(() => req.destroy())
     })
 
@@ -147,7 +201,15 @@ export const make = (connection: Connection): Service => {
         yield* watchEvents<A>(path, resourceVersion).pipe(
           Stream.runForEach((event) => {
             if (event.type === "ERROR") {
-              return Effect.fail(new KubeApiError({ method: "GET", path, status: 410, reason: "WatchError", detail: JSON.stringify(event.object).slice(0, 200) }))
+              return Effect.fail(
+                new KubeApiError({
+                  method: "GET",
+                  path,
+                  status: 410,
+                  reason: "WatchError",
+                  detail: JSON.stringify(event.object).slice(0, 200)
+                })
+              )
             }
             resourceVersion = event.object.metadata?.resourceVersion ?? resourceVersion
             if (event.type === "BOOKMARK") return Effect.void

@@ -77,7 +77,9 @@ const harnessValues = (options: Options): Record<string, unknown> => ({
   replicaCount: options.replicas,
   discovery: {
     refreshInterval: chartDuration(options.refreshInterval),
-    lookupTimeout: chartDuration(Duration.millis(Math.max(100, Math.floor(Duration.toMillis(options.refreshInterval) / 5))))
+    lookupTimeout: chartDuration(
+      Duration.millis(Math.max(100, Math.floor(Duration.toMillis(options.refreshInterval) / 5)))
+    )
   },
   probes: {
     startup: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 30 },
@@ -98,25 +100,45 @@ const harnessValues = (options: Options): Record<string, unknown> => ({
 const dashed = (ip: string) => ip.replaceAll(".", "-").replaceAll(":", "-")
 
 const phaseOf = (pod: IPod): Phase =>
-  pod.metadata?.deletionTimestamp !== undefined ? "Terminating"
-  : pod.status?.phase === "Running" ? "Running"
-  : pod.status?.phase === "Pending" || pod.status?.phase === undefined ? "Pending"
-  : "Gone"
+  pod.metadata?.deletionTimestamp !== undefined ?
+    "Terminating"
+    : pod.status?.phase === "Running" ?
+    "Running"
+    : pod.status?.phase === "Pending" || pod.status?.phase === undefined ?
+    "Pending"
+    : "Gone"
 
 const isReady = (pod: IPod) => pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false
 
 /** The ready endpoints of the Service's slices, as CoreDNS publishes them (dashed IPs, sorted). */
 const readyLabels = (slices: ReadonlyArray<IEndpointSlice>): ReadonlyArray<string> =>
-  [...new Set(slices.flatMap((slice) =>
-    (slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false).map((e) => e.hostname ?? dashed(e.addresses[0]!))
-  ))].sort()
+  [
+    ...new Set(slices.flatMap((slice) =>
+      (slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false).map((e) =>
+        e.hostname ?? dashed(e.addresses[0]!)
+      )
+    ))
+  ].sort()
 
 /** Starts every component, installs the chart, and waits until the release's pods are ready. */
 export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.Scope> =>
   Effect.gen(function*() {
-    const missing = Components.missing(["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "coredns", "helm"])
+    const missing = Components.missing([
+      "etcd",
+      "kube-apiserver",
+      "kube-controller-manager",
+      "kubectl",
+      "coredns",
+      "helm"
+    ])
     if (missing.length > 0) {
-      return yield* Effect.fail(new Error(`the real components are not built (${missing.join(", ")} missing in ${Components.binFolder()}): run scripts/install-test-deps.sh`))
+      return yield* Effect.fail(
+        new Error(
+          `the real components are not built (${
+            missing.join(", ")
+          } missing in ${Components.binFolder()}): run scripts/install-test-deps.sh`
+        )
+      )
     }
     mkdirSync(join(options.folder, "logs"), { recursive: true })
     const controlPlane = yield* ControlPlane.make(options.folder)
@@ -125,7 +147,10 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
     const kubelet = yield* ProcessKubelet.make(controlPlane.api, {
       nodeName: "process-kubelet",
       // The only emulated part: the image of Miroir (any registry, any tag) is the bundled pod service.
-      images: (image) => /(^|\/)miroir(:[^/]*)?(@sha256:[0-9a-f]+)?$/.test(image) ? { command: process.execPath, args: [program] } : undefined,
+      images: (image) =>
+        /(^|\/)miroir(:[^/]*)?(@sha256:[0-9a-f]+)?$/.test(image)
+          ? { command: process.execPath, args: [program] }
+          : undefined,
       dnsServer: coreDns.server,
       clusterDomain: "cluster.local",
       ...NETWORKS,
@@ -141,7 +166,8 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
         HELM_CONFIG_HOME: join(helmHome, "config"),
         HELM_DATA_HOME: join(helmHome, "data")
       })
-    const kubectl = (args: ReadonlyArray<string>) => run(Components.path("kubectl"), ["--kubeconfig", controlPlane.kubeconfig, ...args])
+    const kubectl = (args: ReadonlyArray<string>) =>
+      run(Components.path("kubectl"), ["--kubeconfig", controlPlane.kubeconfig, ...args])
 
     const valuesFile = join(options.folder, "values.json")
     writeFileSync(valuesFile, JSON.stringify(harnessValues(options), null, 2))
@@ -149,12 +175,18 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       yield* kubectl(["create", "namespace", options.namespace])
     }
     yield* helm(["install", options.release, CHART, "--namespace", options.namespace, "-f", valuesFile])
-    yield* Effect.addFinalizer(() => Effect.ignore(helm(["uninstall", options.release, "--namespace", options.namespace, "--wait", "--timeout", "20s"])))
+    yield* Effect.addFinalizer(() =>
+      Effect.ignore(
+        helm(["uninstall", options.release, "--namespace", options.namespace, "--wait", "--timeout", "20s"])
+      )
+    )
     const manifest = yield* helm(["get", "manifest", options.release, "--namespace", options.namespace])
     const deployment = /kind: Deployment\nmetadata:\n {2}name: (\S+)/.exec(manifest)?.[1]
     const headless = /MIROIR_PEER_DISCOVERY_SERVICE\n\s+value: "?([^"\n]+)"?/.exec(manifest)?.[1]
     if (deployment === undefined || headless === undefined) {
-      return yield* Effect.fail(new Error(`helm install of ${CHART}: no Deployment or headless Service in the manifest`))
+      return yield* Effect.fail(
+        new Error(`helm install of ${CHART}: no Deployment or headless Service in the manifest`)
+      )
     }
 
     const api = controlPlane.api
@@ -162,7 +194,9 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
     const selector = encodeURIComponent(`app.kubernetes.io/instance=${options.release}`)
     const podInformer = yield* api.informer<IPod>(`/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`)
     const sliceInformer = yield* api.informer<IEndpointSlice>(
-      `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${headless}`)}`
+      `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=${
+        encodeURIComponent(`kubernetes.io/service-name=${headless}`)
+      }`
     )
 
     // The cluster's state as the scenario sees it, derived from the watches as they change.
@@ -194,7 +228,9 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
               readyAt: readySince.get(uid)
             })
           }
-          for (const [uid, pod] of seen) if (!current.has(uid) && pod.phase !== "Gone") seen.set(uid, { ...pod, phase: "Gone", ready: false })
+          for (const [uid, pod] of seen) {
+            if (!current.has(uid) && pod.phase !== "Gone") seen.set(uid, { ...pod, phase: "Gone", ready: false })
+          }
           yield* SubscriptionRef.set(pods, [...seen.values()])
         })
       ),
@@ -207,7 +243,10 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       Effect.forkScoped
     )
 
-    const livePods = Effect.map(SubscriptionRef.get(pods), (all) => all.filter((p) => p.phase === "Pending" || p.phase === "Running"))
+    const livePods = Effect.map(
+      SubscriptionRef.get(pods),
+      (all) => all.filter((p) => p.phase === "Pending" || p.phase === "Running")
+    )
     const pick = (name: string | undefined, fallback: (live: ReadonlyArray<ClusterPod>) => ClusterPod | undefined) =>
       Effect.flatMap(livePods, (live) => {
         const pod = name === undefined ? fallback(live) : live.find((p) => p.name === name)
@@ -216,7 +255,9 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
 
     const versions = Components.versions()
     return {
-      description: `Kubernetes ${controlPlane.version} (etcd, kube-apiserver, kube-controller-manager), CoreDNS ${versions["coredns"] ?? ""} on ${coreDns.server}, process kubelet`,
+      description: `Kubernetes ${controlPlane.version} (etcd, kube-apiserver, kube-controller-manager), CoreDNS ${
+        versions["coredns"] ?? ""
+      } on ${coreDns.server}, process kubelet`,
       pods,
       published,
       controlPlane,
@@ -226,7 +267,8 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       helm,
       kubectl,
       valuesFile,
-      scaleTo: (replicas) => Effect.asVoid(kubectl(["scale", `deployment/${deployment}`, "--namespace", ns, `--replicas=${replicas}`])),
+      scaleTo: (replicas) =>
+        Effect.asVoid(kubectl(["scale", `deployment/${deployment}`, "--namespace", ns, `--replicas=${replicas}`])),
       deletePod: (name) =>
         pick(name, (live) => live[0]).pipe(
           Effect.tap((pod) =>

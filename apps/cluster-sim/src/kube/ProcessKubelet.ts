@@ -25,7 +25,18 @@ import * as Process from "@miroir/test-support/Process"
 import type { IIoK8sApiCoreV1Container as Container } from "kubernetes-models/v1/Container"
 import type { IPod } from "kubernetes-models/v1/Pod"
 import type { IIoK8sApiCoreV1Service as KubeService } from "kubernetes-models/v1/Service"
-import { Deferred, Duration, Effect, FiberMap, Option, Ref, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Deferred,
+  Duration,
+  Effect,
+  FiberMap,
+  Option,
+  Ref,
+  Schedule,
+  type Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import type { Service as KubeApi } from "./KubeApi.js"
 import { EnvError, resolveEnv } from "./internal/podEnv.js"
 import * as PodStatus from "./internal/podStatus.js"
@@ -85,8 +96,13 @@ export interface ProcessKubelet {
 const HOST_IP = "127.0.0.1"
 
 /** The loopback twin of a pod IP of the kubelet's pod network: same last octet. */
-export const loopbackTwin = (podIP: string, networks: { readonly podNetwork: string; readonly loopbackNetwork: string }): string =>
-  podIP.startsWith(`${networks.podNetwork}.`) ? `${networks.loopbackNetwork}.${podIP.slice(networks.podNetwork.length + 1)}` : podIP
+export const loopbackTwin = (
+  podIP: string,
+  networks: { readonly podNetwork: string; readonly loopbackNetwork: string }
+): string =>
+  podIP.startsWith(`${networks.podNetwork}.`)
+    ? `${networks.loopbackNetwork}.${podIP.slice(networks.podNetwork.length + 1)}`
+    : podIP
 const MAX_BACKOFF = Duration.minutes(5)
 
 /** The Node object of the kubelet, with its status. */
@@ -113,7 +129,14 @@ const nodeStatus = () => {
       allocatable: capacity,
       addresses: [{ type: "InternalIP", address: HOST_IP }, { type: "Hostname", address: "localhost" }],
       conditions: [
-        { type: "Ready", status: "True", reason: "KubeletReady", message: "process kubelet is posting ready status", lastHeartbeatTime: at, lastTransitionTime: at },
+        {
+          type: "Ready",
+          status: "True",
+          reason: "KubeletReady",
+          message: "process kubelet is posting ready status",
+          lastHeartbeatTime: at,
+          lastTransitionTime: at
+        },
         ...["MemoryPressure", "DiskPressure", "PIDPressure"].map((type) => ({
           type,
           status: "False",
@@ -139,7 +162,9 @@ const nodeStatus = () => {
 }
 
 const decodeSecret = (data: Readonly<Record<string, string>> | undefined) =>
-  data === undefined ? undefined : Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]))
+  data === undefined
+    ? undefined
+    : Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]))
 
 /** Starts the kubelet in the scope: registers the Node and runs the pods bound to it until the scope closes. */
 export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubelet, Error, Scope.Scope> =>
@@ -148,7 +173,12 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
     yield* api.request("POST", "/api/v1/nodes", nodeObject(options.nodeName)).pipe(
       Effect.catchIf((error) => error.status === 409, () => Effect.void)
     )
-    const patchNode = api.request("PATCH", `/api/v1/nodes/${options.nodeName}/status`, nodeStatus(), "application/merge-patch+json")
+    const patchNode = api.request(
+      "PATCH",
+      `/api/v1/nodes/${options.nodeName}/status`,
+      nodeStatus(),
+      "application/merge-patch+json"
+    )
     yield* patchNode
     // The heartbeat a kubelet posts; nothing here watches it, but `kubectl get nodes` reads it.
     yield* patchNode.pipe(Effect.ignore, Effect.repeat(Schedule.spaced(Duration.seconds(10))), Effect.forkScoped)
@@ -177,24 +207,34 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
       }
       throw new Error(`no free pod address left in ${options.podNetwork}.10-250`)
     })
-    const releaseIp = (ip: string) => Ref.update(addresses, ({ next, used }) => ({ next, used: new Set([...used].filter((u) => u !== ip)) }))
+    const releaseIp = (ip: string) =>
+      Ref.update(addresses, ({ next, used }) => ({ next, used: new Set([...used].filter((u) => u !== ip)) }))
 
     const sources = (namespace: string, podIP: string) => ({
       podIP,
       hostIP: HOST_IP,
       allocatable: { cpuMillis: 2000, memoryBytes: 24 * 2 ** 30 },
       configMap: (name: string) =>
-        Effect.runPromise(api.request<{ data?: Record<string, string> }>("GET", `/api/v1/namespaces/${namespace}/configmaps/${name}`).pipe(
-          Effect.map((cm) => cm.data ?? {}),
-          Effect.catchIf((e) => e.status === 404, () => Effect.succeed(undefined))
-        )),
+        Effect.runPromise(
+          api.request<{ data?: Record<string, string> }>("GET", `/api/v1/namespaces/${namespace}/configmaps/${name}`)
+            .pipe(
+              Effect.map((cm) => cm.data ?? {}),
+              Effect.catchIf((e) => e.status === 404, () => Effect.succeed(undefined))
+            )
+        ),
       secret: (name: string) =>
-        Effect.runPromise(api.request<{ data?: Record<string, string> }>("GET", `/api/v1/namespaces/${namespace}/secrets/${name}`).pipe(
-          Effect.map((s) => decodeSecret(s.data ?? {})),
-          Effect.catchIf((e) => e.status === 404, () => Effect.succeed(undefined))
-        )),
+        Effect.runPromise(
+          api.request<{ data?: Record<string, string> }>("GET", `/api/v1/namespaces/${namespace}/secrets/${name}`).pipe(
+            Effect.map((s) => decodeSecret(s.data ?? {})),
+            Effect.catchIf((e) => e.status === 404, () => Effect.succeed(undefined))
+          )
+        ),
       services: (ns: string) =>
-        Effect.runPromise(api.request<{ items: Array<KubeService> }>("GET", `/api/v1/namespaces/${ns}/services`).pipe(Effect.map((l) => l.items)))
+        Effect.runPromise(
+          api.request<{ items: Array<KubeService> }>("GET", `/api/v1/namespaces/${ns}/services`).pipe(
+            Effect.map((l) => l.items)
+          )
+        )
     })
 
     /** Runs one pod from its binding to its final deletion. */
@@ -208,17 +248,26 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         const container: Container = containers[0]!
         const ip = yield* allocateIp
         const listenIp = loopbackTwin(ip, options)
-        yield* setPod(uid, () => ({ uid, namespace, name, ip, listenIp, pid: undefined, ready: false, restarts: 0, terminating: false }))
-        const status = yield* Ref.make(PodStatus.initial({ podIP: ip, hostIP: HOST_IP, containerName: container.name, image: container.image ?? "" }))
+        yield* setPod(
+          uid,
+          () => ({ uid, namespace, name, ip, listenIp, pid: undefined, ready: false, restarts: 0, terminating: false })
+        )
+        const status = yield* Ref.make(
+          PodStatus.initial({ podIP: ip, hostIP: HOST_IP, containerName: container.name, image: container.image ?? "" })
+        )
         const patching = yield* Effect.makeSemaphore(1)
         /** Sends the whole status; patches go out one at a time, in order. */
         const publish = Effect.flatMap(Ref.get(status), (current) =>
-          api.request("PATCH", `${podPath}/status`, { status: PodStatus.toPodStatus(current) }, "application/merge-patch+json")
-        ).pipe(
-          Effect.retry(Schedule.exponential(Duration.millis(50)).pipe(Schedule.upTo(Duration.seconds(5)))),
-          Effect.catchAll((error) => Effect.logWarning(`status of ${namespace}/${name}: ${error.message}`)),
-          patching.withPermits(1)
-        )
+          api.request(
+            "PATCH",
+            `${podPath}/status`,
+            { status: PodStatus.toPodStatus(current) },
+            "application/merge-patch+json"
+          )).pipe(
+            Effect.retry(Schedule.exponential(Duration.millis(50)).pipe(Schedule.upTo(Duration.seconds(5)))),
+            Effect.catchAll((error) => Effect.logWarning(`status of ${namespace}/${name}: ${error.message}`)),
+            patching.withPermits(1)
+          )
         /** Changes the record and, when that changed anything, publishes it. */
         const update = (f: (s: PodStatus.LocalStatus) => PodStatus.LocalStatus) =>
           Effect.gen(function*() {
@@ -236,23 +285,41 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
 
         const program = Effect.gen(function*() {
           if (containers.length !== 1 || (pod.spec?.initContainers ?? []).length > 0) {
-            return yield* Effect.fail({ reason: "CreateContainerError", message: "the process kubelet runs pods of exactly one container and no init containers" })
+            return yield* Effect.fail({
+              reason: "CreateContainerError",
+              message: "the process kubelet runs pods of exactly one container and no init containers"
+            })
           }
           const image = container.image ?? ""
           const stand = options.images(image)
-          if (stand === undefined) return yield* Effect.fail({ reason: "ErrImagePull", message: `image ${image} has no local program on the process kubelet` })
+          if (stand === undefined) {
+            return yield* Effect.fail({
+              reason: "ErrImagePull",
+              message: `image ${image} has no local program on the process kubelet`
+            })
+          }
           const command = container.command ?? []
           if (command.length > 0 && command[0] !== "node") {
-            return yield* Effect.fail({ reason: "CreateContainerError", message: `the process kubelet runs node commands only, not ${command[0]}` })
+            return yield* Effect.fail({
+              reason: "CreateContainerError",
+              message: `the process kubelet runs node commands only, not ${command[0]}`
+            })
           }
-          const args = command.length > 0 ? [...command.slice(1), ...(container.args ?? [])] : container.args !== undefined ? [...container.args] : [...stand.args]
+          const args = command.length > 0
+            ? [...command.slice(1), ...(container.args ?? [])]
+            : container.args !== undefined
+            ? [...container.args]
+            : [...stand.args]
           for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) {
             const why = probe === undefined ? undefined : Probe.unsupported(probe)
             if (why !== undefined) return yield* Effect.fail({ reason: "CreateContainerConfigError", message: why })
           }
           const env = yield* Effect.tryPromise({
             try: () => resolveEnv(pod, container, sources(namespace, ip)),
-            catch: (error) => ({ reason: "CreateContainerConfigError", message: error instanceof EnvError ? error.message : String(error) })
+            catch: (error) => ({
+              reason: "CreateContainerConfigError",
+              message: error instanceof EnvError ? error.message : String(error)
+            })
           })
           return { command: stand.command, args, env }
         })
@@ -260,10 +327,20 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         if (prepared._tag === "Left") {
           yield* waiting(prepared.left.reason, prepared.left.message)
           yield* Effect.logWarning(`pod ${namespace}/${name} cannot start: ${prepared.left.message}`)
-          return yield* finish(uid, ip, listenIp, podPath, yield* Deferred.await(deletion), status, update, Option.none())
+          return yield* finish(
+            uid,
+            ip,
+            listenIp,
+            podPath,
+            yield* Deferred.await(deletion),
+            status,
+            update,
+            Option.none()
+          )
         }
         const { args, command, env } = prepared.right
-        const wildcard = (host: string | undefined) => host === undefined || host === "" || host === "0.0.0.0" || host === "::"
+        const wildcard = (host: string | undefined) =>
+          host === undefined || host === "" || host === "0.0.0.0" || host === "::"
         const processEnv: NodeJS.ProcessEnv = {
           PATH: process.env.PATH,
           HOSTNAME: pod.spec?.hostname ?? name,
@@ -282,7 +359,13 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           processes.set(uid, child)
           yield* setPod(uid, (p) => p && { ...p, pid: child.child.pid })
           const startedAt = PodStatus.now()
-          yield* update((s) => ({ ...s, phase: "Running", state: { running: { startedAt } }, started: false, ready: false }))
+          yield* update((s) => ({
+            ...s,
+            phase: "Running",
+            state: { running: { startedAt } },
+            started: false,
+            ready: false
+          }))
 
           /**
            * Runs `probe` every period after its initial delay, calling `onResult` when a result holds for
@@ -349,7 +432,14 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           const ended = yield* Process.exited(child)
           processes.delete(uid)
           const exitCode = ended.code ?? 128 + (ended.signal === "SIGKILL" ? 9 : 15)
-          const terminated = { terminated: { exitCode, reason: exitCode === 0 ? "Completed" : "Error", startedAt, finishedAt: PodStatus.now() } }
+          const terminated = {
+            terminated: {
+              exitCode,
+              reason: exitCode === 0 ? "Completed" : "Error",
+              startedAt,
+              finishedAt: PodStatus.now()
+            }
+          }
           yield* setPod(uid, (p) => p && { ...p, pid: undefined })
           yield* update((s) => ({ ...PodStatus.withReady(s, false), state: terminated, started: false }))
           return exitCode
@@ -372,7 +462,12 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
               ...s,
               lastState: s.state,
               restartCount: s.restartCount + 1,
-              state: { waiting: { reason: "CrashLoopBackOff", message: `back-off ${Duration.format(backoff)} restarting failed container` } }
+              state: {
+                waiting: {
+                  reason: "CrashLoopBackOff",
+                  message: `back-off ${Duration.format(backoff)} restarting failed container`
+                }
+              }
             }))
             yield* Effect.sleep(backoff)
             backoff = Duration.min(Duration.times(backoff, 2), MAX_BACKOFF)
@@ -407,7 +502,9 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           const hook = preStop?.sleep !== undefined
             ? Effect.sleep(Duration.seconds(preStop.sleep.seconds))
             : preStop?.httpGet !== undefined
-            ? Effect.asVoid(Probe.attempt({ httpGet: preStop.httpGet, timeoutSeconds: grace }, container.value, listenIp))
+            ? Effect.asVoid(
+              Probe.attempt({ httpGet: preStop.httpGet, timeoutSeconds: grace }, container.value, listenIp)
+            )
             : Effect.void
           yield* hook.pipe(Effect.timeout(Duration.millis(Math.max(0, deadline - Date.now()))), Effect.ignore)
           yield* Process.stop(child, { grace: Duration.millis(Math.max(0, deadline - Date.now())) })
@@ -418,10 +515,22 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           const startedAt = current.state.running.startedAt
           yield* update((s) => ({
             ...s,
-            state: { terminated: { exitCode: 0, reason: "Completed", finishedAt: PodStatus.now(), ...(startedAt === undefined ? {} : { startedAt }) } }
+            state: {
+              terminated: {
+                exitCode: 0,
+                reason: "Completed",
+                finishedAt: PodStatus.now(),
+                ...(startedAt === undefined ? {} : { startedAt })
+              }
+            }
           }))
         }
-        yield* api.request("DELETE", podPath, { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: 0, preconditions: { uid } }).pipe(
+        yield* api.request("DELETE", podPath, {
+          apiVersion: "v1",
+          kind: "DeleteOptions",
+          gracePeriodSeconds: 0,
+          preconditions: { uid }
+        }).pipe(
           Effect.catchIf((e) => e.status === 404 || e.status === 409, () => Effect.void),
           Effect.catchAll((e) => Effect.logWarning(`final delete of ${podPath}: ${e.message}`))
         )
@@ -446,7 +555,10 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           if (uid === undefined) continue
           const nodeName = pod.spec?.nodeName
           const deleting = pod.metadata?.deletionTimestamp !== undefined
-          if ((nodeName === undefined || nodeName === "") && !deleting && (pod.spec?.schedulerName ?? "default-scheduler") === "default-scheduler") {
+          if (
+            (nodeName === undefined || nodeName === "") && !deleting &&
+            (pod.spec?.schedulerName ?? "default-scheduler") === "default-scheduler"
+          ) {
             yield* Effect.forkScoped(bind(pod))
             continue
           }
@@ -457,10 +569,16 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
             if (phase === "Succeeded" || phase === "Failed") continue
             const deletion = yield* Deferred.make<number>()
             deletions.set(uid, deletion)
-            yield* FiberMap.run(workers, uid, runPod(pod, deletion).pipe(
-              Effect.catchAllCause((cause) => Effect.logError(`pod ${pod.metadata?.namespace}/${pod.metadata?.name} failed in the kubelet`, cause)),
-              Effect.ensuring(Effect.sync(() => deletions.delete(uid)))
-            ))
+            yield* FiberMap.run(
+              workers,
+              uid,
+              runPod(pod, deletion).pipe(
+                Effect.catchAllCause((cause) =>
+                  Effect.logError(`pod ${pod.metadata?.namespace}/${pod.metadata?.name} failed in the kubelet`, cause)
+                ),
+                Effect.ensuring(Effect.sync(() => deletions.delete(uid)))
+              )
+            )
           }
           if (deleting) yield* Deferred.succeed(deletions.get(uid)!, pod.metadata?.deletionGracePeriodSeconds ?? 30)
         }
@@ -473,7 +591,10 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
 
     // At the end: every pod's process stopped by its pid, SIGTERM then SIGKILL.
     yield* Effect.addFinalizer(() =>
-      Effect.forEach([...processes.values()], (child) => Process.stop(child, { grace: Duration.seconds(5) }), { concurrency: "unbounded", discard: true })
+      Effect.forEach([...processes.values()], (child) => Process.stop(child, { grace: Duration.seconds(5) }), {
+        concurrency: "unbounded",
+        discard: true
+      })
     )
 
     return {
@@ -481,9 +602,15 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
       pods,
       killContainer: (namespace, name) =>
         Effect.gen(function*() {
-          const pod = [...(yield* SubscriptionRef.get(pods)).values()].find((p) => p.namespace === namespace && p.name === name)
+          const pod = [...(yield* SubscriptionRef.get(pods)).values()].find((p) =>
+            p.namespace === namespace && p.name === name
+          )
           const child = pod === undefined ? undefined : processes.get(pod.uid)
-          if (child?.child.pid === undefined) return yield* Effect.fail(new Error(`pod ${namespace}/${name} has no running container on ${options.nodeName}`))
+          if (child?.child.pid === undefined) {
+            return yield* Effect.fail(
+              new Error(`pod ${namespace}/${name} has no running container on ${options.nodeName}`)
+            )
+          }
           yield* Process.signal(child, "SIGKILL")
         })
     }

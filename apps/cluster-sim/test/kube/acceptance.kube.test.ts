@@ -39,7 +39,12 @@ const promise = <A>(what: () => Promise<A>) =>
   Effect.tryPromise({ try: what, catch: (error) => (error instanceof Error ? error : new Error(String(error))) })
 
 /** Runs a PromQL query until `done` holds of its samples, within `timeout`. */
-const awaitQuery = (prometheus: Prometheus, promql: string, done: (samples: ReadonlyArray<{ value: number }>) => boolean, timeout: Duration.DurationInput) =>
+const awaitQuery = (
+  prometheus: Prometheus,
+  promql: string,
+  done: (samples: ReadonlyArray<{ value: number }>) => boolean,
+  timeout: Duration.DurationInput
+) =>
   promise(() => prometheus.query(promql)).pipe(
     Effect.repeat({ schedule: Schedule.spaced(Duration.millis(250)), until: done }),
     Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`timed out waiting for ${promql}`) })
@@ -53,7 +58,14 @@ const followPods = (prometheus: Prometheus, cluster: KubeCluster.KubeCluster, ks
         prometheus.setTargetGroups([
           ...pods.filter(isLive).map((pod) => ({
             targets: [`${pod.ip}:${METRICS_PORT}`],
-            labels: { job: cluster.deployment, namespace: NAMESPACE, service: cluster.deployment, pod: pod.name, container: "miroir", endpoint: "metrics" }
+            labels: {
+              job: cluster.deployment,
+              namespace: NAMESPACE,
+              service: cluster.deployment,
+              pod: pod.name,
+              container: "miroir",
+              endpoint: "metrics"
+            }
           })),
           { targets: [ksmTarget], labels: { job: "kube-state-metrics" } }
         ])
@@ -63,16 +75,29 @@ const followPods = (prometheus: Prometheus, cluster: KubeCluster.KubeCluster, ks
   )
 
 /** Criterion 4 with kube-state-metrics: on every pod miroir_peer_pod_count equals the Deployment's ready replicas. */
-const criterion4 = (prometheus: Prometheus, cluster: KubeCluster.KubeCluster) => (step: string, published: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const ready = published.length
-    const replicasReady = `kube_deployment_status_replicas_ready{namespace="${NAMESPACE}", deployment="${cluster.deployment}"}`
-    const podCount = `(miroir_peer_pod_count{namespace="${NAMESPACE}"} and on(instance) up == 1)`
-    yield* awaitQuery(prometheus, replicasReady, (s) => s.length === 1 && s[0]!.value === ready, "30 seconds")
-    yield* awaitQuery(prometheus, podCount, (s) => s.length === ready && s.every((sample) => sample.value === ready), "30 seconds")
-    const mismatched = yield* promise(() => prometheus.query(`${podCount} != on(namespace) group_left() ${replicasReady}`))
-    if (mismatched.length > 0) yield* Effect.fail(new Error(`after ${step}: miroir_peer_pod_count differs from ${replicasReady} on ${mismatched.length} pods`))
-  })
+const criterion4 =
+  (prometheus: Prometheus, cluster: KubeCluster.KubeCluster) => (step: string, published: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const ready = published.length
+      const replicasReady =
+        `kube_deployment_status_replicas_ready{namespace="${NAMESPACE}", deployment="${cluster.deployment}"}`
+      const podCount = `(miroir_peer_pod_count{namespace="${NAMESPACE}"} and on(instance) up == 1)`
+      yield* awaitQuery(prometheus, replicasReady, (s) => s.length === 1 && s[0]!.value === ready, "30 seconds")
+      yield* awaitQuery(
+        prometheus,
+        podCount,
+        (s) => s.length === ready && s.every((sample) => sample.value === ready),
+        "30 seconds"
+      )
+      const mismatched = yield* promise(() =>
+        prometheus.query(`${podCount} != on(namespace) group_left() ${replicasReady}`)
+      )
+      if (mismatched.length > 0) {
+        yield* Effect.fail(
+          new Error(`after ${step}: miroir_peer_pod_count differs from ${replicasReady} on ${mismatched.length} pods`)
+        )
+      }
+    })
 
 /** What the rolling update measured. */
 interface Rollout {
@@ -90,11 +115,26 @@ const rollingUpdate = (cluster: KubeCluster.KubeCluster) =>
     const stopSampling = yield* ShardGaps.sample(cluster, SHARDS, "200 millis")
     // The replicas as they are now: the values file still says 3, and helm upgrade would scale back to it.
     yield* cluster.helm([
-      "upgrade", RELEASE, KubeCluster.CHART, "--namespace", NAMESPACE, "-f", cluster.valuesFile,
-      "--set", `replicaCount=${replicas}`,
-      "--set-string", `podAnnotations.rollout=${Date.now()}`
+      "upgrade",
+      RELEASE,
+      KubeCluster.CHART,
+      "--namespace",
+      NAMESPACE,
+      "-f",
+      cluster.valuesFile,
+      "--set",
+      `replicaCount=${replicas}`,
+      "--set-string",
+      `podAnnotations.rollout=${Date.now()}`
     ])
-    yield* cluster.kubectl(["rollout", "status", `deployment/${cluster.deployment}`, "--namespace", NAMESPACE, "--timeout=180s"])
+    yield* cluster.kubectl([
+      "rollout",
+      "status",
+      `deployment/${cluster.deployment}`,
+      "--namespace",
+      NAMESPACE,
+      "--timeout=180s"
+    ])
     const completed = Date.now()
     yield* awaitSettled(cluster, "60 seconds")
     const agreed = yield* awaitConverged(cluster, SHARDS, R, "every pod to agree after the rolling update")
@@ -104,75 +144,113 @@ const rollingUpdate = (cluster: KubeCluster.KubeCluster) =>
 
 /** The alerts of the chart that are firing now. */
 const firing = (prometheus: Prometheus) =>
-  Effect.map(promise(() => prometheus.alerts()), (alerts) => alerts.filter((alert) => alert.state === "firing").map((alert) => alert.labels.alertname ?? "?"))
+  Effect.map(
+    promise(() => prometheus.alerts()),
+    (alerts) => alerts.filter((alert) => alert.state === "firing").map((alert) => alert.labels.alertname ?? "?")
+  )
 
 describe("acceptance on real Kubernetes components (kube-apiserver, controllers, CoreDNS, Helm, kube-state-metrics)", () => {
-  it("meets the seed's criteria, rolls out without orphaned shards, and its alerts stay silent until discovery breaks", async () => {
-    const folder = mkdtempSync(join(tmpdir(), "miroir-kube-"))
-    const outcome = await Effect.gen(function*() {
-      const cluster = yield* KubeCluster.make({
-        folder,
-        release: RELEASE,
-        namespace: NAMESPACE,
-        replicas: 3,
-        refreshInterval: R,
-        dnsTtls: { ttl: 1, cache: 1 }
-      })
-      const ksm = yield* KubeStateMetrics.make(folder, cluster.controlPlane.kubeconfig)
-      const rules = yield* chartRules(cluster, RELEASE, NAMESPACE, folder)
-      const prometheus = yield* Effect.acquireRelease(
-        promise(() => startPrometheus({ scrapeInterval: "500ms", ruleFiles: [rules.file] })),
-        (p) => Effect.promise(() => p.stop())
-      )
-      yield* followPods(prometheus, cluster, ksm.target)
+  it(
+    "meets the seed's criteria, rolls out without orphaned shards, and its alerts stay silent until discovery breaks",
+    async () => {
+      const folder = mkdtempSync(join(tmpdir(), "miroir-kube-"))
+      const outcome = await Effect.gen(function*() {
+        const cluster = yield* KubeCluster.make({
+          folder,
+          release: RELEASE,
+          namespace: NAMESPACE,
+          replicas: 3,
+          refreshInterval: R,
+          dnsTtls: { ttl: 1, cache: 1 }
+        })
+        const ksm = yield* KubeStateMetrics.make(folder, cluster.controlPlane.kubeconfig)
+        const rules = yield* chartRules(cluster, RELEASE, NAMESPACE, folder)
+        const prometheus = yield* Effect.acquireRelease(
+          promise(() => startPrometheus({ scrapeInterval: "500ms", ruleFiles: [rules.file] })),
+          (p) => Effect.promise(() => p.stop())
+        )
+        yield* followPods(prometheus, cluster, ksm.target)
 
-      const result = yield* Scenario.run("default", cluster as Cluster, {
-        pods: 3,
-        refreshInterval: R,
-        shards: SHARDS,
-        afterStep: criterion4(prometheus, cluster)
-      })
-      const rollout = yield* rollingUpdate(cluster)
+        const result = yield* Scenario.run("default", cluster as Cluster, {
+          pods: 3,
+          refreshInterval: R,
+          shards: SHARDS,
+          afterStep: criterion4(prometheus, cluster)
+        })
+        const rollout = yield* rollingUpdate(cluster)
 
-      // Steady state: the chart's rules are silent. Then CoreDNS stops for longer than the stale rule's window.
-      yield* awaitSettled(cluster, "60 seconds")
-      const steadyFiring = yield* firing(prometheus)
-      const stale = rules.rules.find((rule) => rule.alert === "MiroirPeerDiscoveryStale")
-      if (stale === undefined) return yield* Effect.fail(new Error("the chart has no MiroirPeerDiscoveryStale rule"))
-      const outageStarted = Date.now()
-      yield* cluster.setDnsOutage(true)
-      const fireBound = Duration.sum(Duration.sum(Duration.times(R, 3), stale.for), Duration.seconds(30))
-      yield* firing(prometheus).pipe(
-        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(500)), until: (names) => names.includes("MiroirPeerDiscoveryStale") }),
-        Effect.timeoutFail({ duration: fireBound, onTimeout: () => new Error(`MiroirPeerDiscoveryStale did not fire within ${Duration.format(fireBound)} of stopping CoreDNS`) })
-      )
-      const firedAfterMs = Date.now() - outageStarted
-      yield* cluster.setDnsOutage(false)
-      const pods = (yield* livePods(cluster)).length
-      return { result, rollout, steadyFiring, firedAfterMs, staleFor: stale.for, pods, description: cluster.description }
-    }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
+        // Steady state: the chart's rules are silent. Then CoreDNS stops for longer than the stale rule's window.
+        yield* awaitSettled(cluster, "60 seconds")
+        const steadyFiring = yield* firing(prometheus)
+        const stale = rules.rules.find((rule) => rule.alert === "MiroirPeerDiscoveryStale")
+        if (stale === undefined) return yield* Effect.fail(new Error("the chart has no MiroirPeerDiscoveryStale rule"))
+        const outageStarted = Date.now()
+        yield* cluster.setDnsOutage(true)
+        const fireBound = Duration.sum(Duration.sum(Duration.times(R, 3), stale.for), Duration.seconds(30))
+        yield* firing(prometheus).pipe(
+          Effect.repeat({
+            schedule: Schedule.spaced(Duration.millis(500)),
+            until: (names) => names.includes("MiroirPeerDiscoveryStale")
+          }),
+          Effect.timeoutFail({
+            duration: fireBound,
+            onTimeout: () =>
+              new Error(
+                `MiroirPeerDiscoveryStale did not fire within ${Duration.format(fireBound)} of stopping CoreDNS`
+              )
+          })
+        )
+        const firedAfterMs = Date.now() - outageStarted
+        yield* cluster.setDnsOutage(false)
+        const pods = (yield* livePods(cluster)).length
+        return {
+          result,
+          rollout,
+          steadyFiring,
+          firedAfterMs,
+          staleFor: stale.for,
+          pods,
+          description: cluster.description
+        }
+      }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
 
-    const { firedAfterMs, pods, result, rollout, staleFor, steadyFiring } = outcome
-    const report = [
-      Report.render(result, { cluster: outcome.description, pods: 3, statefulSet: false }),
-      "## Rolling update (helm upgrade) and alerts",
-      "",
-      "| result | check | measured | bound |",
-      "| --- | --- | --- | --- |",
-      `| ${rollout.agreedAfterMs <= 2 * r ? "PASS" : "FAIL"} | after the rollout of ${rollout.replicas} pods completes, every pod's set and ownership agree | ${(rollout.agreedAfterMs / 1000).toFixed(2)} s | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
-      `| ${rollout.gaps.longestUnownedMs <= 2 * r ? "PASS" : "FAIL"} | longest time a shard had no owner during the rollout | ${(rollout.gaps.longestUnownedMs / 1000).toFixed(2)} s | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
-      `| — | longest time a shard had two owners; shard-seconds unowned / doubly owned | ${(rollout.gaps.longestMultiOwnedMs / 1000).toFixed(2)} s; ${rollout.gaps.unownedShardSeconds.toFixed(1)} / ${rollout.gaps.multiOwnedShardSeconds.toFixed(1)} | — |`,
-      `| ${steadyFiring.length === 0 ? "PASS" : "FAIL"} | the chart's alerts in steady state (${pods} pods) | ${steadyFiring.length === 0 ? "none firing" : steadyFiring.join(", ")} | none |`,
-      `| PASS | MiroirPeerDiscoveryStale fires with CoreDNS stopped | ${(firedAfterMs / 1000).toFixed(1)} s | ${Duration.format(Duration.sum(Duration.times(R, 3), staleFor))} + scrape and evaluation |`,
-      ""
-    ].join("\n")
-    console.log(report)
-    expect(result.checks.filter((check) => !check.passed), `${report}\nlogs: ${folder}`).toEqual([])
-    expect(result.checks).toHaveLength(7)
-    expect(rollout.agreedAfterMs, report).toBeLessThanOrEqual(2 * r)
-    expect(rollout.gaps.longestUnownedMs, report).toBeLessThanOrEqual(2 * r)
-    expect(rollout.gaps.samples).toBeGreaterThan(10)
-    expect(steadyFiring, report).toEqual([])
-    rmSync(folder, { recursive: true, force: true })
-  }, 20 * 60_000)
+      const { firedAfterMs, pods, result, rollout, staleFor, steadyFiring } = outcome
+      const report = [
+        Report.render(result, { cluster: outcome.description, pods: 3, statefulSet: false }),
+        "## Rolling update (helm upgrade) and alerts",
+        "",
+        "| result | check | measured | bound |",
+        "| --- | --- | --- | --- |",
+        `| ${
+          rollout.agreedAfterMs <= 2 * r ? "PASS" : "FAIL"
+        } | after the rollout of ${rollout.replicas} pods completes, every pod's set and ownership agree | ${
+          (rollout.agreedAfterMs / 1000).toFixed(2)
+        } s | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
+        `| ${
+          rollout.gaps.longestUnownedMs <= 2 * r ? "PASS" : "FAIL"
+        } | longest time a shard had no owner during the rollout | ${
+          (rollout.gaps.longestUnownedMs / 1000).toFixed(2)
+        } s | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
+        `| — | longest time a shard had two owners; shard-seconds unowned / doubly owned | ${
+          (rollout.gaps.longestMultiOwnedMs / 1000).toFixed(2)
+        } s; ${rollout.gaps.unownedShardSeconds.toFixed(1)} / ${rollout.gaps.multiOwnedShardSeconds.toFixed(1)} | — |`,
+        `| ${steadyFiring.length === 0 ? "PASS" : "FAIL"} | the chart's alerts in steady state (${pods} pods) | ${
+          steadyFiring.length === 0 ? "none firing" : steadyFiring.join(", ")
+        } | none |`,
+        `| PASS | MiroirPeerDiscoveryStale fires with CoreDNS stopped | ${(firedAfterMs / 1000).toFixed(1)} s | ${
+          Duration.format(Duration.sum(Duration.times(R, 3), staleFor))
+        } + scrape and evaluation |`,
+        ""
+      ].join("\n")
+      console.log(report)
+      expect(result.checks.filter((check) => !check.passed), `${report}\nlogs: ${folder}`).toEqual([])
+      expect(result.checks).toHaveLength(7)
+      expect(rollout.agreedAfterMs, report).toBeLessThanOrEqual(2 * r)
+      expect(rollout.gaps.longestUnownedMs, report).toBeLessThanOrEqual(2 * r)
+      expect(rollout.gaps.samples).toBeGreaterThan(10)
+      expect(steadyFiring, report).toEqual([])
+      rmSync(folder, { recursive: true, force: true })
+    },
+    20 * 60_000
+  )
 })

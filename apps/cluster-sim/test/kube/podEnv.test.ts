@@ -4,7 +4,12 @@ import type { IIoK8sApiCoreV1Service as KubeService } from "kubernetes-models/v1
 import { describe, expect, it } from "vitest"
 import { EnvError, expand, parseQuantity, resolveEnv, serviceLinks } from "../../src/kube/internal/podEnv.js"
 
-const service = (namespace: string, name: string, clusterIP: string, ports: Array<{ name?: string; port: number }>): KubeService => ({
+const service = (
+  namespace: string,
+  name: string,
+  clusterIP: string,
+  ports: Array<{ name?: string; port: number }>
+): KubeService => ({
   apiVersion: "v1",
   kind: "Service",
   metadata: { namespace, name },
@@ -19,15 +24,25 @@ const sources = {
   secret: async (name: string) => (name === "token" ? { value: "s3cret" } : undefined),
   services: async (namespace: string) =>
     namespace === "default"
-      ? [service("default", "kubernetes", "10.96.0.1", [{ name: "https", port: 443 }]), service("default", "miroir", "10.96.0.20", [{ name: "http", port: 7700 }])]
+      ? [
+        service("default", "kubernetes", "10.96.0.1", [{ name: "https", port: 443 }]),
+        service("default", "miroir", "10.96.0.20", [{ name: "http", port: 7700 }])
+      ]
       : [service(namespace, "miroir-headless", "None", [{ name: "http", port: 7700 }])]
 }
 
-const pod = (env: NonNullable<NonNullable<IPod["spec"]>["containers"][number]["env"]>, extra: Partial<NonNullable<IPod["spec"]>> = {}): IPod => ({
+const pod = (
+  env: NonNullable<NonNullable<IPod["spec"]>["containers"][number]["env"]>,
+  extra: Partial<NonNullable<IPod["spec"]>> = {}
+): IPod => ({
   apiVersion: "v1",
   kind: "Pod",
   metadata: { name: "miroir-abc", namespace: "default", uid: "u-1", labels: { app: "miroir" } },
-  spec: { nodeName: "process-kubelet", containers: [{ name: "miroir", image: "miroir", env, resources: { limits: { memory: "256Mi" } } }], ...extra }
+  spec: {
+    nodeName: "process-kubelet",
+    containers: [{ name: "miroir", image: "miroir", env, resources: { limits: { memory: "256Mi" } } }],
+    ...extra
+  }
 })
 
 const resolve = (p: IPod) => resolveEnv(p, p.spec!.containers[0]!, sources)
@@ -77,12 +92,14 @@ describe("the process kubelet's environment", () => {
     await expect(resolve(pod([{ name: "X", valueFrom: { fieldRef: { fieldPath: "status.phase" } } }]))).rejects.toThrow(
       new EnvError("X", "unsupported fieldRef status.phase")
     )
-    await expect(resolve(pod([{ name: "Y", valueFrom: { configMapKeyRef: { name: "absent", key: "k" } } }]))).rejects.toThrow(
-      /env Y: ConfigMap default\/absent not found/
-    )
-    await expect(resolve(pod([{ name: "Z", valueFrom: { configMapKeyRef: { name: "settings", key: "nope" } } }]))).rejects.toThrow(
-      /env Z: key nope not in ConfigMap default\/settings/
-    )
+    await expect(resolve(pod([{ name: "Y", valueFrom: { configMapKeyRef: { name: "absent", key: "k" } } }]))).rejects
+      .toThrow(
+        /env Y: ConfigMap default\/absent not found/
+      )
+    await expect(resolve(pod([{ name: "Z", valueFrom: { configMapKeyRef: { name: "settings", key: "nope" } } }])))
+      .rejects.toThrow(
+        /env Z: key nope not in ConfigMap default\/settings/
+      )
   })
 
   it("parses quantities and expands only defined variables", () => {

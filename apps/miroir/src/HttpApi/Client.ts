@@ -34,8 +34,9 @@ export type Client = Effect.Effect.Success<typeof make>
 export class PodClient extends Context.Tag("@miroir/miroir/HttpApi/PodClient")<PodClient, Client>() {}
 
 /** Makes `call` ask the pod at `baseUrl`. */
-export const at = (baseUrl: string) => <A, E, R>(call: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, PodUrl>> =>
-  Effect.provideService(call, PodUrl, baseUrl)
+export const at =
+  (baseUrl: string) => <A, E, R>(call: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, PodUrl>> =>
+    Effect.provideService(call, PodUrl, baseUrl)
 
 /** The client over the HttpClient in context (the pod's: Node's, through undici). */
 export const layer: Layer.Layer<PodClient, never, HttpClient.HttpClient> = Layer.effect(PodClient, make)

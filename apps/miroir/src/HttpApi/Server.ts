@@ -42,16 +42,20 @@ import {
 
 const currentSet = Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
 
-const peersGroup = HttpApiBuilder.group(PodApi, "peers", (handlers) =>
-  handlers.handle("peers", () =>
-    Effect.map(currentSet, (set) => ({
-      self: set.self,
-      peers: set.peers,
-      refreshedAt: Option.match(set.refreshedAt, { onNone: () => null, onSome: (at) => at.toISOString() }),
-      stale: set.stale,
-      selfInDns: set.selfInDns,
-      digest: PeerSet.digest(set)
-    }))))
+const peersGroup = HttpApiBuilder.group(
+  PodApi,
+  "peers",
+  (handlers) =>
+    handlers.handle("peers", () =>
+      Effect.map(currentSet, (set) => ({
+        self: set.self,
+        peers: set.peers,
+        refreshedAt: Option.match(set.refreshedAt, { onNone: () => null, onSome: (at) => at.toISOString() }),
+        stale: set.stale,
+        selfInDns: set.selfInDns,
+        digest: PeerSet.digest(set)
+      })))
+)
 
 const encodeBusy = Schema.encodeSync(Busy)
 const busyBodies = new Map<string, string>()
@@ -114,7 +118,8 @@ const ownershipGroup = HttpApiBuilder.group(PodApi, "ownership", (handlers) =>
         const gate = yield* RequestGate
         return yield* gate.run(Effect.gen(function*() {
           const set = yield* currentSet
-          const owners = yield* Effect.flatMap(OwnershipCache, (cache) => cache.owners(PeerSet.ownershipPeers(set), shards))
+          const owners = yield* Effect.flatMap(OwnershipCache, (cache) =>
+            cache.owners(PeerSet.ownershipPeers(set), shards))
           return HttpServerResponse.text(ownershipJson(owners, set.self), { contentType: "application/json" })
         })).pipe(
           Effect.catchTag("Busy", (busy: GateBusy) =>
@@ -127,13 +132,17 @@ const ownershipGroup = HttpApiBuilder.group(PodApi, "ownership", (handlers) =>
       }))
     .handle("audit", () =>
       Effect.gen(function*() {
-        const state = yield* Effect.flatMap(OwnershipAudit.OwnershipAudit, (service) => service.state)
+        const state = yield* Effect.flatMap(OwnershipAudit.OwnershipAudit, (service) =>
+          service.state)
         const set = yield* currentSet
         return {
           self: set.self,
           status: state.status,
           auditor: Option.getOrNull(state.auditor),
-          intervalSeconds: Option.match(state.interval, { onNone: () => null, onSome: (d) => Duration.toMillis(d) / 1000 }),
+          intervalSeconds: Option.match(state.interval, {
+            onNone: () => null,
+            onSome: (d) => Duration.toMillis(d) / 1000
+          }),
           message: auditMessage(state, set.self),
           last: Option.getOrNull(state.last)
         } satisfies typeof AuditBody.Type
@@ -152,21 +161,30 @@ export const HINT_MAX_BYTES = 1024
  * Raw: the body is read here, within {@link HINT_MAX_BYTES} (a hint is about 60 bytes: a bigger body is
  * refused before it is read whole), and anything that is not a hint, JSON or not, is a 400.
  */
-const hintsGroup = HttpApiBuilder.group(PodApi, "hints", (handlers) =>
-  handlers.handleRaw("hint", ({ request }) =>
-    Effect.gen(function*() {
-      const { peerHints } = yield* AppConfig
-      const { kind, peer } = yield* HttpIncomingMessage.schemaBodyJson(HintBody)(request).pipe(
-        HttpIncomingMessage.withMaxBodySize(Option.some(HINT_MAX_BYTES)),
-        Effect.mapError(() => new BadRequest({ error: 'a hint is {"kind": "joined" | "left", "peer": "<id>"}' }))
-      )
-      if (peerHints === "off") {
-        yield* Metric.increment(Metrics.hintsWith(kind, "off"))
-        return { result: "off" as const }
-      }
-      const result = yield* Effect.flatMap(PeerDiscovery.PeerDiscovery, (d) => d.hint({ kind, peer: PeerId.PeerId(peer) }))
-      return { result }
-    })))
+const hintsGroup = HttpApiBuilder.group(
+  PodApi,
+  "hints",
+  (handlers) =>
+    handlers.handleRaw("hint", ({ request }) =>
+      Effect.gen(function*() {
+        const { peerHints } = yield* AppConfig
+        const { kind, peer } = yield* HttpIncomingMessage.schemaBodyJson(HintBody)(request).pipe(
+          HttpIncomingMessage.withMaxBodySize(Option.some(HINT_MAX_BYTES)),
+          Effect.mapError(() =>
+            new BadRequest({ error: "a hint is {\"kind\": \"joined\" | \"left\", \"peer\": \"<id>\"}" })
+          )
+        )
+        if (peerHints === "off") {
+          yield* Metric.increment(Metrics.hintsWith(kind, "off"))
+          return { result: "off" as const }
+        }
+        const result = yield* Effect.flatMap(
+          PeerDiscovery.PeerDiscovery,
+          (d) => d.hint({ kind, peer: PeerId.PeerId(peer) })
+        )
+        return { result }
+      }))
+)
 
 /** The value of query parameter `name` as received (repeated: joined by commas); none when absent. */
 const queryValue = (request: HttpServerRequest.HttpServerRequest, name: string): string | null => {
@@ -193,9 +211,13 @@ const refusals = HttpApiBuilder.middleware(PodApi, (app) =>
       return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
         const issue = error.issues[0]
         const parameter = issue?.path[0]
-        if (issue === undefined || typeof parameter !== "string") return Effect.fail(new BadRequest({ error: error.message }))
+        if (issue === undefined || typeof parameter !== "string") {
+          return Effect.fail(new BadRequest({ error: error.message }))
+        }
         const value = queryValue(request, parameter)
-        return Effect.fail(new BadRequest({ error: `${parameter} ${issue.message}, got ${JSON.stringify(value)}`, parameter, value }))
+        return Effect.fail(
+          new BadRequest({ error: `${parameter} ${issue.message}, got ${JSON.stringify(value)}`, parameter, value })
+        )
       })
     }
     if (error instanceof HttpServerError.RouteNotFound) {
@@ -234,7 +256,10 @@ export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "http
   Layer.unwrapEffect(Effect.sync(() => {
     const status = Schema.encodeSync(StatusBody)
     const server = new PacedServer({
-      constant: { "/healthz": JSON.stringify(status({ status: "ok" })), "/readyz": JSON.stringify(status({ status: "ready" })) },
+      constant: {
+        "/healthz": JSON.stringify(status({ status: "ok" })),
+        "/readyz": JSON.stringify(status({ status: "ready" }))
+      },
       perTurn: REQUESTS_PER_TURN,
       maxPending: MAX_PENDING_REQUESTS,
       busyBody: busyJson(`busy: ${MAX_PENDING_REQUESTS} requests waiting; retry after ${RETRY_AFTER_SECONDS} s`),
@@ -260,4 +285,3 @@ export const serve = HttpApiBuilder.serve().pipe(
   Layer.provide(apiLayer),
   HttpMiddleware.withTracerDisabledWhen(() => true)
 )
-

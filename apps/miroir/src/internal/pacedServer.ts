@@ -88,7 +88,10 @@ export class PacedServer extends Server {
       // A client that gave up while waiting costs nothing more.
       if (response.destroyed || request.destroyed) continue
       if (this.application === undefined) {
-        response.writeHead(503, { "content-type": "application/json", "retry-after": String(this.options.retryAfterSeconds) })
+        response.writeHead(503, {
+          "content-type": "application/json",
+          "retry-after": String(this.options.retryAfterSeconds)
+        })
         response.end(this.options.busyBody)
       } else {
         this.application(request, response)

@@ -11,7 +11,8 @@ export const DOMAIN = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
 export const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
 
 /** The domain of another headless Service `service` in the same namespace. */
-export const domainOf = (service: string): string => PeerId.serviceDomain({ ...PeerDiscoveryConfig.testSettings, service })
+export const domainOf = (service: string): string =>
+  PeerId.serviceDomain({ ...PeerDiscoveryConfig.testSettings, service })
 
 /** The id of the pod at IPv4 address `ip`, its address dashed (`127.0.0.1` → `127-0-0-1`), as DNS lists it. */
 export const dashed = (ip: string): string => ip.replaceAll(".", "-")

@@ -84,10 +84,12 @@ export const startPod = async (ip: string, env: Record<string, string> = {}, bun
   return {
     ...pod,
     stop: () =>
-      Effect.runPromise(Process.stop(pod.process, { grace: Duration.seconds(10) }).pipe(
-        Effect.timed,
-        Effect.map(([took, ended]) => ({ ...ended, ms: Duration.toMillis(took) }))
-      ))
+      Effect.runPromise(
+        Process.stop(pod.process, { grace: Duration.seconds(10) }).pipe(
+          Effect.timed,
+          Effect.map(([took, ended]) => ({ ...ended, ms: Duration.toMillis(took) }))
+        )
+      )
   }
 }
 
@@ -106,4 +108,5 @@ export const ask = <A, E>(url: string, call: (api: Client.Client) => Effect.Effe
   clients.runPromise(Effect.flatMap(Client.PodClient, call).pipe(Client.at(url)))
 
 /** Whether the pod at `url` answers `GET /readyz`. */
-export const isReady = (url: string): Promise<boolean> => ask(url, (api) => api.probes.readyz()).then(() => true, () => false)
+export const isReady = (url: string): Promise<boolean> =>
+  ask(url, (api) => api.probes.readyz()).then(() => true, () => false)

@@ -28,7 +28,10 @@ const transportOutcome = (code: string): DnsOutcome =>
  * exchange has its own socket and a random id; closing the scope closes the sockets still open and fails
  * their lookups (`error`, `ECANCELED`).
  */
-export const make = (servers: ReadonlyArray<Server>, timeout: Duration.Duration): Effect.Effect<Ask, never, Scope.Scope> =>
+export const make = (
+  servers: ReadonlyArray<Server>,
+  timeout: Duration.Duration
+): Effect.Effect<Ask, never, Scope.Scope> =>
   Effect.gen(function*() {
     const inFlight = new Set<() => void>()
     const track = (abort: () => void) => {
@@ -38,7 +41,13 @@ export const make = (servers: ReadonlyArray<Server>, timeout: Duration.Duration)
     yield* Effect.addFinalizer(() => Effect.sync(() => [...inFlight].forEach((abort) => abort())))
 
     const failure = (question: Question, outcome: DnsOutcome, code: string, received?: number) =>
-      new DnsLookupError({ outcome, name: question.name, rrtype: question.type, code, ...(received === undefined ? {} : { received }) })
+      new DnsLookupError({
+        outcome,
+        name: question.name,
+        rrtype: question.type,
+        code,
+        ...(received === undefined ? {} : { received })
+      })
 
     /** One exchange, bounded by `deadline` (epoch ms). */
     const exchange = (server: Server, question: Question, transport: "udp" | "tcp", deadline: number) =>

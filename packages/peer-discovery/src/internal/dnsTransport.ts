@@ -51,8 +51,7 @@ export const formatServer = (server: Server): string =>
  */
 export type Track = (abort: () => void) => () => void
 
-const errorCode = (error: unknown): string =>
-  (error as NodeJS.ErrnoException | undefined)?.code ?? "ERROR"
+const errorCode = (error: unknown): string => (error as NodeJS.ErrnoException | undefined)?.code ?? "ERROR"
 
 /** What an exchange's socket code is given: `settle` ends the exchange (only the first call counts); `isOpen` says whether it is still going. */
 interface Exchange {
@@ -73,6 +72,8 @@ const settleOnce = (
 ): Effect.Effect<Reply, TransportError> =>
   Effect.async<Reply, TransportError>((resume) => {
     let open = true
+    // Assigned once, below, but `close` may run (on a settle inside `start`) before that.
+    // eslint-disable-next-line prefer-const
     let closeSocket: (() => void) | undefined
     const close = () => {
       if (!open) return

@@ -1,12 +1,11 @@
 /**
  * Parsers of the values peer discovery is configured with (addresses, DNS names, Kubernetes names),
- * as {@link ConfigVariable.Parse} functions: the parsed value, or a sentence saying what was expected.
+ * as `ConfigVariable.Parse` functions: the parsed value, or a sentence saying what was expected.
  * The parsers every configuration shares (words, integers, durations) are in ConfigVariable.
  */
 import { isIP } from "node:net"
 import { Either } from "effect"
 import { MAX_PORT } from "../ConfigVariable.js"
-import type * as ConfigVariable from "../ConfigVariable.js"
 
 /** A parse result: the value, or what the input should have looked like. */
 type Parsed<A> = Either.Either<A, string>
@@ -32,7 +31,9 @@ const RFC1035_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/
 
 /** A Kubernetes object name usable as a DNS label (RFC 1123: lower-case alphanumerics and '-'). */
 export const dnsLabel = (raw: string): Parsed<string> =>
-  RFC1123_LABEL.test(raw) ? Either.right(raw) : Either.left("a DNS label: 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit")
+  RFC1123_LABEL.test(raw)
+    ? Either.right(raw)
+    : Either.left("a DNS label: 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit")
 
 /** A Service name (RFC 1035 label: starts with a letter). */
 export const serviceName = (raw: string): Parsed<string> =>

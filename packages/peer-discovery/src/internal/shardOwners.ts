@@ -33,7 +33,11 @@ export const HASHES_PER_STEP = 100_000
  * {@link update} runs it through. Kernel state is checked on every call, so other calls may come between
  * two steps.
  */
-export function* build(previous: ShardTable | undefined, count: number, peers: ReadonlyArray<string>): Generator<void, ShardTable> {
+export function* build(
+  previous: ShardTable | undefined,
+  count: number,
+  peers: ReadonlyArray<string>
+): Generator<void, ShardTable> {
   if (previous !== undefined && previous.count === count && sameIds(previous.peers, peers)) return previous
   const owner = new Int32Array(count).fill(-1)
   const score = new BigUint64Array(count)
@@ -99,7 +103,9 @@ const changeOf = (previous: ShardTable, peers: ReadonlyArray<string>) => {
   const joined = peers.flatMap((id, i) => (kept.has(id) ? [] : [i]))
   const leftCount = oldToNew.filter((i) => i < 0).length
   const changed = joined.length + leftCount
-  return changed > INCREMENTAL_MAX_SHARE * Math.max(peers.length, previous.peers.length) ? undefined : { oldToNew, joined }
+  return changed > INCREMENTAL_MAX_SHARE * Math.max(peers.length, previous.peers.length)
+    ? undefined
+    : { oldToNew, joined }
 }
 
 /** The shards `self` owns in `table`, ascending. */

@@ -9,7 +9,6 @@ interface Entry {
   readonly addresses?: ReadonlyArray<string>
 }
 
-
 /** A resolver over a mutable table of names, and the control that scripts it. */
 export const makeTestResolver = (): { readonly resolver: Service; readonly control: TestControl } => {
   const entries = new Map<string, Entry>()

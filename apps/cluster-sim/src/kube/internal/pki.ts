@@ -34,10 +34,17 @@ const openssl = async (args: ReadonlyArray<string>): Promise<void> => {
 }
 
 /** An ECDSA P-256 key: made in a fraction of the time of an RSA key (0.17 s against 2.7 s here). */
-const newKey = (file: string) => openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", file])
+const newKey = (file: string) =>
+  openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", file])
 
 /** Signs a certificate for `subject` with the CA, with the extensions in `extensions` (openssl syntax). */
-const signed = async (folder: string, name: string, subject: string, extensions: string, pki: { caCert: string; caKey: string }) => {
+const signed = async (
+  folder: string,
+  name: string,
+  subject: string,
+  extensions: string,
+  pki: { caCert: string; caKey: string }
+) => {
   const key = join(folder, `${name}.key`)
   const csr = join(folder, `${name}.csr`)
   const cert = join(folder, `${name}.crt`)
@@ -45,7 +52,23 @@ const signed = async (folder: string, name: string, subject: string, extensions:
   await writeFile(ext, extensions)
   await newKey(key)
   await openssl(["req", "-new", "-key", key, "-subj", subject, "-out", csr])
-  await openssl(["x509", "-req", "-in", csr, "-CA", pki.caCert, "-CAkey", pki.caKey, "-CAcreateserial", "-days", "2", "-out", cert, "-extfile", ext])
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    pki.caCert,
+    "-CAkey",
+    pki.caKey,
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-out",
+    cert,
+    "-extfile",
+    ext
+  ])
   return { cert, key }
 }
 
@@ -54,7 +77,23 @@ export const makePki = async (folder: string): Promise<Pki> => {
   const caKey = join(folder, "ca.key")
   const caCert = join(folder, "ca.crt")
   await newKey(caKey)
-  await openssl(["req", "-x509", "-new", "-key", caKey, "-subj", "/CN=miroir-local-ca", "-days", "2", "-out", caCert, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"])
+  await openssl([
+    "req",
+    "-x509",
+    "-new",
+    "-key",
+    caKey,
+    "-subj",
+    "/CN=miroir-local-ca",
+    "-days",
+    "2",
+    "-out",
+    caCert,
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
+  ])
   const ca = { caCert, caKey }
   const serving = await signed(
     folder,

@@ -31,8 +31,20 @@ export class EnvError extends Error {
 }
 
 const SUFFIXES: Readonly<Record<string, number>> = {
-  "": 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60
+  "": 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60
 }
 
 /** A Kubernetes quantity (`256Mi`, `500m`, `1.5`, `2e3`) as a number; undefined when malformed. */
@@ -65,7 +77,9 @@ export const serviceLinks = (service: KubeService): Array<[string, string]> => {
     [`${prefix}_SERVICE_PORT`, String(ports[0]!.port)]
   ]
   for (const port of ports) {
-    if (port.name !== undefined && port.name !== "") entries.push([`${prefix}_SERVICE_PORT_${serviceEnvName(port.name)}`, String(port.port)])
+    if (port.name !== undefined && port.name !== "") {
+      entries.push([`${prefix}_SERVICE_PORT_${serviceEnvName(port.name)}`, String(port.port)])
+    }
   }
   const first = ports[0]!
   const protocol = (first.protocol ?? "TCP").toLowerCase()
@@ -73,7 +87,10 @@ export const serviceLinks = (service: KubeService): Array<[string, string]> => {
   for (const port of ports) {
     const proto = port.protocol ?? "TCP"
     const head = `${prefix}_PORT_${port.port}_${proto}`
-    entries.push([head, `${proto.toLowerCase()}://${ip}:${port.port}`], [`${head}_PROTO`, proto.toLowerCase()], [`${head}_PORT`, String(port.port)], [`${head}_ADDR`, ip])
+    entries.push([head, `${proto.toLowerCase()}://${ip}:${port.port}`], [`${head}_PROTO`, proto.toLowerCase()], [
+      `${head}_PORT`,
+      String(port.port)
+    ], [`${head}_ADDR`, ip])
   }
   return entries
 }
@@ -104,13 +121,26 @@ const fieldValue = (pod: IPod, fieldPath: string, sources: EnvSources): string |
   }
 }
 
-const resourceValue = (container: Container, resource: string, divisor: string | number | undefined, sources: EnvSources): number | undefined => {
+const resourceValue = (
+  container: Container,
+  resource: string,
+  divisor: string | number | undefined,
+  sources: EnvSources
+): number | undefined => {
   const [kind, name] = resource.split(".") as [string, string | undefined]
-  const quantities = kind === "limits" ? container.resources?.limits : kind === "requests" ? container.resources?.requests : undefined
+  const quantities = kind === "limits"
+    ? container.resources?.limits
+    : kind === "requests"
+    ? container.resources?.requests
+    : undefined
   if (quantities === undefined && kind !== "limits" && kind !== "requests") return undefined
   const set = quantities?.[name ?? ""]
   const value = set === undefined
-    ? name === "memory" ? (kind === "limits" ? sources.allocatable.memoryBytes : 0) : name === "cpu" ? (kind === "limits" ? sources.allocatable.cpuMillis / 1000 : 0) : undefined
+    ? name === "memory"
+      ? (kind === "limits" ? sources.allocatable.memoryBytes : 0)
+      : name === "cpu"
+      ? (kind === "limits" ? sources.allocatable.cpuMillis / 1000 : 0)
+      : undefined
     : parseQuantity(String(set))
   const by = divisor === undefined ? 1 : parseQuantity(String(divisor))
   if (value === undefined || by === undefined || by === 0) return undefined
@@ -119,11 +149,23 @@ const resourceValue = (container: Container, resource: string, divisor: string |
 }
 
 /** Resolves the environment of `container` of `pod`, in the kubelet's order of precedence. */
-export const resolveEnv = async (pod: IPod, container: Container, sources: EnvSources): Promise<Map<string, string>> => {
+export const resolveEnv = async (
+  pod: IPod,
+  container: Container,
+  sources: EnvSources
+): Promise<Map<string, string>> => {
   const env = new Map<string, string>()
   const namespace = pod.metadata?.namespace ?? "default"
-  const serviceLinkSources = [...(await sources.services("default")).filter((service) => service.metadata?.name === "kubernetes")]
-  if (pod.spec?.enableServiceLinks !== false) serviceLinkSources.push(...(await sources.services(namespace)).filter((s) => !(namespace === "default" && s.metadata?.name === "kubernetes")))
+  const serviceLinkSources = [
+    ...(await sources.services("default")).filter((service) => service.metadata?.name === "kubernetes")
+  ]
+  if (pod.spec?.enableServiceLinks !== false) {
+    serviceLinkSources.push(
+      ...(await sources.services(namespace)).filter((s) =>
+        !(namespace === "default" && s.metadata?.name === "kubernetes")
+      )
+    )
+  }
   for (const service of serviceLinkSources) for (const [key, value] of serviceLinks(service)) env.set(key, value)
 
   for (const from of container.envFrom ?? []) {
@@ -132,10 +174,15 @@ export const resolveEnv = async (pod: IPod, container: Container, sources: EnvSo
     const what = from.configMapRef !== undefined ? "ConfigMap" : "Secret"
     const data = from.configMapRef !== undefined
       ? await sources.configMap(from.configMapRef.name ?? "")
-      : from.secretRef !== undefined ? await sources.secret(from.secretRef.name ?? "") : undefined
+      : from.secretRef !== undefined
+      ? await sources.secret(from.secretRef.name ?? "")
+      : undefined
     if (data === undefined) {
       if (reference?.optional === true) continue
-      throw new EnvError(`envFrom ${what} ${reference?.name ?? "?"}`, `${what} ${namespace}/${reference?.name ?? "?"} not found`)
+      throw new EnvError(
+        `envFrom ${what} ${reference?.name ?? "?"}`,
+        `${what} ${namespace}/${reference?.name ?? "?"} not found`
+      )
     }
     for (const [key, value] of Object.entries(data)) env.set(`${prefix}${key}`, value)
   }
@@ -155,17 +202,26 @@ export const resolveEnv = async (pod: IPod, container: Container, sources: EnvSo
       const target = resourceFieldRef.containerName === undefined || resourceFieldRef.containerName === ""
         ? container
         : pod.spec?.containers.find((c) => c.name === resourceFieldRef.containerName)
-      const value = target === undefined ? undefined : resourceValue(target, resourceFieldRef.resource, resourceFieldRef.divisor, sources)
+      const value = target === undefined
+        ? undefined
+        : resourceValue(target, resourceFieldRef.resource, resourceFieldRef.divisor, sources)
       if (value === undefined) throw new EnvError(name, `unsupported resourceFieldRef ${resourceFieldRef.resource}`)
       env.set(name, String(value))
     } else if (configMapKeyRef !== undefined || secretKeyRef !== undefined) {
       const ref = (configMapKeyRef ?? secretKeyRef)!
       const what = configMapKeyRef !== undefined ? "ConfigMap" : "Secret"
-      const data = configMapKeyRef !== undefined ? await sources.configMap(ref.name ?? "") : await sources.secret(ref.name ?? "")
+      const data = configMapKeyRef !== undefined
+        ? await sources.configMap(ref.name ?? "")
+        : await sources.secret(ref.name ?? "")
       const value = data?.[ref.key]
       if (value === undefined) {
         if (ref.optional === true) continue
-        throw new EnvError(name, data === undefined ? `${what} ${namespace}/${ref.name ?? "?"} not found` : `key ${ref.key} not in ${what} ${namespace}/${ref.name ?? "?"}`)
+        throw new EnvError(
+          name,
+          data === undefined
+            ? `${what} ${namespace}/${ref.name ?? "?"} not found`
+            : `key ${ref.key} not in ${what} ${namespace}/${ref.name ?? "?"}`
+        )
       }
       env.set(name, value)
     } else {

@@ -27,7 +27,9 @@ export interface LocalStatus {
 export const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, "Z")
 
 /** The record at the start: Pending, container being created. */
-export const initial = (options: { podIP: string; hostIP: string; containerName: string; image: string }): LocalStatus => {
+export const initial = (
+  options: { podIP: string; hostIP: string; containerName: string; image: string }
+): LocalStatus => {
   const at = now()
   return {
     phase: "Pending",
@@ -44,7 +46,9 @@ export const initial = (options: { podIP: string; hostIP: string; containerName:
 
 /** Sets readiness, recording the transition time of Ready and ContainersReady when it changes. */
 export const withReady = (status: LocalStatus, ready: boolean): LocalStatus =>
-  status.ready === ready ? status : { ...status, ready, transitions: { ...status.transitions, Ready: now(), ContainersReady: now() } }
+  status.ready === ready
+    ? status
+    : { ...status, ready, transitions: { ...status.transitions, Ready: now(), ContainersReady: now() } }
 
 /** The API's PodStatus of the record. */
 export const toPodStatus = (status: LocalStatus): PodStatus => {
@@ -70,16 +74,20 @@ export const toPodStatus = (status: LocalStatus): PodStatus => {
       condition("ContainersReady", status.ready, terminal ? "PodCompleted" : "ContainersNotReady"),
       condition("PodScheduled", true)
     ],
-    containerStatuses: [{
-      name: status.containerName,
-      image: status.image,
-      imageID: `process-kubelet://${status.image}`,
-      containerID: status.state.running !== undefined || status.state.terminated !== undefined ? `process://${status.podIP}/${status.restartCount}` : undefined,
-      ready: status.ready,
-      started: status.started,
-      restartCount: status.restartCount,
-      state: status.state,
-      lastState: status.lastState
-    } as NonNullable<PodStatus["containerStatuses"]>[number]]
+    containerStatuses: [
+      {
+        name: status.containerName,
+        image: status.image,
+        imageID: `process-kubelet://${status.image}`,
+        containerID: status.state.running !== undefined || status.state.terminated !== undefined
+          ? `process://${status.podIP}/${status.restartCount}`
+          : undefined,
+        ready: status.ready,
+        started: status.started,
+        restartCount: status.restartCount,
+        state: status.state,
+        lastState: status.lastState
+      } as NonNullable<PodStatus["containerStatuses"]>[number]
+    ]
   }
 }

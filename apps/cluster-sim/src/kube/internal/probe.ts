@@ -37,11 +37,15 @@ const portNumber = (container: Container, port: number | string): number | undef
 
 /** Why a probe cannot be run by this kubelet; undefined when it can. */
 export const unsupported = (probe: Probe): string | undefined =>
-  probe.exec !== undefined ? "exec probes need the container image; the process kubelet runs httpGet and tcpSocket probes"
-  : probe.grpc !== undefined ? "grpc probes are not supported by the process kubelet"
-  : probe.httpGet === undefined && probe.tcpSocket === undefined ? "the probe has no handler"
-  : probe.httpGet?.scheme === "HTTPS" ? "HTTPS probes are not supported by the process kubelet"
-  : undefined
+  probe.exec !== undefined ?
+    "exec probes need the container image; the process kubelet runs httpGet and tcpSocket probes"
+    : probe.grpc !== undefined ?
+    "grpc probes are not supported by the process kubelet"
+    : probe.httpGet === undefined && probe.tcpSocket === undefined ?
+    "the probe has no handler"
+    : probe.httpGet?.scheme === "HTTPS" ?
+    "HTTPS probes are not supported by the process kubelet"
+    : undefined
 
 /** One attempt of `probe` against a container at `ip`: true when it succeeded. */
 export const attempt = (probe: Probe, container: Container, ip: string): Effect.Effect<boolean> => {

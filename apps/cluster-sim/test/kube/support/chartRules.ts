@@ -33,19 +33,33 @@ const prometheusDuration = (text: string | undefined): Duration.Duration => {
 }
 
 /** Renders the release's PrometheusRule with `helm template` (same values as the install) into `folder`. */
-export const chartRules = (cluster: KubeCluster, release: string, namespace: string, folder: string): Effect.Effect<ChartRules, Error> =>
+export const chartRules = (
+  cluster: KubeCluster,
+  release: string,
+  namespace: string,
+  folder: string
+): Effect.Effect<ChartRules, Error> =>
   Effect.gen(function*() {
     const manifest = yield* cluster.helm([
-      "template", release, CHART,
-      "--namespace", namespace,
-      "-f", cluster.valuesFile,
-      "--set", "prometheusRule.enabled=true",
-      "--kube-version", "1.37.0",
-      "--api-versions", "monitoring.coreos.com/v1"
+      "template",
+      release,
+      CHART,
+      "--namespace",
+      namespace,
+      "-f",
+      cluster.valuesFile,
+      "--set",
+      "prometheusRule.enabled=true",
+      "--kube-version",
+      "1.37.0",
+      "--api-versions",
+      "monitoring.coreos.com/v1"
     ])
     const documents = parseAllDocuments(manifest).map((document) => document.toJS() as any).filter((o) => o !== null)
     const rule = documents.find((o) => o.kind === "PrometheusRule")
-    if (rule === undefined) return yield* Effect.fail(new Error("helm template rendered no PrometheusRule with prometheusRule.enabled=true"))
+    if (rule === undefined) {
+      return yield* Effect.fail(new Error("helm template rendered no PrometheusRule with prometheusRule.enabled=true"))
+    }
     const file = join(folder, "miroir-rules.json")
     // JSON is YAML: Prometheus reads the groups as they are.
     writeFileSync(file, JSON.stringify({ groups: rule.spec.groups }, null, 2))
