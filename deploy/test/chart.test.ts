@@ -12,7 +12,7 @@ import { succeeded } from "./support/cli.js"
 import { helm, type KubeObject, lint, render, template } from "./support/helm.js"
 import { type Case, cases, inputs, LONGEST_RELEASE } from "./support/matrix.js"
 import { nameProblems } from "./support/names.js"
-import { containerPort, plainEnv, release, selects } from "./support/rendered.js"
+import { containerPort, expectLockedDown, plainEnv, release, selects } from "./support/rendered.js"
 import { violations } from "./support/schemas.js"
 
 // One render per case, shared by its tests (helm is a process start each time).
@@ -123,14 +123,7 @@ describe.each(cases)("chart, $name", (c) => {
 
   it("gives the pods no API token and a locked-down security context", async () => {
     const { deployment, container } = release(await rendered(c))
-    const pod = deployment.spec.template.spec
-    expect(pod.automountServiceAccountToken).toBe(false)
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } })
-    expect(container.securityContext).toMatchObject({
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ["ALL"] }
-    })
+    expectLockedDown(deployment, container)
   })
 
   it("lets DNS out over UDP and TCP 53 and the pods reach each other, when a NetworkPolicy is rendered", async () => {

@@ -13,6 +13,7 @@ import { parseAllDocuments } from "yaml"
 import * as AppConfig from "../../apps/miroir/src/AppConfig.js"
 import { paths } from "../../apps/miroir/src/HttpApi/Contract.js"
 import { EXAMPLE_OVERLAY_OBJECTS, kindsAndNames } from "./support/overlay.js"
+import { expectLockedDown } from "./support/rendered.js"
 import { violations } from "./support/schemas.js"
 
 const folder = (path: string) => fileURLToPath(new URL(`../kustomize/${path}`, import.meta.url))
@@ -86,14 +87,7 @@ for (const path of ["base", "overlays/example"]) {
     })
 
     it("gives the pods no API token and a locked-down security context", () => {
-      const pod = deployment.spec.template.spec
-      expect(pod.automountServiceAccountToken).toBe(false)
-      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } })
-      expect(container.securityContext).toMatchObject({
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: true,
-        capabilities: { drop: ["ALL"] }
-      })
+      expectLockedDown(deployment, container)
       expect(container.resources.requests).toBeDefined()
       expect(container.resources.limits).toBeDefined()
     })

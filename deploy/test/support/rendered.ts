@@ -4,6 +4,7 @@
  * naming what is missing, so a test fails on the wiring rather than on an undefined.
  */
 import { PeerDiscoveryConfig } from "@miroir/peer-discovery"
+import { expect } from "vitest"
 import type { KubeObject } from "./helm.js"
 
 /** A container's env variable as rendered. */
@@ -74,3 +75,19 @@ export const containerPort = (container: any, port: string | number): number | u
   typeof port === "number"
     ? (container.ports ?? []).some((p: any) => p.containerPort === port) ? port : undefined
     : (container.ports ?? []).find((p: any) => p.name === port)?.containerPort
+
+/**
+ * Checks what the chart and the kustomize base both promise: no API token mounted (the pods never call
+ * the API), non-root with the runtime's seccomp profile, and a container that cannot gain privileges,
+ * write its root filesystem or keep a capability.
+ */
+export const expectLockedDown = (deployment: KubeObject, container: any): void => {
+  const pod = deployment.spec.template.spec
+  expect(pod.automountServiceAccountToken).toBe(false)
+  expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } })
+  expect(container.securityContext).toMatchObject({
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ["ALL"] }
+  })
+}
