@@ -148,15 +148,26 @@ export const disjointCover = (views: ReadonlyArray<PodView>, shards: number): bo
 }
 
 /**
- * Converged: every published pod answers, sees exactly the published set, and together they own a
- * disjoint cover of the shards.
+ * Converged: every published pod answers, finds itself in its DNS answer and sees exactly the published
+ * set, and together they own a disjoint cover of the shards. A pod that counts itself in before its DNS
+ * answer lists it (behind a DNS cache) may see the published set already, but owns nothing yet.
  */
 export const converged = (views: ReadonlyArray<PodView>, published: ReadonlyArray<string>, shards: number): boolean => {
   const publishedViews = views.filter((view) => published.includes(view.pod.label))
   return publishedViews.length === published.length
-    && publishedViews.every((view) => view.reachable && sameLabels(view.peers, published))
+    && publishedViews.every((view) => view.reachable && view.selfInDns && sameLabels(view.peers, published))
     && disjointCover(publishedViews, shards)
 }
+
+/** Whether the pod's DNS answer lists it and its peers are exactly `published`; false when it does not answer. */
+const agreesWith = (
+  pod: ClusterPod,
+  published: ReadonlyArray<string>
+): Effect.Effect<boolean, never, Client.PodClient> =>
+  ask(pod, (api) => api.peers.peers()).pipe(
+    Effect.map((body) => body.selfInDns && sameLabels(body.peers, published)),
+    Effect.orElseSucceed(() => false)
+  )
 
 /** How long to wait for the pods to follow a change: ten intervals, and never less than 15 s. */
 const patience = (refreshInterval: Duration.Duration) =>
@@ -164,9 +175,10 @@ const patience = (refreshInterval: Duration.Duration) =>
 
 /**
  * Waits until the pods converge on what DNS publishes and returns when the last one did (ms since the
- * epoch): each published pod is polled (its /peers only) until it lists exactly the published set, then
- * the ownership of all of them is checked once to be a disjoint cover. Polling only the pods still
- * behind, less often the more there are, keeps the observer from loading a large cluster.
+ * epoch): each published pod is polled (its /peers only) until its DNS answer lists it and it lists
+ * exactly the published set, then the ownership of all of them is checked once to be a disjoint cover.
+ * Polling only the pods still behind, less often the more there are, keeps the observer from loading a
+ * large cluster.
  */
 export const awaitConverged = (
   cluster: Cluster,
@@ -176,8 +188,7 @@ export const awaitConverged = (
 ): Effect.Effect<number, Error, Client.PodClient> =>
   Effect.gen(function*() {
     const published = yield* publishedLabels(cluster)
-    const isBehind = (pod: ClusterPod) =>
-      Effect.map(peersOf(pod), (peers) => !Option.exists(peers, (listed) => sameLabels(listed, published)))
+    const isBehind = (pod: ClusterPod) => Effect.map(agreesWith(pod, published), (agrees) => !agrees)
     const progress = yield* Ref.make({
       behind: (yield* livePods(cluster)).filter((pod) => published.includes(pod.label)),
       lastAt: Date.now()
