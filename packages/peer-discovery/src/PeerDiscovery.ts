@@ -246,7 +246,7 @@ export const make = Effect.gen(function*() {
   const publish = (listing: Listing, at: Date): Effect.Effect<Outcome> =>
     Effect.gen(function*() {
       const previous = yield* SubscriptionRef.get(state)
-      const current = PeerSet.fromAnswer(identity, listing.ids, at)
+      const current = PeerSet.fromAnswer(identity, listing.ids, at, previous)
       if (listing.portZero > 0) {
         yield* Metric.incrementBy(Metrics.ignoredRecordsWithReason("port_zero"), listing.portZero)
       }

@@ -15,6 +15,8 @@ export interface PeerSet {
   readonly peers: ReadonlyArray<PeerId>
   /** Whether the last answer listed this pod. */
   readonly selfInDns: boolean
+  /** Whether an answer since this pod started has listed it (it is not starting any more). */
+  readonly everListed: boolean
   /** When DNS last answered (records, NXDOMAIN or no data); none before the first answer. */
   readonly refreshedAt: Option.Option<Date>
   /** True while the lookups since the last answer have failed: the peers are the last good ones. */
@@ -26,33 +28,48 @@ export const initial = (identity: SelfIdentity): PeerSet => ({
   self: identity.fallback,
   peers: Object.freeze([identity.fallback]),
   selfInDns: false,
+  everListed: false,
   refreshedAt: Option.none(),
   stale: false
 })
 
-/** The set from the ids of one DNS answer (possibly none), answered at `at`. */
-export const fromAnswer = (identity: SelfIdentity, listed: Iterable<PeerId>, at: Date): PeerSet => {
+/** The set from the ids of one DNS answer (possibly none), answered at `at`, after the set `previous`. */
+export const fromAnswer = (
+  identity: SelfIdentity,
+  listed: Iterable<PeerId>,
+  at: Date,
+  previous?: PeerSet
+): PeerSet => {
   const unique = [...new Set(listed)].sort(compareIds)
   const listedSelf = unique.find((id) => identity.aliases.has(id))
   const self = listedSelf ?? identity.fallback
   // Frozen: nobody may change a set, and Rendezvous then need not compare the ids on every call.
   const peers = Object.freeze(listedSelf === undefined ? [...unique, self].sort(compareIds) : unique)
-  return { self, peers, selfInDns: listedSelf !== undefined, refreshedAt: Option.some(at), stale: false }
+  const selfInDns = listedSelf !== undefined
+  return {
+    self,
+    peers,
+    selfInDns,
+    everListed: selfInDns || previous?.everListed === true,
+    refreshedAt: Option.some(at),
+    stale: false
+  }
 }
 
 const ownershipPeersOf = new WeakMap<PeerSet, ReadonlyArray<PeerId>>()
 
 /**
- * The peers ownership is computed over: every peer, except this pod while DNS lists others but not it.
- * Such a pod is starting (not published yet), leaving (unpublished at SIGTERM) or not ready, and every
- * other pod computes without it: if it counted itself in, it would own shards that they own too. It
- * owns nothing until DNS lists it, and its shards are covered by the pods that DNS lists. While DNS
- * lists nobody (no answer yet, NXDOMAIN, no data) it is the only peer and owns everything: a pod always
- * counts itself in as a member (`peers`), and in ownership whenever nobody else is listed.
- * The same array for the same set, so that ownership calls find the ids already laid out.
+ * The peers ownership is computed over: every peer, except this pod while it is starting, that is while
+ * DNS lists others but has not listed it yet. Every other pod computes without it, so if it counted itself
+ * in it would own shards that they own too, from its first lookup until it is published and they see it.
+ * Once listed it counts itself in until it stops, listed or not: a leaving (or unready) pod keeps its
+ * shards until it exits while the others take them over at their pace, an overlap of owners rather than a
+ * gap. While DNS lists nobody (no answer yet, NXDOMAIN, no data) it is the only peer and owns everything:
+ * a pod always counts itself in as a member (`peers`). The same array for the same set, so that ownership
+ * calls find the ids already laid out.
  */
 export const ownershipPeers = (set: PeerSet): ReadonlyArray<PeerId> => {
-  if (set.selfInDns || set.peers.length === 1) return set.peers
+  if (set.everListed || set.peers.length === 1) return set.peers
   let peers = ownershipPeersOf.get(set)
   if (peers === undefined) ownershipPeersOf.set(set, peers = Object.freeze(set.peers.filter((id) => id !== set.self)))
   return peers

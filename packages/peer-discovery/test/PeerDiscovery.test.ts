@@ -389,6 +389,18 @@ describe("PeerDiscovery", () => {
       expect(yield* rendezvous.ownedShards(64)).toEqual(share)
     }).pipe(Effect.provide(environment())))
 
+  it.scoped("keeps its shards when DNS stops listing it after it was listed (leaving, or unready)", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(4))
+      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
+      const share = yield* rendezvous.ownedShards(64)
+      expect(share).toEqual(Rendezvous.ownedShardsByKey(64, "10-0-0-1", podIds(4)))
+      yield* dns.setSrv(SRV_NAME, pods(4).slice(1))
+      yield* advance(MAX_JITTERED)
+      expect((yield* discovery.current).selfInDns).toBe(false)
+      expect(yield* rendezvous.ownedShards(64)).toEqual(share)
+    }).pipe(Effect.provide(environment())))
+
   it.scoped("owns everything while DNS lists nobody", () =>
     Effect.gen(function*() {
       const { discovery } = yield* startWith([])

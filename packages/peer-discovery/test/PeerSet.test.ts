@@ -96,6 +96,12 @@ describe("PeerSet", () => {
     expect(PeerSet.ownershipPeers(PeerSet.fromAnswer(deployment, [], at))).toEqual(["10-0-0-2"])
     expect(PeerSet.ownershipPeers(PeerSet.markStale(unlisted))).toEqual(["10-0-0-1", "10-0-0-9"])
     expect(PeerSet.sameOwnership(unlisted, PeerSet.fromAnswer(deployment, ids("10-0-0-1", "10-0-0-9"), at))).toBe(true)
+    // Once listed, a pod counts itself in even when an answer leaves it out (leaving, or unready).
+    const listedBefore = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-2"), at)
+    const leaving = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1"), at, listedBefore)
+    expect(leaving.selfInDns).toBe(false)
+    expect(leaving.everListed).toBe(true)
+    expect(PeerSet.ownershipPeers(leaving)).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-9"])
     // Being listed changes ownership without changing the members.
     const joined = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1", "10-0-0-2"), at)
     expect(PeerSet.sameMembers(unlisted, joined)).toBe(true)
