@@ -14,7 +14,7 @@ import * as Memory from "./memory.js"
 import * as Ownership from "./ownership.js"
 import * as PodUnderLoad from "./podUnderLoad.js"
 import * as Rollout from "./rollout.js"
-import { recordRollout, recordShards } from "./rolloutFigures.js"
+import { recordRollout, recordShards, recordThroughput } from "./rolloutFigures.js"
 import { type Figure, figure } from "./stats.js"
 
 const resultsPath = fileURLToPath(new URL("../results.json", import.meta.url))
@@ -42,28 +42,8 @@ const program = ({ quick }: { readonly quick: boolean }) =>
     )
 
     console.log("ownership throughput…")
-    const ownership = Ownership.run(quick)
     const results: Record<string, any> = { ownership: {} }
-    for (const row of ownership) {
-      const speedUp = row.opsPerSec.value / row.baselineOpsPerSec.value
-      results.ownership[`peers${row.peers}`] = {
-        opsPerSec: row.opsPerSec.value,
-        baselineOpsPerSec: row.baselineOpsPerSec.value,
-        speedUp
-      }
-      const is24 = row.peers === 24
-      add(
-        `ownership.peers${row.peers}.opsPerSec`,
-        row.opsPerSec,
-        is24 ? { text: "≥ 2,000,000", met: row.opsPerSec.value >= 2_000_000 } : undefined
-      )
-      add(`ownership.peers${row.peers}.baselineOpsPerSec`, row.baselineOpsPerSec)
-      add(
-        `ownership.peers${row.peers}.speedUp`,
-        single(speedUp, "×"),
-        is24 ? { text: "≥ 10×", met: speedUp >= 10 } : undefined
-      )
-    }
+    recordThroughput(Ownership.run(quick), results, add)
 
     console.log("convergence (real pod processes on the simulator)…")
     const convergence = yield* Convergence.run(quick)

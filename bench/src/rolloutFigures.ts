@@ -1,7 +1,7 @@
 /**
- * The figures of the rolling-update benchmark and of `ownedShards` at 65,536 shards and 300 peers, as
- * results.json keys and table rows; shared by `pnpm bench` (main.ts) and `rolloutOnly.ts`, which
- * measures only these and merges them into an existing results.json.
+ * The figures of ownership (`ownerOf` throughput, `ownedShards` at 65,536 shards and 300 peers) and of
+ * the rolling-update benchmark, as results.json keys and table rows; shared by `pnpm bench` (main.ts) and
+ * `rolloutOnly.ts`, which measures only these and merges them into an existing results.json.
  */
 import type { Figure } from "./stats.js"
 import { figure } from "./stats.js"
@@ -12,6 +12,35 @@ import * as Rollout from "./rollout.js"
 export type Add = (key: string, value: Figure, target?: { readonly text: string; readonly met: boolean }) => void
 
 const single = (value: number, unit: string): Figure => ({ value, min: value, max: value, trials: 1, unit })
+
+/** Writes the `ownerOf` throughput per peer count into `results.ownership` and the rows (targets at 24 peers). */
+export const recordThroughput = (
+  rows: ReadonlyArray<Ownership.OwnershipFigures>,
+  results: Record<string, any>,
+  add: Add
+): void => {
+  results.ownership ??= {}
+  for (const row of rows) {
+    const speedUp = row.opsPerSec.value / row.baselineOpsPerSec.value
+    results.ownership[`peers${row.peers}`] = {
+      opsPerSec: row.opsPerSec.value,
+      baselineOpsPerSec: row.baselineOpsPerSec.value,
+      speedUp
+    }
+    const is24 = row.peers === 24
+    add(
+      `ownership.peers${row.peers}.opsPerSec`,
+      row.opsPerSec,
+      is24 ? { text: "≥ 2,000,000", met: row.opsPerSec.value >= 2_000_000 } : undefined
+    )
+    add(`ownership.peers${row.peers}.baselineOpsPerSec`, row.baselineOpsPerSec)
+    add(
+      `ownership.peers${row.peers}.speedUp`,
+      single(speedUp, "×"),
+      is24 ? { text: "≥ 10×", met: speedUp >= 10 } : undefined
+    )
+  }
+}
 
 /** Writes the `ownedShards` figures into `results.ownership` and the rows. */
 export const recordShards = (shards: Ownership.ShardFigures, results: Record<string, any>, add: Add): void => {

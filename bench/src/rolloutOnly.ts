@@ -1,7 +1,7 @@
 /**
- * `node --import tsx --conditions=@miroir/source src/rolloutOnly.ts [--quick]`: only the rolling-update
- * and `ownedShards` benchmarks, merged into the existing results.json (its other figures are kept), for
- * when the whole `pnpm bench` would take too long.
+ * `node --import tsx --conditions=@miroir/source src/rolloutOnly.ts [--quick]`: only the ownership
+ * (`ownerOf` throughput, `ownedShards`) and rolling-update benchmarks, merged into the existing
+ * results.json (its other figures are kept), for when the whole `pnpm bench` would take too long.
  */
 import { readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { runCommand } from "./BenchCommand.js"
 import * as Ownership from "./ownership.js"
 import * as Rollout from "./rollout.js"
-import { type Add, recordRollout, recordShards } from "./rolloutFigures.js"
+import { type Add, recordRollout, recordShards, recordThroughput } from "./rolloutFigures.js"
 
 const resultsPath = fileURLToPath(new URL("../results.json", import.meta.url))
 
@@ -19,6 +19,8 @@ const program = ({ quick }: { readonly quick: boolean }) =>
     const rows: Array<Record<string, unknown>> = []
     const add: Add = (key, value, target) =>
       void rows.push({ key, ...value, ...(target ? { target: target.text, met: target.met } : {}) })
+    console.log("ownerOf throughput…")
+    recordThroughput(Ownership.run(quick), document, add)
     console.log("ownedShards at 65,536 shards and 300 peers…")
     recordShards(Ownership.runShards(quick), document, add)
     console.log("rolling updates on the simulator, hints on and off…")

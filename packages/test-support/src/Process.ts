@@ -64,7 +64,15 @@ export const start = (command: string, args: ReadonlyArray<string>, options: Sta
   let output = ""
   child.stdout?.on("data", (chunk) => (output += String(chunk)))
   child.stderr?.on("data", (chunk) => (output += String(chunk)))
-  child.once("exit", end)
+  // Its last output may still be in the pipes at "exit": the end waits for "close" (the pipes drained),
+  // or one second at most, should a process it started keep them open.
+  child.once("exit", (code, signal) => {
+    const fallback = setTimeout(() => end(code, signal), 1000)
+    child.once("close", () => {
+      clearTimeout(fallback)
+      end(code, signal)
+    })
+  })
   // A command that cannot be started at all (ENOENT) emits "error" and never "exit".
   child.once("error", (error) => {
     output += String(error)
