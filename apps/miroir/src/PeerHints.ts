@@ -41,18 +41,6 @@ const SEND_CONCURRENCY = 16
 const LEAVE_POLL_BASE = Duration.millis(50)
 
 /**
- * While DNS does not list this pod yet, it looks itself up again with a backoff from
- * {@link JOIN_POLL_BASE} doubling to {@link JOIN_POLL_CAP}, for at most {@link JOIN_POLL_MAX}: a pod
- * starts before it is ready, so its first lookup never lists it, and waiting for the next tick (up to
- * 1.2 R) would delay its `joined` hints by as much. After that only the ticks look.
- */
-const JOIN_POLL_BASE = Duration.millis(100)
-/** See {@link JOIN_POLL_BASE}: at most two lookups a second while unlisted. */
-const JOIN_POLL_CAP = Duration.millis(500)
-/** See {@link JOIN_POLL_BASE}: long enough for a slow readiness probe, short enough to cost little. */
-const JOIN_POLL_MAX = Duration.minutes(2)
-
-/**
  * Sends `kind` about `set.self` to every other peer of `set`, each within {@link SEND_TIMEOUT}; returns
  * how many accepted it. Failures are logged at debug: a hint is an optimisation, the ticks still come.
  */
@@ -111,20 +99,8 @@ export const make = (port: number) =>
       })),
       Effect.forkScoped
     )
-    // Until then, look sooner than the ticks (the set each lookup gives reaches the stream above).
-    yield* discovery.current.pipe(
-      Effect.flatMap((set) => (set.selfInDns ? Effect.void : discovery.refresh)),
-      Effect.flatMap(() => discovery.current),
-      Effect.flatMap((set) => (set.selfInDns ? Effect.void : Effect.fail("unlisted" as const))),
-      Effect.retry(
-        Schedule.exponential(JOIN_POLL_BASE).pipe(
-          Schedule.modifyDelay((delay) => Duration.min(delay, JOIN_POLL_CAP)),
-          Schedule.upTo(JOIN_POLL_MAX)
-        )
-      ),
-      Effect.ignore,
-      Effect.forkScoped
-    )
+    // Until then discovery looks itself up sooner than the ticks (PeerDiscovery's untilListed): a pod
+    // starts before it is ready, and waiting for the next tick (up to 1.2 R) would delay these hints.
 
     // Left: at the scope's end, once DNS no longer lists this pod (or the wait is over), to the peers
     // of the last view that listed it.

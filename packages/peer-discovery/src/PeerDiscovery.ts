@@ -146,6 +146,32 @@ const logDefect = (message: string) => <A, E, R>(self: Effect.Effect<A, E, R>): 
       Cause.isInterruptedOnly(cause) ? Effect.failCause(Cause.stripFailures(cause)) : Effect.logError(message, cause)
   )
 
+/** The first wait of {@link untilListed}; it doubles up to {@link UNLISTED_POLL_CAP}. */
+export const UNLISTED_POLL_BASE = Duration.millis(100)
+/** The longest wait between two lookups of {@link untilListed}. */
+export const UNLISTED_POLL_CAP = Duration.millis(500)
+/** How long {@link untilListed} looks before it leaves the pod to the ticks: a pod may be unready that long. */
+export const UNLISTED_POLL_MAX = Duration.minutes(2)
+
+/**
+ * While DNS has never listed this pod (it is starting: it owns nothing yet, see PeerSet.ownershipPeers),
+ * looks up sooner than the ticks — after 100 ms, then doubling to every 500 ms, for two minutes at most —
+ * so that it sees itself listed before the others see it at their ticks, and its share never lies between
+ * them with no owner. Lookups are serialised with the ticks' (`lookup` is the service's `refresh`).
+ */
+const untilListed = <E>(current: Effect.Effect<PeerSet.PeerSet>, lookup: Effect.Effect<unknown, E>) =>
+  current.pipe(
+    Effect.flatMap((set) => (set.everListed ? Effect.succeed(set) : Effect.zipRight(Effect.ignore(lookup), current))),
+    Effect.flatMap((set) => (set.everListed ? Effect.void : Effect.fail("unlisted" as const))),
+    Effect.retry(
+      Schedule.exponential(UNLISTED_POLL_BASE).pipe(
+        Schedule.modifyDelay((delay) => Duration.min(delay, UNLISTED_POLL_CAP)),
+        Schedule.upTo(UNLISTED_POLL_MAX)
+      )
+    ),
+    Effect.ignore
+  )
+
 /** What one lookup found: the listed ids, the targets that were not the Service's, and SRV records with port 0. */
 interface Listing {
   readonly ids: ReadonlyArray<PeerId.PeerId>
@@ -495,6 +521,10 @@ export const make = Effect.gen(function*() {
   )
   yield* Deferred.await(firstLookup)
   yield* followHints.pipe(Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }), Effect.forkScoped)
+  yield* untilListed(SubscriptionRef.get(state), attempt).pipe(
+    Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }),
+    Effect.forkScoped
+  )
 
   const membership = state.changes.pipe(Stream.changesWith(PeerSet.sameMembers))
 

@@ -389,6 +389,23 @@ describe("PeerDiscovery", () => {
       expect(yield* rendezvous.ownedShards(64)).toEqual(share)
     }).pipe(Effect.provide(environment())))
 
+  it.scoped("looks itself up sooner than the ticks until DNS first lists it, then leaves it to the ticks", () =>
+    Effect.gen(function*() {
+      const { discovery, dns } = yield* startWith(pods(4).slice(1))
+      expect((yield* discovery.current).everListed).toBe(false)
+      yield* TestClock.adjust("1 second")
+      const whileUnlisted = yield* lookupCount("ok")
+      // Published: seen within the poll's cap (500 ms), far sooner than a tick (R ± 20%).
+      yield* dns.setSrv(SRV_NAME, pods(4))
+      yield* TestClock.adjust("600 millis")
+      expect((yield* discovery.current).selfInDns).toBe(true)
+      const listedAt = yield* lookupCount("ok")
+      expect(listedAt).toBeGreaterThan(whileUnlisted)
+      // Listed: no more lookups than the ticks make.
+      yield* TestClock.adjust("5 seconds")
+      expect(yield* lookupCount("ok")).toBe(listedAt)
+    }).pipe(Effect.provide(environment())))
+
   it.scoped("keeps its shards when DNS stops listing it after it was listed (leaving, or unready)", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(4))
