@@ -24,6 +24,11 @@ describe("against a real API server", () => {
   const kubectl = (...args: ReadonlyArray<string>) =>
     run(Components.path("kubectl"), ["--kubeconfig", kubeconfig, ...args])
   const json = async (...args: ReadonlyArray<string>) => JSON.parse(succeeded(await kubectl(...args, "-o", "json")))
+  /** `helm install <release>` of the chart with the image's values into `namespace`, and `extra` after them. */
+  const install = (release: string, namespace: string, ...extra: ReadonlyArray<string>) =>
+    helm(["install", release, CHART, "--namespace", namespace, "--values", IMAGE_VALUES, ...extra], {
+      KUBECONFIG: kubeconfig
+    })
 
   beforeAll(async () => {
     const started = Date.now()
@@ -67,16 +72,7 @@ describe("against a real API server", () => {
       const env = { KUBECONFIG: kubeconfig }
       const namespace = "chart-defaults"
       const installed = succeeded(
-        await helm([
-          "install",
-          "miroir",
-          CHART,
-          "--namespace",
-          namespace,
-          "--create-namespace",
-          "--values",
-          IMAGE_VALUES
-        ], env)
+        await install("miroir", namespace, "--create-namespace")
       )
       expect(installed).toMatch(/STATUS: deployed/)
       // NOTES.txt tells the operator which records to expect.
@@ -130,21 +126,9 @@ describe("against a real API server", () => {
   it(
     "helm install --dry-run=server in A-record mode: checked against the server's schema, nothing stored, NOTES name the A records",
     async () => {
-      const env = { KUBECONFIG: kubeconfig }
       const namespace = "chart-a-records"
       const output = succeeded(
-        await helm([
-          "install",
-          "miroir",
-          CHART,
-          "--namespace",
-          namespace,
-          "--dry-run=server",
-          "--values",
-          IMAGE_VALUES,
-          "--values",
-          chartFile("tests/good/a-record.yaml")
-        ], env)
+        await install("miroir", namespace, "--dry-run=server", "--values", chartFile("tests/good/a-record.yaml"))
       )
       expect(output).toMatch(/STATUS: pending-install/)
       expect(output).toContain("value: \"a\"")
@@ -160,22 +144,17 @@ describe("against a real API server", () => {
       const env = { KUBECONFIG: kubeconfig }
       const namespace = "chart-production"
       succeeded(
-        await helm([
-          "install",
+        await install(
           "search",
-          CHART,
-          "--namespace",
           namespace,
           "--create-namespace",
-          "--values",
-          IMAGE_VALUES,
           "--values",
           chartFile("tests/good/production.yaml"),
           "--set",
           "serviceMonitor.enabled=false",
           "--set",
           "prometheusRule.enabled=false"
-        ], env)
+        )
       )
       const stored = await json(
         "get",
@@ -202,21 +181,9 @@ describe("against a real API server", () => {
   it(
     "refuses to install the ServiceMonitor or PrometheusRule where the Prometheus Operator's CRDs are missing, naming the value, and creates nothing",
     async () => {
-      const env = { KUBECONFIG: kubeconfig }
       const namespace = "chart-no-crds"
       for (const value of ["serviceMonitor", "prometheusRule"]) {
-        const outcome = await helm([
-          "install",
-          "miroir",
-          CHART,
-          "--namespace",
-          namespace,
-          "--create-namespace",
-          "--values",
-          IMAGE_VALUES,
-          "--set",
-          `${value}.enabled=true`
-        ], env)
+        const outcome = await install("miroir", namespace, "--create-namespace", "--set", `${value}.enabled=true`)
         expect(outcome.code).not.toBe(0)
         expect(outcome.stderr).toContain(
           `${value}.enabled needs the Prometheus Operator's CRDs (API monitoring.coreos.com/v1)`
