@@ -19,7 +19,7 @@ import {
   PeerId,
   type PeerSet
 } from "@miroir/peer-discovery"
-import { Duration, Effect, Layer, Option, Ref, Schedule, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import * as Client from "./HttpApi/Client.js"
 import type { HintBody } from "./HttpApi/Contract.js"
@@ -89,13 +89,12 @@ export const make = (port: number) =>
       )
 
     // Joined: the first set in which DNS lists this pod, then every peer of it is told.
-    const listed = yield* Ref.make(false)
     yield* discovery.refreshes.pipe(
       Stream.filter((set) => set.selfInDns),
       Stream.runHead,
       Effect.flatMap(Option.match({
         onNone: () => Effect.void,
-        onSome: (set) => Effect.zipRight(Ref.set(listed, true), sendAll(post, "joined", set))
+        onSome: (set) => sendAll(post, "joined", set)
       })),
       Effect.forkScoped
     )
@@ -108,7 +107,7 @@ export const make = (port: number) =>
       Effect.gen(function*() {
         // A pod DNS never listed has nobody to tell; one it did may be unlisted already (the endpoint
         // leaves as the pod starts terminating, and a tick may have seen it before SIGTERM).
-        if (!(yield* Ref.get(listed))) return
+        if (!(yield* discovery.current).everListed) return
         const unlisted = discovery.refresh.pipe(
           Effect.flatMap((set) => (set.selfInDns ? Effect.fail("still listed" as const) : Effect.void)),
           Effect.retry(Schedule.exponential(LEAVE_POLL_BASE).pipe(Schedule.upTo(LEAVE_DNS_WAIT))),

@@ -147,11 +147,11 @@ const logDefect = (message: string) => <A, E, R>(self: Effect.Effect<A, E, R>): 
   )
 
 /** The first wait of {@link untilListed}; it doubles up to {@link UNLISTED_POLL_CAP}. */
-export const UNLISTED_POLL_BASE = Duration.millis(100)
+const UNLISTED_POLL_BASE = Duration.millis(100)
 /** The longest wait between two lookups of {@link untilListed}. */
-export const UNLISTED_POLL_CAP = Duration.millis(500)
+const UNLISTED_POLL_CAP = Duration.millis(500)
 /** How long {@link untilListed} looks before it leaves the pod to the ticks: a pod may be unready that long. */
-export const UNLISTED_POLL_MAX = Duration.minutes(2)
+const UNLISTED_POLL_MAX = Duration.minutes(2)
 
 /**
  * While DNS has never listed this pod (it is starting: it owns nothing yet, see PeerSet.ownershipPeers),

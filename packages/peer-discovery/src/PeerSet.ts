@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto"
 import { Duration, Option } from "effect"
-import { compareIds } from "./internal/order.js"
+import { compareIds, sameIds } from "./internal/order.js"
 import type { PeerId, SelfIdentity } from "./PeerId.js"
 
 /** The peers one pod sees. */
@@ -76,18 +76,14 @@ export const ownershipPeers = (set: PeerSet): ReadonlyArray<PeerId> => {
 }
 
 /** Whether two sets give the same ownership: the same self and the same {@link ownershipPeers}. */
-export const sameOwnership = (a: PeerSet, b: PeerSet): boolean => {
-  const before = ownershipPeers(a)
-  const after = ownershipPeers(b)
-  return a.self === b.self && before.length === after.length && before.every((id, i) => id === after[i])
-}
+export const sameOwnership = (a: PeerSet, b: PeerSet): boolean =>
+  a.self === b.self && sameIds(ownershipPeers(a), ownershipPeers(b))
 
 /** The same set, marked as kept past a failed lookup. */
 export const markStale = (set: PeerSet): PeerSet => (set.stale ? set : { ...set, stale: true })
 
 /** Whether two sets have the same members and the same self. */
-export const sameMembers = (a: PeerSet, b: PeerSet): boolean =>
-  a.self === b.self && a.peers.length === b.peers.length && a.peers.every((id, i) => id === b.peers[i])
+export const sameMembers = (a: PeerSet, b: PeerSet): boolean => a.self === b.self && sameIds(a.peers, b.peers)
 
 /** What changed between two sets of peers. */
 export interface Difference {

@@ -7,6 +7,7 @@
  * over the whole new view (about count / peers of them). The result is exactly the brute-force one,
  * ties included (to the smaller id).
  */
+import { sameIds } from "./order.js"
 import { kernel } from "./xxh64.js"
 
 /** Past this share of changed peers, recomputing everything is cheaper than challenging owners. */
@@ -87,9 +88,6 @@ export const update = (previous: ShardTable | undefined, count: number, peers: R
     if (step.done === true) return step.value
   }
 }
-
-const sameIds = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): boolean =>
-  a.length === b.length && a.every((id, i) => id === b[i])
 
 /**
  * Where each previous peer is in `peers` (-1: it left) and which positions of `peers` joined, or

@@ -106,10 +106,10 @@ class RendezvousKernel {
     view.setUint32(table + 4, peerBytes.length, true)
     this.bytes.set(peerBytes, peerAt)
     this.runKernel(key, table, 1, buffers, peerBytes.length)
-    return BigInt.asUintN(64, this.wasm.bestScore.value as bigint)
+    return this.lastScore()
   }
 
-  /** The score of the owner found by the last {@link ownerIndex} call. */
+  /** The score of the owner found by the last kernel call ({@link ownerIndex}, {@link score}). */
   lastScore(): bigint {
     return BigInt.asUintN(64, this.wasm.bestScore.value as bigint)
   }
