@@ -40,6 +40,24 @@ describe("Rendezvous.ownerOf", () => {
     }
   })
 
+  it("agrees with the reference wherever key and peer meet in a word, for short and long inputs in one list", () => {
+    // Ids of 1 to 40 bytes and keys of 0 to 48: key and peer meet at every offset in a word, and the
+    // whole input is under 32 bytes for some peers of a key and longer for others. The keys grow and
+    // then shrink, so that a peer's copy never keeps a byte of the key before.
+    const peers = Object.freeze(
+      Array.from({ length: 40 }, (_, i) => `p${"0123456789abcdefghijklmnopqrstuvwxyz~!@".slice(0, i)}`)
+    )
+    const lengths = Array.from({ length: 49 }, (_, i) => i)
+    for (const length of [...lengths, ...lengths.reverse()]) {
+      const key = Array.from({ length }, (_, i) => String.fromCharCode(65 + (i * 11 + length) % 26)).join("")
+      expect(Rendezvous.ownerOf(key, peers), `key of ${length}`).toBe(referenceOwner(key, peers))
+      peers.forEach((peer, i) => {
+        const pair = [peer, peers[(i + 7) % peers.length]!]
+        expect(Rendezvous.ownerOf(key, pair), `${key} / ${pair.join(", ")}`).toBe(referenceOwner(key, pair))
+      })
+    }
+  })
+
   it("does not depend on the order of the peers, and notices changed arrays", () => {
     const peers = deploymentPeers(24)
     const shuffled = [...peers].reverse()

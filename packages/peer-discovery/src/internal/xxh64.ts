@@ -26,7 +26,14 @@ declare namespace WebAssembly {
 interface KernelExports {
   readonly memory: WebAssembly.Memory
   readonly bestScore: WebAssembly.Global
-  readonly argmax: (table: number, count: number, buffers: number, stride: number, prefixLen: number) => number
+  readonly argmax: (
+    table: number,
+    count: number,
+    key: number,
+    prefixLen: number,
+    variants: number,
+    variantStride: number
+  ) => number
   readonly challenge: (
     peer: number,
     peerLen: number,
@@ -52,14 +59,32 @@ const MAX_SHARD_KEY_DIGITS = 7
 const TABLE_ENTRY_BYTES = 8
 /** The kernel moves bytes a word at a time, so it may touch up to 8 bytes past their end. */
 const WORD_SLACK = 8
+/** The offsets a byte can have within a word: argmax keeps a copy of each peer id at each. */
+const WORD_OFFSETS = 8
 
 const align8 = (offset: number): number => (offset + 7) & ~7
+
+/**
+ * Where the kernel finds a peer list in its memory: the table of (offset, length) pairs, the ids, the
+ * copies of each id at the 8 offsets within a word (what argmax reads short inputs from), and the key
+ * buffer after them.
+ */
+interface Layout {
+  readonly table: number
+  readonly count: number
+  readonly variants: number
+  readonly variantStride: number
+  readonly key: number
+  readonly longestPeer: number
+}
+
+const EMPTY_LAYOUT: Layout = { table: 0, count: 0, variants: 0, variantStride: 0, key: 0, longestPeer: 0 }
 
 const utf8 = new TextEncoder()
 
 /**
- * Rendezvous scoring over one loaded peer list. Memory: the table of (offset, length) pairs at 0, the
- * peers' UTF-8 bytes after it, then the kernel's two key buffers. The peer list is loaded once and
+ * Rendezvous scoring over one loaded peer list. Memory: the list's {@link Layout} at 0, then scratch
+ * space (for {@link RendezvousKernel.score} and the shard tables). The peer list is loaded once and
  * reused while callers pass the same ids in the same order, the common case (one PeerSet per refresh).
  */
 class RendezvousKernel {
@@ -81,31 +106,20 @@ class RendezvousKernel {
   private tableToCaller = new Int32Array(0)
   /** The table entry of each position in the caller's array: the smaller entry is the smaller id. */
   private callerToTable = new Int32Array(0)
-  /** Where the key buffers start, after the table and the peer ids. */
-  private buffers = 0
-  private longestPeer = 0
+  private layout = EMPTY_LAYOUT
 
   /** Index in `peers` of the owner of `key`, or -1 when `peers` is empty. */
   ownerIndex(key: string, peers: ReadonlyArray<string>): number {
     if (peers.length === 0) return -1
     if (!this.isLoaded(peers)) this.load(peers)
-    const winner = this.runKernel(key, 0, peers.length, this.buffers, this.longestPeer)
+    const winner = this.runKernel(key, this.layout)
     return this.tableToCaller[winner]!
   }
 
   /** xxHash64, seed 0, of the UTF-8 bytes of `key + "||" + peer`, as an unsigned 64-bit integer. */
   score(key: string, peer: string): bigint {
-    // A one-entry table of its own after the loaded list, which stays as it is.
-    const peerBytes = utf8.encode(peer)
-    const table = this.buffers
-    const peerAt = table + TABLE_ENTRY_BYTES
-    const buffers = align8(peerAt + peerBytes.length + WORD_SLACK)
-    this.ensureCapacity(buffers)
-    const view = new DataView(this.wasm.memory.buffer)
-    view.setUint32(table, peerAt, true)
-    view.setUint32(table + 4, peerBytes.length, true)
-    this.bytes.set(peerBytes, peerAt)
-    this.runKernel(key, table, 1, buffers, peerBytes.length)
+    // A one-peer list of its own after the loaded one, which stays as it is.
+    this.runKernel(key, this.writeLayout([utf8.encode(peer)], this.layout.key))
     return this.lastScore()
   }
 
@@ -132,9 +146,9 @@ class RendezvousKernel {
     const count = owners.length
     if (count >= 10 ** MAX_SHARD_KEY_DIGITS) throw new RangeError(`at most ${10 ** MAX_SHARD_KEY_DIGITS - 1} shards`)
     if (!this.isLoaded(peers)) this.load(peers)
-    // After the loaded ids: the key buffer, the scores, the owners, the tied shards.
-    const buffer = this.buffers
-    const bufferBytes = align8(MAX_SHARD_KEY_DIGITS + 2 + this.longestPeer + WORD_SLACK)
+    // After the loaded list: the key buffer, the scores, the owners, the tied shards.
+    const buffer = this.layout.key
+    const bufferBytes = align8(MAX_SHARD_KEY_DIGITS + 2 + this.layout.longestPeer + WORD_SLACK)
     const scoresAt = buffer + bufferBytes
     const ownersAt = scoresAt + count * 8
     const tiesAt = ownersAt + count * 4
@@ -168,28 +182,27 @@ class RendezvousKernel {
     owners.set(wasmOwners)
   }
 
-  /** Writes `key + "||"` into the first key buffer and runs the kernel over `count` table entries. */
-  private runKernel(key: string, table: number, count: number, buffers: number, longestPeer: number): number {
-    if (key.length > this.keyRoom || table !== 0) {
+  /** Writes `key + "||"` into the layout's key buffer and runs the kernel over its peers. */
+  private runKernel(key: string, layout: Layout): number {
+    const buffer = layout.key
+    if (key.length > this.keyRoom || layout !== this.layout) {
       const maxPrefix = key.length * MAX_UTF8_BYTES_PER_UTF16_UNIT + 2
-      this.ensureCapacity(buffers + 2 * align8(maxPrefix + longestPeer + WORD_SLACK))
-      if (table === 0) this.keyRoom = key.length
+      this.ensureCapacity(buffer + align8(maxPrefix + layout.longestPeer + WORD_SLACK))
+      if (layout === this.layout) this.keyRoom = key.length
     }
     const bytes = this.bytes
     let length = 0
     for (; length < key.length; length++) {
       const unit = key.charCodeAt(length)
       if (unit >= 0x80) break
-      bytes[buffers + length] = unit
+      bytes[buffer + length] = unit
     }
     if (length < key.length) {
-      length = utf8.encodeInto(key, bytes.subarray(buffers)).written
+      length = utf8.encodeInto(key, bytes.subarray(buffer)).written
     }
-    bytes[buffers + length] = SEPARATOR
-    bytes[buffers + length + 1] = SEPARATOR
-    const prefixLen = length + 2
-    const stride = align8(prefixLen + longestPeer + WORD_SLACK)
-    return this.argmax(table, count, buffers, stride, prefixLen)
+    bytes[buffer + length] = SEPARATOR
+    bytes[buffer + length + 1] = SEPARATOR
+    return this.argmax(layout.table, layout.count, buffer, length + 2, layout.variants, layout.variantStride)
   }
 
   private isLoaded(peers: ReadonlyArray<string>): boolean {
@@ -206,26 +219,37 @@ class RendezvousKernel {
 
   private load(peers: ReadonlyArray<string>): void {
     const order = peers.map((_, index) => index).sort((a, b) => compareIds(peers[a]!, peers[b]!))
-    const encoded = order.map((index) => utf8.encode(peers[index]!))
-    const tableBytes = peers.length * TABLE_ENTRY_BYTES
-    const idBytes = encoded.reduce((sum, id) => sum + id.length, 0)
-    this.ensureCapacity(tableBytes + idBytes + WORD_SLACK)
-    const table = new DataView(this.wasm.memory.buffer)
-    let offset = tableBytes
-    encoded.forEach((id, entry) => {
-      table.setUint32(entry * TABLE_ENTRY_BYTES, offset, true)
-      table.setUint32(entry * TABLE_ENTRY_BYTES + 4, id.length, true)
-      this.bytes.set(id, offset)
-      offset += id.length
-    })
+    this.layout = this.writeLayout(order.map((index) => utf8.encode(peers[index]!)), 0)
     this.loadedIds = [...peers]
     this.loadedFrozen = Object.isFrozen(peers) ? peers : undefined
     this.tableToCaller = Int32Array.from(order)
     this.callerToTable = new Int32Array(peers.length)
     order.forEach((caller, entry) => (this.callerToTable[caller] = entry))
-    this.buffers = align8(offset + WORD_SLACK)
-    this.longestPeer = encoded.reduce((longest, id) => Math.max(longest, id.length), 0)
     this.keyRoom = 0
+  }
+
+  /** Lays `ids` out for the kernel from `at` (see {@link Layout}); the key buffer is sized per key. */
+  private writeLayout(ids: ReadonlyArray<Uint8Array>, at: number): Layout {
+    const table = align8(at)
+    const longestPeer = ids.reduce((longest, id) => Math.max(longest, id.length), 0)
+    const idsEnd = table + ids.length * TABLE_ENTRY_BYTES + ids.reduce((sum, id) => sum + id.length, 0)
+    // A copy starts at its offset in the word: up to 7 bytes before the id.
+    const variantStride = align8(WORD_OFFSETS - 1 + longestPeer)
+    const variants = align8(idsEnd + WORD_SLACK)
+    const key = variants + ids.length * WORD_OFFSETS * variantStride
+    this.ensureCapacity(key)
+    const view = new DataView(this.wasm.memory.buffer)
+    let offset = table + ids.length * TABLE_ENTRY_BYTES
+    ids.forEach((id, entry) => {
+      view.setUint32(table + entry * TABLE_ENTRY_BYTES, offset, true)
+      view.setUint32(table + entry * TABLE_ENTRY_BYTES + 4, id.length, true)
+      this.bytes.set(id, offset)
+      offset += id.length
+      for (let wordOffset = 0; wordOffset < WORD_OFFSETS; wordOffset++) {
+        this.bytes.set(id, variants + (entry * WORD_OFFSETS + wordOffset) * variantStride + wordOffset)
+      }
+    })
+    return { table, count: ids.length, variants, variantStride, key, longestPeer }
   }
 
   private ensureCapacity(byteLength: number): void {
