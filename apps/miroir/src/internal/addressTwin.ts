@@ -25,8 +25,7 @@ export interface AddressTwin {
 const EXPECTED = "two IPv4 prefixes of the same length, as pod network=where it is reached, such as "
   + "198.51.100.0/24=127.0.2.0/24"
 
-const toNumber = (ip: string): number =>
-  ip.split(".").reduce((value, octet) => value * 256 + Number(octet), 0)
+const toNumber = (ip: string): number => ip.split(".").reduce((value, octet) => value * 256 + Number(octet), 0)
 
 const toText = (value: number): string => [24, 16, 8, 0].map((shift) => (value >>> shift) & 255).join(".")
 
@@ -44,7 +43,9 @@ const prefix = (text: string): Either.Either<{ readonly address: number; readonl
   if (length < 1 || length > 32) return Either.left(`/${bits} is not a prefix length from 1 to 32`)
   const address = toNumber(ip)
   if ((address & ~maskOf(length)) !== 0) {
-    return Either.left(`${text} has host bits set (the prefix is ${toText((address & maskOf(length)) >>> 0)}/${length})`)
+    return Either.left(
+      `${text} has host bits set (the prefix is ${toText((address & maskOf(length)) >>> 0)}/${length})`
+    )
   }
   return Either.right({ address, length })
 }
