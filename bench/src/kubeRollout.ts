@@ -26,7 +26,7 @@ import * as Components from "@miroir/cluster-sim/kube/Components"
 import * as KubeCluster from "@miroir/cluster-sim/kube/KubeCluster"
 import * as ShardGaps from "@miroir/cluster-sim/ShardGaps"
 import * as Client from "@miroir/miroir/HttpApi/Client"
-import { Duration, Effect, Fiber, Option, Stream, SubscriptionRef } from "effect"
+import { Duration, Effect, Fiber, Option, type Scope, Stream, SubscriptionRef } from "effect"
 import { gained, ownerChanges } from "./shardMoves.js"
 import { quantile } from "./stats.js"
 
@@ -72,10 +72,13 @@ export type Outcome =
 
 const sameSet = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => [...a].sort().join() === [...b].sort().join()
 
-/** One rolling update at interval `r`, hints on or off, on a fresh cluster. */
-const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<KubeRolloutRun, Error, Client.PodClient> =>
+/** One rolling update at interval `r`, hints on or off, on a fresh cluster whose files go in `folder`. */
+const measure = (
+  r: Duration.Duration,
+  hints: boolean,
+  folder: string
+): Effect.Effect<KubeRolloutRun, Error, Client.PodClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const folder = mkdtempSync(join(tmpdir(), "miroir-bench-kube-rollout-"))
     const cluster = yield* KubeCluster.make({
       folder,
       release: RELEASE,
@@ -159,7 +162,7 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<KubeRollo
       minimumMoves += ownerChanges(SHARDS, previous, event.labels)
       previous = event.labels
     }
-    const run: KubeRolloutRun = {
+    return {
       intervalMs: Duration.toMillis(r),
       hints,
       pods: (yield* livePods(cluster)).length,
@@ -173,11 +176,22 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<KubeRollo
       moves: gained(SHARDS, initial, views),
       minimumMoves,
       samples: report.samples
-    }
-    // Kept when the run fails: its logs (pods, control plane) are what explains it.
+    } satisfies KubeRolloutRun
+  })
+
+/**
+ * {@link measure} in a folder of its own, removed once the cluster has stopped; kept when the run fails:
+ * its logs (pods, control plane) are what explains it.
+ */
+const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<KubeRolloutRun, Error, Client.PodClient> =>
+  Effect.gen(function*() {
+    const folder = mkdtempSync(join(tmpdir(), "miroir-bench-kube-rollout-"))
+    const run = yield* Effect.scoped(measure(r, hints, folder)).pipe(
+      Effect.tapError(() => Effect.sync(() => console.error(`  the run's files are kept in ${folder}`)))
+    )
     rmSync(folder, { recursive: true, force: true })
     return run
-  }).pipe(Effect.scoped)
+  })
 
 /**
  * Runs the rolling updates on real components, hints on then off, one of each at R = 4 s (each takes
