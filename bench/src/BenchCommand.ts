@@ -1,6 +1,6 @@
 /**
  * The benchmarks' command line (`pnpm bench [--quick]`, `src/rolloutOnly.ts [--quick]`,
- * `src/kubeRolloutOnly.ts`, which ignores `--quick`: its runs are as short as they can be), with
+ * `src/kubeRolloutOnly.ts [--quick]`), with
  * `@effect/cli`: `--quick` for shorter runs, `--help`. The program runs under NodeRuntime.runMain, so
  * SIGINT or SIGTERM interrupts it and the simulated clusters' scopes close and stop their pods.
  */

@@ -34,8 +34,6 @@ import { quantile } from "./stats.js"
 export const PODS = 6
 /** Shards audited by the sampling (any count: /ownership?shards= computes them). */
 export const SHARDS = 256
-/** The refresh interval: the acceptance's, short enough for a run of minutes. */
-export const INTERVAL = Duration.seconds(4)
 /** Between two reads of every pod's view, and of every pod's shards: gentle on a 2-core machine. */
 const POLL = Duration.millis(200)
 const RELEASE = "miroir"
@@ -194,49 +192,67 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<KubeRollo
   })
 
 /**
- * Runs the rolling updates on real components, hints on then off, one of each at R = 4 s (each takes
- * about two minutes with the cluster's start and stop); skipped when the components are not built.
+ * The settings run, in order: at R = 4 s (the acceptance's) three pairs, hints on then off, so that the
+ * machine's load falls on both alike (one pair when quick); at R = 15 s (production) one pair. A run of
+ * the cluster's start, the rollout and the stop takes about 35 s at 4 s and about a minute at 15 s.
  */
-export const run: Effect.Effect<Outcome, Error> = Effect.suspend(() => {
-  const missing = Components.missing(NEEDED)
-  if (missing.length > 0) {
-    return Effect.succeed<Outcome>({
-      _tag: "Skipped",
-      reason: `${missing.join(", ")} missing in ${Components.binFolder()}: run scripts/install-test-deps.sh`
-    })
-  }
-  return Effect.forEach([true, false], (hints) =>
-    rollOnce(INTERVAL, hints).pipe(
-      Effect.tap((run) =>
-        Effect.sync(() =>
-          console.log(
-            `  real cluster, R=${Duration.format(INTERVAL)} hints ${hints ? "on" : "off"}: ${
-              JSON.stringify(summarize(run))
-            }`
+const plan = (quick: boolean): ReadonlyArray<readonly [Duration.Duration, boolean]> => [
+  ...Array.from({ length: quick ? 1 : 3 }, () => [true, false] as const).flat().map((hints) =>
+    [Duration.seconds(4), hints] as const
+  ),
+  [Duration.seconds(15), true],
+  [Duration.seconds(15), false]
+]
+
+/** Runs the rolling updates on real components ({@link plan}); skipped when the components are not built. */
+export const run = (quick: boolean): Effect.Effect<Outcome, Error> =>
+  Effect.suspend(() => {
+    const missing = Components.missing(NEEDED)
+    if (missing.length > 0) {
+      return Effect.succeed<Outcome>({
+        _tag: "Skipped",
+        reason: `${missing.join(", ")} missing in ${Components.binFolder()}: run scripts/install-test-deps.sh`
+      })
+    }
+    return Effect.forEach(plan(quick), ([r, hints]) =>
+      rollOnce(r, hints).pipe(
+        Effect.tap((run) =>
+          Effect.sync(() =>
+            console.log(
+              `  real cluster, R=${Duration.format(r)} hints ${hints ? "on" : "off"}: ${
+                JSON.stringify(summarize([run]))
+              }`
+            )
           )
         )
+      )).pipe(
+        Effect.map((runs): Outcome => ({ _tag: "Measured", runs })),
+        Effect.provide(Client.layerFetch)
       )
-    )).pipe(
-      Effect.map((runs): Outcome => ({ _tag: "Measured", runs })),
-      Effect.provide(Client.layerFetch)
-    )
-})
+  })
 
-/** The figures of one run, as results.json keeps them. */
-export const summarize = (run: KubeRolloutRun) => ({
-  intervalMs: run.intervalMs,
-  pods: run.pods,
-  shards: SHARDS,
-  rolloutMs: run.rolloutMs,
-  agreedAfterMs: run.agreedAfterMs,
-  agreeP50Ms: quantile(run.agreeMs, 0.5),
-  agreeMaxMs: run.agreeMs.length === 0 ? Number.NaN : Math.max(...run.agreeMs),
-  changes: run.agreeMs.length,
-  unownedShardSeconds: run.unownedShardSeconds,
-  doubleOwnedShardSeconds: run.doubleOwnedShardSeconds,
-  longestUnownedMs: run.longestUnownedMs,
-  longestDoubleOwnedMs: run.longestDoubleOwnedMs,
-  moves: run.moves,
-  minimumMoves: run.minimumMoves,
-  samples: run.samples
-})
+/** The figures of the runs of one interval and hints setting, pooled (shard-seconds and moves: means). */
+export const summarize = (runs: ReadonlyArray<KubeRolloutRun>) => {
+  const agree = runs.flatMap((run) => run.agreeMs)
+  const mean = (f: (run: KubeRolloutRun) => number) => runs.reduce((total, run) => total + f(run), 0) / runs.length
+  const after = runs.map((run) => run.agreedAfterMs)
+  return {
+    trials: runs.length,
+    pods: PODS,
+    shards: SHARDS,
+    rolloutMs: quantile(runs.map((run) => run.rolloutMs), 0.5),
+    agreedAfterMs: quantile(after, 0.5),
+    agreedAfterMaxMs: Math.max(...after),
+    agreeP50Ms: quantile(agree, 0.5),
+    agreeP99Ms: quantile(agree, 0.99),
+    agreeMaxMs: Math.max(...agree),
+    changes: agree.length,
+    unownedShardSeconds: mean((run) => run.unownedShardSeconds),
+    doubleOwnedShardSeconds: mean((run) => run.doubleOwnedShardSeconds),
+    longestUnownedMs: Math.max(...runs.map((run) => run.longestUnownedMs)),
+    longestDoubleOwnedMs: Math.max(...runs.map((run) => run.longestDoubleOwnedMs)),
+    moves: mean((run) => run.moves),
+    minimumMoves: mean((run) => run.minimumMoves),
+    samples: runs.reduce((total, run) => total + run.samples, 0)
+  }
+}

@@ -1,7 +1,8 @@
 /**
- * `pnpm --dir bench kube-rollout` (`node --import tsx --conditions=@miroir/source src/kubeRolloutOnly.ts`):
- * only the rolling updates on real Kubernetes components, hints on and off (kubeRollout.ts, about five
- * minutes), merged into the existing results.json under `rollout.kube` (its other figures are kept).
+ * `pnpm --dir bench kube-rollout [--quick]` (`node --import tsx --conditions=@miroir/source
+ * src/kubeRolloutOnly.ts`): only the rolling updates on real Kubernetes components, hints on and off
+ * (kubeRollout.ts: about six minutes, two and a half when quick), merged into the existing results.json
+ * under `rollout.kube` (its other figures are kept).
  * Without the components it prints why it skipped and leaves results.json as it is.
  */
 import { readFileSync, writeFileSync } from "node:fs"
@@ -13,10 +14,10 @@ import { type Add, recordKubeRollout } from "./rolloutFigures.js"
 
 const resultsPath = fileURLToPath(new URL("../results.json", import.meta.url))
 
-const program = () =>
+const program = ({ quick }: { readonly quick: boolean }) =>
   Effect.gen(function*() {
     console.log("rolling updates on real Kubernetes components, refresh hints on and off…")
-    const outcome = yield* KubeRollout.run
+    const outcome = yield* KubeRollout.run(quick)
     if (outcome._tag === "Skipped") {
       console.log(`skipped: ${outcome.reason}`)
       return

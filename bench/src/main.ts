@@ -198,7 +198,7 @@ const program = ({ quick }: { readonly quick: boolean }) =>
     console.log("rolling updates on the simulator, refresh hints on and off…")
     recordRollout(yield* Rollout.run(quick), results, add)
     console.log("rolling updates on real Kubernetes components, refresh hints on and off…")
-    const kubeRollout = yield* KubeRollout.run
+    const kubeRollout = yield* KubeRollout.run(quick)
     if (kubeRollout._tag === "Skipped") console.log(`  skipped: ${kubeRollout.reason}`)
     recordKubeRollout(kubeRollout, results, add)
 

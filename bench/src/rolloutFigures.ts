@@ -164,8 +164,9 @@ export const recordRollout = (
 }
 
 /**
- * Writes the real cluster's rolling-update figures into `results.rollout.kube` (`hints`, `noHints`) and the
- * rows; when the benchmark was skipped, the reason instead (and no rows).
+ * Writes the real cluster's rolling-update figures into `results.rollout.kube` (`r<ms>ms.hints`,
+ * `r<ms>ms.noHints`, as the simulator's under `results.rollout`) and the rows; when the benchmark was
+ * skipped, the reason instead (and no rows).
  */
 export const recordKubeRollout = (outcome: KubeRollout.Outcome, results: Record<string, any>, add: Add): void => {
   results.rollout ??= {}
@@ -174,38 +175,53 @@ export const recordKubeRollout = (outcome: KubeRollout.Outcome, results: Record<
     return
   }
   results.rollout.kube = { measuredAt: new Date().toISOString() }
-  for (const run of outcome.runs) {
-    const name = run.hints ? "hints" : "noHints"
-    const summary = KubeRollout.summarize(run)
-    results.rollout.kube[name] = summary
-    const key = `rollout.kube.r${run.intervalMs}ms.${name}`
-    add(
-      `${key}.agreedAfterMs`,
-      single(run.agreedAfterMs, `ms from the rollout's completion until every pod agrees (rollout ${run.rolloutMs} ms)`)
-    )
-    add(
-      `${key}.agreeMs`,
-      figure(run.agreeMs, `ms until every pod agrees after a change of DNS (max ${Math.round(summary.agreeMaxMs)})`)
-    )
-    add(
-      `${key}.unownedShardSeconds`,
-      single(
-        run.unownedShardSeconds,
-        `shard-seconds with no owner (${SHARDS_TEXT}; longest ${(run.longestUnownedMs / 1000).toFixed(2)} s)`
+  for (const intervalMs of [...new Set(outcome.runs.map((run) => run.intervalMs))]) {
+    results.rollout.kube[`r${intervalMs}ms`] = {}
+    for (const [name, hints] of [["hints", true], ["noHints", false]] as const) {
+      const runs = outcome.runs.filter((run) => run.intervalMs === intervalMs && run.hints === hints)
+      if (runs.length === 0) continue
+      const summary = KubeRollout.summarize(runs)
+      results.rollout.kube[`r${intervalMs}ms`][name] = summary
+      const key = `rollout.kube.r${intervalMs}ms.${name}`
+      add(
+        `${key}.agreedAfterMs`,
+        figure(
+          runs.map((run) => run.agreedAfterMs),
+          `ms from the rollout's completion until every pod agrees (rollout ${Math.round(summary.rolloutMs)} ms)`
+        )
       )
-    )
-    add(
-      `${key}.doubleOwnedShardSeconds`,
-      single(
-        run.doubleOwnedShardSeconds,
-        `shard-seconds with two owners or more (longest ${(run.longestDoubleOwnedMs / 1000).toFixed(2)} s)`
+      add(
+        `${key}.agreeMs`,
+        figure(
+          runs.flatMap((run) => run.agreeMs),
+          `ms until every pod agrees after a change of DNS (p99 ${Math.round(summary.agreeP99Ms)})`
+        )
       )
-    )
-    add(
-      `${key}.movesPerMinimum`,
-      single(run.moves / run.minimumMoves, `× (${run.moves} moves, minimum ${run.minimumMoves})`)
-    )
+      add(
+        `${key}.unownedShardSeconds`,
+        figure(
+          runs.map((run) => run.unownedShardSeconds),
+          `shard-seconds with no owner per update (${KubeRollout.SHARDS} shards, ${KubeRollout.PODS} pods; longest ${
+            (summary.longestUnownedMs / 1000).toFixed(2)
+          } s)`
+        )
+      )
+      add(
+        `${key}.doubleOwnedShardSeconds`,
+        figure(
+          runs.map((run) => run.doubleOwnedShardSeconds),
+          `shard-seconds with two owners or more per update (longest ${
+            (summary.longestDoubleOwnedMs / 1000).toFixed(2)
+          } s)`
+        )
+      )
+      add(
+        `${key}.movesPerMinimum`,
+        single(
+          summary.moves / summary.minimumMoves,
+          `× (${Math.round(summary.moves)} moves, minimum ${Math.round(summary.minimumMoves)})`
+        )
+      )
+    }
   }
 }
-
-const SHARDS_TEXT = `${KubeRollout.SHARDS} shards, ${KubeRollout.PODS} pods`
