@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest"
 import { ConfigProvider, Effect, Either, Option } from "effect"
 import * as AppConfig from "../src/AppConfig.js"
-import { parseAddressTwin, reachedAt } from "../src/internal/addressTwin.js"
+import { formatAddressTwin, parseAddressTwin, reachedAt } from "../src/internal/addressTwin.js"
 
 const load = (value: string | undefined) =>
   Effect.runSync(Effect.either(AppConfig.load.pipe(
@@ -29,6 +29,12 @@ describe("MIROIR_PEER_ADDRESS_TWIN", () => {
     expect(Either.getOrThrow(load(" 10.244.0.0/16 = 127.1.0.0/16 ")).peerAddressTwin).toEqual(
       Option.some({ from: 0x0af4_0000, to: 0x7f01_0000, prefixLength: 16 })
     )
+  })
+
+  it("is written back as it was read, for the pod's start-up warning", () => {
+    for (const text of ["198.51.100.0/24=127.0.2.0/24", "10.244.0.0/14=127.8.0.0/14", "192.0.2.5/32=127.0.0.9/32"]) {
+      expect(formatAddressTwin(Either.getOrThrow(parseAddressTwin(text)))).toBe(text)
+    }
   })
 
   it("refuses anything else with an error naming the variable, the value and what was wrong", () => {

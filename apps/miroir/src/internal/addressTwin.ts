@@ -68,6 +68,10 @@ export const parseAddressTwin: ConfigVariable.Parse<AddressTwin> = (value) => {
   )
 }
 
+/** The twin as the variable writes it (`198.51.100.0/24=127.0.2.0/24`), for logs. */
+export const formatAddressTwin = ({ from, prefixLength, to }: AddressTwin): string =>
+  `${toText(from)}/${prefixLength}=${toText(to)}/${prefixLength}`
+
 /**
  * Where `address` is reached: the same host part in the twin prefix when `address` is an IPv4 address
  * of the `from` prefix; else (another address, IPv6, a name, or no twin) `address` as it is.
