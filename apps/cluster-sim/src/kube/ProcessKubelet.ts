@@ -200,6 +200,18 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
     const pods = yield* SubscriptionRef.make<ReadonlyMap<string, KubeletPod>>(new Map())
     const processes = new Map<string, Process.Started>()
     const deletions = new Map<string, Deferred.Deferred<number>>()
+    /** Pods whose run ended with their final delete: a late event of one must not run it again. */
+    const ended = new Set<string>()
+    // At the end: every pod's process stopped by its pid, SIGTERM then SIGKILL. Added before the workers'
+    // FiberMap so that it runs after they are interrupted (finalizers run in reverse): run first, it left
+    // the workers a few seconds to start processes nothing stopped; one outlived its cluster on its
+    // loopback address and ports, and the next cluster's pod at that address could not listen.
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach([...processes.values()], (child) => Process.stop(child, { grace: Duration.seconds(5) }), {
+        concurrency: "unbounded",
+        discard: true
+      })
+    )
     const workers = yield* FiberMap.make<string>()
     const addresses = yield* Ref.make({ next: 10, used: new Set<string>() })
 
@@ -552,6 +564,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         )
         yield* releaseIp(ip)
         yield* setPod(uid, () => undefined)
+        ended.add(uid)
       })
 
     const bind = (pod: IPod) =>
@@ -578,7 +591,9 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
             yield* Effect.forkScoped(bind(pod))
             continue
           }
-          if (nodeName !== options.nodeName) continue
+          // A pod the kubelet has deleted may still come in a list or event the watch had not caught up
+          // with: running it again would start its container once more, only to delete it.
+          if (nodeName !== options.nodeName || ended.has(uid)) continue
           present.add(uid)
           const phase = pod.status?.phase
           if (!deletions.has(uid)) {
@@ -604,14 +619,6 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
 
     const informer = yield* api.informer<IPod>("/api/v1/pods")
     yield* informer.changes.pipe(Stream.runForEach(reconcile), Effect.forkScoped)
-
-    // At the end: every pod's process stopped by its pid, SIGTERM then SIGKILL.
-    yield* Effect.addFinalizer(() =>
-      Effect.forEach([...processes.values()], (child) => Process.stop(child, { grace: Duration.seconds(5) }), {
-        concurrency: "unbounded",
-        discard: true
-      })
-    )
 
     return {
       nodeName: options.nodeName,
