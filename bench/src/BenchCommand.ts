@@ -11,7 +11,7 @@ import { Cause, Effect } from "effect"
 /** `--quick`: fewer trials and shorter windows, for a run in minutes. */
 const quick = Options.boolean("quick").pipe(
   Options.withDescription(
-    "fewer trials and shorter windows (about 1.5 minutes for pnpm bench instead of 5, plus 1 instead of 4 on real Kubernetes)"
+    "fewer trials and shorter windows (about 1.5 minutes for pnpm bench instead of 5, plus 2 instead of 4 on real Kubernetes)"
   )
 )
 

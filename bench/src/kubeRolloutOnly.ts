@@ -1,7 +1,7 @@
 /**
  * `pnpm --dir bench kube-rollout [--quick]` (`node --import tsx --conditions=@miroir/source
  * src/kubeRolloutOnly.ts`): only the rolling updates on real Kubernetes components, hints on and off
- * (kubeRollout.ts: about six minutes, two and a half when quick), merged into the existing results.json
+ * (kubeRollout.ts: about four minutes, two when quick), merged into the existing results.json
  * under `rollout.kube` (its other figures are kept).
  * Without the components it prints why it skipped and leaves results.json as it is.
  */
