@@ -13,7 +13,7 @@
  *
  * Each setting gets a fresh cluster (hints on, then off through the chart's `peerHints.enabled`): an
  * upgrade from one setting to the other would itself be a rollout of mixed pods, and a fresh cluster
- * costs seconds more than that rollout. CoreDNS's TTLs are 1 s, as in the acceptance: with kubeadm's 30 s
+ * starts in seconds. CoreDNS's TTLs are 1 s, as in the acceptance: with kubeadm's 30 s
  * cache no hint could be seen sooner. Without the components (scripts/install-test-deps.sh) it is
  * skipped, never failed.
  */
