@@ -45,6 +45,8 @@ describe("MIROIR_PEER_ADDRESS_TWIN", () => {
       ["198.51.100.0=127.0.2.0", "\"198.51.100.0\" is not an IPv4 prefix such as 198.51.100.0/24"],
       ["198.51.100.1/24=127.0.2.0/24", "198.51.100.1/24 has host bits set (the prefix is 198.51.100.0/24)"],
       ["198.51.300.0/24=127.0.2.0/24", "198.51.300.0 is not an IPv4 address"],
+      // Leading zeros are refused, never read as octal or decimal.
+      ["198.51.100.0/24=127.000.2.0/24", "127.000.2.0 is not an IPv4 address"],
       ["198.51.100.0/33=127.0.2.0/33", "/33 is not a prefix length from 1 to 32"],
       ["198.51.100.0/0=127.0.2.0/0", "/0 is not a prefix length from 1 to 32"],
       ["fd00::/64=127.0.2.0/24", "\"fd00::/64\" is not an IPv4 prefix such as 198.51.100.0/24"]
