@@ -1,5 +1,6 @@
 /**
- * The benchmarks' command line (`pnpm bench [--quick]`, `src/rolloutOnly.ts [--quick]`), with
+ * The benchmarks' command line (`pnpm bench [--quick]`, `src/rolloutOnly.ts [--quick]`,
+ * `src/kubeRolloutOnly.ts [--quick]`), with
  * `@effect/cli`: `--quick` for shorter runs, `--help`. The program runs under NodeRuntime.runMain, so
  * SIGINT or SIGTERM interrupts it and the simulated clusters' scopes close and stop their pods.
  */
@@ -9,7 +10,9 @@ import { Cause, Effect } from "effect"
 
 /** `--quick`: fewer trials and shorter windows, for a run in minutes. */
 const quick = Options.boolean("quick").pipe(
-  Options.withDescription("fewer trials and shorter windows (about 1.5 minutes for pnpm bench instead of 5)")
+  Options.withDescription(
+    "fewer trials and shorter windows (about 1.5 minutes for pnpm bench instead of 5, plus 2 instead of 4 on real Kubernetes)"
+  )
 )
 
 /**

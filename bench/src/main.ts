@@ -13,8 +13,9 @@ import * as Lookup from "./lookup.js"
 import * as Memory from "./memory.js"
 import * as Ownership from "./ownership.js"
 import * as PodUnderLoad from "./podUnderLoad.js"
+import * as KubeRollout from "./kubeRollout.js"
 import * as Rollout from "./rollout.js"
-import { recordRollout, recordShards, recordThroughput } from "./rolloutFigures.js"
+import { recordKubeRollout, recordRollout, recordShards, recordThroughput } from "./rolloutFigures.js"
 import { type Figure, figure } from "./stats.js"
 
 const resultsPath = fileURLToPath(new URL("../results.json", import.meta.url))
@@ -196,6 +197,10 @@ const program = ({ quick }: { readonly quick: boolean }) =>
     recordShards(Ownership.runShards(quick), results, add)
     console.log("rolling updates on the simulator, refresh hints on and off…")
     recordRollout(yield* Rollout.run(quick), results, add)
+    console.log("rolling updates on real Kubernetes components, refresh hints on and off…")
+    const kubeRollout = yield* KubeRollout.run(quick)
+    if (kubeRollout._tag === "Skipped") console.log(`  skipped: ${kubeRollout.reason}`)
+    recordKubeRollout(kubeRollout, results, add)
 
     const document = {
       machine: {

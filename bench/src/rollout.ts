@@ -23,8 +23,8 @@ import { awaitConverged, peersOf } from "@miroir/cluster-sim/Observer"
 import * as ShardGaps from "@miroir/cluster-sim/ShardGaps"
 import * as SimulatedCluster from "@miroir/cluster-sim/SimulatedCluster"
 import * as Client from "@miroir/miroir/HttpApi/Client"
-import { Rendezvous } from "@miroir/peer-discovery"
 import { Duration, Effect, Fiber, Option, Stream, SubscriptionRef } from "effect"
+import { gained, ownerChanges } from "./shardMoves.js"
 import { quantile } from "./stats.js"
 
 const PODS = 6
@@ -49,15 +49,6 @@ export interface RolloutRun {
 }
 
 const sameSet = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => [...a].sort().join() === [...b].sort().join()
-
-/** Shards whose owner differs between two views. */
-const ownerChanges = (before: ReadonlyArray<string>, after: ReadonlyArray<string>) => {
-  let changed = 0
-  for (let shard = 0; shard < SHARDS; shard++) {
-    if (Rendezvous.ownerOf(String(shard), before) !== Rendezvous.ownerOf(String(shard), after)) changed += 1
-  }
-  return changed
-}
 
 /** One rolling update at interval `r`, hints on or off, on a fresh simulated cluster. */
 const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRun, Error, Client.PodClient> =>
@@ -143,18 +134,10 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRu
         && left.every((label) => sighting.views.every((view) => !view.includes(label)))
       )
       if (seenAt !== undefined) (joined.length > 0 ? joinMs : leaveMs).push(seenAt.at - event.at)
-      minimumMoves += ownerChanges(previous, event.labels)
+      minimumMoves += ownerChanges(SHARDS, previous, event.labels)
       previous = event.labels
     }
-    // A pod of the rollout gains the shards of its first view; the first pods' first views are the start.
-    let moves = 0
-    for (const [label, history] of views) {
-      if (!initial.includes(label)) moves += Rendezvous.ownedShards(SHARDS, label, history[0]!).length
-      for (let i = 1; i < history.length; i++) {
-        const before = new Set(Rendezvous.ownedShards(SHARDS, label, history[i - 1]!))
-        moves += Rendezvous.ownedShards(SHARDS, label, history[i]!).filter((shard) => !before.has(shard)).length
-      }
-    }
+    const moves = gained(SHARDS, initial, views)
     return {
       intervalMs: Duration.toMillis(r),
       hints,

@@ -1,10 +1,12 @@
 /**
  * The figures of ownership (`ownerOf` throughput, `ownedShards` at 65,536 shards and 300 peers) and of
- * the rolling-update benchmark, as results.json keys and table rows; shared by `pnpm bench` (main.ts) and
- * `rolloutOnly.ts`, which measures only these and merges them into an existing results.json.
+ * the rolling-update benchmarks (the simulator's, and the real cluster's under `rollout.kube`), as
+ * results.json keys and table rows; shared by `pnpm bench` (main.ts), `rolloutOnly.ts` and
+ * `kubeRolloutOnly.ts`, which measure only some and merge them into an existing results.json.
  */
 import type { Figure } from "./stats.js"
 import { figure } from "./stats.js"
+import * as KubeRollout from "./kubeRollout.js"
 import * as Ownership from "./ownership.js"
 import * as Rollout from "./rollout.js"
 
@@ -71,7 +73,8 @@ export const recordRollout = (
 ): void => {
   const pick = (intervalMs: number, hints: boolean) =>
     runs.filter((run) => run.intervalMs === intervalMs && run.hints === hints)
-  results.rollout = {}
+  // The real cluster's figures are measured apart (kubeRolloutOnly.ts) and kept.
+  results.rollout = results.rollout?.kube === undefined ? {} : { kube: results.rollout.kube }
   for (const intervalMs of [...new Set(runs.map((run) => run.intervalMs))]) {
     const on = Rollout.summarize(pick(intervalMs, true))
     const off = Rollout.summarize(pick(intervalMs, false))
@@ -157,5 +160,68 @@ export const recordRollout = (
     add("rollout.unownedShardSecondsNoHints", single(off.unownedShardSeconds, "shard-seconds"))
     addReduction("rollout.doubleOwnedShardSeconds", on.doubleOwnedShardSeconds, off.doubleOwnedShardSeconds)
     add("rollout.doubleOwnedShardSecondsNoHints", single(off.doubleOwnedShardSeconds, "shard-seconds"))
+  }
+}
+
+/**
+ * Writes the real cluster's rolling-update figures into `results.rollout.kube` (`r<ms>ms.hints`,
+ * `r<ms>ms.noHints`, as the simulator's under `results.rollout`) and the rows; when the benchmark was
+ * skipped, the reason instead (and no rows).
+ */
+export const recordKubeRollout = (outcome: KubeRollout.Outcome, results: Record<string, any>, add: Add): void => {
+  results.rollout ??= {}
+  if (outcome._tag === "Skipped") {
+    results.rollout.kube = { skipped: outcome.reason }
+    return
+  }
+  results.rollout.kube = { measuredAt: new Date().toISOString() }
+  for (const intervalMs of [...new Set(outcome.runs.map((run) => run.intervalMs))]) {
+    results.rollout.kube[`r${intervalMs}ms`] = {}
+    for (const [name, hints] of [["hints", true], ["noHints", false]] as const) {
+      const runs = outcome.runs.filter((run) => run.intervalMs === intervalMs && run.hints === hints)
+      if (runs.length === 0) continue
+      const summary = KubeRollout.summarize(runs)
+      results.rollout.kube[`r${intervalMs}ms`][name] = summary
+      const key = `rollout.kube.r${intervalMs}ms.${name}`
+      add(
+        `${key}.agreedAfterMs`,
+        figure(
+          runs.map((run) => run.agreedAfterMs),
+          `ms from the rollout's completion until every pod agrees (rollout ${Math.round(summary.rolloutMs)} ms)`
+        )
+      )
+      add(
+        `${key}.agreeMs`,
+        figure(
+          runs.flatMap((run) => run.agreeMs),
+          `ms until every pod agrees after a change of DNS (p99 ${Math.round(summary.agreeP99Ms)})`
+        )
+      )
+      add(
+        `${key}.unownedShardSeconds`,
+        figure(
+          runs.map((run) => run.unownedShardSeconds),
+          `shard-seconds with no owner per update (${KubeRollout.SHARDS} shards, ${KubeRollout.PODS} pods; longest ${
+            (summary.longestUnownedMs / 1000).toFixed(2)
+          } s)`
+        )
+      )
+      add(
+        `${key}.doubleOwnedShardSeconds`,
+        figure(
+          runs.map((run) => run.doubleOwnedShardSeconds),
+          `shard-seconds with two owners or more per update (longest ${
+            (summary.longestDoubleOwnedMs / 1000).toFixed(2)
+          } s)`
+        )
+      )
+      add(
+        `${key}.movesPerMinimum`,
+        single(
+          summary.moves / summary.minimumMoves,
+          `× (${Math.round(summary.moves)} moves, minimum ${Math.round(summary.minimumMoves)})`
+        )
+      )
+    }
   }
 }

@@ -61,7 +61,10 @@ export const layer = (
   const interval = auditInterval(settings)
   const audit = OwnershipAudit.layer({ interval, shards: settings.app.shards }).pipe(
     Layer.provide(
-      PeerClient.layer(OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10))))
+      PeerClient.layer(
+        OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10))),
+        settings.app.peerAddressTwin
+      )
     )
   )
   // The server listens first, so that the audit's client and the hints know the port every pod serves on.

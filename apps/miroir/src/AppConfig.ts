@@ -1,7 +1,8 @@
 /** The settings of the pod service beyond peer discovery: where it listens, shards, logging. */
 import { isIP } from "node:net"
 import { type ConfigError, ConfigVariable } from "@miroir/peer-discovery"
-import { Config, Context, Effect, Either, Layer, LogLevel } from "effect"
+import { Config, Context, Effect, Either, Layer, LogLevel, type Option } from "effect"
+import { type AddressTwin, parseAddressTwin } from "./internal/addressTwin.js"
 import { type AuditInterval, parseAuditInterval } from "./internal/auditInterval.js"
 
 /** Validated settings of the pod service. */
@@ -28,6 +29,12 @@ export interface Settings {
    * DNS first lists it and when it stops, and follows their hints; `off` does neither.
    */
   readonly peerHints: "on" | "off"
+  /**
+   * Test harnesses only (`MIROIR_PEER_ADDRESS_TWIN`, unset in production): where peers are reached when
+   * their pod IPs exist nowhere, such as `198.51.100.0/24=127.0.2.0/24` for the process kubelet's pods.
+   * The ownership audit and the refresh hints ask a peer at the twin of its address; unset, at the address.
+   */
+  readonly peerAddressTwin: Option.Option<AddressTwin>
 }
 
 /** The settings as a service. */
@@ -73,7 +80,11 @@ export const config: Config.Config<Settings> = Config.all({
   ),
   logFormat: variable("MIROIR_LOG_FORMAT", ConfigVariable.oneOf(["json", "pretty"]), "json"),
   ownershipAuditInterval: variable("MIROIR_OWNERSHIP_AUDIT_INTERVAL", parseAuditInterval, "auto"),
-  peerHints: variable("MIROIR_PEER_HINTS", ConfigVariable.oneOf(["on", "off"]), "on")
+  peerHints: variable("MIROIR_PEER_HINTS", ConfigVariable.oneOf(["on", "off"]), "on"),
+  // Like MIROIR_HTTP_HOST and MIROIR_DNS_SERVERS, a harness's stand-in (here for the pod network).
+  peerAddressTwin: Config.option(
+    ConfigVariable.variable("MIROIR_PEER_ADDRESS_TWIN", parseAddressTwin, { trimmed: true })
+  )
 })
 
 /** Reads and validates the settings from the current ConfigProvider (the environment by default). */

@@ -7,6 +7,9 @@
  * `fd00--1`), turned back into the address; a StatefulSet pod's id is its hostname (`miroir-0`),
  * looked up as `<id>.<service>.<namespace>.svc.<domain>.` with the pod's own resolver. An id that is
  * neither gives a {@link PeerUnreachable} that says so, never a guess.
+ *
+ * Under a test harness whose pod IPs exist nowhere (`MIROIR_PEER_ADDRESS_TWIN`), the address found is
+ * replaced by its twin, here and only here: the audit and the refresh hints both find peers this way.
  */
 import { isIP } from "node:net"
 import { HttpClient, HttpServer } from "@effect/platform"
@@ -15,6 +18,7 @@ import { DnsResolver, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery
 import { Context, Data, Duration, Effect, Layer, Option } from "effect"
 import * as Client from "./HttpApi/Client.js"
 import type { OwnershipBody } from "./HttpApi/Contract.js"
+import { type AddressTwin, reachedAt } from "./internal/addressTwin.js"
 
 /** A peer that could not be asked, or did not answer as expected, and why (one short line). */
 export class PeerUnreachable extends Data.TaggedError("PeerUnreachable")<{
@@ -53,12 +57,17 @@ export const addressOfId = (id: string): Option.Option<string> => {
 }
 
 /**
- * The address of peer `peer`: its dashed IP turned back into the address, else (a StatefulSet
- * hostname) the first address of `<peer>.<domain>` from `resolver`. Also used to send refresh hints.
+ * The address where peer `peer` is reached: its dashed IP turned back into the address, else (a
+ * StatefulSet hostname) the first address of `<peer>.<domain>` from `resolver`; then its twin when
+ * `twin` is set (`MIROIR_PEER_ADDRESS_TWIN`, test harnesses only). Also used to send refresh hints.
  */
-export const peerAddress =
-  (resolver: DnsResolver.DnsResolver["Type"], domain: string) =>
-  (peer: string): Effect.Effect<string, PeerUnreachable> =>
+export const peerAddress = (
+  resolver: DnsResolver.DnsResolver["Type"],
+  domain: string,
+  twin: Option.Option<AddressTwin> = Option.none()
+) =>
+(peer: string): Effect.Effect<string, PeerUnreachable> =>
+  Effect.map(
     Option.match(addressOfId(peer), {
       onSome: Effect.succeed,
       onNone: () => {
@@ -74,7 +83,9 @@ export const peerAddress =
           )
         )
       }
-    })
+    }),
+    (address) => reachedAt(twin, address)
+  )
 
 const BAD_ANSWER_CHARS = 160
 
@@ -84,6 +95,8 @@ export interface Options {
   readonly port: number
   /** Bound of one request, lookup of a hostname included. */
   readonly timeout: Duration.DurationInput
+  /** Where peers are reached instead of their pod IPs (`MIROIR_PEER_ADDRESS_TWIN`); none: at them. */
+  readonly addressTwin?: Option.Option<AddressTwin>
 }
 
 /** Builds the client over an HttpClient and the pod's resolver and settings. */
@@ -100,7 +113,7 @@ export const make = (options: Options): Effect.Effect<
     const settings = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
     const domain = PeerId.serviceDomain(settings)
 
-    const addressOf = peerAddress(resolver, domain)
+    const addressOf = peerAddress(resolver, domain, options.addressTwin)
 
     const ownership = (peer: string, shards: number) =>
       Effect.gen(function*() {
@@ -143,10 +156,11 @@ export const make = (options: Options): Effect.Effect<
 
 /**
  * The client over Node's HTTP (undici), at the port this pod's own HTTP server listens on (the server
- * in context: with port 0 in tests, the port it got).
+ * in context: with port 0 in tests, the port it got), reaching peers at `addressTwin` when set.
  */
 export const layer = (
-  timeout: Duration.DurationInput
+  timeout: Duration.DurationInput,
+  addressTwin: Option.Option<AddressTwin> = Option.none()
 ): Layer.Layer<
   PeerClient,
   never,
@@ -157,6 +171,6 @@ export const layer = (
     Effect.gen(function*() {
       const { address } = yield* HttpServer.HttpServer
       const port = address._tag === "TcpAddress" ? address.port : 0
-      return yield* make({ port, timeout })
+      return yield* make({ port, timeout, addressTwin })
     })
   ).pipe(Layer.provide(NodeHttpClient.layerUndici))

@@ -23,6 +23,7 @@ import { Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import * as Client from "./HttpApi/Client.js"
 import type { HintBody } from "./HttpApi/Contract.js"
+import type { AddressTwin } from "./internal/addressTwin.js"
 import { peerAddress, PeerUnreachable } from "./PeerClient.js"
 
 /**
@@ -60,15 +61,18 @@ const sendAll = (
     )
   })
 
-/** Builds the sender: forks the `joined` hints and registers the `left` ones for the scope's end. */
-export const make = (port: number) =>
+/**
+ * Builds the sender: forks the `joined` hints and registers the `left` ones for the scope's end. Peers
+ * are found as the audit finds them ({@link peerAddress}), at `addressTwin` under a test harness.
+ */
+export const make = (port: number, addressTwin: Option.Option<AddressTwin> = Option.none()) =>
   Effect.gen(function*() {
     const discovery = yield* PeerDiscovery.PeerDiscovery
     const settings = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
     const resolver = yield* DnsResolver.DnsResolver
     const http = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
     const client = yield* Effect.provideService(Client.make, HttpClient.HttpClient, http)
-    const addressOf = peerAddress(resolver, PeerId.serviceDomain(settings))
+    const addressOf = peerAddress(resolver, PeerId.serviceDomain(settings), addressTwin)
 
     const post = (peer: string, body: typeof HintBody.Type) =>
       Effect.gen(function*() {
@@ -138,9 +142,9 @@ export const layer: Layer.Layer<
   | DnsResolver.DnsResolver
 > = Layer.scopedDiscard(
   Effect.gen(function*() {
-    const { peerHints } = yield* AppConfig
+    const { peerAddressTwin, peerHints } = yield* AppConfig
     if (peerHints === "off") return
     const { address } = yield* HttpServer.HttpServer
-    yield* make(address._tag === "TcpAddress" ? address.port : 0)
+    yield* make(address._tag === "TcpAddress" ? address.port : 0, peerAddressTwin)
   })
 ).pipe(Layer.provide(NodeHttpClient.layerUndici))

@@ -2,7 +2,8 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Either, Layer, Option } from "effect"
+import { parseAddressTwin } from "../src/internal/addressTwin.js"
 import * as PeerClient from "../src/PeerClient.js"
 
 const { addressOfId } = PeerClient
@@ -29,7 +30,7 @@ describe("PeerClient.make", () => {
   const answer = { self: "10-0-0-2", peers: ["10-0-0-1", "10-0-0-2"], digest: "abcd0123", shards: 4, owned: [1, 3] }
 
   /** The client over the test resolver and an HttpClient that records the URLs and answers `respond`. */
-  const client = (respond: (url: URL) => Response) =>
+  const client = (respond: (url: URL) => Response, options: Partial<PeerClient.Options> = {}) =>
     Effect.gen(function*() {
       const urls: Array<string> = []
       const http = HttpClient.make((request, url) =>
@@ -39,7 +40,7 @@ describe("PeerClient.make", () => {
         })
       )
       const dnsContext = yield* Layer.build(DnsResolver.layerTest)
-      const service = yield* PeerClient.make({ port: 7700, timeout: "1 second" }).pipe(
+      const service = yield* PeerClient.make({ port: 7700, timeout: "1 second", ...options }).pipe(
         Effect.provideService(HttpClient.HttpClient, http),
         Effect.provide(Layer.succeedContext(dnsContext)),
         Effect.provide(PeerDiscoveryConfig.layerTest())
@@ -73,5 +74,21 @@ describe("PeerClient.make", () => {
       expect(yield* reason("miroir-9")).toBe(`id not an address, and miroir-9.${domain} does not resolve: nxdomain`)
       expect(yield* reason("10-0-0-3")).toBe("HTTP 503 from 10.0.0.3")
       expect(yield* reason("10-0-0-4")).toMatch(/^unexpected answer from 10\.0\.0\.4: /)
+    }))
+
+  it.scoped("asks a peer at the twin of its address under MIROIR_PEER_ADDRESS_TWIN, ids and hostnames alike", () =>
+    Effect.gen(function*() {
+      const addressTwin = Option.some(Either.getOrThrow(parseAddressTwin("198.51.100.0/24=127.0.2.0/24")))
+      const { dns, service, urls } = yield* client(() => Response.json(answer), { addressTwin })
+      yield* service.ownership("198-51-100-7", 4)
+      yield* dns.setAddresses(`miroir-0.${domain}`, ["198.51.100.9"])
+      yield* service.ownership("miroir-0", 4)
+      // Outside the prefix: as it is.
+      yield* service.ownership("10-0-0-2", 4)
+      expect(urls).toEqual([
+        "http://127.0.2.7:7700/ownership?shards=4",
+        "http://127.0.2.9:7700/ownership?shards=4",
+        "http://10.0.0.2:7700/ownership?shards=4"
+      ])
     }))
 })

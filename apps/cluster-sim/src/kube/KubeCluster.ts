@@ -43,6 +43,11 @@ export interface Options {
   readonly values?: Readonly<Record<string, unknown>>
   /** The first delay of the kubelet's restarts after a crash (the kubelet's is 10 s). */
   readonly restartBackoff?: Duration.Duration
+  /**
+   * Refresh hints (the chart's `peerHints.enabled`): on by default, as the chart has them; off to measure
+   * a rollout with polling alone (`values` may also set it).
+   */
+  readonly peerHints?: boolean
 }
 
 /** The running cluster: the scenario's {@link Cluster}, and what the acceptance suite reads beyond it. */
@@ -68,7 +73,8 @@ const chartDuration = (duration: Duration.Duration): string => {
 
 /**
  * The values the harness installs with: R and a lookup timeout of R/5 (as 3 s of 15 s), probes every
- * second (the API's smallest period) and a short grace period, so that a run takes seconds, not minutes.
+ * second (the API's smallest period) and a short grace period, so that a run takes seconds, not minutes;
+ * refresh hints as {@link Options.peerHints} says.
  */
 const harnessValues = (options: Options): Record<string, unknown> => ({
   // The chart requires an image (none is published); the process kubelet runs the bundle for any image
@@ -89,11 +95,10 @@ const harnessValues = (options: Options): Record<string, unknown> => ({
   terminationGracePeriodSeconds: 10,
   // A short preStop delay (the chart's default is 5 s): deletions still go through the hook, quickly.
   lifecycle: { preStopSleepSeconds: 1 },
-  // The audit asks the peers at their pod IPs, which here exist nowhere (see ProcessKubelet): off. It
-  // has suites of its own against pod processes on loopback.
-  ownershipAudit: { interval: "off" },
-  // Refresh hints go to the same pod IPs: off too (they are measured on the simulator).
-  peerHints: { enabled: false },
+  // The ownership audit and the refresh hints run as the chart has them (audit every 3R): they ask the
+  // peers at their pod IPs, which the process kubelet routes to the loopback twins
+  // (MIROIR_PEER_ADDRESS_TWIN, see ProcessKubelet).
+  peerHints: { enabled: options.peerHints ?? true },
   ...options.values
 })
 

@@ -17,7 +17,11 @@
  *   ({@link loopbackTwin});
  * - the pod's network namespace and resolv.conf, as three variables the pod service reads: its listen
  *   address (`MIROIR_HTTP_HOST`, the twin where the spec leaves it unset or a wildcard), its DNS server
- *   (`MIROIR_DNS_SERVERS`, the cluster DNS) and its cluster domain.
+ *   (`MIROIR_DNS_SERVERS`, the cluster DNS) and its cluster domain;
+ * - the routes between pods, as a fourth (`MIROIR_PEER_ADDRESS_TWIN`, {@link addressTwinVariable}, unless
+ *   the spec sets it): a pod that asks a peer at its pod IP (the ownership audit, the refresh hints) asks
+ *   it at that IP's loopback twin instead, as a pod network would have carried it there. So pods reach
+ *   each other only on loopback, and nothing connects to 198.51.100.0/24.
  */
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
@@ -103,6 +107,16 @@ export const loopbackTwin = (
   podIP.startsWith(`${networks.podNetwork}.`)
     ? `${networks.loopbackNetwork}.${podIP.slice(networks.podNetwork.length + 1)}`
     : podIP
+
+/**
+ * The value of `MIROIR_PEER_ADDRESS_TWIN` that routes the pod network to the loopback twins
+ * (`198.51.100.0/24=127.0.2.0/24`): the pod service reaches a peer at the address {@link loopbackTwin}
+ * gives, the same last octet.
+ */
+export const addressTwinVariable = (
+  networks: { readonly podNetwork: string; readonly loopbackNetwork: string }
+): string => `${networks.podNetwork}.0/24=${networks.loopbackNetwork}.0/24`
+
 const MAX_BACKOFF = Duration.minutes(5)
 
 /** The Node object of the kubelet, with its status. */
@@ -186,6 +200,18 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
     const pods = yield* SubscriptionRef.make<ReadonlyMap<string, KubeletPod>>(new Map())
     const processes = new Map<string, Process.Started>()
     const deletions = new Map<string, Deferred.Deferred<number>>()
+    /** Pods whose run ended with their final delete: a late event of one must not run it again. */
+    const ended = new Set<string>()
+    // At the end: every pod's process stopped by its pid, SIGTERM then SIGKILL. Added before the workers'
+    // FiberMap so that it runs after they are interrupted (finalizers run in reverse): run first, it left
+    // the workers a few seconds to start processes nothing stopped; one outlived its cluster on its
+    // loopback address and ports, and the next cluster's pod at that address could not listen.
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach([...processes.values()], (child) => Process.stop(child, { grace: Duration.seconds(5) }), {
+        concurrency: "unbounded",
+        discard: true
+      })
+    )
     const workers = yield* FiberMap.make<string>()
     const addresses = yield* Ref.make({ next: 10, used: new Set<string>() })
 
@@ -348,7 +374,9 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           // The pod's network namespace and resolv.conf, emulated (see the module comment).
           ...(wildcard(env.get("MIROIR_HTTP_HOST")) ? { MIROIR_HTTP_HOST: listenIp } : {}),
           MIROIR_DNS_SERVERS: env.get("MIROIR_DNS_SERVERS") ?? options.dnsServer,
-          MIROIR_CLUSTER_DOMAIN: env.get("MIROIR_CLUSTER_DOMAIN") ?? options.clusterDomain
+          MIROIR_CLUSTER_DOMAIN: env.get("MIROIR_CLUSTER_DOMAIN") ?? options.clusterDomain,
+          // The pod network between pods, emulated likewise (see the module comment).
+          MIROIR_PEER_ADDRESS_TWIN: env.get("MIROIR_PEER_ADDRESS_TWIN") ?? addressTwinVariable(options)
         }
         const logFile = join(options.logFolder, `${namespace}_${name}.log`)
         const restartPolicy = pod.spec?.restartPolicy ?? "Always"
@@ -536,6 +564,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         )
         yield* releaseIp(ip)
         yield* setPod(uid, () => undefined)
+        ended.add(uid)
       })
 
     const bind = (pod: IPod) =>
@@ -562,7 +591,9 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
             yield* Effect.forkScoped(bind(pod))
             continue
           }
-          if (nodeName !== options.nodeName) continue
+          // A pod the kubelet has deleted may still come in a list or event the watch had not caught up
+          // with: running it again would start its container once more, only to delete it.
+          if (nodeName !== options.nodeName || ended.has(uid)) continue
           present.add(uid)
           const phase = pod.status?.phase
           if (!deletions.has(uid)) {
@@ -588,14 +619,6 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
 
     const informer = yield* api.informer<IPod>("/api/v1/pods")
     yield* informer.changes.pipe(Stream.runForEach(reconcile), Effect.forkScoped)
-
-    // At the end: every pod's process stopped by its pid, SIGTERM then SIGKILL.
-    yield* Effect.addFinalizer(() =>
-      Effect.forEach([...processes.values()], (child) => Process.stop(child, { grace: Duration.seconds(5) }), {
-        concurrency: "unbounded",
-        discard: true
-      })
-    )
 
     return {
       nodeName: options.nodeName,

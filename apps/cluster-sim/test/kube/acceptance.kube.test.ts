@@ -11,19 +11,23 @@
  * 6 s, so the fixed second weighs less at 4 s
  * (README, "Meeting real Kubernetes"). The components come from scripts/install-test-deps.sh; without
  * them this suite fails and says how to build them.
+ *
+ * The chart's ownership audit (every 3R) and refresh hints run as installed: the process kubelet routes
+ * the pod IPs to the loopback twins (MIROIR_PEER_ADDRESS_TWIN). After the rollout the suite checks that
+ * they worked: the survivors received hints, and an audit reached every peer and found nothing amiss.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Client from "@miroir/miroir/HttpApi/Client"
 import { type Prometheus, startPrometheus } from "@miroir/test-support/prometheus"
-import { Duration, Effect, Schedule, Stream } from "effect"
+import { Duration, Effect, Option, Schedule, Stream } from "effect"
 import { describe, expect, it } from "vitest"
 import { awaitSettled, type Cluster, isLive, livePods } from "../../src/Cluster.js"
 import * as KubeCluster from "../../src/kube/KubeCluster.js"
 import * as KubeStateMetrics from "../../src/kube/KubeStateMetrics.js"
 import { METRICS_PORT } from "../../src/PodProcess.js"
-import { awaitConverged } from "../../src/Observer.js"
+import { ask, awaitConverged } from "../../src/Observer.js"
 import * as Report from "../../src/Report.js"
 import * as Scenario from "../../src/Scenario.js"
 import * as ShardGaps from "../../src/ShardGaps.js"
@@ -142,6 +146,30 @@ const rollingUpdate = (cluster: KubeCluster.KubeCluster) =>
     return { gaps, replicas, agreedAfterMs: Math.max(0, agreed - completed) } satisfies Rollout
   })
 
+/**
+ * The first audit that finished at `since` or later, on whichever pod audits, within `timeout`: with
+ * audits every 3R, two intervals and a margin are enough.
+ */
+const auditAfter = (cluster: KubeCluster.KubeCluster, since: number, timeout: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const pods = yield* livePods(cluster)
+    const bodies = yield* Effect.forEach(pods, (pod) => Effect.option(ask(pod, (api) => api.ownership.audit())), {
+      concurrency: "unbounded"
+    })
+    const found = Option.firstSomeOf(bodies.map((body) =>
+      Option.flatMap(body, (b) => Option.fromNullable(b.last)).pipe(
+        Option.filter((last) => Date.parse(last.at) >= since)
+      )
+    ))
+    return yield* Option.match(found, { onNone: () => Effect.fail("none yet" as const), onSome: Effect.succeed })
+  }).pipe(
+    Effect.retry(Schedule.spaced(Duration.millis(500))),
+    Effect.timeoutFail({
+      duration: timeout,
+      onTimeout: () => new Error(`no pod finished an ownership audit within ${Duration.format(timeout)}`)
+    })
+  )
+
 /** The alerts of the chart that are firing now. */
 const firing = (prometheus: Prometheus) =>
   Effect.map(
@@ -181,6 +209,15 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
 
         // Steady state: the chart's rules are silent. Then CoreDNS stops for longer than the stale rule's window.
         yield* awaitSettled(cluster, "60 seconds")
+        // Hints and the audit reached their peers at the loopback twins: the pods that joined early in the
+        // rollout were hinted by the later ones (counted by the receivers, scraped by Prometheus).
+        const settled = Date.now()
+        const hintsQuery = `sum(miroir_peer_discovery_hints_total{namespace="${NAMESPACE}"})`
+        yield* awaitQuery(prometheus, hintsQuery, (s) => s.length === 1 && s[0]!.value > 0, "10 seconds").pipe(
+          Effect.ignore
+        )
+        const hintsReceived = (yield* promise(() => prometheus.query(hintsQuery)))[0]?.value ?? 0
+        const audit = yield* auditAfter(cluster, settled, Duration.sum(Duration.times(R, 6), Duration.seconds(10)))
         const steadyFiring = yield* firing(prometheus)
         const stale = rules.rules.find((rule) => rule.alert === "MiroirPeerDiscoveryStale")
         if (stale === undefined) return yield* Effect.fail(new Error("the chart has no MiroirPeerDiscoveryStale rule"))
@@ -206,6 +243,8 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         return {
           result,
           rollout,
+          hintsReceived,
+          audit,
           steadyFiring,
           firedAfterMs,
           staleFor: stale.for,
@@ -214,7 +253,7 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         }
       }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
 
-      const { firedAfterMs, pods, result, rollout, staleFor, steadyFiring } = outcome
+      const { audit, firedAfterMs, hintsReceived, pods, result, rollout, staleFor, steadyFiring } = outcome
       const report = [
         Report.render(result, { cluster: outcome.description, pods: 3, statefulSet: false }),
         "## Rolling update (helm upgrade) and alerts",
@@ -234,6 +273,18 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         `| — | longest time a shard had two owners; shard-seconds unowned / doubly owned | ${
           (rollout.gaps.longestMultiOwnedMs / 1000).toFixed(2)
         } s; ${rollout.gaps.unownedShardSeconds.toFixed(1)} / ${rollout.gaps.multiOwnedShardSeconds.toFixed(1)} | — |`,
+        `| ${
+          hintsReceived > 0 ? "PASS" : "FAIL"
+        } | refresh hints reach the peers (at the loopback twins of their pod IPs): received by the survivors | ${hintsReceived} hints | > 0 |`,
+        `| ${
+          audit.ok && audit.answered === audit.peersAsked ? "PASS" : "FAIL"
+        } | the ownership audit after the rollout reaches every peer and finds nothing amiss | ${audit.answered} of ${audit.peersAsked} answered; ${
+          audit.ok ?
+            "ok" :
+            `unowned ${audit.unowned.count}, multi-owned ${audit.multiOwned.count}, unreachable ${
+              audit.unreachable.peers.map((p) => `${p.peer}: ${p.reason}`).join("; ")
+            }`
+        } | all, ok |`,
         `| ${steadyFiring.length === 0 ? "PASS" : "FAIL"} | the chart's alerts in steady state (${pods} pods) | ${
           steadyFiring.length === 0 ? "none firing" : steadyFiring.join(", ")
         } | none |`,
@@ -249,6 +300,10 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
       expect(rollout.gaps.longestUnownedMs, report).toBeLessThanOrEqual(2 * r)
       expect(rollout.gaps.samples).toBeGreaterThan(10)
       expect(steadyFiring, report).toEqual([])
+      expect(hintsReceived, report).toBeGreaterThan(0)
+      expect(audit.unreachable.peers, report).toEqual([])
+      expect(audit.answered, report).toBe(audit.peersAsked)
+      expect(audit.ok, report).toBe(true)
       rmSync(folder, { recursive: true, force: true })
     },
     20 * 60_000

@@ -21,7 +21,8 @@ export const podSettings = (ip: string, metricsPort: number, shards = 16): App.S
     logLevel: LogLevel.Warning,
     logFormat: "json",
     ownershipAuditInterval: "off",
-    peerHints: "on"
+    peerHints: "on",
+    peerAddressTwin: Option.none()
   },
   telemetry: {
     disabled: false,

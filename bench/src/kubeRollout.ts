@@ -1,0 +1,258 @@
+/**
+ * Rolling updates on real Kubernetes components (etcd, kube-apiserver, kube-controller-manager, CoreDNS,
+ * Helm, the process kubelet: apps/cluster-sim's KubeCluster), with and without refresh hints: 6 pods
+ * installed with `helm install` of the chart, then `helm upgrade` changing the pod template, rolled by
+ * the Deployment controller with the chart's strategy (Kubernetes' default, 25% surge and unavailable).
+ * Measured while it rolls, as the acceptance samples it:
+ *
+ * - from the rollout's completion (`kubectl rollout status`) to every pod agreeing on its set and its
+ *   shards (Observer.awaitConverged), and per change of what DNS publishes, the time until every
+ *   published pod lists exactly the published set;
+ * - shard-seconds with no owner and with more than one (ShardGaps, every pod's /ownership);
+ * - shard moves against the minimum (shardMoves).
+ *
+ * Each setting gets a fresh cluster (hints on, then off through the chart's `peerHints.enabled`): an
+ * upgrade from one setting to the other would itself be a rollout of mixed pods, and a fresh cluster
+ * starts in seconds. CoreDNS's TTLs are 1 s, as in the acceptance: with kubeadm's 30 s
+ * cache no hint could be seen sooner. Without the components (scripts/install-test-deps.sh) it is
+ * skipped, never failed.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { awaitConverged, peersOf } from "@miroir/cluster-sim/Observer"
+import { awaitPublished, awaitSettled, livePods, publishedLabels } from "@miroir/cluster-sim/Cluster"
+import * as Components from "@miroir/cluster-sim/kube/Components"
+import * as KubeCluster from "@miroir/cluster-sim/kube/KubeCluster"
+import * as ShardGaps from "@miroir/cluster-sim/ShardGaps"
+import * as Client from "@miroir/miroir/HttpApi/Client"
+import { Duration, Effect, Fiber, Option, type Scope, Stream, SubscriptionRef } from "effect"
+import { gained, ownerChanges } from "./shardMoves.js"
+import { quantile } from "./stats.js"
+
+/** The Deployment's replicas. */
+export const PODS = 6
+/** Shards audited by the sampling (any count: /ownership?shards= computes them). */
+export const SHARDS = 256
+/** Between two reads of every pod's view, and of every pod's shards: gentle on a 2-core machine. */
+const POLL = Duration.millis(200)
+const RELEASE = "miroir"
+const NAMESPACE = "default"
+
+/** The components a cluster needs. */
+const NEEDED = ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "coredns", "helm"] as const
+
+/** One rolling update's measurements. */
+export interface KubeRolloutRun {
+  readonly intervalMs: number
+  readonly hints: boolean
+  readonly pods: number
+  /** From `helm upgrade` to `kubectl rollout status` returning, in ms. */
+  readonly rolloutMs: number
+  /** From the rollout's completion to every pod agreeing on its set and shards, in ms. */
+  readonly agreedAfterMs: number
+  /** Per change of what DNS publishes: ms until every published pod listed exactly the published set. */
+  readonly agreeMs: ReadonlyArray<number>
+  readonly unownedShardSeconds: number
+  readonly doubleOwnedShardSeconds: number
+  readonly longestUnownedMs: number
+  readonly longestDoubleOwnedMs: number
+  readonly moves: number
+  readonly minimumMoves: number
+  /** Ownership samples taken while it rolled. */
+  readonly samples: number
+}
+
+/** What the benchmark did: skipped (components missing, named) or measured. */
+export type Outcome =
+  | { readonly _tag: "Skipped"; readonly reason: string }
+  | { readonly _tag: "Measured"; readonly runs: ReadonlyArray<KubeRolloutRun> }
+
+const sameSet = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => [...a].sort().join() === [...b].sort().join()
+
+/** One rolling update at interval `r`, hints on or off, on a fresh cluster whose files go in `folder`. */
+const measure = (
+  r: Duration.Duration,
+  hints: boolean,
+  folder: string
+): Effect.Effect<KubeRolloutRun, Error, Client.PodClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const cluster = yield* KubeCluster.make({
+      folder,
+      release: RELEASE,
+      namespace: NAMESPACE,
+      replicas: PODS,
+      refreshInterval: r,
+      dnsTtls: { ttl: 1, cache: 1 },
+      peerHints: hints
+    })
+    yield* awaitSettled(cluster, "120 seconds")
+    yield* awaitPublished(cluster, (labels) => labels.length === PODS, "120 seconds")
+    yield* awaitConverged(cluster, SHARDS, r, "the first pods")
+
+    // What DNS publishes, change by change.
+    const events: Array<{ at: number; labels: ReadonlyArray<string> }> = []
+    const eventFiber = yield* cluster.published.changes.pipe(
+      Stream.drop(1),
+      Stream.runForEach((published) =>
+        Effect.sync(() => void events.push({ at: published.at, labels: published.labels }))
+      ),
+      Effect.fork
+    )
+    // Every published pod's view, every POLL: moments of agreement, and each pod's views for the moves.
+    const agreements: Array<number> = []
+    const views = new Map<string, Array<ReadonlyArray<string>>>()
+    const pollOnce = Effect.gen(function*() {
+      // Stamped when the poll begins: its answers are at least as new as that, never older.
+      const at = Date.now()
+      const labels = yield* publishedLabels(cluster)
+      const pods = (yield* SubscriptionRef.get(cluster.pods)).filter((pod) => labels.includes(pod.label))
+      const seen = yield* Effect.forEach(pods, (pod) => peersOf(pod), { concurrency: "unbounded" })
+      pods.forEach((pod, i) => {
+        Option.map(seen[i]!, (peers) => {
+          const history = views.get(pod.label) ?? []
+          if (history.length === 0 || !sameSet(history.at(-1)!, peers)) history.push(peers)
+          views.set(pod.label, history)
+        })
+      })
+      if (pods.length === labels.length && seen.every((peers) => Option.exists(peers, (p) => sameSet(p, labels)))) {
+        agreements.push(at)
+      }
+    })
+    const pollFiber = yield* Effect.fork(Effect.forever(Effect.zipRight(pollOnce, Effect.sleep(POLL))))
+    const gaps = yield* ShardGaps.sample(cluster, SHARDS, POLL)
+    const initial = yield* publishedLabels(cluster)
+
+    const started = Date.now()
+    yield* cluster.helm([
+      "upgrade",
+      RELEASE,
+      KubeCluster.CHART,
+      "--namespace",
+      NAMESPACE,
+      "-f",
+      cluster.valuesFile,
+      "--set-string",
+      `podAnnotations.rollout=${started}`
+    ])
+    yield* cluster.kubectl([
+      "rollout",
+      "status",
+      `deployment/${cluster.deployment}`,
+      "--namespace",
+      NAMESPACE,
+      "--timeout=300s"
+    ])
+    const completed = Date.now()
+    yield* awaitSettled(cluster, "60 seconds")
+    const agreed = yield* awaitConverged(cluster, SHARDS, r, "every pod to agree after the rolling update")
+    yield* Effect.sleep(Duration.millis(300))
+    const report = yield* gaps
+    yield* Fiber.interrupt(pollFiber)
+    yield* Fiber.interrupt(eventFiber)
+
+    const agreeMs: Array<number> = []
+    let previous = initial
+    let minimumMoves = 0
+    for (const event of events) {
+      const agreedAt = agreements.find((at) => at >= event.at)
+      if (agreedAt !== undefined) agreeMs.push(agreedAt - event.at)
+      minimumMoves += ownerChanges(SHARDS, previous, event.labels)
+      previous = event.labels
+    }
+    return {
+      intervalMs: Duration.toMillis(r),
+      hints,
+      pods: (yield* livePods(cluster)).length,
+      rolloutMs: completed - started,
+      agreedAfterMs: Math.max(0, agreed - completed),
+      agreeMs,
+      unownedShardSeconds: report.unownedShardSeconds,
+      doubleOwnedShardSeconds: report.multiOwnedShardSeconds,
+      longestUnownedMs: report.longestUnownedMs,
+      longestDoubleOwnedMs: report.longestMultiOwnedMs,
+      moves: gained(SHARDS, initial, views),
+      minimumMoves,
+      samples: report.samples
+    } satisfies KubeRolloutRun
+  })
+
+/**
+ * {@link measure} in a folder of its own, removed once the cluster has stopped; kept when the run fails:
+ * its logs (pods, control plane) are what explains it.
+ */
+const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<KubeRolloutRun, Error, Client.PodClient> =>
+  Effect.gen(function*() {
+    const folder = mkdtempSync(join(tmpdir(), "miroir-bench-kube-rollout-"))
+    const run = yield* Effect.scoped(measure(r, hints, folder)).pipe(
+      Effect.tapError(() => Effect.sync(() => console.error(`  the run's files are kept in ${folder}`)))
+    )
+    rmSync(folder, { recursive: true, force: true })
+    return run
+  })
+
+/**
+ * The settings run, in order: at R = 4 s (the acceptance's) three pairs, hints on then off, so that the
+ * machine's load falls on both alike (one pair when quick); at R = 15 s (production) one pair. The eight
+ * runs, each a cluster started, rolled and stopped, took 3.5 minutes on a loaded 2-core machine.
+ */
+const plan = (quick: boolean): ReadonlyArray<readonly [Duration.Duration, boolean]> => [
+  ...Array.from({ length: quick ? 1 : 3 }, () => [true, false] as const).flat().map((hints) =>
+    [Duration.seconds(4), hints] as const
+  ),
+  [Duration.seconds(15), true],
+  [Duration.seconds(15), false]
+]
+
+/** Runs the rolling updates on real components ({@link plan}); skipped when the components are not built. */
+export const run = (quick: boolean): Effect.Effect<Outcome, Error> =>
+  Effect.suspend(() => {
+    const missing = Components.missing(NEEDED)
+    if (missing.length > 0) {
+      return Effect.succeed<Outcome>({
+        _tag: "Skipped",
+        reason: `${missing.join(", ")} missing in ${Components.binFolder()}: run scripts/install-test-deps.sh`
+      })
+    }
+    return Effect.forEach(plan(quick), ([r, hints]) =>
+      rollOnce(r, hints).pipe(
+        Effect.tap((run) =>
+          Effect.sync(() =>
+            console.log(
+              `  real cluster, R=${Duration.format(r)} hints ${hints ? "on" : "off"}: ${
+                JSON.stringify(summarize([run]))
+              }`
+            )
+          )
+        )
+      )).pipe(
+        Effect.map((runs): Outcome => ({ _tag: "Measured", runs })),
+        Effect.provide(Client.layerFetch)
+      )
+  })
+
+/** The figures of the runs of one interval and hints setting, pooled (shard-seconds and moves: means). */
+export const summarize = (runs: ReadonlyArray<KubeRolloutRun>) => {
+  const agree = runs.flatMap((run) => run.agreeMs)
+  const mean = (f: (run: KubeRolloutRun) => number) => runs.reduce((total, run) => total + f(run), 0) / runs.length
+  const after = runs.map((run) => run.agreedAfterMs)
+  return {
+    trials: runs.length,
+    pods: PODS,
+    shards: SHARDS,
+    rolloutMs: quantile(runs.map((run) => run.rolloutMs), 0.5),
+    agreedAfterMs: quantile(after, 0.5),
+    agreedAfterMaxMs: Math.max(...after),
+    agreeP50Ms: quantile(agree, 0.5),
+    agreeP99Ms: quantile(agree, 0.99),
+    agreeMaxMs: Math.max(...agree),
+    changes: agree.length,
+    unownedShardSeconds: mean((run) => run.unownedShardSeconds),
+    doubleOwnedShardSeconds: mean((run) => run.doubleOwnedShardSeconds),
+    longestUnownedMs: Math.max(...runs.map((run) => run.longestUnownedMs)),
+    longestDoubleOwnedMs: Math.max(...runs.map((run) => run.longestDoubleOwnedMs)),
+    moves: mean((run) => run.moves),
+    minimumMoves: mean((run) => run.minimumMoves),
+    samples: runs.reduce((total, run) => total + run.samples, 0)
+  }
+}
