@@ -43,18 +43,22 @@ describe("Rendezvous.ownerOf", () => {
   it("agrees with the reference wherever key and peer meet in a word, for short and long inputs in one list", () => {
     // Ids of 1 to 40 bytes and keys of 0 to 48: key and peer meet at every offset in a word, and the
     // whole input is under 32 bytes for some peers of a key and longer for others. The keys grow and
-    // then shrink, so that a peer's copy never keeps a byte of the key before.
-    const peers = Object.freeze(
-      Array.from({ length: 40 }, (_, i) => `p${"0123456789abcdefghijklmnopqrstuvwxyz~!@".slice(0, i)}`)
-    )
+    // then shrink, so that a peer's copy never keeps a byte of the key before. The kernel hashes
+    // neighbours in id order with ids of the same length together: the second list has such pairs at
+    // every length, with single ids between them.
+    const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz~!@"
+    const singles = Array.from({ length: 40 }, (_, i) => `p${alphabet.slice(0, i)}`)
+    const pairs = Array.from({ length: 40 }, (_, i) => [`${alphabet.slice(0, i)}A`, `${alphabet.slice(0, i)}B`])
     const lengths = Array.from({ length: 49 }, (_, i) => i)
-    for (const length of [...lengths, ...lengths.reverse()]) {
-      const key = Array.from({ length }, (_, i) => String.fromCharCode(65 + (i * 11 + length) % 26)).join("")
-      expect(Rendezvous.ownerOf(key, peers), `key of ${length}`).toBe(referenceOwner(key, peers))
-      peers.forEach((peer, i) => {
-        const pair = [peer, peers[(i + 7) % peers.length]!]
-        expect(Rendezvous.ownerOf(key, pair), `${key} / ${pair.join(", ")}`).toBe(referenceOwner(key, pair))
-      })
+    for (const peers of [singles, [...pairs.flat(), ...singles.filter((_, i) => i % 3 === 0)]].map(Object.freeze)) {
+      for (const length of [...lengths, ...[...lengths].reverse()]) {
+        const key = Array.from({ length }, (_, i) => String.fromCharCode(65 + (i * 11 + length) % 26)).join("")
+        expect(Rendezvous.ownerOf(key, peers), `key of ${length}`).toBe(referenceOwner(key, peers))
+        peers.forEach((peer, i) => {
+          const two = [peer, peers[(i + 7) % peers.length]!]
+          expect(Rendezvous.ownerOf(key, two), `${key} / ${two.join(", ")}`).toBe(referenceOwner(key, two))
+        })
+      }
     }
   })
 
