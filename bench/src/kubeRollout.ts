@@ -2,7 +2,8 @@
  * Rolling updates on real Kubernetes components (etcd, kube-apiserver, kube-controller-manager, CoreDNS,
  * Helm, the process kubelet: apps/cluster-sim's KubeCluster), with and without refresh hints: 6 pods
  * installed with `helm install` of the chart, then `helm upgrade` changing the pod template, rolled by
- * the Deployment controller with the chart's strategy (Kubernetes' default, 25% surge and unavailable).
+ * the Deployment controller one pod at a time (maxSurge 1, maxUnavailable 0, as on the simulator; the
+ * chart's default is Kubernetes', 25% surge and unavailable: two new pods at a time here).
  * Measured while it rolls, as the acceptance samples it:
  *
  * - from the rollout's completion (`kubectl rollout status`) to every pod agreeing on its set and its
@@ -84,7 +85,8 @@ const measure = (
       replicas: PODS,
       refreshInterval: r,
       dnsTtls: { ttl: 1, cache: 1 },
-      peerHints: hints
+      peerHints: hints,
+      values: { strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }
     })
     yield* awaitSettled(cluster, "120 seconds")
     yield* awaitPublished(cluster, (labels) => labels.length === PODS, "120 seconds")
