@@ -50,7 +50,11 @@ describe("Rendezvous.ownerOf", () => {
     const singles = Array.from({ length: 40 }, (_, i) => `p${alphabet.slice(0, i)}`)
     const pairs = Array.from({ length: 40 }, (_, i) => [`${alphabet.slice(0, i)}A`, `${alphabet.slice(0, i)}B`])
     const lengths = Array.from({ length: 49 }, (_, i) => i)
-    for (const peers of [singles, [...pairs.flat(), ...singles.filter((_, i) => i % 3 === 0)]].map((list) => Object.freeze(list))) {
+    for (
+      const peers of [singles, [...pairs.flat(), ...singles.filter((_, i) => i % 3 === 0)]].map((list) =>
+        Object.freeze(list)
+      )
+    ) {
       for (const length of [...lengths, ...[...lengths].reverse()]) {
         const key = Array.from({ length }, (_, i) => String.fromCharCode(65 + (i * 11 + length) % 26)).join("")
         expect(Rendezvous.ownerOf(key, peers), `key of ${length}`).toBe(referenceOwner(key, peers))
