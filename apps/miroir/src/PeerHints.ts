@@ -41,8 +41,15 @@ const SEND_TIMEOUT = Duration.seconds(1)
 /** Peers hinted at once. */
 const SEND_CONCURRENCY = 16
 
-/** The first delay between the lookups of this pod's own listing at shutdown; doubled each time. */
+/** The first delay between the lookups of this pod's own listing as it leaves; doubled up to {@link LEAVE_POLL_CAP}. */
 const LEAVE_POLL_BASE = Duration.millis(50)
+
+/**
+ * The longest delay between those lookups: every 100 ms after the first two, so that the hints follow DNS
+ * dropping this pod within a tenth of a second (a doubling backoff once sent them up to 800 ms late), at
+ * the cost of at most about 20 lookups over {@link LEAVE_DNS_WAIT}, once per pod's life.
+ */
+const LEAVE_POLL_CAP = Duration.millis(100)
 
 /**
  * Sends `kind` about `set.self` to every other peer of `set`, each within {@link SEND_TIMEOUT}; returns
@@ -117,7 +124,12 @@ export const make = (port: number, addressTwin: Option.Option<AddressTwin> = Opt
       if ((yield* discovery.current).everListed) {
         const unlisted = discovery.refresh.pipe(
           Effect.flatMap((set) => (set.selfInDns ? Effect.fail("still listed" as const) : Effect.void)),
-          Effect.retry(Schedule.exponential(LEAVE_POLL_BASE).pipe(Schedule.upTo(LEAVE_DNS_WAIT))),
+          Effect.retry(
+            Schedule.exponential(LEAVE_POLL_BASE).pipe(
+              Schedule.modifyDelay((delay) => Duration.min(delay, LEAVE_POLL_CAP)),
+              Schedule.upTo(LEAVE_DNS_WAIT)
+            )
+          ),
           Effect.timeout(LEAVE_DNS_WAIT),
           Effect.isSuccess
         )

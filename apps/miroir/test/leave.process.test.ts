@@ -13,7 +13,7 @@ import { Duration } from "effect"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
 import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/pod.js"
 
-const IPS = ["127.0.0.61", "127.0.0.62", "127.0.0.63"]
+const IPS = ["127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"]
 const R_MS = 30_000
 const SHARDS = 256
 /** The hook's delay: the leave must be over well within it. */
@@ -34,11 +34,11 @@ describe("GET /leave between pod processes (R = 30 s)", () => {
       0
     )
   }
-  /** Whether the first two pods cover every shard exactly once between them and the third claims none. */
-  const handedOver = async () => {
-    const [first, second, third] = await Promise.all(IPS.map(owned))
-    const both = [...first!, ...second!].sort((a, b) => a - b)
-    return third!.length === 0 && both.length === SHARDS && both.every((shard, i) => shard === i)
+  /** Whether the pods still listed cover every shard exactly once between them, and `leaver` claims none. */
+  const handedOver = (leaver: string) => async () => {
+    const kept = await Promise.all(listed.map(owned))
+    const all = kept.flat().sort((a, b) => a - b)
+    return (await owned(leaver)).length === 0 && all.length === SHARDS && all.every((shard, i) => shard === i)
   }
 
   beforeAll(async () => {
@@ -69,7 +69,7 @@ describe("GET /leave between pod processes (R = 30 s)", () => {
         (await Promise.all(IPS.map(async (ip) => (await ask(pods.get(ip)!.url, (api) => api.peers.peers())).peers)))
           .every((peers) => peers.join() === IPS.map(dashed).join())
     )
-    expect((await owned(IPS[2]!)).length).toBeGreaterThan(0)
+    for (const ip of IPS) expect((await owned(ip)).length).toBeGreaterThan(0)
   }, 120_000)
   afterAll(async () => {
     await Promise.all([...pods.values()].map((pod) => pod.stop()))
@@ -77,8 +77,8 @@ describe("GET /leave between pod processes (R = 30 s)", () => {
   })
 
   it("a pod DNS dropped hands its shards over well within the delay, and answers no sooner than it", async () => {
-    const ip = IPS[2]!
-    const hintsBefore = await Promise.all(IPS.slice(0, 2).map(leftHints))
+    const ip = IPS[3]!
+    const hintsBefore = await Promise.all(IPS.slice(0, 3).map(leftHints))
     // Its deletion: DNS drops it, and the kubelet calls the hook.
     listed = listed.filter((other) => other !== ip)
     const dropped = Date.now()
@@ -87,7 +87,7 @@ describe("GET /leave between pod processes (R = 30 s)", () => {
       (api) => api.lifecycle.leave({ urlParams: { delay: Duration.seconds(DELAY_S) } })
     )
       .then((body) => ({ body, ms: Date.now() - dropped }))
-    await waitUntil("the other pods to own every shard and the leaving one none", DELAY_S * 1000, handedOver)
+    await waitUntil("the other pods to own every shard and the leaving one none", DELAY_S * 1000, handedOver(ip))
     const handoverMs = Date.now() - dropped
     const { body, ms } = await answer
     console.log(`shards handed over ${handoverMs} ms after DNS dropped the pod; /leave answered after ${ms} ms`)
@@ -96,9 +96,9 @@ describe("GET /leave between pod processes (R = 30 s)", () => {
     expect(body).toMatchObject({ result: "left", selfInDns: false })
     expect(body.tookMs).toBeGreaterThanOrEqual(DELAY_S * 1000)
     // Each peer received its left hint (no tick could have come: R = 30 s).
-    const hintsAfter = await Promise.all(IPS.slice(0, 2).map(leftHints))
+    const hintsAfter = await Promise.all(IPS.slice(0, 3).map(leftHints))
     hintsAfter.forEach((count, i) => expect(count, IPS[i]).toBe(hintsBefore[i]! + 1))
-    expect(await handedOver()).toBe(true)
+    expect(await handedOver(ip)()).toBe(true)
     // A second call joins the leave that is over: it answers after its own delay only.
     const again = Date.now()
     expect(await ask(pods.get(ip)!.url, (api) => api.lifecycle.leave({ urlParams: {} }))).toMatchObject({
@@ -110,7 +110,29 @@ describe("GET /leave between pod processes (R = 30 s)", () => {
     pods.delete(ip)
     expect(ended.code).toBe(0)
     expect(ended.ms).toBeLessThan(2_000)
-    const hintsAtExit = await Promise.all(IPS.slice(0, 2).map(leftHints))
+    const hintsAtExit = await Promise.all(IPS.slice(0, 3).map(leftHints))
     expect(hintsAtExit).toEqual(hintsAfter)
   }, 60_000)
+
+  it(
+    "a pod DNS drops only after the hook was called hands its shards over within a few lookups of the drop",
+    async () => {
+      const ip = IPS[2]!
+      // The hook first; DNS drops the pod 800 ms later, while the pod looks itself up (its lookups back off
+      // from 50 ms to every 100 ms: a doubling backoff would see the drop only at 1.55 s, 750 ms late).
+      const answer = ask(
+        pods.get(ip)!.url,
+        (api) => api.lifecycle.leave({ urlParams: { delay: Duration.seconds(DELAY_S) } })
+      )
+      await new Promise((resolve) => setTimeout(resolve, 800))
+      listed = listed.filter((other) => other !== ip)
+      const dropped = Date.now()
+      await waitUntil("the other pods to own every shard and the leaving one none", DELAY_S * 1000, handedOver(ip))
+      const handoverMs = Date.now() - dropped
+      console.log(`shards handed over ${handoverMs} ms after DNS dropped the pod (hook called 800 ms before)`)
+      expect(handoverMs).toBeLessThan(500)
+      expect(await answer).toMatchObject({ result: "left", selfInDns: false })
+    },
+    60_000
+  )
 })
