@@ -114,7 +114,11 @@ describe("against a real API server", () => {
         expect(pod.spec.serviceAccountName).toBe("miroir")
         // V8's old space: half of the 256Mi limit.
         expect(env.get("NODE_OPTIONS")?.value).toBe("--max-old-space-size=128")
-        expect(pod.spec.containers[0].lifecycle.preStop.sleep.seconds).toBe(5)
+        expect(pod.spec.containers[0].lifecycle.preStop.httpGet).toEqual({
+          path: "/leave?delay=5s",
+          port: "http",
+          scheme: "HTTP"
+        })
       }
 
       succeeded(await helm(["uninstall", "miroir", "--namespace", namespace], env))

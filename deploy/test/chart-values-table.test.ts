@@ -30,6 +30,8 @@ interface Accepted {
   readonly env?: Readonly<Record<string, string>>
   /** Checks of the Deployment beyond the environment. */
   readonly deployment?: (deployment: any) => void
+  /** The delay (seconds) of the rendered preStop hook, which is then called on the started pod. */
+  readonly preStopSeconds?: number
 }
 
 const accepted: ReadonlyArray<readonly [string, Accepted]> = [
@@ -105,6 +107,14 @@ const accepted: ReadonlyArray<readonly [string, Accepted]> = [
   ["strategy Recreate; a 50% budget", {
     values: { strategy: { type: "Recreate" }, podDisruptionBudget: { maxUnavailable: "50%" } },
     deployment: (d) => expect(d.spec.strategy).toEqual({ type: "Recreate" })
+  }],
+  ["preStop delay 1 s: the hook is GET /leave?delay=1s on the http port, and the pod answers it after 1 s", {
+    values: { lifecycle: { preStopSleepSeconds: 1 } },
+    preStopSeconds: 1
+  }],
+  ["preStop delay 0: no hook", {
+    values: { lifecycle: { preStopSleepSeconds: 0 }, terminationGracePeriodSeconds: 8 },
+    deployment: (d) => expect(d.spec.template.spec.containers[0].lifecycle).toBeUndefined()
   }],
   ["an image by digest", {
     values: { image: { digest: `sha256:${"a".repeat(64)}` } },
@@ -261,6 +271,17 @@ describe("chart values, accepted", () => {
       environment.OTEL_EXPORTER_OTLP_ENDPOINT = "http://127.0.0.1:9"
     }
     const pod = await startPod(environment)
+    if (row.preStopSeconds !== undefined) {
+      // As the kubelet calls it: the rendered path (query included) on the container's named port.
+      const container = deployment.spec.template.spec.containers[0]
+      const hook = container.lifecycle.preStop.httpGet
+      expect(hook).toEqual({ path: `/leave?delay=${row.preStopSeconds}s`, port: "http" })
+      expect(container.ports.find((p: any) => p.name === "http")).toBeDefined()
+      const started = Date.now()
+      const answer = await fetch(`${pod.url}${hook.path}`)
+      expect(answer.status, await answer.text()).toBe(200)
+      expect(Date.now() - started).toBeGreaterThanOrEqual(row.preStopSeconds * 1000)
+    }
     const ended = await stop(pod.started)
     expect(ended.code, pod.started.output()).toBe(0)
   }, 90_000)

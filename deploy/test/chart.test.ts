@@ -119,6 +119,13 @@ describe.each(cases)("chart, $name", (c) => {
     // must not take every pod out of the Service at once.
     expect(container.readinessProbe.httpGet.path).toBe("/readyz")
     expect(container.livenessProbe.httpGet.path).toBe("/healthz")
+    // The preStop hook, when rendered, is the pod's GET /leave with a delay, on the same port.
+    const hook = container.lifecycle?.preStop?.httpGet
+    if (hook !== undefined) {
+      expect(paths).toContain(new URL(hook.path, "http://pod").pathname)
+      expect(hook.path).toMatch(/^\/leave\?delay=\d+s$/)
+      expect(containerPort(container, hook.port)).toBe(app.httpPort)
+    }
   })
 
   it("gives the pods no API token and a locked-down security context", async () => {

@@ -139,8 +139,11 @@ describe("the example overlay", () => {
   it("keeps the heap within the memory limit and a preStop delay within the grace period", () => {
     expect(env.get("NODE_OPTIONS").value).toBe("--max-old-space-size=128")
     expect(container.resources.limits.memory).toBe("256Mi")
-    expect(container.lifecycle.preStop.sleep.seconds + 8).toBeLessThanOrEqual(
-      deployment.spec.template.spec.terminationGracePeriodSeconds
-    )
+    // The chart's hook: GET /leave on the http port, its delay in whole seconds.
+    const hook = container.lifecycle.preStop.httpGet
+    expect(hook.port).toBe("http")
+    const delay = /^\/leave\?delay=(\d+)s$/.exec(hook.path)
+    expect(delay, hook.path).not.toBeNull()
+    expect(Number(delay![1]) + 8).toBeLessThanOrEqual(deployment.spec.template.spec.terminationGracePeriodSeconds)
   })
 })

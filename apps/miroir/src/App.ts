@@ -69,13 +69,14 @@ export const layer = (
   )
   // The server listens first, so that the audit's client and the hints know the port every pod serves on.
   const server = HttpApiServer.serverLayer(settings.app)
+  // The routes depend on the hints (`GET /leave`), so they are released first at shutdown, and the
+  // hints' finalizer (the leave at SIGTERM) runs while the server still listens.
   const api = HttpApiServer.serve.pipe(
-    Layer.provide(Layer.merge(audit, RequestGate.layer())),
+    Layer.provide(Layer.mergeAll(audit, RequestGate.layer(), PeerHints.layer.pipe(Layer.provide(server)))),
     Layer.provideMerge(server)
   )
   const services = Layer.mergeAll(
     api,
-    PeerHints.layer.pipe(Layer.provide(server)),
     ModeAWorker.layer(settings.app.shards),
     ViewDigest.layer,
     ProcessMetrics.layer

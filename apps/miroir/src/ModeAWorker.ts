@@ -24,7 +24,8 @@ export const layer = (shards: number): Layer.Layer<never, never, PeerDiscovery.P
       const discovery = yield* PeerDiscovery.PeerDiscovery
       const cache = yield* OwnershipCache
       yield* discovery.refreshes.pipe(
-        // Not `membership`: DNS starting or ceasing to list this pod changes its shards, not its peers.
+        // Not `membership`: DNS starting or ceasing to list this pod, or its leaving (GET /leave), changes
+        // its shards, not its peers.
         Stream.changesWith(PeerSet.sameOwnership),
         Stream.mapEffect((set) =>
           Effect.map(

@@ -1,13 +1,15 @@
 /**
  * Refresh hints sent by this pod: when DNS first lists it, it tells every peer in its view to look up
- * again now (`joined`); when it stops (SIGTERM), once DNS no longer lists it, it tells them again
- * (`left`). Each peer then looks up DNS sooner than its next tick; nothing but DNS changes a set.
+ * again now (`joined`); when it leaves, once DNS no longer lists it, it tells them again (`left`) and
+ * resigns its shards (Leave.ts). Each peer then looks up DNS sooner than its next tick; nothing but DNS
+ * changes a set.
  *
- * The `left` hints are sent from the layer's finalizer, which runs before discovery's (this layer
- * depends on it), within a bound: waiting for DNS to drop this pod is at most
- * {@link LEAVE_DNS_WAIT}, sending at most {@link SEND_TIMEOUT} (every peer at once), so that a stopping
- * pod never exits much later because of hints. In Kubernetes the endpoint leaves the slice as the pod starts
- * terminating, while the preStop sleep runs, so the wait is usually one lookup.
+ * The leave starts at the chart's preStop hook (`GET /leave`), or at SIGTERM from the layer's finalizer,
+ * which runs before discovery's (this layer depends on it); it is bounded: waiting for DNS to drop this
+ * pod is at most {@link LEAVE_DNS_WAIT}, sending at most {@link SEND_TIMEOUT} (every peer at once), so
+ * that a stopping pod never exits much later because of hints. In Kubernetes the endpoint leaves the slice
+ * as the pod starts terminating, when the preStop hook is called, so the wait is DNS's own delay in
+ * publishing that (CoreDNS's watch, its cache), a few lookups.
  */
 import { HttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -24,6 +26,7 @@ import { AppConfig } from "./AppConfig.js"
 import * as Client from "./HttpApi/Client.js"
 import type { HintBody } from "./HttpApi/Contract.js"
 import type { AddressTwin } from "./internal/addressTwin.js"
+import * as Leave from "./Leave.js"
 import { peerAddress, PeerUnreachable } from "./PeerClient.js"
 
 /**
@@ -38,8 +41,15 @@ const SEND_TIMEOUT = Duration.seconds(1)
 /** Peers hinted at once. */
 const SEND_CONCURRENCY = 16
 
-/** The first delay between the lookups of this pod's own listing at shutdown; doubled each time. */
+/** The first delay between the lookups of this pod's own listing as it leaves; doubled up to {@link LEAVE_POLL_CAP}. */
 const LEAVE_POLL_BASE = Duration.millis(50)
+
+/**
+ * The longest delay between those lookups: every 100 ms after the first two, so that the hints follow DNS
+ * dropping this pod within a tenth of a second (a doubling backoff once sent them up to 800 ms late), at
+ * the cost of at most about 20 lookups over {@link LEAVE_DNS_WAIT}, once per pod's life.
+ */
+const LEAVE_POLL_CAP = Duration.millis(100)
 
 /**
  * Sends `kind` about `set.self` to every other peer of `set`, each within {@link SEND_TIMEOUT}; returns
@@ -62,8 +72,9 @@ const sendAll = (
   })
 
 /**
- * Builds the sender: forks the `joined` hints and registers the `left` ones for the scope's end. Peers
- * are found as the audit finds them ({@link peerAddress}), at `addressTwin` under a test harness.
+ * Builds the sender: forks the `joined` hints, and returns this pod's leave (Leave.ts), which sends the
+ * `left` ones then resigns, at the preStop hook or at the scope's end. Peers are found as the audit finds
+ * them ({@link peerAddress}), at `addressTwin` under a test harness.
  */
 export const make = (port: number, addressTwin: Option.Option<AddressTwin> = Option.none()) =>
   Effect.gen(function*() {
@@ -105,16 +116,20 @@ export const make = (port: number, addressTwin: Option.Option<AddressTwin> = Opt
     // Until then discovery looks itself up sooner than the ticks (PeerDiscovery's untilListed): a pod
     // starts before it is ready, and waiting for the next tick (up to 1.2 R) would delay these hints.
 
-    // Left: at the scope's end, once DNS no longer lists this pod (or the wait is over), to the peers
-    // of the last view that listed it.
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        // A pod DNS never listed has nobody to tell; one it did may be unlisted already (the endpoint
-        // leaves as the pod starts terminating, and a tick may have seen it before SIGTERM).
-        if (!(yield* discovery.current).everListed) return
+    // Left: once DNS no longer lists this pod (or the wait is over), to the peers of the last view that
+    // listed it; then this pod resigns, since they look up now.
+    const leave = Effect.gen(function*() {
+      // A pod DNS never listed has nobody to tell; one it did may be unlisted already (the endpoint
+      // leaves as the pod starts terminating, and a tick may have seen it before the hook).
+      if ((yield* discovery.current).everListed) {
         const unlisted = discovery.refresh.pipe(
           Effect.flatMap((set) => (set.selfInDns ? Effect.fail("still listed" as const) : Effect.void)),
-          Effect.retry(Schedule.exponential(LEAVE_POLL_BASE).pipe(Schedule.upTo(LEAVE_DNS_WAIT))),
+          Effect.retry(
+            Schedule.exponential(LEAVE_POLL_BASE).pipe(
+              Schedule.modifyDelay((delay) => Duration.min(delay, LEAVE_POLL_CAP)),
+              Schedule.upTo(LEAVE_DNS_WAIT)
+            )
+          ),
           Effect.timeout(LEAVE_DNS_WAIT),
           Effect.isSuccess
         )
@@ -124,27 +139,38 @@ export const make = (port: number, addressTwin: Option.Option<AddressTwin> = Opt
           )
         }
         yield* sendAll(post, "left", yield* discovery.current).pipe(Effect.timeout(SEND_TIMEOUT), Effect.ignore)
-      }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("sending the left hints failed", cause)))
+      }
+      // After the hints, not before: resigning before the peers look up would leave the shards unowned.
+      yield* discovery.leave
+    }).pipe(
+      Effect.catchAllCause((cause) => Effect.logWarning("sending the left hints failed", cause)),
+      Effect.zipRight(discovery.current),
+      Effect.map((set): Leave.Outcome => ({ result: "left", selfInDns: set.selfInDns }))
     )
+    return yield* Leave.make(leave)
   })
 
 /**
- * The sender at the port this pod's own HTTP server listens on (every pod serves on the same one),
- * or nothing when `MIROIR_PEER_HINTS=off`.
+ * The sender at the port this pod's own HTTP server listens on (every pod serves on the same one), and
+ * this pod's {@link Leave.Leave}; when `MIROIR_PEER_HINTS=off`, no hints and a leave that does nothing.
  */
 export const layer: Layer.Layer<
-  never,
+  Leave.Leave,
   never,
   | AppConfig
   | HttpServer.HttpServer
   | PeerDiscovery.PeerDiscovery
   | PeerDiscoveryConfig.PeerDiscoveryConfig
   | DnsResolver.DnsResolver
-> = Layer.scopedDiscard(
+> = Layer.scoped(
+  Leave.Leave,
   Effect.gen(function*() {
     const { peerAddressTwin, peerHints } = yield* AppConfig
-    if (peerHints === "off") return
+    if (peerHints === "off") {
+      const discovery = yield* PeerDiscovery.PeerDiscovery
+      return Leave.off(Effect.map(discovery.current, (set) => set.selfInDns))
+    }
     const { address } = yield* HttpServer.HttpServer
-    yield* make(address._tag === "TcpAddress" ? address.port : 0, peerAddressTwin)
+    return yield* make(address._tag === "TcpAddress" ? address.port : 0, peerAddressTwin)
   })
 ).pipe(Layer.provide(NodeHttpClient.layerUndici))

@@ -64,7 +64,10 @@ export interface Service {
    * confirms or drops it.
    */
   readonly refresh: Effect.Effect<PeerSet.PeerSet, DnsLookupError>
-  /** The set after every lookup that answered (every change of `stale` or `selfInDns` included), from the current one. */
+  /**
+   * The set after every lookup that answered (every change of `stale` or `selfInDns` included) and after
+   * {@link Service.leave}, from the current one.
+   */
   readonly refreshes: Stream.Stream<PeerSet.PeerSet>
   /**
    * Takes a refresh hint from a peer: unless the set already agrees with it, lookups follow (coalesced
@@ -72,6 +75,14 @@ export interface Service {
    * hint's budget ({@link Hint.budget}) ends. Never changes the set by itself.
    */
   readonly hint: (hint: Hint.Hint) => Effect.Effect<Hint.Result>
+  /**
+   * Says this pod is leaving: its peers were told (refresh hints `left`) and look DNS up now. The set is
+   * published again with {@link PeerSet.PeerSet.leaving}, and from then on, whenever DNS does not list this
+   * pod while it lists others, this pod owns nothing ({@link PeerSet.ownershipPeers}): its shards pass to
+   * the peers at their lookups instead of at its exit. Lookups go on as before. Idempotent; waits for a
+   * lookup in flight, so that its answer cannot overwrite the flag.
+   */
+  readonly leave: Effect.Effect<void>
 }
 
 /** Peer discovery as a service. */
@@ -549,6 +560,17 @@ export const make = Effect.gen(function*() {
       }))
     )
 
+  // Under the lookups' permit: `publish` reads the set and writes the next one, which must carry the flag.
+  const leave = oneLookupAtATime.withPermits(1)(
+    Effect.gen(function*() {
+      const before = yield* SubscriptionRef.getAndUpdate(state, PeerSet.markLeaving)
+      if (before.leaving) return
+      yield* Effect.logInfo("this pod is leaving; it owns nothing once DNS no longer lists it").pipe(
+        Effect.annotateLogs({ selfInDns: before.selfInDns, peers: before.peers.length })
+      )
+    })
+  ).pipe(Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }))
+
   return {
     current: SubscriptionRef.get(state),
     membership,
@@ -556,7 +578,8 @@ export const make = Effect.gen(function*() {
     awaitPeers,
     refresh: attempt,
     refreshes: state.changes,
-    hint
+    hint,
+    leave
   } satisfies Service
 })
 

@@ -17,6 +17,11 @@ export interface PeerSet {
   readonly selfInDns: boolean
   /** Whether an answer since this pod started has listed it (it is not starting any more). */
   readonly everListed: boolean
+  /**
+   * Whether this pod is leaving (PeerDiscovery's `leave`: it has told its peers, by refresh hints, that
+   * DNS no longer lists it). Kept by every later answer: a pod that leaves does not come back.
+   */
+  readonly leaving: boolean
   /** When DNS last answered (records, NXDOMAIN or no data); none before the first answer. */
   readonly refreshedAt: Option.Option<Date>
   /** True while the lookups since the last answer have failed: the peers are the last good ones. */
@@ -29,6 +34,7 @@ export const initial = (identity: SelfIdentity): PeerSet => ({
   peers: Object.freeze([identity.fallback]),
   selfInDns: false,
   everListed: false,
+  leaving: false,
   refreshedAt: Option.none(),
   stale: false
 })
@@ -51,6 +57,7 @@ export const fromAnswer = (
     peers,
     selfInDns,
     everListed: selfInDns || previous?.everListed === true,
+    leaving: previous?.leaving === true,
     refreshedAt: Option.some(at),
     stale: false
   }
@@ -59,21 +66,29 @@ export const fromAnswer = (
 const ownershipPeersOf = new WeakMap<PeerSet, ReadonlyArray<PeerId>>()
 
 /**
- * The peers ownership is computed over: every peer, except this pod while it is starting, that is while
- * DNS lists others but has not listed it yet. Every other pod computes without it, so if it counted itself
- * in it would own shards that they own too, from its first lookup until it is published and they see it.
- * Once listed it counts itself in until it stops, listed or not: a leaving (or unready) pod keeps its
- * shards until it exits while the others take them over at their pace, an overlap of owners rather than a
- * gap. While DNS lists nobody (no answer yet, NXDOMAIN, no data) it is the only peer and owns everything:
- * a pod always counts itself in as a member (`peers`). The same array for the same set, so that ownership
- * calls find the ids already laid out.
+ * The peers ownership is computed over: every peer, except this pod while DNS lists others but not it
+ * and it is either starting (DNS has never listed it) or leaving ({@link PeerSet.leaving}).
+ *
+ * Starting: every other pod computes without it, so if it counted itself in it would own shards that they
+ * own too, from its first lookup until it is published and they see it. Once listed it counts itself in
+ * until it stops, listed or not: an unready pod, or a leaving one whose peers were not told, keeps its
+ * shards while the others take them over at their pace, an overlap of owners rather than a gap. Leaving:
+ * once its `left` hints are sent the peers look up at once, so it resigns instead of holding its shards
+ * until it exits, and they pass to the peers within the milliseconds of those lookups. While DNS lists it
+ * (it was not dropped yet) it keeps them whatever it says: the others still count it in. While DNS lists
+ * nobody (no answer yet, NXDOMAIN, no data) it is the only peer and owns everything: a pod always counts
+ * itself in as a member (`peers`). The same array for the same set, so that ownership calls find the ids
+ * already laid out.
  */
 export const ownershipPeers = (set: PeerSet): ReadonlyArray<PeerId> => {
-  if (set.everListed || set.peers.length === 1) return set.peers
+  if (set.selfInDns || set.peers.length === 1 || (set.everListed && !set.leaving)) return set.peers
   let peers = ownershipPeersOf.get(set)
   if (peers === undefined) ownershipPeersOf.set(set, peers = Object.freeze(set.peers.filter((id) => id !== set.self)))
   return peers
 }
+
+/** The same set, marked as leaving ({@link PeerSet.leaving}). */
+export const markLeaving = (set: PeerSet): PeerSet => (set.leaving ? set : { ...set, leaving: true })
 
 /** Whether two sets give the same ownership: the same self and the same {@link ownershipPeers}. */
 export const sameOwnership = (a: PeerSet, b: PeerSet): boolean =>

@@ -131,7 +131,7 @@ export interface Service {
   readonly ownedShards: (count: number) => Effect.Effect<ReadonlyArray<number>>
   /**
    * This pod's shards at subscription, then after every change of what they are computed over (a change
-   * of membership, or DNS starting or ceasing to list this pod), with gains and losses.
+   * of membership, DNS starting or ceasing to list this pod, or this pod leaving), with gains and losses.
    */
   readonly shardChanges: (count: number) => Stream.Stream<ShardOwnership>
 }
@@ -149,7 +149,8 @@ export const make = Effect.map(PeerDiscovery, (discovery): Service => {
       Effect.map(discovery.current, (set) => ownedShards(count, set.self, PeerSet.ownershipPeers(set))),
     shardChanges: (count) =>
       discovery.refreshes.pipe(
-        // Not `membership`: DNS starting or ceasing to list this pod changes its ownership, not its peers.
+        // Not `membership`: DNS starting or ceasing to list this pod, or its leaving, changes its ownership,
+        // not its peers.
         Stream.changesWith(PeerSet.sameOwnership),
         Stream.mapAccum(new Set<number>(), (before, peers) => {
           const owned = ownedShards(count, peers.self, PeerSet.ownershipPeers(peers))

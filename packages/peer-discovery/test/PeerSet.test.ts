@@ -108,6 +108,30 @@ describe("PeerSet", () => {
     expect(PeerSet.sameOwnership(unlisted, joined)).toBe(false)
   })
 
+  it("resigns once leaving and unlisted, and keeps its shards while DNS still lists it", () => {
+    const listedBefore = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-2"), at)
+    const stillListed = PeerSet.markLeaving(listedBefore)
+    expect(stillListed.leaving).toBe(true)
+    expect(PeerSet.markLeaving(stillListed)).toBe(stillListed)
+    // Listed: the others still count it in, so it keeps its shards.
+    expect(PeerSet.ownershipPeers(stillListed)).toEqual(["10-0-0-2", "10-0-0-9"])
+    expect(PeerSet.sameOwnership(listedBefore, stillListed)).toBe(true)
+    // Dropped by DNS: every later answer keeps the flag, and ownership goes without it.
+    const dropped = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1"), at, stillListed)
+    expect(dropped.leaving).toBe(true)
+    expect(dropped.everListed).toBe(true)
+    expect(PeerSet.ownershipPeers(dropped)).toEqual(["10-0-0-1", "10-0-0-9"])
+    expect(PeerSet.ownershipPeers(PeerSet.markStale(dropped))).toEqual(["10-0-0-1", "10-0-0-9"])
+    // Marking an unlisted set as leaving changes its ownership but not its members.
+    const unlisted = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1"), at, listedBefore)
+    expect(PeerSet.ownershipPeers(unlisted)).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-9"])
+    expect(PeerSet.sameMembers(unlisted, PeerSet.markLeaving(unlisted))).toBe(true)
+    expect(PeerSet.sameOwnership(unlisted, PeerSet.markLeaving(unlisted))).toBe(false)
+    // DNS lists nobody: alone, it owns everything, leaving or not.
+    expect(PeerSet.ownershipPeers(PeerSet.fromAnswer(deployment, [], at, stillListed))).toEqual(["10-0-0-2"])
+    expect(PeerSet.initial(deployment).leaving).toBe(false)
+  })
+
   it("finds self under POD_NAME when CoreDNS lists pods by name", () => {
     const set = PeerSet.fromAnswer(deployment, ids("miroir-xyz", "miroir-abc"), at)
     expect(set.self).toBe("miroir-abc")
