@@ -58,6 +58,12 @@ export interface KubeRolloutRun {
   readonly doubleOwnedShardSeconds: number
   readonly longestUnownedMs: number
   readonly longestDoubleOwnedMs: number
+  /**
+   * The same, counting Terminating pods that still answer as owners of what they claim (ShardGaps'
+   * `claimed`): a deleted pod works on its shards until it resigns them.
+   */
+  readonly claimedUnownedShardSeconds: number
+  readonly claimedDoubleOwnedShardSeconds: number
   readonly moves: number
   readonly minimumMoves: number
   /** Ownership samples taken while it rolled. */
@@ -173,6 +179,8 @@ const measure = (
       doubleOwnedShardSeconds: report.multiOwnedShardSeconds,
       longestUnownedMs: report.longestUnownedMs,
       longestDoubleOwnedMs: report.longestMultiOwnedMs,
+      claimedUnownedShardSeconds: report.claimed.unownedShardSeconds,
+      claimedDoubleOwnedShardSeconds: report.claimed.multiOwnedShardSeconds,
       moves: gained(SHARDS, initial, views),
       minimumMoves,
       samples: report.samples
@@ -253,6 +261,8 @@ export const summarize = (runs: ReadonlyArray<KubeRolloutRun>) => {
     doubleOwnedShardSeconds: mean((run) => run.doubleOwnedShardSeconds),
     longestUnownedMs: Math.max(...runs.map((run) => run.longestUnownedMs)),
     longestDoubleOwnedMs: Math.max(...runs.map((run) => run.longestDoubleOwnedMs)),
+    claimedUnownedShardSeconds: mean((run) => run.claimedUnownedShardSeconds),
+    claimedDoubleOwnedShardSeconds: mean((run) => run.claimedDoubleOwnedShardSeconds),
     moves: mean((run) => run.moves),
     minimumMoves: mean((run) => run.minimumMoves),
     samples: runs.reduce((total, run) => total + run.samples, 0)

@@ -217,6 +217,20 @@ export const recordKubeRollout = (outcome: KubeRollout.Outcome, results: Record<
         )
       )
       add(
+        `${key}.claimedUnownedShardSeconds`,
+        figure(
+          runs.map((run) => run.claimedUnownedShardSeconds),
+          "shard-seconds claimed by no pod per update (Terminating pods that answer counted with their claims)"
+        )
+      )
+      add(
+        `${key}.claimedDoubleOwnedShardSeconds`,
+        figure(
+          runs.map((run) => run.claimedDoubleOwnedShardSeconds),
+          "shard-seconds claimed by two pods or more per update (Terminating pods counted)"
+        )
+      )
+      add(
         `${key}.movesPerMinimum`,
         single(
           summary.moves / summary.minimumMoves,

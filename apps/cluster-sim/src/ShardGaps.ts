@@ -3,10 +3,15 @@
  * shards of every pod that answers, and the gaps are the stretches in which a shard was claimed by no
  * pod (work that nobody does) or by more than one (work done twice). The longest gap is what the
  * acceptance bounds; shard-seconds sum them up.
+ *
+ * Two readings of the same samples. The main one counts only live pods: a terminating pod owns nothing,
+ * since what it may still be finishing is not work anyone can count on. {@link GapReport.claimed} also
+ * counts terminating pods that still answer, with what they claim: a pod that is told of its deletion
+ * (the chart's preStop hook) works on its shards until it resigns them, so this is the work nobody does.
  */
 import type * as Client from "@miroir/miroir/HttpApi/Client"
-import { Duration, Effect, Fiber, Ref, Schedule } from "effect"
-import { type Cluster, type ClusterPod, livePods } from "./Cluster.js"
+import { Duration, Effect, Fiber, Option, Ref, Schedule, SubscriptionRef } from "effect"
+import { type Cluster, type ClusterPod, isLive } from "./Cluster.js"
 import { ask } from "./Observer.js"
 
 /** What the sampling measured. */
@@ -19,6 +24,8 @@ export interface GapReport {
   /** Summed over shards: seconds with no owner, and with more than one. */
   readonly unownedShardSeconds: number
   readonly multiOwnedShardSeconds: number
+  /** The same, counting terminating pods that answer as owners of what they claim. */
+  readonly claimed: Omit<GapReport, "samples" | "claimed">
 }
 
 interface Streaks {
@@ -91,10 +98,26 @@ const record = (streaks: Streaks, counts: ReadonlyArray<number>, at: number): St
   }
 }
 
+/** The counts of one reading: how many pods claim each shard. */
+const countClaims = (shards: number, claims: ReadonlyArray<ReadonlyArray<number>>): ReadonlyArray<number> => {
+  const counts = Array.from({ length: shards }, () => 0)
+  for (const claim of claims) {
+    for (const shard of claim) counts[shard] = (counts[shard] ?? 0) + 1
+  }
+  return counts
+}
+
+const report = (s: Streaks): Omit<GapReport, "samples" | "claimed"> => ({
+  longestUnownedMs: s.longestUnowned,
+  longestMultiOwnedMs: s.longestMulti,
+  unownedShardSeconds: s.unownedMs / 1000,
+  multiOwnedShardSeconds: s.multiMs / 1000
+})
+
 /**
- * Starts sampling the ownership of `shards` shards by the live pods every `every`; the returned effect
- * stops the sampling and reports. A pod that does not answer, or is terminating, counts as owning
- * nothing: what it may still be finishing is not work anyone can count on.
+ * Starts sampling the ownership of `shards` shards by the pods every `every`; the returned effect stops
+ * the sampling and reports. A pod that does not answer counts as owning nothing; a terminating one, in
+ * the main reading only (see the module's comment).
  */
 export const sample = (
   cluster: Cluster,
@@ -102,29 +125,22 @@ export const sample = (
   every: Duration.DurationInput
 ): Effect.Effect<Effect.Effect<GapReport>, never, Client.PodClient> =>
   Effect.gen(function*() {
-    const streaks = yield* Ref.make(initial)
+    const streaks = yield* Ref.make({ live: initial, claimed: initial })
     const once = Effect.gen(function*() {
-      const pods = yield* livePods(cluster)
+      const pods = (yield* SubscriptionRef.get(cluster.pods)).filter((pod) => pod.phase !== "Gone")
       const owned = yield* Effect.forEach(pods, (pod) => ownedBy(pod, shards), { concurrency: "unbounded" })
-      const counts = Array.from({ length: shards }, () => 0)
-      for (const claim of owned) {
-        if (claim._tag === "Some") {
-          for (const shard of claim.value) counts[shard] = (counts[shard] ?? 0) + 1
-        }
-      }
+      const answers = pods.flatMap((pod, i) =>
+        Option.match(owned[i]!, { onNone: () => [], onSome: (claim) => [{ pod, claim }] })
+      )
+      const live = countClaims(shards, answers.filter(({ pod }) => isLive(pod)).map(({ claim }) => claim))
+      const claimed = countClaims(shards, answers.map(({ claim }) => claim))
       const at = Date.now()
-      yield* Ref.update(streaks, (s) => record(s, counts, at))
+      yield* Ref.update(streaks, (s) => ({ live: record(s.live, live, at), claimed: record(s.claimed, claimed, at) }))
     })
     const fiber = yield* Effect.fork(Effect.repeat(once, Schedule.spaced(every)))
     return Effect.gen(function*() {
       yield* Fiber.interrupt(fiber)
-      const s = yield* Ref.get(streaks)
-      return {
-        samples: s.samples,
-        longestUnownedMs: s.longestUnowned,
-        longestMultiOwnedMs: s.longestMulti,
-        unownedShardSeconds: s.unownedMs / 1000,
-        multiOwnedShardSeconds: s.multiMs / 1000
-      } satisfies GapReport
+      const { claimed, live } = yield* Ref.get(streaks)
+      return { samples: live.samples, ...report(live), claimed: report(claimed) } satisfies GapReport
     })
   })
