@@ -21,13 +21,14 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { awaitConverged, peersOf } from "@miroir/cluster-sim/Observer"
+import { awaitConverged } from "@miroir/cluster-sim/Observer"
 import { awaitPublished, awaitSettled, livePods, publishedLabels } from "@miroir/cluster-sim/Cluster"
 import * as Components from "@miroir/cluster-sim/kube/Components"
 import * as KubeCluster from "@miroir/cluster-sim/kube/KubeCluster"
 import * as ShardGaps from "@miroir/cluster-sim/ShardGaps"
 import * as Client from "@miroir/miroir/HttpApi/Client"
-import { Duration, Effect, Fiber, Option, type Scope, Stream, SubscriptionRef } from "effect"
+import { Duration, Effect, type Scope } from "effect"
+import * as RolloutWatch from "./rolloutWatch.js"
 import { gained, ownerChanges } from "./shardMoves.js"
 import { quantile } from "./stats.js"
 
@@ -75,8 +76,6 @@ export type Outcome =
   | { readonly _tag: "Skipped"; readonly reason: string }
   | { readonly _tag: "Measured"; readonly runs: ReadonlyArray<KubeRolloutRun> }
 
-const sameSet = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => [...a].sort().join() === [...b].sort().join()
-
 /** One rolling update at interval `r`, hints on or off, on a fresh cluster whose files go in `folder`. */
 const measure = (
   r: Duration.Duration,
@@ -98,36 +97,8 @@ const measure = (
     yield* awaitPublished(cluster, (labels) => labels.length === PODS, "120 seconds")
     yield* awaitConverged(cluster, SHARDS, r, "the first pods")
 
-    // What DNS publishes, change by change.
-    const events: Array<{ at: number; labels: ReadonlyArray<string> }> = []
-    const eventFiber = yield* cluster.published.changes.pipe(
-      Stream.drop(1),
-      Stream.runForEach((published) =>
-        Effect.sync(() => void events.push({ at: published.at, labels: published.labels }))
-      ),
-      Effect.fork
-    )
-    // Every published pod's view, every POLL: moments of agreement, and each pod's views for the moves.
-    const agreements: Array<number> = []
-    const views = new Map<string, Array<ReadonlyArray<string>>>()
-    const pollOnce = Effect.gen(function*() {
-      // Stamped when the poll begins: its answers are at least as new as that, never older.
-      const at = Date.now()
-      const labels = yield* publishedLabels(cluster)
-      const pods = (yield* SubscriptionRef.get(cluster.pods)).filter((pod) => labels.includes(pod.label))
-      const seen = yield* Effect.forEach(pods, (pod) => peersOf(pod), { concurrency: "unbounded" })
-      pods.forEach((pod, i) => {
-        Option.map(seen[i]!, (peers) => {
-          const history = views.get(pod.label) ?? []
-          if (history.length === 0 || !sameSet(history.at(-1)!, peers)) history.push(peers)
-          views.set(pod.label, history)
-        })
-      })
-      if (pods.length === labels.length && seen.every((peers) => Option.exists(peers, (p) => sameSet(p, labels)))) {
-        agreements.push(at)
-      }
-    })
-    const pollFiber = yield* Effect.fork(Effect.forever(Effect.zipRight(pollOnce, Effect.sleep(POLL))))
+    // What DNS publishes, change by change, and every published pod's view every POLL.
+    const stopWatching = yield* RolloutWatch.watch(cluster, POLL)
     const gaps = yield* ShardGaps.sample(cluster, SHARDS, POLL)
     const initial = yield* publishedLabels(cluster)
 
@@ -156,8 +127,7 @@ const measure = (
     const agreed = yield* awaitConverged(cluster, SHARDS, r, "every pod to agree after the rolling update")
     yield* Effect.sleep(Duration.millis(300))
     const report = yield* gaps
-    yield* Fiber.interrupt(pollFiber)
-    yield* Fiber.interrupt(eventFiber)
+    const { agreements, events, views } = yield* stopWatching
 
     const agreeMs: Array<number> = []
     let previous = initial

@@ -19,11 +19,12 @@ import { join } from "node:path"
 import { awaitPublished, livePods, publishedLabels } from "@miroir/cluster-sim/Cluster"
 import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
 import * as EndpointsController from "@miroir/cluster-sim/EndpointsController"
-import { awaitConverged, peersOf } from "@miroir/cluster-sim/Observer"
+import { awaitConverged } from "@miroir/cluster-sim/Observer"
 import * as ShardGaps from "@miroir/cluster-sim/ShardGaps"
 import * as SimulatedCluster from "@miroir/cluster-sim/SimulatedCluster"
 import * as Client from "@miroir/miroir/HttpApi/Client"
-import { Duration, Effect, Fiber, Option, Stream, SubscriptionRef } from "effect"
+import { Duration, Effect } from "effect"
+import * as RolloutWatch from "./rolloutWatch.js"
 import { gained, ownerChanges } from "./shardMoves.js"
 import { quantile } from "./stats.js"
 
@@ -48,8 +49,6 @@ export interface RolloutRun {
   readonly durationMs: number
 }
 
-const sameSet = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => [...a].sort().join() === [...b].sort().join()
-
 /** One rolling update at interval `r`, hints on or off, on a fresh simulated cluster. */
 const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRun, Error, Client.PodClient> =>
   Effect.gen(function*() {
@@ -62,43 +61,8 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRu
     yield* awaitConverged(cluster, SHARDS, r, "the first pods")
     const old = (yield* livePods(cluster)).map((pod) => pod.name)
 
-    // What DNS publishes, change by change.
-    const events: Array<{ at: number; labels: ReadonlyArray<string> }> = []
-    const eventFiber = yield* cluster.published.changes.pipe(
-      Stream.drop(1),
-      Stream.runForEach((published) =>
-        Effect.sync(() => void events.push({ at: published.at, labels: published.labels }))
-      ),
-      Effect.fork
-    )
-    // Every published pod's view, every POLL: moments of agreement, and each pod's views for the moves.
-    const agreements: Array<number> = []
-    const sightings: Array<{ at: number; views: ReadonlyArray<ReadonlyArray<string>> }> = []
-    const views = new Map<string, Array<ReadonlyArray<string>>>()
-    const pollOnce = Effect.gen(function*() {
-      // Stamped when the poll begins: its answers are at least as new as that, never older.
-      const at = Date.now()
-      const labels = yield* publishedLabels(cluster)
-      const pods = (yield* SubscriptionRef.get(cluster.pods)).filter((pod) => labels.includes(pod.label))
-      const seen = yield* Effect.forEach(pods, (pod) => peersOf(pod), { concurrency: "unbounded" })
-      pods.forEach((pod, i) => {
-        Option.map(seen[i]!, (peers) => {
-          const history = views.get(pod.label) ?? []
-          if (history.length === 0 || !sameSet(history.at(-1)!, peers)) history.push(peers)
-          views.set(pod.label, history)
-        })
-      })
-      if (pods.length === labels.length && seen.every((peers) => Option.exists(peers, (p) => sameSet(p, labels)))) {
-        agreements.push(at)
-      }
-      if (pods.length === labels.length && seen.every(Option.isSome)) {
-        sightings.push({
-          at,
-          views: seen.map((peers) => Option.getOrElse(peers, () => []))
-        })
-      }
-    })
-    const pollFiber = yield* Effect.fork(Effect.forever(Effect.zipRight(pollOnce, Effect.sleep(POLL))))
+    // What DNS publishes, change by change, and every published pod's view every POLL.
+    const stopWatching = yield* RolloutWatch.watch(cluster, POLL)
     const gaps = yield* ShardGaps.sample(cluster, SHARDS, "100 millis")
     const initial = yield* publishedLabels(cluster)
     const started = Date.now()
@@ -113,8 +77,7 @@ const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<RolloutRu
     yield* awaitConverged(cluster, SHARDS, r, "the pods after the rolling update")
     yield* Effect.sleep(Duration.millis(300))
     const report = yield* gaps
-    yield* Fiber.interrupt(pollFiber)
-    yield* Fiber.interrupt(eventFiber)
+    const { agreements, events, sightings, views } = yield* stopWatching
 
     const agreeMs: Array<number> = []
     const joinMs: Array<number> = []
