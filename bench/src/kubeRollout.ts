@@ -103,26 +103,7 @@ const measure = (
     const initial = yield* publishedLabels(cluster)
 
     const started = Date.now()
-    yield* cluster.helm([
-      "upgrade",
-      RELEASE,
-      KubeCluster.CHART,
-      "--namespace",
-      NAMESPACE,
-      "-f",
-      cluster.valuesFile,
-      "--set-string",
-      `podAnnotations.rollout=${started}`
-    ])
-    yield* cluster.kubectl([
-      "rollout",
-      "status",
-      `deployment/${cluster.deployment}`,
-      "--namespace",
-      NAMESPACE,
-      "--timeout=300s"
-    ])
-    const completed = Date.now()
+    const completed = yield* cluster.rollOut({ timeout: "300s" })
     yield* awaitSettled(cluster, "60 seconds")
     const agreed = yield* awaitConverged(cluster, SHARDS, r, "every pod to agree after the rolling update")
     yield* Effect.sleep(Duration.millis(300))

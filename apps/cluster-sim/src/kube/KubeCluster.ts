@@ -63,6 +63,16 @@ export interface KubeCluster extends Cluster {
   readonly kubectl: (args: ReadonlyArray<string>) => Effect.Effect<string, Error>
   /** The values file `helm install` used (write another and `helm upgrade` with it to change them). */
   readonly valuesFile: string
+  /**
+   * A rolling update: `helm upgrade` of the release with the values file, `set` (`key=value`, as
+   * `--set`) and a new pod annotation, so that the pod template changes; then `kubectl rollout status`
+   * until the Deployment has rolled, within `timeout` (as kubectl writes it, `180s`). Succeeds with the
+   * time it had (ms since the epoch).
+   */
+  readonly rollOut: (options: { readonly set?: ReadonlyArray<string>; readonly timeout: string }) => Effect.Effect<
+    number,
+    Error
+  >
 }
 
 /** R as the chart writes durations (`250ms`, `2s`). */
@@ -272,6 +282,23 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       helm,
       kubectl,
       valuesFile,
+      rollOut: ({ set = [], timeout }) =>
+        Effect.gen(function*() {
+          yield* helm([
+            "upgrade",
+            options.release,
+            CHART,
+            "--namespace",
+            ns,
+            "-f",
+            valuesFile,
+            ...set.flatMap((value) => ["--set", value]),
+            "--set-string",
+            `podAnnotations.rollout=${Date.now()}`
+          ])
+          yield* kubectl(["rollout", "status", `deployment/${deployment}`, "--namespace", ns, `--timeout=${timeout}`])
+          return Date.now()
+        }),
       scaleTo: (replicas) =>
         Effect.asVoid(kubectl(["scale", `deployment/${deployment}`, "--namespace", ns, `--replicas=${replicas}`])),
       deletePod: (name) =>

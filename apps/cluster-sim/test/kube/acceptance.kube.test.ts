@@ -118,28 +118,7 @@ const rollingUpdate = (cluster: KubeCluster.KubeCluster) =>
     const replicas = (yield* livePods(cluster)).length
     const stopSampling = yield* ShardGaps.sample(cluster, SHARDS, "200 millis")
     // The replicas as they are now: the values file still says 3, and helm upgrade would scale back to it.
-    yield* cluster.helm([
-      "upgrade",
-      RELEASE,
-      KubeCluster.CHART,
-      "--namespace",
-      NAMESPACE,
-      "-f",
-      cluster.valuesFile,
-      "--set",
-      `replicaCount=${replicas}`,
-      "--set-string",
-      `podAnnotations.rollout=${Date.now()}`
-    ])
-    yield* cluster.kubectl([
-      "rollout",
-      "status",
-      `deployment/${cluster.deployment}`,
-      "--namespace",
-      NAMESPACE,
-      "--timeout=180s"
-    ])
-    const completed = Date.now()
+    const completed = yield* cluster.rollOut({ set: [`replicaCount=${replicas}`], timeout: "180s" })
     yield* awaitSettled(cluster, "60 seconds")
     const agreed = yield* awaitConverged(cluster, SHARDS, R, "every pod to agree after the rolling update")
     const gaps = yield* stopSampling
