@@ -11,7 +11,7 @@
 #      ${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}/bin/
 #        etcd, kube-apiserver, kube-controller-manager, kubectl   (go build in tools/kube)
 #        kube-state-metrics                                        (go build in tools/kube-state-metrics)
-#        coredns, helm                                             (go install module@version)
+#        coredns, helm (Helm 4), helm3 (Helm 3)                    (go install module@version)
 #        versions.txt                                              (component, version, source)
 #    Each component has a stamp keyed by its exact version, the Go version, the build flags and (for
 #    tools/*) a hash of the tools module's go.mod, go.sum and sources: a second run builds nothing.
@@ -54,11 +54,17 @@ fi
 # 2. Upstream components built from the Go module proxy
 
 COREDNS_VERSION=v1.14.7
-HELM_VERSION=v3.22.0
-# Helm's Makefile sets the default .Capabilities.KubeVersion from the k8s.io/client-go it requires
-# (v0.37.0 for Helm v3.22.0: major 0+1, minor 37); plain `go install` would leave v1.20.
-HELM_K8S_MAJOR=1
-HELM_K8S_MINOR=37
+# Helm 4, the Helm of the README and of every test (installs and upgrades with server-side apply). It
+# reads its default .Capabilities.KubeVersion from the k8s.io/client-go in its build info (v0.37.2: 1.37),
+# so its Makefile sets only the version.
+HELM_VERSION=v4.3.2
+# Helm 3, which the chart must still lint, render and install with while Helm 3 gets security fixes
+# (until 2027-02-10); the binary is called helm3. v3.21.4, not v3.22.0 (served, but not approved).
+# Helm 3's Makefile sets the default .Capabilities.KubeVersion from the k8s.io/client-go it requires
+# (v0.36.2 for Helm v3.21.4: major 0+1, minor 36); plain `go install` would leave v1.20.
+HELM3_VERSION=v3.21.4
+HELM3_K8S_MAJOR=1
+HELM3_K8S_MINOR=36
 # kube-state-metrics is built in tools/kube-state-metrics, whose go.mod requires it (see there why
 # not `go install`). From the proxy's .info Origin for k8s.io/kube-state-metrics/v2@v2.18.0, and its go.mod:
 KSM_REVISION=ab562f78ebf4cb97cc2f87c1235e457076035d16
@@ -125,7 +131,8 @@ done
 kube_flags=(-trimpath -buildvcs=false -tags selinux,notest,grpcnotrace -ldflags "$kube_ldflags")
 
 coredns_flags=(-trimpath -tags grpcnotrace -ldflags "-s -w")
-helm_flags=(-trimpath -ldflags "-w -s -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.metadata= -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$HELM_K8S_MAJOR -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM_K8S_MINOR -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$HELM_K8S_MAJOR -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM_K8S_MINOR")
+helm_flags=(-trimpath -ldflags "-w -s -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.metadata= -X helm.sh/helm/v4/internal/version.gitTreeState=clean")
+helm3_flags=(-trimpath -ldflags "-w -s -X helm.sh/helm/v3/internal/version.version=$HELM3_VERSION -X helm.sh/helm/v3/internal/version.metadata= -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$HELM3_K8S_MAJOR -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM3_K8S_MINOR -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$HELM3_K8S_MAJOR -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM3_K8S_MINOR")
 ksm_common=github.com/prometheus/common/version
 ksm_flags=(-trimpath -buildvcs=false -ldflags "-s -w -X $ksm_common.Version=$KSM_VERSION -X $ksm_common.Revision=$KSM_REVISION -X $ksm_common.BuildDate=$KSM_BUILD_DATE -X k8s.io/kube-state-metrics/v2/pkg/app.ClientGoVersion=$KSM_CLIENT_GO_VERSION")
 
@@ -196,8 +203,10 @@ for cmd in kube-apiserver kube-controller-manager kubectl; do
 done
 component coredns "$COREDNS_VERSION" "github.com/coredns/coredns@$COREDNS_VERSION" "flags=${coredns_flags[*]}" -- \
   go_install coredns "github.com/coredns/coredns@$COREDNS_VERSION" "${coredns_flags[@]}"
-component helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "flags=${helm_flags[*]}" -- \
-  go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "${helm_flags[@]}"
+component helm "$HELM_VERSION" "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" "flags=${helm_flags[*]}" -- \
+  go_install helm "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" "${helm_flags[@]}"
+component helm3 "$HELM3_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM3_VERSION" "flags=${helm3_flags[*]}" -- \
+  go_install helm3 "helm.sh/helm/v3/cmd/helm@$HELM3_VERSION" "${helm3_flags[@]}"
 component kube-state-metrics "$KSM_VERSION" "k8s.io/kube-state-metrics/v2@$KSM_VERSION (tools/kube-state-metrics)" \
   "tools/kube-state-metrics=$ksm_hash flags=${ksm_flags[*]}" -- \
   module_build kube-state-metrics "$ksm_dir" k8s.io/kube-state-metrics/v2 "${ksm_flags[@]}"
@@ -223,6 +232,7 @@ check kube-controller-manager --version
 check kubectl version --client
 check coredns -version
 check helm version --short
+check helm3 version --short
 check kube-state-metrics version
 
 echo "upstream components: $built built, $current up to date, $(elapsed "$total_start" "$(now)") s in all; versions in $bin/versions.txt"

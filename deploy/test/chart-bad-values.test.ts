@@ -4,11 +4,11 @@
  * (what `helm install` runs first) both enforce; and the chart's own check (miroir.validate in
  * _helpers.tpl) of the durations the pods would refuse at start-up, which `helm template` enforces
  * but `helm lint` only reports: Helm lints in "lint mode", where a template's `fail` is logged and
- * rendering goes on.
+ * rendering goes on. Helm 4 and Helm 3 alike.
  */
 import { readdirSync } from "node:fs"
 import { describe, expect, it } from "vitest"
-import { chartFile, lint, template } from "./support/helm.js"
+import { chartFile, HELMS, lint, template } from "./support/helm.js"
 
 /** Why each bad file is refused, as Helm says it, and by which guard. */
 const reasons: Readonly<Record<string, { readonly message: RegExp; readonly by: "schema" | "chart" }>> = {
@@ -38,11 +38,13 @@ describe("chart, bad values", () => {
   it("has a reason for every bad file and a file for every reason", () => {
     expect(files).toEqual(Object.keys(reasons).sort())
   })
+})
 
+describe.each(HELMS)("chart, bad values, $name", (h) => {
   it.each(files)("refuses tests/bad/%s, naming the value", async (file) => {
     const { message, by } = reasons[file]!
     const inputs = { valuesFiles: [chartFile(`tests/bad/${file}`)] }
-    const [linted, rendered] = await Promise.all([lint(inputs), template("miroir", "search", inputs)])
+    const [linted, rendered] = await Promise.all([lint(inputs, h), template("miroir", "search", inputs, h)])
     expect(rendered.code, `helm template accepted ${file}`).not.toBe(0)
     expect(rendered.stderr).toMatch(message)
     // The linter says it either way; only a schema violation makes it fail.

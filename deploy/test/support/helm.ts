@@ -1,6 +1,7 @@
 /**
  * The real Helm (built by scripts/install-test-deps.sh; Components.path names the fix when it is
- * missing) run over charts/miroir: lint, template, and the objects a template renders.
+ * missing) run over charts/miroir: lint, template, and the objects a template renders. Helm 4 by
+ * default; Helm 3 too, for the tests that run over {@link HELMS}.
  */
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -17,11 +18,30 @@ export const CHART = fileURLToPath(new URL("../../../charts/miroir", import.meta
 export const chartFile = (path: string): string => join(CHART, path)
 
 /**
- * The Kubernetes version Helm renders for. Helm built with plain `go install` lacks the version flags
- * of Helm's Makefile and would default `.Capabilities.KubeVersion` to v1.20; the API server the tests
- * start is v1.37.
+ * The Kubernetes version Helm renders for, whichever Helm: the API server the tests start is v1.37. Helm
+ * 4 defaults to it (from the client-go it is built with); Helm 3 v3.21 defaults to v1.36 (its Makefile's
+ * flags), or v1.20 built with plain `go install`.
  */
 export const KUBE_VERSION = "1.37.0"
+
+/** A Helm the chart is checked with: its executable among the components, and the release line it is. */
+export interface Helm {
+  /** For test names. */
+  readonly name: string
+  readonly executable: "helm" | "helm3"
+  readonly major: 3 | 4
+  /** What `helm version --short` starts with. */
+  readonly line: string
+}
+
+/** Helm 4, the Helm of the README and of every test. */
+export const HELM4: Helm = { name: "Helm 4", executable: "helm", major: 4, line: "v4.3." }
+
+/** Helm 3, which the chart must still lint, render and install with while it gets security fixes (to 2027-02-10). */
+export const HELM3: Helm = { name: "Helm 3", executable: "helm3", major: 3, line: "v3.21." }
+
+/** The matrix of lint, template and install against the API server: Helm 4, then Helm 3. */
+export const HELMS: ReadonlyArray<Helm> = [HELM4, HELM3]
 
 /** The API group the Prometheus Operator's objects need, announced to Helm when monitoring is on. */
 export const MONITORING_API = "monitoring.coreos.com/v1"
@@ -37,9 +57,12 @@ const helmHomes: Readonly<Record<string, string>> = {
   HELM_DATA_HOME: join(HELM_HOME, "data")
 }
 
-/** Runs helm with `args`; `env` is added (a KUBECONFIG for commands that talk to a cluster). */
-export const helm = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<Outcome> =>
-  run(Components.path("helm"), args, { ...helmHomes, ...env })
+/** Runs `which` Helm with `args`; `env` is added (a KUBECONFIG for commands that talk to a cluster). */
+export const helm = (
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string>> = {},
+  which: Helm = HELM4
+): Promise<Outcome> => run(Components.path(which.executable), args, { ...helmHomes, ...env })
 
 /**
  * The values file every render starts from unless told otherwise: an image repository. No Miroir image
@@ -68,22 +91,26 @@ const valuesArgs = (inputs: Inputs): Array<string> =>
  * `helm lint --strict` of the chart: warnings fail too. (`helm lint` has no `--api-versions`; the
  * templates do not look at the API versions, so the lint of a monitoring case sees what its render does.)
  */
-export const lint = (inputs: Inputs): Promise<Outcome> =>
-  helm(["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, ...valuesArgs(inputs)])
+export const lint = (inputs: Inputs, which: Helm = HELM4): Promise<Outcome> =>
+  helm(["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, ...valuesArgs(inputs)], {}, which)
 
 /** `helm template` of the chart as `release` in `namespace`. */
-export const template = (release: string, namespace: string, inputs: Inputs): Promise<Outcome> =>
-  helm([
-    "template",
-    release,
-    CHART,
-    "--namespace",
-    namespace,
-    "--kube-version",
-    KUBE_VERSION,
-    ...valuesArgs(inputs),
-    ...(inputs.apiVersions ?? []).flatMap((api) => ["--api-versions", api])
-  ])
+export const template = (release: string, namespace: string, inputs: Inputs, which: Helm = HELM4): Promise<Outcome> =>
+  helm(
+    [
+      "template",
+      release,
+      CHART,
+      "--namespace",
+      namespace,
+      "--kube-version",
+      KUBE_VERSION,
+      ...valuesArgs(inputs),
+      ...(inputs.apiVersions ?? []).flatMap((api) => ["--api-versions", api])
+    ],
+    {},
+    which
+  )
 
 /** A rendered Kubernetes object, as plain data. */
 export type KubeObject = {
@@ -107,5 +134,9 @@ export const parseObjects = (yaml: string): Array<KubeObject> =>
   })
 
 /** Renders the chart (must succeed) and returns its objects. */
-export const render = async (release: string, namespace: string, inputs: Inputs): Promise<Array<KubeObject>> =>
-  parseObjects(succeeded(await template(release, namespace, inputs)))
+export const render = async (
+  release: string,
+  namespace: string,
+  inputs: Inputs,
+  which: Helm = HELM4
+): Promise<Array<KubeObject>> => parseObjects(succeeded(await template(release, namespace, inputs, which)))

@@ -2,8 +2,9 @@
  * The real upstream components the Kubernetes cluster runs, as `scripts/install-test-deps.sh` builds
  * them from their Go modules into its cache (`$MIROIR_TEST_DEPS_CACHE`, default
  * `~/.cache/miroir-test-deps`): etcd, kube-apiserver, kube-controller-manager, kubectl, CoreDNS,
- * Helm and kube-state-metrics. Nothing here builds them; a missing one is an error that says how to
- * get it.
+ * Helm 4 (`helm`, the Helm of every test and of the cluster), Helm 3 (`helm3`, which the deploy tests
+ * run beside Helm 4 while Helm 3 gets security fixes) and kube-state-metrics. Nothing here builds them;
+ * a missing one is an error that says how to get it.
  */
 import { accessSync, constants, readFileSync } from "node:fs"
 import { homedir } from "node:os"
@@ -17,6 +18,7 @@ export const names = [
   "kubectl",
   "coredns",
   "helm",
+  "helm3",
   "kube-state-metrics"
 ] as const
 

@@ -1,7 +1,8 @@
 /**
  * The local cluster on real Kubernetes components: the control plane (etcd, kube-apiserver,
  * kube-controller-manager), CoreDNS as the cluster DNS, the process kubelet, and Miroir installed
- * with `helm install` of `charts/miroir`. Operations go through the real interfaces: `kubectl scale`,
+ * with `helm install` of `charts/miroir` by Helm 4 (server-side apply), rolled by `helm upgrade` and
+ * `helm rollback`. Operations go through the real interfaces: `kubectl scale`,
  * the Eviction API, and CoreDNS stopped and started for an outage; what DNS publishes is read from the
  * headless Service's EndpointSlices, which CoreDNS serves.
  */
@@ -73,6 +74,15 @@ export interface KubeCluster extends Cluster {
     number,
     Error
   >
+  /**
+   * `helm rollback` of the release to `revision` (its manifest as it was: pod template and replicas), with
+   * `args` after it; then `kubectl rollout status` as for {@link rollOut}. Succeeds with the time it had.
+   */
+  readonly rollBack: (options: {
+    readonly revision: number
+    readonly args?: ReadonlyArray<string>
+    readonly timeout: string
+  }) => Effect.Effect<number, Error>
 }
 
 /** R as the chart writes durations (`250ms`, `2s`). */
@@ -296,6 +306,12 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
             "--set-string",
             `podAnnotations.rollout=${Date.now()}`
           ])
+          yield* kubectl(["rollout", "status", `deployment/${deployment}`, "--namespace", ns, `--timeout=${timeout}`])
+          return Date.now()
+        }),
+      rollBack: ({ args = [], revision, timeout }) =>
+        Effect.gen(function*() {
+          yield* helm(["rollback", options.release, String(revision), "--namespace", ns, ...args])
           yield* kubectl(["rollout", "status", `deployment/${deployment}`, "--namespace", ns, `--timeout=${timeout}`])
           return Date.now()
         }),
