@@ -208,7 +208,8 @@ describe("against a real API server", () => {
         succeeded(await install("miroir", namespace, "--create-namespace"))
         // Who wrote the Deployment, as the API server records it: Helm 4 through server-side apply (its
         // default for a new release), Helm 3 through a create and patches.
-        const managers = (await deployment()).metadata.managedFields.map((f: any) => `${f.manager} ${f.operation}`)
+        const managed = await json("get", "deployment", "miroir", "--namespace", namespace, "--show-managed-fields")
+        const managers = managed.metadata.managedFields.map((f: any) => `${f.manager} ${f.operation}`)
         expect(managers).toContain(h.major === 4 ? "helm Apply" : "helm Update")
 
         succeeded(
@@ -236,6 +237,38 @@ describe("against a real API server", () => {
           [2, "superseded", "Upgrade complete"],
           [3, "deployed", "Rollback to 1"]
         ])
+        succeeded(await helm(["uninstall", "miroir", "--namespace", namespace], env(), h))
+      },
+      180_000
+    )
+
+    it(
+      h.major === 4 ?
+        "after kubectl scale, helm upgrade of the values' replicas fails on the field kubectl owns (server-side apply); it passes with the current count, and --force-conflicts takes the field back" :
+        "after kubectl scale, helm upgrade puts the values' replicas back (client-side three-way merge)",
+      async () => {
+        const namespace = `chart-scaled-v${h.major}`
+        const replicas = async () =>
+          (await json("get", "deployment", "miroir", "--namespace", namespace)).spec.replicas as number
+        const upgrade = (...extra: ReadonlyArray<string>) =>
+          helm(["upgrade", "miroir", CHART, "--namespace", namespace, "--values", IMAGE_VALUES, ...extra], env(), h)
+        succeeded(await install("miroir", namespace, "--create-namespace"))
+        succeeded(await kubectl("scale", "deployment/miroir", "--namespace", namespace, "--replicas=5"))
+        if (h.major === 3) {
+          succeeded(await upgrade())
+          expect(await replicas()).toBe(3)
+        } else {
+          const refused = await upgrade()
+          expect(refused.code).not.toBe(0)
+          expect(refused.stderr).toContain(`conflict with "kubectl" with subresource "scale"`)
+          expect(refused.stderr).toContain(".spec.replicas")
+          expect(await replicas()).toBe(5)
+          // The same value as kubectl's is no conflict (the acceptance's rolling update passes the count).
+          succeeded(await upgrade("--set", "replicaCount=5"))
+          expect(await replicas()).toBe(5)
+          succeeded(await upgrade("--force-conflicts"))
+          expect(await replicas()).toBe(3)
+        }
         succeeded(await helm(["uninstall", "miroir", "--namespace", namespace], env(), h))
       },
       180_000

@@ -5,7 +5,7 @@
  * 0 on SIGTERM, and stays within its memory limit idle and under a 50 ms refresh of a 301-record answer
  * (resident memory read from /proc, as the kernel's cgroup accounting sees it).
  */
-import { readFileSync } from "node:fs"
+import { readFileSync, realpathSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -74,6 +74,13 @@ describe(`the bundled pod service on the image's Node (${NODE_VERSION})`, () => 
     expect(Number(NODE_VERSION!.split(".")[0]) % 2).toBe(0)
     // The chart's heap flag for its default 256Mi limit, which this run passes on.
     expect(env.get("NODE_OPTIONS")).toBe("--max-old-space-size=128")
+  })
+
+  it("is the Node the tests themselves run on (scripts/use-node.sh), and so the pods they start", () => {
+    // The README's commands source scripts/use-node.sh, which puts this release first on PATH: vitest,
+    // and every pod process started through process.execPath, run on what the image runs.
+    expect(process.version).toBe(`v${NODE_VERSION}`)
+    expect(realpathSync(process.execPath)).toBe(realpathSync(imageNode()))
   })
 
   it(
