@@ -1,8 +1,9 @@
 /**
  * The seed's acceptance on real Kubernetes components: kube-apiserver, etcd and
  * kube-controller-manager built from k8s.io/kubernetes v1.37, CoreDNS with kubeadm's Corefile, Miroir
- * installed with `helm install` of the chart, the process kubelet running its pods, and a real
- * Prometheus scraping the pods and the real kube-state-metrics with the chart's alert rules loaded.
+ * installed with `helm install` of the chart by Helm 4 (server-side apply), rolled by `helm upgrade` and
+ * back by `helm rollback`, the process kubelet running its pods, and a real Prometheus scraping the pods
+ * and the real kube-state-metrics with the chart's alert rules loaded.
  *
  * R is short (4 s) and set through the chart's values; so are CoreDNS's TTLs (1 s instead of
  * kubeadm's 30 s): with `cache 30` no DNS-polling client can see a change within 2R of a 4 s interval.
@@ -103,27 +104,61 @@ const criterion4 =
       }
     })
 
-/** What the rolling update measured. */
+/** What a rolling update or a rollback measured. */
 interface Rollout {
   readonly gaps: ShardGaps.GapReport
-  /** The Deployment's replicas while it rolled. */
+  /** The Deployment's replicas once it rolled. */
   readonly replicas: number
   /** From the rollout's completion to every pod agreeing, in ms. */
   readonly agreedAfterMs: number
 }
 
-/** `helm upgrade` that changes the pod template, measured while it rolls. */
-const rollingUpdate = (cluster: KubeCluster.KubeCluster) =>
+/** `roll` (which succeeds with the time the rollout completed), measured while it rolls and until every pod agrees. */
+const measured = (cluster: KubeCluster.KubeCluster, what: string, roll: Effect.Effect<number, Error>) =>
   Effect.gen(function*() {
-    const replicas = (yield* livePods(cluster)).length
     const stopSampling = yield* ShardGaps.sample(cluster, SHARDS, "200 millis")
-    // The replicas as they are now: the values file still says 3, and helm upgrade would scale back to it.
-    const completed = yield* cluster.rollOut({ set: [`replicaCount=${replicas}`], timeout: "180s" })
+    const completed = yield* roll
     yield* awaitSettled(cluster, "60 seconds")
-    const agreed = yield* awaitConverged(cluster, SHARDS, R, "every pod to agree after the rolling update")
+    const agreed = yield* awaitConverged(cluster, SHARDS, R, `every pod to agree after the ${what}`)
     const gaps = yield* stopSampling
+    const replicas = (yield* livePods(cluster)).length
     return { gaps, replicas, agreedAfterMs: Math.max(0, agreed - completed) } satisfies Rollout
   })
+
+/**
+ * `helm upgrade` that changes the pod template (revision 2), with the replicas as they are now: the values
+ * file still says 3, and kubectl scale, which set them, owns the field (Helm 4 would fail on the conflict).
+ */
+const rollingUpdate = (cluster: KubeCluster.KubeCluster) =>
+  Effect.flatMap(livePods(cluster), (pods) =>
+    measured(
+      cluster,
+      "rolling update",
+      cluster.rollOut({ set: [`replicaCount=${pods.length}`], timeout: "180s" })
+    ))
+
+/**
+ * `helm rollback` to revision 1, the install: its pod template (without the rolling update's annotation) and
+ * its 3 replicas, so the rollback is a rolling update and a scale-down at once. Helm 4 rolls back with
+ * server-side apply, like the install; kubectl scale still co-owns `.spec.replicas`, so taking the install's
+ * count back needs `--force-conflicts` (Helm 3 overwrote it silently; deploy/test/apiserver.test.ts pins both).
+ */
+const rollBack = (cluster: KubeCluster.KubeCluster) =>
+  measured(cluster, "rollback", cluster.rollBack({ revision: 1, args: ["--force-conflicts"], timeout: "180s" }))
+
+/** The revisions of the release as `helm history` lists them: number and description. */
+const history = (cluster: KubeCluster.KubeCluster) =>
+  Effect.flatMap(
+    cluster.helm(["history", RELEASE, "--namespace", NAMESPACE, "--output", "json"]),
+    (json) =>
+      Effect.try({
+        try: () =>
+          (JSON.parse(json) as ReadonlyArray<{ revision: number; description: string }>).map((r) =>
+            `${r.revision} ${r.description}`
+          ),
+        catch: (error) => new Error(`helm history: ${String(error)}`)
+      })
+  )
 
 /**
  * The first audit that finished at `since` or later, on whichever pod audits, within `timeout`: with
@@ -185,6 +220,8 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
           afterStep: criterion4(prometheus, cluster)
         })
         const rollout = yield* rollingUpdate(cluster)
+        const rollback = yield* rollBack(cluster)
+        const revisions = yield* history(cluster)
 
         // Steady state: the chart's rules are silent. Then CoreDNS stops for longer than the stale rule's window.
         yield* awaitSettled(cluster, "60 seconds")
@@ -222,6 +259,8 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         return {
           result,
           rollout,
+          rollback,
+          revisions,
           hintsReceived,
           audit,
           steadyFiring,
@@ -232,10 +271,11 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         }
       }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
 
-      const { audit, firedAfterMs, hintsReceived, pods, result, rollout, staleFor, steadyFiring } = outcome
+      const { audit, firedAfterMs, hintsReceived, pods, result, revisions, rollback, rollout, staleFor, steadyFiring } =
+        outcome
       const report = [
         Report.render(result, { cluster: outcome.description, pods: 3, statefulSet: false }),
-        "## Rolling update (helm upgrade) and alerts",
+        "## Rolling update (helm upgrade), rollback (helm rollback) and alerts",
         "",
         "| result | check | measured | bound |",
         "| --- | --- | --- | --- |",
@@ -252,6 +292,21 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         `| — | longest time a shard had two owners; shard-seconds unowned / doubly owned | ${
           (rollout.gaps.longestMultiOwnedMs / 1000).toFixed(2)
         } s; ${rollout.gaps.unownedShardSeconds.toFixed(1)} / ${rollout.gaps.multiOwnedShardSeconds.toFixed(1)} | — |`,
+        `| ${
+          rollback.replicas === 3 && rollback.agreedAfterMs <= 2 * r ? "PASS" : "FAIL"
+        } | after \`helm rollback\` to revision 1 (its pod template, ${rollback.replicas} of 3 replicas) completes, every pod's set and ownership agree | ${
+          (rollback.agreedAfterMs / 1000).toFixed(2)
+        } s | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
+        `| ${
+          rollback.gaps.longestUnownedMs <= 2 * r ? "PASS" : "FAIL"
+        } | longest time a shard had no owner during the rollback | ${
+          (rollback.gaps.longestUnownedMs / 1000).toFixed(2)
+        } s | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
+        `| — | rollback: longest time a shard had two owners; shard-seconds unowned / doubly owned; revisions | ${
+          (rollback.gaps.longestMultiOwnedMs / 1000).toFixed(2)
+        } s; ${rollback.gaps.unownedShardSeconds.toFixed(1)} / ${rollback.gaps.multiOwnedShardSeconds.toFixed(1)}; ${
+          revisions.join(", ")
+        } | — |`,
         `| ${
           hintsReceived > 0 ? "PASS" : "FAIL"
         } | refresh hints reach the peers (at the loopback twins of their pod IPs): received by the survivors | ${hintsReceived} hints | > 0 |`,
@@ -278,6 +333,11 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
       expect(rollout.agreedAfterMs, report).toBeLessThanOrEqual(2 * r)
       expect(rollout.gaps.longestUnownedMs, report).toBeLessThanOrEqual(2 * r)
       expect(rollout.gaps.samples).toBeGreaterThan(10)
+      expect(rollback.replicas, report).toBe(3)
+      expect(rollback.agreedAfterMs, report).toBeLessThanOrEqual(2 * r)
+      expect(rollback.gaps.longestUnownedMs, report).toBeLessThanOrEqual(2 * r)
+      expect(rollback.gaps.samples).toBeGreaterThan(10)
+      expect(revisions.at(-1), report).toBe("3 Rollback to 1")
       expect(steadyFiring, report).toEqual([])
       expect(hintsReceived, report).toBeGreaterThan(0)
       expect(audit.unreachable.peers, report).toEqual([])
