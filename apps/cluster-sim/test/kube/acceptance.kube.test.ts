@@ -312,7 +312,7 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         } | refresh hints reach the peers (at the loopback twins of their pod IPs): received by the survivors | ${hintsReceived} hints | > 0 |`,
         `| ${
           audit.ok && audit.answered === audit.peersAsked ? "PASS" : "FAIL"
-        } | the ownership audit after the rollout reaches every peer and finds nothing amiss | ${audit.answered} of ${audit.peersAsked} answered; ${
+        } | the ownership audit after the rollout and the rollback reaches every peer and finds nothing amiss | ${audit.answered} of ${audit.peersAsked} answered; ${
           audit.ok ?
             "ok" :
             `unowned ${audit.unowned.count}, multi-owned ${audit.multiOwned.count}, unreachable ${
