@@ -35,7 +35,10 @@ if miroir_node_bin=$(bash "$miroir_scripts/install-node.sh"); then
   fi
   NPM_CONFIG_PREFIX=$(dirname -- "$miroir_node_bin")
   export NPM_CONFIG_PREFIX
-  PATH="$miroir_node_bin:$PATH"
+  case "$PATH" in
+    "$miroir_node_bin":*) ;; # sourced again: already first
+    *) PATH="$miroir_node_bin:$PATH" ;;
+  esac
   export PATH
   hash -r 2>/dev/null || true
   echo "using node $(node --version) at $(command -v node)" >&2
