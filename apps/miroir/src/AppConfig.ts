@@ -69,7 +69,8 @@ const variable = <A>(name: string, parse: ConfigVariable.Parse<A>, fallback: A):
 /** The settings as a `Config`. */
 export const config: Config.Config<Settings> = Config.all({
   httpHost: variable("MIROIR_HTTP_HOST", host, "0.0.0.0"),
-  httpPort: variable("MIROIR_HTTP_PORT", ConfigVariable.integer(0, ConfigVariable.MAX_PORT), 7700),
+  // Not 0: the pod would listen on a random port while it asks its peers (and they ask it) on this number.
+  httpPort: variable("MIROIR_HTTP_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), 7700),
   // Not 0: the Prometheus exporter would take its own default port (9464) instead of any free one.
   metricsPort: variable("MIROIR_METRICS_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), 9090),
   shards: variable("MIROIR_SHARDS", ConfigVariable.integer(1, MAX_SHARDS), 64),

@@ -8,7 +8,7 @@ import { HttpServer } from "@effect/platform"
 import { NodeRuntime } from "@effect/platform-node"
 import { PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
 import { writeSync } from "node:fs"
-import { Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import * as App from "./App.js"
 import * as AppConfig from "./AppConfig.js"
 import * as Logging from "./Logging.js"
@@ -29,7 +29,10 @@ const program = Effect.gen(function*() {
         metrics: `${app.httpHost}:${app.metricsPort}`,
         self: peers.self,
         peers: peers.peers.length,
-        srv: PeerId.srvName(discovery)
+        srv: PeerId.srvName(discovery),
+        // The timeout may be derived from the interval: say what the pod runs with.
+        refreshInterval: Duration.format(discovery.refreshInterval),
+        lookupTimeout: Duration.format(discovery.lookupTimeout)
       })
     )
     // A harness's stand-in: a pod of a real cluster with it set would ask its peers at the wrong addresses.

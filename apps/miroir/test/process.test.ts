@@ -97,13 +97,20 @@ describe("pod processes against unbound", () => {
 
 describe.concurrent("bad configuration", () => {
   const cases: ReadonlyArray<readonly [string, string, string]> = [
-    ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "20s", "a duration below MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL"],
+    // The interval was not set: the error says its value is the default, and names only the variable set.
+    [
+      "MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT",
+      "20s",
+      "a duration below the refresh interval (15s, the default: MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL is unset)"
+    ],
     ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "often", "a duration from 10ms to 1h"],
     ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "1ms", "a duration from 10ms to 1h"],
     ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "597h", "a duration from 5ms to 1h"],
     ["OTEL_METRIC_EXPORT_INTERVAL", "2147483648", "an integer from 100 to 86400000"],
     ["POD_IP", "10.0.0.256", "an IPv4 or IPv6 address"],
-    ["MIROIR_HTTP_PORT", "http", "an integer from 0 to 65535"],
+    ["MIROIR_HTTP_PORT", "http", "an integer from 1 to 65535"],
+    // Port 0 would listen on a random port while the pod asks its peers on the same number.
+    ["MIROIR_HTTP_PORT", "0", "an integer from 1 to 65535"],
     ["MIROIR_SHARDS", "0", "an integer from 1 to 65536"],
     ["MIROIR_LOG_FORMAT", "xml", "one of \"json\", \"pretty\""],
     ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "one of \"http/protobuf\", \"http/json\""],
@@ -119,6 +126,23 @@ describe.concurrent("bad configuration", () => {
     expect(lines[0]).toMatch(new RegExp(`^invalid configuration: ${variable}=${JSON.stringify(value)}: expected `))
     expect(lines[0]).toContain(expected)
   }, 120_000)
+})
+
+describe("a refresh interval set alone", () => {
+  it("MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL=2s starts, with the lookup timeout derived from it (1s)", async () => {
+    const pod = await startPod("127.0.0.8", {
+      // Nothing answers there: discovery fails and the pod starts anyway, as it should.
+      MIROIR_DNS_SERVERS: `127.0.0.1:${await freePort()}`,
+      MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "2s"
+    })
+    try {
+      const started = pod.process.output().split("\n").find((line) => line.includes("\"miroir started\""))
+      expect(started).toBeDefined()
+      expect(JSON.parse(started!)).toMatchObject({ annotations: { refreshInterval: "2s", lookupTimeout: "1s" } })
+    } finally {
+      await pod.stop()
+    }
+  })
 })
 
 /** What the process wrote on stderr, collected from the start (its logs go to stdout). */

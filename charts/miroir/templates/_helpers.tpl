@@ -173,15 +173,18 @@ than as pods in a crash loop or objects the API server refuses:
 */}}
 {{- define "miroir.validate" -}}
 {{- $refresh := include "miroir.refreshSeconds" . | float64 }}
-{{- $timeout := include "miroir.seconds" .Values.discovery.lookupTimeout | float64 }}
 {{- if or (lt $refresh 0.01) (gt $refresh 3600.0) }}
 {{- fail (printf "discovery.refreshInterval (%s) must be from 10ms to 1h" .Values.discovery.refreshInterval) }}
 {{- end }}
+{{- /* Unset, the pods derive it from the interval (half, at most 3s), which is always valid. */}}
+{{- with .Values.discovery.lookupTimeout }}
+{{- $timeout := include "miroir.seconds" . | float64 }}
 {{- if lt $timeout 0.005 }}
-{{- fail (printf "discovery.lookupTimeout (%s) must be at least 5ms" .Values.discovery.lookupTimeout) }}
+{{- fail (printf "discovery.lookupTimeout (%s) must be at least 5ms" .) }}
 {{- end }}
 {{- if ge $timeout $refresh }}
-{{- fail (printf "discovery.lookupTimeout (%s) must be below discovery.refreshInterval (%s)" .Values.discovery.lookupTimeout .Values.discovery.refreshInterval) }}
+{{- fail (printf "discovery.lookupTimeout (%s) must be below discovery.refreshInterval (%s)" . $.Values.discovery.refreshInterval) }}
+{{- end }}
 {{- end }}
 {{- $audit := include "miroir.auditInterval" . }}
 {{- if and $audit (ne $audit "auto") (ne $audit "off") }}
