@@ -145,36 +145,38 @@ export const config = (resolvConf?: string): Config.Config<Settings> =>
     clusterDomain: Config.option(Config.string(Variables.clusterDomain)),
     dnsServers: optional(Variables.dnsServers, Parse.dnsServers)
   }).pipe(
-    Config.mapOrFail(({ clusterDomain, dnsServers, lookupTimeout, lookupTimeoutText, refreshIntervalText, ...rest }) => {
-      const timeout = Option.getOrElse(lookupTimeout, () => defaultLookupTimeout(rest.refreshInterval))
-      if (Option.isSome(lookupTimeoutText) && Duration.greaterThanOrEqualTo(timeout, rest.refreshInterval)) {
-        const interval = Duration.format(rest.refreshInterval)
-        return Either.left(ConfigVariable.invalid(
-          Variables.lookupTimeout,
-          lookupTimeoutText.value,
-          Option.isSome(refreshIntervalText)
-            ? `a duration below ${Variables.refreshInterval} (${interval})`
-            : `a duration below the refresh interval (${interval}, the default: ${Variables.refreshInterval} is unset)`
-        ))
+    Config.mapOrFail(
+      ({ clusterDomain, dnsServers, lookupTimeout, lookupTimeoutText, refreshIntervalText, ...rest }) => {
+        const timeout = Option.getOrElse(lookupTimeout, () => defaultLookupTimeout(rest.refreshInterval))
+        if (Option.isSome(lookupTimeoutText) && Duration.greaterThanOrEqualTo(timeout, rest.refreshInterval)) {
+          const interval = Duration.format(rest.refreshInterval)
+          return Either.left(ConfigVariable.invalid(
+            Variables.lookupTimeout,
+            lookupTimeoutText.value,
+            Option.isSome(refreshIntervalText)
+              ? `a duration below ${Variables.refreshInterval} (${interval})`
+              : `a duration below the refresh interval (${interval}, the default: ${Variables.refreshInterval} is unset)`
+          ))
+        }
+        const settings = { ...rest, lookupTimeout: timeout }
+        // The domain last: its default depends on the namespace.
+        const domain = Option.getOrElse(
+          clusterDomain,
+          () =>
+            (resolvConf === undefined ? undefined : clusterDomainFromResolvConf(resolvConf, settings.podNamespace)) ??
+              Defaults.clusterDomain
+        )
+        return Either.match(Parse.domainName(domain), {
+          onLeft: (expected) => Either.left(ConfigVariable.invalid(Variables.clusterDomain, domain, expected)),
+          onRight: (clusterDomain) =>
+            Either.right({
+              ...settings,
+              clusterDomain,
+              dnsServers: Option.getOrElse(dnsServers, (): ReadonlyArray<string> => [])
+            })
+        })
       }
-      const settings = { ...rest, lookupTimeout: timeout }
-      // The domain last: its default depends on the namespace.
-      const domain = Option.getOrElse(
-        clusterDomain,
-        () =>
-          (resolvConf === undefined ? undefined : clusterDomainFromResolvConf(resolvConf, settings.podNamespace)) ??
-            Defaults.clusterDomain
-      )
-      return Either.match(Parse.domainName(domain), {
-        onLeft: (expected) => Either.left(ConfigVariable.invalid(Variables.clusterDomain, domain, expected)),
-        onRight: (clusterDomain) =>
-          Either.right({
-            ...settings,
-            clusterDomain,
-            dnsServers: Option.getOrElse(dnsServers, (): ReadonlyArray<string> => [])
-          })
-      })
-    })
+    )
   )
 
 /**

@@ -151,11 +151,13 @@ describe("PeerDiscoveryConfig", () => {
       expect(yield* timeoutAt("6s")).toBe(3_000)
       expect(yield* timeoutAt("1h")).toBe(3_000)
       // Blank is unset, as the Downward API and Helm may leave it.
-      expect(Duration.toMillis((yield* loadFrom({
-        POD_NAME: "p",
-        MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "2s",
-        MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: " "
-      }).pipe(Effect.flatMap((result) => result))).lookupTimeout)).toBe(1_000)
+      expect(Duration.toMillis(
+        (yield* loadFrom({
+          POD_NAME: "p",
+          MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "2s",
+          MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: " "
+        }).pipe(Effect.flatMap((result) => result))).lookupTimeout
+      )).toBe(1_000)
     }))
 
   it.effect("names only the variables the operator set when the timeout is not below the interval", () =>
