@@ -11,6 +11,7 @@ import * as HttpApiServer from "./HttpApi/Server.js"
 import * as ModeAWorker from "./ModeAWorker.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
 import * as OwnershipCache from "./OwnershipCache.js"
+import * as PeerAddresses from "./PeerAddresses.js"
 import * as PeerClient from "./PeerClient.js"
 import * as PeerHints from "./PeerHints.js"
 import * as ProcessMetrics from "./ProcessMetrics.js"
@@ -61,10 +62,7 @@ export const layer = (
   const interval = auditInterval(settings)
   const audit = OwnershipAudit.layer({ interval, shards: settings.app.shards }).pipe(
     Layer.provide(
-      PeerClient.layer(
-        OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10))),
-        settings.app.peerAddressTwin
-      )
+      PeerClient.layer(OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10))))
     )
   )
   // The server listens first, so that the audit's client and the hints know the port every pod serves on.
@@ -73,7 +71,9 @@ export const layer = (
   // hints' finalizer (the leave at SIGTERM) runs while the server still listens.
   const api = HttpApiServer.serve.pipe(
     Layer.provide(Layer.mergeAll(audit, RequestGate.layer(), PeerHints.layer.pipe(Layer.provide(server)))),
-    Layer.provideMerge(server)
+    Layer.provideMerge(server),
+    // Where peers are: the audit and the hints reach them there, and hints are taken only from there.
+    Layer.provideMerge(PeerAddresses.layer)
   )
   const services = Layer.mergeAll(
     api,

@@ -70,3 +70,20 @@ export const ownershipRejected = Metric.counter("miroir_ownership_requests_rejec
   description: "GET /ownership requests answered 503 (too many in flight and queued, or waited too long)",
   incremental: true
 })
+
+/**
+ * Why a `POST /hints` was refused before it reached discovery (so costing no lookup and no hint slot):
+ * `content_type` (not `application/json`), `malformed` (not a hint), `source` (not from the pod it names
+ * nor from a peer).
+ */
+export type HintRefusal = "content_type" | "malformed" | "source"
+
+/** Hints refused on arrival, by reason. */
+export const hintsRefused = Metric.counter("miroir_hints_refused_total", {
+  description:
+    "POST /hints refused before discovery saw them, by reason (content_type, malformed, source): no lookup, no slot",
+  incremental: true
+})
+
+/** The refused-hint counter of one reason. */
+export const hintsRefusedWith = (reason: HintRefusal) => Metric.tagged(hintsRefused, "reason", reason)

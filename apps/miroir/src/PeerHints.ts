@@ -12,22 +12,13 @@
  * publishing that (CoreDNS's watch, its cache), a few lookups.
  */
 import { HttpClient, HttpServer } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
-import {
-  DnsResolver,
-  type Hint,
-  PeerDiscovery,
-  PeerDiscoveryConfig,
-  PeerId,
-  type PeerSet
-} from "@miroir/peer-discovery"
-import { Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { type Hint, PeerDiscovery, type PeerDiscoveryConfig, type PeerSet } from "@miroir/peer-discovery"
+import { Clock, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import * as Client from "./HttpApi/Client.js"
 import type { HintBody } from "./HttpApi/Contract.js"
-import type { AddressTwin } from "./internal/addressTwin.js"
 import * as Leave from "./Leave.js"
-import { peerAddress, PeerUnreachable } from "./PeerClient.js"
+import { baseUrl, httpClientLayer, PeerAddresses, PeerUnreachable } from "./PeerAddresses.js"
 
 /**
  * The longest wait at shutdown for DNS to stop listing this pod before the `left` hints go anyway: with
@@ -51,9 +42,15 @@ const LEAVE_POLL_BASE = Duration.millis(50)
  */
 const LEAVE_POLL_CAP = Duration.millis(100)
 
+/** Reasons quoted in the log line of a round of hints: enough to see what went wrong, never a flood. */
+const LOGGED_FAILURES = 3
+
 /**
- * Sends `kind` about `set.self` to every other peer of `set`, each within {@link SEND_TIMEOUT}; returns
- * how many accepted it. Failures are logged at debug: a hint is an optimisation, the ticks still come.
+ * Sends `kind` about `set.self` to every other peer of `set`, all within {@link SEND_TIMEOUT} of the start
+ * (one deadline for the round, {@link SEND_CONCURRENCY} at once), then logs how many took it and why the
+ * others did not: a peer that accepts the connection and never answers is cut at the deadline and
+ * counted as failed, and the line is still written. Failures are not errors: a hint is an optimisation,
+ * the ticks still come.
  */
 const sendAll = (
   post: (peer: string, body: typeof HintBody.Type) => Effect.Effect<void, PeerUnreachable>,
@@ -62,46 +59,53 @@ const sendAll = (
 ) =>
   Effect.gen(function*() {
     const others = set.peers.filter((peer) => peer !== set.self)
-    const results = yield* Effect.forEach(others, (peer) => Effect.either(post(peer, { kind, peer: set.self })), {
-      concurrency: SEND_CONCURRENCY
-    })
+    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(SEND_TIMEOUT)
+    const results = yield* Effect.forEach(others, (peer) =>
+      Effect.gen(function*() {
+        const left = Duration.millis(Math.max(0, deadline - (yield* Clock.currentTimeMillis)))
+        return yield* post(peer, { kind, peer: set.self }).pipe(
+          Effect.timeoutFail({
+            duration: left,
+            onTimeout: () =>
+              new PeerUnreachable({ peer, reason: `hint not taken within ${Duration.format(SEND_TIMEOUT)}` })
+          }),
+          Effect.either
+        )
+      }), { concurrency: SEND_CONCURRENCY })
     const failed = results.flatMap((result) => (result._tag === "Left" ? [result.left.message] : []))
-    yield* Effect.logInfo(`sent refresh hints: ${kind}`).pipe(
-      Effect.annotateLogs({ peers: others.length, accepted: others.length - failed.length, failed: failed.slice(0, 3) })
+    const log = failed.length === 0 ? Effect.logInfo : Effect.logWarning
+    yield* log(`sent refresh hints: ${kind}`).pipe(
+      Effect.annotateLogs({
+        peers: others.length,
+        accepted: others.length - failed.length,
+        failed: failed.length,
+        failures: failed.slice(0, LOGGED_FAILURES)
+      })
     )
   })
 
 /**
  * Builds the sender: forks the `joined` hints, and returns this pod's leave (Leave.ts), which sends the
  * `left` ones then resigns, at the preStop hook or at the scope's end. Peers are found as the audit finds
- * them ({@link peerAddress}), at `addressTwin` under a test harness.
+ * them (PeerAddresses), on `port`, the port every pod serves on.
  */
-export const make = (port: number, addressTwin: Option.Option<AddressTwin> = Option.none()) =>
+export const make = (port: number) =>
   Effect.gen(function*() {
     const discovery = yield* PeerDiscovery.PeerDiscovery
-    const settings = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
-    const resolver = yield* DnsResolver.DnsResolver
+    const { addressOf } = yield* PeerAddresses
     const http = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
     const client = yield* Effect.provideService(Client.make, HttpClient.HttpClient, http)
-    const addressOf = peerAddress(resolver, PeerId.serviceDomain(settings), addressTwin)
 
     const post = (peer: string, body: typeof HintBody.Type) =>
       Effect.gen(function*() {
         const address = yield* addressOf(peer)
-        const host = address.includes(":") ? `[${address}]` : address
         yield* client.hints.hint({ payload: body }).pipe(
-          Client.at(`http://${host}:${port}`),
+          Client.at(baseUrl(address, port)),
           Effect.mapError((error) =>
-            new PeerUnreachable({ peer, reason: `hint not taken by ${host}: ${error.message}` })
+            new PeerUnreachable({ peer, reason: `hint not taken by ${address}: ${error.message}` })
           )
         )
-      }).pipe(
-        Effect.timeoutFail({
-          duration: SEND_TIMEOUT,
-          onTimeout: () =>
-            new PeerUnreachable({ peer, reason: `hint not taken within ${Duration.format(SEND_TIMEOUT)}` })
-        })
-      )
+      })
 
     // Joined: the first set in which DNS lists this pod, then every peer of it is told.
     yield* discovery.refreshes.pipe(
@@ -138,7 +142,7 @@ export const make = (port: number, addressTwin: Option.Option<AddressTwin> = Opt
             Effect.annotateLogs({ waited: Duration.format(LEAVE_DNS_WAIT) })
           )
         }
-        yield* sendAll(post, "left", yield* discovery.current).pipe(Effect.timeout(SEND_TIMEOUT), Effect.ignore)
+        yield* sendAll(post, "left", yield* discovery.current)
       }
       // After the hints, not before: resigning before the peers look up would leave the shards unowned.
       yield* discovery.leave
@@ -161,16 +165,16 @@ export const layer: Layer.Layer<
   | HttpServer.HttpServer
   | PeerDiscovery.PeerDiscovery
   | PeerDiscoveryConfig.PeerDiscoveryConfig
-  | DnsResolver.DnsResolver
+  | PeerAddresses
 > = Layer.scoped(
   Leave.Leave,
   Effect.gen(function*() {
-    const { peerAddressTwin, peerHints } = yield* AppConfig
+    const { peerHints } = yield* AppConfig
     if (peerHints === "off") {
       const discovery = yield* PeerDiscovery.PeerDiscovery
       return Leave.off(Effect.map(discovery.current, (set) => set.selfInDns))
     }
     const { address } = yield* HttpServer.HttpServer
-    return yield* make(address._tag === "TcpAddress" ? address.port : 0, peerAddressTwin)
+    return yield* make(address._tag === "TcpAddress" ? address.port : 0)
   })
-).pipe(Layer.provide(NodeHttpClient.layerUndici))
+).pipe(Layer.provide(httpClientLayer))

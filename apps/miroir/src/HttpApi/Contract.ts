@@ -152,6 +152,10 @@ export const ErrorBody = Schema.Struct({
   allowed: Schema.optional(Schema.Array(Schema.String)),
   /** The paths served (404). */
   paths: Schema.optional(Schema.Array(Schema.String)),
+  /** The content types accepted (415). */
+  accepted: Schema.optional(Schema.Array(Schema.String)),
+  /** The address the refused request came from (403). */
+  source: Schema.optional(Schema.String),
   /** Seconds to wait before trying again (503), as the `Retry-After` header says. */
   retryAfterSeconds: Schema.optional(Schema.Int)
 })
@@ -194,6 +198,39 @@ export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotA
 ) {
   get _tag(): "MethodNotAllowed" {
     return "MethodNotAllowed"
+  }
+  get message(): string {
+    return this.error
+  }
+}
+
+/**
+ * 403: a refresh hint from an address that is neither the pod it names nor a peer of this pod's view
+ * (`source` is the address it came from): hints are taken only from the pods they are about.
+ */
+export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(
+  { error: Schema.String, source: Schema.String },
+  HttpApiSchema.annotations({ status: 403 })
+) {
+  get _tag(): "Forbidden" {
+    return "Forbidden"
+  }
+  get message(): string {
+    return this.error
+  }
+}
+
+/**
+ * 415: a body of another type than the endpoint takes (`accepted` lists those it does). A hint is
+ * `application/json`, which a browser cannot send to another site without asking first (CORS), unlike a
+ * form or `text/plain`.
+ */
+export class UnsupportedMediaType extends Schema.Class<UnsupportedMediaType>("UnsupportedMediaType")(
+  { error: Schema.String, accepted: Schema.Array(Schema.String) },
+  HttpApiSchema.annotations({ status: 415 })
+) {
+  get _tag(): "UnsupportedMediaType" {
+    return "UnsupportedMediaType"
   }
   get message(): string {
     return this.error
@@ -279,12 +316,18 @@ export class ProbesGroup extends HttpApiGroup.make("probes")
   .add(HttpApiEndpoint.get("readyz", "/readyz").addSuccess(StatusBody))
 {}
 
-/** `POST /hints`: a peer's refresh hint, which only makes discovery look up DNS sooner. */
+/**
+ * `POST /hints`: a peer's refresh hint, which only makes discovery look up DNS sooner. Taken only as
+ * `application/json` (else 415) and only from the address of the pod it names or of a peer of this pod's
+ * view (else 403).
+ */
 export class HintsGroup extends HttpApiGroup.make("hints")
   .add(
     HttpApiEndpoint.post("hint", "/hints")
       .setPayload(HintBody)
       .addSuccess(HintAnswer)
+      .addError(Forbidden)
+      .addError(UnsupportedMediaType)
       .addError(BadRequest)
   )
 {}

@@ -23,15 +23,18 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
 import { Cause, Clock, Duration, Effect, Layer, Metric, Option, Schema } from "effect"
 import { AppConfig } from "../AppConfig.js"
+import * as AppMetrics from "../AppMetrics.js"
 import { PacedServer } from "../internal/pacedServer.js"
 import { Leave } from "../Leave.js"
 import * as OwnershipAudit from "../OwnershipAudit.js"
+import { PeerAddresses } from "../PeerAddresses.js"
 import { OwnershipCache, ownedBy, type Owners } from "../OwnershipCache.js"
 import { type Busy as GateBusy, RequestGate, RETRY_AFTER_SECONDS } from "../RequestGate.js"
 import {
   type AuditBody,
   BadRequest,
   Busy,
+  Forbidden,
   HintBody,
   MethodNotAllowed,
   methods,
@@ -39,7 +42,8 @@ import {
   OwnershipBody,
   paths,
   PodApi,
-  StatusBody
+  StatusBody,
+  UnsupportedMediaType
 } from "./Contract.js"
 
 const currentSet = Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
@@ -158,10 +162,16 @@ const probesGroup = HttpApiBuilder.group(PodApi, "probes", (handlers) =>
 /** The largest `POST /hints` body read. */
 export const HINT_MAX_BYTES = 1024
 
+/** The one content type a hint comes in (parameters such as `charset` aside). */
+const HINT_CONTENT_TYPE = "application/json"
+
 /**
  * `POST /hints`: a peer's refresh hint, handed to discovery, which may only look up sooner because of it.
  * Raw: the body is read here, within {@link HINT_MAX_BYTES} (a hint is about 60 bytes: a bigger body is
- * refused before it is read whole), and anything that is not a hint, JSON or not, is a 400.
+ * refused before it is read whole). Checked in order, each refusal counted by reason and costing no
+ * lookup and no hint slot: the content type (415 unless `application/json`: a browser page can send a
+ * form or `text/plain` to any site, not JSON), the body (400 unless a hint), and the sender (403 unless
+ * the connection comes from the address of the pod the hint names or of a peer of this pod's view).
  */
 const hintsGroup = HttpApiBuilder.group(
   PodApi,
@@ -170,23 +180,69 @@ const hintsGroup = HttpApiBuilder.group(
     handlers.handleRaw("hint", ({ request }) =>
       Effect.gen(function*() {
         const { peerHints } = yield* AppConfig
+        const contentType = request.headers["content-type"] ?? ""
+        if (contentType.split(";", 1)[0]!.trim().toLowerCase() !== HINT_CONTENT_TYPE) {
+          yield* Metric.increment(AppMetrics.hintsRefusedWith("content_type"))
+          return yield* refusal(
+            UnsupportedMediaType,
+            415,
+            new UnsupportedMediaType({
+              error: `a hint is ${HINT_CONTENT_TYPE}, got ${
+                contentType === "" ? "no content type" : JSON.stringify(quoted(contentType))
+              }`,
+              accepted: [HINT_CONTENT_TYPE]
+            })
+          )
+        }
         const { kind, peer } = yield* HttpIncomingMessage.schemaBodyJson(HintBody)(request).pipe(
           HttpIncomingMessage.withMaxBodySize(Option.some(HINT_MAX_BYTES)),
+          Effect.tapError(() => Metric.increment(AppMetrics.hintsRefusedWith("malformed"))),
           Effect.mapError(() =>
             new BadRequest({ error: "a hint is {\"kind\": \"joined\" | \"left\", \"peer\": \"<id>\"}" })
           )
         )
+        const source = Option.getOrElse(request.remoteAddress, () => "")
+        const sender = yield* Effect.flatMap(PeerAddresses, (addresses) =>
+          addresses.senderOf(PeerId.PeerId(peer), source))
+        if (sender === "unknown") {
+          yield* Metric.increment(AppMetrics.hintsRefusedWith("source"))
+          return yield* refusal(
+            Forbidden,
+            403,
+            new Forbidden({
+              error: `a hint about ${quoted(peer)} is taken only from that pod or a peer of this pod's view, not from ${
+                source === "" ? "an unknown address" : source
+              }`,
+              source
+            })
+          )
+        }
         if (peerHints === "off") {
           yield* Metric.increment(Metrics.hintsWith(kind, "off"))
           return { result: "off" as const }
         }
         const result = yield* Effect.flatMap(
           PeerDiscovery.PeerDiscovery,
-          (d) => d.hint({ kind, peer: PeerId.PeerId(peer) })
+          (d) =>
+            d.hint({ kind, peer: PeerId.PeerId(peer) })
         )
         return { result }
       }))
 )
+
+/**
+ * An error answer built here, with its status: the builder would encode an error with the first of the
+ * API's error schemas that accepts it structurally, and BadRequest (`error` only) accepts any of them.
+ */
+const refusal = <A, I>(schema: Schema.Schema<A, I>, status: number, error: A) =>
+  HttpServerResponse.schemaJson(schema)(error, { status }).pipe(Effect.orDie)
+
+/** Characters of a value quoted in an error: a long value must not make a long answer. */
+const QUOTED_CHARS = 64
+
+/** `value`, or its first {@link QUOTED_CHARS} characters and how long it was. */
+const quoted = (value: string): string =>
+  value.length <= QUOTED_CHARS ? value : `${value.slice(0, QUOTED_CHARS)}… (${value.length} characters)`
 
 /**
  * `GET /leave?delay=…`: the kubelet's preStop hook, called as termination starts. Starts this pod's leave
