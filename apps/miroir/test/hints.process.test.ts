@@ -1,17 +1,18 @@
 /**
  * Refresh hints between real pod processes, with the refresh interval set long (R = 30 s) so that no
  * tick can explain what is seen: a pod that joins and a pod that leaves gracefully are followed by
- * every pod in well under R; a flood of hints costs a bounded number of lookups; a hint DNS does not
- * confirm changes no set. DNS is a scripted server whose records the test sets, as the endpoints
+ * every pod in well under R; an outsider's hints are refused on arrival and cost no lookup; a peer's
+ * flood costs a bounded number of lookups; a hint DNS does not confirm changes no set. DNS is a scripted server whose records the test sets, as the endpoints
  * controller would.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { metricValue } from "@miroir/test-support/metricsText"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processes"
+import { Effect } from "effect"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
 import type { HintBody } from "../src/HttpApi/Contract.js"
-import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/pod.js"
+import { ask, askFrom, commonFreePort, type Pod, podBundle, send, startPod } from "./support/pod.js"
 
 const IPS = ["127.0.0.51", "127.0.0.52", "127.0.0.53"]
 const R_MS = 30_000
@@ -75,59 +76,115 @@ describe("refresh hints between pod processes (R = 30 s)", () => {
     expect(took).toBeLessThan(BOUND_MS)
   }, 60_000)
 
-  it("a flood of hints costs a bounded number of lookups and changes no set DNS does not confirm", async () => {
+  /** Hints counted by the discovery of the pod at `ip` (every result): what reached it. */
+  const hintsTaken = async (ip: string) => {
+    const text = await metrics(ip)
+    return ["following", "pending", "agreed", "full", "off"].reduce(
+      (sum, result) =>
+        sum + ["joined", "left"].reduce(
+          (kinds, kind) => kinds + (metricValue(text, "miroir_peer_discovery_hints_total", { kind, result }) ?? 0),
+          0
+        ),
+      0
+    )
+  }
+  const refused = async (ip: string, reason: string) =>
+    metricValue(await metrics(ip), "miroir_hints_refused_total", { reason }) ?? 0
+
+  it("an outsider's flood of hints is refused on arrival and costs no lookup, whatever its content type", async () => {
     const target = pods.get(IPS[0]!)!
-    const lookupsBefore = await lookups(IPS[0]!)
-    const changesBefore = await changes(IPS[0]!)
+    const [lookupsBefore, takenBefore, sourceBefore, typeBefore] = [
+      await lookups(IPS[0]!),
+      await hintsTaken(IPS[0]!),
+      await refused(IPS[0]!, "source"),
+      await refused(IPS[0]!, "content_type")
+    ]
     const started = Date.now()
-    // Hints go through the API's client; what is not a hint cannot, so it is posted as it is, and only
-    // its status is read.
+    // From this process's address (127.0.0.1): neither a pod it names nor a peer of the view.
     const hint = (payload: typeof HintBody.Type) =>
-      ask(target.url, (api) => api.hints.hint({ payload, withResponse: true }))
-        .then(([body, response]) => ({ status: response.status, body }))
-    const post = (body: unknown) =>
-      fetch(`${target.url}/hints`, {
-        method: "POST",
-        body: JSON.stringify(body),
-        headers: { "content-type": "application/json" }
-      })
-        .then(async (response) => ({ status: response.status, body: await response.arrayBuffer() }))
-    // 300 copies of a hint DNS does not confirm (a peer that is not there), and of one saying a listed
-    // peer left; 100 about made-up peers; and a few that are not hints at all, or too big.
+      ask(target.url, (api) =>
+        api.hints.hint({ payload }).pipe(
+          Effect.match({ onFailure: (error) => error._tag as string, onSuccess: () => "taken" })
+        ))
+    const json = JSON.stringify({ kind: "left", peer: dashed(IPS[1]!) })
     const answers = await Promise.all([
       ...Array.from({ length: 300 }, () => hint({ kind: "joined", peer: "127-0-0-99" })),
       ...Array.from({ length: 300 }, () => hint({ kind: "left", peer: dashed(IPS[1]!) })),
-      ...Array.from(
-        { length: 100 },
-        (_, i) => hint({ kind: "joined", peer: `10-9-${Math.floor(i / 250)}-${i % 250}` })
-      ),
-      post({ kind: "moved", peer: "x" }),
-      post("not json at all")
+      ...Array.from({ length: 100 }, (_, i) => hint({ kind: "joined", peer: `miroir-${i}` }))
     ])
-    // A hint padded past the size read (1 kB): refused, not read whole (the server may answer before the
-    // client has written it all, which the client sees as a reset).
-    const padded = await post({ kind: "joined", peer: "127-0-0-99", padding: "x".repeat(100_000) })
-      .then((answer) => answer.status, () => "reset")
-    expect([400, 413, "reset"]).toContain(padded)
-    const floodMs = Date.now() - started
-    expect(answers.slice(0, 700).every((answer) => answer.status === 200)).toBe(true)
-    expect(answers.slice(700).map((answer) => answer.status)).toEqual([400, 400])
-    const results = answers.slice(0, 700).flatMap((answer) => ("result" in answer.body ? [answer.body.result] : []))
-    expect(results.filter((result) => result === "following").length).toBeLessThanOrEqual(64)
-    // Sets never move while the hints are followed, nor after their budget (min(R, 10 s)) ends.
-    const watchUntil = Date.now() + 11_000
-    while (Date.now() < watchUntil) {
-      for (const ip of IPS) expect(await peersOf(ip)).toEqual(IPS.map(dashed))
-      await new Promise((resolve) => setTimeout(resolve, 250))
-    }
-    expect(await changes(IPS[0]!)).toBe(changesBefore)
+    // Cross-site "simple" requests a browser page could send: a form, text/plain, no content type.
+    const simple = await Promise.all(
+      [{ "content-type": "application/x-www-form-urlencoded" }, { "content-type": "text/plain" }, {}].map((headers) =>
+        send(`${target.url}/hints`, { method: "POST", headers, body: json })
+      )
+    )
+    const ms = Date.now() - started
+    expect(new Set(answers)).toEqual(new Set(["Forbidden"]))
+    expect(simple.map((answer) => answer.status)).toEqual([415, 415, 415])
+    expect(await refused(IPS[0]!, "source")).toBe(sourceBefore + 700)
+    expect(await refused(IPS[0]!, "content_type")).toBe(typeBefore + 3)
+    // Not one reached discovery, and no lookup came of them (a tick, every 24 s at least, may have).
+    expect(await hintsTaken(IPS[0]!)).toBe(takenBefore)
     const cost = (await lookups(IPS[0]!)) - lookupsBefore
-    // At most one lookup per 100 ms while hints came, then the backoff (≤ 1 a second) over the budget.
-    const bound = Math.ceil(floodMs / 100) + 2 + 15
-    console.log(`700 hints in ${floodMs} ms cost ${cost} lookups (bound ${bound})`)
-    expect(cost).toBeLessThanOrEqual(bound)
-    expect(cost).toBeGreaterThan(0)
+    console.log(`an outsider's 703 hints in ${ms} ms: all refused, ${cost} lookups meanwhile (ticks only)`)
+    expect(cost).toBeLessThanOrEqual(Math.ceil(ms / (0.8 * R_MS)))
   }, 60_000)
+
+  it(
+    "a flood of hints from a peer costs a bounded number of lookups and changes no set DNS does not confirm",
+    async () => {
+      const target = pods.get(IPS[0]!)!
+      // From the address of the second pod, a peer of the view: taken.
+      const from = IPS[1]!
+      const lookupsBefore = await lookups(IPS[0]!)
+      const changesBefore = await changes(IPS[0]!)
+      const started = Date.now()
+      const hint = (payload: typeof HintBody.Type) =>
+        askFrom(from, target.url, (api) => api.hints.hint({ payload, withResponse: true }))
+          .then(([body, response]) => ({ status: response.status, body }))
+      // Hints go through the API's client; what is not a hint cannot, so it is posted as it is.
+      const post = (body: unknown) =>
+        send(`${target.url}/hints`, {
+          method: "POST",
+          body: JSON.stringify(body),
+          headers: { "content-type": "application/json" },
+          localAddress: from
+        })
+      // 300 copies of a hint DNS does not confirm (a peer that is not there), and of one saying a listed
+      // peer left; 100 about made-up peers; and a few that are not hints at all.
+      const answers = await Promise.all([
+        ...Array.from({ length: 300 }, () => hint({ kind: "joined", peer: "127-0-0-99" })),
+        ...Array.from({ length: 300 }, () => hint({ kind: "left", peer: dashed(IPS[1]!) })),
+        ...Array.from(
+          { length: 100 },
+          (_, i) => hint({ kind: "joined", peer: `10-9-${Math.floor(i / 250)}-${i % 250}` })
+        ),
+        post({ kind: "moved", peer: "x" }),
+        post("not json at all")
+      ])
+      const floodMs = Date.now() - started
+      expect(answers.slice(0, 700).every((answer) => answer.status === 200)).toBe(true)
+      expect(answers.slice(700).map((answer) => answer.status)).toEqual([400, 400])
+      const results = answers.slice(0, 700).flatMap((answer) =>
+        "body" in answer && typeof answer.body === "object" && "result" in answer.body ? [answer.body.result] : []
+      )
+      expect(results.filter((result) => result === "following").length).toBeLessThanOrEqual(64)
+      // Sets never move while the hints are followed, nor after their budget (min(R, 10 s)) ends.
+      const watchUntil = Date.now() + 11_000
+      while (Date.now() < watchUntil) {
+        for (const ip of IPS) expect(await peersOf(ip)).toEqual(IPS.map(dashed))
+        await new Promise((resolve) => setTimeout(resolve, 250))
+      }
+      expect(await changes(IPS[0]!)).toBe(changesBefore)
+      const cost = (await lookups(IPS[0]!)) - lookupsBefore
+      // At most one lookup per 100 ms while hints came, then the backoff (≤ 1 a second) over the budget.
+      const bound = Math.ceil(floodMs / 100) + 2 + 15
+      console.log(`a peer's 700 hints in ${floodMs} ms cost ${cost} lookups (bound ${bound})`)
+      expect(cost).toBeLessThanOrEqual(bound)
+      expect(cost).toBeGreaterThan(0)
+    },
+    60_000
+  )
 
   it("a pod that stops gracefully is dropped by every pod in well under R", async () => {
     const ip = IPS[2]!
