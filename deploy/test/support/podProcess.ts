@@ -28,14 +28,20 @@ export interface PodProcess {
 
 /**
  * The environment of a pod at `ip` (127.0.0.x) from `rendered` (the container's plain env values): the
- * Downward API values the kubelet would fill in, the cluster domain, free ports on `ip` instead of 7700/9090 (other tests
- * share this machine), the listen address on `ip`, and DNS at a loopback port where nothing answers.
+ * Downward API values the kubelet would fill in, the cluster domain, free ports on `ip` instead of
+ * 7700/9090/7701 (other tests share this machine), the listen addresses on `ip`, and DNS at a loopback
+ * port where nothing answers.
  */
 export const podEnvironment = async (
   ip: string,
   rendered: ReadonlyMap<string, string>
 ): Promise<Record<string, string>> => {
-  const [httpPort, metricsPort, deadDns] = [await freePort(ip), await freePort(ip), await freePort("127.0.0.1")]
+  const [httpPort, metricsPort, adminPort, deadDns] = [
+    await freePort(ip),
+    await freePort(ip),
+    await freePort(ip),
+    await freePort("127.0.0.1")
+  ]
   return {
     ...Object.fromEntries(rendered),
     POD_NAME: `miroir-7d9f8c6b5-${ip.split(".").pop()}x2x4`,
@@ -44,6 +50,10 @@ export const podEnvironment = async (
     MIROIR_HTTP_HOST: ip,
     MIROIR_HTTP_PORT: String(httpPort),
     MIROIR_METRICS_PORT: String(metricsPort),
+    // The admin listener on `ip` too, the stand-in for the pod's own loopback: another test's pod may
+    // hold 127.0.0.1's default port.
+    MIROIR_ADMIN_HOST: ip,
+    MIROIR_ADMIN_PORT: String(adminPort),
     MIROIR_DNS_SERVERS: `127.0.0.1:${deadDns}`,
     // What the pod would read from its resolv.conf's search list; this machine's says nothing of it.
     MIROIR_CLUSTER_DOMAIN: "cluster.local"
