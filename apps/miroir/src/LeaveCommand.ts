@@ -17,10 +17,15 @@ import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { ConfigVariable } from "@miroir/peer-discovery"
-import { Clock, Console, Data, Duration, Effect, Either, Schema } from "effect"
+import type { HttpApiError, HttpClientError } from "@effect/platform"
+import { Clock, Console, Data, Duration, Effect, Either, type ParseResult, Schema } from "effect"
 import * as AdminClient from "./AdminApi/Client.js"
 import { type LeaveAnswer, LeaveDelay, MAX_LEAVE_DELAY_SECONDS } from "./AdminApi/Contract.js"
 import * as AppConfig from "./AppConfig.js"
+import type { BadRequest, MethodNotAllowed, NotFound } from "./HttpApi/Contract.js"
+
+/** The errors the admin API declares (the pod API's). */
+type AdminError = BadRequest | NotFound | MethodNotAllowed | HttpApiError.HttpApiDecodeError
 
 /**
  * The longest a leave takes in the pod (PeerHints.ts: at most 2 s waiting for DNS to drop it, 1 s of
@@ -55,23 +60,21 @@ const describe = (answer: typeof LeaveAnswer.Type): string => {
   }
 }
 
-/** Why a request failed, in words: the cause of a transport error (ECONNREFUSED …) is what matters. */
-const reasonOf = (
-  url: string,
-  error: { readonly _tag: string; readonly message: string; readonly cause?: unknown }
-) => {
+/** Why a request failed, in words: for a transport error its cause (ECONNREFUSED …), for an answer its status. */
+const reasonOf = (url: string, error: HttpClientError.HttpClientError | ParseResult.ParseError | AdminError) => {
   switch (error._tag) {
     case "RequestError": {
-      const cause = error.cause instanceof Error ? error.cause.message : String(error.cause)
+      const cause = error.cause instanceof Error ? error.cause.message : String(error.cause ?? error.message)
       return `cannot reach the pod's admin listener at ${url}: ${cause}`
     }
     case "ResponseError":
-      return `the pod's admin listener at ${url} answered ${error.message}`
+      return `the pod's admin listener at ${url} answered HTTP ${error.response.status}, not a leave`
     case "BadRequest":
     case "NotFound":
     case "MethodNotAllowed":
+    case "HttpApiDecodeError":
       return `the pod's admin listener at ${url} refused the leave: ${error.message}`
-    default:
+    case "ParseError":
       return `the pod's admin listener at ${url} gave an answer that is not a leave's: ${error.message}`
   }
 }

@@ -121,12 +121,20 @@ export const runLeave = (
   bundleFile: string,
   args: ReadonlyArray<string>,
   timeoutMs = 60_000
+): Promise<LeaveRun> => runProgram(env, bundleFile, ["leave", ...args], timeoutMs)
+
+/** Runs `node <bundle> <args>` with `env` and nothing else, to its exit (stopped by its pid after `timeoutMs`). */
+export const runProgram = (
+  env: Readonly<Record<string, string>>,
+  bundleFile: string,
+  args: ReadonlyArray<string>,
+  timeoutMs = 60_000
 ): Promise<LeaveRun> =>
   new Promise((resolve) => {
     const started = Date.now()
     execFile(
       process.execPath,
-      [bundleFile, "leave", ...args],
+      [bundleFile, ...args],
       { env: { ...env }, timeout: timeoutMs, cwd: appFolder },
       (error, stdout, stderr) => {
         const answered = /answered after (\d+\.\d+) s/.exec(stdout)?.[1]
