@@ -4,6 +4,7 @@
  * pointed at a dead loopback port: whether it starts (and answers /healthz) or exits naming a variable
  * is then the pod service's own verdict on the values the chart rendered.
  */
+import { execFile } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -74,6 +75,45 @@ export const startPod = async (env: Record<string, string>, nodeBinary?: string)
     Process.awaitReady(started, `${url}/healthz`, Pod.answers(`${url}/healthz`), { timeout: Duration.seconds(60) })
   )
   return { started, url }
+}
+
+/** How a command run in the container ended. */
+export interface ExecRun {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly ms: number
+}
+
+/**
+ * Runs a rendered `exec` command (the preStop hook's) as the container runtime would, with `env` (the
+ * container's environment, which an exec inherits) and only PATH and HOME besides; the image's `node`
+ * and `/app/miroir.mjs` are this machine's node (or `nodeBinary`) and the bundle. Stopped by its pid
+ * after `timeoutMs`.
+ */
+export const runExec = async (
+  command: ReadonlyArray<string>,
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  nodeBinary = process.execPath
+): Promise<ExecRun> => {
+  const bundleFile = await podBundle()
+  const [executable, ...args] = command
+  if (executable !== "node") throw new Error(`the image runs node commands, not ${executable}`)
+  const local = args.map((arg) => (arg === "/app/miroir.mjs" ? bundleFile : arg))
+  const started = Date.now()
+  return new Promise((resolve) =>
+    execFile(nodeBinary, local, {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env },
+      timeout: timeoutMs
+    }, (error, stdout, stderr) =>
+      resolve({
+        code: error === null ? 0 : typeof error.code === "number" ? error.code : null,
+        stdout,
+        stderr,
+        ms: Date.now() - started
+      }))
+  )
 }
 
 /** Waits for a process that must exit by itself (a refused configuration), at most `timeoutMs`. */
