@@ -24,7 +24,7 @@
  *   listeners on 127.0.0.1:7701 would collide; the twin is just as unreachable from outside this
  *   machine, and an `exec` hook, which inherits the container's environment, finds the listener there),
  *   its DNS server (`MIROIR_DNS_SERVERS`, the cluster DNS) and its cluster domain;
- * - the routes between pods, as a fourth (`MIROIR_PEER_ADDRESS_TWIN`, {@link addressTwinVariable}, unless
+ * - the routes between pods, as a fifth (`MIROIR_PEER_ADDRESS_TWIN`, {@link addressTwinVariable}, unless
  *   the spec sets it): a pod that asks a peer at its pod IP (the ownership audit, the refresh hints) asks
  *   it at that IP's loopback twin instead, as a pod network would have carried it there. So pods reach
  *   each other only on loopback, and nothing connects to 198.51.100.0/24.
