@@ -138,7 +138,9 @@ const probeDuring = <A, E>(base: string, during: Effect.Effect<A, E>) =>
 
 const trial = (bundleFile: string, unbound: Unbound): Effect.Effect<Trial, Error, Client.PodClient> =>
   Effect.scoped(Effect.gen(function*() {
-    const [httpPort, metricsPort] = yield* Effect.promise(() => Promise.all([freePort(IP), freePort(IP)]))
+    const [httpPort, metricsPort, adminPort] = yield* Effect.promise(() =>
+      Promise.all([freePort(IP), freePort(IP), freePort(IP)])
+    )
     const pod = yield* Effect.acquireRelease(
       Effect.sync(() =>
         Pod.spawn({
@@ -147,6 +149,7 @@ const trial = (bundleFile: string, unbound: Unbound): Effect.Effect<Trial, Error
           ip: IP,
           httpPort,
           metricsPort,
+          adminPort,
           env: {
             MIROIR_DNS_SERVERS: unbound.server,
             MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off",

@@ -10,6 +10,7 @@ import * as AppConfig from "../../apps/miroir/src/AppConfig.js"
 import { paths } from "../../apps/miroir/src/HttpApi/Contract.js"
 import { succeeded } from "./support/cli.js"
 import { helm, type KubeObject, lint, render, template } from "./support/helm.js"
+import { entrypoint } from "./support/image.js"
 import { type Case, cases, inputs, LONGEST_RELEASE } from "./support/matrix.js"
 import { nameProblems } from "./support/names.js"
 import { containerPort, expectLockedDown, plainEnv, release, selects } from "./support/rendered.js"
@@ -119,13 +120,18 @@ describe.each(cases)("chart, $name", (c) => {
     // must not take every pod out of the Service at once.
     expect(container.readinessProbe.httpGet.path).toBe("/readyz")
     expect(container.livenessProbe.httpGet.path).toBe("/healthz")
-    // The preStop hook, when rendered, is the pod's GET /leave with a delay, on the same port.
-    const hook = container.lifecycle?.preStop?.httpGet
-    if (hook !== undefined) {
-      expect(paths).toContain(new URL(hook.path, "http://pod").pathname)
-      expect(hook.path).toMatch(/^\/leave\?delay=\d+s$/)
-      expect(containerPort(container, hook.port)).toBe(app.httpPort)
+    // The preStop hook, when rendered, is an exec of the image's own program (its entrypoint) with the
+    // leave command and a delay; the network-facing API serves no leave.
+    const preStop = container.lifecycle?.preStop
+    if (preStop !== undefined) {
+      expect(Object.keys(preStop)).toEqual(["exec"])
+      const command: Array<string> = preStop.exec.command
+      expect(command.slice(0, 2)).toEqual(entrypoint())
+      expect(command.slice(2, 4)).toEqual(["leave", "--delay"])
+      expect(command[4]).toMatch(/^\d+s$/)
+      expect(command).toHaveLength(5)
     }
+    expect(paths).not.toContain("/leave")
   })
 
   it("gives the pods no API token and a locked-down security context", async () => {

@@ -1,5 +1,5 @@
 /** The settings of the pod service beyond peer discovery: where it listens, shards, logging. */
-import { isIP } from "node:net"
+import { BlockList, isIP } from "node:net"
 import { type ConfigError, ConfigVariable } from "@miroir/peer-discovery"
 import { Config, Context, Effect, Either, Layer, LogLevel, type Option } from "effect"
 import { type AddressTwin, parseAddressTwin } from "./internal/addressTwin.js"
@@ -35,6 +35,13 @@ export interface Settings {
    * The ownership audit and the refresh hints ask a peer at the twin of its address; unset, at the address.
    */
   readonly peerAddressTwin: Option.Option<AddressTwin>
+  /**
+   * Where the admin listener listens (`MIROIR_ADMIN_HOST`, default `127.0.0.1`): a loopback address, so that
+   * only the pod itself (its preStop exec, `miroir leave`) can reach it (AdminApi/).
+   */
+  readonly adminHost: string
+  /** Port of the admin listener (`MIROIR_ADMIN_PORT`, default 7701). */
+  readonly adminPort: number
 }
 
 /** The settings as a service. */
@@ -60,11 +67,33 @@ const host: ConfigVariable.Parse<string> = (value) =>
     ? Either.right(value)
     : Either.left("an IP address to listen on, such as 0.0.0.0, 127.0.0.2 or ::")
 
+/** The loopback addresses: 127.0.0.0/8 and ::1 (however written). */
+const loopback = new BlockList()
+loopback.addSubnet("127.0.0.0", 8, "ipv4")
+loopback.addAddress("::1", "ipv6")
+
+/**
+ * A loopback address. Anything else would let the network reach the admin listener, and so start the
+ * pod's leave from outside, which the admin listener exists to prevent.
+ */
+const loopbackHost: ConfigVariable.Parse<string> = (value) => {
+  const family = isIP(value)
+  return family !== 0 && loopback.check(value, family === 4 ? "ipv4" : "ipv6")
+    ? Either.right(value)
+    : Either.left("a loopback address (127.0.0.0/8 or ::1), such as 127.0.0.1: only the pod itself may reach it")
+}
+
 const logLevelWord = ConfigVariable.oneOf(Object.keys(LOG_LEVELS) as Array<keyof typeof LOG_LEVELS>)
 
 /** A variable of the pod service: blanks around it ignored, a blank value taken as unset. */
 const variable = <A>(name: string, parse: ConfigVariable.Parse<A>, fallback: A): Config.Config<A> =>
   Config.withDefault(ConfigVariable.variable(name, parse, { trimmed: true }), fallback)
+
+/** The admin listener's settings, alone: what `miroir leave` reads to find it. */
+export const adminConfig: Config.Config<Pick<Settings, "adminHost" | "adminPort">> = Config.all({
+  adminHost: variable("MIROIR_ADMIN_HOST", loopbackHost, "127.0.0.1"),
+  adminPort: variable("MIROIR_ADMIN_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), 7701)
+})
 
 /** The settings as a `Config`. */
 export const config: Config.Config<Settings> = Config.all({
@@ -86,7 +115,7 @@ export const config: Config.Config<Settings> = Config.all({
   peerAddressTwin: Config.option(
     ConfigVariable.variable("MIROIR_PEER_ADDRESS_TWIN", parseAddressTwin, { trimmed: true })
   )
-})
+}).pipe(Config.zipWith(adminConfig, (settings, admin) => ({ ...settings, ...admin })))
 
 /** Reads and validates the settings from the current ConfigProvider (the environment by default). */
 export const load: Effect.Effect<Settings, ConfigError.ConfigError> = ConfigVariable.load(config)

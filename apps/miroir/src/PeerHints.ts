@@ -4,10 +4,11 @@
  * resigns its shards (Leave.ts). Each peer then looks up DNS sooner than its next tick; nothing but DNS
  * changes a set.
  *
- * The leave starts at the chart's preStop hook (`GET /leave`), or at SIGTERM from the layer's finalizer,
- * which runs before discovery's (this layer depends on it); it is bounded: waiting for DNS to drop this
- * pod is at most {@link LEAVE_DNS_WAIT}, sending at most {@link SEND_TIMEOUT} (every peer at once), so
- * that a stopping pod never exits much later because of hints. In Kubernetes the endpoint leaves the slice
+ * The leave starts at the chart's preStop hook (`miroir leave`, through the admin listener), or at
+ * SIGTERM from the layer's finalizer, which runs before discovery's (this layer depends on it); it is
+ * bounded: waiting for DNS to drop this pod is at most {@link LEAVE_DNS_WAIT}, sending at most
+ * {@link SEND_TIMEOUT} (every peer at once), so that a stopping pod never exits much later because of
+ * hints. When DNS still lists the pod after the wait, it sends nothing and the leave stays unspent. In Kubernetes the endpoint leaves the slice
  * as the pod starts terminating, when the preStop hook is called, so the wait is DNS's own delay in
  * publishing that (CoreDNS's watch, its cache), a few lookups.
  */
@@ -21,8 +22,8 @@ import * as Leave from "./Leave.js"
 import { baseUrl, httpClientLayer, PeerAddresses, PeerUnreachable } from "./PeerAddresses.js"
 
 /**
- * The longest wait at shutdown for DNS to stop listing this pod before the `left` hints go anyway: with
- * {@link SEND_TIMEOUT}, a stopping pod spends at most 3 s on hints and still exits well within 5 s.
+ * The longest wait of a leave for DNS to stop listing this pod; past it no hint goes and the leave stays
+ * unspent. With {@link SEND_TIMEOUT}, a leave takes at most 3 s, so a stopping pod still exits well within 5 s.
  */
 const LEAVE_DNS_WAIT = Duration.seconds(2)
 
@@ -120,8 +121,9 @@ export const make = (port: number) =>
     // Until then discovery looks itself up sooner than the ticks (PeerDiscovery's untilListed): a pod
     // starts before it is ready, and waiting for the next tick (up to 1.2 R) would delay these hints.
 
-    // Left: once DNS no longer lists this pod (or the wait is over), to the peers of the last view that
-    // listed it; then this pod resigns, since they look up now.
+    // Left: once DNS no longer lists this pod, to the peers of the last view that listed it; then this pod
+    // resigns, since they look up now. If DNS still lists it when the wait ends, nothing: receivers would
+    // only look up and find it listed, and the leave stays unspent for the next call (Leave.ts).
     const leave = Effect.gen(function*() {
       // A pod DNS never listed has nobody to tell; one it did may be unlisted already (the endpoint
       // leaves as the pod starts terminating, and a tick may have seen it before the hook).
@@ -138,18 +140,23 @@ export const make = (port: number) =>
           Effect.isSuccess
         )
         if (!(yield* unlisted)) {
-          yield* Effect.logInfo("DNS still lists this pod; sending the left hints anyway (peers only look up)").pipe(
-            Effect.annotateLogs({ waited: Duration.format(LEAVE_DNS_WAIT) })
-          )
+          yield* Effect.logInfo(
+            "DNS still lists this pod: no left hints, shards kept; the leave is not spent (the next preStop or SIGTERM runs it again)"
+          ).pipe(Effect.annotateLogs({ waited: Duration.format(LEAVE_DNS_WAIT) }))
+          return { result: "listed", selfInDns: true } satisfies Leave.Outcome
         }
         yield* sendAll(post, "left", yield* discovery.current)
       }
       // After the hints, not before: resigning before the peers look up would leave the shards unowned.
       yield* discovery.leave
+      return { result: "left", selfInDns: (yield* discovery.current).selfInDns } satisfies Leave.Outcome
     }).pipe(
-      Effect.catchAllCause((cause) => Effect.logWarning("sending the left hints failed", cause)),
-      Effect.zipRight(discovery.current),
-      Effect.map((set): Leave.Outcome => ({ result: "left", selfInDns: set.selfInDns }))
+      Effect.catchAllCause((cause) =>
+        Effect.logWarning("sending the left hints failed", cause).pipe(
+          Effect.zipRight(discovery.current),
+          Effect.map((set): Leave.Outcome => ({ result: "left", selfInDns: set.selfInDns }))
+        )
+      )
     )
     return yield* Leave.make(leave)
   })

@@ -55,23 +55,6 @@ describe("PacedServer", () => {
     await Promise.all(waiting)
   })
 
-  it("hands an immediate path to the application at once, even with the queue full", async () => {
-    // Nothing queued is ever handed on (perTurn 0), and the queue is full: GET /leave still gets through.
-    server = new PacedServer({ ...options, perTurn: 0, immediate: new Set(["/leave"]) })
-    server.on("request", (request: IncomingMessage, response: ServerResponse) => response.end(`app ${request.url}`))
-    const url = await listen(server)
-    const stuck = Array.from({ length: 3 }, () => fetch(`${url}/wait`).catch(() => undefined))
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    expect((await fetch(`${url}/one-too-many`)).status).toBe(503)
-    const leave = await fetch(`${url}/leave?delay=1s`)
-    expect(leave.status).toBe(200)
-    expect(await leave.text()).toBe("app /leave?delay=1s")
-    // Only GET skips the queue.
-    expect((await fetch(`${url}/leave`, { method: "POST" })).status).toBe(503)
-    server.closeAllConnections()
-    await Promise.all(stuck)
-  })
-
   it("refuses with 503, Retry-After and the busy body once maxPending requests wait", async () => {
     // A server that hands nothing on (perTurn 0): the queue fills, and the next request is refused.
     server = new PacedServer({ ...options, perTurn: 0 })

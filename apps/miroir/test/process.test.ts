@@ -114,7 +114,10 @@ describe.concurrent("bad configuration", () => {
     ["MIROIR_SHARDS", "0", "an integer from 1 to 65536"],
     ["MIROIR_LOG_FORMAT", "xml", "one of \"json\", \"pretty\""],
     ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "one of \"http/protobuf\", \"http/json\""],
-    ["OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "an http:// or https:// URL"]
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "an http:// or https:// URL"],
+    ["MIROIR_ADMIN_HOST", "0.0.0.0", "a loopback address (127.0.0.0/8 or ::1)"],
+    ["MIROIR_ADMIN_HOST", "10.0.0.1", "a loopback address (127.0.0.0/8 or ::1)"],
+    ["MIROIR_ADMIN_PORT", "0", "an integer from 1 to 65535"]
   ]
   it.each(cases)("%s=%s exits 1 with one line naming it", async (variable, value, expected) => {
     const started = spawnPod({ POD_NAME: "miroir-0", [variable]: value })
@@ -161,9 +164,12 @@ const occupy = (host: string, port: number): Promise<Server> =>
   })
 
 describe("start-up failures that are not configuration errors", () => {
-  const base = async (host: string) => ({
+  const base = async (host: string, adminHost = host) => ({
     POD_NAME: "miroir-0",
     MIROIR_HTTP_HOST: host,
+    // Its admin listener on a loopback address of its own: 127.0.0.1's default port may be another pod's.
+    MIROIR_ADMIN_HOST: adminHost,
+    MIROIR_ADMIN_PORT: String(await freePort(adminHost)),
     // Nothing answers there: discovery fails fast and the pod starts anyway, as it should.
     MIROIR_DNS_SERVERS: `127.0.0.1:${await freePort()}`,
     MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "100ms"
@@ -200,10 +206,26 @@ describe("start-up failures that are not configuration errors", () => {
     }, 120_000)
   }
 
+  it("the admin port already in use: exits 1 with one line naming its variables", async () => {
+    const host = "127.0.0.176"
+    const taken = await freePort(host)
+    const holder = await occupy(host, taken)
+    try {
+      await expectOneLine(
+        { ...(await base(host)), MIROIR_ADMIN_PORT: String(taken), MIROIR_HTTP_PORT: String(await freePort(host)) },
+        new RegExp(
+          `^cannot start the admin listener on ${host}:${taken} \\(MIROIR_ADMIN_HOST, MIROIR_ADMIN_PORT\\): .*EADDRINUSE`
+        )
+      )
+    } finally {
+      holder.close()
+    }
+  }, 120_000)
+
   it("an address that is not this host's: exits 1 with one line saying so", async () => {
     // A documentation address (TEST-NET-3, RFC 5737): never assigned to an interface, and nothing is sent.
     await expectOneLine(
-      { ...(await base("203.0.113.7")), MIROIR_HTTP_PORT: "17700", MIROIR_METRICS_PORT: "19090" },
+      { ...(await base("203.0.113.7", "127.0.0.177")), MIROIR_HTTP_PORT: "17700", MIROIR_METRICS_PORT: "19090" },
       /EADDRNOTAVAIL.*203\.0\.113\.7/
     )
   }, 120_000)

@@ -195,7 +195,7 @@ than as pods in a crash loop or objects the API server refuses:
 {{- end }}
 {{- $preStop := int .Values.lifecycle.preStopSleepSeconds }}
 {{- if lt (int .Values.terminationGracePeriodSeconds) (add $preStop 8) }}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + 8: the grace period counts from the start of the preStop hook, which answers after the delay or, if DNS is slow to drop the pod, up to 3 s later (2 s waiting for DNS, 1 s telling its peers), and the process then takes a few seconds to exit" (int .Values.terminationGracePeriodSeconds) $preStop) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + 8: the grace period counts from the start of the preStop hook, an exec of the pod's program that ends after the delay or, if DNS is slow to drop the pod, up to 3 s later (2 s waiting for DNS, 1 s telling its peers), and the process then takes a few seconds to exit" (int .Values.terminationGracePeriodSeconds) $preStop) }}
 {{- end }}
 {{- if and (eq (dig "type" "" .Values.strategy) "Recreate") (hasKey .Values.strategy "rollingUpdate") }}
 {{- fail "strategy.rollingUpdate may not be set with strategy.type Recreate (the API server refuses it)" }}

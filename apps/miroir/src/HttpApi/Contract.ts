@@ -4,12 +4,13 @@
  * and the client (Client.ts) is derived from it, so that what a pod answers and what the auditor, the
  * simulator, the benchmarks and the tests read cannot drift apart.
  *
- * Every endpoint but one only reads (`POST /hints` only makes discovery look up DNS sooner: see
- * PeerHints.ts); `GET /leave`, the chart's preStop hook, starts this pod's leave (Leave.ts). This module
- * imports neither the server nor the client: tools import it alone.
+ * Every endpoint but one only reads, and `POST /hints` only makes discovery look up DNS sooner (see
+ * PeerHints.ts): nothing here changes the pod's state, and no GET or HEAD does anything but read. The
+ * pod's leave is its own: only the admin listener on its loopback starts it (AdminApi/Contract.ts). This
+ * module imports neither the server nor the client: tools import it alone.
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
-import { Duration, Schema } from "effect"
+import { Schema } from "effect"
 import { MAX_SHARDS } from "../AppConfig.js"
 
 /** The JSON body of `GET /peers`. */
@@ -120,19 +121,6 @@ export const HintBody = Schema.Struct({
 /** The JSON answer to `POST /hints`: what became of the hint (`off` when `MIROIR_PEER_HINTS=off`). */
 export const HintAnswer = Schema.Struct({
   result: Schema.Literal("following", "pending", "agreed", "full", "off")
-})
-
-/**
- * The JSON answer to `GET /leave`, given once the leave is over and the delay has passed: `left` (the
- * `left` hints went out and the pod resigned its shards, see Leave.ts) or `off` (`MIROIR_PEER_HINTS=off`:
- * the pod only waited the delay, its peers would not know to look up).
- */
-export const LeaveAnswer = Schema.Struct({
-  result: Schema.Literal("left", "off"),
-  /** Whether DNS still listed this pod when the hints went (its bounded wait ran out): then it resigns once DNS drops it. */
-  selfInDns: Schema.Boolean,
-  /** Milliseconds from the request to the answer: at least the delay. */
-  tookMs: Schema.Number
 })
 
 /** The JSON body of `GET /healthz` and `GET /readyz`. */
@@ -264,33 +252,6 @@ export const Shards = Schema.compose(
   Schema.annotations({ message: () => ({ message: `must be an integer from 1 to ${MAX_SHARDS}`, override: true }) })
 )
 
-/** The longest `delay` of `GET /leave`: the chart's `lifecycle.preStopSleepSeconds` allows as much. */
-export const MAX_LEAVE_DELAY_SECONDS = 3600
-
-/** The duration `5s` or `500ms` says (the text matched by {@link LeaveDelay}'s pattern). */
-const delayOf = (text: string): Duration.Duration =>
-  text.endsWith("ms") ? Duration.millis(Number(text.slice(0, -2))) : Duration.seconds(Number(text.slice(0, -1)))
-
-/**
- * The `delay` query parameter of `GET /leave`: a whole number of seconds (`5s`) or milliseconds (`500ms`),
- * from 0 to {@link MAX_LEAVE_DELAY_SECONDS} seconds, decoded to a Duration (encoded in milliseconds). Like
- * {@link Shards}, its message is what a 400 says, after the parameter's name and before the value received
- * (`delay must be a duration such as 5s or 500ms, from 0s to 3600s, got "soon"`).
- */
-export const LeaveDelay = Schema.transform(
-  Schema.String.pipe(Schema.pattern(/^\d{1,7}(ms|s)$/)),
-  Schema.DurationFromSelf,
-  { strict: true, decode: delayOf, encode: (delay) => `${Math.round(Duration.toMillis(delay))}ms` }
-).pipe(
-  Schema.filter((delay) => Duration.lessThanOrEqualTo(delay, Duration.seconds(MAX_LEAVE_DELAY_SECONDS))),
-  Schema.annotations({
-    message: () => ({
-      message: `must be a duration such as 5s or 500ms, from 0s to ${MAX_LEAVE_DELAY_SECONDS}s`,
-      override: true
-    })
-  })
-)
-
 /** `GET /peers`: what discovery sees. */
 export class PeersGroup extends HttpApiGroup.make("peers")
   .add(HttpApiEndpoint.get("peers", "/peers").addSuccess(PeersBody))
@@ -333,25 +294,9 @@ export class HintsGroup extends HttpApiGroup.make("hints")
 {}
 
 /**
- * `GET /leave?delay=5s`: the kubelet's preStop hook. Starts this pod's leave once (a second call joins
- * it) and answers when both the leave and the delay are over, so that SIGTERM still comes after the delay.
- */
-export class LifecycleGroup extends HttpApiGroup.make("lifecycle")
-  .add(
-    HttpApiEndpoint.get("leave", "/leave")
-      .setUrlParams(Schema.Struct({
-        /** Default: `0s`, an answer as soon as the leave is over. */
-        delay: Schema.optional(LeaveDelay)
-      }))
-      .addSuccess(LeaveAnswer)
-      .addError(BadRequest)
-  )
-{}
-
-/**
  * The pod API. Any request may get a 400 when its parameters do not decode (the server answers every
  * decoding failure with {@link BadRequest}, never the platform's HttpApiDecodeError), a 404 on a path
- * not served, a 405 with another method than the path's, and (but the probes and `GET /leave`) a 503
+ * not served, a 405 with another method than the path's, and (but the probes) a 503
  * when the pod has too many requests waiting (internal/pacedServer.ts).
  */
 export class PodApi extends HttpApi.make("miroir-pod")
@@ -359,7 +304,6 @@ export class PodApi extends HttpApi.make("miroir-pod")
   .add(OwnershipGroup)
   .add(ProbesGroup)
   .add(HintsGroup)
-  .add(LifecycleGroup)
   .addError(NotFound)
   .addError(MethodNotAllowed)
   .addError(Busy)

@@ -7,12 +7,13 @@
  * and shard count, which gives the event loop a turn every few milliseconds) with its JSON text encoded
  * once, and passes a RequestGate (a few at once, a bounded queue, then a 503 with `Retry-After`); the
  * server itself (internal/pacedServer.ts) answers the probes at once and paces the rest, so that
- * `/healthz` keeps answering and SIGTERM keeps working under a flood; `GET /leave`, the kubelet's preStop
- * hook, skips both the gate and the pacing.
+ * `/healthz` keeps answering and SIGTERM keeps working under a flood. Nothing here starts the pod's leave:
+ * only the admin listener on its loopback does (AdminApi/Server.ts).
  */
 import {
   HttpApiBuilder,
   HttpApiError,
+  type HttpApp,
   HttpIncomingMessage,
   HttpMiddleware,
   HttpServerError,
@@ -21,11 +22,10 @@ import {
 } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
-import { Cause, Clock, Duration, Effect, Layer, Metric, Option, Schema } from "effect"
+import { Cause, Duration, Effect, Layer, Metric, Option, Schema } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import * as AppMetrics from "../AppMetrics.js"
 import { PacedServer } from "../internal/pacedServer.js"
-import { Leave } from "../Leave.js"
 import * as OwnershipAudit from "../OwnershipAudit.js"
 import { PeerAddresses } from "../PeerAddresses.js"
 import { OwnershipCache, ownedBy, type Owners } from "../OwnershipCache.js"
@@ -244,28 +244,6 @@ const QUOTED_CHARS = 64
 const quoted = (value: string): string =>
   value.length <= QUOTED_CHARS ? value : `${value.slice(0, QUOTED_CHARS)}… (${value.length} characters)`
 
-/**
- * `GET /leave?delay=…`: the kubelet's preStop hook, called as termination starts. Starts this pod's leave
- * (or joins it: Leave.ts) and sleeps the delay meanwhile, answering once both are over, so that SIGTERM,
- * which the kubelet sends after the hook, comes no sooner than the delay: the pod keeps serving while its
- * removal from the endpoints reaches kube-proxy and the other pods, as the preStop sleep it replaces did.
- */
-const lifecycleGroup = HttpApiBuilder.group(
-  PodApi,
-  "lifecycle",
-  (handlers) =>
-    handlers.handle("leave", ({ urlParams }) =>
-      Effect.gen(function*() {
-        const delay = urlParams.delay ?? Duration.zero
-        const started = yield* Clock.currentTimeMillis
-        yield* Effect.logInfo("leave requested (preStop)").pipe(Effect.annotateLogs({ delay: Duration.format(delay) }))
-        const [outcome] = yield* Effect.all([Effect.flatMap(Leave, (service) => service.leave), Effect.sleep(delay)], {
-          concurrency: 2
-        })
-        return { ...outcome, tookMs: (yield* Clock.currentTimeMillis) - started }
-      }))
-)
-
 /** The value of query parameter `name` as received (repeated: joined by commas); none when absent. */
 const queryValue = (request: HttpServerRequest.HttpServerRequest, name: string): string | null => {
   const values = new URL(request.url, "http://localhost").searchParams.getAll(name)
@@ -276,9 +254,9 @@ const queryValue = (request: HttpServerRequest.HttpServerRequest, name: string):
  * What the declaration says of requests no endpoint takes: a parameter that does not decode is a
  * {@link BadRequest} naming it and its value (instead of the platform's HttpApiDecodeError); an unknown
  * path a {@link NotFound} listing the paths; another method on a known path a {@link MethodNotAllowed}
- * with the `Allow` header.
+ * with the `Allow` header. `methods` and `paths` are the API's (Contract.ts's; the admin API has its own).
  */
-const refusals = HttpApiBuilder.middleware(PodApi, (app) =>
+export const refuse = (methods: ReadonlyMap<string, string>, paths: ReadonlyArray<string>) => (app: HttpApp.Default) =>
   Effect.catchAllCause(app, (cause): Effect.Effect<
     HttpServerResponse.HttpServerResponse,
     BadRequest | NotFound,
@@ -311,11 +289,13 @@ const refusals = HttpApiBuilder.middleware(PodApi, (app) =>
       ).pipe(Effect.orDie)
     }
     return Effect.failCause(cause)
-  }))
+  })
 
-/** The API's handlers, over what they read: discovery, configuration, the cache, the gate, the audit and the leave. */
+const refusals = HttpApiBuilder.middleware(PodApi, refuse(methods, paths))
+
+/** The API's handlers, over what they read: discovery, configuration, the cache, the gate and the audit. */
 export const apiLayer = HttpApiBuilder.api(PodApi).pipe(
-  Layer.provide([peersGroup, ownershipGroup, probesGroup, hintsGroup, lifecycleGroup])
+  Layer.provide([peersGroup, ownershipGroup, probesGroup, hintsGroup])
 )
 
 /** Requests handed to the routes per turn of the event loop (see internal/pacedServer.ts). */
@@ -327,8 +307,7 @@ export const MAX_PENDING_REQUESTS = 1024
 /**
  * The HTTP server on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`, listening, without routes yet ({@link serve} adds
  * them): a layer of its own so that what the routes need can know the port first. It answers
- * `GET /healthz` and `GET /readyz` itself, at once, hands `GET /leave` to the routes at once, and the other
- * requests {@link REQUESTS_PER_TURN} per turn of the event loop, so that no burst of requests can hold a probe
+ * `GET /healthz` and `GET /readyz` itself, at once, and hands the other requests {@link REQUESTS_PER_TURN} per turn of the event loop, so that no burst of requests can hold a probe
  * (internal/pacedServer.ts says why). At shutdown open connections are dropped, so that an idle keep-alive
  * connection (a prober's, a scraper's) cannot hold the process for seconds.
  */
@@ -340,9 +319,6 @@ export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "http
         "/healthz": JSON.stringify(status({ status: "ok" })),
         "/readyz": JSON.stringify(status({ status: "ready" }))
       },
-      // The preStop hook: a flood must neither delay the leave nor refuse it (the kubelet would send
-      // SIGTERM at once, without the delay).
-      immediate: new Set(["/leave"]),
       perTurn: REQUESTS_PER_TURN,
       maxPending: MAX_PENDING_REQUESTS,
       busyBody: busyJson(`busy: ${MAX_PENDING_REQUESTS} requests waiting; retry after ${RETRY_AFTER_SECONDS} s`),

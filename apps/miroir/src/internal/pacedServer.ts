@@ -9,8 +9,7 @@
  * application gets at most {@link Options.perTurn} requests per turn, so the probe waits for one batch;
  * the probes themselves never wait for the application (their answers are constants: liveness and
  * readiness say only that this process serves). Past {@link Options.maxPending} waiting requests, a new
- * one gets the 503 at once: the queue is bounded too. The kubelet's own requests to the application
- * ({@link Options.immediate}: the preStop hook) skip the queue, as the probes do.
+ * one gets the 503 at once: the queue is bounded too.
  */
 import { type IncomingMessage, Server, type ServerResponse } from "node:http"
 
@@ -20,11 +19,6 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => void
 export interface Options {
   /** Paths answered with a constant JSON body (200) on GET, without the application. */
   readonly constant: Readonly<Record<string, string>>
-  /**
-   * Paths handed to the application at once on GET, never queued nor refused: requests the kubelet
-   * makes (the preStop hook's `GET /leave`), which a flood must not delay or turn into a 503.
-   */
-  readonly immediate?: ReadonlySet<string>
   /** Requests handed to the application per turn of the event loop. */
   readonly perTurn: number
   /** Requests waiting for the application beyond which new ones get {@link Options.busyBody} at once. */
@@ -66,10 +60,6 @@ export class PacedServer extends Server {
     if (constant !== undefined) {
       response.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(constant) })
       response.end(constant)
-      return
-    }
-    if (request.method === "GET" && this.options.immediate?.has(path) === true && this.application !== undefined) {
-      this.application(request, response)
       return
     }
     if (this.pending.length >= this.options.maxPending) {
