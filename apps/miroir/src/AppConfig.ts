@@ -1,8 +1,9 @@
 /** The settings of the pod service beyond peer discovery: where it listens, shards, logging. */
-import { BlockList, isIP } from "node:net"
+import { isIP } from "node:net"
 import { type ConfigError, ConfigVariable } from "@miroir/peer-discovery"
 import { Config, Context, Effect, Either, Layer, LogLevel, type Option } from "effect"
 import { type AddressTwin, parseAddressTwin } from "./internal/addressTwin.js"
+import { type Check, checkHost, checkPort, DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT } from "./internal/adminListener.js"
 import { type AuditInterval, parseAuditInterval } from "./internal/auditInterval.js"
 
 /** Validated settings of the pod service. */
@@ -67,20 +68,10 @@ const host: ConfigVariable.Parse<string> = (value) =>
     ? Either.right(value)
     : Either.left("an IP address to listen on, such as 0.0.0.0, 127.0.0.2 or ::")
 
-/** The loopback addresses: 127.0.0.0/8 and ::1 (however written). */
-const loopback = new BlockList()
-loopback.addSubnet("127.0.0.0", 8, "ipv4")
-loopback.addAddress("::1", "ipv6")
-
-/**
- * A loopback address. Anything else would let the network reach the admin listener, and so start the
- * pod's leave from outside, which the admin listener exists to prevent.
- */
-const loopbackHost: ConfigVariable.Parse<string> = (value) => {
-  const family = isIP(value)
-  return family !== 0 && loopback.check(value, family === 4 ? "ipv4" : "ipv6")
-    ? Either.right(value)
-    : Either.left("a loopback address (127.0.0.0/8 or ::1), such as 127.0.0.1: only the pod itself may reach it")
+/** A check of internal/adminListener.ts as a parser of ConfigVariable. */
+const parser = <A>(check: (text: string) => Check<A>): ConfigVariable.Parse<A> => (text) => {
+  const checked = check(text)
+  return "value" in checked ? Either.right(checked.value) : Either.left(checked.expected)
 }
 
 const logLevelWord = ConfigVariable.oneOf(Object.keys(LOG_LEVELS) as Array<keyof typeof LOG_LEVELS>)
@@ -89,10 +80,10 @@ const logLevelWord = ConfigVariable.oneOf(Object.keys(LOG_LEVELS) as Array<keyof
 const variable = <A>(name: string, parse: ConfigVariable.Parse<A>, fallback: A): Config.Config<A> =>
   Config.withDefault(ConfigVariable.variable(name, parse, { trimmed: true }), fallback)
 
-/** The admin listener's settings, alone: what `miroir leave` reads to find it. */
-export const adminConfig: Config.Config<Pick<Settings, "adminHost" | "adminPort">> = Config.all({
-  adminHost: variable("MIROIR_ADMIN_HOST", loopbackHost, "127.0.0.1"),
-  adminPort: variable("MIROIR_ADMIN_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), 7701)
+/** The admin listener's settings (`miroir leave` reads the same variables with the same checks). */
+const adminConfig: Config.Config<Pick<Settings, "adminHost" | "adminPort">> = Config.all({
+  adminHost: variable("MIROIR_ADMIN_HOST", parser(checkHost), DEFAULT_ADMIN_HOST),
+  adminPort: variable("MIROIR_ADMIN_PORT", parser(checkPort), DEFAULT_ADMIN_PORT)
 })
 
 /** The settings as a `Config`. */

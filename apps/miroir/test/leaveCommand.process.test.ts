@@ -89,7 +89,7 @@ describe("miroir leave, when the leave cannot be asked for", () => {
       response.writeHead(500, { "content-type": "text/plain" }).end("broken")
     })
     const ran = await runLeave(podEnv(port), bundle, ["--delay", "2s"])
-    expect(seen).toEqual(["POST /leave?delay=2000ms"])
+    expect(seen).toEqual(["POST /leave?delay=2s"])
     expect(ran.code).toBe(1)
     expect(ran.stderr).toMatch(
       new RegExp(`^miroir leave: the pod's admin listener at http://${HOST}:${port} answered HTTP 500, not a leave\\n$`)

@@ -8,9 +8,7 @@ import { HttpApiClient } from "@effect/platform"
 import type { Effect } from "effect"
 import { AdminApi } from "./Contract.js"
 
-/** The admin listener's base URL at `host:port` (`http://127.0.0.1:7701`, `http://[::1]:7701`). */
-export const baseUrl = (host: string, port: number): string =>
-  `http://${host.includes(":") ? `[${host}]` : host}:${port}`
+export { baseUrl } from "../internal/adminListener.js"
 
 /** The client of the admin listener at `url` ({@link baseUrl}), over the HttpClient in context. */
 export const make = (url: string) => HttpApiClient.make(AdminApi, { baseUrl: url })

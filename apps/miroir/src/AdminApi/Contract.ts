@@ -9,8 +9,9 @@
  * the pod API's, so that both answer alike. This module imports neither the server nor the client.
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
-import { Duration, Schema } from "effect"
+import { Duration, ParseResult, Schema } from "effect"
 import { BadRequest, MethodNotAllowed, NotFound } from "../HttpApi/Contract.js"
+import { delayMillis, LEAVE_DELAY_EXPECTED, MAX_LEAVE_DELAY_SECONDS } from "../internal/leaveDelay.js"
 
 /**
  * The JSON answer to `POST /leave`, given once the leave is over and the delay has passed: `left` (DNS no
@@ -27,33 +28,25 @@ export const LeaveAnswer = Schema.Struct({
   tookMs: Schema.Number
 })
 
-/** The longest `delay` of `POST /leave`: the chart's `lifecycle.preStopSleepSeconds` allows as much. */
-export const MAX_LEAVE_DELAY_SECONDS = 3600
-
-/** The duration `5s` or `500ms` says (the text matched by {@link LeaveDelay}'s pattern). */
-const delayOf = (text: string): Duration.Duration =>
-  text.endsWith("ms") ? Duration.millis(Number(text.slice(0, -2))) : Duration.seconds(Number(text.slice(0, -1)))
-
 /**
  * A leave's delay: a whole number of seconds (`5s`) or milliseconds (`500ms`), from 0 to
- * {@link MAX_LEAVE_DELAY_SECONDS} seconds, decoded to a Duration (encoded in milliseconds). The `delay`
- * query parameter of `POST /leave` and the `--delay` of `miroir leave`. Like the pod API's `shards`, its
- * message is what a 400 says, after the parameter's name and before the value received (`delay must be a
- * duration such as 5s or 500ms, from 0s to 3600s, got "soon"`).
+ * {@link MAX_LEAVE_DELAY_SECONDS} seconds (internal/leaveDelay.ts), decoded to a Duration (encoded in
+ * milliseconds). The `delay` query parameter of `POST /leave`. Like the pod API's `shards`, its message is
+ * what a 400 says, after the parameter's name and before the value received (`delay must be a duration
+ * such as 5s or 500ms, from 0s to 3600s, got "soon"`).
  */
-export const LeaveDelay = Schema.transform(
-  Schema.String.pipe(Schema.pattern(/^\d{1,7}(ms|s)$/)),
-  Schema.DurationFromSelf,
-  { strict: true, decode: delayOf, encode: (delay) => `${Math.round(Duration.toMillis(delay))}ms` }
-).pipe(
-  Schema.filter((delay) => Duration.lessThanOrEqualTo(delay, Duration.seconds(MAX_LEAVE_DELAY_SECONDS))),
-  Schema.annotations({
-    message: () => ({
-      message: `must be a duration such as 5s or 500ms, from 0s to ${MAX_LEAVE_DELAY_SECONDS}s`,
-      override: true
-    })
-  })
-)
+export const LeaveDelay = Schema.transformOrFail(Schema.String, Schema.DurationFromSelf, {
+  strict: true,
+  decode: (text, _, ast) => {
+    const millis = delayMillis(text)
+    return millis === undefined
+      ? ParseResult.fail(new ParseResult.Type(ast, text))
+      : ParseResult.succeed(Duration.millis(millis))
+  },
+  encode: (delay) => ParseResult.succeed(`${Math.round(Duration.toMillis(delay))}ms`)
+}).pipe(Schema.annotations({ message: () => ({ message: LEAVE_DELAY_EXPECTED, override: true }) }))
+
+export { MAX_LEAVE_DELAY_SECONDS }
 
 /**
  * `POST /leave?delay=5s`: the preStop hook's request. Starts this pod's leave (or joins the one under way,
