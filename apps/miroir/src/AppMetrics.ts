@@ -70,3 +70,44 @@ export const ownershipRejected = Metric.counter("miroir_ownership_requests_rejec
   description: "GET /ownership requests answered 503 (too many in flight and queued, or waited too long)",
   incremental: true
 })
+
+/**
+ * Why the HTTP server refused a connection or a request, or cut a client off (see HttpApi/Limits.ts):
+ * - `connections_per_source`, `connections_total`: a connection closed as it arrived, its source address
+ *   holding as many as one may, or the pod as many as it takes;
+ * - `requests_held`: a request answered 503 at once, as many being held already (waiting or served);
+ * - `body_too_large`: a `POST /hints` body over its limit, answered 413;
+ * - `request_timeout`: a client that had not sent its whole request (headers, then body) in time;
+ * - `idle_timeout`: a connection with an answer under way on which nothing moved for too long (a client
+ *   that does not read what it asked for);
+ * - `malformed`: a request Node's parser refused (400, 431), or a connection that failed as it spoke.
+ */
+export type HttpRefusal =
+  | "connections_per_source"
+  | "connections_total"
+  | "requests_held"
+  | "body_too_large"
+  | "request_timeout"
+  | "idle_timeout"
+  | "malformed"
+
+/** Every {@link HttpRefusal}, for the series that exist from the start at 0. */
+export const httpRefusals: ReadonlyArray<HttpRefusal> = [
+  "connections_per_source",
+  "connections_total",
+  "requests_held",
+  "body_too_large",
+  "request_timeout",
+  "idle_timeout",
+  "malformed"
+]
+
+/** Connections and requests the HTTP server refused or cut off, by reason ({@link HttpRefusal}). */
+export const httpRefused = Metric.counter("miroir_http_refused_total", {
+  description:
+    "Connections and requests the HTTP API refused or cut off, by reason: connections_per_source, connections_total, requests_held, body_too_large, request_timeout, idle_timeout, malformed",
+  incremental: true
+})
+
+/** The refusal counter of one reason. */
+export const httpRefusedWith = (reason: HttpRefusal) => Metric.tagged(httpRefused, "reason", reason)

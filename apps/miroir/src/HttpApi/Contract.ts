@@ -139,19 +139,26 @@ export const LeaveAnswer = Schema.Struct({
 export const StatusBody = Schema.Struct({ status: Schema.Literal("ok", "ready") })
 
 /**
- * The shape shared by every error answer (400, 404, 405, 503): `error` says what happened in a sentence;
- * each error below adds the fields it needs.
+ * The shape shared by every error answer (400, 404, 405, 413, 503): `error` says what happened in a
+ * sentence; each error below adds the fields it needs. A value received is quoted whole only up to 64
+ * characters; past that, its first 64, an ellipsis and its length (`"abc…" (16000 characters)`), so that
+ * no answer grows with what it refuses.
  */
 export const ErrorBody = Schema.Struct({
   error: Schema.String,
   /** The query parameter at fault (400). */
   parameter: Schema.optional(Schema.String),
-  /** Its value as received (400), null when absent. */
+  /**
+   * Its value as received (400), null when absent; past 64 characters, its first 64, an ellipsis and its
+   * length (`abc… (16000 characters)`).
+   */
   value: Schema.optional(Schema.NullOr(Schema.String)),
   /** The methods allowed on the path (405). */
   allowed: Schema.optional(Schema.Array(Schema.String)),
   /** The paths served (404). */
   paths: Schema.optional(Schema.Array(Schema.String)),
+  /** The largest body the endpoint reads, in bytes (413). */
+  maxBytes: Schema.optional(Schema.Int),
   /** Seconds to wait before trying again (503), as the `Retry-After` header says. */
   retryAfterSeconds: Schema.optional(Schema.Int)
 })
@@ -194,6 +201,22 @@ export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotA
 ) {
   get _tag(): "MethodNotAllowed" {
     return "MethodNotAllowed"
+  }
+  get message(): string {
+    return this.error
+  }
+}
+
+/**
+ * 413: a body larger than the endpoint reads (`maxBytes`): refused as soon as its `Content-Length` says so,
+ * or once that many bytes of a streamed body have arrived, never read whole.
+ */
+export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(
+  { error: Schema.String, maxBytes: Schema.Int },
+  HttpApiSchema.annotations({ status: 413 })
+) {
+  get _tag(): "PayloadTooLarge" {
+    return "PayloadTooLarge"
   }
   get message(): string {
     return this.error
@@ -279,12 +302,16 @@ export class ProbesGroup extends HttpApiGroup.make("probes")
   .add(HttpApiEndpoint.get("readyz", "/readyz").addSuccess(StatusBody))
 {}
 
-/** `POST /hints`: a peer's refresh hint, which only makes discovery look up DNS sooner. */
+/**
+ * `POST /hints`: a peer's refresh hint, which only makes discovery look up DNS sooner. A body over the
+ * limit (Limits.HINT_MAX_BYTES) is a {@link PayloadTooLarge}.
+ */
 export class HintsGroup extends HttpApiGroup.make("hints")
   .add(
     HttpApiEndpoint.post("hint", "/hints")
       .setPayload(HintBody)
       .addSuccess(HintAnswer)
+      .addError(PayloadTooLarge)
       .addError(BadRequest)
   )
 {}

@@ -1,0 +1,103 @@
+/**
+ * The bounds of the pod's HTTP server (Server.ts builds it with them; internal/guardedServer.ts enforces
+ * them): how many connections and requests it takes at once, how long a slow client may take, how large
+ * a body it reads. Each is chosen so that whatever arrives — thousands of connections that send nothing,
+ * dribble their headers or bodies, never read their answers — the pod's memory stays within the chart's
+ * heap (`--max-old-space-size=128`) and the kubelet's probes keep their answers within its 2 s timeout.
+ *
+ * The costs they bound, measured on Node 20 (BENCHMARKS.md §5): an open connection costs the process
+ * 2–5 KB of heap; a request held by the application (its fiber, the platform's request and response,
+ * Node's) about 50 KB. The pod idles at about 30 MB of heap. So the worst these limits allow —
+ * {@link MAX_CONNECTIONS} + {@link RESERVED_CONNECTIONS} connections, {@link MAX_HELD_REQUESTS} of them
+ * with a request held — is about 5 + 13 MB above that, a third of the heap left free.
+ */
+
+/**
+ * Connections open at once beyond which a new one is closed as it arrives (counted as
+ * `connections_total`), unless its source holds fewer than {@link LIGHT_SOURCE_CONNECTIONS} (see
+ * {@link RESERVED_CONNECTIONS}). A pod's legitimate clients hold a handful: the kubelet's probes, the
+ * auditor, its peers' hints, an operator's curl. The 2,000 held connections that killed a pod (issue 18)
+ * cost about 110 MB; a thousand idle ones cost about 5 MB.
+ */
+export const MAX_CONNECTIONS = 1024
+
+/**
+ * Connections one source address may hold at once; more are closed as they arrive (counted as
+ * `connections_per_source`). So that one client cannot take {@link MAX_CONNECTIONS} by itself: it takes
+ * eight.
+ */
+export const MAX_CONNECTIONS_PER_SOURCE = 128
+
+/**
+ * Connections a source holding fewer than {@link LIGHT_SOURCE_CONNECTIONS} may still open when
+ * {@link MAX_CONNECTIONS} are open. The kubelet probes from its node's address with a new connection per
+ * probe, so it is such a source: those who fill the pod cannot shut the probes out unless they come from
+ * dozens of addresses at once (64 sources holding 1 to 3 connections each, past the 1,024).
+ */
+export const RESERVED_CONNECTIONS = 64
+
+/** Connections below which a source may use {@link RESERVED_CONNECTIONS}: the liveness and readiness probes, and one spare. */
+export const LIGHT_SOURCE_CONNECTIONS = 4
+
+/**
+ * Requests held at once — waiting for their turn plus being served, until the answer has been handed to
+ * the kernel or the connection closed — for every path but the probes. A request past it gets the API's
+ * 503 (`Busy`, `Retry-After`) at once (counted as `requests_held`). At about 50 KB each, 256 cost about
+ * 13 MB; a pod's own traffic is a few at once (the `/ownership` gate, RequestGate.ts, serves 8 and queues
+ * 64).
+ */
+export const MAX_HELD_REQUESTS = 256
+
+/**
+ * Requests handed to the application per turn of the event loop (internal/guardedServer.ts says why):
+ * a probe that arrives behind a burst waits for one batch at most.
+ */
+export const REQUESTS_PER_TURN = 16
+
+/**
+ * Node's `headersTimeout`: a connection whose request headers have not all arrived within it, from its
+ * first byte (or from the connection, for one that sends nothing), is answered 408 and closed (counted as
+ * `request_timeout`). Node's default is 60 s. Every legitimate client sends its headers in one packet; 10 s
+ * covers a congested network and bounds what a slow-header client holds: a connection for 10–11 s.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000
+
+/**
+ * Node's `requestTimeout`: a request whose body has not all arrived within it, from its first byte, is
+ * cut off (408 if no answer was sent yet; counted as `request_timeout`). Node's default is 300 s. The only
+ * body is a hint's (about 60 bytes, at most {@link HINT_MAX_BYTES}): 5 s past the headers' bound is ample.
+ * It also bounds how long Node keeps discarding a refused body the client keeps sending after its 413.
+ */
+export const REQUEST_TIMEOUT_MS = 15_000
+
+/**
+ * Node's `keepAliveTimeout`: an idle connection between two requests is closed after it (Node adds 1 s
+ * to what it announces). Node's default, 5 s: long enough for a client's next request, short enough that
+ * idle connections do not pile up against {@link MAX_CONNECTIONS}.
+ */
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000
+
+/**
+ * Node's `connectionsCheckingInterval`: how often Node checks {@link HEADERS_TIMEOUT_MS} and
+ * {@link REQUEST_TIMEOUT_MS}, hence how late it may enforce them. Node's default is 30 s, which would let
+ * a slow-header client hold its connection for up to 40 s rather than 10. Each check walks the
+ * connections with a request under way, at most {@link MAX_CONNECTIONS} + {@link RESERVED_CONNECTIONS}:
+ * a few microseconds a second.
+ */
+export const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000
+
+/**
+ * A connection on which nothing was read or written for this long is closed (counted as `idle_timeout`
+ * when an answer was under way): a client that asked for an answer and does not read it, which
+ * otherwise holds its request (against {@link MAX_HELD_REQUESTS}) and the unsent part of its answer for
+ * as long as it likes. Node's default is none. Longer than anything the application waits for before
+ * answering (RequestGate.ts: 5 s); the preStop hook's `GET /leave`, which waits its delay, is exempt.
+ */
+export const IDLE_SOCKET_TIMEOUT_MS = 10_000
+
+/**
+ * The largest `POST /hints` body read, in bytes; a larger one gets a 413 (`PayloadTooLarge`; counted as
+ * `body_too_large`) as soon as its `Content-Length` says so, or once that many bytes of a streamed body
+ * have arrived. A hint is about 60 bytes.
+ */
+export const HINT_MAX_BYTES = 1024

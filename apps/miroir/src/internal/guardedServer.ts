@@ -1,0 +1,268 @@
+/**
+ * A Node HTTP server whose memory and probes stay bounded whatever arrives. Not API: HttpApi/Server.ts
+ * (serverLayer) builds it with the numbers of HttpApi/Limits.ts, which say why each is what it is.
+ *
+ * What it does, in the order a client meets it:
+ * - **Connections** past the limits of internal/connectionLimits.ts (in all, per source address) are
+ *   closed as they arrive, before Node's HTTP parser sees them.
+ * - **Slow clients** are cut off by Node's own timeouts (headers, whole request, keep-alive), checked
+ *   every {@link Timeouts.checkingInterval} rather than Node's default 30 s, and by an idle timeout on a
+ *   socket where nothing moves: a client that never reads its answer.
+ * - **The kubelet's probes** (`GET` of a {@link Options.constant} path) are answered here with constants
+ *   (liveness and readiness say only that this process serves), at once: they never wait for the
+ *   application nor count against the limits below.
+ * - **Requests held at once** — waiting for the application plus being served, until the answer has
+ *   been handed to the kernel or the connection closed — are at most {@link Options.maxHeld}; past that a
+ *   request gets the API's 503 at once. Each held request costs the application tens of kilobytes of
+ *   heap, so this is the bound that keeps a flood of slow requests from exhausting it.
+ * - **Pacing**: the application gets at most {@link Options.perTurn} requests per turn of the event loop.
+ *   Node delivers the requests that arrived together one after the other, each running in the Effect
+ *   application until it waits or answers, all in one turn: two hundred at once would hold a probe that
+ *   came just after them for the whole burst. Here the probe waits for one batch at most.
+ * - **No upgrades**: the application's `upgrade` listener (the platform's WebSocket handler) is not
+ *   registered, so that a request with an `Upgrade` header is an ordinary request, paced and counted,
+ *   rather than one handed to the application past every limit above.
+ *
+ * Every refusal and cut-off is reported to {@link Options.onRefused} with its reason.
+ */
+import { type IncomingMessage, Server, type ServerResponse } from "node:http"
+import type { Socket } from "node:net"
+import type { HttpRefusal } from "../AppMetrics.js"
+import { ConnectionLimits, type Limits as ConnectionLimitsOptions } from "./connectionLimits.js"
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => void
+
+/** Node's timeouts and the idle one, in milliseconds. */
+export interface Timeouts {
+  /** Node's `headersTimeout`: from a request's first byte until its headers have all arrived. */
+  readonly headers: number
+  /** Node's `requestTimeout`: from a request's first byte until it has all arrived, body included. */
+  readonly request: number
+  /** Node's `keepAliveTimeout`: an idle connection between two requests (Node adds 1 s). */
+  readonly keepAlive: number
+  /** Node's `connectionsCheckingInterval`: how often the two first are checked, hence their precision. */
+  readonly checkingInterval: number
+  /** A connection with a request under way on which nothing was read or written for this long. */
+  readonly idle: number
+}
+
+/** How the server guards itself. */
+export interface Options {
+  /** Paths answered with a constant JSON body (200) on GET, without the application. */
+  readonly constant: Readonly<Record<string, string>>
+  /**
+   * Paths handed to the application at once on GET, never queued and never cut off as idle (though
+   * counted as held, and refused past the limit like any other): requests the kubelet makes (the preStop
+   * hook's `GET /leave`), which a flood must not delay and which wait for as long as they were told to.
+   */
+  readonly immediate?: ReadonlySet<string>
+  /** Requests handed to the application per turn of the event loop. */
+  readonly perTurn: number
+  /** Requests held at once (waiting plus being served) beyond which a new one gets {@link busyBody}. */
+  readonly maxHeld: number
+  readonly connections: ConnectionLimitsOptions
+  readonly timeouts: Timeouts
+  /** The JSON body of the 503. */
+  readonly busyBody: string
+  readonly retryAfterSeconds: number
+  /** Told of every refusal and cut-off (for the metrics). */
+  readonly onRefused?: (reason: HttpRefusal) => void
+}
+
+/** One open connection: where from, and the answers under way on it that are counted as held. */
+interface Connection {
+  readonly source: string
+  readonly held: Set<ServerResponse>
+}
+
+/** Node's own answers to what its parser refuses, as it writes them when nobody listens to `clientError`. */
+const parserRefusals = {
+  timeout: Buffer.from("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n"),
+  tooLarge: Buffer.from("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n"),
+  bad: Buffer.from("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+}
+
+/**
+ * The server. The application registers its handler as usual (`server.on("request", …)`); the server
+ * keeps it for itself and calls it when a request's turn comes.
+ */
+export class GuardedServer extends Server {
+  private application: Handler | undefined
+  private readonly pending: Array<readonly [IncomingMessage, ServerResponse]> = []
+  private drainScheduled = false
+  private readonly limits: ConnectionLimits
+  private readonly bySocket = new WeakMap<Socket, Connection>()
+  private heldNow = 0
+  private readonly constants: ReadonlyMap<string, Buffer>
+  private readonly busy: Buffer
+
+  constructor(private readonly options: Options) {
+    super({
+      headersTimeout: options.timeouts.headers,
+      requestTimeout: options.timeouts.request,
+      keepAliveTimeout: options.timeouts.keepAlive,
+      connectionsCheckingInterval: options.timeouts.checkingInterval
+    })
+    this.timeout = options.timeouts.idle
+    this.limits = new ConnectionLimits(options.connections)
+    // Encoded once: answering a probe or refusing must cost less than serving.
+    this.constants = new Map(Object.entries(options.constant).map(([path, body]) => [path, Buffer.from(body)]))
+    this.busy = Buffer.from(options.busyBody)
+    super.on("request", (request: IncomingMessage, response: ServerResponse) => this.arrive(request, response))
+    super.on("timeout", (socket: Socket) => this.idle(socket))
+    super.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => this.clientError(error, socket))
+  }
+
+  /** Connections open now (those admitted). */
+  get openConnections(): number {
+    return this.limits.size
+  }
+
+  /** Requests held now: waiting for the application or being served. */
+  get heldRequests(): number {
+    return this.heldNow
+  }
+
+  override on(event: string | symbol, listener: (...args: Array<any>) => void): this {
+    if (event === "upgrade") return this
+    if (event !== "request") return super.on(event as "connection", listener)
+    this.application = listener as Handler
+    return this
+  }
+
+  override off(event: string | symbol, listener: (...args: Array<any>) => void): this {
+    if (event === "upgrade") return this
+    if (event !== "request") return super.off(event as "connection", listener)
+    if (this.application === listener) this.application = undefined
+    return this
+  }
+
+  /** Connections are admitted here, before Node's HTTP parser (a `connection` listener) sees them. */
+  override emit(event: string | symbol, ...args: Array<any>): boolean {
+    if (event === "connection" && !this.admit(args[0] as Socket)) return false
+    return super.emit(event as string, ...args)
+  }
+
+  private refuse(reason: HttpRefusal): void {
+    this.options.onRefused?.(reason)
+  }
+
+  private admit(socket: Socket): boolean {
+    const source = socket.remoteAddress
+    const refusal = source === undefined ? "total" : this.limits.admit(source)
+    if (source === undefined || refusal !== undefined) {
+      this.refuse(refusal === "per-source" ? "connections_per_source" : "connections_total")
+      socket.destroy()
+      return false
+    }
+    const connection: Connection = { source, held: new Set() }
+    this.bySocket.set(socket, connection)
+    socket.once("close", () => {
+      // Answers still under way when the connection closed will never finish.
+      this.heldNow -= connection.held.size
+      connection.held.clear()
+      this.limits.release(source)
+    })
+    return true
+  }
+
+  private arrive(request: IncomingMessage, response: ServerResponse): void {
+    const path = (request.url ?? "/").split("?", 1)[0]!
+    const constant = request.method === "GET" ? this.constants.get(path) : undefined
+    if (constant !== undefined) {
+      response.writeHead(200, { "content-type": "application/json", "content-length": constant.byteLength })
+      response.end(constant)
+      return
+    }
+    if (this.heldNow >= this.options.maxHeld || this.application === undefined) {
+      if (this.application !== undefined) this.refuse("requests_held")
+      response.writeHead(503, {
+        "content-type": "application/json",
+        "content-length": this.busy.byteLength,
+        "retry-after": String(this.options.retryAfterSeconds)
+      })
+      response.end(this.busy)
+      return
+    }
+    this.hold(request, response)
+    if (request.method === "GET" && this.options.immediate?.has(path) === true) {
+      // It waits as long as it was asked to, with nothing moving on its connection meanwhile.
+      request.socket.setTimeout(0)
+      this.application(request, response)
+      return
+    }
+    this.pending.push([request, response])
+    this.scheduleDrain()
+  }
+
+  /** Counts the request as held until its answer has finished or its connection closed. */
+  private hold(request: IncomingMessage, response: ServerResponse): void {
+    const connection = this.bySocket.get(request.socket)
+    if (connection === undefined) return
+    connection.held.add(response)
+    this.heldNow++
+    const release = () => {
+      if (connection.held.delete(response)) this.heldNow--
+    }
+    response.once("finish", release)
+    response.once("close", release)
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled) return
+    this.drainScheduled = true
+    setImmediate(() => this.drain())
+  }
+
+  private drain(): void {
+    this.drainScheduled = false
+    for (let handed = 0; handed < this.options.perTurn && this.pending.length > 0;) {
+      const [request, response] = this.pending.shift()!
+      // A client that gave up while waiting costs nothing more.
+      if (response.destroyed || request.destroyed) continue
+      if (this.application === undefined) {
+        response.writeHead(503, {
+          "content-type": "application/json",
+          "content-length": this.busy.byteLength,
+          "retry-after": String(this.options.retryAfterSeconds)
+        })
+        response.end(this.busy)
+      } else {
+        this.application(request, response)
+      }
+      handed++
+    }
+    if (this.pending.length > 0) this.scheduleDrain()
+  }
+
+  /**
+   * Nothing was read or written on `socket` for the idle timeout (Node's keep-alive timeout comes here
+   * too, between requests): closed. Counted only when an answer was under way, a client not reading it.
+   */
+  private idle(socket: Socket): void {
+    if ((this.bySocket.get(socket)?.held.size ?? 0) > 0) this.refuse("idle_timeout")
+    socket.destroy()
+  }
+
+  /**
+   * What Node does when nobody listens to `clientError` (a timeout of Node's, a request its parser
+   * refuses, a connection that failed), counted. Node answers only when no answer is under way on the
+   * connection; here, only when nothing was ever written on it, which needs none of Node's internals.
+   */
+  private clientError(error: NodeJS.ErrnoException, socket: Socket): void {
+    const code = error.code
+    // A connection the client reset is no refusal of ours; what the parser refused (HPE_…) is.
+    if (code === "ERR_HTTP_REQUEST_TIMEOUT") this.refuse("request_timeout")
+    else if (code?.startsWith("HPE_") === true) this.refuse("malformed")
+    if (socket.writable && socket.bytesWritten === 0) {
+      socket.write(
+        code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? parserRefusals.timeout
+          : code === "HPE_HEADER_OVERFLOW"
+          ? parserRefusals.tooLarge
+          : parserRefusals.bad
+      )
+    }
+    socket.destroy()
+  }
+}
