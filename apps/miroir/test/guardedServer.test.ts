@@ -17,6 +17,7 @@ const refusals: Array<HttpRefusal> = []
 const options: Options = {
   constant: { "/healthz": "{\"status\":\"ok\"}" },
   perTurn: 2,
+  maxPipelined: 4,
   maxHeld: 3,
   connections: { total: 1000, perSource: 1000, reserve: 0, lightSource: 0 },
   timeouts: { headers: 60_000, request: 60_000, keepAlive: 5_000, checkingInterval: 30_000, idle: 60_000 },
@@ -195,7 +196,7 @@ describe("GuardedServer", () => {
     // Once a connection closes, its source may open one again.
     const openBefore = server.openConnections
     admitted[0]!.socket.destroy()
-    await until("one fewer open", () => server!.openConnections === openBefore - 1)
+    await until("one fewer open", () => server!.openConnections <= openBefore - 1)
     const again = await from(0, 1)
     expect(await closedWithin(again[0]!.closed, 500)).toBe(false)
   })
@@ -214,6 +215,23 @@ describe("GuardedServer", () => {
     expect(await closed).toMatch(/^HTTP\/1\.1 408 /)
     expect(refusals).toEqual(["request_timeout"])
     expect(server.openConnections).toBe(0)
+  })
+
+  it("closes a connection that pipelines more requests than it may have under way, counted", async () => {
+    server = new GuardedServer({ ...options, maxHeld: 100 })
+    const seen: Array<string> = []
+    // Held without an answer: each request stays under way.
+    server.on("request", (request: IncomingMessage) => void seen.push(request.url!))
+    const { port } = await listen(server)
+    const { socket, closed } = await open(port, source(0))
+    // A thousand requests in one write: Node parses them all from one read.
+    socket.write(Array.from({ length: 1000 }, (_, i) => `GET /${i} HTTP/1.1\r\nHost: x\r\n\r\n`).join(""))
+    expect(await closedWithin(closed, 5_000)).toBe(true)
+    expect(refusals).toEqual(["pipelined"])
+    await until("none held", () => server!.heldRequests === 0 && server!.openConnections === 0)
+    // Four reached the application (two in the first turn, two more in the next), none after the close.
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(seen.length).toBeLessThanOrEqual(4)
   })
 
   it("answers what Node's parser refuses as Node does (400), counted as malformed", async () => {

@@ -166,7 +166,9 @@ export const ErrorBody = Schema.Struct({
 // The errors are classes: the client decodes each status into its class, and their `_tag` (for
 // Effect.catchTag) and `message` are getters, not fields, so that the JSON is ErrorBody's, with no `_tag`.
 // The server encodes an error with the first of the API's error schemas that accepts it, structurally:
-// each one but BadRequest has a required field of its own, and BadRequest comes last (see PodApi).
+// each one but BadRequest has a required field of its own, and BadRequest comes last (see PodApi). The
+// API's own errors are tried before any endpoint's, so an error that BadRequest would also accept must be
+// the API's too (PayloadTooLarge).
 
 /** 400: a query parameter or a body the endpoint does not accept. */
 export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
@@ -347,6 +349,7 @@ export class PodApi extends HttpApi.make("miroir-pod")
   .addError(NotFound)
   .addError(MethodNotAllowed)
   .addError(Busy)
+  .addError(PayloadTooLarge)
   .addError(BadRequest)
 {}
 

@@ -55,6 +55,24 @@ export const MAX_HELD_REQUESTS = 256
 export const REQUESTS_PER_TURN = 16
 
 /**
+ * Requests one connection may have under way at once (sent ahead of the answers to the previous ones:
+ * HTTP/1.1 pipelining); one more closes the connection (counted as `pipelined`). No client of a pod
+ * pipelines (fetch, Node's agents, curl and Go's client send one request at a time on a connection), but
+ * Node parses every request of a read before any is answered: unbounded, a connection that pipelines a
+ * thousand requests and never reads would hold their refusals, about 4 KB each.
+ */
+export const MAX_PIPELINED_REQUESTS = 4
+
+/**
+ * Connections the kernel completes and queues before the server accepts them (the `listen` backlog; the
+ * kernel caps it at `net.core.somaxconn`, 4096 by default). Node's default, 511, overflows under a burst of
+ * thousands of connections, and a probe's connection caught in the overflow waits for its SYN's
+ * retransmission, a second or more. Queued connections cost the kernel, not the heap; the server then
+ * refuses those past its limits as it accepts them.
+ */
+export const LISTEN_BACKLOG = 4096
+
+/**
  * Node's `headersTimeout`: a connection whose request headers have not all arrived within it, from its
  * first byte (or from the connection, for one that sends nothing), is answered 408 and closed (counted as
  * `request_timeout`). Node's default is 60 s. Every legitimate client sends its headers in one packet; 10 s

@@ -333,6 +333,7 @@ export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "http
       // without the delay), nor may its wait be cut off as idle.
       immediate: new Set(["/leave"]),
       perTurn: Limits.REQUESTS_PER_TURN,
+      maxPipelined: Limits.MAX_PIPELINED_REQUESTS,
       maxHeld: Limits.MAX_HELD_REQUESTS,
       connections: {
         total: Limits.MAX_CONNECTIONS,
@@ -351,7 +352,11 @@ export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "http
         `busy: ${Limits.MAX_HELD_REQUESTS} requests in progress or waiting; retry after ${RETRY_AFTER_SECONDS} s`
       ),
       retryAfterSeconds: RETRY_AFTER_SECONDS,
-      onRefused: countRefusal
+      onRefused: countRefusal,
+      onCounts: (connections, held) => {
+        AppMetrics.httpOpenConnections.unsafeUpdate(connections, [])
+        AppMetrics.httpHeldRequests.unsafeUpdate(held, [])
+      }
     })
     // Runs before the platform's own release, which then finds the server closed.
     const closeAtShutdown = Layer.scopedDiscard(Effect.addFinalizer(() =>
@@ -361,7 +366,11 @@ export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "http
       })
     ))
     return closeAtShutdown.pipe(
-      Layer.provideMerge(NodeHttpServer.layer(() => server, { port: settings.httpPort, host: settings.httpHost }))
+      Layer.provideMerge(NodeHttpServer.layer(() => server, {
+        port: settings.httpPort,
+        host: settings.httpHost,
+        backlog: Limits.LISTEN_BACKLOG
+      }))
     )
   }))
 

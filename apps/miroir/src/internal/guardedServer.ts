@@ -19,6 +19,8 @@
  *   Node delivers the requests that arrived together one after the other, each running in the Effect
  *   application until it waits or answers, all in one turn: two hundred at once would hold a probe that
  *   came just after them for the whole burst. Here the probe waits for one batch at most.
+ * - **Pipelining** is bounded: a connection with more than {@link Options.maxPipelined} requests under
+ *   way is closed.
  * - **No upgrades**: the application's `upgrade` listener (the platform's WebSocket handler) is not
  *   registered, so that a request with an `Upgrade` header is an ordinary request, paced and counted,
  *   rather than one handed to the application past every limit above.
@@ -58,6 +60,11 @@ export interface Options {
   readonly immediate?: ReadonlySet<string>
   /** Requests handed to the application per turn of the event loop. */
   readonly perTurn: number
+  /**
+   * Requests one connection may have under way at once (HTTP/1.1 pipelining: sent before the answers to
+   * the previous ones); one more closes the connection.
+   */
+  readonly maxPipelined: number
   /** Requests held at once (waiting plus being served) beyond which a new one gets {@link busyBody}. */
   readonly maxHeld: number
   readonly connections: ConnectionLimitsOptions
@@ -67,12 +74,16 @@ export interface Options {
   readonly retryAfterSeconds: number
   /** Told of every refusal and cut-off (for the metrics). */
   readonly onRefused?: (reason: HttpRefusal) => void
+  /** Told of the connections open and the requests held whenever either changes (for the metrics). */
+  readonly onCounts?: (openConnections: number, heldRequests: number) => void
 }
 
 /** One open connection: where from, and the answers under way on it that are counted as held. */
 interface Connection {
   readonly source: string
   readonly held: Set<ServerResponse>
+  /** Requests that arrived on it and whose answer has not finished: more than one when pipelined. */
+  underWay: number
 }
 
 /** Node's own answers to what its parser refuses, as it writes them when nobody listens to `clientError`. */
@@ -103,7 +114,6 @@ export class GuardedServer extends Server {
       keepAliveTimeout: options.timeouts.keepAlive,
       connectionsCheckingInterval: options.timeouts.checkingInterval
     })
-    this.timeout = options.timeouts.idle
     this.limits = new ConnectionLimits(options.connections)
     // Encoded once: answering a probe or refusing must cost less than serving.
     this.constants = new Map(Object.entries(options.constant).map(([path, body]) => [path, Buffer.from(body)]))
@@ -147,6 +157,10 @@ export class GuardedServer extends Server {
     this.options.onRefused?.(reason)
   }
 
+  private counted(): void {
+    this.options.onCounts?.(this.limits.size, this.heldNow)
+  }
+
   private admit(socket: Socket): boolean {
     const source = socket.remoteAddress
     const refusal = source === undefined ? "total" : this.limits.admit(source)
@@ -155,18 +169,23 @@ export class GuardedServer extends Server {
       socket.destroy()
       return false
     }
-    const connection: Connection = { source, held: new Set() }
+    const connection: Connection = { source, held: new Set(), underWay: 0 }
     this.bySocket.set(socket, connection)
     socket.once("close", () => {
       // Answers still under way when the connection closed will never finish.
       this.heldNow -= connection.held.size
       connection.held.clear()
       this.limits.release(source)
+      this.counted()
     })
+    this.counted()
     return true
   }
 
   private arrive(request: IncomingMessage, response: ServerResponse): void {
+    // A connection closed for pipelining: Node's parser still hands on what its last read held.
+    if (request.socket.destroyed) return
+    if (!this.underWay(request, response)) return
     const path = (request.url ?? "/").split("?", 1)[0]!
     const constant = request.method === "GET" ? this.constants.get(path) : undefined
     if (constant !== undefined) {
@@ -195,14 +214,73 @@ export class GuardedServer extends Server {
     this.scheduleDrain()
   }
 
-  /** Counts the request as held until its answer has finished or its connection closed. */
+  /**
+   * Counts the request among those under way on its connection until its answer has finished; past
+   * {@link Options.maxPipelined}, closes the connection instead (false). Node parses every request of a
+   * read (64 KB: a thousand small ones) and makes each a request and a response object before any is
+   * answered: without this bound, one connection that pipelines and never reads would hold a thousand
+   * refusals queued behind its first answer.
+   */
+  private underWay(request: IncomingMessage, response: ServerResponse): boolean {
+    const connection = this.bySocket.get(request.socket)
+    if (connection === undefined) return true
+    if (connection.underWay >= this.options.maxPipelined) {
+      this.refuse("pipelined")
+      request.socket.destroy()
+      return false
+    }
+    connection.underWay++
+    let done = false
+    const finished = () => {
+      if (done) return
+      done = true
+      connection.underWay--
+    }
+    response.once("finish", finished)
+    response.once("close", finished)
+    // (A request without a body is not complete yet either when it is answered as it arrives.)
+    const body = request.headers["transfer-encoding"] !== undefined || Number(request.headers["content-length"]) > 0
+    if (body) {
+      response.once("prefinish", () => {
+        if (!request.complete) this.lingerAtClose(request.socket)
+      })
+    }
+    return true
+  }
+
+  /**
+   * An answer is ending before its request's body has all arrived (a 413, a 503): if Node then closes the
+   * connection (the client sent `Connection: close`), it half-closes it instead and reads on, so that the
+   * client reads its answer. Node's close (`destroySoon`) destroys the socket once the answer is written;
+   * with bytes of the body still arriving, the kernel then resets the connection, and a client still
+   * sending (Node's http.request, curl) gets `EPIPE` or `ECONNRESET`, not the answer: RFC 9112 §9.6's
+   * "TCP reset problem", which it solves by closing in stages as here. The rest of the body is read and
+   * dropped by Node (`IncomingMessage#_dump`), until the client closes, or the request timeout or the idle
+   * timeout cuts it off.
+   */
+  private lingerAtClose(socket: Socket): void {
+    socket.setTimeout(this.options.timeouts.idle)
+    Object.defineProperty(socket, "destroySoon", { value: () => socket.end(), configurable: true })
+  }
+
+  /**
+   * Counts the request as held until its answer has finished or its connection closed, and cuts its
+   * connection off when nothing moves on it for the idle timeout meanwhile. The timeout is the socket's,
+   * set per request rather than for the server (`server.timeout`), so that it never races Node's headers
+   * timeout (a slow-header client gets its 408) and gives way to Node's keep-alive timeout between
+   * requests.
+   */
   private hold(request: IncomingMessage, response: ServerResponse): void {
+    request.socket.setTimeout(this.options.timeouts.idle)
     const connection = this.bySocket.get(request.socket)
     if (connection === undefined) return
     connection.held.add(response)
     this.heldNow++
+    this.counted()
     const release = () => {
-      if (connection.held.delete(response)) this.heldNow--
+      if (!connection.held.delete(response)) return
+      this.heldNow--
+      this.counted()
     }
     response.once("finish", release)
     response.once("close", release)
@@ -236,8 +314,9 @@ export class GuardedServer extends Server {
   }
 
   /**
-   * Nothing was read or written on `socket` for the idle timeout (Node's keep-alive timeout comes here
-   * too, between requests): closed. Counted only when an answer was under way, a client not reading it.
+   * Nothing was read or written on `socket` for the idle timeout while a request was held (Node's
+   * keep-alive timeout comes here too, between requests): closed. Counted only when a request was held: a
+   * client not reading its answer, or not sending its body.
    */
   private idle(socket: Socket): void {
     if ((this.bySocket.get(socket)?.held.size ?? 0) > 0) this.refuse("idle_timeout")
@@ -252,8 +331,9 @@ export class GuardedServer extends Server {
   private clientError(error: NodeJS.ErrnoException, socket: Socket): void {
     const code = error.code
     // A connection the client reset is no refusal of ours; what the parser refused (HPE_…) is.
+    // After an answer, a parse error is a client that went away mid-body (a 413's): no refusal either.
     if (code === "ERR_HTTP_REQUEST_TIMEOUT") this.refuse("request_timeout")
-    else if (code?.startsWith("HPE_") === true) this.refuse("malformed")
+    else if (code?.startsWith("HPE_") === true && socket.bytesWritten === 0) this.refuse("malformed")
     if (socket.writable && socket.bytesWritten === 0) {
       socket.write(
         code === "ERR_HTTP_REQUEST_TIMEOUT"
