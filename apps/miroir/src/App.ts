@@ -7,6 +7,7 @@ import type { HttpServer, HttpServerError } from "@effect/platform"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, Rendezvous } from "@miroir/peer-discovery"
 import { Duration, Layer, Option } from "effect"
 import * as AppConfig from "./AppConfig.js"
+import * as ProbeServer from "./HttpApi/ProbeServer.js"
 import * as HttpApiServer from "./HttpApi/Server.js"
 import * as ModeAWorker from "./ModeAWorker.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
@@ -48,7 +49,7 @@ export const layer = (
   resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer
 ): Layer.Layer<
   PeerDiscovery.PeerDiscovery | Rendezvous.Rendezvous | HttpServer.HttpServer,
-  Telemetry.MetricsServerError | HttpServerError.ServeError
+  Telemetry.MetricsServerError | HttpServerError.ServeError | ProbeServer.ProbeServerError
 > => {
   const config = Layer.merge(
     Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery),
@@ -75,8 +76,11 @@ export const layer = (
     Layer.provide(Layer.mergeAll(audit, RequestGate.layer(), PeerHints.layer.pipe(Layer.provide(server)))),
     Layer.provideMerge(server)
   )
+  // The probes' own port, once the API's server listens and serves (the same `api`, built once).
+  const probes = ProbeServer.layer(settings.app).pipe(Layer.provide(api))
   const services = Layer.mergeAll(
     api,
+    probes,
     ModeAWorker.layer(settings.app.shards),
     ViewDigest.layer,
     ProcessMetrics.layer

@@ -14,7 +14,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { chunks, type Crowd, crowd, exchange, type Probe, type Prober, probing } from "@miroir/test-support/floods"
 import { metricValue } from "@miroir/test-support/metricsText"
-import { waitUntil } from "@miroir/test-support/processes"
+import { freePort, waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Schema } from "effect"
 import * as Contract from "../src/HttpApi/Contract.js"
@@ -49,6 +49,8 @@ describe("a pod with the chart's heap under floods of held connections and reque
   let unbound: Unbound
   let pod: Pod
   let port: number
+  /** The kubelet's probes' port, as the chart sets it (MIROIR_PROBE_PORT). */
+  let probes: string
 
   const metrics = async () => {
     const text = await (await fetch(pod.metricsUrl)).text()
@@ -85,9 +87,9 @@ describe("a pod with the chart's heap under floods of held connections and reque
     crowds.push(started)
     return started
   }
-  /** The kubelet's probes, from their own process and address. */
+  /** The kubelet's probes, from their own process and address, on the port the chart probes. */
   const kubelet = () => {
-    const prober = probing(pod.url, { localAddress: PROBER, timeoutMs: PROBE_TIMEOUT_MS })
+    const prober = probing(probes, { localAddress: PROBER, timeoutMs: PROBE_TIMEOUT_MS })
     probers.push(prober)
     return prober
   }
@@ -102,8 +104,11 @@ describe("a pod with the chart's heap under floods of held connections and reque
   beforeAll(async () => {
     const bundle = await podBundle()
     unbound = await startUnbound({ records: [`${SRV_NAME} 5 IN SRV 0 1 7700 ${dashed(IP)}.${DOMAIN}`] })
+    const probePort = await freePort(IP)
+    probes = `http://${IP}:${probePort}`
     pod = await startPod(IP, {
       MIROIR_DNS_SERVERS: unbound.server,
+      MIROIR_PROBE_PORT: String(probePort),
       MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off",
       MIROIR_PEER_HINTS: "off",
       MIROIR_LOG_LEVEL: "warn",
@@ -336,6 +341,21 @@ describe("a pod with the chart's heap under floods of held connections and reque
     expect(body.error).toBe(
       `shards must be an integer from 1 to 65536, got "${"9".repeat(64)}…" (16000 characters)`
     )
+  })
+
+  it("answers only the probes on the probe port, with the API's constants", async () => {
+    const healthz = await exchange(`${probes}/healthz`, { localAddress: PROBER })
+    expect(healthz.status).toBe(200)
+    expect(JSON.parse(healthz.body.toString())).toEqual({ status: "ok" })
+    expect(JSON.parse((await exchange(`${probes}/readyz`, { localAddress: PROBER })).body.toString())).toEqual({
+      status: "ready"
+    })
+    const other = await exchange(`${probes}/peers`, { localAddress: PROBER })
+    expect(other.status).toBe(404)
+    expect(Schema.decodeUnknownSync(Contract.ErrorBody)(JSON.parse(other.body.toString())).paths).toEqual([
+      "/healthz",
+      "/readyz"
+    ])
   })
 
   it("is still up, and every reason of refusal is a series", async () => {

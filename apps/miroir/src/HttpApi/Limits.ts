@@ -40,6 +40,16 @@ export const RESERVED_CONNECTIONS = 64
 export const LIGHT_SOURCE_CONNECTIONS = 4
 
 /**
+ * Connections the probe listener (ProbeServer.ts, `MIROIR_PROBE_PORT`) takes at once, and from one source:
+ * the kubelet holds one per probe under way, three at most (startup, liveness, readiness). Past them a
+ * connection is closed as it arrives, so that a flood of the probe port costs next to nothing.
+ */
+export const PROBE_MAX_CONNECTIONS = 32
+
+/** See {@link PROBE_MAX_CONNECTIONS}. */
+export const PROBE_MAX_CONNECTIONS_PER_SOURCE = 8
+
+/**
  * Requests held at once — waiting for their turn plus being served, until the answer has been handed to
  * the kernel or the connection closed — for every path but the probes. A request past it gets the API's
  * 503 (`Busy`, `Retry-After`) at once (counted as `requests_held`). At about 50 KB each, 256 cost about

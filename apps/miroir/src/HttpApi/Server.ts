@@ -44,10 +44,10 @@ import {
   OwnershipBody,
   paths,
   PayloadTooLarge,
-  PodApi,
-  StatusBody
+  PodApi
 } from "./Contract.js"
 import * as Limits from "./Limits.js"
+import { probeAnswers } from "./ProbeServer.js"
 
 const currentSet = Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
 
@@ -321,14 +321,11 @@ const countRefusal = (reason: AppMetrics.HttpRefusal): void => AppMetrics.httpRe
  */
 export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "httpPort">) =>
   Layer.unwrapEffect(Effect.sync(() => {
-    const status = Schema.encodeSync(StatusBody)
     // Every reason is a series from the start, at 0.
     for (const reason of AppMetrics.httpRefusals) AppMetrics.httpRefusedWith(reason).unsafeUpdate(0, [])
     const server = new GuardedServer({
-      constant: {
-        "/healthz": JSON.stringify(status({ status: "ok" })),
-        "/readyz": JSON.stringify(status({ status: "ready" }))
-      },
+      // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes.
+      constant: probeAnswers,
       // The preStop hook: a flood must not delay the leave (the kubelet would send SIGTERM at once,
       // without the delay), nor may its wait be cut off as idle.
       immediate: new Set(["/leave"]),
