@@ -193,6 +193,9 @@ const program = ({ quick }: { readonly quick: boolean }) =>
       }
     )
 
+    console.log("floods of a pod's HTTP server (issue 18: past every limit, the chart's heap)…")
+    PodUnderLoad.recordFloods(yield* PodUnderLoad.runFloods(quick), results, add)
+
     console.log("ownedShards at 65,536 shards and 300 peers…")
     recordShards(Ownership.runShards(quick), results, add)
     console.log("rolling updates on the simulator, refresh hints on and off…")
