@@ -40,14 +40,16 @@ export const RESERVED_CONNECTIONS = 64
 export const LIGHT_SOURCE_CONNECTIONS = 4
 
 /**
- * Connections the probe listener (ProbeServer.ts, `MIROIR_PROBE_PORT`) takes at once, and from one source:
- * the kubelet holds one per probe under way, three at most (startup, liveness, readiness). Past them a
- * connection is closed as it arrives, so that a flood of the probe port costs next to nothing.
+ * Connections each of the pod's small listeners — the probes' (ProbeServer.ts, `MIROIR_PROBE_PORT`) and
+ * `/metrics` (`MIROIR_METRICS_PORT`) — takes at once; it also holds at most this many requests. Their
+ * clients hold one or two (the kubelet one per probe under way, three at most; a Prometheus one per
+ * scrape). Past them a connection is closed as it arrives, so that a flood of these ports costs next to
+ * nothing: internal/sideServer.ts.
  */
-export const PROBE_MAX_CONNECTIONS = 32
+export const SIDE_LISTENER_MAX_CONNECTIONS = 32
 
-/** See {@link PROBE_MAX_CONNECTIONS}. */
-export const PROBE_MAX_CONNECTIONS_PER_SOURCE = 8
+/** Connections one source address may hold on each small listener (see {@link SIDE_LISTENER_MAX_CONNECTIONS}). */
+export const SIDE_LISTENER_MAX_CONNECTIONS_PER_SOURCE = 8
 
 /**
  * Requests held at once — waiting for their turn plus being served, until the answer has been handed to

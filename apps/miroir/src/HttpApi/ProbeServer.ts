@@ -9,14 +9,13 @@
  * held probes for over 2 s on two busy cores (BENCHMARKS.md §5), however fast the server answers the probe
  * once it has it. A listener of its own has a queue of its own, which the flood does not fill: the probe is
  * accepted at the next turn. With the chart's NetworkPolicy on, only the node (the kubelet) reaches it at
- * all; without, it is guarded like the API's port, with smaller limits (Limits.ts).
+ * all; without, it is guarded like the API's port, with smaller limits (internal/sideServer.ts).
  */
 import { Effect, Layer, Option, Schema } from "effect"
 import type { AppConfig } from "../AppConfig.js"
-import * as AppMetrics from "../AppMetrics.js"
-import { GuardedServer } from "../internal/guardedServer.js"
+import type { GuardedServer } from "../internal/guardedServer.js"
+import { makeSideServer } from "../internal/sideServer.js"
 import { NotFound, StatusBody } from "./Contract.js"
-import * as Limits from "./Limits.js"
 
 const status = Schema.encodeSync(StatusBody)
 
@@ -54,30 +53,8 @@ export const layer = (
     onSome: (port) =>
       Layer.scopedDiscard(Effect.acquireRelease(
         Effect.async<GuardedServer, ProbeServerError>((resume) => {
-          const server = new GuardedServer({
-            constant: probeAnswers,
-            perTurn: Limits.REQUESTS_PER_TURN,
-            maxPipelined: Limits.MAX_PIPELINED_REQUESTS,
-            maxHeld: Limits.PROBE_MAX_CONNECTIONS,
-            connections: {
-              total: Limits.PROBE_MAX_CONNECTIONS,
-              perSource: Limits.PROBE_MAX_CONNECTIONS_PER_SOURCE,
-              reserve: 0,
-              lightSource: 0
-            },
-            timeouts: {
-              headers: Limits.HEADERS_TIMEOUT_MS,
-              request: Limits.REQUEST_TIMEOUT_MS,
-              keepAlive: Limits.KEEP_ALIVE_TIMEOUT_MS,
-              checkingInterval: Limits.CONNECTIONS_CHECKING_INTERVAL_MS,
-              idle: Limits.IDLE_SOCKET_TIMEOUT_MS
-            },
-            busyBody: "{\"error\":\"busy\",\"retryAfterSeconds\":1}",
-            retryAfterSeconds: 1,
-            onRefused: (reason) => AppMetrics.httpRefusedWith(reason).unsafeUpdate(1, [])
-          })
           // Anything but the probes: a 404 naming them.
-          server.on("request", (_request, response) => {
+          const server = makeSideServer(probeAnswers, (_request, response) => {
             response.writeHead(404, { "content-type": "application/json", "content-length": notFound.byteLength })
             response.end(notFound)
           })
