@@ -337,8 +337,9 @@ export class LifecycleGroup extends HttpApiGroup.make("lifecycle")
 /**
  * The pod API. Any request may get a 400 when its parameters do not decode (the server answers every
  * decoding failure with {@link BadRequest}, never the platform's HttpApiDecodeError), a 404 on a path
- * not served, a 405 with another method than the path's, and (but the probes and `GET /leave`) a 503
- * when the pod has too many requests waiting (internal/pacedServer.ts).
+ * not served, a 405 with another method than the path's, a 413 for a body larger than the endpoint reads,
+ * and (but the probes) a 503 when the pod holds too many requests already (internal/guardedServer.ts,
+ * with the bounds of Limits.ts).
  */
 export class PodApi extends HttpApi.make("miroir-pod")
   .add(PeersGroup)
