@@ -243,6 +243,11 @@ const floodClient = fileURLToPath(new URL("floodClient.ts", import.meta.url))
 interface FloodCase {
   readonly name: string
   readonly what: string
+  /**
+   * Whether its process runs niced (default): so that it measures the pod, not the clients' share of two
+   * cores. Not niced, it opens its connections as fast as clients elsewhere would, all at once.
+   */
+  readonly niced?: boolean
   readonly flood: (pod: { readonly host: string; readonly port: number; readonly url: string }) => Flood
 }
 
@@ -278,6 +283,22 @@ export const FLOODS: ReadonlyArray<FloodCase> = [
   {
     name: "unreadAnswers",
     what: "1,024 GET /ownership?shards=65536 (400 kB each) reading only the first bytes (8 sources × 128)",
+    flood: ({ host, port }) => ({
+      kind: "crowd",
+      host,
+      port,
+      sources: floodSources(8),
+      perSource: 128,
+      send: "GET /ownership?shards=65536 HTTP/1.1\r\nHost: pod\r\n\r\n",
+      read: "head",
+      holdMs: 12_000
+    })
+  },
+  {
+    name: "unreadAnswersBurst",
+    what:
+      "the same, its process not niced: 1,024 connections at once, as fast as clients on other machines would open them",
+    niced: false,
     flood: ({ host, port }) => ({
       kind: "crowd",
       host,
@@ -355,12 +376,12 @@ const scrape = (metricsUrl: string) =>
     }
   })
 
-/** Runs `flood` in a niced process of its own; resolves with what it printed last. */
-const runFlood = (flood: Flood): Effect.Effect<FloodResult, Error> =>
+/** Runs `flood` in a process of its own, niced or not; resolves with what it printed last. */
+const runFlood = (flood: Flood, niced: boolean): Effect.Effect<FloodResult, Error> =>
   Effect.suspend(() => {
     const child = Process.start("nice", [
       "-n",
-      "10",
+      niced ? "10" : "0",
       process.execPath,
       "--import",
       "tsx",
@@ -434,7 +455,7 @@ const floodTrial = (bundleFile: string, unbound: Unbound): Effect.Effect<Readonl
           Schedule.spaced(Duration.millis(250))
         )
       )
-      const client = yield* runFlood(flood.flood({ host: FLOOD_IP, port: httpPort, url: pod.url }))
+      const client = yield* runFlood(flood.flood({ host: FLOOD_IP, port: httpPort, url: pod.url }), flood.niced ?? true)
       // One more memory sample after the flood's end: the pod samples every 5 s.
       yield* Effect.sleep(Duration.seconds(5.5))
       yield* Fiber.interrupt(sampler)

@@ -120,7 +120,7 @@ describe("a pod with the chart's heap under floods of held connections and reque
   afterEach(async () => {
     for (const started of crowds.splice(0)) started.destroy()
     await Promise.all(probers.splice(0).map((prober) => prober.stop()))
-    await settled()
+    if (pod.process.child.exitCode === null) await settled()
   }, 90_000)
 
   afterAll(async () => {
@@ -377,4 +377,19 @@ describe("a pod with the chart's heap under floods of held connections and reque
       expect(metricValue(text, "miroir_http_refused_total", { reason })).toBeDefined()
     }
   })
+
+  it("exits 0 on SIGTERM with a thousand connections and 256 requests held", async () => {
+    await attack({ sources: sources(4), perSource: 128, send: "GET /peers HTTP/1.1\r\nHost: pod\r\n" })
+    const bodies = await attack({
+      sources: sources(4, 4),
+      perSource: 128,
+      send: "POST /hints HTTP/1.1\r\nHost: pod\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+    })
+    const stopDribbling = bodies.dribble(" ", 1_000)
+    crowds.push({ ...bodies, destroy: stopDribbling })
+    await waitUntil("the requests to be held", 30_000, async () => (await metrics()).held >= 200)
+    const ended = await pod.stop()
+    expect(ended).toMatchObject({ code: 0, signal: null })
+    console.log(`SIGTERM with floods held: exit ${ended.code} after ${Math.round(ended.ms)} ms`)
+  }, 60_000)
 })
