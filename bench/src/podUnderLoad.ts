@@ -71,13 +71,23 @@ export interface Trial {
  * The flood, in a process of its own at a lower priority (`nice -n 10`), so that its 200 connections do
  * not slow the probes down on this side and the client does not take the pod's CPU: in a cluster the
  * clients run elsewhere, and on two cores an equal-priority client measured itself (probes held by the
- * kernel's scheduler, not by the pod). Prints `{ answered, refused, failed, ms }`.
+ * kernel's scheduler, not by the pod). Each request on a connection of its own, from four loopback source
+ * addresses (127.18.5.1–4, 50 each): a source may hold at most 128 connections (issue 18's limits).
+ * Prints `{ answered, refused, failed, ms }`.
  */
 const FLOOD_SCRIPT = `
+import { get } from "node:http"
 const [url, count] = [process.argv[1], Number(process.argv[2])]
 const started = performance.now()
-const results = await Promise.all(Array.from({ length: count }, () =>
-  fetch(url).then(async (r) => { await r.arrayBuffer(); return r.status }, () => 0)))
+const one = (i) => new Promise((resolve) => {
+  const req = get(url, { agent: false, localAddress: "127.18.5." + (1 + i % 4) }, (res) => {
+    res.resume()
+    res.on("end", () => resolve(res.statusCode))
+    res.on("error", () => resolve(0))
+  })
+  req.on("error", () => resolve(0))
+})
+const results = await Promise.all(Array.from({ length: count }, (_, i) => one(i)))
 console.log(JSON.stringify({
   answered: results.filter((s) => s === 200).length,
   refused: results.filter((s) => s === 503).length,
@@ -578,4 +588,63 @@ export const recordFloods = (
     add(`${key}.rssMb`, figure(summaries.map((s) => s.rssMb), "MB resident at most"))
   }
   results.podUnderLoad.floods = floods
+}
+
+/**
+ * Writes the trials of {@link run} into `results.podUnderLoad` (the floods' figures, {@link recordFloods},
+ * are kept) and the table's rows.
+ */
+export const recordPodUnderLoad = (underLoad: ReadonlyArray<Trial>, results: Record<string, any>, add: Add): void => {
+  const loadSummaries = underLoad.map(summarize)
+  const worst = (values: ReadonlyArray<number>) => Math.max(...values)
+  results.podUnderLoad = {
+    ...results.podUnderLoad,
+    peers: PEERS,
+    concurrency: CONCURRENCY,
+    shards: SHARDS,
+    healthzP50Ms: worst(loadSummaries.map((s) => s.p50)),
+    healthzP99Ms: worst(loadSummaries.map((s) => s.p99)),
+    healthzMaxMs: worst(loadSummaries.map((s) => s.max)),
+    idleHealthzP99Ms: worst(loadSummaries.map((s) => s.idleP99)),
+    sigtermExitMs: worst(underLoad.map((t) => t.sigtermExitMs)),
+    exitCodes: underLoad.map((t) => t.exitCode),
+    answered: underLoad.map((t) => t.answered),
+    refused: underLoad.map((t) => t.refused),
+    failed: underLoad.map((t) => t.failed),
+    floodMs: underLoad.map((t) => t.floodMs),
+    loadAverage: underLoad.map((t) => t.loadAverage)
+  }
+  add(
+    "podUnderLoad.healthzP99Ms",
+    figure(loadSummaries.map((s) => s.p99), "ms (p99 of /healthz during the flood, per trial)"),
+    {
+      text: "< 100 ms",
+      met: results.podUnderLoad.healthzP99Ms < 100
+    }
+  )
+  add(
+    "podUnderLoad.idleHealthzP99Ms",
+    figure(loadSummaries.map((s) => s.idleP99), "ms (p99 of /healthz before the flood: the machine's own noise)")
+  )
+  add(
+    "podUnderLoad.floodMs",
+    figure(
+      underLoad.map((t) => t.floodMs),
+      `ms for ${CONCURRENCY} requests (answered ${underLoad.map((t) => t.answered).join("/")}, 503 ${
+        underLoad.map((t) => t.refused).join("/")
+      })`
+    )
+  )
+  const exitedCleanly = underLoad.every((t) => t.exitCode === 0)
+  add(
+    "podUnderLoad.sigtermExitMs",
+    figure(
+      underLoad.map((t) => t.sigtermExitMs),
+      `ms from SIGTERM mid-flood to exit (codes ${underLoad.map((t) => t.exitCode).join(",")})`
+    ),
+    {
+      text: "exit 0 < 5,000 ms",
+      met: exitedCleanly && results.podUnderLoad.sigtermExitMs < 5_000
+    }
+  )
 }
