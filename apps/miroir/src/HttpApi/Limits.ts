@@ -5,19 +5,19 @@
  * dribble their headers or bodies, never read their answers — the pod's memory stays within the chart's
  * heap (`--max-old-space-size=128`) and the kubelet's probes keep their answers within its 2 s timeout.
  *
- * The costs they bound, measured on Node 20 (BENCHMARKS.md §5): an open connection costs the process
- * 2–5 KB of heap; a request held by the application (its fiber, the platform's request and response,
- * Node's) about 50 KB. The pod idles at about 30 MB of heap. So the worst these limits allow —
- * {@link MAX_CONNECTIONS} + {@link RESERVED_CONNECTIONS} connections, {@link MAX_HELD_REQUESTS} of them
- * with a request held — is about 5 + 13 MB above that, a third of the heap left free.
+ * The costs they bound, measured (BENCHMARKS.md §5, Node 20, the chart's heap): 1,024 connections that
+ * send nothing but a line of headers cost the pod up to 13 MB of heap and as much resident memory; 256
+ * requests held by the application (each with its fiber and the platform's and Node's request and
+ * response) with 1,024 connections, 15–20 MB of heap. The pod idles at 28–31 MB of heap; under floods past
+ * every limit below it reached 59 MB at most, half the heap left free.
  */
 
 /**
  * Connections open at once beyond which a new one is closed as it arrives (counted as
  * `connections_total`), unless its source holds fewer than {@link LIGHT_SOURCE_CONNECTIONS} (see
  * {@link RESERVED_CONNECTIONS}). A pod's legitimate clients hold a handful: the kubelet's probes, the
- * auditor, its peers' hints, an operator's curl. The 2,000 held connections that killed a pod (issue 18)
- * cost about 110 MB; a thousand idle ones cost about 5 MB.
+ * auditor, its peers' hints, an operator's curl. The 2,000 held requests that killed a pod (issue 18)
+ * cost about 110 MB of heap; a thousand idle connections cost at most 13 MB.
  */
 export const MAX_CONNECTIONS = 1024
 
@@ -54,9 +54,9 @@ export const SIDE_LISTENER_MAX_CONNECTIONS_PER_SOURCE = 8
 /**
  * Requests held at once — waiting for their turn plus being served, until the answer has been handed to
  * the kernel or the connection closed — for every path but the probes. A request past it gets the API's
- * 503 (`Busy`, `Retry-After`) at once (counted as `requests_held`). At about 50 KB each, 256 cost about
- * 13 MB; a pod's own traffic is a few at once (the `/ownership` gate, RequestGate.ts, serves 8 and queues
- * 64).
+ * 503 (`Busy`, `Retry-After`) at once (counted as `requests_held`). At 50–80 KB each, 256 cost 15–20 MB
+ * of heap; a pod's own traffic is a few at once (the `/ownership` gate, RequestGate.ts, serves 8 and
+ * queues 64).
  */
 export const MAX_HELD_REQUESTS = 256
 
