@@ -4,7 +4,7 @@
  * breaks discovery when wrong checked on the rendered objects (not on the template source).
  */
 import { PeerDiscoveryConfig } from "@miroir/peer-discovery"
-import { ConfigProvider, Effect } from "effect"
+import { ConfigProvider, Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import * as AppConfig from "../../apps/miroir/src/AppConfig.js"
 import { paths } from "../../apps/miroir/src/HttpApi/Contract.js"
@@ -111,10 +111,14 @@ describe.each(cases)("chart, $name", (c) => {
     const app = appSettings(env)
     expect(containerPort(container, "http")).toBe(app.httpPort)
     expect(containerPort(container, "metrics")).toBe(app.metricsPort)
+    // The probes on their own listener, which a flood of the HTTP port cannot queue ahead of.
+    expect(Option.some(containerPort(container, "probes"))).toEqual(app.probePort)
     for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
       const httpGet = container[probe]?.httpGet
       expect(paths, `${probe} path`).toContain(httpGet?.path)
-      expect(containerPort(container, httpGet.port), `${probe} port ${httpGet.port}`).toBe(app.httpPort)
+      expect(Option.some(containerPort(container, httpGet.port)), `${probe} port ${httpGet.port}`).toEqual(
+        app.probePort
+      )
     }
     // Readiness never depends on discovery (/readyz answers while the process serves): a DNS outage
     // must not take every pod out of the Service at once.
@@ -157,6 +161,8 @@ describe.each(cases)("chart, $name", (c) => {
           protocol: "TCP"
         })
       }
+      // The probes' port is the node's alone (CNIs let the kubelet through): the pod network cannot flood it.
+      expect(ingressPorts.map((p: { port: number }) => p.port)).not.toContain(containerPort(container, "probes"))
       // The ownership audit asks every peer at <address>:7700: egress to the release's own pods on that
       // port must be open (a rule with no `to` opens it to everywhere, which also does).
       const podLabels = release(objects).deployment.spec.template.metadata.labels

@@ -8,6 +8,7 @@ import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, Rendezvous } from "@mi
 import { Duration, Layer, Option } from "effect"
 import * as AdminServer from "./AdminApi/Server.js"
 import * as AppConfig from "./AppConfig.js"
+import * as ProbeServer from "./HttpApi/ProbeServer.js"
 import * as HttpApiServer from "./HttpApi/Server.js"
 import * as ModeAWorker from "./ModeAWorker.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
@@ -50,7 +51,10 @@ export const layer = (
   resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer
 ): Layer.Layer<
   PeerDiscovery.PeerDiscovery | Rendezvous.Rendezvous | HttpServer.HttpServer,
-  Telemetry.MetricsServerError | HttpServerError.ServeError | AdminServer.AdminListenError
+  | Telemetry.MetricsServerError
+  | HttpServerError.ServeError
+  | AdminServer.AdminListenError
+  | ProbeServer.ProbeServerError
 > => {
   const config = Layer.merge(
     Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery),
@@ -75,9 +79,12 @@ export const layer = (
   // The admin listener depends on the leave, so it closes first at shutdown, and the leave's finalizer
   // (the leave at SIGTERM, when no preStop hook completed it) runs while the pod's server still listens.
   const admin = AdminServer.layer(settings.app).pipe(Layer.provide(PeerHints.layer.pipe(Layer.provide(server))))
+  // The probes' own port, once the API's server listens and serves (the same `api`, built once).
+  const probes = ProbeServer.layer(settings.app).pipe(Layer.provide(api))
   const services = Layer.mergeAll(
     api,
     admin,
+    probes,
     ModeAWorker.layer(settings.app.shards),
     ViewDigest.layer,
     ProcessMetrics.layer

@@ -14,6 +14,12 @@ export interface Settings {
   readonly httpPort: number
   /** Port of Prometheus /metrics, on the same host (`MIROIR_METRICS_PORT`, default 9090). */
   readonly metricsPort: number
+  /**
+   * Port of a listener of its own for the kubelet's probes, on the same host (`MIROIR_PROBE_PORT`; unset
+   * by default: the probes are answered on the HTTP API's port only). The chart sets it (7702) and probes
+   * it, so that no flood of the API's port delays the probes (HttpApi/ProbeServer.ts says why).
+   */
+  readonly probePort: Option.Option<number>
   /** Shards the Mode A worker partitions (`MIROIR_SHARDS`, default 64). */
   readonly shards: number
   /** Least severe level logged (`MIROIR_LOG_LEVEL`, default `info`). */
@@ -93,6 +99,9 @@ export const config: Config.Config<Settings> = Config.all({
   httpPort: variable("MIROIR_HTTP_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), 7700),
   // Not 0: the Prometheus exporter would take its own default port (9464) instead of any free one.
   metricsPort: variable("MIROIR_METRICS_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), 9090),
+  probePort: Config.option(
+    ConfigVariable.variable("MIROIR_PROBE_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), { trimmed: true })
+  ),
   shards: variable("MIROIR_SHARDS", ConfigVariable.integer(1, MAX_SHARDS), 64),
   logLevel: variable(
     "MIROIR_LOG_LEVEL",

@@ -127,14 +127,19 @@ export const HintAnswer = Schema.Struct({
 export const StatusBody = Schema.Struct({ status: Schema.Literal("ok", "ready") })
 
 /**
- * The shape shared by every error answer (400, 404, 405, 503): `error` says what happened in a sentence;
- * each error below adds the fields it needs.
+ * The shape shared by every error answer (400, 404, 405, 413, 503): `error` says what happened in a
+ * sentence; each error below adds the fields it needs. A value received is quoted whole only up to 64
+ * characters; past that, its first 64, an ellipsis and its length (`"abc…" (16000 characters)`), so that
+ * no answer grows with what it refuses.
  */
 export const ErrorBody = Schema.Struct({
   error: Schema.String,
   /** The query parameter at fault (400). */
   parameter: Schema.optional(Schema.String),
-  /** Its value as received (400), null when absent. */
+  /**
+   * Its value as received (400), null when absent; past 64 characters, its first 64, an ellipsis and its
+   * length (`abc… (16000 characters)`).
+   */
   value: Schema.optional(Schema.NullOr(Schema.String)),
   /** The methods allowed on the path (405). */
   allowed: Schema.optional(Schema.Array(Schema.String)),
@@ -144,6 +149,8 @@ export const ErrorBody = Schema.Struct({
   accepted: Schema.optional(Schema.Array(Schema.String)),
   /** The address the refused request came from (403). */
   source: Schema.optional(Schema.String),
+  /** The largest body the endpoint reads, in bytes (413). */
+  maxBytes: Schema.optional(Schema.Int),
   /** Seconds to wait before trying again (503), as the `Retry-After` header says. */
   retryAfterSeconds: Schema.optional(Schema.Int)
 })
@@ -151,7 +158,9 @@ export const ErrorBody = Schema.Struct({
 // The errors are classes: the client decodes each status into its class, and their `_tag` (for
 // Effect.catchTag) and `message` are getters, not fields, so that the JSON is ErrorBody's, with no `_tag`.
 // The server encodes an error with the first of the API's error schemas that accepts it, structurally:
-// each one but BadRequest has a required field of its own, and BadRequest comes last (see PodApi).
+// each one but BadRequest has a required field of its own, and BadRequest comes last (see PodApi). The
+// API's own errors are tried before any endpoint's, so an error that BadRequest would also accept must be
+// the API's too (PayloadTooLarge).
 
 /** 400: a query parameter or a body the endpoint does not accept. */
 export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
@@ -225,6 +234,22 @@ export class UnsupportedMediaType extends Schema.Class<UnsupportedMediaType>("Un
   }
 }
 
+/**
+ * 413: a body larger than the endpoint reads (`maxBytes`): refused as soon as its `Content-Length` says so,
+ * or once that many bytes of a streamed body have arrived, never read whole.
+ */
+export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(
+  { error: Schema.String, maxBytes: Schema.Int },
+  HttpApiSchema.annotations({ status: 413 })
+) {
+  get _tag(): "PayloadTooLarge" {
+    return "PayloadTooLarge"
+  }
+  get message(): string {
+    return this.error
+  }
+}
+
 /** 503: too many requests at once or waiting; try again after `retryAfterSeconds` (the `Retry-After` header). */
 export class Busy extends Schema.Class<Busy>("Busy")(
   { error: Schema.String, retryAfterSeconds: Schema.Int },
@@ -280,13 +305,14 @@ export class ProbesGroup extends HttpApiGroup.make("probes")
 /**
  * `POST /hints`: a peer's refresh hint, which only makes discovery look up DNS sooner. Taken only as
  * `application/json` (else 415) and only from the address of the pod it names or of a peer of this pod's
- * view (else 403).
+ * view (else 403); a body over the limit (Limits.HINT_MAX_BYTES) is a {@link PayloadTooLarge}.
  */
 export class HintsGroup extends HttpApiGroup.make("hints")
   .add(
     HttpApiEndpoint.post("hint", "/hints")
       .setPayload(HintBody)
       .addSuccess(HintAnswer)
+      .addError(PayloadTooLarge)
       .addError(Forbidden)
       .addError(UnsupportedMediaType)
       .addError(BadRequest)
@@ -296,8 +322,9 @@ export class HintsGroup extends HttpApiGroup.make("hints")
 /**
  * The pod API. Any request may get a 400 when its parameters do not decode (the server answers every
  * decoding failure with {@link BadRequest}, never the platform's HttpApiDecodeError), a 404 on a path
- * not served, a 405 with another method than the path's, and (but the probes) a 503
- * when the pod has too many requests waiting (internal/pacedServer.ts).
+ * not served, a 405 with another method than the path's, a 413 for a body larger than the endpoint reads,
+ * and (but the probes) a 503 when the pod holds too many requests already (internal/guardedServer.ts,
+ * with the bounds of Limits.ts).
  */
 export class PodApi extends HttpApi.make("miroir-pod")
   .add(PeersGroup)
@@ -307,6 +334,7 @@ export class PodApi extends HttpApi.make("miroir-pod")
   .addError(NotFound)
   .addError(MethodNotAllowed)
   .addError(Busy)
+  .addError(PayloadTooLarge)
   .addError(BadRequest)
 {}
 

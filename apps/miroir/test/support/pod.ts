@@ -4,7 +4,6 @@
  */
 import { execFile } from "node:child_process"
 import { mkdtempSync } from "node:fs"
-import { request as httpRequest } from "node:http"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -12,8 +11,7 @@ import { fileURLToPath } from "node:url"
 import * as PodProcess from "@miroir/test-support/PodProcess"
 import * as Process from "@miroir/test-support/Process"
 import { type Ended, freePort, type Started } from "@miroir/test-support/processes"
-import { NodeHttpClient } from "@effect/platform-node"
-import { Duration, Effect, Layer, ManagedRuntime } from "effect"
+import { Duration, Effect, ManagedRuntime } from "effect"
 import { bundle } from "../../scripts/bundle.js"
 import * as Client from "../../src/HttpApi/Client.js"
 
@@ -154,76 +152,12 @@ export const runProgram = (
 /** The API's client, derived once for every test of the process (over `fetch`). */
 const clients = ManagedRuntime.make(Client.layerFetch)
 
-/** The API's client over Node's HTTP with connections from one local address, by that address. */
-const clientsFrom = new Map<string, ManagedRuntime.ManagedRuntime<Client.PodClient, never>>()
-
 /**
  * Asks the pod at `url` (its {@link Pod.url}) through the API's client: `ask(pod.url, (api) =>
  * api.peers.peers())` resolves with the decoded answer, and rejects on any other.
  */
 export const ask = <A, E>(url: string, call: (api: Client.Client) => Effect.Effect<A, E, Client.PodUrl>): Promise<A> =>
   clients.runPromise(Effect.flatMap(Client.PodClient, call).pipe(Client.at(url)))
-
-/**
- * {@link ask}, with the connection made from `localAddress` (a loopback address of this machine): what a
- * pod at that address would send, as pods take hints only from the pods they are about.
- */
-export const askFrom = <A, E>(
-  localAddress: string,
-  url: string,
-  call: (api: Client.Client) => Effect.Effect<A, E, Client.PodUrl>
-): Promise<A> => {
-  let runtime = clientsFrom.get(localAddress)
-  if (runtime === undefined) {
-    runtime = ManagedRuntime.make(
-      Client.layer.pipe(
-        Layer.provide(NodeHttpClient.layerWithoutAgent),
-        Layer.provide(NodeHttpClient.makeAgentLayer({ localAddress, keepAlive: true }))
-      )
-    )
-    clientsFrom.set(localAddress, runtime)
-  }
-  return runtime.runPromise(Effect.flatMap(Client.PodClient, call).pipe(Client.at(url)))
-}
-
-/** The answer to a raw request: its status and body text. */
-export interface RawAnswer {
-  readonly status: number
-  readonly body: string
-}
-
-/**
- * Sends `body` to `url` with `method` and `headers` as written (no client adds or checks anything), from
- * `localAddress` when given: for what the API's client cannot send (a wrong content type, a bad body).
- */
-export const send = (
-  url: string,
-  options: {
-    readonly method?: string
-    readonly headers?: Readonly<Record<string, string>>
-    readonly body?: string
-    readonly localAddress?: string
-  } = {}
-): Promise<RawAnswer> =>
-  new Promise((resolve, reject) => {
-    const target = new URL(url)
-    const request = httpRequest({
-      host: target.hostname,
-      port: target.port,
-      path: `${target.pathname}${target.search}`,
-      method: options.method ?? "GET",
-      headers: options.headers ?? {},
-      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress })
-    }, (response) => {
-      let body = ""
-      response.setEncoding("utf8")
-      response.on("data", (chunk: string) => (body += chunk))
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }))
-      response.on("error", reject)
-    })
-    request.on("error", reject)
-    request.end(options.body)
-  })
 
 /** Whether the pod at `url` answers `GET /readyz`. */
 export const isReady = (url: string): Promise<boolean> =>

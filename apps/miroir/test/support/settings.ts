@@ -20,6 +20,7 @@ export const podSettings = (ip: string, metricsPort: number, shards = 16, adminP
     httpHost: "127.0.0.1",
     httpPort: 0,
     metricsPort,
+    probePort: Option.none(),
     shards,
     logLevel: LogLevel.Warning,
     logFormat: "json",
