@@ -93,13 +93,13 @@ describe("refresh hints between pod processes (R = 30 s)", () => {
 
   /**
    * Posts `body` to the first pod's `/hints` as it is, on a connection of its own from `from` (a loopback
-   * source: a source may hold only so many connections, HttpApi/Limits.ts), with `contentType`.
+   * source: a source may hold only so many connections, HttpApi/Limits.ts), with `contentType` (none: null).
    */
-  const post = (from: string, body: unknown, contentType: string | undefined = "application/json") =>
+  const post = (from: string, body: unknown, contentType: string | null = "application/json") =>
     exchange(`${pods.get(IPS[0]!)!.url}/hints`, {
       method: "POST",
       localAddress: from,
-      headers: contentType === undefined ? {} : { "content-type": contentType },
+      headers: contentType === null ? {} : { "content-type": contentType },
       body: typeof body === "string" ? body : JSON.stringify(body)
     }).then((answer) => ({
       status: answer.status,
@@ -126,7 +126,7 @@ describe("refresh hints between pod processes (R = 30 s)", () => {
     // Cross-site "simple" requests a browser page could send: a form, text/plain, no content type.
     const json = { kind: "left", peer: dashed(IPS[1]!) }
     const simple = await Promise.all(
-      ["application/x-www-form-urlencoded", "text/plain", undefined].map((type) => post(outsider(), json, type))
+      ["application/x-www-form-urlencoded", "text/plain", null].map((type) => post(outsider(), json, type))
     )
     const ms = Date.now() - started
     // Each refused: 403, or a 503 at once past the requests the pod holds at once.
