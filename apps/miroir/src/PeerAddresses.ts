@@ -4,11 +4,15 @@
  * it takes (the HTTP API's `POST /hints`).
  *
  * A Deployment pod's id is its dashed IP (`10-244-1-5`, `fd00--1`): its address is the id turned back,
- * at no cost. A StatefulSet pod's id is its hostname (`miroir-0`): its address is what
- * `<id>.<service>.<namespace>.svc.<domain>.` resolves to with the pod's own resolver, looked up once as
- * the peer enters this pod's view and kept while it stays there, since DNS drops the name as the pod
- * leaves, just when its `left` hint has to be recognised. An id that is neither gives a
- * {@link PeerUnreachable} that says so, never a guess.
+ * at no cost. A StatefulSet pod's id is its hostname (`miroir-0`): its address is the one DNS gave with
+ * the SRV answer that listed it (its additional section: `PeerSet.addresses`), kept while the peer stays
+ * in this pod's view, since DNS drops the name as the pod leaves, just when its `left` hint has to be
+ * recognised; failing that, what `<id>.<service>.<namespace>.svc.<domain>.` resolves to with the pod's own
+ * resolver. An id that is neither gives a {@link PeerUnreachable} that says so, never a guess.
+ *
+ * Why not look every hostname up as it enters the view: each pod would make a lookup per peer, and a
+ * StatefulSet of N pods starting together N² of them (50 pods: 2,450 at once, which slowed the
+ * simulator's DNS until the pods' own lookups timed out).
  *
  * Under a test harness whose pod IPs exist nowhere (`MIROIR_PEER_ADDRESS_TWIN`), every address found is
  * replaced by its twin, here and only here, both where this pod connects and where it expects a peer's
@@ -18,7 +22,7 @@ import { isIP } from "node:net"
 import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, type PeerSet } from "@miroir/peer-discovery"
-import { Clock, Context, Data, Duration, Effect, Layer, Option, Ref, Stream } from "effect"
+import { Clock, Context, Data, Duration, Effect, Layer, Option, Ref } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import { type AddressTwin, reachedAt } from "./internal/addressTwin.js"
 
@@ -131,8 +135,6 @@ export const make = (twin: Option.Option<AddressTwin>) =>
     const discovery = yield* PeerDiscovery.PeerDiscovery
     const resolver = yield* DnsResolver.DnsResolver
     const domain = PeerId.serviceDomain(yield* PeerDiscoveryConfig.PeerDiscoveryConfig)
-    /** Hostnames of the view, resolved as they entered it. */
-    const ofView = yield* Ref.make<ReadonlyMap<string, Resolved>>(new Map())
     /** Hostnames outside the view resolved for incoming hints, with the time (ms) each expires. */
     const outside = yield* Ref.make<ReadonlyMap<string, Resolved & { readonly until: number }>>(new Map())
     /** When the last lookup for {@link outside} started (ms); one at a time. */
@@ -162,11 +164,11 @@ export const make = (twin: Option.Option<AddressTwin>) =>
       Option.match(addressOfId(peer), {
         onSome: (address) => Effect.succeed(reachedAt(twin, address)),
         onNone: () =>
-          Effect.flatMap(Ref.get(ofView), (known) => {
-            const resolved = known.get(peer)
-            // Asked for a peer the follower has not reached yet (or one outside the view): look it up now.
-            return resolved !== undefined && "address" in resolved
-              ? unreachable(peer)(resolved)
+          Effect.flatMap(discovery.current, (set) => {
+            const given = listedAddress(set, peer)
+            // A peer DNS gave no address for (a server that sends no additional records): look it up now.
+            return Option.isSome(given)
+              ? Effect.succeed(reachedAt(twin, given.value))
               : Effect.flatMap(lookUp(peer), unreachable(peer))
           })
       })
@@ -201,13 +203,9 @@ export const make = (twin: Option.Option<AddressTwin>) =>
       Effect.gen(function*() {
         const from = canonical(source)
         const set = yield* discovery.current
-        const known = yield* Ref.get(ofView)
         const addressOfPeer = (id: string): Option.Option<string> =>
           Option.map(
-            Option.orElse(addressOfId(id), () => {
-              const resolved = known.get(id)
-              return resolved !== undefined && "address" in resolved ? Option.some(resolved.address) : Option.none()
-            }),
+            Option.orElse(addressOfId(id), () => listedAddress(set, id)),
             (address) => reachedAt(twin, address)
           )
         const named = addressOfPeer(peer)
@@ -215,27 +213,17 @@ export const make = (twin: Option.Option<AddressTwin>) =>
         if (set.peers.some((id) => id !== set.self && Option.getOrUndefined(addressOfPeer(id)) === from)) return "peer"
         // A hostname this pod does not know yet (a StatefulSet pod that just joined): looked up, sparingly,
         // and only where the view holds hostnames; a Deployment's pods are all dashed IPs.
-        if (Option.isSome(addressOfId(peer)) || known.has(peer) || !holdsHostnames(set)) return "unknown"
+        if (Option.isSome(named) || !holdsHostnames(set)) return "unknown"
         const looked = yield* outsideAddress(peer)
         return Option.isSome(looked) && reachedAt(twin, looked.value) === from ? "named" : "unknown"
       })
 
-    // Follows the view: a hostname that enters it is looked up once (one at a time), one that leaves is forgotten.
-    yield* discovery.membership.pipe(
-      Stream.runForEach((set) =>
-        Effect.gen(function*() {
-          const known = yield* Ref.get(ofView)
-          const entering = set.peers.filter((id) => id !== set.self && !known.has(id) && Option.isNone(addressOfId(id)))
-          const resolved = yield* Effect.forEach(entering, (id) => Effect.map(lookUp(id), (r) => [id, r] as const))
-          const inView = new Set<string>(set.peers)
-          yield* Ref.update(ofView, (all) => new Map([...all, ...resolved].filter(([id]) => inView.has(id))))
-        })
-      ),
-      Effect.forkScoped
-    )
-
     return { addressOf, senderOf } satisfies Service
   })
+
+/** The first address DNS gave for `id` with the answer that listed it, canonical. */
+const listedAddress = (set: PeerSet.PeerSet, id: string): Option.Option<string> =>
+  Option.map(Option.fromNullable(set.addresses.get(PeerId.PeerId(id))?.[0]), canonical)
 
 /** Whether `set` lists some pod by hostname (a StatefulSet's, or CoreDNS's `endpoint_pod_names`). */
 const holdsHostnames = (set: PeerSet.PeerSet): boolean =>
@@ -246,4 +234,4 @@ export const layer: Layer.Layer<
   PeerAddresses,
   never,
   AppConfig | PeerDiscovery.PeerDiscovery | DnsResolver.DnsResolver | PeerDiscoveryConfig.PeerDiscoveryConfig
-> = Layer.scoped(PeerAddresses, Effect.flatMap(AppConfig, (settings) => make(settings.peerAddressTwin)))
+> = Layer.effect(PeerAddresses, Effect.flatMap(AppConfig, (settings) => make(settings.peerAddressTwin)))

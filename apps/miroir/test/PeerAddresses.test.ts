@@ -1,11 +1,12 @@
 /**
- * Where peers are and who a connection comes from: ids turned back into addresses, hostnames looked up
- * as they enter the view and kept while they stay, and the sender of a hint recognised without a lookup
- * (or, for a StatefulSet pod outside the view, with a spaced one), over the test resolver.
+ * Where peers are and who a connection comes from: ids turned back into addresses, hostnames at the
+ * addresses the SRV answer gave (kept while they stay in the view), and the sender of a hint recognised
+ * without a lookup (or, for a StatefulSet pod outside the view, with a spaced one), over the test
+ * resolver, which gives a target's addresses with its SRV record as a server's additional section does.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { Context, Duration, Effect, Either, Layer, Option } from "effect"
+import { Context, Effect, Either, Layer, Option } from "effect"
 import { TestClock } from "effect"
 import * as AppConfig from "../src/AppConfig.js"
 import { parseAddressTwin } from "../src/internal/addressTwin.js"
@@ -103,20 +104,29 @@ describe("PeerAddresses.senderOf, a Deployment (dashed-IP ids)", () => {
 })
 
 describe("PeerAddresses, a StatefulSet (hostname ids)", () => {
-  it.scoped("looks hostnames up as they enter the view and keeps them while they stay, DNS's drop notwithstanding", () =>
+  it.scoped("takes hostnames' addresses from the SRV answer and keeps them while they stay, DNS's drop notwithstanding", () =>
     Effect.gen(function*() {
       const { discovery, dns, service } = yield* addresses([])
       yield* dns.setAddresses(`miroir-1.${DOMAIN}`, ["10.0.0.11"])
       yield* dns.setAddresses(`miroir-2.${DOMAIN}`, ["10.0.0.12"])
       yield* dns.setSrv(SRV_NAME, srv(["miroir-1", "miroir-2"]))
       yield* discovery.refresh
-      // The follower looks the two up in the background.
-      yield* TestClock.adjust(Duration.millis(1))
-      expect(yield* dns.lookups(`miroir-1.${DOMAIN}`)).toBe(1)
       // DNS drops miroir-2's name as it leaves; its `left` hint still comes from the address it had.
       yield* dns.remove(`miroir-2.${DOMAIN}`)
       expect(yield* service.senderOf(id("miroir-2"), "10.0.0.12")).toBe("named")
       expect(yield* service.senderOf(id("miroir-2"), "10.0.0.11")).toBe("peer")
+      expect(yield* service.addressOf("miroir-1")).toBe("10.0.0.11")
+      // Not one lookup of a name: the answer carried the addresses.
+      expect(yield* dns.lookups(`miroir-1.${DOMAIN}`)).toBe(0)
+      expect(yield* dns.lookups(`miroir-2.${DOMAIN}`)).toBe(0)
+    }))
+
+  it.scoped("looks a hostname up for the audit when the answer gave no address for it", () =>
+    Effect.gen(function*() {
+      const { discovery, dns, service } = yield* addresses([])
+      yield* dns.setSrv(SRV_NAME, [{ ...srv(["miroir-1"])[0]!, addresses: [] }])
+      yield* discovery.refresh
+      yield* dns.setAddresses(`miroir-1.${DOMAIN}`, ["10.0.0.11"])
       expect(yield* service.addressOf("miroir-1")).toBe("10.0.0.11")
       expect(yield* dns.lookups(`miroir-1.${DOMAIN}`)).toBe(1)
     }))
@@ -127,7 +137,6 @@ describe("PeerAddresses, a StatefulSet (hostname ids)", () => {
       yield* dns.setAddresses(`miroir-1.${DOMAIN}`, ["10.0.0.11"])
       yield* dns.setSrv(SRV_NAME, srv(["miroir-1"]))
       yield* discovery.refresh
-      yield* TestClock.adjust(Duration.millis(1))
       // miroir-3 joined: DNS lists its name (the receiver's view does not yet), and its hint comes from it.
       yield* dns.setAddresses(`miroir-3.${DOMAIN}`, ["10.0.0.13"])
       expect(yield* service.senderOf(id("miroir-3"), "10.0.0.13")).toBe("named")
