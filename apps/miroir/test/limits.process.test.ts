@@ -17,6 +17,7 @@ import { metricValue } from "@miroir/test-support/metricsText"
 import { freePort, waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Schema } from "effect"
+import * as AppMetrics from "../src/AppMetrics.js"
 import * as Contract from "../src/HttpApi/Contract.js"
 import * as Limits from "../src/HttpApi/Limits.js"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
@@ -362,18 +363,7 @@ describe("a pod with the chart's heap under floods of held connections and reque
     expect(pod.process.child.exitCode).toBeNull()
     expect(await isReady(pod.url)).toBe(true)
     const text = await (await fetch(pod.metricsUrl)).text()
-    for (
-      const reason of [
-        "connections_per_source",
-        "connections_total",
-        "requests_held",
-        "body_too_large",
-        "request_timeout",
-        "idle_timeout",
-        "pipelined",
-        "malformed"
-      ]
-    ) {
+    for (const reason of AppMetrics.httpRefusals) {
       expect(metricValue(text, "miroir_http_refused_total", { reason })).toBeDefined()
     }
   })

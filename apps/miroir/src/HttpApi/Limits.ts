@@ -131,3 +131,12 @@ export const IDLE_SOCKET_TIMEOUT_MS = 10_000
  * have arrived. A hint is about 60 bytes.
  */
 export const HINT_MAX_BYTES = 1024
+
+/** The timeouts above as the guarded servers take them (the API's, the probes' and /metrics' listeners). */
+export const TIMEOUTS = {
+  headers: HEADERS_TIMEOUT_MS,
+  request: REQUEST_TIMEOUT_MS,
+  keepAlive: KEEP_ALIVE_TIMEOUT_MS,
+  checkingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+  idle: IDLE_SOCKET_TIMEOUT_MS
+} as const

@@ -365,13 +365,7 @@ export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "http
         reserve: Limits.RESERVED_CONNECTIONS,
         lightSource: Limits.LIGHT_SOURCE_CONNECTIONS
       },
-      timeouts: {
-        headers: Limits.HEADERS_TIMEOUT_MS,
-        request: Limits.REQUEST_TIMEOUT_MS,
-        keepAlive: Limits.KEEP_ALIVE_TIMEOUT_MS,
-        checkingInterval: Limits.CONNECTIONS_CHECKING_INTERVAL_MS,
-        idle: Limits.IDLE_SOCKET_TIMEOUT_MS
-      },
+      timeouts: Limits.TIMEOUTS,
       busyBody: busyJson(
         `busy: ${Limits.MAX_HELD_REQUESTS} requests in progress or waiting; retry after ${RETRY_AFTER_SECONDS} s`
       ),

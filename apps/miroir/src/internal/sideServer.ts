@@ -33,13 +33,7 @@ export const makeSideServer = (
       reserve: 0,
       lightSource: 0
     },
-    timeouts: {
-      headers: Limits.HEADERS_TIMEOUT_MS,
-      request: Limits.REQUEST_TIMEOUT_MS,
-      keepAlive: Limits.KEEP_ALIVE_TIMEOUT_MS,
-      checkingInterval: Limits.CONNECTIONS_CHECKING_INTERVAL_MS,
-      idle: Limits.IDLE_SOCKET_TIMEOUT_MS
-    },
+    timeouts: Limits.TIMEOUTS,
     busyBody: "{\"error\":\"busy: too many requests at once; retry after 1 s\",\"retryAfterSeconds\":1}",
     retryAfterSeconds: 1,
     onRefused: (reason) => AppMetrics.httpRefusedWith(reason).unsafeUpdate(1, [])
