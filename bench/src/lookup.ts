@@ -54,7 +54,8 @@ const nodeDnsFor = (server: string): DnsResolver.Service => {
       Effect.async((resume) => {
         resolver.resolveSrv(name, (error, records) =>
           resume(
-            error === null ? Effect.succeed(records) : Effect.fail(
+            // node:dns does not expose the additional section: no addresses.
+            error === null ? Effect.succeed(records.map((record) => ({ ...record, addresses: [] }))) : Effect.fail(
               new DnsLookupError.DnsLookupError({
                 outcome: error.code === "ENODATA" ? "nodata" : error.code === "ENOTFOUND" ? "nxdomain" : "error",
                 name,

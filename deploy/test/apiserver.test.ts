@@ -116,10 +116,8 @@ describe("against a real API server", () => {
           expect(pod.spec.serviceAccountName).toBe("miroir")
           // V8's old space: half of the 256Mi limit.
           expect(env.get("NODE_OPTIONS")?.value).toBe("--max-old-space-size=128")
-          expect(pod.spec.containers[0].lifecycle.preStop.httpGet).toEqual({
-            path: "/leave?delay=5s",
-            port: "http",
-            scheme: "HTTP"
+          expect(pod.spec.containers[0].lifecycle.preStop).toEqual({
+            exec: { command: ["node", "/app/miroir.mjs", "leave", "--delay", "5s"] }
           })
         }
 

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { stringify } from "yaml"
 import { render, template } from "./support/helm.js"
 import { plainEnv, release } from "./support/rendered.js"
-import { awaitExit, podEnvironment, spawnBundle, startPod, stop } from "./support/podProcess.js"
+import { awaitExit, podEnvironment, runExec, spawnBundle, startPod, stop } from "./support/podProcess.js"
 import { violations } from "./support/schemas.js"
 
 const folder = mkdtempSync(join(tmpdir(), "miroir-values-table-"))
@@ -30,7 +30,7 @@ interface Accepted {
   readonly env?: Readonly<Record<string, string>>
   /** Checks of the Deployment beyond the environment. */
   readonly deployment?: (deployment: any) => void
-  /** The delay (seconds) of the rendered preStop hook, which is then called on the started pod. */
+  /** The delay (seconds) of the rendered preStop hook, which is then run against the started pod. */
   readonly preStopSeconds?: number
 }
 
@@ -108,10 +108,13 @@ const accepted: ReadonlyArray<readonly [string, Accepted]> = [
     values: { strategy: { type: "Recreate" }, podDisruptionBudget: { maxUnavailable: "50%" } },
     deployment: (d) => expect(d.spec.strategy).toEqual({ type: "Recreate" })
   }],
-  ["preStop delay 1 s: the hook is GET /leave?delay=1s on the http port, and the pod answers it after 1 s", {
-    values: { lifecycle: { preStopSleepSeconds: 1 } },
-    preStopSeconds: 1
-  }],
+  [
+    "preStop delay 1 s: the hook is the exec `node /app/miroir.mjs leave --delay 1s`, which leaves the started pod and ends after 1 s",
+    {
+      values: { lifecycle: { preStopSleepSeconds: 1 } },
+      preStopSeconds: 1
+    }
+  ],
   ["preStop delay 0: no hook", {
     values: { lifecycle: { preStopSleepSeconds: 0 }, terminationGracePeriodSeconds: 8 },
     deployment: (d) => expect(d.spec.template.spec.containers[0].lifecycle).toBeUndefined()
@@ -272,15 +275,17 @@ describe("chart values, accepted", () => {
     }
     const pod = await startPod(environment)
     if (row.preStopSeconds !== undefined) {
-      // As the kubelet calls it: the rendered path (query included) on the container's named port.
+      // As the kubelet runs it: the rendered command in the container, with the container's environment
+      // (the pod's admin listener is on the pod's address here, as the environment says).
       const container = deployment.spec.template.spec.containers[0]
-      const hook = container.lifecycle.preStop.httpGet
-      expect(hook).toEqual({ path: `/leave?delay=${row.preStopSeconds}s`, port: "http" })
-      expect(container.ports.find((p: any) => p.name === "http")).toBeDefined()
-      const started = Date.now()
-      const answer = await fetch(`${pod.url}${hook.path}`)
-      expect(answer.status, await answer.text()).toBe(200)
-      expect(Date.now() - started).toBeGreaterThanOrEqual(row.preStopSeconds * 1000)
+      const command = container.lifecycle.preStop.exec.command
+      expect(command).toEqual(["node", "/app/miroir.mjs", "leave", "--delay", `${row.preStopSeconds}s`])
+      expect(container.lifecycle.preStop.httpGet).toBeUndefined()
+      const ran = await runExec(command, environment)
+      expect(ran.code, ran.stderr).toBe(0)
+      // DNS never listed the pod (its DNS answers nothing here): it has nobody to tell, and resigns.
+      expect(ran.stdout).toMatch(/^miroir leave: left: .*\n$/)
+      expect(ran.ms).toBeGreaterThanOrEqual(row.preStopSeconds * 1000)
     }
     const ended = await stop(pod.started)
     expect(ended.code, pod.started.output()).toBe(0)

@@ -5,12 +5,13 @@
  * template source).
  */
 import { PeerDiscoveryConfig } from "@miroir/peer-discovery"
-import { ConfigProvider, Effect } from "effect"
+import { ConfigProvider, Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import * as AppConfig from "../../apps/miroir/src/AppConfig.js"
 import { paths } from "../../apps/miroir/src/HttpApi/Contract.js"
 import { succeeded } from "./support/cli.js"
 import { type Helm, helm, HELM3, HELM4, HELMS, type KubeObject, lint, render, template } from "./support/helm.js"
+import { entrypoint } from "./support/image.js"
 import { type Case, cases, inputs, LONGEST_RELEASE } from "./support/matrix.js"
 import { nameProblems } from "./support/names.js"
 import { containerPort, expectLockedDown, plainEnv, release, selects } from "./support/rendered.js"
@@ -111,22 +112,31 @@ describe.each(HELMS)("$name", (h) => {
       const app = appSettings(env)
       expect(containerPort(container, "http")).toBe(app.httpPort)
       expect(containerPort(container, "metrics")).toBe(app.metricsPort)
+      // The probes on their own listener, which a flood of the HTTP port cannot queue ahead of.
+      expect(Option.some(containerPort(container, "probes"))).toEqual(app.probePort)
       for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
         const httpGet = container[probe]?.httpGet
         expect(paths, `${probe} path`).toContain(httpGet?.path)
-        expect(containerPort(container, httpGet.port), `${probe} port ${httpGet.port}`).toBe(app.httpPort)
+        expect(Option.some(containerPort(container, httpGet.port)), `${probe} port ${httpGet.port}`).toEqual(
+          app.probePort
+        )
       }
       // Readiness never depends on discovery (/readyz answers while the process serves): a DNS outage
       // must not take every pod out of the Service at once.
       expect(container.readinessProbe.httpGet.path).toBe("/readyz")
       expect(container.livenessProbe.httpGet.path).toBe("/healthz")
-      // The preStop hook, when rendered, is the pod's GET /leave with a delay, on the same port.
-      const hook = container.lifecycle?.preStop?.httpGet
-      if (hook !== undefined) {
-        expect(paths).toContain(new URL(hook.path, "http://pod").pathname)
-        expect(hook.path).toMatch(/^\/leave\?delay=\d+s$/)
-        expect(containerPort(container, hook.port)).toBe(app.httpPort)
+      // The preStop hook, when rendered, is an exec of the image's own program (its entrypoint) with the
+      // leave command and a delay; the network-facing API serves no leave.
+      const preStop = container.lifecycle?.preStop
+      if (preStop !== undefined) {
+        expect(Object.keys(preStop)).toEqual(["exec"])
+        const command: Array<string> = preStop.exec.command
+        expect(command.slice(0, 2)).toEqual(entrypoint())
+        expect(command.slice(2, 4)).toEqual(["leave", "--delay"])
+        expect(command[4]).toMatch(/^\d+s$/)
+        expect(command).toHaveLength(5)
       }
+      expect(paths).not.toContain("/leave")
     })
 
     it("gives the pods no API token and a locked-down security context", async () => {
@@ -152,6 +162,8 @@ describe.each(HELMS)("$name", (h) => {
             protocol: "TCP"
           })
         }
+        // The probes' port is the node's alone (CNIs let the kubelet through): the pod network cannot flood it.
+        expect(ingressPorts.map((p: { port: number }) => p.port)).not.toContain(containerPort(container, "probes"))
         // The ownership audit asks every peer at <address>:7700: egress to the release's own pods on that
         // port must be open (a rule with no `to` opens it to everywhere, which also does).
         const podLabels = release(objects).deployment.spec.template.metadata.labels

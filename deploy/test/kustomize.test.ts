@@ -11,6 +11,7 @@ import { ConfigProvider, Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { parseAllDocuments } from "yaml"
 import * as AppConfig from "../../apps/miroir/src/AppConfig.js"
+import { entrypoint } from "./support/image.js"
 import { paths } from "../../apps/miroir/src/HttpApi/Contract.js"
 import { EXAMPLE_OVERLAY_OBJECTS, kindsAndNames } from "./support/overlay.js"
 import { expectLockedDown } from "./support/rendered.js"
@@ -139,11 +140,12 @@ describe("the example overlay", () => {
   it("keeps the heap within the memory limit and a preStop delay within the grace period", () => {
     expect(env.get("NODE_OPTIONS").value).toBe("--max-old-space-size=128")
     expect(container.resources.limits.memory).toBe("256Mi")
-    // The chart's hook: GET /leave on the http port, its delay in whole seconds.
-    const hook = container.lifecycle.preStop.httpGet
-    expect(hook.port).toBe("http")
-    const delay = /^\/leave\?delay=(\d+)s$/.exec(hook.path)
-    expect(delay, hook.path).not.toBeNull()
+    // The chart's hook: an exec of the image's program (its entrypoint), `leave --delay <n>s` in whole seconds.
+    const command: Array<string> = container.lifecycle.preStop.exec.command
+    expect(command.slice(0, 2)).toEqual(entrypoint())
+    expect(command.slice(2, 4)).toEqual(["leave", "--delay"])
+    const delay = /^(\d+)s$/.exec(command[4]!)
+    expect(delay, command.join(" ")).not.toBeNull()
     expect(Number(delay![1]) + 8).toBeLessThanOrEqual(deployment.spec.template.spec.terminationGracePeriodSeconds)
   })
 })

@@ -26,6 +26,8 @@ export interface PodSpec {
 export const HTTP_PORT = 7700
 /** The port of a pod's /metrics, on its own address. */
 export const METRICS_PORT = 9090
+/** The port of a pod's admin listener, on its own address (the chart's pods have it on their own loopback). */
+export const ADMIN_PORT = 7701
 
 /** A started pod process. */
 export type PodProcess = Pod.PodProcess
@@ -37,6 +39,7 @@ export const podSpec = (spec: PodSpec): Pod.PodSpec => ({
   ip: spec.ip,
   httpPort: HTTP_PORT,
   metricsPort: METRICS_PORT,
+  adminPort: ADMIN_PORT,
   logFile: join(spec.logFolder, `${spec.name}.log`),
   env: { MIROIR_CLUSTER_DOMAIN: "cluster.local", ...spec.env }
 })

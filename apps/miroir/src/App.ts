@@ -1,16 +1,19 @@
 /**
  * The pod service as one Layer: configuration → resolver → discovery → ownership (cache, audit) → HTTP
- * API, Mode A worker, view digest and process metrics, with telemetry underneath so that the first
- * lookup is already traced.
+ * API, admin listener (the leave), Mode A worker, view digest and process metrics, with telemetry
+ * underneath so that the first lookup is already traced.
  */
 import type { HttpServer, HttpServerError } from "@effect/platform"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, Rendezvous } from "@miroir/peer-discovery"
 import { Duration, Layer, Option } from "effect"
+import * as AdminServer from "./AdminApi/Server.js"
 import * as AppConfig from "./AppConfig.js"
+import * as ProbeServer from "./HttpApi/ProbeServer.js"
 import * as HttpApiServer from "./HttpApi/Server.js"
 import * as ModeAWorker from "./ModeAWorker.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
 import * as OwnershipCache from "./OwnershipCache.js"
+import * as PeerAddresses from "./PeerAddresses.js"
 import * as PeerClient from "./PeerClient.js"
 import * as PeerHints from "./PeerHints.js"
 import * as ProcessMetrics from "./ProcessMetrics.js"
@@ -48,7 +51,10 @@ export const layer = (
   resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer
 ): Layer.Layer<
   PeerDiscovery.PeerDiscovery | Rendezvous.Rendezvous | HttpServer.HttpServer,
-  Telemetry.MetricsServerError | HttpServerError.ServeError
+  | Telemetry.MetricsServerError
+  | HttpServerError.ServeError
+  | AdminServer.AdminListenError
+  | ProbeServer.ProbeServerError
 > => {
   const config = Layer.merge(
     Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery),
@@ -61,27 +67,31 @@ export const layer = (
   const interval = auditInterval(settings)
   const audit = OwnershipAudit.layer({ interval, shards: settings.app.shards }).pipe(
     Layer.provide(
-      PeerClient.layer(
-        OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10))),
-        settings.app.peerAddressTwin
-      )
+      PeerClient.layer(OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10))))
     )
   )
   // The server listens first, so that the audit's client and the hints know the port every pod serves on.
   const server = HttpApiServer.serverLayer(settings.app)
-  // The routes depend on the hints (`GET /leave`), so they are released first at shutdown, and the
-  // hints' finalizer (the leave at SIGTERM) runs while the server still listens.
   const api = HttpApiServer.serve.pipe(
-    Layer.provide(Layer.mergeAll(audit, RequestGate.layer(), PeerHints.layer.pipe(Layer.provide(server)))),
+    Layer.provide(Layer.mergeAll(audit, RequestGate.layer())),
     Layer.provideMerge(server)
   )
+  // The admin listener depends on the leave, so it closes first at shutdown, and the leave's finalizer
+  // (the leave at SIGTERM, when no preStop hook completed it) runs while the pod's server still listens.
+  const admin = AdminServer.layer(settings.app).pipe(Layer.provide(PeerHints.layer.pipe(Layer.provide(server))))
+  // The probes' own port, once the API's server listens and serves (the same `api`, built once).
+  const probes = ProbeServer.layer(settings.app).pipe(Layer.provide(api))
   const services = Layer.mergeAll(
     api,
+    admin,
+    probes,
     ModeAWorker.layer(settings.app.shards),
     ViewDigest.layer,
     ProcessMetrics.layer
   )
   return services.pipe(
+    // Where peers are: the audit and the hints reach them there, and hints are taken only from there.
+    Layer.provideMerge(PeerAddresses.layer),
     Layer.provideMerge(OwnershipCache.layer),
     Layer.provideMerge(discovery),
     Layer.provide(config),

@@ -3,6 +3,7 @@ import { isIP } from "node:net"
 import { type ConfigError, ConfigVariable } from "@miroir/peer-discovery"
 import { Config, Context, Effect, Either, Layer, LogLevel, type Option } from "effect"
 import { type AddressTwin, parseAddressTwin } from "./internal/addressTwin.js"
+import { type Check, checkHost, checkPort, DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT } from "./internal/adminListener.js"
 import { type AuditInterval, parseAuditInterval } from "./internal/auditInterval.js"
 
 /** Validated settings of the pod service. */
@@ -13,6 +14,12 @@ export interface Settings {
   readonly httpPort: number
   /** Port of Prometheus /metrics, on the same host (`MIROIR_METRICS_PORT`, default 9090). */
   readonly metricsPort: number
+  /**
+   * Port of a listener of its own for the kubelet's probes, on the same host (`MIROIR_PROBE_PORT`; unset
+   * by default: the probes are answered on the HTTP API's port only). The chart sets it (7702) and probes
+   * it, so that no flood of the API's port delays the probes (HttpApi/ProbeServer.ts says why).
+   */
+  readonly probePort: Option.Option<number>
   /** Shards the Mode A worker partitions (`MIROIR_SHARDS`, default 64). */
   readonly shards: number
   /** Least severe level logged (`MIROIR_LOG_LEVEL`, default `info`). */
@@ -35,6 +42,13 @@ export interface Settings {
    * The ownership audit and the refresh hints ask a peer at the twin of its address; unset, at the address.
    */
   readonly peerAddressTwin: Option.Option<AddressTwin>
+  /**
+   * Where the admin listener listens (`MIROIR_ADMIN_HOST`, default `127.0.0.1`): a loopback address, so that
+   * only the pod itself (its preStop exec, `miroir leave`) can reach it (AdminApi/).
+   */
+  readonly adminHost: string
+  /** Port of the admin listener (`MIROIR_ADMIN_PORT`, default 7701). */
+  readonly adminPort: number
 }
 
 /** The settings as a service. */
@@ -60,18 +74,34 @@ const host: ConfigVariable.Parse<string> = (value) =>
     ? Either.right(value)
     : Either.left("an IP address to listen on, such as 0.0.0.0, 127.0.0.2 or ::")
 
+/** A check of internal/adminListener.ts as a parser of ConfigVariable. */
+const parser = <A>(check: (text: string) => Check<A>): ConfigVariable.Parse<A> => (text) => {
+  const checked = check(text)
+  return "value" in checked ? Either.right(checked.value) : Either.left(checked.expected)
+}
+
 const logLevelWord = ConfigVariable.oneOf(Object.keys(LOG_LEVELS) as Array<keyof typeof LOG_LEVELS>)
 
 /** A variable of the pod service: blanks around it ignored, a blank value taken as unset. */
 const variable = <A>(name: string, parse: ConfigVariable.Parse<A>, fallback: A): Config.Config<A> =>
   Config.withDefault(ConfigVariable.variable(name, parse, { trimmed: true }), fallback)
 
+/** The admin listener's settings (`miroir leave` reads the same variables with the same checks). */
+const adminConfig: Config.Config<Pick<Settings, "adminHost" | "adminPort">> = Config.all({
+  adminHost: variable("MIROIR_ADMIN_HOST", parser(checkHost), DEFAULT_ADMIN_HOST),
+  adminPort: variable("MIROIR_ADMIN_PORT", parser(checkPort), DEFAULT_ADMIN_PORT)
+})
+
 /** The settings as a `Config`. */
 export const config: Config.Config<Settings> = Config.all({
   httpHost: variable("MIROIR_HTTP_HOST", host, "0.0.0.0"),
-  httpPort: variable("MIROIR_HTTP_PORT", ConfigVariable.integer(0, ConfigVariable.MAX_PORT), 7700),
+  // Not 0: the pod would listen on a random port while it asks its peers (and they ask it) on this number.
+  httpPort: variable("MIROIR_HTTP_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), 7700),
   // Not 0: the Prometheus exporter would take its own default port (9464) instead of any free one.
   metricsPort: variable("MIROIR_METRICS_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), 9090),
+  probePort: Config.option(
+    ConfigVariable.variable("MIROIR_PROBE_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), { trimmed: true })
+  ),
   shards: variable("MIROIR_SHARDS", ConfigVariable.integer(1, MAX_SHARDS), 64),
   logLevel: variable(
     "MIROIR_LOG_LEVEL",
@@ -85,7 +115,7 @@ export const config: Config.Config<Settings> = Config.all({
   peerAddressTwin: Config.option(
     ConfigVariable.variable("MIROIR_PEER_ADDRESS_TWIN", parseAddressTwin, { trimmed: true })
   )
-})
+}).pipe(Config.zipWith(adminConfig, (settings, admin) => ({ ...settings, ...admin })))
 
 /** Reads and validates the settings from the current ConfigProvider (the environment by default). */
 export const load: Effect.Effect<Settings, ConfigError.ConfigError> = ConfigVariable.load(config)

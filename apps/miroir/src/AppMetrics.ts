@@ -1,6 +1,7 @@
 /**
  * Every metric of the pod service beyond the library's (`@miroir/peer-discovery` Metrics) and the
- * process's (ProcessMetrics): the view digest, the ownership audit and the guard of `/ownership`.
+ * process's (ProcessMetrics): the view digest, the ownership audit, the guard of `/ownership` and the
+ * HTTP server's limits.
  * No metric carries a per-peer or per-digest label: a label whose value changes would leave one series
  * behind at every change.
  */
@@ -70,3 +71,74 @@ export const ownershipRejected = Metric.counter("miroir_ownership_requests_rejec
   description: "GET /ownership requests answered 503 (too many in flight and queued, or waited too long)",
   incremental: true
 })
+
+/**
+ * Why the HTTP server refused a connection or a request, or cut a client off (see HttpApi/Limits.ts):
+ * - `connections_per_source`, `connections_total`: a connection closed as it arrived, its source address
+ *   holding as many as one may, or the pod as many as it takes;
+ * - `requests_held`: a request answered 503 at once, as many being held already (waiting or served);
+ * - `body_too_large`: a `POST /hints` body over its limit, answered 413;
+ * - `request_timeout`: a client that had not sent its whole request (headers, then body) in time;
+ * - `idle_timeout`: a connection with an answer under way on which nothing moved for too long (a client
+ *   that does not read what it asked for);
+ * - `pipelined`: a connection closed for sending more requests ahead of their answers than one may;
+ * - `malformed`: a request Node's parser refused (400, 431).
+ */
+export type HttpRefusal =
+  | "connections_per_source"
+  | "connections_total"
+  | "requests_held"
+  | "body_too_large"
+  | "request_timeout"
+  | "idle_timeout"
+  | "pipelined"
+  | "malformed"
+
+/** Every {@link HttpRefusal}, for the series that exist from the start at 0. */
+export const httpRefusals: ReadonlyArray<HttpRefusal> = [
+  "connections_per_source",
+  "connections_total",
+  "requests_held",
+  "body_too_large",
+  "request_timeout",
+  "idle_timeout",
+  "pipelined",
+  "malformed"
+]
+
+/** Connections and requests the HTTP server refused or cut off, by reason ({@link HttpRefusal}). */
+export const httpRefused = Metric.counter("miroir_http_refused_total", {
+  description:
+    "Connections and requests the HTTP API refused or cut off, by reason: connections_per_source, connections_total, requests_held, body_too_large, request_timeout, idle_timeout, pipelined, malformed",
+  incremental: true
+})
+
+/** The refusal counter of one reason. */
+export const httpRefusedWith = (reason: HttpRefusal) => Metric.tagged(httpRefused, "reason", reason)
+
+/** Connections open on the HTTP API's port now (those admitted: see HttpApi/Limits.ts). */
+export const httpOpenConnections = Metric.gauge("miroir_http_open_connections", {
+  description: "Connections open on the HTTP API's port (admitted ones)"
+})
+
+/** Requests held by the HTTP API now: waiting for their turn or being served (the probes aside). */
+export const httpHeldRequests = Metric.gauge("miroir_http_held_requests", {
+  description: "Requests the HTTP API holds now, waiting for their turn or being served, the probes aside"
+})
+
+/**
+ * Why a `POST /hints` was refused before it reached discovery (so costing no lookup and no hint slot):
+ * `content_type` (not `application/json`), `malformed` (not a hint), `source` (not from the pod it names
+ * nor from a peer).
+ */
+export type HintRefusal = "content_type" | "malformed" | "source"
+
+/** Hints refused on arrival, by reason. */
+export const hintsRefused = Metric.counter("miroir_hints_refused_total", {
+  description:
+    "POST /hints refused before discovery saw them, by reason (content_type, malformed, source): no lookup, no slot",
+  incremental: true
+})
+
+/** The refused-hint counter of one reason. */
+export const hintsRefusedWith = (reason: HintRefusal) => Metric.tagged(hintsRefused, "reason", reason)

@@ -24,7 +24,7 @@ export const layer = (shards: number): Layer.Layer<never, never, PeerDiscovery.P
       const discovery = yield* PeerDiscovery.PeerDiscovery
       const cache = yield* OwnershipCache
       yield* discovery.refreshes.pipe(
-        // Not `membership`: DNS starting or ceasing to list this pod, or its leaving (GET /leave), changes
+        // Not `membership`: DNS starting or ceasing to list this pod, or its leaving (Leave.ts), changes
         // its shards, not its peers.
         Stream.changesWith(PeerSet.sameOwnership),
         Stream.mapEffect((set) =>

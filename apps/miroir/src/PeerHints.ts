@@ -4,34 +4,26 @@
  * resigns its shards (Leave.ts). Each peer then looks up DNS sooner than its next tick; nothing but DNS
  * changes a set.
  *
- * The leave starts at the chart's preStop hook (`GET /leave`), or at SIGTERM from the layer's finalizer,
- * which runs before discovery's (this layer depends on it); it is bounded: waiting for DNS to drop this
- * pod is at most {@link LEAVE_DNS_WAIT}, sending at most {@link SEND_TIMEOUT} (every peer at once), so
- * that a stopping pod never exits much later because of hints. In Kubernetes the endpoint leaves the slice
+ * The leave starts at the chart's preStop hook (`miroir leave`, through the admin listener), or at
+ * SIGTERM from the layer's finalizer, which runs before discovery's (this layer depends on it); it is
+ * bounded: waiting for DNS to drop this pod is at most {@link LEAVE_DNS_WAIT}, sending at most
+ * {@link SEND_TIMEOUT} (every peer at once), so that a stopping pod never exits much later because of
+ * hints. When DNS still lists the pod after the wait, it sends nothing and the leave stays unspent. In Kubernetes the endpoint leaves the slice
  * as the pod starts terminating, when the preStop hook is called, so the wait is DNS's own delay in
  * publishing that (CoreDNS's watch, its cache), a few lookups.
  */
 import { HttpClient, HttpServer } from "@effect/platform"
-import { NodeHttpClient } from "@effect/platform-node"
-import {
-  DnsResolver,
-  type Hint,
-  PeerDiscovery,
-  PeerDiscoveryConfig,
-  PeerId,
-  type PeerSet
-} from "@miroir/peer-discovery"
-import { Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { type Hint, PeerDiscovery, type PeerDiscoveryConfig, type PeerSet } from "@miroir/peer-discovery"
+import { Clock, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import * as Client from "./HttpApi/Client.js"
 import type { HintBody } from "./HttpApi/Contract.js"
-import type { AddressTwin } from "./internal/addressTwin.js"
 import * as Leave from "./Leave.js"
-import { peerAddress, PeerUnreachable } from "./PeerClient.js"
+import { baseUrl, httpClientLayer, PeerAddresses, PeerUnreachable } from "./PeerAddresses.js"
 
 /**
- * The longest wait at shutdown for DNS to stop listing this pod before the `left` hints go anyway: with
- * {@link SEND_TIMEOUT}, a stopping pod spends at most 3 s on hints and still exits well within 5 s.
+ * The longest wait of a leave for DNS to stop listing this pod; past it no hint goes and the leave stays
+ * unspent. With {@link SEND_TIMEOUT}, a leave takes at most 3 s, so a stopping pod still exits well within 5 s.
  */
 const LEAVE_DNS_WAIT = Duration.seconds(2)
 
@@ -51,9 +43,15 @@ const LEAVE_POLL_BASE = Duration.millis(50)
  */
 const LEAVE_POLL_CAP = Duration.millis(100)
 
+/** Reasons quoted in the log line of a round of hints: enough to see what went wrong, never a flood. */
+const LOGGED_FAILURES = 3
+
 /**
- * Sends `kind` about `set.self` to every other peer of `set`, each within {@link SEND_TIMEOUT}; returns
- * how many accepted it. Failures are logged at debug: a hint is an optimisation, the ticks still come.
+ * Sends `kind` about `set.self` to every other peer of `set`, all within {@link SEND_TIMEOUT} of the start
+ * (one deadline for the round, {@link SEND_CONCURRENCY} at once), then logs how many took it and why the
+ * others did not: a peer that accepts the connection and never answers is cut at the deadline and
+ * counted as failed, and the line is still written. Failures are not errors: a hint is an optimisation,
+ * the ticks still come.
  */
 const sendAll = (
   post: (peer: string, body: typeof HintBody.Type) => Effect.Effect<void, PeerUnreachable>,
@@ -62,46 +60,53 @@ const sendAll = (
 ) =>
   Effect.gen(function*() {
     const others = set.peers.filter((peer) => peer !== set.self)
-    const results = yield* Effect.forEach(others, (peer) => Effect.either(post(peer, { kind, peer: set.self })), {
-      concurrency: SEND_CONCURRENCY
-    })
+    const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(SEND_TIMEOUT)
+    const results = yield* Effect.forEach(others, (peer) =>
+      Effect.gen(function*() {
+        const left = Duration.millis(Math.max(0, deadline - (yield* Clock.currentTimeMillis)))
+        return yield* post(peer, { kind, peer: set.self }).pipe(
+          Effect.timeoutFail({
+            duration: left,
+            onTimeout: () =>
+              new PeerUnreachable({ peer, reason: `hint not taken within ${Duration.format(SEND_TIMEOUT)}` })
+          }),
+          Effect.either
+        )
+      }), { concurrency: SEND_CONCURRENCY })
     const failed = results.flatMap((result) => (result._tag === "Left" ? [result.left.message] : []))
-    yield* Effect.logInfo(`sent refresh hints: ${kind}`).pipe(
-      Effect.annotateLogs({ peers: others.length, accepted: others.length - failed.length, failed: failed.slice(0, 3) })
+    const log = failed.length === 0 ? Effect.logInfo : Effect.logWarning
+    yield* log(`sent refresh hints: ${kind}`).pipe(
+      Effect.annotateLogs({
+        peers: others.length,
+        accepted: others.length - failed.length,
+        failed: failed.length,
+        failures: failed.slice(0, LOGGED_FAILURES)
+      })
     )
   })
 
 /**
  * Builds the sender: forks the `joined` hints, and returns this pod's leave (Leave.ts), which sends the
  * `left` ones then resigns, at the preStop hook or at the scope's end. Peers are found as the audit finds
- * them ({@link peerAddress}), at `addressTwin` under a test harness.
+ * them (PeerAddresses), on `port`, the port every pod serves on.
  */
-export const make = (port: number, addressTwin: Option.Option<AddressTwin> = Option.none()) =>
+export const make = (port: number) =>
   Effect.gen(function*() {
     const discovery = yield* PeerDiscovery.PeerDiscovery
-    const settings = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
-    const resolver = yield* DnsResolver.DnsResolver
+    const { addressOf } = yield* PeerAddresses
     const http = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
     const client = yield* Effect.provideService(Client.make, HttpClient.HttpClient, http)
-    const addressOf = peerAddress(resolver, PeerId.serviceDomain(settings), addressTwin)
 
     const post = (peer: string, body: typeof HintBody.Type) =>
       Effect.gen(function*() {
         const address = yield* addressOf(peer)
-        const host = address.includes(":") ? `[${address}]` : address
         yield* client.hints.hint({ payload: body }).pipe(
-          Client.at(`http://${host}:${port}`),
+          Client.at(baseUrl(address, port)),
           Effect.mapError((error) =>
-            new PeerUnreachable({ peer, reason: `hint not taken by ${host}: ${error.message}` })
+            new PeerUnreachable({ peer, reason: `hint not taken by ${address}: ${error.message}` })
           )
         )
-      }).pipe(
-        Effect.timeoutFail({
-          duration: SEND_TIMEOUT,
-          onTimeout: () =>
-            new PeerUnreachable({ peer, reason: `hint not taken within ${Duration.format(SEND_TIMEOUT)}` })
-        })
-      )
+      })
 
     // Joined: the first set in which DNS lists this pod, then every peer of it is told.
     yield* discovery.refreshes.pipe(
@@ -116,8 +121,9 @@ export const make = (port: number, addressTwin: Option.Option<AddressTwin> = Opt
     // Until then discovery looks itself up sooner than the ticks (PeerDiscovery's untilListed): a pod
     // starts before it is ready, and waiting for the next tick (up to 1.2 R) would delay these hints.
 
-    // Left: once DNS no longer lists this pod (or the wait is over), to the peers of the last view that
-    // listed it; then this pod resigns, since they look up now.
+    // Left: once DNS no longer lists this pod, to the peers of the last view that listed it; then this pod
+    // resigns, since they look up now. If DNS still lists it when the wait ends, nothing: receivers would
+    // only look up and find it listed, and the leave stays unspent for the next call (Leave.ts).
     const leave = Effect.gen(function*() {
       // A pod DNS never listed has nobody to tell; one it did may be unlisted already (the endpoint
       // leaves as the pod starts terminating, and a tick may have seen it before the hook).
@@ -134,18 +140,23 @@ export const make = (port: number, addressTwin: Option.Option<AddressTwin> = Opt
           Effect.isSuccess
         )
         if (!(yield* unlisted)) {
-          yield* Effect.logInfo("DNS still lists this pod; sending the left hints anyway (peers only look up)").pipe(
-            Effect.annotateLogs({ waited: Duration.format(LEAVE_DNS_WAIT) })
-          )
+          yield* Effect.logInfo(
+            "DNS still lists this pod: no left hints, shards kept; the leave is not spent (the next preStop or SIGTERM runs it again)"
+          ).pipe(Effect.annotateLogs({ waited: Duration.format(LEAVE_DNS_WAIT) }))
+          return { result: "listed", selfInDns: true } satisfies Leave.Outcome
         }
-        yield* sendAll(post, "left", yield* discovery.current).pipe(Effect.timeout(SEND_TIMEOUT), Effect.ignore)
+        yield* sendAll(post, "left", yield* discovery.current)
       }
       // After the hints, not before: resigning before the peers look up would leave the shards unowned.
       yield* discovery.leave
+      return { result: "left", selfInDns: (yield* discovery.current).selfInDns } satisfies Leave.Outcome
     }).pipe(
-      Effect.catchAllCause((cause) => Effect.logWarning("sending the left hints failed", cause)),
-      Effect.zipRight(discovery.current),
-      Effect.map((set): Leave.Outcome => ({ result: "left", selfInDns: set.selfInDns }))
+      Effect.catchAllCause((cause) =>
+        Effect.logWarning("sending the left hints failed", cause).pipe(
+          Effect.zipRight(discovery.current),
+          Effect.map((set): Leave.Outcome => ({ result: "left", selfInDns: set.selfInDns }))
+        )
+      )
     )
     return yield* Leave.make(leave)
   })
@@ -161,16 +172,16 @@ export const layer: Layer.Layer<
   | HttpServer.HttpServer
   | PeerDiscovery.PeerDiscovery
   | PeerDiscoveryConfig.PeerDiscoveryConfig
-  | DnsResolver.DnsResolver
+  | PeerAddresses
 > = Layer.scoped(
   Leave.Leave,
   Effect.gen(function*() {
-    const { peerAddressTwin, peerHints } = yield* AppConfig
+    const { peerHints } = yield* AppConfig
     if (peerHints === "off") {
       const discovery = yield* PeerDiscovery.PeerDiscovery
       return Leave.off(Effect.map(discovery.current, (set) => set.selfInDns))
     }
     const { address } = yield* HttpServer.HttpServer
-    return yield* make(address._tag === "TcpAddress" ? address.port : 0, peerAddressTwin)
+    return yield* make(address._tag === "TcpAddress" ? address.port : 0)
   })
-).pipe(Layer.provide(NodeHttpClient.layerUndici))
+).pipe(Layer.provide(httpClientLayer))

@@ -4,7 +4,7 @@
  * (@effect/opentelemetry's OtlpMetrics/OtlpTracer, protobuf or JSON). An unreachable collector costs a
  * debug log line and nothing else: exports run in their own fibers.
  */
-import { createServer, type Server } from "node:http"
+import type { Server } from "node:http"
 import * as Metrics from "@effect/opentelemetry/Metrics"
 import * as OtlpMetrics from "@effect/opentelemetry/OtlpMetrics"
 import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
@@ -14,6 +14,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
 import { Data, Duration, Effect, Layer, Option } from "effect"
 import type * as AppConfig from "./AppConfig.js"
+import { makeSideServer } from "./internal/sideServer.js"
 import type * as TelemetryConfig from "./TelemetryConfig.js"
 
 /** How long the final OTLP flush may take at shutdown, so that the pod exits in time anyway. */
@@ -49,7 +50,8 @@ const listenScoped = <E>(server: Server, host: string, port: number, onError: (c
 /**
  * Prometheus text format of every Effect metric on `http://<host>:<metricsPort>/metrics`, produced by
  * OpenTelemetry's Prometheus exporter behind a server of our own: a port that cannot be listened on
- * fails the start (the exporter's own server would only log it), and shutdown drops open connections.
+ * fails the start (the exporter's own server would only log it), shutdown drops open connections, and it
+ * is guarded (internal/sideServer.ts) so that no flood of the port costs the heap.
  */
 export const prometheusLayer = (
   app: Pick<AppConfig.Settings, "httpHost" | "metricsPort">,
@@ -58,7 +60,8 @@ export const prometheusLayer = (
   Layer.unwrapScoped(
     Effect.gen(function*() {
       const exporter = new PrometheusExporter({ preventServerStart: true })
-      const server = createServer((request, response) => {
+      // Guarded like the API's port, with small limits: no flood of /metrics may cost the heap either.
+      const server = makeSideServer({}, (request, response) => {
         if (new URL(request.url ?? "/", "http://localhost").pathname === "/metrics") {
           exporter.getMetricsRequestHandler(request, response)
         } else {

@@ -1,61 +1,29 @@
 /**
- * The process every Miroir pod runs. Reads the configuration, then runs the service until SIGTERM or SIGINT, which closes it in order — HTTP server,
- * refresh fiber and worker, a last OTLP flush bounded by Telemetry.SHUTDOWN_FLUSH_TIMEOUT — and exits 0.
- * Any other end — a bad value, a port in use, an address not on this host, a defect — prints one line
- * on stderr saying why, and exits 1.
+ * The program every Miroir pod runs (`node /app/miroir.mjs`): without arguments the pod service
+ * (Serve.ts); `leave`, the chart's preStop hook (LeaveCommand.ts); `--help` says so.
+ *
+ * Each side is imported only when chosen: in the bundle (scripts/bundle.ts) esbuild then wraps what only
+ * one side uses in a function called on its import, so that `miroir leave`, which starts as the pod's
+ * termination does and is a second process in the pod's memory limit while it stops, loads none of the
+ * server's code (Effect, OpenTelemetry, the API's builder).
  */
-import { HttpServer } from "@effect/platform"
-import { NodeRuntime } from "@effect/platform-node"
-import { PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { writeSync } from "node:fs"
-import { Effect, Layer, Option } from "effect"
-import * as App from "./App.js"
-import * as AppConfig from "./AppConfig.js"
-import * as Logging from "./Logging.js"
-import { formatAddressTwin } from "./internal/addressTwin.js"
-import { describeFailure } from "./internal/startupFailure.js"
-import * as TelemetryConfig from "./TelemetryConfig.js"
+const [command, ...args] = process.argv.slice(2)
 
-const program = Effect.gen(function*() {
-  const discovery = yield* PeerDiscoveryConfig.load
-  const app = yield* AppConfig.load
-  const telemetry = yield* TelemetryConfig.load(discovery)
-  const started = Effect.gen(function*() {
-    const server = yield* HttpServer.HttpServer
-    const peers = yield* Effect.flatMap(PeerDiscovery.PeerDiscovery, (d) => d.current)
-    yield* Effect.logInfo("miroir started").pipe(
-      Effect.annotateLogs({
-        http: HttpServer.formatAddress(server.address),
-        metrics: `${app.httpHost}:${app.metricsPort}`,
-        self: peers.self,
-        peers: peers.peers.length,
-        srv: PeerId.srvName(discovery)
-      })
-    )
-    // A harness's stand-in: a pod of a real cluster with it set would ask its peers at the wrong addresses.
-    yield* Option.match(app.peerAddressTwin, {
-      onNone: () => Effect.void,
-      onSome: (twin) =>
-        Effect.logWarning("MIROIR_PEER_ADDRESS_TWIN is set (test harnesses only): peers are asked at the twins").pipe(
-          Effect.annotateLogs({ twin: formatAddressTwin(twin) })
-        )
-    })
-    return yield* Effect.never.pipe(Effect.onInterrupt(() => Effect.logInfo("miroir stopping")))
-  })
-  return yield* Effect.scoped(
-    Layer.build(App.layer({ discovery, app, telemetry })).pipe(
-      Effect.flatMap((context) => Effect.provide(started, context))
-    )
-  ).pipe(
-    Effect.annotateLogs({ pod: PeerId.identify(discovery).fallback }),
-    Effect.provide(Logging.layer(app))
-  )
-}).pipe(
-  // Every cause, defects included, not only typed errors: a defect used to exit 1 without a word.
-  // Written synchronously: runMain exits right after, and a write to a pipe would be lost.
-  Effect.tapErrorCause((cause) =>
-    Effect.sync(() => Option.map(describeFailure(cause), (line) => writeSync(2, `${line}\n`)))
-  )
-)
+const HELP = [
+  "usage: miroir            serve: peer discovery, ownership, the HTTP API and metrics (configured by MIROIR_*)",
+  "       miroir leave [--delay DURATION]",
+  "                         start this pod's leave and wait for it (the preStop hook); miroir leave --help"
+].join("\n")
 
-NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })
+if (command === undefined) {
+  void import("./Serve.js").then((serve) => serve.main())
+} else if (command === "leave") {
+  void import("./LeaveCommand.js").then(async (leave) => (process.exitCode = await leave.run(args)))
+} else if (command === "--help" || command === "-h" || command === "help") {
+  process.stdout.write(`${HELP}\n`)
+} else {
+  process.stderr.write(
+    `miroir: expected a command (leave); run without arguments to serve, or with --help\n`
+  )
+  process.exitCode = 1
+}

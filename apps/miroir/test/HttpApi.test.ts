@@ -203,7 +203,52 @@ describe("the HTTP API", () => {
       expect((yield* ask(api.ownership.audit())).status).toBe("disabled")
       expect(yield* ask(api.probes.healthz())).toEqual({ status: "ok" })
       expect(yield* ask(api.probes.readyz())).toEqual({ status: "ready" })
-      const { result } = yield* ask(api.hints.hint({ payload: { kind: "joined", peer: "10-0-0-9" } }))
-      expect(["following", "pending", "agreed", "full", "off"]).toContain(result)
+      // A hint about the pod this request comes from (127.0.0.1 is 127-0-0-1): taken, and followed.
+      const { result } = yield* ask(api.hints.hint({ payload: { kind: "joined", peer: "127-0-0-1" } }))
+      expect(result).toBe("following")
+      // One about another pod, from here: refused, as the contract's Forbidden.
+      const refused = yield* Effect.flip(ask(api.hints.hint({ payload: { kind: "joined", peer: "10-0-0-9" } })))
+      expect(refused).toBeInstanceOf(Contract.Forbidden)
+      expect(refused).toMatchObject({ source: "127.0.0.1" })
     }).pipe(Effect.provide(Client.layerFetch)))
+
+  it.scopedLive(
+    "POST /hints is taken only as JSON from the pod it names or a peer: 415, 403, counted, and no lookup",
+    () =>
+      Effect.gen(function*() {
+        const { dns, pods: [pod] } = yield* cluster([IPS[0]!])
+        const refusedBy = (reason: AppMetrics.HintRefusal) =>
+          Effect.map(Metric.value(AppMetrics.hintsRefusedWith(reason)), (state) => state.count)
+        const before = { type: yield* refusedBy("content_type"), source: yield* refusedBy("source") }
+        const lookups = yield* dns.lookups(SRV_NAME)
+        const hint = JSON.stringify({ kind: "left", peer: "10-0-0-2" })
+        // What a page in a browser may send to any site without asking it first: no JSON.
+        for (
+          const headers of [
+            { "content-type": "text/plain" },
+            { "content-type": "application/x-www-form-urlencoded" },
+            { "content-type": "multipart/form-data; boundary=x" },
+            {}
+          ]
+        ) {
+          const { body, status } = yield* get(`${pod!.url}/hints`, { method: "POST", body: hint, headers })
+          expect(status, JSON.stringify(headers)).toBe(415)
+          expect(body.accepted).toEqual(["application/json"])
+          expect(body.error).toMatch(/^a hint is application\/json, got /)
+        }
+        // JSON, from an address that is neither 10.0.0.2 nor a peer of the view.
+        const json = { "content-type": "application/json; charset=utf-8" }
+        const forbidden = yield* get(`${pod!.url}/hints`, { method: "POST", body: hint, headers: json })
+        expect(forbidden.status).toBe(403)
+        expect(forbidden.body).toEqual({
+          error: "a hint about 10-0-0-2 is taken only from that pod or a peer of this pod's view, not from 127.0.0.1",
+          source: "127.0.0.1"
+        })
+        expect(yield* refusedBy("content_type")).toBe(before.type + 4)
+        expect(yield* refusedBy("source")).toBe(before.source + 1)
+        // None of them reached discovery: not one lookup more.
+        yield* Effect.sleep("200 millis")
+        expect(yield* dns.lookups(SRV_NAME)).toBe(lookups)
+      })
+  )
 })

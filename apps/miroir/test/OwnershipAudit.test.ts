@@ -8,7 +8,8 @@ import { Context, Duration, Effect, Either, Layer, Metric, Option, Ref, TestCloc
 import * as AppMetrics from "../src/AppMetrics.js"
 import * as OwnershipAudit from "../src/OwnershipAudit.js"
 import * as OwnershipCache from "../src/OwnershipCache.js"
-import { PeerClient, PeerUnreachable } from "../src/PeerClient.js"
+import { PeerUnreachable } from "../src/PeerAddresses.js"
+import { PeerClient } from "../src/PeerClient.js"
 
 const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
 const DOMAIN = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)

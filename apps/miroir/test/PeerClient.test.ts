@@ -1,36 +1,23 @@
-/** Where the audit reaches a peer: the address in a dashed-IP id, nothing guessed for any other id. */
+/**
+ * How the audit asks a peer: at the address PeerAddresses gives (the address in a dashed-IP id, what a
+ * hostname resolves to, twins under a harness), nothing guessed for any other id, and why it failed.
+ */
 import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { DnsResolver, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
+import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
 import { Context, Effect, Either, Layer, Option } from "effect"
+import * as AppConfig from "../src/AppConfig.js"
 import { parseAddressTwin } from "../src/internal/addressTwin.js"
+import * as PeerAddresses from "../src/PeerAddresses.js"
 import * as PeerClient from "../src/PeerClient.js"
-
-const { addressOfId } = PeerClient
-
-describe("PeerClient.addressOfId", () => {
-  it("turns Deployment ids back into their addresses, IPv4 and both IPv6 forms of CoreDNS", () => {
-    expect(addressOfId("10-244-1-5")).toEqual(Option.some("10.244.1.5"))
-    expect(addressOfId("127-0-0-2")).toEqual(Option.some("127.0.0.2"))
-    expect(addressOfId("fd00--1")).toEqual(Option.some("fd00::1"))
-    expect(addressOfId("fd00--0")).toEqual(Option.some("fd00::0"))
-    expect(addressOfId("fd00--")).toEqual(Option.some("fd00::"))
-    expect(addressOfId("fd00-10-244-0-0-0-0-5")).toEqual(Option.some("fd00:10:244:0:0:0:0:5"))
-  })
-
-  it("gives none for hostnames and anything that is not an address", () => {
-    for (const id of ["miroir-0", "miroir-7d9f8c6b5-x2x4q", "10-244-1-256", "10-244-1", "cafe-1", "a", "dead-beef"]) {
-      expect(addressOfId(id), id).toEqual(Option.none())
-    }
-  })
-})
+import { podSettings } from "./support/settings.js"
 
 describe("PeerClient.make", () => {
   const domain = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
   const answer = { self: "10-0-0-2", peers: ["10-0-0-1", "10-0-0-2"], digest: "abcd0123", shards: 4, owned: [1, 3] }
 
   /** The client over the test resolver and an HttpClient that records the URLs and answers `respond`. */
-  const client = (respond: (url: URL) => Response, options: Partial<PeerClient.Options> = {}) =>
+  const client = (respond: (url: URL) => Response, twin?: string) =>
     Effect.gen(function*() {
       const urls: Array<string> = []
       const http = HttpClient.make((request, url) =>
@@ -40,10 +27,20 @@ describe("PeerClient.make", () => {
         })
       )
       const dnsContext = yield* Layer.build(DnsResolver.layerTest)
-      const service = yield* PeerClient.make({ port: 7700, timeout: "1 second", ...options }).pipe(
+      const app = {
+        ...podSettings("10.0.0.1", 0).app,
+        peerAddressTwin: twin === undefined ? Option.none() : Option.some(Either.getOrThrow(parseAddressTwin(twin)))
+      }
+      const addresses = yield* Layer.build(
+        PeerAddresses.layer.pipe(
+          Layer.provide(PeerDiscovery.layer),
+          Layer.provide(Layer.succeedContext(dnsContext)),
+          Layer.provide(Layer.merge(AppConfig.layer(app), PeerDiscoveryConfig.layerTest()))
+        )
+      )
+      const service = yield* PeerClient.make({ port: 7700, timeout: "1 second" }).pipe(
         Effect.provideService(HttpClient.HttpClient, http),
-        Effect.provide(Layer.succeedContext(dnsContext)),
-        Effect.provide(PeerDiscoveryConfig.layerTest())
+        Effect.provide(Layer.succeedContext(addresses))
       )
       return { service, urls, dns: Context.get(dnsContext, DnsResolver.DnsResolverTest) }
     })
@@ -78,8 +75,7 @@ describe("PeerClient.make", () => {
 
   it.scoped("asks a peer at the twin of its address under MIROIR_PEER_ADDRESS_TWIN, ids and hostnames alike", () =>
     Effect.gen(function*() {
-      const addressTwin = Option.some(Either.getOrThrow(parseAddressTwin("198.51.100.0/24=127.0.2.0/24")))
-      const { dns, service, urls } = yield* client(() => Response.json(answer), { addressTwin })
+      const { dns, service, urls } = yield* client(() => Response.json(answer), "198.51.100.0/24=127.0.2.0/24")
       yield* service.ownership("198-51-100-7", 4)
       yield* dns.setAddresses(`miroir-0.${domain}`, ["198.51.100.9"])
       yield* service.ownership("miroir-0", 4)

@@ -1,17 +1,18 @@
 /**
- * The preStop hook's `GET /leave` between real pod processes, with the refresh interval set long (R =
- * 30 s) so that no tick can explain what is seen: a pod DNS has dropped, asked to leave, tells its peers
- * (they receive a `left` hint) and resigns, so that well before its answer (which comes no sooner than the
- * delay) it claims no shard and the others cover every one; SIGTERM then finds the leave over. DNS is a
- * scripted server whose records the test sets, as the endpoints controller would.
+ * The preStop hook between real pod processes, run as the kubelet runs the chart's: `node miroir.mjs
+ * leave --delay 3s`, a second process with the pod's environment, which asks the pod's admin listener.
+ * The refresh interval is long (R = 30 s) so that no tick can explain what is seen: a pod DNS has dropped,
+ * asked to leave, tells its peers (they receive a `left` hint) and resigns, so that well before the
+ * command ends (no sooner than the delay) it claims no shard and the others cover every one; SIGTERM then
+ * finds the leave over. DNS is a scripted server whose records the test sets, as the endpoints controller
+ * would.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { metricValue } from "@miroir/test-support/metricsText"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processes"
-import { Duration } from "effect"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
-import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/pod.js"
+import { ask, commonFreePort, type Pod, podBundle, runLeave, startPod } from "./support/pod.js"
 
 const IPS = ["127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"]
 const R_MS = 30_000
@@ -19,7 +20,8 @@ const SHARDS = 256
 /** The hook's delay: the leave must be over well within it. */
 const DELAY_S = 3
 
-describe("GET /leave between pod processes (R = 30 s)", () => {
+describe("`miroir leave` (the preStop exec) between pod processes (R = 30 s)", () => {
+  let bundle = ""
   let dns: ScriptedDns
   let listed: Array<string> = []
   let port = 0
@@ -48,7 +50,7 @@ describe("GET /leave between pod processes (R = 30 s)", () => {
         : { send: [reply(query, { answers: listed.map((ip) => srv(SRV_NAME, `${dashed(ip)}.${DOMAIN}`, port)) })] }
     )
     port = await commonFreePort(IPS)
-    const bundle = await podBundle()
+    bundle = await podBundle()
     for (const ip of IPS) {
       pods.set(
         ip,
@@ -82,29 +84,28 @@ describe("GET /leave between pod processes (R = 30 s)", () => {
     // Its deletion: DNS drops it, and the kubelet calls the hook.
     listed = listed.filter((other) => other !== ip)
     const dropped = Date.now()
-    const answer = ask(
-      pods.get(ip)!.url,
-      (api) => api.lifecycle.leave({ urlParams: { delay: Duration.seconds(DELAY_S) } })
-    )
-      .then((body) => ({ body, ms: Date.now() - dropped }))
+    const hook = runLeave(pods.get(ip)!.env, bundle, ["--delay", `${DELAY_S}s`])
     await waitUntil("the other pods to own every shard and the leaving one none", DELAY_S * 1000, handedOver(ip))
     const handoverMs = Date.now() - dropped
-    const { body, ms } = await answer
-    console.log(`shards handed over ${handoverMs} ms after DNS dropped the pod; /leave answered after ${ms} ms`)
+    const ran = await hook
+    console.log(
+      `shards handed over ${handoverMs} ms after DNS dropped the pod; the hook ended after ${ran.ms} ms (pod answered after ${ran.answeredMs} ms)`
+    )
     expect(handoverMs).toBeLessThan(DELAY_S * 1000)
-    expect(ms).toBeGreaterThanOrEqual(DELAY_S * 1000)
-    expect(body).toMatchObject({ result: "left", selfInDns: false })
-    expect(body.tookMs).toBeGreaterThanOrEqual(DELAY_S * 1000)
+    expect(ran.code, ran.stderr).toBe(0)
+    expect(ran.stdout).toMatch(/^miroir leave: left: DNS no longer lists this pod.*\n$/)
+    expect(ran.stderr).toBe("")
+    expect(ran.ms).toBeGreaterThanOrEqual(DELAY_S * 1000)
+    expect(ran.answeredMs).toBeGreaterThanOrEqual(DELAY_S * 1000)
     // Each peer received its left hint (no tick could have come: R = 30 s).
     const hintsAfter = await Promise.all(IPS.slice(0, 3).map(leftHints))
     hintsAfter.forEach((count, i) => expect(count, IPS[i]).toBe(hintsBefore[i]! + 1))
     expect(await handedOver(ip)()).toBe(true)
-    // A second call joins the leave that is over: it answers after its own delay only.
-    const again = Date.now()
-    expect(await ask(pods.get(ip)!.url, (api) => api.lifecycle.leave({ urlParams: {} }))).toMatchObject({
-      result: "left"
-    })
-    expect(Date.now() - again).toBeLessThan(1_000)
+    // A second call answers the leave that completed: the pod answers at once.
+    const again = await runLeave(pods.get(ip)!.env, bundle, ["--delay", "0s"])
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stdout).toMatch(/^miroir leave: left/)
+    expect(again.answeredMs).toBeLessThan(1_000)
     // SIGTERM then finds the leave over: the pod exits at once, with no second round of hints.
     const ended = await pods.get(ip)!.stop()
     pods.delete(ip)
@@ -118,11 +119,15 @@ describe("GET /leave between pod processes (R = 30 s)", () => {
     "a pod DNS drops only after the hook was called hands its shards over within a few lookups of the drop",
     async () => {
       const ip = IPS[2]!
-      // The hook first; DNS drops the pod 800 ms later, while the pod looks itself up (its lookups back off
-      // from 50 ms to every 100 ms: a doubling backoff would see the drop only at 1.55 s, 750 ms late).
-      const answer = ask(
-        pods.get(ip)!.url,
-        (api) => api.lifecycle.leave({ urlParams: { delay: Duration.seconds(DELAY_S) } })
+      // The hook first; DNS drops the pod 800 ms after the pod received it, while the pod looks itself up
+      // (its lookups back off from 50 ms to every 100 ms: a doubling backoff would see the drop only at
+      // 1.55 s, 750 ms late).
+      const hook = runLeave(pods.get(ip)!.env, bundle, ["--delay", `${DELAY_S}s`])
+      const pod = pods.get(ip)!
+      await waitUntil(
+        "the pod to receive the leave",
+        30_000,
+        async () => pod.process.output().includes("leave requested (admin listener)")
       )
       await new Promise((resolve) => setTimeout(resolve, 800))
       listed = listed.filter((other) => other !== ip)
@@ -131,7 +136,9 @@ describe("GET /leave between pod processes (R = 30 s)", () => {
       const handoverMs = Date.now() - dropped
       console.log(`shards handed over ${handoverMs} ms after DNS dropped the pod (hook called 800 ms before)`)
       expect(handoverMs).toBeLessThan(500)
-      expect(await answer).toMatchObject({ result: "left", selfInDns: false })
+      const ran = await hook
+      expect(ran.code, ran.stderr).toBe(0)
+      expect(ran.stdout).toMatch(/^miroir leave: left/)
     },
     60_000
   )

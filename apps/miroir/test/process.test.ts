@@ -97,17 +97,27 @@ describe("pod processes against unbound", () => {
 
 describe.concurrent("bad configuration", () => {
   const cases: ReadonlyArray<readonly [string, string, string]> = [
-    ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "20s", "a duration below MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL"],
+    // The interval was not set: the error says its value is the default, and names only the variable set.
+    [
+      "MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT",
+      "20s",
+      "a duration below the refresh interval (15s, the default: MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL is unset)"
+    ],
     ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "often", "a duration from 10ms to 1h"],
     ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "1ms", "a duration from 10ms to 1h"],
     ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "597h", "a duration from 5ms to 1h"],
     ["OTEL_METRIC_EXPORT_INTERVAL", "2147483648", "an integer from 100 to 86400000"],
     ["POD_IP", "10.0.0.256", "an IPv4 or IPv6 address"],
-    ["MIROIR_HTTP_PORT", "http", "an integer from 0 to 65535"],
+    ["MIROIR_HTTP_PORT", "http", "an integer from 1 to 65535"],
+    // Port 0 would listen on a random port while the pod asks its peers on the same number.
+    ["MIROIR_HTTP_PORT", "0", "an integer from 1 to 65535"],
     ["MIROIR_SHARDS", "0", "an integer from 1 to 65536"],
     ["MIROIR_LOG_FORMAT", "xml", "one of \"json\", \"pretty\""],
     ["OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "one of \"http/protobuf\", \"http/json\""],
-    ["OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "an http:// or https:// URL"]
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318", "an http:// or https:// URL"],
+    ["MIROIR_ADMIN_HOST", "0.0.0.0", "a loopback address (127.0.0.0/8 or ::1)"],
+    ["MIROIR_ADMIN_HOST", "10.0.0.1", "a loopback address (127.0.0.0/8 or ::1)"],
+    ["MIROIR_ADMIN_PORT", "0", "an integer from 1 to 65535"]
   ]
   it.each(cases)("%s=%s exits 1 with one line naming it", async (variable, value, expected) => {
     const started = spawnPod({ POD_NAME: "miroir-0", [variable]: value })
@@ -119,6 +129,23 @@ describe.concurrent("bad configuration", () => {
     expect(lines[0]).toMatch(new RegExp(`^invalid configuration: ${variable}=${JSON.stringify(value)}: expected `))
     expect(lines[0]).toContain(expected)
   }, 120_000)
+})
+
+describe("a refresh interval set alone", () => {
+  it("MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL=2s starts, with the lookup timeout derived from it (1s)", async () => {
+    const pod = await startPod("127.0.0.8", {
+      // Nothing answers there: discovery fails and the pod starts anyway, as it should.
+      MIROIR_DNS_SERVERS: `127.0.0.1:${await freePort()}`,
+      MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "2s"
+    })
+    try {
+      const started = pod.process.output().split("\n").find((line) => line.includes("\"miroir started\""))
+      expect(started).toBeDefined()
+      expect(JSON.parse(started!)).toMatchObject({ annotations: { refreshInterval: "2s", lookupTimeout: "1s" } })
+    } finally {
+      await pod.stop()
+    }
+  })
 })
 
 /** What the process wrote on stderr, collected from the start (its logs go to stdout). */
@@ -137,9 +164,12 @@ const occupy = (host: string, port: number): Promise<Server> =>
   })
 
 describe("start-up failures that are not configuration errors", () => {
-  const base = async (host: string) => ({
+  const base = async (host: string, adminHost = host) => ({
     POD_NAME: "miroir-0",
     MIROIR_HTTP_HOST: host,
+    // Its admin listener on a loopback address of its own: 127.0.0.1's default port may be another pod's.
+    MIROIR_ADMIN_HOST: adminHost,
+    MIROIR_ADMIN_PORT: String(await freePort(adminHost)),
     // Nothing answers there: discovery fails fast and the pod starts anyway, as it should.
     MIROIR_DNS_SERVERS: `127.0.0.1:${await freePort()}`,
     MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "100ms"
@@ -176,10 +206,26 @@ describe("start-up failures that are not configuration errors", () => {
     }, 120_000)
   }
 
+  it("the admin port already in use: exits 1 with one line naming its variables", async () => {
+    const host = "127.0.0.176"
+    const taken = await freePort(host)
+    const holder = await occupy(host, taken)
+    try {
+      await expectOneLine(
+        { ...(await base(host)), MIROIR_ADMIN_PORT: String(taken), MIROIR_HTTP_PORT: String(await freePort(host)) },
+        new RegExp(
+          `^cannot start the admin listener on ${host}:${taken} \\(MIROIR_ADMIN_HOST, MIROIR_ADMIN_PORT\\): .*EADDRINUSE`
+        )
+      )
+    } finally {
+      holder.close()
+    }
+  }, 120_000)
+
   it("an address that is not this host's: exits 1 with one line saying so", async () => {
     // A documentation address (TEST-NET-3, RFC 5737): never assigned to an interface, and nothing is sent.
     await expectOneLine(
-      { ...(await base("203.0.113.7")), MIROIR_HTTP_PORT: "17700", MIROIR_METRICS_PORT: "19090" },
+      { ...(await base("203.0.113.7", "127.0.0.177")), MIROIR_HTTP_PORT: "17700", MIROIR_METRICS_PORT: "19090" },
       /EADDRNOTAVAIL.*203\.0\.113\.7/
     )
   }, 120_000)

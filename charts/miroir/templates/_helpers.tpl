@@ -173,15 +173,18 @@ than as pods in a crash loop or objects the API server refuses:
 */}}
 {{- define "miroir.validate" -}}
 {{- $refresh := include "miroir.refreshSeconds" . | float64 }}
-{{- $timeout := include "miroir.seconds" .Values.discovery.lookupTimeout | float64 }}
 {{- if or (lt $refresh 0.01) (gt $refresh 3600.0) }}
 {{- fail (printf "discovery.refreshInterval (%s) must be from 10ms to 1h" .Values.discovery.refreshInterval) }}
 {{- end }}
+{{- /* Unset, the pods derive it from the interval (half, at most 3s), which is always valid. */}}
+{{- with .Values.discovery.lookupTimeout }}
+{{- $timeout := include "miroir.seconds" . | float64 }}
 {{- if lt $timeout 0.005 }}
-{{- fail (printf "discovery.lookupTimeout (%s) must be at least 5ms" .Values.discovery.lookupTimeout) }}
+{{- fail (printf "discovery.lookupTimeout (%s) must be at least 5ms" .) }}
 {{- end }}
 {{- if ge $timeout $refresh }}
-{{- fail (printf "discovery.lookupTimeout (%s) must be below discovery.refreshInterval (%s)" .Values.discovery.lookupTimeout .Values.discovery.refreshInterval) }}
+{{- fail (printf "discovery.lookupTimeout (%s) must be below discovery.refreshInterval (%s)" . $.Values.discovery.refreshInterval) }}
+{{- end }}
 {{- end }}
 {{- $audit := include "miroir.auditInterval" . }}
 {{- if and $audit (ne $audit "auto") (ne $audit "off") }}
@@ -192,7 +195,7 @@ than as pods in a crash loop or objects the API server refuses:
 {{- end }}
 {{- $preStop := int .Values.lifecycle.preStopSleepSeconds }}
 {{- if lt (int .Values.terminationGracePeriodSeconds) (add $preStop 8) }}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + 8: the grace period counts from the start of the preStop hook, which answers after the delay or, if DNS is slow to drop the pod, up to 3 s later (2 s waiting for DNS, 1 s telling its peers), and the process then takes a few seconds to exit" (int .Values.terminationGracePeriodSeconds) $preStop) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least lifecycle.preStopSleepSeconds (%d) + 8: the grace period counts from the start of the preStop hook, an exec of the pod's program that ends after the delay or, if DNS is slow to drop the pod, up to 3 s later (2 s waiting for DNS, 1 s telling its peers), and the process then takes a few seconds to exit" (int .Values.terminationGracePeriodSeconds) $preStop) }}
 {{- end }}
 {{- if and (eq (dig "type" "" .Values.strategy) "Recreate") (hasKey .Values.strategy "rollingUpdate") }}
 {{- fail "strategy.rollingUpdate may not be set with strategy.type Recreate (the API server refuses it)" }}

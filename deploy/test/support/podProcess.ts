@@ -4,6 +4,7 @@
  * pointed at a dead loopback port: whether it starts (and answers /healthz) or exits naming a variable
  * is then the pod service's own verdict on the values the chart rendered.
  */
+import { execFile } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -28,14 +29,20 @@ export interface PodProcess {
 
 /**
  * The environment of a pod at `ip` (127.0.0.x) from `rendered` (the container's plain env values): the
- * Downward API values the kubelet would fill in, the cluster domain, free ports on `ip` instead of 7700/9090 (other tests
- * share this machine), the listen address on `ip`, and DNS at a loopback port where nothing answers.
+ * Downward API values the kubelet would fill in, the cluster domain, free ports on `ip` instead of
+ * 7700/9090/7701 (other tests share this machine), the listen addresses on `ip`, and DNS at a loopback
+ * port where nothing answers.
  */
 export const podEnvironment = async (
   ip: string,
   rendered: ReadonlyMap<string, string>
 ): Promise<Record<string, string>> => {
-  const [httpPort, metricsPort, deadDns] = [await freePort(ip), await freePort(ip), await freePort("127.0.0.1")]
+  const [httpPort, metricsPort, adminPort, deadDns] = [
+    await freePort(ip),
+    await freePort(ip),
+    await freePort(ip),
+    await freePort("127.0.0.1")
+  ]
   return {
     ...Object.fromEntries(rendered),
     POD_NAME: `miroir-7d9f8c6b5-${ip.split(".").pop()}x2x4`,
@@ -44,6 +51,10 @@ export const podEnvironment = async (
     MIROIR_HTTP_HOST: ip,
     MIROIR_HTTP_PORT: String(httpPort),
     MIROIR_METRICS_PORT: String(metricsPort),
+    // The admin listener on `ip` too, the stand-in for the pod's own loopback: another test's pod may
+    // hold 127.0.0.1's default port.
+    MIROIR_ADMIN_HOST: ip,
+    MIROIR_ADMIN_PORT: String(adminPort),
     MIROIR_DNS_SERVERS: `127.0.0.1:${deadDns}`,
     // What the pod would read from its resolv.conf's search list; this machine's says nothing of it.
     MIROIR_CLUSTER_DOMAIN: "cluster.local"
@@ -64,6 +75,45 @@ export const startPod = async (env: Record<string, string>, nodeBinary?: string)
     Process.awaitReady(started, `${url}/healthz`, Pod.answers(`${url}/healthz`), { timeout: Duration.seconds(60) })
   )
   return { started, url }
+}
+
+/** How a command run in the container ended. */
+export interface ExecRun {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly ms: number
+}
+
+/**
+ * Runs a rendered `exec` command (the preStop hook's) as the container runtime would, with `env` (the
+ * container's environment, which an exec inherits) and only PATH and HOME besides; the image's `node`
+ * and `/app/miroir.mjs` are this machine's node (or `nodeBinary`) and the bundle. Stopped by its pid
+ * after `timeoutMs`.
+ */
+export const runExec = async (
+  command: ReadonlyArray<string>,
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  nodeBinary = process.execPath
+): Promise<ExecRun> => {
+  const bundleFile = await podBundle()
+  const [executable, ...args] = command
+  if (executable !== "node") throw new Error(`the image runs node commands, not ${executable}`)
+  const local = args.map((arg) => (arg === "/app/miroir.mjs" ? bundleFile : arg))
+  const started = Date.now()
+  return new Promise((resolve) =>
+    execFile(nodeBinary, local, {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env },
+      timeout: timeoutMs
+    }, (error, stdout, stderr) =>
+      resolve({
+        code: error === null ? 0 : typeof error.code === "number" ? error.code : null,
+        stdout,
+        stderr,
+        ms: Date.now() - started
+      }))
+  )
 }
 
 /** Waits for a process that must exit by itself (a refused configuration), at most `timeoutMs`. */

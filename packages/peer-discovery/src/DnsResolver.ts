@@ -4,10 +4,11 @@
  * `layerTest` an in-memory table that tests script through {@link DnsResolverTest}.
  */
 import { getServers } from "node:dns"
-import { Context, Duration, Effect, type Either, Layer, Metric, type Scope } from "effect"
+import { Context, Duration, Effect, Either, Layer, Metric, type Scope } from "effect"
 import { DnsLookupError } from "./DnsLookupError.js"
 import * as DnsClient from "./internal/dnsClient.js"
 import { fullyQualified } from "./internal/dnsName.js"
+import * as Parse from "./internal/parse.js"
 import { parseServer, type Server } from "./internal/dnsTransport.js"
 import { makeTestResolver } from "./internal/testResolver.js"
 import * as Metrics from "./Metrics.js"
@@ -20,6 +21,12 @@ export interface SrvRecord {
   readonly port: number
   readonly priority: number
   readonly weight: number
+  /**
+   * The target's addresses, from the answer's additional section (CoreDNS sends the A/AAAA records of a
+   * headless Service's targets there), canonical IPv6; empty when the server sent none for it, or left
+   * them out of a large answer.
+   */
+  readonly addresses: ReadonlyArray<string>
 }
 
 /** The lookups. Names are queried fully-qualified: a missing trailing dot is added. */
@@ -74,30 +81,34 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         Effect.flatMap((answer) =>
           answer.records.length === 0
             ? Effect.fail(new DnsLookupError({ outcome: "nodata", name, rrtype: type, code: "NOERROR" }))
-            : Effect.succeed(answer.records)
+            : Effect.succeed(answer)
         )
       )
 
     const resolveSrv = (name: string) => {
       const fqdn = fullyQualified(name)
-      return Effect.map(records(fqdn, "SRV"), (answers) =>
-        answers.flatMap((record) =>
+      return Effect.map(records(fqdn, "SRV"), (answer) => {
+        const addresses = extraAddressesByName(answer.extraAddresses)
+        return answer.records.flatMap((record) =>
           record.type === "SRV"
             ? [{
               name: record.data.target,
               port: record.data.port,
               priority: record.data.priority ?? 0,
-              weight: record.data.weight ?? 0
+              weight: record.data.weight ?? 0,
+              addresses: addresses.get(fullyQualified(record.data.target)) ?? []
             }]
             : []
-        ))
+        )
+      })
     }
 
     const resolveAddresses = (name: string) => {
       const fqdn = fullyQualified(name)
       const lookup = (rrtype: "A" | "AAAA") =>
-        Effect.map(records(fqdn, rrtype), (answers) =>
-          answers.flatMap((record) => (record.type === "A" || record.type === "AAAA" ? [record.data] : []))).pipe(
+        Effect.map(records(fqdn, rrtype), (answer) =>
+          answer.records.flatMap((record) => (record.type === "A" || record.type === "AAAA" ? [record.data] : [])))
+          .pipe(
             Effect.either
           )
       return Effect.all([lookup("A"), lookup("AAAA")], { concurrency: 2 }).pipe(
@@ -108,6 +119,20 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
     }
     return { resolveSrv, resolveAddresses }
   })
+
+/** The addresses of an additional section, by owner name (fully qualified, lower case). */
+const extraAddressesByName = (
+  records: ReadonlyArray<{ readonly type: string; readonly name: string; readonly data?: unknown }>
+): ReadonlyMap<string, ReadonlyArray<string>> => {
+  const byName = new Map<string, Array<string>>()
+  for (const record of records) {
+    if ((record.type !== "A" && record.type !== "AAAA") || typeof record.data !== "string") continue
+    const name = fullyQualified(record.name)
+    const address = Either.getOrElse(Parse.ipAddress(record.data), () => record.data as string)
+    byName.set(name, [...(byName.get(name) ?? []), address])
+  }
+  return byName
+}
 
 /** Merges the A and AAAA results of one name as {@link Service.resolveAddresses} documents. */
 export const combineAddresses = (
@@ -130,8 +155,15 @@ export const layer: Layer.Layer<DnsResolver, never, PeerDiscoveryConfig> = Layer
 
 /** Scripting and inspection of the in-memory resolver of {@link layerTest}. */
 export interface TestControl {
-  /** Publishes `records` as the SRV records of `name` (an empty list: the name exists, no data). */
-  readonly setSrv: (name: string, records: ReadonlyArray<SrvRecord>) => Effect.Effect<void>
+  /**
+   * Publishes `records` as the SRV records of `name` (an empty list: the name exists, no data). A record's
+   * `addresses` default to the A/AAAA records of its target in the table at lookup time, as a server puts
+   * them in the additional section.
+   */
+  readonly setSrv: (
+    name: string,
+    records: ReadonlyArray<Omit<SrvRecord, "addresses"> & Partial<Pick<SrvRecord, "addresses">>>
+  ) => Effect.Effect<void>
   /** Publishes `addresses` (IPv4 and IPv6 mixed) as the A/AAAA records of `name`. */
   readonly setAddresses: (name: string, addresses: ReadonlyArray<string>) => Effect.Effect<void>
   /** Removes `name`: its lookups answer NXDOMAIN. */

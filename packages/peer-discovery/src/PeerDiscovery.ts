@@ -183,9 +183,13 @@ const untilListed = <E>(current: Effect.Effect<PeerSet.PeerSet>, lookup: Effect.
     Effect.ignore
   )
 
-/** What one lookup found: the listed ids, the targets that were not the Service's, and SRV records with port 0. */
+/**
+ * What one lookup found: the listed ids, the addresses the answer gave for them, the targets that were not
+ * the Service's, and SRV records with port 0.
+ */
 interface Listing {
   readonly ids: ReadonlyArray<PeerId.PeerId>
+  readonly addresses: ReadonlyMap<PeerId.PeerId, ReadonlyArray<string>>
   readonly foreign: ReadonlyArray<string>
   readonly portZero: number
 }
@@ -229,6 +233,7 @@ const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
       name: domain,
       lookup: Effect.map(bounded(domain, "A/AAAA", () => resolver.resolveAddresses(domain)), (addresses) => ({
         ids: addresses.map(PeerId.fromIp),
+        addresses: new Map(),
         foreign: [],
         portZero: 0
       }))
@@ -239,6 +244,7 @@ const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
     name,
     lookup: Effect.map(bounded(name, "SRV", () => resolver.resolveSrv(name)), (records) => {
       const ids: Array<PeerId.PeerId> = []
+      const addresses = new Map<PeerId.PeerId, ReadonlyArray<string>>()
       const foreign: Array<string> = []
       let portZero = 0
       for (const record of records) {
@@ -249,10 +255,13 @@ const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
         }
         Option.match(PeerId.fromTarget(record.name, domain), {
           onNone: () => foreign.push(record.name),
-          onSome: (id) => ids.push(id)
+          onSome: (id) => {
+            ids.push(id)
+            if (record.addresses.length > 0) addresses.set(id, record.addresses)
+          }
         })
       }
-      return { ids, foreign, portZero }
+      return { ids, addresses, foreign, portZero }
     })
   }
 }
@@ -283,7 +292,7 @@ export const make = Effect.gen(function*() {
   const publish = (listing: Listing, at: Date): Effect.Effect<Outcome> =>
     Effect.gen(function*() {
       const previous = yield* SubscriptionRef.get(state)
-      const current = PeerSet.fromAnswer(identity, listing.ids, at, previous)
+      const current = PeerSet.fromAnswer(identity, listing.ids, at, previous, listing.addresses)
       if (listing.portZero > 0) {
         yield* Metric.incrementBy(Metrics.ignoredRecordsWithReason("port_zero"), listing.portZero)
       }
@@ -396,7 +405,7 @@ export const make = Effect.gen(function*() {
         error.isAnswer
           ? Effect.logDebug("DNS lists no ready pods").pipe(
             Effect.annotateLogs({ outcome: error.outcome, name }),
-            Effect.zipRight(publish({ ids: [], foreign: [], portZero: 0 }, at))
+            Effect.zipRight(publish({ ids: [], addresses: new Map(), foreign: [], portZero: 0 }, at))
           )
           : Effect.gen(function*() {
             const held = yield* Ref.getAndSet(heldShrink, Option.none())

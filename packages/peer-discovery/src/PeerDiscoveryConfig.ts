@@ -37,7 +37,8 @@ export interface Settings {
   readonly refreshInterval: Duration.Duration
   /**
    * Upper bound of one whole lookup, over every server: at least 5 ms ({@link LOOKUP_TIMEOUT_MIN}), below
-   * the refresh interval. PeerDiscovery keeps it for any resolver; `DnsResolver.layer` shares it among its servers.
+   * the refresh interval; when unset, {@link defaultLookupTimeout} of the interval. PeerDiscovery keeps it
+   * for any resolver; `DnsResolver.layer` shares it among its servers.
    */
   readonly lookupTimeout: Duration.Duration
   /** The cluster domain, without trailing dot (`cluster.local`). */
@@ -67,7 +68,10 @@ export const Variables = {
   dnsServers: "MIROIR_DNS_SERVERS"
 } as const satisfies Record<keyof Settings, string>
 
-/** Defaults of the optional settings, as they would be written in the environment. */
+/**
+ * Defaults of the optional settings, as they would be written in the environment. The lookup timeout's
+ * follows the interval: {@link defaultLookupTimeout}.
+ */
 export const Defaults = {
   podNamespace: "default",
   service: "miroir-headless",
@@ -75,9 +79,20 @@ export const Defaults = {
   protocol: "tcp",
   record: "srv",
   refreshInterval: "15s",
-  lookupTimeout: "3s",
   clusterDomain: "cluster.local"
 } as const
+
+/** The longest default lookup timeout: {@link defaultLookupTimeout} at intervals of 6 s and more. */
+export const LOOKUP_TIMEOUT_DEFAULT_MAX = Duration.seconds(3)
+
+/**
+ * The lookup timeout when `MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT` is unset: half the refresh interval, at
+ * most {@link LOOKUP_TIMEOUT_DEFAULT_MAX} (3 s at the default 15 s). It follows the interval so that any
+ * interval the range allows starts with the timeout left unset (a fixed 3 s refused every interval up to
+ * 3 s), and half leaves a tick room for the backoff's retries after a lookup that timed out.
+ */
+export const defaultLookupTimeout = (interval: Duration.Duration): Duration.Duration =>
+  Duration.min(Duration.times(interval, 0.5), LOOKUP_TIMEOUT_DEFAULT_MAX)
 
 /**
  * The range of the refresh interval. Below 10 ms lookups would follow each other back to back and burn a
@@ -120,41 +135,48 @@ export const config = (resolvConf?: string): Config.Config<Settings> =>
       ConfigVariable.durationBetween(REFRESH_INTERVAL_RANGE.min, REFRESH_INTERVAL_RANGE.max),
       { default: Defaults.refreshInterval }
     ),
-    lookupTimeout: ConfigVariable.variable(
+    lookupTimeout: optional(
       Variables.lookupTimeout,
-      ConfigVariable.durationBetween(LOOKUP_TIMEOUT_MIN, REFRESH_INTERVAL_RANGE.max),
-      { default: Defaults.lookupTimeout }
+      ConfigVariable.durationBetween(LOOKUP_TIMEOUT_MIN, REFRESH_INTERVAL_RANGE.max)
     ),
-    // Its text too, to name it in the error when it is not below the interval.
-    lookupTimeoutText: Config.withDefault(Config.string(Variables.lookupTimeout), Defaults.lookupTimeout),
+    // The texts as written (none when unset), to quote and name only what the operator set in an error.
+    lookupTimeoutText: Config.option(Config.string(Variables.lookupTimeout)),
+    refreshIntervalText: Config.option(Config.string(Variables.refreshInterval)),
     clusterDomain: Config.option(Config.string(Variables.clusterDomain)),
     dnsServers: optional(Variables.dnsServers, Parse.dnsServers)
   }).pipe(
-    Config.mapOrFail(({ clusterDomain, dnsServers, lookupTimeoutText, ...settings }) => {
-      if (Duration.greaterThanOrEqualTo(settings.lookupTimeout, settings.refreshInterval)) {
-        return Either.left(ConfigVariable.invalid(
-          Variables.lookupTimeout,
-          lookupTimeoutText,
-          `a duration below ${Variables.refreshInterval} (${Duration.format(settings.refreshInterval)})`
-        ))
+    Config.mapOrFail(
+      ({ clusterDomain, dnsServers, lookupTimeout, lookupTimeoutText, refreshIntervalText, ...rest }) => {
+        const timeout = Option.getOrElse(lookupTimeout, () => defaultLookupTimeout(rest.refreshInterval))
+        if (Option.isSome(lookupTimeoutText) && Duration.greaterThanOrEqualTo(timeout, rest.refreshInterval)) {
+          const interval = Duration.format(rest.refreshInterval)
+          return Either.left(ConfigVariable.invalid(
+            Variables.lookupTimeout,
+            lookupTimeoutText.value,
+            Option.isSome(refreshIntervalText)
+              ? `a duration below ${Variables.refreshInterval} (${interval})`
+              : `a duration below the refresh interval (${interval}, the default: ${Variables.refreshInterval} is unset)`
+          ))
+        }
+        const settings = { ...rest, lookupTimeout: timeout }
+        // The domain last: its default depends on the namespace.
+        const domain = Option.getOrElse(
+          clusterDomain,
+          () =>
+            (resolvConf === undefined ? undefined : clusterDomainFromResolvConf(resolvConf, settings.podNamespace)) ??
+              Defaults.clusterDomain
+        )
+        return Either.match(Parse.domainName(domain), {
+          onLeft: (expected) => Either.left(ConfigVariable.invalid(Variables.clusterDomain, domain, expected)),
+          onRight: (clusterDomain) =>
+            Either.right({
+              ...settings,
+              clusterDomain,
+              dnsServers: Option.getOrElse(dnsServers, (): ReadonlyArray<string> => [])
+            })
+        })
       }
-      // The domain last: its default depends on the namespace.
-      const domain = Option.getOrElse(
-        clusterDomain,
-        () =>
-          (resolvConf === undefined ? undefined : clusterDomainFromResolvConf(resolvConf, settings.podNamespace)) ??
-            Defaults.clusterDomain
-      )
-      return Either.match(Parse.domainName(domain), {
-        onLeft: (expected) => Either.left(ConfigVariable.invalid(Variables.clusterDomain, domain, expected)),
-        onRight: (clusterDomain) =>
-          Either.right({
-            ...settings,
-            clusterDomain,
-            dnsServers: Option.getOrElse(dnsServers, (): ReadonlyArray<string> => [])
-          })
-      })
-    })
+    )
   )
 
 /**
@@ -209,7 +231,7 @@ export const testSettings: Settings = {
   protocol: Defaults.protocol,
   record: Defaults.record,
   refreshInterval: Duration.seconds(15),
-  lookupTimeout: Duration.seconds(3),
+  lookupTimeout: defaultLookupTimeout(Duration.seconds(15)),
   clusterDomain: Defaults.clusterDomain,
   dnsServers: []
 }

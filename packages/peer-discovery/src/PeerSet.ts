@@ -22,6 +22,13 @@ export interface PeerSet {
    * DNS no longer lists it). Kept by every later answer: a pod that leaves does not come back.
    */
   readonly leaving: boolean
+  /**
+   * Where DNS says the listed peers are, for those it said: the addresses of the SRV answer's additional
+   * section (CoreDNS sends the A/AAAA records of a headless Service's targets there), kept from an
+   * earlier answer for a peer still listed when a later one left them out. What a StatefulSet hostname or
+   * a pod name stands for, without a lookup of its own; a dashed-IP id says its address itself.
+   */
+  readonly addresses: ReadonlyMap<PeerId, ReadonlyArray<string>>
   /** When DNS last answered (records, NXDOMAIN or no data); none before the first answer. */
   readonly refreshedAt: Option.Option<Date>
   /** True while the lookups since the last answer have failed: the peers are the last good ones. */
@@ -35,16 +42,21 @@ export const initial = (identity: SelfIdentity): PeerSet => ({
   selfInDns: false,
   everListed: false,
   leaving: false,
+  addresses: new Map(),
   refreshedAt: Option.none(),
   stale: false
 })
 
-/** The set from the ids of one DNS answer (possibly none), answered at `at`, after the set `previous`. */
+/**
+ * The set from the ids of one DNS answer (possibly none), answered at `at`, after the set `previous`, with
+ * the addresses the answer gave for them.
+ */
 export const fromAnswer = (
   identity: SelfIdentity,
   listed: Iterable<PeerId>,
   at: Date,
-  previous?: PeerSet
+  previous?: PeerSet,
+  addresses: ReadonlyMap<PeerId, ReadonlyArray<string>> = new Map()
 ): PeerSet => {
   const unique = [...new Set(listed)].sort(compareIds)
   const listedSelf = unique.find((id) => identity.aliases.has(id))
@@ -58,6 +70,10 @@ export const fromAnswer = (
     selfInDns,
     everListed: selfInDns || previous?.everListed === true,
     leaving: previous?.leaving === true,
+    addresses: new Map(peers.flatMap((id) => {
+      const given = addresses.get(id) ?? previous?.addresses.get(id)
+      return given === undefined || given.length === 0 ? [] : [[id, given] as const]
+    })),
     refreshedAt: Option.some(at),
     stale: false
   }

@@ -58,7 +58,45 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
       expect(dnsServer.queries.map((q) => q.transport)).toEqual(["udp"])
       const opt = dnsServer.queries[0]!.packet.additionals?.find((record) => record.type === "OPT")
       expect(opt).toMatchObject({ udpPayloadSize: EDNS_PAYLOAD_SIZE })
-      expect(found[0]).toEqual({ name: target(1).replace(/\.$/, ""), port: 7700, priority: 0, weight: 10 })
+      expect(found[0]).toEqual({
+        name: target(1).replace(/\.$/, ""),
+        port: 7700,
+        priority: 0,
+        weight: 10,
+        addresses: []
+      })
+    }))
+
+  it.live("gives each target the addresses of the additional section, as CoreDNS sends them", () =>
+    Effect.gen(function*() {
+      const hostname = (label: string) => `${label}.${SRV_NAME.split(".").slice(2).join(".")}`
+      yield* use(dnsServer, (query) => ({
+        send: [reply(query, {
+          answers: [
+            {
+              name: SRV_NAME,
+              type: "SRV",
+              ttl: 5,
+              data: { priority: 0, weight: 50, port: 7700, target: hostname("miroir-0") }
+            },
+            {
+              name: SRV_NAME,
+              type: "SRV",
+              ttl: 5,
+              data: { priority: 0, weight: 50, port: 7700, target: hostname("miroir-1") }
+            }
+          ],
+          additionals: [
+            { name: hostname("miroir-0"), type: "A", ttl: 5, data: "10.2.0.10" },
+            { name: hostname("MIROIR-0"), type: "AAAA", ttl: 5, data: "fd00:0:0:0:0:0:0:10" },
+            // Not a target of the answer: no record carries it.
+            { name: hostname("stranger"), type: "A", ttl: 5, data: "10.2.0.99" }
+          ]
+        })]
+      }))
+      const resolver = yield* resolverFor([dnsServer.server])
+      const found = yield* resolver.resolveSrv(SRV_NAME)
+      expect(found.map((record) => record.addresses)).toEqual([["10.2.0.10", "fd00::10"], []])
     }))
 
   it.live("asks again over TCP when the UDP answer is truncated, and takes the whole TCP answer", () =>

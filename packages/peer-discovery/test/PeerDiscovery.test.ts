@@ -254,8 +254,8 @@ describe("PeerDiscovery", () => {
         ...pods(2),
         srvFor("10.0.0.2", 2),
         { ...srvFor("10.0.0.2"), port: 7701 },
-        { name: "10-0-0-66.other.default.svc.cluster.local", port: 7700, priority: 0, weight: 50 },
-        { name: "attacker.example.com", port: 7700, priority: 0, weight: 50 }
+        { name: "10-0-0-66.other.default.svc.cluster.local", port: 7700, priority: 0, weight: 50, addresses: [] },
+        { name: "attacker.example.com", port: 7700, priority: 0, weight: 50, addresses: [] }
       ])
       expect(yield* peersOf(discovery)).toEqual(podIds(2))
       expect((yield* Metric.value(Metrics.foreignTargets)).count - before).toBe(2)

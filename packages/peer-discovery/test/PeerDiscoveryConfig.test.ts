@@ -97,7 +97,11 @@ describe("PeerDiscoveryConfig", () => {
     ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "1ms", /a duration from 10ms to 1h/],
     ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "61m", /a duration from 10ms to 1h/],
     ["MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL", "600h", /a duration from 10ms to 1h/],
-    ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "15s", /below MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL/],
+    [
+      "MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT",
+      "15s",
+      /^a duration below the refresh interval \(15s, the default: MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL is unset\)$/
+    ],
     ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "597h", /a duration from 5ms to 1h/],
     ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "1ms", /a duration from 5ms to 1h/],
     ["MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT", "20", /a duration from 5ms to 1h/],
@@ -131,6 +135,43 @@ describe("PeerDiscoveryConfig", () => {
       expect(Duration.toMillis(shortest.lookupTimeout)).toBe(5)
       const longest = yield* PeerDiscoveryConfig.make({ podName: "p", refreshInterval: "1h", lookupTimeout: "59m" })
       expect(Duration.toMillis(longest.refreshInterval)).toBe(3_600_000)
+    }))
+
+  it.effect("derives the lookup timeout from the interval when unset: half of it, at most 3s", () =>
+    Effect.gen(function*() {
+      const timeoutAt = (refreshInterval: string) =>
+        Effect.map(
+          PeerDiscoveryConfig.make({ podName: "p", refreshInterval }),
+          (settings) => Duration.toMillis(settings.lookupTimeout)
+        )
+      // Any interval the range allows starts with the timeout left unset (a fixed 3s refused 2s and below).
+      expect(yield* timeoutAt("10ms")).toBe(5)
+      expect(yield* timeoutAt("2s")).toBe(1_000)
+      expect(yield* timeoutAt("3s")).toBe(1_500)
+      expect(yield* timeoutAt("6s")).toBe(3_000)
+      expect(yield* timeoutAt("1h")).toBe(3_000)
+      // Blank is unset, as the Downward API and Helm may leave it.
+      expect(Duration.toMillis(
+        (yield* loadFrom({
+          POD_NAME: "p",
+          MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "2s",
+          MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: " "
+        }).pipe(Effect.flatMap((result) => result))).lookupTimeout
+      )).toBe(1_000)
+    }))
+
+  it.effect("names only the variables the operator set when the timeout is not below the interval", () =>
+    Effect.gen(function*() {
+      const both = yield* failureOf({
+        MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "2s",
+        MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "3s"
+      })
+      expect(both.message).toBe(
+        "invalid configuration: MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT=\"3s\": expected a duration below MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL (2s)"
+      )
+      const timeoutOnly = yield* failureOf({ MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: "20s" })
+      expect(timeoutOnly.variable).toBe("MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT")
+      expect(timeoutOnly.expected).toContain("(15s, the default: MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL is unset)")
     }))
 
   it.effect("treats an empty POD_IP as unknown, not as an error", () =>

@@ -69,6 +69,20 @@ describe("PeerId", () => {
 describe("PeerSet", () => {
   const deployment = PeerId.identify({ podName: "miroir-abc", podIp: Option.some("10.0.0.2") })
 
+  it("keeps the addresses an answer gave for its peers, and those of an earlier one while a peer stays listed", () => {
+    const first = PeerSet.fromAnswer(
+      deployment,
+      ids("miroir-0", "miroir-1"),
+      at,
+      undefined,
+      new Map([[PeerId.PeerId("miroir-0"), ["10.0.0.10"]], [PeerId.PeerId("miroir-1"), ["10.0.0.11"]]])
+    )
+    expect([...first.addresses]).toEqual([["miroir-0", ["10.0.0.10"]], ["miroir-1", ["10.0.0.11"]]])
+    // A larger answer left its additional section out; miroir-1 is gone.
+    const second = PeerSet.fromAnswer(deployment, ids("miroir-0", "miroir-2"), at, first)
+    expect([...second.addresses]).toEqual([["miroir-0", ["10.0.0.10"]]])
+  })
+
   it("is sorted, without duplicates, and lists self as DNS does", () => {
     const set = PeerSet.fromAnswer(deployment, ids("10-0-0-3", "10-0-0-2", "10-0-0-1", "10-0-0-3"), at)
     expect(set.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3"])

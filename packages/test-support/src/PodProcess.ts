@@ -23,6 +23,11 @@ export interface PodSpec {
   readonly ip: string
   readonly httpPort: number
   readonly metricsPort: number
+  /**
+   * Port of its admin listener, on its own address (`MIROIR_ADMIN_HOST` is `ip`): the stand-in for the pod's
+   * own loopback, so that pods on one machine do not all want 127.0.0.1:7701.
+   */
+  readonly adminPort: number
   /** Further environment (DNS servers, intervals…); it may override any of the above. */
   readonly env?: Readonly<Record<string, string>> | undefined
   /** Where its output goes; kept in memory when absent. */
@@ -39,11 +44,15 @@ export interface PodProcess {
   readonly url: string
   /** `http://<ip>:<port>/metrics`. */
   readonly metricsUrl: string
+  /** `http://<ip>:<port>` of its admin listener (the leave). */
+  readonly adminUrl: string
+  /** Its whole environment, as an exec in its container would inherit it (`miroir leave`). */
+  readonly env: Readonly<Record<string, string>>
 }
 
 /**
  * The pod's whole environment: PATH and HOME of this process and nothing else of it, the Downward API's
- * values, its listen address and ports, then `spec.env`.
+ * values, its listen addresses and ports, then `spec.env`.
  */
 export const environment = (spec: PodSpec): Record<string, string> => ({
   PATH: process.env.PATH ?? "/usr/bin:/bin",
@@ -54,6 +63,8 @@ export const environment = (spec: PodSpec): Record<string, string> => ({
   MIROIR_HTTP_HOST: spec.ip,
   MIROIR_HTTP_PORT: String(spec.httpPort),
   MIROIR_METRICS_PORT: String(spec.metricsPort),
+  MIROIR_ADMIN_HOST: spec.ip,
+  MIROIR_ADMIN_PORT: String(spec.adminPort),
   ...spec.env
 })
 
@@ -70,7 +81,9 @@ export const spawn = (spec: PodSpec): PodProcess => {
     process: started,
     ip: spec.ip,
     url: `http://${host}:${env.MIROIR_HTTP_PORT}`,
-    metricsUrl: `http://${host}:${env.MIROIR_METRICS_PORT}/metrics`
+    metricsUrl: `http://${host}:${env.MIROIR_METRICS_PORT}/metrics`,
+    adminUrl: `http://${env.MIROIR_ADMIN_HOST}:${env.MIROIR_ADMIN_PORT}`,
+    env
   }
 }
 

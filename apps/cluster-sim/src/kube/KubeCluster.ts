@@ -171,10 +171,11 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
     const program = yield* Effect.promise(() => bundle(join(options.folder, "miroir.mjs")))
     const kubelet = yield* ProcessKubelet.make(controlPlane.api, {
       nodeName: "process-kubelet",
-      // The only emulated part: the image of Miroir (any registry, any tag) is the bundled pod service.
+      // The only emulated part: the image of Miroir (any registry, any tag) is the bundled pod service, its
+      // /app/miroir.mjs (the preStop exec names it) the bundle.
       images: (image) =>
         /(^|\/)miroir(:[^/]*)?(@sha256:[0-9a-f]+)?$/.test(image)
-          ? { command: process.execPath, args: [program] }
+          ? { command: process.execPath, args: [program], files: { "/app/miroir.mjs": program } }
           : undefined,
       dnsServer: coreDns.server,
       clusterDomain: "cluster.local",

@@ -4,26 +4,32 @@
  * container as a real process on its own 127.0.x.y address. Towards the API server it behaves like a
  * kubelet: the environment resolved as the kubelet resolves it (internal/podEnv), the spec's startup,
  * readiness and liveness probes, the pod status (IPs, phase, conditions, container states, restart
- * counts), graceful deletion (preStop, SIGTERM, SIGKILL after the grace period, then the final
- * delete) and restarts with the kubelet's back-off.
+ * counts), graceful deletion (the preStop hook — `exec`, `httpGet` or `sleep` —, SIGTERM, SIGKILL after
+ * the grace period, then the final delete) and restarts with the kubelet's back-off.
  *
  * What it emulates, and only that:
- * - an image becomes a local program (see {@link Options.images});
+ * - an image becomes a local program (see {@link Options.images}), for its entrypoint and for the
+ *   commands an `exec` hook runs in its container (the image's `node` and files mapped to this machine's:
+ *   internal/imageCommand.ts);
  * - the pod network. The API server refuses loopback addresses in EndpointSlices ("may not be in the
  *   loopback range"), and nothing here may talk to any other address, so a pod gets two: its pod IP
  *   in the API (from {@link Options.podNetwork}, the documentation range 198.51.100.0/24, which
  *   exists nowhere and which nothing ever connects to) and its loopback twin with the same last
  *   octet, where its process listens and where probes, tests and Prometheus reach it
  *   ({@link loopbackTwin});
- * - the pod's network namespace and resolv.conf, as three variables the pod service reads: its listen
- *   address (`MIROIR_HTTP_HOST`, the twin where the spec leaves it unset or a wildcard), its DNS server
- *   (`MIROIR_DNS_SERVERS`, the cluster DNS) and its cluster domain;
- * - the routes between pods, as a fourth (`MIROIR_PEER_ADDRESS_TWIN`, {@link addressTwinVariable}, unless
+ * - the pod's network namespace and resolv.conf, as four variables the pod service reads: its listen
+ *   address (`MIROIR_HTTP_HOST`, the twin where the spec leaves it unset or a wildcard), its own loopback
+ *   (`MIROIR_ADMIN_HOST`, the twin where the spec leaves it unset or a loopback address: in a real pod,
+ *   127.0.0.1 is the pod's alone, but here every pod shares this machine's, and two pods' admin
+ *   listeners on 127.0.0.1:7701 would collide; the twin is just as unreachable from outside this
+ *   machine, and an `exec` hook, which inherits the container's environment, finds the listener there),
+ *   its DNS server (`MIROIR_DNS_SERVERS`, the cluster DNS) and its cluster domain;
+ * - the routes between pods, as a fifth (`MIROIR_PEER_ADDRESS_TWIN`, {@link addressTwinVariable}, unless
  *   the spec sets it): a pod that asks a peer at its pod IP (the ownership audit, the refresh hints) asks
  *   it at that IP's loopback twin instead, as a pod network would have carried it there. So pods reach
  *   each other only on loopback, and nothing connects to 198.51.100.0/24.
  */
-import { mkdirSync } from "node:fs"
+import { appendFileSync, mkdirSync } from "node:fs"
 import { join } from "node:path"
 import * as Process from "@miroir/test-support/Process"
 import type { IIoK8sApiCoreV1Container as Container } from "kubernetes-models/v1/Container"
@@ -33,6 +39,7 @@ import {
   Deferred,
   Duration,
   Effect,
+  Either,
   FiberMap,
   Option,
   Ref,
@@ -42,16 +49,25 @@ import {
   SubscriptionRef
 } from "effect"
 import type { Service as KubeApi } from "./KubeApi.js"
+import * as ImageCommand from "./internal/imageCommand.js"
 import { EnvError, resolveEnv } from "./internal/podEnv.js"
 import * as PodStatus from "./internal/podStatus.js"
 import * as Probe from "./internal/probe.js"
 
-/** How a program stands in for an image: the command that runs it when the container sets none. */
+/**
+ * How a program stands in for an image: the command that runs it when the container sets none, and the
+ * image's files that commands name (a container's `command`/`args`, an `exec` hook's command).
+ */
 export interface Program {
-  /** The executable (for a Node image, this machine's node). */
+  /** The executable (for a Node image, this machine's node): what the image's `node` runs. */
   readonly command: string
   /** Its arguments when the container sets no `command`/`args` (the image's entrypoint and cmd). */
   readonly args: ReadonlyArray<string>
+  /**
+   * Files of the image by their path in it (`/app/miroir.mjs`), and the local files that stand in for
+   * them: an argument naming one is given the local file instead.
+   */
+  readonly files?: Readonly<Record<string, string>>
 }
 
 /** How the kubelet runs. */
@@ -88,11 +104,25 @@ export interface KubeletPod {
   readonly terminating: boolean
 }
 
+/** One `exec` preStop hook the kubelet ran, as its events would tell (FailedPreStopHook when it failed). */
+export interface HookRun {
+  /** `namespace/name` of the pod. */
+  readonly pod: string
+  /** Its exit code; null when it was stopped past its time. */
+  readonly exitCode: number | null
+  /** From its start to its end. */
+  readonly ms: number
+  /** What it printed (stdout and stderr). */
+  readonly output: string
+}
+
 /** The running kubelet. */
 export interface ProcessKubelet {
   readonly nodeName: string
   /** The pods it runs, by uid. */
   readonly pods: SubscriptionRef.SubscriptionRef<ReadonlyMap<string, KubeletPod>>
+  /** The `exec` preStop hooks it has run, in order: what a test reads to know the hooks worked. */
+  readonly hooks: Effect.Effect<ReadonlyArray<HookRun>>
   /** Kills the container of pod `namespace/name` with SIGKILL, as a crash; it restarts per its policy. */
   readonly killContainer: (namespace: string, name: string) => Effect.Effect<void, Error>
 }
@@ -213,6 +243,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
       })
     )
     const workers = yield* FiberMap.make<string>()
+    const hookRuns = yield* Ref.make<ReadonlyArray<HookRun>>([])
     const addresses = yield* Ref.make({ next: 10, used: new Set<string>() })
 
     const setPod = (uid: string, f: (pod: KubeletPod | undefined) => KubeletPod | undefined) =>
@@ -325,17 +356,16 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
             })
           }
           const command = container.command ?? []
-          if (command.length > 0 && command[0] !== "node") {
-            return yield* Effect.fail({
-              reason: "CreateContainerError",
-              message: `the process kubelet runs node commands only, not ${command[0]}`
-            })
+          const argv = command.length > 0
+            ? [...command, ...(container.args ?? [])]
+            : [ImageCommand.EXECUTABLE, ...(container.args ?? stand.args)]
+          const resolved = ImageCommand.resolve(
+            { command: stand.command, files: stand.files },
+            argv
+          )
+          if (Either.isLeft(resolved)) {
+            return yield* Effect.fail({ reason: "CreateContainerError", message: resolved.left })
           }
-          const args = command.length > 0
-            ? [...command.slice(1), ...(container.args ?? [])]
-            : container.args !== undefined
-            ? [...container.args]
-            : [...stand.args]
           for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) {
             const why = probe === undefined ? undefined : Probe.unsupported(probe)
             if (why !== undefined) return yield* Effect.fail({ reason: "CreateContainerConfigError", message: why })
@@ -347,7 +377,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
               message: error instanceof EnvError ? error.message : String(error)
             })
           })
-          return { command: stand.command, args, env }
+          return { command: resolved.right.command, args: resolved.right.args, stand, env }
         })
         const prepared = yield* Effect.either(program)
         if (prepared._tag === "Left") {
@@ -364,15 +394,18 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
             Option.none()
           )
         }
-        const { args, command, env } = prepared.right
+        const { args, command, env, stand } = prepared.right
         const wildcard = (host: string | undefined) =>
           host === undefined || host === "" || host === "0.0.0.0" || host === "::"
+        const ownLoopback = (host: string | undefined) =>
+          host === undefined || host === "" || host === "::1" || host.startsWith("127.")
         const processEnv: NodeJS.ProcessEnv = {
           PATH: process.env.PATH,
           HOSTNAME: pod.spec?.hostname ?? name,
           ...Object.fromEntries(env),
           // The pod's network namespace and resolv.conf, emulated (see the module comment).
           ...(wildcard(env.get("MIROIR_HTTP_HOST")) ? { MIROIR_HTTP_HOST: listenIp } : {}),
+          ...(ownLoopback(env.get("MIROIR_ADMIN_HOST")) ? { MIROIR_ADMIN_HOST: listenIp } : {}),
           MIROIR_DNS_SERVERS: env.get("MIROIR_DNS_SERVERS") ?? options.dnsServer,
           MIROIR_CLUSTER_DOMAIN: env.get("MIROIR_CLUSTER_DOMAIN") ?? options.clusterDomain,
           // The pod network between pods, emulated likewise (see the module comment).
@@ -502,8 +535,46 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           }
         })
 
+        /**
+         * Runs an `exec` handler's command in the container, as a runtime would: the image's programs and
+         * files mapped to this machine's, the container's environment, its output in the pod's log; at
+         * most `timeout`, then stopped by its own pid. A failure is logged, as the kubelet's
+         * FailedPreStopHook event reports it, and the deletion goes on.
+         */
+        const runExec = (argv: ReadonlyArray<string>, timeout: Duration.Duration) =>
+          Effect.gen(function*() {
+            const started = Date.now()
+            const resolved = ImageCommand.resolve({ command: stand.command, files: stand.files }, argv)
+            if (Either.isLeft(resolved)) {
+              return yield* Effect.logWarning(`preStop hook of ${namespace}/${name} not run: ${resolved.left}`)
+            }
+            // Its output kept apart (the pod's log would mix in the container's), then appended to that log.
+            const hook = Process.start(resolved.right.command, resolved.right.args, { env: processEnv })
+            const ended = yield* Process.exitedWithin(hook, timeout).pipe(
+              Effect.catchTag("StillRunning", () => Effect.succeed({ code: null, signal: null, timedOut: true })),
+              // Past its time, or when the deletion's own deadline interrupts this first: stopped by its pid.
+              Effect.ensuring(Process.stop(hook, { grace: Duration.seconds(1) }))
+            )
+            const output = hook.output()
+            appendFileSync(
+              logFile,
+              output.split("\n").filter((line) => line !== "").map((line) => `[preStop] ${line}\n`).join("")
+            )
+            yield* Ref.update(hookRuns, (runs) => [
+              ...runs,
+              { pod: `${namespace}/${name}`, exitCode: ended.code, ms: Date.now() - started, output }
+            ])
+            if (ended.code !== 0) {
+              yield* Effect.logWarning(
+                `preStop hook of ${namespace}/${name} failed (${
+                  "timedOut" in ended ? `still running after ${Duration.format(timeout)}` : `exit ${ended.code}`
+                }): ${argv.join(" ")}: ${output.trim()}`
+              )
+            }
+          })
+
         const grace = yield* Effect.raceFirst(Deferred.await(deletion), lifecycle)
-        return yield* finish(uid, ip, listenIp, podPath, grace, status, update, Option.some(container))
+        return yield* finish(uid, ip, listenIp, podPath, grace, status, update, Option.some({ container, runExec }))
       })
 
     /**
@@ -518,23 +589,30 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
       grace: number,
       status: Ref.Ref<PodStatus.LocalStatus>,
       update: (f: (s: PodStatus.LocalStatus) => PodStatus.LocalStatus) => Effect.Effect<void>,
-      container: Option.Option<Container>
+      running: Option.Option<{
+        readonly container: Container
+        readonly runExec: (argv: ReadonlyArray<string>, timeout: Duration.Duration) => Effect.Effect<void>
+      }>
     ) =>
       Effect.gen(function*() {
         const deadline = Date.now() + grace * 1000
         yield* setPod(uid, (p) => p && { ...p, terminating: true })
         yield* update((s) => PodStatus.withReady(s, false))
         const child = processes.get(uid)
-        if (child !== undefined && Option.isSome(container)) {
-          const preStop = container.value.lifecycle?.preStop
-          const hook = preStop?.sleep !== undefined
+        if (child !== undefined && Option.isSome(running)) {
+          const { container, runExec } = running.value
+          const preStop = container.lifecycle?.preStop
+          const left = () => Duration.millis(Math.max(0, deadline - Date.now()))
+          const hook = preStop?.exec !== undefined
+            ? runExec(preStop.exec.command ?? [], left())
+            : preStop?.sleep !== undefined
             ? Effect.sleep(Duration.seconds(preStop.sleep.seconds))
             : preStop?.httpGet !== undefined
             ? Effect.asVoid(
-              Probe.attempt({ httpGet: preStop.httpGet, timeoutSeconds: grace }, container.value, listenIp)
+              Probe.attempt({ httpGet: preStop.httpGet, timeoutSeconds: grace }, container, listenIp)
             )
             : Effect.void
-          yield* hook.pipe(Effect.timeout(Duration.millis(Math.max(0, deadline - Date.now()))), Effect.ignore)
+          yield* hook.pipe(Effect.timeout(left()), Effect.ignore)
           yield* Process.stop(child, { grace: Duration.millis(Math.max(0, deadline - Date.now())) })
           processes.delete(uid)
         }
@@ -623,6 +701,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
     return {
       nodeName: options.nodeName,
       pods,
+      hooks: Ref.get(hookRuns),
       killContainer: (namespace, name) =>
         Effect.gen(function*() {
           const pod = [...(yield* SubscriptionRef.get(pods)).values()].find((p) =>

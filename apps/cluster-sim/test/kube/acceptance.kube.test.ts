@@ -16,6 +16,11 @@
  * The chart's ownership audit (every 3R) and refresh hints run as installed: the process kubelet routes
  * the pod IPs to the loopback twins (MIROIR_PEER_ADDRESS_TWIN). After the rollout the suite checks that
  * they worked: the survivors received hints, and an audit reached every peer and found nothing amiss.
+ *
+ * Every graceful deletion (the eviction, each pod the rolling update replaces) runs the chart's preStop
+ * hook, an exec of `node /app/miroir.mjs leave --delay 1s` that the process kubelet runs with the bundle
+ * and the container's environment: the suite checks that each one exited 0 and that the pods left
+ * through it (`left`: the hints went out as DNS dropped the pod, before SIGTERM).
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -255,6 +260,7 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         )
         const firedAfterMs = Date.now() - outageStarted
         yield* cluster.setDnsOutage(false)
+        const hooks = yield* cluster.kubelet.hooks
         const pods = (yield* livePods(cluster)).length
         return {
           result,
@@ -266,13 +272,28 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
           steadyFiring,
           firedAfterMs,
           staleFor: stale.for,
+          hooks,
           pods,
           description: cluster.description
         }
       }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
 
-      const { audit, firedAfterMs, hintsReceived, pods, result, revisions, rollback, rollout, staleFor, steadyFiring } =
-        outcome
+      const {
+        audit,
+        firedAfterMs,
+        hintsReceived,
+        hooks,
+        pods,
+        result,
+        revisions,
+        rollback,
+        rollout,
+        staleFor,
+        steadyFiring
+      } = outcome
+      const hooksFailed = hooks.filter((hook) => hook.exitCode !== 0)
+      const hooksLeft = hooks.filter((hook) => /^miroir leave: left/.test(hook.output)).length
+      const hookMs = hooks.map((hook) => hook.ms).sort((a, b) => a - b)
       const report = [
         Report.render(result, { cluster: outcome.description, pods: 3, statefulSet: false }),
         "## Rolling update (helm upgrade), rollback (helm rollback) and alerts",
@@ -319,6 +340,15 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
               audit.unreachable.peers.map((p) => `${p.peer}: ${p.reason}`).join("; ")
             }`
         } | all, ok |`,
+        `| ${
+          hooks.length >= rollout.replicas + 1 && hooksFailed.length === 0 && hooksLeft > 0 ? "PASS" : "FAIL"
+        } | the preStop exec (\`miroir leave --delay 1s\`) of every graceful deletion (eviction, rolling update) exits 0 | ${hooks.length} run, ${hooksFailed.length} failed, ${hooksLeft} left (the others: ${
+          hooks.filter((hook) => !/^miroir leave: left/.test(hook.output)).map((hook) =>
+            `${hook.pod}: ${hook.output.trim()}`
+          ).join("; ") || "none"
+        }); ${(hookMs[0]! / 1000).toFixed(2)}–${(hookMs.at(-1)! / 1000).toFixed(2)} s each | ≥ ${
+          rollout.replicas + 1
+        }, all exit 0 |`,
         `| ${steadyFiring.length === 0 ? "PASS" : "FAIL"} | the chart's alerts in steady state (${pods} pods) | ${
           steadyFiring.length === 0 ? "none firing" : steadyFiring.join(", ")
         } | none |`,
@@ -343,6 +373,10 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
       expect(audit.unreachable.peers, report).toEqual([])
       expect(audit.answered, report).toBe(audit.peersAsked)
       expect(audit.ok, report).toBe(true)
+      // The eviction and every pod the rolling update replaced went through the preStop exec.
+      expect(hooks.length, report).toBeGreaterThanOrEqual(rollout.replicas + 1)
+      expect(hooksFailed, report).toEqual([])
+      expect(hooksLeft, report).toBeGreaterThan(0)
       rmSync(folder, { recursive: true, force: true })
     },
     20 * 60_000

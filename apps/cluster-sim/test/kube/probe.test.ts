@@ -1,8 +1,8 @@
 /**
- * The process kubelet's httpGet handler, as it runs the chart's preStop hook (`GET /leave?delay=1s` on
- * the named port `http`): the query string reaches the pod as written, and the attempt waits for the
- * answer as long as its `timeoutSeconds` (the kubelet passes what is left of the grace period), not the
- * probes' default second.
+ * The process kubelet's httpGet handler, as it runs an httpGet preStop hook (the chart's was
+ * `GET /leave?delay=1s` on the named port `http` before it became an exec): the query string reaches the
+ * pod as written, and the attempt waits for the answer as long as its `timeoutSeconds` (the kubelet
+ * passes what is left of the grace period), not the probes' default second.
  */
 import { createServer, type Server } from "node:http"
 import { Effect } from "effect"
@@ -17,7 +17,7 @@ describe("the process kubelet's httpGet handler", () => {
     const seen: Array<string> = []
     server = createServer((request, response) => {
       seen.push(request.url ?? "")
-      // Answers after 1.5 s, as /leave does after its delay: longer than a probe's default timeout.
+      // Answers after 1.5 s, as a hook that waits a delay does: longer than a probe's default timeout.
       setTimeout(() => response.end("{}"), 1_500)
     })
     const port = await new Promise<number>((resolve) =>

@@ -4,12 +4,13 @@
  * and the client (Client.ts) is derived from it, so that what a pod answers and what the auditor, the
  * simulator, the benchmarks and the tests read cannot drift apart.
  *
- * Every endpoint but one only reads (`POST /hints` only makes discovery look up DNS sooner: see
- * PeerHints.ts); `GET /leave`, the chart's preStop hook, starts this pod's leave (Leave.ts). This module
- * imports neither the server nor the client: tools import it alone.
+ * Every endpoint but one only reads, and `POST /hints` only makes discovery look up DNS sooner (see
+ * PeerHints.ts): nothing here changes the pod's state, and no GET or HEAD does anything but read. The
+ * pod's leave is its own: only the admin listener on its loopback starts it (AdminApi/Contract.ts). This
+ * module imports neither the server nor the client: tools import it alone.
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
-import { Duration, Schema } from "effect"
+import { Schema } from "effect"
 import { MAX_SHARDS } from "../AppConfig.js"
 
 /** The JSON body of `GET /peers`. */
@@ -122,36 +123,34 @@ export const HintAnswer = Schema.Struct({
   result: Schema.Literal("following", "pending", "agreed", "full", "off")
 })
 
-/**
- * The JSON answer to `GET /leave`, given once the leave is over and the delay has passed: `left` (the
- * `left` hints went out and the pod resigned its shards, see Leave.ts) or `off` (`MIROIR_PEER_HINTS=off`:
- * the pod only waited the delay, its peers would not know to look up).
- */
-export const LeaveAnswer = Schema.Struct({
-  result: Schema.Literal("left", "off"),
-  /** Whether DNS still listed this pod when the hints went (its bounded wait ran out): then it resigns once DNS drops it. */
-  selfInDns: Schema.Boolean,
-  /** Milliseconds from the request to the answer: at least the delay. */
-  tookMs: Schema.Number
-})
-
 /** The JSON body of `GET /healthz` and `GET /readyz`. */
 export const StatusBody = Schema.Struct({ status: Schema.Literal("ok", "ready") })
 
 /**
- * The shape shared by every error answer (400, 404, 405, 503): `error` says what happened in a sentence;
- * each error below adds the fields it needs.
+ * The shape shared by every error answer (400, 404, 405, 413, 503): `error` says what happened in a
+ * sentence; each error below adds the fields it needs. A value received is quoted whole only up to 64
+ * characters; past that, its first 64, an ellipsis and its length (`"abc…" (16000 characters)`), so that
+ * no answer grows with what it refuses.
  */
 export const ErrorBody = Schema.Struct({
   error: Schema.String,
   /** The query parameter at fault (400). */
   parameter: Schema.optional(Schema.String),
-  /** Its value as received (400), null when absent. */
+  /**
+   * Its value as received (400), null when absent; past 64 characters, its first 64, an ellipsis and its
+   * length (`abc… (16000 characters)`).
+   */
   value: Schema.optional(Schema.NullOr(Schema.String)),
   /** The methods allowed on the path (405). */
   allowed: Schema.optional(Schema.Array(Schema.String)),
   /** The paths served (404). */
   paths: Schema.optional(Schema.Array(Schema.String)),
+  /** The content types accepted (415). */
+  accepted: Schema.optional(Schema.Array(Schema.String)),
+  /** The address the refused request came from (403). */
+  source: Schema.optional(Schema.String),
+  /** The largest body the endpoint reads, in bytes (413). */
+  maxBytes: Schema.optional(Schema.Int),
   /** Seconds to wait before trying again (503), as the `Retry-After` header says. */
   retryAfterSeconds: Schema.optional(Schema.Int)
 })
@@ -159,7 +158,9 @@ export const ErrorBody = Schema.Struct({
 // The errors are classes: the client decodes each status into its class, and their `_tag` (for
 // Effect.catchTag) and `message` are getters, not fields, so that the JSON is ErrorBody's, with no `_tag`.
 // The server encodes an error with the first of the API's error schemas that accepts it, structurally:
-// each one but BadRequest has a required field of its own, and BadRequest comes last (see PodApi).
+// each one but BadRequest has a required field of its own, and BadRequest comes last (see PodApi). The
+// API's own errors are tried before any endpoint's, so an error that BadRequest would also accept must be
+// the API's too (PayloadTooLarge).
 
 /** 400: a query parameter or a body the endpoint does not accept. */
 export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
@@ -200,6 +201,55 @@ export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotA
   }
 }
 
+/**
+ * 403: a refresh hint from an address that is neither the pod it names nor a peer of this pod's view
+ * (`source` is the address it came from): hints are taken only from the pods they are about.
+ */
+export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(
+  { error: Schema.String, source: Schema.String },
+  HttpApiSchema.annotations({ status: 403 })
+) {
+  get _tag(): "Forbidden" {
+    return "Forbidden"
+  }
+  get message(): string {
+    return this.error
+  }
+}
+
+/**
+ * 415: a body of another type than the endpoint takes (`accepted` lists those it does). A hint is
+ * `application/json`, which a browser cannot send to another site without asking first (CORS), unlike a
+ * form or `text/plain`.
+ */
+export class UnsupportedMediaType extends Schema.Class<UnsupportedMediaType>("UnsupportedMediaType")(
+  { error: Schema.String, accepted: Schema.Array(Schema.String) },
+  HttpApiSchema.annotations({ status: 415 })
+) {
+  get _tag(): "UnsupportedMediaType" {
+    return "UnsupportedMediaType"
+  }
+  get message(): string {
+    return this.error
+  }
+}
+
+/**
+ * 413: a body larger than the endpoint reads (`maxBytes`): refused as soon as its `Content-Length` says so,
+ * or once that many bytes of a streamed body have arrived, never read whole.
+ */
+export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(
+  { error: Schema.String, maxBytes: Schema.Int },
+  HttpApiSchema.annotations({ status: 413 })
+) {
+  get _tag(): "PayloadTooLarge" {
+    return "PayloadTooLarge"
+  }
+  get message(): string {
+    return this.error
+  }
+}
+
 /** 503: too many requests at once or waiting; try again after `retryAfterSeconds` (the `Retry-After` header). */
 export class Busy extends Schema.Class<Busy>("Busy")(
   { error: Schema.String, retryAfterSeconds: Schema.Int },
@@ -227,33 +277,6 @@ export const Shards = Schema.compose(
   Schema.annotations({ message: () => ({ message: `must be an integer from 1 to ${MAX_SHARDS}`, override: true }) })
 )
 
-/** The longest `delay` of `GET /leave`: the chart's `lifecycle.preStopSleepSeconds` allows as much. */
-export const MAX_LEAVE_DELAY_SECONDS = 3600
-
-/** The duration `5s` or `500ms` says (the text matched by {@link LeaveDelay}'s pattern). */
-const delayOf = (text: string): Duration.Duration =>
-  text.endsWith("ms") ? Duration.millis(Number(text.slice(0, -2))) : Duration.seconds(Number(text.slice(0, -1)))
-
-/**
- * The `delay` query parameter of `GET /leave`: a whole number of seconds (`5s`) or milliseconds (`500ms`),
- * from 0 to {@link MAX_LEAVE_DELAY_SECONDS} seconds, decoded to a Duration (encoded in milliseconds). Like
- * {@link Shards}, its message is what a 400 says, after the parameter's name and before the value received
- * (`delay must be a duration such as 5s or 500ms, from 0s to 3600s, got "soon"`).
- */
-export const LeaveDelay = Schema.transform(
-  Schema.String.pipe(Schema.pattern(/^\d{1,7}(ms|s)$/)),
-  Schema.DurationFromSelf,
-  { strict: true, decode: delayOf, encode: (delay) => `${Math.round(Duration.toMillis(delay))}ms` }
-).pipe(
-  Schema.filter((delay) => Duration.lessThanOrEqualTo(delay, Duration.seconds(MAX_LEAVE_DELAY_SECONDS))),
-  Schema.annotations({
-    message: () => ({
-      message: `must be a duration such as 5s or 500ms, from 0s to ${MAX_LEAVE_DELAY_SECONDS}s`,
-      override: true
-    })
-  })
-)
-
 /** `GET /peers`: what discovery sees. */
 export class PeersGroup extends HttpApiGroup.make("peers")
   .add(HttpApiEndpoint.get("peers", "/peers").addSuccess(PeersBody))
@@ -279,28 +302,19 @@ export class ProbesGroup extends HttpApiGroup.make("probes")
   .add(HttpApiEndpoint.get("readyz", "/readyz").addSuccess(StatusBody))
 {}
 
-/** `POST /hints`: a peer's refresh hint, which only makes discovery look up DNS sooner. */
+/**
+ * `POST /hints`: a peer's refresh hint, which only makes discovery look up DNS sooner. Taken only as
+ * `application/json` (else 415) and only from the address of the pod it names or of a peer of this pod's
+ * view (else 403); a body over the limit (Limits.HINT_MAX_BYTES) is a {@link PayloadTooLarge}.
+ */
 export class HintsGroup extends HttpApiGroup.make("hints")
   .add(
     HttpApiEndpoint.post("hint", "/hints")
       .setPayload(HintBody)
       .addSuccess(HintAnswer)
-      .addError(BadRequest)
-  )
-{}
-
-/**
- * `GET /leave?delay=5s`: the kubelet's preStop hook. Starts this pod's leave once (a second call joins
- * it) and answers when both the leave and the delay are over, so that SIGTERM still comes after the delay.
- */
-export class LifecycleGroup extends HttpApiGroup.make("lifecycle")
-  .add(
-    HttpApiEndpoint.get("leave", "/leave")
-      .setUrlParams(Schema.Struct({
-        /** Default: `0s`, an answer as soon as the leave is over. */
-        delay: Schema.optional(LeaveDelay)
-      }))
-      .addSuccess(LeaveAnswer)
+      .addError(PayloadTooLarge)
+      .addError(Forbidden)
+      .addError(UnsupportedMediaType)
       .addError(BadRequest)
   )
 {}
@@ -308,18 +322,19 @@ export class LifecycleGroup extends HttpApiGroup.make("lifecycle")
 /**
  * The pod API. Any request may get a 400 when its parameters do not decode (the server answers every
  * decoding failure with {@link BadRequest}, never the platform's HttpApiDecodeError), a 404 on a path
- * not served, a 405 with another method than the path's, and (but the probes and `GET /leave`) a 503
- * when the pod has too many requests waiting (internal/pacedServer.ts).
+ * not served, a 405 with another method than the path's, a 413 for a body larger than the endpoint reads,
+ * and (but the probes) a 503 when the pod holds too many requests already (internal/guardedServer.ts,
+ * with the bounds of Limits.ts).
  */
 export class PodApi extends HttpApi.make("miroir-pod")
   .add(PeersGroup)
   .add(OwnershipGroup)
   .add(ProbesGroup)
   .add(HintsGroup)
-  .add(LifecycleGroup)
   .addError(NotFound)
   .addError(MethodNotAllowed)
   .addError(Busy)
+  .addError(PayloadTooLarge)
   .addError(BadRequest)
 {}
 

@@ -3,44 +3,55 @@
  * on discovery: if it did, a DNS outage would take every pod out of the Service at once, and DNS would
  * then list nobody.
  *
- * No request can stall the pod: `/ownership` answers from the OwnershipCache (one computation per view
- * and shard count, which gives the event loop a turn every few milliseconds) with its JSON text encoded
- * once, and passes a RequestGate (a few at once, a bounded queue, then a 503 with `Retry-After`); the
- * server itself (internal/pacedServer.ts) answers the probes at once and paces the rest, so that
- * `/healthz` keeps answering and SIGTERM keeps working under a flood; `GET /leave`, the kubelet's preStop
- * hook, skips both the gate and the pacing.
+ * No request can stall the pod nor exhaust its memory: the server itself (internal/guardedServer.ts, with
+ * the bounds of Limits.ts) takes a bounded number of connections, in all and per source address, cuts
+ * slow clients off, answers the probes at once, holds a bounded number of requests and paces them into
+ * the routes, so that `/healthz` keeps answering and SIGTERM keeps working under a flood. `/ownership`
+ * answers from the OwnershipCache (one computation per view and shard count, which gives the event loop a
+ * turn every few milliseconds) with its JSON encoded once into bytes every answer shares, and passes a
+ * RequestGate (a few at once, a bounded queue, then a 503 with `Retry-After`). `POST /hints` reads at most
+ * Limits.HINT_MAX_BYTES of body, and takes hints only as JSON from the pods they are about; error answers
+ * quote at most 64 characters of what they refuse. Nothing here starts the pod's leave: only the admin
+ * listener on its loopback does (AdminApi/Server.ts).
  */
 import {
   HttpApiBuilder,
   HttpApiError,
-  HttpIncomingMessage,
+  type HttpApp,
   HttpMiddleware,
   HttpServerError,
   HttpServerRequest,
   HttpServerResponse
 } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
-import { Cause, Clock, Duration, Effect, Layer, Metric, Option, Schema } from "effect"
+import { Cause, Duration, Effect, Layer, Metric, Option, Schema } from "effect"
 import { AppConfig } from "../AppConfig.js"
-import { PacedServer } from "../internal/pacedServer.js"
-import { Leave } from "../Leave.js"
+import * as AppMetrics from "../AppMetrics.js"
+import * as BoundedBody from "../internal/boundedBody.js"
+import { excerpt, quoteExcerpt } from "../internal/excerpt.js"
+import { GuardedServer } from "../internal/guardedServer.js"
 import * as OwnershipAudit from "../OwnershipAudit.js"
 import { OwnershipCache, ownedBy, type Owners } from "../OwnershipCache.js"
+import { PeerAddresses } from "../PeerAddresses.js"
 import { type Busy as GateBusy, RequestGate, RETRY_AFTER_SECONDS } from "../RequestGate.js"
 import {
   type AuditBody,
   BadRequest,
   Busy,
+  Forbidden,
   HintBody,
   MethodNotAllowed,
   methods,
   NotFound,
   OwnershipBody,
   paths,
+  PayloadTooLarge,
   PodApi,
-  StatusBody
+  UnsupportedMediaType
 } from "./Contract.js"
+import * as Limits from "./Limits.js"
+import { probeAnswers } from "./ProbeServer.js"
 
 const currentSet = Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
 
@@ -73,27 +84,30 @@ const busyJson = (message: string): string => {
 }
 
 const encodeOwnership = Schema.encodeSync(OwnershipBody)
-const ownershipBodies = new WeakMap<Owners, Map<string, string>>()
+const ownershipBodies = new WeakMap<Owners, Map<string, Uint8Array>>()
+const utf8 = new TextEncoder()
 
 /**
- * The JSON text of an `/ownership` answer, encoded once per (owners, self) and then reused: at one peer
- * and 65,536 shards it is 400 kB, which a flood must not re-encode for every request.
+ * The JSON of an `/ownership` answer as bytes, encoded once per (owners, self) and then shared by every
+ * answer: at one peer and 65,536 shards it is 400 kB. As text, Node encoded it anew for each answer, and
+ * kept that copy for as long as the client took to read it: a few hundred slow readers held a copy each.
+ * As bytes, Node writes the one buffer and keeps only a reference to it.
  */
-const ownershipJson = (owners: Owners, self: string): string => {
+const ownershipBytes = (owners: Owners, self: string): Uint8Array => {
   let bySelf = ownershipBodies.get(owners)
   if (bySelf === undefined) ownershipBodies.set(owners, bySelf = new Map())
-  let json = bySelf.get(self)
-  if (json === undefined) {
-    json = JSON.stringify(encodeOwnership({
+  let bytes = bySelf.get(self)
+  if (bytes === undefined) {
+    bytes = utf8.encode(JSON.stringify(encodeOwnership({
       self,
       peers: owners.peers,
       digest: PeerSet.digestOf(owners.peers),
       shards: owners.shards,
       owned: ownedBy(owners, self)
-    }))
-    bySelf.set(self, json)
+    })))
+    bySelf.set(self, bytes)
   }
-  return json
+  return bytes
 }
 
 const auditMessage = (state: OwnershipAudit.AuditState, self: string): string => {
@@ -112,7 +126,7 @@ const auditMessage = (state: OwnershipAudit.AuditState, self: string): string =>
 
 const ownershipGroup = HttpApiBuilder.group(PodApi, "ownership", (handlers) =>
   handlers
-    // The answer is the cached JSON text (see ownershipJson), and a refusal carries `Retry-After`: both
+    // The answer is the cached JSON bytes (see ownershipBytes), and a refusal carries `Retry-After`: both
     // are responses built here rather than values the builder would encode.
     .handle("ownership", ({ urlParams }) =>
       Effect.gen(function*() {
@@ -122,7 +136,7 @@ const ownershipGroup = HttpApiBuilder.group(PodApi, "ownership", (handlers) =>
           const set = yield* currentSet
           const owners = yield* Effect.flatMap(OwnershipCache, (cache) =>
             cache.owners(PeerSet.ownershipPeers(set), shards))
-          return HttpServerResponse.text(ownershipJson(owners, set.self), { contentType: "application/json" })
+          return HttpServerResponse.uint8Array(ownershipBytes(owners, set.self), { contentType: "application/json" })
         })).pipe(
           Effect.catchTag("Busy", (busy: GateBusy) =>
             Effect.succeed(HttpServerResponse.text(busyJson(busy.message), {
@@ -155,13 +169,54 @@ const probesGroup = HttpApiBuilder.group(PodApi, "probes", (handlers) =>
     .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
     .handle("readyz", () => Effect.succeed({ status: "ready" as const })))
 
-/** The largest `POST /hints` body read. */
-export const HINT_MAX_BYTES = 1024
+/**
+ * The body of `request`, at most `maxBytes` (internal/boundedBody.ts): a larger one is a {@link PayloadTooLarge}
+ * (413) as soon as its `Content-Length` says so, or once that much of a streamed body has arrived, and the
+ * client reads that answer (no reset); one that does not arrive whole is a {@link BadRequest}.
+ */
+const readBody = (
+  request: HttpServerRequest.HttpServerRequest,
+  maxBytes: number
+): Effect.Effect<Uint8Array, PayloadTooLarge | BadRequest> =>
+  BoundedBody.read(NodeHttpServerRequest.toIncomingMessage(request), maxBytes).pipe(
+    Effect.catchTags({
+      BodyTooLarge: (tooLarge) =>
+        Effect.zipRight(
+          Metric.increment(AppMetrics.httpRefusedWith("body_too_large")),
+          Effect.fail(
+            new PayloadTooLarge({
+              error: Option.match(tooLarge.declared, {
+                onNone: () => `the body is larger than ${maxBytes} bytes, the most this endpoint reads`,
+                onSome: (declared) =>
+                  `the body is ${declared} bytes (Content-Length), more than the ${maxBytes} this endpoint reads`
+              }),
+              maxBytes
+            })
+          )
+        ),
+      BodyNotReceived: () => Effect.fail(new BadRequest({ error: "the body did not arrive whole" }))
+    })
+  )
+
+const decodeHint = Schema.decodeUnknown(Schema.parseJson(HintBody))
+
+/** The one content type a hint comes in (parameters such as `charset` aside). */
+const HINT_CONTENT_TYPE = "application/json"
+
+/**
+ * An error answer built here, with its status: the builder would encode an error with the first of the
+ * API's error schemas that accepts it structurally, and BadRequest (`error` only) accepts any of them.
+ */
+const refusal = <A, I>(schema: Schema.Schema<A, I>, status: number, error: A) =>
+  HttpServerResponse.schemaJson(schema)(error, { status }).pipe(Effect.orDie)
 
 /**
  * `POST /hints`: a peer's refresh hint, handed to discovery, which may only look up sooner because of it.
- * Raw: the body is read here, within {@link HINT_MAX_BYTES} (a hint is about 60 bytes: a bigger body is
- * refused before it is read whole), and anything that is not a hint, JSON or not, is a 400.
+ * Raw: the body is read here, within Limits.HINT_MAX_BYTES (a hint is about 60 bytes: a bigger body gets
+ * a 413 before it is read whole). Checked in order, each refusal counted and costing no lookup and no hint
+ * slot: the content type (415 unless `application/json`: a browser page can send a form or `text/plain`
+ * to any site, not JSON), the body (400 unless a hint), and the sender (403 unless the connection comes
+ * from the address of the pod the hint names or of a peer of this pod's view: PeerAddresses.senderOf).
  */
 const hintsGroup = HttpApiBuilder.group(
   PodApi,
@@ -170,12 +225,45 @@ const hintsGroup = HttpApiBuilder.group(
     handlers.handleRaw("hint", ({ request }) =>
       Effect.gen(function*() {
         const { peerHints } = yield* AppConfig
-        const { kind, peer } = yield* HttpIncomingMessage.schemaBodyJson(HintBody)(request).pipe(
-          HttpIncomingMessage.withMaxBodySize(Option.some(HINT_MAX_BYTES)),
+        const contentType = request.headers["content-type"] ?? ""
+        if (contentType.split(";", 1)[0]!.trim().toLowerCase() !== HINT_CONTENT_TYPE) {
+          yield* Metric.increment(AppMetrics.hintsRefusedWith("content_type"))
+          return yield* refusal(
+            UnsupportedMediaType,
+            415,
+            new UnsupportedMediaType({
+              error: `a hint is ${HINT_CONTENT_TYPE}, got ${
+                contentType === "" ? "no content type" : quoteExcerpt(contentType)
+              }`,
+              accepted: [HINT_CONTENT_TYPE]
+            })
+          )
+        }
+        const body = yield* readBody(request, Limits.HINT_MAX_BYTES)
+        const { kind, peer } = yield* decodeHint(new TextDecoder().decode(body)).pipe(
+          Effect.tapError(() => Metric.increment(AppMetrics.hintsRefusedWith("malformed"))),
           Effect.mapError(() =>
             new BadRequest({ error: "a hint is {\"kind\": \"joined\" | \"left\", \"peer\": \"<id>\"}" })
           )
         )
+        const source = Option.getOrElse(request.remoteAddress, () => "")
+        const sender = yield* Effect.flatMap(PeerAddresses, (addresses) =>
+          addresses.senderOf(PeerId.PeerId(peer), source))
+        if (sender === "unknown") {
+          yield* Metric.increment(AppMetrics.hintsRefusedWith("source"))
+          return yield* refusal(
+            Forbidden,
+            403,
+            new Forbidden({
+              error: `a hint about ${
+                excerpt(peer)
+              } is taken only from that pod or a peer of this pod's view, not from ${
+                source === "" ? "an unknown address" : source
+              }`,
+              source
+            })
+          )
+        }
         if (peerHints === "off") {
           yield* Metric.increment(Metrics.hintsWith(kind, "off"))
           return { result: "off" as const }
@@ -185,28 +273,6 @@ const hintsGroup = HttpApiBuilder.group(
           (d) => d.hint({ kind, peer: PeerId.PeerId(peer) })
         )
         return { result }
-      }))
-)
-
-/**
- * `GET /leave?delay=…`: the kubelet's preStop hook, called as termination starts. Starts this pod's leave
- * (or joins it: Leave.ts) and sleeps the delay meanwhile, answering once both are over, so that SIGTERM,
- * which the kubelet sends after the hook, comes no sooner than the delay: the pod keeps serving while its
- * removal from the endpoints reaches kube-proxy and the other pods, as the preStop sleep it replaces did.
- */
-const lifecycleGroup = HttpApiBuilder.group(
-  PodApi,
-  "lifecycle",
-  (handlers) =>
-    handlers.handle("leave", ({ urlParams }) =>
-      Effect.gen(function*() {
-        const delay = urlParams.delay ?? Duration.zero
-        const started = yield* Clock.currentTimeMillis
-        yield* Effect.logInfo("leave requested (preStop)").pipe(Effect.annotateLogs({ delay: Duration.format(delay) }))
-        const [outcome] = yield* Effect.all([Effect.flatMap(Leave, (service) => service.leave), Effect.sleep(delay)], {
-          concurrency: 2
-        })
-        return { ...outcome, tookMs: (yield* Clock.currentTimeMillis) - started }
       }))
 )
 
@@ -220,9 +286,9 @@ const queryValue = (request: HttpServerRequest.HttpServerRequest, name: string):
  * What the declaration says of requests no endpoint takes: a parameter that does not decode is a
  * {@link BadRequest} naming it and its value (instead of the platform's HttpApiDecodeError); an unknown
  * path a {@link NotFound} listing the paths; another method on a known path a {@link MethodNotAllowed}
- * with the `Allow` header.
+ * with the `Allow` header. `methods` and `paths` are the API's (Contract.ts's; the admin API has its own).
  */
-const refusals = HttpApiBuilder.middleware(PodApi, (app) =>
+export const refuse = (methods: ReadonlyMap<string, string>, paths: ReadonlyArray<string>) => (app: HttpApp.Default) =>
   Effect.catchAllCause(app, (cause): Effect.Effect<
     HttpServerResponse.HttpServerResponse,
     BadRequest | NotFound,
@@ -238,9 +304,15 @@ const refusals = HttpApiBuilder.middleware(PodApi, (app) =>
         if (issue === undefined || typeof parameter !== "string") {
           return Effect.fail(new BadRequest({ error: error.message }))
         }
+        // What was received is quoted at most to a bounded prefix (internal/excerpt.ts): a 16 KB value
+        // must not earn a 32 KB answer.
         const value = queryValue(request, parameter)
         return Effect.fail(
-          new BadRequest({ error: `${parameter} ${issue.message}, got ${JSON.stringify(value)}`, parameter, value })
+          new BadRequest({
+            error: `${parameter} ${issue.message}, got ${value === null ? "null" : quoteExcerpt(value)}`,
+            parameter,
+            value: value === null ? null : excerpt(value)
+          })
         )
       })
     }
@@ -248,49 +320,61 @@ const refusals = HttpApiBuilder.middleware(PodApi, (app) =>
       const request = error.request
       const path = new URL(request.url, "http://localhost").pathname
       const allowed = methods.get(path)
-      if (allowed === undefined) return Effect.fail(new NotFound({ error: `no such path: ${path}`, paths }))
+      if (allowed === undefined) return Effect.fail(new NotFound({ error: `no such path: ${excerpt(path)}`, paths }))
       return HttpServerResponse.schemaJson(MethodNotAllowed)(
         new MethodNotAllowed({ error: `method ${request.method} not allowed on ${path}`, allowed: [allowed] }),
         { status: 405, headers: { allow: allowed } }
       ).pipe(Effect.orDie)
     }
     return Effect.failCause(cause)
-  }))
+  })
 
-/** The API's handlers, over what they read: discovery, configuration, the cache, the gate, the audit and the leave. */
+const refusals = HttpApiBuilder.middleware(PodApi, refuse(methods, paths))
+
+/** The API's handlers, over what they read: discovery, configuration, the cache, the gate, the audit and where peers are. */
 export const apiLayer = HttpApiBuilder.api(PodApi).pipe(
-  Layer.provide([peersGroup, ownershipGroup, probesGroup, hintsGroup, lifecycleGroup])
+  Layer.provide([peersGroup, ownershipGroup, probesGroup, hintsGroup])
 )
 
-/** Requests handed to the routes per turn of the event loop (see internal/pacedServer.ts). */
-export const REQUESTS_PER_TURN = 16
-
-/** Requests waiting for the routes beyond which a new one gets a 503 at once. */
-export const MAX_PENDING_REQUESTS = 1024
+/** Tells the metrics of a refusal of the server's (synchronously: it happens outside any fiber). */
+const countRefusal = (reason: AppMetrics.HttpRefusal): void => AppMetrics.httpRefusedWith(reason).unsafeUpdate(1, [])
 
 /**
  * The HTTP server on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`, listening, without routes yet ({@link serve} adds
- * them): a layer of its own so that what the routes need can know the port first. It answers
- * `GET /healthz` and `GET /readyz` itself, at once, hands `GET /leave` to the routes at once, and the other
- * requests {@link REQUESTS_PER_TURN} per turn of the event loop, so that no burst of requests can hold a probe
- * (internal/pacedServer.ts says why). At shutdown open connections are dropped, so that an idle keep-alive
- * connection (a prober's, a scraper's) cannot hold the process for seconds.
+ * them): a layer of its own so that what the routes need can know the port first. It is guarded
+ * (internal/guardedServer.ts) with the bounds of Limits.ts: connections in all and per source, Node's
+ * timeouts and an idle one, requests held at once; it answers `GET /healthz` and `GET /readyz` itself, at
+ * once, and hands the other requests to the routes Limits.REQUESTS_PER_TURN per turn
+ * of the event loop. Every refusal is counted (`miroir_http_refused_total{reason}`). At shutdown open
+ * connections are dropped, so that an idle keep-alive connection (a prober's, a scraper's) cannot hold the
+ * process for seconds.
  */
 export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "httpPort">) =>
   Layer.unwrapEffect(Effect.sync(() => {
-    const status = Schema.encodeSync(StatusBody)
-    const server = new PacedServer({
-      constant: {
-        "/healthz": JSON.stringify(status({ status: "ok" })),
-        "/readyz": JSON.stringify(status({ status: "ready" }))
+    // Every reason is a series from the start, at 0.
+    for (const reason of AppMetrics.httpRefusals) AppMetrics.httpRefusedWith(reason).unsafeUpdate(0, [])
+    const server = new GuardedServer({
+      // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes.
+      constant: probeAnswers,
+      perTurn: Limits.REQUESTS_PER_TURN,
+      maxPipelined: Limits.MAX_PIPELINED_REQUESTS,
+      maxHeld: Limits.MAX_HELD_REQUESTS,
+      connections: {
+        total: Limits.MAX_CONNECTIONS,
+        perSource: Limits.MAX_CONNECTIONS_PER_SOURCE,
+        reserve: Limits.RESERVED_CONNECTIONS,
+        lightSource: Limits.LIGHT_SOURCE_CONNECTIONS
       },
-      // The preStop hook: a flood must neither delay the leave nor refuse it (the kubelet would send
-      // SIGTERM at once, without the delay).
-      immediate: new Set(["/leave"]),
-      perTurn: REQUESTS_PER_TURN,
-      maxPending: MAX_PENDING_REQUESTS,
-      busyBody: busyJson(`busy: ${MAX_PENDING_REQUESTS} requests waiting; retry after ${RETRY_AFTER_SECONDS} s`),
-      retryAfterSeconds: RETRY_AFTER_SECONDS
+      timeouts: Limits.TIMEOUTS,
+      busyBody: busyJson(
+        `busy: ${Limits.MAX_HELD_REQUESTS} requests in progress or waiting; retry after ${RETRY_AFTER_SECONDS} s`
+      ),
+      retryAfterSeconds: RETRY_AFTER_SECONDS,
+      onRefused: countRefusal,
+      onCounts: (connections, held) => {
+        AppMetrics.httpOpenConnections.unsafeUpdate(connections, [])
+        AppMetrics.httpHeldRequests.unsafeUpdate(held, [])
+      }
     })
     // Runs before the platform's own release, which then finds the server closed.
     const closeAtShutdown = Layer.scopedDiscard(Effect.addFinalizer(() =>
@@ -300,7 +384,11 @@ export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "http
       })
     ))
     return closeAtShutdown.pipe(
-      Layer.provideMerge(NodeHttpServer.layer(() => server, { port: settings.httpPort, host: settings.httpHost }))
+      Layer.provideMerge(NodeHttpServer.layer(() => server, {
+        port: settings.httpPort,
+        host: settings.httpHost,
+        backlog: Limits.LISTEN_BACKLOG
+      }))
     )
   }))
 

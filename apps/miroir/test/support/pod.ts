@@ -2,6 +2,7 @@
  * A pod service as a real OS process (`node --import tsx src/main.ts`), on its own loopback address
  * with Downward-API-style environment, for tests that check the process as operators run it.
  */
+import { execFile } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -73,12 +74,14 @@ export const commonFreePort = async (ips: ReadonlyArray<string>): Promise<number
 export const startPod = async (ip: string, env: Record<string, string> = {}, bundleFile?: string): Promise<Pod> => {
   const httpPort = env.MIROIR_HTTP_PORT === undefined ? await freePort(ip) : Number(env.MIROIR_HTTP_PORT)
   const metricsPort = await freePort(ip)
+  const adminPort = await freePort(ip)
   const pod = await Effect.runPromise(PodProcess.startPod({
     program: bundleFile === undefined ? { args: SOURCES, cwd: appFolder } : { bundle: bundleFile },
     name: `miroir-7d9f8c6b5-${ip.split(".").pop()}x2x4`,
     ip,
     httpPort,
     metricsPort,
+    adminPort,
     env: { NODE_ENV: "test", ...env }
   }))
   return {
@@ -96,6 +99,55 @@ export const startPod = async (ip: string, env: Record<string, string> = {}, bun
 /** Waits for a process to end by itself (for processes that should exit, like on bad configuration). */
 export const waitForExit = (started: Started, timeoutMs: number): Promise<Ended> =>
   Effect.runPromise(Process.exitedWithin(started, Duration.millis(timeoutMs)))
+
+/** How a run of `miroir leave` ended. */
+export interface LeaveRun {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+  /** From its start to its exit. */
+  readonly ms: number
+  /** The pod's own measure from the request to its answer, as the command prints it (`answered after 3.01 s`). */
+  readonly answeredMs: number | undefined
+}
+
+/**
+ * Runs `node <bundle> leave <args>` with `env` (a pod's {@link Pod.env}: an exec in the pod's container
+ * inherits the container's environment), as the kubelet runs the chart's preStop hook; resolves when it
+ * exits. Stopped by its pid after `timeoutMs`.
+ */
+export const runLeave = (
+  env: Readonly<Record<string, string>>,
+  bundleFile: string,
+  args: ReadonlyArray<string>,
+  timeoutMs = 60_000
+): Promise<LeaveRun> => runProgram(env, bundleFile, ["leave", ...args], timeoutMs)
+
+/** Runs `node <bundle> <args>` with `env` and nothing else, to its exit (stopped by its pid after `timeoutMs`). */
+export const runProgram = (
+  env: Readonly<Record<string, string>>,
+  bundleFile: string,
+  args: ReadonlyArray<string>,
+  timeoutMs = 60_000
+): Promise<LeaveRun> =>
+  new Promise((resolve) => {
+    const started = Date.now()
+    execFile(
+      process.execPath,
+      [bundleFile, ...args],
+      { env: { ...env }, timeout: timeoutMs, cwd: appFolder },
+      (error, stdout, stderr) => {
+        const answered = /answered after (\d+\.\d+) s/.exec(stdout)?.[1]
+        resolve({
+          code: error === null ? 0 : typeof error.code === "number" ? error.code : null,
+          stdout,
+          stderr,
+          ms: Date.now() - started,
+          answeredMs: answered === undefined ? undefined : Number(answered) * 1000
+        })
+      }
+    )
+  })
 
 /** The API's client, derived once for every test of the process (over `fetch`). */
 const clients = ManagedRuntime.make(Client.layerFetch)

@@ -4,8 +4,11 @@ import { Duration, Option } from "effect"
 import { LogLevel } from "effect"
 import type * as App from "../../src/App.js"
 
-/** A pod at `ip` (its dashed IP is its id) with `shards` shards, serving /metrics on `metricsPort`. */
-export const podSettings = (ip: string, metricsPort: number, shards = 16): App.Settings => ({
+/**
+ * A pod at `ip` (its dashed IP is its id) with `shards` shards, serving /metrics on `metricsPort` and its
+ * admin listener on 127.0.0.1:`adminPort` (0, any free port, for tests that do not call it).
+ */
+export const podSettings = (ip: string, metricsPort: number, shards = 16, adminPort = 0): App.Settings => ({
   discovery: {
     ...PeerDiscoveryConfig.testSettings,
     podName: `miroir-${ip.replaceAll(".", "-")}`,
@@ -17,12 +20,15 @@ export const podSettings = (ip: string, metricsPort: number, shards = 16): App.S
     httpHost: "127.0.0.1",
     httpPort: 0,
     metricsPort,
+    probePort: Option.none(),
     shards,
     logLevel: LogLevel.Warning,
     logFormat: "json",
     ownershipAuditInterval: "off",
     peerHints: "on",
-    peerAddressTwin: Option.none()
+    peerAddressTwin: Option.none(),
+    adminHost: "127.0.0.1",
+    adminPort
   },
   telemetry: {
     disabled: false,

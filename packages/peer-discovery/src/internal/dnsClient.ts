@@ -10,10 +10,14 @@ import { DnsLookupError, type DnsOutcome } from "../DnsLookupError.js"
 import { answers, encodeQuery, type Question, verdict } from "./dnsMessage.js"
 import { formatServer, sendQuery, type Server, type TransportError } from "./dnsTransport.js"
 
-/** The records of one answer, and how many records of another owner name it carried (dropped). */
+/**
+ * The records of one answer, how many records of another owner name it carried (dropped), and the
+ * A/AAAA records of its additional section.
+ */
 export interface Answer {
   readonly records: ReadonlyArray<dnsPacket.Answer>
   readonly otherOwner: number
+  readonly extraAddresses: ReadonlyArray<dnsPacket.Answer>
 }
 
 /** Asks one question. */
@@ -76,7 +80,11 @@ export const make = (
         Effect.flatMap((result) => {
           switch (result._tag) {
             case "Records":
-              return Effect.succeed({ records: result.records, otherOwner: result.otherOwner })
+              return Effect.succeed({
+                records: result.records,
+                otherOwner: result.otherOwner,
+                extraAddresses: result.extraAddresses
+              })
             case "Failure":
               return Effect.fail(failure(question, result.outcome, result.code, result.received))
             case "RetryOverTcp":

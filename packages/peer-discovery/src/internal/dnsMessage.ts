@@ -54,6 +54,8 @@ export interface Reply {
   readonly answers: ReadonlyArray<dnsPacket.Answer>
   /** Records of the additional section other than EDNS's OPT. */
   readonly extraRecords: number
+  /** The A and AAAA records of the additional section (the addresses of SRV targets, where sent). */
+  readonly extraAddresses: ReadonlyArray<dnsPacket.Answer>
   /** False when the message ended before the records its header announces: it was cut short in transit. */
   readonly complete: boolean
 }
@@ -73,7 +75,8 @@ const HEADER_BYTES = 12
  * Decodes a reply. Undefined when it cannot be matched to a query at all (shorter than a header, or an
  * undecodable question); a reply whose answer records run past its end is returned with what could be
  * read and `complete: false` — dns-packet's own decoder would throw and lose the difference between
- * "malformed" and "cut short". Authority and additional records are read only to be counted.
+ * "malformed" and "cut short". Authority records are read only to be counted; of the additional
+ * records, the addresses (A, AAAA) are kept.
  */
 export const decodeReply = (message: Buffer, cutShort = false): Reply | undefined => {
   if (message.length < HEADER_BYTES) return undefined
@@ -112,7 +115,7 @@ export const decodeReply = (message: Buffer, cutShort = false): Reply | undefine
   }
   const answers = records(answerCount)
   records(authorityCount)
-  const extraRecords = records(additionalCount).filter((record) => record.type !== "OPT").length
+  const extras = records(additionalCount).filter((record) => record.type !== "OPT")
   return {
     id: message.readUInt16BE(0),
     isResponse: (flags & 0x8000) !== 0,
@@ -121,7 +124,8 @@ export const decodeReply = (message: Buffer, cutShort = false): Reply | undefine
     rcode: flags & 0xf,
     questions,
     answers,
-    extraRecords,
+    extraRecords: extras.length,
+    extraAddresses: extras.filter((record) => (record.type === "A" || record.type === "AAAA") && record.class === "IN"),
     complete: !cutShort && !ended
   }
 }
@@ -142,8 +146,16 @@ export const answers = (reply: Reply, id: number, question: Question): boolean =
 
 /** What a reply means for the lookup. */
 export type Verdict =
-  /** Records of the question's name and type (possibly none: no data), and how many of another owner were dropped. */
-  | { readonly _tag: "Records"; readonly records: ReadonlyArray<dnsPacket.Answer>; readonly otherOwner: number }
+  /**
+   * Records of the question's name and type (possibly none: no data), how many of another owner were
+   * dropped, and the addresses of the additional section (what the answer's names resolve to, as sent).
+   */
+  | {
+    readonly _tag: "Records"
+    readonly records: ReadonlyArray<dnsPacket.Answer>
+    readonly otherOwner: number
+    readonly extraAddresses: ReadonlyArray<dnsPacket.Answer>
+  }
   /** A UDP reply that does not hold the whole answer: ask again over TCP. */
   | { readonly _tag: "RetryOverTcp" }
   /** No usable records; `received` counts the records of a truncated answer. */
@@ -182,5 +194,10 @@ export const verdict = (reply: Reply, question: Question, transport: "udp" | "tc
       ? { _tag: "RetryOverTcp" }
       : { _tag: "Failure", outcome: "truncated", code: reply.truncated ? "TC" : "SHORT", received: owned.length }
   }
-  return { _tag: "Records", records: owned, otherOwner: ofType.length - owned.length }
+  return {
+    _tag: "Records",
+    records: owned,
+    otherOwner: ofType.length - owned.length,
+    extraAddresses: reply.extraAddresses
+  }
 }

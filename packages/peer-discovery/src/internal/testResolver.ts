@@ -5,7 +5,7 @@ import type { Service, SrvRecord, TestControl } from "../DnsResolver.js"
 import { fullyQualified } from "./dnsName.js"
 
 interface Entry {
-  readonly srv?: ReadonlyArray<SrvRecord>
+  readonly srv?: ReadonlyArray<Omit<SrvRecord, "addresses"> & Partial<Pick<SrvRecord, "addresses">>>
   readonly addresses?: ReadonlyArray<string>
 }
 
@@ -53,7 +53,14 @@ export const makeTestResolver = (): { readonly resolver: Service; readonly contr
     records === undefined || records.length === 0 ? undefined : records
 
   const resolver: Service = {
-    resolveSrv: (name) => lookup(name, "SRV", (entry) => nonEmpty(entry.srv)),
+    resolveSrv: (name) =>
+      lookup(name, "SRV", (entry) =>
+        nonEmpty(
+          entry.srv?.map((record) => ({
+            ...record,
+            addresses: record.addresses ?? entries.get(fullyQualified(record.name))?.addresses ?? []
+          }))
+        )),
     resolveAddresses: (name) => lookup(name, "A/AAAA", (entry) => nonEmpty(entry.addresses))
   }
 

@@ -10,13 +10,20 @@ import * as PeerId from "../../src/PeerId.js"
 export const DOMAIN = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
 export const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
 
-/** The SRV record CoreDNS publishes for a Deployment pod at `ip` (or a StatefulSet pod named `label`). */
-export const srvFor = (ipOrLabel: string, total = 1): SrvRecord => ({
-  name: `${ipOrLabel.includes(".") || ipOrLabel.includes(":") ? PeerId.fromIp(ipOrLabel) : ipOrLabel}.${DOMAIN}`,
-  port: 7700,
-  priority: 0,
-  weight: Math.max(1, Math.floor(100 / total))
-})
+/**
+ * The SRV record CoreDNS publishes for a Deployment pod at `ip`, with its address as the additional section
+ * carries it (or for a StatefulSet pod named `label`, without).
+ */
+export const srvFor = (ipOrLabel: string, total = 1): SrvRecord => {
+  const ip = ipOrLabel.includes(".") || ipOrLabel.includes(":")
+  return {
+    name: `${ip ? PeerId.fromIp(ipOrLabel) : ipOrLabel}.${DOMAIN}`,
+    port: 7700,
+    priority: 0,
+    weight: Math.max(1, Math.floor(100 / total)),
+    addresses: ip ? [ipOrLabel] : []
+  }
+}
 
 /** SRV records of pods 10.0.0.1 … 10.0.0.n (this pod is 10.0.0.1 in the test settings). */
 export const pods = (n: number): ReadonlyArray<SrvRecord> =>

@@ -1,0 +1,92 @@
+/**
+ * The admin API served from its declaration (Contract.ts) by HttpApiBuilder, on the pod's loopback
+ * (`MIROIR_ADMIN_HOST:MIROIR_ADMIN_PORT`, 127.0.0.1:7701 by default): the pod's own program reaches it
+ * from inside the pod (the preStop exec, `miroir leave`), and nothing on the network can. Not paced nor
+ * gated like the pod API: no flood from outside can reach it, and the hook it answers must be neither
+ * delayed nor refused (the kubelet would then send SIGTERM without the delay).
+ */
+import { HttpApiBuilder, HttpMiddleware, HttpServerError } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { createServer } from "node:http"
+import { Clock, Data, Duration, Effect, Layer } from "effect"
+import type { Settings } from "../AppConfig.js"
+import { refuse } from "../HttpApi/Server.js"
+import { Leave } from "../Leave.js"
+import { AdminApi, methods, paths } from "./Contract.js"
+
+/**
+ * `POST /leave?delay=…`: the preStop hook's request, as termination starts. Starts this pod's leave (or
+ * joins it, or answers the one that completed: Leave.ts) and sleeps the delay meanwhile, answering once
+ * both are over, so that SIGTERM, which the kubelet sends after the hook, comes no sooner than the delay:
+ * the pod keeps serving while its removal from the endpoints reaches kube-proxy and the other pods, as
+ * the preStop sleep it replaces did.
+ */
+const leaveGroup = HttpApiBuilder.group(
+  AdminApi,
+  "lifecycle",
+  (handlers) =>
+    handlers.handle("leave", ({ urlParams }) =>
+      Effect.gen(function*() {
+        const delay = urlParams.delay ?? Duration.zero
+        const started = yield* Clock.currentTimeMillis
+        yield* Effect.logInfo("leave requested (admin listener)").pipe(
+          Effect.annotateLogs({ delay: Duration.format(delay) })
+        )
+        const [outcome] = yield* Effect.all([Effect.flatMap(Leave, (service) => service.leave), Effect.sleep(delay)], {
+          concurrency: 2
+        })
+        return { ...outcome, tookMs: (yield* Clock.currentTimeMillis) - started }
+      }))
+)
+
+/** The admin listener could not listen: its address is in use, or not on this host. */
+export class AdminListenError extends Data.TaggedError("AdminListenError")<{
+  readonly address: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `cannot start the admin listener on ${this.address} (MIROIR_ADMIN_HOST, MIROIR_ADMIN_PORT): ${reason}`
+  }
+}
+
+/**
+ * The admin listener: the admin API served on `MIROIR_ADMIN_HOST:MIROIR_ADMIN_PORT`, over the pod's
+ * {@link Leave}. At shutdown open connections are dropped: a hook still waiting for its delay must not
+ * hold the process.
+ *
+ * Built with a memo map of its own (`Layer.fresh`): HttpApiBuilder keeps an API's routes and middleware
+ * in services made by layers every API shares (its `Router` and `Middleware`), so that in the pod's layer
+ * graph the admin API and the pod API would fill one router, and `POST /leave` would be served on the
+ * network-facing port too.
+ */
+export const layer = (
+  settings: Pick<Settings, "adminHost" | "adminPort">
+): Layer.Layer<never, AdminListenError, Leave> =>
+  Layer.unwrapEffect(Effect.sync(() => {
+    const server = createServer()
+    const closeAtShutdown = Layer.scopedDiscard(Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        server.close()
+        server.closeAllConnections()
+      })
+    ))
+    const listening = closeAtShutdown.pipe(
+      Layer.provideMerge(NodeHttpServer.layer(() => server, { port: settings.adminPort, host: settings.adminHost })),
+      Layer.catchAll((error) =>
+        Layer.fail(
+          new AdminListenError({
+            address: `${settings.adminHost}:${settings.adminPort}`,
+            cause: error instanceof HttpServerError.ServeError ? error.cause : error
+          })
+        )
+      )
+    )
+    return HttpApiBuilder.serve().pipe(
+      Layer.provide(HttpApiBuilder.middleware(AdminApi, refuse(methods, paths))),
+      Layer.provide(HttpApiBuilder.api(AdminApi).pipe(Layer.provide(leaveGroup))),
+      HttpMiddleware.withTracerDisabledWhen(() => true),
+      Layer.provide(listening),
+      Layer.fresh
+    )
+  }))
