@@ -4,82 +4,105 @@
  *
  * A variable is a `Config` ({@link variable}) whose text a {@link Parse} function turns into a value or
  * into the sentence saying what was expected. Such `Config`s compose as any others (`Config.all`,
- * `Config.withDefault`, `Config.option`, `Config.mapOrFail` with {@link invalid} for checks that span
+ * `Config.withDefault`, `Config.option`, `Config.mapEffect` with {@link invalid} for checks that span
  * variables), and {@link load} runs one against the current `ConfigProvider` (the environment, unless
- * a test swaps it with `ConfigProvider.fromMap`), failing with a {@link ConfigError} that names the
- * variable, the value and what was expected.
+ * a test provides another, such as `ConfigProvider.fromUnknown`), failing with a {@link ConfigError} that
+ * names the variable, the value and what was expected.
  *
  * Every configuration module has the same shape: `Settings` (the validated values), `config` (the
  * `Config` that reads them), `load` (`config` loaded with {@link load}) and, when services read the
- * settings from the context, a `Context.Tag` of the same name with its `layer`.
+ * settings from the context, a `Context.Service` of the same name with its `layer`.
  */
-import { Config, ConfigError as EffectConfigError, Duration, Either, Effect, Option } from "effect"
+import { Config, ConfigProvider, Duration, Effect, Option, Result, Schema } from "effect"
 import { ConfigError } from "./ConfigError.js"
 
 /** A value parsed from its text, or the sentence saying what the text should have been (`an integer from 1 to 64`). */
-export type Parse<A> = (text: string) => Either.Either<A, string>
+export type Parse<A> = (text: string) => Result.Result<A, string>
 
 /** How {@link variable} reads a value. */
 export interface Options {
   /** The text taken when the variable is unset, parsed (and refused) like any value. */
   readonly default?: string
   /**
-   * Surrounding blanks are ignored and a blank value counts as unset (so that `Config.withDefault`
-   * applies), as for the pod service's variables. Off by default: the library's variables are taken as
-   * written, and a set but empty value is refused like any other.
+   * Surrounding blanks are ignored and a blank value counts as unset (so that `Config.withDefault` and
+   * `Config.option` apply), as for the pod service's variables. Off by default: the library's variables are
+   * taken as written, and a set but empty value is refused like any other (when the `ConfigProvider` reports
+   * it: effect's providers count an empty value as unset unless made with `preserveEmptyStrings`).
    */
   readonly trimmed?: boolean
 }
 
 /**
- * An invalid value of `variable` (for `Config.mapOrFail`, e.g. a check between two variables): {@link load}
+ * An invalid value of `variable` (for `Config.mapEffect`, e.g. a check between two variables): {@link load}
  * turns it into a {@link ConfigError} naming `variable`, `value` and `expected`.
  */
-export const invalid = (variable: string, value: string, expected: string): EffectConfigError.ConfigError =>
-  // The message carries all three: the error's path is not always the variable's (a default's error has none).
-  EffectConfigError.InvalidData([variable], JSON.stringify({ variable, value, expected }))
-
-/**
- * The environment variable `name`, its text parsed by `parse`. A bad value fails the `Config` with an
- * error that {@link load} reports as `invalid configuration: NAME="value": expected …`; an unset one
- * fails as missing, so `Config.withDefault` and `Config.option` apply to it as usual.
- */
-export const variable = <A>(name: string, parse: Parse<A>, options: Options = {}): Config.Config<A> =>
-  (options.default === undefined ? Config.string(name) : Config.withDefault(Config.string(name), options.default)).pipe(
-    Config.mapOrFail((raw) => {
-      const text = options.trimmed ? raw.trim() : raw
-      if (options.trimmed && text === "") return Either.left(EffectConfigError.MissingData([name], `${name} is blank`))
-      return Either.mapLeft(parse(text), (expected) => invalid(name, raw, expected))
+export const invalid = (variable: string, value: string, expected: string): Config.ConfigError =>
+  // Our error rides as the cause of effect's: it names the variable and the value as written, which effect's
+  // error does not (its path is not always the variable's, and a default's error has none).
+  new Config.ConfigError(
+    new ConfigProvider.SourceError({
+      message: `invalid configuration: ${variable}`,
+      cause: new ConfigError({ variable, value, expected })
     })
   )
 
-/** The first invalid value in `error` (effect accumulates the errors of `Config.all`), else the error as it reads. */
-const fromEffectError = (error: EffectConfigError.ConfigError): ConfigError => {
-  const first = (e: EffectConfigError.ConfigError): Option.Option<EffectConfigError.ConfigError> => {
-    switch (e._op) {
-      case "And":
-      case "Or":
-        return Option.orElse(first(e.left), () => first(e.right))
-      case "InvalidData":
-        return Option.some(e)
-      default:
-        return Option.none()
-    }
+/**
+ * The last segment of the path {@link unset} reads: no provider has a value there (an environment variable's
+ * name cannot hold a NUL, and a variable's text has no children).
+ */
+const UNSET = "\u0000unset"
+
+/**
+ * A `Config` of `name` that is always missing, as an unset variable is: `Config.withDefault` and
+ * `Config.option` apply to it (they recover from missing values only, not from invalid ones).
+ */
+const unset = (name: string): Config.Config<string> => Config.schema(Schema.String, [name, UNSET])
+
+/**
+ * The environment variable `name`, its text parsed by `parse`. A bad value fails the `Config` with an
+ * error that {@link load} reports as `invalid configuration: NAME="value": expected …`, and that
+ * `Config.withDefault` and `Config.option` let through; an unset one (or, `trimmed`, a blank one) fails as
+ * missing, so `Config.withDefault` and `Config.option` apply to it as usual.
+ */
+export const variable = <A>(name: string, parse: Parse<A>, options: Options = {}): Config.Config<A> => {
+  const written = Config.String(name)
+  const unsetOrDefault = options.default === undefined ? unset(name) : Config.succeed(options.default)
+  const text = options.trimmed
+    ? Config.flatMap(
+      Config.option(written),
+      (raw) => Option.isNone(raw) || raw.value.trim() === "" ? unsetOrDefault : Config.succeed(raw.value)
+    )
+    : options.default === undefined
+    ? written
+    : Config.withDefault(written, options.default)
+  return Config.mapEffect(text, (raw) =>
+    Result.match(parse(options.trimmed ? raw.trim() : raw), {
+      onFailure: (expected) => Effect.fail(invalid(name, raw, expected)),
+      onSuccess: Effect.succeed
+    }))
+}
+
+/** What a schema issue of effect's own `Config` (not one of ours) expected, without its path. */
+const issueText = (issue: Schema.SchemaError["issue"]): string => {
+  const inner = issue._tag === "Pointer" ? issue.issue : issue
+  // A variable that is not set is a value of the wrong type, `undefined`.
+  return inner._tag === "InvalidType" && inner.input === undefined
+    ? "a value (the variable is not set)"
+    : new Schema.SchemaError(inner).message
+}
+
+/** Our {@link ConfigError} of effect's: the one of an invalid value, else one naming the variable effect names. */
+const fromEffectError = (error: Config.ConfigError): ConfigError => {
+  const cause = error.cause
+  if (cause._tag === "SourceError") {
+    if (cause.cause instanceof ConfigError) return cause.cause
+    return new ConfigError({ variable: "(environment)", value: "", expected: `a readable value (${cause.message})` })
   }
-  return Option.match(first(error), {
-    onNone: () => new ConfigError({ variable: "(environment)", value: "", expected: String(error) }),
-    onSome: (invalidData) => {
-      const { message, path } = invalidData as EffectConfigError.InvalidData
-      try {
-        const { expected, value, variable } = JSON.parse(message) as Record<string, unknown>
-        if (typeof variable === "string" && typeof value === "string" && typeof expected === "string") {
-          return new ConfigError({ variable, value, expected })
-        }
-      } catch {
-        // not one of ours: an invalid value effect's own Config reported
-      }
-      return new ConfigError({ variable: path.join("_"), value: "", expected: message })
-    }
+  const path = cause.issue._tag === "Pointer" ? cause.issue.path.filter((segment) => segment !== UNSET) : []
+  return new ConfigError({
+    variable: path.length === 0 ? "(environment)" : path.map(String).join("_"),
+    value: "",
+    expected: issueText(cause.issue)
   })
 }
 
@@ -93,16 +116,16 @@ export const load = <A>(config: Config.Config<A>): Effect.Effect<A, ConfigError>
 export const oneOf = <const Word extends string>(words: ReadonlyArray<Word>): Parse<Word> => (text) => {
   const word = text.trim().toLowerCase()
   return (words as ReadonlyArray<string>).includes(word)
-    ? Either.right(word as Word)
-    : Either.left(`one of ${words.map((w) => `"${w}"`).join(", ")}`)
+    ? Result.succeed(word as Word)
+    : Result.fail(`one of ${words.map((w) => `"${w}"`).join(", ")}`)
 }
 
 /** An integer from `min` to `max`, written in decimal digits. */
 export const integer = (min: number, max: number): Parse<number> => (text) => {
   const number = Number(text)
   return /^-?\d+$/.test(text) && number >= min && number <= max
-    ? Either.right(number)
-    : Either.left(`an integer from ${min} to ${max}`)
+    ? Result.succeed(number)
+    : Result.fail(`an integer from ${min} to ${max}`)
 }
 
 /** The largest TCP or UDP port. */
@@ -117,12 +140,12 @@ export const duration: Parse<Duration.Duration> = (text) => {
   const trimmed = text.trim()
   const short = SHORT_DURATION.exec(trimmed)
   const decoded = short
-    ? Option.some(Duration.decode(`${Number(short[1])} ${SHORT_UNITS[short[2] as keyof typeof SHORT_UNITS]}`))
-    : Duration.decodeUnknown(trimmed)
+    ? Duration.fromInput(`${Number(short[1])} ${SHORT_UNITS[short[2] as keyof typeof SHORT_UNITS]}`)
+    : Duration.fromInput(trimmed as Duration.Input)
   return Option.match(decoded, {
-    onNone: () => Either.left(expected),
+    onNone: () => Result.fail(expected),
     onSome: (d) =>
-      Duration.isFinite(d) && Duration.greaterThan(d, Duration.zero) ? Either.right(d) : Either.left(expected)
+      Duration.isFinite(d) && Duration.isGreaterThan(d, Duration.zero) ? Result.succeed(d) : Result.fail(expected)
   })
 }
 
@@ -133,8 +156,8 @@ export const duration: Parse<Duration.Duration> = (text) => {
  */
 export const durationBetween = (min: Duration.Duration, max: Duration.Duration): Parse<Duration.Duration> => (text) => {
   const expected = `a duration from ${Duration.format(min)} to ${Duration.format(max)}, such as 250ms, 15s or 1m`
-  return Either.match(duration(text), {
-    onLeft: () => Either.left(expected),
-    onRight: (d) => Duration.between(d, { minimum: min, maximum: max }) ? Either.right(d) : Either.left(expected)
+  return Result.match(duration(text), {
+    onFailure: () => Result.fail(expected),
+    onSuccess: (d) => Duration.between(d, { minimum: min, maximum: max }) ? Result.succeed(d) : Result.fail(expected)
   })
 }

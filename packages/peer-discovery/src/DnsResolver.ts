@@ -4,7 +4,7 @@
  * `layerTest` an in-memory table that tests script through {@link DnsResolverTest}.
  */
 import { getServers } from "node:dns"
-import { Context, Duration, Effect, Either, Layer, Metric, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Metric, Result, type Scope } from "effect"
 import { DnsLookupError } from "./DnsLookupError.js"
 import * as DnsClient from "./internal/dnsClient.js"
 import { fullyQualified } from "./internal/dnsName.js"
@@ -42,14 +42,14 @@ export interface Service {
 }
 
 /** The resolver as a service. */
-export class DnsResolver extends Context.Tag("@miroir/peer-discovery/DnsResolver")<DnsResolver, Service>() {}
+export class DnsResolver extends Context.Service<DnsResolver, Service>()("@miroir/peer-discovery/DnsResolver") {}
 
 /** Options of the DNS client. */
 export interface Options {
   /** Servers in node:dns form (`ip`, `ip:port`, `[ipv6]:port`), tried in order; empty for the system's (`dns.getServers()`). */
   readonly servers: ReadonlyArray<string>
   /** How long one lookup may take in all, over every server. */
-  readonly timeout: Duration.DurationInput
+  readonly timeout: Duration.Input
 }
 
 /**
@@ -65,7 +65,7 @@ export interface Options {
  */
 export const make = (options: Options): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const timeout = Duration.decode(options.timeout)
+    const timeout = Duration.fromInputUnsafe(options.timeout)
     const configured = options.servers.length > 0 ? options.servers : getServers()
     const servers = configured.map(parseServer).filter((server): server is Server => server !== undefined)
     const ask = yield* DnsClient.make(servers, timeout)
@@ -75,7 +75,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       ask({ name, type }).pipe(
         Effect.tap((answer) =>
           answer.otherOwner > 0
-            ? Metric.incrementBy(Metrics.ignoredRecordsWithReason("other_owner"), answer.otherOwner)
+            ? Metric.update(Metrics.ignoredRecordsWithReason("other_owner"), answer.otherOwner)
             : Effect.void
         ),
         Effect.flatMap((answer) =>
@@ -109,7 +109,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         Effect.map(records(fqdn, rrtype), (answer) =>
           answer.records.flatMap((record) => (record.type === "A" || record.type === "AAAA" ? [record.data] : [])))
           .pipe(
-            Effect.either
+            Effect.result
           )
       return Effect.all([lookup("A"), lookup("AAAA")], { concurrency: 2 }).pipe(
         Effect.flatMap(([v4, v6]) =>
@@ -128,7 +128,7 @@ const extraAddressesByName = (
   for (const record of records) {
     if ((record.type !== "A" && record.type !== "AAAA") || typeof record.data !== "string") continue
     const name = fullyQualified(record.name)
-    const address = Either.getOrElse(Parse.ipAddress(record.data), () => record.data as string)
+    const address = Result.getOrElse(Parse.ipAddress(record.data), () => record.data as string)
     byName.set(name, [...(byName.get(name) ?? []), address])
   }
   return byName
@@ -137,18 +137,18 @@ const extraAddressesByName = (
 /** Merges the A and AAAA results of one name as {@link Service.resolveAddresses} documents. */
 export const combineAddresses = (
   name: string,
-  ...results: ReadonlyArray<Either.Either<ReadonlyArray<string>, DnsLookupError>>
+  ...results: ReadonlyArray<Result.Result<ReadonlyArray<string>, DnsLookupError>>
 ): Effect.Effect<ReadonlyArray<string>, DnsLookupError> => {
-  const failure = results.find((r) => r._tag === "Left" && !r.left.isAnswer)
-  if (failure?._tag === "Left") return Effect.fail(failure.left)
-  const addresses = results.flatMap((r) => (r._tag === "Right" ? r.right : []))
+  const failure = results.find((r) => Result.isFailure(r) && !r.failure.isAnswer)
+  if (failure !== undefined && Result.isFailure(failure)) return Effect.fail(failure.failure)
+  const addresses = results.flatMap((r) => (Result.isSuccess(r) ? r.success : []))
   if (addresses.length > 0) return Effect.succeed(addresses)
-  const everyNxdomain = results.every((r) => r._tag === "Left" && r.left.outcome === "nxdomain")
+  const everyNxdomain = results.every((r) => Result.isFailure(r) && r.failure.outcome === "nxdomain")
   return Effect.fail(new DnsLookupError({ outcome: everyNxdomain ? "nxdomain" : "nodata", name, rrtype: "A/AAAA" }))
 }
 
 /** The DNS client with the servers and lookup timeout of the {@link PeerDiscoveryConfig}. */
-export const layer: Layer.Layer<DnsResolver, never, PeerDiscoveryConfig> = Layer.scoped(
+export const layer: Layer.Layer<DnsResolver, never, PeerDiscoveryConfig> = Layer.effect(
   DnsResolver,
   Effect.flatMap(PeerDiscoveryConfig, (config) => make({ servers: config.dnsServers, timeout: config.lookupTimeout }))
 )
@@ -173,7 +173,7 @@ export interface TestControl {
   /** Ends a {@link fail}. */
   readonly heal: (name: string) => Effect.Effect<void>
   /** Delays every answer by `latency` (on the fiber's clock, so `TestClock` moves it). */
-  readonly setLatency: (latency: Duration.DurationInput) => Effect.Effect<void>
+  readonly setLatency: (latency: Duration.Input) => Effect.Effect<void>
   /** How many lookups were started, in all or of `name`. */
   readonly lookups: (name?: string) => Effect.Effect<number>
   /** The most lookups ever in flight at once. */
@@ -181,10 +181,9 @@ export interface TestControl {
 }
 
 /** The test resolver's control, provided by {@link layerTest}. */
-export class DnsResolverTest extends Context.Tag("@miroir/peer-discovery/DnsResolverTest")<
-  DnsResolverTest,
-  TestControl
->() {}
+export class DnsResolverTest extends Context.Service<DnsResolverTest, TestControl>()(
+  "@miroir/peer-discovery/DnsResolverTest"
+) {}
 
 /** An in-memory resolver, empty at start (every name NXDOMAIN), with its {@link DnsResolverTest} control. */
 export const layerTest: Layer.Layer<DnsResolver | DnsResolverTest> = Layer.effectContext(

@@ -2,7 +2,7 @@
  * Every metric of peer discovery, in one place. They are Effect metrics: the service updates them,
  * and the application exports them (OTLP, Prometheus). No metric carries a per-peer label.
  */
-import { Metric, MetricBoundaries } from "effect"
+import { Metric } from "effect"
 import type { DnsOutcome } from "./DnsLookupError.js"
 
 /** The size of the current peer set, this pod included. */
@@ -21,14 +21,13 @@ export const lookups = Metric.counter("miroir_peer_discovery_lookups_total", {
 })
 
 /** The lookup counter of one result. */
-export const lookupsWithResult = (result: LookupResult) => Metric.tagged(lookups, "result", result)
+export const lookupsWithResult = (result: LookupResult) => Metric.withAttributes(lookups, { result })
 
 /** How long lookups take, in seconds, whatever their result. */
-export const lookupDuration = Metric.histogram(
-  "miroir_peer_discovery_lookup_duration_seconds",
-  MetricBoundaries.exponential({ start: 0.0005, factor: 2, count: 16 }),
-  "Duration of DNS lookups of the peers, in seconds"
-)
+export const lookupDuration = Metric.histogram("miroir_peer_discovery_lookup_duration_seconds", {
+  description: "Duration of DNS lookups of the peers, in seconds",
+  boundaries: Metric.exponentialBoundaries({ start: 0.0005, factor: 2, count: 16 })
+})
 
 /** When DNS last answered (records, NXDOMAIN or no data), in Unix seconds. */
 export const lastSuccessTimestamp = Metric.gauge("miroir_peer_discovery_last_success_timestamp_seconds", {
@@ -65,7 +64,7 @@ export const ignoredRecords = Metric.counter("miroir_peer_discovery_ignored_reco
 })
 
 /** The ignored-records counter of one reason. */
-export const ignoredRecordsWithReason = (reason: IgnoredReason) => Metric.tagged(ignoredRecords, "reason", reason)
+export const ignoredRecordsWithReason = (reason: IgnoredReason) => Metric.withAttributes(ignoredRecords, { reason })
 
 /** How a large shrink held for confirmation ended: applied after the next lookup agreed, or dropped. */
 export type ShrinkResult = "confirmed" | "unconfirmed"
@@ -81,7 +80,7 @@ export const largeShrinks = Metric.counter("miroir_peer_discovery_large_shrinks_
 })
 
 /** The large-shrink counter of one result. */
-export const largeShrinksWithResult = (result: ShrinkResult) => Metric.tagged(largeShrinks, "result", result)
+export const largeShrinksWithResult = (result: ShrinkResult) => Metric.withAttributes(largeShrinks, { result })
 
 /** Shards this pod owns; set by the consumer that partitions them. */
 export const ownedShards = Metric.gauge("miroir_owned_shards_count", {
@@ -99,8 +98,7 @@ export const hints = Metric.counter("miroir_peer_discovery_hints_total", {
 })
 
 /** The hint counter of one kind and result. */
-export const hintsWith = (kind: "joined" | "left", result: HintResult) =>
-  Metric.tagged(Metric.tagged(hints, "kind", kind), "result", result)
+export const hintsWith = (kind: "joined" | "left", result: HintResult) => Metric.withAttributes(hints, { kind, result })
 
 /** How a followed hint ended: DNS agreed with it (`confirmed`) or its budget ran out (`expired`). */
 export type HintEnd = "confirmed" | "expired"
@@ -112,4 +110,4 @@ export const hintsEnded = Metric.counter("miroir_peer_discovery_hints_ended_tota
 })
 
 /** The ended-hint counter of one end. */
-export const hintsEndedWith = (end: HintEnd) => Metric.tagged(hintsEnded, "result", end)
+export const hintsEndedWith = (end: HintEnd) => Metric.withAttributes(hintsEnded, { result: end })

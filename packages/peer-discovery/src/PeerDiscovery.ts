@@ -24,14 +24,16 @@ import {
   Deferred,
   Duration,
   Effect,
-  Either,
+  Filter,
   Layer,
   Metric,
   Option,
   Queue,
   Random,
   Ref,
+  Result,
   Schedule,
+  Semaphore,
   Stream,
   SubscriptionRef
 } from "effect"
@@ -55,7 +57,7 @@ export interface Service {
   /** Waits until the set has at least `count` peers (this pod included), at most `timeout`. */
   readonly awaitPeers: (
     count: number,
-    timeout: Duration.DurationInput
+    timeout: Duration.Input
   ) => Effect.Effect<PeerSet.PeerSet, PeerWaitTimeout>
   /**
    * Looks the peers up now, once (after a lookup in flight, if any), and returns the new set; on a
@@ -86,7 +88,7 @@ export interface Service {
 }
 
 /** Peer discovery as a service. */
-export class PeerDiscovery extends Context.Tag("@miroir/peer-discovery/PeerDiscovery")<PeerDiscovery, Service>() {}
+export class PeerDiscovery extends Context.Service<PeerDiscovery, Service>()("@miroir/peer-discovery/PeerDiscovery") {}
 
 /** {@link Service.awaitPeers} timed out before enough peers were seen. */
 export class PeerWaitTimeout extends Data.TaggedError("PeerWaitTimeout")<{
@@ -106,17 +108,17 @@ export const RETRY_BASE_DELAY = Duration.millis(250)
  * Retries after a failed lookup: jittered exponential backoff from {@link RETRY_BASE_DELAY}, each
  * delay at most a quarter of the interval. The refresh loop bounds them by the end of the tick.
  */
-export const retrySchedule = (interval: Duration.Duration): Schedule.Schedule<unknown> => {
+export const retrySchedule = (interval: Duration.Duration): Schedule.Schedule<Duration.Duration> => {
   const cap = Duration.times(interval, 0.25)
   return Schedule.exponential(RETRY_BASE_DELAY).pipe(
     Schedule.jittered,
-    Schedule.modifyDelay((delay) => Duration.min(delay, cap))
+    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, cap)))
   )
 }
 
 /** The length of one tick of the refresh loop: the interval, jittered by ±20% so that pods do not poll in lockstep. */
 export const tickLength = (interval: Duration.Duration): Effect.Effect<Duration.Duration> =>
-  Effect.map(Random.nextRange(0.8, 1.2), (factor) => Duration.times(interval, factor))
+  Effect.map(Random.nextBetween(0.8, 1.2), (factor) => Duration.times(interval, factor))
 
 /**
  * Past about 900 SRV records an answer no longer fits in one DNS message (measured with unbound, see
@@ -151,10 +153,12 @@ export const isLargeShrink = (previous: PeerSet.PeerSet, next: PeerSet.PeerSet):
 
 /** Logs a failure or defect of a background fiber's work with `message` instead of ending the fiber; interruption goes through. */
 const logDefect = (message: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A | void, never, R> =>
-  Effect.catchAllCause(
+  Effect.catchCause(
     self,
     (cause) =>
-      Cause.isInterruptedOnly(cause) ? Effect.failCause(Cause.stripFailures(cause)) : Effect.logError(message, cause)
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.failCause(Cause.fromReasons(cause.reasons.filter(Cause.isInterruptReason)))
+        : Effect.logError(message, cause)
   )
 
 /** The first wait of {@link untilListed}; it doubles up to {@link UNLISTED_POLL_CAP}. */
@@ -172,12 +176,12 @@ const UNLISTED_POLL_MAX = Duration.minutes(2)
  */
 const untilListed = <E>(current: Effect.Effect<PeerSet.PeerSet>, lookup: Effect.Effect<unknown, E>) =>
   current.pipe(
-    Effect.flatMap((set) => (set.everListed ? Effect.succeed(set) : Effect.zipRight(Effect.ignore(lookup), current))),
+    Effect.flatMap((set) => (set.everListed ? Effect.succeed(set) : Effect.andThen(Effect.ignore(lookup), current))),
     Effect.flatMap((set) => (set.everListed ? Effect.void : Effect.fail("unlisted" as const))),
     Effect.retry(
       Schedule.exponential(UNLISTED_POLL_BASE).pipe(
-        Schedule.modifyDelay((delay) => Duration.min(delay, UNLISTED_POLL_CAP)),
-        Schedule.upTo(UNLISTED_POLL_MAX)
+        Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, UNLISTED_POLL_CAP))),
+        Schedule.upTo({ duration: UNLISTED_POLL_MAX })
       )
     ),
     Effect.ignore
@@ -216,16 +220,16 @@ interface Outcome {
  * only to share it among its servers and to end its sockets' timers; when it says `timeout` first, its
  * error (which names the server) is the one kept.
  */
-const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
+const listPeers = (settings: Settings, resolver: DnsResolver["Service"]): {
   readonly name: string
   readonly lookup: Effect.Effect<Listing, DnsLookupError>
 } => {
   const domain = PeerId.serviceDomain(settings)
   const bounded = <A>(name: string, rrtype: DnsLookupError["rrtype"], lookup: () => Effect.Effect<A, DnsLookupError>) =>
     Effect.suspend(lookup).pipe(
-      Effect.timeoutFail({
+      Effect.timeoutOrElse({
         duration: settings.lookupTimeout,
-        onTimeout: () => new DnsLookupError({ outcome: "timeout", name, rrtype })
+        orElse: () => Effect.fail(new DnsLookupError({ outcome: "timeout", name, rrtype }))
       })
     )
   if (settings.record === "a") {
@@ -266,6 +270,13 @@ const listPeers = (settings: Settings, resolver: DnsResolver["Type"]): {
   }
 }
 
+/** The change of membership from `previous` to `current`, as {@link Service.changes} publishes it. */
+const membershipChange = (previous: PeerSet.PeerSet, current: PeerSet.PeerSet): PeerSet.MembershipChange => ({
+  previous,
+  current,
+  ...PeerSet.difference(previous, current)
+})
+
 /** Builds the service and starts its refresh fiber in the current scope. */
 export const make = Effect.gen(function*() {
   const settings = yield* PeerDiscoveryConfig
@@ -273,7 +284,7 @@ export const make = Effect.gen(function*() {
   const identity = PeerId.identify(settings)
   const { lookup, name } = listPeers(settings, resolver)
   const state = yield* SubscriptionRef.make(PeerSet.initial(identity))
-  const oneLookupAtATime = yield* Effect.makeSemaphore(1)
+  const oneLookupAtATime = yield* Semaphore.make(1)
   const heldShrink = yield* Ref.make(Option.none<HeldShrink>())
   /** The result of the previous lookup, so that failures are logged once per change, not at every retry. */
   const lastResult = yield* Ref.make<Metrics.LookupResult | undefined>(undefined)
@@ -281,8 +292,8 @@ export const make = Effect.gen(function*() {
 
   /** Ends a held shrink that the next lookup did not confirm: counted and logged. */
   const dropHeld = (held: HeldShrink, because: string) =>
-    Metric.increment(Metrics.largeShrinksWithResult("unconfirmed")).pipe(
-      Effect.zipRight(
+    Metric.update(Metrics.largeShrinksWithResult("unconfirmed"), 1).pipe(
+      Effect.andThen(
         Effect.logWarning("the next lookup did not confirm a large shrink of the peers; it was not applied").pipe(
           Effect.annotateLogs({ peers: held.peers, answered: held.answered, removed: held.removed.size, because, name })
         )
@@ -294,7 +305,7 @@ export const make = Effect.gen(function*() {
       const previous = yield* SubscriptionRef.get(state)
       const current = PeerSet.fromAnswer(identity, listing.ids, at, previous, listing.addresses)
       if (listing.portZero > 0) {
-        yield* Metric.incrementBy(Metrics.ignoredRecordsWithReason("port_zero"), listing.portZero)
+        yield* Metric.update(Metrics.ignoredRecordsWithReason("port_zero"), listing.portZero)
       }
       const listed = new Set(current.peers)
       const held = yield* Ref.getAndSet(heldShrink, Option.none())
@@ -303,7 +314,7 @@ export const make = Effect.gen(function*() {
         yield* dropHeld(held.value, "its answer lists peers the first one left out")
       }
       if (confirmed) {
-        yield* Metric.increment(Metrics.largeShrinksWithResult("confirmed"))
+        yield* Metric.update(Metrics.largeShrinksWithResult("confirmed"), 1)
         yield* Effect.logInfo("a second lookup confirmed a large shrink of the peers; applying it").pipe(
           Effect.annotateLogs({ peers: previous.peers.length, answered: current.peers.length, name })
         )
@@ -327,11 +338,11 @@ export const make = Effect.gen(function*() {
         return { set: previous, held: true }
       }
       yield* SubscriptionRef.set(state, current)
-      yield* Metric.set(Metrics.peerPodCount, current.peers.length)
-      yield* Metric.set(Metrics.selfInDns, current.selfInDns ? 1 : 0)
-      yield* Metric.set(Metrics.lastSuccessTimestamp, at.getTime() / 1000)
+      yield* Metric.update(Metrics.peerPodCount, current.peers.length)
+      yield* Metric.update(Metrics.selfInDns, current.selfInDns ? 1 : 0)
+      yield* Metric.update(Metrics.lastSuccessTimestamp, at.getTime() / 1000)
       if (listing.foreign.length > 0) {
-        yield* Metric.incrementBy(Metrics.foreignTargets, listing.foreign.length)
+        yield* Metric.update(Metrics.foreignTargets, listing.foreign.length)
         yield* Effect.logWarning("ignored SRV targets outside the Service's domain").pipe(
           Effect.annotateLogs({
             targets: boundedList(listing.foreign),
@@ -347,7 +358,7 @@ export const make = Effect.gen(function*() {
       }
       if (!PeerSet.sameMembers(previous, current)) {
         const { joined, left } = PeerSet.difference(previous, current)
-        yield* Metric.increment(Metrics.membershipChanges)
+        yield* Metric.update(Metrics.membershipChanges, 1)
         yield* Effect.logInfo("peer membership changed").pipe(
           Effect.annotateLogs({
             joined: boundedList(joined),
@@ -387,11 +398,11 @@ export const make = Effect.gen(function*() {
   /** One lookup, its metrics and its effect on the set. Never two at once. */
   const attemptOutcome: Effect.Effect<Outcome, DnsLookupError> = Effect.gen(function*() {
     const started = yield* Clock.currentTimeMillis
-    const result = yield* Effect.either(lookup)
+    const result = yield* Effect.result(lookup)
     const finished = yield* Clock.currentTimeMillis
-    const outcome: Metrics.LookupResult = Either.match(result, { onLeft: (e) => e.outcome, onRight: () => "ok" })
+    const outcome: Metrics.LookupResult = Result.match(result, { onFailure: (e) => e.outcome, onSuccess: () => "ok" })
     yield* Metric.update(Metrics.lookupDuration, (finished - started) / 1000)
-    yield* Metric.increment(Metrics.lookupsWithResult(outcome))
+    yield* Metric.update(Metrics.lookupsWithResult(outcome), 1)
     yield* Effect.annotateCurrentSpan("dns.outcome", outcome)
     const previousResult = yield* Ref.getAndSet(lastResult, outcome)
     const answered = outcome === "ok" || outcome === "nxdomain" || outcome === "nodata"
@@ -399,13 +410,13 @@ export const make = Effect.gen(function*() {
       yield* Effect.logInfo("peer lookups answer again").pipe(Effect.annotateLogs({ after: previousResult, name }))
     }
     const at = new Date(finished)
-    const current = yield* Either.match(result, {
-      onRight: (listing) => publish(listing, at),
-      onLeft: (error) =>
+    const current = yield* Result.match(result, {
+      onSuccess: (listing) => publish(listing, at),
+      onFailure: (error) =>
         error.isAnswer
           ? Effect.logDebug("DNS lists no ready pods").pipe(
             Effect.annotateLogs({ outcome: error.outcome, name }),
-            Effect.zipRight(publish({ ids: [], addresses: new Map(), foreign: [], portZero: 0 }, at))
+            Effect.andThen(publish({ ids: [], addresses: new Map(), foreign: [], portZero: 0 }, at))
           )
           : Effect.gen(function*() {
             const held = yield* Ref.getAndSet(heldShrink, Option.none())
@@ -428,7 +439,7 @@ export const make = Effect.gen(function*() {
 
   /** A lookup whose answer was held as a large shrink is followed by the confirming lookup, after the delay. */
   const confirmIfHeld = (outcome: Outcome): Effect.Effect<Outcome, DnsLookupError> =>
-    outcome.held ? Effect.zipRight(Effect.sleep(delay), attemptOutcome) : Effect.succeed(outcome)
+    outcome.held ? Effect.andThen(Effect.sleep(delay), attemptOutcome) : Effect.succeed(outcome)
 
   /**
    * One tick of the refresh loop: its work and its length side by side, so that ticks start every
@@ -443,8 +454,8 @@ export const make = Effect.gen(function*() {
       Effect.all([
         lookup.pipe(
           Effect.flatMap(confirmIfHeld),
-          Effect.retry(retrySchedule(settings.refreshInterval).pipe(Schedule.upTo(length))),
-          Effect.catchAll((error) =>
+          Effect.retry(retrySchedule(settings.refreshInterval).pipe(Schedule.upTo({ duration: length }))),
+          Effect.catch((error) =>
             Effect.logDebug("peer lookups failed all tick; retrying next tick").pipe(
               Effect.annotateLogs({ outcome: error.outcome, name })
             )
@@ -471,7 +482,7 @@ export const make = Effect.gen(function*() {
         if (all.size >= Hint.MAX_FOLLOWED_HINTS) return ["full" as const, all]
         return ["following" as const, new Map(all).set(key, { hint: received, until: now + budgetMs })]
       })
-      yield* Metric.increment(Metrics.hintsWith(received.kind, result))
+      yield* Metric.update(Metrics.hintsWith(received.kind, result), 1)
       if (result === "following") yield* Queue.offer(wake, undefined)
       return result
     })
@@ -491,9 +502,9 @@ export const make = Effect.gen(function*() {
       }
       return [[confirmed, expired, kept.size] as const, kept]
     })
-    if (confirmed > 0) yield* Metric.incrementBy(Metrics.hintsEndedWith("confirmed"), confirmed)
+    if (confirmed > 0) yield* Metric.update(Metrics.hintsEndedWith("confirmed"), confirmed)
     if (expired > 0) {
-      yield* Metric.incrementBy(Metrics.hintsEndedWith("expired"), expired)
+      yield* Metric.update(Metrics.hintsEndedWith("expired"), expired)
       yield* Effect.logDebug("DNS did not confirm refresh hints within their budget; the ticks go on").pipe(
         Effect.annotateLogs({ expired, name })
       )
@@ -523,7 +534,7 @@ export const make = Effect.gen(function*() {
         // Hints that come meanwhile join this sequence at its next lookup, without resetting its
         // backoff: many pods changing at once (a mass start) cost each receiver at most the backoff.
         yield* Effect.sleep(delay)
-        yield* Queue.takeAll(wake)
+        yield* Queue.clear(wake)
         delay = Hint.nextDelay(delay)
       }
     }
@@ -535,7 +546,7 @@ export const make = Effect.gen(function*() {
   // completes `firstLookup` (its retries, if it failed, go on in the loop).
   const firstLookup = yield* Deferred.make<void>()
   yield* tick(Effect.ensuring(attemptOutcome, Deferred.complete(firstLookup, Effect.void))).pipe(
-    Effect.zipRight(Effect.forever(tick(attemptOutcome))),
+    Effect.andThen(Effect.forever(tick(attemptOutcome))),
     Effect.annotateLogs({ service: "peer-discovery", pod: identity.fallback }),
     Effect.forkScoped
   )
@@ -546,16 +557,18 @@ export const make = Effect.gen(function*() {
     Effect.forkScoped
   )
 
-  const membership = state.changes.pipe(Stream.changesWith(PeerSet.sameMembers))
+  const membership = SubscriptionRef.changes(state).pipe(Stream.changesWith(PeerSet.sameMembers))
 
   const changes = membership.pipe(
     Stream.zipWithPrevious,
-    Stream.filterMap(([previous, current]) =>
-      Option.map(previous, (before) => ({ previous: before, current, ...PeerSet.difference(before, current) }))
+    Stream.filterMap(
+      Filter.fromPredicateOption(([previous, current]: [Option.Option<PeerSet.PeerSet>, PeerSet.PeerSet]) =>
+        Option.map(previous, (before) => membershipChange(before, current))
+      )
     )
   )
 
-  const awaitPeers = (count: number, timeout: Duration.DurationInput) =>
+  const awaitPeers = (count: number, timeout: Duration.Input) =>
     membership.pipe(
       Stream.filter((set) => set.peers.length >= count),
       Stream.runHead,
@@ -565,7 +578,9 @@ export const make = Effect.gen(function*() {
         onSome: Effect.succeed,
         onNone: () =>
           Effect.flatMap(SubscriptionRef.get(state), (set) =>
-            new PeerWaitTimeout({ wanted: count, seen: set.peers.length, timeout: Duration.decode(timeout) }))
+            Effect.fail(
+              new PeerWaitTimeout({ wanted: count, seen: set.peers.length, timeout: Duration.fromInputUnsafe(timeout) })
+            ))
       }))
     )
 
@@ -586,14 +601,14 @@ export const make = Effect.gen(function*() {
     changes,
     awaitPeers,
     refresh: attempt,
-    refreshes: state.changes,
+    refreshes: SubscriptionRef.changes(state),
     hint,
     leave
   } satisfies Service
 })
 
 /** Peer discovery over the configured resolver; its refresh fiber stops when the layer's scope closes. */
-export const layer: Layer.Layer<PeerDiscovery, never, PeerDiscoveryConfig | DnsResolver> = Layer.scoped(
+export const layer: Layer.Layer<PeerDiscovery, never, PeerDiscoveryConfig | DnsResolver> = Layer.effect(
   PeerDiscovery,
   make
 )

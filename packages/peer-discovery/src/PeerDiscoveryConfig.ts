@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises"
 import { hostname } from "node:os"
-import { Config, ConfigProvider, Context, Duration, Effect, Either, Layer, Option } from "effect"
+import { Config, ConfigProvider, Context, Duration, Effect, Layer, Option, Result } from "effect"
 import type { ConfigError } from "./ConfigError.js"
 import * as ConfigVariable from "./ConfigVariable.js"
 import * as Parse from "./internal/parse.js"
@@ -48,10 +48,9 @@ export interface Settings {
 }
 
 /** The configuration as a service. */
-export class PeerDiscoveryConfig extends Context.Tag("@miroir/peer-discovery/PeerDiscoveryConfig")<
-  PeerDiscoveryConfig,
-  Settings
->() {}
+export class PeerDiscoveryConfig extends Context.Service<PeerDiscoveryConfig, Settings>()(
+  "@miroir/peer-discovery/PeerDiscoveryConfig"
+) {}
 
 /** The environment variables, by setting. */
 export const Variables = {
@@ -140,17 +139,17 @@ export const config = (resolvConf?: string): Config.Config<Settings> =>
       ConfigVariable.durationBetween(LOOKUP_TIMEOUT_MIN, REFRESH_INTERVAL_RANGE.max)
     ),
     // The texts as written (none when unset), to quote and name only what the operator set in an error.
-    lookupTimeoutText: Config.option(Config.string(Variables.lookupTimeout)),
-    refreshIntervalText: Config.option(Config.string(Variables.refreshInterval)),
-    clusterDomain: Config.option(Config.string(Variables.clusterDomain)),
+    lookupTimeoutText: Config.option(Config.String(Variables.lookupTimeout)),
+    refreshIntervalText: Config.option(Config.String(Variables.refreshInterval)),
+    clusterDomain: Config.option(Config.String(Variables.clusterDomain)),
     dnsServers: optional(Variables.dnsServers, Parse.dnsServers)
   }).pipe(
-    Config.mapOrFail(
+    Config.mapEffect(
       ({ clusterDomain, dnsServers, lookupTimeout, lookupTimeoutText, refreshIntervalText, ...rest }) => {
         const timeout = Option.getOrElse(lookupTimeout, () => defaultLookupTimeout(rest.refreshInterval))
-        if (Option.isSome(lookupTimeoutText) && Duration.greaterThanOrEqualTo(timeout, rest.refreshInterval)) {
+        if (Option.isSome(lookupTimeoutText) && Duration.isGreaterThanOrEqualTo(timeout, rest.refreshInterval)) {
           const interval = Duration.format(rest.refreshInterval)
-          return Either.left(ConfigVariable.invalid(
+          return Effect.fail(ConfigVariable.invalid(
             Variables.lookupTimeout,
             lookupTimeoutText.value,
             Option.isSome(refreshIntervalText)
@@ -166,10 +165,10 @@ export const config = (resolvConf?: string): Config.Config<Settings> =>
             (resolvConf === undefined ? undefined : clusterDomainFromResolvConf(resolvConf, settings.podNamespace)) ??
               Defaults.clusterDomain
         )
-        return Either.match(Parse.domainName(domain), {
-          onLeft: (expected) => Either.left(ConfigVariable.invalid(Variables.clusterDomain, domain, expected)),
-          onRight: (clusterDomain) =>
-            Either.right({
+        return Result.match(Parse.domainName(domain), {
+          onFailure: (expected) => Effect.fail(ConfigVariable.invalid(Variables.clusterDomain, domain, expected)),
+          onSuccess: (clusterDomain) =>
+            Effect.succeed({
               ...settings,
               clusterDomain,
               dnsServers: Option.getOrElse(dnsServers, (): ReadonlyArray<string> => [])
@@ -185,13 +184,18 @@ export const config = (resolvConf?: string): Config.Config<Settings> =>
  */
 export const make = (raw: Input, resolvConf?: string): Effect.Effect<Settings, ConfigError> =>
   ConfigVariable.load(config(resolvConf)).pipe(
-    Effect.withConfigProvider(ConfigProvider.fromMap(
-      new Map(
-        Object.entries(raw).flatMap(([key, value]) =>
-          value === undefined ? [] : [[Variables[key as keyof Settings], value]]
-        )
+    Effect.provideService(
+      ConfigProvider.ConfigProvider,
+      // Empty values kept: a set but empty value is refused like any other, unless the variable's blank is unset.
+      ConfigProvider.fromUnknown(
+        Object.fromEntries(
+          Object.entries(raw).flatMap(([key, value]) =>
+            value === undefined ? [] : [[Variables[key as keyof Settings], value]]
+          )
+        ),
+        { preserveEmptyStrings: true }
       )
-    ))
+    )
   )
 
 /** Where the kubelet writes the pod's resolver configuration. */
@@ -205,11 +209,11 @@ const readResolvConf = Effect.tryPromise(() => readFile(RESOLV_CONF_PATH, "utf8"
 /**
  * Reads and validates the settings from the current `ConfigProvider` (by default the environment)
  * and, when `MIROIR_CLUSTER_DOMAIN` is not set, /etc/resolv.conf. Tests swap the provider
- * (`ConfigProvider.fromMap`) instead of `process.env`.
+ * (`ConfigProvider.fromUnknown`) instead of `process.env`.
  */
 export const load: Effect.Effect<Settings, ConfigError> = Effect.gen(function*() {
   const domainSet = Option.isSome(
-    yield* Config.option(Config.string(Variables.clusterDomain)).pipe(Effect.orElseSucceed(() => Option.none()))
+    yield* Config.option(Config.String(Variables.clusterDomain)).pipe(Effect.orElseSucceed(() => Option.none()))
   )
   return yield* ConfigVariable.load(config(domainSet ? undefined : yield* readResolvConf))
 })

@@ -82,7 +82,7 @@ export const shardTable = <E, R>(
     const steps = ShardOwners.build(options.previous, count, peerIds)
     const next = (): Effect.Effect<ShardTable, E, R> => {
       const step = steps.next()
-      return step.done === true ? Effect.succeed(step.value) : Effect.zipRight(options.pause, Effect.suspend(next))
+      return step.done === true ? Effect.succeed(step.value) : Effect.andThen(options.pause, Effect.suspend(next))
     }
     return next()
   })
@@ -137,7 +137,7 @@ export interface Service {
 }
 
 /** Ownership as a service. */
-export class Rendezvous extends Context.Tag("@miroir/peer-discovery/Rendezvous")<Rendezvous, Service>() {}
+export class Rendezvous extends Context.Service<Rendezvous, Service>()("@miroir/peer-discovery/Rendezvous") {}
 
 /** Builds the service over {@link PeerDiscovery}. */
 export const make = Effect.map(PeerDiscovery, (discovery): Service => {
@@ -152,7 +152,7 @@ export const make = Effect.map(PeerDiscovery, (discovery): Service => {
         // Not `membership`: DNS starting or ceasing to list this pod, or its leaving, changes its ownership,
         // not its peers.
         Stream.changesWith(PeerSet.sameOwnership),
-        Stream.mapAccum(new Set<number>(), (before, peers) => {
+        Stream.mapAccum(() => new Set<number>(), (before, peers) => {
           const owned = ownedShards(count, peers.self, PeerSet.ownershipPeers(peers))
           const now = new Set(owned)
           const change: ShardOwnership = {
@@ -161,7 +161,7 @@ export const make = Effect.map(PeerDiscovery, (discovery): Service => {
             gained: owned.filter((shard) => !before.has(shard)),
             lost: [...before].filter((shard) => !now.has(shard)).sort((a, b) => a - b)
           }
-          return [now, change]
+          return [now, [change]] as const
         })
       )
   }

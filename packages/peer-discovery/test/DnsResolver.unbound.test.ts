@@ -20,11 +20,13 @@ const podIps = (n: number, offset = 0) =>
   Array.from({ length: n }, (_, i) => `10.1.${Math.floor((i + offset) / 250)}.${((i + offset) % 250) + 1}`)
 
 /** The resolver of DnsResolver.layer, built from settings that point at `server`. */
-const resolverFor = (server: string, timeout: Duration.DurationInput = "1 second") =>
+const resolverFor = (server: string, timeout: Duration.Input = "1 second") =>
   DnsResolver.DnsResolver.pipe(
     Effect.provide(
       DnsResolver.layer.pipe(
-        Layer.provide(PeerDiscoveryConfig.layerTest({ dnsServers: [server], lookupTimeout: Duration.decode(timeout) }))
+        Layer.provide(
+          PeerDiscoveryConfig.layerTest({ dnsServers: [server], lookupTimeout: Duration.fromInputUnsafe(timeout) })
+        )
       )
     )
   )
@@ -167,7 +169,7 @@ describe("DnsResolver.layer against unbound", () => {
     Effect.gen(function*() {
       const silent: Socket = createSocket("udp4")
       const port = yield* Effect.promise(() => freePort())
-      yield* Effect.async<void>((resume) => void silent.bind(port, "127.0.0.1", () => resume(Effect.void)))
+      yield* Effect.callback<void>((resume) => void silent.bind(port, "127.0.0.1", () => resume(Effect.void)))
       const resolver = yield* resolverFor(`127.0.0.1:${port}`, "400 millis")
       const started = Date.now()
       const error = yield* Effect.flip(resolver.resolveSrv(SRV_NAME)).pipe(
@@ -187,7 +189,7 @@ describe("PeerDiscovery against unbound", () => {
     await unbound?.stop()
   })
 
-  it.scopedLive("follows scale-up, removal and NXDOMAIN within an interval plus jitter", () =>
+  it.live("follows scale-up, removal and NXDOMAIN within an interval plus jitter", () =>
     Effect.gen(function*() {
       const settings = {
         podName: "miroir-abc",
@@ -208,11 +210,11 @@ describe("PeerDiscovery against unbound", () => {
         discovery.membership.pipe(
           Stream.filter((set) => set.peers.join() === expected.join()),
           Stream.runHead,
-          Effect.timeoutFail({
+          Effect.timeoutOrElse({
             duration: "2 seconds",
-            onTimeout: () => new Error(`peers never became ${expected.join()}`)
+            orElse: () => Effect.fail(new Error(`peers never became ${expected.join()}`))
           }),
-          Effect.zipRight(discovery.current)
+          Effect.andThen(discovery.current)
         )
 
       const initial = yield* discovery.current

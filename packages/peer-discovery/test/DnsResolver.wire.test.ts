@@ -16,11 +16,13 @@ import { waitUntil } from "@miroir/test-support/Poll"
 import { reply, type Script, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { EDNS_PAYLOAD_SIZE } from "../src/internal/dnsMessage.js"
 
-const resolverFor = (servers: ReadonlyArray<string>, timeout: Duration.DurationInput = "1 second") =>
+const resolverFor = (servers: ReadonlyArray<string>, timeout: Duration.Input = "1 second") =>
   DnsResolver.DnsResolver.pipe(
     Effect.provide(
       DnsResolver.layer.pipe(
-        Layer.provide(PeerDiscoveryConfig.layerTest({ dnsServers: servers, lookupTimeout: Duration.decode(timeout) }))
+        Layer.provide(
+          PeerDiscoveryConfig.layerTest({ dnsServers: servers, lookupTimeout: Duration.fromInputUnsafe(timeout) })
+        )
       )
     )
   )
@@ -208,7 +210,7 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
       expect((yield* Effect.flip(resolver.resolveSrv(SRV_NAME))).outcome).toBe("nodata")
     }))
 
-  it.scopedLive("PeerDiscovery over it: an SRV record with port 0 is no peer, and is counted", () =>
+  it.live("PeerDiscovery over it: an SRV record with port 0 is no peer, and is counted", () =>
     Effect.gen(function*() {
       const before = (yield* Metric.value(Metrics.ignoredRecordsWithReason("port_zero"))).count
       yield* use(dnsServer, (query) => ({
@@ -267,7 +269,7 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
       yield* use(dnsServer, (query, transport) =>
         transport === "udp" ? { send: [reply(query, { truncated: true })] } : "silent")
       const resolver = yield* resolverFor([dnsServer.server], "5 seconds")
-      const lookup = yield* Effect.fork(resolver.resolveSrv(SRV_NAME))
+      const lookup = yield* Effect.forkChild(resolver.resolveSrv(SRV_NAME))
       yield* connections(dnsServer, 1)
       yield* Fiber.interrupt(lookup)
       yield* connections(dnsServer, 0)
@@ -291,7 +293,7 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
         ),
         scope
       )
-      const lookup = yield* Effect.fork(Context.get(context, DnsResolver.DnsResolver).resolveSrv(SRV_NAME))
+      const lookup = yield* Effect.forkChild(Context.get(context, DnsResolver.DnsResolver).resolveSrv(SRV_NAME))
       yield* connections(dnsServer, 1)
       const started = Date.now()
       yield* Scope.close(scope, Exit.void)

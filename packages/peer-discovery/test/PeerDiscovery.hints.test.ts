@@ -3,7 +3,8 @@
  * with a backoff until DNS agrees or its budget ends; many hints are coalesced and spaced.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Metric, Option, Stream, TestClock } from "effect"
+import { Duration, Effect, Fiber, Layer, Metric, Option, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import * as DnsResolver from "../src/DnsResolver.js"
 import * as Hint from "../src/Hint.js"
 import * as Metrics from "../src/Metrics.js"
@@ -34,7 +35,7 @@ const peers = (discovery: PeerDiscovery.Service) => Effect.map(discovery.current
 const ended = (end: Metrics.HintEnd) => Effect.map(Metric.value(Metrics.hintsEndedWith(end)), (s) => s.count)
 
 describe("PeerDiscovery hints", () => {
-  it.scoped("a joined hint DNS confirms is followed by one lookup, which applies the answer", () =>
+  it.effect("a joined hint DNS confirms is followed by one lookup, which applies the answer", () =>
     Effect.gen(function*() {
       const { discovery, dns, lookups } = yield* startWith(3)
       yield* dns.setSrv(SRV_NAME, pods(4))
@@ -49,7 +50,7 @@ describe("PeerDiscovery hints", () => {
       expect(yield* lookups()).toBe(2)
     }).pipe(Effect.provide(environment)))
 
-  it.scoped("a hint the set already agrees with costs no lookup", () =>
+  it.effect("a hint the set already agrees with costs no lookup", () =>
     Effect.gen(function*() {
       const { discovery, lookups } = yield* startWith(3)
       expect(yield* discovery.hint(joined(2))).toBe("agreed")
@@ -59,7 +60,7 @@ describe("PeerDiscovery hints", () => {
       expect(yield* lookups()).toBe(1)
     }).pipe(Effect.provide(environment)))
 
-  it.scoped("a hint DNS does not confirm changes nothing and is followed with a backoff until its budget ends", () =>
+  it.effect("a hint DNS does not confirm changes nothing and is followed with a backoff until its budget ends", () =>
     Effect.gen(function*() {
       const { discovery, lookups } = yield* startWith(3)
       const expired = yield* ended("expired")
@@ -79,7 +80,7 @@ describe("PeerDiscovery hints", () => {
       expect(yield* ended("expired")).toBe(expired + 1)
     }).pipe(Effect.provide(environment)))
 
-  it.scoped("a backoff ends as soon as DNS agrees", () =>
+  it.effect("a backoff ends as soon as DNS agrees", () =>
     Effect.gen(function*() {
       const { discovery, dns, lookups } = yield* startWith(4)
       yield* discovery.hint(left(4))
@@ -93,7 +94,7 @@ describe("PeerDiscovery hints", () => {
       expect(yield* lookups()).toBe(count)
     }).pipe(Effect.provide(environment)))
 
-  it.scoped("a flood of hints is coalesced: at most one lookup per spacing, bounded over the budget", () =>
+  it.effect("a flood of hints is coalesced: at most one lookup per spacing, bounded over the budget", () =>
     Effect.gen(function*() {
       const { discovery, lookups } = yield* startWith(3)
       const results: Array<Hint.Result> = []
@@ -117,20 +118,20 @@ describe("PeerDiscovery hints", () => {
       expect(yield* peers(discovery)).toEqual(podIds(3))
     }).pipe(Effect.provide(environment)))
 
-  it.scoped("never two lookups in flight: a hint during a slow tick lookup waits for it", () =>
+  it.effect("never two lookups in flight: a hint during a slow tick lookup waits for it", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(3)
       yield* dns.setLatency("2 seconds")
       yield* dns.setSrv(SRV_NAME, pods(4))
-      const refreshing = yield* Effect.fork(discovery.refresh)
+      const refreshing = yield* Effect.forkChild(discovery.refresh)
       yield* TestClock.adjust("100 millis")
       yield* discovery.hint(joined(5))
       yield* TestClock.adjust("10 seconds")
-      yield* refreshing.await
+      yield* Fiber.await(refreshing)
       expect(yield* dns.maxInFlight).toBe(1)
     }).pipe(Effect.provide(environment)))
 
-  it.scoped("refreshes emits the set after every lookup, selfInDns changes included", () =>
+  it.effect("refreshes emits the set after every lookup, selfInDns changes included", () =>
     Effect.gen(function*() {
       const dns = yield* DnsResolver.DnsResolverTest
       // This pod (10.0.0.1) is not listed yet.
@@ -139,7 +140,7 @@ describe("PeerDiscovery hints", () => {
       const listed = yield* discovery.refreshes.pipe(
         Stream.filter((set) => set.selfInDns),
         Stream.runHead,
-        Effect.fork
+        Effect.forkChild
       )
       yield* TestClock.adjust(0)
       yield* dns.setSrv(SRV_NAME, pods(3))

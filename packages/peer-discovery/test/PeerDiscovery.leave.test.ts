@@ -5,7 +5,8 @@
  * `sameOwnership` (Rendezvous.shardChanges) see the loss.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Fiber, Stream, TestClock } from "effect"
+import { Duration, Effect, Fiber, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
 import * as Rendezvous from "../src/Rendezvous.js"
 import { environment, podIds, pods, SRV_NAME, startWith } from "./support/fixtures.js"
@@ -14,12 +15,12 @@ import { environment, podIds, pods, SRV_NAME, startWith } from "./support/fixtur
 const INTERVAL = Duration.seconds(60)
 
 describe("PeerDiscovery leave", () => {
-  it.scoped("once DNS has dropped this pod, leaving hands its shards to the others at once", () =>
+  it.effect("once DNS has dropped this pod, leaving hands its shards to the others at once", () =>
     Effect.gen(function*() {
       // This pod is 10.0.0.1, listed with three others.
       const { discovery, dns } = yield* startWith(pods(4))
       const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
-      const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+      const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
       yield* TestClock.adjust(0)
       const share = Rendezvous.ownedShardsByKey(64, "10-0-0-1", podIds(4))
       expect(share.length).toBeGreaterThan(0)
@@ -32,7 +33,7 @@ describe("PeerDiscovery leave", () => {
       expect(yield* rendezvous.ownedShards(64)).toEqual(share)
       // Leaving: without any lookup or time passing, it owns nothing and the others own its shards.
       yield* discovery.leave
-      const [first, second] = Chunk.toReadonlyArray(yield* Fiber.join(updates))
+      const [first, second] = yield* Fiber.join(updates)
       expect(first!.owned).toEqual(share)
       expect(second!.owned).toEqual([])
       expect(second!.lost).toEqual(share)
@@ -45,7 +46,7 @@ describe("PeerDiscovery leave", () => {
       expect(yield* rendezvous.ownedShards(64)).toEqual([])
     }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
 
-  it.scoped("while DNS still lists this pod, leaving keeps its shards until a lookup sees it dropped", () =>
+  it.effect("while DNS still lists this pod, leaving keeps its shards until a lookup sees it dropped", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(4))
       const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
@@ -64,18 +65,18 @@ describe("PeerDiscovery leave", () => {
       expect(yield* rendezvous.ownedShards(64)).toEqual([])
     }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
 
-  it.scoped("waits for a lookup in flight, whose answer then keeps the flag", () =>
+  it.effect("waits for a lookup in flight, whose answer then keeps the flag", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(4))
       yield* TestClock.adjust(0)
       yield* dns.setSrv(SRV_NAME, pods(4).slice(1))
       // A lookup that takes a while (the resolver answers after 200 ms), with leave called meanwhile.
       yield* dns.setLatency(Duration.millis(200))
-      const lookup = yield* Effect.fork(discovery.refresh)
+      const lookup = yield* Effect.forkChild(discovery.refresh)
       yield* TestClock.adjust(50)
-      const leaving = yield* Effect.fork(discovery.leave)
+      const leaving = yield* Effect.forkChild(discovery.leave)
       yield* TestClock.adjust(0)
-      expect(leaving.unsafePoll()).toBe(null)
+      expect(leaving.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust(200)
       yield* Fiber.join(lookup)
       yield* Fiber.join(leaving)

@@ -3,7 +3,8 @@
  * failure, a large shrink waits for the next lookup, and flapping answers move nothing.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, HashMap, Logger, Metric, Option, Stream, TestClock } from "effect"
+import { Duration, Effect, Logger, Metric, References, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import * as DnsResolver from "../src/DnsResolver.js"
 import { DnsLookupError } from "../src/DnsLookupError.js"
 import * as Metrics from "../src/Metrics.js"
@@ -20,19 +21,20 @@ const MAX_JITTERED = Duration.times(INTERVAL, 1.2)
 const SHORT = { refreshInterval: Duration.seconds(2), lookupTimeout: Duration.millis(500) }
 const DELAY = PeerDiscovery.confirmationDelay(SHORT.refreshInterval)
 
-const counter = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
+const counter = (metric: Metric.Counter<number>) => Effect.map(Metric.value(metric), (state) => state.count)
 
 /** Log lines with their annotations, captured by a logger the test provides. */
 const captureLogs = () => {
   const lines: Array<{ message: string; level: string; annotations: Record<string, unknown> }> = []
-  const logger = Logger.make(({ annotations, logLevel, message }) =>
+  const logger = Logger.make(({ fiber, logLevel, message }) =>
     void lines.push({
       message: String(Array.isArray(message) ? message[0] : message),
-      level: logLevel.label,
-      annotations: Object.fromEntries(HashMap.toEntries(annotations))
+      // Effect 4's levels are words ("Warn"); the lines keep the labels of the logs ("WARN").
+      level: logLevel.toUpperCase(),
+      annotations: { ...fiber.getRef(References.CurrentLogAnnotations) }
     })
   )
-  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+  return { lines, layer: Logger.layer([logger]) }
 }
 
 const setOf = (...ids: ReadonlyArray<string>) =>
@@ -59,7 +61,7 @@ describe("PeerDiscovery.isLargeShrink", () => {
 })
 
 describe("PeerDiscovery: large shrinks", () => {
-  it.scoped("applies a real scale-down once the confirming lookup agrees, within the tick plus the delay", () =>
+  it.effect("applies a real scale-down once the confirming lookup agrees, within the tick plus the delay", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(6))
       const confirmed = yield* counter(Metrics.largeShrinksWithResult("confirmed"))
@@ -77,7 +79,7 @@ describe("PeerDiscovery: large shrinks", () => {
       expect((yield* counter(Metrics.largeShrinksWithResult("confirmed"))) - confirmed).toBe(1)
     }).pipe(Effect.provide(environment(SHORT))))
 
-  it.scoped("follows NXDOMAIN after a set of peers only when confirmed: then this pod is alone", () =>
+  it.effect("follows NXDOMAIN after a set of peers only when confirmed: then this pod is alone", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(5))
       yield* dns.remove(SRV_NAME)
@@ -87,7 +89,7 @@ describe("PeerDiscovery: large shrinks", () => {
       expect(set.stale).toBe(false)
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("applies a small shrink at once, without a confirming lookup", () =>
+  it.effect("applies a small shrink at once, without a confirming lookup", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       yield* dns.setSrv(SRV_NAME, pods(2))
@@ -96,7 +98,7 @@ describe("PeerDiscovery: large shrinks", () => {
     }).pipe(Effect.provide(environment())))
 
   for (const partial of ["a partial answer", "NXDOMAIN", "a truncated answer"] as const) {
-    it.scoped(`answers alternating between the whole set and ${partial} for 20 lookups move no membership and no ownership`, () =>
+    it.effect(`answers alternating between the whole set and ${partial} for 20 lookups move no membership and no ownership`, () =>
       Effect.gen(function*() {
         let calls = 0
         const flapping: DnsResolver.Service = {
@@ -124,8 +126,8 @@ describe("PeerDiscovery: large shrinks", () => {
         }
         const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
         const owned = yield* rendezvous.ownedShards(64)
-        const updates = yield* rendezvous.shardChanges(64).pipe(Stream.runCount, Effect.fork)
-        yield* Effect.yieldNow()
+        const updates = yield* rendezvous.shardChanges(64).pipe(Stream.runCount, Effect.forkChild)
+        yield* Effect.yieldNow
         while (calls < 21) yield* TestClock.adjust("50 millis")
         expect(yield* peersOf(discovery)).toEqual(podIds(8))
         expect((yield* counter(Metrics.membershipChanges)) - before.changes).toBe(0)
@@ -136,11 +138,11 @@ describe("PeerDiscovery: large shrinks", () => {
         }
         expect(yield* rendezvous.ownedShards(64)).toEqual(owned)
         // The stream of owned shards emitted only its first value.
-        expect(Option.isNone(yield* updates.poll)).toBe(true)
+        expect(updates.pollUnsafe()).toBeUndefined()
       }).pipe(Effect.provide(PeerDiscoveryConfig.layerTest(SHORT))))
   }
 
-  it.scoped("drops a held shrink when the confirming lookup fails, and counts it unconfirmed", () =>
+  it.effect("drops a held shrink when the confirming lookup fails, and counts it unconfirmed", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(4))
       const unconfirmed = yield* counter(Metrics.largeShrinksWithResult("unconfirmed"))
@@ -157,7 +159,7 @@ describe("PeerDiscovery: large shrinks", () => {
       expect(yield* peersOf(discovery)).toEqual(podIds(1))
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("a confirming answer that brings back a peer the first one left out does not confirm it", () =>
+  it.effect("a confirming answer that brings back a peer the first one left out does not confirm it", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(6))
       yield* dns.setSrv(SRV_NAME, pods(6).slice(0, 2))
@@ -172,7 +174,7 @@ describe("PeerDiscovery: large shrinks", () => {
 })
 
 describe("PeerDiscovery: answer integrity", () => {
-  it.scoped("keeps the set on a truncated answer, marks it stale, counts it, and logs it once per change", () => {
+  it.effect("keeps the set on a truncated answer, marks it stale, counts it, and logs it once per change", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
@@ -195,7 +197,7 @@ describe("PeerDiscovery: answer integrity", () => {
     }).pipe(Effect.provide(logs.layer), Effect.provide(environment()))
   })
 
-  it.scoped("drops and counts SRV records with port 0: they are not peers", () =>
+  it.effect("drops and counts SRV records with port 0: they are not peers", () =>
     Effect.gen(function*() {
       const before = yield* counter(Metrics.ignoredRecordsWithReason("port_zero"))
       const { discovery } = yield* startWith([...pods(2), { ...srvFor("10.0.0.9"), port: 0 }])
@@ -203,7 +205,7 @@ describe("PeerDiscovery: answer integrity", () => {
       expect((yield* counter(Metrics.ignoredRecordsWithReason("port_zero"))) - before).toBe(1)
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("keeps the membership log line bounded: 20 ids, then a count", () => {
+  it.effect("keeps the membership log line bounded: 20 ids, then a count", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(1))

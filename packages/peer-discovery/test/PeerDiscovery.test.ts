@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Fiber, Logger, Metric, Option, Stream, TestClock } from "effect"
+import { Duration, Effect, Fiber, Logger, Metric, Option, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import * as DnsResolver from "../src/DnsResolver.js"
 import { DnsLookupError } from "../src/DnsLookupError.js"
 import * as Metrics from "../src/Metrics.js"
@@ -22,10 +23,10 @@ const INTERVAL = Duration.seconds(15)
 const MAX_JITTERED = Duration.times(INTERVAL, 1.2)
 
 /** Moves the clock; every sleep due on the way wakes at its own time, in order. */
-const advance = (duration: Duration.DurationInput) => TestClock.adjust(duration)
+const advance = (duration: Duration.Input) => TestClock.adjust(duration)
 
 describe("PeerDiscovery", () => {
-  it.scoped("looks the peers up while the layer is built", () =>
+  it.effect("looks the peers up while the layer is built", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       expect(yield* dns.lookups(SRV_NAME)).toBe(1)
@@ -39,7 +40,7 @@ describe("PeerDiscovery", () => {
       expect(yield* Metric.value(Metrics.selfInDns)).toEqual(expect.objectContaining({ value: 1 }))
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("refreshes every interval with ±20% jitter", () =>
+  it.effect("refreshes every interval with ±20% jitter", () =>
     Effect.gen(function*() {
       const { dns } = yield* startWith(pods(3))
       const gaps: Array<number> = []
@@ -63,7 +64,7 @@ describe("PeerDiscovery", () => {
       expect(yield* dns.maxInFlight).toBe(1)
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("sees a scale-up from 3 to 5 and a removed pod within one jittered interval", () =>
+  it.effect("sees a scale-up from 3 to 5 and a removed pod within one jittered interval", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       yield* dns.setSrv(SRV_NAME, pods(5))
@@ -74,18 +75,18 @@ describe("PeerDiscovery", () => {
       expect(yield* peersOf(discovery)).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3", "10-0-0-5"])
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("publishes each membership change once, with who joined and who left", () =>
+  it.effect("publishes each membership change once, with who joined and who left", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       const changesBefore = (yield* Metric.value(Metrics.membershipChanges)).count
-      const collected = yield* discovery.changes.pipe(Stream.take(2), Stream.runCollect, Effect.fork)
-      yield* Effect.yieldNow()
+      const collected = yield* discovery.changes.pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
+      yield* Effect.yieldNow
       yield* dns.setSrv(SRV_NAME, pods(4))
       yield* advance(MAX_JITTERED)
       yield* advance(MAX_JITTERED) // an unchanged answer publishes nothing
       yield* dns.setSrv(SRV_NAME, pods(4).slice(0, 1).concat(pods(4).slice(2)))
       yield* advance(MAX_JITTERED)
-      const changes = Chunk.toReadonlyArray(yield* Fiber.join(collected))
+      const changes = yield* Fiber.join(collected)
       expect(changes.map(({ joined, left }) => ({ joined, left }))).toEqual([
         { joined: ["10-0-0-4"], left: [] },
         { joined: [], left: ["10-0-0-2"] }
@@ -94,7 +95,7 @@ describe("PeerDiscovery", () => {
     }).pipe(Effect.provide(environment())))
 
   for (const outcome of ["servfail", "refused", "timeout", "error"] as const) {
-    it.scoped(`keeps the last good set on ${outcome}, marks it stale and counts the outcome`, () =>
+    it.effect(`keeps the last good set on ${outcome}, marks it stale and counts the outcome`, () =>
       Effect.gen(function*() {
         const { discovery, dns } = yield* startWith(pods(3))
         const before = yield* lookupCount(outcome)
@@ -110,15 +111,15 @@ describe("PeerDiscovery", () => {
       }).pipe(Effect.provide(environment())))
   }
 
-  it.scoped("times a lookup out at the lookup timeout and keeps the set", () =>
+  it.effect("times a lookup out at the lookup timeout and keeps the set", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       const before = yield* lookupCount("timeout")
       yield* dns.setLatency("1 minute")
       yield* dns.setSrv(SRV_NAME, pods(1))
-      const refresh = yield* Effect.fork(discovery.refresh)
+      const refresh = yield* Effect.forkChild(discovery.refresh)
       yield* TestClock.adjust("2999 millis")
-      expect(Option.isNone(yield* Fiber.poll(refresh))).toBe(true)
+      expect(refresh.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 millis")
       const failure = yield* Effect.flip(Fiber.join(refresh))
       expect(failure.outcome).toBe("timeout")
@@ -126,7 +127,7 @@ describe("PeerDiscovery", () => {
       expect(yield* peersOf(discovery)).toEqual(podIds(3))
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("backs off exponentially from 250 ms after a failure, within the tick, then recovers and resets", () =>
+  it.effect("backs off exponentially from 250 ms after a failure, within the tick, then recovers and resets", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       yield* dns.fail(SRV_NAME, "servfail")
@@ -177,7 +178,7 @@ describe("PeerDiscovery", () => {
       expect(between).toBeLessThanOrEqual(1.2 * 15_000 + step)
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("keeps looking up every tick while DNS fails, and sees the recovery within the tick", () =>
+  it.effect("keeps looking up every tick while DNS fails, and sees the recovery within the tick", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       yield* dns.fail(SRV_NAME, "timeout")
@@ -191,7 +192,7 @@ describe("PeerDiscovery", () => {
       expect(yield* peersOf(discovery)).toEqual(podIds(2))
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("takes NXDOMAIN and no data as answers: only self is left, and the set is fresh", () =>
+  it.effect("takes NXDOMAIN and no data as answers: only self is left, and the set is fresh", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       yield* dns.remove(SRV_NAME)
@@ -215,7 +216,7 @@ describe("PeerDiscovery", () => {
       expect((yield* lookupCount("nodata")) - before).toBe(2)
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("starts on a DNS failure with just itself, and catches up by retrying", () =>
+  it.effect("starts on a DNS failure with just itself, and catches up by retrying", () =>
     Effect.gen(function*() {
       const dns = yield* DnsResolver.DnsResolverTest
       yield* dns.setSrv(SRV_NAME, pods(3))
@@ -229,7 +230,7 @@ describe("PeerDiscovery", () => {
       expect(yield* peersOf(discovery)).toEqual(podIds(3))
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("counts itself in before DNS lists it, and says so", () =>
+  it.effect("counts itself in before DNS lists it, and says so", () =>
     Effect.gen(function*() {
       const { discovery } = yield* startWith(pods(3).slice(1))
       const set = yield* discovery.current
@@ -238,7 +239,7 @@ describe("PeerDiscovery", () => {
       expect(yield* Metric.value(Metrics.selfInDns)).toEqual(expect.objectContaining({ value: 0 }))
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("recognises a StatefulSet pod by its hostname", () =>
+  it.effect("recognises a StatefulSet pod by its hostname", () =>
     Effect.gen(function*() {
       const { discovery } = yield* startWith(["miroir-2", "miroir-0", "miroir-1"].map((name) => srvFor(name, 3)))
       const set = yield* discovery.current
@@ -247,7 +248,7 @@ describe("PeerDiscovery", () => {
       expect(set.selfInDns).toBe(true)
     }).pipe(Effect.provide(environment({ podName: "miroir-1", podIp: Option.some("10.0.0.7") }))))
 
-  it.scoped("ignores and counts targets outside the Service, and merges duplicates", () =>
+  it.effect("ignores and counts targets outside the Service, and merges duplicates", () =>
     Effect.gen(function*() {
       const before = (yield* Metric.value(Metrics.foreignTargets)).count
       const { discovery } = yield* startWith([
@@ -262,7 +263,7 @@ describe("PeerDiscovery", () => {
     }).pipe(Effect.provide(environment())))
 
   const messages: Array<string> = []
-  it.scoped("warns once when the answer nears the largest a DNS message can carry", () =>
+  it.effect("warns once when the answer nears the largest a DNS message can carry", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       const many = Array.from({ length: PeerDiscovery.LARGE_ANSWER_WARNING }, (_, i) =>
@@ -276,12 +277,12 @@ describe("PeerDiscovery", () => {
       expect((yield* discovery.current).peers.length).toBe(PeerDiscovery.LARGE_ANSWER_WARNING + 1)
     }).pipe(
       Effect.provide(
-        Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => void messages.push(String(message))))
+        Logger.layer([Logger.make(({ message }) => void messages.push(String(message)))])
       ),
       Effect.provide(environment())
     ))
 
-  it.scoped("looks up A and AAAA records of the Service in `a` mode", () =>
+  it.effect("looks up A and AAAA records of the Service in `a` mode", () =>
     Effect.gen(function*() {
       const dns = yield* DnsResolver.DnsResolverTest
       yield* dns.setAddresses(DOMAIN, ["10.0.0.2", "10.0.0.1", "fd00::5"])
@@ -289,19 +290,19 @@ describe("PeerDiscovery", () => {
       expect(yield* peersOf(discovery)).toEqual(["10-0-0-1", "10-0-0-2", "fd00--5"])
     }).pipe(Effect.provide(environment({ record: "a" }))))
 
-  it.scoped("never runs two lookups at once", () =>
+  it.effect("never runs two lookups at once", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       yield* dns.setLatency("2 seconds")
       const refreshes = yield* Effect.all([discovery.refresh, discovery.refresh, discovery.refresh], {
         concurrency: "unbounded"
-      }).pipe(Effect.fork)
+      }).pipe(Effect.forkChild)
       yield* advance("40 seconds")
       yield* Fiber.join(refreshes)
       expect(yield* dns.maxInFlight).toBe(1)
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("survives a defect in a lookup: it is logged and the loop goes on", () =>
+  it.effect("survives a defect in a lookup: it is logged and the loop goes on", () =>
     Effect.gen(function*() {
       let calls = 0
       const dying: DnsResolver.Service = {
@@ -319,7 +320,7 @@ describe("PeerDiscovery", () => {
       expect(yield* peersOf(discovery)).toEqual(podIds(3))
     }).pipe(Effect.provide(PeerDiscoveryConfig.layerTest())))
 
-  it.scoped("stops refreshing when its scope closes", () =>
+  it.effect("stops refreshing when its scope closes", () =>
     Effect.gen(function*() {
       const dns = yield* DnsResolver.DnsResolverTest
       yield* dns.setSrv(SRV_NAME, pods(3))
@@ -329,14 +330,14 @@ describe("PeerDiscovery", () => {
       expect(yield* dns.lookups(SRV_NAME)).toBe(count)
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("waits for a number of peers, with a timeout", () =>
+  it.effect("waits for a number of peers, with a timeout", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(2))
-      const waiting = yield* Effect.fork(discovery.awaitPeers(4, "1 minute"))
+      const waiting = yield* Effect.forkChild(discovery.awaitPeers(4, "1 minute"))
       yield* dns.setSrv(SRV_NAME, pods(4))
       yield* advance(MAX_JITTERED)
       expect((yield* Fiber.join(waiting)).peers).toEqual(podIds(4))
-      const tooMany = yield* Effect.fork(Effect.flip(discovery.awaitPeers(9, "5 seconds")))
+      const tooMany = yield* Effect.forkChild(Effect.flip(discovery.awaitPeers(9, "5 seconds")))
       yield* advance("5 seconds")
       const timeout = yield* Fiber.join(tooMany)
       expect(timeout._tag).toBe("PeerWaitTimeout")
@@ -344,17 +345,17 @@ describe("PeerDiscovery", () => {
       expect(timeout.message).toBe("waited 5s for 9 peers, saw 4")
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("feeds ownership: shards move only to the peer that joined", () =>
+  it.effect("feeds ownership: shards move only to the peer that joined", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
       const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
-      const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
-      yield* Effect.yieldNow()
+      const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
+      yield* Effect.yieldNow
       const before = yield* rendezvous.ownedShards(64)
       expect(yield* rendezvous.owns("0")).toBe(before.includes(0))
       yield* dns.setSrv(SRV_NAME, pods(4))
       yield* advance(MAX_JITTERED)
-      const [first, second] = Chunk.toReadonlyArray(yield* Fiber.join(updates))
+      const [first, second] = yield* Fiber.join(updates)
       expect(first!.owned).toEqual(before)
       expect(first!.gained).toEqual(before)
       expect(second!.gained).toEqual([])
@@ -365,14 +366,14 @@ describe("PeerDiscovery", () => {
       expect(second!.owned).toEqual(before.filter((shard) => !second!.lost.includes(shard)))
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("owns nothing while DNS lists others but not this pod, then takes exactly its share", () =>
+  it.effect("owns nothing while DNS lists others but not this pod, then takes exactly its share", () =>
     Effect.gen(function*() {
       // This pod is 10.0.0.1: starting, DNS lists the three others but not it yet.
       const others = pods(4).slice(1)
       const { discovery, dns } = yield* startWith(others)
       const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
-      const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
-      yield* Effect.yieldNow()
+      const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
+      yield* Effect.yieldNow
       expect(yield* peersOf(discovery)).toEqual(podIds(4))
       expect(yield* rendezvous.ownedShards(64)).toEqual([])
       const unlistedOwner = yield* rendezvous.ownerOf("0")
@@ -381,7 +382,7 @@ describe("PeerDiscovery", () => {
       // Published: the members stay the same, the pod now owns what rendezvous gives it among the four.
       yield* dns.setSrv(SRV_NAME, pods(4))
       yield* advance(MAX_JITTERED)
-      const [first, second] = Chunk.toReadonlyArray(yield* Fiber.join(updates))
+      const [first, second] = yield* Fiber.join(updates)
       expect(first!.owned).toEqual([])
       const share = Rendezvous.ownedShardsByKey(64, "10-0-0-1", podIds(4))
       expect(share.length).toBeGreaterThan(0)
@@ -389,7 +390,7 @@ describe("PeerDiscovery", () => {
       expect(yield* rendezvous.ownedShards(64)).toEqual(share)
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("looks itself up sooner than the ticks until DNS first lists it, then leaves it to the ticks", () =>
+  it.effect("looks itself up sooner than the ticks until DNS first lists it, then leaves it to the ticks", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(4).slice(1))
       expect((yield* discovery.current).everListed).toBe(false)
@@ -406,7 +407,7 @@ describe("PeerDiscovery", () => {
       expect(yield* lookupCount("ok")).toBe(listedAt)
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("keeps its shards when DNS stops listing it after it was listed (leaving, or unready)", () =>
+  it.effect("keeps its shards when DNS stops listing it after it was listed (leaving, or unready)", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(4))
       const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
@@ -418,7 +419,7 @@ describe("PeerDiscovery", () => {
       expect(yield* rendezvous.ownedShards(64)).toEqual(share)
     }).pipe(Effect.provide(environment())))
 
-  it.scoped("owns everything while DNS lists nobody", () =>
+  it.effect("owns everything while DNS lists nobody", () =>
     Effect.gen(function*() {
       const { discovery } = yield* startWith([])
       const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))

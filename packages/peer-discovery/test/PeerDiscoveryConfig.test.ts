@@ -1,17 +1,23 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Either, Option } from "effect"
+import { ConfigProvider, Duration, Effect, Option, Result } from "effect"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 
+/** The environment `env`, empty values kept as set (effect's providers count them as unset unless told). */
 const loadFrom = (env: Record<string, string>) =>
   PeerDiscoveryConfig.load.pipe(
-    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
-    Effect.either
+    Effect.provideService(
+      ConfigProvider.ConfigProvider,
+      ConfigProvider.fromUnknown(env, { preserveEmptyStrings: true })
+    ),
+    Effect.result
   )
 
 const failureOf = (env: Record<string, string>) =>
   Effect.map(loadFrom({ POD_NAME: "miroir-abc", MIROIR_CLUSTER_DOMAIN: "cluster.local", ...env }), (result) => {
-    if (Either.isRight(result)) throw new Error(`expected a configuration error, got ${JSON.stringify(result.right)}`)
-    return result.left
+    if (Result.isSuccess(result)) {
+      throw new Error(`expected a configuration error, got ${JSON.stringify(result.success)}`)
+    }
+    return result.failure
   })
 
 describe("PeerDiscoveryConfig", () => {
@@ -48,7 +54,7 @@ describe("PeerDiscoveryConfig", () => {
         MIROIR_CLUSTER_DOMAIN: "Corp.Example.",
         MIROIR_DNS_SERVERS: "127.0.0.1:5353, [::1]:53,10.96.0.10"
       })
-      const settings = Either.getOrThrow(result)
+      const settings = Result.getOrThrow(result)
       expect(settings).toMatchObject({
         podName: "miroir-0",
         podNamespace: "search",
@@ -156,7 +162,7 @@ describe("PeerDiscoveryConfig", () => {
           POD_NAME: "p",
           MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "2s",
           MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT: " "
-        }).pipe(Effect.flatMap((result) => result))).lookupTimeout
+        }).pipe(Effect.map(Result.getOrThrow))).lookupTimeout
       )).toBe(1_000)
     }))
 

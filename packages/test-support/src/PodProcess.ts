@@ -88,7 +88,7 @@ export const spawn = (spec: PodSpec): PodProcess => {
 }
 
 /** Whether `url` answers 200 now (a refused connection is a no). */
-export const answers = (url: string, timeout: Duration.DurationInput = Duration.seconds(1)): Effect.Effect<boolean> =>
+export const answers = (url: string, timeout: Duration.Input = Duration.seconds(1)): Effect.Effect<boolean> =>
   Effect.tryPromise(async (signal) => {
     const response = await fetch(url, {
       signal: AbortSignal.any([signal, AbortSignal.timeout(Duration.toMillis(timeout))])
@@ -102,7 +102,7 @@ export interface ReadyOptions {
   /** The path that must answer 200: `/readyz` by default (the packaging tests ask `/healthz`). */
   readonly path?: string
   /** 60 s by default: a dozen pods starting at once on two cores take a while. */
-  readonly timeout?: Duration.DurationInput
+  readonly timeout?: Duration.Input
 }
 
 /** Waits until a started pod is ready; fails with its output (and stops it) if it exits first or never is. */
@@ -126,7 +126,7 @@ export const startPod = (spec: PodSpec, options: ReadyOptions = {}): Effect.Effe
  */
 export const scopedPod = (
   spec: PodSpec,
-  options: ReadyOptions & { readonly grace?: Duration.DurationInput } = {}
+  options: ReadyOptions & { readonly grace?: Duration.Input } = {}
 ): Effect.Effect<PodProcess, NotReady, Scope.Scope> =>
   Effect.acquireRelease(Effect.sync(() => spawn(spec)), (pod) => stop(pod.process, options)).pipe(
     Effect.flatMap((pod) => awaitPod(pod, options))

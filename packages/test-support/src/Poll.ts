@@ -19,9 +19,9 @@ export const POLL_INTERVAL = Duration.millis(50)
 
 /** How long and how often to poll. */
 export interface Options {
-  readonly timeout: Duration.DurationInput
+  readonly timeout: Duration.Input
   /** Between the end of one read and the start of the next; {@link POLL_INTERVAL} by default. */
-  readonly interval?: Duration.DurationInput | undefined
+  readonly interval?: Duration.Input | undefined
 }
 
 /**
@@ -35,15 +35,10 @@ export const pollUntil = <A, E, R>(
   options: Options
 ): Effect.Effect<A, E | WaitTimeout, R> =>
   read.pipe(
-    Effect.repeat(
-      Schedule.identity<A>().pipe(
-        Schedule.addDelay(() => options.interval ?? POLL_INTERVAL),
-        Schedule.untilInput(done)
-      )
-    ),
-    Effect.timeoutFail({
+    Effect.repeat({ schedule: Schedule.spaced(options.interval ?? POLL_INTERVAL), until: done }),
+    Effect.timeoutOrElse({
       duration: options.timeout,
-      onTimeout: () => new WaitTimeout({ what, timeout: Duration.decode(options.timeout) })
+      orElse: () => Effect.fail(new WaitTimeout({ what, timeout: Duration.fromInputUnsafe(options.timeout) }))
     })
   )
 

@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { createWriteStream, readFileSync } from "node:fs"
-import { Data, Deferred, Duration, Effect, Exit, FiberId, Option, type Scope } from "effect"
+import { Data, Deferred, Duration, Effect, Exit, Option, type Scope } from "effect"
 import { type Options as PollOptions, waitUntil } from "./Poll.js"
 
 /** How a process ended. */
@@ -43,9 +43,9 @@ export const start = (command: string, args: ReadonlyArray<string>, options: Sta
     ...(options.env === undefined ? {} : { env: options.env }),
     ...(options.cwd === undefined ? {} : { cwd: options.cwd })
   })
-  const ended = Deferred.unsafeMake<Ended>(FiberId.none)
+  const ended = Deferred.makeUnsafe<Ended>()
   const end = (code: number | null, signal: NodeJS.Signals | null) =>
-    Deferred.unsafeDone(ended, Exit.succeed({ code, signal }))
+    Deferred.doneUnsafe(ended, Exit.succeed({ code, signal }))
   if (options.logFile !== undefined) {
     const logFile = options.logFile
     const file = createWriteStream(logFile, { flags: "a" })
@@ -97,11 +97,12 @@ export class StillRunning
 }
 
 /** Waits, at most `timeout`, for a process that must exit by itself (a refused configuration, say). */
-export const exitedWithin = (started: Started, timeout: Duration.DurationInput): Effect.Effect<Ended, StillRunning> =>
+export const exitedWithin = (started: Started, timeout: Duration.Input): Effect.Effect<Ended, StillRunning> =>
   exited(started).pipe(
-    Effect.timeoutFail({
+    Effect.timeoutOrElse({
       duration: timeout,
-      onTimeout: () => new StillRunning({ timeout: Duration.decode(timeout), output: started.output() })
+      orElse: () =>
+        Effect.fail(new StillRunning({ timeout: Duration.fromInputUnsafe(timeout), output: started.output() }))
     })
   )
 
@@ -117,11 +118,11 @@ export const signal = (started: Started, signal: NodeJS.Signals): Effect.Effect<
  */
 export const stop = (
   started: Started,
-  options: { readonly grace?: Duration.DurationInput; readonly signal?: NodeJS.Signals } = {}
+  options: { readonly grace?: Duration.Input; readonly signal?: NodeJS.Signals } = {}
 ): Effect.Effect<Ended> =>
   Effect.gen(function*() {
     yield* signal(started, options.signal ?? "SIGTERM")
-    const ended = yield* exited(started).pipe(Effect.timeout(options.grace ?? Duration.seconds(5)), Effect.option)
+    const ended = yield* exited(started).pipe(Effect.timeoutOption(options.grace ?? Duration.seconds(5)))
     if (Option.isSome(ended)) return ended.value
     yield* signal(started, "SIGKILL")
     return yield* exited(started)
@@ -131,7 +132,7 @@ export const stop = (
 export const scoped = (
   command: string,
   args: ReadonlyArray<string>,
-  options: StartOptions & { readonly grace?: Duration.DurationInput } = {}
+  options: StartOptions & { readonly grace?: Duration.Input } = {}
 ): Effect.Effect<Started, never, Scope.Scope> =>
   Effect.acquireRelease(Effect.sync(() => start(command, args, options)), (started) => stop(started, options))
 
@@ -167,8 +168,8 @@ export const awaitReady = <E, R>(
     Effect.mapError(waitUntil(what, probe, options), (timeout) => timeout.message),
     exitedFirst
   ).pipe(
-    Effect.catchAll((reason) =>
-      Effect.zipRight(stop(started), Effect.fail(new NotReady({ reason, output: started.output() })))
+    Effect.catch((reason) =>
+      Effect.andThen(stop(started), Effect.fail(new NotReady({ reason, output: started.output() })))
     )
   )
 }

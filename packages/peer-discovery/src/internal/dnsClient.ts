@@ -5,7 +5,7 @@
  */
 import { randomInt } from "node:crypto"
 import type dnsPacket from "dns-packet"
-import { Duration, Effect, type Scope } from "effect"
+import { Duration, Effect, Result, type Scope } from "effect"
 import { DnsLookupError, type DnsOutcome } from "../DnsLookupError.js"
 import { answers, encodeQuery, type Question, verdict } from "./dnsMessage.js"
 import { formatServer, sendQuery, type Server, type TransportError } from "./dnsTransport.js"
@@ -101,12 +101,12 @@ export const make = (
         let last: DnsLookupError | undefined
         for (const [i, server] of servers.entries()) {
           const left = Math.max(1, deadline - Date.now())
-          const result = yield* Effect.either(askServer(server, question, left / (servers.length - i)))
-          if (result._tag === "Right") return result.right
+          const result = yield* Effect.result(askServer(server, question, left / (servers.length - i)))
+          if (Result.isSuccess(result)) return result.success
           // An answer (NXDOMAIN, no data) ends the lookup; a failure lets the next server try. A truncated
           // answer is reported even when a later server fails otherwise: it says the set exists but does not fit.
-          if (result.left.isAnswer) return yield* result.left
-          if (last?.outcome !== "truncated") last = result.left
+          if (result.failure.isAnswer) return yield* result.failure
+          if (last?.outcome !== "truncated") last = result.failure
         }
         return yield* last!
       })

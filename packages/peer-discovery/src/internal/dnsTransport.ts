@@ -70,7 +70,7 @@ const settleOnce = (
   timeoutMs: number,
   start: (exchange: Exchange) => () => void
 ): Effect.Effect<Reply, TransportError> =>
-  Effect.async<Reply, TransportError>((resume) => {
+  Effect.callback<Reply, TransportError>((resume) => {
     let open = true
     // Assigned once, below, but `close` may run (on a settle inside `start`) before that.
     // eslint-disable-next-line prefer-const

@@ -43,8 +43,8 @@ export const makeTestResolver = (): { readonly resolver: Service; readonly contr
       return records === undefined ? fail("nodata") : Effect.succeed(records)
     })
     return started.pipe(
-      Effect.zipRight(Effect.suspend(() => Effect.sleep(latency))),
-      Effect.zipRight(answer),
+      Effect.andThen(Effect.suspend(() => Effect.sleep(latency))),
+      Effect.andThen(answer),
       Effect.ensuring(Effect.sync(() => (inFlight -= 1)))
     )
   }
@@ -70,7 +70,7 @@ export const makeTestResolver = (): { readonly resolver: Service; readonly contr
     remove: (name) => update(name, () => undefined),
     fail: (name, outcome) => Effect.sync(() => void failures.set(fullyQualified(name), outcome)),
     heal: (name) => Effect.sync(() => void failures.delete(fullyQualified(name))),
-    setLatency: (next) => Effect.sync(() => (latency = Duration.decode(next))),
+    setLatency: (next) => Effect.sync(() => (latency = Duration.fromInputUnsafe(next))),
     lookups: (name) =>
       Effect.sync(() =>
         name === undefined
