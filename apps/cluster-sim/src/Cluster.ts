@@ -79,15 +79,18 @@ export const publishedLabels = (cluster: Cluster): Effect.Effect<ReadonlyArray<s
 export const awaitValue = <A>(
   ref: SubscriptionRef.SubscriptionRef<A>,
   predicate: (value: A) => boolean,
-  timeout: Duration.DurationInput,
+  timeout: Duration.Input,
   what: string
 ): Effect.Effect<A, Error> =>
-  ref.changes.pipe(
+  SubscriptionRef.changes(ref).pipe(
     Stream.filter(predicate),
     Stream.runHead,
-    Effect.timeoutFail({
+    Effect.timeoutOrElse({
       duration: timeout,
-      onTimeout: () => new Error(`timed out after ${Duration.format(Duration.decode(timeout))} waiting for ${what}`)
+      orElse: () =>
+        Effect.fail(
+          new Error(`timed out after ${Duration.format(Duration.fromInputUnsafe(timeout))} waiting for ${what}`)
+        )
     }),
     Effect.flatMap(Option.match({
       onNone: () => Effect.fail(new Error(`${what}: the cluster stopped before it happened`)),
@@ -99,7 +102,7 @@ export const awaitValue = <A>(
 export const awaitPublished = (
   cluster: Cluster,
   predicate: (labels: ReadonlyArray<string>) => boolean,
-  timeout: Duration.DurationInput
+  timeout: Duration.Input
 ): Effect.Effect<number, Error> =>
   Effect.map(
     awaitValue(
@@ -115,7 +118,7 @@ export const awaitPublished = (
  * Waits until the cluster has settled: every live pod is ready and exactly the live ready pods are
  * published (on Kubernetes, a crashed pod has restarted and an evicted one has been replaced).
  */
-export const awaitSettled = (cluster: Cluster, timeout: Duration.DurationInput): Effect.Effect<void, Error> =>
+export const awaitSettled = (cluster: Cluster, timeout: Duration.Input): Effect.Effect<void, Error> =>
   awaitValue(
     cluster.pods,
     (pods) => pods.filter(isLive).every((pod) => pod.ready),

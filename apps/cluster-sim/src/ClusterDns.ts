@@ -35,7 +35,7 @@ export interface ClusterDns extends DnsBackend {
 
 const listenUdpAndTcp = (host: string, handle: (message: Buffer, transport: "udp" | "tcp") => Buffer | undefined) =>
   Effect.acquireRelease(
-    Effect.async<{ port: number; close: () => void }, Error>((resume) => {
+    Effect.callback<{ port: number; close: () => void }, Error>((resume) => {
       const tcp = createServer((connection: Socket) => {
         let pending = Buffer.alloc(0)
         connection.on("data", (chunk: Buffer) => {

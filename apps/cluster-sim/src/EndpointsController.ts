@@ -12,7 +12,18 @@
 import { randomBytes, randomInt } from "node:crypto"
 import { join } from "node:path"
 import { bundle } from "@miroir/miroir/bundle"
-import { Array as Arr, Duration, Effect, FiberSet, Ref, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Array as Arr,
+  Duration,
+  Effect,
+  FiberSet,
+  Ref,
+  Schedule,
+  type Scope,
+  Semaphore,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { awaitValue, type Cluster, type ClusterPod, isLive, type Published } from "./Cluster.js"
 import type { DnsBackend } from "./ClusterDns.js"
 import { type Endpoint, endpointLabel } from "./DnsAnswers.js"
@@ -71,7 +82,7 @@ const EXIT_TIMEOUT = Duration.seconds(30)
 /** The publishing fiber follows a change within microseconds; this only bounds a wait that cannot end. */
 const PUBLISH_TIMEOUT = Duration.seconds(5)
 
-const sameLabels = Arr.getEquivalence<string>((a, b) => a === b)
+const sameLabels = Arr.makeEquivalence<string>((a, b) => a === b)
 
 /**
  * A pod after one probe: Ready (and Running) after a success; unready once Running and `failures` in a
@@ -121,7 +132,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
 
     // What DNS publishes follows the pods: the ready Running ones, unless all are made unready. Forked
     // before the finalizer below, so that it still publishes while the pods terminate.
-    yield* Stream.zipLatest(pods.changes, allUnready.changes).pipe(
+    yield* Stream.zipLatest(SubscriptionRef.changes(pods), SubscriptionRef.changes(allUnready)).pipe(
       Stream.map((
         [all, unready]
       ) => (unready ? [] : all.filter((pod) => pod.phase === "Running" && pod.ready).map(endpointOf))),
@@ -186,7 +197,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
 
     /** A pod whose process exits, whatever the reason, is Gone (and so leaves DNS). */
     const watchExit = (name: string, process: PodProcess) =>
-      Process.exited(process.process).pipe(Effect.zipRight(updatePod(name, gone)))
+      Process.exited(process.process).pipe(Effect.andThen(updatePod(name, gone)))
 
     const startOne = Effect.gen(function*() {
       // Named and addressed after the count of pods so far, under the ref's lock: no two pods share either.
@@ -230,7 +241,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
 
     const processOf = (name: string) => {
       const process = processes.get(name)
-      return process === undefined ? Effect.dieMessage(`no process for pod ${name}`) : Effect.succeed(process)
+      return process === undefined ? Effect.die(new Error(`no process for pod ${name}`)) : Effect.succeed(process)
     }
 
     /**
@@ -245,13 +256,13 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
           PUBLISH_TIMEOUT,
           `DNS to drop ${pod.name}`
         ).pipe(
-          Effect.catchAll((error) => Effect.logWarning(`${error.message}; signalling it anyway`))
+          Effect.catch((error) => Effect.logWarning(`${error.message}; signalling it anyway`))
         )
         const process = yield* processOf(pod.name)
         yield* Process.stop(process.process, { grace: options.terminationGrace })
       })
 
-    const terminate = (pod: ClusterPod) => Effect.zipRight(updatePod(pod.name, terminating), stop(pod))
+    const terminate = (pod: ClusterPod) => Effect.andThen(updatePod(pod.name, terminating), stop(pod))
 
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(
@@ -274,7 +285,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
       })
 
     // One scaling at a time: each counts the live pods it starts from.
-    const scaling = yield* Effect.makeSemaphore(1)
+    const scaling = yield* Semaphore.make(1)
 
     return {
       pods,
@@ -287,7 +298,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
             concurrency: "unbounded",
             discard: true
           })
-        }).pipe(scaling.withPermits(1)),
+        }).pipe(Semaphore.withPermits(scaling, 1)),
       deletePod: (name) =>
         pick(name, (live) => live[0]).pipe(
           Effect.tap((pod) => updatePod(pod.name, terminating)),
@@ -311,7 +322,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
         ),
       setAllUnready: (on) =>
         SubscriptionRef.set(allUnready, on).pipe(
-          Effect.zipRight(
+          Effect.andThen(
             on
               ? Effect.asVoid(
                 awaitValue(published, (now) => now.labels.length === 0, PUBLISH_TIMEOUT, "DNS to publish no pod")

@@ -3,9 +3,9 @@
  * as an operator would, and the convergence test the scenario measures against.
  */
 import { metricValue } from "@miroir/test-support/metricsText"
-import { FetchHttpClient } from "@effect/platform"
 import * as Client from "@miroir/miroir/HttpApi/Client"
 import { Array as Arr, Duration, Effect, Option, Ref } from "effect"
+import { FetchHttpClient } from "effect/http"
 import { type Cluster, type ClusterPod, livePods, publishedLabels } from "./Cluster.js"
 import { pollUntil } from "@miroir/test-support/Poll"
 
@@ -69,7 +69,7 @@ const getText = (url: string): Effect.Effect<string, unknown> =>
   })
 
 /** The same labels in the same order: pods list their peers sorted, as DNS's published set is. */
-const sameLabels = Arr.getEquivalence<string>((a, b) => a === b)
+const sameLabels = Arr.makeEquivalence<string>((a, b) => a === b)
 
 /** The peers one pod lists now; none when it does not answer. */
 export const peersOf = (
@@ -88,7 +88,7 @@ export const viewOf = (
 ): Effect.Effect<PodView, never, Client.PodClient> =>
   Effect.all({
     peers: ask(pod, (api) => api.peers.peers()),
-    ownership: ask(pod, (api) => api.ownership.ownership({ urlParams: { shards } })),
+    ownership: ask(pod, (api) => api.ownership.ownership({ query: { shards } })),
     metrics: withMetrics
       ? Effect.map(getText(pod.metricsUrl), (text) => metricValue(text, "miroir_peer_pod_count"))
       : Effect.succeed(undefined)
@@ -136,7 +136,7 @@ export const awaitViews = (
   cluster: Cluster,
   shards: number,
   done: (views: ReadonlyArray<PodView>) => boolean,
-  timeout: Duration.DurationInput,
+  timeout: Duration.Input,
   what: string
 ): Effect.Effect<ReadonlyArray<PodView>, Error, Client.PodClient> =>
   pollUntil(what, observe(cluster, shards), done, { timeout, interval: Duration.millis(100) })

@@ -102,7 +102,7 @@ export const run = (
         })
       ),
       Effect.repeat(Schedule.spaced(sampleInterval(options.pods))),
-      Effect.fork
+      Effect.forkChild
     )
 
     const awaitConvergence = (what: string) => awaitConverged(cluster, options.shards, options.refreshInterval, what)
@@ -226,7 +226,7 @@ export const run = (
           ),
           Effect.repeat(
             Schedule.spaced(sampleInterval(options.pods)).pipe(
-              Schedule.upTo(Duration.times(options.refreshInterval, 3))
+              Schedule.upTo({ duration: Duration.times(options.refreshInterval, 3) })
             )
           )
         )

@@ -53,7 +53,7 @@ const initial: Streaks = {
 
 /** The shards `pod` claims, none when it does not answer within a second. */
 const ownedBy = (pod: ClusterPod, shards: number) =>
-  ask(pod, (api) => api.ownership.ownership({ urlParams: { shards } }), Duration.seconds(1)).pipe(
+  ask(pod, (api) => api.ownership.ownership({ query: { shards } }), Duration.seconds(1)).pipe(
     Effect.map((answer) => answer.owned),
     Effect.option
   )
@@ -122,7 +122,7 @@ const report = (s: Streaks): Omit<GapReport, "samples" | "claimed"> => ({
 export const sample = (
   cluster: Cluster,
   shards: number,
-  every: Duration.DurationInput
+  every: Duration.Input
 ): Effect.Effect<Effect.Effect<GapReport>, never, Client.PodClient> =>
   Effect.gen(function*() {
     const streaks = yield* Ref.make({ live: initial, claimed: initial })
@@ -137,7 +137,7 @@ export const sample = (
       const at = Date.now()
       yield* Ref.update(streaks, (s) => ({ live: record(s.live, live, at), claimed: record(s.claimed, claimed, at) }))
     })
-    const fiber = yield* Effect.fork(Effect.repeat(once, Schedule.spaced(every)))
+    const fiber = yield* Effect.forkChild(Effect.repeat(once, Schedule.spaced(every)))
     return Effect.gen(function*() {
       yield* Fiber.interrupt(fiber)
       const { claimed, live } = yield* Ref.get(streaks)

@@ -7,17 +7,18 @@
  *   pnpm start [-- --pods 3] [--interval 1s] [--scenario default|steady] [--statefulset]
  *              [--shards 64] [--out report] [--keep-running] [--kube]
  *
- * The command line is an `@effect/cli` Command (`pnpm start -- --help` describes every flag); values are
- * parsed by the pods' own configuration parsers (ConfigVariable), within the same limits.
+ * The command line is an `effect/cli` Command (`pnpm start -- --help` describes every flag); values are
+ * parsed by the pods' own configuration parsers (ConfigVariable), within the same limits, and a value
+ * refused is said alone (`--pods must be an integer from 1 to 200, got 0`), without the help.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { MAX_SHARDS } from "@miroir/miroir/AppConfig"
 import * as Client from "@miroir/miroir/HttpApi/Client"
 import { ConfigVariable, PeerDiscoveryConfig } from "@miroir/peer-discovery"
-import { Data, Duration, Effect, Either, Option, Schedule, type Scope } from "effect"
+import { Console, Data, Duration, Effect, Option, Result, Schedule, type Scope } from "effect"
+import { CliError, CliOutput, Command, Flag } from "effect/cli"
 import { type Cluster, publishedLabels } from "./Cluster.js"
 import * as ClusterDns from "./ClusterDns.js"
 import { defaultService } from "./DnsAnswers.js"
@@ -42,52 +43,56 @@ const MIN_INTERVAL = Duration.millis(100)
  * A flag whose text is parsed by `parse`, the same parsers (and explanations) as the pods' own
  * environment variables: `--pods must be an integer from 1 to 200, got 0`.
  */
-const parsed = <A>(option: Options.Options<string>, name: string, parse: ConfigVariable.Parse<A>): Options.Options<A> =>
-  Options.mapEffect(option, (text) =>
-    Either.match(parse(text), {
-      onLeft: (expected) =>
-        Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be ${expected}, got ${text}`))),
-      onRight: Effect.succeed
+const parsed = <A>(flag: Flag.Flag<string>, name: string, parse: ConfigVariable.Parse<A>): Flag.Flag<A> =>
+  Flag.mapEffect(flag, (text) =>
+    Result.match(parse(text), {
+      onFailure: (expected) =>
+        Effect.fail(new CliError.ValidationError({ message: `--${name} must be ${expected}, got ${text}` })),
+      onSuccess: Effect.succeed
     }))
 
 /** The command line: `pnpm start [-- --pods 3] [--interval 1s] …`. */
 const options = {
-  pods: parsed(Options.text("pods"), "pods", ConfigVariable.integer(1, MAX_PODS)).pipe(
-    Options.withPseudoName("N"),
-    Options.withDefault(3),
-    Options.withDescription(`pods to start, 1 to ${MAX_PODS}`)
+  pods: parsed(Flag.String("pods"), "pods", ConfigVariable.integer(1, MAX_PODS)).pipe(
+    Flag.withMetavar("N"),
+    Flag.withDefault(3),
+    Flag.withDescription(`pods to start, 1 to ${MAX_PODS}`)
   ),
   interval: parsed(
-    Options.text("interval"),
+    Flag.String("interval"),
     "interval",
     ConfigVariable.durationBetween(MIN_INTERVAL, PeerDiscoveryConfig.REFRESH_INTERVAL_RANGE.max)
   ).pipe(
-    Options.withPseudoName("DURATION"),
-    Options.optional,
-    Options.withDescription("the pods' refresh interval R, such as 1s or 250ms (default 1s; 3s with --kube)")
+    Flag.withMetavar("DURATION"),
+    Flag.optional,
+    Flag.withDescription("the pods' refresh interval R, such as 1s or 250ms (default 1s; 3s with --kube)")
   ),
-  scenario: Options.choice("scenario", Scenario.scenarios).pipe(
-    Options.withDefault("default" as const),
-    Options.withDescription("default runs every step; steady only starts the pods")
+  scenario: Flag.Literals("scenario", Scenario.scenarios).pipe(
+    Flag.withDefault("default" as const),
+    Flag.withDescription("default runs every step; steady only starts the pods")
   ),
-  statefulset: Options.boolean("statefulset").pipe(
-    Options.withDescription("StatefulSet pods, published under their hostnames (simulator only)")
+  // Boolean flags are required unless they have a default.
+  statefulset: Flag.Boolean("statefulset").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("StatefulSet pods, published under their hostnames (simulator only)")
   ),
-  shards: parsed(Options.text("shards"), "shards", ConfigVariable.integer(1, MAX_SHARDS)).pipe(
-    Options.withPseudoName("N"),
-    Options.withDefault(64),
-    Options.withDescription(`shards the pods partition, 1 to ${MAX_SHARDS}`)
+  shards: parsed(Flag.String("shards"), "shards", ConfigVariable.integer(1, MAX_SHARDS)).pipe(
+    Flag.withMetavar("N"),
+    Flag.withDefault(64),
+    Flag.withDescription(`shards the pods partition, 1 to ${MAX_SHARDS}`)
   ),
-  out: Options.text("out").pipe(
-    Options.withPseudoName("DIR"),
-    Options.withDefault("report"),
-    Options.withDescription("folder of the report, the chart and the pods' logs")
+  out: Flag.String("out").pipe(
+    Flag.withMetavar("DIR"),
+    Flag.withDefault("report"),
+    Flag.withDescription("folder of the report, the chart and the pods' logs")
   ),
-  keepRunning: Options.boolean("keep-running").pipe(
-    Options.withDescription("after the report, keep the cluster and the live table running until Ctrl-C")
+  keepRunning: Flag.Boolean("keep-running").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("after the report, keep the cluster and the live table running until Ctrl-C")
   ),
-  kube: Options.boolean("kube").pipe(
-    Options.withDescription(
+  kube: Flag.Boolean("kube").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription(
       "real Kubernetes components (built by scripts/install-test-deps.sh) instead of the simulator"
     )
   )
@@ -106,7 +111,7 @@ interface Settings {
 }
 
 /** The flags as the command gives them. */
-type Flags = { readonly [K in keyof typeof options]: (typeof options)[K] extends Options.Options<infer A> ? A : never }
+type Flags = { readonly [K in keyof typeof options]: (typeof options)[K] extends Flag.Flag<infer A> ? A : never }
 
 const checked = (flags: Flags): Effect.Effect<Settings, UsageError> =>
   flags.kube && flags.statefulset
@@ -209,13 +214,23 @@ const command = Command.make("pnpm start --", options, (flags) => Effect.flatMap
   )
 )
 
-const cli = Command.run(command, { name: "pnpm start --", version: "0.1.0" })
+/**
+ * A command line the flags refuse is said alone, as the flags' own messages say it (`--pods must be an
+ * integer from 1 to 200, got 0`, `Unrecognized flag: --bogus …`), not after the whole help; `--help` and
+ * `--version` as effect/cli presents them.
+ */
+const presenter: CliOutput.Presenter = {
+  present: (event) =>
+    event._tag === "InvalidInvocation"
+      ? Console.error(event.errors.map((error) => error.message).join("\n"))
+      : CliOutput.defaultPresenter.present(event)
+}
+
+const cli = Command.runWith(command, { version: "0.1.0" })
 
 // `pnpm start -- --kube` hands the `--` on: it separates pnpm's arguments from ours, not ours from operands.
-cli(process.argv.filter((arg, i) => i < 2 || arg !== "--")).pipe(
-  Effect.tapError((error) =>
-    ValidationError.isValidationError(error) ? Effect.void : Effect.sync(() => console.error(error.message))
-  ),
-  Effect.provide(NodeContext.layer),
-  (main) => NodeRuntime.runMain(main, { disableErrorReporting: true, disablePrettyLogger: true })
+cli(process.argv.slice(2).filter((arg) => arg !== "--")).pipe(
+  Effect.tapError((error) => CliError.isCliError(error) ? Effect.void : Console.error(error.message)),
+  Effect.provide([CliOutput.layerPresenter(presenter), NodeServices.layer]),
+  (main) => NodeRuntime.runMain(main, { disableErrorReporting: true })
 )

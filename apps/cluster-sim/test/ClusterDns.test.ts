@@ -11,7 +11,7 @@ const resolverFor = (server: string) =>
   )))
 
 describe("ClusterDns", () => {
-  it.scopedLive("serves 50 StatefulSet pods: the UDP answer is truncated and the TCP retry brings them all", () =>
+  it.live("serves 50 StatefulSet pods: the UDP answer is truncated and the TCP retry brings them all", () =>
     Effect.gen(function*() {
       const dns = yield* ClusterDns.make(defaultService)
       dns.setEndpoints(Array.from({ length: 50 }, (_, i) => ({ ip: `127.0.1.${i + 1}`, hostname: `miroir-${i}` })))
@@ -23,7 +23,7 @@ describe("ClusterDns", () => {
       expect(dns.answered()).toEqual({ udp: 1, tcp: 1 })
     }))
 
-  it.scopedLive("answers NXDOMAIN without endpoints, and nothing during an outage", () =>
+  it.live("answers NXDOMAIN without endpoints, and nothing during an outage", () =>
     Effect.gen(function*() {
       const dns = yield* ClusterDns.make(defaultService)
       const resolver = yield* resolverFor(dns.server)

@@ -34,7 +34,7 @@ export const outcome = (
   env: Readonly<Record<string, string>> = {},
   timeoutMs = 120_000
 ): Effect.Effect<Outcome> =>
-  Effect.async<Outcome>((resume) => {
+  Effect.callback<Outcome>((resume) => {
     const child = execFile(file, [...args], {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env },
       maxBuffer: 64 * 1024 * 1024,

@@ -5,7 +5,19 @@
  * Only what the harness uses; the API server is the real kube-apiserver on loopback.
  */
 import { request as httpsRequest } from "node:https"
-import { Context, Data, Duration, Effect, Layer, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Cause,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Layer,
+  Queue,
+  Schedule,
+  type Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 
 /** How to reach the API server. */
 export interface Connection {
@@ -68,7 +80,7 @@ export interface Service {
 }
 
 /** The client as a service. */
-export class KubeApi extends Context.Tag("@miroir/cluster-sim/KubeApi")<KubeApi, Service>() {}
+export class KubeApi extends Context.Service<KubeApi, Service>()("@miroir/cluster-sim/KubeApi") {}
 
 const keyOf = (object: Keyed) => `${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`
 
@@ -110,7 +122,7 @@ export const make = (connection: Connection): Service => {
     body?: unknown,
     contentType = "application/json"
   ) =>
-    Effect.async<A, KubeApiError>((resume) => {
+    Effect.callback<A, KubeApiError>((resume) => {
       const req = send(
         method,
         path,
@@ -150,9 +162,10 @@ export const make = (connection: Connection): Service => {
 
   /** The events of one watch from `resourceVersion`, until the server ends it. */
   const watchEvents = <A>(path: string, resourceVersion: string) =>
-    Stream.async<WatchEvent<A>, KubeApiError>((emit) => {
+    Stream.callback<WatchEvent<A>, KubeApiError>((queue) => {
       const separator = path.includes("?") ? "&" : "?"
       const watchPath = `${path}${separator}watch=1&allowWatchBookmarks=true&resourceVersion=${resourceVersion}`
+      const fail = (error: KubeApiError) => void Queue.failCauseUnsafe(queue, Cause.fail(error))
       const req = send(
         "GET",
         watchPath,
@@ -160,7 +173,7 @@ export const make = (connection: Connection): Service => {
         "",
         (status, stream) => {
           if (status !== 200) {
-            void emit.fail(
+            fail(
               new KubeApiError({
                 method: "GET",
                 path: watchPath,
@@ -178,17 +191,17 @@ export const make = (connection: Connection): Service => {
             while ((newline = pending.indexOf("\n")) >= 0) {
               const line = pending.slice(0, newline)
               pending = pending.slice(newline + 1)
-              if (line.trim().length > 0) void emit.single(JSON.parse(line) as WatchEvent<A>)
+              if (line.trim().length > 0) Queue.offerUnsafe(queue, JSON.parse(line) as WatchEvent<A>)
             }
           })
-          stream.on("end", () => void emit.end())
+          stream.on("end", () => void Queue.endUnsafe(queue))
         },
         (error) =>
-          void emit.fail(
+          fail(
             new KubeApiError({ method: "GET", path: watchPath, status: 0, reason: "Transport", detail: error.message })
           )
       )
-      return Effect.sync(() => req.destroy())
+      return Effect.addFinalizer(() => Effect.sync(() => req.destroy()))
     })
 
   const informer = <A extends Keyed>(path: string) =>
@@ -224,7 +237,7 @@ export const make = (connection: Connection): Service => {
       })
       // A watch ends (the server's timeout) or fails (an expired resourceVersion): list again.
       yield* listAndWatch.pipe(
-        Effect.catchAll((error) => Effect.logDebug(`informer ${path}: ${error.message}; listing again`)),
+        Effect.catch((error) => Effect.logDebug(`informer ${path}: ${error.message}; listing again`)),
         Effect.repeat(Schedule.spaced(Duration.millis(100))),
         Effect.forkScoped
       )

@@ -230,7 +230,7 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
     const published = yield* SubscriptionRef.make<Published>({ at: 0, labels: [] })
     const readySince = new Map<string, number>()
     const seen = new Map<string, ClusterPod>()
-    yield* podInformer.changes.pipe(
+    yield* SubscriptionRef.changes(podInformer).pipe(
       Stream.runForEach((all) =>
         Effect.gen(function*() {
           const current = new Set<string>()
@@ -262,7 +262,7 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       ),
       Effect.forkScoped
     )
-    yield* sliceInformer.changes.pipe(
+    yield* SubscriptionRef.changes(sliceInformer).pipe(
       Stream.map((slices) => readyLabels([...slices.values()])),
       Stream.changesWith((a, b) => a.join() === b.join()),
       Stream.runForEach((labels) => SubscriptionRef.set(published, { at: Date.now(), labels })),

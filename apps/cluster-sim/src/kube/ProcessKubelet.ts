@@ -39,12 +39,13 @@ import {
   Deferred,
   Duration,
   Effect,
-  Either,
   FiberMap,
   Option,
   Ref,
+  Result,
   Schedule,
   type Scope,
+  Semaphore,
   Stream,
   SubscriptionRef
 } from "effect"
@@ -312,7 +313,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         const status = yield* Ref.make(
           PodStatus.initial({ podIP: ip, hostIP: HOST_IP, containerName: container.name, image: container.image ?? "" })
         )
-        const patching = yield* Effect.makeSemaphore(1)
+        const patching = yield* Semaphore.make(1)
         /** Sends the whole status; patches go out one at a time, in order. */
         const publish = Effect.flatMap(Ref.get(status), (current) =>
           api.request(
@@ -321,9 +322,11 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
             { status: PodStatus.toPodStatus(current) },
             "application/merge-patch+json"
           )).pipe(
-            Effect.retry(Schedule.exponential(Duration.millis(50)).pipe(Schedule.upTo(Duration.seconds(5)))),
-            Effect.catchAll((error) => Effect.logWarning(`status of ${namespace}/${name}: ${error.message}`)),
-            patching.withPermits(1)
+            Effect.retry(
+              Schedule.exponential(Duration.millis(50)).pipe(Schedule.upTo({ duration: Duration.seconds(5) }))
+            ),
+            Effect.catch((error) => Effect.logWarning(`status of ${namespace}/${name}: ${error.message}`)),
+            Semaphore.withPermits(patching, 1)
           )
         /** Changes the record and, when that changed anything, publishes it. */
         const update = (f: (s: PodStatus.LocalStatus) => PodStatus.LocalStatus) =>
@@ -363,8 +366,8 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
             { command: stand.command, files: stand.files },
             argv
           )
-          if (Either.isLeft(resolved)) {
-            return yield* Effect.fail({ reason: "CreateContainerError", message: resolved.left })
+          if (Result.isFailure(resolved)) {
+            return yield* Effect.fail({ reason: "CreateContainerError", message: resolved.failure })
           }
           for (const probe of [container.startupProbe, container.readinessProbe, container.livenessProbe]) {
             const why = probe === undefined ? undefined : Probe.unsupported(probe)
@@ -377,12 +380,12 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
               message: error instanceof EnvError ? error.message : String(error)
             })
           })
-          return { command: resolved.right.command, args: resolved.right.args, stand, env }
+          return { command: resolved.success.command, args: resolved.success.args, stand, env }
         })
-        const prepared = yield* Effect.either(program)
-        if (prepared._tag === "Left") {
-          yield* waiting(prepared.left.reason, prepared.left.message)
-          yield* Effect.logWarning(`pod ${namespace}/${name} cannot start: ${prepared.left.message}`)
+        const prepared = yield* Effect.result(program)
+        if (Result.isFailure(prepared)) {
+          yield* waiting(prepared.failure.reason, prepared.failure.message)
+          yield* Effect.logWarning(`pod ${namespace}/${name} cannot start: ${prepared.failure.message}`)
           return yield* finish(
             uid,
             ip,
@@ -394,7 +397,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
             Option.none()
           )
         }
-        const { args, command, env, stand } = prepared.right
+        const { args, command, env, stand } = prepared.success
         const wildcard = (host: string | undefined) =>
           host === undefined || host === "" || host === "0.0.0.0" || host === "::"
         const ownLoopback = (host: string | undefined) =>
@@ -545,11 +548,11 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           Effect.gen(function*() {
             const started = Date.now()
             const resolved = ImageCommand.resolve({ command: stand.command, files: stand.files }, argv)
-            if (Either.isLeft(resolved)) {
-              return yield* Effect.logWarning(`preStop hook of ${namespace}/${name} not run: ${resolved.left}`)
+            if (Result.isFailure(resolved)) {
+              return yield* Effect.logWarning(`preStop hook of ${namespace}/${name} not run: ${resolved.failure}`)
             }
             // Its output kept apart (the pod's log would mix in the container's), then appended to that log.
-            const hook = Process.start(resolved.right.command, resolved.right.args, { env: processEnv })
+            const hook = Process.start(resolved.success.command, resolved.success.args, { env: processEnv })
             const ended = yield* Process.exitedWithin(hook, timeout).pipe(
               Effect.catchTag("StillRunning", () => Effect.succeed({ code: null, signal: null, timedOut: true })),
               // Past its time, or when the deletion's own deadline interrupts this first: stopped by its pid.
@@ -638,7 +641,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
           preconditions: { uid }
         }).pipe(
           Effect.catchIf((e) => e.status === 404 || e.status === 409, () => Effect.void),
-          Effect.catchAll((e) => Effect.logWarning(`final delete of ${podPath}: ${e.message}`))
+          Effect.catch((e) => Effect.logWarning(`final delete of ${podPath}: ${e.message}`))
         )
         yield* releaseIp(ip)
         yield* setPod(uid, () => undefined)
@@ -651,7 +654,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
         kind: "Binding",
         metadata: { name: pod.metadata?.name, namespace: pod.metadata?.namespace },
         target: { apiVersion: "v1", kind: "Node", name: options.nodeName }
-      }).pipe(Effect.catchAll((e) => Effect.logDebug(`binding ${pod.metadata?.name}: ${e.message}`)))
+      }).pipe(Effect.catch((e) => Effect.logDebug(`binding ${pod.metadata?.name}: ${e.message}`)))
 
     /** Acts on the pods the API server has: binds new ones, starts ours, and ends deleted ones. */
     const reconcile = (all: ReadonlyMap<string, IPod>) =>
@@ -682,7 +685,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
               workers,
               uid,
               runPod(pod, deletion).pipe(
-                Effect.catchAllCause((cause) =>
+                Effect.catchCause((cause) =>
                   Effect.logError(`pod ${pod.metadata?.namespace}/${pod.metadata?.name} failed in the kubelet`, cause)
                 ),
                 Effect.ensuring(Effect.sync(() => deletions.delete(uid)))
@@ -696,7 +699,7 @@ export const make = (api: KubeApi, options: Options): Effect.Effect<ProcessKubel
       })
 
     const informer = yield* api.informer<IPod>("/api/v1/pods")
-    yield* informer.changes.pipe(Stream.runForEach(reconcile), Effect.forkScoped)
+    yield* SubscriptionRef.changes(informer).pipe(Stream.runForEach(reconcile), Effect.forkScoped)
 
     return {
       nodeName: options.nodeName,

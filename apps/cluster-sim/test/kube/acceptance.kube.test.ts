@@ -27,7 +27,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Client from "@miroir/miroir/HttpApi/Client"
 import { type Prometheus, startPrometheus } from "@miroir/test-support/prometheus"
-import { Duration, Effect, Option, Schedule, Stream } from "effect"
+import { Duration, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
 import { describe, expect, it } from "vitest"
 import { awaitSettled, type Cluster, isLive, livePods } from "../../src/Cluster.js"
 import * as KubeCluster from "../../src/kube/KubeCluster.js"
@@ -53,16 +53,16 @@ const awaitQuery = (
   prometheus: Prometheus,
   promql: string,
   done: (samples: ReadonlyArray<{ value: number }>) => boolean,
-  timeout: Duration.DurationInput
+  timeout: Duration.Input
 ) =>
   promise(() => prometheus.query(promql)).pipe(
     Effect.repeat({ schedule: Schedule.spaced(Duration.millis(250)), until: done }),
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`timed out waiting for ${promql}`) })
+    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(new Error(`timed out waiting for ${promql}`)) })
   )
 
 /** Prometheus's targets follow the live pods, labelled as a ServiceMonitor would label them. */
 const followPods = (prometheus: Prometheus, cluster: KubeCluster.KubeCluster, ksmTarget: string) =>
-  cluster.pods.changes.pipe(
+  SubscriptionRef.changes(cluster.pods).pipe(
     Stream.runForEach((pods) =>
       promise(() =>
         prometheus.setTargetGroups([
@@ -169,23 +169,28 @@ const history = (cluster: KubeCluster.KubeCluster) =>
  * The first audit that finished at `since` or later, on whichever pod audits, within `timeout`: with
  * audits every 3R, two intervals and a margin are enough.
  */
-const auditAfter = (cluster: KubeCluster.KubeCluster, since: number, timeout: Duration.DurationInput) =>
+const auditAfter = (cluster: KubeCluster.KubeCluster, since: number, timeout: Duration.Input) =>
   Effect.gen(function*() {
     const pods = yield* livePods(cluster)
     const bodies = yield* Effect.forEach(pods, (pod) => Effect.option(ask(pod, (api) => api.ownership.audit())), {
       concurrency: "unbounded"
     })
-    const found = Option.firstSomeOf(bodies.map((body) =>
-      Option.flatMap(body, (b) => Option.fromNullable(b.last)).pipe(
-        Option.filter((last) => Date.parse(last.at) >= since)
+    const found = Option.firstSomeOf(
+      bodies.map((body) =>
+        Option.flatMap(body, (b) => Option.fromNullishOr(b.last)).pipe(
+          Option.filter((last) => Date.parse(last.at) >= since)
+        )
       )
-    ))
+    )
     return yield* Option.match(found, { onNone: () => Effect.fail("none yet" as const), onSome: Effect.succeed })
   }).pipe(
     Effect.retry(Schedule.spaced(Duration.millis(500))),
-    Effect.timeoutFail({
+    Effect.timeoutOrElse({
       duration: timeout,
-      onTimeout: () => new Error(`no pod finished an ownership audit within ${Duration.format(timeout)}`)
+      orElse: () =>
+        Effect.fail(
+          new Error(`no pod finished an ownership audit within ${Duration.format(Duration.fromInputUnsafe(timeout))}`)
+        )
     })
   )
 
@@ -250,11 +255,13 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
             schedule: Schedule.spaced(Duration.millis(500)),
             until: (names) => names.includes("MiroirPeerDiscoveryStale")
           }),
-          Effect.timeoutFail({
+          Effect.timeoutOrElse({
             duration: fireBound,
-            onTimeout: () =>
-              new Error(
-                `MiroirPeerDiscoveryStale did not fire within ${Duration.format(fireBound)} of stopping CoreDNS`
+            orElse: () =>
+              Effect.fail(
+                new Error(
+                  `MiroirPeerDiscoveryStale did not fire within ${Duration.format(fireBound)} of stopping CoreDNS`
+                )
               )
           })
         )

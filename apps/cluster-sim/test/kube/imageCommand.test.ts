@@ -1,5 +1,5 @@
 /** The process kubelet's commands: the image's node and files become this machine's; nothing else runs. */
-import { Either } from "effect"
+import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { resolve } from "../../src/kube/internal/imageCommand.js"
 
@@ -8,19 +8,19 @@ const standIn = { command: "/usr/local/bin/node-20", files: { "/app/miroir.mjs":
 describe("the process kubelet's image commands", () => {
   it("runs the image's node with the image's files mapped to the local ones, other arguments as written", () => {
     expect(resolve(standIn, ["node", "/app/miroir.mjs", "leave", "--delay", "5s"])).toEqual(
-      Either.right({ command: "/usr/local/bin/node-20", args: ["/tmp/build/miroir.mjs", "leave", "--delay", "5s"] })
+      Result.succeed({ command: "/usr/local/bin/node-20", args: ["/tmp/build/miroir.mjs", "leave", "--delay", "5s"] })
     )
     expect(resolve({ command: "node" }, ["node", "/app/miroir.mjs"])).toEqual(
-      Either.right({ command: "node", args: ["/app/miroir.mjs"] })
+      Result.succeed({ command: "node", args: ["/app/miroir.mjs"] })
     )
   })
 
   it("refuses any other executable, saying which", () => {
     expect(resolve(standIn, ["sh", "-c", "sleep 5"])).toEqual(
-      Either.left("the process kubelet runs node commands only, not sh")
+      Result.fail("the process kubelet runs node commands only, not sh")
     )
     expect(resolve(standIn, [])).toEqual(
-      Either.left("the process kubelet runs node commands only, not an empty command")
+      Result.fail("the process kubelet runs node commands only, not an empty command")
     )
   })
 })

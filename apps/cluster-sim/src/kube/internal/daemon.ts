@@ -19,7 +19,7 @@ export interface Daemon {
 }
 
 /** Sends SIGTERM to the component's own pid, then SIGKILL after `grace`; completes once it is gone. */
-export const stopDaemon = (daemon: Daemon, grace: Duration.DurationInput = Duration.seconds(5)): Effect.Effect<void> =>
+export const stopDaemon = (daemon: Daemon, grace: Duration.Input = Duration.seconds(5)): Effect.Effect<void> =>
   Effect.asVoid(Process.stop(daemon.process, { grace }))
 
 /** Starts `command` with `args`; its output goes to `<logFolder>/<name>.log`. Not scoped: see {@link daemon}. */
@@ -52,7 +52,7 @@ export const daemon = <E, R>(
   options: {
     readonly logFolder: string
     readonly ready: Effect.Effect<unknown, E, R>
-    readonly timeout: Duration.DurationInput
+    readonly timeout: Duration.Input
     readonly env?: NodeJS.ProcessEnv
   }
 ): Effect.Effect<Daemon, Error, R | Scope.Scope> =>

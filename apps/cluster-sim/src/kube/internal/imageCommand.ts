@@ -5,7 +5,7 @@
  * (`/app/miroir.mjs`) the local file that stands in for it (the bundle). Only the image's own executable
  * can run: there is no image filesystem to find any other in.
  */
-import { Either } from "effect"
+import { Result } from "effect"
 
 /** How a program stands in for an image (ProcessKubelet's `Program`). */
 export interface StandIn {
@@ -28,10 +28,10 @@ export interface Resolved {
  * `argv` (the image's executable, then its arguments) as this machine runs it; why not, when its first
  * word is not the image's executable.
  */
-export const resolve = (standIn: StandIn, argv: ReadonlyArray<string>): Either.Either<Resolved, string> => {
+export const resolve = (standIn: StandIn, argv: ReadonlyArray<string>): Result.Result<Resolved, string> => {
   const [executable, ...args] = argv
   if (executable !== EXECUTABLE) {
-    return Either.left(`the process kubelet runs ${EXECUTABLE} commands only, not ${executable ?? "an empty command"}`)
+    return Result.fail(`the process kubelet runs ${EXECUTABLE} commands only, not ${executable ?? "an empty command"}`)
   }
-  return Either.right({ command: standIn.command, args: args.map((arg) => standIn.files?.[arg] ?? arg) })
+  return Result.succeed({ command: standIn.command, args: args.map((arg) => standIn.files?.[arg] ?? arg) })
 }

@@ -70,7 +70,7 @@ export const attempt = (probe: Probe, container: Container, ip: string): Effect.
   if (probe.tcpSocket !== undefined) {
     const port = portNumber(container, probe.tcpSocket.port)
     if (port === undefined) return Effect.succeed(false)
-    return Effect.async<boolean>((resume) => {
+    return Effect.callback<boolean>((resume) => {
       const socket = connect({ host: probe.tcpSocket?.host ?? ip, port, timeout: millis })
       const done = (ok: boolean) => {
         socket.destroy()
