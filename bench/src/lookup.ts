@@ -11,7 +11,7 @@ import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
 import { defaultService, serviceDomain, srvName } from "@miroir/cluster-sim/DnsAnswers"
 import { DnsLookupError, DnsResolver, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { startUnbound } from "@miroir/test-support/unbound"
-import { Duration, Effect, Either, Layer } from "effect"
+import { Duration, Effect, Layer, Result } from "effect"
 import { quantile } from "./stats.js"
 
 /** The answer sizes measured. */
@@ -51,7 +51,7 @@ const nodeDnsFor = (server: string): DnsResolver.Service => {
   resolver.setServers([server])
   return {
     resolveSrv: (name) =>
-      Effect.async((resume) => {
+      Effect.callback((resume) => {
         resolver.resolveSrv(name, (error, records) =>
           resume(
             // node:dns does not expose the additional section: no addresses.
@@ -80,24 +80,24 @@ const time = (resolver: DnsResolver.Service, name: string, lookups: number) =>
 const timeInterleaved = (resolvers: ReadonlyArray<DnsResolver.Service>, name: string, lookups: number) =>
   Effect.gen(function*() {
     for (const resolver of resolvers) {
-      yield* Effect.either(resolver.resolveSrv(name))
-      yield* Effect.either(resolver.resolveSrv(name))
+      yield* Effect.result(resolver.resolveSrv(name))
+      yield* Effect.result(resolver.resolveSrv(name))
     }
     const latencies = resolvers.map(() => [] as Array<number>)
-    const last: Array<Either.Either<ReadonlyArray<DnsResolver.SrvRecord>, { outcome: string }>> = resolvers.map(() =>
-      Either.right([])
+    const last: Array<Result.Result<ReadonlyArray<DnsResolver.SrvRecord>, { outcome: string }>> = resolvers.map(() =>
+      Result.succeed([])
     )
     for (let i = 0; i < lookups; i++) {
       for (const [r, resolver] of resolvers.entries()) {
         const started = performance.now()
-        last[r] = yield* Effect.either(resolver.resolveSrv(name))
+        last[r] = yield* Effect.result(resolver.resolveSrv(name))
         latencies[r]!.push(performance.now() - started)
       }
     }
     return resolvers.map((_, r) => ({
       latenciesMs: latencies[r]!,
-      received: Either.match(last[r]!, { onLeft: () => 0, onRight: (records) => records.length }),
-      outcome: Either.match(last[r]!, { onLeft: (error) => error.outcome, onRight: () => "ok" })
+      received: Result.match(last[r]!, { onFailure: () => 0, onSuccess: (records) => records.length }),
+      outcome: Result.match(last[r]!, { onFailure: (error) => error.outcome, onSuccess: () => "ok" })
     }))
   })
 

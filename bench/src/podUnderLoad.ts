@@ -149,11 +149,11 @@ const seesEveryPeer = (base: string) =>
 const probeDuring = <A, E>(base: string, during: Effect.Effect<A, E>) =>
   Effect.gen(function*() {
     const latencies: Array<number> = []
-    const done = yield* Effect.fork(during)
+    const done = yield* Effect.forkChild(during)
     yield* probe(base).pipe(
       Effect.tap((ms) => Effect.sync(() => latencies.push(ms))),
-      Effect.zipRight(Effect.sleep(PROBE_EVERY_MS)),
-      Effect.zipRight(Effect.map(done.poll, (exit) => exit._tag === "None")),
+      Effect.andThen(Effect.sleep(PROBE_EVERY_MS)),
+      Effect.andThen(Effect.sync(() => done.pollUnsafe() === undefined)),
       Effect.repeat({ while: (probing) => probing })
     )
     return { latencies, result: yield* Fiber.join(done) }
@@ -193,12 +193,12 @@ const trial = (bundleFile: string, unbound: Unbound): Effect.Effect<Trial, Error
     const flooded = yield* probeDuring(
       pod.url,
       Effect.sleep(200).pipe(
-        Effect.zipRight(flood(`${pod.url}/ownership?shards=${SHARDS}`, CONCURRENCY)),
-        Effect.zipLeft(Effect.sleep(200))
+        Effect.andThen(flood(`${pod.url}/ownership?shards=${SHARDS}`, CONCURRENCY)),
+        Effect.tap(Effect.sleep(200))
       )
     )
     // SIGTERM in the middle of a flood at another shard count: a computation is under way.
-    const second = yield* Effect.fork(flood(`${pod.url}/ownership?shards=${SHARDS - 1}`, CONCURRENCY))
+    const second = yield* Effect.forkChild(flood(`${pod.url}/ownership?shards=${SHARDS - 1}`, CONCURRENCY))
     yield* Effect.sleep(150)
     const signalled = performance.now()
     const ended = yield* Process.stop(pod.process, { grace: Duration.seconds(30) })
@@ -451,7 +451,7 @@ const floodTrial = (bundleFile: string, unbound: Unbound): Effect.Effect<Readonl
       (now) => now.open <= 1 && now.held === 0 ? Effect.void : Effect.fail("busy")
     ).pipe(
       Effect.retry({ schedule: Schedule.spaced(Duration.millis(500)), times: 120 }),
-      Effect.orElse(() => Effect.void)
+      Effect.catch(() => Effect.void)
     )
     const trials: Array<FloodTrial> = []
     for (const flood of FLOODS) {
@@ -462,8 +462,8 @@ const floodTrial = (bundleFile: string, unbound: Unbound): Effect.Effect<Readonl
       const loadAverage = loadavg()[0]!
       const probes = probing(probeUrl, { localAddress: "127.18.2.100", timeoutMs: PROBE_TIMEOUT_MS, everyMs: 200 })
       const apiProbes = probing(pod.url, { localAddress: "127.18.2.101", timeoutMs: PROBE_TIMEOUT_MS, everyMs: 200 })
-      const samples: Array<Effect.Effect.Success<ReturnType<typeof scrape>>> = []
-      const sampler = yield* Effect.fork(
+      const samples: Array<Effect.Success<ReturnType<typeof scrape>>> = []
+      const sampler = yield* Effect.forkChild(
         Effect.repeat(
           Effect.tap(scrape(pod.metricsUrl), (sample) => Effect.sync(() => samples.push(sample))),
           Schedule.spaced(Duration.millis(250))

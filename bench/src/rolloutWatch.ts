@@ -34,11 +34,11 @@ const sameSet = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) => [...a].s
  */
 export const watch = (
   cluster: Cluster,
-  every: Duration.DurationInput
+  every: Duration.Input
 ): Effect.Effect<Effect.Effect<Watched>, never, Client.PodClient | Scope.Scope> =>
   Effect.gen(function*() {
     const events: Array<Published> = []
-    const eventFiber = yield* cluster.published.changes.pipe(
+    const eventFiber = yield* SubscriptionRef.changes(cluster.published).pipe(
       Stream.drop(1),
       Stream.runForEach((published) =>
         Effect.sync(() => void events.push({ at: published.at, labels: published.labels }))
@@ -66,9 +66,9 @@ export const watch = (
       sightings.push({ at, views: listed })
       if (listed.every((peers) => sameSet(peers, labels))) agreements.push(at)
     })
-    const pollFiber = yield* Effect.forkScoped(Effect.forever(Effect.zipRight(pollOnce, Effect.sleep(every))))
+    const pollFiber = yield* Effect.forkScoped(Effect.forever(Effect.andThen(pollOnce, Effect.sleep(every))))
     return Effect.as(
-      Effect.zipRight(Fiber.interrupt(pollFiber), Fiber.interrupt(eventFiber)),
+      Effect.andThen(Fiber.interrupt(pollFiber), Fiber.interrupt(eventFiber)),
       { events, agreements, sightings, views }
     )
   })

@@ -30,7 +30,7 @@ describe("against a real API server", () => {
   beforeAll(async () => {
     const started = Date.now()
     // The control plane lives in `scope`: closing it stops etcd, the API server and the controllers by their pids.
-    const controlPlane = await Effect.runPromise(ControlPlane.make(folder).pipe(Scope.extend(scope)))
+    const controlPlane = await Effect.runPromise(ControlPlane.make(folder).pipe(Scope.provide(scope)))
     kubeconfig = controlPlane.kubeconfig
     console.log(`control plane ${controlPlane.version} ready in ${Date.now() - started} ms`)
   }, 180_000)

@@ -219,4 +219,11 @@ describe.each(cases)("chart, $name, Helm 4 against Helm 3", (c) => {
 
 /** The pod service's settings from the rendered env, as the process would load them. */
 const appSettings = (env: ReturnType<typeof release>["env"]) =>
-  Effect.runSync(AppConfig.load.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(plainEnv(env)))))
+  Effect.runSync(
+    AppConfig.load.pipe(
+      Effect.provideService(
+        ConfigProvider.ConfigProvider,
+        ConfigProvider.fromEnv({ env: Object.fromEntries(plainEnv(env)) })
+      )
+    )
+  )

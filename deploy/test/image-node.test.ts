@@ -109,7 +109,7 @@ describe(`the bundled pod service on the image's Node (${NODE_VERSION})`, () => 
         await ask(
           pod.url,
           (api) =>
-            api.ownership.ownership({ urlParams: { shards: 1024 + second } }).pipe(
+            api.ownership.ownership({ query: { shards: 1024 + second } }).pipe(
               Effect.catchTag("Busy", () => Effect.void)
             )
         )

@@ -28,7 +28,9 @@ const render = (path: string): Array<any> =>
     .map((document) => document.toJS())
 
 /** The pod service's defaults: what the manifests must agree with when they set nothing. */
-const appDefaults = Effect.runSync(AppConfig.load.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))))
+const appDefaults = Effect.runSync(
+  AppConfig.load.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} })))
+)
 
 for (const path of ["base", "overlays/example"]) {
   describe(`kustomize ${path}`, () => {
