@@ -1,7 +1,7 @@
 /** The settings of the pod service beyond peer discovery: where it listens, shards, logging. */
 import { isIP } from "node:net"
 import { type ConfigError, ConfigVariable } from "@miroir/peer-discovery"
-import { Config, Context, Effect, Either, Layer, LogLevel, type Option } from "effect"
+import { Config, Context, type Effect, Layer, type LogLevel, type Option, Result } from "effect"
 import { type AddressTwin, parseAddressTwin } from "./internal/addressTwin.js"
 import { type Check, checkHost, checkPort, DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT } from "./internal/adminListener.js"
 import { type AuditInterval, parseAuditInterval } from "./internal/auditInterval.js"
@@ -52,32 +52,32 @@ export interface Settings {
 }
 
 /** The settings as a service. */
-export class AppConfig extends Context.Tag("@miroir/miroir/AppConfig")<AppConfig, Settings>() {}
+export class AppConfig extends Context.Service<AppConfig, Settings>()("@miroir/miroir/AppConfig") {}
 
 /** The largest shard count: `/ownership?shards=` accepts the same range. */
 export const MAX_SHARDS = 65_536
 
 const LOG_LEVELS = {
-  all: LogLevel.All,
-  trace: LogLevel.Trace,
-  debug: LogLevel.Debug,
-  info: LogLevel.Info,
-  warn: LogLevel.Warning,
-  warning: LogLevel.Warning,
-  error: LogLevel.Error,
-  fatal: LogLevel.Fatal,
-  none: LogLevel.None
-} as const
+  all: "All",
+  trace: "Trace",
+  debug: "Debug",
+  info: "Info",
+  warn: "Warn",
+  warning: "Warn",
+  error: "Error",
+  fatal: "Fatal",
+  none: "None"
+} as const satisfies Record<string, LogLevel.LogLevel>
 
 const host: ConfigVariable.Parse<string> = (value) =>
   isIP(value) !== 0 || value === "localhost"
-    ? Either.right(value)
-    : Either.left("an IP address to listen on, such as 0.0.0.0, 127.0.0.2 or ::")
+    ? Result.succeed(value)
+    : Result.fail("an IP address to listen on, such as 0.0.0.0, 127.0.0.2 or ::")
 
 /** A check of internal/adminListener.ts as a parser of ConfigVariable. */
 const parser = <A>(check: (text: string) => Check<A>): ConfigVariable.Parse<A> => (text) => {
   const checked = check(text)
-  return "value" in checked ? Either.right(checked.value) : Either.left(checked.expected)
+  return "value" in checked ? Result.succeed(checked.value) : Result.fail(checked.expected)
 }
 
 const logLevelWord = ConfigVariable.oneOf(Object.keys(LOG_LEVELS) as Array<keyof typeof LOG_LEVELS>)
@@ -92,8 +92,8 @@ const adminConfig: Config.Config<Pick<Settings, "adminHost" | "adminPort">> = Co
   adminPort: variable("MIROIR_ADMIN_PORT", parser(checkPort), DEFAULT_ADMIN_PORT)
 })
 
-/** The settings as a `Config`. */
-export const config: Config.Config<Settings> = Config.all({
+/** The settings but the admin listener's. */
+const serviceConfig: Config.Config<Omit<Settings, "adminHost" | "adminPort">> = Config.all({
   httpHost: variable("MIROIR_HTTP_HOST", host, "0.0.0.0"),
   // Not 0: the pod would listen on a random port while it asks its peers (and they ask it) on this number.
   httpPort: variable("MIROIR_HTTP_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), 7700),
@@ -105,8 +105,8 @@ export const config: Config.Config<Settings> = Config.all({
   shards: variable("MIROIR_SHARDS", ConfigVariable.integer(1, MAX_SHARDS), 64),
   logLevel: variable(
     "MIROIR_LOG_LEVEL",
-    (text) => Either.map(logLevelWord(text), (word) => LOG_LEVELS[word]),
-    LogLevel.Info
+    (text) => Result.map(logLevelWord(text), (word): LogLevel.LogLevel => LOG_LEVELS[word]),
+    "Info"
   ),
   logFormat: variable("MIROIR_LOG_FORMAT", ConfigVariable.oneOf(["json", "pretty"]), "json"),
   ownershipAuditInterval: variable("MIROIR_OWNERSHIP_AUDIT_INTERVAL", parseAuditInterval, "auto"),
@@ -115,7 +115,12 @@ export const config: Config.Config<Settings> = Config.all({
   peerAddressTwin: Config.option(
     ConfigVariable.variable("MIROIR_PEER_ADDRESS_TWIN", parseAddressTwin, { trimmed: true })
   )
-}).pipe(Config.zipWith(adminConfig, (settings, admin) => ({ ...settings, ...admin })))
+})
+
+/** The settings as a `Config`. */
+export const config: Config.Config<Settings> = Config.all([serviceConfig, adminConfig]).pipe(
+  Config.map(([settings, admin]) => ({ ...settings, ...admin }))
+)
 
 /** Reads and validates the settings from the current ConfigProvider (the environment by default). */
 export const load: Effect.Effect<Settings, ConfigError.ConfigError> = ConfigVariable.load(config)

@@ -5,7 +5,7 @@
  * No metric carries a per-peer or per-digest label: a label whose value changes would leave one series
  * behind at every change.
  */
-import { Metric } from "effect"
+import { Context, Metric } from "effect"
 
 /**
  * The digest of this pod's view (`PeerSet.digest`, 32 bits) as a number. Pods that agree on their
@@ -114,7 +114,14 @@ export const httpRefused = Metric.counter("miroir_http_refused_total", {
 })
 
 /** The refusal counter of one reason. */
-export const httpRefusedWith = (reason: HttpRefusal) => Metric.tagged(httpRefused, "reason", reason)
+export const httpRefusedWith = (reason: HttpRefusal) => Metric.withAttributes(httpRefused, { reason })
+
+/**
+ * Counts a refusal of the guarded servers' (internal/guardedServer.ts), synchronously: it happens in
+ * Node's callbacks, outside any fiber, so it updates the default registry directly.
+ */
+export const countRefusal = (reason: HttpRefusal, count = 1): void =>
+  httpRefusedWith(reason).updateUnsafe(count, Context.empty())
 
 /** Connections open on the HTTP API's port now (those admitted: see HttpApi/Limits.ts). */
 export const httpOpenConnections = Metric.gauge("miroir_http_open_connections", {
@@ -141,4 +148,4 @@ export const hintsRefused = Metric.counter("miroir_hints_refused_total", {
 })
 
 /** The refused-hint counter of one reason. */
-export const hintsRefusedWith = (reason: HintRefusal) => Metric.tagged(hintsRefused, "reason", reason)
+export const hintsRefusedWith = (reason: HintRefusal) => Metric.withAttributes(hintsRefused, { reason })

@@ -16,7 +16,7 @@
  * wait and the hints (an outsider's call once left 27 of 64 shards unowned for 12.6 s that way). The next
  * call, a later preStop or the SIGTERM finalizer, runs it again.
  */
-import { Context, Deferred, Effect, ExecutionStrategy, Exit, Ref, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Ref, Scope } from "effect"
 
 /** What a leave did. */
 export interface Outcome {
@@ -41,7 +41,7 @@ export interface Service {
 }
 
 /** This pod's leave, as the admin listener's `POST /leave` and the shutdown use it. */
-export class Leave extends Context.Tag("@miroir/miroir/Leave")<Leave, Service>() {}
+export class Leave extends Context.Service<Leave, Service>()("@miroir/miroir/Leave") {}
 
 /** Where the leave stands: nothing under way (never run, or the last run found the pod listed), a run, or done. */
 type State =
@@ -63,7 +63,7 @@ const idle: State = { _tag: "Idle" }
  */
 export const make = (procedure: Effect.Effect<Outcome>): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const procedureScope = yield* Scope.fork(yield* Scope.Scope, ExecutionStrategy.sequential)
+    const procedureScope = yield* Scope.fork(yield* Scope.Scope, "sequential")
     const state = yield* Ref.make<State>(idle)
     // The state changes before the waiters hear the outcome, so that a call right after a `listed` run
     // starts a new one instead of joining the one that is over.

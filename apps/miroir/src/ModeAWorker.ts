@@ -19,7 +19,7 @@ const listShards = (shards: ReadonlyArray<number>): string =>
 
 /** Runs the worker over `shards` shards in a fiber of the layer's scope. */
 export const layer = (shards: number): Layer.Layer<never, never, PeerDiscovery.PeerDiscovery | OwnershipCache> =>
-  Layer.scopedDiscard(
+  Layer.effectDiscard(
     Effect.gen(function*() {
       const discovery = yield* PeerDiscovery.PeerDiscovery
       const cache = yield* OwnershipCache
@@ -33,15 +33,15 @@ export const layer = (shards: number): Layer.Layer<never, never, PeerDiscovery.P
             (owners) => ({ set, owned: ownedBy(owners, set.self) })
           )
         ),
-        Stream.mapAccum(new Set<number>(), (before, { owned, set }) => {
+        Stream.mapAccum(() => new Set<number>(), (before: Set<number>, { owned, set }) => {
           const now = new Set(owned)
           const gained = owned.filter((shard) => !before.has(shard))
           const lost = [...before].filter((shard) => !now.has(shard)).sort((a, b) => a - b)
-          return [now, { owned, gained, lost, peers: set.peers.length }]
+          return [now, [{ owned, gained, lost, peers: set.peers.length }]] as const
         }),
         Stream.runForEach(({ gained, lost, owned, peers }) =>
-          Metric.set(Metrics.ownedShards, owned.length).pipe(
-            Effect.zipRight(
+          Metric.update(Metrics.ownedShards, owned.length).pipe(
+            Effect.andThen(
               Effect.logInfo("shard ownership changed").pipe(
                 Effect.annotateLogs({
                   owned: owned.length,

@@ -17,7 +17,7 @@
  * and a change of findings is logged once, with counts and a few examples (bounded).
  */
 import { PeerDiscovery, PeerSet, Rendezvous } from "@miroir/peer-discovery"
-import { Cause, Clock, Context, Duration, Effect, Either, Layer, Metric, Option, Ref, Schedule } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Layer, Metric, Option, Ref, Result, Schedule } from "effect"
 import * as AppMetrics from "./AppMetrics.js"
 import type { AuditReport, OwnershipBody } from "./HttpApi/Contract.js"
 import { OwnershipCache, ownedBy, type Owners } from "./OwnershipCache.js"
@@ -57,7 +57,7 @@ export interface AuditState {
 /** One peer asked: its answer, or why there was none. */
 export interface Outcome {
   readonly peer: string
-  readonly answer: Either.Either<typeof OwnershipBody.Type, string>
+  readonly answer: Result.Result<typeof OwnershipBody.Type, string>
 }
 
 /** What {@link evaluate} needs. */
@@ -78,9 +78,9 @@ export const evaluate = (input: Input): Report => {
   const answers: Array<{ readonly peer: string; readonly answer: typeof OwnershipBody.Type }> = []
   const unreachable: Array<{ peer: string; reason: string }> = []
   for (const { peer, answer } of outcomes) {
-    Either.match(answer, {
-      onLeft: (reason) => void unreachable.push({ peer, reason }),
-      onRight: (a) =>
+    Result.match(answer, {
+      onFailure: (reason) => void unreachable.push({ peer, reason }),
+      onSuccess: (a) =>
         a.shards === shards
           ? void answers.push({ peer, answer: a })
           : void unreachable.push({ peer, reason: `answered for ${a.shards} shards, not ${shards}` })
@@ -165,25 +165,25 @@ const counts = (report: Report) => ({
 
 const setGauges = (report: Option.Option<Report>, isAuditor: boolean) =>
   Effect.all([
-    Metric.set(AppMetrics.auditIsAuditor, isAuditor ? 1 : 0),
+    Metric.update(AppMetrics.auditIsAuditor, isAuditor ? 1 : 0),
     // A pod that is not the auditor reports no findings, so that max() over the pods is the auditor's.
-    Metric.set(
+    Metric.update(
       AppMetrics.auditUnownedShards,
       Option.match(report, { onNone: () => 0, onSome: (r) => r.unowned.count })
     ),
-    Metric.set(
+    Metric.update(
       AppMetrics.auditMultiOwnedShards,
       Option.match(report, { onNone: () => 0, onSome: (r) => r.multiOwned.count })
     ),
-    Metric.set(
+    Metric.update(
       AppMetrics.auditUnreachablePeers,
       Option.match(report, { onNone: () => 0, onSome: (r) => r.unreachable.count })
     ),
-    Metric.set(
+    Metric.update(
       AppMetrics.auditDistinctViews,
       Option.match(report, { onNone: () => 0, onSome: (r) => r.views.distinct })
     ),
-    Metric.set(
+    Metric.update(
       AppMetrics.auditIdentityMismatches,
       Option.match(report, { onNone: () => 0, onSome: (r) => r.identityMismatches.count })
     )
@@ -198,7 +198,7 @@ export interface Service {
 }
 
 /** The audit as a service. */
-export class OwnershipAudit extends Context.Tag("@miroir/miroir/OwnershipAudit")<OwnershipAudit, Service>() {}
+export class OwnershipAudit extends Context.Service<OwnershipAudit, Service>()("@miroir/miroir/OwnershipAudit") {}
 
 /** Settings of {@link make}. */
 export interface Options {
@@ -227,7 +227,7 @@ export const make = (options: Options) =>
         const expected = yield* cache.owners(PeerSet.ownershipPeers(set), options.shards)
         const own: Outcome = {
           peer: set.self,
-          answer: Either.right({
+          answer: Result.succeed({
             self: set.self,
             peers: set.peers,
             digest: PeerSet.digest(set),
@@ -239,8 +239,8 @@ export const make = (options: Options) =>
           set.peers.filter((peer) => peer !== set.self),
           (peer) =>
             client.ownership(peer, options.shards).pipe(
-              Effect.either,
-              Effect.map((answer): Outcome => ({ peer, answer: Either.mapLeft(answer, (error) => error.reason) }))
+              Effect.result,
+              Effect.map((answer): Outcome => ({ peer, answer: Result.mapError(answer, (error) => error.reason) }))
             ),
           { concurrency: CONCURRENCY }
         )
@@ -270,8 +270,8 @@ export const make = (options: Options) =>
       }
       const report = yield* audit(set)
       yield* setGauges(Option.some(report), true)
-      yield* Metric.set(AppMetrics.auditLastRunTimestamp, Date.parse(report.at) / 1000)
-      yield* Metric.increment(AppMetrics.auditRuns)
+      yield* Metric.update(AppMetrics.auditLastRunTimestamp, Date.parse(report.at) / 1000)
+      yield* Metric.update(AppMetrics.auditRuns, 1)
       const previous = Option.map(before.last, counts)
       const now = counts(report)
       if (!Option.isSome(previous) || JSON.stringify(previous.value) !== JSON.stringify(now)) {
@@ -297,11 +297,11 @@ export const make = (options: Options) =>
     if (Option.isSome(options.interval)) {
       yield* setGauges(Option.none(), false)
       // 0 = never, so that "no audit for a while" can be alerted on from the start (max over the pods).
-      yield* Metric.set(AppMetrics.auditLastRunTimestamp, 0)
+      yield* Metric.update(AppMetrics.auditLastRunTimestamp, 0)
       // The first round after one interval: at start the pods are still finding each other.
       yield* runOnce.pipe(
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause)
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause)
             ? Effect.failCause(cause)
             : Effect.logError("ownership audit failed; the next round comes", cause).pipe(
               Effect.annotateLogs({ service: "ownership-audit" })
@@ -318,4 +318,4 @@ export const make = (options: Options) =>
 export const layer = (
   options: Options
 ): Layer.Layer<OwnershipAudit, never, PeerDiscovery.PeerDiscovery | OwnershipCache | PeerClient> =>
-  Layer.scoped(OwnershipAudit, make(options))
+  Layer.effect(OwnershipAudit, make(options))

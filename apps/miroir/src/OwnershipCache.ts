@@ -13,7 +13,7 @@
  */
 import { createHash } from "node:crypto"
 import { Rendezvous } from "@miroir/peer-discovery"
-import { Context, Deferred, Effect, Layer, Metric, Ref, type Scope } from "effect"
+import { Context, Deferred, Effect, Layer, Metric, Ref, type Scope, Semaphore } from "effect"
 import * as AppMetrics from "./AppMetrics.js"
 import { yieldToEventLoop } from "./internal/eventLoop.js"
 
@@ -39,7 +39,7 @@ export interface Service {
 }
 
 /** The cache as a service. */
-export class OwnershipCache extends Context.Tag("@miroir/miroir/OwnershipCache")<OwnershipCache, Service>() {}
+export class OwnershipCache extends Context.Service<OwnershipCache, Service>()("@miroir/miroir/OwnershipCache") {}
 
 const ownedMemo = new WeakMap<Owners, Map<string, ReadonlyArray<number>>>()
 
@@ -86,7 +86,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
   // Deferreds, so that callers arriving during a computation wait for it instead of starting another.
   // Insertion order is recency: a hit moves its entry to the end, the first entry is evicted.
   const entries = yield* Ref.make<ReadonlyMap<string, Deferred.Deferred<Owners>>>(new Map())
-  const oneAtATime = yield* Effect.makeSemaphore(1)
+  const oneAtATime = yield* Semaphore.make(1)
   const computations = yield* Ref.make(0)
   // Per shard count, the last table computed: where the next view's computation starts from.
   const latest = new Map<number, Rendezvous.ShardTable>()
@@ -108,14 +108,14 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       })
       if (created) {
         yield* Ref.update(computations, (n) => n + 1).pipe(
-          Effect.zipRight(Metric.increment(AppMetrics.ownershipComputations)),
-          Effect.zipRight(Effect.suspend(() => tableOf(peers, shards, latest.get(shards)))),
+          Effect.andThen(Metric.update(AppMetrics.ownershipComputations, 1)),
+          Effect.andThen(Effect.suspend(() => tableOf(peers, shards, latest.get(shards)))),
           Effect.map((table): Owners => {
             latest.set(shards, table)
             return { peers, shards, owner: table.owner }
           }),
           oneAtATime.withPermits(1),
-          Effect.intoDeferred(deferred),
+          Deferred.into(deferred),
           Effect.forkIn(scope)
         )
       }
@@ -126,4 +126,4 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
 })
 
 /** The cache; closing the layer's scope interrupts a computation in progress. */
-export const layer: Layer.Layer<OwnershipCache> = Layer.scoped(OwnershipCache, make)
+export const layer: Layer.Layer<OwnershipCache> = Layer.effect(OwnershipCache, make)

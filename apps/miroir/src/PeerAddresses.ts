@@ -19,10 +19,10 @@
  * connection to come from.
  */
 import { isIP } from "node:net"
-import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, type PeerSet } from "@miroir/peer-discovery"
-import { Clock, Context, Data, Duration, Effect, Layer, Option, Ref } from "effect"
+import { Clock, Context, Data, Duration, Effect, Layer, Option, Ref, Semaphore } from "effect"
+import type { HttpClient } from "effect/http"
 import { AppConfig } from "./AppConfig.js"
 import { type AddressTwin, reachedAt } from "./internal/addressTwin.js"
 
@@ -57,7 +57,7 @@ export interface Service {
 }
 
 /** The service as a Tag; tests replace it with a table. */
-export class PeerAddresses extends Context.Tag("@miroir/miroir/PeerAddresses")<PeerAddresses, Service>() {}
+export class PeerAddresses extends Context.Service<PeerAddresses, Service>()("@miroir/miroir/PeerAddresses") {}
 
 /** The shortest time between two lookups of hostnames outside the view made for incoming hints. */
 export const LOOKUP_SPACING = Duration.millis(100)
@@ -115,14 +115,12 @@ export const httpClientLayer: Layer.Layer<
   HttpClient.HttpClient,
   never,
   AppConfig | PeerDiscoveryConfig.PeerDiscoveryConfig
-> = Layer.unwrapEffect(
+> = Layer.unwrap(
   Effect.gen(function*() {
     const { podIp } = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
     const { peerAddressTwin } = yield* AppConfig
     const localAddress = Option.getOrUndefined(ownAddress(podIp, peerAddressTwin))
-    return NodeHttpClient.layerWithoutAgent.pipe(
-      Layer.provide(NodeHttpClient.makeAgentLayer(localAddress === undefined ? {} : { localAddress }))
-    )
+    return NodeHttpClient.layerNodeHttpOptions(localAddress === undefined ? {} : { localAddress })
   })
 )
 
@@ -139,7 +137,7 @@ export const make = (twin: Option.Option<AddressTwin>) =>
     const outside = yield* Ref.make<ReadonlyMap<string, Resolved & { readonly until: number }>>(new Map())
     /** When the last lookup for {@link outside} started (ms); one at a time. */
     const lastOutsideLookup = yield* Ref.make(Number.NEGATIVE_INFINITY)
-    const outsideLookups = yield* Effect.makeSemaphore(1)
+    const outsideLookups = yield* Semaphore.make(1)
 
     const lookUp = (peer: string): Effect.Effect<Resolved> => {
       const name = `${peer}.${domain}`
@@ -149,7 +147,7 @@ export const make = (twin: Option.Option<AddressTwin>) =>
             ? { reason: `id not an address, and ${name} has no address` }
             : { address: canonical(addresses[0]!) }
         ),
-        Effect.catchAll((error) =>
+        Effect.catch((error) =>
           Effect.succeed({ reason: `id not an address, and ${name} does not resolve: ${error.outcome}` })
         )
       )
@@ -223,7 +221,7 @@ export const make = (twin: Option.Option<AddressTwin>) =>
 
 /** The first address DNS gave for `id` with the answer that listed it, canonical. */
 const listedAddress = (set: PeerSet.PeerSet, id: string): Option.Option<string> =>
-  Option.map(Option.fromNullable(set.addresses.get(PeerId.PeerId(id))?.[0]), canonical)
+  Option.map(Option.fromNullishOr(set.addresses.get(PeerId.PeerId(id))?.[0]), canonical)
 
 /** Whether `set` lists some pod by hostname (a StatefulSet's, or CoreDNS's `endpoint_pod_names`). */
 const holdsHostnames = (set: PeerSet.PeerSet): boolean =>

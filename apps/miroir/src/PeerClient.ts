@@ -4,9 +4,9 @@
  * resolves to) and this pod's own HTTP port (every pod of the Deployment listens on the same one, the
  * port the SRV records carry too).
  */
-import { HttpClient, HttpServer } from "@effect/platform"
 import type { PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { Context, Duration, Effect, Layer } from "effect"
+import { HttpClient, HttpServer } from "effect/http"
 import type { AppConfig } from "./AppConfig.js"
 import * as Client from "./HttpApi/Client.js"
 import type { OwnershipBody } from "./HttpApi/Contract.js"
@@ -22,7 +22,7 @@ export interface Service {
 }
 
 /** The client as a service; tests replace it with in-memory peers. */
-export class PeerClient extends Context.Tag("@miroir/miroir/PeerClient")<PeerClient, Service>() {}
+export class PeerClient extends Context.Service<PeerClient, Service>()("@miroir/miroir/PeerClient") {}
 
 const BAD_ANSWER_CHARS = 160
 
@@ -31,7 +31,7 @@ export interface Options {
   /** The HTTP port of every pod. */
   readonly port: number
   /** Bound of one request, lookup of a hostname included. */
-  readonly timeout: Duration.DurationInput
+  readonly timeout: Duration.Input
 }
 
 /** Builds the client over an HttpClient and where peers are ({@link PeerAddresses}). */
@@ -45,35 +45,38 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const ownership = (peer: string, shards: number) =>
       Effect.gen(function*() {
         const address = yield* addressOf(peer)
-        return yield* client.ownership.ownership({ urlParams: { shards } }).pipe(
+        return yield* client.ownership.ownership({ query: { shards } }).pipe(
           Client.at(baseUrl(address, options.port)),
           Effect.mapError((error) => {
-            switch (error._tag) {
-              case "RequestError": {
-                const cause = error.cause as { code?: string; message?: string } | undefined
+            if (error._tag === "HttpClientError") {
+              const reason = error.reason
+              if (reason._tag === "TransportError") {
+                const cause = reason.cause as { code?: string; message?: string } | undefined
                 return new PeerUnreachable({
                   peer,
-                  reason: `no answer from ${address}: ${cause?.code ?? cause?.message ?? error.reason}`
+                  reason: `no answer from ${address}: ${cause?.code ?? cause?.message ?? reason.message}`
                 })
               }
-              case "ResponseError":
-                return new PeerUnreachable({ peer, reason: `HTTP ${error.response.status} from ${address}` })
-              default:
-                return new PeerUnreachable({
-                  peer,
-                  reason: `unexpected answer from ${address}: ${error.message.slice(0, BAD_ANSWER_CHARS)}`
-                })
+              if (reason._tag === "StatusCodeError") {
+                return new PeerUnreachable({ peer, reason: `HTTP ${reason.response.status} from ${address}` })
+              }
             }
+            return new PeerUnreachable({
+              peer,
+              reason: `unexpected answer from ${address}: ${error.message.slice(0, BAD_ANSWER_CHARS)}`
+            })
           })
         )
       }).pipe(
-        Effect.timeoutFail({
+        Effect.timeoutOrElse({
           duration: options.timeout,
-          onTimeout: () =>
-            new PeerUnreachable({
-              peer,
-              reason: `no answer within ${Duration.format(Duration.decode(options.timeout))}`
-            })
+          orElse: () =>
+            Effect.fail(
+              new PeerUnreachable({
+                peer,
+                reason: `no answer within ${Duration.format(Duration.fromInputUnsafe(options.timeout))}`
+              })
+            )
         })
       )
 
@@ -85,7 +88,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
  * this pod's own HTTP server listens on (the server in context: with port 0 in tests, the port it got).
  */
 export const layer = (
-  timeout: Duration.DurationInput
+  timeout: Duration.Input
 ): Layer.Layer<
   PeerClient,
   never,
@@ -95,7 +98,7 @@ export const layer = (
     PeerClient,
     Effect.gen(function*() {
       const { address } = yield* HttpServer.HttpServer
-      const port = address._tag === "TcpAddress" ? address.port : 0
+      const port = address._tag === "UnixPathAddress" ? 0 : address.port
       return yield* make({ port, timeout })
     })
   ).pipe(Layer.provide(httpClientLayer))

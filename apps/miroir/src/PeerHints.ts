@@ -12,9 +12,9 @@
  * as the pod starts terminating, when the preStop hook is called, so the wait is DNS's own delay in
  * publishing that (CoreDNS's watch, its cache), a few lookups.
  */
-import { HttpClient, HttpServer } from "@effect/platform"
 import { type Hint, PeerDiscovery, type PeerDiscoveryConfig, type PeerSet } from "@miroir/peer-discovery"
-import { Clock, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { Clock, Duration, Effect, Layer, Option, Result, Schedule, Stream } from "effect"
+import { HttpClient, HttpServer } from "effect/http"
 import { AppConfig } from "./AppConfig.js"
 import * as Client from "./HttpApi/Client.js"
 import type { HintBody } from "./HttpApi/Contract.js"
@@ -65,15 +65,17 @@ const sendAll = (
       Effect.gen(function*() {
         const left = Duration.millis(Math.max(0, deadline - (yield* Clock.currentTimeMillis)))
         return yield* post(peer, { kind, peer: set.self }).pipe(
-          Effect.timeoutFail({
+          Effect.timeoutOrElse({
             duration: left,
-            onTimeout: () =>
-              new PeerUnreachable({ peer, reason: `hint not taken within ${Duration.format(SEND_TIMEOUT)}` })
+            orElse: () =>
+              Effect.fail(
+                new PeerUnreachable({ peer, reason: `hint not taken within ${Duration.format(SEND_TIMEOUT)}` })
+              )
           }),
-          Effect.either
+          Effect.result
         )
       }), { concurrency: SEND_CONCURRENCY })
-    const failed = results.flatMap((result) => (result._tag === "Left" ? [result.left.message] : []))
+    const failed = results.flatMap((result) => (Result.isFailure(result) ? [result.failure.message] : []))
     const log = failed.length === 0 ? Effect.logInfo : Effect.logWarning
     yield* log(`sent refresh hints: ${kind}`).pipe(
       Effect.annotateLogs({
@@ -132,8 +134,8 @@ export const make = (port: number) =>
           Effect.flatMap((set) => (set.selfInDns ? Effect.fail("still listed" as const) : Effect.void)),
           Effect.retry(
             Schedule.exponential(LEAVE_POLL_BASE).pipe(
-              Schedule.modifyDelay((delay) => Duration.min(delay, LEAVE_POLL_CAP)),
-              Schedule.upTo(LEAVE_DNS_WAIT)
+              Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, LEAVE_POLL_CAP))),
+              Schedule.upTo({ duration: LEAVE_DNS_WAIT })
             )
           ),
           Effect.timeout(LEAVE_DNS_WAIT),
@@ -151,9 +153,9 @@ export const make = (port: number) =>
       yield* discovery.leave
       return { result: "left", selfInDns: (yield* discovery.current).selfInDns } satisfies Leave.Outcome
     }).pipe(
-      Effect.catchAllCause((cause) =>
+      Effect.catchCause((cause) =>
         Effect.logWarning("sending the left hints failed", cause).pipe(
-          Effect.zipRight(discovery.current),
+          Effect.andThen(discovery.current),
           Effect.map((set): Leave.Outcome => ({ result: "left", selfInDns: set.selfInDns }))
         )
       )
@@ -173,7 +175,7 @@ export const layer: Layer.Layer<
   | PeerDiscovery.PeerDiscovery
   | PeerDiscoveryConfig.PeerDiscoveryConfig
   | PeerAddresses
-> = Layer.scoped(
+> = Layer.effect(
   Leave.Leave,
   Effect.gen(function*() {
     const { peerHints } = yield* AppConfig
@@ -182,6 +184,6 @@ export const layer: Layer.Layer<
       return Leave.off(Effect.map(discovery.current, (set) => set.selfInDns))
     }
     const { address } = yield* HttpServer.HttpServer
-    return yield* make(address._tag === "TcpAddress" ? address.port : 0)
+    return yield* make(address._tag === "UnixPathAddress" ? 0 : address.port)
   })
 ).pipe(Layer.provide(httpClientLayer))

@@ -33,17 +33,17 @@ export const SAMPLE_INTERVAL = Duration.seconds(5)
 const sample = Effect.gen(function*() {
   const memory = process.memoryUsage()
   const cpu = process.cpuUsage()
-  yield* Metric.set(residentMemory, memory.rss)
-  yield* Metric.set(heapUsed, memory.heapUsed)
+  yield* Metric.update(residentMemory, memory.rss)
+  yield* Metric.update(heapUsed, memory.heapUsed)
   // The counter follows the process's own total: it grows by what was spent since it was last brought up to date.
   const counted = (yield* Metric.value(cpuSeconds)).count
-  yield* Metric.incrementBy(cpuSeconds, Math.max(0, (cpu.user + cpu.system) / 1e6 - counted))
+  yield* Metric.update(cpuSeconds, Math.max(0, (cpu.user + cpu.system) / 1e6 - counted))
 })
 
 /** Samples the process metrics now and every {@link SAMPLE_INTERVAL} while the layer lives. */
-export const layer: Layer.Layer<never> = Layer.scopedDiscard(
+export const layer: Layer.Layer<never> = Layer.effectDiscard(
   Effect.gen(function*() {
-    yield* Metric.set(startTime, Math.floor((Date.now() - process.uptime() * 1000) / 1000))
+    yield* Metric.update(startTime, Math.floor((Date.now() - process.uptime() * 1000) / 1000))
     yield* sample
     yield* Effect.forkScoped(Effect.schedule(sample, Schedule.spaced(SAMPLE_INTERVAL)))
   })

@@ -9,7 +9,7 @@
  * its waiters would otherwise all answer in one uninterrupted run of microtasks, and a probe arriving
  * meanwhile would wait for every one of them. This way at most `concurrency` answer per turn of the loop.
  */
-import { Context, Data, Duration, Effect, Layer, Metric, Ref } from "effect"
+import { Context, Data, Duration, Effect, Layer, Metric, Ref, Semaphore } from "effect"
 import * as AppMetrics from "./AppMetrics.js"
 import { yieldToEventLoop } from "./internal/eventLoop.js"
 
@@ -52,12 +52,12 @@ export interface Service {
 }
 
 /** The gate of `GET /ownership` as a service. */
-export class RequestGate extends Context.Tag("@miroir/miroir/RequestGate")<RequestGate, Service>() {}
+export class RequestGate extends Context.Service<RequestGate, Service>()("@miroir/miroir/RequestGate") {}
 
 /** Builds a gate with `limits`. */
 export const make = (limits: Limits): Effect.Effect<Service> =>
   Effect.gen(function*() {
-    const turns = yield* Effect.makeSemaphore(limits.concurrency)
+    const turns = yield* Semaphore.make(limits.concurrency)
     const admitted = yield* Ref.make(0)
     const capacity = limits.concurrency + limits.queue
     const run = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Busy, R> =>
@@ -67,17 +67,17 @@ export const make = (limits: Limits): Effect.Effect<Service> =>
           (entered) =>
             entered
               ? restore(
-                turns.withPermits(1)(Effect.zipRight(yieldToEventLoop, effect)).pipe(
-                  Effect.timeoutFail({
+                turns.withPermits(1)(Effect.andThen(yieldToEventLoop, effect)).pipe(
+                  Effect.timeoutOrElse({
                     duration: limits.maxWait,
-                    onTimeout: () => new Busy({ reason: "timeout", limits })
+                    orElse: () => Effect.fail(new Busy({ reason: "timeout", limits }))
                   })
                 )
               ).pipe(Effect.ensuring(Ref.update(admitted, (n) => n - 1)))
               : Effect.fail(new Busy({ reason: "queue-full", limits }))
         )
       ).pipe(
-        Effect.tapError((error) => error instanceof Busy ? Metric.increment(AppMetrics.ownershipRejected) : Effect.void)
+        Effect.tapError((error) => error instanceof Busy ? Metric.update(AppMetrics.ownershipRejected, 1) : Effect.void)
       )
     return { run, admitted: Ref.get(admitted), limits } satisfies Service
   })

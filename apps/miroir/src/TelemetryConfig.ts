@@ -2,7 +2,7 @@
  * OpenTelemetry settings, from the standard OTEL_* variables, and the resource that describes this
  * pod (semantic conventions, from the Downward API).
  */
-import { Config, Duration, type Effect, Either, Option } from "effect"
+import { Config, Duration, type Effect, Option, Result } from "effect"
 import { type ConfigError, ConfigVariable, type PeerDiscoveryConfig } from "@miroir/peer-discovery"
 
 /** The OTLP serialisations supported (gRPC is not). */
@@ -36,11 +36,11 @@ const MAX_EXPORT_INTERVAL_MS = 86_400_000
 const httpUrl: ConfigVariable.Parse<string> = (value) => {
   try {
     const url = new URL(value)
-    if (url.protocol === "http:" || url.protocol === "https:") return Either.right(value)
+    if (url.protocol === "http:" || url.protocol === "https:") return Result.succeed(value)
   } catch {
     // not a URL
   }
-  return Either.left("an http:// or https:// URL, such as http://otel-collector:4318")
+  return Result.fail("an http:// or https:// URL, such as http://otel-collector:4318")
 }
 
 /** `key=value,key=value`, values percent-decoded (the W3C Baggage form the OTel spec uses). */
@@ -49,22 +49,22 @@ const keyValues: ConfigVariable.Parse<Record<string, string>> = (value) => {
   const pairs: Record<string, string> = {}
   for (const entry of value.split(",").map((e) => e.trim()).filter((e) => e.length > 0)) {
     const separator = entry.indexOf("=")
-    if (separator <= 0) return Either.left(expected)
+    if (separator <= 0) return Result.fail(expected)
     try {
       pairs[decodeURIComponent(entry.slice(0, separator).trim())] = decodeURIComponent(
         entry.slice(separator + 1).trim()
       )
     } catch {
-      return Either.left(expected)
+      return Result.fail(expected)
     }
   }
-  return Either.right(pairs)
+  return Result.succeed(pairs)
 }
 
 const bool: ConfigVariable.Parse<boolean> = (value) =>
   ["true", "false"].includes(value.toLowerCase())
-    ? Either.right(value.toLowerCase() === "true")
-    : Either.left("true or false")
+    ? Result.succeed(value.toLowerCase() === "true")
+    : Result.fail("true or false")
 
 const signalEndpoint = (base: Option.Option<string>, specific: Option.Option<string>, path: string) =>
   Option.orElse(specific, () => Option.map(base, (url) => `${url.replace(/\/+$/, "")}${path}`))
@@ -81,7 +81,7 @@ export const podAttributes = (pod: PeerDiscoveryConfig.Settings): Record<string,
 const variable = <A>(name: string, parse: ConfigVariable.Parse<A>): Config.Config<A> =>
   ConfigVariable.variable(name, parse, { trimmed: true })
 
-const text: ConfigVariable.Parse<string> = Either.right
+const text: ConfigVariable.Parse<string> = Result.succeed
 
 const noPairs: Readonly<Record<string, string>> = {}
 

@@ -8,11 +8,11 @@ import { Effect, Layer, Metric, Stream } from "effect"
 import * as AppMetrics from "./AppMetrics.js"
 
 /** Keeps the gauge current in a fiber of the layer's scope. */
-export const layer: Layer.Layer<never, never, PeerDiscovery.PeerDiscovery> = Layer.scopedDiscard(
+export const layer: Layer.Layer<never, never, PeerDiscovery.PeerDiscovery> = Layer.effectDiscard(
   Effect.gen(function*() {
     const discovery = yield* PeerDiscovery.PeerDiscovery
     yield* discovery.membership.pipe(
-      Stream.runForEach((set) => Metric.set(AppMetrics.viewDigest, PeerSet.digestNumber(PeerSet.digest(set)))),
+      Stream.runForEach((set) => Metric.update(AppMetrics.viewDigest, PeerSet.digestNumber(PeerSet.digest(set)))),
       Effect.forkScoped
     )
   })

@@ -7,12 +7,13 @@
  * One client serves every pod: a call asks the pod whose base URL {@link at} gives it. Deriving a
  * client builds the decoders of every answer (milliseconds of CPU), too much to do per pod asked.
  */
-import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { Context, Effect, Layer } from "effect"
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
+import { HttpApiClient } from "effect/http-api"
 import { PodApi } from "./Contract.js"
 
 /** The base URL of the pod a call asks (`http://127.0.0.12:7700`): see {@link at}. */
-export class PodUrl extends Context.Tag("@miroir/miroir/HttpApi/PodUrl")<PodUrl, string>() {}
+export class PodUrl extends Context.Service<PodUrl, string>()("@miroir/miroir/HttpApi/PodUrl") {}
 
 /**
  * The client over the HttpClient in context (Node's in the pod, `fetch` in tools, a fake in tests):
@@ -25,13 +26,13 @@ export const make = Effect.flatMap(HttpClient.HttpClient, (httpClient) =>
   }))
 
 /**
- * The client: `peers.peers()`, `ownership.ownership({ urlParams: { shards } })`, `ownership.audit()`,
+ * The client: `peers.peers()`, `ownership.ownership({ query: { shards } })`, `ownership.audit()`,
  * `probes.healthz()`, `probes.readyz()`, `hints.hint({ payload })`; each call needs a {@link PodUrl}.
  */
-export type Client = Effect.Effect.Success<typeof make>
+export type Client = Effect.Success<typeof make>
 
 /** The client as a service. */
-export class PodClient extends Context.Tag("@miroir/miroir/HttpApi/PodClient")<PodClient, Client>() {}
+export class PodClient extends Context.Service<PodClient, Client>()("@miroir/miroir/HttpApi/PodClient") {}
 
 /** Makes `call` ask the pod at `baseUrl`. */
 export const at =

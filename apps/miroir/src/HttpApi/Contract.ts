@@ -9,8 +9,8 @@
  * pod's leave is its own: only the admin listener on its loopback starts it (AdminApi/Contract.ts). This
  * module imports neither the server nor the client: tools import it alone.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "@effect/platform"
-import { Schema } from "effect"
+import { Effect, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
 import { MAX_SHARDS } from "../AppConfig.js"
 
 /** The JSON body of `GET /peers`. */
@@ -40,7 +40,7 @@ export const OwnershipBody = Schema.Struct({
   owned: Schema.Array(Schema.Int)
 })
 
-const Count = Schema.Int.pipe(Schema.nonNegative())
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 /**
  * One ownership audit's findings (OwnershipAudit.evaluate), as `GET /ownership/audit` carries them.
@@ -100,7 +100,7 @@ export const AuditReport = Schema.Struct({
 export const AuditBody = Schema.Struct({
   self: Schema.String,
   /** See OwnershipAudit.AuditState. */
-  status: Schema.Literal("disabled", "pending", "audited", "not-auditor"),
+  status: Schema.Literals(["disabled", "pending", "audited", "not-auditor"]),
   /** The auditor in this pod's view (the owner of the audit key); null while disabled. */
   auditor: Schema.NullOr(Schema.String),
   /** Seconds between audits; null while disabled. */
@@ -113,18 +113,18 @@ export const AuditBody = Schema.Struct({
 
 /** The JSON body of `POST /hints`, sent by PeerHints and received by the server. */
 export const HintBody = Schema.Struct({
-  kind: Schema.Literal("joined", "left"),
+  kind: Schema.Literals(["joined", "left"]),
   /** The id of the peer the hint is about (the sender itself), as DNS lists it. */
-  peer: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(253))
+  peer: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(253))
 })
 
 /** The JSON answer to `POST /hints`: what became of the hint (`off` when `MIROIR_PEER_HINTS=off`). */
 export const HintAnswer = Schema.Struct({
-  result: Schema.Literal("following", "pending", "agreed", "full", "off")
+  result: Schema.Literals(["following", "pending", "agreed", "full", "off"])
 })
 
 /** The JSON body of `GET /healthz` and `GET /readyz`. */
-export const StatusBody = Schema.Struct({ status: Schema.Literal("ok", "ready") })
+export const StatusBody = Schema.Struct({ status: Schema.Literals(["ok", "ready"]) })
 
 /**
  * The shape shared by every error answer (400, 404, 405, 413, 503): `error` says what happened in a
@@ -157,15 +157,13 @@ export const ErrorBody = Schema.Struct({
 
 // The errors are classes: the client decodes each status into its class, and their `_tag` (for
 // Effect.catchTag) and `message` are getters, not fields, so that the JSON is ErrorBody's, with no `_tag`.
-// The server encodes an error with the first of the API's error schemas that accepts it, structurally:
-// each one but BadRequest has a required field of its own, and BadRequest comes last (see PodApi). The
-// API's own errors are tried before any endpoint's, so an error that BadRequest would also accept must be
-// the API's too (PayloadTooLarge).
+// A class's schema accepts only its own instances, so the server encodes each error with its own schema
+// and status, whatever fields the others share.
 
 /** 400: a query parameter or a body the endpoint does not accept. */
 export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
-  ErrorBody.pick("error", "parameter", "value"),
-  HttpApiSchema.annotations({ status: 400 })
+  { error: ErrorBody.fields.error, parameter: ErrorBody.fields.parameter, value: ErrorBody.fields.value },
+  { httpApiStatus: 400 }
 ) {
   get _tag(): "BadRequest" {
     return "BadRequest"
@@ -178,7 +176,7 @@ export class BadRequest extends Schema.Class<BadRequest>("BadRequest")(
 /** 404: no such path; `paths` lists those served. */
 export class NotFound extends Schema.Class<NotFound>("NotFound")(
   { error: Schema.String, paths: Schema.Array(Schema.String) },
-  HttpApiSchema.annotations({ status: 404 })
+  { httpApiStatus: 404 }
 ) {
   get _tag(): "NotFound" {
     return "NotFound"
@@ -191,7 +189,7 @@ export class NotFound extends Schema.Class<NotFound>("NotFound")(
 /** 405: a path served, another method; the answer's `Allow` header says the same as `allowed`. */
 export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotAllowed")(
   { error: Schema.String, allowed: Schema.Array(Schema.String) },
-  HttpApiSchema.annotations({ status: 405 })
+  { httpApiStatus: 405 }
 ) {
   get _tag(): "MethodNotAllowed" {
     return "MethodNotAllowed"
@@ -207,7 +205,7 @@ export class MethodNotAllowed extends Schema.Class<MethodNotAllowed>("MethodNotA
  */
 export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(
   { error: Schema.String, source: Schema.String },
-  HttpApiSchema.annotations({ status: 403 })
+  { httpApiStatus: 403 }
 ) {
   get _tag(): "Forbidden" {
     return "Forbidden"
@@ -224,7 +222,7 @@ export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(
  */
 export class UnsupportedMediaType extends Schema.Class<UnsupportedMediaType>("UnsupportedMediaType")(
   { error: Schema.String, accepted: Schema.Array(Schema.String) },
-  HttpApiSchema.annotations({ status: 415 })
+  { httpApiStatus: 415 }
 ) {
   get _tag(): "UnsupportedMediaType" {
     return "UnsupportedMediaType"
@@ -240,7 +238,7 @@ export class UnsupportedMediaType extends Schema.Class<UnsupportedMediaType>("Un
  */
 export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(
   { error: Schema.String, maxBytes: Schema.Int },
-  HttpApiSchema.annotations({ status: 413 })
+  { httpApiStatus: 413 }
 ) {
   get _tag(): "PayloadTooLarge" {
     return "PayloadTooLarge"
@@ -253,7 +251,7 @@ export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLa
 /** 503: too many requests at once or waiting; try again after `retryAfterSeconds` (the `Retry-After` header). */
 export class Busy extends Schema.Class<Busy>("Busy")(
   { error: Schema.String, retryAfterSeconds: Schema.Int },
-  HttpApiSchema.annotations({ status: 503 })
+  { httpApiStatus: 503 }
 ) {
   get _tag(): "Busy" {
     return "Busy"
@@ -263,43 +261,68 @@ export class Busy extends Schema.Class<Busy>("Busy")(
   }
 }
 
+/** What a `shards` value must be, after the parameter's name and before the value received. */
+export const SHARDS_EXPECTED = `must be an integer from 1 to ${MAX_SHARDS}`
+
 /**
  * The `shards` query parameter of `GET /ownership`: decimal digits only (no sign, exponent or fraction),
  * an integer from 1 to MAX_SHARDS. Its message is what a 400 says, after the parameter's name and before
- * the value received (`shards must be an integer from 1 to 65536, got "abc"`).
+ * the value received (`shards must be an integer from 1 to 65536, got "abc"`): every way a value can be
+ * wrong fails with that one message, never Schema's own wording.
  */
-export const Shards = Schema.compose(
-  Schema.String.pipe(Schema.pattern(/^\d{1,6}$/)),
-  Schema.NumberFromString
-).pipe(
-  Schema.int(),
-  Schema.between(1, MAX_SHARDS),
-  Schema.annotations({ message: () => ({ message: `must be an integer from 1 to ${MAX_SHARDS}`, override: true }) })
-)
+export const Shards = Schema.String.pipe(
+  Schema.decodeTo(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_SHARDS })),
+    SchemaTransformation.transformEffect({
+      decode: (text, options) => {
+        const shards = /^\d{1,6}$/.test(text) ? Number(text) : Number.NaN
+        return shards >= 1 && shards <= MAX_SHARDS
+          ? Effect.succeed(shards)
+          : Effect.fail(new SchemaIssue.InvalidValue({ message: SHARDS_EXPECTED }, text, options))
+      },
+      encode: (shards) => Effect.succeed(String(shards))
+    })
+  )
+).annotate({ message: SHARDS_EXPECTED })
+
+/**
+ * The errors any request to a pod may get, whichever endpoint it asks (declared as a middleware of the API,
+ * so that the client decodes them on every endpoint): a 400 when its parameters do not decode (the server
+ * answers every decoding failure with {@link BadRequest}, never the platform's empty 400), a 404 on a path
+ * not served, a 405 with another method than the path's, a 413 for a body larger than the endpoint reads,
+ * and (but the probes) a 503 when the pod holds too many requests already (internal/guardedServer.ts, with
+ * the bounds of Limits.ts). The server's implementation is HttpApi/Server.ts's.
+ */
+export class PodErrors extends HttpApiMiddleware.Service<PodErrors>()("@miroir/miroir/HttpApi/PodErrors", {
+  error: [NotFound, MethodNotAllowed, Busy, PayloadTooLarge, BadRequest]
+}) {}
 
 /** `GET /peers`: what discovery sees. */
 export class PeersGroup extends HttpApiGroup.make("peers")
-  .add(HttpApiEndpoint.get("peers", "/peers").addSuccess(PeersBody))
+  .add(HttpApiEndpoint.get("peers", "/peers", { success: PeersBody }))
 {}
 
 /** `GET /ownership`, `GET /ownership/audit`: the shards this pod owns, and the cluster-wide audit. */
 export class OwnershipGroup extends HttpApiGroup.make("ownership")
   .add(
-    HttpApiEndpoint.get("ownership", "/ownership")
-      .setUrlParams(Schema.Struct({
+    HttpApiEndpoint.get("ownership", "/ownership", {
+      query: {
         /** Default: the pod's `MIROIR_SHARDS`. */
-        shards: Schema.optional(Shards)
-      }))
-      .addSuccess(OwnershipBody)
-      .addError(BadRequest)
+        shards: Schema.optionalKey(Shards)
+      },
+      success: OwnershipBody,
+      error: BadRequest
+    }),
+    HttpApiEndpoint.get("audit", "/ownership/audit", { success: AuditBody })
   )
-  .add(HttpApiEndpoint.get("audit", "/ownership/audit").addSuccess(AuditBody))
 {}
 
 /** `GET /healthz`, `GET /readyz`: liveness and readiness; neither depends on discovery. */
 export class ProbesGroup extends HttpApiGroup.make("probes")
-  .add(HttpApiEndpoint.get("healthz", "/healthz").addSuccess(StatusBody))
-  .add(HttpApiEndpoint.get("readyz", "/readyz").addSuccess(StatusBody))
+  .add(
+    HttpApiEndpoint.get("healthz", "/healthz", { success: StatusBody }),
+    HttpApiEndpoint.get("readyz", "/readyz", { success: StatusBody })
+  )
 {}
 
 /**
@@ -309,33 +332,18 @@ export class ProbesGroup extends HttpApiGroup.make("probes")
  */
 export class HintsGroup extends HttpApiGroup.make("hints")
   .add(
-    HttpApiEndpoint.post("hint", "/hints")
-      .setPayload(HintBody)
-      .addSuccess(HintAnswer)
-      .addError(PayloadTooLarge)
-      .addError(Forbidden)
-      .addError(UnsupportedMediaType)
-      .addError(BadRequest)
+    HttpApiEndpoint.post("hint", "/hints", {
+      payload: HintBody,
+      success: HintAnswer,
+      error: [PayloadTooLarge, Forbidden, UnsupportedMediaType, BadRequest]
+    })
   )
 {}
 
-/**
- * The pod API. Any request may get a 400 when its parameters do not decode (the server answers every
- * decoding failure with {@link BadRequest}, never the platform's HttpApiDecodeError), a 404 on a path
- * not served, a 405 with another method than the path's, a 413 for a body larger than the endpoint reads,
- * and (but the probes) a 503 when the pod holds too many requests already (internal/guardedServer.ts,
- * with the bounds of Limits.ts).
- */
+/** The pod API: its groups, and the errors of {@link PodErrors} on every endpoint. */
 export class PodApi extends HttpApi.make("miroir-pod")
-  .add(PeersGroup)
-  .add(OwnershipGroup)
-  .add(ProbesGroup)
-  .add(HintsGroup)
-  .addError(NotFound)
-  .addError(MethodNotAllowed)
-  .addError(Busy)
-  .addError(PayloadTooLarge)
-  .addError(BadRequest)
+  .add(PeersGroup, OwnershipGroup, ProbesGroup, HintsGroup)
+  .middleware(PodErrors)
 {}
 
 /** The method each served path answers, from the declaration. */

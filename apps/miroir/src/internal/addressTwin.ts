@@ -9,7 +9,7 @@
  */
 import { isIP } from "node:net"
 import type { ConfigVariable } from "@miroir/peer-discovery"
-import { Either, Option } from "effect"
+import { Option, Result } from "effect"
 
 /** Addresses of one IPv4 prefix reached at the same host part of another prefix of the same length. */
 export interface AddressTwin {
@@ -33,21 +33,21 @@ const toText = (value: number): string => [24, 16, 8, 0].map((shift) => (value >
 const maskOf = (prefixLength: number): number => prefixLength === 0 ? 0 : (0xffff_ffff << (32 - prefixLength)) >>> 0
 
 /** One side (`198.51.100.0/24`): its address and length, or what is wrong with it. */
-const prefix = (text: string): Either.Either<{ readonly address: number; readonly length: number }, string> => {
+const prefix = (text: string): Result.Result<{ readonly address: number; readonly length: number }, string> => {
   const match = /^([0-9.]+)\/(\d{1,2})$/.exec(text)
-  if (match === null) return Either.left(`${JSON.stringify(text)} is not an IPv4 prefix such as 198.51.100.0/24`)
+  if (match === null) return Result.fail(`${JSON.stringify(text)} is not an IPv4 prefix such as 198.51.100.0/24`)
   const [, ip, bits] = match as unknown as [string, string, string]
   // isIP refuses leading zeros and octets past 255, so that 010.0.0.1 is never read as 8.0.0.1.
-  if (isIP(ip) !== 4) return Either.left(`${ip} is not an IPv4 address`)
+  if (isIP(ip) !== 4) return Result.fail(`${ip} is not an IPv4 address`)
   const length = Number(bits)
-  if (length < 1 || length > 32) return Either.left(`/${bits} is not a prefix length from 1 to 32`)
+  if (length < 1 || length > 32) return Result.fail(`/${bits} is not a prefix length from 1 to 32`)
   const address = toNumber(ip)
   if ((address & ~maskOf(length)) !== 0) {
-    return Either.left(
+    return Result.fail(
       `${text} has host bits set (the prefix is ${toText((address & maskOf(length)) >>> 0)}/${length})`
     )
   }
-  return Either.right({ address, length })
+  return Result.succeed({ address, length })
 }
 
 /**
@@ -57,13 +57,13 @@ const prefix = (text: string): Either.Either<{ readonly address: number; readonl
 export const parseAddressTwin: ConfigVariable.Parse<AddressTwin> = (value) => {
   const sides = value.split("=").map((side) => side.trim())
   if (sides.length !== 2) {
-    return Either.left(`${EXPECTED} (one "=" between them, found ${sides.length - 1})`)
+    return Result.fail(`${EXPECTED} (one "=" between them, found ${sides.length - 1})`)
   }
-  return Either.mapLeft(
-    Either.flatMap(Either.all([prefix(sides[0]!), prefix(sides[1]!)]), ([from, to]) =>
+  return Result.mapError(
+    Result.flatMap(Result.all([prefix(sides[0]!), prefix(sides[1]!)]), ([from, to]) =>
       from.length === to.length
-        ? Either.right({ from: from.address, to: to.address, prefixLength: from.length })
-        : Either.left(`/${from.length} and /${to.length} differ`)),
+        ? Result.succeed({ from: from.address, to: to.address, prefixLength: from.length })
+        : Result.fail(`/${from.length} and /${to.length} differ`)),
     (wrong) => `${EXPECTED} (${wrong})`
   )
 }

@@ -1,6 +1,6 @@
 /** Parsing `MIROIR_OWNERSHIP_AUDIT_INTERVAL`. */
 import { ConfigVariable } from "@miroir/peer-discovery"
-import { Duration, Either } from "effect"
+import { Duration, Result } from "effect"
 
 /** How often the ownership audit runs: `auto` (three refresh intervals), `off`, or a duration. */
 export type AuditInterval = "auto" | "off" | Duration.Duration
@@ -13,9 +13,9 @@ export const MAX_AUDIT_INTERVAL = Duration.hours(1)
 /** `auto`, `off` (or `0`), or a duration from 250ms to 1h (`1500ms`, `45s`, `2m`, effect's `45 seconds`). */
 export const parseAuditInterval: ConfigVariable.Parse<AuditInterval> = (value) => {
   const text = value.trim().toLowerCase()
-  if (text === "auto") return Either.right("auto")
-  if (text === "off" || text === "0") return Either.right("off")
-  return Either.mapLeft(
+  if (text === "auto") return Result.succeed("auto")
+  if (text === "off" || text === "0") return Result.succeed("off")
+  return Result.mapError(
     ConfigVariable.durationBetween(MIN_AUDIT_INTERVAL, MAX_AUDIT_INTERVAL)(text),
     () => "auto, off, or a duration from 250ms to 1h such as 45s or 2m"
   )

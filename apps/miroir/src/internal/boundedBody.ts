@@ -40,7 +40,7 @@ export const read = (
   if (source.readableEnded) {
     return Effect.fail(new BodyNotReceived({ cause: new Error("the body was read already") }))
   }
-  return Effect.async<Uint8Array, BodyTooLarge | BodyNotReceived>((resume) => {
+  return Effect.callback<Uint8Array, BodyTooLarge | BodyNotReceived>((resume) => {
     const chunks: Array<Buffer> = []
     let size = 0
     const stop = () => {

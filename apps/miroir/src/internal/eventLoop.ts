@@ -6,7 +6,7 @@ import { Effect } from "effect"
  * microtask most of the time, which lets other fibers run but not the HTTP server's socket callbacks:
  * a probe would still wait for the whole computation.
  */
-export const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
+export const yieldToEventLoop: Effect.Effect<void> = Effect.callback<void>((resume) => {
   const handle = setImmediate(() => resume(Effect.void))
   return Effect.sync(() => clearImmediate(handle))
 })

@@ -36,7 +36,7 @@ export const makeSideServer = (
     timeouts: Limits.TIMEOUTS,
     busyBody: "{\"error\":\"busy: too many requests at once; retry after 1 s\",\"retryAfterSeconds\":1}",
     retryAfterSeconds: 1,
-    onRefused: (reason) => AppMetrics.httpRefusedWith(reason).unsafeUpdate(1, [])
+    onRefused: AppMetrics.countRefusal
   })
   server.on("request", handle)
   return server

@@ -3,7 +3,7 @@
  * a port that cannot be listened on, and anything else — a defect included — by its name and message,
  * so that no failure exits 1 silently (a lookup timeout of 597 h once did: node:dns threw a RangeError).
  */
-import { Cause, Option } from "effect"
+import { Cause, Option, Result } from "effect"
 
 /** An error with a tag, as the start-up's typed failures are. */
 interface TaggedFailure {
@@ -35,13 +35,13 @@ const oneLine = (text: string): string => text.replace(/\s+/g, " ").trim()
  * defect as `miroir failed: RangeError: …`.
  */
 export const describeFailure = <E>(cause: Cause.Cause<E>): Option.Option<string> => {
-  if (Cause.isInterruptedOnly(cause)) return Option.none()
-  return Option.match(Cause.failureOption(cause), {
+  if (Cause.hasInterruptsOnly(cause)) return Option.none()
+  return Option.match(Cause.findErrorOption(cause), {
     onSome: (error) => Option.some(oneLine(messageOf(error))),
     onNone: () =>
-      Option.match(Cause.dieOption(cause), {
-        onSome: (defect) => Option.some(oneLine(`miroir failed: ${messageOf(defect)}`)),
-        onNone: () => Option.some(oneLine(`miroir failed: ${Cause.pretty(cause)}`))
+      Result.match(Cause.findDefect(cause), {
+        onSuccess: (defect) => Option.some(oneLine(`miroir failed: ${messageOf(defect)}`)),
+        onFailure: () => Option.some(oneLine(`miroir failed: ${Cause.pretty(cause)}`))
       })
   })
 }

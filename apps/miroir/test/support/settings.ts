@@ -1,7 +1,6 @@
 /** Settings of a pod service for in-process tests: loopback, port 0 (any free port), quiet telemetry. */
 import { PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { Duration, Option } from "effect"
-import { LogLevel } from "effect"
 import type * as App from "../../src/App.js"
 
 /**
@@ -22,7 +21,7 @@ export const podSettings = (ip: string, metricsPort: number, shards = 16, adminP
     metricsPort,
     probePort: Option.none(),
     shards,
-    logLevel: LogLevel.Warning,
+    logLevel: "Warn",
     logFormat: "json",
     ownershipAuditInterval: "off",
     peerHints: "on",
