@@ -5,7 +5,7 @@
  * Telemetry.SHUTDOWN_FLUSH_TIMEOUT — and exits 0. Any other end — a bad value, a port in use, an address
  * not on this host, a defect — prints one line on stderr saying why, and exits 1.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
 import { writeSync } from "node:fs"
 import { Duration, Effect, Layer, Option } from "effect"

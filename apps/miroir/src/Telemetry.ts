@@ -7,7 +7,7 @@
 import type { Server } from "node:http"
 import * as OtelMetrics from "@effect/opentelemetry/OtelMetrics"
 import * as Resource from "@effect/opentelemetry/Resource"
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
 import { Data, Duration, Effect, Layer, Option } from "effect"
 import { OtlpMetrics, OtlpSerialization, OtlpTracer } from "effect/observability"

@@ -6,12 +6,13 @@
  * delayed nor refused (the kubelet would then send SIGTERM without the delay).
  */
 import { createServer } from "node:http"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Clock, Data, Duration, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
 import type { Settings } from "../AppConfig.js"
 import { badRequestOf, closeAtShutdown, refuse, untraced } from "../HttpApi/Server.js"
+import { LEAVE_DELAY_EXPECTED } from "../internal/leaveDelay.js"
 import { Leave } from "../Leave.js"
 import { AdminApi, AdminErrors, methods, paths } from "./Contract.js"
 
@@ -54,7 +55,7 @@ export class AdminListenError extends Data.TaggedError("AdminListenError")<{
 /** The routes of the admin API, with the pod API's refusals (JSON 400, 404, 405) for its own paths. */
 const routes = Layer.mergeAll(HttpApiBuilder.layer(AdminApi), refuse(methods, paths)).pipe(
   Layer.provide(leaveGroup),
-  Layer.provide(HttpApiMiddleware.layerSchemaErrorTransform(AdminErrors, badRequestOf))
+  Layer.provide(HttpApiMiddleware.layerSchemaErrorTransform(AdminErrors, badRequestOf({ delay: LEAVE_DELAY_EXPECTED })))
 )
 
 /**

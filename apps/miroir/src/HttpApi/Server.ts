@@ -15,7 +15,8 @@
  * listener on its loopback does (AdminApi/Server.ts).
  */
 import type { IncomingMessage, Server } from "node:http"
-import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
 import { Duration, Effect, Layer, Metric, Option, Schema, SchemaIssue } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
@@ -43,6 +44,7 @@ import {
   PayloadTooLarge,
   PodApi,
   PodErrors,
+  SHARDS_EXPECTED,
   UnsupportedMediaType
 } from "./Contract.js"
 import * as Limits from "./Limits.js"
@@ -271,11 +273,14 @@ const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /**
  * A request part that did not decode, as the {@link BadRequest} the contract declares instead of the
- * platform's empty 400: a query parameter is named with its message and the value received (quoted at
- * most to a bounded prefix, internal/excerpt.ts: a 16 KB value must not earn a 32 KB answer). An answer
- * that does not encode (`Body`, `ResponseHeaders`) is this pod's fault: left to the builder, a 500.
+ * platform's empty 400: a query parameter is named with what it must be (`expected`, by parameter: the
+ * contract's own sentence, whatever was wrong, a repeated parameter included; else Schema's) and the value
+ * received (quoted at most to a bounded prefix, internal/excerpt.ts: a 16 KB value must not earn a 32 KB
+ * answer). An answer that does not encode (`Body`, `ResponseHeaders`) is this pod's fault: left to the
+ * builder, a 500.
  */
-export const badRequestOf = (
+export const badRequestOf = (expected: Readonly<Record<string, string>>) =>
+(
   error: HttpApiError.HttpApiSchemaError
 ): Effect.Effect<never, BadRequest | HttpApiError.HttpApiSchemaError, HttpServerRequest.HttpServerRequest> => {
   if (error.kind === "Body" || error.kind === "ResponseHeaders") return Effect.fail(error)
@@ -288,7 +293,9 @@ export const badRequestOf = (
     const value = queryValue(request, parameter)
     return Effect.fail(
       new BadRequest({
-        error: `${parameter} ${issue.message}, got ${value === null ? "null" : quoteExcerpt(value)}`,
+        error: `${parameter} ${expected[parameter] ?? issue.message}, got ${
+          value === null ? "null" : quoteExcerpt(value)
+        }`,
         parameter,
         value: value === null ? null : excerpt(value)
       })
@@ -297,7 +304,7 @@ export const badRequestOf = (
 }
 
 /** The pod API's {@link PodErrors}: every request part that does not decode is a {@link BadRequest}. */
-const podErrors = HttpApiMiddleware.layerSchemaErrorTransform(PodErrors, badRequestOf)
+const podErrors = HttpApiMiddleware.layerSchemaErrorTransform(PodErrors, badRequestOf({ shards: SHARDS_EXPECTED }))
 
 /**
  * What the declaration says of requests no route takes, as a global middleware of the router: an unknown
