@@ -73,7 +73,7 @@ const gauge = (metric: Metric.Metric.Gauge<number>) => Effect.map(Metric.value(m
 const lastReport = (state: OwnershipAudit.AuditState) => Option.getOrThrow(state.last)
 
 describe("OwnershipAudit.evaluate through one round", () => {
-  it.scoped("finds nothing when every pod agrees, and asks every peer once", () =>
+  it.effect("finds nothing when every pod agrees, and asks every peer once", () =>
     Effect.gen(function*() {
       const { asked, audit } = yield* setup(AUDITOR)
       const state = yield* audit.runOnce
@@ -101,7 +101,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(yield* gauge(AppMetrics.auditUnownedShards)).toBe(0)
     }))
 
-  it.scoped("a stale view that still holds a departed pod leaves that pod's shards unowned", () =>
+  it.effect("a stale view that still holds a departed pod leaves that pod's shards unowned", () =>
     Effect.gen(function*() {
       const { audit, setPeer } = yield* setup(AUDITOR)
       // OTHERS[0] still sees a pod that left: it does not claim the shards it would have taken from it.
@@ -119,7 +119,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(yield* gauge(AppMetrics.auditDistinctViews)).toBe(2)
     }))
 
-  it.scoped("a stale view that misses a new pod claims that pod's shards too: doubly owned, with both owners named", () =>
+  it.effect("a stale view that misses a new pod claims that pod's shards too: doubly owned, with both owners named", () =>
     Effect.gen(function*() {
       const { audit, setPeer } = yield* setup(AUDITOR)
       const stale = OTHERS[1]!
@@ -134,7 +134,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(report.views.distinct).toBe(2)
     }))
 
-  it.scoped("a peer that does not answer is named with the reason; its shards count as unknown, not unowned", () =>
+  it.effect("a peer that does not answer is named with the reason; its shards count as unknown, not unowned", () =>
     Effect.gen(function*() {
       const { audit, setPeer } = yield* setup(AUDITOR)
       yield* setPeer(OTHERS[0]!, "down")
@@ -147,7 +147,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(yield* gauge(AppMetrics.auditUnreachablePeers)).toBe(1)
     }))
 
-  it.scoped("a pod that does not recognise itself answers under another id: named, with the view it holds", () =>
+  it.effect("a pod that does not recognise itself answers under another id: named, with the view it holds", () =>
     Effect.gen(function*() {
       const { audit, setPeer } = yield* setup(AUDITOR)
       const lost = OTHERS[1]!
@@ -160,7 +160,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(yield* gauge(AppMetrics.auditIdentityMismatches)).toBe(1)
     }))
 
-  it.scoped("lists stay bounded while the counts stay complete", () =>
+  it.effect("lists stay bounded while the counts stay complete", () =>
     Effect.gen(function*() {
       const { audit, setPeer } = yield* setup(AUDITOR)
       // Every other pod sees only itself: it claims every shard.
@@ -172,7 +172,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(report.views.distinct).toBe(4)
     }))
 
-  it.scoped("a pod that is not the auditor says who is, and reports no findings in its gauges", () =>
+  it.effect("a pod that is not the auditor says who is, and reports no findings in its gauges", () =>
     Effect.gen(function*() {
       const { asked, audit } = yield* setup(OTHERS[0]!)
       const state = yield* audit.runOnce
@@ -185,7 +185,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
 })
 
 describe("the audit loop", () => {
-  it.scoped("audits every interval from one interval after the start, and survives a round that dies", () =>
+  it.effect("audits every interval from one interval after the start, and survives a round that dies", () =>
     Effect.gen(function*() {
       const interval = Duration.seconds(45)
       const { audit, setPeer } = yield* setup(AUDITOR, Option.some(interval))
@@ -213,7 +213,7 @@ describe("the audit loop", () => {
       expect(healed.ok).toBe(true)
     }))
 
-  it.scoped("does nothing when off", () =>
+  it.effect("does nothing when off", () =>
     Effect.gen(function*() {
       const { asked, audit } = yield* setup(AUDITOR)
       yield* TestClock.adjust(Duration.minutes(5))

@@ -12,7 +12,7 @@ const spin = (ms: number) =>
   })
 
 describe("ProcessMetrics", () => {
-  it.scoped("counts the process's CPU seconds as a counter that follows process.cpuUsage()", () =>
+  it.effect("counts the process's CPU seconds as a counter that follows process.cpuUsage()", () =>
     Effect.gen(function*() {
       yield* Layer.build(ProcessMetrics.layer)
       const first = (yield* Metric.value(ProcessMetrics.cpuSeconds)).count
