@@ -5,7 +5,8 @@
  * pod's SIGTERM) runs the leave when none completed, and not again when one did.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Ref, Scope } from "effect"
+import { TestClock } from "effect/testing"
 import * as Leave from "../src/Leave.js"
 
 /** What one run of the procedure does: how long it takes and how it ends. */
@@ -85,7 +86,7 @@ describe("Leave", () => {
     Effect.gen(function*() {
       const { procedure, runs } = yield* scripted(["left"])
       const scope = yield* Scope.make()
-      yield* Scope.extend(Leave.make(procedure), scope)
+      yield* Scope.provide(Leave.make(procedure), scope)
       const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
       yield* TestClock.adjust(Duration.seconds(1))
       yield* Fiber.join(closing)
@@ -96,7 +97,7 @@ describe("Leave", () => {
     Effect.gen(function*() {
       const { procedure, runs } = yield* scripted(["listed", "left"])
       const scope = yield* Scope.make()
-      const service = yield* Scope.extend(Leave.make(procedure), scope)
+      const service = yield* Scope.provide(Leave.make(procedure), scope)
       const hook = yield* Effect.forkChild(service.leave)
       yield* TestClock.adjust(Duration.seconds(1))
       expect((yield* Fiber.join(hook)).result).toBe("listed")
@@ -110,7 +111,7 @@ describe("Leave", () => {
     Effect.gen(function*() {
       const { procedure, runs } = yield* scripted(["left"])
       const scope = yield* Scope.make()
-      const service = yield* Scope.extend(Leave.make(procedure), scope)
+      const service = yield* Scope.provide(Leave.make(procedure), scope)
       const hook = yield* Effect.forkChild(service.leave)
       yield* TestClock.adjust(Duration.millis(500))
       // SIGTERM while the hook's leave runs: the finalizer waits for that run, and starts none of its own.

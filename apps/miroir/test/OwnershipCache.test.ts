@@ -91,7 +91,7 @@ describe("OwnershipCache", () => {
       const peers = view(100)
       const first = yield* Effect.forkChild(cache.owners(peers, 20_000))
       const second = yield* Effect.forkChild(cache.owners(peers, 20_000))
-      yield* Effect.yieldNow()
+      yield* Effect.yieldNow
       yield* Fiber.interrupt(first)
       const owners = yield* Fiber.join(second)
       expect(owners.shards).toBe(20_000)

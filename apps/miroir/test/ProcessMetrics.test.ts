@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, TestClock } from "effect"
+import { Effect, Layer, Metric } from "effect"
+import { TestClock } from "effect/testing"
 import * as ProcessMetrics from "../src/ProcessMetrics.js"
 
 /** Spends about `ms` of CPU time on this thread. */

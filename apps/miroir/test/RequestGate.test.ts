@@ -1,10 +1,13 @@
 /** The gate of GET /ownership: a few at once, a bounded queue, then Busy at once; a bounded wait. */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Either, Fiber, TestClock } from "effect"
+import { Deferred, Duration, Effect, Fiber, Result } from "effect"
+import { TestClock } from "effect/testing"
 import * as RequestGate from "../src/RequestGate.js"
 
 /** Lets the fibers run, macrotasks included (a request that gets its turn first gives the event loop one). */
-const settle = Effect.repeatN(Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve))), 5)
+const settle = Effect.repeat(Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve))), {
+  times: 5
+})
 
 const limits: RequestGate.Limits = { concurrency: 2, queue: 3, maxWait: Duration.seconds(5) }
 
@@ -27,8 +30,8 @@ describe("RequestGate", () => {
       expect(yield* gate.admitted).toBe(5)
       expect(running).toBe(2)
       const refused = yield* Effect.result(gate.run(work))
-      expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "Busy", reason: "queue-full" })
-      expect(Either.isLeft(refused) && refused.left.message).toContain("2 requests in progress and 3 waiting")
+      expect(Result.isFailure(refused) && refused.failure).toMatchObject({ _tag: "Busy", reason: "queue-full" })
+      expect(Result.isFailure(refused) && refused.failure.message).toContain("2 requests in progress and 3 waiting")
       yield* Deferred.succeed(release, undefined)
       const results = yield* Effect.forEach(admitted, Fiber.join)
       expect(results).toEqual(Array(5).fill("served"))
@@ -42,7 +45,7 @@ describe("RequestGate", () => {
       const slow = yield* Effect.forkChild(Effect.result(gate.run(Effect.never)))
       yield* TestClock.adjust(Duration.seconds(5))
       const result = yield* Fiber.join(slow)
-      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "Busy", reason: "timeout" })
+      expect(Result.isFailure(result) && result.failure).toMatchObject({ _tag: "Busy", reason: "timeout" })
       expect(yield* gate.admitted).toBe(0)
     }))
 
