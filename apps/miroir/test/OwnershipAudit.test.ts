@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, PeerSet, Rendezvous } from "@miroir/peer-discovery"
-import { Context, Duration, Effect, Either, Layer, Metric, Option, Ref, TestClock } from "effect"
+import { Context, Duration, Effect, Layer, Metric, Option, Ref, Result } from "effect"
+import { TestClock } from "effect/testing"
 import * as AppMetrics from "../src/AppMetrics.js"
 import * as OwnershipAudit from "../src/OwnershipAudit.js"
 import * as OwnershipCache from "../src/OwnershipCache.js"
@@ -50,7 +51,7 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
           if (behaviour === undefined || behaviour === "down") {
             return yield* new PeerUnreachable({ peer, reason: "no answer within 1s" })
           }
-          if (behaviour === "dies") return yield* Effect.dieMessage("a bug in the client")
+          if (behaviour === "dies") return yield* Effect.die(new Error("a bug in the client"))
           return answerOf(behaviour, shards)
         })
     })
@@ -68,7 +69,7 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
     return { audit, setPeer, asked: Ref.get(asked) }
   })
 
-const gauge = (metric: Metric.Metric.Gauge<number>) => Effect.map(Metric.value(metric), (state) => state.value)
+const gauge = (metric: Metric.Gauge<number>) => Effect.map(Metric.value(metric), (state) => state.value)
 
 const lastReport = (state: OwnershipAudit.AuditState) => Option.getOrThrow(state.last)
 
@@ -231,8 +232,11 @@ describe("OwnershipAudit.evaluate", () => {
       at: new Date(0),
       durationMs: 1,
       outcomes: [
-        { peer: "a", answer: Either.right({ self: "a", peers: ["a", "b"], digest: "x", shards: 4, owned: [0, 2] }) },
-        { peer: "b", answer: Either.right({ self: "b", peers: ["a", "b"], digest: "x", shards: 8, owned: [1, 3, 5] }) }
+        { peer: "a", answer: Result.succeed({ self: "a", peers: ["a", "b"], digest: "x", shards: 4, owned: [0, 2] }) },
+        {
+          peer: "b",
+          answer: Result.succeed({ self: "b", peers: ["a", "b"], digest: "x", shards: 8, owned: [1, 3, 5] })
+        }
       ]
     })
     expect(report.unreachable.peers).toEqual([{ peer: "b", reason: "answered for 8 shards, not 4" }])

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { Context, Effect, Either, Layer, Option } from "effect"
-import { TestClock } from "effect"
+import { Context, Effect, Layer, Option, Result } from "effect"
+import { TestClock } from "effect/testing"
 import * as AppConfig from "../src/AppConfig.js"
 import { parseAddressTwin } from "../src/internal/addressTwin.js"
 import * as PeerAddresses from "../src/PeerAddresses.js"
@@ -54,7 +54,7 @@ const addresses = (ids: ReadonlyArray<string>, twin?: string) =>
     const settings = podSettings("10.0.0.1", 0)
     const app = {
       ...settings.app,
-      peerAddressTwin: twin === undefined ? Option.none() : Option.some(Either.getOrThrow(parseAddressTwin(twin)))
+      peerAddressTwin: twin === undefined ? Option.none() : Option.some(Result.getOrThrow(parseAddressTwin(twin)))
     }
     const context = yield* Layer.build(
       PeerAddresses.layer.pipe(

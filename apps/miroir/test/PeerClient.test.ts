@@ -2,10 +2,10 @@
  * How the audit asks a peer: at the address PeerAddresses gives (the address in a dashed-IP id, what a
  * hostname resolves to, twins under a harness), nothing guessed for any other id, and why it failed.
  */
-import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { Context, Effect, Either, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Result } from "effect"
+import { HttpClient, HttpClientResponse } from "effect/http"
 import * as AppConfig from "../src/AppConfig.js"
 import { parseAddressTwin } from "../src/internal/addressTwin.js"
 import * as PeerAddresses from "../src/PeerAddresses.js"
@@ -29,7 +29,7 @@ describe("PeerClient.make", () => {
       const dnsContext = yield* Layer.build(DnsResolver.layerTest)
       const app = {
         ...podSettings("10.0.0.1", 0).app,
-        peerAddressTwin: twin === undefined ? Option.none() : Option.some(Either.getOrThrow(parseAddressTwin(twin)))
+        peerAddressTwin: twin === undefined ? Option.none() : Option.some(Result.getOrThrow(parseAddressTwin(twin)))
       }
       const addresses = yield* Layer.build(
         PeerAddresses.layer.pipe(
