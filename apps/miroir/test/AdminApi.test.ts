@@ -6,11 +6,11 @@
  * path, and the two listeners do not share routes. Peers are reached at a loopback twin where nothing
  * listens: their hints fail at once.
  */
-import { HttpServer } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
 import { freePort } from "@miroir/test-support/processes"
-import { Context, Effect, Either, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, Result, Schema } from "effect"
+import { HttpServer } from "effect/http"
 import * as AdminContract from "../src/AdminApi/Contract.js"
 import * as App from "../src/App.js"
 import * as Contract from "../src/HttpApi/Contract.js"
@@ -22,7 +22,7 @@ const DOMAIN = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
 const IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
 const srv = (ips: ReadonlyArray<string>) =>
   ips.map((ip) => ({ name: `${PeerId.fromIp(ip)}.${DOMAIN}`, port: 7700, priority: 0, weight: 33 }))
-const TWIN = Either.getOrThrow(parseAddressTwin("10.0.0.0/24=127.0.3.0/24"))
+const TWIN = Result.getOrThrow(parseAddressTwin("10.0.0.0/24=127.0.3.0/24"))
 
 /** Pod 10.0.0.1 of three listed pods, with hints `peerHints`; its HTTP API and its admin listener on 127.0.0.1. */
 const pod = (peerHints: "on" | "off") =>

@@ -1,10 +1,10 @@
 /** The HTTP contract of the pod service, in-process, over the test resolver. */
 import { createHash } from "node:crypto"
-import { HttpServer } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerId, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { freePort } from "@miroir/test-support/processes"
 import { Context, Effect, Layer, Metric, Schema } from "effect"
+import { HttpServer } from "effect/http"
 import * as App from "../src/App.js"
 import * as AppMetrics from "../src/AppMetrics.js"
 import * as Client from "../src/HttpApi/Client.js"
@@ -58,7 +58,7 @@ const get = (url: string, init?: RequestInit) =>
       : path === "/ownership/audit"
       ? Contract.AuditBody
       : Contract.StatusBody
-    Schema.decodeUnknownSync(schema as Schema.Schema<unknown>, { onExcessProperty: "error" })(body)
+    Schema.decodeUnknownSync(schema as Schema.Codec<unknown, unknown>, { onExcessProperty: "error" })(body)
     return { status: response.status, headers: response.headers, body: body as any }
   })
 
