@@ -3,9 +3,9 @@
  * API, admin listener (the leave), Mode A worker, view digest and process metrics, with telemetry
  * underneath so that the first lookup is already traced.
  */
-import type { HttpServer, HttpServerError } from "@effect/platform"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, Rendezvous } from "@miroir/peer-discovery"
 import { Duration, Layer, Option } from "effect"
+import type { HttpServer, HttpServerError } from "effect/http"
 import * as AdminServer from "./AdminApi/Server.js"
 import * as AppConfig from "./AppConfig.js"
 import * as ProbeServer from "./HttpApi/ProbeServer.js"

@@ -133,6 +133,12 @@ export const httpHeldRequests = Metric.gauge("miroir_http_held_requests", {
   description: "Requests the HTTP API holds now, waiting for their turn or being served, the probes aside"
 })
 
+/** Sets {@link httpOpenConnections} and {@link httpHeldRequests}, synchronously, as {@link countRefusal} counts. */
+export const countOpen = (connections: number, held: number): void => {
+  httpOpenConnections.updateUnsafe(connections, Context.empty())
+  httpHeldRequests.updateUnsafe(held, Context.empty())
+}
+
 /**
  * Why a `POST /hints` was refused before it reached discovery (so costing no lookup and no hint slot):
  * `content_type` (not `application/json`), `malformed` (not a hint), `source` (not from the pod it names

@@ -19,7 +19,7 @@
  * connection to come from.
  */
 import { isIP } from "node:net"
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, type PeerSet } from "@miroir/peer-discovery"
 import { Clock, Context, Data, Duration, Effect, Layer, Option, Ref, Semaphore } from "effect"
 import type { HttpClient } from "effect/http"

@@ -5,11 +5,11 @@
  * Telemetry.SHUTDOWN_FLUSH_TIMEOUT — and exits 0. Any other end — a bad value, a port in use, an address
  * not on this host, a defect — prints one line on stderr saying why, and exits 1.
  */
-import { HttpServer } from "@effect/platform"
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
 import { writeSync } from "node:fs"
 import { Duration, Effect, Layer, Option } from "effect"
+import { HttpServer } from "effect/http"
 import * as App from "./App.js"
 import * as AppConfig from "./AppConfig.js"
 import * as Logging from "./Logging.js"
@@ -58,10 +58,8 @@ const program = Effect.gen(function*() {
 }).pipe(
   // Every cause, defects included, not only typed errors: a defect used to exit 1 without a word.
   // Written synchronously: runMain exits right after, and a write to a pipe would be lost.
-  Effect.tapErrorCause((cause) =>
-    Effect.sync(() => Option.map(describeFailure(cause), (line) => writeSync(2, `${line}\n`)))
-  )
+  Effect.tapCause((cause) => Effect.sync(() => Option.map(describeFailure(cause), (line) => writeSync(2, `${line}\n`))))
 )
 
 /** Runs the pod service until a signal stops it; exits 1 with one line on stderr when it fails. */
-export const main = (): void => NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })
+export const main = (): void => NodeRuntime.runMain(program, { disableErrorReporting: true })

@@ -5,14 +5,12 @@
  * debug log line and nothing else: exports run in their own fibers.
  */
 import type { Server } from "node:http"
-import * as Metrics from "@effect/opentelemetry/Metrics"
-import * as OtlpMetrics from "@effect/opentelemetry/OtlpMetrics"
-import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
-import * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
+import * as OtelMetrics from "@effect/opentelemetry/OtelMetrics"
 import * as Resource from "@effect/opentelemetry/Resource"
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
 import { Data, Duration, Effect, Layer, Option } from "effect"
+import { OtlpMetrics, OtlpSerialization, OtlpTracer } from "effect/observability"
 import type * as AppConfig from "./AppConfig.js"
 import { makeSideServer } from "./internal/sideServer.js"
 import type * as TelemetryConfig from "./TelemetryConfig.js"
@@ -36,12 +34,12 @@ export class MetricsServerError extends Data.TaggedError("MetricsServerError")<{
  */
 const listenScoped = <E>(server: Server, host: string, port: number, onError: (cause: Error) => E) =>
   Effect.acquireRelease(
-    Effect.async<void, E>((resume) => {
+    Effect.callback<void, E>((resume) => {
       server.once("error", (cause) => resume(Effect.fail(onError(cause))))
       server.listen(port, host, () => resume(Effect.void))
     }),
     () =>
-      Effect.async<void>((resume) => {
+      Effect.callback<void>((resume) => {
         server.close(() => resume(Effect.void))
         server.closeAllConnections()
       })
@@ -57,7 +55,7 @@ export const prometheusLayer = (
   app: Pick<AppConfig.Settings, "httpHost" | "metricsPort">,
   telemetry: Pick<TelemetryConfig.Settings, "serviceName" | "resourceAttributes">
 ): Layer.Layer<never, MetricsServerError> =>
-  Layer.unwrapScoped(
+  Layer.unwrap(
     Effect.gen(function*() {
       const exporter = new PrometheusExporter({ preventServerStart: true })
       // Guarded like the API's port, with small limits: no flood of /metrics may cost the heap either.
@@ -72,7 +70,7 @@ export const prometheusLayer = (
       })
       yield* listenScoped(server, app.httpHost, app.metricsPort, (cause) =>
         new MetricsServerError({ address: `${app.httpHost}:${app.metricsPort}`, cause }))
-      return Metrics.layer(() =>
+      return OtelMetrics.layer(() =>
         exporter, { shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT })
     })
   ).pipe(

@@ -5,7 +5,8 @@
  * pod's SIGTERM) runs the leave when none completed, and not again when one did.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Ref, Scope, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Ref, Scope } from "effect"
+import { TestClock } from "effect/testing"
 import * as Leave from "../src/Leave.js"
 
 /** What one run of the procedure does: how long it takes and how it ends. */
@@ -28,14 +29,14 @@ const scripted = (script: ReadonlyArray<Step>) =>
   })
 
 describe("Leave", () => {
-  it.scoped("runs once for every caller that comes during a run, and a completed leave answers at once", () =>
+  it.effect("runs once for every caller that comes during a run, and a completed leave answers at once", () =>
     Effect.gen(function*() {
       const { procedure, runs } = yield* scripted(["left"])
       const service = yield* Leave.make(procedure)
-      const callers = yield* Effect.forEach([0, 1, 2], () => Effect.fork(service.leave))
+      const callers = yield* Effect.forEach([0, 1, 2], () => Effect.forkChild(service.leave))
       yield* TestClock.adjust(Duration.millis(500))
       // A latecomer joins the run under way.
-      const late = yield* Effect.fork(service.leave)
+      const late = yield* Effect.forkChild(service.leave)
       yield* TestClock.adjust(Duration.millis(500))
       for (const caller of [...callers, late]) {
         expect(yield* Fiber.join(caller)).toEqual({ result: "left", selfInDns: false })
@@ -46,36 +47,36 @@ describe("Leave", () => {
       expect(yield* Ref.get(runs)).toBe(1)
     }))
 
-  it.scoped("a leave that finds the pod listed is not spent: every caller hears `listed`, the next call runs again", () =>
+  it.effect("a leave that finds the pod listed is not spent: every caller hears `listed`, the next call runs again", () =>
     Effect.gen(function*() {
       const { procedure, runs } = yield* scripted(["listed", "listed", "left"])
       const service = yield* Leave.make(procedure)
-      const first = yield* Effect.forEach([0, 1], () => Effect.fork(service.leave))
+      const first = yield* Effect.forEach([0, 1], () => Effect.forkChild(service.leave))
       yield* TestClock.adjust(Duration.seconds(1))
       for (const caller of first) expect((yield* Fiber.join(caller)).result).toBe("listed")
       expect(yield* Ref.get(runs)).toBe(1)
       // A later preStop runs it again, and again finds the pod listed.
-      const second = yield* Effect.fork(service.leave)
+      const second = yield* Effect.forkChild(service.leave)
       yield* TestClock.adjust(Duration.seconds(1))
       expect((yield* Fiber.join(second)).result).toBe("listed")
       expect(yield* Ref.get(runs)).toBe(2)
       // DNS has dropped the pod by the third: it leaves, for good.
-      const third = yield* Effect.fork(service.leave)
+      const third = yield* Effect.forkChild(service.leave)
       yield* TestClock.adjust(Duration.seconds(1))
       expect((yield* Fiber.join(third)).result).toBe("left")
       expect(yield* service.leave).toEqual({ result: "left", selfInDns: false })
       expect(yield* Ref.get(runs)).toBe(3)
     }))
 
-  it.scoped("a caller that goes away does not stop the run: the next caller joins it", () =>
+  it.effect("a caller that goes away does not stop the run: the next caller joins it", () =>
     Effect.gen(function*() {
       const { procedure, runs } = yield* scripted(["left"])
       const service = yield* Leave.make(procedure)
       // The kubelet gives up on a hook (its grace period ran out) half-way through the run.
-      const hook = yield* Effect.fork(service.leave)
+      const hook = yield* Effect.forkChild(service.leave)
       yield* TestClock.adjust(Duration.millis(500))
       yield* Fiber.interrupt(hook)
-      const next = yield* Effect.fork(service.leave)
+      const next = yield* Effect.forkChild(service.leave)
       yield* TestClock.adjust(Duration.millis(500))
       expect((yield* Fiber.join(next)).result).toBe("left")
       expect(yield* Ref.get(runs)).toBe(1)
@@ -85,8 +86,8 @@ describe("Leave", () => {
     Effect.gen(function*() {
       const { procedure, runs } = yield* scripted(["left"])
       const scope = yield* Scope.make()
-      yield* Scope.extend(Leave.make(procedure), scope)
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* Scope.provide(Leave.make(procedure), scope)
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
       yield* TestClock.adjust(Duration.seconds(1))
       yield* Fiber.join(closing)
       expect(yield* Ref.get(runs)).toBe(1)
@@ -96,11 +97,11 @@ describe("Leave", () => {
     Effect.gen(function*() {
       const { procedure, runs } = yield* scripted(["listed", "left"])
       const scope = yield* Scope.make()
-      const service = yield* Scope.extend(Leave.make(procedure), scope)
-      const hook = yield* Effect.fork(service.leave)
+      const service = yield* Scope.provide(Leave.make(procedure), scope)
+      const hook = yield* Effect.forkChild(service.leave)
       yield* TestClock.adjust(Duration.seconds(1))
       expect((yield* Fiber.join(hook)).result).toBe("listed")
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
       yield* TestClock.adjust(Duration.seconds(1))
       yield* Fiber.join(closing)
       expect(yield* Ref.get(runs)).toBe(2)
@@ -110,11 +111,11 @@ describe("Leave", () => {
     Effect.gen(function*() {
       const { procedure, runs } = yield* scripted(["left"])
       const scope = yield* Scope.make()
-      const service = yield* Scope.extend(Leave.make(procedure), scope)
-      const hook = yield* Effect.fork(service.leave)
+      const service = yield* Scope.provide(Leave.make(procedure), scope)
+      const hook = yield* Effect.forkChild(service.leave)
       yield* TestClock.adjust(Duration.millis(500))
       // SIGTERM while the hook's leave runs: the finalizer waits for that run, and starts none of its own.
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
       yield* TestClock.adjust(Duration.millis(500))
       yield* Fiber.join(closing)
       expect((yield* Fiber.join(hook)).result).toBe("left")

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, PeerSet, Rendezvous } from "@miroir/peer-discovery"
-import { Context, Duration, Effect, Either, Layer, Metric, Option, Ref, TestClock } from "effect"
+import { Context, Duration, Effect, Layer, Metric, Option, Ref, Result } from "effect"
+import { TestClock } from "effect/testing"
 import * as AppMetrics from "../src/AppMetrics.js"
 import * as OwnershipAudit from "../src/OwnershipAudit.js"
 import * as OwnershipCache from "../src/OwnershipCache.js"
@@ -50,7 +51,7 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
           if (behaviour === undefined || behaviour === "down") {
             return yield* new PeerUnreachable({ peer, reason: "no answer within 1s" })
           }
-          if (behaviour === "dies") return yield* Effect.dieMessage("a bug in the client")
+          if (behaviour === "dies") return yield* Effect.die(new Error("a bug in the client"))
           return answerOf(behaviour, shards)
         })
     })
@@ -68,12 +69,12 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
     return { audit, setPeer, asked: Ref.get(asked) }
   })
 
-const gauge = (metric: Metric.Metric.Gauge<number>) => Effect.map(Metric.value(metric), (state) => state.value)
+const gauge = (metric: Metric.Gauge<number>) => Effect.map(Metric.value(metric), (state) => state.value)
 
 const lastReport = (state: OwnershipAudit.AuditState) => Option.getOrThrow(state.last)
 
 describe("OwnershipAudit.evaluate through one round", () => {
-  it.scoped("finds nothing when every pod agrees, and asks every peer once", () =>
+  it.effect("finds nothing when every pod agrees, and asks every peer once", () =>
     Effect.gen(function*() {
       const { asked, audit } = yield* setup(AUDITOR)
       const state = yield* audit.runOnce
@@ -101,7 +102,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(yield* gauge(AppMetrics.auditUnownedShards)).toBe(0)
     }))
 
-  it.scoped("a stale view that still holds a departed pod leaves that pod's shards unowned", () =>
+  it.effect("a stale view that still holds a departed pod leaves that pod's shards unowned", () =>
     Effect.gen(function*() {
       const { audit, setPeer } = yield* setup(AUDITOR)
       // OTHERS[0] still sees a pod that left: it does not claim the shards it would have taken from it.
@@ -119,7 +120,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(yield* gauge(AppMetrics.auditDistinctViews)).toBe(2)
     }))
 
-  it.scoped("a stale view that misses a new pod claims that pod's shards too: doubly owned, with both owners named", () =>
+  it.effect("a stale view that misses a new pod claims that pod's shards too: doubly owned, with both owners named", () =>
     Effect.gen(function*() {
       const { audit, setPeer } = yield* setup(AUDITOR)
       const stale = OTHERS[1]!
@@ -134,7 +135,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(report.views.distinct).toBe(2)
     }))
 
-  it.scoped("a peer that does not answer is named with the reason; its shards count as unknown, not unowned", () =>
+  it.effect("a peer that does not answer is named with the reason; its shards count as unknown, not unowned", () =>
     Effect.gen(function*() {
       const { audit, setPeer } = yield* setup(AUDITOR)
       yield* setPeer(OTHERS[0]!, "down")
@@ -147,7 +148,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(yield* gauge(AppMetrics.auditUnreachablePeers)).toBe(1)
     }))
 
-  it.scoped("a pod that does not recognise itself answers under another id: named, with the view it holds", () =>
+  it.effect("a pod that does not recognise itself answers under another id: named, with the view it holds", () =>
     Effect.gen(function*() {
       const { audit, setPeer } = yield* setup(AUDITOR)
       const lost = OTHERS[1]!
@@ -160,7 +161,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(yield* gauge(AppMetrics.auditIdentityMismatches)).toBe(1)
     }))
 
-  it.scoped("lists stay bounded while the counts stay complete", () =>
+  it.effect("lists stay bounded while the counts stay complete", () =>
     Effect.gen(function*() {
       const { audit, setPeer } = yield* setup(AUDITOR)
       // Every other pod sees only itself: it claims every shard.
@@ -172,7 +173,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(report.views.distinct).toBe(4)
     }))
 
-  it.scoped("a pod that is not the auditor says who is, and reports no findings in its gauges", () =>
+  it.effect("a pod that is not the auditor says who is, and reports no findings in its gauges", () =>
     Effect.gen(function*() {
       const { asked, audit } = yield* setup(OTHERS[0]!)
       const state = yield* audit.runOnce
@@ -185,7 +186,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
 })
 
 describe("the audit loop", () => {
-  it.scoped("audits every interval from one interval after the start, and survives a round that dies", () =>
+  it.effect("audits every interval from one interval after the start, and survives a round that dies", () =>
     Effect.gen(function*() {
       const interval = Duration.seconds(45)
       const { audit, setPeer } = yield* setup(AUDITOR, Option.some(interval))
@@ -213,7 +214,7 @@ describe("the audit loop", () => {
       expect(healed.ok).toBe(true)
     }))
 
-  it.scoped("does nothing when off", () =>
+  it.effect("does nothing when off", () =>
     Effect.gen(function*() {
       const { asked, audit } = yield* setup(AUDITOR)
       yield* TestClock.adjust(Duration.minutes(5))
@@ -231,8 +232,11 @@ describe("OwnershipAudit.evaluate", () => {
       at: new Date(0),
       durationMs: 1,
       outcomes: [
-        { peer: "a", answer: Either.right({ self: "a", peers: ["a", "b"], digest: "x", shards: 4, owned: [0, 2] }) },
-        { peer: "b", answer: Either.right({ self: "b", peers: ["a", "b"], digest: "x", shards: 8, owned: [1, 3, 5] }) }
+        { peer: "a", answer: Result.succeed({ self: "a", peers: ["a", "b"], digest: "x", shards: 4, owned: [0, 2] }) },
+        {
+          peer: "b",
+          answer: Result.succeed({ self: "b", peers: ["a", "b"], digest: "x", shards: 8, owned: [1, 3, 5] })
+        }
       ]
     })
     expect(report.unreachable.peers).toEqual([{ peer: "b", reason: "answered for 8 shards, not 4" }])

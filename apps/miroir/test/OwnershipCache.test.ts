@@ -8,7 +8,7 @@ const view = (n: number, offset = 0) =>
   Array.from({ length: n }, (_, i) => `10-244-${(i + offset) % 7}-${(i + offset) * 37 % 251}`).sort()
 
 describe("OwnershipCache", () => {
-  it.scoped("gives every shard the owner rendezvous hashing gives it", () =>
+  it.effect("gives every shard the owner rendezvous hashing gives it", () =>
     Effect.gen(function*() {
       const cache = yield* OwnershipCache.make
       const peers = view(24)
@@ -22,7 +22,7 @@ describe("OwnershipCache", () => {
       expect(OwnershipCache.ownedBy(owners, "not-a-peer")).toEqual([])
     }))
 
-  it.scoped("gives every shard its owner after each change of membership, starting from the view before", () =>
+  it.effect("gives every shard its owner after each change of membership, starting from the view before", () =>
     Effect.gen(function*() {
       const cache = yield* OwnershipCache.make
       // A rolling update: one in, then one out, and a larger change that is computed in full.
@@ -35,7 +35,7 @@ describe("OwnershipCache", () => {
       }
     }))
 
-  it.scoped("computes once for callers that ask at the same time or later, and again for another view or count", () =>
+  it.effect("computes once for callers that ask at the same time or later, and again for another view or count", () =>
     Effect.gen(function*() {
       const cache = yield* OwnershipCache.make
       const peers = view(50)
@@ -52,7 +52,7 @@ describe("OwnershipCache", () => {
       expect(yield* cache.computations).toBe(3)
     }))
 
-  it.scoped("keeps the most recently used entries only", () =>
+  it.effect("keeps the most recently used entries only", () =>
     Effect.gen(function*() {
       const cache = yield* OwnershipCache.make
       const peers = view(8)
@@ -85,13 +85,13 @@ describe("OwnershipCache", () => {
       expect(turns).toBeGreaterThanOrEqual(Math.floor((65_536 * 300) / 100_000) - 1)
     }))
 
-  it.scoped("a caller that gives up does not stop the computation the others wait for", () =>
+  it.effect("a caller that gives up does not stop the computation the others wait for", () =>
     Effect.gen(function*() {
       const cache = yield* OwnershipCache.make
       const peers = view(100)
-      const first = yield* Effect.fork(cache.owners(peers, 20_000))
-      const second = yield* Effect.fork(cache.owners(peers, 20_000))
-      yield* Effect.yieldNow()
+      const first = yield* Effect.forkChild(cache.owners(peers, 20_000))
+      const second = yield* Effect.forkChild(cache.owners(peers, 20_000))
+      yield* Effect.yieldNow
       yield* Fiber.interrupt(first)
       const owners = yield* Fiber.join(second)
       expect(owners.shards).toBe(20_000)

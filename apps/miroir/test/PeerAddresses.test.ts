@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { Context, Effect, Either, Layer, Option } from "effect"
-import { TestClock } from "effect"
+import { Context, Effect, Layer, Option, Result } from "effect"
+import { TestClock } from "effect/testing"
 import * as AppConfig from "../src/AppConfig.js"
 import { parseAddressTwin } from "../src/internal/addressTwin.js"
 import * as PeerAddresses from "../src/PeerAddresses.js"
@@ -54,7 +54,7 @@ const addresses = (ids: ReadonlyArray<string>, twin?: string) =>
     const settings = podSettings("10.0.0.1", 0)
     const app = {
       ...settings.app,
-      peerAddressTwin: twin === undefined ? Option.none() : Option.some(Either.getOrThrow(parseAddressTwin(twin)))
+      peerAddressTwin: twin === undefined ? Option.none() : Option.some(Result.getOrThrow(parseAddressTwin(twin)))
     }
     const context = yield* Layer.build(
       PeerAddresses.layer.pipe(
@@ -75,7 +75,7 @@ const addresses = (ids: ReadonlyArray<string>, twin?: string) =>
 const id = PeerId.PeerId
 
 describe("PeerAddresses.senderOf, a Deployment (dashed-IP ids)", () => {
-  it.scoped("a hint is from the pod it names, from a peer of the view, or from nobody known", () =>
+  it.effect("a hint is from the pod it names, from a peer of the view, or from nobody known", () =>
     Effect.gen(function*() {
       const { dns, service } = yield* addresses(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
       const lookups = yield* dns.lookups()
@@ -93,7 +93,7 @@ describe("PeerAddresses.senderOf, a Deployment (dashed-IP ids)", () => {
       expect(yield* dns.lookups()).toBe(lookups)
     }))
 
-  it.scoped("under MIROIR_PEER_ADDRESS_TWIN, a peer's connection comes from its twin", () =>
+  it.effect("under MIROIR_PEER_ADDRESS_TWIN, a peer's connection comes from its twin", () =>
     Effect.gen(function*() {
       const { service } = yield* addresses(["10-0-0-1", "10-0-0-2"], "10.0.0.0/24=127.0.3.0/24")
       expect(yield* service.senderOf(id("10-0-0-2"), "127.0.3.2")).toBe("named")
@@ -104,7 +104,7 @@ describe("PeerAddresses.senderOf, a Deployment (dashed-IP ids)", () => {
 })
 
 describe("PeerAddresses, a StatefulSet (hostname ids)", () => {
-  it.scoped("takes hostnames' addresses from the SRV answer and keeps them while they stay, DNS's drop notwithstanding", () =>
+  it.effect("takes hostnames' addresses from the SRV answer and keeps them while they stay, DNS's drop notwithstanding", () =>
     Effect.gen(function*() {
       const { discovery, dns, service } = yield* addresses([])
       yield* dns.setAddresses(`miroir-1.${DOMAIN}`, ["10.0.0.11"])
@@ -121,7 +121,7 @@ describe("PeerAddresses, a StatefulSet (hostname ids)", () => {
       expect(yield* dns.lookups(`miroir-2.${DOMAIN}`)).toBe(0)
     }))
 
-  it.scoped("looks a hostname up for the audit when the answer gave no address for it", () =>
+  it.effect("looks a hostname up for the audit when the answer gave no address for it", () =>
     Effect.gen(function*() {
       const { discovery, dns, service } = yield* addresses([])
       yield* dns.setSrv(SRV_NAME, [{ ...srv(["miroir-1"])[0]!, addresses: [] }])
@@ -131,7 +131,7 @@ describe("PeerAddresses, a StatefulSet (hostname ids)", () => {
       expect(yield* dns.lookups(`miroir-1.${DOMAIN}`)).toBe(1)
     }))
 
-  it.scoped("looks up a hostname outside the view for its hint, at most one per 100 ms, and keeps the answer", () =>
+  it.effect("looks up a hostname outside the view for its hint, at most one per 100 ms, and keeps the answer", () =>
     Effect.gen(function*() {
       const { discovery, dns, service } = yield* addresses([])
       yield* dns.setAddresses(`miroir-1.${DOMAIN}`, ["10.0.0.11"])

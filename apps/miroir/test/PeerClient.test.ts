@@ -2,10 +2,10 @@
  * How the audit asks a peer: at the address PeerAddresses gives (the address in a dashed-IP id, what a
  * hostname resolves to, twins under a harness), nothing guessed for any other id, and why it failed.
  */
-import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { Context, Effect, Either, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option, Result } from "effect"
+import { HttpClient, HttpClientResponse } from "effect/http"
 import * as AppConfig from "../src/AppConfig.js"
 import { parseAddressTwin } from "../src/internal/addressTwin.js"
 import * as PeerAddresses from "../src/PeerAddresses.js"
@@ -29,7 +29,7 @@ describe("PeerClient.make", () => {
       const dnsContext = yield* Layer.build(DnsResolver.layerTest)
       const app = {
         ...podSettings("10.0.0.1", 0).app,
-        peerAddressTwin: twin === undefined ? Option.none() : Option.some(Either.getOrThrow(parseAddressTwin(twin)))
+        peerAddressTwin: twin === undefined ? Option.none() : Option.some(Result.getOrThrow(parseAddressTwin(twin)))
       }
       const addresses = yield* Layer.build(
         PeerAddresses.layer.pipe(
@@ -45,7 +45,7 @@ describe("PeerClient.make", () => {
       return { service, urls, dns: Context.get(dnsContext, DnsResolver.DnsResolverTest) }
     })
 
-  it.scoped("asks a Deployment pod at the address in its id, on the pods' port", () =>
+  it.effect("asks a Deployment pod at the address in its id, on the pods' port", () =>
     Effect.gen(function*() {
       const { service, urls } = yield* client(() => Response.json(answer))
       expect(yield* service.ownership("10-0-0-2", 4)).toEqual(answer)
@@ -54,7 +54,7 @@ describe("PeerClient.make", () => {
       expect(urls[1]).toBe("http://[fd00::1]:7700/ownership?shards=4")
     }))
 
-  it.scoped("asks a StatefulSet pod at the address its hostname resolves to under the Service", () =>
+  it.effect("asks a StatefulSet pod at the address its hostname resolves to under the Service", () =>
     Effect.gen(function*() {
       const { dns, service, urls } = yield* client(() => Response.json({ ...answer, self: "miroir-0", extra: true }))
       yield* dns.setAddresses(`miroir-0.${domain}`, ["10.0.0.7"])
@@ -62,7 +62,7 @@ describe("PeerClient.make", () => {
       expect(urls).toEqual(["http://10.0.0.7:7700/ownership?shards=4"])
     }))
 
-  it.scoped("says why a peer could not be asked: an id that resolves to nothing, an HTTP error, a bad answer", () =>
+  it.effect("says why a peer could not be asked: an id that resolves to nothing, an HTTP error, a bad answer", () =>
     Effect.gen(function*() {
       const { service } = yield* client((url) =>
         url.hostname === "10.0.0.3" ? new Response("busy", { status: 503 }) : Response.json({ self: 1 })
@@ -73,7 +73,7 @@ describe("PeerClient.make", () => {
       expect(yield* reason("10-0-0-4")).toMatch(/^unexpected answer from 10\.0\.0\.4: /)
     }))
 
-  it.scoped("asks a peer at the twin of its address under MIROIR_PEER_ADDRESS_TWIN, ids and hostnames alike", () =>
+  it.effect("asks a peer at the twin of its address under MIROIR_PEER_ADDRESS_TWIN, ids and hostnames alike", () =>
     Effect.gen(function*() {
       const { dns, service, urls } = yield* client(() => Response.json(answer), "198.51.100.0/24=127.0.2.0/24")
       yield* service.ownership("198-51-100-7", 4)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, TestClock } from "effect"
+import { Effect, Layer, Metric } from "effect"
+import { TestClock } from "effect/testing"
 import * as ProcessMetrics from "../src/ProcessMetrics.js"
 
 /** Spends about `ms` of CPU time on this thread. */
@@ -12,7 +13,7 @@ const spin = (ms: number) =>
   })
 
 describe("ProcessMetrics", () => {
-  it.scoped("counts the process's CPU seconds as a counter that follows process.cpuUsage()", () =>
+  it.effect("counts the process's CPU seconds as a counter that follows process.cpuUsage()", () =>
     Effect.gen(function*() {
       yield* Layer.build(ProcessMetrics.layer)
       const first = (yield* Metric.value(ProcessMetrics.cpuSeconds)).count

@@ -1,15 +1,18 @@
 /** The gate of GET /ownership: a few at once, a bounded queue, then Busy at once; a bounded wait. */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Either, Fiber, TestClock } from "effect"
+import { Deferred, Duration, Effect, Fiber, Result } from "effect"
+import { TestClock } from "effect/testing"
 import * as RequestGate from "../src/RequestGate.js"
 
 /** Lets the fibers run, macrotasks included (a request that gets its turn first gives the event loop one). */
-const settle = Effect.repeatN(Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve))), 5)
+const settle = Effect.repeat(Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve))), {
+  times: 5
+})
 
 const limits: RequestGate.Limits = { concurrency: 2, queue: 3, maxWait: Duration.seconds(5) }
 
 describe("RequestGate", () => {
-  it.scoped("serves `concurrency` at once, queues `queue` more, refuses the rest at once", () =>
+  it.effect("serves `concurrency` at once, queues `queue` more, refuses the rest at once", () =>
     Effect.gen(function*() {
       const gate = yield* RequestGate.make(limits)
       const release = yield* Deferred.make<void>()
@@ -22,13 +25,13 @@ describe("RequestGate", () => {
         running--
         return "served"
       })
-      const admitted = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.fork(gate.run(work)))
+      const admitted = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.forkChild(gate.run(work)))
       yield* settle
       expect(yield* gate.admitted).toBe(5)
       expect(running).toBe(2)
-      const refused = yield* Effect.either(gate.run(work))
-      expect(Either.isLeft(refused) && refused.left).toMatchObject({ _tag: "Busy", reason: "queue-full" })
-      expect(Either.isLeft(refused) && refused.left.message).toContain("2 requests in progress and 3 waiting")
+      const refused = yield* Effect.result(gate.run(work))
+      expect(Result.isFailure(refused) && refused.failure).toMatchObject({ _tag: "Busy", reason: "queue-full" })
+      expect(Result.isFailure(refused) && refused.failure.message).toContain("2 requests in progress and 3 waiting")
       yield* Deferred.succeed(release, undefined)
       const results = yield* Effect.forEach(admitted, Fiber.join)
       expect(results).toEqual(Array(5).fill("served"))
@@ -36,20 +39,20 @@ describe("RequestGate", () => {
       expect(yield* gate.admitted).toBe(0)
     }))
 
-  it.scoped("refuses a request that waited and was served longer than maxWait, and frees its place", () =>
+  it.effect("refuses a request that waited and was served longer than maxWait, and frees its place", () =>
     Effect.gen(function*() {
       const gate = yield* RequestGate.make(limits)
-      const slow = yield* Effect.fork(Effect.either(gate.run(Effect.never)))
+      const slow = yield* Effect.forkChild(Effect.result(gate.run(Effect.never)))
       yield* TestClock.adjust(Duration.seconds(5))
       const result = yield* Fiber.join(slow)
-      expect(Either.isLeft(result) && result.left).toMatchObject({ _tag: "Busy", reason: "timeout" })
+      expect(Result.isFailure(result) && result.failure).toMatchObject({ _tag: "Busy", reason: "timeout" })
       expect(yield* gate.admitted).toBe(0)
     }))
 
-  it.scoped("an interrupted request (a client gone) frees its place", () =>
+  it.effect("an interrupted request (a client gone) frees its place", () =>
     Effect.gen(function*() {
       const gate = yield* RequestGate.make(limits)
-      const fibers = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.fork(gate.run(Effect.never)))
+      const fibers = yield* Effect.forEach(Array.from({ length: 5 }), () => Effect.forkChild(gate.run(Effect.never)))
       yield* settle
       expect(yield* gate.admitted).toBe(5)
       yield* Effect.forEach(fibers, Fiber.interrupt)

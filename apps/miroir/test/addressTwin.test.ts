@@ -3,37 +3,40 @@
  * the variable and what was wrong), unset by default, and applied to IPv4 addresses of its prefix only.
  */
 import { describe, expect, it } from "vitest"
-import { ConfigProvider, Effect, Either, Option } from "effect"
+import { ConfigProvider, Effect, Result, Option } from "effect"
 import * as AppConfig from "../src/AppConfig.js"
 import { formatAddressTwin, parseAddressTwin, reachedAt } from "../src/internal/addressTwin.js"
 
 const load = (value: string | undefined) =>
-  Effect.runSync(Effect.either(AppConfig.load.pipe(
-    Effect.withConfigProvider(
-      ConfigProvider.fromMap(new Map(value === undefined ? [] : [["MIROIR_PEER_ADDRESS_TWIN", value]]))
+  Effect.runSync(Effect.result(AppConfig.load.pipe(
+    Effect.provideService(
+      ConfigProvider.ConfigProvider,
+      ConfigProvider.fromUnknown(value === undefined ? {} : { MIROIR_PEER_ADDRESS_TWIN: value }, {
+        preserveEmptyStrings: true
+      })
     )
   )))
 
-const twin = (text: string) => Option.some(Either.getOrThrow(parseAddressTwin(text)))
+const twin = (text: string) => Option.some(Result.getOrThrow(parseAddressTwin(text)))
 
 describe("MIROIR_PEER_ADDRESS_TWIN", () => {
   it("is unset by default (and when blank): addresses are used as they are", () => {
-    expect(Either.getOrThrow(load(undefined)).peerAddressTwin).toEqual(Option.none())
-    expect(Either.getOrThrow(load("  ")).peerAddressTwin).toEqual(Option.none())
+    expect(Result.getOrThrow(load(undefined)).peerAddressTwin).toEqual(Option.none())
+    expect(Result.getOrThrow(load("  ")).peerAddressTwin).toEqual(Option.none())
   })
 
   it("reads two prefixes of the same length, blanks around them ignored", () => {
-    expect(Either.getOrThrow(load("198.51.100.0/24=127.0.2.0/24")).peerAddressTwin).toEqual(
+    expect(Result.getOrThrow(load("198.51.100.0/24=127.0.2.0/24")).peerAddressTwin).toEqual(
       Option.some({ from: 0xc633_6400, to: 0x7f00_0200, prefixLength: 24 })
     )
-    expect(Either.getOrThrow(load(" 10.244.0.0/16 = 127.1.0.0/16 ")).peerAddressTwin).toEqual(
+    expect(Result.getOrThrow(load(" 10.244.0.0/16 = 127.1.0.0/16 ")).peerAddressTwin).toEqual(
       Option.some({ from: 0x0af4_0000, to: 0x7f01_0000, prefixLength: 16 })
     )
   })
 
   it("is written back as it was read, for the pod's start-up warning", () => {
     for (const text of ["198.51.100.0/24=127.0.2.0/24", "10.244.0.0/14=127.8.0.0/14", "192.0.2.5/32=127.0.0.9/32"]) {
-      expect(formatAddressTwin(Either.getOrThrow(parseAddressTwin(text)))).toBe(text)
+      expect(formatAddressTwin(Result.getOrThrow(parseAddressTwin(text)))).toBe(text)
     }
   })
 
@@ -53,9 +56,9 @@ describe("MIROIR_PEER_ADDRESS_TWIN", () => {
     ]
     for (const [bad, wrong] of cases) {
       const result = load(bad)
-      expect(Either.isLeft(result), bad).toBe(true)
-      if (Either.isLeft(result)) {
-        expect(result.left.message, bad).toBe(
+      expect(Result.isFailure(result), bad).toBe(true)
+      if (Result.isFailure(result)) {
+        expect(result.failure.message, bad).toBe(
           `invalid configuration: MIROIR_PEER_ADDRESS_TWIN=${JSON.stringify(bad)}: expected two IPv4 prefixes of `
             + `the same length, as pod network=where it is reached, such as 198.51.100.0/24=127.0.2.0/24 (${wrong})`
         )

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { createServer, type Server } from "node:http"
 import { chunks, exchange } from "@miroir/test-support/floods"
-import { Effect, Exit, Option } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import * as BoundedBody from "../src/internal/boundedBody.js"
 
 const HOST = "127.18.1.1"
@@ -19,7 +19,7 @@ const serve = (max: number) =>
         const answer = Exit.match(exit, {
           onSuccess: (body) => ({ status: 200, text: `read ${body.byteLength}` }),
           onFailure: (cause) => {
-            const error = cause._tag === "Fail" ? cause.error : undefined
+            const error = Option.getOrUndefined(Cause.findErrorOption(cause))
             return error?._tag === "BodyTooLarge"
               ? { status: 413, text: `too large${Option.isSome(error.declared) ? ` (${error.declared.value})` : ""}` }
               : { status: 400, text: "not received" }

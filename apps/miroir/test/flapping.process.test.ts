@@ -65,7 +65,7 @@ describe("pods against a DNS server that flaps between the whole set and part of
       const metrics = await (await fetch(pod.metricsUrl)).text()
       return {
         peers: (await ask(pod.url, (api) => api.peers.peers())).peers,
-        owned: (await ask(pod.url, (api) => api.ownership.ownership({ urlParams: {} }))).owned,
+        owned: (await ask(pod.url, (api) => api.ownership.ownership({ query: {} }))).owned,
         changes: metricValue(metrics, "miroir_peer_membership_changes_total") ?? 0,
         podCount: metricValue(metrics, "miroir_peer_pod_count"),
         ownedCount: metricValue(metrics, "miroir_owned_shards_count"),

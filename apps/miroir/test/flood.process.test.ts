@@ -53,7 +53,7 @@ const probeWhile = async (url: string, until: Promise<unknown>) => {
   const probes: Array<{ status: number; ms: number }> = []
   while (!done || probes.length < 2) {
     const started = performance.now()
-    const status = await ask(url, (api) => api.probes.healthz({ withResponse: true })).then(
+    const status = await ask(url, (api) => api.probes.healthz({ responseMode: "decoded-and-response" })).then(
       ([, response]) => response.status,
       () => 0
     )

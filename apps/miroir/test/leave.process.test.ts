@@ -28,7 +28,7 @@ describe("`miroir leave` (the preStop exec) between pod processes (R = 30 s)", (
   const pods = new Map<string, Pod>()
 
   const owned = async (ip: string) =>
-    (await ask(pods.get(ip)!.url, (api) => api.ownership.ownership({ urlParams: { shards: SHARDS } }))).owned
+    (await ask(pods.get(ip)!.url, (api) => api.ownership.ownership({ query: { shards: SHARDS } }))).owned
   const leftHints = async (ip: string) => {
     const text = await (await fetch(pods.get(ip)!.metricsUrl)).text()
     return ["following", "pending", "agreed", "full"].reduce(

@@ -30,7 +30,7 @@ describe("the leave is the pod's own (pod processes, R = 30 s)", () => {
   const pods = new Map<string, Pod>()
 
   const owned = async (ip: string) =>
-    (await ask(pods.get(ip)!.url, (api) => api.ownership.ownership({ urlParams: { shards: SHARDS } }))).owned
+    (await ask(pods.get(ip)!.url, (api) => api.ownership.ownership({ query: { shards: SHARDS } }))).owned
   /** The `left` hints a pod received, whatever became of them. */
   const leftHints = async (ip: string) => {
     const text = await (await fetch(pods.get(ip)!.metricsUrl)).text()

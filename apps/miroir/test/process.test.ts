@@ -43,7 +43,7 @@ describe("pod processes against unbound", () => {
 
   it("the pods own a disjoint cover of the shards, and /metrics agrees with /peers and /ownership", async () => {
     const owned = await Promise.all(
-      pods.map((pod) => ask(pod.url, (api) => api.ownership.ownership({ urlParams: {} })))
+      pods.map((pod) => ask(pod.url, (api) => api.ownership.ownership({ query: {} })))
     )
     const all = owned.flatMap((body) => body.owned as Array<number>).sort((a, b) => a - b)
     expect(all).toEqual(Array.from({ length: 32 }, (_, i) => i))

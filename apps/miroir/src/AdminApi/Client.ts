@@ -4,8 +4,8 @@
  * pods they started. Every answer is decoded by the contract's Schemas, errors included (a 400 fails with
  * the pod API's BadRequest).
  */
-import { HttpApiClient } from "@effect/platform"
 import type { Effect } from "effect"
+import { HttpApiClient } from "effect/http-api"
 import { AdminApi } from "./Contract.js"
 
 export { baseUrl } from "../internal/adminListener.js"
@@ -13,5 +13,5 @@ export { baseUrl } from "../internal/adminListener.js"
 /** The client of the admin listener at `url` ({@link baseUrl}), over the HttpClient in context. */
 export const make = (url: string) => HttpApiClient.make(AdminApi, { baseUrl: url })
 
-/** The client: `lifecycle.leave({ urlParams: { delay } })`. */
-export type Client = Effect.Effect.Success<ReturnType<typeof make>>
+/** The client: `lifecycle.leave({ query: { delay } })`. */
+export type Client = Effect.Success<ReturnType<typeof make>>

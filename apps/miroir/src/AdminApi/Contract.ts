@@ -8,8 +8,8 @@
  * the network-facing port anyone could start it, a browser's `<img>` included (issue 18). Its errors are
  * the pod API's, so that both answer alike. This module imports neither the server nor the client.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
-import { Duration, ParseResult, Schema } from "effect"
+import { Duration, Effect, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
 import { BadRequest, MethodNotAllowed, NotFound } from "../HttpApi/Contract.js"
 import { delayMillis, LEAVE_DELAY_EXPECTED, MAX_LEAVE_DELAY_SECONDS } from "../internal/leaveDelay.js"
 
@@ -21,7 +21,7 @@ import { delayMillis, LEAVE_DELAY_EXPECTED, MAX_LEAVE_DELAY_SECONDS } from "../i
  * See Leave.ts.
  */
 export const LeaveAnswer = Schema.Struct({
-  result: Schema.Literal("left", "listed", "off"),
+  result: Schema.Literals(["left", "listed", "off"]),
   /** Whether DNS listed this pod when the leave ended. */
   selfInDns: Schema.Boolean,
   /** Milliseconds from the request to the answer: at least the delay. */
@@ -35,16 +35,20 @@ export const LeaveAnswer = Schema.Struct({
  * what a 400 says, after the parameter's name and before the value received (`delay must be a duration
  * such as 5s or 500ms, from 0s to 3600s, got "soon"`).
  */
-export const LeaveDelay = Schema.transformOrFail(Schema.String, Schema.DurationFromSelf, {
-  strict: true,
-  decode: (text, _, ast) => {
-    const millis = delayMillis(text)
-    return millis === undefined
-      ? ParseResult.fail(new ParseResult.Type(ast, text))
-      : ParseResult.succeed(Duration.millis(millis))
-  },
-  encode: (delay) => ParseResult.succeed(`${Math.round(Duration.toMillis(delay))}ms`)
-}).pipe(Schema.annotations({ message: () => ({ message: LEAVE_DELAY_EXPECTED, override: true }) }))
+export const LeaveDelay = Schema.String.pipe(
+  Schema.decodeTo(
+    Schema.Duration,
+    SchemaTransformation.transformEffect({
+      decode: (text, options) => {
+        const millis = delayMillis(text)
+        return millis === undefined
+          ? Effect.fail(new SchemaIssue.InvalidValue({ message: LEAVE_DELAY_EXPECTED }, text, options))
+          : Effect.succeed(Duration.millis(millis))
+      },
+      encode: (delay) => Effect.succeed(`${Math.round(Duration.toMillis(delay))}ms`)
+    })
+  )
+).annotate({ message: LEAVE_DELAY_EXPECTED })
 
 export { MAX_LEAVE_DELAY_SECONDS }
 
@@ -56,25 +60,31 @@ export { MAX_LEAVE_DELAY_SECONDS }
  */
 export class LeaveGroup extends HttpApiGroup.make("lifecycle")
   .add(
-    HttpApiEndpoint.post("leave", "/leave")
-      .setUrlParams(Schema.Struct({
+    HttpApiEndpoint.post("leave", "/leave", {
+      query: {
         /** Default: `0s`, an answer as soon as the leave is over. */
-        delay: Schema.optional(LeaveDelay)
-      }))
-      .addSuccess(LeaveAnswer)
-      .addError(BadRequest)
+        delay: Schema.optionalKey(LeaveDelay)
+      },
+      success: LeaveAnswer,
+      error: BadRequest
+    })
   )
 {}
 
 /**
- * The admin API. Like the pod API, a parameter that does not decode gets a {@link BadRequest} naming it,
- * another path a {@link NotFound}, another method a {@link MethodNotAllowed}; nothing is refused as busy.
+ * The errors any request to the admin listener may get (a middleware of the API, so that the client decodes
+ * them on every endpoint): like the pod API, a parameter that does not decode gets a {@link BadRequest}
+ * naming it, another path a {@link NotFound}, another method a {@link MethodNotAllowed}; nothing is refused
+ * as busy. The server's implementation is AdminApi/Server.ts's.
  */
+export class AdminErrors extends HttpApiMiddleware.Service<AdminErrors>()("@miroir/miroir/AdminApi/AdminErrors", {
+  error: [NotFound, MethodNotAllowed, BadRequest]
+}) {}
+
+/** The admin API: its one group, and the errors of {@link AdminErrors} on every endpoint. */
 export class AdminApi extends HttpApi.make("miroir-admin")
   .add(LeaveGroup)
-  .addError(NotFound)
-  .addError(MethodNotAllowed)
-  .addError(BadRequest)
+  .middleware(AdminErrors)
 {}
 
 /** The method each served path answers, from the declaration. */

@@ -5,14 +5,16 @@
  * gated like the pod API: no flood from outside can reach it, and the hook it answers must be neither
  * delayed nor refused (the kubelet would then send SIGTERM without the delay).
  */
-import { HttpApiBuilder, HttpMiddleware, HttpServerError } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
 import { createServer } from "node:http"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Clock, Data, Duration, Effect, Layer } from "effect"
+import { HttpRouter } from "effect/http"
+import { HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
 import type { Settings } from "../AppConfig.js"
-import { refuse } from "../HttpApi/Server.js"
+import { badRequestOf, closeAtShutdown, refuse, untraced } from "../HttpApi/Server.js"
+import { LEAVE_DELAY_EXPECTED } from "../internal/leaveDelay.js"
 import { Leave } from "../Leave.js"
-import { AdminApi, methods, paths } from "./Contract.js"
+import { AdminApi, AdminErrors, methods, paths } from "./Contract.js"
 
 /**
  * `POST /leave?delay=…`: the preStop hook's request, as termination starts. Starts this pod's leave (or
@@ -25,9 +27,9 @@ const leaveGroup = HttpApiBuilder.group(
   AdminApi,
   "lifecycle",
   (handlers) =>
-    handlers.handle("leave", ({ urlParams }) =>
+    handlers.handle("leave", ({ query }) =>
       Effect.gen(function*() {
-        const delay = urlParams.delay ?? Duration.zero
+        const delay = query.delay ?? Duration.zero
         const started = yield* Clock.currentTimeMillis
         yield* Effect.logInfo("leave requested (admin listener)").pipe(
           Effect.annotateLogs({ delay: Duration.format(delay) })
@@ -50,43 +52,40 @@ export class AdminListenError extends Data.TaggedError("AdminListenError")<{
   }
 }
 
+/** The routes of the admin API, with the pod API's refusals (JSON 400, 404, 405) for its own paths. */
+const routes = Layer.mergeAll(HttpApiBuilder.layer(AdminApi), refuse(methods, paths)).pipe(
+  Layer.provide(leaveGroup),
+  Layer.provide(HttpApiMiddleware.layerSchemaErrorTransform(AdminErrors, badRequestOf({ delay: LEAVE_DELAY_EXPECTED })))
+)
+
 /**
  * The admin listener: the admin API served on `MIROIR_ADMIN_HOST:MIROIR_ADMIN_PORT`, over the pod's
  * {@link Leave}. At shutdown open connections are dropped: a hook still waiting for its delay must not
- * hold the process.
- *
- * Built with a memo map of its own (`Layer.fresh`): HttpApiBuilder keeps an API's routes and middleware
- * in services made by layers every API shares (its `Router` and `Middleware`), so that in the pod's layer
- * graph the admin API and the pod API would fill one router, and `POST /leave` would be served on the
- * network-facing port too.
+ * hold the process. Its routes live in a router of their own (HttpRouter.serve builds one per server), so
+ * that `POST /leave` is never served on the network-facing port.
  */
 export const layer = (
   settings: Pick<Settings, "adminHost" | "adminPort">
 ): Layer.Layer<never, AdminListenError, Leave> =>
-  Layer.unwrapEffect(Effect.sync(() => {
+  Layer.unwrap(Effect.sync(() => {
     const server = createServer()
-    const closeAtShutdown = Layer.scopedDiscard(Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        server.close()
-        server.closeAllConnections()
-      })
-    ))
-    const listening = closeAtShutdown.pipe(
-      Layer.provideMerge(NodeHttpServer.layer(() => server, { port: settings.adminPort, host: settings.adminHost })),
-      Layer.catchAll((error) =>
-        Layer.fail(
-          new AdminListenError({
-            address: `${settings.adminHost}:${settings.adminPort}`,
-            cause: error instanceof HttpServerError.ServeError ? error.cause : error
-          })
+    const listening = Layer.effectContext(
+      Layer.build(
+        closeAtShutdown(server).pipe(
+          Layer.provideMerge(NodeHttpServer.layer(() => server, {
+            port: settings.adminPort,
+            host: settings.adminHost,
+            disablePreemptiveShutdown: true
+          }))
+        )
+      ).pipe(
+        Effect.mapError((error) =>
+          new AdminListenError({ address: `${settings.adminHost}:${settings.adminPort}`, cause: error.cause })
         )
       )
     )
-    return HttpApiBuilder.serve().pipe(
-      Layer.provide(HttpApiBuilder.middleware(AdminApi, refuse(methods, paths))),
-      Layer.provide(HttpApiBuilder.api(AdminApi).pipe(Layer.provide(leaveGroup))),
-      HttpMiddleware.withTracerDisabledWhen(() => true),
-      Layer.provide(listening),
-      Layer.fresh
+    return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
+      Layer.provide(untraced),
+      Layer.provide(listening)
     )
   }))

@@ -46,13 +46,13 @@ const notFound = Buffer.from(JSON.stringify(
  * the port is unset. Build it once the API's server listens, so that readiness is not answered before.
  */
 export const layer = (
-  settings: Pick<AppConfig["Type"], "httpHost" | "probePort">
+  settings: Pick<AppConfig["Service"], "httpHost" | "probePort">
 ): Layer.Layer<never, ProbeServerError> =>
   Option.match(settings.probePort, {
     onNone: () => Layer.empty,
     onSome: (port) =>
-      Layer.scopedDiscard(Effect.acquireRelease(
-        Effect.async<GuardedServer, ProbeServerError>((resume) => {
+      Layer.effectDiscard(Effect.acquireRelease(
+        Effect.callback<GuardedServer, ProbeServerError>((resume) => {
           // Anything but the probes: a 404 naming them.
           const server = makeSideServer(probeAnswers, (_request, response) => {
             response.writeHead(404, { "content-type": "application/json", "content-length": notFound.byteLength })
@@ -69,7 +69,7 @@ export const layer = (
         }),
         // Open connections dropped too: an idle keep-alive one would hold the shutdown for seconds.
         (server) =>
-          Effect.async<void>((resume) => {
+          Effect.callback<void>((resume) => {
             server.close(() => resume(Effect.void))
             server.closeAllConnections()
           })

@@ -14,18 +14,13 @@
  * quote at most 64 characters of what they refuse. Nothing here starts the pod's leave: only the admin
  * listener on its loopback does (AdminApi/Server.ts).
  */
-import {
-  HttpApiBuilder,
-  HttpApiError,
-  type HttpApp,
-  HttpMiddleware,
-  HttpServerError,
-  HttpServerRequest,
-  HttpServerResponse
-} from "@effect/platform"
-import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
+import type { IncomingMessage, Server } from "node:http"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
-import { Cause, Duration, Effect, Layer, Metric, Option, Schema } from "effect"
+import { Duration, Effect, Layer, Metric, Option, Schema, SchemaIssue } from "effect"
+import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { type HttpApiError, HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
 import { AppConfig } from "../AppConfig.js"
 import * as AppMetrics from "../AppMetrics.js"
 import * as BoundedBody from "../internal/boundedBody.js"
@@ -48,6 +43,8 @@ import {
   paths,
   PayloadTooLarge,
   PodApi,
+  PodErrors,
+  SHARDS_EXPECTED,
   UnsupportedMediaType
 } from "./Contract.js"
 import * as Limits from "./Limits.js"
@@ -128,9 +125,9 @@ const ownershipGroup = HttpApiBuilder.group(PodApi, "ownership", (handlers) =>
   handlers
     // The answer is the cached JSON bytes (see ownershipBytes), and a refusal carries `Retry-After`: both
     // are responses built here rather than values the builder would encode.
-    .handle("ownership", ({ urlParams }) =>
+    .handle("ownership", ({ query }) =>
       Effect.gen(function*() {
-        const shards = urlParams.shards ?? (yield* AppConfig).shards
+        const shards = query.shards ?? (yield* AppConfig).shards
         const gate = yield* RequestGate
         return yield* gate.run(Effect.gen(function*() {
           const set = yield* currentSet
@@ -178,11 +175,11 @@ const readBody = (
   request: HttpServerRequest.HttpServerRequest,
   maxBytes: number
 ): Effect.Effect<Uint8Array, PayloadTooLarge | BadRequest> =>
-  BoundedBody.read(NodeHttpServerRequest.toIncomingMessage(request), maxBytes).pipe(
+  BoundedBody.read(NodeHttpServerRequest.toIncomingMessage(request) as IncomingMessage, maxBytes).pipe(
     Effect.catchTags({
       BodyTooLarge: (tooLarge) =>
-        Effect.zipRight(
-          Metric.increment(AppMetrics.httpRefusedWith("body_too_large")),
+        Effect.andThen(
+          Metric.update(AppMetrics.httpRefusedWith("body_too_large"), 1),
           Effect.fail(
             new PayloadTooLarge({
               error: Option.match(tooLarge.declared, {
@@ -198,17 +195,10 @@ const readBody = (
     })
   )
 
-const decodeHint = Schema.decodeUnknown(Schema.parseJson(HintBody))
+const decodeHint = Schema.decodeUnknownEffect(Schema.fromJsonString(HintBody))
 
 /** The one content type a hint comes in (parameters such as `charset` aside). */
 const HINT_CONTENT_TYPE = "application/json"
-
-/**
- * An error answer built here, with its status: the builder would encode an error with the first of the
- * API's error schemas that accepts it structurally, and BadRequest (`error` only) accepts any of them.
- */
-const refusal = <A, I>(schema: Schema.Schema<A, I>, status: number, error: A) =>
-  HttpServerResponse.schemaJson(schema)(error, { status }).pipe(Effect.orDie)
 
 /**
  * `POST /hints`: a peer's refresh hint, handed to discovery, which may only look up sooner because of it.
@@ -217,6 +207,7 @@ const refusal = <A, I>(schema: Schema.Schema<A, I>, status: number, error: A) =>
  * slot: the content type (415 unless `application/json`: a browser page can send a form or `text/plain`
  * to any site, not JSON), the body (400 unless a hint), and the sender (403 unless the connection comes
  * from the address of the pod the hint names or of a peer of this pod's view: PeerAddresses.senderOf).
+ * Each refusal is an error of the contract, which the builder answers with its own status and body.
  */
 const hintsGroup = HttpApiBuilder.group(
   PodApi,
@@ -227,10 +218,8 @@ const hintsGroup = HttpApiBuilder.group(
         const { peerHints } = yield* AppConfig
         const contentType = request.headers["content-type"] ?? ""
         if (contentType.split(";", 1)[0]!.trim().toLowerCase() !== HINT_CONTENT_TYPE) {
-          yield* Metric.increment(AppMetrics.hintsRefusedWith("content_type"))
-          return yield* refusal(
-            UnsupportedMediaType,
-            415,
+          yield* Metric.update(AppMetrics.hintsRefusedWith("content_type"), 1)
+          return yield* Effect.fail(
             new UnsupportedMediaType({
               error: `a hint is ${HINT_CONTENT_TYPE}, got ${
                 contentType === "" ? "no content type" : quoteExcerpt(contentType)
@@ -241,7 +230,7 @@ const hintsGroup = HttpApiBuilder.group(
         }
         const body = yield* readBody(request, Limits.HINT_MAX_BYTES)
         const { kind, peer } = yield* decodeHint(new TextDecoder().decode(body)).pipe(
-          Effect.tapError(() => Metric.increment(AppMetrics.hintsRefusedWith("malformed"))),
+          Effect.tapError(() => Metric.update(AppMetrics.hintsRefusedWith("malformed"), 1)),
           Effect.mapError(() =>
             new BadRequest({ error: "a hint is {\"kind\": \"joined\" | \"left\", \"peer\": \"<id>\"}" })
           )
@@ -250,10 +239,8 @@ const hintsGroup = HttpApiBuilder.group(
         const sender = yield* Effect.flatMap(PeerAddresses, (addresses) =>
           addresses.senderOf(PeerId.PeerId(peer), source))
         if (sender === "unknown") {
-          yield* Metric.increment(AppMetrics.hintsRefusedWith("source"))
-          return yield* refusal(
-            Forbidden,
-            403,
+          yield* Metric.update(AppMetrics.hintsRefusedWith("source"), 1)
+          return yield* Effect.fail(
             new Forbidden({
               error: `a hint about ${
                 excerpt(peer)
@@ -265,7 +252,7 @@ const hintsGroup = HttpApiBuilder.group(
           )
         }
         if (peerHints === "off") {
-          yield* Metric.increment(Metrics.hintsWith(kind, "off"))
+          yield* Metric.update(Metrics.hintsWith(kind, "off"), 1)
           return { result: "off" as const }
         }
         const result = yield* Effect.flatMap(
@@ -282,62 +269,85 @@ const queryValue = (request: HttpServerRequest.HttpServerRequest, name: string):
   return values.length === 0 ? null : values.join(",")
 }
 
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
 /**
- * What the declaration says of requests no endpoint takes: a parameter that does not decode is a
- * {@link BadRequest} naming it and its value (instead of the platform's HttpApiDecodeError); an unknown
- * path a {@link NotFound} listing the paths; another method on a known path a {@link MethodNotAllowed}
- * with the `Allow` header. `methods` and `paths` are the API's (Contract.ts's; the admin API has its own).
+ * A request part that did not decode, as the {@link BadRequest} the contract declares instead of the
+ * platform's empty 400: a query parameter is named with what it must be (`expected`, by parameter: the
+ * contract's own sentence, whatever was wrong, a repeated parameter included; else Schema's) and the value
+ * received (quoted at most to a bounded prefix, internal/excerpt.ts: a 16 KB value must not earn a 32 KB
+ * answer). An answer that does not encode (`Body`, `ResponseHeaders`) is this pod's fault: left to the
+ * builder, a 500.
  */
-export const refuse = (methods: ReadonlyMap<string, string>, paths: ReadonlyArray<string>) => (app: HttpApp.Default) =>
-  Effect.catchAllCause(app, (cause): Effect.Effect<
-    HttpServerResponse.HttpServerResponse,
-    BadRequest | NotFound,
-    HttpServerRequest.HttpServerRequest
-  > => {
-    const failure = Cause.failureOption(cause as Cause.Cause<unknown>)
-    if (Option.isNone(failure)) return Effect.failCause(cause)
-    const error = failure.value
-    if (error instanceof HttpApiError.HttpApiDecodeError) {
-      return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-        const issue = error.issues[0]
-        const parameter = issue?.path[0]
-        if (issue === undefined || typeof parameter !== "string") {
-          return Effect.fail(new BadRequest({ error: error.message }))
-        }
-        // What was received is quoted at most to a bounded prefix (internal/excerpt.ts): a 16 KB value
-        // must not earn a 32 KB answer.
-        const value = queryValue(request, parameter)
-        return Effect.fail(
-          new BadRequest({
-            error: `${parameter} ${issue.message}, got ${value === null ? "null" : quoteExcerpt(value)}`,
-            parameter,
-            value: value === null ? null : excerpt(value)
-          })
-        )
+export const badRequestOf = (expected: Readonly<Record<string, string>>) =>
+(
+  error: HttpApiError.HttpApiSchemaError
+): Effect.Effect<never, BadRequest | HttpApiError.HttpApiSchemaError, HttpServerRequest.HttpServerRequest> => {
+  if (error.kind === "Body" || error.kind === "ResponseHeaders") return Effect.fail(error)
+  const issue = formatIssues(error.cause.issue).issues[0]
+  const parameter = issue?.path?.[0]
+  if (issue === undefined || error.kind !== "Query" || typeof parameter !== "string") {
+    return Effect.fail(new BadRequest({ error: issue?.message ?? `the request's ${error.kind} did not decode` }))
+  }
+  return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const value = queryValue(request, parameter)
+    return Effect.fail(
+      new BadRequest({
+        error: `${parameter} ${expected[parameter] ?? issue.message}, got ${
+          value === null ? "null" : quoteExcerpt(value)
+        }`,
+        parameter,
+        value: value === null ? null : excerpt(value)
       })
-    }
-    if (error instanceof HttpServerError.RouteNotFound) {
-      const request = error.request
+    )
+  })
+}
+
+/** The pod API's {@link PodErrors}: every request part that does not decode is a {@link BadRequest}. */
+const podErrors = HttpApiMiddleware.layerSchemaErrorTransform(PodErrors, badRequestOf({ shards: SHARDS_EXPECTED }))
+
+/**
+ * What the declaration says of requests no route takes, as a global middleware of the router: an unknown
+ * path is a {@link NotFound} listing the paths; another method on a known path a {@link MethodNotAllowed}
+ * with the `Allow` header (the router alone would answer both with an empty 404). `methods` and `paths`
+ * are the API's (Contract.ts's; the admin API has its own).
+ */
+export const refuse = (methods: ReadonlyMap<string, string>, paths: ReadonlyArray<string>) =>
+  HttpRouter.middleware((app) =>
+    Effect.catch(app, (error) => {
+      if (!HttpServerError.isHttpServerError(error) || error.reason._tag !== "RouteNotFound") return Effect.fail(error)
+      const request = error.reason.request
       const path = new URL(request.url, "http://localhost").pathname
       const allowed = methods.get(path)
-      if (allowed === undefined) return Effect.fail(new NotFound({ error: `no such path: ${excerpt(path)}`, paths }))
-      return HttpServerResponse.schemaJson(MethodNotAllowed)(
-        new MethodNotAllowed({ error: `method ${request.method} not allowed on ${path}`, allowed: [allowed] }),
-        { status: 405, headers: { allow: allowed } }
-      ).pipe(Effect.orDie)
-    }
-    return Effect.failCause(cause)
-  })
+      return allowed === undefined
+        ? Effect.succeed(refusal(NotFound, 404, new NotFound({ error: `no such path: ${excerpt(path)}`, paths })))
+        : Effect.succeed(
+          refusal(
+            MethodNotAllowed,
+            405,
+            new MethodNotAllowed({ error: `method ${request.method} not allowed on ${path}`, allowed: [allowed] }),
+            { allow: allowed }
+          )
+        )
+    }), { global: true })
 
-const refusals = HttpApiBuilder.middleware(PodApi, refuse(methods, paths))
+/** An error of the contract as the answer `status`, encoded with its schema. */
+const refusal = <S extends Schema.Codec<any, any>>(
+  schema: S,
+  status: number,
+  error: S["Type"],
+  headers: Record<string, string> = {}
+): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.jsonUnsafe(Schema.encodeSync(schema)(error), { status, headers })
 
-/** The API's handlers, over what they read: discovery, configuration, the cache, the gate, the audit and where peers are. */
-export const apiLayer = HttpApiBuilder.api(PodApi).pipe(
-  Layer.provide([peersGroup, ownershipGroup, probesGroup, hintsGroup])
+/**
+ * The API's routes, over what they read: discovery, configuration, the cache, the gate, the audit and where
+ * peers are; with their refusals (JSON 400, 404, 405).
+ */
+export const apiLayer = Layer.mergeAll(HttpApiBuilder.layer(PodApi), refuse(methods, paths)).pipe(
+  Layer.provide([peersGroup, ownershipGroup, probesGroup, hintsGroup]),
+  Layer.provide(podErrors)
 )
-
-/** Tells the metrics of a refusal of the server's (synchronously: it happens outside any fiber). */
-const countRefusal = (reason: AppMetrics.HttpRefusal): void => AppMetrics.httpRefusedWith(reason).unsafeUpdate(1, [])
 
 /**
  * The HTTP server on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`, listening, without routes yet ({@link serve} adds
@@ -349,10 +359,10 @@ const countRefusal = (reason: AppMetrics.HttpRefusal): void => AppMetrics.httpRe
  * connections are dropped, so that an idle keep-alive connection (a prober's, a scraper's) cannot hold the
  * process for seconds.
  */
-export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "httpPort">) =>
-  Layer.unwrapEffect(Effect.sync(() => {
+export const serverLayer = (settings: Pick<AppConfig["Service"], "httpHost" | "httpPort">) =>
+  Layer.unwrap(Effect.sync(() => {
     // Every reason is a series from the start, at 0.
-    for (const reason of AppMetrics.httpRefusals) AppMetrics.httpRefusedWith(reason).unsafeUpdate(0, [])
+    for (const reason of AppMetrics.httpRefusals) AppMetrics.countRefusal(reason, 0)
     const server = new GuardedServer({
       // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes.
       constant: probeAnswers,
@@ -370,33 +380,37 @@ export const serverLayer = (settings: Pick<AppConfig["Type"], "httpHost" | "http
         `busy: ${Limits.MAX_HELD_REQUESTS} requests in progress or waiting; retry after ${RETRY_AFTER_SECONDS} s`
       ),
       retryAfterSeconds: RETRY_AFTER_SECONDS,
-      onRefused: countRefusal,
-      onCounts: (connections, held) => {
-        AppMetrics.httpOpenConnections.unsafeUpdate(connections, [])
-        AppMetrics.httpHeldRequests.unsafeUpdate(held, [])
-      }
+      onRefused: AppMetrics.countRefusal,
+      onCounts: AppMetrics.countOpen
     })
-    // Runs before the platform's own release, which then finds the server closed.
-    const closeAtShutdown = Layer.scopedDiscard(Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        server.close()
-        server.closeAllConnections()
-      })
-    ))
-    return closeAtShutdown.pipe(
+    return closeAtShutdown(server).pipe(
       Layer.provideMerge(NodeHttpServer.layer(() => server, {
         port: settings.httpPort,
         host: settings.httpHost,
-        backlog: Limits.LISTEN_BACKLOG
+        backlog: Limits.LISTEN_BACKLOG,
+        // The server's own finalizer (closeAtShutdown) drops the connections at once: the platform's
+        // preemptive shutdown would wait for them, up to its graceful timeout.
+        disablePreemptiveShutdown: true
       }))
     )
   }))
 
 /**
- * Serves the API on the HttpServer in context; requests are not traced (probes would flood the traces).
+ * Closes `server` and drops its open connections when the layer's scope closes: built over the platform's
+ * server layer, it runs before the platform's own release, which then finds the server closed.
  */
-export const serve = HttpApiBuilder.serve().pipe(
-  Layer.provide(refusals),
-  Layer.provide(apiLayer),
-  HttpMiddleware.withTracerDisabledWhen(() => true)
+export const closeAtShutdown = (server: Server): Layer.Layer<never> =>
+  Layer.effectDiscard(Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      server.close()
+      server.closeAllConnections()
+    })
+  ))
+
+/** Requests are neither traced (probes would flood the traces) nor logged one by one. */
+export const untraced: Layer.Layer<never> = Layer.succeed(HttpMiddleware.TracerDisabledWhen, () => true)
+
+/** Serves the API on the HttpServer in context. */
+export const serve = HttpRouter.serve(apiLayer, { disableLogger: true, disableListenLog: true }).pipe(
+  Layer.provide(untraced)
 )

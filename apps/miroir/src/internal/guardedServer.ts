@@ -23,7 +23,9 @@
  *   way is closed.
  * - **No upgrades**: the application's `upgrade` listener (the platform's WebSocket handler) is not
  *   registered, so that a request with an `Upgrade` header is an ordinary request, paced and counted,
- *   rather than one handed to the application past every limit above.
+ *   rather than one handed to the application past every limit above. Nor is its `checkContinue`
+ *   listener: Node then answers `Expect: 100-continue` itself and the request arrives as any other,
+ *   through the limits above, instead of straight to the application.
  *
  * Every refusal and cut-off is reported to {@link Options.onRefused} with its reason.
  */
@@ -128,14 +130,14 @@ export class GuardedServer extends Server {
   }
 
   override on(event: string | symbol, listener: (...args: Array<any>) => void): this {
-    if (event === "upgrade") return this
+    if (event === "upgrade" || event === "checkContinue") return this
     if (event !== "request") return super.on(event as "connection", listener)
     this.application = listener as Handler
     return this
   }
 
   override off(event: string | symbol, listener: (...args: Array<any>) => void): this {
-    if (event === "upgrade") return this
+    if (event === "upgrade" || event === "checkContinue") return this
     if (event !== "request") return super.off(event as "connection", listener)
     if (this.application === listener) this.application = undefined
     return this
