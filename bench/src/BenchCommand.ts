@@ -4,7 +4,8 @@
  * `effect/cli`: `--quick` for shorter runs, `--help`. The program runs under NodeRuntime.runMain, so
  * SIGINT or SIGTERM interrupts it and the simulated clusters' scopes close and stop their pods.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Console, Effect, Option } from "effect"
 import { CliError, CliOutput, Command, Flag } from "effect/cli"
 

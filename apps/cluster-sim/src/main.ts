@@ -13,7 +13,8 @@
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { MAX_SHARDS } from "@miroir/miroir/AppConfig"
 import * as Client from "@miroir/miroir/HttpApi/Client"
 import { ConfigVariable, PeerDiscoveryConfig } from "@miroir/peer-discovery"
