@@ -1,8 +1,9 @@
 /**
  * Where the Effect metrics and spans go: Prometheus text on `/metrics` (OpenTelemetry's Prometheus
- * exporter, fed by @effect/opentelemetry's metrics bridge), and OTLP over HTTP when an endpoint is set
- * (@effect/opentelemetry's OtlpMetrics/OtlpTracer, protobuf or JSON). An unreachable collector costs a
- * debug log line and nothing else: exports run in their own fibers.
+ * exporter, fed by @effect/opentelemetry's OtelMetrics bridge), and OTLP over HTTP when an endpoint is set
+ * (effect/observability's OtlpMetrics/OtlpTracer, protobuf or JSON). An unreachable collector costs a
+ * warning log line per signal and a minute without exports (effect 4's exporter then pauses), and nothing
+ * else: exports run in their own fibers.
  */
 import type { Server } from "node:http"
 import * as OtelMetrics from "@effect/opentelemetry/OtelMetrics"
