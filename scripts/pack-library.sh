@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Packs the library @miroir/peer-discovery as it would be published, and checks the tarball:
 #
-#   bash scripts/pack-library.sh [--no-check] [DEST]    (DEST defaults to ./pack; prints the tarball's path)
+#   bash scripts/pack-library.sh [--no-check] [DEST]    (prints the tarball's path)
+#
+# DEST defaults to ${TMPDIR:-/tmp}/miroir-peer-discovery-pack, outside the repository.
 #
 # `pnpm pack` runs the package's prepack (a clean build of dist/), rewrites workspace: ranges and applies
 # publishConfig (the published exports have no @miroir/source condition). Then, on the tarball itself
@@ -18,7 +20,7 @@ if [ "${1:-}" = "--no-check" ]; then
   shift
 fi
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-dest="${1:-$repo/pack}"
+dest="${1:-${TMPDIR:-/tmp}/miroir-peer-discovery-pack}"
 mkdir -p "$dest"
 dest="$(cd "$dest" && pwd)"
 library="$repo/packages/peer-discovery"
