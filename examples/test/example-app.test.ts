@@ -176,7 +176,11 @@ describe("the example application on the packed library", () => {
 
     const tree = JSON.parse(succeeded("npm ls", await run("npm", ["ls", "effect", "--all", "--json"], app, env)).stdout)
     const copies = new Set<string>()
-    const walk = (node: { dependencies?: Record<string, { version?: string }> }) => {
+    interface Node {
+      readonly version?: string
+      readonly dependencies?: Record<string, Node>
+    }
+    const walk = (node: Node) => {
       for (const [name, child] of Object.entries(node.dependencies ?? {})) {
         if (name === "effect" && child.version !== undefined) copies.add(child.version)
         walk(child)
