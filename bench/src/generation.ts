@@ -141,9 +141,7 @@ const cpuSeconds = (pid: number) => {
 
 /** The refreshes a pod has made so far (every lookup's result), from its /metrics. */
 const refreshesOf = (metricsUrl: string) =>
-  Effect.promise(async () =>
-    metricSum(await (await fetch(metricsUrl)).text(), "miroir_peer_discovery_lookups_total")
-  )
+  Effect.promise(async () => metricSum(await (await fetch(metricsUrl)).text(), "miroir_peer_discovery_lookups_total"))
 
 /** The pods of one generation: one at the chart's defaults, one refreshing every second. */
 interface Pods {
@@ -195,7 +193,6 @@ const measurePods = (
   quick: boolean
 ) =>
   Effect.gen(function*() {
-
     const podIps = { effect3: ["127.0.0.211", "127.0.0.212"], effect4: ["127.0.0.221", "127.0.0.222"] } as const
     const listed = [...podIps.effect3, ...podIps.effect4, ...Array.from({ length: 96 }, (_, i) => `10.0.0.${i + 1}`)]
     const dashed = (ip: string) => `${ip.replaceAll(".", "-")}.${DOMAIN}`
@@ -251,9 +248,13 @@ const measurePods = (
     yield* mark
     for (let second = 1; second <= windowSeconds; second++) {
       yield* Effect.sleep("1 second")
-      for (const generation of GENERATIONS) idleRss[generation].push(memory(pods[generation].idle.pid).rss / MB)
+      for (const generation of GENERATIONS) {
+        idleRss[generation].push(memory(pods[generation].idle.pid).rss / MB)
+      }
       // The busy pods' /metrics is read five times only: scraping costs the pod CPU too.
-      if (second % (windowSeconds / 5) === 0) yield* mark
+      if (second % (windowSeconds / 5) === 0) {
+        yield* mark
+      }
     }
 
     const figuresOf = (generation: Generation): GenerationFigures => {
