@@ -8,7 +8,7 @@
  * - `cpuSecondsPer1000Refreshes`: user + system CPU of that pod per 1,000 refreshes, one value per fifth of
  *   the window;
  * - `ownerOfOpsPerSec`: `Rendezvous.ownerOf` over 24 peers in a process of its own, built from each tree;
- * - `testWallSeconds` (with `--tests` only, about 25 minutes): `pnpm test` in each tree, one after the other.
+ * - `testWallSeconds` (not in quick mode: about half an hour): `pnpm test` in each tree, one after the other.
  *
  * Every pod runs with the heap the chart gives V8 (`--max-old-space-size=128`), against one unbound serving a
  * 100-record SRV answer (the four pods and 96 others, so every lookup takes the TCP retry), with the hints and
@@ -158,10 +158,10 @@ const testWallSeconds = (tree: string) =>
   })
 
 /**
- * Runs the comparison: a window of 10 minutes (600 refreshes of the busy pods), 1 minute in quick mode;
- * `pnpm test` in each tree too when `tests` is set.
+ * Runs the comparison: a window of 10 minutes (600 refreshes of the busy pods) and `pnpm test` in each tree;
+ * in quick mode a window of 1 minute and no tests.
  */
-export const run = (options: { readonly quick: boolean; readonly tests: boolean }) =>
+export const run = (quick: boolean): Effect.Effect<GenerationRun, Error> =>
   Effect.gen(function*() {
     const folder = join(tmpdir(), `miroir-bench-generation-${process.pid}`)
     mkdirSync(folder, { recursive: true })
@@ -174,8 +174,8 @@ export const run = (options: { readonly quick: boolean; readonly tests: boolean 
       effect3: yield* ownerOfOpsPerSec(trees.effect3, folder),
       effect4: yield* ownerOfOpsPerSec(trees.effect4, folder)
     }
-    const { figures, windowSeconds } = yield* Effect.scoped(measurePods(bundles, ownerOf, folder, options.quick))
-    if (!options.tests) return { windowSeconds, figures } satisfies GenerationRun
+    const { figures, windowSeconds } = yield* Effect.scoped(measurePods(bundles, ownerOf, folder, quick))
+    if (quick) return { windowSeconds, figures } satisfies GenerationRun
     return {
       windowSeconds,
       figures: {
