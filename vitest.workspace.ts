@@ -6,6 +6,8 @@ export default [
   "packages/*/vitest.config.ts",
   "apps/*/vitest.config.ts",
   "deploy/vitest.config.ts",
+  // The example application, installed from the packed library outside the workspace (examples/test).
+  "examples/vitest.config.ts",
   "apps/cluster-sim/vitest.acceptance.config.ts",
   "apps/cluster-sim/vitest.kube.config.ts"
 ]

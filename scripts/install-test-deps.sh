@@ -17,6 +17,10 @@
 #    tools/*) a hash of the tools module's go.mod, go.sum and sources: a second run builds nothing.
 #    Needs Go 1.26 or later (looked for on PATH, then in /usr/local/go/bin). A first build on a machine
 #    whose Go caches are cold takes a long time (see tools/kube/README.md for measured times).
+# 3. The image's Node release (scripts/install-node.sh).
+# 4. The npm packages of the example application (examples/peer-discovery-app/package-lock.json), into
+#    ${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}/npm (scripts/cache-example-deps.sh): the test
+#    that installs the packed library into a fresh copy of the example then installs offline from there.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -243,3 +247,7 @@ echo "upstream components: $built built, $current up to date, $(elapsed "$total_
 #    commands source first, has installed it already), and deploy/test/image-node.test.ts runs the
 #    bundled pod service on it.
 "$repo/scripts/install-node.sh" >/dev/null
+
+# ---------------------------------------------------------------------------------------------------
+# 4. The example application's npm packages, for its offline install in examples/test/example-app.test.ts.
+"$repo/scripts/cache-example-deps.sh"

@@ -8,7 +8,7 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
 import { writeSync } from "node:fs"
-import { Duration, Effect, Layer, Option } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Option, Runtime } from "effect"
 import { HttpServer } from "effect/http"
 import * as App from "./App.js"
 import * as AppConfig from "./AppConfig.js"
@@ -61,5 +61,12 @@ const program = Effect.gen(function*() {
   Effect.tapCause((cause) => Effect.sync(() => Option.map(describeFailure(cause), (line) => writeSync(2, `${line}\n`))))
 )
 
-/** Runs the pod service until a signal stops it; exits 1 with one line on stderr when it fails. */
-export const main = (): void => NodeRuntime.runMain(program, { disableErrorReporting: true })
+/**
+ * How the process exits: 0 when a signal (SIGTERM, SIGINT) interrupted it, the normal stop of a pod, which
+ * effect 4's default teardown would report as 130; otherwise as the default teardown says (1 on failure).
+ */
+const teardown: Runtime.Teardown = (exit, onExit) =>
+  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? onExit(0) : Runtime.defaultTeardown(exit, onExit)
+
+/** Runs the pod service until a signal stops it (exit 0); exits 1 with one line on stderr when it fails. */
+export const main = (): void => NodeRuntime.runMain(program, { disableErrorReporting: true, teardown })

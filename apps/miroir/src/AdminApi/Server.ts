@@ -6,12 +6,10 @@
  * delayed nor refused (the kubelet would then send SIGTERM without the delay).
  */
 import { createServer } from "node:http"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Clock, Data, Duration, Effect, Layer } from "effect"
-import { HttpRouter } from "effect/http"
 import { HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
 import type { Settings } from "../AppConfig.js"
-import { badRequestOf, closeAtShutdown, refuse, untraced } from "../HttpApi/Server.js"
+import { badRequestOf, listening, refuse, serveRoutes } from "../HttpApi/Server.js"
 import { LEAVE_DELAY_EXPECTED } from "../internal/leaveDelay.js"
 import { Leave } from "../Leave.js"
 import { AdminApi, AdminErrors, methods, paths } from "./Contract.js"
@@ -69,23 +67,12 @@ export const layer = (
 ): Layer.Layer<never, AdminListenError, Leave> =>
   Layer.unwrap(Effect.sync(() => {
     const server = createServer()
-    const listening = Layer.effectContext(
-      Layer.build(
-        closeAtShutdown(server).pipe(
-          Layer.provideMerge(NodeHttpServer.layer(() => server, {
-            port: settings.adminPort,
-            host: settings.adminHost,
-            disablePreemptiveShutdown: true
-          }))
-        )
-      ).pipe(
+    const listeningOnLoopback = Layer.effectContext(
+      Layer.build(listening(server, { port: settings.adminPort, host: settings.adminHost })).pipe(
         Effect.mapError((error) =>
           new AdminListenError({ address: `${settings.adminHost}:${settings.adminPort}`, cause: error.cause })
         )
       )
     )
-    return HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true }).pipe(
-      Layer.provide(untraced),
-      Layer.provide(listening)
-    )
+    return serveRoutes(routes).pipe(Layer.provide(listeningOnLoopback))
   }))

@@ -18,7 +18,7 @@ import type { IncomingMessage, Server } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
-import { Duration, Effect, Layer, Metric, Option, Schema, SchemaIssue } from "effect"
+import { Context, Duration, Effect, Layer, Metric, Option, Schema, SchemaIssue } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type HttpApiError, HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
 import { AppConfig } from "../AppConfig.js"
@@ -383,34 +383,54 @@ export const serverLayer = (settings: Pick<AppConfig["Service"], "httpHost" | "h
       onRefused: AppMetrics.countRefusal,
       onCounts: AppMetrics.countOpen
     })
-    return closeAtShutdown(server).pipe(
-      Layer.provideMerge(NodeHttpServer.layer(() => server, {
-        port: settings.httpPort,
-        host: settings.httpHost,
-        backlog: Limits.LISTEN_BACKLOG,
-        // The server's own finalizer (closeAtShutdown) drops the connections at once: the platform's
-        // preemptive shutdown would wait for them, up to its graceful timeout.
-        disablePreemptiveShutdown: true
-      }))
-    )
+    return listening(server, {
+      port: settings.httpPort,
+      host: settings.httpHost,
+      backlog: Limits.LISTEN_BACKLOG
+    })
   }))
 
 /**
- * Closes `server` and drops its open connections when the layer's scope closes: built over the platform's
- * server layer, it runs before the platform's own release, which then finds the server closed.
+ * Drops every connection of the server the routes are served on, and stops its listening: {@link serveRoutes}
+ * does it at shutdown before the routes stop.
  */
-export const closeAtShutdown = (server: Server): Layer.Layer<never> =>
-  Layer.effectDiscard(Effect.addFinalizer(() =>
-    Effect.sync(() => {
+export class Connections extends Context.Service<Connections, {
+  readonly drop: Effect.Effect<void>
+}>()("@miroir/miroir/HttpApi/Connections") {}
+
+/**
+ * `server` listening (the platform's HttpServer over it, with its {@link Connections}) for as long as the
+ * layer lives. At its end the connections are dropped at once, should no {@link serveRoutes} have done it
+ * already: the platform's own release then finds the server closed. (Its preemptive shutdown is off: it
+ * would wait for the connections, up to its graceful timeout.)
+ */
+export const listening = (server: Server, options: Omit<NodeHttpServer.Options, "disablePreemptiveShutdown">) => {
+  const connections = Connections.of({
+    drop: Effect.sync(() => {
       server.close()
       server.closeAllConnections()
     })
-  ))
+  })
+  return Layer.effectDiscard(Effect.addFinalizer(() => connections.drop)).pipe(
+    Layer.provideMerge(NodeHttpServer.layer(() => server, { ...options, disablePreemptiveShutdown: true })),
+    Layer.merge(Layer.succeed(Connections, connections))
+  )
+}
 
 /** Requests are neither traced (probes would flood the traces) nor logged one by one. */
 export const untraced: Layer.Layer<never> = Layer.succeed(HttpMiddleware.TracerDisabledWhen, () => true)
 
-/** Serves the API on the HttpServer in context. */
-export const serve = HttpRouter.serve(apiLayer, { disableLogger: true, disableListenLog: true }).pipe(
-  Layer.provide(untraced)
-)
+/**
+ * Serves `routes` on the HttpServer in context, neither traced nor logged. At shutdown the server's
+ * connections are dropped first, then the routes stop: as with effect 3, a request still under way when the
+ * pod stops loses its connection, rather than getting effect 4's empty 503 of a request interrupted by the
+ * server (a client then tries another pod either way, and no answer of the pod lacks its JSON body).
+ */
+export const serveRoutes = <E, R>(routes: Layer.Layer<never, E, R>) =>
+  Layer.effectDiscard(Effect.flatMap(Connections, ({ drop }) => Effect.addFinalizer(() => drop))).pipe(
+    Layer.provide(HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true })),
+    Layer.provide(untraced)
+  )
+
+/** Serves the API on the HttpServer in context (see {@link serveRoutes}). */
+export const serve = serveRoutes(apiLayer)
