@@ -5,14 +5,11 @@
  * under `rollout.kube` (its other figures are kept).
  * Without the components it prints why it skipped and leaves results.json as it is.
  */
-import { readFileSync, writeFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { runCommand } from "./BenchCommand.js"
 import * as KubeRollout from "./kubeRollout.js"
-import { type Add, recordKubeRollout } from "./rolloutFigures.js"
-
-const resultsPath = fileURLToPath(new URL("../results.json", import.meta.url))
+import { mergeIntoResults } from "./resultsFile.js"
+import { recordKubeRollout } from "./rolloutFigures.js"
 
 const program = ({ quick }: { readonly quick: boolean }) =>
   Effect.gen(function*() {
@@ -22,15 +19,7 @@ const program = ({ quick }: { readonly quick: boolean }) =>
       console.log(`skipped: ${outcome.reason}`)
       return
     }
-    const document = JSON.parse(readFileSync(resultsPath, "utf8")) as Record<string, any>
-    const rows: Array<Record<string, unknown>> = []
-    const add: Add = (key, value, target) =>
-      void rows.push({ key, ...value, ...(target ? { target: target.text, met: target.met } : {}) })
-    recordKubeRollout(outcome, document, add)
-    const replaced = new Set(rows.map((row) => row.key))
-    document.figures = [...(document.figures ?? []).filter((row: { key: string }) => !replaced.has(row.key)), ...rows]
-    writeFileSync(resultsPath, `${JSON.stringify(document, null, 2)}\n`)
-    console.table(rows.map((row) => ({ figure: row.key, value: row.value, unit: row.unit })))
+    yield* mergeIntoResults((document, add) => Effect.sync(() => recordKubeRollout(outcome, document, add)))
   })
 
 runCommand(

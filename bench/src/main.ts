@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
-import { fileURLToPath } from "node:url"
+import { resultsPath } from "./resultsFile.js"
 import { Effect } from "effect"
 import { runCommand } from "./BenchCommand.js"
 import * as Convergence from "./convergence.js"
@@ -17,8 +17,6 @@ import * as KubeRollout from "./kubeRollout.js"
 import * as Rollout from "./rollout.js"
 import { recordKubeRollout, recordRollout, recordShards, recordThroughput } from "./rolloutFigures.js"
 import { type Figure, figure } from "./stats.js"
-
-const resultsPath = fileURLToPath(new URL("../results.json", import.meta.url))
 
 /** One line of the table and of results.json's `figures`. */
 interface Row {
