@@ -3,7 +3,8 @@
  * `NodeRuntime.runMain` interrupts it on SIGTERM, which closes every layer's scope: the refresh fiber and
  * the worker stop, and the exporter sends the metrics one last time.
  */
-import { NodeRuntime } from "@effect/platform-node"
+// The module itself, not the package's index, which also loads its Redis client.
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Config, Effect, Layer } from "effect"
 import { App } from "./App.ts"
 
