@@ -4,7 +4,11 @@
 # 1. Debian packages, when they are missing (needs root or sudo, and apt-get):
 #      unbound (DNS server for the resolver, discovery and acceptance tests),
 #      prometheus (scrapes the pods in the acceptance suite; Debian's package also ships promtool),
-#      openssl (certificates of the local control plane).
+#      openssl (certificates of the local control plane),
+#      and for the real node (a kubelet with containerd, tools/kube/README.md "A real node"):
+#      containernetworking-plugins (CNI bridge, host-local, loopback in /usr/lib/cni), iptables (the
+#      kubelet's own chains), buildah (builds the node's images), libseccomp-dev and gcc (runc is built
+#      with cgo and seccomp; the pause binary is built from its C source).
 # 2. Real upstream Kubernetes components, built with Go from the Go module proxy (nothing else is
 #    downloaded; see tools/kube/README.md) into a cache outside the repository, so that a fresh clone on
 #    the same machine finds them already built:
@@ -12,7 +16,13 @@
 #        etcd, kube-apiserver, kube-controller-manager, kubectl   (go build in tools/kube)
 #        kube-state-metrics                                        (go build in tools/kube-state-metrics)
 #        coredns, helm (Helm 4), helm3 (Helm 3)                    (go install module@version)
+#        kubelet, agnhost                                          (go build in tools/kube)
+#        containerd, ctr, containerd-shim-runc-v2                  (go install, CGO_ENABLED=0)
+#        runc                                                      (go install, cgo + seccomp)
+#        pause                                                     (gcc, from k8s.io/kubernetes' build/pause)
 #        versions.txt                                              (component, version, source)
+#      and the node's images, built from those binaries with buildah, as OCI archives:
+#        ${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}/images/{pause,agnhost}.oci.tar
 #    Each component has a stamp keyed by its exact version, the Go version, the build flags and (for
 #    tools/*) a hash of the tools module's go.mod, go.sum and sources: a second run builds nothing.
 #    Needs Go 1.26 or later (looked for on PATH, then in /usr/local/go/bin). A first build on a machine
@@ -35,9 +45,18 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || missing+=(unbound)
 # Debian's prometheus package ships /usr/bin/promtool too.
 { command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } || missing+=(prometheus)
+# The real node: CNI plugins (Debian's 1.1.1: bridge, host-local, loopback), iptables (the kubelet adds its
+# chains with it), buildah (images from scratch, vfs storage), libseccomp-dev and gcc (runc with seccomp,
+# the pause binary).
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] ||
+  missing+=(containernetworking-plugins)
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing+=(iptables)
+command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+pkg-config --exists libseccomp 2>/dev/null || missing+=(libseccomp-dev pkg-config)
+command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "test dependencies present: unbound, prometheus, promtool, openssl"
+  echo "test dependencies present: unbound, prometheus, promtool, openssl, CNI plugins, iptables, buildah, libseccomp-dev, gcc"
 else
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -74,6 +93,12 @@ HELM3_K8S_MINOR=36
 KSM_REVISION=ab562f78ebf4cb97cc2f87c1235e457076035d16
 KSM_BUILD_DATE=2026-01-18T04:39:08Z
 KSM_CLIENT_GO_VERSION=v0.34.3
+# The real node's container runtime. kubelet 1.36+ wants containerd 2 (Debian 12's 1.6.20 is too old); 2.3
+# is containerd's long-term line and 2.3.4 the release kops pairs with runc 1.4.3. Debian's runc 1.1.5
+# fails here (`can't get final child's PID from pipe: EOF`). Neither module has replace directives, and the
+# proxy's .info has no Origin for them, so the revision the Makefiles stamp stays unset.
+CONTAINERD_VERSION=v2.3.4
+RUNC_VERSION=v1.4.3
 
 if ! command -v go >/dev/null 2>&1; then
   # Non-login shells (CI, sudo) often lack the official tarball's bin directory.
@@ -137,6 +162,14 @@ kube_flags=(-trimpath -buildvcs=false -tags selinux,notest,grpcnotrace -ldflags 
 coredns_flags=(-trimpath -tags grpcnotrace -ldflags "-s -w")
 helm_flags=(-trimpath -ldflags "-w -s -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.metadata= -X helm.sh/helm/v4/internal/version.gitTreeState=clean")
 helm3_flags=(-trimpath -ldflags "-w -s -X helm.sh/helm/v3/internal/version.version=$HELM3_VERSION -X helm.sh/helm/v3/internal/version.metadata= -X helm.sh/helm/v3/internal/version.gitTreeState=clean -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=$HELM3_K8S_MAJOR -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM3_K8S_MINOR -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=$HELM3_K8S_MAJOR -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM3_K8S_MINOR")
+# containerd's Makefile: tags urfave_cli_no_docs (no_grpc for the shim), version stamped; CGO_ENABLED=0
+# needs no_btrfs (the btrfs snapshotter wants cgo headers; the node uses overlayfs).
+containerd_version_pkg=github.com/containerd/containerd/v2/version
+containerd_ldflags="-X $containerd_version_pkg.Version=$CONTAINERD_VERSION -X $containerd_version_pkg.Package=github.com/containerd/containerd/v2"
+containerd_flags=(-trimpath -tags "urfave_cli_no_docs no_btrfs" -ldflags "$containerd_ldflags")
+shim_flags=(-trimpath -tags "urfave_cli_no_docs no_btrfs no_grpc" -ldflags "$containerd_ldflags")
+# runc's Makefile: cgo, PIE, tags seccomp urfave_cli_no_docs, main.version without the v.
+runc_flags=(-trimpath -buildmode=pie -tags "seccomp urfave_cli_no_docs" -ldflags "-X main.version=${RUNC_VERSION#v}")
 ksm_common=github.com/prometheus/common/version
 ksm_flags=(-trimpath -buildvcs=false -ldflags "-s -w -X $ksm_common.Version=$KSM_VERSION -X $ksm_common.Revision=$KSM_REVISION -X $ksm_common.BuildDate=$KSM_BUILD_DATE -X k8s.io/kube-state-metrics/v2/pkg/app.ClientGoVersion=$KSM_CLIENT_GO_VERSION")
 
@@ -198,6 +231,23 @@ go_install() { # NAME MODULE_PACKAGE@VERSION FLAGS...
     mv -f "$work/install/$(basename "${target%@*}")" "$work/$name"
 }
 
+cgo_install() { # NAME MODULE_PACKAGE@VERSION FLAGS...: go_install with cgo (runc links libseccomp)
+  CGO_ENABLED=1 go_install "$@"
+}
+# The sandbox ("pause") binary as k8s.io/kubernetes' build/pause/Makefile compiles it: pause.c, static,
+# VERSION v<TAG>-<revision> (ours names the Kubernetes release instead of a git revision).
+kube_src="$(cd "$kube_dir" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | awk -F'"' '$2 == "Dir" { print $4 }')"
+if [ ! -d "$kube_src/build/pause/linux" ]; then
+  echo "error: k8s.io/kubernetes@$KUBERNETES_VERSION could not be downloaded from the Go module proxy" >&2
+  exit 1
+fi
+PAUSE_VERSION="$(awk -F' *[?]= *' '$1 == "TAG" { print $2 }' "$kube_src/build/pause/Makefile")"
+AGNHOST_VERSION="$(cat "$kube_src/test/images/agnhost/VERSION")"
+pause_cflags=(-Os -Wall -Werror -static "-DVERSION=v$PAUSE_VERSION-$KUBERNETES_VERSION")
+pause_build() {
+  nice -n 19 gcc "${pause_cflags[@]}" -o "$work/pause" "$kube_src/build/pause/linux/pause.c"
+}
+
 kube_recipe="tools/kube=$kube_hash flags=${kube_flags[*]}"
 component etcd "$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION (tools/kube/cmd/etcd)" "$kube_recipe" -- \
   kube_build etcd ./cmd/etcd
@@ -211,6 +261,22 @@ component helm "$HELM_VERSION" "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" "flags=$
   go_install helm "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" "${helm_flags[@]}"
 component helm3 "$HELM3_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM3_VERSION" "flags=${helm3_flags[*]}" -- \
   go_install helm3 "helm.sh/helm/v3/cmd/helm@$HELM3_VERSION" "${helm3_flags[@]}"
+# The real node: kubelet and agnhost (the e2e tests' image: netexec, pause…) from k8s.io/kubernetes, the
+# runtime from its modules, the pause binary from its C source in k8s.io/kubernetes.
+component kubelet "$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kubelet@$KUBERNETES_VERSION (tools/kube)" "$kube_recipe" -- \
+  kube_build kubelet k8s.io/kubernetes/cmd/kubelet
+component agnhost "$AGNHOST_VERSION" "k8s.io/kubernetes/test/images/agnhost@$KUBERNETES_VERSION (tools/kube)" "$kube_recipe" -- \
+  kube_build agnhost k8s.io/kubernetes/test/images/agnhost
+for cmd in containerd ctr; do
+  component "$cmd" "$CONTAINERD_VERSION" "github.com/containerd/containerd/v2/cmd/$cmd@$CONTAINERD_VERSION" "flags=${containerd_flags[*]}" -- \
+    go_install "$cmd" "github.com/containerd/containerd/v2/cmd/$cmd@$CONTAINERD_VERSION" "${containerd_flags[@]}"
+done
+component containerd-shim-runc-v2 "$CONTAINERD_VERSION" "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" "flags=${shim_flags[*]}" -- \
+  go_install containerd-shim-runc-v2 "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" "${shim_flags[@]}"
+component runc "$RUNC_VERSION" "github.com/opencontainers/runc@$RUNC_VERSION" "cgo flags=${runc_flags[*]} $(pkg-config --modversion libseccomp 2>/dev/null)" -- \
+  cgo_install runc "github.com/opencontainers/runc@$RUNC_VERSION" "${runc_flags[@]}"
+component pause "$PAUSE_VERSION" "k8s.io/kubernetes@$KUBERNETES_VERSION build/pause/linux/pause.c" "gcc $(gcc -dumpfullversion 2>/dev/null) ${pause_cflags[*]}" -- \
+  pause_build
 component kube-state-metrics "$KSM_VERSION" "k8s.io/kube-state-metrics/v2@$KSM_VERSION (tools/kube-state-metrics)" \
   "tools/kube-state-metrics=$ksm_hash flags=${ksm_flags[*]}" -- \
   module_build kube-state-metrics "$ksm_dir" k8s.io/kube-state-metrics/v2 "${ksm_flags[@]}"
@@ -238,8 +304,55 @@ check coredns -version
 check helm version --short
 check helm3 version --short
 check kube-state-metrics version
+check kubelet --version
+check agnhost --help
+check containerd --version
+check ctr --version
+check containerd-shim-runc-v2 -v
+check runc --version
+check pause -v
 
 echo "upstream components: $built built, $current up to date, $(elapsed "$total_start" "$(now)") s in all; versions in $bin/versions.txt"
+
+# ---------------------------------------------------------------------------------------------------
+# 2b. The real node's images, from the binaries above, with Debian's buildah (from scratch, vfs storage in
+#     a folder of its own, removed after), saved as OCI archives the node imports into containerd:
+#       pause    the sandbox image, as k8s.io/kubernetes' build/pause/Dockerfile makes it (USER 65535)
+#       agnhost  the e2e tests' image (entrypoint /agnhost: netexec, pause, dns…)
+#     The images' names are localhost/miroir-test/NAME:VERSION; their stamps name the binary's sha256.
+images="$cache/images"
+mkdir -p "$images"
+image() { # NAME VERSION USER ENTRYPOINT(JSON)
+  local name="$1" version="$2" user="$3" entrypoint="$4"
+  local ref="localhost/miroir-test/$name:$version" archive="$images/$name.oci.tar"
+  local key
+  key="$ref $(sha256sum "$bin/$name" | cut -c1-64) user=$user entrypoint=$entrypoint $(buildah --version)"
+  if [ -f "$archive" ] && [ -f "$stamps/image-$name" ] && [ "$(cat "$stamps/image-$name")" = "$key" ]; then
+    echo "  image $ref: up to date, nothing built"
+    return
+  fi
+  local start storage container
+  start="$(now)"
+  storage="$(mktemp -d "$cache/buildah.XXXXXX")"
+  local b=(buildah --root "$storage/root" --runroot "$storage/run" --storage-driver vfs)
+  container="$("${b[@]}" from scratch)"
+  "${b[@]}" copy --quiet "$container" "$bin/$name" "/$name"
+  "${b[@]}" config --user "$user" --entrypoint "$entrypoint" --cmd '' \
+    --label "org.opencontainers.image.version=$version" "$container"
+  "${b[@]}" commit --quiet --format oci --timestamp 0 "$container" "$ref" >/dev/null
+  rm -f "$archive.tmp"
+  "${b[@]}" push --quiet "$ref" "oci-archive:$archive.tmp:$ref"
+  "${b[@]}" rm "$container" >/dev/null
+  rm -rf "$storage"
+  mv -f "$archive.tmp" "$archive"
+  printf '%s' "$key" >"$stamps/image-$name"
+  echo "  image $ref: built in $(elapsed "$start" "$(now)") s ($archive)"
+}
+echo "node images: $images"
+image pause "$PAUSE_VERSION" 65535:65535 '["/pause"]'
+image agnhost "$AGNHOST_VERSION" 0:0 '["/agnhost"]'
+printf 'pause\tlocalhost/miroir-test/pause:%s\nagnhost\tlocalhost/miroir-test/agnhost:%s\n' "$PAUSE_VERSION" "$AGNHOST_VERSION" \
+  >"$images/images.txt"
 
 # ---------------------------------------------------------------------------------------------------
 # 3. The Node release the container image runs (Dockerfile's ARG NODE_VERSION), from npm's

@@ -11,7 +11,7 @@ import { freePort } from "@miroir/test-support/processes"
 import { Duration, Effect, type Scope } from "effect"
 import * as Components from "./Components.js"
 import { daemon } from "./internal/daemon.js"
-import { makePki } from "./internal/pki.js"
+import { makePki, type Pki } from "./internal/pki.js"
 import { type Connection, make as makeClient, type Service as KubeApiService } from "./KubeApi.js"
 
 /**
@@ -42,9 +42,15 @@ export interface ControlPlane {
   readonly folder: string
   /** The API server's version (`v1.37.2`). */
   readonly version: string
+  /** The cluster CA and the other certificates (a real node's kubelet gets its client certificate from the CA). */
+  readonly pki: Pki
 }
 
-const kubeconfigYaml = (server: string, pki: { caCert: string; adminCert: string; adminKey: string }) => {
+/** A kubeconfig for `server` with the client certificate `cert` and its key (files). */
+export const kubeconfigYaml = (
+  server: string,
+  pki: { readonly caCert: string; readonly cert: string; readonly key: string }
+): string => {
   const base64 = (file: string) => readFileSync(file).toString("base64")
   return [
     "apiVersion: v1",
@@ -57,8 +63,8 @@ const kubeconfigYaml = (server: string, pki: { caCert: string; adminCert: string
     "users:",
     "  - name: admin",
     "    user:",
-    `      client-certificate-data: ${base64(pki.adminCert)}`,
-    `      client-key-data: ${base64(pki.adminKey)}`,
+    `      client-certificate-data: ${base64(pki.cert)}`,
+    `      client-key-data: ${base64(pki.key)}`,
     "contexts:",
     "  - name: local",
     "    context: { cluster: local, user: admin, namespace: default }",
@@ -122,6 +128,11 @@ export const make = (folder: string): Effect.Effect<ControlPlane, Error, Scope.S
       "--service-cluster-ip-range=10.96.0.0/16",
       // The `kubernetes` Service's endpoints would be 127.0.0.1, which Endpoints validation refuses.
       "--endpoint-reconciler-type=none",
+      // A real kubelet's server (logs, exec, port-forward): the API server authenticates with the admin
+      // certificate (system:masters) and reaches it at the node's InternalIP.
+      `--kubelet-client-certificate=${pki.adminCert}`,
+      `--kubelet-client-key=${pki.adminKey}`,
+      "--kubelet-preferred-address-types=InternalIP",
       "--profiling=false",
       "--v=1"
     ], {
@@ -132,7 +143,7 @@ export const make = (folder: string): Effect.Effect<ControlPlane, Error, Scope.S
     const version = yield* api.request<{ gitVersion: string }>("GET", "/version")
 
     const kubeconfig = join(folder, "admin.kubeconfig")
-    writeFileSync(kubeconfig, kubeconfigYaml(server, pki), { mode: 0o600 })
+    writeFileSync(kubeconfig, kubeconfigYaml(server, { caCert: pki.caCert, cert: pki.adminCert, key: pki.adminKey }), { mode: 0o600 })
 
     yield* daemon("kube-controller-manager", Components.path("kube-controller-manager"), [
       `--kubeconfig=${kubeconfig}`,
@@ -151,5 +162,5 @@ export const make = (folder: string): Effect.Effect<ControlPlane, Error, Scope.S
       ready: api.request("GET", "/api/v1/namespaces/default/serviceaccounts/default")
     })
 
-    return { kubeconfig, connection, api, folder, version: version.gitVersion }
+    return { kubeconfig, connection, api, folder, version: version.gitVersion, pki }
   })

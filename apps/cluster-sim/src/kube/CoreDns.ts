@@ -29,9 +29,11 @@ const KUBEADM_TTLS: Ttls = { ttl: 30, cache: 30 }
 const corefile = (
   ports: { readonly dns: number; readonly health: number; readonly ready: number; readonly metrics: number },
   kubeconfig: string,
-  ttls: Ttls
+  ttls: Ttls,
+  podAddress: string | undefined
 ): string =>
   [
+    ...(podAddress === undefined ? [] : podServer(podAddress, kubeconfig, ttls)),
     `.:${ports.dns} {`,
     "    bind 127.0.0.1",
     "    errors",
@@ -53,6 +55,30 @@ const corefile = (
     ""
   ].join("\n")
 
+/**
+ * The server block the pods of a real node ask: port 53 (a pod's resolv.conf names no port) on the node's
+ * own address on its bridge (the kubelet's `clusterDNS`), with the same plugins as the loopback block but
+ * the ones a process may have once (health, ready, prometheus).
+ */
+const podServer = (address: string, kubeconfig: string, ttls: Ttls): ReadonlyArray<string> => [
+  ".:53 {",
+  `    bind ${address}`,
+  "    errors",
+  "    kubernetes cluster.local in-addr.arpa ip6.arpa {",
+  `       kubeconfig ${kubeconfig}`,
+  "       pods insecure",
+  "       fallthrough in-addr.arpa ip6.arpa",
+  `       ttl ${ttls.ttl}`,
+  "    }",
+  `    cache ${ttls.cache} {`,
+  `       success 9984 ${ttls.cache} 0`,
+  `       denial 9984 ${ttls.cache} 0`,
+  "    }",
+  "    loadbalance",
+  "}",
+  ""
+]
+
 /** A CoreDNS that can be stopped and started again. */
 export interface CoreDns {
   /** `127.0.0.1:<port>`, for the pods' DNS servers. */
@@ -68,17 +94,21 @@ export interface CoreDns {
   readonly running: Effect.Effect<boolean>
 }
 
-/** Starts CoreDNS reading the API server through `kubeconfig`; stops it when the scope closes. */
+/**
+ * Starts CoreDNS reading the API server through `kubeconfig`; stops it when the scope closes. With
+ * `podAddress` (a real node's address on its bridge, which must exist) it also serves port 53 there.
+ */
 export const make = (
   folder: string,
   kubeconfig: string,
-  ttls: Ttls = KUBEADM_TTLS
+  ttls: Ttls = KUBEADM_TTLS,
+  options: { readonly podAddress?: string } = {}
 ): Effect.Effect<CoreDns, Error, Scope.Scope> =>
   Effect.gen(function*() {
     const [dns, health, ready, metrics] = yield* Effect.promise(() =>
       Promise.all([freePort(), freePort(), freePort(), freePort()])
     )
-    const text = corefile({ dns, health, ready, metrics }, kubeconfig, ttls)
+    const text = corefile({ dns, health, ready, metrics }, kubeconfig, ttls, options.podAddress)
     const file = join(folder, "Corefile")
     writeFileSync(file, text)
     const current = yield* SynchronizedRef.make(Option.none<Daemon>())

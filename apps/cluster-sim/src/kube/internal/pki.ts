@@ -72,6 +72,24 @@ const signed = async (
   return { cert, key }
 }
 
+/**
+ * A client certificate signed by the cluster CA, for `/O=<group>/CN=<user>` (a kubelet's is
+ * `/O=system:nodes/CN=system:node:<node name>`, which the Node authorizer recognises).
+ */
+export const makeClientCert = (
+  folder: string,
+  name: string,
+  subject: string,
+  pki: Pick<Pki, "caCert" | "caKey">
+): Promise<{ readonly cert: string; readonly key: string }> =>
+  signed(
+    folder,
+    name,
+    subject,
+    ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature", "extendedKeyUsage=clientAuth", ""].join("\n"),
+    pki
+  )
+
 /** Makes the control plane's certificates and keys in `folder`. */
 export const makePki = async (folder: string): Promise<Pki> => {
   const caKey = join(folder, "ca.key")

@@ -1,0 +1,431 @@
+/**
+ * A real Kubernetes node on this machine: the kubelet v1.37 built from k8s.io/kubernetes, registered with
+ * the harness's kube-apiserver (a client certificate of `system:node:<name>`, which the Node authorizer
+ * knows), running its pods with containerd 2 and runc built from their Go modules, CNI bridge and
+ * host-local from Debian's containernetworking-plugins. Each pod has its own network namespace and an
+ * address of the node's pod CIDR `10.244.N.0/24`, on a bridge whose own address `10.244.N.1` is the
+ * node's IP; `10.244.0.0/16` is blackholed in the machine's namespace, so nothing addressed to a pod can
+ * leave the machine, and the pods have no route but their /24.
+ *
+ * Two scoped steps: {@link network} (the bridge and the blackhole; first, since CoreDNS must listen on
+ * the node's address before the kubelet names it as the pods' DNS) and {@link make} (containerd, the
+ * images, the kubelet). Closing the scope undoes everything: the node's pods are deleted and the kubelet
+ * tears them down, then the kubelet and containerd stop by their pids, whatever is left in the node's
+ * cgroups and the shims of its containerd are killed by pid, its mounts unmounted, its cgroups removed,
+ * the iptables chains and rules the kubelet added and the kernel settings it changed put back, the bridge
+ * and the blackhole removed.
+ *
+ * Needs root (as the tests run here). The components come from scripts/install-test-deps.sh.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { freePort } from "@miroir/test-support/processes"
+import { Data, Duration, Effect, Option, Schedule, type Scope } from "effect"
+import * as Components from "./Components.js"
+import { type ControlPlane, kubeconfigYaml } from "./ControlPlane.js"
+import { daemon } from "./internal/daemon.js"
+import * as Host from "./internal/host.js"
+import { cniConfig, containerdConfig, kubeletConfig, type NodeLayout } from "./internal/nodeConfig.js"
+import { makeClientCert } from "./internal/pki.js"
+
+/** Something of the node could not be set up; `step` says which, `reason` what went wrong (logs included). */
+export class NodeError extends Data.TaggedError("NodeError")<{ readonly step: string; readonly reason: string }> {
+  override get message(): string {
+    return `real node, ${this.step}: ${this.reason}`
+  }
+}
+
+/** The range every node's pod CIDR is taken from; blackholed in the machine's namespace. */
+export const POD_SUPERNET = "10.244.0.0/16"
+
+/** Debian's containernetworking-plugins. */
+const CNI_BIN_DIR = "/usr/lib/cni"
+
+/** A node's network, made by {@link network}. */
+export interface Network {
+  /** N of `10.244.N.0/24`. */
+  readonly index: number
+  readonly podCidr: string
+  /** `10.244.N.1`, on the bridge: the node's IP, where the host meets the pods. */
+  readonly address: string
+  /** The bridge (`miroir-nN`) and the CNI network's name (`miroir-nN`, unique on the machine). */
+  readonly bridge: string
+  readonly networkName: string
+}
+
+const fail = (step: string) => (error: { readonly message: string }) =>
+  new NodeError({ step, reason: error.message })
+
+const links = () =>
+  Host.run("ip", ["-o", "link", "show"]).pipe(
+    Effect.map((text) =>
+      text.split("\n").map((line) => line.split(": ")[1]?.split("@")[0]).filter((name): name is string =>
+        name !== undefined
+      )
+    )
+  )
+
+/**
+ * Makes the node's bridge with the address `10.244.N.1/24` (N the first index no route or link of the
+ * machine uses, or `index`) and the blackhole route of {@link POD_SUPERNET} if the machine has none;
+ * removes both when the scope closes (the blackhole only when no other node's bridge is left).
+ */
+export const network = (index?: number): Effect.Effect<Network, NodeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (process.getuid?.() !== 0) {
+      return yield* new NodeError({ step: "network", reason: "a real node needs root (bridges, routes, mounts, cgroups)" })
+    }
+    const routes = yield* Host.run("ip", ["-4", "-o", "route", "show", "table", "all"]).pipe(
+      Effect.mapError(fail("network"))
+    )
+    const names = yield* links().pipe(Effect.mapError(fail("network")))
+    const taken = (n: number) =>
+      names.includes(`miroir-n${n}`) ||
+      routes.split("\n").some((line) => /^(\S+ )?10\.244\.(\d+)\./.exec(line)?.[2] === String(n))
+    const chosen = index ?? Array.from({ length: 254 }, (_, i) => i).find((n) => !taken(n))
+    if (chosen === undefined || taken(chosen)) {
+      return yield* new NodeError({
+        step: "network",
+        reason: `no free /24 in ${POD_SUPERNET} (routes:\n${routes})`
+      })
+    }
+    const bridge = `miroir-n${chosen}`
+    const address = `10.244.${chosen}.1`
+
+    const hasBlackhole = routes.split("\n").some((line) => line.startsWith(`blackhole ${POD_SUPERNET}`))
+    if (!hasBlackhole) {
+      yield* Effect.acquireRelease(
+        Host.run("ip", ["route", "add", "blackhole", POD_SUPERNET]).pipe(Effect.mapError(fail("blackhole route"))),
+        () =>
+          // Another node's bridge still up (a second node of this or another run) keeps it.
+          links().pipe(
+            Effect.orElseSucceed((): ReadonlyArray<string> => []),
+            Effect.flatMap((now) =>
+              now.some((name) => /^miroir-n\d+$/.test(name))
+                ? Effect.void
+                : Host.attempt("ip", ["route", "del", "blackhole", POD_SUPERNET])
+            )
+          )
+      )
+    }
+    yield* Effect.acquireRelease(
+      Host.run("ip", ["link", "add", "name", bridge, "type", "bridge"]).pipe(
+        Effect.andThen(Host.run("ip", ["addr", "add", `${address}/24`, "dev", bridge])),
+        Effect.andThen(Host.run("ip", ["link", "set", bridge, "up"])),
+        Effect.mapError(fail("bridge"))
+      ),
+      () => Host.attempt("ip", ["link", "del", bridge])
+    )
+    return { index: chosen, podCidr: `10.244.${chosen}.0/24`, address, bridge, networkName: bridge }
+  })
+
+/** How to run the node. */
+export interface Options {
+  /** The node's folder (created): its configuration, containerd's root and state, the kubelet's root, logs. */
+  readonly folder: string
+  readonly controlPlane: ControlPlane
+  readonly network: Network
+  /** The node's name; `node-<N>` by default. */
+  readonly name?: string
+  /** The pods' DNS servers (the kubelet's `clusterDNS`); the node's address by default (CoreDNS serves there). */
+  readonly clusterDns?: ReadonlyArray<string>
+  /** How long the kubelet has to register its Node and have it Ready (60 s by default). */
+  readonly readyTimeout?: Duration.Input
+}
+
+/** What is left of pods on the node, for checks that it is clean. */
+export interface Leftovers {
+  /** containerd tasks (running sandboxes and containers) in the CRI's namespace. */
+  readonly tasks: ReadonlyArray<string>
+  /** Network namespaces of sandboxes. */
+  readonly netns: ReadonlyArray<string>
+  /** Interfaces (the pods' veths) on the node's bridge. */
+  readonly bridgePorts: ReadonlyArray<string>
+  /** Addresses host-local still holds. */
+  readonly leases: ReadonlyArray<string>
+}
+
+/** A running node. */
+export interface Node {
+  readonly name: string
+  readonly network: Network
+  readonly folder: string
+  /** containerd's socket. */
+  readonly containerdSocket: string
+  /** The folder of the sandboxes' network namespaces (containerd's state dir). */
+  readonly netnsFolder: string
+  /** The kubelet's cgroup root. */
+  readonly cgroupRoot: string
+  /** The images the node has (imported, never pulled): the sandbox and agnhost. */
+  readonly images: { readonly pause: string; readonly agnhost: string }
+  /** Runs `ctr` against the node's containerd, in the CRI's namespace (`k8s.io`); returns its output. */
+  readonly ctr: (args: ReadonlyArray<string>) => Effect.Effect<string, Host.HostCommandError>
+  readonly leftovers: Effect.Effect<Leftovers, Host.HostCommandError>
+  /** The kubelet's and containerd's logs. */
+  readonly logs: { readonly kubelet: string; readonly containerd: string }
+}
+
+/** Directories of the machine the runtime and the kubelet write to whatever their configuration says. */
+const MACHINE_DIRS = [
+  "/run/containerd",
+  "/var/lib/cni",
+  "/var/log/pods",
+  "/var/lib/kubelet",
+  "/run/nri",
+  "/var/run/nri",
+  "/opt/containerd"
+]
+
+const preflight = Effect.gen(function*() {
+  if (process.getuid?.() !== 0) return yield* new NodeError({ step: "preflight", reason: "a real node needs root" })
+  const missing = Components.missing(["kubelet", "containerd", "ctr", "containerd-shim-runc-v2", "runc"])
+  if (missing.length > 0) {
+    return yield* new NodeError({
+      step: "preflight",
+      reason: `${missing.join(", ")} not built in ${Components.binFolder()}: run scripts/install-test-deps.sh`
+    })
+  }
+  const plugins = ["bridge", "host-local", "loopback"].filter((p) => !existsSync(join(CNI_BIN_DIR, p)))
+  if (plugins.length > 0) {
+    return yield* new NodeError({
+      step: "preflight",
+      reason: `CNI plugins ${plugins.join(", ")} missing in ${CNI_BIN_DIR}: run scripts/install-test-deps.sh (Debian's containernetworking-plugins)`
+    })
+  }
+  return yield* Effect.try({ try: () => Components.images(), catch: (e) => fail("preflight")(e as Error) })
+})
+
+/** Starts containerd and the kubelet of a node on `network`; waits until its Node is Ready. */
+export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const images = yield* preflight
+    const { controlPlane, network: net } = options
+    const name = options.name ?? `node-${net.index}`
+    const folder = options.folder
+    const bin = Components.binFolder()
+    const layout: NodeLayout = {
+      name,
+      folder,
+      containerdRoot: join(folder, "containerd", "root"),
+      containerdState: join(folder, "containerd", "state"),
+      containerdSocket: join(folder, "containerd", "containerd.sock"),
+      runcRoot: join(folder, "containerd", "runc"),
+      runc: join(bin, "runc"),
+      cniConfDir: join(folder, "cni", "net.d"),
+      ipamDataDir: join(folder, "cni", "networks"),
+      cniBinDir: CNI_BIN_DIR,
+      sandboxImage: images.pause.ref,
+      kubeletRoot: join(folder, "kubelet"),
+      podLogsDir: join(folder, "pod-logs"),
+      cgroupRoot: `/miroir-n${net.index}`
+    }
+    const logFolder = join(folder, "logs")
+    for (const dir of [logFolder, layout.containerdRoot, layout.containerdState, layout.cniConfDir, layout.kubeletRoot, layout.podLogsDir]) {
+      mkdirSync(dir, { recursive: true })
+    }
+
+    // What the node changes on the machine, recorded first so that it is undone last.
+    const sysctls = Host.readSysctls()
+    yield* Effect.addFinalizer(() =>
+      Host.restoreSysctls(sysctls).pipe(
+        Effect.flatMap((restored) =>
+          restored.length === 0 ? Effect.void : Effect.logInfo(`node ${name}: sysctls restored: ${restored.join(", ")}`)
+        )
+      )
+    )
+    const iptables = yield* Host.snapshotIptables
+    yield* Effect.addFinalizer(() =>
+      Host.restoreIptables(iptables).pipe(
+        Effect.flatMap((removed) =>
+          removed.length === 0 ? Effect.void : Effect.logInfo(`node ${name}: iptables removed: ${removed.join("; ")}`)
+        )
+      )
+    )
+    const machineDirsBefore = new Set(MACHINE_DIRS.filter((dir) => existsSync(dir)))
+    const shimSocketsBefore = new Set(existsSync("/run/containerd/s") ? readdirSync("/run/containerd/s") : [])
+    yield* Host.makeCgroupRoot(layout.cgroupRoot).pipe(Effect.mapError(fail("cgroup root")))
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        // containerd and the kubelet have stopped (their finalizers ran first): whatever is left.
+        yield* Host.killCgroup(layout.cgroupRoot)
+        const shims = Host.processesWith((argv) =>
+          (argv[0] ?? "").endsWith("containerd-shim-runc-v2") && argv.includes(layout.containerdSocket)
+        )
+        const killed = yield* Host.killAll(shims)
+        if (killed > 0) yield* Effect.logInfo(`node ${name}: killed ${killed} shim(s) left`)
+        yield* Effect.sleep(Duration.millis(200))
+        yield* Host.unmountUnder(folder)
+        const left = yield* Host.removeCgroup(layout.cgroupRoot)
+        if (left.length > 0) yield* Effect.logWarning(`node ${name}: cgroups not removed: ${left.join(", ")}`)
+        // libcni's result cache (its default folder, which containerd does not let us move).
+        const results = "/var/lib/cni/results"
+        if (existsSync(results)) {
+          for (const file of readdirSync(results).filter((f) => f.startsWith(`${net.networkName}-`))) {
+            rmSync(join(results, file), { force: true })
+          }
+        }
+        const shimSockets = "/run/containerd/s"
+        if (existsSync(shimSockets)) {
+          for (const socket of readdirSync(shimSockets).filter((s) => !shimSocketsBefore.has(s))) {
+            rmSync(join(shimSockets, socket), { force: true })
+          }
+        }
+        for (const dir of MACHINE_DIRS.filter((d) => !machineDirsBefore.has(d) && existsSync(d))) {
+          // Made by this node (it was not there before): gone with it, once nothing is mounted below.
+          yield* Host.unmountUnder(dir)
+          rmSync(dir, { recursive: true, force: true })
+        }
+      })
+    )
+
+    // containerd
+    const configFile = join(folder, "containerd.toml")
+    writeFileSync(configFile, containerdConfig(layout))
+    const env = { PATH: `${bin}:${process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`, HOME: process.env.HOME }
+    const ctrArgs = ["--address", layout.containerdSocket, "--namespace", "k8s.io"]
+    const ctr = (args: ReadonlyArray<string>) =>
+      Host.run(join(bin, "ctr"), [...ctrArgs, ...args], { env, timeout: Duration.minutes(2) })
+    const containerd = yield* daemon("containerd", join(bin, "containerd"), ["--config", configFile], {
+      logFolder,
+      env,
+      timeout: Duration.seconds(60),
+      ready: ctr(["version"])
+    }).pipe(Effect.mapError(fail("containerd")))
+
+    // The images, imported from the install script's OCI archives (nothing is pulled).
+    for (const image of [images.pause, images.agnhost]) {
+      yield* ctr(["images", "import", image.archive]).pipe(Effect.mapError(fail(`import of ${image.archive}`)))
+    }
+    const present = yield* ctr(["images", "list", "--quiet"]).pipe(Effect.mapError(fail("images")))
+    for (const image of [images.pause, images.agnhost]) {
+      if (!present.split("\n").includes(image.ref)) {
+        return yield* new NodeError({
+          step: "images",
+          reason: `${image.ref} is not among containerd's images after the import:\n${present}`
+        })
+      }
+    }
+
+    // CNI: the network's configuration (the bridge exists; containerd reports the network ready once it reads this).
+    writeFileSync(join(layout.cniConfDir, "10-miroir.conflist"), cniConfig({ ...net, clusterDns: [] }, layout))
+
+    // Last to stop before containerd: the node's containers, should the kubelet have left any.
+    yield* Effect.addFinalizer(() =>
+      Host.killCgroup(layout.cgroupRoot).pipe(
+        Effect.flatMap((n) => n === 0 ? Effect.void : Effect.logInfo(`node ${name}: killed ${n} container process(es) left`))
+      )
+    )
+
+    // The kubelet: its client certificate from the cluster CA, registering its Node.
+    const pkiFolder = join(folder, "pki")
+    mkdirSync(pkiFolder, { recursive: true })
+    const cert = yield* Effect.tryPromise({
+      try: () => makeClientCert(pkiFolder, "kubelet-client", `/O=system:nodes/CN=system:node:${name}`, controlPlane.pki),
+      catch: (e) => fail("kubelet certificate")(e as Error)
+    })
+    const kubeconfig = join(folder, "kubelet.kubeconfig")
+    writeFileSync(
+      kubeconfig,
+      kubeconfigYaml(controlPlane.connection.server, { caCert: controlPlane.pki.caCert, ...cert }),
+      { mode: 0o600 }
+    )
+    const [serverPort, healthzPort] = yield* Effect.promise(() => Promise.all([freePort(), freePort()]))
+    const kubeletConfigFile = join(folder, "kubelet.json")
+    writeFileSync(
+      kubeletConfigFile,
+      kubeletConfig(
+        layout,
+        { ...net, clusterDns: options.clusterDns ?? [net.address] },
+        { server: serverPort, healthz: healthzPort },
+        controlPlane.pki.caCert
+      )
+    )
+    const kubelet = yield* daemon("kubelet", join(bin, "kubelet"), [
+      `--config=${kubeletConfigFile}`,
+      `--kubeconfig=${kubeconfig}`,
+      `--root-dir=${layout.kubeletRoot}`,
+      `--hostname-override=${name}`,
+      `--node-ip=${net.address}`,
+      "--v=2"
+    ], {
+      logFolder,
+      env,
+      timeout: Duration.seconds(60),
+      ready: Effect.tryPromise(async () => {
+        const response = await fetch(`http://127.0.0.1:${healthzPort}/healthz`)
+        if (!response.ok) throw new Error(`kubelet /healthz ${response.status}`)
+      })
+    }).pipe(Effect.mapError(fail("kubelet")))
+
+    // First to run when the scope closes, while the kubelet still runs: delete the node's pods at once and
+    // let the kubelet tear them down (containers, sandboxes, CNI DEL), so that what follows finds nothing.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const pods = yield* controlPlane.api.request<{ items: Array<{ metadata: { namespace: string; name: string } }> }>(
+          "GET",
+          `/api/v1/pods?fieldSelector=spec.nodeName%3D${name}`
+        )
+        for (const pod of pods.items) {
+          yield* controlPlane.api.request(
+            "DELETE",
+            `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}?gracePeriodSeconds=0`
+          ).pipe(Effect.ignore)
+        }
+        yield* ctr(["tasks", "list", "--quiet"]).pipe(
+          Effect.map((text) => text.trim()),
+          Effect.repeat({ schedule: Schedule.spaced(Duration.millis(250)), until: (text) => text === "" }),
+          Effect.timeoutOption(Duration.seconds(30))
+        )
+      }).pipe(Effect.catch((error) => Effect.logWarning(`node ${name}: draining: ${error.message}`)))
+    )
+
+    // Registered and Ready (the runtime and its network ready).
+    const ready = yield* controlPlane.api.request<{
+      status?: { conditions?: Array<{ type: string; status: string; message?: string }> }
+    }>("GET", `/api/v1/nodes/${name}`).pipe(
+      Effect.map((node) => node.status?.conditions?.find((c) => c.type === "Ready")),
+      Effect.repeat({
+        schedule: Schedule.spaced(Duration.millis(250)),
+        until: (condition) => condition?.status === "True"
+      }),
+      Effect.retry(Schedule.spaced(Duration.millis(250))),
+      Effect.timeoutOption(options.readyTimeout ?? Duration.seconds(60))
+    )
+    if (Option.isNone(ready)) {
+      return yield* new NodeError({
+        step: "registration",
+        reason: `Node ${name} not Ready in time; kubelet's log:\n${kubelet.tail(40)}\ncontainerd's log:\n${
+          containerd.tail(20)
+        }`
+      })
+    }
+
+    const leases = join(layout.ipamDataDir, net.networkName)
+    const netnsFolder = join(layout.containerdState, "netns")
+    const leftovers = Effect.gen(function*() {
+      const tasks = (yield* ctr(["tasks", "list", "--quiet"])).split("\n").filter((l) => l.trim() !== "")
+      const ports = (yield* Host.run("ip", ["-o", "link", "show", "master", net.bridge])).split("\n").filter((l) =>
+        l.trim() !== ""
+      )
+      const list = (dir: string) => (existsSync(dir) ? readdirSync(dir) : [])
+      return {
+        tasks,
+        netns: list(netnsFolder),
+        bridgePorts: ports.map((line) => line.split(": ")[1]?.split("@")[0] ?? line),
+        leases: list(leases).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
+      }
+    })
+
+    return {
+      name,
+      network: net,
+      folder,
+      containerdSocket: layout.containerdSocket,
+      netnsFolder,
+      cgroupRoot: layout.cgroupRoot,
+      images: { pause: images.pause.ref, agnhost: images.agnhost.ref },
+      ctr,
+      leftovers,
+      logs: { kubelet: kubelet.log, containerd: containerd.log }
+    }
+  })
