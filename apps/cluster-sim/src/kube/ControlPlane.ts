@@ -27,7 +27,10 @@ const CONTROLLERS = [
   "disruption-controller",
   "serviceaccount-controller",
   "serviceaccount-token-controller",
-  "namespace-controller"
+  "namespace-controller",
+  // The `kube-root-ca.crt` ConfigMap of every namespace: a real kubelet mounts it in every pod's projected
+  // service-account volume, and holds the pod in ContainerCreating without it.
+  "root-ca-certificate-publisher-controller"
 ] as const
 
 /** A running control plane. */

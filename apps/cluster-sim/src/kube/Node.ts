@@ -384,11 +384,12 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
       status?: { conditions?: Array<{ type: string; status: string; message?: string }> }
     }>("GET", `/api/v1/nodes/${name}`).pipe(
       Effect.map((node) => node.status?.conditions?.find((c) => c.type === "Ready")),
+      // Not registered yet (404), or the API busy: asked again.
+      Effect.orElseSucceed(() => undefined),
       Effect.repeat({
         schedule: Schedule.spaced(Duration.millis(250)),
         until: (condition) => condition?.status === "True"
       }),
-      Effect.retry(Schedule.spaced(Duration.millis(250))),
       Effect.timeoutOption(options.readyTimeout ?? Duration.seconds(60))
     )
     if (Option.isNone(ready)) {
@@ -401,7 +402,8 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
     }
 
     const leases = join(layout.ipamDataDir, net.networkName)
-    const netnsFolder = join(layout.containerdState, "netns")
+    // netns_mounts_under_state_dir: the CRI plugin's state dir (containerd's own, then io.containerd.grpc.v1.cri).
+    const netnsFolder = join(layout.containerdState, "io.containerd.grpc.v1.cri", "netns")
     const leftovers = Effect.gen(function*() {
       const tasks = (yield* ctr(["tasks", "list", "--quiet"])).split("\n").filter((l) => l.trim() !== "")
       const ports = (yield* Host.run("ip", ["-o", "link", "show", "master", net.bridge])).split("\n").filter((l) =>

@@ -71,7 +71,7 @@ describe("a real node", () => {
           // Registered by the kubelet itself: the real versions, the node's address, its pod CIDR.
           const registered = yield* api.request<INode>("GET", `/api/v1/nodes/${node.name}`)
           expect(registered.status?.nodeInfo?.kubeletVersion).toBe(controlPlane.version)
-          expect(registered.status?.nodeInfo?.containerRuntimeVersion).toBe("containerd://v2.3.4")
+          expect(registered.status?.nodeInfo?.containerRuntimeVersion).toBe("containerd://2.3.4")
           expect(registered.status?.addresses).toContainEqual({ type: "InternalIP", address: network.address })
 
           // A pod of the agnhost image (built with buildah, imported, never pulled), with a readiness probe.
@@ -86,7 +86,8 @@ describe("a real node", () => {
                 name: POD,
                 image: node.images.agnhost,
                 imagePullPolicy: "Never",
-                args: ["netexec", `--http-port=${PORT}`, "--udp-port=-1"],
+                // netexec is ready (/readyz) once its UDP server (8081) listens too.
+                args: ["netexec", `--http-port=${PORT}`],
                 ports: [{ containerPort: PORT, name: "http" }],
                 readinessProbe: { httpGet: { path: "/readyz", port: PORT }, periodSeconds: 1 }
               }]

@@ -212,7 +212,7 @@ export const unmountUnder = (path: string): Effect.Effect<ReadonlyArray<string>>
       if (points.length === 0) break
       for (const point of points) {
         const result = yield* run("umount", [point]).pipe(
-          Effect.orElse(() => run("umount", ["-l", point])),
+          Effect.catch(() => run("umount", ["-l", point])),
           Effect.as(true),
           Effect.catch((error) => Effect.as(Effect.logWarning(`node clean-up: ${error.message}`), false))
         )
