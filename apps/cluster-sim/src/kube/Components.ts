@@ -70,7 +70,9 @@ export const images = (): { readonly pause: Image; readonly agnhost: Image } => 
     } catch {
       throw new Error(`${archive} is missing: run scripts/install-test-deps.sh`)
     }
-    if (ref === undefined) throw new Error(`${join(folder, "images.txt")} names no ${name} image: run scripts/install-test-deps.sh`)
+    if (ref === undefined) {
+      throw new Error(`${join(folder, "images.txt")} names no ${name} image: run scripts/install-test-deps.sh`)
+    }
     return { archive, ref }
   }
   return { pause: image("pause"), agnhost: image("agnhost") }

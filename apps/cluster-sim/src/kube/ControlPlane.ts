@@ -146,7 +146,9 @@ export const make = (folder: string): Effect.Effect<ControlPlane, Error, Scope.S
     const version = yield* api.request<{ gitVersion: string }>("GET", "/version")
 
     const kubeconfig = join(folder, "admin.kubeconfig")
-    writeFileSync(kubeconfig, kubeconfigYaml(server, { caCert: pki.caCert, cert: pki.adminCert, key: pki.adminKey }), { mode: 0o600 })
+    writeFileSync(kubeconfig, kubeconfigYaml(server, { caCert: pki.caCert, cert: pki.adminCert, key: pki.adminKey }), {
+      mode: 0o600
+    })
 
     yield* daemon("kube-controller-manager", Components.path("kube-controller-manager"), [
       `--kubeconfig=${kubeconfig}`,

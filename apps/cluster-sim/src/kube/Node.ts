@@ -53,8 +53,7 @@ export interface Network {
   readonly networkName: string
 }
 
-const fail = (step: string) => (error: { readonly message: string }) =>
-  new NodeError({ step, reason: error.message })
+const fail = (step: string) => (error: { readonly message: string }) => new NodeError({ step, reason: error.message })
 
 const links = () =>
   Host.run("ip", ["-o", "link", "show"]).pipe(
@@ -73,7 +72,10 @@ const links = () =>
 export const network = (index?: number): Effect.Effect<Network, NodeError, Scope.Scope> =>
   Effect.gen(function*() {
     if (process.getuid?.() !== 0) {
-      return yield* new NodeError({ step: "network", reason: "a real node needs root (bridges, routes, mounts, cgroups)" })
+      return yield* new NodeError({
+        step: "network",
+        reason: "a real node needs root (bridges, routes, mounts, cgroups)"
+      })
     }
     const routes = yield* Host.run("ip", ["-4", "-o", "route", "show", "table", "all"]).pipe(
       Effect.mapError(fail("network"))
@@ -189,7 +191,9 @@ const preflight = Effect.gen(function*() {
   if (plugins.length > 0) {
     return yield* new NodeError({
       step: "preflight",
-      reason: `CNI plugins ${plugins.join(", ")} missing in ${CNI_BIN_DIR}: run scripts/install-test-deps.sh (Debian's containernetworking-plugins)`
+      reason: `CNI plugins ${
+        plugins.join(", ")
+      } missing in ${CNI_BIN_DIR}: run scripts/install-test-deps.sh (Debian's containernetworking-plugins)`
     })
   }
   return yield* Effect.try({ try: () => Components.images(), catch: (e) => fail("preflight")(e as Error) })
@@ -220,7 +224,16 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
       cgroupRoot: `/miroir-n${net.index}`
     }
     const logFolder = join(folder, "logs")
-    for (const dir of [logFolder, layout.containerdRoot, layout.containerdState, layout.cniConfDir, layout.kubeletRoot, layout.podLogsDir]) {
+    for (
+      const dir of [
+        logFolder,
+        layout.containerdRoot,
+        layout.containerdState,
+        layout.cniConfDir,
+        layout.kubeletRoot,
+        layout.podLogsDir
+      ]
+    ) {
       mkdirSync(dir, { recursive: true })
     }
 
@@ -312,7 +325,9 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
     // Last to stop before containerd: the node's containers, should the kubelet have left any.
     yield* Effect.addFinalizer(() =>
       Host.killCgroup(layout.cgroupRoot).pipe(
-        Effect.flatMap((n) => n === 0 ? Effect.void : Effect.logInfo(`node ${name}: killed ${n} container process(es) left`))
+        Effect.flatMap((n) =>
+          n === 0 ? Effect.void : Effect.logInfo(`node ${name}: killed ${n} container process(es) left`)
+        )
       )
     )
 
@@ -320,7 +335,8 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
     const pkiFolder = join(folder, "pki")
     mkdirSync(pkiFolder, { recursive: true })
     const cert = yield* Effect.tryPromise({
-      try: () => makeClientCert(pkiFolder, "kubelet-client", `/O=system:nodes/CN=system:node:${name}`, controlPlane.pki),
+      try: () =>
+        makeClientCert(pkiFolder, "kubelet-client", `/O=system:nodes/CN=system:node:${name}`, controlPlane.pki),
       catch: (e) => fail("kubelet certificate")(e as Error)
     })
     const kubeconfig = join(folder, "kubelet.kubeconfig")
@@ -361,7 +377,9 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
     // let the kubelet tear them down (containers, sandboxes, CNI DEL), so that what follows finds nothing.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
-        const pods = yield* controlPlane.api.request<{ items: Array<{ metadata: { namespace: string; name: string } }> }>(
+        const pods = yield* controlPlane.api.request<
+          { items: Array<{ metadata: { namespace: string; name: string } }> }
+        >(
           "GET",
           `/api/v1/pods?fieldSelector=spec.nodeName%3D${name}`
         )

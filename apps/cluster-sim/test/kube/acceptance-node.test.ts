@@ -46,7 +46,9 @@ const awaitState = <A, E>(
       Effect.repeat({ schedule: Schedule.spaced(Duration.millis(250)), until: done }),
       Effect.timeoutOption(timeout)
     )
-    if (Option.isNone(result)) return yield* Effect.fail(new Error(`timed out waiting for ${what}:\n${yield* explain(last)}`))
+    if (Option.isNone(result)) {
+      return yield* Effect.fail(new Error(`timed out waiting for ${what}:\n${yield* explain(last)}`))
+    }
     return result.value
   })
 
@@ -63,10 +65,11 @@ describe("a real node", () => {
           })
           const node = yield* Node.make({ folder: join(folder, "node"), controlPlane, network })
           const api = controlPlane.api
-          const kubeletLog = () => Effect.sync(() => node.logs.kubelet).pipe(
-            Effect.flatMap((file) => run("tail", ["-n", "40", file])),
-            Effect.orElseSucceed(() => "")
-          )
+          const kubeletLog = () =>
+            Effect.sync(() => node.logs.kubelet).pipe(
+              Effect.flatMap((file) => run("tail", ["-n", "40", file])),
+              Effect.orElseSucceed(() => "")
+            )
 
           // Registered by the kubelet itself: the real versions, the node's address, its pod CIDR.
           const registered = yield* api.request<INode>("GET", `/api/v1/nodes/${node.name}`)
@@ -102,9 +105,9 @@ describe("a real node", () => {
               p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true,
             Duration.seconds(120),
             (last) =>
-              kubeletLog().pipe(Effect.map((log) =>
-                `pod status: ${JSON.stringify(last?.status, null, 1)}\nkubelet's log:\n${log}`
-              ))
+              kubeletLog().pipe(
+                Effect.map((log) => `pod status: ${JSON.stringify(last?.status, null, 1)}\nkubelet's log:\n${log}`)
+              )
           )
           const podIP = pod.status?.podIP ?? ""
           expect(inCidr(podIP, network.podCidr), `${podIP} in ${network.podCidr}`).toBe(true)
@@ -138,8 +141,10 @@ describe("a real node", () => {
           yield* api.request("DELETE", podPath)
           yield* awaitState(
             "the pod to be gone",
-            api.request<IPod>("GET", podPath).pipe(Effect.as(false), Effect.catchTag("KubeApiError", (e) =>
-              e.status === 404 ? Effect.succeed(true) : Effect.fail(e))),
+            api.request<IPod>("GET", podPath).pipe(
+              Effect.as(false),
+              Effect.catchTag("KubeApiError", (e) => e.status === 404 ? Effect.succeed(true) : Effect.fail(e))
+            ),
             (gone) => gone,
             Duration.seconds(60),
             () => kubeletLog()

@@ -188,7 +188,8 @@ export const restoreIptables = (before: IptablesSnapshot): Effect.Effect<Readonl
 // ---------------------------------------------------------------------------------------------------
 // Mounts, cgroups, processes
 
-const unescapeMountPath = (path: string) => path.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)))
+const unescapeMountPath = (path: string) =>
+  path.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)))
 
 /** The mount points at `path` or under it, deepest first. */
 export const mountsUnder = (path: string): ReadonlyArray<string> => {
