@@ -4,6 +4,7 @@ import { defineProject } from "vitest/config"
  * The acceptance on real Kubernetes components, as a project of its own: it runs after every other
  * project (`groupOrder`, after the simulator's acceptance), alone on the machine's two cores, since a control plane, CoreDNS, Prometheus
  * and the pods competing with the other suites for the CPU would measure the machine, not discovery.
+ * Its files (the acceptance, the real node's) run one after the other for the same reason.
  */
 export default defineProject({
   ssr: { resolve: { conditions: ["@miroir/source", "node", "development|production"] } },
@@ -11,6 +12,7 @@ export default defineProject({
     name: "cluster-sim-kube",
     include: ["test/kube/acceptance*.test.ts"],
     sequence: { groupOrder: 2 },
+    fileParallelism: false,
     testTimeout: 20 * 60_000,
     hookTimeout: 120_000
   }

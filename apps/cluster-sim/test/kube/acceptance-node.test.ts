@@ -58,12 +58,16 @@ describe("a real node", () => {
     try {
       await Effect.runPromise(
         Effect.scoped(Effect.gen(function*() {
+          const started = Date.now()
+          const since = () => `${((Date.now() - started) / 1000).toFixed(1)} s`
           const controlPlane = yield* ControlPlane.make(join(folder, "control-plane"))
+          yield* Effect.logInfo(`control plane ready at ${since()}`)
           const network = yield* Node.network()
           yield* CoreDns.make(join(folder, "control-plane"), controlPlane.kubeconfig, undefined, {
             podAddress: network.address
           })
           const node = yield* Node.make({ folder: join(folder, "node"), controlPlane, network })
+          yield* Effect.logInfo(`node ${node.name} registered and Ready at ${since()} (pod CIDR ${network.podCidr})`)
           const api = controlPlane.api
           const kubeletLog = () =>
             Effect.sync(() => node.logs.kubelet).pipe(
@@ -110,6 +114,7 @@ describe("a real node", () => {
               )
           )
           const podIP = pod.status?.podIP ?? ""
+          yield* Effect.logInfo(`pod Running and Ready at ${since()}, IP ${podIP}`)
           expect(inCidr(podIP, network.podCidr), `${podIP} in ${network.podCidr}`).toBe(true)
           expect(pod.status?.containerStatuses?.[0]?.imageID).toMatch(/sha256:[0-9a-f]{64}/)
 
@@ -158,6 +163,7 @@ describe("a real node", () => {
             Duration.seconds(30),
             (last) => Effect.succeed(JSON.stringify(last))
           )
+          yield* Effect.logInfo(`pod deleted and the node clean at ${since()}`)
         }))
       )
     } finally {
