@@ -95,15 +95,13 @@ export interface Input {
   readonly at: Date
 }
 
-/** What NXDOMAIN and no data list: no pod. */
-const NONE_LISTED: Listed = { ids: [], addresses: new Map() }
-
 /** The decision for one lookup's result. */
 export const decide = ({ at, held, identity, previous, result }: Input): Decision => {
   if (Result.isFailure(result) && !result.failure.isAnswer) {
     return { _tag: "MarkStale", set: PeerSet.markStale(previous), error: result.failure, unconfirmed: held }
   }
-  const listing = Result.getOrElse(result, () => NONE_LISTED)
+  // NXDOMAIN and no data list no pod.
+  const listing = Result.getOrElse(result, (): Listed => ({ ids: [], addresses: new Map() }))
   const current = PeerSet.fromAnswer(identity, listing.ids, at, previous, listing.addresses)
   const listed = new Set(current.peers)
   if (Option.isSome(held) && [...held.value.removed].every((id) => !listed.has(id))) {

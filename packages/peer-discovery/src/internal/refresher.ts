@@ -29,9 +29,6 @@ export interface Refresher {
   readonly exclusive: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
-/** What a lookup that got NXDOMAIN or no data listed, for the metrics and logs of an applied answer. */
-const NO_PEERS: Listing = { ids: [], addresses: new Map(), foreign: [], portZero: 0 }
-
 /** The refresher of the set `state`, for the pod `identity`, looking up through `peers`. */
 export const make = (options: {
   readonly settings: Settings
@@ -88,7 +85,11 @@ export const make = (options: {
     ): Effect.Effect<Outcome, DnsLookupError> =>
       Effect.gen(function*() {
         if (Result.isFailure(result) && result.failure.isAnswer) yield* LookupLog.noReadyPods(result.failure, name)
-        const listing = Result.getOrElse(result, () => NO_PEERS)
+        // NXDOMAIN and no data listed no pod: nothing for the metrics and logs of the records.
+        const listing = Result.getOrElse(
+          result,
+          (): Listing => ({ ids: [], addresses: new Map(), foreign: [], portZero: 0 })
+        )
         if (listing.portZero > 0) yield* Metric.update(Metrics.ignoredRecordsWithReason("port_zero"), listing.portZero)
         const previous = yield* SubscriptionRef.get(state)
         const held = yield* Ref.get(heldShrink)
