@@ -122,7 +122,7 @@ export const make: Effect.Effect<Service, never, PeerDiscovery | Scope.Scope> = 
           return [now, [change]] as const
         })
       )
-  }
+  } satisfies Service
 })
 
 /** Ownership over the {@link PeerDiscovery} in context; closing the layer interrupts a computation in progress. */
