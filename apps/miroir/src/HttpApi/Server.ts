@@ -10,8 +10,8 @@
  * (OwnershipRoutes.ts) answers from the Rendezvous service with its JSON encoded once into bytes every
  * answer shares, and passes a RequestGate (a few at once, a bounded queue, then a 503 with `Retry-After`).
  * `POST /hints` reads at most Limits.HINT_MAX_BYTES of body, and takes hints only as JSON from the pods
- * they are about; error answers quote at most 64 characters of what they refuse. Nothing here starts the pod's leave: only the admin
- * listener on its loopback does (AdminApi/Server.ts).
+ * they are about; error answers quote at most 64 characters of what they refuse. Nothing here starts the
+ * pod's leave: only the admin listener on its loopback does (AdminApi/Server.ts).
  */
 import type { IncomingMessage, Server } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"

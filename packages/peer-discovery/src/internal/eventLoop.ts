@@ -1,4 +1,4 @@
-/** Giving the Node event loop a turn from inside a long computation. */
+/** Giving the Node event loop a turn from inside a long computation. Not API: the owners cache pauses with it. */
 import { Effect } from "effect"
 
 /**
