@@ -60,8 +60,9 @@ export const make: Effect.Effect<OwnersCache, never, Scope.Scope> = Effect.gen(f
       oneAtATime.withPermits(1)
     )
 
-  const owners = (peers: ReadonlyArray<string>, shards: number) =>
-    Effect.gen(function*() {
+  // Uninterruptible: an entry once added has its computation started, or later callers would wait forever.
+  const entryOf = (peers: ReadonlyArray<string>, shards: number) =>
+    Effect.uninterruptible(Effect.gen(function*() {
       const deferred = yield* Deferred.make<ShardOwners.ShardOwners>()
       const [entry, created] = yield* Ref.modify(entries, (list) => {
         const found = list.find((e) => e.shards === shards && sameIds(e.peers, peers))
@@ -71,8 +72,11 @@ export const make: Effect.Effect<OwnersCache, never, Scope.Scope> = Effect.gen(f
         return [[entry, found === undefined] as const, next]
       })
       if (created) yield* compute(peers, shards).pipe(Deferred.into(entry.owners), Effect.forkIn(scope))
-      return yield* Deferred.await(entry.owners)
-    })
+      return entry
+    }))
+
+  const owners = (peers: ReadonlyArray<string>, shards: number) =>
+    Effect.flatMap(entryOf(peers, shards), (entry) => Deferred.await(entry.owners))
 
   return { owners, computations: Ref.get(computations) }
 })
