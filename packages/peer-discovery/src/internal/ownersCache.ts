@@ -71,7 +71,10 @@ export const make: Effect.Effect<OwnersCache, never, Scope.Scope> = Effect.gen(f
         const next = [...list.filter((e) => e !== entry), entry].slice(-MAX_ENTRIES)
         return [[entry, found === undefined] as const, next]
       })
-      if (created) yield* compute(peers, shards).pipe(Deferred.into(entry.owners), Effect.forkIn(scope))
+      // The computation itself stays interruptible: closing the scope stops it.
+      if (created) {
+        yield* Effect.interruptible(compute(peers, shards)).pipe(Deferred.into(entry.owners), Effect.forkIn(scope))
+      }
       return entry
     }))
 
