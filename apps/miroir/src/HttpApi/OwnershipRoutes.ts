@@ -70,8 +70,10 @@ export const ownershipGroup = HttpApiBuilder.group(PodApi, "ownership", (handler
         const gate = yield* RequestGate
         return yield* gate.run(Effect.gen(function*() {
           const set = yield* currentSet
-          const owners = yield* Effect.flatMap(Rendezvous.Rendezvous, (rendezvous) =>
-            rendezvous.owners(PeerSet.ownershipPeers(set), shards))
+          const owners = yield* Effect.flatMap(
+            Rendezvous.Rendezvous,
+            (rendezvous) => rendezvous.owners(PeerSet.ownershipPeers(set), shards)
+          )
           return HttpServerResponse.uint8Array(ownershipBytes(owners, set.self), { contentType: "application/json" })
         })).pipe(
           Effect.catchTag("Busy", (busy: GateBusy) =>
@@ -84,8 +86,7 @@ export const ownershipGroup = HttpApiBuilder.group(PodApi, "ownership", (handler
       }))
     .handle("audit", () =>
       Effect.gen(function*() {
-        const state = yield* Effect.flatMap(OwnershipAudit.OwnershipAudit, (service) =>
-          service.state)
+        const state = yield* Effect.flatMap(OwnershipAudit.OwnershipAudit, (service) => service.state)
         const set = yield* currentSet
         return {
           self: set.self,

@@ -17,6 +17,10 @@ import type { IncomingMessage, Server } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
+// The types of apiLayer and serve name the Rendezvous service (OwnershipRoutes.ts reads it): declaration
+// emit can name it only through an import in scope here.
+// eslint-disable-next-line @typescript-eslint/no-unused-vars
+import type { Rendezvous } from "@miroir/peer-discovery"
 import { Context, Effect, Layer, Metric, Option, Schema, SchemaIssue } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type HttpApiError, HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
@@ -243,7 +247,7 @@ const refusal = <S extends Schema.Codec<any, any>>(
   HttpServerResponse.jsonUnsafe(Schema.encodeSync(schema)(error), { status, headers })
 
 /**
- * The API's routes, over what they read: discovery, configuration, ownership, the gate, the audit and where
+ * The API's routes, over what they read: discovery, configuration, ownership ({@link Rendezvous}), the gate, the audit and where
  * peers are; with their refusals (JSON 400, 404, 405).
  */
 export const apiLayer = Layer.mergeAll(HttpApiBuilder.layer(PodApi), refuse(methods, paths)).pipe(
