@@ -35,7 +35,7 @@ export type Generation = (typeof GENERATIONS)[number]
 
 /** What one generation measured. */
 export interface GenerationFigures {
-  /** The tree measured: a commit id, or `this tree`. */
+  /** The commit measured (this tree's HEAD, `+changes` when its working tree differs from it). */
   readonly source: string
   readonly bundleKb: number
   readonly idleRssMb: Figure
@@ -174,7 +174,11 @@ export const run = (quick: boolean): Effect.Effect<GenerationRun, Error> =>
       effect3: yield* ownerOfOpsPerSec(trees.effect3, folder),
       effect4: yield* ownerOfOpsPerSec(trees.effect4, folder)
     }
-    const { figures, windowSeconds } = yield* Effect.scoped(measurePods(bundles, ownerOf, folder, quick))
+    const head = (yield* exec("git", ["rev-parse", "--short", "HEAD"], repositoryRoot)).trim()
+    const changed =
+      (yield* exec("git", ["status", "--porcelain", "--untracked-files=no"], repositoryRoot)).trim() !== ""
+    const sources = { effect3: EFFECT3_COMMIT, effect4: changed ? `${head}+changes` : head }
+    const { figures, windowSeconds } = yield* Effect.scoped(measurePods(bundles, ownerOf, sources, folder, quick))
     if (quick) return { windowSeconds, figures } satisfies GenerationRun
     return {
       windowSeconds,
@@ -189,6 +193,7 @@ export const run = (quick: boolean): Effect.Effect<GenerationRun, Error> =>
 const measurePods = (
   bundles: Record<Generation, string>,
   ownerOf: Record<Generation, Figure>,
+  sources: Record<Generation, string>,
   folder: string,
   quick: boolean
 ) =>
@@ -263,7 +268,7 @@ const measurePods = (
         return ((to.cpu - from.cpu) / Math.max(1, to.refreshes - from.refreshes)) * 1_000
       })
       return {
-        source: generation === "effect3" ? EFFECT3_COMMIT : "this tree",
+        source: sources[generation],
         bundleKb: Math.round(statSync(bundles[generation]).size / 1024),
         idleRssMb: figure(idleRss[generation], "MB"),
         peakRssMb: memory(pods[generation].busy.pid).peak / MB,

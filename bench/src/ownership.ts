@@ -4,8 +4,8 @@
  * Each figure is the median of several timed trials, with the spread.
  */
 import { MAX_SHARDS } from "@miroir/miroir/AppConfig"
-import { Rendezvous } from "@miroir/peer-discovery"
-import { referenceOwner } from "@miroir/test-support/referenceOwner"
+import { Rendezvous, ShardOwners } from "@miroir/peer-discovery"
+import { referenceOwnedShards, referenceOwner } from "@miroir/test-support/referenceOwner"
 import { type Figure, figure } from "./stats.js"
 
 const { ownerOf } = Rendezvous
@@ -70,7 +70,10 @@ export const run = (quick: boolean): ReadonlyArray<OwnershipFigures> =>
 /** The shards and peers of the `ownedShards` figure: the largest shard count a pod accepts. */
 const SHARDS_FIGURE = { shards: MAX_SHARDS, peers: 300 } as const
 
-/** `Rendezvous.ownedShards` at 65,536 shards and 300 peers: from nothing, for the same view, and after one change. */
+/**
+ * A pod's shards at 65,536 shards and 300 peers, as the Rendezvous service computes them (`ShardOwners`
+ * from the owners of the view before, then `ownedBy`): from nothing, for the same view, and after one change.
+ */
 export interface ShardFigures {
   /** The first call: every shard against every peer (19.7 M hashes). */
   readonly coldMs: Figure
@@ -93,6 +96,12 @@ export const runShards = (quick: boolean): ShardFigures => {
   }
   const base = peersOf(count).map((id, i) => `${id}x${i}`).sort()
   const self = base[0]!
+  // What the Rendezvous service keeps between two views: the owners of the last one.
+  let owners: ShardOwners.ShardOwners | undefined
+  const ownedShards = (view: ReadonlyArray<string>) => {
+    owners = ShardOwners.computeNow(shards, view, owners)
+    return ShardOwners.ownedBy(owners, self)
+  }
   const cold: Array<number> = []
   const same: Array<number> = []
   const joins: Array<number> = []
@@ -100,19 +109,20 @@ export const runShards = (quick: boolean): ShardFigures => {
   for (let round = 0; round < (quick ? 2 : 4); round++) {
     // A view no table was kept for: a fresh pool of ids each round.
     const view = base.map((id) => `${id}r${round}`)
-    cold.push(time(() => Rendezvous.ownedShards(shards, self, view)))
-    same.push(time(() => Rendezvous.ownedShards(shards, self, view)))
+    cold.push(time(() => ownedShards(view)))
+    same.push(time(() => ownedShards(view)))
     let current = view
     for (let step = 0; step < (quick ? 4 : 10); step++) {
       const joined = [...current, `10-250-${round}-${step}`].sort()
-      joins.push(time(() => Rendezvous.ownedShards(shards, self, joined)))
+      joins.push(time(() => ownedShards(joined)))
       const left = joined.filter((id) => id !== current[step * 7 + 1])
-      leaves.push(time(() => Rendezvous.ownedShards(shards, self, left)))
+      leaves.push(time(() => ownedShards(left)))
       current = left
     }
     if (round === 0) {
-      const reference = Rendezvous.ownedShardsByKey(shards, current[3]!, current)
-      if (Rendezvous.ownedShards(shards, current[3]!, current).join() !== reference.join()) {
+      // `ownerOf` per key: the same rule without the incremental table, in under a second.
+      const reference = referenceOwnedShards(shards, current[3]!, current, Rendezvous.ownerOf)
+      if (ShardOwners.ownedBy(owners!, current[3]!).join() !== reference.join()) {
         throw new Error("incremental ownedShards disagrees with the brute force")
       }
     }

@@ -1,7 +1,8 @@
 /**
- * The pod service as one Layer: configuration → resolver → discovery → ownership (cache, audit) → HTTP
- * API, admin listener (the leave), Mode A worker, view digest and process metrics, with telemetry
- * underneath so that the first lookup is already traced.
+ * The pod service as one Layer: configuration → resolver → discovery → ownership (the Rendezvous service,
+ * which every reader of the owners shares, and the audit) → HTTP API, admin listener (the leave), shard
+ * worker, view digest and process metrics, with telemetry underneath so that the first lookup is already
+ * traced.
  */
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, Rendezvous } from "@miroir/peer-discovery"
 import { Duration, Layer, Option } from "effect"
@@ -10,14 +11,13 @@ import * as AdminServer from "./AdminApi/Server.js"
 import * as AppConfig from "./AppConfig.js"
 import * as ProbeServer from "./HttpApi/ProbeServer.js"
 import * as HttpApiServer from "./HttpApi/Server.js"
-import * as ModeAWorker from "./ModeAWorker.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
-import * as OwnershipCache from "./OwnershipCache.js"
 import * as PeerAddresses from "./PeerAddresses.js"
 import * as PeerClient from "./PeerClient.js"
 import * as PeerHints from "./PeerHints.js"
 import * as ProcessMetrics from "./ProcessMetrics.js"
 import * as RequestGate from "./RequestGate.js"
+import * as ShardWorker from "./ShardWorker.js"
 import * as Telemetry from "./Telemetry.js"
 import type * as TelemetryConfig from "./TelemetryConfig.js"
 import * as ViewDigest from "./ViewDigest.js"
@@ -85,14 +85,13 @@ export const layer = (
     api,
     admin,
     probes,
-    ModeAWorker.layer(settings.app.shards),
+    ShardWorker.layer(settings.app.shards),
     ViewDigest.layer,
     ProcessMetrics.layer
   )
   return services.pipe(
     // Where peers are: the audit and the hints reach them there, and hints are taken only from there.
     Layer.provideMerge(PeerAddresses.layer),
-    Layer.provideMerge(OwnershipCache.layer),
     Layer.provideMerge(discovery),
     Layer.provide(config),
     Layer.provideMerge(Telemetry.prometheusLayer(settings.app, settings.telemetry)),

@@ -59,13 +59,6 @@ export const auditRuns = Metric.counter("miroir_ownership_audit_runs_total", {
   incremental: true
 })
 
-/** Computations of the owners of every shard of a view (one per view and shard count while cached). */
-export const ownershipComputations = Metric.counter("miroir_ownership_computations_total", {
-  description:
-    "Computations of the owner of every shard for one view and shard count (the rest are served from the cache)",
-  incremental: true
-})
-
 /** `/ownership` requests answered 503 because too many were in flight or queued, or one waited too long. */
 export const ownershipRejected = Metric.counter("miroir_ownership_requests_rejected_total", {
   description: "GET /ownership requests answered 503 (too many in flight and queued, or waited too long)",

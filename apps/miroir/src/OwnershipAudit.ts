@@ -16,11 +16,10 @@
  * The report is kept for `GET /ownership/audit`, its counts go to the `miroir_ownership_audit_*` gauges,
  * and a change of findings is logged once, with counts and a few examples (bounded).
  */
-import { PeerDiscovery, PeerSet, Rendezvous } from "@miroir/peer-discovery"
+import { PeerDiscovery, PeerSet, Rendezvous, ShardOwners } from "@miroir/peer-discovery"
 import { Cause, Clock, Context, Duration, Effect, Layer, Metric, Option, Ref, Result, Schedule } from "effect"
 import * as AppMetrics from "./AppMetrics.js"
 import type { AuditReport, OwnershipBody } from "./HttpApi/Contract.js"
-import { OwnershipCache, ownedBy, type Owners } from "./OwnershipCache.js"
 import { PeerClient } from "./PeerClient.js"
 
 /** The key whose owner is the auditor. */
@@ -64,7 +63,7 @@ export interface Outcome {
 export interface Input {
   readonly auditor: string
   /** The owners over the auditor's view, at the audited shard count. */
-  readonly expected: Owners
+  readonly expected: ShardOwners.ShardOwners
   /** Every peer of the auditor's view, the auditor included. */
   readonly outcomes: ReadonlyArray<Outcome>
   readonly at: Date
@@ -212,7 +211,7 @@ export interface Options {
 export const make = (options: Options) =>
   Effect.gen(function*() {
     const discovery = yield* PeerDiscovery.PeerDiscovery
-    const cache = yield* OwnershipCache
+    const rendezvous = yield* Rendezvous.Rendezvous
     const client = yield* PeerClient
     const state = yield* Ref.make<AuditState>({
       status: Option.isSome(options.interval) ? "pending" : "disabled",
@@ -224,7 +223,7 @@ export const make = (options: Options) =>
     const audit = (set: PeerSet.PeerSet) =>
       Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
-        const expected = yield* cache.owners(PeerSet.ownershipPeers(set), options.shards)
+        const expected = yield* rendezvous.owners(PeerSet.ownershipPeers(set), options.shards)
         const own: Outcome = {
           peer: set.self,
           answer: Result.succeed({
@@ -232,7 +231,7 @@ export const make = (options: Options) =>
             peers: set.peers,
             digest: PeerSet.digest(set),
             shards: options.shards,
-            owned: ownedBy(expected, set.self)
+            owned: ShardOwners.ownedBy(expected, set.self)
           })
         }
         const others = yield* Effect.forEach(
@@ -256,7 +255,7 @@ export const make = (options: Options) =>
 
     const runOnce = Effect.gen(function*() {
       const set = yield* discovery.current
-      const auditor = Rendezvous.ownerOf(AUDIT_KEY, PeerSet.ownershipPeers(set)) ?? set.self
+      const auditor = Rendezvous.ownerIn(AUDIT_KEY, set)
       const before = yield* Ref.get(state)
       if (auditor !== set.self) {
         if (before.status !== "not-auditor" || Option.getOrUndefined(before.auditor) !== auditor) {
@@ -314,8 +313,8 @@ export const make = (options: Options) =>
     return { state: Ref.get(state), runOnce } satisfies Service
   })
 
-/** The audit over the pod's discovery, cache and peer client; its loop stops when the layer's scope closes. */
+/** The audit over the pod's discovery, ownership and peer client; its loop stops when the layer's scope closes. */
 export const layer = (
   options: Options
-): Layer.Layer<OwnershipAudit, never, PeerDiscovery.PeerDiscovery | OwnershipCache | PeerClient> =>
+): Layer.Layer<OwnershipAudit, never, PeerDiscovery.PeerDiscovery | Rendezvous.Rendezvous | PeerClient> =>
   Layer.effect(OwnershipAudit, make(options))

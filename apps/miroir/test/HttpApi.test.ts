@@ -1,7 +1,7 @@
 /** The HTTP contract of the pod service, in-process, over the test resolver. */
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
-import { DnsResolver, PeerDiscovery, PeerId, PeerDiscoveryConfig } from "@miroir/peer-discovery"
+import { DnsResolver, Metrics, PeerDiscovery, PeerId, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { freePort } from "@miroir/test-support/processes"
 import { Context, Effect, Layer, Metric, Schema } from "effect"
 import { HttpServer } from "effect/http"
@@ -142,13 +142,13 @@ describe("the HTTP API", () => {
     Effect.gen(function*() {
       const { pods: [pod] } = yield* cluster([IPS[0]!])
       const peers = yield* get(`${pod!.url}/peers`)
-      const before = yield* Metric.value(AppMetrics.ownershipComputations)
+      const before = yield* Metric.value(Metrics.ownershipComputations)
       const answers = yield* Effect.forEach(
         Array.from({ length: 20 }, () => `${pod!.url}/ownership?shards=4096`),
         (url) => get(url),
         { concurrency: 20 }
       )
-      const after = yield* Metric.value(AppMetrics.ownershipComputations)
+      const after = yield* Metric.value(Metrics.ownershipComputations)
       expect(after.count - before.count).toBe(1)
       for (const answer of answers) {
         expect(answer.status).toBe(200)

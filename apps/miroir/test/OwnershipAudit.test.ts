@@ -3,12 +3,19 @@
  * in-memory peers behind the PeerClient: each peer answers from its own view as a pod would, or not.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, PeerSet, Rendezvous } from "@miroir/peer-discovery"
+import {
+  DnsResolver,
+  PeerDiscovery,
+  PeerDiscoveryConfig,
+  PeerId,
+  PeerSet,
+  Rendezvous,
+  type ShardOwners
+} from "@miroir/peer-discovery"
 import { Context, Duration, Effect, Layer, Metric, Option, Ref, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as AppMetrics from "../src/AppMetrics.js"
 import * as OwnershipAudit from "../src/OwnershipAudit.js"
-import * as OwnershipCache from "../src/OwnershipCache.js"
 import { PeerUnreachable } from "../src/PeerAddresses.js"
 import { PeerClient } from "../src/PeerClient.js"
 
@@ -36,7 +43,7 @@ const answerOf = (peer: FakePeer & object, shards: number) => {
   }
 }
 
-/** Discovery at `self` over test DNS listing IDS, the cache, and in-memory peers the test changes. */
+/** Discovery at `self` over test DNS listing IDS, its ownership, and in-memory peers the test changes. */
 const setup = (self: string, interval: Option.Option<Duration.Duration> = Option.none()) =>
   Effect.gen(function*() {
     const dnsContext = yield* Layer.build(DnsResolver.layerTest)
@@ -61,7 +68,7 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
     )
     const context = yield* Layer.build(
       OwnershipAudit.layer({ interval, shards: SHARDS }).pipe(
-        Layer.provide(Layer.mergeAll(discovery, OwnershipCache.layer, client))
+        Layer.provide(Layer.mergeAll(Rendezvous.layer.pipe(Layer.provideMerge(discovery)), client))
       )
     )
     const audit = Context.get(context, OwnershipAudit.OwnershipAudit)
@@ -225,7 +232,12 @@ describe("the audit loop", () => {
 
 describe("OwnershipAudit.evaluate", () => {
   it("does not count answers for another shard count as ownership", () => {
-    const expected: OwnershipCache.Owners = { peers: ["a", "b"], shards: 4, owner: Int32Array.from([0, 1, 0, 1]) }
+    const expected: ShardOwners.ShardOwners = {
+      peers: ["a", "b"],
+      shards: 4,
+      owner: Int32Array.from([0, 1, 0, 1]),
+      score: new BigUint64Array(4)
+    }
     const report = OwnershipAudit.evaluate({
       auditor: "a",
       expected,

@@ -87,6 +87,13 @@ export const ownedShards = Metric.gauge("miroir_owned_shards_count", {
   description: "Shards this pod owns by rendezvous hashing"
 })
 
+/** Computations of every shard's owner by a Rendezvous service: one per view and shard count while cached. */
+export const ownershipComputations = Metric.counter("miroir_ownership_computations_total", {
+  description:
+    "Computations of the owner of every shard for one view and shard count (the rest are served from the cache)",
+  incremental: true
+})
+
 /** What became of a received refresh hint (Hint.Result). */
 export type HintResult = "following" | "pending" | "agreed" | "full" | "off"
 

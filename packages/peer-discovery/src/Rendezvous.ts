@@ -7,13 +7,18 @@
  * The score is the Rust Miroir's (`mode_a_coordinator.rs`): xxHash64, seed 0, of the UTF-8 bytes,
  * so both agree on every owner. It is computed by a small WebAssembly kernel that scores all peers of
  * a key in one call (see BENCHMARKS.md for why).
+ *
+ * The pure functions answer for any view; the {@link Rendezvous} service answers for this pod's view
+ * ({@link PeerDiscovery}), and keeps the owners of every shard of the views it is asked about
+ * ({@link ShardOwners}), so that a pod computes them once per view however many consumers read them.
  */
-import { Context, Effect, Layer, Stream } from "effect"
-import * as ShardOwners from "./internal/shardOwners.js"
+import { Context, Effect, Layer, type Scope, Stream } from "effect"
+import * as OwnersCache from "./internal/ownersCache.js"
 import { kernel } from "./internal/xxh64.js"
 import { PeerDiscovery } from "./PeerDiscovery.js"
 import type { PeerId } from "./PeerId.js"
 import * as PeerSet from "./PeerSet.js"
+import * as ShardOwners from "./ShardOwners.js"
 
 /** The score of `peerId` for `key`: xxHash64, seed 0, of `key + "||" + peerId` (UTF-8), unsigned. */
 export const score = (key: string, peerId: string): bigint => kernel.score(key, peerId)
@@ -30,83 +35,22 @@ export const ownerOf = <Id extends string>(key: string, peerIds: ReadonlyArray<I
 }
 
 /**
- * The position in `peerIds` of the owner of `key` (as {@link ownerOf}), or -1 when there are no peers:
- * for callers that keep one owner per shard in a typed array instead of the ids themselves.
+ * The owner of `key` in a pod's set: over {@link PeerSet.ownershipPeers}, so that a pod DNS does not list
+ * while it lists others gives its keys to them; the pod itself when it is the only peer.
  */
-export const ownerIndexOf = (key: string, peerIds: ReadonlyArray<string>): number => kernel.ownerIndex(key, peerIds)
-
-/** The key of a shard: its number in decimal (`"0"`, `"1"`, …). */
-export const shardKey = (shard: number): string => String(shard)
-
-/** The largest shard count accepted, so that a typo cannot ask for billions of hashes. */
-export const MAX_SHARDS = 1 << 20
-
-/** Shard counts whose owner tables are kept between calls of {@link ownedShards} (256 kB each at 65,536). */
-const KEPT_TABLES = 4
-const tables = new Map<number, ShardOwners.ShardTable>()
+export const ownerIn = (key: string, set: PeerSet.PeerSet): PeerId =>
+  ownerOf(key, PeerSet.ownershipPeers(set)) ?? set.self
 
 /**
  * The shards among `0 … count - 1` that `self` owns among `peerIds`, ascending: the same as asking
- * {@link ownerOf} for every shard key, but incremental. The owners of the last view asked about (per
- * shard count) are kept, and a change of membership only touches what it moves (see
- * internal/shardOwners.ts): one hash per shard for a peer that joins, the shards of a peer that left.
+ * {@link ownerOf} for every shard key, computed at once over the whole view. Nothing is kept between
+ * calls: a caller that follows a changing view keeps its {@link ShardOwners} and passes them to
+ * `ShardOwners.computeNow`, or asks the {@link Rendezvous} service, which does.
  */
-export const ownedShards = (count: number, self: string, peerIds: ReadonlyArray<string>): ReadonlyArray<number> => {
-  checkShardCount(count)
-  const table = ShardOwners.update(tables.get(count), count, peerIds)
-  tables.delete(count)
-  tables.set(count, table)
-  if (tables.size > KEPT_TABLES) tables.delete(tables.keys().next().value!)
-  return ShardOwners.ownedBy(table, self)
-}
+export const ownedShards = (count: number, self: string, peerIds: ReadonlyArray<string>): ReadonlyArray<number> =>
+  ShardOwners.ownedBy(ShardOwners.computeNow(count, peerIds), self)
 
-/**
- * The owner (a position in `peers`) and its score of every shard `0 … count - 1` over one view: what
- * {@link ownedShards} keeps between calls, and what a server keeps to answer for several pods.
- */
-export type ShardTable = ShardOwners.ShardTable
-
-/**
- * The {@link ShardTable} of `count` shards over `peerIds`: from `previous` (a table of the same count
- * over an earlier view) touching only what the change moves, or in full. It runs in steps of about
- * 100,000 hashes (a few milliseconds) with `pause` between two of them, so that a server computing
- * 65,536 shards over hundreds of peers from nothing keeps answering meanwhile.
- */
-export const shardTable = <E, R>(
-  count: number,
-  peerIds: ReadonlyArray<string>,
-  options: { readonly previous?: ShardTable | undefined; readonly pause: Effect.Effect<void, E, R> }
-): Effect.Effect<ShardTable, E, R> =>
-  Effect.suspend(() => {
-    checkShardCount(count)
-    const steps = ShardOwners.build(options.previous, count, peerIds)
-    const next = (): Effect.Effect<ShardTable, E, R> => {
-      const step = steps.next()
-      return step.done === true ? Effect.succeed(step.value) : Effect.andThen(options.pause, Effect.suspend(next))
-    }
-    return next()
-  })
-
-const checkShardCount = (count: number): void => {
-  if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS) {
-    throw new RangeError(`shard count must be an integer from 1 to ${MAX_SHARDS}, got ${count}`)
-  }
-}
-
-/** The brute-force {@link ownedShards}: every shard key through {@link ownerOf}. The reference of the tests. */
-export const ownedShardsByKey = (
-  count: number,
-  self: string,
-  peerIds: ReadonlyArray<string>
-): ReadonlyArray<number> => {
-  const owned: Array<number> = []
-  for (let shard = 0; shard < count; shard++) {
-    if (ownerOf(shardKey(shard), peerIds) === self) owned.push(shard)
-  }
-  return owned
-}
-
-/** The shards a pod owns after a change of membership, and what the change moved. */
+/** The shards a pod owns after a change of what they are computed over, and what the change moved. */
 export interface ShardOwnership {
   /** The set this was computed over. */
   readonly peers: PeerSet.PeerSet
@@ -127,6 +71,12 @@ export interface Service {
   readonly ownerOf: (key: string) => Effect.Effect<PeerId>
   /** Whether this pod owns `key` now. */
   readonly owns: (key: string) => Effect.Effect<boolean>
+  /**
+   * The owner of every shard `0 … shards - 1` over `view` (sorted as a PeerSet's peers are): computed
+   * once per view and shard count, starting from the view before, shared by every caller meanwhile, and
+   * giving the event loop a turn every few milliseconds. A shard count out of `1 … MAX_SHARDS` is a defect.
+   */
+  readonly owners: (view: ReadonlyArray<string>, shards: number) => Effect.Effect<ShardOwners.ShardOwners>
   /** The shards among `0 … count - 1` this pod owns now. */
   readonly ownedShards: (count: number) => Effect.Effect<ReadonlyArray<number>>
   /**
@@ -139,33 +89,41 @@ export interface Service {
 /** Ownership as a service. */
 export class Rendezvous extends Context.Service<Rendezvous, Service>()("@miroir/peer-discovery/Rendezvous") {}
 
-/** Builds the service over {@link PeerDiscovery}. */
-export const make = Effect.map(PeerDiscovery, (discovery): Service => {
-  const ownerIn = (key: string, set: PeerSet.PeerSet): PeerId => ownerOf(key, PeerSet.ownershipPeers(set)) ?? set.self
+/** The shards owned in `owned` and not in `before`, ascending (both ascending). */
+const without = (owned: ReadonlyArray<number>, before: ReadonlySet<number>): Array<number> =>
+  owned.filter((shard) => !before.has(shard))
+
+/** Builds the service over {@link PeerDiscovery}; its computations run in the current scope. */
+export const make: Effect.Effect<Service, never, PeerDiscovery | Scope.Scope> = Effect.gen(function*() {
+  const discovery = yield* PeerDiscovery
+  const cache = yield* OwnersCache.make
+  const ownedIn = (set: PeerSet.PeerSet, count: number) =>
+    Effect.map(cache.owners(PeerSet.ownershipPeers(set), count), (owners) => ShardOwners.ownedBy(owners, set.self))
   return {
     ownerOf: (key) => Effect.map(discovery.current, (set) => ownerIn(key, set)),
     owns: (key) => Effect.map(discovery.current, (set) => ownerIn(key, set) === set.self),
-    ownedShards: (count) =>
-      Effect.map(discovery.current, (set) => ownedShards(count, set.self, PeerSet.ownershipPeers(set))),
+    owners: cache.owners,
+    ownedShards: (count) => Effect.flatMap(discovery.current, (set) => ownedIn(set, count)),
     shardChanges: (count) =>
       discovery.refreshes.pipe(
         // Not `membership`: DNS starting or ceasing to list this pod, or its leaving, changes its ownership,
         // not its peers.
         Stream.changesWith(PeerSet.sameOwnership),
-        Stream.mapAccum(() => new Set<number>(), (before, peers) => {
-          const owned = ownedShards(count, peers.self, PeerSet.ownershipPeers(peers))
+        Stream.mapEffect((peers) => Effect.map(ownedIn(peers, count), (owned) => ({ peers, owned }))),
+        Stream.mapAccum(() => new Set<number>(), (before, { owned, peers }) => {
           const now = new Set(owned)
           const change: ShardOwnership = {
             peers,
             owned,
-            gained: owned.filter((shard) => !before.has(shard)),
-            lost: [...before].filter((shard) => !now.has(shard)).sort((a, b) => a - b)
+            gained: without(owned, before),
+            // `before` holds the shards of the previous `owned`, in its ascending order.
+            lost: without([...before], now)
           }
           return [now, [change]] as const
         })
       )
-  }
+  } satisfies Service
 })
 
-/** Ownership over the {@link PeerDiscovery} in context. */
+/** Ownership over the {@link PeerDiscovery} in context; closing the layer interrupts a computation in progress. */
 export const layer: Layer.Layer<Rendezvous, never, PeerDiscovery> = Layer.effect(Rendezvous, make)

@@ -3,7 +3,8 @@
  * rendezvous-hash ownership of shards and tasks, as Effect services.
  *
  * Data flows one way: {@link PeerDiscoveryConfig} → {@link DnsResolver} → {@link PeerDiscovery} →
- * {@link PeerSet} → {@link Rendezvous} and other consumers; {@link Metrics} records what happens.
+ * {@link PeerSet} → {@link Rendezvous} (which keeps the {@link ShardOwners} of a view) and other consumers;
+ * {@link Metrics} records what happens.
  */
 export * as ConfigError from "./ConfigError.js"
 export * as ConfigVariable from "./ConfigVariable.js"
@@ -16,3 +17,4 @@ export * as PeerDiscoveryConfig from "./PeerDiscoveryConfig.js"
 export * as PeerId from "./PeerId.js"
 export * as PeerSet from "./PeerSet.js"
 export * as Rendezvous from "./Rendezvous.js"
+export * as ShardOwners from "./ShardOwners.js"

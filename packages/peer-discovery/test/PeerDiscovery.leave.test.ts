@@ -5,6 +5,7 @@
  * `sameOwnership` (Rendezvous.shardChanges) see the loss.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { referenceOwnedShards } from "@miroir/test-support/referenceOwner"
 import { Duration, Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
@@ -22,7 +23,7 @@ describe("PeerDiscovery leave", () => {
       const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
       const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
       yield* TestClock.adjust(0)
-      const share = Rendezvous.ownedShardsByKey(64, "10-0-0-1", podIds(4))
+      const share = referenceOwnedShards(64, "10-0-0-1", podIds(4))
       expect(share.length).toBeGreaterThan(0)
       expect(yield* rendezvous.ownedShards(64)).toEqual(share)
       // DNS drops it (its deletion); a lookup sees that, and it still counts itself in.
@@ -51,7 +52,7 @@ describe("PeerDiscovery leave", () => {
       const { discovery, dns } = yield* startWith(pods(4))
       const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
       yield* TestClock.adjust(0)
-      const share = Rendezvous.ownedShardsByKey(64, "10-0-0-1", podIds(4))
+      const share = referenceOwnedShards(64, "10-0-0-1", podIds(4))
       yield* discovery.leave
       expect((yield* discovery.current).leaving).toBe(true)
       // The others still count it in: it keeps its shards rather than leave them unowned.

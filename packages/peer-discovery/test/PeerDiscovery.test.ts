@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { referenceOwnedShards } from "@miroir/test-support/referenceOwner"
 import { Duration, Effect, Fiber, Logger, Metric, Option, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as DnsResolver from "../src/DnsResolver.js"
@@ -384,7 +385,7 @@ describe("PeerDiscovery", () => {
       yield* advance(MAX_JITTERED)
       const [first, second] = yield* Fiber.join(updates)
       expect(first!.owned).toEqual([])
-      const share = Rendezvous.ownedShardsByKey(64, "10-0-0-1", podIds(4))
+      const share = referenceOwnedShards(64, "10-0-0-1", podIds(4))
       expect(share.length).toBeGreaterThan(0)
       expect(second!.gained).toEqual(share)
       expect(yield* rendezvous.ownedShards(64)).toEqual(share)
@@ -412,7 +413,7 @@ describe("PeerDiscovery", () => {
       const { discovery, dns } = yield* startWith(pods(4))
       const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
       const share = yield* rendezvous.ownedShards(64)
-      expect(share).toEqual(Rendezvous.ownedShardsByKey(64, "10-0-0-1", podIds(4)))
+      expect(share).toEqual(referenceOwnedShards(64, "10-0-0-1", podIds(4)))
       yield* dns.setSrv(SRV_NAME, pods(4).slice(1))
       yield* advance(MAX_JITTERED)
       expect((yield* discovery.current).selfInDns).toBe(false)

@@ -1,7 +1,8 @@
 /**
- * The reference rendezvous owner, written the plain way: one native xxHash64 (@node-rs/xxhash) of
- * `key||peer` per peer, the highest score wins, ties to the smallest id. The tests check
- * `Rendezvous.ownerOf` against it, and the ownership benchmark measures it as the naive baseline.
+ * The reference rendezvous ownership, written the plain way: one native xxHash64 (@node-rs/xxhash) of
+ * `key||peer` per peer, the highest score wins, ties to the smallest id; a pod's shards by asking that
+ * for every shard key. The tests check `Rendezvous.ownerOf` and the incremental shard owners against it,
+ * and the ownership benchmark measures it as the naive baseline.
  */
 import { xxh64 } from "@node-rs/xxhash"
 
@@ -18,4 +19,20 @@ export const referenceOwner = (key: string, peers: ReadonlyArray<string>): strin
     }
   }
   return best
+}
+
+/**
+ * The shards among `0 … count - 1` that `self` owns among `peers`, ascending: `owner` (the reference by
+ * default) asked for every shard key (its number in decimal). A caller checking a large table may pass
+ * `Rendezvous.ownerOf`, the same rule one kernel call per key, to check the incremental computation only.
+ */
+export const referenceOwnedShards = (
+  count: number,
+  self: string,
+  peers: ReadonlyArray<string>,
+  owner: (key: string, peers: ReadonlyArray<string>) => string | undefined = referenceOwner
+): ReadonlyArray<number> => {
+  const owned: Array<number> = []
+  for (let shard = 0; shard < count; shard++) if (owner(String(shard), peers) === self) owned.push(shard)
+  return owned
 }

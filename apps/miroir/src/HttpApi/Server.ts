@@ -7,18 +7,21 @@
  * the bounds of Limits.ts) takes a bounded number of connections, in all and per source address, cuts
  * slow clients off, answers the probes at once, holds a bounded number of requests and paces them into
  * the routes, so that `/healthz` keeps answering and SIGTERM keeps working under a flood. `/ownership`
- * answers from the OwnershipCache (one computation per view and shard count, which gives the event loop a
- * turn every few milliseconds) with its JSON encoded once into bytes every answer shares, and passes a
- * RequestGate (a few at once, a bounded queue, then a 503 with `Retry-After`). `POST /hints` reads at most
- * Limits.HINT_MAX_BYTES of body, and takes hints only as JSON from the pods they are about; error answers
- * quote at most 64 characters of what they refuse. Nothing here starts the pod's leave: only the admin
- * listener on its loopback does (AdminApi/Server.ts).
+ * (OwnershipRoutes.ts) answers from the Rendezvous service with its JSON encoded once into bytes every
+ * answer shares, and passes a RequestGate (a few at once, a bounded queue, then a 503 with `Retry-After`).
+ * `POST /hints` reads at most Limits.HINT_MAX_BYTES of body, and takes hints only as JSON from the pods
+ * they are about; error answers quote at most 64 characters of what they refuse. Nothing here starts the
+ * pod's leave: only the admin listener on its loopback does (AdminApi/Server.ts).
  */
 import type { IncomingMessage, Server } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
-import { Context, Duration, Effect, Layer, Metric, Option, Schema, SchemaIssue } from "effect"
+// The types of apiLayer and serve name the Rendezvous service (OwnershipRoutes.ts reads it): declaration
+// emit can name it only through an import in scope here.
+// eslint-disable-next-line @typescript-eslint/no-unused-vars
+import type { Rendezvous } from "@miroir/peer-discovery"
+import { Context, Effect, Layer, Metric, Option, Schema, SchemaIssue } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { type HttpApiError, HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
 import { AppConfig } from "../AppConfig.js"
@@ -26,20 +29,16 @@ import * as AppMetrics from "../AppMetrics.js"
 import * as BoundedBody from "../internal/boundedBody.js"
 import { excerpt, quoteExcerpt } from "../internal/excerpt.js"
 import { GuardedServer } from "../internal/guardedServer.js"
-import * as OwnershipAudit from "../OwnershipAudit.js"
-import { OwnershipCache, ownedBy, type Owners } from "../OwnershipCache.js"
 import { PeerAddresses } from "../PeerAddresses.js"
-import { type Busy as GateBusy, RequestGate, RETRY_AFTER_SECONDS } from "../RequestGate.js"
+import { RETRY_AFTER_SECONDS } from "../RequestGate.js"
+import { busyJson } from "./busyBody.js"
 import {
-  type AuditBody,
   BadRequest,
-  Busy,
   Forbidden,
   HintBody,
   MethodNotAllowed,
   methods,
   NotFound,
-  OwnershipBody,
   paths,
   PayloadTooLarge,
   PodApi,
@@ -48,6 +47,7 @@ import {
   UnsupportedMediaType
 } from "./Contract.js"
 import * as Limits from "./Limits.js"
+import { ownershipGroup } from "./OwnershipRoutes.js"
 import { probeAnswers } from "./ProbeServer.js"
 
 const currentSet = Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
@@ -66,100 +66,6 @@ const peersGroup = HttpApiBuilder.group(
         digest: PeerSet.digest(set)
       })))
 )
-
-const encodeBusy = Schema.encodeSync(Busy)
-const busyBodies = new Map<string, string>()
-
-/** The 503 body, encoded once per message: refusing must cost less than serving. */
-const busyJson = (message: string): string => {
-  let json = busyBodies.get(message)
-  if (json === undefined) {
-    json = JSON.stringify(encodeBusy(new Busy({ error: message, retryAfterSeconds: RETRY_AFTER_SECONDS })))
-    busyBodies.set(message, json)
-  }
-  return json
-}
-
-const encodeOwnership = Schema.encodeSync(OwnershipBody)
-const ownershipBodies = new WeakMap<Owners, Map<string, Uint8Array>>()
-const utf8 = new TextEncoder()
-
-/**
- * The JSON of an `/ownership` answer as bytes, encoded once per (owners, self) and then shared by every
- * answer: at one peer and 65,536 shards it is 400 kB. As text, Node encoded it anew for each answer, and
- * kept that copy for as long as the client took to read it: a few hundred slow readers held a copy each.
- * As bytes, Node writes the one buffer and keeps only a reference to it.
- */
-const ownershipBytes = (owners: Owners, self: string): Uint8Array => {
-  let bySelf = ownershipBodies.get(owners)
-  if (bySelf === undefined) ownershipBodies.set(owners, bySelf = new Map())
-  let bytes = bySelf.get(self)
-  if (bytes === undefined) {
-    bytes = utf8.encode(JSON.stringify(encodeOwnership({
-      self,
-      peers: owners.peers,
-      digest: PeerSet.digestOf(owners.peers),
-      shards: owners.shards,
-      owned: ownedBy(owners, self)
-    })))
-    bySelf.set(self, bytes)
-  }
-  return bytes
-}
-
-const auditMessage = (state: OwnershipAudit.AuditState, self: string): string => {
-  const auditor = Option.getOrElse(state.auditor, () => "unknown")
-  switch (state.status) {
-    case "disabled":
-      return "the ownership audit is off on this pod (MIROIR_OWNERSHIP_AUDIT_INTERVAL=off)"
-    case "pending":
-      return `${self} is the auditor; no audit has finished yet`
-    case "audited":
-      return `${self} is the auditor; last is its latest audit`
-    case "not-auditor":
-      return `${auditor} is the auditor in this pod's view: ask it`
-  }
-}
-
-const ownershipGroup = HttpApiBuilder.group(PodApi, "ownership", (handlers) =>
-  handlers
-    // The answer is the cached JSON bytes (see ownershipBytes), and a refusal carries `Retry-After`: both
-    // are responses built here rather than values the builder would encode.
-    .handle("ownership", ({ query }) =>
-      Effect.gen(function*() {
-        const shards = query.shards ?? (yield* AppConfig).shards
-        const gate = yield* RequestGate
-        return yield* gate.run(Effect.gen(function*() {
-          const set = yield* currentSet
-          const owners = yield* Effect.flatMap(OwnershipCache, (cache) =>
-            cache.owners(PeerSet.ownershipPeers(set), shards))
-          return HttpServerResponse.uint8Array(ownershipBytes(owners, set.self), { contentType: "application/json" })
-        })).pipe(
-          Effect.catchTag("Busy", (busy: GateBusy) =>
-            Effect.succeed(HttpServerResponse.text(busyJson(busy.message), {
-              status: 503,
-              contentType: "application/json",
-              headers: { "retry-after": String(RETRY_AFTER_SECONDS) }
-            })))
-        )
-      }))
-    .handle("audit", () =>
-      Effect.gen(function*() {
-        const state = yield* Effect.flatMap(OwnershipAudit.OwnershipAudit, (service) =>
-          service.state)
-        const set = yield* currentSet
-        return {
-          self: set.self,
-          status: state.status,
-          auditor: Option.getOrNull(state.auditor),
-          intervalSeconds: Option.match(state.interval, {
-            onNone: () => null,
-            onSome: (d) => Duration.toMillis(d) / 1000
-          }),
-          message: auditMessage(state, set.self),
-          last: Option.getOrNull(state.last)
-        } satisfies typeof AuditBody.Type
-      })))
 
 const probesGroup = HttpApiBuilder.group(PodApi, "probes", (handlers) =>
   handlers
@@ -341,7 +247,7 @@ const refusal = <S extends Schema.Codec<any, any>>(
   HttpServerResponse.jsonUnsafe(Schema.encodeSync(schema)(error), { status, headers })
 
 /**
- * The API's routes, over what they read: discovery, configuration, the cache, the gate, the audit and where
+ * The API's routes, over what they read: discovery, configuration, ownership ({@link Rendezvous}), the gate, the audit and where
  * peers are; with their refusals (JSON 400, 404, 405).
  */
 export const apiLayer = Layer.mergeAll(HttpApiBuilder.layer(PodApi), refuse(methods, paths)).pipe(

@@ -1,11 +1,13 @@
 /**
- * Incremental ownership (internal/shardOwners.ts) against the brute-force reference: after any series
- * of joins, leaves and replacements, every shard's owner is exactly `ownerOf` over the new view.
+ * Incremental shard owners (ShardOwners.ts) against the brute-force reference: after any series of
+ * joins, leaves and replacements, every shard's owner is exactly `ownerOf` over the new view.
  */
+import { referenceOwnedShards } from "@miroir/test-support/referenceOwner"
+import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import * as ShardOwners from "../src/internal/shardOwners.js"
 import { kernel } from "../src/internal/xxh64.js"
 import * as Rendezvous from "../src/Rendezvous.js"
+import * as ShardOwners from "../src/ShardOwners.js"
 
 /** A small deterministic generator (mulberry32), so that a failure can be replayed. */
 const random = (seed: number) => () => {
@@ -26,7 +28,7 @@ describe("incremental shard owners", () => {
     const next = random(12)
     const count = 2_000
     let view = new Set(idPool.slice(0, 30))
-    let table = ShardOwners.update(undefined, count, sorted(view))
+    let table = ShardOwners.computeNow(count, sorted(view))
     for (let step = 0; step < 60; step++) {
       const change = Math.floor(next() * 4)
       const members = [...view]
@@ -38,33 +40,48 @@ describe("incremental shard owners", () => {
         view.add(idPool[Math.floor(next() * idPool.length)]!)
       } else view = new Set([...view].slice(1).concat(idPool.slice(300 + step, 302 + step)))
       const peers = sorted(view)
-      table = ShardOwners.update(table, count, peers)
+      table = ShardOwners.computeNow(count, peers, table)
       const owners = Array.from(table.owner, (index) => peers[index])
       expect(owners).toEqual(reference(count, peers))
     }
   })
 
-  it("ownedShards equals the brute force, from any previous view, for every peer", () => {
+  it("ownedBy equals the reference, from any previous view, for every peer", () => {
     const peers = sorted(idPool.slice(0, 40))
     const grown = sorted([...peers, idPool[41]!, idPool[42]!])
     const shrunk = sorted(grown.filter((id) => id !== peers[5] && id !== peers[17]))
+    let owners: ShardOwners.ShardOwners | undefined
     for (const view of [peers, grown, shrunk, peers, ["only-one"], peers]) {
+      owners = ShardOwners.computeNow(5_000, view, owners)
       for (const self of view.slice(0, 8)) {
-        expect(Rendezvous.ownedShards(5_000, self, view)).toEqual(Rendezvous.ownedShardsByKey(5_000, self, view))
+        // ownerOf per key (checked against the reference in Rendezvous.test.ts): the incremental path is under test.
+        expect(ShardOwners.ownedBy(owners, self)).toEqual(referenceOwnedShards(5_000, self, view, Rendezvous.ownerOf))
+        expect(Rendezvous.ownedShards(5_000, self, view)).toEqual(ShardOwners.ownedBy(owners, self))
       }
     }
+    expect(ShardOwners.ownedBy(owners!, "not-a-peer")).toEqual([])
+  })
+
+  it("compute pauses between steps of about HASHES_PER_STEP hashes, and gives what computeNow gives", () => {
+    const peers = sorted(idPool.slice(0, 50))
+    let pauses = 0
+    const owners = Effect.runSync(
+      ShardOwners.compute(20_000, peers, { pause: Effect.sync(() => void pauses++) })
+    )
+    expect(Array.from(owners.owner)).toEqual(Array.from(ShardOwners.computeNow(20_000, peers).owner))
+    expect(pauses).toBeGreaterThanOrEqual(Math.floor((20_000 * 50) / ShardOwners.HASHES_PER_STEP) - 1)
   })
 
   it("a tie goes to the smaller id, as ownerOf says, with ids in any order", () => {
     const peers = ["b", "a", "c"]
-    const table = ShardOwners.update(ShardOwners.update(undefined, 500, ["b", "c"]), 500, peers)
+    const table = ShardOwners.computeNow(500, peers, ShardOwners.computeNow(500, ["b", "c"]))
     expect(Array.from(table.owner, (index) => peers[index])).toEqual(reference(500, peers))
   })
 
   it("builds the whole table right at every count where the shard keys grow a digit", () => {
     const peers = sorted(idPool.slice(0, 7))
     for (const count of [1, 9, 10, 11, 99, 100, 101, 1_000, 1_001, 10_001]) {
-      const table = ShardOwners.update(undefined, count, peers)
+      const table = ShardOwners.computeNow(count, peers)
       expect(Array.from(table.owner, (index) => peers[index])).toEqual(reference(count, peers))
       expect(Array.from(table.score)).toEqual(
         Array.from(table.owner, (index, shard) => Rendezvous.score(String(shard), peers[index]!))
