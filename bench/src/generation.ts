@@ -16,7 +16,7 @@
  * the discovery's and the runtime's. The four pods run at once, so both generations share the machine's load.
  */
 import { execFile } from "node:child_process"
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs"
 import { homedir, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -24,6 +24,7 @@ import { metricSum } from "@miroir/test-support/metricsText"
 import { scopedPod } from "@miroir/test-support/PodProcess"
 import { startUnbound } from "@miroir/test-support/unbound"
 import { Effect } from "effect"
+import { CHART_HEAP, cpuSeconds, MB, peakRssBytes, rssBytes } from "./procStats.js"
 import { type Figure, figure } from "./stats.js"
 
 /** The last commit of this repository on Effect 3 (Node 24, Helm 4): main before the move to Effect 4. */
@@ -52,10 +53,6 @@ export interface GenerationRun {
   readonly figures: Readonly<Record<Generation, GenerationFigures>>
 }
 
-const MB = 1024 * 1024
-const CLOCK_TICKS_PER_SECOND = 100
-/** The V8 heap the chart gives the pod at its default 256Mi limit (NODE_OPTIONS, half the limit). */
-const CHART_HEAP = "--max-old-space-size=128"
 const DOMAIN = "miroir-headless.default.svc.cluster.local."
 const SRV_NAME = `_http._tcp.${DOMAIN}`
 const repositoryRoot = fileURLToPath(new URL("../..", import.meta.url))
@@ -125,19 +122,6 @@ const ownerOfOpsPerSec = (tree: string, folder: string) =>
     const trials = JSON.parse(output) as Array<number>
     return figure(trials, "calls/s")
   })
-
-/** Resident memory now and its high-water mark, from /proc. */
-const memory = (pid: number) => {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8").split("\n")
-  const kb = (field: string) => Number(status.find((line) => line.startsWith(field))?.split(/\s+/)[1] ?? Number.NaN)
-  return { rss: kb("VmRSS:") * 1024, peak: kb("VmHWM:") * 1024 }
-}
-
-/** User + system CPU seconds of a process, from /proc. */
-const cpuSeconds = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
-}
 
 /** The refreshes a pod has made so far (every lookup's result), from its /metrics. */
 const refreshesOf = (metricsUrl: string) =>
@@ -254,7 +238,7 @@ const measurePods = (
     for (let second = 1; second <= windowSeconds; second++) {
       yield* Effect.sleep("1 second")
       for (const generation of GENERATIONS) {
-        idleRss[generation].push(memory(pods[generation].idle.pid).rss / MB)
+        idleRss[generation].push(rssBytes(pods[generation].idle.pid) / MB)
       }
       // The busy pods' /metrics is read five times only: scraping costs the pod CPU too.
       if (second % (windowSeconds / 5) === 0) {
@@ -271,7 +255,7 @@ const measurePods = (
         source: sources[generation],
         bundleKb: Math.round(statSync(bundles[generation]).size / 1024),
         idleRssMb: figure(idleRss[generation], "MB"),
-        peakRssMb: memory(pods[generation].busy.pid).peak / MB,
+        peakRssMb: peakRssBytes(pods[generation].busy.pid) / MB,
         cpuSecondsPer1000Refreshes: figure(fifths, "CPU s per 1,000 refreshes"),
         refreshes: marks[generation].at(-1)!.refreshes - marks[generation][0]!.refreshes,
         ownerOfOpsPerSec: ownerOf[generation]

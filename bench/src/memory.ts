@@ -16,7 +16,7 @@
  * first two minutes (PeerDiscovery's untilListed), which is not idle. Its hints and audit are off: its
  * 100 peers exist only in DNS, at addresses nothing here may connect to.
  */
-import { mkdtempSync, readFileSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
@@ -26,6 +26,7 @@ import { metricSum, metricValue } from "@miroir/test-support/metricsText"
 import { scopedPod } from "@miroir/test-support/PodProcess"
 import { pollUntil } from "@miroir/test-support/Poll"
 import { Duration, Effect } from "effect"
+import { CHART_HEAP, cpuSeconds, MB, rssBytes } from "./procStats.js"
 import { type Figure, figure } from "./stats.js"
 
 /** What the run measured. */
@@ -40,24 +41,6 @@ export interface MemoryResult {
   readonly cpuSecondsPer1000Refreshes: Figure
   /** One value per window of the idle run. */
   readonly idleCpuPercent: Figure
-}
-
-const CLOCK_TICKS_PER_SECOND = 100
-const MB = 1024 * 1024
-
-/** The V8 heap the chart gives the pod at its default 256Mi limit (NODE_OPTIONS, half the limit). */
-const CHART_HEAP = "--max-old-space-size=128"
-
-/** Resident memory of a process, from /proc. */
-const rssBytes = (pid: number) => {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))
-  return Number(line?.split(/\s+/)[1] ?? Number.NaN) * 1024
-}
-
-/** User + system CPU seconds of a process, from /proc. */
-const cpuSeconds = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
 }
 
 /** The pod's own counters: lookups so far (every result) and V8 heap in use. */

@@ -33,6 +33,7 @@ import { freePort } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Duration, Effect, Fiber, Schedule } from "effect"
 import type { Flood, FloodResult } from "./floodClient.js"
+import { CHART_HEAP } from "./procStats.js"
 import type { Add } from "./rolloutFigures.js"
 import { figure, quantile } from "./stats.js"
 
@@ -437,8 +438,7 @@ const floodTrial = (bundleFile: string, unbound: Unbound): Effect.Effect<Readonl
             MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off",
             MIROIR_PEER_HINTS: "off",
             MIROIR_LOG_LEVEL: "error",
-            // The chart's heap (resources.limits.memory 256Mi).
-            NODE_OPTIONS: "--max-old-space-size=128"
+            NODE_OPTIONS: CHART_HEAP
           }
         })
       ),
