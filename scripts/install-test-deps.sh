@@ -7,13 +7,15 @@
 #      openssl (certificates of the local control plane),
 #      and for the real node (a kubelet with containerd, tools/kube/README.md "A real node"):
 #      containernetworking-plugins (CNI bridge, host-local, loopback in /usr/lib/cni), iptables (the
-#      kubelet's own chains), buildah (builds the node's images), libseccomp-dev and gcc (runc is built
-#      with cgo and seccomp; the pause binary is built from its C source).
+#      kubelet's own chains), nftables (kube-proxy's nftables mode runs `nft`), buildah (builds the node's
+#      images), libseccomp-dev and gcc (runc is built with cgo and seccomp; the pause binary is built from
+#      its C source).
 # 2. Real upstream Kubernetes components, built with Go from the Go module proxy (nothing else is
 #    downloaded; see tools/kube/README.md) into a cache outside the repository, so that a fresh clone on
 #    the same machine finds them already built:
 #      ${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}/bin/
 #        etcd, kube-apiserver, kube-controller-manager, kubectl   (go build in tools/kube)
+#        kube-scheduler, kube-proxy                                (go build in tools/kube)
 #        kube-state-metrics                                        (go build in tools/kube-state-metrics)
 #        coredns, helm (Helm 4), helm3 (Helm 3)                    (go install module@version)
 #        kubelet, agnhost                                          (go build in tools/kube)
@@ -51,12 +53,14 @@ command -v unbound >/dev/null 2>&1 || [ -x /usr/sbin/unbound ] || missing+=(unbo
 [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] ||
   missing+=(containernetworking-plugins)
 command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing+=(iptables)
+# kube-proxy (nftables mode: one table `kube-proxy`, which the harness deletes after) programs it with nft.
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
 command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 pkg-config --exists libseccomp 2>/dev/null || missing+=(libseccomp-dev pkg-config)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "test dependencies present: unbound, prometheus, promtool, openssl, CNI plugins, iptables, buildah, libseccomp-dev, gcc"
+  echo "test dependencies present: unbound, prometheus, promtool, openssl, CNI plugins, iptables, nftables, buildah, libseccomp-dev, gcc"
 else
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -251,7 +255,7 @@ pause_build() {
 kube_recipe="tools/kube=$kube_hash flags=${kube_flags[*]}"
 component etcd "$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION (tools/kube/cmd/etcd)" "$kube_recipe" -- \
   kube_build etcd ./cmd/etcd
-for cmd in kube-apiserver kube-controller-manager kubectl; do
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   component "$cmd" "$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/$cmd@$KUBERNETES_VERSION (tools/kube)" "$kube_recipe" -- \
     kube_build "$cmd" "k8s.io/kubernetes/cmd/$cmd"
 done
@@ -263,6 +267,8 @@ component helm3 "$HELM3_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM3_VERSION" "flag
   go_install helm3 "helm.sh/helm/v3/cmd/helm@$HELM3_VERSION" "${helm3_flags[@]}"
 # The real node: kubelet and agnhost (the e2e tests' image: netexec, pause…) from k8s.io/kubernetes, the
 # runtime from its modules, the pause binary from its C source in k8s.io/kubernetes.
+component kube-proxy "$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kube-proxy@$KUBERNETES_VERSION (tools/kube)" "$kube_recipe" -- \
+  kube_build kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 component kubelet "$KUBERNETES_VERSION" "k8s.io/kubernetes/cmd/kubelet@$KUBERNETES_VERSION (tools/kube)" "$kube_recipe" -- \
   kube_build kubelet k8s.io/kubernetes/cmd/kubelet
 component agnhost "$AGNHOST_VERSION" "k8s.io/kubernetes/test/images/agnhost@$KUBERNETES_VERSION (tools/kube)" "$kube_recipe" -- \
@@ -299,6 +305,8 @@ echo "upstream components start:"
 check etcd --version
 check kube-apiserver --version
 check kube-controller-manager --version
+check kube-scheduler --version
+check kube-proxy --version
 check kubectl version --client
 check coredns -version
 check helm version --short

@@ -1,10 +1,10 @@
 /**
  * The real upstream components the Kubernetes cluster runs, as `scripts/install-test-deps.sh` builds
  * them from their Go modules into its cache (`$MIROIR_TEST_DEPS_CACHE`, default
- * `~/.cache/miroir-test-deps`): etcd, kube-apiserver, kube-controller-manager, kubectl, CoreDNS,
+ * `~/.cache/miroir-test-deps`): etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, CoreDNS,
  * Helm 4 (`helm`, the Helm of every test and of the cluster), Helm 3 (`helm3`, which the deploy tests
  * run beside Helm 4 while Helm 3 gets security fixes) and kube-state-metrics; and the real node's:
- * kubelet, containerd (with ctr and containerd-shim-runc-v2), runc, the pause binary and agnhost, with the
+ * kubelet, kube-proxy, containerd (with ctr and containerd-shim-runc-v2), runc, the pause binary and agnhost, with the
  * node's images built from them (`images/`, see {@link images}). Nothing here builds them; a missing one is
  * an error that says how to get it.
  */
@@ -17,6 +17,8 @@ export const names = [
   "etcd",
   "kube-apiserver",
   "kube-controller-manager",
+  "kube-scheduler",
+  "kube-proxy",
   "kubectl",
   "coredns",
   "helm",

@@ -7,13 +7,20 @@
  * node's IP; `10.244.0.0/16` is blackholed in the machine's namespace, so nothing addressed to a pod can
  * leave the machine, and the pods have no route but their /24.
  *
- * Two scoped steps: {@link network} (the bridge and the blackhole; first, since CoreDNS must listen on
- * the node's address before the kubelet names it as the pods' DNS) and {@link make} (containerd, the
- * images, the kubelet). Closing the scope undoes everything: the node's pods are deleted and the kubelet
- * tears them down, then the kubelet and containerd stop by their pids, whatever is left in the node's
- * cgroups and the shims of its containerd are killed by pid, its mounts unmounted, its cgroups removed,
- * the iptables chains and rules the kubelet added and the kernel settings it changed put back, the bridge
- * and the blackhole removed.
+ * Services: kube-proxy (nftables mode) runs beside the kubelet, and the pods have a route for the
+ * ClusterIP range through the node's address. Packets that come in on the node's bridge may be forwarded
+ * (`net.ipv4.conf.<bridge>.forwarding`, that interface only: the machine's `ip_forward` stays off), and an
+ * iptables rule drops whatever would be forwarded from it to any interface but a node's bridge; the
+ * ClusterIP range is blackholed like the pods' (kube-proxy rewrites a Service's packets before routing).
+ *
+ * Two scoped steps: {@link network} (the bridge, the routes and the forwarding; first, since CoreDNS must
+ * listen on the node's address before the kubelet names it as the pods' DNS) and {@link make}
+ * (containerd, the images, the kubelet, kube-proxy). Closing the scope undoes everything: the node's pods
+ * are deleted and the kubelet tears them down, then kube-proxy, the kubelet and containerd stop by their
+ * pids, whatever is left in the node's cgroups and the shims of its containerd are killed by pid, its
+ * mounts unmounted, its cgroups removed, kube-proxy's nftables tables deleted, the iptables chains and
+ * rules the kubelet added and the kernel settings it changed put back, the bridge and the blackholes
+ * removed.
  *
  * Needs root (as the tests run here). The components come from scripts/install-test-deps.sh.
  */
@@ -22,10 +29,10 @@ import { join } from "node:path"
 import { freePort } from "@miroir/test-support/processes"
 import { Data, Duration, Effect, Option, Schedule, type Scope } from "effect"
 import * as Components from "./Components.js"
-import { type ControlPlane, kubeconfigYaml } from "./ControlPlane.js"
+import { type ControlPlane, kubeconfigYaml, SERVICE_CIDR } from "./ControlPlane.js"
 import { daemon } from "./internal/daemon.js"
 import * as Host from "./internal/host.js"
-import { cniConfig, containerdConfig, kubeletConfig, type NodeLayout } from "./internal/nodeConfig.js"
+import { cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig, type NodeLayout } from "./internal/nodeConfig.js"
 import { makeClientCert } from "./internal/pki.js"
 
 /** Something of the node could not be set up; `step` says which, `reason` what went wrong (logs included). */
@@ -65,9 +72,31 @@ const links = () =>
   )
 
 /**
+ * A blackhole route for `cidr` unless the machine has one; removed when the scope closes, once no node's
+ * bridge is left (another node's, of this run or another, keeps it).
+ */
+const blackhole = (cidr: string, routes: string) =>
+  routes.split("\n").some((line) => line.startsWith(`blackhole ${cidr}`))
+    ? Effect.void
+    : Effect.asVoid(Effect.acquireRelease(
+      Host.run("ip", ["route", "add", "blackhole", cidr]).pipe(Effect.mapError(fail(`blackhole route ${cidr}`))),
+      () =>
+        links().pipe(
+          Effect.orElseSucceed((): ReadonlyArray<string> => []),
+          Effect.flatMap((now) =>
+            now.some((name) => /^miroir-n\d+$/.test(name))
+              ? Effect.void
+              : Host.attempt("ip", ["route", "del", "blackhole", cidr])
+          )
+        )
+    ))
+
+/**
  * Makes the node's bridge with the address `10.244.N.1/24` (N the first index no route or link of the
- * machine uses, or `index`) and the blackhole route of {@link POD_SUPERNET} if the machine has none;
- * removes both when the scope closes (the blackhole only when no other node's bridge is left).
+ * machine uses, or `index`), lets packets that come in on it be forwarded (to Services' endpoints, after
+ * kube-proxy's rewrite) but only to a node's bridge, and adds the blackhole routes of {@link POD_SUPERNET}
+ * and of the ClusterIP range if the machine has none; undoes all of it when the scope closes (the
+ * blackholes only when no other node's bridge is left).
  */
 export const network = (index?: number): Effect.Effect<Network, NodeError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -94,22 +123,8 @@ export const network = (index?: number): Effect.Effect<Network, NodeError, Scope
     const bridge = `miroir-n${chosen}`
     const address = `10.244.${chosen}.1`
 
-    const hasBlackhole = routes.split("\n").some((line) => line.startsWith(`blackhole ${POD_SUPERNET}`))
-    if (!hasBlackhole) {
-      yield* Effect.acquireRelease(
-        Host.run("ip", ["route", "add", "blackhole", POD_SUPERNET]).pipe(Effect.mapError(fail("blackhole route"))),
-        () =>
-          // Another node's bridge still up (a second node of this or another run) keeps it.
-          links().pipe(
-            Effect.orElseSucceed((): ReadonlyArray<string> => []),
-            Effect.flatMap((now) =>
-              now.some((name) => /^miroir-n\d+$/.test(name))
-                ? Effect.void
-                : Host.attempt("ip", ["route", "del", "blackhole", POD_SUPERNET])
-            )
-          )
-      )
-    }
+    yield* blackhole(POD_SUPERNET, routes)
+    yield* blackhole(SERVICE_CIDR, routes)
     yield* Effect.acquireRelease(
       Host.run("ip", ["link", "add", "name", bridge, "type", "bridge"]).pipe(
         Effect.andThen(Host.run("ip", ["addr", "add", `${address}/24`, "dev", bridge])),
@@ -118,6 +133,17 @@ export const network = (index?: number): Effect.Effect<Network, NodeError, Scope
       ),
       () => Host.attempt("ip", ["link", "del", bridge])
     )
+    // Forwarding on this interface alone (a setting that goes with the bridge), and never off the nodes'
+    // bridges: nothing a pod sends can leave the machine.
+    const forwardRule = ["FORWARD", "-i", bridge, "!", "-o", "miroir-n+", "-j", "DROP"]
+    yield* Effect.acquireRelease(
+      Host.run("iptables", ["-w", "5", "-I", ...forwardRule]).pipe(Effect.mapError(fail("forwarding rule"))),
+      () => Host.attempt("iptables", ["-w", "5", "-D", ...forwardRule])
+    )
+    yield* Effect.try({
+      try: () => writeFileSync(`/proc/sys/net/ipv4/conf/${bridge}/forwarding`, "1"),
+      catch: (e) => fail("forwarding")(e as Error)
+    })
     return { index: chosen, podCidr: `10.244.${chosen}.0/24`, address, bridge, networkName: bridge }
   })
 
@@ -133,6 +159,13 @@ export interface Options {
   readonly clusterDns?: ReadonlyArray<string>
   /** How long the kubelet has to register its Node and have it Ready (60 s by default). */
   readonly readyTimeout?: Duration.Input
+  /**
+   * Run kube-proxy for the machine (true by default). The nodes of one machine share its network
+   * namespace, and so one kube-proxy serves them all: a second node sets false.
+   */
+  readonly kubeProxy?: boolean
+  /** More images to import beside pause and agnhost (OCI archives, e.g. the Miroir image); never pulled. */
+  readonly extraImages?: ReadonlyArray<Components.Image>
 }
 
 /** What is left of pods on the node, for checks that it is clean. */
@@ -166,6 +199,14 @@ export interface Node {
   /** The kubelet's and containerd's logs. */
   readonly logs: { readonly kubelet: string; readonly containerd: string }
 }
+
+/** The machine's nftables tables (`family name`), to delete the ones kube-proxy made. */
+const nftTables = Host.run("nft", ["list", "tables"]).pipe(
+  Effect.map((text) =>
+    text.split("\n").map((line) => line.trim()).filter((line) => line.startsWith("table ")).map((line) => line.slice(6))
+  ),
+  Effect.mapError(fail("nftables"))
+)
 
 /** Directories of the machine the runtime and the kubelet write to whatever their configuration says. */
 const MACHINE_DIRS = [
@@ -306,11 +347,12 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
     }).pipe(Effect.mapError(fail("containerd")))
 
     // The images, imported from the install script's OCI archives (nothing is pulled).
-    for (const image of [images.pause, images.agnhost]) {
+    const imported = [images.pause, images.agnhost, ...(options.extraImages ?? [])]
+    for (const image of imported) {
       yield* ctr(["images", "import", image.archive]).pipe(Effect.mapError(fail(`import of ${image.archive}`)))
     }
     const present = yield* ctr(["images", "list", "--quiet"]).pipe(Effect.mapError(fail("images")))
-    for (const image of [images.pause, images.agnhost]) {
+    for (const image of imported) {
       if (!present.split("\n").includes(image.ref)) {
         return yield* new NodeError({
           step: "images",
@@ -320,7 +362,11 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
     }
 
     // CNI: the network's configuration (the bridge exists; containerd reports the network ready once it reads this).
-    writeFileSync(join(layout.cniConfDir, "10-miroir.conflist"), cniConfig({ ...net, clusterDns: [] }, layout))
+    const kubeProxy = options.kubeProxy ?? true
+    writeFileSync(
+      join(layout.cniConfDir, "10-miroir.conflist"),
+      cniConfig({ ...net, clusterDns: [], ...(kubeProxy ? { serviceCidr: SERVICE_CIDR } : {}) }, layout)
+    )
 
     // Last to stop before containerd: the node's containers, should the kubelet have left any.
     yield* Effect.addFinalizer(() =>
@@ -396,6 +442,43 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
         )
       }).pipe(Effect.catch((error) => Effect.logWarning(`node ${name}: draining: ${error.message}`)))
     )
+
+    if (kubeProxy) {
+      // Its nftables tables (`ip kube-proxy`, `ip6 kube-proxy`): deleted once it has stopped (its finalizer,
+      // added after this one, runs first).
+      const tablesBefore = yield* nftTables
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function*() {
+          const now = yield* nftTables.pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
+          const added = now.filter((table) => !tablesBefore.includes(table))
+          for (const table of added) yield* Host.attempt("nft", ["delete", "table", ...table.split(" ")])
+          if (added.length > 0) yield* Effect.logInfo(`node ${name}: nftables tables deleted: ${added.join(", ")}`)
+        })
+      )
+      const [proxyHealthz, proxyMetrics] = yield* Effect.promise(() => Promise.all([freePort(), freePort()]))
+      const proxyConfigFile = join(folder, "kube-proxy.json")
+      writeFileSync(
+        proxyConfigFile,
+        kubeProxyConfig({
+          name,
+          address: net.address,
+          clusterCidr: POD_SUPERNET,
+          kubeconfig: controlPlane.kubeconfig,
+          healthzPort: proxyHealthz,
+          metricsPort: proxyMetrics
+        })
+      )
+      yield* daemon("kube-proxy", Components.path("kube-proxy"), [`--config=${proxyConfigFile}`, "--v=1"], {
+        logFolder,
+        env,
+        timeout: Duration.seconds(60),
+        // 200 once its rules are programmed.
+        ready: Effect.tryPromise(async () => {
+          const response = await fetch(`http://127.0.0.1:${proxyHealthz}/healthz`)
+          if (!response.ok) throw new Error(`kube-proxy /healthz ${response.status}`)
+        })
+      }).pipe(Effect.mapError(fail("kube-proxy")))
+    }
 
     // Registered and Ready (the runtime and its network ready).
     const ready = yield* controlPlane.api.request<{

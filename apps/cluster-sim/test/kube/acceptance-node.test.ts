@@ -3,12 +3,16 @@
  * kube-apiserver and runs a pod of a locally built image (agnhost's netexec, imported into containerd
  * 2.3.4, run by runc 1.4.3) in a network namespace of its own, with an address of the node's pod CIDR on
  * the CNI bridge; the kubelet's own readiness probe makes it Ready, the test reaches it over HTTP from
- * the machine, and CoreDNS answers from inside the pod's namespace on the node's address. Deleting the
- * pod leaves the node clean (no task, no namespace, no veth, no lease).
+ * the machine, and CoreDNS answers from inside the pod's namespace on the node's address. kube-scheduler
+ * binds the pod (the node-lifecycle controller has lifted the not-ready taint the kubelet registers with)
+ * and kube-proxy (nftables mode) carries the pod's own connection to its Service's ClusterIP back to it.
+ * Deleting the pod leaves the node clean (no task, no namespace, no veth, no lease), and closing the
+ * scope the machine (no kube-proxy table, no blackhole the run added).
  *
  * Nothing is skipped: without root, the components (scripts/install-test-deps.sh) or what the kernel must
  * offer, the test fails with the node's exact error.
  */
+import { execFileSync } from "node:child_process"
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -20,6 +24,12 @@ import * as ControlPlane from "../../src/kube/ControlPlane.js"
 import * as CoreDns from "../../src/kube/CoreDns.js"
 import { run } from "../../src/kube/internal/host.js"
 import * as Node from "../../src/kube/Node.js"
+
+/** The machine's blackhole routes (a run must leave none it added). */
+const blackholeRoutes = () =>
+  execFileSync("ip", ["-4", "route", "show", "type", "blackhole"], { encoding: "utf8" }).split("\n").filter((l) =>
+    l.trim() !== ""
+  ).sort()
 
 const POD = "netexec"
 const PORT = 8080
@@ -55,6 +65,7 @@ const awaitState = <A, E>(
 describe("a real node", () => {
   it("runs a pod of a locally built image under the real kubelet registered with the API server", async () => {
     const folder = mkdtempSync(join(tmpdir(), "miroir-node-"))
+    const routesBefore = blackholeRoutes()
     try {
       await Effect.runPromise(
         Effect.scoped(Effect.gen(function*() {
@@ -81,13 +92,35 @@ describe("a real node", () => {
           expect(registered.status?.nodeInfo?.containerRuntimeVersion).toBe("containerd://2.3.4")
           expect(registered.status?.addresses).toContainEqual({ type: "InternalIP", address: network.address })
 
-          // A pod of the agnhost image (built with buildah, imported, never pulled), with a readiness probe.
+          // Schedulable: the node-lifecycle controller lifts the taint the kubelet registered the Node with.
+          yield* awaitState(
+            "the node's not-ready taint to be lifted",
+            api.request<INode>("GET", `/api/v1/nodes/${node.name}`),
+            (n) => (n.spec?.taints ?? []).every((t) => t.key !== "node.kubernetes.io/not-ready"),
+            Duration.seconds(60),
+            (last) => Effect.succeed(JSON.stringify(last?.spec?.taints))
+          )
+
+          // A ClusterIP Service in front of the pod, for kube-proxy.
+          const service = yield* api.request<{ spec: { clusterIP: string } }>(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            {
+              apiVersion: "v1",
+              kind: "Service",
+              metadata: { name: POD, namespace: "default" },
+              spec: { selector: { app: POD }, ports: [{ name: "http", port: 80, targetPort: PORT }] }
+            }
+          )
+          const clusterIP = service.spec.clusterIP
+
+          // A pod of the agnhost image (built with buildah, imported, never pulled), with a readiness probe;
+          // no nodeName: kube-scheduler binds it.
           yield* api.request("POST", "/api/v1/namespaces/default/pods", {
             apiVersion: "v1",
             kind: "Pod",
             metadata: { name: POD, namespace: "default", labels: { app: POD } },
             spec: {
-              nodeName: node.name,
               terminationGracePeriodSeconds: 5,
               containers: [{
                 name: POD,
@@ -115,6 +148,7 @@ describe("a real node", () => {
           )
           const podIP = pod.status?.podIP ?? ""
           yield* Effect.logInfo(`pod Running and Ready at ${since()}, IP ${podIP}`)
+          expect(pod.spec?.nodeName).toBe(node.name)
           expect(inCidr(podIP, network.podCidr), `${podIP} in ${network.podCidr}`).toBe(true)
           expect(pod.status?.containerStatuses?.[0]?.imageID).toMatch(/sha256:[0-9a-f]{64}/)
 
@@ -142,6 +176,24 @@ describe("a real node", () => {
           const resolved = yield* run("nsenter", [`--net=${netns}`, process.execPath, "-e", lookup])
           expect(resolved.trim()).toBe("10.96.0.1")
 
+          // The pod reaches its own Service's ClusterIP (kube-proxy's DNAT, masqueraded back through the node).
+          const viaService = [
+            `fetch('http://${clusterIP}/hostname', { signal: AbortSignal.timeout(2000) })`,
+            ".then((r) => r.text()).then((t) => console.log(t), (e) => { console.error(e.message); process.exit(1) })"
+          ].join("")
+          const hostname = yield* awaitState(
+            `the pod to reach its Service at ${clusterIP}`,
+            run("nsenter", [`--net=${netns}`, process.execPath, "-e", viaService]).pipe(
+              Effect.map((out) => out.trim()),
+              Effect.orElseSucceed(() => "")
+            ),
+            (out) => out === POD,
+            Duration.seconds(30),
+            (last) => Effect.succeed(`last answer: ${JSON.stringify(last)}`)
+          )
+          expect(hostname).toBe(POD)
+          yield* Effect.logInfo(`the pod reached its Service ${clusterIP} at ${since()}`)
+
           // Deleted: gone from the API once the kubelet has stopped it, and nothing of it left on the node.
           yield* api.request("DELETE", podPath)
           yield* awaitState(
@@ -166,6 +218,9 @@ describe("a real node", () => {
           yield* Effect.logInfo(`pod deleted and the node clean at ${since()}`)
         }))
       )
+      // The machine as it was: kube-proxy's tables gone, no blackhole the run added.
+      expect(await Effect.runPromise(run("nft", ["list", "tables"]))).not.toContain("kube-proxy")
+      expect(blackholeRoutes()).toEqual(routesBefore)
     } finally {
       rmSync(folder, { recursive: true, force: true })
     }

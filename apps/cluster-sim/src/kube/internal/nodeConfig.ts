@@ -43,6 +43,11 @@ export interface NodeNetwork {
   readonly address: string
   /** The cluster DNS the kubelet gives the pods (`clusterDNS`). */
   readonly clusterDns: ReadonlyArray<string>
+  /**
+   * The Services' ClusterIP range: the pods get a route for it through the node's address, where
+   * kube-proxy's rules send it on to the Services' endpoints. None: the pods reach only their /24.
+   */
+  readonly serviceCidr?: string
 }
 
 const quote = (value: string) => `'${value}'`
@@ -102,9 +107,9 @@ export const containerdConfig = (layout: NodeLayout): string =>
 /**
  * The CNI network: a bridge (made beforehand by the harness, with the node's address) and host-local
  * addresses from the pod CIDR, leases in the node's folder. Not a gateway and no masquerade: the pods get
- * a route to their /24 only (so nothing they send can be forwarded off the machine, and the plugin leaves
- * `net.ipv4.ip_forward` alone), which holds the node's address, where the kubelet's probes, the tests and
- * the cluster DNS meet them.
+ * a route to their /24 (which holds the node's address, where the kubelet's probes, the tests and the
+ * cluster DNS meet them) and, when kube-proxy runs, one to the Services' range through the node's address;
+ * no default route, and the plugin leaves `net.ipv4.ip_forward` alone.
  */
 export const cniConfig = (network: NodeNetwork, layout: NodeLayout): string =>
   JSON.stringify(
@@ -121,7 +126,8 @@ export const cniConfig = (network: NodeNetwork, layout: NodeLayout): string =>
           ipam: {
             type: "host-local",
             dataDir: layout.ipamDataDir,
-            ranges: [[{ subnet: network.podCidr, gateway: network.address }]]
+            ranges: [[{ subnet: network.podCidr, gateway: network.address }]],
+            routes: network.serviceCidr === undefined ? [] : [{ dst: network.serviceCidr, gw: network.address }]
           }
         }
       ]
@@ -187,6 +193,56 @@ export const kubeletConfig = (
       serverTLSBootstrap: false,
       shutdownGracePeriod: "0s",
       registerNode: true
+    },
+    null,
+    2
+  )
+
+/** How kube-proxy runs on a node. */
+export interface KubeProxyLayout {
+  /** The node's name (kube-proxy reads its Node). */
+  readonly name: string
+  /** The node's address: the only one NodePorts would listen on. */
+  readonly address: string
+  /** The pods' whole range (every node's /24): traffic from it is the cluster's own. */
+  readonly clusterCidr: string
+  readonly kubeconfig: string
+  readonly healthzPort: number
+  readonly metricsPort: number
+}
+
+/**
+ * kube-proxy's KubeProxyConfiguration: nftables mode, so that everything it programs is the two tables
+ * `ip kube-proxy` and `ip6 kube-proxy`, which the harness deletes when the node stops. `masqueradeAll`:
+ * a pod's connection to a Service is source-NATed to the node's address, so that the answer of an
+ * endpoint on the same bridge comes back through the node (and its connection tracking) whether or not
+ * the machine passes bridged traffic through netfilter (br_netfilter). Every conntrack setting is 0,
+ * which leaves the machine's kernel settings as they are; `oomScoreAdj` 0, which needs no privilege
+ * these machines lack.
+ */
+export const kubeProxyConfig = (layout: KubeProxyLayout): string =>
+  JSON.stringify(
+    {
+      apiVersion: "kubeproxy.config.k8s.io/v1alpha1",
+      kind: "KubeProxyConfiguration",
+      mode: "nftables",
+      clientConnection: { kubeconfig: layout.kubeconfig },
+      hostnameOverride: layout.name,
+      healthzBindAddress: `127.0.0.1:${layout.healthzPort}`,
+      metricsBindAddress: `127.0.0.1:${layout.metricsPort}`,
+      clusterCIDR: layout.clusterCidr,
+      detectLocalMode: "ClusterCIDR",
+      masqueradeAll: true,
+      nodePortAddresses: [`${layout.address}/32`],
+      oomScoreAdj: 0,
+      conntrack: {
+        maxPerCore: 0,
+        min: 0,
+        tcpEstablishedTimeout: "0s",
+        tcpCloseWaitTimeout: "0s",
+        udpTimeout: "0s",
+        udpStreamTimeout: "0s"
+      }
     },
     null,
     2
