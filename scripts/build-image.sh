@@ -291,3 +291,91 @@ if [ "$mode" = base ]; then
   echo "$base_ref"
   exit 0
 fi
+
+# ---------------------------------------------------------------------------------------------------
+# The image: the Dockerfile as it is, from the working tree.
+
+version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$repo/apps/miroir/package.json" | head -n 1)"
+if [ -z "$version" ]; then
+  echo "error: no \"version\" in $repo/apps/miroir/package.json" >&2
+  exit 1
+fi
+repository=localhost/miroir
+reference="$repository:${tag:-$version}"
+archive="$cache/images/miroir.oci.tar"
+# The labels' revision and creation time come from git, not the clock, so that the same sources give the
+# same image (and digest); a tree whose build inputs differ from HEAD is marked -dirty.
+revision=unknown
+created=unknown
+epoch=0
+if git -C "$repo" rev-parse --verify -q HEAD >/dev/null 2>&1; then
+  revision="$(git -C "$repo" rev-parse HEAD)"
+  created="$(git -C "$repo" log -1 --format=%cI HEAD)"
+  epoch="$(git -C "$repo" log -1 --format=%ct HEAD)"
+  if [ -n "$(git -C "$repo" status --porcelain -- Dockerfile .dockerignore pnpm-lock.yaml pnpm-workspace.yaml package.json tsconfig.base.json packages apps/miroir)" ]; then
+    revision="$revision-dirty"
+  fi
+fi
+
+# The build stage's RUN steps reach the npm registry with the machine's npm settings: its registry, and
+# its CA file when it has one (this machine's egress re-signs TLS with its own CA, which the base's Node
+# does not trust). Both go in as a read-only ~/.npmrc of the build's root user, mounted during RUN
+# only: nothing of them is in any layer, and the Dockerfile stays as it is.
+npm_registry="$(npm config get registry 2>/dev/null || true)"
+npm_cafile="$(npm config get cafile 2>/dev/null || true)"
+npmrc="$store/build-npmrc"
+mounts=()
+{
+  case "$npm_registry" in http*) echo "registry=$npm_registry" ;; esac
+  if [ -n "$npm_cafile" ] && [ "$npm_cafile" != null ] && [ "$npm_cafile" != undefined ] && [ -f "$npm_cafile" ]; then
+    echo "cafile=/root/.npm-build-ca.crt"
+    mounts+=(--volume "$npm_cafile:/root/.npm-build-ca.crt:ro")
+  fi
+} >"$npmrc"
+mounts+=(--volume "$npmrc:/root/.npmrc:ro")
+
+# RUN steps need an OCI runtime: Debian's runc 1.1.5 fails on these machines (tools/kube/README.md), so the
+# runc the test dependencies build is used when it is there, else buildah's default. The host's network:
+# the registry is reached as from the machine itself.
+runtime=()
+if [ -x "$cache/bin/runc" ]; then
+  runtime=(--runtime "$cache/bin/runc")
+fi
+
+log "image $reference: buildah build of $repo/Dockerfile (revision $revision)"
+start="$(now)"
+build_log="$store/build.log"
+if ! nice -n 10 "${b[@]}" build --layers --pull=never --network host "${runtime[@]}" "${mounts[@]}" \
+  --format oci --timestamp "$epoch" \
+  --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "CREATED=$created" \
+  --tag "$reference" --file "$repo/Dockerfile" "$repo" >"$build_log" 2>&1; then
+  tail -n 40 "$build_log" >&2
+  echo "error: buildah build of $repo/Dockerfile failed (the last lines of $build_log above)" >&2
+  exit 1
+fi
+image_id="$("${b[@]}" inspect --type image --format '{{.FromImageID}}' "$reference")"
+log "image $reference: built in $(elapsed "$start" "$(now)") s (image $image_id)"
+
+# The OCI archive containerd imports; pushed again only when the image changed.
+stamp="$cache/stamps/image-miroir"
+if [ -f "$archive" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$reference $image_id" ]; then
+  log "image $reference: $archive up to date"
+else
+  start="$(now)"
+  rm -f "$archive.tmp"
+  if ! "${b[@]}" push --quiet "$reference" "oci-archive:$archive.tmp:$reference" 2>"$store/push.log"; then
+    tail -n 20 "$store/push.log" >&2
+    echo "error: buildah push of $reference to oci-archive:$archive failed" >&2
+    exit 1
+  fi
+  mv -f "$archive.tmp" "$archive"
+  printf '%s' "$reference $image_id" >"$stamp"
+  log "image $reference: $archive written in $(elapsed "$start" "$(now)") s ($(du -m "$archive" | cut -f1) MB)"
+fi
+# The manifest's digest, which containerd gives the image it imports from this archive.
+digest="$(tar -xOf "$archive" index.json | grep -o '"digest":"sha256:[0-9a-f]\{64\}"' | head -n 1 | cut -d'"' -f4)"
+if [ -z "$digest" ]; then
+  echo "error: $archive has no manifest digest in its index.json" >&2
+  exit 1
+fi
+echo "reference=$reference digest=$digest archive=$archive"
