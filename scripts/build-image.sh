@@ -342,12 +342,20 @@ if [ -x "$cache/bin/runc" ]; then
   runtime=(--runtime "$cache/bin/runc")
 fi
 
+# buildah 1.28's layer cache ignores the values of build arguments: with the same files, the Dockerfile's
+# LABEL step comes from the cache with the previous build's revision. The same three labels given as
+# --label are set last (buildah adds them as LABEL steps after the Dockerfile's), so they are always
+# this build's.
+labels=(--label "org.opencontainers.image.version=$version" --label "org.opencontainers.image.revision=$revision"
+  --label "org.opencontainers.image.created=$created")
+
 log "image $reference: buildah build of $repo/Dockerfile (revision $revision)"
 start="$(now)"
 build_log="$store/build.log"
 if ! nice -n 10 "${b[@]}" build --layers --pull=never --network host "${runtime[@]}" "${mounts[@]}" \
   --format oci --timestamp "$epoch" \
   --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "CREATED=$created" \
+  "${labels[@]}" \
   --tag "$reference" --file "$repo/Dockerfile" "$repo" >"$build_log" 2>&1; then
   tail -n 40 "$build_log" >&2
   echo "error: buildah build of $repo/Dockerfile failed (the last lines of $build_log above)" >&2
