@@ -18,7 +18,7 @@
 # Everything lives in the test dependencies' cache, nothing global changes:
 #   ${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}/
 #     buildah/storage.conf, root/, run/   buildah's own store (overlay), passed to every buildah call
-#     images/miroir.oci.tar               the image's OCI archive
+#     images/miroir-<worktree>.oci.tar    the image's OCI archive (<worktree>: a hash of the worktree's path)
 #     stamps/image-node-base              what the base was built from
 # Needs root (mmdebstrap's root mode, overlay mounts), buildah, mmdebstrap, npm (to fetch npm's packages)
 # and network to the Debian mirror and the npm registry (the Dockerfile's build stage runs
@@ -302,7 +302,10 @@ if [ -z "$version" ]; then
 fi
 repository=localhost/miroir
 reference="$repository:${tag:-$version}"
-archive="$cache/images/miroir.oci.tar"
+# The cache is shared by the machine's worktrees: each has its own archive (and stamp), named after its
+# path, so that one worktree's build never replaces the archive another is about to import.
+worktree="$(printf '%s' "$repo" | sha256sum | cut -c1-8)"
+archive="$cache/images/miroir-$worktree.oci.tar"
 # The labels' revision and creation time come from git, not the clock, so that the same sources give the
 # same image (and digest); a tree whose build inputs differ from HEAD is marked -dirty.
 revision=unknown
@@ -349,6 +352,13 @@ fi
 labels=(--label "org.opencontainers.image.version=$version" --label "org.opencontainers.image.revision=$revision"
   --label "org.opencontainers.image.created=$created")
 
+# The previous image of this name goes first, and with it the cache of the final stage's steps (their
+# intermediate images are its parents; the build stage's, with the `pnpm fetch` layer, are not): in
+# buildah 1.28 a step served from a cached image that has a name records that name as the manifest's
+# org.opencontainers.image.base.name annotation instead of the Dockerfile's base. Rebuilding the final
+# stage takes seconds, and with the same inputs it gives the same image (--timestamp).
+"${b[@]}" rmi "$reference" >/dev/null 2>&1 || true
+
 log "image $reference: buildah build of $repo/Dockerfile (revision $revision)"
 start="$(now)"
 build_log="$store/build.log"
@@ -365,7 +375,7 @@ image_id="$("${b[@]}" inspect --type image --format '{{.FromImageID}}' "$referen
 log "image $reference: built in $(elapsed "$start" "$(now)") s (image $image_id)"
 
 # The OCI archive containerd imports; pushed again only when the image changed.
-stamp="$cache/stamps/image-miroir"
+stamp="$cache/stamps/image-miroir-$worktree"
 if [ -f "$archive" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$reference $image_id" ]; then
   log "image $reference: $archive up to date"
 else
