@@ -1,6 +1,7 @@
 /**
- * Rolling updates on real Kubernetes components (etcd, kube-apiserver, kube-controller-manager, CoreDNS,
- * Helm, the process kubelet: apps/cluster-sim's KubeCluster), with and without refresh hints: 6 pods
+ * Rolling updates on real Kubernetes (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, a real
+ * node — kubelet, containerd, runc, kube-proxy — running the image built from the Dockerfile, CoreDNS,
+ * Helm: apps/cluster-sim's KubeCluster), with and without refresh hints: 6 pods
  * installed with `helm install` of the chart, then `helm upgrade` changing the pod template, rolled by
  * the Deployment controller one pod at a time (maxSurge 1, maxUnavailable 0, as on the simulator; the
  * chart's default is Kubernetes', 25% surge and unavailable: two new pods at a time here).
@@ -15,8 +16,8 @@
  * Each setting gets a fresh cluster (hints on, then off through the chart's `peerHints.enabled`): an
  * upgrade from one setting to the other would itself be a rollout of mixed pods, and a fresh cluster
  * starts in seconds. CoreDNS's TTLs are 1 s, as in the acceptance: with kubeadm's 30 s
- * cache no hint could be seen sooner. Without the components (scripts/install-test-deps.sh) it is
- * skipped, never failed.
+ * cache no hint could be seen sooner. Without the components (scripts/install-test-deps.sh) or root (a
+ * real node's bridges, mounts and cgroups) it is skipped, never failed.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -24,6 +25,7 @@ import { join } from "node:path"
 import { awaitConverged } from "@miroir/cluster-sim/Observer"
 import { awaitPublished, awaitSettled, livePods, publishedLabels } from "@miroir/cluster-sim/Cluster"
 import * as Components from "@miroir/cluster-sim/kube/Components"
+import * as Image from "@miroir/cluster-sim/kube/Image"
 import * as KubeCluster from "@miroir/cluster-sim/kube/KubeCluster"
 import * as ShardGaps from "@miroir/cluster-sim/ShardGaps"
 import * as Client from "@miroir/miroir/HttpApi/Client"
@@ -42,7 +44,21 @@ const RELEASE = "miroir"
 const NAMESPACE = "default"
 
 /** The components a cluster needs. */
-const NEEDED = ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "coredns", "helm"] as const
+const NEEDED = [
+  "etcd",
+  "kube-apiserver",
+  "kube-controller-manager",
+  "kube-scheduler",
+  "kube-proxy",
+  "kubectl",
+  "coredns",
+  "helm",
+  "kubelet",
+  "containerd",
+  "ctr",
+  "containerd-shim-runc-v2",
+  "runc"
+] as const
 
 /** One rolling update's measurements. */
 export interface KubeRolloutRun {
@@ -80,11 +96,13 @@ export type Outcome =
 const measure = (
   r: Duration.Duration,
   hints: boolean,
-  folder: string
+  folder: string,
+  image: Image.MiroirImage
 ): Effect.Effect<KubeRolloutRun, Error, Client.PodClient | Scope.Scope> =>
   Effect.gen(function*() {
     const cluster = yield* KubeCluster.make({
       folder,
+      image,
       release: RELEASE,
       namespace: NAMESPACE,
       replicas: PODS,
@@ -142,10 +160,14 @@ const measure = (
  * {@link measure} in a folder of its own, removed once the cluster has stopped; kept when the run fails:
  * its logs (pods, control plane) are what explains it.
  */
-const rollOnce = (r: Duration.Duration, hints: boolean): Effect.Effect<KubeRolloutRun, Error, Client.PodClient> =>
+const rollOnce = (
+  r: Duration.Duration,
+  hints: boolean,
+  image: Image.MiroirImage
+): Effect.Effect<KubeRolloutRun, Error, Client.PodClient> =>
   Effect.gen(function*() {
     const folder = mkdtempSync(join(tmpdir(), "miroir-bench-kube-rollout-"))
-    const run = yield* Effect.scoped(measure(r, hints, folder)).pipe(
+    const run = yield* Effect.scoped(measure(r, hints, folder, image)).pipe(
       Effect.tapError(() => Effect.sync(() => console.error(`  the run's files are kept in ${folder}`)))
     )
     rmSync(folder, { recursive: true, force: true })
@@ -165,7 +187,10 @@ const plan = (quick: boolean): ReadonlyArray<readonly [Duration.Duration, boolea
   [Duration.seconds(15), false]
 ]
 
-/** Runs the rolling updates on real components ({@link plan}); skipped when the components are not built. */
+/**
+ * Runs the rolling updates on real components ({@link plan}), with the image built once; skipped when the
+ * components are not built or the process is not root.
+ */
 export const run = (quick: boolean): Effect.Effect<Outcome, Error> =>
   Effect.suspend(() => {
     const missing = Components.missing(NEEDED)
@@ -175,18 +200,25 @@ export const run = (quick: boolean): Effect.Effect<Outcome, Error> =>
         reason: `${missing.join(", ")} missing in ${Components.binFolder()}: run scripts/install-test-deps.sh`
       })
     }
-    return Effect.forEach(plan(quick), ([r, hints]) =>
-      rollOnce(r, hints).pipe(
-        Effect.tap((run) =>
-          Effect.sync(() =>
-            console.log(
-              `  real cluster, R=${Duration.format(r)} hints ${hints ? "on" : "off"}: ${
-                JSON.stringify(summarize([run]))
-              }`
+    if (process.getuid?.() !== 0) {
+      return Effect.succeed<Outcome>({
+        _tag: "Skipped",
+        reason: "a real node needs root (bridges, routes, mounts, cgroups)"
+      })
+    }
+    return Effect.flatMap(Image.build(), (image) =>
+      Effect.forEach(plan(quick), ([r, hints]) =>
+        rollOnce(r, hints, image).pipe(
+          Effect.tap((run) =>
+            Effect.sync(() =>
+              console.log(
+                `  real cluster, R=${Duration.format(r)} hints ${hints ? "on" : "off"}: ${
+                  JSON.stringify(summarize([run]))
+                }`
+              )
             )
           )
-        )
-      )).pipe(
+        ))).pipe(
         Effect.map((runs): Outcome => ({ _tag: "Measured", runs })),
         Effect.provide(Client.layerFetch)
       )

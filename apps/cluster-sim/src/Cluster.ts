@@ -1,8 +1,8 @@
 /**
  * What the scenario and the observer need of a cluster, whichever runs it: the simulator (its own
  * cluster DNS and endpoints controller) or real Kubernetes components (kube-apiserver, the
- * controllers, CoreDNS) with the process kubelet. Both run real Miroir pod processes; they differ in
- * who publishes the pods and who answers DNS.
+ * controllers, CoreDNS, a real node running the image built from the Dockerfile). Both run real Miroir
+ * pod processes; they differ in who publishes the pods, who answers DNS and where the pods run.
  *
  * State is kept in `SubscriptionRef`s: whoever waits for a condition subscribes to the changes
  * instead of polling a shared array.
@@ -16,7 +16,10 @@ export type Phase = "Pending" | "Running" | "Terminating" | "Gone"
 export interface ClusterPod {
   /** The pod's name (`miroir-7d9f8c6b5-x2x4q`, `miroir-0`). */
   readonly name: string
-  /** Where its process listens and is reached: a distinct loopback address (127.0.x.y). */
+  /**
+   * Where its process listens and is reached: a distinct loopback address (127.0.x.y) on the simulator,
+   * its pod IP (10.244.N.x, reached over the node's bridge) on Kubernetes.
+   */
   readonly ip: string
   /** The first label of its SRV target: the dashed IP (Deployment) or the hostname (StatefulSet). */
   readonly label: string

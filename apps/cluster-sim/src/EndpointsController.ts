@@ -72,7 +72,7 @@ const REPLICA_SET_HASH = "7d9f8c6b5"
 /**
  * The loopback /24 of one controller's pods, drawn at random: simulators run side by side on one machine
  * (a test suite beside `pnpm start`, sessions sharing it), and two on the same addresses make pods fail
- * to listen. 127.0.0–15 stay free for the fixed addresses of other tests and of the process kubelet.
+ * to listen. 127.0.0–15 stay free for the fixed addresses of other tests.
  */
 const podNetwork = () => `127.0.${randomInt(16, 251)}`
 const podSuffix = () => Array.from(randomBytes(5), (byte) => "bcdfghjklmnpqrstvwxz2456789"[byte % 27]).join("")

@@ -24,6 +24,7 @@ import { type Cluster, publishedLabels } from "./Cluster.js"
 import * as ClusterDns from "./ClusterDns.js"
 import { defaultService } from "./DnsAnswers.js"
 import * as EndpointsController from "./EndpointsController.js"
+import * as Image from "./kube/Image.js"
 import * as KubeCluster from "./kube/KubeCluster.js"
 import * as LiveTable from "./LiveTable.js"
 import { observe } from "./Observer.js"
@@ -140,20 +141,24 @@ const simulatedCluster = (options: Settings): Effect.Effect<Cluster, Error, Scop
     }))
 
 /**
- * Real Kubernetes components (`--kube`, built by scripts/install-test-deps.sh): the chart installed with
- * Helm, R set through its values. CoreDNS keeps kubeadm's Corefile but with TTLs of 1 s instead of 30 s:
- * with `cache 30`, no pod polling DNS could see a change within 2R of a short interval.
+ * Real Kubernetes (`--kube`, as root, with the components scripts/install-test-deps.sh builds): the
+ * control plane and a real node (kubelet, containerd, kube-proxy), the image built from the Dockerfile,
+ * the chart installed with Helm by the image's digest, R set through its values. CoreDNS keeps kubeadm's
+ * Corefile but with TTLs of 1 s instead of 30 s: with `cache 30`, no pod polling DNS could see a change
+ * within 2R of a short interval.
  */
 const kubeCluster = (options: Settings): Effect.Effect<Cluster, Error, Scope.Scope> =>
-  KubeCluster.make({
-    folder: mkdtempSync(join(options.out, "kube-")),
-    release: "miroir",
-    namespace: "default",
-    replicas: options.pods,
-    refreshInterval: options.refreshInterval,
-    dnsTtls: { ttl: 1, cache: 1 },
-    values: { shards: options.shards }
-  })
+  Effect.flatMap(Image.build(), (image) =>
+    KubeCluster.make({
+      folder: mkdtempSync(join(options.out, "kube-")),
+      release: "miroir",
+      namespace: "default",
+      replicas: options.pods,
+      refreshInterval: options.refreshInterval,
+      dnsTtls: { ttl: 1, cache: 1 },
+      image,
+      values: { shards: options.shards }
+    }))
 
 const program = (options: Settings) =>
   Effect.gen(function*() {
@@ -163,7 +168,9 @@ const program = (options: Settings) =>
     console.log(
       `cluster: ${cluster.description}; ${options.scenario} scenario, R = ${
         Duration.format(options.refreshInterval)
-      }; pod logs in ${resolve(options.out, "pods")}`
+      }; pod logs in ${
+        // On Kubernetes the containers' logs are followed with `kubectl logs` into the run's folder.
+        options.kube ? resolve(options.out, "kube-*", "pods") : resolve(options.out, "pods")}`
     )
     let printedEvents = 0
     const result = yield* Scenario.run(options.scenario, cluster, {

@@ -1,5 +1,5 @@
 /**
- * A small client of the Kubernetes API for the process kubelet and the cluster harness: JSON
+ * A small client of the Kubernetes API for the cluster harness: JSON
  * requests over HTTPS with the admin client certificate, and list-then-watch of a collection kept in
  * a `SubscriptionRef` (an informer), so that waiters subscribe to changes instead of polling.
  * Only what the harness uses; the API server is the real kube-apiserver on loopback.

@@ -1,31 +1,36 @@
 /**
  * The local cluster on real Kubernetes components: the control plane (etcd, kube-apiserver,
- * kube-controller-manager), CoreDNS as the cluster DNS, the process kubelet, and Miroir installed
- * with `helm install` of `charts/miroir` by Helm 4 (server-side apply), rolled by `helm upgrade` and
- * `helm rollback`. Operations go through the real interfaces: `kubectl scale`,
- * the Eviction API, and CoreDNS stopped and started for an outage; what DNS publishes is read from the
- * headless Service's EndpointSlices, which CoreDNS serves.
+ * kube-controller-manager, kube-scheduler), a real node (the kubelet with containerd and runc, kube-proxy,
+ * CNI bridge: Node.ts), CoreDNS as the cluster DNS on the node's address, and Miroir installed with
+ * `helm install` of `charts/miroir` by Helm 4 (server-side apply) from the image built from the
+ * Dockerfile, by digest, rolled by `helm upgrade` and `helm rollback`. The kubelet's own probes, preStop
+ * hooks, SIGTERM, grace periods, Downward API and restarts decide; the pods have their own network
+ * namespaces and addresses of the node's pod CIDR, which the machine reaches over the node's bridge.
+ * Operations go through the real interfaces: `kubectl scale`, the Eviction API, containerd's task kill for
+ * a crash, `kubectl logs`, and CoreDNS stopped and started for an outage; what DNS publishes is read from
+ * the headless Service's EndpointSlices, which CoreDNS serves.
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { bundle } from "@miroir/miroir/bundle"
 import type { IEndpointSlice } from "kubernetes-models/discovery.k8s.io/v1/EndpointSlice"
 import type { IPod } from "kubernetes-models/v1/Pod"
 import { Duration, Effect, type Scope, Stream, SubscriptionRef } from "effect"
 import type { Cluster, ClusterPod, Phase, Published } from "../Cluster.js"
+import { HTTP_PORT, METRICS_PORT } from "../PodProcess.js"
+import { run } from "./Cli.js"
 import * as Components from "./Components.js"
 import * as ControlPlane from "./ControlPlane.js"
 import * as CoreDns from "./CoreDns.js"
-import { run } from "./Cli.js"
-import { HTTP_PORT, METRICS_PORT } from "../PodProcess.js"
-import * as ProcessKubelet from "./ProcessKubelet.js"
+import type { MiroirImage } from "./Image.js"
+import * as PodLogs from "./internal/podLogs.js"
+import * as Node from "./Node.js"
 
 /** The chart, installed as it is. */
 export const CHART = fileURLToPath(new URL("../../../../charts/miroir", import.meta.url))
 
-/** The pods' IPs in the API, and their loopback twins where the processes listen (see ProcessKubelet). */
-const NETWORKS = { podNetwork: "198.51.100", loopbackNetwork: "127.0.2" } as const
+/** The chart's container, whose logs the harness follows. */
+const CONTAINER = "miroir"
 
 /** How the cluster runs. */
 export interface Options {
@@ -40,22 +45,37 @@ export interface Options {
   readonly refreshInterval: Duration.Duration
   /** CoreDNS's TTLs (kubeadm's are 30 s and 30 s). */
   readonly dnsTtls: CoreDns.Ttls
+  /** The image the chart installs by its digest (built from the Dockerfile: Image.build). */
+  readonly image: MiroirImage
   /** More chart values, merged over the ones this module sets. */
   readonly values?: Readonly<Record<string, unknown>>
-  /** The first delay of the kubelet's restarts after a crash (the kubelet's is 10 s). */
-  readonly restartBackoff?: Duration.Duration
   /**
    * Refresh hints (the chart's `peerHints.enabled`): on by default, as the chart has them; off to measure
    * a rollout with polling alone (`values` may also set it).
    */
   readonly peerHints?: boolean
+  /** The control plane's node-lifecycle settings (upstream's by default). */
+  readonly nodeLifecycle?: ControlPlane.NodeLifecycle
+}
+
+/** What a graceful deletion's preStop hook did, as the pod's own log and the kubelet's events tell. */
+export interface PreStop {
+  /** The pod's name. */
+  readonly pod: string
+  /** The hook reached the pod's admin listener: the pod logged the leave request. */
+  readonly requested: boolean
+  /** The pod left through it: DNS had dropped it and it sent its `left` hints to its peers. */
+  readonly left: boolean
+  /** The message of the kubelet's FailedPreStopHook event for the pod, if it failed. */
+  readonly failed: string | undefined
 }
 
 /** The running cluster: the scenario's {@link Cluster}, and what the acceptance suite reads beyond it. */
 export interface KubeCluster extends Cluster {
   readonly controlPlane: ControlPlane.ControlPlane
   readonly coreDns: CoreDns.CoreDns
-  readonly kubelet: ProcessKubelet.ProcessKubelet
+  /** The real node the pods run on. */
+  readonly node: Node.Node
   /** The release's Deployment name (the chart's full name). */
   readonly deployment: string
   /** Runs helm with the cluster's kubeconfig and a private Helm home; returns its output. */
@@ -83,6 +103,10 @@ export interface KubeCluster extends Cluster {
     readonly args?: ReadonlyArray<string>
     readonly timeout: string
   }) => Effect.Effect<number, Error>
+  /** The preStop hooks of the pods deleted gracefully so far (their containers ran, then they terminated). */
+  readonly preStops: Effect.Effect<ReadonlyArray<PreStop>, Error>
+  /** What pod `name`'s containers printed (`kubectl logs`, every run), also after the pod is gone. */
+  readonly podLog: (name: string) => string
 }
 
 /** R as the chart writes durations (`250ms`, `2s`). */
@@ -92,14 +116,12 @@ const chartDuration = (duration: Duration.Duration): string => {
 }
 
 /**
- * The values the harness installs with: R and a lookup timeout of R/5 (as 3 s of 15 s), probes every
- * second (the API's smallest period) and a short grace period, so that a run takes seconds, not minutes;
- * refresh hints as {@link Options.peerHints} says.
+ * The values the harness installs with: the image by digest (imported into the node, never pulled), R and
+ * a lookup timeout of R/5 (as 3 s of 15 s), probes every second (the API's smallest period) and a short
+ * grace period, so that a run takes seconds, not minutes; refresh hints as {@link Options.peerHints} says.
  */
 const harnessValues = (options: Options): Record<string, unknown> => ({
-  // The chart requires an image (none is published); the process kubelet runs the bundle for any image
-  // named miroir.
-  image: { repository: "registry.example.com/search/miroir" },
+  image: { repository: options.image.repository, digest: options.image.digest, pullPolicy: "Never" },
   replicaCount: options.replicas,
   discovery: {
     refreshInterval: chartDuration(options.refreshInterval),
@@ -115,9 +137,8 @@ const harnessValues = (options: Options): Record<string, unknown> => ({
   terminationGracePeriodSeconds: 10,
   // A short preStop delay (the chart's default is 5 s): deletions still go through the hook, quickly.
   lifecycle: { preStopSleepSeconds: 1 },
-  // The ownership audit and the refresh hints run as the chart has them (audit every 3R): they ask the
-  // peers at their pod IPs, which the process kubelet routes to the loopback twins
-  // (MIROIR_PEER_ADDRESS_TWIN, see ProcessKubelet).
+  // The ownership audit and the refresh hints run as the chart has them (audit every 3R): the pods reach
+  // each other at their pod IPs over the node's bridge.
   peerHints: { enabled: options.peerHints ?? true },
   ...options.values
 })
@@ -145,6 +166,10 @@ const readyLabels = (slices: ReadonlyArray<IEndpointSlice>): ReadonlyArray<strin
     ))
   ].sort()
 
+/** What the pod service logs when the preStop hook's `miroir leave` reaches it, and when it has left. */
+const LEAVE_REQUESTED = "leave requested (admin listener)"
+const LEFT_HINTS_SENT = "sent refresh hints: left"
+
 /** Starts every component, installs the chart, and waits until the release's pods are ready. */
 export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.Scope> =>
   Effect.gen(function*() {
@@ -152,9 +177,13 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       "etcd",
       "kube-apiserver",
       "kube-controller-manager",
+      "kube-scheduler",
+      "kube-proxy",
       "kubectl",
       "coredns",
-      "helm"
+      "helm",
+      "kubelet",
+      "containerd"
     ])
     if (missing.length > 0) {
       return yield* Effect.fail(
@@ -166,22 +195,20 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       )
     }
     mkdirSync(join(options.folder, "logs"), { recursive: true })
-    const controlPlane = yield* ControlPlane.make(options.folder)
-    const coreDns = yield* CoreDns.make(options.folder, controlPlane.kubeconfig, options.dnsTtls)
-    const program = yield* Effect.promise(() => bundle(join(options.folder, "miroir.mjs")))
-    const kubelet = yield* ProcessKubelet.make(controlPlane.api, {
-      nodeName: "process-kubelet",
-      // The only emulated part: the image of Miroir (any registry, any tag) is the bundled pod service, its
-      // /app/miroir.mjs (the preStop exec names it) the bundle.
-      images: (image) =>
-        /(^|\/)miroir(:[^/]*)?(@sha256:[0-9a-f]+)?$/.test(image)
-          ? { command: process.execPath, args: [program], files: { "/app/miroir.mjs": program } }
-          : undefined,
-      dnsServer: coreDns.server,
-      clusterDomain: "cluster.local",
-      ...NETWORKS,
-      logFolder: join(options.folder, "pods"),
-      restartBackoff: options.restartBackoff ?? Duration.seconds(10)
+    const controlPlane = yield* ControlPlane.make(
+      options.folder,
+      options.nodeLifecycle === undefined ? {} : { nodeLifecycle: options.nodeLifecycle }
+    )
+    // The node's network first: CoreDNS listens on the node's address, which the kubelet gives the pods.
+    const network = yield* Node.network()
+    const coreDns = yield* CoreDns.make(options.folder, controlPlane.kubeconfig, options.dnsTtls, {
+      podAddress: network.address
+    })
+    const node = yield* Node.make({
+      folder: join(options.folder, "node"),
+      controlPlane,
+      network,
+      extraImages: [{ archive: options.image.archive, ref: options.image.reference, digest: options.image.digest }]
     })
 
     const helmHome = join(options.folder, "helm")
@@ -224,31 +251,46 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
         encodeURIComponent(`kubernetes.io/service-name=${headless}`)
       }`
     )
+    const logs = yield* PodLogs.make(
+      Components.path("kubectl"),
+      controlPlane.kubeconfig,
+      ns,
+      CONTAINER,
+      join(options.folder, "pods")
+    )
 
     // The cluster's state as the scenario sees it, derived from the watches as they change.
     const pods = yield* SubscriptionRef.make<ReadonlyArray<ClusterPod>>([])
     const published = yield* SubscriptionRef.make<Published>({ at: 0, labels: [] })
     const readySince = new Map<string, number>()
     const seen = new Map<string, ClusterPod>()
+    /** The latest object of each live pod, by name (its container's id, for a crash). */
+    const latest = new Map<string, IPod>()
+    /** Pods whose container ran and that were then deleted gracefully: their preStop hook ran. */
+    const terminated = new Set<string>()
     yield* SubscriptionRef.changes(podInformer).pipe(
       Stream.runForEach((all) =>
         Effect.gen(function*() {
           const current = new Set<string>()
+          latest.clear()
           for (const pod of all.values()) {
             const uid = pod.metadata?.uid ?? ""
+            const name = pod.metadata?.name ?? ""
             const podIP = pod.status?.podIP
             current.add(uid)
+            latest.set(name, pod)
+            yield* logs.follow(pod)
+            if (pod.metadata?.deletionTimestamp !== undefined && logs.pods().includes(name)) terminated.add(name)
             const ready = isReady(pod) && pod.metadata?.deletionTimestamp === undefined
             if (ready && !readySince.has(uid)) readySince.set(uid, Date.now())
             if (!ready) readySince.delete(uid)
             if (podIP === undefined) continue
-            const ip = ProcessKubelet.loopbackTwin(podIP, NETWORKS)
             seen.set(uid, {
-              name: pod.metadata?.name ?? "",
-              ip,
+              name,
+              ip: podIP,
               label: dashed(podIP),
-              url: `http://${ip}:${HTTP_PORT}`,
-              metricsUrl: `http://${ip}:${METRICS_PORT}/metrics`,
+              url: `http://${podIP}:${HTTP_PORT}`,
+              metricsUrl: `http://${podIP}:${METRICS_PORT}/metrics`,
               phase: phaseOf(pod),
               ready,
               readyAt: readySince.get(uid)
@@ -279,20 +321,53 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
         return pod === undefined ? Effect.fail(new Error(`no live pod ${name ?? ""} to act on`)) : Effect.succeed(pod)
       })
 
+    /** SIGKILL to the container's task through the node's containerd, as a crash; the kubelet restarts it. */
+    const crash = (name: string) =>
+      Effect.gen(function*() {
+        const id = latest.get(name)?.status?.containerStatuses?.find((s) => s.name === CONTAINER)?.containerID
+        if (id === undefined || !id.startsWith("containerd://")) {
+          return yield* Effect.fail(new Error(`pod ${ns}/${name} has no running container ${CONTAINER} (${id})`))
+        }
+        yield* node.ctr(["tasks", "kill", "--signal", "SIGKILL", id.slice("containerd://".length)])
+      })
+
+    const preStops = Effect.gen(function*() {
+      const events = yield* api.request<{ items: Array<{ involvedObject: { name: string }; message?: string }> }>(
+        "GET",
+        `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent("reason=FailedPreStopHook")}`
+      )
+      return [...terminated].map((pod): PreStop => {
+        const log = logs.read(pod)
+        return {
+          pod,
+          requested: log.includes(LEAVE_REQUESTED),
+          left: log.includes(LEFT_HINTS_SENT),
+          failed: events.items.find((event) => event.involvedObject.name === pod)?.message
+        }
+      })
+    })
+
     const versions = Components.versions()
     return {
-      description: `Kubernetes ${controlPlane.version} (etcd, kube-apiserver, kube-controller-manager), CoreDNS ${
-        versions["coredns"] ?? ""
-      } on ${coreDns.server}, process kubelet`,
+      description:
+        `Kubernetes ${controlPlane.version} (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), ${
+          versions["kubelet"] === undefined ? "kubelet" : `kubelet ${versions["kubelet"]}`
+        } with containerd ${versions["containerd"] ?? ""} and runc ${
+          versions["runc"] ?? ""
+        } on node ${node.name} (${network.podCidr}), kube-proxy (nftables), CoreDNS ${
+          versions["coredns"] ?? ""
+        } on ${network.address}:53; image ${options.image.repository}@${options.image.digest}`,
       pods,
       published,
       controlPlane,
       coreDns,
-      kubelet,
+      node,
       deployment,
       helm,
       kubectl,
       valuesFile,
+      preStops,
+      podLog: logs.read,
       rollOut: ({ set = [], timeout }) =>
         Effect.gen(function*() {
           yield* helm([
@@ -331,7 +406,7 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
         ),
       killPod: (name) =>
         pick(name, (live) => live.at(-1)).pipe(
-          Effect.tap((pod) => kubelet.killContainer(ns, pod.name)),
+          Effect.tap((pod) => crash(pod.name)),
           Effect.map((pod) => pod.name)
         ),
       setDnsOutage: (on) => (on ? coreDns.stop : coreDns.start)

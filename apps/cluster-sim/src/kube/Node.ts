@@ -165,7 +165,23 @@ export interface Options {
    */
   readonly kubeProxy?: boolean
   /** More images to import beside pause and agnhost (OCI archives, e.g. the Miroir image); never pulled. */
-  readonly extraImages?: ReadonlyArray<Components.Image>
+  readonly extraImages?: ReadonlyArray<ExtraImage>
+}
+
+/** An image to import: its archive, the name it has, and the digest a pod may name it by. */
+export interface ExtraImage extends Components.Image {
+  /**
+   * `sha256:…` of its manifest: the image is also named `<repository>@<digest>`. The CRI plugin finds an
+   * image by digest only through such a name, which it makes itself for images it pulls, but not for
+   * images `ctr images import` loads (seen here: `ErrImageNeverPull` for `repo@sha256:…` of an imported image).
+   */
+  readonly digest?: string
+}
+
+/** `repository` of `repository:tag` (a registry's port is no tag). */
+const repositoryOf = (ref: string): string => {
+  const colon = ref.lastIndexOf(":")
+  return colon > ref.lastIndexOf("/") ? ref.slice(0, colon) : ref
 }
 
 /** What is left of pods on the node, for checks that it is clean. */
@@ -350,6 +366,12 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
     const imported = [images.pause, images.agnhost, ...(options.extraImages ?? [])]
     for (const image of imported) {
       yield* ctr(["images", "import", image.archive]).pipe(Effect.mapError(fail(`import of ${image.archive}`)))
+    }
+    for (const image of options.extraImages ?? []) {
+      if (image.digest === undefined) continue
+      yield* ctr(["images", "tag", "--force", image.ref, `${repositoryOf(image.ref)}@${image.digest}`]).pipe(
+        Effect.mapError(fail(`naming ${image.ref} by its digest ${image.digest}`))
+      )
     }
     const present = yield* ctr(["images", "list", "--quiet"]).pipe(Effect.mapError(fail("images")))
     for (const image of imported) {

@@ -1,9 +1,11 @@
 /**
- * The seed's acceptance on real Kubernetes components: kube-apiserver, etcd and
- * kube-controller-manager built from k8s.io/kubernetes v1.37, CoreDNS with kubeadm's Corefile, Miroir
- * installed with `helm install` of the chart by Helm 4 (server-side apply), rolled by `helm upgrade` and
- * back by `helm rollback`, the process kubelet running its pods, and a real Prometheus scraping the pods
- * and the real kube-state-metrics with the chart's alert rules loaded.
+ * The seed's acceptance on real Kubernetes: kube-apiserver, etcd, kube-controller-manager and
+ * kube-scheduler built from k8s.io/kubernetes v1.37, a real node (the kubelet v1.37 with containerd 2 and
+ * runc, kube-proxy in nftables mode, CNI bridge: pods in network namespaces of their own with addresses of
+ * 10.244.N.0/24), CoreDNS with kubeadm's Corefile, Miroir installed from the image built from the
+ * Dockerfile (by digest) with `helm install` of the chart by Helm 4 (server-side apply), rolled by
+ * `helm upgrade` and back by `helm rollback`, checked by `helm test`, and a real Prometheus scraping the
+ * pods and the real kube-state-metrics with the chart's alert rules loaded.
  *
  * R is short (4 s) and set through the chart's values; so are CoreDNS's TTLs (1 s instead of
  * kubeadm's 30 s): with `cache 30` no DNS-polling client can see a change within 2R of a 4 s interval.
@@ -13,14 +15,16 @@
  * (README, "Meeting real Kubernetes"). The components come from scripts/install-test-deps.sh; without
  * them this suite fails and says how to build them.
  *
- * The chart's ownership audit (every 3R) and refresh hints run as installed: the process kubelet routes
- * the pod IPs to the loopback twins (MIROIR_PEER_ADDRESS_TWIN). After the rollout the suite checks that
- * they worked: the survivors received hints, and an audit reached every peer and found nothing amiss.
+ * The kubelet's own probes, preStop hooks, SIGTERM, grace periods, Downward API and restarts decide. The
+ * chart's ownership audit (every 3R) and refresh hints run as installed: the pods reach each other at
+ * their pod IPs over the node's bridge. After the rollout the suite checks that they worked: the
+ * survivors received hints, and an audit reached every peer and found nothing amiss.
  *
- * Every graceful deletion (the eviction, each pod the rolling update replaces) runs the chart's preStop
- * hook, an exec of `node /app/miroir.mjs leave --delay 1s` that the process kubelet runs with the bundle
- * and the container's environment: the suite checks that each one exited 0 and that the pods left
- * through it (`left`: the hints went out as DNS dropped the pod, before SIGTERM).
+ * Every graceful deletion (the eviction, the scale-down, each pod the rolling update and the rollback
+ * replace) runs the chart's preStop hook, an exec of `node /app/miroir.mjs leave --delay 1s` in the
+ * container: the suite checks, from each pod's log (`kubectl logs`) and the kubelet's events, that each
+ * hook reached the pod's admin listener, that none failed (no FailedPreStopHook event), and that pods left
+ * through it (their `left` hints went out as DNS dropped them, before SIGTERM).
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -30,6 +34,7 @@ import { type Prometheus, startPrometheus } from "@miroir/test-support/prometheu
 import { Duration, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
 import { describe, expect, it } from "vitest"
 import { awaitSettled, type Cluster, isLive, livePods } from "../../src/Cluster.js"
+import * as Image from "../../src/kube/Image.js"
 import * as KubeCluster from "../../src/kube/KubeCluster.js"
 import * as KubeStateMetrics from "../../src/kube/KubeStateMetrics.js"
 import { METRICS_PORT } from "../../src/PodProcess.js"
@@ -201,20 +206,24 @@ const firing = (prometheus: Prometheus) =>
     (alerts) => alerts.filter((alert) => alert.state === "firing").map((alert) => alert.labels.alertname ?? "?")
   )
 
-describe("acceptance on real Kubernetes components (kube-apiserver, controllers, CoreDNS, Helm, kube-state-metrics)", () => {
+describe("acceptance on real Kubernetes (control plane, a real node running the image, CoreDNS, Helm, kube-state-metrics)", () => {
   it(
     "meets the seed's criteria, rolls out without orphaned shards, and its alerts stay silent until discovery breaks",
     async () => {
       const folder = mkdtempSync(join(tmpdir(), "miroir-kube-"))
       const outcome = await Effect.gen(function*() {
+        const image = yield* Image.build()
+        const makeStarted = Date.now()
         const cluster = yield* KubeCluster.make({
           folder,
           release: RELEASE,
           namespace: NAMESPACE,
           replicas: 3,
           refreshInterval: R,
-          dnsTtls: { ttl: 1, cache: 1 }
+          dnsTtls: { ttl: 1, cache: 1 },
+          image
         })
+        const clusterMs = Date.now() - makeStarted
         const ksm = yield* KubeStateMetrics.make(folder, cluster.controlPlane.kubeconfig)
         const rules = yield* chartRules(cluster, RELEASE, NAMESPACE, folder)
         const prometheus = yield* Effect.acquireRelease(
@@ -232,10 +241,16 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         const rollout = yield* rollingUpdate(cluster)
         const rollback = yield* rollBack(cluster)
         const revisions = yield* history(cluster)
+        // `helm test`: the chart's test pod (the same image) asks the release's Service (a ClusterIP,
+        // through kube-proxy) for /peers until the answering pod lists every replica.
+        yield* awaitSettled(cluster, "60 seconds")
+        const helmTestStarted = Date.now()
+        const helmTest = yield* cluster.helm(["test", RELEASE, "--namespace", NAMESPACE, "--timeout", "180s"])
+        const helmTestMs = Date.now() - helmTestStarted
 
         // Steady state: the chart's rules are silent. Then CoreDNS stops for longer than the stale rule's window.
         yield* awaitSettled(cluster, "60 seconds")
-        // Hints and the audit reached their peers at the loopback twins: the pods that joined early in the
+        // Hints and the audit reached their peers at their pod IPs: the pods that joined early in the
         // rollout were hinted by the later ones (counted by the receivers, scraped by Prometheus).
         const settled = Date.now()
         const hintsQuery = `sum(miroir_peer_discovery_hints_total{namespace="${NAMESPACE}"})`
@@ -267,10 +282,13 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         )
         const firedAfterMs = Date.now() - outageStarted
         yield* cluster.setDnsOutage(false)
-        const hooks = yield* cluster.kubelet.hooks
+        const preStops = yield* cluster.preStops
         const pods = (yield* livePods(cluster)).length
         return {
           result,
+          helmTest,
+          helmTestMs,
+          clusterMs,
           rollout,
           rollback,
           revisions,
@@ -279,7 +297,7 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
           steadyFiring,
           firedAfterMs,
           staleFor: stale.for,
-          hooks,
+          preStops,
           pods,
           description: cluster.description
         }
@@ -287,10 +305,13 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
 
       const {
         audit,
+        clusterMs,
         firedAfterMs,
+        helmTest,
+        helmTestMs,
         hintsReceived,
-        hooks,
         pods,
+        preStops,
         result,
         revisions,
         rollback,
@@ -298,11 +319,15 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         staleFor,
         steadyFiring
       } = outcome
-      const hooksFailed = hooks.filter((hook) => hook.exitCode !== 0)
-      const hooksLeft = hooks.filter((hook) => /^miroir leave: left/.test(hook.output)).length
-      const hookMs = hooks.map((hook) => hook.ms).sort((a, b) => a - b)
+      const hooksFailed = preStops.filter((hook) => hook.failed !== undefined || !hook.requested)
+      const hooksLeft = preStops.filter((hook) => hook.left).length
+      const helmTestPassed = /Phase:\s+Succeeded/.test(helmTest)
       const report = [
         Report.render(result, { cluster: outcome.description, pods: 3, statefulSet: false }),
+        `Cluster up (control plane, node Ready, image imported, \`helm install\`) in ${
+          (clusterMs / 1000).toFixed(1)
+        } s.`,
+        "",
         "## Rolling update (helm upgrade), rollback (helm rollback) and alerts",
         "",
         "| result | check | measured | bound |",
@@ -337,7 +362,7 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
         } | — |`,
         `| ${
           hintsReceived > 0 ? "PASS" : "FAIL"
-        } | refresh hints reach the peers (at the loopback twins of their pod IPs): received by the survivors | ${hintsReceived} hints | > 0 |`,
+        } | refresh hints reach the peers (at their pod IPs): received by the survivors | ${hintsReceived} hints | > 0 |`,
         `| ${
           audit.ok && audit.answered === audit.peersAsked ? "PASS" : "FAIL"
         } | the ownership audit after the rollout and the rollback reaches every peer and finds nothing amiss | ${audit.answered} of ${audit.peersAsked} answered; ${
@@ -348,14 +373,15 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
             }`
         } | all, ok |`,
         `| ${
-          hooks.length >= rollout.replicas + 1 && hooksFailed.length === 0 && hooksLeft > 0 ? "PASS" : "FAIL"
-        } | the preStop exec (\`miroir leave --delay 1s\`) of every graceful deletion (eviction, rolling update) exits 0 | ${hooks.length} run, ${hooksFailed.length} failed, ${hooksLeft} left (the others: ${
-          hooks.filter((hook) => !/^miroir leave: left/.test(hook.output)).map((hook) =>
-            `${hook.pod}: ${hook.output.trim()}`
-          ).join("; ") || "none"
-        }); ${(hookMs[0]! / 1000).toFixed(2)}–${(hookMs.at(-1)! / 1000).toFixed(2)} s each | ≥ ${
-          rollout.replicas + 1
-        }, all exit 0 |`,
+          preStops.length >= rollout.replicas + 1 && hooksFailed.length === 0 && hooksLeft > 0 ? "PASS" : "FAIL"
+        } | the kubelet runs the preStop exec (\`miroir leave --delay 1s\`) of every graceful deletion (eviction, scale-down, rolling update, rollback): it reaches the pod's admin listener, no FailedPreStopHook | ${preStops.length} pods, ${hooksFailed.length} failed (${
+          hooksFailed.map((hook) => `${hook.pod}: ${hook.failed ?? "no leave request in its log"}`).join("; ") || "none"
+        }), ${hooksLeft} left through it | ≥ ${rollout.replicas + 1}, none failed, some left |`,
+        `| ${
+          helmTestPassed ? "PASS" : "FAIL"
+        } | \`helm test\`: the chart's test pod asks the Service's ClusterIP (kube-proxy) for /peers | ${
+          (helmTestMs / 1000).toFixed(1)
+        } s, ${helmTestPassed ? "Succeeded" : helmTest.trim().split("\n").join(" ")} | Succeeded |`,
         `| ${steadyFiring.length === 0 ? "PASS" : "FAIL"} | the chart's alerts in steady state (${pods} pods) | ${
           steadyFiring.length === 0 ? "none firing" : steadyFiring.join(", ")
         } | none |`,
@@ -381,9 +407,10 @@ describe("acceptance on real Kubernetes components (kube-apiserver, controllers,
       expect(audit.answered, report).toBe(audit.peersAsked)
       expect(audit.ok, report).toBe(true)
       // The eviction and every pod the rolling update replaced went through the preStop exec.
-      expect(hooks.length, report).toBeGreaterThanOrEqual(rollout.replicas + 1)
+      expect(preStops.length, report).toBeGreaterThanOrEqual(rollout.replicas + 1)
       expect(hooksFailed, report).toEqual([])
       expect(hooksLeft, report).toBeGreaterThan(0)
+      expect(helmTestPassed, report).toBe(true)
       rmSync(folder, { recursive: true, force: true })
     },
     20 * 60_000
