@@ -58,7 +58,11 @@ export interface Cluster {
    * background.
    */
   readonly deletePod: (name?: string) => Effect.Effect<string, Error>
-  /** Kills a pod's process with SIGKILL, as a crash (by default the newest live one); returns its name. */
+  /**
+   * Kills a pod's process with SIGKILL, as a crash (by default the newest live one); returns its name. On
+   * Kubernetes the pod is then deleted at once and replaced (a crashed container the kubelet restarts at
+   * once could be back in DNS before anyone looked).
+   */
   readonly killPod: (name?: string) => Effect.Effect<string, Error>
   /** Starts or ends a DNS outage: while on, the cluster DNS answers nothing. */
   readonly setDnsOutage: (on: boolean) => Effect.Effect<void, Error>

@@ -56,6 +56,11 @@ export interface Options {
   readonly peerHints?: boolean
   /** The control plane's node-lifecycle settings (upstream's by default). */
   readonly nodeLifecycle?: ControlPlane.NodeLifecycle
+  /**
+   * Real nodes (1 by default), each with its own bridge and /24; the first runs kube-proxy for the machine
+   * and CoreDNS serves every node's pods on the first node's address.
+   */
+  readonly nodes?: number
 }
 
 /** What a graceful deletion's preStop hook did, as the pod's own log and the kubelet's events tell. */
@@ -74,8 +79,10 @@ export interface PreStop {
 export interface KubeCluster extends Cluster {
   readonly controlPlane: ControlPlane.ControlPlane
   readonly coreDns: CoreDns.CoreDns
-  /** The real node the pods run on. */
+  /** The real node the pods run on (the first, when there are several). */
   readonly node: Node.Node
+  /** Every node, the first first. */
+  readonly nodes: ReadonlyArray<Node.Node>
   /** The release's Deployment name (the chart's full name). */
   readonly deployment: string
   /** Runs helm with the cluster's kubeconfig and a private Helm home; returns its output. */
@@ -103,7 +110,10 @@ export interface KubeCluster extends Cluster {
     readonly args?: ReadonlyArray<string>
     readonly timeout: string
   }) => Effect.Effect<number, Error>
-  /** The preStop hooks of the pods deleted gracefully so far (their containers ran, then they terminated). */
+  /**
+   * The preStop hooks of the pods deleted gracefully so far (their containers ran, then they terminated;
+   * not the crashed ones).
+   */
   readonly preStops: Effect.Effect<ReadonlyArray<PreStop>, Error>
   /** What pod `name`'s containers printed (`kubectl logs`, every run), also after the pod is gone. */
   readonly podLog: (name: string) => string
@@ -204,12 +214,23 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
     const coreDns = yield* CoreDns.make(options.folder, controlPlane.kubeconfig, options.dnsTtls, {
       podAddress: network.address
     })
-    const node = yield* Node.make({
-      folder: join(options.folder, "node"),
-      controlPlane,
-      network,
-      extraImages: [{ archive: options.image.archive, ref: options.image.reference, digest: options.image.digest }]
-    })
+    const extraImages = [{ archive: options.image.archive, ref: options.image.reference, digest: options.image.digest }]
+    const node = yield* Node.make({ folder: join(options.folder, "node"), controlPlane, network, extraImages })
+    const others = yield* Effect.forEach(
+      Array.from({ length: Math.max(0, (options.nodes ?? 1) - 1) }, (_, i) => i + 1),
+      (i) =>
+        Effect.flatMap(Node.network(), (otherNetwork) =>
+          Node.make({
+            folder: join(options.folder, `node-${i}`),
+            controlPlane,
+            network: otherNetwork,
+            extraImages,
+            // One kube-proxy per machine (the nodes share its network namespace); one CoreDNS, on the first node.
+            kubeProxy: false,
+            clusterDns: [network.address]
+          }))
+    )
+    const nodes = [node, ...others]
 
     const helmHome = join(options.folder, "helm")
     const helm = (args: ReadonlyArray<string>) =>
@@ -268,6 +289,8 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
     const latest = new Map<string, IPod>()
     /** Pods whose container ran and that were then deleted gracefully: their preStop hook ran. */
     const terminated = new Set<string>()
+    /** Pods crashed by {@link crash}: deleted after their container was killed, with no preStop hook to run. */
+    const crashed = new Set<string>()
     yield* SubscriptionRef.changes(podInformer).pipe(
       Stream.runForEach((all) =>
         Effect.gen(function*() {
@@ -321,14 +344,27 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
         return pod === undefined ? Effect.fail(new Error(`no live pod ${name ?? ""} to act on`)) : Effect.succeed(pod)
       })
 
-    /** SIGKILL to the container's task through the node's containerd, as a crash; the kubelet restarts it. */
+    /**
+     * A crash: SIGKILL to the container's task through the node's containerd (no preStop, no SIGTERM), then
+     * the pod deleted at once (grace period 0), so that its ReplicaSet replaces it. The deletion is what
+     * keeps it out: the kubelet restarts a crashed container at once the first time (its back-off starts
+     * at the second crash), and a pod back in DNS before the survivors' next lookup leaves nothing to
+     * measure (seen: `pnpm start -- --kube` at R = 3 s timed out waiting for the survivors to drop it).
+     */
     const crash = (name: string) =>
       Effect.gen(function*() {
         const id = latest.get(name)?.status?.containerStatuses?.find((s) => s.name === CONTAINER)?.containerID
         if (id === undefined || !id.startsWith("containerd://")) {
           return yield* Effect.fail(new Error(`pod ${ns}/${name} has no running container ${CONTAINER} (${id})`))
         }
-        yield* node.ctr(["tasks", "kill", "--signal", "SIGKILL", id.slice("containerd://".length)])
+        crashed.add(name)
+        const on = nodes.find((n) => n.name === latest.get(name)?.spec?.nodeName) ?? node
+        yield* on.ctr(["tasks", "kill", "--signal", "SIGKILL", id.slice("containerd://".length)])
+        yield* api.request("DELETE", `/api/v1/namespaces/${ns}/pods/${name}`, {
+          apiVersion: "v1",
+          kind: "DeleteOptions",
+          gracePeriodSeconds: 0
+        })
       })
 
     const preStops = Effect.gen(function*() {
@@ -336,7 +372,7 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
         "GET",
         `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent("reason=FailedPreStopHook")}`
       )
-      return [...terminated].map((pod): PreStop => {
+      return [...terminated].filter((pod) => !crashed.has(pod)).map((pod): PreStop => {
         const log = logs.read(pod)
         return {
           pod,
@@ -347,21 +383,26 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       })
     })
 
-    const versions = Components.versions()
+    // What the node reports of itself (the install script's versions.txt is shared by every worktree).
+    const nodeInfo = yield* api.request<{
+      status?: { nodeInfo?: { kubeletVersion?: string; containerRuntimeVersion?: string } }
+    }>("GET", `/api/v1/nodes/${node.name}`).pipe(Effect.map((n) => n.status?.nodeInfo ?? {}))
+    const coreDnsVersion = Components.versions()["coredns"]
     return {
       description:
-        `Kubernetes ${controlPlane.version} (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), ${
-          versions["kubelet"] === undefined ? "kubelet" : `kubelet ${versions["kubelet"]}`
-        } with containerd ${versions["containerd"] ?? ""} and runc ${
-          versions["runc"] ?? ""
-        } on node ${node.name} (${network.podCidr}), kube-proxy (nftables), CoreDNS ${
-          versions["coredns"] ?? ""
+        `Kubernetes ${controlPlane.version} (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), kubelet ${
+          nodeInfo.kubeletVersion ?? "?"
+        } with ${
+          nodeInfo.containerRuntimeVersion ?? "?"
+        } on node ${node.name} (${network.podCidr}), kube-proxy (nftables), CoreDNS${
+          coreDnsVersion === undefined ? "" : ` ${coreDnsVersion}`
         } on ${network.address}:53; image ${options.image.repository}@${options.image.digest}`,
       pods,
       published,
       controlPlane,
       coreDns,
       node,
+      nodes,
       deployment,
       helm,
       kubectl,

@@ -30,7 +30,7 @@ import { freePort } from "@miroir/test-support/processes"
 import { Data, Duration, Effect, Option, Schedule, type Scope } from "effect"
 import * as Components from "./Components.js"
 import { type ControlPlane, kubeconfigYaml, SERVICE_CIDR } from "./ControlPlane.js"
-import { daemon } from "./internal/daemon.js"
+import { daemon, stopDaemon } from "./internal/daemon.js"
 import * as Host from "./internal/host.js"
 import { cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig, type NodeLayout } from "./internal/nodeConfig.js"
 import { makeClientCert } from "./internal/pki.js"
@@ -214,6 +214,18 @@ export interface Node {
   readonly leftovers: Effect.Effect<Leftovers, Host.HostCommandError>
   /** The kubelet's and containerd's logs. */
   readonly logs: { readonly kubelet: string; readonly containerd: string }
+  /**
+   * A node failure, part one: stops the kubelet (SIGTERM, by its pid); its Node gets no heartbeat any more,
+   * and its containers run on. The scope's end still cleans everything up.
+   */
+  readonly stopKubelet: Effect.Effect<void>
+  /**
+   * A node failure, part two: freezes every process of the node's pods (cgroup v1 freezer, the node's
+   * cgroup root): they hold their sockets but answer nothing, as on a machine that hangs. {@link thaw}
+   * undoes it; the scope's end thaws them before it kills them.
+   */
+  readonly freeze: Effect.Effect<void, NodeError>
+  readonly thaw: Effect.Effect<void>
 }
 
 /** The machine's nftables tables (`family name`), to delete the ones kube-proxy made. */
@@ -387,7 +399,7 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
     const kubeProxy = options.kubeProxy ?? true
     writeFileSync(
       join(layout.cniConfDir, "10-miroir.conflist"),
-      cniConfig({ ...net, clusterDns: [], ...(kubeProxy ? { serviceCidr: SERVICE_CIDR } : {}) }, layout)
+      cniConfig({ ...net, clusterDns: [], routes: [POD_SUPERNET, SERVICE_CIDR] }, layout)
     )
 
     // Last to stop before containerd: the node's containers, should the kubelet have left any.
@@ -441,6 +453,7 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
       })
     }).pipe(Effect.mapError(fail("kubelet")))
 
+    let kubeletStopped = false
     // First to run when the scope closes, while the kubelet still runs: delete the node's pods at once and
     // let the kubelet tear them down (containers, sandboxes, CNI DEL), so that what follows finds nothing.
     yield* Effect.addFinalizer(() =>
@@ -451,6 +464,8 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
           "GET",
           `/api/v1/pods?fieldSelector=spec.nodeName%3D${name}`
         )
+        // A stopped kubelet tears nothing down: what follows kills the containers instead.
+        if (kubeletStopped) return
         for (const pod of pods.items) {
           yield* controlPlane.api.request(
             "DELETE",
@@ -464,6 +479,19 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
         )
       }).pipe(Effect.catch((error) => Effect.logWarning(`node ${name}: draining: ${error.message}`)))
     )
+
+    // The freezer state of the node's cgroup root: thawed first when the scope closes (a frozen process
+    // cannot die, and so neither can its cgroup be removed).
+    const freezerState = join("/sys/fs/cgroup/freezer", layout.cgroupRoot, "freezer.state")
+    const setFreezer = (state: "FROZEN" | "THAWED") =>
+      Effect.try({
+        try: () => writeFileSync(freezerState, state),
+        catch: (e) => new NodeError({ step: `freezer (${freezerState})`, reason: (e as Error).message })
+      })
+    const thaw = setFreezer("THAWED").pipe(
+      Effect.catch((error) => Effect.logWarning(`node ${name}: ${error.message}`))
+    )
+    yield* Effect.addFinalizer(() => existsSync(freezerState) ? thaw : Effect.void)
 
     if (kubeProxy) {
       // Its nftables tables (`ip kube-proxy`, `ip6 kube-proxy`): deleted once it has stopped (its finalizer,
@@ -551,6 +579,12 @@ export const make = (options: Options): Effect.Effect<Node, NodeError, Scope.Sco
       images: { pause: images.pause.ref, agnhost: images.agnhost.ref },
       ctr,
       leftovers,
-      logs: { kubelet: kubelet.log, containerd: containerd.log }
+      logs: { kubelet: kubelet.log, containerd: containerd.log },
+      stopKubelet: Effect.suspend(() => {
+        kubeletStopped = true
+        return stopDaemon(kubelet)
+      }),
+      freeze: setFreezer("FROZEN"),
+      thaw
     }
   })

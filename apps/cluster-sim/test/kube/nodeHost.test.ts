@@ -47,14 +47,15 @@ describe("iptablesArgs", () => {
 })
 
 describe("cniConfig", () => {
-  it("is a bridge that is no gateway and masquerades nothing, with host-local leases in the node's folder", () => {
+  it("is a bridge that is no gateway and masquerades nothing, with host-local leases in the node's folder and routes through the node's address only", () => {
     const layout = { ipamDataDir: "/tmp/n/cni/networks" } as NodeLayout
     const config = JSON.parse(cniConfig({
       networkName: "miroir-n3",
       bridge: "miroir-n3",
       podCidr: "10.244.3.0/24",
       address: "10.244.3.1",
-      clusterDns: []
+      clusterDns: [],
+      routes: ["10.244.0.0/16", "10.96.0.0/16"]
     }, layout))
     expect(config.name).toBe("miroir-n3")
     expect(config.plugins).toHaveLength(1)
@@ -63,7 +64,9 @@ describe("cniConfig", () => {
     expect(bridge.ipam).toEqual({
       type: "host-local",
       dataDir: "/tmp/n/cni/networks",
-      ranges: [[{ subnet: "10.244.3.0/24", gateway: "10.244.3.1" }]]
+      ranges: [[{ subnet: "10.244.3.0/24", gateway: "10.244.3.1" }]],
+      // No default route: the other nodes' pods and the Services, through the node.
+      routes: [{ dst: "10.244.0.0/16", gw: "10.244.3.1" }, { dst: "10.96.0.0/16", gw: "10.244.3.1" }]
     })
   })
 })

@@ -44,10 +44,11 @@ export interface NodeNetwork {
   /** The cluster DNS the kubelet gives the pods (`clusterDNS`). */
   readonly clusterDns: ReadonlyArray<string>
   /**
-   * The Services' ClusterIP range: the pods get a route for it through the node's address, where
-   * kube-proxy's rules send it on to the Services' endpoints. None: the pods reach only their /24.
+   * Ranges the pods reach through the node's address, beside their /24: the other nodes' pods (the pods'
+   * whole range) and the Services' ClusterIPs, which kube-proxy's rules send on to their endpoints. None:
+   * the pods reach only their /24.
    */
-  readonly serviceCidr?: string
+  readonly routes?: ReadonlyArray<string>
 }
 
 const quote = (value: string) => `'${value}'`
@@ -108,8 +109,8 @@ export const containerdConfig = (layout: NodeLayout): string =>
  * The CNI network: a bridge (made beforehand by the harness, with the node's address) and host-local
  * addresses from the pod CIDR, leases in the node's folder. Not a gateway and no masquerade: the pods get
  * a route to their /24 (which holds the node's address, where the kubelet's probes, the tests and the
- * cluster DNS meet them) and, when kube-proxy runs, one to the Services' range through the node's address;
- * no default route, and the plugin leaves `net.ipv4.ip_forward` alone.
+ * cluster DNS meet them) and routes to {@link NodeNetwork.routes} through the node's address; no default
+ * route, and the plugin leaves `net.ipv4.ip_forward` alone.
  */
 export const cniConfig = (network: NodeNetwork, layout: NodeLayout): string =>
   JSON.stringify(
@@ -127,7 +128,7 @@ export const cniConfig = (network: NodeNetwork, layout: NodeLayout): string =>
             type: "host-local",
             dataDir: layout.ipamDataDir,
             ranges: [[{ subnet: network.podCidr, gateway: network.address }]],
-            routes: network.serviceCidr === undefined ? [] : [{ dst: network.serviceCidr, gw: network.address }]
+            routes: (network.routes ?? []).map((dst) => ({ dst, gw: network.address }))
           }
         }
       ]
