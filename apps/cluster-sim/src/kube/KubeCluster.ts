@@ -392,9 +392,9 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       description:
         `Kubernetes ${controlPlane.version} (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), kubelet ${
           nodeInfo.kubeletVersion ?? "?"
-        } with ${
-          nodeInfo.containerRuntimeVersion ?? "?"
-        } on node ${node.name} (${network.podCidr}), kube-proxy (nftables), CoreDNS${
+        } with ${nodeInfo.containerRuntimeVersion ?? "?"} on ${
+          nodes.map((n) => `node ${n.name} (${n.network.podCidr})`).join(", ")
+        }, kube-proxy (nftables), CoreDNS${
           coreDnsVersion === undefined ? "" : ` ${coreDnsVersion}`
         } on ${network.address}:53; image ${options.image.repository}@${options.image.digest}`,
       pods,
