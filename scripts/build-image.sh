@@ -307,15 +307,15 @@ reference="$repository:${tag:-$version}"
 worktree="$(printf '%s' "$repo" | sha256sum | cut -c1-8)"
 archive="$cache/images/miroir-$worktree.oci.tar"
 # The labels' revision and creation time come from git, not the clock, so that the same sources give the
-# same image (and digest); a tree whose build inputs differ from HEAD is marked -dirty.
+# same image (and digest): the last commit that changed what the build reads (the Dockerfile's inputs; a
+# commit of docs or tests leaves the image as it was), marked -dirty when the tree's inputs differ from it.
+inputs=(Dockerfile .dockerignore pnpm-lock.yaml pnpm-workspace.yaml package.json tsconfig.base.json packages apps/miroir)
 revision=unknown
 created=unknown
 epoch=0
 if git -C "$repo" rev-parse --verify -q HEAD >/dev/null 2>&1; then
-  revision="$(git -C "$repo" rev-parse HEAD)"
-  created="$(git -C "$repo" log -1 --format=%cI HEAD)"
-  epoch="$(git -C "$repo" log -1 --format=%ct HEAD)"
-  if [ -n "$(git -C "$repo" status --porcelain -- Dockerfile .dockerignore pnpm-lock.yaml pnpm-workspace.yaml package.json tsconfig.base.json packages apps/miroir)" ]; then
+  read -r revision created epoch < <(git -C "$repo" log -1 --format='%H %cI %ct' HEAD -- "${inputs[@]}")
+  if [ -n "$(git -C "$repo" status --porcelain -- "${inputs[@]}")" ]; then
     revision="$revision-dirty"
   fi
 fi
