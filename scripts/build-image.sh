@@ -374,6 +374,24 @@ fi
 image_id="$("${b[@]}" inspect --type image --format '{{.FromImageID}}' "$reference")"
 log "image $reference: built in $(elapsed "$start" "$(now)") s (image $image_id)"
 
+# The layer cache keeps every step's image of every build; without pruning, each change to the sources
+# would leave its build stage's images (about 40 MB) for good. Unnamed images that are not steps of this
+# build go (removing one also removes the unnamed parents only it used); named ones (the base, other
+# tags) stay. Another worktree whose lockfile differs then fetches its packages again on its next build.
+keep=" $(grep -oE '^--> (Using cache )?[0-9a-f]{11,64}$' "$build_log" | awk '{ printf "%s ", substr($NF, 1, 11) }')"
+pruned=0
+for _ in 1 2 3; do
+  while read -r id name; do
+    id="${id#sha256:}"
+    if [ "$name" = "<none>:<none>" ] && [[ "$keep" != *" ${id:0:11} "* ]] && "${b[@]}" rmi "$id" >/dev/null 2>&1; then
+      pruned=$((pruned + 1))
+    fi
+  done < <("${b[@]}" images -a --noheading --no-trunc --format '{{.ID}} {{.Name}}:{{.Tag}}')
+done
+if [ "$pruned" -gt 0 ]; then
+  log "image $reference: $pruned images of earlier builds removed from the layer cache"
+fi
+
 # The OCI archive containerd imports; pushed again only when the image changed.
 stamp="$cache/stamps/image-miroir-$worktree"
 if [ -f "$archive" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$reference $image_id" ]; then
