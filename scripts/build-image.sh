@@ -323,14 +323,16 @@ fi
 # The build stage's RUN steps reach the npm registry with the machine's npm settings: its registry, and
 # its CA file when it has one (this machine's egress re-signs TLS with its own CA, which the base's Node
 # does not trust). Both go in as a read-only ~/.npmrc of the build's root user, mounted during RUN
-# only: nothing of them is in any layer, and the Dockerfile stays as it is.
+# only: nothing of them is in any layer, and the Dockerfile stays as it is. An npm that does not read the
+# machine's npmrc (Node 24's, without scripts/use-node.sh) says no cafile: Node's NODE_EXTRA_CA_CERTS then.
 npm_registry="$(npm config get registry 2>/dev/null || true)"
 npm_cafile="$(npm config get cafile 2>/dev/null || true)"
+case "$npm_cafile" in "" | null | undefined) npm_cafile="${NODE_EXTRA_CA_CERTS:-}" ;; esac
 npmrc="$store/build-npmrc"
 mounts=()
 {
   case "$npm_registry" in http*) echo "registry=$npm_registry" ;; esac
-  if [ -n "$npm_cafile" ] && [ "$npm_cafile" != null ] && [ "$npm_cafile" != undefined ] && [ -f "$npm_cafile" ]; then
+  if [ -n "$npm_cafile" ] && [ -f "$npm_cafile" ]; then
     echo "cafile=/root/.npm-build-ca.crt"
     mounts+=(--volume "$npm_cafile:/root/.npm-build-ca.crt:ro")
   fi
@@ -343,6 +345,9 @@ mounts+=(--volume "$npmrc:/root/.npmrc:ro")
 runtime=()
 if [ -x "$cache/bin/runc" ]; then
   runtime=(--runtime "$cache/bin/runc")
+elif ! command -v runc >/dev/null 2>&1 && ! command -v crun >/dev/null 2>&1; then
+  echo "error: no OCI runtime for the Dockerfile's RUN steps: $cache/bin/runc is missing (scripts/install-test-deps.sh builds it) and neither runc nor crun is on PATH" >&2
+  exit 1
 fi
 
 # buildah 1.28's layer cache ignores the values of build arguments: with the same files, the Dockerfile's
