@@ -123,10 +123,15 @@ build_base() {
   (cd "$work" && npm pack --silent "$node_package@$NODE_VERSION" >/dev/null)
   mkdir -p "$work/node"
   tar -xzf "$work/$node_package-$NODE_VERSION.tgz" -C "$work/node" --strip-components=1 --no-same-owner
-  # The npm and corepack this release bundles: the newest upgrades its changelog (newest first) names.
+  # The npm and corepack this release bundles: the highest versions its changelog (the release line's, up to
+  # this release) says `deps` was upgraded to (Node 24 never downgrades them).
   local npm_version corepack_version
-  npm_version="$(grep -m1 -oE '\*\*deps\*\*: (upgrade|update) npm to [0-9]+\.[0-9]+\.[0-9]+' "$work/node/CHANGELOG.md" | awk '{print $NF}')"
-  corepack_version="$(grep -m1 -oE '\*\*deps\*\*: (upgrade|update) corepack to [0-9]+\.[0-9]+\.[0-9]+' "$work/node/CHANGELOG.md" | awk '{print $NF}')"
+  bundled() { # NAME: the highest "**deps**: upgrade|update NAME to X.Y.Z" of the changelog
+    grep -oE "\*\*deps\*\*: (upgrade|update) $1 to [0-9]+\.[0-9]+\.[0-9]+" "$work/node/CHANGELOG.md" |
+      awk '{ print $NF }' | sort -V | tail -n 1
+  }
+  npm_version="$(bundled npm)"
+  corepack_version="$(bundled corepack)"
   if [ -z "$npm_version" ] || [ -z "$corepack_version" ]; then
     echo "error: the CHANGELOG.md of $node_package@$NODE_VERSION names no npm or corepack upgrade; cannot tell which versions Node $NODE_VERSION bundles" >&2
     exit 1
