@@ -102,7 +102,8 @@ export const build = (options: BuildOptions = {}): Effect.Effect<MiroirImage, Im
   const args = options.tag === undefined ? ["image"] : ["image", "--tag", options.tag]
   const timeout = Duration.fromInputUnsafe(options.timeout ?? Duration.minutes(30))
   return Effect.callback<MiroirImage, ImageError>((resume) => {
-    // The Node this process runs on comes first on PATH: the script's npm then is its npm (Node 24).
+    // The Node this process runs on comes first on PATH: the npm the script finds (`npm pack`, `npm config`)
+    // then runs on it.
     const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}` }
     const child = spawn(script, args, { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
