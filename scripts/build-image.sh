@@ -18,8 +18,10 @@
 # Everything lives in the test dependencies' cache, nothing global changes:
 #   ${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}/
 #     buildah/storage.conf, root/, run/   buildah's own store (overlay), passed to every buildah call
+#     buildah/build.log                   the last image build's output (its tail goes with every failure)
 #     images/miroir-<worktree>.oci.tar    the image's OCI archive (<worktree>: a hash of the worktree's path)
 #     stamps/image-node-base              what the base was built from
+#     stamps/image-miroir-<worktree>      the image the archive holds (pushed again only when it changes)
 # Needs root (mmdebstrap's root mode, overlay mounts), buildah, mmdebstrap, npm (to fetch npm's packages)
 # and network to the Debian mirror and the npm registry (the Dockerfile's build stage runs
 # `npm install -g pnpm` and `pnpm fetch`). Progress goes to stderr.
