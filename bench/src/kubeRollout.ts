@@ -89,7 +89,6 @@ const measure = (
       namespace: NAMESPACE,
       replicas: PODS,
       refreshInterval: r,
-      dnsTtls: { ttl: 1, cache: 1 },
       peerHints: hints,
       values: { strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }
     })

@@ -141,8 +141,7 @@ const simulatedCluster = (options: Settings): Effect.Effect<Cluster, Error, Scop
 
 /**
  * Real Kubernetes components (`--kube`, built by scripts/install-test-deps.sh): the chart installed with
- * Helm, R set through its values. CoreDNS keeps kubeadm's Corefile but with TTLs of 1 s instead of 30 s:
- * with `cache 30`, no pod polling DNS could see a change within 2R of a short interval.
+ * Helm, R set through its values, CoreDNS with kubeadm's Corefile (which caches nothing of cluster.local).
  */
 const kubeCluster = (options: Settings): Effect.Effect<Cluster, Error, Scope.Scope> =>
   KubeCluster.make({
@@ -151,7 +150,6 @@ const kubeCluster = (options: Settings): Effect.Effect<Cluster, Error, Scope.Sco
     namespace: "default",
     replicas: options.pods,
     refreshInterval: options.refreshInterval,
-    dnsTtls: { ttl: 1, cache: 1 },
     values: { shards: options.shards }
   })
 

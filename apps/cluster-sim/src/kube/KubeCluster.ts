@@ -38,8 +38,11 @@ export interface Options {
   readonly replicas: number
   /** The pods' refresh interval R, set through the chart's values. */
   readonly refreshInterval: Duration.Duration
-  /** CoreDNS's TTLs (kubeadm's are 30 s and 30 s). */
-  readonly dnsTtls: CoreDns.Ttls
+  /**
+   * NodeLocal DNSCache between the pods and CoreDNS (see {@link CoreDns.Options}); off by default, as
+   * kubeadm installs none.
+   */
+  readonly nodeLocalCache?: boolean
   /** More chart values, merged over the ones this module sets. */
   readonly values?: Readonly<Record<string, unknown>>
   /** The first delay of the kubelet's restarts after a crash (the kubelet's is 10 s). */
@@ -167,7 +170,7 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
     }
     mkdirSync(join(options.folder, "logs"), { recursive: true })
     const controlPlane = yield* ControlPlane.make(options.folder)
-    const coreDns = yield* CoreDns.make(options.folder, controlPlane.kubeconfig, options.dnsTtls)
+    const coreDns = yield* CoreDns.make(options.folder, controlPlane.kubeconfig)
     const program = yield* Effect.promise(() => bundle(join(options.folder, "miroir.mjs")))
     const kubelet = yield* ProcessKubelet.make(controlPlane.api, {
       nodeName: "process-kubelet",
