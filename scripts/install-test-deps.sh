@@ -251,6 +251,13 @@ if [ ! -d "$kube_src/build/pause/linux" ]; then
 fi
 PAUSE_VERSION="$(awk -F' *[?]= *' '$1 == "TAG" { print $2 }' "$kube_src/build/pause/Makefile")"
 AGNHOST_VERSION="$(cat "$kube_src/test/images/agnhost/VERSION")"
+# The Corefiles the kube harness runs, as this Kubernetes release ships them (apps/cluster-sim/src/kube/
+# internal/corefiles.ts renders them): kubeadm's CoreDNS ConfigMap, a Go template in manifests.go, and
+# NodeLocal DNSCache's addon manifest. Copied on every run (two small files), so they follow the version.
+mkdir -p "$cache/upstream"
+for file in cmd/kubeadm/app/phases/addons/dns/manifests.go cluster/addons/dns/nodelocaldns/nodelocaldns.yaml; do
+  install -m 0644 "$kube_src/$file" "$cache/upstream/$(basename "$file")"
+done
 pause_cflags=(-Os -Wall -Werror -static "-DVERSION=v$PAUSE_VERSION-$KUBERNETES_VERSION")
 pause_build() {
   nice -n 19 gcc "${pause_cflags[@]}" -o "$work/pause" "$kube_src/build/pause/linux/pause.c"

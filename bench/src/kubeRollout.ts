@@ -15,9 +15,10 @@
  *
  * Each setting gets a fresh cluster (hints on, then off through the chart's `peerHints.enabled`): an
  * upgrade from one setting to the other would itself be a rollout of mixed pods, and a fresh cluster
- * starts in seconds. CoreDNS's TTLs are 1 s, as in the acceptance: with kubeadm's 30 s
- * cache no hint could be seen sooner. Without the components (scripts/install-test-deps.sh) or root (a
- * real node's bridges, mounts and cgroups) it is skipped, never failed.
+ * starts in seconds. CoreDNS runs kubeadm's Corefile, which caches nothing of cluster.local (behind a
+ * cache of it, such as NodeLocal DNSCache's 30 s, no hint could be seen sooner). Without the components
+ * (scripts/install-test-deps.sh) or root (a real node's bridges, mounts and cgroups) it is skipped, never
+ * failed.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -107,7 +108,6 @@ const measure = (
       namespace: NAMESPACE,
       replicas: PODS,
       refreshInterval: r,
-      dnsTtls: { ttl: 1, cache: 1 },
       peerHints: hints,
       values: { strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } } }
     })

@@ -143,9 +143,8 @@ const simulatedCluster = (options: Settings): Effect.Effect<Cluster, Error, Scop
 /**
  * Real Kubernetes (`--kube`, as root, with the components scripts/install-test-deps.sh builds): the
  * control plane and a real node (kubelet, containerd, kube-proxy), the image built from the Dockerfile,
- * the chart installed with Helm by the image's digest, R set through its values. CoreDNS keeps kubeadm's
- * Corefile but with TTLs of 1 s instead of 30 s: with `cache 30`, no pod polling DNS could see a change
- * within 2R of a short interval.
+ * the chart installed with Helm by the image's digest, R set through its values, CoreDNS with kubeadm's
+ * Corefile (which caches nothing of cluster.local).
  */
 const kubeCluster = (options: Settings): Effect.Effect<Cluster, Error, Scope.Scope> =>
   Effect.flatMap(Image.build(), (image) =>
@@ -155,7 +154,6 @@ const kubeCluster = (options: Settings): Effect.Effect<Cluster, Error, Scope.Sco
       namespace: "default",
       replicas: options.pods,
       refreshInterval: options.refreshInterval,
-      dnsTtls: { ttl: 1, cache: 1 },
       image,
       values: { shards: options.shards }
     }))

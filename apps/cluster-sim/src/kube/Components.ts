@@ -80,6 +80,20 @@ export const images = (): { readonly pause: Image; readonly agnhost: Image } => 
   return { pause: image("pause"), agnhost: image("agnhost") }
 }
 
+/**
+ * The text of an upstream file the install script copied from the k8s.io/kubernetes module: kubeadm's
+ * `manifests.go` (its CoreDNS ConfigMap) or NodeLocal DNSCache's `nodelocaldns.yaml`; throws, naming the
+ * fix, when it is not there.
+ */
+export const upstreamFile = (name: "manifests.go" | "nodelocaldns.yaml"): string => {
+  const file = join(cacheFolder(), "upstream", name)
+  try {
+    return readFileSync(file, "utf8")
+  } catch {
+    throw new Error(`${file} is missing: run scripts/install-test-deps.sh (it copies it from k8s.io/kubernetes)`)
+  }
+}
+
 /** The missing components among `wanted` (default: all), none when they are built. */
 export const missing = (wanted: ReadonlyArray<Name> = names): ReadonlyArray<Name> =>
   wanted.filter((name) => {

@@ -43,8 +43,11 @@ export interface Options {
   readonly replicas: number
   /** The pods' refresh interval R, set through the chart's values. */
   readonly refreshInterval: Duration.Duration
-  /** CoreDNS's TTLs (kubeadm's are 30 s and 30 s). */
-  readonly dnsTtls: CoreDns.Ttls
+  /**
+   * NodeLocal DNSCache between the pods and CoreDNS (see {@link CoreDns.Options}); off by default, as
+   * kubeadm installs none.
+   */
+  readonly nodeLocalCache?: boolean
   /** The image the chart installs by its digest (built from the Dockerfile: Image.build). */
   readonly image: MiroirImage
   /** More chart values, merged over the ones this module sets. */
@@ -211,8 +214,9 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
     )
     // The node's network first: CoreDNS listens on the node's address, which the kubelet gives the pods.
     const network = yield* Node.network()
-    const coreDns = yield* CoreDns.make(options.folder, controlPlane.kubeconfig, options.dnsTtls, {
-      podAddress: network.address
+    const coreDns = yield* CoreDns.make(options.folder, controlPlane.kubeconfig, {
+      podAddress: network.address,
+      nodeLocalCache: options.nodeLocalCache ?? false
     })
     const extraImages = [{ archive: options.image.archive, ref: options.image.reference, digest: options.image.digest }]
     const node = yield* Node.make({ folder: join(options.folder, "node"), controlPlane, network, extraImages })

@@ -74,7 +74,7 @@ describe("a real node", () => {
           const controlPlane = yield* ControlPlane.make(join(folder, "control-plane"))
           yield* Effect.logInfo(`control plane ready at ${since()}`)
           const network = yield* Node.network()
-          yield* CoreDns.make(join(folder, "control-plane"), controlPlane.kubeconfig, undefined, {
+          yield* CoreDns.make(join(folder, "control-plane"), controlPlane.kubeconfig, {
             podAddress: network.address
           })
           const node = yield* Node.make({ folder: join(folder, "node"), controlPlane, network })

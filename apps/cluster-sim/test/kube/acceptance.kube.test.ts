@@ -7,11 +7,9 @@
  * `helm upgrade` and back by `helm rollback`, checked by `helm test`, and a real Prometheus scraping the
  * pods and the real kube-state-metrics with the chart's alert rules loaded.
  *
- * R is short (4 s) and set through the chart's values; so are CoreDNS's TTLs (1 s instead of
- * kubeadm's 30 s): with `cache 30` no DNS-polling client can see a change within 2R of a 4 s interval.
- * A leaver's shards wait up to 1.2R plus that 1 s cache, plus the EndpointSlice's way to CoreDNS, before
- * the survivors take them over; at R = 3 s the rolling update's longest gap once measured 6.19 s against
- * 6 s, so the fixed second weighs less at 4 s
+ * R is short (4 s) and set through the chart's values. kubeadm's Corefile caches no answer of cluster.local
+ * (`cache 30 { disable success cluster.local; disable denial cluster.local }`), so a leaver's shards wait up
+ * to 1.2R plus the EndpointSlice's way to CoreDNS before the survivors take them over
  * (README, "Meeting real Kubernetes"). The components come from scripts/install-test-deps.sh; without
  * them this suite fails and says how to build them.
  *
@@ -220,7 +218,6 @@ describe("acceptance on real Kubernetes (control plane, a real node running the 
           namespace: NAMESPACE,
           replicas: 3,
           refreshInterval: R,
-          dnsTtls: { ttl: 1, cache: 1 },
           image
         })
         const clusterMs = Date.now() - makeStarted
