@@ -93,9 +93,13 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)(
 )
 
 describe("acceptance, beyond the criteria", () => {
-  it("50 StatefulSet pods (R = 3 s): every pod sees all 50, through the TCP retry of truncated answers", async () => {
+  it("50 StatefulSet pods (R = 10 s): every pod sees all 50, through the TCP retry of truncated answers", async () => {
     const logFolder = mkdtempSync(join(tmpdir(), "miroir-acceptance-50-"))
-    const r = Duration.seconds(3)
+    // R = 10 s, so that the seed's 2R (20 s) holds on a loaded 2-core machine: 50 pod processes beside
+    // other work (load average 9-10) took 14.0 s to agree after the last became ready, past the 6 s of
+    // R = 3 s; at R = 10 s they agreed in 11.6 s at load average 20-33. What this test is about is the TCP retry of truncated answers, not speed (BENCHMARKS.md
+    // measures convergence at scale).
+    const r = Duration.seconds(10)
     const { answered, description, result } = await Effect.gen(function*() {
       // Hints off: a StatefulSet pod reaches a peer through its hostname's A record, so 50 pods starting
       // at once would send 50 × 49 lookups to the one simulator process that also answers the SRV
