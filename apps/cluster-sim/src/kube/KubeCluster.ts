@@ -18,7 +18,7 @@ import * as Components from "./Components.js"
 import * as ControlPlane from "./ControlPlane.js"
 import * as CoreDns from "./CoreDns.js"
 import { run } from "./Cli.js"
-import { HTTP_PORT, METRICS_PORT } from "../PodProcess.js"
+import { HTTP_PORT, METRICS_PORT } from "../simulator/PodProcess.js"
 import * as ProcessKubelet from "./ProcessKubelet.js"
 
 /** The chart, installed as it is. */

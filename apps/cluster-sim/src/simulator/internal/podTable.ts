@@ -3,7 +3,7 @@
  * `SubscriptionRef`, replaced on every real change, and the pure transitions a kubelet would make.
  */
 import { Effect, SubscriptionRef } from "effect"
-import { type ClusterPod, isLive } from "../Cluster.js"
+import { type ClusterPod, isLive } from "../../Cluster.js"
 
 /**
  * A pod after one probe: Ready (and Running) after a success; unready once Running and `failures` in a
