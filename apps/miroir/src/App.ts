@@ -11,10 +11,11 @@ import * as AdminServer from "./AdminApi/Server.js"
 import * as AppConfig from "./AppConfig.js"
 import * as ProbeServer from "./HttpApi/ProbeServer.js"
 import * as HttpApiServer from "./HttpApi/Server.js"
+import * as JoinedHints from "./JoinedHints.js"
+import * as Leave from "./Leave.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
 import * as PeerAddresses from "./PeerAddresses.js"
-import * as PeerClient from "./PeerClient.js"
-import * as PeerHints from "./PeerHints.js"
+import * as PeerMessaging from "./PeerMessaging.js"
 import * as ProcessMetrics from "./ProcessMetrics.js"
 import * as RequestGate from "./RequestGate.js"
 import * as ShardWorker from "./ShardWorker.js"
@@ -64,33 +65,32 @@ export const layer = (
     Layer.provideMerge(PeerDiscovery.layer),
     Layer.provideMerge(resolver)
   )
-  const interval = auditInterval(settings)
-  const audit = OwnershipAudit.layer({ interval, shards: settings.app.shards }).pipe(
-    Layer.provide(
-      PeerClient.layer(OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10))))
-    )
-  )
-  // The server listens first, so that the audit's client and the hints know the port every pod serves on.
+  // The server listens first, so that talking to peers (the audit, the hints) knows the port every pod serves on.
   const server = HttpApiServer.serverLayer(settings.app)
+  const messaging = PeerMessaging.layer.pipe(Layer.provide(server))
+  const audit = OwnershipAudit.layer({ interval: auditInterval(settings), shards: settings.app.shards }).pipe(
+    Layer.provide(messaging)
+  )
   const api = HttpApiServer.serve.pipe(
     Layer.provide(Layer.mergeAll(audit, RequestGate.layer())),
     Layer.provideMerge(server)
   )
   // The admin listener depends on the leave, so it closes first at shutdown, and the leave's finalizer
   // (the leave at SIGTERM, when no preStop hook completed it) runs while the pod's server still listens.
-  const admin = AdminServer.layer(settings.app).pipe(Layer.provide(PeerHints.layer.pipe(Layer.provide(server))))
+  const admin = AdminServer.layer(settings.app).pipe(Layer.provide(Leave.layer), Layer.provide(messaging))
   // The probes' own port, once the API's server listens and serves (the same `api`, built once).
   const probes = ProbeServer.layer(settings.app).pipe(Layer.provide(api))
   const services = Layer.mergeAll(
     api,
     admin,
     probes,
+    JoinedHints.layer.pipe(Layer.provide(messaging)),
     ShardWorker.layer(settings.app.shards),
     ViewDigest.layer,
     ProcessMetrics.layer
   )
   return services.pipe(
-    // Where peers are: the audit and the hints reach them there, and hints are taken only from there.
+    // Where peers are: this pod talks to them there, and takes hints only from there.
     Layer.provideMerge(PeerAddresses.layer),
     Layer.provideMerge(discovery),
     Layer.provide(config),
