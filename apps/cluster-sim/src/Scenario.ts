@@ -5,7 +5,7 @@
  * the new set and they own a disjoint cover of the shards. It drives any {@link Cluster}: the simulator
  * or real Kubernetes components.
  */
-import type * as Client from "@miroir/miroir/HttpApi/Client"
+import type * as Client from "@miroir/pod-api/Client"
 import { Duration, Effect, Fiber, Ref, Schedule, SubscriptionRef } from "effect"
 import { awaitPublished, awaitSettled, type Cluster, livePods, publishedLabels } from "./Cluster.js"
 import { awaitConverged, awaitDropped, observe, type PodView } from "./Observer.js"

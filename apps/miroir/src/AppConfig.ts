@@ -1,6 +1,7 @@
 /** The settings of the pod service beyond peer discovery: where it listens, shards, logging. */
 import { isIP } from "node:net"
 import { type ConfigError, ConfigVariable } from "@miroir/peer-discovery"
+import { MAX_POD_SHARDS } from "@miroir/pod-api/Shards"
 import { Config, Context, type Effect, Layer, type LogLevel, type Option, Result } from "effect"
 import { type AddressTwin, parseAddressTwin } from "./internal/addressTwin.js"
 import { type Check, checkHost, checkPort, DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT } from "./internal/adminListener.js"
@@ -20,7 +21,10 @@ export interface Settings {
    * it, so that no flood of the API's port delays the probes (HttpApi/ProbeServer.ts says why).
    */
   readonly probePort: Option.Option<number>
-  /** Shards the Mode A worker partitions (`MIROIR_SHARDS`, default 64). */
+  /**
+   * Shards the shard worker partitions (`MIROIR_SHARDS`, default 64), from 1 to the pod API's bound
+   * (`MAX_POD_SHARDS` of `@miroir/pod-api`): the default of `/ownership?shards=`, which takes the same range.
+   */
   readonly shards: number
   /** Least severe level logged (`MIROIR_LOG_LEVEL`, default `info`). */
   readonly logLevel: LogLevel.LogLevel
@@ -53,9 +57,6 @@ export interface Settings {
 
 /** The settings as a service. */
 export class AppConfig extends Context.Service<AppConfig, Settings>()("@miroir/miroir/AppConfig") {}
-
-/** The largest shard count: `/ownership?shards=` accepts the same range. */
-export const MAX_SHARDS = 65_536
 
 const LOG_LEVELS = {
   all: "All",
@@ -102,7 +103,7 @@ const serviceConfig: Config.Config<Omit<Settings, "adminHost" | "adminPort">> = 
   probePort: Config.option(
     ConfigVariable.variable("MIROIR_PROBE_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), { trimmed: true })
   ),
-  shards: variable("MIROIR_SHARDS", ConfigVariable.integer(1, MAX_SHARDS), 64),
+  shards: variable("MIROIR_SHARDS", ConfigVariable.integer(1, MAX_POD_SHARDS), 64),
   logLevel: variable(
     "MIROIR_LOG_LEVEL",
     (text) => Result.map(logLevelWord(text), (word): LogLevel.LogLevel => LOG_LEVELS[word]),

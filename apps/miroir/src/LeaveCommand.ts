@@ -21,7 +21,7 @@
 import { request } from "node:http"
 import { parseArgs } from "node:util"
 import { type Check, checkHost, checkPort, DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT } from "./internal/adminListener.js"
-import { baseUrl } from "./internal/baseUrl.js"
+import { baseUrl } from "@miroir/pod-api/baseUrl"
 import { delayMillis, LEAVE_DELAY_EXPECTED } from "./internal/leaveDelay.js"
 
 /** The longest a leave takes in the pod (Leave.ts: at most 2 s waiting for DNS to drop it, 1 s of hints). */

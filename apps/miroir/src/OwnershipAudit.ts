@@ -19,7 +19,7 @@
 import { PeerDiscovery, PeerSet, Rendezvous, ShardOwners } from "@miroir/peer-discovery"
 import { Cause, Clock, Context, Duration, Effect, Layer, Metric, Option, Ref, Result, Schedule } from "effect"
 import * as AppMetrics from "./AppMetrics.js"
-import type { AuditReport, OwnershipBody } from "./HttpApi/Contract.js"
+import type { AuditReport, OwnershipBody } from "@miroir/pod-api"
 import { PeerMessaging } from "./PeerMessaging.js"
 
 /** The key whose owner is the auditor. */

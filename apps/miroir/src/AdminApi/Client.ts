@@ -8,7 +8,7 @@ import type { Effect } from "effect"
 import { HttpApiClient } from "effect/http-api"
 import { AdminApi } from "./Contract.js"
 
-export { baseUrl } from "../internal/baseUrl.js"
+export { baseUrl } from "@miroir/pod-api/baseUrl"
 
 /** The client of the admin listener at `url` ({@link baseUrl}), over the HttpClient in context. */
 export const make = (url: string) => HttpApiClient.make(AdminApi, { baseUrl: url })

@@ -4,13 +4,13 @@
  * nothing outside the pod's network namespace can reach, and asked by the pod's own program (`miroir
  * leave`, the chart's preStop exec: LeaveCommand.ts) through the client derived from it (Client.ts).
  *
- * Why apart from the pod API (HttpApi/Contract.ts): the leave changes the pod's state for good, and on
+ * Why apart from the pod API (`@miroir/pod-api`): the leave changes the pod's state for good, and on
  * the network-facing port anyone could start it, a browser's `<img>` included (issue 18). Its errors are
  * the pod API's, so that both answer alike. This module imports neither the server nor the client.
  */
 import { Duration, Effect, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
-import { BadRequest, MethodNotAllowed, NotFound } from "../HttpApi/Contract.js"
+import { BadRequest, MethodNotAllowed, NotFound } from "@miroir/pod-api"
 import { delayMillis, LEAVE_DELAY_EXPECTED, MAX_LEAVE_DELAY_SECONDS } from "../internal/leaveDelay.js"
 
 /**

@@ -15,7 +15,7 @@ import { Effect, Layer, Option, Schema } from "effect"
 import type { AppConfig } from "../AppConfig.js"
 import type { GuardedServer } from "../internal/guardedServer.js"
 import { makeSideServer } from "../internal/sideServer.js"
-import { NotFound, StatusBody } from "./Contract.js"
+import { NotFound, StatusBody } from "@miroir/pod-api"
 
 const status = Schema.encodeSync(StatusBody)
 
@@ -35,11 +35,9 @@ export class ProbeServerError extends Schema.TaggedError<ProbeServerError>()("Pr
   }
 }
 
-const notFound = Buffer.from(JSON.stringify(
-  Schema.encodeSync(NotFound)(
-    new NotFound({ error: "only the probes are served on this port", paths: Object.keys(probeAnswers) })
-  )
-))
+const notFound = Buffer.from(
+  new NotFound({ error: "only the probes are served on this port", paths: Object.keys(probeAnswers) }).json
+)
 
 /**
  * The probe listener on `MIROIR_HTTP_HOST:MIROIR_PROBE_PORT` for as long as the layer lives; nothing when
