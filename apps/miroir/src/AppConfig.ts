@@ -1,4 +1,8 @@
-/** The settings of the pod service beyond peer discovery: where it listens, shards, logging. */
+/**
+ * The settings of the pod service beyond peer discovery: where it listens, shards, logging. Every part of
+ * the service reads them one way, from the context (the {@link AppConfig} Tag), as @effect/cluster's
+ * services read its ShardingConfig: {@link layer} gives settings already loaded, {@link layerFromEnv} reads them.
+ */
 import { isIP } from "node:net"
 import { type ConfigError, ConfigVariable } from "@miroir/peer-discovery"
 import { MAX_POD_SHARDS } from "@miroir/pod-api/Shards"
@@ -127,7 +131,10 @@ export const config: Config.Config<Settings> = Config.all([serviceConfig, adminC
 export const load: Effect.Effect<Settings, ConfigError.ConfigError> = ConfigVariable.load(config)
 
 /**
- * The settings as the service that the HTTP API and the hints read (the pod loads them with
- * {@link load} before anything starts, together with the other configurations).
+ * The settings as the service every part of the pod service reads them from (the pod loads them with
+ * {@link load} before anything starts, together with the other configurations; tests give their own).
  */
 export const layer = (settings: Settings): Layer.Layer<AppConfig> => Layer.succeed(AppConfig, settings)
+
+/** The settings read from the environment (the current ConfigProvider) as the service; a bad value fails it. */
+export const layerFromEnv: Layer.Layer<AppConfig, ConfigError.ConfigError> = Layer.effect(AppConfig, load)

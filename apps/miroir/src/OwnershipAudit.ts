@@ -16,9 +16,11 @@
  * The report is kept for `GET /ownership/audit`, its counts go to the `miroir_ownership_audit_*` gauges,
  * and a change of findings is logged once, with counts and a few examples (bounded).
  */
-import { PeerDiscovery, PeerSet, Rendezvous, ShardOwners } from "@miroir/peer-discovery"
+import { PeerDiscovery, PeerDiscoveryConfig, PeerSet, Rendezvous, ShardOwners } from "@miroir/peer-discovery"
 import { Cause, Clock, Context, Duration, Effect, Layer, Metric, Option, Ref, Result, Schedule } from "effect"
+import { AppConfig } from "./AppConfig.js"
 import * as AppMetrics from "./AppMetrics.js"
+import { auditInterval } from "./internal/auditInterval.js"
 import type { AuditReport, OwnershipBody } from "@miroir/pod-api"
 import { PeerMessaging } from "./PeerMessaging.js"
 
@@ -317,8 +319,23 @@ export const make = (options: Options) =>
     return { state: Ref.get(state), runOnce } satisfies Service
   })
 
-/** The audit over the pod's discovery, ownership and messaging; its loop stops when the layer's scope closes. */
-export const layer = (
-  options: Options
-): Layer.Layer<OwnershipAudit, never, PeerDiscovery.PeerDiscovery | Rendezvous.Rendezvous | PeerMessaging> =>
-  Layer.effect(OwnershipAudit, make(options))
+/**
+ * The audit over the pod's discovery, ownership and messaging, as its settings say (`MIROIR_SHARDS`,
+ * `MIROIR_OWNERSHIP_AUDIT_INTERVAL` and the refresh interval); its loop stops when the layer's scope closes.
+ */
+export const layer: Layer.Layer<
+  OwnershipAudit,
+  never,
+  | AppConfig
+  | PeerDiscoveryConfig.PeerDiscoveryConfig
+  | PeerDiscovery.PeerDiscovery
+  | Rendezvous.Rendezvous
+  | PeerMessaging
+> = Layer.effect(
+  OwnershipAudit,
+  Effect.gen(function*() {
+    const { ownershipAuditInterval, shards } = yield* AppConfig
+    const { refreshInterval } = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
+    return yield* make({ interval: auditInterval(ownershipAuditInterval, refreshInterval), shards })
+  })
+)

@@ -46,7 +46,7 @@ const program = Effect.gen(function*() {
     )
   ).pipe(
     Effect.annotateLogs({ pod: PeerId.identify(discovery).fallback }),
-    Effect.provide(Logging.layer(app))
+    Effect.provide(Logging.layer.pipe(Layer.provide(AppConfig.layer(app))))
   )
 }).pipe(
   // Every cause, defects included, not only typed errors: a defect used to exit 1 without a word.

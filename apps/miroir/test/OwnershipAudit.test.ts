@@ -69,7 +69,7 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
       Layer.provide(PeerDiscoveryConfig.layerTest({ podIp: Option.some(ipOf(self)), podName: "pod" }))
     )
     const context = yield* Layer.build(
-      OwnershipAudit.layer({ interval, shards: SHARDS }).pipe(
+      Layer.effect(OwnershipAudit.OwnershipAudit, OwnershipAudit.make({ interval, shards: SHARDS })).pipe(
         Layer.provide(Layer.mergeAll(Rendezvous.layer.pipe(Layer.provideMerge(discovery)), client))
       )
     )

@@ -252,37 +252,35 @@ export const apiLayer = Layer.mergeAll(HttpApiBuilder.layer(PodApi), refuse(meth
  * connections are dropped, so that an idle keep-alive connection (a prober's, a scraper's) cannot hold the
  * process for seconds.
  */
-export const serverLayer = (settings: Pick<AppConfig["Service"], "httpHost" | "httpPort">) =>
-  Layer.unwrap(Effect.sync(() => {
-    // Every reason is a series from the start, at 0.
-    for (const reason of AppMetrics.httpRefusals) AppMetrics.countRefusal(reason, 0)
-    const server = new GuardedServer({
-      // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes.
-      constant: probeAnswers,
-      perTurn: Limits.REQUESTS_PER_TURN,
-      maxPipelined: Limits.MAX_PIPELINED_REQUESTS,
-      maxHeld: Limits.MAX_HELD_REQUESTS,
-      connections: {
-        total: Limits.MAX_CONNECTIONS,
-        perSource: Limits.MAX_CONNECTIONS_PER_SOURCE,
-        reserve: Limits.RESERVED_CONNECTIONS,
-        lightSource: Limits.LIGHT_SOURCE_CONNECTIONS
-      },
-      timeouts: Limits.TIMEOUTS,
-      busy: new Busy({
-        error:
-          `busy: ${Limits.MAX_HELD_REQUESTS} requests in progress or waiting; retry after ${RETRY_AFTER_SECONDS} s`,
-        retryAfterSeconds: RETRY_AFTER_SECONDS
-      }),
-      onRefused: AppMetrics.countRefusal,
-      onCounts: AppMetrics.countOpen
-    })
-    return listening(server, {
-      port: settings.httpPort,
-      host: settings.httpHost,
-      backlog: Limits.LISTEN_BACKLOG
-    })
-  }))
+export const serverLayer = Layer.unwrap(Effect.map(AppConfig, (settings) => {
+  // Every reason is a series from the start, at 0.
+  for (const reason of AppMetrics.httpRefusals) AppMetrics.countRefusal(reason, 0)
+  const server = new GuardedServer({
+    // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes.
+    constant: probeAnswers,
+    perTurn: Limits.REQUESTS_PER_TURN,
+    maxPipelined: Limits.MAX_PIPELINED_REQUESTS,
+    maxHeld: Limits.MAX_HELD_REQUESTS,
+    connections: {
+      total: Limits.MAX_CONNECTIONS,
+      perSource: Limits.MAX_CONNECTIONS_PER_SOURCE,
+      reserve: Limits.RESERVED_CONNECTIONS,
+      lightSource: Limits.LIGHT_SOURCE_CONNECTIONS
+    },
+    timeouts: Limits.TIMEOUTS,
+    busy: new Busy({
+      error: `busy: ${Limits.MAX_HELD_REQUESTS} requests in progress or waiting; retry after ${RETRY_AFTER_SECONDS} s`,
+      retryAfterSeconds: RETRY_AFTER_SECONDS
+    }),
+    onRefused: AppMetrics.countRefusal,
+    onCounts: AppMetrics.countOpen
+  })
+  return listening(server, {
+    port: settings.httpPort,
+    host: settings.httpHost,
+    backlog: Limits.LISTEN_BACKLOG
+  })
+}))
 
 /**
  * Drops every connection of the server the routes are served on, and stops its listening: {@link serveRoutes}
