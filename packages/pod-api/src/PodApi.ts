@@ -82,12 +82,23 @@ export class PodApi extends HttpApi.make("miroir-pod")
   .middleware(PodErrors)
 {}
 
-/** The method each served path answers, from the declaration. */
-export const methods: ReadonlyMap<string, string> = new Map(
-  Object.values(PodApi.groups).flatMap((group) =>
-    Object.values(group.endpoints).map((endpoint): [string, string] => [endpoint.path, endpoint.method])
+/**
+ * The method each path of `api` answers, from its declaration: what a server answers a request no route
+ * takes with (a 404 naming the paths, or a 405 with the path's method). The pod's admin API uses it too.
+ */
+export const methodsOf = (api: {
+  readonly groups: Readonly<
+    Record<string, { readonly endpoints: Readonly<Record<string, { readonly path: string; readonly method: string }>> }>
+  >
+}): ReadonlyMap<string, string> =>
+  new Map(
+    Object.values(api.groups).flatMap((group) =>
+      Object.values(group.endpoints).map((endpoint): [string, string] => [endpoint.path, endpoint.method])
+    )
   )
-)
+
+/** The method each served path answers, from the declaration. */
+export const methods: ReadonlyMap<string, string> = methodsOf(PodApi)
 
 /** The paths served. */
 export const paths: ReadonlyArray<string> = [...methods.keys()]

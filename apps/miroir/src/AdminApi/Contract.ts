@@ -10,7 +10,7 @@
  */
 import { Duration, Effect, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
-import { BadRequest, MethodNotAllowed, NotFound } from "@miroir/pod-api"
+import { BadRequest, MethodNotAllowed, methodsOf, NotFound } from "@miroir/pod-api"
 import { delayMillis, LEAVE_DELAY_EXPECTED, MAX_LEAVE_DELAY_SECONDS } from "../internal/leaveDelay.js"
 
 /**
@@ -88,11 +88,7 @@ export class AdminApi extends HttpApi.make("miroir-admin")
 {}
 
 /** The method each served path answers, from the declaration. */
-export const methods: ReadonlyMap<string, string> = new Map(
-  Object.values(AdminApi.groups).flatMap((group) =>
-    Object.values(group.endpoints).map((endpoint): [string, string] => [endpoint.path, endpoint.method])
-  )
-)
+export const methods: ReadonlyMap<string, string> = methodsOf(AdminApi)
 
 /** The paths served. */
 export const paths: ReadonlyArray<string> = [...methods.keys()]
