@@ -12,7 +12,7 @@ import * as ClusterDns from "@miroir/cluster-sim/simulator/ClusterDns"
 import * as EndpointsController from "@miroir/cluster-sim/simulator/EndpointsController"
 import { awaitConverged } from "@miroir/cluster-sim/Observer"
 import * as SimulatedCluster from "@miroir/cluster-sim/simulator/SimulatedCluster"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import * as Client from "@miroir/pod-api/Client"
 import { Duration, Effect } from "effect"
 import { quantile } from "./stats.js"
 

@@ -26,7 +26,7 @@ import { awaitPublished, awaitSettled, livePods, publishedLabels } from "@miroir
 import * as Components from "@miroir/cluster-sim/kube/Components"
 import * as KubeCluster from "@miroir/cluster-sim/kube/KubeCluster"
 import * as ShardGaps from "@miroir/cluster-sim/ShardGaps"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import * as Client from "@miroir/pod-api/Client"
 import { Duration, Effect, type Scope } from "effect"
 import * as RolloutWatch from "./rolloutWatch.js"
 import { gained, ownerChanges } from "./shardMoves.js"

@@ -22,7 +22,7 @@ import * as EndpointsController from "@miroir/cluster-sim/simulator/EndpointsCon
 import { awaitConverged } from "@miroir/cluster-sim/Observer"
 import * as ShardGaps from "@miroir/cluster-sim/ShardGaps"
 import * as SimulatedCluster from "@miroir/cluster-sim/simulator/SimulatedCluster"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import * as Client from "@miroir/pod-api/Client"
 import { Duration, Effect } from "effect"
 import * as RolloutWatch from "./rolloutWatch.js"
 import { gained, ownerChanges } from "./shardMoves.js"

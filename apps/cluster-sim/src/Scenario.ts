@@ -5,7 +5,7 @@
  * the new set and they own a disjoint cover of the shards. It drives any {@link Cluster}: the simulator
  * or real Kubernetes components.
  */
-import type * as Client from "@miroir/miroir/HttpApi/Client"
+import type * as Client from "@miroir/pod-api/Client"
 import { type Duration, Effect } from "effect"
 import type { Cluster } from "./Cluster.js"
 import * as ScenarioRun from "./internal/scenarioRun.js"

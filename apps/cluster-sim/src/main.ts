@@ -15,8 +15,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { MAX_SHARDS } from "@miroir/miroir/AppConfig"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import { MAX_POD_SHARDS } from "@miroir/pod-api/Shards"
+import * as Client from "@miroir/pod-api/Client"
 import { ConfigVariable, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { Console, Data, Duration, Effect, Option, Result, Schedule, type Scope } from "effect"
 import { CliError, CliOutput, Command, Flag } from "effect/cli"
@@ -77,10 +77,10 @@ const options = {
     Flag.withDefault(false),
     Flag.withDescription("StatefulSet pods, published under their hostnames (simulator only)")
   ),
-  shards: parsed(Flag.String("shards"), "shards", ConfigVariable.integer(1, MAX_SHARDS)).pipe(
+  shards: parsed(Flag.String("shards"), "shards", ConfigVariable.integer(1, MAX_POD_SHARDS)).pipe(
     Flag.withMetavar("N"),
     Flag.withDefault(64),
-    Flag.withDescription(`shards the pods partition, 1 to ${MAX_SHARDS}`)
+    Flag.withDescription(`shards the pods partition, 1 to ${MAX_POD_SHARDS}`)
   ),
   out: Flag.String("out").pipe(
     Flag.withMetavar("DIR"),

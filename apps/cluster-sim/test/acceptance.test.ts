@@ -6,7 +6,7 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import * as Client from "@miroir/pod-api/Client"
 import { startPrometheus, type Prometheus } from "@miroir/test-support/prometheus"
 import { waitUntil } from "@miroir/test-support/processes"
 import { Duration, Effect } from "effect"

@@ -13,7 +13,7 @@ import { Context, Effect, Layer, Option, Result, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import * as AdminContract from "../src/AdminApi/Contract.js"
 import * as App from "../src/App.js"
-import * as Contract from "../src/HttpApi/Contract.js"
+import * as Contract from "@miroir/pod-api"
 import { parseAddressTwin } from "../src/internal/addressTwin.js"
 import { podSettings } from "./support/settings.js"
 

@@ -3,7 +3,7 @@
  * what every step uses to wait and to measure. The steps (scenarioSteps.ts) only act on the cluster and
  * call these.
  */
-import type * as Client from "@miroir/miroir/HttpApi/Client"
+import type * as Client from "@miroir/pod-api/Client"
 import { Duration, Effect, Fiber, Schedule } from "effect"
 import { type Cluster, publishedLabels } from "../Cluster.js"
 import { awaitConverged, observe, type PodView } from "../Observer.js"

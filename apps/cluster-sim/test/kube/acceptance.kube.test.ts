@@ -25,7 +25,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import * as Client from "@miroir/pod-api/Client"
 import { type Prometheus, startPrometheus } from "@miroir/test-support/prometheus"
 import { Duration, Effect, Option, Schedule, Stream, SubscriptionRef } from "effect"
 import { describe, expect, it } from "vitest"

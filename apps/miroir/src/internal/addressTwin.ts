@@ -9,7 +9,7 @@
  */
 import { isIP } from "node:net"
 import type { ConfigVariable } from "@miroir/peer-discovery"
-import { Option, Result } from "effect"
+import { Effect, Option, Result } from "effect"
 
 /** Addresses of one IPv4 prefix reached at the same host part of another prefix of the same length. */
 export interface AddressTwin {
@@ -85,4 +85,17 @@ export const reachedAt = (twin: Option.Option<AddressTwin>, address: string): st
       const mask = maskOf(prefixLength)
       return ((value & mask) >>> 0) === from ? toText(((to & mask) | (value & ~mask)) >>> 0) : address
     }
+  })
+
+/**
+ * A warning when the twin is set, logged as the pod starts: a pod of a real cluster with it set would ask
+ * its peers at the wrong addresses.
+ */
+export const warnIfSet = (twin: Option.Option<AddressTwin>): Effect.Effect<void> =>
+  Option.match(twin, {
+    onNone: () => Effect.void,
+    onSome: (set) =>
+      Effect.logWarning("MIROIR_PEER_ADDRESS_TWIN is set (test harnesses only): peers are asked at the twins").pipe(
+        Effect.annotateLogs({ twin: formatAddressTwin(set) })
+      )
   })
