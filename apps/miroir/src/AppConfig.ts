@@ -7,7 +7,6 @@ import { isIP } from "node:net"
 import { type ConfigError, ConfigVariable } from "@miroir/peer-discovery"
 import { MAX_POD_SHARDS } from "@miroir/pod-api/Shards"
 import { Config, Context, type Effect, Layer, type LogLevel, type Option, Result } from "effect"
-import { type AddressTwin, parseAddressTwin } from "./internal/addressTwin.js"
 import { type Check, checkHost, checkPort, DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT } from "./internal/adminListener.js"
 import { type AuditInterval, parseAuditInterval } from "./internal/auditInterval.js"
 
@@ -44,12 +43,6 @@ export interface Settings {
    * DNS first lists it and when it stops, and follows their hints; `off` does neither.
    */
   readonly peerHints: "on" | "off"
-  /**
-   * Test harnesses only (`MIROIR_PEER_ADDRESS_TWIN`, unset in production): where peers are reached when
-   * their pod IPs exist nowhere, such as `198.51.100.0/24=127.0.2.0/24` for the process kubelet's pods.
-   * The ownership audit and the refresh hints ask a peer at the twin of its address; unset, at the address.
-   */
-  readonly peerAddressTwin: Option.Option<AddressTwin>
   /**
    * Where the admin listener listens (`MIROIR_ADMIN_HOST`, default `127.0.0.1`): a loopback address, so that
    * only the pod itself (its preStop exec, `miroir leave`) can reach it (AdminApi/).
@@ -115,11 +108,7 @@ const serviceConfig: Config.Config<Omit<Settings, "adminHost" | "adminPort">> = 
   ),
   logFormat: variable("MIROIR_LOG_FORMAT", ConfigVariable.oneOf(["json", "pretty"]), "json"),
   ownershipAuditInterval: variable("MIROIR_OWNERSHIP_AUDIT_INTERVAL", parseAuditInterval, "auto"),
-  peerHints: variable("MIROIR_PEER_HINTS", ConfigVariable.oneOf(["on", "off"]), "on"),
-  // Like MIROIR_HTTP_HOST and MIROIR_DNS_SERVERS, a harness's stand-in (here for the pod network).
-  peerAddressTwin: Config.option(
-    ConfigVariable.variable("MIROIR_PEER_ADDRESS_TWIN", parseAddressTwin, { trimmed: true })
-  )
+  peerHints: variable("MIROIR_PEER_HINTS", ConfigVariable.oneOf(["on", "off"]), "on")
 })
 
 /** The settings as a `Config`. */

@@ -13,16 +13,10 @@
  * Why not look every hostname up as it enters the view: each pod would make a lookup per peer, and a
  * StatefulSet of N pods starting together N² of them (50 pods: 2,450 at once, which slowed the
  * simulator's DNS until the pods' own lookups timed out).
- *
- * Under a test harness whose pod IPs exist nowhere (`MIROIR_PEER_ADDRESS_TWIN`), every address found is
- * replaced by its twin in one function of {@link make} (`reached`) and nowhere else: where this pod connects,
- * where its own connections leave from, and where it expects a peer's connection to come from.
  */
 import { isIP } from "node:net"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, type PeerSet } from "@miroir/peer-discovery"
 import { Clock, Context, Duration, Effect, Layer, Option, Ref, Semaphore } from "effect"
-import { AppConfig } from "./AppConfig.js"
-import { type AddressTwin, reachedAt } from "./internal/addressTwin.js"
 import { PeerUnreachable } from "./PeerUnreachable.js"
 
 /**
@@ -34,7 +28,7 @@ export type Sender = "named" | "peer" | "unknown"
 
 /** What the service offers. */
 export interface Service {
-  /** Where `peer` is reached (its address, or that address's twin under a harness). */
+  /** Where `peer` is reached: its address. */
   readonly addressOf: (peer: string) => Effect.Effect<string, PeerUnreachable>
   /**
    * Who a connection from `source` (its remote address as the socket gives it) is, for a hint about
@@ -44,8 +38,8 @@ export interface Service {
    */
   readonly senderOf: (peer: PeerId.PeerId, source: string) => Effect.Effect<Sender>
   /**
-   * Where this pod's connections to its peers leave from: its own pod IP (`POD_IP`, or its twin under a
-   * harness), the address its peers expect its hints from; none when `POD_IP` is unset (the system picks).
+   * Where this pod's connections to its peers leave from: its own pod IP (`POD_IP`), the address its peers
+   * expect its hints from; none when `POD_IP` is unset (the system picks).
    */
   readonly ownAddress: Option.Option<string>
 }
@@ -90,99 +84,90 @@ export const canonical = (address: string): string => {
 /** A hostname's lookup: its address, or why there is none. */
 type Resolved = { readonly address: string } | { readonly reason: string }
 
-/**
- * Builds the service over discovery, the pod's resolver and its settings; `twin` is the harness's
- * `MIROIR_PEER_ADDRESS_TWIN` (none in production).
- */
-export const make = (twin: Option.Option<AddressTwin>) =>
-  Effect.gen(function*() {
-    const discovery = yield* PeerDiscovery.PeerDiscovery
-    const resolver = yield* DnsResolver.DnsResolver
-    const settings = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
-    const domain = PeerId.serviceDomain(settings)
-    /**
-     * Where an address of the pod network is reached: the address itself, or its twin under a harness. The
-     * one place the twin applies: every address this service gives or compares passes here.
-     */
-    const reached = (address: string): string => reachedAt(twin, address)
-    /** The address of `id` known without a lookup: the one in a dashed-IP id, or the one DNS listed it with. */
-    const known = (set: PeerSet.PeerSet, id: string): Option.Option<string> =>
-      Option.map(Option.orElse(addressOfId(id), () => listedAddress(set, id)), reached)
-    /** Hostnames outside the view resolved for incoming hints, with the time (ms) each expires. */
-    const outside = yield* Ref.make<ReadonlyMap<string, Resolved & { readonly until: number }>>(new Map())
-    /** When the last lookup for {@link outside} started (ms); one at a time. */
-    const lastOutsideLookup = yield* Ref.make(Number.NEGATIVE_INFINITY)
-    const outsideLookups = yield* Semaphore.make(1)
+/** Builds the service over discovery, the pod's resolver and its settings. */
+export const make = Effect.gen(function*() {
+  const discovery = yield* PeerDiscovery.PeerDiscovery
+  const resolver = yield* DnsResolver.DnsResolver
+  const settings = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
+  const domain = PeerId.serviceDomain(settings)
+  /** The address of `id` known without a lookup: the one in a dashed-IP id, or the one DNS listed it with. */
+  const known = (set: PeerSet.PeerSet, id: string): Option.Option<string> =>
+    Option.orElse(addressOfId(id), () => listedAddress(set, id))
+  /** Hostnames outside the view resolved for incoming hints, with the time (ms) each expires. */
+  const outside = yield* Ref.make<ReadonlyMap<string, Resolved & { readonly until: number }>>(new Map())
+  /** When the last lookup for {@link outside} started (ms); one at a time. */
+  const lastOutsideLookup = yield* Ref.make(Number.NEGATIVE_INFINITY)
+  const outsideLookups = yield* Semaphore.make(1)
 
-    const lookUp = (peer: string): Effect.Effect<Resolved> => {
-      const name = `${peer}.${domain}`
-      return resolver.resolveAddresses(name).pipe(
-        Effect.map((addresses): Resolved =>
-          addresses.length === 0
-            ? { reason: `id not an address, and ${name} has no address` }
-            : { address: canonical(addresses[0]!) }
-        ),
-        Effect.catch((error) =>
-          Effect.succeed({ reason: `id not an address, and ${name} does not resolve: ${error.outcome}` })
-        )
+  const lookUp = (peer: string): Effect.Effect<Resolved> => {
+    const name = `${peer}.${domain}`
+    return resolver.resolveAddresses(name).pipe(
+      Effect.map((addresses): Resolved =>
+        addresses.length === 0
+          ? { reason: `id not an address, and ${name} has no address` }
+          : { address: canonical(addresses[0]!) }
+      ),
+      Effect.catch((error) =>
+        Effect.succeed({ reason: `id not an address, and ${name} does not resolve: ${error.outcome}` })
       )
-    }
+    )
+  }
 
-    const unreachable = (peer: string) => (resolved: Resolved): Effect.Effect<string, PeerUnreachable> =>
-      "address" in resolved
-        ? Effect.succeed(reached(resolved.address))
-        : Effect.fail(new PeerUnreachable({ peer, reason: resolved.reason }))
+  const unreachable = (peer: string) => (resolved: Resolved): Effect.Effect<string, PeerUnreachable> =>
+    "address" in resolved
+      ? Effect.succeed(resolved.address)
+      : Effect.fail(new PeerUnreachable({ peer, reason: resolved.reason }))
 
-    const addressOf = (peer: string): Effect.Effect<string, PeerUnreachable> =>
-      Effect.flatMap(discovery.current, (set) =>
-        Option.match(known(set, peer), {
-          onSome: Effect.succeed,
-          // A peer DNS gave no address for (a server that sends no additional records): look it up now.
-          onNone: () => Effect.flatMap(lookUp(peer), unreachable(peer))
-        }))
+  const addressOf = (peer: string): Effect.Effect<string, PeerUnreachable> =>
+    Effect.flatMap(discovery.current, (set) =>
+      Option.match(known(set, peer), {
+        onSome: Effect.succeed,
+        // A peer DNS gave no address for (a server that sends no additional records): look it up now.
+        onNone: () => Effect.flatMap(lookUp(peer), unreachable(peer))
+      }))
 
-    /** The address of a hostname outside the view, for a hint: kept, spaced, one lookup at a time. */
-    const outsideAddress = (peer: string): Effect.Effect<Option.Option<string>> =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const kept = (yield* Ref.get(outside)).get(peer)
-        if (kept !== undefined && kept.until > now) {
-          return "address" in kept ? Option.some(kept.address) : Option.none()
-        }
-        const resolved = yield* outsideLookups.withPermitsIfAvailable(1)(
-          Effect.gen(function*() {
-            const started = yield* Clock.currentTimeMillis
-            const last = yield* Ref.get(lastOutsideLookup)
-            if (started < last + Duration.toMillis(LOOKUP_SPACING)) return Option.none<Resolved>()
-            yield* Ref.set(lastOutsideLookup, started)
-            return Option.some(yield* lookUp(peer))
-          })
-        ).pipe(Effect.map(Option.flatten))
-        if (Option.isNone(resolved)) return Option.none()
-        const until = (yield* Clock.currentTimeMillis) + Duration.toMillis(UNKNOWN_NAME_TTL)
-        yield* Ref.update(outside, (all) => {
-          const live = new Map([...all].filter(([, entry]) => entry.until > now))
-          return live.size >= MAX_UNKNOWN_NAMES ? live : live.set(peer, { ...resolved.value, until })
+  /** The address of a hostname outside the view, for a hint: kept, spaced, one lookup at a time. */
+  const outsideAddress = (peer: string): Effect.Effect<Option.Option<string>> =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const kept = (yield* Ref.get(outside)).get(peer)
+      if (kept !== undefined && kept.until > now) {
+        return "address" in kept ? Option.some(kept.address) : Option.none()
+      }
+      const resolved = yield* outsideLookups.withPermitsIfAvailable(1)(
+        Effect.gen(function*() {
+          const started = yield* Clock.currentTimeMillis
+          const last = yield* Ref.get(lastOutsideLookup)
+          if (started < last + Duration.toMillis(LOOKUP_SPACING)) return Option.none<Resolved>()
+          yield* Ref.set(lastOutsideLookup, started)
+          return Option.some(yield* lookUp(peer))
         })
-        return "address" in resolved.value ? Option.some(resolved.value.address) : Option.none()
+      ).pipe(Effect.map(Option.flatten))
+      if (Option.isNone(resolved)) return Option.none()
+      const until = (yield* Clock.currentTimeMillis) + Duration.toMillis(UNKNOWN_NAME_TTL)
+      yield* Ref.update(outside, (all) => {
+        const live = new Map([...all].filter(([, entry]) => entry.until > now))
+        return live.size >= MAX_UNKNOWN_NAMES ? live : live.set(peer, { ...resolved.value, until })
       })
+      return "address" in resolved.value ? Option.some(resolved.value.address) : Option.none()
+    })
 
-    const senderOf = (peer: PeerId.PeerId, source: string): Effect.Effect<Sender> =>
-      Effect.gen(function*() {
-        const from = canonical(source)
-        const set = yield* discovery.current
-        const named = known(set, peer)
-        if (Option.isSome(named) && named.value === from) return "named"
-        if (set.peers.some((id) => id !== set.self && Option.getOrUndefined(known(set, id)) === from)) return "peer"
-        // A hostname this pod does not know yet (a StatefulSet pod that just joined): looked up, sparingly,
-        // and only where the view holds hostnames; a Deployment's pods are all dashed IPs.
-        if (Option.isSome(named) || !holdsHostnames(set)) return "unknown"
-        const looked = yield* outsideAddress(peer)
-        return Option.isSome(looked) && reached(looked.value) === from ? "named" : "unknown"
-      })
+  const senderOf = (peer: PeerId.PeerId, source: string): Effect.Effect<Sender> =>
+    Effect.gen(function*() {
+      const from = canonical(source)
+      const set = yield* discovery.current
+      const named = known(set, peer)
+      if (Option.isSome(named) && named.value === from) return "named"
+      if (set.peers.some((id) => id !== set.self && Option.getOrUndefined(known(set, id)) === from)) return "peer"
+      // A hostname this pod does not know yet (a StatefulSet pod that just joined): looked up, sparingly,
+      // and only where the view holds hostnames; a Deployment's pods are all dashed IPs.
+      if (Option.isSome(named) || !holdsHostnames(set)) return "unknown"
+      const looked = yield* outsideAddress(peer)
+      return Option.isSome(looked) && looked.value === from ? "named" : "unknown"
+    })
 
-    return { addressOf, senderOf, ownAddress: Option.map(settings.podIp, reached) } satisfies Service
-  })
+  return { addressOf, senderOf, ownAddress: settings.podIp } satisfies Service
+})
 
 /** The first address DNS gave for `id` with the answer that listed it, canonical. */
 const listedAddress = (set: PeerSet.PeerSet, id: string): Option.Option<string> =>
@@ -192,9 +177,9 @@ const listedAddress = (set: PeerSet.PeerSet, id: string): Option.Option<string> 
 const holdsHostnames = (set: PeerSet.PeerSet): boolean =>
   set.peers.some((id) => Option.isNone(addressOfId(id)) && (id !== set.self || set.selfInDns))
 
-/** The service over the pod's discovery, resolver and settings (the twin of `MIROIR_PEER_ADDRESS_TWIN`). */
+/** The service over the pod's discovery, resolver and settings. */
 export const layer: Layer.Layer<
   PeerAddresses,
   never,
-  AppConfig | PeerDiscovery.PeerDiscovery | DnsResolver.DnsResolver | PeerDiscoveryConfig.PeerDiscoveryConfig
-> = Layer.effect(PeerAddresses, Effect.flatMap(AppConfig, (settings) => make(settings.peerAddressTwin)))
+  PeerDiscovery.PeerDiscovery | DnsResolver.DnsResolver | PeerDiscoveryConfig.PeerDiscoveryConfig
+> = Layer.effect(PeerAddresses, make)

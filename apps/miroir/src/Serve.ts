@@ -13,7 +13,6 @@ import { HttpServer } from "effect/http"
 import * as App from "./App.js"
 import * as AppConfig from "./AppConfig.js"
 import * as Logging from "./Logging.js"
-import { warnIfSet } from "./internal/addressTwin.js"
 import { describeFailure } from "./internal/startupFailure.js"
 import * as TelemetryConfig from "./TelemetryConfig.js"
 
@@ -37,7 +36,6 @@ const program = Effect.gen(function*() {
         lookupTimeout: Duration.format(discovery.lookupTimeout)
       })
     )
-    yield* warnIfSet(app.peerAddressTwin)
     return yield* Effect.never.pipe(Effect.onInterrupt(() => Effect.logInfo("miroir stopping")))
   })
   return yield* Effect.scoped(

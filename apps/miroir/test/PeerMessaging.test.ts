@@ -1,23 +1,20 @@
 /**
  * How this pod asks a peer (PeerMessaging, as the audit does): at the address PeerAddresses gives (the address in a dashed-IP id, what a
- * hostname resolves to, twins under a harness), nothing guessed for any other id, and why it failed.
+ * hostname resolves to), nothing guessed for any other id, and why it failed.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, PeerSet } from "@miroir/peer-discovery"
-import { Context, Effect, Layer, Option, Result } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { HttpClient, HttpClientResponse } from "effect/http"
-import * as AppConfig from "../src/AppConfig.js"
-import { parseAddressTwin } from "../src/internal/addressTwin.js"
 import * as PeerAddresses from "../src/PeerAddresses.js"
 import * as PeerMessaging from "../src/PeerMessaging.js"
-import { podSettings } from "./support/settings.js"
 
 describe("PeerMessaging.make, ownership", () => {
   const domain = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
   const answer = { self: "10-0-0-2", peers: ["10-0-0-1", "10-0-0-2"], digest: "abcd0123", shards: 4, owned: [1, 3] }
 
   /** The client over the test resolver and an HttpClient that records the URLs and answers `respond`. */
-  const client = (respond: (url: URL) => Response, twin?: string) =>
+  const client = (respond: (url: URL) => Response) =>
     Effect.gen(function*() {
       const urls: Array<string> = []
       const http = HttpClient.make((request, url) =>
@@ -27,15 +24,11 @@ describe("PeerMessaging.make, ownership", () => {
         })
       )
       const dnsContext = yield* Layer.build(DnsResolver.layerTest)
-      const app = {
-        ...podSettings("10.0.0.1", 0).app,
-        peerAddressTwin: twin === undefined ? Option.none() : Option.some(Result.getOrThrow(parseAddressTwin(twin)))
-      }
       const addresses = yield* Layer.build(
         PeerAddresses.layer.pipe(
           Layer.provide(PeerDiscovery.layer),
           Layer.provide(Layer.succeedContext(dnsContext)),
-          Layer.provide(Layer.merge(AppConfig.layer(app), PeerDiscoveryConfig.layerTest()))
+          Layer.provide(PeerDiscoveryConfig.layerTest())
         )
       )
       const service = yield* PeerMessaging.make(7700).pipe(
@@ -72,21 +65,6 @@ describe("PeerMessaging.make, ownership", () => {
       expect(yield* reason("miroir-9")).toBe(`id not an address, and miroir-9.${domain} does not resolve: nxdomain`)
       expect(yield* reason("10-0-0-3")).toBe("HTTP 503 from 10.0.0.3")
       expect(yield* reason("10-0-0-4")).toMatch(/^unexpected answer from 10\.0\.0\.4: /)
-    }))
-
-  it.effect("asks a peer at the twin of its address under MIROIR_PEER_ADDRESS_TWIN, ids and hostnames alike", () =>
-    Effect.gen(function*() {
-      const { dns, service, urls } = yield* client(() => Response.json(answer), "198.51.100.0/24=127.0.2.0/24")
-      yield* service.ownership("198-51-100-7", 4, "1 second")
-      yield* dns.setAddresses(`miroir-0.${domain}`, ["198.51.100.9"])
-      yield* service.ownership("miroir-0", 4, "1 second")
-      // Outside the prefix: as it is.
-      yield* service.ownership("10-0-0-2", 4, "1 second")
-      expect(urls).toEqual([
-        "http://127.0.2.7:7700/ownership?shards=4",
-        "http://127.0.2.9:7700/ownership?shards=4",
-        "http://10.0.0.2:7700/ownership?shards=4"
-      ])
     }))
 
   it.effect("hints every other peer of a set about itself, and a peer that refuses fails nothing", () =>
