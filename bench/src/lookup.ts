@@ -7,8 +7,8 @@
  * Target: 1,000 records under 25 ms p50.
  */
 import { Resolver } from "node:dns"
-import * as ClusterDns from "@miroir/cluster-sim/ClusterDns"
-import { defaultService, serviceDomain, srvName } from "@miroir/cluster-sim/DnsAnswers"
+import * as ClusterDns from "@miroir/cluster-sim/simulator/ClusterDns"
+import { defaultService, serviceDomain, srvName } from "@miroir/cluster-sim/simulator/DnsAnswers"
 import { DnsLookupError, DnsResolver, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { startUnbound } from "@miroir/test-support/unbound"
 import { Duration, Effect, Layer, Result } from "effect"

@@ -3,7 +3,7 @@
  * naive baseline in the same run (one native xxhash64 call per peer per key, @node-rs/xxhash).
  * Each figure is the median of several timed trials, with the spread.
  */
-import { MAX_SHARDS } from "@miroir/miroir/AppConfig"
+import { MAX_POD_SHARDS } from "@miroir/pod-api/Shards"
 import { Rendezvous, ShardOwners } from "@miroir/peer-discovery"
 import { referenceOwnedShards, referenceOwner } from "@miroir/test-support/referenceOwner"
 import { type Figure, figure } from "./stats.js"
@@ -68,7 +68,7 @@ export const run = (quick: boolean): ReadonlyArray<OwnershipFigures> =>
   })
 
 /** The shards and peers of the `ownedShards` figure: the largest shard count a pod accepts. */
-const SHARDS_FIGURE = { shards: MAX_SHARDS, peers: 300 } as const
+const SHARDS_FIGURE = { shards: MAX_POD_SHARDS, peers: 300 } as const
 
 /**
  * A pod's shards at 65,536 shards and 300 peers, as the Rendezvous service computes them (`ShardOwners`

@@ -23,8 +23,8 @@ import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { bundle } from "@miroir/miroir/bundle"
-import { MAX_SHARDS } from "@miroir/miroir/AppConfig"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import { MAX_POD_SHARDS } from "@miroir/pod-api/Shards"
+import * as Client from "@miroir/pod-api/Client"
 import * as Pod from "@miroir/test-support/PodProcess"
 import * as Process from "@miroir/test-support/Process"
 import { type Probe, probing } from "@miroir/test-support/floods"
@@ -45,7 +45,7 @@ export const PEERS = 300
 /** Requests fired at once. */
 export const CONCURRENCY = 200
 /** Shards per request: the largest count the pod accepts. */
-export const SHARDS = MAX_SHARDS
+export const SHARDS = MAX_POD_SHARDS
 const PROBE_EVERY_MS = 20
 const IDLE_PROBING_MS = 3_000
 

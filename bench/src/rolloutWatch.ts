@@ -5,7 +5,7 @@
  */
 import { type Cluster, publishedLabels } from "@miroir/cluster-sim/Cluster"
 import { peersOf } from "@miroir/cluster-sim/Observer"
-import type * as Client from "@miroir/miroir/HttpApi/Client"
+import type * as Client from "@miroir/pod-api/Client"
 import { Duration, Effect, Fiber, Option, type Scope, Stream, SubscriptionRef } from "effect"
 
 /** One change of what DNS publishes: when, and the labels after it. */

@@ -9,6 +9,11 @@
  */
 import { Duration, Effect, Option, Stream, SubscriptionRef } from "effect"
 
+/** The port of a pod's HTTP API, on its own address: the pod service's default and the chart's, in both clusters. */
+export const HTTP_PORT = 7700
+/** The port of a pod's /metrics, on its own address. */
+export const METRICS_PORT = 9090
+
 /** A pod's lifecycle as the cluster sees it. */
 export type Phase = "Pending" | "Running" | "Terminating" | "Gone"
 

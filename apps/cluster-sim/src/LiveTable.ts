@@ -1,6 +1,6 @@
 /** The live table of the demo: one row per pod, redrawn in place on a terminal. */
 import type { PodView } from "./Observer.js"
-import type { Event } from "./Scenario.js"
+import type { Event } from "./RunResult.js"
 
 const pad = (
   text: string,

@@ -3,7 +3,7 @@
  * as an operator would, and the convergence test the scenario measures against.
  */
 import { metricValue } from "@miroir/test-support/metricsText"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import * as Client from "@miroir/pod-api/Client"
 import { Array as Arr, Duration, Effect, Option, Ref } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { type Cluster, type ClusterPod, livePods, publishedLabels } from "./Cluster.js"

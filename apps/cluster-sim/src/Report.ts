@@ -1,5 +1,5 @@
 /** The end-of-run report: the acceptance checks with their measured times, as text and Markdown. */
-import type { RunResult } from "./Scenario.js"
+import type { RunResult } from "./RunResult.js"
 
 const seconds = (ms: number | undefined) => (ms === undefined ? "—" : `${(ms / 1000).toFixed(2)} s`)
 

@@ -9,7 +9,7 @@
  * counts terminating pods that still answer, with what they claim: a pod that is told of its deletion
  * (the chart's preStop hook) works on its shards until it resigns them, so this is the work nobody does.
  */
-import type * as Client from "@miroir/miroir/HttpApi/Client"
+import type * as Client from "@miroir/pod-api/Client"
 import { Duration, Effect, Fiber, Option, Ref, Schedule, SubscriptionRef } from "effect"
 import { type Cluster, type ClusterPod, isLive } from "./Cluster.js"
 import { ask } from "./Observer.js"

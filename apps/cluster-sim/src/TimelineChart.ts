@@ -1,5 +1,5 @@
 /** The timeline chart: each pod's peer count over time, with the scenario's events marked, as SVG. */
-import type { RunResult } from "./Scenario.js"
+import type { RunResult } from "./RunResult.js"
 
 const WIDTH = 960
 const HEIGHT = 420

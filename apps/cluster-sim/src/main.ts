@@ -15,22 +15,22 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { MAX_SHARDS } from "@miroir/miroir/AppConfig"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import { MAX_POD_SHARDS } from "@miroir/pod-api/Shards"
+import * as Client from "@miroir/pod-api/Client"
 import { ConfigVariable, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { Console, Data, Duration, Effect, Option, Result, Schedule, type Scope } from "effect"
 import { CliError, CliOutput, Command, Flag } from "effect/cli"
 import { type Cluster, publishedLabels } from "./Cluster.js"
-import * as ClusterDns from "./ClusterDns.js"
-import { defaultService } from "./DnsAnswers.js"
-import * as EndpointsController from "./EndpointsController.js"
+import * as ClusterDns from "./simulator/ClusterDns.js"
+import { defaultService } from "./simulator/DnsAnswers.js"
+import * as EndpointsController from "./simulator/EndpointsController.js"
 import * as Image from "./kube/Image.js"
 import * as KubeCluster from "./kube/KubeCluster.js"
 import * as LiveTable from "./LiveTable.js"
 import { observe } from "./Observer.js"
 import * as Report from "./Report.js"
 import * as Scenario from "./Scenario.js"
-import * as SimulatedCluster from "./SimulatedCluster.js"
+import * as SimulatedCluster from "./simulator/SimulatedCluster.js"
 import * as TimelineChart from "./TimelineChart.js"
 
 class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
@@ -78,10 +78,10 @@ const options = {
     Flag.withDefault(false),
     Flag.withDescription("StatefulSet pods, published under their hostnames (simulator only)")
   ),
-  shards: parsed(Flag.String("shards"), "shards", ConfigVariable.integer(1, MAX_SHARDS)).pipe(
+  shards: parsed(Flag.String("shards"), "shards", ConfigVariable.integer(1, MAX_POD_SHARDS)).pipe(
     Flag.withMetavar("N"),
     Flag.withDefault(64),
-    Flag.withDescription(`shards the pods partition, 1 to ${MAX_SHARDS}`)
+    Flag.withDescription(`shards the pods partition, 1 to ${MAX_POD_SHARDS}`)
   ),
   out: Flag.String("out").pipe(
     Flag.withMetavar("DIR"),

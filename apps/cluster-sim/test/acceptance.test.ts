@@ -6,19 +6,19 @@
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import * as Client from "@miroir/pod-api/Client"
 import { startPrometheus, type Prometheus } from "@miroir/test-support/prometheus"
 import { waitUntil } from "@miroir/test-support/processes"
 import { Duration, Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Cluster, awaitPublished, livePods } from "../src/Cluster.js"
-import * as ClusterDns from "../src/ClusterDns.js"
-import * as EndpointsController from "../src/EndpointsController.js"
-import { awaitViews, observe } from "../src/Observer.js"
-import { METRICS_PORT } from "../src/PodProcess.js"
+import * as ClusterDns from "../src/simulator/ClusterDns.js"
+import * as EndpointsController from "../src/simulator/EndpointsController.js"
+import { awaitViews } from "../src/Observer.js"
+import { METRICS_PORT } from "../src/Cluster.js"
 import * as Report from "../src/Report.js"
 import * as Scenario from "../src/Scenario.js"
-import * as SimulatedCluster from "../src/SimulatedCluster.js"
+import * as SimulatedCluster from "../src/simulator/SimulatedCluster.js"
 import * as UnboundBackend from "./support/unboundBackend.js"
 
 const R = Duration.seconds(1)
@@ -93,9 +93,13 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)(
 )
 
 describe("acceptance, beyond the criteria", () => {
-  it("50 StatefulSet pods (R = 3 s): every pod sees all 50, through the TCP retry of truncated answers", async () => {
+  it("50 StatefulSet pods (R = 10 s): every pod sees all 50, through the TCP retry of truncated answers", async () => {
     const logFolder = mkdtempSync(join(tmpdir(), "miroir-acceptance-50-"))
-    const r = Duration.seconds(3)
+    // R = 10 s, so that the seed's 2R (20 s) holds on a loaded 2-core machine: 50 pod processes beside
+    // other work (load average 9-10) took 14.0 s to agree after the last became ready, past the 6 s of
+    // R = 3 s; at R = 10 s they agreed in 11.6 s at load average 20-33. What this test is about is the TCP
+    // retry of truncated answers, not speed (BENCHMARKS.md measures convergence at scale).
+    const r = Duration.seconds(10)
     const { answered, description, result } = await Effect.gen(function*() {
       // Hints off: a StatefulSet pod reaches a peer through its hostname's A record, so 50 pods starting
       // at once would send 50 × 49 lookups to the one simulator process that also answers the SRV
@@ -103,11 +107,22 @@ describe("acceptance, beyond the criteria", () => {
       const cluster = yield* SimulatedCluster.make(yield* ClusterDns.make(), {
         ...EndpointsController.defaults(r, logFolder),
         statefulSet: true,
+        // The kubelet's default timeout (1 s), not the simulator's 200 ms: 50 pods on two cores beside
+        // other work answered /readyz late three times in a row, and a pod left DNS for a probe period.
+        probeTimeout: Duration.seconds(1),
         env: { MIROIR_PEER_HINTS: "off" }
       })
       const result = yield* Scenario.run("steady", cluster, { pods: 50, refreshInterval: r, shards: SHARDS })
-      const views = yield* observe(cluster, SHARDS)
-      expect(views.map((view) => view.self).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `miroir-${i}`).sort())
+      // Each pod knows itself by its hostname, as DNS lists it (a pod DNS does not list, for a moment on a
+      // loaded machine, falls back to its dashed IP until it is listed again: within 2R).
+      const hostnames = Array.from({ length: 50 }, (_, i) => `miroir-${i}`).sort()
+      yield* awaitViews(
+        cluster,
+        SHARDS,
+        (views) => JSON.stringify(views.map((view) => view.self).sort()) === JSON.stringify(hostnames),
+        Duration.times(r, 2),
+        "every pod to know itself by its hostname"
+      )
       return { answered: cluster.dns.answered(), description: cluster.description, result }
     }).pipe(Effect.scoped, Effect.provide(Client.layerFetch), Effect.runPromise)
     const report = Report.render(result, { cluster: description, pods: 50, statefulSet: true })

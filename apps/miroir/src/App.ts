@@ -5,21 +5,22 @@
  * traced.
  */
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, Rendezvous } from "@miroir/peer-discovery"
-import { Duration, Layer, Option } from "effect"
+import { Layer } from "effect"
 import type { HttpServer, HttpServerError } from "effect/http"
 import * as AdminServer from "./AdminApi/Server.js"
 import * as AppConfig from "./AppConfig.js"
 import * as ProbeServer from "./HttpApi/ProbeServer.js"
 import * as HttpApiServer from "./HttpApi/Server.js"
+import * as JoinedHints from "./JoinedHints.js"
+import * as Leave from "./Leave.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
 import * as PeerAddresses from "./PeerAddresses.js"
-import * as PeerClient from "./PeerClient.js"
-import * as PeerHints from "./PeerHints.js"
+import * as PeerMessaging from "./PeerMessaging.js"
 import * as ProcessMetrics from "./ProcessMetrics.js"
 import * as RequestGate from "./RequestGate.js"
 import * as ShardWorker from "./ShardWorker.js"
 import * as Telemetry from "./Telemetry.js"
-import type * as TelemetryConfig from "./TelemetryConfig.js"
+import * as TelemetryConfig from "./TelemetryConfig.js"
 import * as ViewDigest from "./ViewDigest.js"
 
 /** Everything the pod service is configured with. */
@@ -29,72 +30,65 @@ export interface Settings {
   readonly telemetry: TelemetryConfig.Settings
 }
 
-/** Refresh intervals between two audits when `MIROIR_OWNERSHIP_AUDIT_INTERVAL` is `auto`. */
-const AUTO_AUDIT_INTERVALS = 3
-
-/** The time between two ownership audits, none when they are off. */
-export const auditInterval = (settings: Settings): Option.Option<Duration.Duration> => {
-  const setting = settings.app.ownershipAuditInterval
-  return setting === "off"
-    ? Option.none()
-    : Option.some(
-      setting === "auto" ? Duration.times(settings.discovery.refreshInterval, AUTO_AUDIT_INTERVALS) : setting
-    )
-}
-
 /**
- * The whole service. `resolver` is `DnsResolver.layer` in a pod; tests pass the test resolver. The
- * layer exposes discovery, ownership and the HTTP server (for its address) to whoever builds it.
+ * The whole service, over the configuration in context (PeerDiscoveryConfig, AppConfig, TelemetryConfig:
+ * every part reads its settings from there). `resolver` is `DnsResolver.layer` in a pod; tests pass the
+ * test resolver. The layer exposes discovery, ownership and the HTTP server (for its address).
  */
-export const layer = (
-  settings: Settings,
+export const layerFromConfig = (
   resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer
 ): Layer.Layer<
   PeerDiscovery.PeerDiscovery | Rendezvous.Rendezvous | HttpServer.HttpServer,
   | Telemetry.MetricsServerError
   | HttpServerError.ServeError
   | AdminServer.AdminListenError
-  | ProbeServer.ProbeServerError
+  | ProbeServer.ProbeServerError,
+  PeerDiscoveryConfig.PeerDiscoveryConfig | AppConfig.AppConfig | TelemetryConfig.TelemetryConfig
 > => {
-  const config = Layer.merge(
-    Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery),
-    AppConfig.layer(settings.app)
-  )
   const discovery = Rendezvous.layer.pipe(
     Layer.provideMerge(PeerDiscovery.layer),
     Layer.provideMerge(resolver)
   )
-  const interval = auditInterval(settings)
-  const audit = OwnershipAudit.layer({ interval, shards: settings.app.shards }).pipe(
-    Layer.provide(
-      PeerClient.layer(OwnershipAudit.requestTimeout(Option.getOrElse(interval, () => Duration.seconds(10))))
-    )
-  )
-  // The server listens first, so that the audit's client and the hints know the port every pod serves on.
-  const server = HttpApiServer.serverLayer(settings.app)
+  // The server listens first, so that talking to peers (the audit, the hints) knows the port every pod serves on.
+  const server = HttpApiServer.serverLayer
+  const messaging = PeerMessaging.layer.pipe(Layer.provide(server))
+  const audit = OwnershipAudit.layer.pipe(Layer.provide(messaging))
   const api = HttpApiServer.serve.pipe(
     Layer.provide(Layer.mergeAll(audit, RequestGate.layer())),
     Layer.provideMerge(server)
   )
   // The admin listener depends on the leave, so it closes first at shutdown, and the leave's finalizer
   // (the leave at SIGTERM, when no preStop hook completed it) runs while the pod's server still listens.
-  const admin = AdminServer.layer(settings.app).pipe(Layer.provide(PeerHints.layer.pipe(Layer.provide(server))))
+  const admin = AdminServer.layer.pipe(Layer.provide(Leave.layer), Layer.provide(messaging))
   // The probes' own port, once the API's server listens and serves (the same `api`, built once).
-  const probes = ProbeServer.layer(settings.app).pipe(Layer.provide(api))
+  const probes = ProbeServer.layer.pipe(Layer.provide(api))
   const services = Layer.mergeAll(
     api,
     admin,
     probes,
-    ShardWorker.layer(settings.app.shards),
+    JoinedHints.layer.pipe(Layer.provide(messaging)),
+    ShardWorker.layer,
     ViewDigest.layer,
     ProcessMetrics.layer
   )
   return services.pipe(
-    // Where peers are: the audit and the hints reach them there, and hints are taken only from there.
+    // Where peers are: this pod talks to them there, and takes hints only from there.
     Layer.provideMerge(PeerAddresses.layer),
     Layer.provideMerge(discovery),
-    Layer.provide(config),
-    Layer.provideMerge(Telemetry.prometheusLayer(settings.app, settings.telemetry)),
-    Layer.provide(Telemetry.otlpLayer(settings.telemetry))
+    Layer.provideMerge(Telemetry.prometheusLayer),
+    Layer.provide(Telemetry.otlpLayer)
   )
 }
+
+/** The whole service ({@link layerFromConfig}) over `settings`, already loaded. */
+export const layer = (
+  settings: Settings,
+  resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer
+) =>
+  layerFromConfig(resolver).pipe(
+    Layer.provide(Layer.mergeAll(
+      Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery),
+      AppConfig.layer(settings.app),
+      TelemetryConfig.layer(settings.telemetry)
+    ))
+  )

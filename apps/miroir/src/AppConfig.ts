@@ -1,8 +1,12 @@
-/** The settings of the pod service beyond peer discovery: where it listens, shards, logging. */
+/**
+ * The settings of the pod service beyond peer discovery: where it listens, shards, logging. Every part of
+ * the service reads them one way, from the context (the {@link AppConfig} Tag), as @effect/cluster's
+ * services read its ShardingConfig: {@link layer} gives settings already loaded, {@link layerFromEnv} reads them.
+ */
 import { isIP } from "node:net"
 import { type ConfigError, ConfigVariable } from "@miroir/peer-discovery"
+import { MAX_POD_SHARDS } from "@miroir/pod-api/Shards"
 import { Config, Context, type Effect, Layer, type LogLevel, type Option, Result } from "effect"
-import { type AddressTwin, parseAddressTwin } from "./internal/addressTwin.js"
 import { type Check, checkHost, checkPort, DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT } from "./internal/adminListener.js"
 import { type AuditInterval, parseAuditInterval } from "./internal/auditInterval.js"
 
@@ -20,7 +24,10 @@ export interface Settings {
    * it, so that no flood of the API's port delays the probes (HttpApi/ProbeServer.ts says why).
    */
   readonly probePort: Option.Option<number>
-  /** Shards the Mode A worker partitions (`MIROIR_SHARDS`, default 64). */
+  /**
+   * Shards the shard worker partitions (`MIROIR_SHARDS`, default 64), from 1 to the pod API's bound
+   * (`MAX_POD_SHARDS` of `@miroir/pod-api`): the default of `/ownership?shards=`, which takes the same range.
+   */
   readonly shards: number
   /** Least severe level logged (`MIROIR_LOG_LEVEL`, default `info`). */
   readonly logLevel: LogLevel.LogLevel
@@ -37,12 +44,6 @@ export interface Settings {
    */
   readonly peerHints: "on" | "off"
   /**
-   * Test harnesses only (`MIROIR_PEER_ADDRESS_TWIN`, unset in production): where peers are reached when
-   * their pod IPs exist nowhere, such as `198.51.100.0/24=127.0.2.0/24` for the process kubelet's pods.
-   * The ownership audit and the refresh hints ask a peer at the twin of its address; unset, at the address.
-   */
-  readonly peerAddressTwin: Option.Option<AddressTwin>
-  /**
    * Where the admin listener listens (`MIROIR_ADMIN_HOST`, default `127.0.0.1`): a loopback address, so that
    * only the pod itself (its preStop exec, `miroir leave`) can reach it (AdminApi/).
    */
@@ -53,9 +54,6 @@ export interface Settings {
 
 /** The settings as a service. */
 export class AppConfig extends Context.Service<AppConfig, Settings>()("@miroir/miroir/AppConfig") {}
-
-/** The largest shard count: `/ownership?shards=` accepts the same range. */
-export const MAX_SHARDS = 65_536
 
 const LOG_LEVELS = {
   all: "All",
@@ -102,7 +100,7 @@ const serviceConfig: Config.Config<Omit<Settings, "adminHost" | "adminPort">> = 
   probePort: Config.option(
     ConfigVariable.variable("MIROIR_PROBE_PORT", ConfigVariable.integer(1, ConfigVariable.MAX_PORT), { trimmed: true })
   ),
-  shards: variable("MIROIR_SHARDS", ConfigVariable.integer(1, MAX_SHARDS), 64),
+  shards: variable("MIROIR_SHARDS", ConfigVariable.integer(1, MAX_POD_SHARDS), 64),
   logLevel: variable(
     "MIROIR_LOG_LEVEL",
     (text) => Result.map(logLevelWord(text), (word): LogLevel.LogLevel => LOG_LEVELS[word]),
@@ -110,11 +108,7 @@ const serviceConfig: Config.Config<Omit<Settings, "adminHost" | "adminPort">> = 
   ),
   logFormat: variable("MIROIR_LOG_FORMAT", ConfigVariable.oneOf(["json", "pretty"]), "json"),
   ownershipAuditInterval: variable("MIROIR_OWNERSHIP_AUDIT_INTERVAL", parseAuditInterval, "auto"),
-  peerHints: variable("MIROIR_PEER_HINTS", ConfigVariable.oneOf(["on", "off"]), "on"),
-  // Like MIROIR_HTTP_HOST and MIROIR_DNS_SERVERS, a harness's stand-in (here for the pod network).
-  peerAddressTwin: Config.option(
-    ConfigVariable.variable("MIROIR_PEER_ADDRESS_TWIN", parseAddressTwin, { trimmed: true })
-  )
+  peerHints: variable("MIROIR_PEER_HINTS", ConfigVariable.oneOf(["on", "off"]), "on")
 })
 
 /** The settings as a `Config`. */
@@ -126,7 +120,10 @@ export const config: Config.Config<Settings> = Config.all([serviceConfig, adminC
 export const load: Effect.Effect<Settings, ConfigError.ConfigError> = ConfigVariable.load(config)
 
 /**
- * The settings as the service that the HTTP API and the hints read (the pod loads them with
- * {@link load} before anything starts, together with the other configurations).
+ * The settings as the service every part of the pod service reads them from (the pod loads them with
+ * {@link load} before anything starts, together with the other configurations; tests give their own).
  */
 export const layer = (settings: Settings): Layer.Layer<AppConfig> => Layer.succeed(AppConfig, settings)
+
+/** The settings read from the environment (the current ConfigProvider) as the service; a bad value fails it. */
+export const layerFromEnv: Layer.Layer<AppConfig, ConfigError.ConfigError> = Layer.effect(AppConfig, load)

@@ -1,6 +1,6 @@
 /**
  * This pod's leave: once DNS no longer lists it (a bounded wait), it tells its peers (`left` refresh
- * hints, PeerHints.ts) and then resigns its shards (PeerDiscovery's `leave`), which pass to the peers the
+ * hints, PeerMessaging.hintAll) and then resigns its shards (PeerDiscovery's `leave`), which pass to the peers the
  * hints just made look up. Only the pod itself starts it: the chart's preStop hook (`miroir leave`, an
  * exec in the container that asks the admin listener on the pod's loopback, AdminApi/), at the very start
  * of termination, when Kubernetes removes the pod from the endpoints; or, for a pod without the hook, the
@@ -15,8 +15,16 @@
  * the pod listed, and a pod marked leaving for good would later, at its real termination, skip both the
  * wait and the hints (an outsider's call once left 27 of 64 shards unowned for 12.6 s that way). The next
  * call, a later preStop or the SIGTERM finalizer, runs it again.
+ *
+ * It is bounded, so that a stopping pod never exits much later because of hints: waiting for DNS to drop
+ * this pod is at most {@link DNS_WAIT}, sending at most PeerMessaging.HINTS_TIMEOUT (every peer at once).
+ * In Kubernetes the endpoint leaves the slice as the pod starts terminating, when the preStop hook is
+ * called, so the wait is DNS's own delay in publishing that (CoreDNS's watch, its cache), a few lookups.
  */
-import { Context, Deferred, Effect, Exit, Ref, Scope } from "effect"
+import { PeerDiscovery } from "@miroir/peer-discovery"
+import { Context, Deferred, Duration, Effect, Exit, Layer, Ref, Schedule, Scope } from "effect"
+import { AppConfig } from "./AppConfig.js"
+import { PeerMessaging } from "./PeerMessaging.js"
 
 /** What a leave did. */
 export interface Outcome {
@@ -110,3 +118,85 @@ export const make = (procedure: Effect.Effect<Outcome>): Effect.Effect<Service, 
 export const off = (selfInDns: Effect.Effect<boolean>): Service => ({
   leave: Effect.map(selfInDns, (listed) => ({ result: "off", selfInDns: listed }))
 })
+
+/**
+ * The longest wait of a leave for DNS to stop listing this pod; past it no hint goes and the leave stays
+ * unspent. With PeerMessaging.HINTS_TIMEOUT, a leave takes at most 3 s, so a stopping pod still exits well
+ * within 5 s.
+ */
+const DNS_WAIT = Duration.seconds(2)
+
+/** The first delay between the lookups of this pod's own listing as it leaves; doubled up to {@link POLL_CAP}. */
+const POLL_BASE = Duration.millis(50)
+
+/**
+ * The longest delay between those lookups: every 100 ms after the first two, so that the hints follow DNS
+ * dropping this pod within a tenth of a second (a doubling backoff once sent them up to 800 ms late), at
+ * the cost of at most about 20 lookups over {@link DNS_WAIT}, once per pod's life.
+ */
+const POLL_CAP = Duration.millis(100)
+
+/**
+ * The leave's procedure: once DNS no longer lists this pod, the `left` hints to the peers of the last view
+ * that listed it, then the pod resigns, since they look up now. If DNS still lists it when the wait ends,
+ * nothing: receivers would only look up and find it listed, and the leave stays unspent for the next call.
+ * It never fails: a failure is logged, and the pod resigns all the same.
+ */
+export const procedure: Effect.Effect<Outcome, never, PeerDiscovery.PeerDiscovery | PeerMessaging> = Effect.gen(
+  function*() {
+    const discovery = yield* PeerDiscovery.PeerDiscovery
+    const messaging = yield* PeerMessaging
+    return yield* Effect.gen(function*() {
+      // A pod DNS never listed has nobody to tell; one it did may be unlisted already (the endpoint
+      // leaves as the pod starts terminating, and a tick may have seen it before the hook).
+      if ((yield* discovery.current).everListed) {
+        const unlisted = discovery.refresh.pipe(
+          Effect.flatMap((set) => (set.selfInDns ? Effect.fail("still listed" as const) : Effect.void)),
+          Effect.retry(
+            Schedule.exponential(POLL_BASE).pipe(
+              Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, POLL_CAP))),
+              Schedule.upTo({ duration: DNS_WAIT })
+            )
+          ),
+          Effect.timeout(DNS_WAIT),
+          Effect.isSuccess
+        )
+        if (!(yield* unlisted)) {
+          yield* Effect.logInfo(
+            "DNS still lists this pod: no left hints, shards kept; the leave is not spent (the next preStop or SIGTERM runs it again)"
+          ).pipe(Effect.annotateLogs({ waited: Duration.format(DNS_WAIT) }))
+          return { result: "listed", selfInDns: true } satisfies Outcome
+        }
+        yield* messaging.hintAll("left", yield* discovery.current)
+      }
+      // After the hints, not before: resigning before the peers look up would leave the shards unowned.
+      yield* discovery.leave
+      return { result: "left", selfInDns: (yield* discovery.current).selfInDns } satisfies Outcome
+    }).pipe(
+      Effect.catchCause((cause) =>
+        Effect.logWarning("sending the left hints failed", cause).pipe(
+          Effect.andThen(discovery.current),
+          Effect.map((set): Outcome => ({ result: "left", selfInDns: set.selfInDns }))
+        )
+      )
+    )
+  }
+)
+
+/**
+ * This pod's leave ({@link make} over {@link procedure}); when `MIROIR_PEER_HINTS=off`, one that does
+ * nothing ({@link off}).
+ */
+export const layer: Layer.Layer<Leave, never, AppConfig | PeerDiscovery.PeerDiscovery | PeerMessaging> = Layer
+  .effect(
+    Leave,
+    Effect.gen(function*() {
+      const { peerHints } = yield* AppConfig
+      const discovery = yield* PeerDiscovery.PeerDiscovery
+      if (peerHints === "off") return off(Effect.map(discovery.current, (set) => set.selfInDns))
+      // Resolved here, so that every run uses this layer's discovery and messaging.
+      return yield* make(
+        Effect.provide(procedure, yield* Effect.context<PeerDiscovery.PeerDiscovery | PeerMessaging>())
+      )
+    })
+  )

@@ -20,17 +20,11 @@
  */
 import { request } from "node:http"
 import { parseArgs } from "node:util"
-import {
-  baseUrl,
-  type Check,
-  checkHost,
-  checkPort,
-  DEFAULT_ADMIN_HOST,
-  DEFAULT_ADMIN_PORT
-} from "./internal/adminListener.js"
+import { type Check, checkHost, checkPort, DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT } from "./internal/adminListener.js"
+import { baseUrl } from "@miroir/pod-api/baseUrl"
 import { delayMillis, LEAVE_DELAY_EXPECTED } from "./internal/leaveDelay.js"
 
-/** The longest a leave takes in the pod (PeerHints.ts: at most 2 s waiting for DNS to drop it, 1 s of hints). */
+/** The longest a leave takes in the pod (Leave.ts: at most 2 s waiting for DNS to drop it, 1 s of hints). */
 const LEAVE_BOUND_MS = 3_000
 
 /**

@@ -16,11 +16,13 @@
  * The report is kept for `GET /ownership/audit`, its counts go to the `miroir_ownership_audit_*` gauges,
  * and a change of findings is logged once, with counts and a few examples (bounded).
  */
-import { PeerDiscovery, PeerSet, Rendezvous, ShardOwners } from "@miroir/peer-discovery"
+import { PeerDiscovery, PeerDiscoveryConfig, PeerSet, Rendezvous, ShardOwners } from "@miroir/peer-discovery"
 import { Cause, Clock, Context, Duration, Effect, Layer, Metric, Option, Ref, Result, Schedule } from "effect"
+import { AppConfig } from "./AppConfig.js"
 import * as AppMetrics from "./AppMetrics.js"
-import type { AuditReport, OwnershipBody } from "./HttpApi/Contract.js"
-import { PeerClient } from "./PeerClient.js"
+import { auditInterval } from "./internal/auditInterval.js"
+import type { AuditReport, OwnershipBody } from "@miroir/pod-api"
+import { PeerMessaging } from "./PeerMessaging.js"
 
 /** The key whose owner is the auditor. */
 export const AUDIT_KEY = "miroir/ownership-audit"
@@ -34,6 +36,9 @@ export const CONCURRENCY = 16
 /** The bound of one request to a peer for an audit every `interval`: half of it, from 250 ms to 5 s. */
 export const requestTimeout = (interval: Duration.Duration): Duration.Duration =>
   Duration.clamp(Duration.times(interval, 0.5), { minimum: Duration.millis(250), maximum: Duration.seconds(5) })
+
+/** The interval {@link requestTimeout} is taken from when the audit is off (a round run by hand: `runOnce`). */
+const INTERVAL_WHEN_OFF = Duration.seconds(10)
 
 /** One audit's findings, as `GET /ownership/audit` carries them (the schema is the contract's). */
 export type Report = typeof AuditReport.Type
@@ -212,7 +217,8 @@ export const make = (options: Options) =>
   Effect.gen(function*() {
     const discovery = yield* PeerDiscovery.PeerDiscovery
     const rendezvous = yield* Rendezvous.Rendezvous
-    const client = yield* PeerClient
+    const messaging = yield* PeerMessaging
+    const timeout = requestTimeout(Option.getOrElse(options.interval, () => INTERVAL_WHEN_OFF))
     const state = yield* Ref.make<AuditState>({
       status: Option.isSome(options.interval) ? "pending" : "disabled",
       auditor: Option.none(),
@@ -237,7 +243,7 @@ export const make = (options: Options) =>
         const others = yield* Effect.forEach(
           set.peers.filter((peer) => peer !== set.self),
           (peer) =>
-            client.ownership(peer, options.shards).pipe(
+            messaging.ownership(peer, options.shards, timeout).pipe(
               Effect.result,
               Effect.map((answer): Outcome => ({ peer, answer: Result.mapError(answer, (error) => error.reason) }))
             ),
@@ -313,8 +319,23 @@ export const make = (options: Options) =>
     return { state: Ref.get(state), runOnce } satisfies Service
   })
 
-/** The audit over the pod's discovery, ownership and peer client; its loop stops when the layer's scope closes. */
-export const layer = (
-  options: Options
-): Layer.Layer<OwnershipAudit, never, PeerDiscovery.PeerDiscovery | Rendezvous.Rendezvous | PeerClient> =>
-  Layer.effect(OwnershipAudit, make(options))
+/**
+ * The audit over the pod's discovery, ownership and messaging, as its settings say (`MIROIR_SHARDS`,
+ * `MIROIR_OWNERSHIP_AUDIT_INTERVAL` and the refresh interval); its loop stops when the layer's scope closes.
+ */
+export const layer: Layer.Layer<
+  OwnershipAudit,
+  never,
+  | AppConfig
+  | PeerDiscoveryConfig.PeerDiscoveryConfig
+  | PeerDiscovery.PeerDiscovery
+  | Rendezvous.Rendezvous
+  | PeerMessaging
+> = Layer.effect(
+  OwnershipAudit,
+  Effect.gen(function*() {
+    const { ownershipAuditInterval, shards } = yield* AppConfig
+    const { refreshInterval } = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
+    return yield* make({ interval: auditInterval(ownershipAuditInterval, refreshInterval), shards })
+  })
+)

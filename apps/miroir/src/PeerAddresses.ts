@@ -1,7 +1,7 @@
 /**
  * Where a peer is reached, and whether a connection comes from one: the one home of "peer id ↔ address",
- * for the ownership audit and the refresh hints this pod sends (PeerClient, PeerHints) and for the hints
- * it takes (the HTTP API's `POST /hints`).
+ * for the requests this pod sends its peers (PeerMessaging: the ownership audit, the refresh hints) and for
+ * the hints it takes (the HTTP API's `POST /hints`).
  *
  * A Deployment pod's id is its dashed IP (`10-244-1-5`, `fd00--1`): its address is the id turned back,
  * at no cost. A StatefulSet pod's id is its hostname (`miroir-0`): its address is the one DNS gave with
@@ -13,28 +13,11 @@
  * Why not look every hostname up as it enters the view: each pod would make a lookup per peer, and a
  * StatefulSet of N pods starting together N² of them (50 pods: 2,450 at once, which slowed the
  * simulator's DNS until the pods' own lookups timed out).
- *
- * Under a test harness whose pod IPs exist nowhere (`MIROIR_PEER_ADDRESS_TWIN`), every address found is
- * replaced by its twin, here and only here, both where this pod connects and where it expects a peer's
- * connection to come from.
  */
 import { isIP } from "node:net"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, type PeerSet } from "@miroir/peer-discovery"
-import { Clock, Context, Data, Duration, Effect, Layer, Option, Ref, Semaphore } from "effect"
-import type { HttpClient } from "effect/http"
-import { AppConfig } from "./AppConfig.js"
-import { type AddressTwin, reachedAt } from "./internal/addressTwin.js"
-
-/** A peer that could not be asked, or did not answer as expected, and why (one short line). */
-export class PeerUnreachable extends Data.TaggedError("PeerUnreachable")<{
-  readonly peer: string
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `${this.peer}: ${this.reason}`
-  }
-}
+import { Clock, Context, Duration, Effect, Layer, Option, Ref, Semaphore } from "effect"
+import { PeerUnreachable } from "./PeerUnreachable.js"
 
 /**
  * Who a connection comes from, for a hint about `peer`: `named` (the address of the pod the hint names),
@@ -45,7 +28,7 @@ export type Sender = "named" | "peer" | "unknown"
 
 /** What the service offers. */
 export interface Service {
-  /** Where `peer` is reached (its address, or that address's twin under a harness). */
+  /** Where `peer` is reached: its address. */
   readonly addressOf: (peer: string) => Effect.Effect<string, PeerUnreachable>
   /**
    * Who a connection from `source` (its remote address as the socket gives it) is, for a hint about
@@ -54,6 +37,11 @@ export interface Service {
    * per {@link LOOKUP_SPACING}, and its answer is kept {@link UNKNOWN_NAME_TTL}: otherwise `unknown`.
    */
   readonly senderOf: (peer: PeerId.PeerId, source: string) => Effect.Effect<Sender>
+  /**
+   * Where this pod's connections to its peers leave from: its own pod IP (`POD_IP`), the address its peers
+   * expect its hints from; none when `POD_IP` is unset (the system picks).
+   */
+  readonly ownAddress: Option.Option<string>
 }
 
 /** The service as a Tag; tests replace it with a table. */
@@ -93,131 +81,93 @@ export const canonical = (address: string): string => {
   return isIP(address) === 6 ? new URL(`http://[${address}]/`).hostname.slice(1, -1) : address
 }
 
-/** The base URL of the pod at `address` on `port` (`http://10.0.0.2:7700`, `http://[fd00::1]:7700`). */
-export const baseUrl = (address: string, port: number): string =>
-  `http://${address.includes(":") ? `[${address}]` : address}:${port}`
-
-/**
- * Where this pod's connections to its peers leave from: its own pod IP (`POD_IP`, or its twin under a
- * harness), the address its peers expect its hints from; none when `POD_IP` is unset (the system picks).
- */
-export const ownAddress = (
-  podIp: Option.Option<string>,
-  twin: Option.Option<AddressTwin>
-): Option.Option<string> => Option.map(podIp, (ip) => reachedAt(twin, ip))
-
-/**
- * Node's HTTP client with its connections leaving from {@link ownAddress}: a pod's hints are taken only
- * from its own address (see {@link Service.senderOf}), and on a machine where the pod has other
- * addresses too (a harness's loopback, a node with several) the system might pick another one.
- */
-export const httpClientLayer: Layer.Layer<
-  HttpClient.HttpClient,
-  never,
-  AppConfig | PeerDiscoveryConfig.PeerDiscoveryConfig
-> = Layer.unwrap(
-  Effect.gen(function*() {
-    const { podIp } = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
-    const { peerAddressTwin } = yield* AppConfig
-    const localAddress = Option.getOrUndefined(ownAddress(podIp, peerAddressTwin))
-    return NodeHttpClient.layerNodeHttpOptions(localAddress === undefined ? {} : { localAddress })
-  })
-)
-
 /** A hostname's lookup: its address, or why there is none. */
 type Resolved = { readonly address: string } | { readonly reason: string }
 
-/** Builds the service over discovery, the pod's resolver and its settings; follows the view in the scope. */
-export const make = (twin: Option.Option<AddressTwin>) =>
-  Effect.gen(function*() {
-    const discovery = yield* PeerDiscovery.PeerDiscovery
-    const resolver = yield* DnsResolver.DnsResolver
-    const domain = PeerId.serviceDomain(yield* PeerDiscoveryConfig.PeerDiscoveryConfig)
-    /** Hostnames outside the view resolved for incoming hints, with the time (ms) each expires. */
-    const outside = yield* Ref.make<ReadonlyMap<string, Resolved & { readonly until: number }>>(new Map())
-    /** When the last lookup for {@link outside} started (ms); one at a time. */
-    const lastOutsideLookup = yield* Ref.make(Number.NEGATIVE_INFINITY)
-    const outsideLookups = yield* Semaphore.make(1)
+/** Builds the service over discovery, the pod's resolver and its settings. */
+export const make = Effect.gen(function*() {
+  const discovery = yield* PeerDiscovery.PeerDiscovery
+  const resolver = yield* DnsResolver.DnsResolver
+  const settings = yield* PeerDiscoveryConfig.PeerDiscoveryConfig
+  const domain = PeerId.serviceDomain(settings)
+  /** The address of `id` known without a lookup: the one in a dashed-IP id, or the one DNS listed it with. */
+  const known = (set: PeerSet.PeerSet, id: string): Option.Option<string> =>
+    Option.orElse(addressOfId(id), () => listedAddress(set, id))
+  /** Hostnames outside the view resolved for incoming hints, with the time (ms) each expires. */
+  const outside = yield* Ref.make<ReadonlyMap<string, Resolved & { readonly until: number }>>(new Map())
+  /** When the last lookup for {@link outside} started (ms); one at a time. */
+  const lastOutsideLookup = yield* Ref.make(Number.NEGATIVE_INFINITY)
+  const outsideLookups = yield* Semaphore.make(1)
 
-    const lookUp = (peer: string): Effect.Effect<Resolved> => {
-      const name = `${peer}.${domain}`
-      return resolver.resolveAddresses(name).pipe(
-        Effect.map((addresses): Resolved =>
-          addresses.length === 0
-            ? { reason: `id not an address, and ${name} has no address` }
-            : { address: canonical(addresses[0]!) }
-        ),
-        Effect.catch((error) =>
-          Effect.succeed({ reason: `id not an address, and ${name} does not resolve: ${error.outcome}` })
-        )
+  const lookUp = (peer: string): Effect.Effect<Resolved> => {
+    const name = `${peer}.${domain}`
+    return resolver.resolveAddresses(name).pipe(
+      Effect.map((addresses): Resolved =>
+        addresses.length === 0
+          ? { reason: `id not an address, and ${name} has no address` }
+          : { address: canonical(addresses[0]!) }
+      ),
+      Effect.catch((error) =>
+        Effect.succeed({ reason: `id not an address, and ${name} does not resolve: ${error.outcome}` })
       )
-    }
+    )
+  }
 
-    const unreachable = (peer: string) => (resolved: Resolved): Effect.Effect<string, PeerUnreachable> =>
-      "address" in resolved
-        ? Effect.succeed(reachedAt(twin, resolved.address))
-        : Effect.fail(new PeerUnreachable({ peer, reason: resolved.reason }))
+  const unreachable = (peer: string) => (resolved: Resolved): Effect.Effect<string, PeerUnreachable> =>
+    "address" in resolved
+      ? Effect.succeed(resolved.address)
+      : Effect.fail(new PeerUnreachable({ peer, reason: resolved.reason }))
 
-    const addressOf = (peer: string): Effect.Effect<string, PeerUnreachable> =>
-      Option.match(addressOfId(peer), {
-        onSome: (address) => Effect.succeed(reachedAt(twin, address)),
-        onNone: () =>
-          Effect.flatMap(discovery.current, (set) => {
-            const given = listedAddress(set, peer)
-            // A peer DNS gave no address for (a server that sends no additional records): look it up now.
-            return Option.isSome(given)
-              ? Effect.succeed(reachedAt(twin, given.value))
-              : Effect.flatMap(lookUp(peer), unreachable(peer))
-          })
-      })
+  const addressOf = (peer: string): Effect.Effect<string, PeerUnreachable> =>
+    Effect.flatMap(discovery.current, (set) =>
+      Option.match(known(set, peer), {
+        onSome: Effect.succeed,
+        // A peer DNS gave no address for (a server that sends no additional records): look it up now.
+        onNone: () => Effect.flatMap(lookUp(peer), unreachable(peer))
+      }))
 
-    /** The address of a hostname outside the view, for a hint: kept, spaced, one lookup at a time. */
-    const outsideAddress = (peer: string): Effect.Effect<Option.Option<string>> =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const kept = (yield* Ref.get(outside)).get(peer)
-        if (kept !== undefined && kept.until > now) {
-          return "address" in kept ? Option.some(kept.address) : Option.none()
-        }
-        const resolved = yield* outsideLookups.withPermitsIfAvailable(1)(
-          Effect.gen(function*() {
-            const started = yield* Clock.currentTimeMillis
-            const last = yield* Ref.get(lastOutsideLookup)
-            if (started < last + Duration.toMillis(LOOKUP_SPACING)) return Option.none<Resolved>()
-            yield* Ref.set(lastOutsideLookup, started)
-            return Option.some(yield* lookUp(peer))
-          })
-        ).pipe(Effect.map(Option.flatten))
-        if (Option.isNone(resolved)) return Option.none()
-        const until = (yield* Clock.currentTimeMillis) + Duration.toMillis(UNKNOWN_NAME_TTL)
-        yield* Ref.update(outside, (all) => {
-          const live = new Map([...all].filter(([, entry]) => entry.until > now))
-          return live.size >= MAX_UNKNOWN_NAMES ? live : live.set(peer, { ...resolved.value, until })
+  /** The address of a hostname outside the view, for a hint: kept, spaced, one lookup at a time. */
+  const outsideAddress = (peer: string): Effect.Effect<Option.Option<string>> =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const kept = (yield* Ref.get(outside)).get(peer)
+      if (kept !== undefined && kept.until > now) {
+        return "address" in kept ? Option.some(kept.address) : Option.none()
+      }
+      const resolved = yield* outsideLookups.withPermitsIfAvailable(1)(
+        Effect.gen(function*() {
+          const started = yield* Clock.currentTimeMillis
+          const last = yield* Ref.get(lastOutsideLookup)
+          if (started < last + Duration.toMillis(LOOKUP_SPACING)) return Option.none<Resolved>()
+          yield* Ref.set(lastOutsideLookup, started)
+          return Option.some(yield* lookUp(peer))
         })
-        return "address" in resolved.value ? Option.some(resolved.value.address) : Option.none()
+      ).pipe(Effect.map(Option.flatten))
+      if (Option.isNone(resolved)) return Option.none()
+      const until = (yield* Clock.currentTimeMillis) + Duration.toMillis(UNKNOWN_NAME_TTL)
+      yield* Ref.update(outside, (all) => {
+        const live = new Map([...all].filter(([, entry]) => entry.until > now))
+        return live.size >= MAX_UNKNOWN_NAMES ? live : live.set(peer, { ...resolved.value, until })
       })
+      return "address" in resolved.value ? Option.some(resolved.value.address) : Option.none()
+    })
 
-    const senderOf = (peer: PeerId.PeerId, source: string): Effect.Effect<Sender> =>
-      Effect.gen(function*() {
-        const from = canonical(source)
-        const set = yield* discovery.current
-        const addressOfPeer = (id: string): Option.Option<string> =>
-          Option.map(
-            Option.orElse(addressOfId(id), () => listedAddress(set, id)),
-            (address) => reachedAt(twin, address)
-          )
-        const named = addressOfPeer(peer)
-        if (Option.isSome(named) && named.value === from) return "named"
-        if (set.peers.some((id) => id !== set.self && Option.getOrUndefined(addressOfPeer(id)) === from)) return "peer"
-        // A hostname this pod does not know yet (a StatefulSet pod that just joined): looked up, sparingly,
-        // and only where the view holds hostnames; a Deployment's pods are all dashed IPs.
-        if (Option.isSome(named) || !holdsHostnames(set)) return "unknown"
-        const looked = yield* outsideAddress(peer)
-        return Option.isSome(looked) && reachedAt(twin, looked.value) === from ? "named" : "unknown"
-      })
+  const senderOf = (peer: PeerId.PeerId, source: string): Effect.Effect<Sender> =>
+    Effect.gen(function*() {
+      const from = canonical(source)
+      const set = yield* discovery.current
+      const named = known(set, peer)
+      if (Option.isSome(named) && named.value === from) return "named"
+      if (set.peers.some((id) => id !== set.self && Option.getOrUndefined(known(set, id)) === from)) return "peer"
+      // A hostname this pod does not know yet (a StatefulSet pod that just joined): looked up, sparingly,
+      // and only where the view holds hostnames; a Deployment's pods are all dashed IPs.
+      if (Option.isSome(named) || !holdsHostnames(set)) return "unknown"
+      const looked = yield* outsideAddress(peer)
+      return Option.isSome(looked) && looked.value === from ? "named" : "unknown"
+    })
 
-    return { addressOf, senderOf } satisfies Service
-  })
+  return { addressOf, senderOf, ownAddress: settings.podIp } satisfies Service
+})
 
 /** The first address DNS gave for `id` with the answer that listed it, canonical. */
 const listedAddress = (set: PeerSet.PeerSet, id: string): Option.Option<string> =>
@@ -227,9 +177,9 @@ const listedAddress = (set: PeerSet.PeerSet, id: string): Option.Option<string> 
 const holdsHostnames = (set: PeerSet.PeerSet): boolean =>
   set.peers.some((id) => Option.isNone(addressOfId(id)) && (id !== set.self || set.selfInDns))
 
-/** The service over the pod's discovery, resolver and settings (the twin of `MIROIR_PEER_ADDRESS_TWIN`). */
+/** The service over the pod's discovery, resolver and settings. */
 export const layer: Layer.Layer<
   PeerAddresses,
   never,
-  AppConfig | PeerDiscovery.PeerDiscovery | DnsResolver.DnsResolver | PeerDiscoveryConfig.PeerDiscoveryConfig
-> = Layer.effect(PeerAddresses, Effect.flatMap(AppConfig, (settings) => make(settings.peerAddressTwin)))
+  PeerDiscovery.PeerDiscovery | DnsResolver.DnsResolver | PeerDiscoveryConfig.PeerDiscoveryConfig
+> = Layer.effect(PeerAddresses, make)

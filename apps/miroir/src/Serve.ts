@@ -13,7 +13,6 @@ import { HttpServer } from "effect/http"
 import * as App from "./App.js"
 import * as AppConfig from "./AppConfig.js"
 import * as Logging from "./Logging.js"
-import { formatAddressTwin } from "./internal/addressTwin.js"
 import { describeFailure } from "./internal/startupFailure.js"
 import * as TelemetryConfig from "./TelemetryConfig.js"
 
@@ -37,14 +36,6 @@ const program = Effect.gen(function*() {
         lookupTimeout: Duration.format(discovery.lookupTimeout)
       })
     )
-    // A harness's stand-in: a pod of a real cluster with it set would ask its peers at the wrong addresses.
-    yield* Option.match(app.peerAddressTwin, {
-      onNone: () => Effect.void,
-      onSome: (twin) =>
-        Effect.logWarning("MIROIR_PEER_ADDRESS_TWIN is set (test harnesses only): peers are asked at the twins").pipe(
-          Effect.annotateLogs({ twin: formatAddressTwin(twin) })
-        )
-    })
     return yield* Effect.never.pipe(Effect.onInterrupt(() => Effect.logInfo("miroir stopping")))
   })
   return yield* Effect.scoped(
@@ -53,7 +44,7 @@ const program = Effect.gen(function*() {
     )
   ).pipe(
     Effect.annotateLogs({ pod: PeerId.identify(discovery).fallback }),
-    Effect.provide(Logging.layer(app))
+    Effect.provide(Logging.layer.pipe(Layer.provide(AppConfig.layer(app))))
   )
 }).pipe(
   // Every cause, defects included, not only typed errors: a defect used to exit 1 without a word.

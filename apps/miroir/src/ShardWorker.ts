@@ -7,6 +7,7 @@
  */
 import { Metrics, Rendezvous } from "@miroir/peer-discovery"
 import { Effect, Layer, Metric, Stream } from "effect"
+import { AppConfig } from "./AppConfig.js"
 
 /** Shards named in one log line; the counts are complete. */
 const MAX_LOGGED_SHARDS = 20
@@ -35,15 +36,15 @@ const record = (shards: number) => ({ gained, lost, owned, peers }: Rendezvous.S
     )
   )
 
-/** Runs the worker over `shards` shards in a fiber of the layer's scope. */
-export const layer = (shards: number): Layer.Layer<never, never, Rendezvous.Rendezvous> =>
-  Layer.effectDiscard(
-    Effect.gen(function*() {
-      const rendezvous = yield* Rendezvous.Rendezvous
-      yield* rendezvous.shardChanges(shards).pipe(
-        Stream.runForEach(record(shards)),
-        Effect.annotateLogs({ service: "shard-worker" }),
-        Effect.forkScoped
-      )
-    })
-  )
+/** Runs the worker over the pod's shards (`MIROIR_SHARDS`) in a fiber of the layer's scope. */
+export const layer: Layer.Layer<never, never, AppConfig | Rendezvous.Rendezvous> = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const { shards } = yield* AppConfig
+    const rendezvous = yield* Rendezvous.Rendezvous
+    yield* rendezvous.shardChanges(shards).pipe(
+      Stream.runForEach(record(shards)),
+      Effect.annotateLogs({ service: "shard-worker" }),
+      Effect.forkScoped
+    )
+  })
+)

@@ -12,9 +12,9 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
 import { Data, Duration, Effect, Layer, Option, Scope } from "effect"
 import { OtlpMetrics, OtlpSerialization, OtlpTracer } from "effect/observability"
-import type * as AppConfig from "./AppConfig.js"
+import { AppConfig } from "./AppConfig.js"
 import { makeSideServer } from "./internal/sideServer.js"
-import type * as TelemetryConfig from "./TelemetryConfig.js"
+import { TelemetryConfig } from "./TelemetryConfig.js"
 
 /** How long the final OTLP flush may take at shutdown, so that the pod exits in time anyway. */
 export const SHUTDOWN_FLUSH_TIMEOUT = Duration.seconds(2)
@@ -52,34 +52,39 @@ const listenScoped = <E>(server: Server, host: string, port: number, onError: (c
  * fails the start (the exporter's own server would only log it), shutdown drops open connections, and it
  * is guarded (internal/sideServer.ts) so that no flood of the port costs the heap.
  */
-export const prometheusLayer = (
-  app: Pick<AppConfig.Settings, "httpHost" | "metricsPort">,
-  telemetry: Pick<TelemetryConfig.Settings, "serviceName" | "resourceAttributes">
-): Layer.Layer<never, MetricsServerError> =>
-  Layer.unwrap(
-    Effect.gen(function*() {
-      const exporter = new PrometheusExporter({ preventServerStart: true })
-      // Guarded like the API's port, with small limits: no flood of /metrics may cost the heap either.
-      const server = makeSideServer({}, (request, response) => {
-        if (new URL(request.url ?? "/", "http://localhost").pathname === "/metrics") {
-          exporter.getMetricsRequestHandler(request, response)
-        } else {
-          response.writeHead(404, { "content-type": "application/json" }).end(
-            JSON.stringify({ error: "only /metrics is served here" })
-          )
-        }
+export const prometheusLayer: Layer.Layer<never, MetricsServerError, AppConfig | TelemetryConfig> = Layer.unwrap(
+  Effect.gen(function*() {
+    const app = yield* AppConfig
+    const telemetry = yield* TelemetryConfig
+    return Layer.unwrap(
+      Effect.gen(function*() {
+        const exporter = new PrometheusExporter({ preventServerStart: true })
+        // Guarded like the API's port, with small limits: no flood of /metrics may cost the heap either.
+        const server = makeSideServer({}, (request, response) => {
+          if (new URL(request.url ?? "/", "http://localhost").pathname === "/metrics") {
+            exporter.getMetricsRequestHandler(request, response)
+          } else {
+            response.writeHead(404, { "content-type": "application/json" }).end(
+              JSON.stringify({ error: "only /metrics is served here" })
+            )
+          }
+        })
+        yield* listenScoped(
+          server,
+          app.httpHost,
+          app.metricsPort,
+          (cause) => new MetricsServerError({ address: `${app.httpHost}:${app.metricsPort}`, cause })
+        )
+        return OtelMetrics.layer(() => exporter, { shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT })
       })
-      yield* listenScoped(server, app.httpHost, app.metricsPort, (cause) =>
-        new MetricsServerError({ address: `${app.httpHost}:${app.metricsPort}`, cause }))
-      return OtelMetrics.layer(() =>
-        exporter, { shutdownTimeout: SHUTDOWN_FLUSH_TIMEOUT })
-    })
-  ).pipe(
-    Layer.provide(Resource.layer({ serviceName: telemetry.serviceName, attributes: telemetry.resourceAttributes }))
-  )
+    ).pipe(
+      Layer.provide(Resource.layer({ serviceName: telemetry.serviceName, attributes: telemetry.resourceAttributes }))
+    )
+  })
+)
 
-/** OTLP push of metrics and spans to the configured endpoints; nothing when none is set or OTel is disabled. */
-export const otlpLayer = (telemetry: TelemetryConfig.Settings): Layer.Layer<never> => {
+/** The OTLP exporters of `telemetry`. */
+const otlpOf = (telemetry: TelemetryConfig["Service"]): Layer.Layer<never> => {
   if (telemetry.disabled) return Layer.empty
   const options = (url: string, exportInterval: Duration.Duration) => ({
     url,
@@ -100,6 +105,9 @@ export const otlpLayer = (telemetry: TelemetryConfig.Settings): Layer.Layer<neve
     )
   )
 }
+
+/** OTLP push of metrics and spans to the configured endpoints; nothing when none is set or OTel is disabled. */
+export const otlpLayer: Layer.Layer<never, never, TelemetryConfig> = Layer.unwrap(Effect.map(TelemetryConfig, otlpOf))
 
 /**
  * `layer` in a scope whose finalizers run at once rather than one after the other: the metrics' and the

@@ -1,9 +1,10 @@
 /**
  * OpenTelemetry settings, from the standard OTEL_* variables, and the resource that describes this
- * pod (semantic conventions, from the Downward API).
+ * pod (semantic conventions, from the Downward API). Read from the context like AppConfig's: the
+ * {@link TelemetryConfig} Tag, {@link layer}, {@link layerFromEnv}.
  */
-import { Config, Duration, type Effect, Option, Result } from "effect"
-import { type ConfigError, ConfigVariable, type PeerDiscoveryConfig } from "@miroir/peer-discovery"
+import { Config, Context, Duration, Effect, Layer, Option, Result } from "effect"
+import { type ConfigError, ConfigVariable, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 
 /** The OTLP serialisations supported (gRPC is not). */
 export type OtlpProtocol = "http/protobuf" | "http/json"
@@ -126,3 +127,16 @@ export const config = (pod: PeerDiscoveryConfig.Settings): Config.Config<Setting
 /** Reads and validates the OTEL_* variables; `pod` gives the resource attributes of this pod. */
 export const load = (pod: PeerDiscoveryConfig.Settings): Effect.Effect<Settings, ConfigError.ConfigError> =>
   ConfigVariable.load(config(pod))
+
+/** The settings as a service: Telemetry's layers read them from the context. */
+export class TelemetryConfig extends Context.Service<TelemetryConfig, Settings>()("@miroir/miroir/TelemetryConfig") {}
+
+/** Settings already loaded ({@link load}) as the service. */
+export const layer = (settings: Settings): Layer.Layer<TelemetryConfig> => Layer.succeed(TelemetryConfig, settings)
+
+/** The OTEL_* variables read from the current ConfigProvider as the service, for the pod in context. */
+export const layerFromEnv: Layer.Layer<
+  TelemetryConfig,
+  ConfigError.ConfigError,
+  PeerDiscoveryConfig.PeerDiscoveryConfig
+> = Layer.effect(TelemetryConfig, Effect.flatMap(PeerDiscoveryConfig.PeerDiscoveryConfig, load))

@@ -3,28 +3,26 @@
  * names it), answers no sooner than the delay, makes a pod DNS has dropped resign its shards, and leaves a
  * pod DNS still lists as it was (`listed`, not spent: the next call leaves); with hints off it only
  * waits. The network-facing port serves no leave at all, whatever the method or the spelling of the
- * path, and the two listeners do not share routes. Peers are reached at a loopback twin where nothing
- * listens: their hints fail at once.
+ * path, and the two listeners do not share routes. The pods' IPs are loopback addresses where nothing
+ * listens: the peers' hints fail at once.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
 import { freePort } from "@miroir/test-support/processes"
-import { Context, Effect, Layer, Option, Result, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import * as AdminContract from "../src/AdminApi/Contract.js"
 import * as App from "../src/App.js"
-import * as Contract from "../src/HttpApi/Contract.js"
-import { parseAddressTwin } from "../src/internal/addressTwin.js"
+import * as Contract from "@miroir/pod-api"
 import { podSettings } from "./support/settings.js"
 
 const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
 const DOMAIN = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
-const IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+const IPS = ["127.0.3.1", "127.0.3.2", "127.0.3.3"]
 const srv = (ips: ReadonlyArray<string>) =>
   ips.map((ip) => ({ name: `${PeerId.fromIp(ip)}.${DOMAIN}`, port: 7700, priority: 0, weight: 33 }))
-const TWIN = Result.getOrThrow(parseAddressTwin("10.0.0.0/24=127.0.3.0/24"))
 
-/** Pod 10.0.0.1 of three listed pods, with hints `peerHints`; its HTTP API and its admin listener on 127.0.0.1. */
+/** Pod 127.0.3.1 of three listed pods, with hints `peerHints`; its HTTP API and its admin listener on 127.0.0.1. */
 const pod = (peerHints: "on" | "off") =>
   Effect.gen(function*() {
     const dnsContext = yield* Layer.build(DnsResolver.layerTest)
@@ -33,7 +31,7 @@ const pod = (peerHints: "on" | "off") =>
     const [metricsPort, adminPort] = yield* Effect.promise(() => Promise.all([freePort(), freePort()]))
     const settings = podSettings(IPS[0]!, metricsPort, 16, adminPort)
     const context = yield* Layer.build(App.layer(
-      { ...settings, app: { ...settings.app, peerHints, peerAddressTwin: Option.some(TWIN) } },
+      { ...settings, app: { ...settings.app, peerHints } },
       Layer.succeedContext(dnsContext)
     ))
     const address = Context.get(context, HttpServer.HttpServer).address

@@ -7,8 +7,8 @@ import { Context, Effect, Layer, Metric, Schema } from "effect"
 import { HttpServer } from "effect/http"
 import * as App from "../src/App.js"
 import * as AppMetrics from "../src/AppMetrics.js"
-import * as Client from "../src/HttpApi/Client.js"
-import * as Contract from "../src/HttpApi/Contract.js"
+import * as Client from "@miroir/pod-api/Client"
+import * as Contract from "@miroir/pod-api"
 import { podSettings } from "./support/settings.js"
 
 const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)

@@ -1,6 +1,6 @@
 /**
  * The ownership audit's rules and loop, on TestClock, with real discovery over the test resolver and
- * in-memory peers behind the PeerClient: each peer answers from its own view as a pod would, or not.
+ * in-memory peers behind PeerMessaging: each peer answers from its own view as a pod would, or not.
  */
 import { describe, expect, it } from "@effect/vitest"
 import {
@@ -16,8 +16,8 @@ import { Context, Duration, Effect, Layer, Metric, Option, Ref, Result } from "e
 import { TestClock } from "effect/testing"
 import * as AppMetrics from "../src/AppMetrics.js"
 import * as OwnershipAudit from "../src/OwnershipAudit.js"
-import { PeerUnreachable } from "../src/PeerAddresses.js"
-import { PeerClient } from "../src/PeerClient.js"
+import { PeerMessaging } from "../src/PeerMessaging.js"
+import { PeerUnreachable } from "../src/PeerUnreachable.js"
 
 const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
 const DOMAIN = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
@@ -50,7 +50,9 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
     yield* Context.get(dnsContext, DnsResolver.DnsResolverTest).setSrv(SRV_NAME, srv(IDS))
     const peers = yield* Ref.make(new Map<string, FakePeer>(IDS.map((id) => [id, { self: id, view: IDS }])))
     const asked = yield* Ref.make(0)
-    const client = Layer.succeed(PeerClient, {
+    const client = Layer.succeed(PeerMessaging, {
+      // The audit sends no hints.
+      hintAll: () => Effect.die(new Error("the audit sent a hint")),
       ownership: (peer, shards) =>
         Effect.gen(function*() {
           yield* Ref.update(asked, (n) => n + 1)
@@ -67,7 +69,7 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
       Layer.provide(PeerDiscoveryConfig.layerTest({ podIp: Option.some(ipOf(self)), podName: "pod" }))
     )
     const context = yield* Layer.build(
-      OwnershipAudit.layer({ interval, shards: SHARDS }).pipe(
+      Layer.effect(OwnershipAudit.OwnershipAudit, OwnershipAudit.make({ interval, shards: SHARDS })).pipe(
         Layer.provide(Layer.mergeAll(Rendezvous.layer.pipe(Layer.provideMerge(discovery)), client))
       )
     )

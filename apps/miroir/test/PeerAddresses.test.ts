@@ -6,10 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { Context, Effect, Layer, Option, Result } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
-import * as AppConfig from "../src/AppConfig.js"
-import { parseAddressTwin } from "../src/internal/addressTwin.js"
 import * as PeerAddresses from "../src/PeerAddresses.js"
 import { podSettings } from "./support/settings.js"
 
@@ -43,26 +41,20 @@ describe("PeerAddresses.addressOfId", () => {
 })
 
 /**
- * PeerAddresses over discovery of pod 10.0.0.1 (twin `twin`, if any) whose DNS lists `ids`; the test
+ * PeerAddresses over discovery of pod 10.0.0.1 whose DNS lists `ids`; the test
  * resolver's control to script it further.
  */
-const addresses = (ids: ReadonlyArray<string>, twin?: string) =>
+const addresses = (ids: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const dnsContext = yield* Layer.build(DnsResolver.layerTest)
     const dns = Context.get(dnsContext, DnsResolver.DnsResolverTest)
     yield* dns.setSrv(SRV_NAME, srv(ids))
     const settings = podSettings("10.0.0.1", 0)
-    const app = {
-      ...settings.app,
-      peerAddressTwin: twin === undefined ? Option.none() : Option.some(Result.getOrThrow(parseAddressTwin(twin)))
-    }
     const context = yield* Layer.build(
       PeerAddresses.layer.pipe(
         Layer.provideMerge(PeerDiscovery.layer),
         Layer.provide(Layer.succeedContext(dnsContext)),
-        Layer.provide(
-          Layer.merge(AppConfig.layer(app), Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery))
-        )
+        Layer.provide(Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery))
       )
     )
     return {
@@ -91,15 +83,6 @@ describe("PeerAddresses.senderOf, a Deployment (dashed-IP ids)", () => {
       expect(yield* service.senderOf(id("10-0-0-1"), "10.0.0.1")).toBe("named")
       // And none of it cost a lookup: a Deployment's view holds no hostname to look up.
       expect(yield* dns.lookups()).toBe(lookups)
-    }))
-
-  it.effect("under MIROIR_PEER_ADDRESS_TWIN, a peer's connection comes from its twin", () =>
-    Effect.gen(function*() {
-      const { service } = yield* addresses(["10-0-0-1", "10-0-0-2"], "10.0.0.0/24=127.0.3.0/24")
-      expect(yield* service.senderOf(id("10-0-0-2"), "127.0.3.2")).toBe("named")
-      expect(yield* service.senderOf(id("10-0-0-7"), "127.0.3.2")).toBe("peer")
-      expect(yield* service.senderOf(id("10-0-0-2"), "10.0.0.2")).toBe("unknown")
-      expect(yield* service.addressOf("10-0-0-2")).toBe("127.0.3.2")
     }))
 })
 

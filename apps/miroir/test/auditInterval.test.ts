@@ -2,9 +2,7 @@
 import { describe, expect, it } from "vitest"
 import { ConfigProvider, Duration, Effect, Result, Option } from "effect"
 import * as AppConfig from "../src/AppConfig.js"
-import * as App from "../src/App.js"
-import { parseAuditInterval } from "../src/internal/auditInterval.js"
-import { podSettings } from "./support/settings.js"
+import { auditInterval, parseAuditInterval } from "../src/internal/auditInterval.js"
 
 const load = (value: string | undefined) =>
   Effect.runSync(Effect.result(AppConfig.load.pipe(
@@ -20,9 +18,11 @@ describe("MIROIR_OWNERSHIP_AUDIT_INTERVAL", () => {
   it("is auto by default: three refresh intervals", () => {
     const settings = Result.getOrThrow(load(undefined))
     expect(settings.ownershipAuditInterval).toBe("auto")
-    const app = { ...podSettings("10.0.0.1", 9090), app: settings }
-    expect(Option.map(App.auditInterval(app), Duration.toMillis)).toEqual(Option.some(45_000))
-    expect(App.auditInterval({ ...app, app: { ...settings, ownershipAuditInterval: "off" } })).toEqual(Option.none())
+    const refreshInterval = Duration.seconds(15)
+    expect(Option.map(auditInterval(settings.ownershipAuditInterval, refreshInterval), Duration.toMillis)).toEqual(
+      Option.some(45_000)
+    )
+    expect(auditInterval("off", refreshInterval)).toEqual(Option.none())
   })
 
   it("takes off, 0 and durations from 250ms to 1h", () => {

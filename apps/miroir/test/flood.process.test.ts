@@ -15,7 +15,7 @@ import { waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Schema } from "effect"
 import { DOMAIN, SRV_NAME } from "./support/dns.js"
-import * as Contract from "../src/HttpApi/Contract.js"
+import * as Contract from "@miroir/pod-api"
 import { ask, type Pod, podBundle, startPod } from "./support/pod.js"
 
 const IP = "127.0.2.2"

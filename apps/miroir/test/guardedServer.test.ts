@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { connect, type Socket } from "node:net"
+import { Busy } from "@miroir/pod-api"
 import type { HttpRefusal } from "../src/AppMetrics.js"
 import { GuardedServer, type Options } from "../src/internal/guardedServer.js"
 
@@ -21,8 +22,7 @@ const options: Options = {
   maxHeld: 3,
   connections: { total: 1000, perSource: 1000, reserve: 0, lightSource: 0 },
   timeouts: { headers: 60_000, request: 60_000, keepAlive: 5_000, checkingInterval: 30_000, idle: 60_000 },
-  busyBody: "{\"error\":\"busy\"}",
-  retryAfterSeconds: 1,
+  busy: new Busy({ error: "busy", retryAfterSeconds: 1 }),
   onRefused: (reason) => void refusals.push(reason)
 }
 
@@ -110,7 +110,7 @@ describe("GuardedServer", () => {
     const refused = await fetch(`${url}/one-too-many`)
     expect(refused.status).toBe(503)
     expect(refused.headers.get("retry-after")).toBe("1")
-    expect(await refused.text()).toBe("{\"error\":\"busy\"}")
+    expect(await refused.text()).toBe("{\"error\":\"busy\",\"retryAfterSeconds\":1}")
     // The probes are not held requests: they still answer.
     expect((await fetch(`${url}/healthz`)).status).toBe(200)
     expect(refusals).toEqual(["requests_held"])

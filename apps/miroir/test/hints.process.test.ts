@@ -11,7 +11,7 @@ import { metricValue } from "@miroir/test-support/metricsText"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processes"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
-import type { HintAnswer, HintBody } from "../src/HttpApi/Contract.js"
+import type { HintAnswer, HintBody } from "@miroir/pod-api"
 import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/pod.js"
 
 const IPS = ["127.0.0.51", "127.0.0.52", "127.0.0.53"]

@@ -3,7 +3,7 @@
  * tells how fresh it is. Pure data and functions.
  */
 import { createHash } from "node:crypto"
-import { Duration, Option } from "effect"
+import { Option } from "effect"
 import { compareIds, sameIds } from "./internal/order.js"
 import type { PeerId, SelfIdentity } from "./PeerId.js"
 
@@ -139,10 +139,6 @@ export interface MembershipChange extends Difference {
   readonly previous: PeerSet
   readonly current: PeerSet
 }
-
-/** How long ago DNS last answered, at `now`; none before the first answer. */
-export const age = (set: PeerSet, now: Date): Option.Option<Duration.Duration> =>
-  Option.map(set.refreshedAt, (at) => Duration.millis(Math.max(0, now.getTime() - at.getTime())))
 
 /** Hex characters in a {@link digest}: 32 bits, enough to tell a handful of views apart at a glance. */
 export const DIGEST_HEX_LENGTH = 8

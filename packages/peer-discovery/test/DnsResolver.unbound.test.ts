@@ -176,7 +176,9 @@ describe("DnsResolver.layer against unbound", () => {
         Effect.ensuring(Effect.sync(() => silent.close()))
       )
       expect(error.outcome).toBe("timeout")
-      expect(Date.now() - started).toBeLessThan(1_500)
+      // Ended by its own 400 ms deadline (a lookup that ignored it would wait forever on the silent
+      // server); the 10 s bound is only margin for a loaded machine.
+      expect(Date.now() - started).toBeLessThan(10_000)
     }))
 })
 

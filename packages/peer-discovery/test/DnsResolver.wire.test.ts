@@ -254,9 +254,10 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
       // A silent first server costs its share of the timeout (half of it), not all of it.
       yield* use(dnsServer, () => "silent")
       const started = Date.now()
+      // Answered at all, within the lookup's 800 ms: the silent first server did not take the whole timeout
+      // (the lookup would have failed with `timeout`); it took its share, half of it.
       expect(yield* resolver.resolveSrv(SRV_NAME)).toHaveLength(2)
       expect(Date.now() - started).toBeGreaterThanOrEqual(350)
-      expect(Date.now() - started).toBeLessThan(800)
       // An answer from the first (NXDOMAIN) ends the lookup: the second is not asked.
       yield* use(dnsServer, (query) => ({ send: [reply(query, { rcode: "NXDOMAIN" })] }))
       yield* use(second, whole(2))
@@ -295,12 +296,11 @@ describe("DnsResolver.layer's DNS client against a scripted server", () => {
       )
       const lookup = yield* Effect.forkChild(Context.get(context, DnsResolver.DnsResolver).resolveSrv(SRV_NAME))
       yield* connections(dnsServer, 1)
-      const started = Date.now()
       yield* Scope.close(scope, Exit.void)
       const error = yield* Effect.flip(Fiber.join(lookup))
       expect(error.outcome).toBe("error")
+      // Ended by the scope, not by its 5 s timeout (whose outcome would be `timeout`).
       expect(error.code).toContain("ECANCELED")
-      expect(Date.now() - started).toBeLessThan(1_000)
       yield* connections(dnsServer, 0)
     }))
 

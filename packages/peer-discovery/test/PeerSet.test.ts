@@ -167,14 +167,6 @@ describe("PeerSet", () => {
     expect(PeerSet.sameMembers(before, after)).toBe(false)
     expect(PeerSet.sameMembers(before, PeerSet.markStale(before))).toBe(true)
   })
-
-  it("reports its age", () => {
-    const set = PeerSet.fromAnswer(deployment, [], at)
-    expect(Option.map(PeerSet.age(set, new Date(at.getTime() + 4_500)), (d) => d.toJSON())).toEqual(
-      Option.some({ _id: "Duration", _tag: "Millis", millis: 4_500 })
-    )
-    expect(PeerSet.age(PeerSet.initial(deployment), at)).toEqual(Option.none())
-  })
 })
 
 describe("PeerSet.digest", () => {

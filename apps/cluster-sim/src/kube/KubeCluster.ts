@@ -17,7 +17,7 @@ import type { IEndpointSlice } from "kubernetes-models/discovery.k8s.io/v1/Endpo
 import type { IPod } from "kubernetes-models/v1/Pod"
 import { Duration, Effect, type Scope, Stream, SubscriptionRef } from "effect"
 import type { Cluster, ClusterPod, Phase, Published } from "../Cluster.js"
-import { HTTP_PORT, METRICS_PORT } from "../PodProcess.js"
+import { HTTP_PORT, METRICS_PORT } from "../Cluster.js"
 import { run } from "./Cli.js"
 import * as Components from "./Components.js"
 import * as ControlPlane from "./ControlPlane.js"

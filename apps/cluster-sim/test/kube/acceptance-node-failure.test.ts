@@ -19,7 +19,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as Client from "@miroir/miroir/HttpApi/Client"
+import * as Client from "@miroir/pod-api/Client"
 import type { INode } from "kubernetes-models/v1/Node"
 import type { IPod } from "kubernetes-models/v1/Pod"
 import { Duration, Effect, Schedule, SubscriptionRef } from "effect"
@@ -46,7 +46,6 @@ describe("a node failure on real Kubernetes (two real nodes, one stopped and fro
         namespace: NAMESPACE,
         replicas: 4,
         refreshInterval: R,
-        dnsTtls: { ttl: 1, cache: 1 },
         image,
         nodes: 2
       })

@@ -6,8 +6,8 @@
  */
 import { startUnbound } from "@miroir/test-support/unbound"
 import { Effect, type Scope } from "effect"
-import type { DnsBackend } from "../../src/ClusterDns.js"
-import { defaultService, type Endpoint, endpointLabel, serviceDomain, srvName } from "../../src/DnsAnswers.js"
+import type { DnsBackend } from "../../src/simulator/ClusterDns.js"
+import { defaultService, type Endpoint, endpointLabel, serviceDomain, srvName } from "../../src/simulator/DnsAnswers.js"
 
 const domain = `${serviceDomain(defaultService)}.`
 

@@ -2,15 +2,15 @@
  * The admin API of a pod, declared once: what only the pod itself may ask of it. It is served on the
  * pod's loopback (`MIROIR_ADMIN_HOST:MIROIR_ADMIN_PORT`, 127.0.0.1:7701 by default: Server.ts), which
  * nothing outside the pod's network namespace can reach, and asked by the pod's own program (`miroir
- * leave`, the chart's preStop exec: LeaveCommand.ts) through the client derived from it (Client.ts).
+ * leave`, the chart's preStop exec: LeaveCommand.ts, in plain Node, which says why) and by the tests.
  *
- * Why apart from the pod API (HttpApi/Contract.ts): the leave changes the pod's state for good, and on
+ * Why apart from the pod API (`@miroir/pod-api`): the leave changes the pod's state for good, and on
  * the network-facing port anyone could start it, a browser's `<img>` included (issue 18). Its errors are
- * the pod API's, so that both answer alike. This module imports neither the server nor the client.
+ * the pod API's, so that both answer alike. This module does not import the server.
  */
 import { Duration, Effect, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
-import { BadRequest, MethodNotAllowed, NotFound } from "../HttpApi/Contract.js"
+import { BadRequest, MethodNotAllowed, methodsOf, NotFound } from "@miroir/pod-api"
 import { delayMillis, LEAVE_DELAY_EXPECTED, MAX_LEAVE_DELAY_SECONDS } from "../internal/leaveDelay.js"
 
 /**
@@ -88,11 +88,7 @@ export class AdminApi extends HttpApi.make("miroir-admin")
 {}
 
 /** The method each served path answers, from the declaration. */
-export const methods: ReadonlyMap<string, string> = new Map(
-  Object.values(AdminApi.groups).flatMap((group) =>
-    Object.values(group.endpoints).map((endpoint): [string, string] => [endpoint.path, endpoint.method])
-  )
-)
+export const methods: ReadonlyMap<string, string> = methodsOf(AdminApi)
 
 /** The paths served. */
 export const paths: ReadonlyArray<string> = [...methods.keys()]

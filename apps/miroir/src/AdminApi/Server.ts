@@ -8,7 +8,7 @@
 import { createServer } from "node:http"
 import { Clock, Data, Duration, Effect, Layer } from "effect"
 import { HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
-import type { Settings } from "../AppConfig.js"
+import { AppConfig } from "../AppConfig.js"
 import { badRequestOf, listening, refuse, serveRoutes } from "../HttpApi/Server.js"
 import { LEAVE_DELAY_EXPECTED } from "../internal/leaveDelay.js"
 import { Leave } from "../Leave.js"
@@ -62,10 +62,8 @@ const routes = Layer.mergeAll(HttpApiBuilder.layer(AdminApi), refuse(methods, pa
  * hold the process. Its routes live in a router of their own (HttpRouter.serve builds one per server), so
  * that `POST /leave` is never served on the network-facing port.
  */
-export const layer = (
-  settings: Pick<Settings, "adminHost" | "adminPort">
-): Layer.Layer<never, AdminListenError, Leave> =>
-  Layer.unwrap(Effect.sync(() => {
+export const layer: Layer.Layer<never, AdminListenError, AppConfig | Leave> = Layer.unwrap(
+  Effect.map(AppConfig, (settings) => {
     const server = createServer()
     const listeningOnLoopback = Layer.effectContext(
       Layer.build(listening(server, { port: settings.adminPort, host: settings.adminHost })).pipe(
@@ -75,4 +73,5 @@ export const layer = (
       )
     )
     return serveRoutes(routes).pipe(Layer.provide(listeningOnLoopback))
-  }))
+  })
+)

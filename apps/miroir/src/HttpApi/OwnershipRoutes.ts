@@ -10,9 +10,8 @@ import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { AppConfig } from "../AppConfig.js"
 import * as OwnershipAudit from "../OwnershipAudit.js"
+import { type AuditBody, Busy, OwnershipBody, PodApi } from "@miroir/pod-api"
 import { type Busy as GateBusy, RequestGate, RETRY_AFTER_SECONDS } from "../RequestGate.js"
-import { busyJson } from "./busyBody.js"
-import { type AuditBody, OwnershipBody, PodApi } from "./Contract.js"
 
 const currentSet = Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
 
@@ -43,6 +42,20 @@ const ownershipBytes = (owners: ShardOwners.ShardOwners, self: string): Uint8Arr
     bySelf.set(self, bytes)
   }
   return bytes
+}
+
+/**
+ * The 503 of a request the gate refused, made once per message (there are two, both constant) and then
+ * shared: refusing must cost less than serving.
+ */
+const busyAnswers = new Map<string, HttpServerResponse.HttpServerResponse>()
+const busyAnswer = (busy: GateBusy): HttpServerResponse.HttpServerResponse => {
+  let answer = busyAnswers.get(busy.message)
+  if (answer === undefined) {
+    answer = new Busy({ error: busy.message, retryAfterSeconds: RETRY_AFTER_SECONDS }).response
+    busyAnswers.set(busy.message, answer)
+  }
+  return answer
 }
 
 const auditMessage = (state: OwnershipAudit.AuditState, self: string): string => {
@@ -76,12 +89,7 @@ export const ownershipGroup = HttpApiBuilder.group(PodApi, "ownership", (handler
           )
           return HttpServerResponse.uint8Array(ownershipBytes(owners, set.self), { contentType: "application/json" })
         })).pipe(
-          Effect.catchTag("Busy", (busy: GateBusy) =>
-            Effect.succeed(HttpServerResponse.text(busyJson(busy.message), {
-              status: 503,
-              contentType: "application/json",
-              headers: { "retry-after": String(RETRY_AFTER_SECONDS) }
-            })))
+          Effect.catchTag("Busy", (busy: GateBusy) => Effect.succeed(busyAnswer(busy)))
         )
       }))
     .handle("audit", () =>

@@ -12,10 +12,10 @@
  * all; without, it is guarded like the API's port, with smaller limits (internal/sideServer.ts).
  */
 import { Effect, Layer, Option, Schema } from "effect"
-import type { AppConfig } from "../AppConfig.js"
+import { AppConfig } from "../AppConfig.js"
 import type { GuardedServer } from "../internal/guardedServer.js"
 import { makeSideServer } from "../internal/sideServer.js"
-import { NotFound, StatusBody } from "./Contract.js"
+import { NotFound, StatusBody } from "@miroir/pod-api"
 
 const status = Schema.encodeSync(StatusBody)
 
@@ -35,43 +35,41 @@ export class ProbeServerError extends Schema.TaggedError<ProbeServerError>()("Pr
   }
 }
 
-const notFound = Buffer.from(JSON.stringify(
-  Schema.encodeSync(NotFound)(
-    new NotFound({ error: "only the probes are served on this port", paths: Object.keys(probeAnswers) })
-  )
-))
+const notFound = Buffer.from(
+  new NotFound({ error: "only the probes are served on this port", paths: Object.keys(probeAnswers) }).json
+)
 
 /**
  * The probe listener on `MIROIR_HTTP_HOST:MIROIR_PROBE_PORT` for as long as the layer lives; nothing when
  * the port is unset. Build it once the API's server listens, so that readiness is not answered before.
  */
-export const layer = (
-  settings: Pick<AppConfig["Service"], "httpHost" | "probePort">
-): Layer.Layer<never, ProbeServerError> =>
-  Option.match(settings.probePort, {
-    onNone: () => Layer.empty,
-    onSome: (port) =>
-      Layer.effectDiscard(Effect.acquireRelease(
-        Effect.callback<GuardedServer, ProbeServerError>((resume) => {
-          // Anything but the probes: a 404 naming them.
-          const server = makeSideServer(probeAnswers, (_request, response) => {
-            response.writeHead(404, { "content-type": "application/json", "content-length": notFound.byteLength })
-            response.end(notFound)
-          })
-          server.once(
-            "error",
-            (cause) =>
-              resume(
-                Effect.fail(new ProbeServerError({ address: `${settings.httpHost}:${port}`, reason: cause.message }))
-              )
-          )
-          server.listen({ port, host: settings.httpHost }, () => resume(Effect.succeed(server)))
-        }),
-        // Open connections dropped too: an idle keep-alive one would hold the shutdown for seconds.
-        (server) =>
-          Effect.callback<void>((resume) => {
-            server.close(() => resume(Effect.void))
-            server.closeAllConnections()
-          })
-      ))
-  })
+export const layer: Layer.Layer<never, ProbeServerError, AppConfig> = Layer.unwrap(
+  Effect.map(AppConfig, (settings) =>
+    Option.match(settings.probePort, {
+      onNone: () => Layer.empty,
+      onSome: (port) =>
+        Layer.effectDiscard(Effect.acquireRelease(
+          Effect.callback<GuardedServer, ProbeServerError>((resume) => {
+            // Anything but the probes: a 404 naming them.
+            const server = makeSideServer(probeAnswers, (_request, response) => {
+              response.writeHead(404, { "content-type": "application/json", "content-length": notFound.byteLength })
+              response.end(notFound)
+            })
+            server.once(
+              "error",
+              (cause) =>
+                resume(
+                  Effect.fail(new ProbeServerError({ address: `${settings.httpHost}:${port}`, reason: cause.message }))
+                )
+            )
+            server.listen({ port, host: settings.httpHost }, () => resume(Effect.succeed(server)))
+          }),
+          // Open connections dropped too: an idle keep-alive one would hold the shutdown for seconds.
+          (server) =>
+            Effect.callback<void>((resume) => {
+              server.close(() => resume(Effect.void))
+              server.closeAllConnections()
+            })
+        ))
+    }))
+)

@@ -1,5 +1,5 @@
 /**
- * The pod's HTTP API served from its declaration (Contract.ts) by HttpApiBuilder. Readiness never depends
+ * The pod's HTTP API served from its declaration (`@miroir/pod-api`) by HttpApiBuilder. Readiness never depends
  * on discovery: if it did, a DNS outage would take every pod out of the Service at once, and DNS would
  * then list nobody.
  *
@@ -22,7 +22,7 @@ import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
 // eslint-disable-next-line @typescript-eslint/no-unused-vars
 import type { Rendezvous } from "@miroir/peer-discovery"
 import { Context, Effect, Layer, Metric, Option, Schema, SchemaIssue } from "effect"
-import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
 import { type HttpApiError, HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
 import { AppConfig } from "../AppConfig.js"
 import * as AppMetrics from "../AppMetrics.js"
@@ -31,9 +31,9 @@ import { excerpt, quoteExcerpt } from "../internal/excerpt.js"
 import { GuardedServer } from "../internal/guardedServer.js"
 import { PeerAddresses } from "../PeerAddresses.js"
 import { RETRY_AFTER_SECONDS } from "../RequestGate.js"
-import { busyJson } from "./busyBody.js"
 import {
   BadRequest,
+  Busy,
   Forbidden,
   HintBody,
   MethodNotAllowed,
@@ -45,7 +45,7 @@ import {
   PodErrors,
   SHARDS_EXPECTED,
   UnsupportedMediaType
-} from "./Contract.js"
+} from "@miroir/pod-api"
 import * as Limits from "./Limits.js"
 import { ownershipGroup } from "./OwnershipRoutes.js"
 import { probeAnswers } from "./ProbeServer.js"
@@ -216,7 +216,7 @@ const podErrors = HttpApiMiddleware.layerSchemaErrorTransform(PodErrors, badRequ
  * What the declaration says of requests no route takes, as a global middleware of the router: an unknown
  * path is a {@link NotFound} listing the paths; another method on a known path a {@link MethodNotAllowed}
  * with the `Allow` header (the router alone would answer both with an empty 404). `methods` and `paths`
- * are the API's (Contract.ts's; the admin API has its own).
+ * are the API's (`@miroir/pod-api`'s; the admin API has its own).
  */
 export const refuse = (methods: ReadonlyMap<string, string>, paths: ReadonlyArray<string>) =>
   HttpRouter.middleware((app) =>
@@ -225,26 +225,13 @@ export const refuse = (methods: ReadonlyMap<string, string>, paths: ReadonlyArra
       const request = error.reason.request
       const path = new URL(request.url, "http://localhost").pathname
       const allowed = methods.get(path)
-      return allowed === undefined
-        ? Effect.succeed(refusal(NotFound, 404, new NotFound({ error: `no such path: ${excerpt(path)}`, paths })))
-        : Effect.succeed(
-          refusal(
-            MethodNotAllowed,
-            405,
-            new MethodNotAllowed({ error: `method ${request.method} not allowed on ${path}`, allowed: [allowed] }),
-            { allow: allowed }
-          )
-        )
+      return Effect.succeed(
+        allowed === undefined
+          ? new NotFound({ error: `no such path: ${excerpt(path)}`, paths }).response
+          : new MethodNotAllowed({ error: `method ${request.method} not allowed on ${path}`, allowed: [allowed] })
+            .response
+      )
     }), { global: true })
-
-/** An error of the contract as the answer `status`, encoded with its schema. */
-const refusal = <S extends Schema.Codec<any, any>>(
-  schema: S,
-  status: number,
-  error: S["Type"],
-  headers: Record<string, string> = {}
-): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.jsonUnsafe(Schema.encodeSync(schema)(error), { status, headers })
 
 /**
  * The API's routes, over what they read: discovery, configuration, ownership ({@link Rendezvous}), the gate, the audit and where
@@ -265,36 +252,35 @@ export const apiLayer = Layer.mergeAll(HttpApiBuilder.layer(PodApi), refuse(meth
  * connections are dropped, so that an idle keep-alive connection (a prober's, a scraper's) cannot hold the
  * process for seconds.
  */
-export const serverLayer = (settings: Pick<AppConfig["Service"], "httpHost" | "httpPort">) =>
-  Layer.unwrap(Effect.sync(() => {
-    // Every reason is a series from the start, at 0.
-    for (const reason of AppMetrics.httpRefusals) AppMetrics.countRefusal(reason, 0)
-    const server = new GuardedServer({
-      // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes.
-      constant: probeAnswers,
-      perTurn: Limits.REQUESTS_PER_TURN,
-      maxPipelined: Limits.MAX_PIPELINED_REQUESTS,
-      maxHeld: Limits.MAX_HELD_REQUESTS,
-      connections: {
-        total: Limits.MAX_CONNECTIONS,
-        perSource: Limits.MAX_CONNECTIONS_PER_SOURCE,
-        reserve: Limits.RESERVED_CONNECTIONS,
-        lightSource: Limits.LIGHT_SOURCE_CONNECTIONS
-      },
-      timeouts: Limits.TIMEOUTS,
-      busyBody: busyJson(
-        `busy: ${Limits.MAX_HELD_REQUESTS} requests in progress or waiting; retry after ${RETRY_AFTER_SECONDS} s`
-      ),
-      retryAfterSeconds: RETRY_AFTER_SECONDS,
-      onRefused: AppMetrics.countRefusal,
-      onCounts: AppMetrics.countOpen
-    })
-    return listening(server, {
-      port: settings.httpPort,
-      host: settings.httpHost,
-      backlog: Limits.LISTEN_BACKLOG
-    })
-  }))
+export const serverLayer = Layer.unwrap(Effect.map(AppConfig, (settings) => {
+  // Every reason is a series from the start, at 0.
+  for (const reason of AppMetrics.httpRefusals) AppMetrics.countRefusal(reason, 0)
+  const server = new GuardedServer({
+    // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes.
+    constant: probeAnswers,
+    perTurn: Limits.REQUESTS_PER_TURN,
+    maxPipelined: Limits.MAX_PIPELINED_REQUESTS,
+    maxHeld: Limits.MAX_HELD_REQUESTS,
+    connections: {
+      total: Limits.MAX_CONNECTIONS,
+      perSource: Limits.MAX_CONNECTIONS_PER_SOURCE,
+      reserve: Limits.RESERVED_CONNECTIONS,
+      lightSource: Limits.LIGHT_SOURCE_CONNECTIONS
+    },
+    timeouts: Limits.TIMEOUTS,
+    busy: new Busy({
+      error: `busy: ${Limits.MAX_HELD_REQUESTS} requests in progress or waiting; retry after ${RETRY_AFTER_SECONDS} s`,
+      retryAfterSeconds: RETRY_AFTER_SECONDS
+    }),
+    onRefused: AppMetrics.countRefusal,
+    onCounts: AppMetrics.countOpen
+  })
+  return listening(server, {
+    port: settings.httpPort,
+    host: settings.httpHost,
+    backlog: Limits.LISTEN_BACKLOG
+  })
+}))
 
 /**
  * Drops every connection of the server the routes are served on, and stops its listening: {@link serveRoutes}

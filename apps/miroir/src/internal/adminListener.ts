@@ -40,7 +40,3 @@ export const checkPort = (text: string): Check<number> => {
     ? { value: port }
     : { expected: `an integer from 1 to ${MAX_PORT}` }
 }
-
-/** The admin listener's base URL at `host:port` (`http://127.0.0.1:7701`, `http://[::1]:7701`). */
-export const baseUrl = (host: string, port: number): string =>
-  `http://${host.includes(":") ? `[${host}]` : host}:${port}`

@@ -1,6 +1,6 @@
-/** Parsing `MIROIR_OWNERSHIP_AUDIT_INTERVAL`. */
+/** Parsing `MIROIR_OWNERSHIP_AUDIT_INTERVAL`, and the time between audits it gives. */
 import { ConfigVariable } from "@miroir/peer-discovery"
-import { Duration, Result } from "effect"
+import { Duration, Option, Result } from "effect"
 
 /** How often the ownership audit runs: `auto` (three refresh intervals), `off`, or a duration. */
 export type AuditInterval = "auto" | "off" | Duration.Duration
@@ -20,3 +20,15 @@ export const parseAuditInterval: ConfigVariable.Parse<AuditInterval> = (value) =
     () => "auto, off, or a duration from 250ms to 1h such as 45s or 2m"
   )
 }
+
+/** Refresh intervals between two audits when `MIROIR_OWNERSHIP_AUDIT_INTERVAL` is `auto`. */
+const AUTO_AUDIT_INTERVALS = 3
+
+/** The time between two ownership audits for `setting` and the refresh interval; none when they are off. */
+export const auditInterval = (
+  setting: AuditInterval,
+  refreshInterval: Duration.Duration
+): Option.Option<Duration.Duration> =>
+  setting === "off"
+    ? Option.none()
+    : Option.some(setting === "auto" ? Duration.times(refreshInterval, AUTO_AUDIT_INTERVALS) : setting)

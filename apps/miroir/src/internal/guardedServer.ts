@@ -31,6 +31,7 @@
  */
 import { type IncomingMessage, Server, type ServerResponse } from "node:http"
 import type { Socket } from "node:net"
+import type { Busy } from "@miroir/pod-api"
 import type { HttpRefusal } from "../AppMetrics.js"
 import { ConnectionLimits, type Limits as ConnectionLimitsOptions } from "./connectionLimits.js"
 
@@ -61,13 +62,12 @@ export interface Options {
    * the previous ones); one more closes the connection.
    */
   readonly maxPipelined: number
-  /** Requests held at once (waiting plus being served) beyond which a new one gets {@link busyBody}. */
+  /** Requests held at once (waiting plus being served) beyond which a new one gets {@link busy}. */
   readonly maxHeld: number
   readonly connections: ConnectionLimitsOptions
   readonly timeouts: Timeouts
-  /** The JSON body of the 503. */
-  readonly busyBody: string
-  readonly retryAfterSeconds: number
+  /** The 503 of the contract: its JSON body and its `Retry-After`, written at once as bytes. */
+  readonly busy: Busy
   /** Told of every refusal and cut-off (for the metrics). */
   readonly onRefused?: (reason: HttpRefusal) => void
   /** Told of the connections open and the requests held whenever either changes (for the metrics). */
@@ -113,7 +113,7 @@ export class GuardedServer extends Server {
     this.limits = new ConnectionLimits(options.connections)
     // Encoded once: answering a probe or refusing must cost less than serving.
     this.constants = new Map(Object.entries(options.constant).map(([path, body]) => [path, Buffer.from(body)]))
-    this.busy = Buffer.from(options.busyBody)
+    this.busy = Buffer.from(options.busy.json)
     super.on("request", (request: IncomingMessage, response: ServerResponse) => this.arrive(request, response))
     super.on("timeout", (socket: Socket) => this.idle(socket))
     super.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => this.clientError(error, socket))
@@ -194,7 +194,7 @@ export class GuardedServer extends Server {
       response.writeHead(503, {
         "content-type": "application/json",
         "content-length": this.busy.byteLength,
-        "retry-after": String(this.options.retryAfterSeconds)
+        "retry-after": String(this.options.busy.retryAfterSeconds)
       })
       response.end(this.busy)
       return
@@ -292,7 +292,7 @@ export class GuardedServer extends Server {
         response.writeHead(503, {
           "content-type": "application/json",
           "content-length": this.busy.byteLength,
-          "retry-after": String(this.options.retryAfterSeconds)
+          "retry-after": String(this.options.busy.retryAfterSeconds)
         })
         response.end(this.busy)
       } else {

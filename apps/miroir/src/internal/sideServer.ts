@@ -9,6 +9,7 @@
  * (Limits.SIDE_LISTENER_*); the timeouts are the API's.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
+import { Busy } from "@miroir/pod-api"
 import * as AppMetrics from "../AppMetrics.js"
 import * as Limits from "../HttpApi/Limits.js"
 import { GuardedServer } from "./guardedServer.js"
@@ -34,8 +35,7 @@ export const makeSideServer = (
       lightSource: 0
     },
     timeouts: Limits.TIMEOUTS,
-    busyBody: "{\"error\":\"busy: too many requests at once; retry after 1 s\",\"retryAfterSeconds\":1}",
-    retryAfterSeconds: 1,
+    busy: new Busy({ error: "busy: too many requests at once; retry after 1 s", retryAfterSeconds: 1 }),
     onRefused: AppMetrics.countRefusal
   })
   server.on("request", handle)

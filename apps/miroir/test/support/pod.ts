@@ -13,7 +13,7 @@ import * as Process from "@miroir/test-support/Process"
 import { type Ended, freePort, type Started } from "@miroir/test-support/processes"
 import { Duration, Effect, ManagedRuntime } from "effect"
 import { bundle } from "../../scripts/bundle.js"
-import * as Client from "../../src/HttpApi/Client.js"
+import * as Client from "@miroir/pod-api/Client"
 
 const appFolder = fileURLToPath(new URL("../..", import.meta.url))
 

@@ -25,7 +25,6 @@ export const podSettings = (ip: string, metricsPort: number, shards = 16, adminP
     logFormat: "json",
     ownershipAuditInterval: "off",
     peerHints: "on",
-    peerAddressTwin: Option.none(),
     adminHost: "127.0.0.1",
     adminPort
   },

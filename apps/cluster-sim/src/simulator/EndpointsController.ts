@@ -12,22 +12,14 @@
 import { randomBytes, randomInt } from "node:crypto"
 import { join } from "node:path"
 import { bundle } from "@miroir/miroir/bundle"
-import {
-  Array as Arr,
-  Duration,
-  Effect,
-  FiberSet,
-  Ref,
-  Schedule,
-  type Scope,
-  Semaphore,
-  Stream,
-  SubscriptionRef
-} from "effect"
-import { awaitValue, type Cluster, type ClusterPod, isLive, type Published } from "./Cluster.js"
+import { Array as Arr, Duration, Effect, FiberSet, type Scope, Semaphore, Stream, SubscriptionRef } from "effect"
+import { awaitValue, type Cluster, type ClusterPod, isLive, type Published } from "../Cluster.js"
 import type { DnsBackend } from "./ClusterDns.js"
 import { type Endpoint, endpointLabel } from "./DnsAnswers.js"
 import * as Process from "@miroir/test-support/Process"
+import * as PodTable from "./internal/podTable.js"
+import { gone, terminating } from "./internal/podTable.js"
+import { probe } from "./internal/readinessProbe.js"
 import { type PodProcess, spawn } from "./PodProcess.js"
 
 /** How the controller runs pods. */
@@ -85,24 +77,31 @@ const PUBLISH_TIMEOUT = Duration.seconds(5)
 const sameLabels = Arr.makeEquivalence<string>((a, b) => a === b)
 
 /**
- * A pod after one probe: Ready (and Running) after a success; unready once Running and `failures` in a
- * row reach the threshold. A pod that is not live stays as it is. The same object when nothing changes.
+ * What DNS publishes follows the pods: the ready Running ones (by hostname for StatefulSet pods), unless
+ * all are made unready; `published` changes only when the labels do.
  */
-const probed = (ok: boolean, failures: number, threshold: number) => (pod: ClusterPod): ClusterPod => {
-  if (!isLive(pod)) return pod
-  if (ok) {
-    return pod.phase === "Running" && pod.ready
-      ? pod
-      : { ...pod, phase: "Running", ready: true, readyAt: Date.now() }
-  }
-  return pod.phase === "Running" && pod.ready && failures >= threshold ? { ...pod, ready: false } : pod
+const publishReadyPods = (
+  pods: SubscriptionRef.SubscriptionRef<ReadonlyArray<ClusterPod>>,
+  allUnready: SubscriptionRef.SubscriptionRef<boolean>,
+  published: SubscriptionRef.SubscriptionRef<Published>,
+  dns: DnsBackend,
+  byHostname: boolean
+) => {
+  const endpointOf = (pod: ClusterPod): Endpoint => ({ ip: pod.ip, ...(byHostname ? { hostname: pod.name } : {}) })
+  return Stream.zipLatest(SubscriptionRef.changes(pods), SubscriptionRef.changes(allUnready)).pipe(
+    Stream.map((
+      [all, unready]
+    ) => (unready ? [] : all.filter((pod) => pod.phase === "Running" && pod.ready).map(endpointOf))),
+    Stream.runForEach((endpoints) =>
+      Effect.gen(function*() {
+        const labels = endpoints.map(endpointLabel).sort()
+        if (sameLabels(labels, (yield* SubscriptionRef.get(published)).labels)) return
+        dns.setEndpoints(endpoints)
+        yield* SubscriptionRef.set(published, { at: Date.now(), labels })
+      })
+    )
+  )
 }
-
-const terminating = (
-  pod: ClusterPod
-): ClusterPod => (isLive(pod) ? { ...pod, phase: "Terminating", ready: false } : pod)
-
-const gone = (pod: ClusterPod): ClusterPod => ({ ...pod, phase: "Gone", ready: false })
 
 /**
  * Starts the controller, publishing into `dns`. Closing the scope stops every pod (SIGTERM, then
@@ -110,7 +109,8 @@ const gone = (pod: ClusterPod): ClusterPod => ({ ...pod, phase: "Gone", ready: f
  */
 export const make = (dns: DnsBackend, options: Options): Effect.Effect<EndpointsController, Error, Scope.Scope> =>
   Effect.gen(function*() {
-    const pods = yield* SubscriptionRef.make<ReadonlyArray<ClusterPod>>([])
+    const table = yield* PodTable.make
+    const { pods } = table
     const published = yield* SubscriptionRef.make<Published>({ at: 0, labels: [] })
     const allUnready = yield* SubscriptionRef.make(false)
     // The process handles stay here: what others see of a pod is its snapshot in `pods`.
@@ -125,79 +125,12 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
       catch: (cause) => new Error(`cannot bundle the pod service: ${String(cause)}`)
     })
 
-    const endpointOf = (pod: ClusterPod): Endpoint => ({
-      ip: pod.ip,
-      ...(options.statefulSet ? { hostname: pod.name } : {})
-    })
-
-    // What DNS publishes follows the pods: the ready Running ones, unless all are made unready. Forked
-    // before the finalizer below, so that it still publishes while the pods terminate.
-    yield* Stream.zipLatest(SubscriptionRef.changes(pods), SubscriptionRef.changes(allUnready)).pipe(
-      Stream.map((
-        [all, unready]
-      ) => (unready ? [] : all.filter((pod) => pod.phase === "Running" && pod.ready).map(endpointOf))),
-      Stream.runForEach((endpoints) =>
-        Effect.gen(function*() {
-          const labels = endpoints.map(endpointLabel).sort()
-          if (sameLabels(labels, (yield* SubscriptionRef.get(published)).labels)) return
-          dns.setEndpoints(endpoints)
-          yield* SubscriptionRef.set(published, { at: Date.now(), labels })
-        })
-      ),
-      Effect.forkScoped
-    )
-
-    /**
-     * Replaces pod `name`'s snapshot by `f` of it. Nothing is set when `f` changes nothing, so that
-     * subscribers see only real changes (a probe that finds a Ready pod still ready changes nothing).
-     */
-    const updatePod = (name: string, f: (pod: ClusterPod) => ClusterPod) =>
-      Effect.flatMap(SubscriptionRef.get(pods), (all) => {
-        const pod = all.find((candidate) => candidate.name === name)
-        return pod === undefined || f(pod) === pod
-          ? Effect.void
-          : SubscriptionRef.update(
-            pods,
-            (current) => current.map((candidate) => (candidate.name === name ? f(candidate) : candidate))
-          )
-      })
-
-    const isLiveNow = (name: string) =>
-      Effect.map(SubscriptionRef.get(pods), (all) => all.some((pod) => pod.name === name && isLive(pod)))
-
-    // A failed probe is an answer, not an error: it resolves false. The timeout is the request's own, like
-    // the kubelet's, and bounds it even when the prober is interrupted. With dozens of pods probed every
-    // period, an Effect.timeout (a fiber each), an AbortController and an error value per failure showed
-    // in the profile of the simulator's process.
-    const probeTimeoutMs = Duration.toMillis(options.probeTimeout)
-    const readyz = (url: string) =>
-      Effect.promise(() =>
-        fetch(`${url}/readyz`, { signal: AbortSignal.timeout(probeTimeoutMs) }).then(
-          async (response) => {
-            await response.body?.cancel()
-            return response.ok
-          },
-          () => false
-        )
-      )
-
-    /** The pod's readiness probe, every period while the pod is live. */
-    const prober = (name: string, url: string) =>
-      Effect.gen(function*() {
-        const failures = yield* Ref.make(0)
-        const probeOnce = Effect.gen(function*() {
-          const ok = yield* readyz(url)
-          const inARow = ok ? 0 : (yield* Ref.get(failures)) + 1
-          yield* Ref.set(failures, inARow)
-          yield* updatePod(name, probed(ok, inARow, options.failureThreshold))
-          return yield* isLiveNow(name)
-        })
-        yield* Effect.repeat(probeOnce, { schedule: Schedule.spaced(options.probePeriod), while: (live) => live })
-      })
+    // Forked before the finalizer below, so that it still publishes while the pods terminate.
+    yield* Effect.forkScoped(publishReadyPods(pods, allUnready, published, dns, options.statefulSet))
 
     /** A pod whose process exits, whatever the reason, is Gone (and so leaves DNS). */
     const watchExit = (name: string, process: PodProcess) =>
-      Process.exited(process.process).pipe(Effect.andThen(updatePod(name, gone)))
+      Process.exited(process.process).pipe(Effect.andThen(table.update(name, gone)))
 
     const startOne = Effect.gen(function*() {
       // Named and addressed after the count of pods so far, under the ref's lock: no two pods share either.
@@ -235,7 +168,10 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
       processes.set(name, process)
       yield* FiberSet.run(
         podFibers,
-        Effect.all([prober(name, process.url), watchExit(name, process)], { concurrency: 2, discard: true })
+        Effect.all([probe(table, name, process.url, options), watchExit(name, process)], {
+          concurrency: 2,
+          discard: true
+        })
       )
     })
 
@@ -262,7 +198,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
         yield* Process.stop(process.process, { grace: options.terminationGrace })
       })
 
-    const terminate = (pod: ClusterPod) => Effect.andThen(updatePod(pod.name, terminating), stop(pod))
+    const terminate = (pod: ClusterPod) => Effect.andThen(table.update(pod.name, terminating), stop(pod))
 
     yield* Effect.addFinalizer(() =>
       Effect.flatMap(
@@ -274,15 +210,6 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
           })
       )
     )
-
-    const pick = (name: string | undefined, fallback: (live: ReadonlyArray<ClusterPod>) => ClusterPod | undefined) =>
-      Effect.flatMap(SubscriptionRef.get(pods), (all) => {
-        const live = all.filter(isLive)
-        const pod = name === undefined ? fallback(live) : live.find((candidate) => candidate.name === name)
-        return pod === undefined
-          ? Effect.fail(new Error(name === undefined ? "no live pod to act on" : `no live pod named ${name}`))
-          : Effect.succeed(pod)
-      })
 
     // One scaling at a time: each counts the live pods it starts from.
     const scaling = yield* Semaphore.make(1)
@@ -300,13 +227,13 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
           })
         }).pipe(Semaphore.withPermits(scaling, 1)),
       deletePod: (name) =>
-        pick(name, (live) => live[0]).pipe(
-          Effect.tap((pod) => updatePod(pod.name, terminating)),
+        table.pick(name, (live) => live[0]).pipe(
+          Effect.tap((pod) => table.update(pod.name, terminating)),
           Effect.tap((pod) => FiberSet.run(podFibers, stop(pod))),
           Effect.map((pod) => pod.name)
         ),
       killPod: (name) =>
-        pick(name, (live) => live.at(-1)).pipe(
+        table.pick(name, (live) => live.at(-1)).pipe(
           Effect.tap((pod) =>
             Effect.flatMap(processOf(pod.name), (process) => Process.signal(process.process, "SIGKILL"))
           ),

@@ -1,19 +1,19 @@
 /**
- * The client of the pods' HTTP API, derived from the declaration (Contract.ts) by HttpApiClient: every
+ * The client of the pods' HTTP API, derived from the declaration (PodApi.ts) by HttpApiClient: every
  * request is built, and every answer decoded, by the contract's Schemas, errors included (a 503 fails
- * with Contract.Busy, a 400 with Contract.BadRequest). The auditor and the refresh hints use it inside
- * the pod; the simulator, the benchmarks and the tests use it from outside.
+ * with PodError's Busy, a 400 with its BadRequest). A pod asks its peers with it; the simulator, the
+ * benchmarks and the tests ask pods from outside.
  *
- * One client serves every pod: a call asks the pod whose base URL {@link at} gives it. Deriving a
- * client builds the decoders of every answer (milliseconds of CPU), too much to do per pod asked.
+ * One client serves every pod: a call asks the pod whose base URL {@link at} gives it (baseUrl.ts).
+ * Deriving a client builds the decoders of every answer (milliseconds of CPU), too much to do per pod asked.
  */
 import { Context, Effect, Layer } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
-import { PodApi } from "./Contract.js"
+import { PodApi } from "./PodApi.js"
 
 /** The base URL of the pod a call asks (`http://127.0.0.12:7700`): see {@link at}. */
-export class PodUrl extends Context.Service<PodUrl, string>()("@miroir/miroir/HttpApi/PodUrl") {}
+export class PodUrl extends Context.Service<PodUrl, string>()("@miroir/pod-api/PodUrl") {}
 
 /**
  * The client over the HttpClient in context (Node's in the pod, `fetch` in tools, a fake in tests):
@@ -32,7 +32,7 @@ export const make = Effect.flatMap(HttpClient.HttpClient, (httpClient) =>
 export type Client = Effect.Success<typeof make>
 
 /** The client as a service. */
-export class PodClient extends Context.Service<PodClient, Client>()("@miroir/miroir/HttpApi/PodClient") {}
+export class PodClient extends Context.Service<PodClient, Client>()("@miroir/pod-api/PodClient") {}
 
 /** Makes `call` ask the pod at `baseUrl`. */
 export const at =

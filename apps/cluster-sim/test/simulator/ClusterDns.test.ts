@@ -2,8 +2,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { Duration, Effect, Layer } from "effect"
-import * as ClusterDns from "../src/ClusterDns.js"
-import { defaultService, srvName } from "../src/DnsAnswers.js"
+import * as ClusterDns from "../../src/simulator/ClusterDns.js"
+import { defaultService, srvName } from "../../src/simulator/DnsAnswers.js"
 
 const resolverFor = (server: string) =>
   DnsResolver.DnsResolver.pipe(Effect.provide(DnsResolver.layer.pipe(

@@ -1,23 +1,20 @@
 /**
- * How the audit asks a peer: at the address PeerAddresses gives (the address in a dashed-IP id, what a
- * hostname resolves to, twins under a harness), nothing guessed for any other id, and why it failed.
+ * How this pod asks a peer (PeerMessaging, as the audit does): at the address PeerAddresses gives (the address in a dashed-IP id, what a
+ * hostname resolves to), nothing guessed for any other id, and why it failed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { Context, Effect, Layer, Option, Result } from "effect"
+import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, PeerSet } from "@miroir/peer-discovery"
+import { Context, Effect, Layer } from "effect"
 import { HttpClient, HttpClientResponse } from "effect/http"
-import * as AppConfig from "../src/AppConfig.js"
-import { parseAddressTwin } from "../src/internal/addressTwin.js"
 import * as PeerAddresses from "../src/PeerAddresses.js"
-import * as PeerClient from "../src/PeerClient.js"
-import { podSettings } from "./support/settings.js"
+import * as PeerMessaging from "../src/PeerMessaging.js"
 
-describe("PeerClient.make", () => {
+describe("PeerMessaging.make, ownership", () => {
   const domain = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
   const answer = { self: "10-0-0-2", peers: ["10-0-0-1", "10-0-0-2"], digest: "abcd0123", shards: 4, owned: [1, 3] }
 
   /** The client over the test resolver and an HttpClient that records the URLs and answers `respond`. */
-  const client = (respond: (url: URL) => Response, twin?: string) =>
+  const client = (respond: (url: URL) => Response) =>
     Effect.gen(function*() {
       const urls: Array<string> = []
       const http = HttpClient.make((request, url) =>
@@ -27,18 +24,14 @@ describe("PeerClient.make", () => {
         })
       )
       const dnsContext = yield* Layer.build(DnsResolver.layerTest)
-      const app = {
-        ...podSettings("10.0.0.1", 0).app,
-        peerAddressTwin: twin === undefined ? Option.none() : Option.some(Result.getOrThrow(parseAddressTwin(twin)))
-      }
       const addresses = yield* Layer.build(
         PeerAddresses.layer.pipe(
           Layer.provide(PeerDiscovery.layer),
           Layer.provide(Layer.succeedContext(dnsContext)),
-          Layer.provide(Layer.merge(AppConfig.layer(app), PeerDiscoveryConfig.layerTest()))
+          Layer.provide(PeerDiscoveryConfig.layerTest())
         )
       )
-      const service = yield* PeerClient.make({ port: 7700, timeout: "1 second" }).pipe(
+      const service = yield* PeerMessaging.make(7700).pipe(
         Effect.provideService(HttpClient.HttpClient, http),
         Effect.provide(Layer.succeedContext(addresses))
       )
@@ -48,9 +41,9 @@ describe("PeerClient.make", () => {
   it.effect("asks a Deployment pod at the address in its id, on the pods' port", () =>
     Effect.gen(function*() {
       const { service, urls } = yield* client(() => Response.json(answer))
-      expect(yield* service.ownership("10-0-0-2", 4)).toEqual(answer)
+      expect(yield* service.ownership("10-0-0-2", 4, "1 second")).toEqual(answer)
       expect(urls).toEqual(["http://10.0.0.2:7700/ownership?shards=4"])
-      yield* service.ownership("fd00--1", 4)
+      yield* service.ownership("fd00--1", 4, "1 second")
       expect(urls[1]).toBe("http://[fd00::1]:7700/ownership?shards=4")
     }))
 
@@ -58,7 +51,7 @@ describe("PeerClient.make", () => {
     Effect.gen(function*() {
       const { dns, service, urls } = yield* client(() => Response.json({ ...answer, self: "miroir-0", extra: true }))
       yield* dns.setAddresses(`miroir-0.${domain}`, ["10.0.0.7"])
-      expect((yield* service.ownership("miroir-0", 4)).self).toBe("miroir-0")
+      expect((yield* service.ownership("miroir-0", 4, "1 second")).self).toBe("miroir-0")
       expect(urls).toEqual(["http://10.0.0.7:7700/ownership?shards=4"])
     }))
 
@@ -67,24 +60,23 @@ describe("PeerClient.make", () => {
       const { service } = yield* client((url) =>
         url.hostname === "10.0.0.3" ? new Response("busy", { status: 503 }) : Response.json({ self: 1 })
       )
-      const reason = (peer: string) => Effect.map(Effect.flip(service.ownership(peer, 4)), (error) => error.reason)
+      const reason = (peer: string) =>
+        Effect.map(Effect.flip(service.ownership(peer, 4, "1 second")), (error) => error.reason)
       expect(yield* reason("miroir-9")).toBe(`id not an address, and miroir-9.${domain} does not resolve: nxdomain`)
       expect(yield* reason("10-0-0-3")).toBe("HTTP 503 from 10.0.0.3")
       expect(yield* reason("10-0-0-4")).toMatch(/^unexpected answer from 10\.0\.0\.4: /)
     }))
 
-  it.effect("asks a peer at the twin of its address under MIROIR_PEER_ADDRESS_TWIN, ids and hostnames alike", () =>
+  it.effect("hints every other peer of a set about itself, and a peer that refuses fails nothing", () =>
     Effect.gen(function*() {
-      const { dns, service, urls } = yield* client(() => Response.json(answer), "198.51.100.0/24=127.0.2.0/24")
-      yield* service.ownership("198-51-100-7", 4)
-      yield* dns.setAddresses(`miroir-0.${domain}`, ["198.51.100.9"])
-      yield* service.ownership("miroir-0", 4)
-      // Outside the prefix: as it is.
-      yield* service.ownership("10-0-0-2", 4)
-      expect(urls).toEqual([
-        "http://127.0.2.7:7700/ownership?shards=4",
-        "http://127.0.2.9:7700/ownership?shards=4",
-        "http://10.0.0.2:7700/ownership?shards=4"
-      ])
+      const { service, urls } = yield* client((url) =>
+        url.hostname === "10.0.0.3" ? new Response("busy", { status: 503 }) : Response.json({ result: "following" })
+      )
+      const set = {
+        ...PeerSet.initial({ aliases: new Set(["10-0-0-1"]), fallback: PeerId.PeerId("10-0-0-1") }),
+        peers: ["10-0-0-1", "10-0-0-2", "10-0-0-3"].map(PeerId.PeerId)
+      }
+      yield* service.hintAll("joined", set)
+      expect([...urls].sort()).toEqual(["http://10.0.0.2:7700/hints", "http://10.0.0.3:7700/hints"])
     }))
 })

@@ -1,7 +1,14 @@
 /** The simulator's DNS answers, checked against what CoreDNS's kubernetes plugin gives (DESIGN.md §2). */
 import dnsPacket from "dns-packet"
 import { describe, expect, it } from "vitest"
-import { defaultService, type Endpoint, endpointLabel, respond, srvName, UDP_LIMIT } from "../src/DnsAnswers.js"
+import {
+  defaultService,
+  type Endpoint,
+  endpointLabel,
+  respond,
+  srvName,
+  UDP_LIMIT
+} from "../../src/simulator/DnsAnswers.js"
 
 const DOMAIN = "miroir-headless.default.svc.cluster.local"
 const SRV = srvName(defaultService)

@@ -4,7 +4,7 @@
  * `DnsBackend` interface (the acceptance suite's unbound).
  */
 import { Effect, type Scope } from "effect"
-import type { Cluster } from "./Cluster.js"
+import type { Cluster } from "../Cluster.js"
 import type { DnsBackend } from "./ClusterDns.js"
 import * as EndpointsController from "./EndpointsController.js"
 

@@ -7,6 +7,7 @@
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import * as Pod from "@miroir/test-support/PodProcess"
+import { HTTP_PORT, METRICS_PORT } from "../Cluster.js"
 
 /** What a pod is started with. */
 export interface PodSpec {
@@ -22,10 +23,6 @@ export interface PodSpec {
   readonly logFolder: string
 }
 
-/** The port of a pod's HTTP API, on its own address (as in a cluster, every pod uses the same). */
-export const HTTP_PORT = 7700
-/** The port of a pod's /metrics, on its own address. */
-export const METRICS_PORT = 9090
 /** The port of a pod's admin listener, on its own address (the chart's pods have it on their own loopback). */
 export const ADMIN_PORT = 7701
 

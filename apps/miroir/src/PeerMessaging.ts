@@ -1,0 +1,168 @@
+/**
+ * Talking to peers: the one home of the requests this pod sends the other pods of its view over their
+ * HTTP API — the ownership audit's `GET /ownership?shards=N` (OwnershipAudit.ts) and the refresh hints'
+ * `POST /hints`, sent as a round to every peer (Leave.ts, JoinedHints.ts).
+ *
+ * One client, derived once from the contract (deriving builds the decoders of every answer, milliseconds
+ * of CPU), over Node's HTTP with its connections leaving from this pod's own address
+ * (PeerAddresses.ownAddress: peers take hints only from there, and a machine where the pod has other
+ * addresses too might pick another one). A peer is asked at the address PeerAddresses gives its id, on the
+ * port this pod's own server listens on: every pod of the Deployment serves on the same one, the port the
+ * SRV records carry too. Any answer but a 200 is reported by its status (`HTTP 503 from …`), whatever its
+ * body.
+ */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type { Hint, PeerSet } from "@miroir/peer-discovery"
+import { Clock, Context, Duration, Effect, Layer, Option, Result } from "effect"
+import { HttpClient, HttpServer } from "effect/http"
+import * as Client from "@miroir/pod-api/Client"
+import type { HintBody, OwnershipBody } from "@miroir/pod-api"
+import { baseUrl } from "@miroir/pod-api/baseUrl"
+import { PeerAddresses } from "./PeerAddresses.js"
+import { PeerUnreachable } from "./PeerUnreachable.js"
+
+/** What talking to peers offers. */
+export interface Service {
+  /**
+   * The peer's answer to `GET /ownership?shards=<shards>`, within `timeout` (the lookup of a hostname
+   * included). Fields the contract does not know are ignored, so that a newer pod still answers an older
+   * auditor.
+   */
+  readonly ownership: (
+    peer: string,
+    shards: number,
+    timeout: Duration.Input
+  ) => Effect.Effect<typeof OwnershipBody.Type, PeerUnreachable>
+  /**
+   * Sends the refresh hint `kind` about `set.self` to every other peer of `set`, all within
+   * {@link HINTS_TIMEOUT} of the start (one deadline for the round, {@link HINTS_CONCURRENCY} at once), then
+   * logs how many took it and why the others did not: a peer that accepts the connection and never answers
+   * is cut at the deadline and counted as failed, and the line is still written. Failures are not errors: a
+   * hint is an optimisation, the ticks still come.
+   */
+  readonly hintAll: (kind: Hint.Kind, set: PeerSet.PeerSet) => Effect.Effect<void>
+}
+
+/** Talking to peers as a service; tests replace it with in-memory peers. */
+export class PeerMessaging extends Context.Service<PeerMessaging, Service>()("@miroir/miroir/PeerMessaging") {}
+
+/** The longest time one round of hints may take (every peer at once, each bounded by it). */
+export const HINTS_TIMEOUT = Duration.seconds(1)
+
+/** Peers hinted at once. */
+const HINTS_CONCURRENCY = 16
+
+/** Reasons quoted in the log line of a round of hints: enough to see what went wrong, never a flood. */
+const LOGGED_FAILURES = 3
+
+/** Characters of an answer the contract does not read quoted in the reason. */
+const BAD_ANSWER_CHARS = 160
+
+/** Builds the service over an HttpClient and where peers are ({@link PeerAddresses}), asking every peer on `port`. */
+export const make = (port: number): Effect.Effect<Service, never, HttpClient.HttpClient | PeerAddresses> =>
+  Effect.gen(function*() {
+    // Any answer but a 200 is reported by its status: the reason says `HTTP 503`, whatever the body.
+    const http = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatusOk)
+    const client = yield* Effect.provideService(Client.make, HttpClient.HttpClient, http)
+    const { addressOf } = yield* PeerAddresses
+
+    const ownership = (peer: string, shards: number, timeout: Duration.Input) =>
+      Effect.gen(function*() {
+        const address = yield* addressOf(peer)
+        return yield* client.ownership.ownership({ query: { shards } }).pipe(
+          Client.at(baseUrl(address, port)),
+          Effect.mapError((error) => {
+            if (error._tag === "HttpClientError") {
+              const reason = error.reason
+              if (reason._tag === "TransportError") {
+                const cause = reason.cause as { code?: string; message?: string } | undefined
+                return new PeerUnreachable({
+                  peer,
+                  reason: `no answer from ${address}: ${cause?.code ?? cause?.message ?? reason.message}`
+                })
+              }
+              if (reason._tag === "StatusCodeError") {
+                return new PeerUnreachable({ peer, reason: `HTTP ${reason.response.status} from ${address}` })
+              }
+            }
+            return new PeerUnreachable({
+              peer,
+              reason: `unexpected answer from ${address}: ${error.message.slice(0, BAD_ANSWER_CHARS)}`
+            })
+          })
+        )
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.fail(
+              new PeerUnreachable({
+                peer,
+                reason: `no answer within ${Duration.format(Duration.fromInputUnsafe(timeout))}`
+              })
+            )
+        })
+      )
+
+    const hint = (peer: string, body: typeof HintBody.Type) =>
+      Effect.gen(function*() {
+        const address = yield* addressOf(peer)
+        yield* client.hints.hint({ payload: body }).pipe(
+          Client.at(baseUrl(address, port)),
+          Effect.mapError((error) =>
+            new PeerUnreachable({ peer, reason: `hint not taken by ${address}: ${error.message}` })
+          )
+        )
+      })
+
+    const hintAll = (kind: Hint.Kind, set: PeerSet.PeerSet) =>
+      Effect.gen(function*() {
+        const others = set.peers.filter((peer) => peer !== set.self)
+        const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(HINTS_TIMEOUT)
+        const results = yield* Effect.forEach(others, (peer) =>
+          Effect.gen(function*() {
+            const left = Duration.millis(Math.max(0, deadline - (yield* Clock.currentTimeMillis)))
+            return yield* hint(peer, { kind, peer: set.self }).pipe(
+              Effect.timeoutOrElse({
+                duration: left,
+                orElse: () =>
+                  Effect.fail(
+                    new PeerUnreachable({ peer, reason: `hint not taken within ${Duration.format(HINTS_TIMEOUT)}` })
+                  )
+              }),
+              Effect.result
+            )
+          }), { concurrency: HINTS_CONCURRENCY })
+        const failed = results.flatMap((result) => (Result.isFailure(result) ? [result.failure.message] : []))
+        const log = failed.length === 0 ? Effect.logInfo : Effect.logWarning
+        yield* log(`sent refresh hints: ${kind}`).pipe(
+          Effect.annotateLogs({
+            peers: others.length,
+            accepted: others.length - failed.length,
+            failed: failed.length,
+            failures: failed.slice(0, LOGGED_FAILURES)
+          })
+        )
+      })
+
+    return { ownership, hintAll } satisfies Service
+  })
+
+/**
+ * The service over Node's HTTP from this pod's own address (PeerAddresses.ownAddress), asking every peer
+ * at the port this pod's own HTTP server listens on (the server in context: with port 0 in tests, the port
+ * it got).
+ */
+export const layer: Layer.Layer<PeerMessaging, never, HttpServer.HttpServer | PeerAddresses> = Layer.effect(
+  PeerMessaging,
+  Effect.flatMap(
+    HttpServer.HttpServer,
+    ({ address }) => make(address._tag === "UnixPathAddress" ? 0 : address.port)
+  )
+).pipe(
+  // A layer of its own, so that Node's agent lives (and its connections are closed) with the service.
+  Layer.provide(Layer.unwrap(Effect.map(PeerAddresses, ({ ownAddress }) => {
+    const localAddress = Option.getOrUndefined(ownAddress)
+    return NodeHttpClient.layerNodeHttpOptions(localAddress === undefined ? {} : { localAddress })
+  })))
+)
