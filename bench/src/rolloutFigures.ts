@@ -178,8 +178,17 @@ export const recordKubeRollout = (outcome: KubeRollout.Outcome, results: Record<
   results.rollout.kube = { measuredAt: new Date().toISOString() }
   for (const intervalMs of [...new Set(outcome.runs.map((run) => run.intervalMs))]) {
     results.rollout.kube[`r${intervalMs}ms`] = {}
-    for (const [name, hints] of [["hints", true], ["noHints", false]] as const) {
-      const runs = outcome.runs.filter((run) => run.intervalMs === intervalMs && run.hints === hints)
+    for (
+      const [name, hints, nodeLocalCache] of [
+        ["hints", true, false],
+        ["noHints", false, false],
+        ["hintsNodeLocalCache", true, true],
+        ["noHintsNodeLocalCache", false, true]
+      ] as const
+    ) {
+      const runs = outcome.runs.filter((run) =>
+        run.intervalMs === intervalMs && run.hints === hints && run.nodeLocalCache === nodeLocalCache
+      )
       if (runs.length === 0) continue
       const summary = KubeRollout.summarize(runs)
       results.rollout.kube[`r${intervalMs}ms`][name] = summary
