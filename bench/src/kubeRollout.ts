@@ -44,23 +44,6 @@ const POLL = Duration.millis(200)
 const RELEASE = "miroir"
 const NAMESPACE = "default"
 
-/** The components a cluster needs. */
-const NEEDED = [
-  "etcd",
-  "kube-apiserver",
-  "kube-controller-manager",
-  "kube-scheduler",
-  "kube-proxy",
-  "kubectl",
-  "coredns",
-  "helm",
-  "kubelet",
-  "containerd",
-  "ctr",
-  "containerd-shim-runc-v2",
-  "runc"
-] as const
-
 /** One rolling update's measurements. */
 export interface KubeRolloutRun {
   readonly intervalMs: number
@@ -208,7 +191,7 @@ const plan = (quick: boolean): ReadonlyArray<Setting> => [
  */
 export const run = (quick: boolean): Effect.Effect<Outcome, Error> =>
   Effect.suspend(() => {
-    const missing = Components.missing(NEEDED)
+    const missing = Components.missing(KubeCluster.COMPONENTS)
     if (missing.length > 0) {
       return Effect.succeed<Outcome>({
         _tag: "Skipped",

@@ -6,34 +6,19 @@
  * or real Kubernetes components.
  */
 import type * as Client from "@miroir/pod-api/Client"
-import { type Duration, Effect } from "effect"
+import { Effect } from "effect"
 import type { Cluster } from "./Cluster.js"
 import * as ScenarioRun from "./internal/scenarioRun.js"
 import { departure, dnsOutage, podCountCriterion, scaleUp, startPods } from "./internal/scenarioSteps.js"
-import type { PodView } from "./Observer.js"
-import type { Event, RunResult } from "./RunResult.js"
+import type { RunResult } from "./RunResult.js"
 
 /** How the scenario runs. */
-export interface ScenarioOptions {
-  readonly pods: number
-  readonly refreshInterval: Duration.Duration
-  readonly shards: number
+export interface ScenarioOptions extends ScenarioRun.RunOptions {
   /**
    * Whether the default scenario runs the DNS outage step (through {@link Cluster.setDnsOutage}) and its
    * two checks; default true. A cluster whose DNS outage is tested separately turns it off.
    */
   readonly outage?: boolean
-  /** Called with the latest views every sample, with the labels DNS publishes, e.g. to draw the live table. */
-  readonly onViews?: (
-    views: ReadonlyArray<PodView>,
-    events: ReadonlyArray<Event>,
-    published: ReadonlyArray<string>
-  ) => void
-  /**
-   * Called after each step once the pods converged, with the labels DNS publishes: the acceptance
-   * suite checks the metrics through Prometheus there. A failure fails the run.
-   */
-  readonly afterStep?: (step: string, published: ReadonlyArray<string>) => Effect.Effect<void, Error>
 }
 
 /** The scenarios the simulator knows. */

@@ -9,16 +9,21 @@ import { type Cluster, publishedLabels } from "../Cluster.js"
 import { awaitConverged, observe, type PodView } from "../Observer.js"
 import type { Check, Event, RunResult, Sample } from "../RunResult.js"
 
-/** What a run needs to know of its scenario (a subset of the scenario's options). */
+/** What a run needs to know of its scenario (the scenario's options but which steps run). */
 export interface RunOptions {
   readonly pods: number
   readonly refreshInterval: Duration.Duration
   readonly shards: number
+  /** Called with the latest views every sample, with the labels DNS publishes, e.g. to draw the live table. */
   readonly onViews?: (
     views: ReadonlyArray<PodView>,
     events: ReadonlyArray<Event>,
     published: ReadonlyArray<string>
   ) => void
+  /**
+   * Called after each step once the pods converged, with the labels DNS publishes: the acceptance
+   * suite checks the metrics through Prometheus there. A failure fails the run.
+   */
   readonly afterStep?: (step: string, published: ReadonlyArray<string>) => Effect.Effect<void, Error>
 }
 

@@ -183,21 +183,27 @@ const readyLabels = (slices: ReadonlyArray<IEndpointSlice>): ReadonlyArray<strin
 const LEAVE_REQUESTED = "leave requested (admin listener)"
 const LEFT_HINTS_SENT = "sent refresh hints: left"
 
+/** The components a cluster runs (the install script builds them). */
+export const COMPONENTS = [
+  "etcd",
+  "kube-apiserver",
+  "kube-controller-manager",
+  "kube-scheduler",
+  "kube-proxy",
+  "kubectl",
+  "coredns",
+  "helm",
+  "kubelet",
+  "containerd",
+  "ctr",
+  "containerd-shim-runc-v2",
+  "runc"
+] as const satisfies ReadonlyArray<Components.Name>
+
 /** Starts every component, installs the chart, and waits until the release's pods are ready. */
 export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.Scope> =>
   Effect.gen(function*() {
-    const missing = Components.missing([
-      "etcd",
-      "kube-apiserver",
-      "kube-controller-manager",
-      "kube-scheduler",
-      "kube-proxy",
-      "kubectl",
-      "coredns",
-      "helm",
-      "kubelet",
-      "containerd"
-    ])
+    const missing = Components.missing(COMPONENTS)
     if (missing.length > 0) {
       return yield* Effect.fail(
         new Error(
