@@ -86,11 +86,11 @@ describe("pod processes against unbound", () => {
     )
   })
 
-  it("a pod stops on SIGTERM with exit code 0 within 5 s", async () => {
+  it("a pod stops by itself on SIGTERM with exit code 0", async () => {
     const pod = pods.pop()!
+    // Within STOP_GRACE (support/pod.ts), after which it would have been killed: code 0 and no signal.
     const ended = await pod.stop()
     expect(ended).toMatchObject({ code: 0, signal: null })
-    expect(ended.ms).toBeLessThan(5_000)
     expect(pod.process.output()).toContain("\"message\":\"miroir stopping\"")
   })
 })
