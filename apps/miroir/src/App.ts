@@ -6,7 +6,9 @@
  */
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, Rendezvous } from "@miroir/peer-discovery"
 import { Layer } from "effect"
-import type { HttpServer, HttpServerError } from "effect/http"
+import type { Etag, HttpPlatform, HttpServer, HttpServerError } from "effect/http"
+import type { FileSystem } from "effect/FileSystem"
+import type { Path } from "effect/Path"
 import * as AdminServer from "./AdminApi/Server.js"
 import * as AppConfig from "./AppConfig.js"
 import * as ProbeServer from "./HttpApi/ProbeServer.js"
@@ -31,12 +33,23 @@ export interface Settings {
 }
 
 /**
+ * What the API is served on: the HTTP server listening on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`
+ * (HttpApiServer.serverLayer) in a pod; tests that call the routes without a socket pass a server in memory.
+ */
+export type Listener = Layer.Layer<
+  HttpServer.HttpServer | HttpApiServer.Connections | HttpPlatform.HttpPlatform | Etag.Generator | FileSystem | Path,
+  HttpServerError.ServeError,
+  AppConfig.AppConfig
+>
+
+/**
  * The whole service, over the configuration in context (PeerDiscoveryConfig, AppConfig, TelemetryConfig:
  * every part reads its settings from there). `resolver` is `DnsResolver.layer` in a pod; tests pass the
- * test resolver. The layer exposes discovery, ownership and the HTTP server (for its address).
+ * test resolver. `listener` is what the API is served on ({@link Listener}). The layer exposes discovery, ownership and the HTTP server (for its address).
  */
 export const layerFromConfig = (
-  resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer
+  resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer,
+  listener: Listener = HttpApiServer.serverLayer
 ): Layer.Layer<
   PeerDiscovery.PeerDiscovery | Rendezvous.Rendezvous | HttpServer.HttpServer,
   | Telemetry.MetricsServerError
@@ -50,7 +63,7 @@ export const layerFromConfig = (
     Layer.provideMerge(resolver)
   )
   // The server listens first, so that talking to peers (the audit, the hints) knows the port every pod serves on.
-  const server = HttpApiServer.serverLayer
+  const server = listener
   const messaging = PeerMessaging.layer.pipe(Layer.provide(server))
   const audit = OwnershipAudit.layer.pipe(Layer.provide(messaging))
   const api = HttpApiServer.serve.pipe(
@@ -83,9 +96,10 @@ export const layerFromConfig = (
 /** The whole service ({@link layerFromConfig}) over `settings`, already loaded. */
 export const layer = (
   settings: Settings,
-  resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer
+  resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer,
+  listener: Listener = HttpApiServer.serverLayer
 ) =>
-  layerFromConfig(resolver).pipe(
+  layerFromConfig(resolver, listener).pipe(
     Layer.provide(Layer.mergeAll(
       Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery),
       AppConfig.layer(settings.app),
