@@ -43,7 +43,9 @@ const cluster = (ips: ReadonlyArray<string>) =>
         const metricsPort = yield* Effect.promise(() => freePort())
         const server = yield* Layer.build(InMemory.layer())
         const context = yield* Layer.build(
-          App.layer(podSettings(ip, metricsPort), Layer.succeedContext(dnsContext), Layer.succeedContext(server))
+          App.layer(podSettings(ip, metricsPort), Layer.succeedContext(dnsContext), {
+            api: Layer.succeedContext(server)
+          })
         )
         return {
           ip,
