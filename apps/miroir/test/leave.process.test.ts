@@ -13,6 +13,7 @@ import { metricValue } from "@miroir/test-support/metricsText"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processes"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
+import { logRecords } from "./support/logs.js"
 import { ask, commonFreePort, type Pod, podBundle, runLeave, startPod } from "./support/pod.js"
 
 const IPS = ["127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"]
@@ -119,10 +120,14 @@ describe("`miroir leave` (the preStop exec) between pod processes (R = 30 s)", (
     // (LeaveProcedure.test.ts); here, that the same call then completes the leave.
     const hook = runLeave(pods.get(ip)!.env, bundle, ["--delay", `${DELAY_S}s`])
     const pod = pods.get(ip)!
+    // Its record of the request: at INFO, with the hook's delay.
     await waitUntil(
       "the pod to receive the leave",
       30_000,
-      async () => pod.process.output().includes("leave requested (admin listener)")
+      async () =>
+        logRecords(pod.process.output()).some((record) =>
+          record.level === "INFO" && record.annotations.delay === `${DELAY_S}s`
+        )
     )
     listed = listed.filter((other) => other !== ip)
     const ran = await hook
