@@ -32,8 +32,11 @@ const srv = (ips: ReadonlyArray<string>) =>
     weight: Math.floor(100 / ips.length)
   }))
 
-/** Starts the test DNS with the three pods, and one pod service per IP sharing it, its API in memory. */
-const cluster = (ips: ReadonlyArray<string>) =>
+/**
+ * Starts the test DNS with the three pods, and one pod service per IP sharing it, its API in memory, its
+ * hints `peerHints`.
+ */
+const cluster = (ips: ReadonlyArray<string>, peerHints: "on" | "off" = "on") =>
   Effect.gen(function*() {
     const dnsContext = yield* Layer.build(DnsResolver.layerTest)
     const dns = Context.get(dnsContext, DnsResolver.DnsResolverTest)
@@ -42,10 +45,13 @@ const cluster = (ips: ReadonlyArray<string>) =>
       Effect.gen(function*() {
         const metricsPort = yield* Effect.promise(() => freePort())
         const server = yield* Layer.build(InMemory.layer())
+        const settings = podSettings(ip, metricsPort)
         const context = yield* Layer.build(
-          App.layer(podSettings(ip, metricsPort), Layer.succeedContext(dnsContext), {
-            api: Layer.succeedContext(server)
-          })
+          App.layer(
+            { ...settings, app: { ...settings.app, peerHints } },
+            Layer.succeedContext(dnsContext),
+            { api: Layer.succeedContext(server) }
+          )
         )
         return {
           ip,
@@ -90,6 +96,8 @@ const get = (pod: Pod, pathAndQuery: string, init: Init = {}) =>
       ? Contract.OwnershipBody
       : path === "/ownership/audit"
       ? Contract.AuditBody
+      : path === "/hints"
+      ? Contract.HintAnswer
       : Contract.StatusBody
     Schema.decodeUnknownSync(schema as Schema.Codec<unknown, unknown>, { onExcessProperty: "error" })(body)
     return { status: response.status, headers: response.headers, body: body as any }
@@ -297,4 +305,24 @@ describe("the HTTP API", () => {
         expect(yield* dns.lookups(SRV_NAME)).toBe(lookups)
       })
   )
+  it.live("with hints off, POST /hints answers `off`, counted as such, and costs no lookup", () =>
+    Effect.gen(function*() {
+      const { dns, pods: [pod] } = yield* cluster([IPS[0]!], "off")
+      const offCount = Effect.map(Metric.value(AppMetrics.hintsOffWith("joined")), (state) => state.count)
+      const before = yield* offCount
+      const lookups = yield* dns.lookups(SRV_NAME)
+      const json = { "content-type": "application/json" }
+      const hint = JSON.stringify({ kind: "joined", peer: "10-0-0-9" })
+      const { body, status } = yield* get(pod!, "/hints", {
+        method: "POST",
+        body: hint,
+        headers: json,
+        source: "10.0.0.9"
+      })
+      expect(status).toBe(200)
+      expect(body).toEqual({ result: "off" })
+      expect(yield* offCount).toBe(before + 1)
+      yield* Effect.sleep("200 millis")
+      expect(yield* dns.lookups(SRV_NAME)).toBe(lookups)
+    }))
 })

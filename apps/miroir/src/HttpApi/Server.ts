@@ -15,7 +15,7 @@
  */
 import type { Server } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
+import { PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
 // The types of apiLayer and serve name the Rendezvous service (OwnershipRoutes.ts reads it): declaration
 // emit can name it only through an import in scope here.
 // eslint-disable-next-line @typescript-eslint/no-unused-vars
@@ -157,7 +157,7 @@ const hintsGroup = HttpApiBuilder.group(
           )
         }
         if (peerHints === "off") {
-          yield* Metric.update(Metrics.hintsWith(kind, "off"), 1)
+          yield* Metric.update(AppMetrics.hintsOffWith(kind), 1)
           return { result: "off" as const }
         }
         const result = yield* Effect.flatMap(
