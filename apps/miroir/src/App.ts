@@ -6,7 +6,9 @@
  */
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, Rendezvous } from "@miroir/peer-discovery"
 import { Layer } from "effect"
-import type { HttpServer, HttpServerError } from "effect/http"
+import type { Etag, HttpPlatform, HttpServer, HttpServerError } from "effect/http"
+import type { FileSystem } from "effect/FileSystem"
+import type { Path } from "effect/Path"
 import * as AdminServer from "./AdminApi/Server.js"
 import * as AppConfig from "./AppConfig.js"
 import * as ProbeServer from "./HttpApi/ProbeServer.js"
@@ -31,12 +33,33 @@ export interface Settings {
 }
 
 /**
+ * What the API is served on: the HTTP server listening on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`
+ * (HttpApiServer.serverLayer) in a pod; tests that call the routes without a socket pass a server in memory.
+ */
+export type Listener = Layer.Layer<
+  HttpServer.HttpServer | HttpApiServer.Connections | HttpPlatform.HttpPlatform | Etag.Generator | FileSystem | Path,
+  HttpServerError.ServeError,
+  AppConfig.AppConfig
+>
+
+/**
+ * What the two APIs are served on, each by default listening as in a pod: the pod API on
+ * `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT` (HttpApiServer.serverLayer), the admin API on its loopback
+ * (AdminServer.loopback).
+ */
+export interface Listeners {
+  readonly api?: Listener | undefined
+  readonly admin?: AdminServer.AdminListener | undefined
+}
+
+/**
  * The whole service, over the configuration in context (PeerDiscoveryConfig, AppConfig, TelemetryConfig:
  * every part reads its settings from there). `resolver` is `DnsResolver.layer` in a pod; tests pass the
- * test resolver. The layer exposes discovery, ownership and the HTTP server (for its address).
+ * test resolver. `listeners` are what the API and the admin API are served on ({@link Listeners}). The layer exposes discovery, ownership and the HTTP server (for its address).
  */
 export const layerFromConfig = (
-  resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer
+  resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer,
+  listeners: Listeners = {}
 ): Layer.Layer<
   PeerDiscovery.PeerDiscovery | Rendezvous.Rendezvous | HttpServer.HttpServer,
   | Telemetry.MetricsServerError
@@ -50,7 +73,7 @@ export const layerFromConfig = (
     Layer.provideMerge(resolver)
   )
   // The server listens first, so that talking to peers (the audit, the hints) knows the port every pod serves on.
-  const server = HttpApiServer.serverLayer
+  const server = listeners.api ?? HttpApiServer.serverLayer
   const messaging = PeerMessaging.layer.pipe(Layer.provide(server))
   const audit = OwnershipAudit.layer.pipe(Layer.provide(messaging))
   const api = HttpApiServer.serve.pipe(
@@ -59,7 +82,7 @@ export const layerFromConfig = (
   )
   // The admin listener depends on the leave, so it closes first at shutdown, and the leave's finalizer
   // (the leave at SIGTERM, when no preStop hook completed it) runs while the pod's server still listens.
-  const admin = AdminServer.layer.pipe(Layer.provide(Leave.layer), Layer.provide(messaging))
+  const admin = AdminServer.layer(listeners.admin).pipe(Layer.provide(Leave.layer), Layer.provide(messaging))
   // The probes' own port, once the API's server listens and serves (the same `api`, built once).
   const probes = ProbeServer.layer.pipe(Layer.provide(api))
   const services = Layer.mergeAll(
@@ -83,9 +106,10 @@ export const layerFromConfig = (
 /** The whole service ({@link layerFromConfig}) over `settings`, already loaded. */
 export const layer = (
   settings: Settings,
-  resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer
+  resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer,
+  listeners: Listeners = {}
 ) =>
-  layerFromConfig(resolver).pipe(
+  layerFromConfig(resolver, listeners).pipe(
     Layer.provide(Layer.mergeAll(
       Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery),
       AppConfig.layer(settings.app),

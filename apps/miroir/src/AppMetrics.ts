@@ -5,6 +5,7 @@
  * No metric carries a per-peer or per-digest label: a label whose value changes would leave one series
  * behind at every change.
  */
+import { type Hint, Metrics } from "@miroir/peer-discovery"
 import { Context, Metric } from "effect"
 
 /**
@@ -148,3 +149,10 @@ export const hintsRefused = Metric.counter("miroir_hints_refused_total", {
 
 /** The refused-hint counter of one reason. */
 export const hintsRefusedWith = (reason: HintRefusal) => Metric.withAttributes(hintsRefused, { reason })
+
+/**
+ * Discovery's hint counter (`miroir_peer_discovery_hints_total`) for hints of `kind` taken while this pod's
+ * hints are off (`MIROIR_PEER_HINTS=off`): answered `off` and never handed to discovery, which knows nothing
+ * of the setting.
+ */
+export const hintsOffWith = (kind: Hint.Kind) => Metric.withAttributes(Metrics.hints, { kind, result: "off" })

@@ -27,7 +27,7 @@ import { AppConfig } from "./AppConfig.js"
 import { PeerMessaging } from "./PeerMessaging.js"
 
 /** What a leave did. */
-export interface Outcome {
+export interface LeaveResult {
   /**
    * `left`: DNS no longer listed this pod, the hints went out and the pod resigned (done for good; later
    * calls answer this at once). `listed`: DNS still listed it when the bounded wait ended, so nothing was
@@ -45,7 +45,7 @@ export interface Service {
    * Starts the leave, joins the one under way, or answers the one that completed (`left`); succeeds with
    * its outcome. Bounded by the leave's own bounds.
    */
-  readonly leave: Effect.Effect<Outcome>
+  readonly leave: Effect.Effect<LeaveResult>
 }
 
 /** This pod's leave, as the admin listener's `POST /leave` and the shutdown use it. */
@@ -54,8 +54,8 @@ export class Leave extends Context.Service<Leave, Service>()("@miroir/miroir/Lea
 /** Where the leave stands: nothing under way (never run, or the last run found the pod listed), a run, or done. */
 type State =
   | { readonly _tag: "Idle" }
-  | { readonly _tag: "Running"; readonly done: Deferred.Deferred<Outcome> }
-  | { readonly _tag: "Left"; readonly outcome: Outcome }
+  | { readonly _tag: "Running"; readonly done: Deferred.Deferred<LeaveResult> }
+  | { readonly _tag: "Left"; readonly outcome: LeaveResult }
 
 const idle: State = { _tag: "Idle" }
 
@@ -69,13 +69,13 @@ const idle: State = { _tag: "Idle" }
  * without the preStop hook, or whose hook found it listed, still leaves at SIGTERM. The procedure's scope
  * is made before that finalizer is added, so it is closed after it, once the procedure is over.
  */
-export const make = (procedure: Effect.Effect<Outcome>): Effect.Effect<Service, never, Scope.Scope> =>
+export const make = (procedure: Effect.Effect<LeaveResult>): Effect.Effect<Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const procedureScope = yield* Scope.fork(yield* Scope.Scope, "sequential")
     const state = yield* Ref.make<State>(idle)
     // The state changes before the waiters hear the outcome, so that a call right after a `listed` run
     // starts a new one instead of joining the one that is over.
-    const run = (done: Deferred.Deferred<Outcome>) =>
+    const run = (done: Deferred.Deferred<LeaveResult>) =>
       Effect.interruptible(procedure).pipe(
         Effect.exit,
         Effect.tap((exit) =>
@@ -91,7 +91,7 @@ export const make = (procedure: Effect.Effect<Outcome>): Effect.Effect<Service, 
     // leave the state Running with nobody to complete it, and every later call waiting forever.
     const leave = Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
-        const fresh = yield* Deferred.make<Outcome>()
+        const fresh = yield* Deferred.make<LeaveResult>()
         const current = yield* Ref.getAndUpdate(
           state,
           (s): State => (s._tag === "Idle" ? { _tag: "Running", done: fresh } : s)
@@ -142,7 +142,7 @@ const POLL_CAP = Duration.millis(100)
  * nothing: receivers would only look up and find it listed, and the leave stays unspent for the next call.
  * It never fails: a failure is logged, and the pod resigns all the same.
  */
-export const procedure: Effect.Effect<Outcome, never, PeerDiscovery.PeerDiscovery | PeerMessaging> = Effect.gen(
+export const procedure: Effect.Effect<LeaveResult, never, PeerDiscovery.PeerDiscovery | PeerMessaging> = Effect.gen(
   function*() {
     const discovery = yield* PeerDiscovery.PeerDiscovery
     const messaging = yield* PeerMessaging
@@ -165,18 +165,18 @@ export const procedure: Effect.Effect<Outcome, never, PeerDiscovery.PeerDiscover
           yield* Effect.logInfo(
             "DNS still lists this pod: no left hints, shards kept; the leave is not spent (the next preStop or SIGTERM runs it again)"
           ).pipe(Effect.annotateLogs({ waited: Duration.format(DNS_WAIT) }))
-          return { result: "listed", selfInDns: true } satisfies Outcome
+          return { result: "listed", selfInDns: true } satisfies LeaveResult
         }
         yield* messaging.hintAll("left", yield* discovery.current)
       }
       // After the hints, not before: resigning before the peers look up would leave the shards unowned.
       yield* discovery.leave
-      return { result: "left", selfInDns: (yield* discovery.current).selfInDns } satisfies Outcome
+      return { result: "left", selfInDns: (yield* discovery.current).selfInDns } satisfies LeaveResult
     }).pipe(
       Effect.catchCause((cause) =>
         Effect.logWarning("sending the left hints failed", cause).pipe(
           Effect.andThen(discovery.current),
-          Effect.map((set): Outcome => ({ result: "left", selfInDns: set.selfInDns }))
+          Effect.map((set): LeaveResult => ({ result: "left", selfInDns: set.selfInDns }))
         )
       )
     )

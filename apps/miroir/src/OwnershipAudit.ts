@@ -59,7 +59,7 @@ export interface AuditState {
 }
 
 /** One peer asked: its answer, or why there was none. */
-export interface Outcome {
+export interface PeerAnswer {
   readonly peer: string
   readonly answer: Result.Result<typeof OwnershipBody.Type, string>
 }
@@ -70,18 +70,18 @@ export interface Input {
   /** The owners over the auditor's view, at the audited shard count. */
   readonly expected: ShardOwners.ShardOwners
   /** Every peer of the auditor's view, the auditor included. */
-  readonly outcomes: ReadonlyArray<Outcome>
+  readonly peerAnswers: ReadonlyArray<PeerAnswer>
   readonly at: Date
   readonly durationMs: number
 }
 
 /** The findings of one audit: pure, so that every rule is tested without processes. */
 export const evaluate = (input: Input): Report => {
-  const { expected, outcomes } = input
+  const { expected, peerAnswers } = input
   const shards = expected.shards
   const answers: Array<{ readonly peer: string; readonly answer: typeof OwnershipBody.Type }> = []
   const unreachable: Array<{ peer: string; reason: string }> = []
-  for (const { peer, answer } of outcomes) {
+  for (const { peer, answer } of peerAnswers) {
     Result.match(answer, {
       onFailure: (reason) => void unreachable.push({ peer, reason }),
       onSuccess: (a) =>
@@ -129,7 +129,7 @@ export const evaluate = (input: Input): Report => {
     durationMs: input.durationMs,
     shards,
     digest: PeerSet.digestOf(expected.peers),
-    peersAsked: outcomes.length,
+    peersAsked: peerAnswers.length,
     answered: answers.length,
     unowned: { count: unowned.length, shards: unowned.slice(0, MAX_LISTED) },
     multiOwned: {
@@ -230,7 +230,7 @@ export const make = (options: Options) =>
       Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
         const expected = yield* rendezvous.owners(PeerSet.ownershipPeers(set), options.shards)
-        const own: Outcome = {
+        const own: PeerAnswer = {
           peer: set.self,
           answer: Result.succeed({
             self: set.self,
@@ -245,7 +245,7 @@ export const make = (options: Options) =>
           (peer) =>
             messaging.ownership(peer, options.shards, timeout).pipe(
               Effect.result,
-              Effect.map((answer): Outcome => ({ peer, answer: Result.mapError(answer, (error) => error.reason) }))
+              Effect.map((answer): PeerAnswer => ({ peer, answer: Result.mapError(answer, (error) => error.reason) }))
             ),
           { concurrency: CONCURRENCY }
         )
@@ -253,7 +253,7 @@ export const make = (options: Options) =>
         return evaluate({
           auditor: set.self,
           expected,
-          outcomes: [own, ...others],
+          peerAnswers: [own, ...others],
           at,
           durationMs: at.getTime() - started
         })

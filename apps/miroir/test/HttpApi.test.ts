@@ -1,19 +1,29 @@
-/** The HTTP contract of the pod service, in-process, over the test resolver. */
+/**
+ * The HTTP contract of the pod service, in-process, over the test resolver: the whole pod (App.layer) with
+ * its API served in memory (support/inMemoryServer.ts), so that every request goes through the real
+ * routing, decoding and encoding without a socket, from a source address the test chooses. What sockets
+ * add (the guarded server, its limits, the bounded body on a connection) is tested where they are the
+ * point: guardedServer, connectionLimits, boundedBody and the `.process.` tests.
+ */
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, Metrics, PeerDiscovery, PeerId, PeerDiscoveryConfig } from "@miroir/peer-discovery"
 import { freePort } from "@miroir/test-support/processes"
 import { Context, Effect, Layer, Metric, Schema } from "effect"
-import { HttpServer } from "effect/http"
+import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
 import * as App from "../src/App.js"
 import * as AppMetrics from "../src/AppMetrics.js"
+import * as Limits from "../src/HttpApi/Limits.js"
 import * as Client from "@miroir/pod-api/Client"
 import * as Contract from "@miroir/pod-api"
+import * as InMemory from "./support/inMemoryServer.js"
 import { podSettings } from "./support/settings.js"
 
 const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
 const DOMAIN = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
 const IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+/** An address that is neither a pod a hint may name nor a peer of any view here. */
+const OUTSIDER = "192.0.2.7"
 const srv = (ips: ReadonlyArray<string>) =>
   ips.map((ip) => ({
     name: `${PeerId.fromIp(ip)}.${DOMAIN}`,
@@ -22,8 +32,11 @@ const srv = (ips: ReadonlyArray<string>) =>
     weight: Math.floor(100 / ips.length)
   }))
 
-/** Starts the test DNS with the three pods, and one pod service per IP sharing it. */
-const cluster = (ips: ReadonlyArray<string>) =>
+/**
+ * Starts the test DNS with the three pods, and one pod service per IP sharing it, its API in memory, its
+ * hints `peerHints`.
+ */
+const cluster = (ips: ReadonlyArray<string>, peerHints: "on" | "off" = "on") =>
   Effect.gen(function*() {
     const dnsContext = yield* Layer.build(DnsResolver.layerTest)
     const dns = Context.get(dnsContext, DnsResolver.DnsResolverTest)
@@ -31,24 +44,50 @@ const cluster = (ips: ReadonlyArray<string>) =>
     const pods = yield* Effect.forEach(ips, (ip) =>
       Effect.gen(function*() {
         const metricsPort = yield* Effect.promise(() => freePort())
-        const context = yield* Layer.build(App.layer(podSettings(ip, metricsPort), Layer.succeedContext(dnsContext)))
-        const address = Context.get(context, HttpServer.HttpServer).address
-        if (address._tag === "UnixPathAddress") throw new Error("expected a TCP address")
+        const server = yield* Layer.build(InMemory.layer())
+        const settings = podSettings(ip, metricsPort)
+        const context = yield* Layer.build(
+          App.layer(
+            { ...settings, app: { ...settings.app, peerHints } },
+            Layer.succeedContext(dnsContext),
+            { api: Layer.succeedContext(server) }
+          )
+        )
         return {
           ip,
-          url: `http://127.0.0.1:${address.port}`,
+          /** Requests to this pod, from `source` (by default the test's loopback). */
+          from: (source = "127.0.0.1") => Context.get(server, InMemory.InMemoryServer).clientFrom(source),
           discovery: Context.get(context, PeerDiscovery.PeerDiscovery)
         }
       }))
     return { dns, pods }
   })
 
-/** GETs (or another method) and checks the body against the API's schema for that answer. */
-const get = (url: string, init?: RequestInit) =>
-  Effect.promise(async () => {
-    const response = await fetch(url, init)
-    const body = await response.json()
-    const path = new URL(url).pathname
+type Pod = Effect.Success<ReturnType<typeof cluster>>["pods"][number]
+
+/** What a request may carry besides its path. */
+interface Init {
+  readonly method?: "GET" | "POST" | "PUT" | "DELETE" | "PATCH"
+  readonly body?: string
+  readonly headers?: Record<string, string>
+  /** The address the request comes from. */
+  readonly source?: string
+}
+
+/** Sends a request to `pod` and checks the body against the API's schema for that answer. */
+const get = (pod: Pod, pathAndQuery: string, init: Init = {}) =>
+  Effect.gen(function*() {
+    // The body carries no type of its own, and the headers are set after it: they are exactly those given.
+    const request = HttpClientRequest.make(init.method ?? "GET")(`http://pod${pathAndQuery}`).pipe(
+      (request) =>
+        init.body === undefined
+          ? request
+          : HttpClientRequest.setBody(request, HttpBody.raw(new TextEncoder().encode(init.body))),
+      HttpClientRequest.setHeaders(init.headers ?? {})
+    )
+    const response = yield* pod.from(init.source).execute(request)
+    const body = yield* response.json
+    const path = new URL(pathAndQuery, "http://pod").pathname
     const schema = response.status >= 400
       ? Contract.ErrorBody
       : path === "/peers"
@@ -57,18 +96,20 @@ const get = (url: string, init?: RequestInit) =>
       ? Contract.OwnershipBody
       : path === "/ownership/audit"
       ? Contract.AuditBody
+      : path === "/hints"
+      ? Contract.HintAnswer
       : Contract.StatusBody
     Schema.decodeUnknownSync(schema as Schema.Codec<unknown, unknown>, { onExcessProperty: "error" })(body)
     return { status: response.status, headers: response.headers, body: body as any }
-  })
+  }).pipe(Effect.orDie)
 
 describe("the HTTP API", () => {
   it.live("GET /peers gives self, the sorted peers, freshness and whether DNS lists this pod", () =>
     Effect.gen(function*() {
       const { pods: [pod] } = yield* cluster([IPS[1]!])
-      const { status, body, headers } = yield* get(`${pod!.url}/peers`)
+      const { status, body, headers } = yield* get(pod!, `/peers`)
       expect(status).toBe(200)
-      expect(headers.get("content-type")).toMatch(/application\/json/)
+      expect(headers["content-type"]).toMatch(/application\/json/)
       expect(body).toEqual({
         self: "10-0-0-2",
         peers: ["10-0-0-1", "10-0-0-2", "10-0-0-3"],
@@ -83,7 +124,7 @@ describe("the HTTP API", () => {
   it.live("GET /ownership gives the owned shards, by default MIROIR_SHARDS of them", () =>
     Effect.gen(function*() {
       const { pods: [pod] } = yield* cluster([IPS[0]!])
-      const byDefault = yield* get(`${pod!.url}/ownership`)
+      const byDefault = yield* get(pod!, `/ownership`)
       expect(byDefault.status).toBe(200)
       expect(byDefault.body.shards).toBe(16)
       expect(byDefault.body.self).toBe("10-0-0-1")
@@ -91,7 +132,7 @@ describe("the HTTP API", () => {
       const owned: Array<number> = byDefault.body.owned
       expect([...owned].sort((a, b) => a - b)).toEqual(owned)
       expect(owned.every((shard) => shard >= 0 && shard < 16)).toBe(true)
-      const explicit = yield* get(`${pod!.url}/ownership?shards=65536`)
+      const explicit = yield* get(pod!, `/ownership?shards=65536`)
       expect(explicit.status).toBe(200)
       expect(explicit.body.shards).toBe(65536)
       expect(explicit.body.owned.length).toBeGreaterThan(65536 / 3 * 0.9)
@@ -102,7 +143,7 @@ describe("the HTTP API", () => {
     Effect.gen(function*() {
       const { pods: [pod] } = yield* cluster([IPS[0]!])
       for (const bad of ["0", "65537", "abc", "-1", "1.5", "", "1e3"]) {
-        const { status, body } = yield* get(`${pod!.url}/ownership?shards=${encodeURIComponent(bad)}`)
+        const { status, body } = yield* get(pod!, `/ownership?shards=${encodeURIComponent(bad)}`)
         expect(status, bad).toBe(400)
         expect(body.parameter).toBe("shards")
         expect(body.value).toBe(bad)
@@ -113,15 +154,15 @@ describe("the HTTP API", () => {
   it.live("answers liveness and readiness, 404 for unknown paths and 405 for other methods", () =>
     Effect.gen(function*() {
       const { pods: [pod] } = yield* cluster([IPS[0]!])
-      expect(yield* get(`${pod!.url}/healthz`)).toMatchObject({ status: 200, body: { status: "ok" } })
-      expect(yield* get(`${pod!.url}/readyz`)).toMatchObject({ status: 200, body: { status: "ready" } })
-      const missing = yield* get(`${pod!.url}/metrics`)
+      expect(yield* get(pod!, `/healthz`)).toMatchObject({ status: 200, body: { status: "ok" } })
+      expect(yield* get(pod!, `/readyz`)).toMatchObject({ status: 200, body: { status: "ready" } })
+      const missing = yield* get(pod!, `/metrics`)
       expect(missing.status).toBe(404)
       expect(missing.body.error).toBe("no such path: /metrics")
-      for (const method of ["POST", "PUT", "DELETE", "PATCH"]) {
-        const response = yield* get(`${pod!.url}/peers`, { method })
+      for (const method of ["POST", "PUT", "DELETE", "PATCH"] as const) {
+        const response = yield* get(pod!, `/peers`, { method })
         expect(response.status, method).toBe(405)
-        expect(response.headers.get("allow")).toBe("GET")
+        expect(response.headers["allow"]).toBe("GET")
         expect(response.body.error).toBe(`method ${method} not allowed on /peers`)
       }
     }))
@@ -132,8 +173,8 @@ describe("the HTTP API", () => {
       yield* dns.fail(SRV_NAME, "servfail")
       const failure = yield* Effect.flip(pod!.discovery.refresh)
       expect(failure.outcome).toBe("servfail")
-      expect(yield* get(`${pod!.url}/readyz`)).toMatchObject({ status: 200 })
-      const { body } = yield* get(`${pod!.url}/peers`)
+      expect(yield* get(pod!, `/readyz`)).toMatchObject({ status: 200 })
+      const { body } = yield* get(pod!, `/peers`)
       expect(body.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
       expect(body.stale).toBe(true)
     }))
@@ -141,11 +182,14 @@ describe("the HTTP API", () => {
   it.live("GET /ownership carries the view's digest and serves repeated requests from one computation", () =>
     Effect.gen(function*() {
       const { pods: [pod] } = yield* cluster([IPS[0]!])
-      const peers = yield* get(`${pod!.url}/peers`)
+      const peers = yield* get(pod!, `/peers`)
+      // The shard worker's computation (MIROIR_SHARDS, 16) is done or served before the count starts: the
+      // counter is the process's, and the API's answer comes before the worker's turn without a socket.
+      yield* get(pod!, "/ownership")
       const before = yield* Metric.value(Metrics.ownershipComputations)
       const answers = yield* Effect.forEach(
-        Array.from({ length: 20 }, () => `${pod!.url}/ownership?shards=4096`),
-        (url) => get(url),
+        Array.from({ length: 20 }, () => "/ownership?shards=4096"),
+        (path) => get(pod!, path),
         { concurrency: 20 }
       )
       const after = yield* Metric.value(Metrics.ownershipComputations)
@@ -160,7 +204,7 @@ describe("the HTTP API", () => {
   it.live("GET /ownership/audit says when the audit is off; other methods get 405", () =>
     Effect.gen(function*() {
       const { pods: [pod] } = yield* cluster([IPS[0]!])
-      const { status, body } = yield* get(`${pod!.url}/ownership/audit`)
+      const { status, body } = yield* get(pod!, `/ownership/audit`)
       expect(status).toBe(200)
       expect(body).toMatchObject({
         self: "10-0-0-1",
@@ -170,31 +214,34 @@ describe("the HTTP API", () => {
         last: null
       })
       expect(body.message).toContain("MIROIR_OWNERSHIP_AUDIT_INTERVAL=off")
-      const post = yield* get(`${pod!.url}/ownership/audit`, { method: "POST" })
+      const post = yield* get(pod!, `/ownership/audit`, { method: "POST" })
       expect(post.status).toBe(405)
     }))
 
   it.live("three pods sharing one DNS own a disjoint cover of the shards, and follow a change", () =>
     Effect.gen(function*() {
       const { dns, pods } = yield* cluster(IPS)
-      const owned = yield* Effect.forEach(pods, (pod) => get(`${pod.url}/ownership?shards=256`))
+      const owned = yield* Effect.forEach(pods, (pod) => get(pod, "/ownership?shards=256"))
       const all = owned.flatMap(({ body }) => body.owned as Array<number>).sort((a, b) => a - b)
       expect(all).toEqual(Array.from({ length: 256 }, (_, i) => i))
       // One pod leaves DNS; after a refresh the other two cover everything between them.
       yield* dns.setSrv(SRV_NAME, srv(IPS.slice(0, 2)))
       yield* Effect.forEach(pods, (pod) => pod.discovery.refresh)
-      const remaining = yield* Effect.forEach(pods.slice(0, 2), (pod) => get(`${pod.url}/ownership?shards=256`))
+      const remaining = yield* Effect.forEach(pods.slice(0, 2), (pod) => get(pod, "/ownership?shards=256"))
       const covered = remaining.flatMap(({ body }) => body.owned as Array<number>).sort((a, b) => a - b)
       expect(covered).toEqual(Array.from({ length: 256 }, (_, i) => i))
-      const gone = yield* get(`${pods[2]!.url}/peers`)
+      const gone = yield* get(pods[2]!, "/peers")
       expect(gone.body.selfInDns).toBe(false)
     }))
 
   it.live("the client derived from the contract reads every endpoint", () =>
     Effect.gen(function*() {
       const { pods: [pod] } = yield* cluster([IPS[0]!])
-      const api = yield* Client.PodClient
-      const ask = Client.at(pod!.url)
+      /** The derived client, its requests coming from `source`. */
+      const clientFrom = (source: string) =>
+        Effect.provideService(Client.make, HttpClient.HttpClient, pod!.from(source))
+      const api = yield* clientFrom(IPS[1]!)
+      const ask = Client.at("http://pod")
       const peers = yield* ask(api.peers.peers())
       expect(peers.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
       const owned = yield* ask(api.ownership.ownership({ query: { shards: 256 } }))
@@ -203,14 +250,16 @@ describe("the HTTP API", () => {
       expect((yield* ask(api.ownership.audit())).status).toBe("disabled")
       expect(yield* ask(api.probes.healthz())).toEqual({ status: "ok" })
       expect(yield* ask(api.probes.readyz())).toEqual({ status: "ready" })
-      // A hint about the pod this request comes from (127.0.0.1 is 127-0-0-1): taken, and followed.
-      const { result } = yield* ask(api.hints.hint({ payload: { kind: "joined", peer: "127-0-0-1" } }))
+      // A hint about a pod DNS has not listed yet, from that pod (10.0.0.9 is 10-0-0-9): taken, and followed.
+      const joining = yield* clientFrom("10.0.0.9")
+      const { result } = yield* ask(joining.hints.hint({ payload: { kind: "joined", peer: "10-0-0-9" } }))
       expect(result).toBe("following")
-      // One about another pod, from here: refused, as the contract's Forbidden.
-      const refused = yield* Effect.flip(ask(api.hints.hint({ payload: { kind: "joined", peer: "10-0-0-9" } })))
+      // One from an outsider: refused, as the contract's Forbidden naming the source.
+      const outsider = yield* clientFrom(OUTSIDER)
+      const refused = yield* Effect.flip(ask(outsider.hints.hint({ payload: { kind: "joined", peer: "10-0-0-9" } })))
       expect(refused).toBeInstanceOf(Contract.Forbidden)
-      expect(refused).toMatchObject({ source: "127.0.0.1" })
-    }).pipe(Effect.provide(Client.layerFetch)))
+      expect(refused).toMatchObject({ source: OUTSIDER })
+    }))
 
   it.live(
     "POST /hints is taken only as JSON from the pod it names or a peer: 415, 403, counted, and no lookup",
@@ -231,19 +280,24 @@ describe("the HTTP API", () => {
             {}
           ]
         ) {
-          const { body, status } = yield* get(`${pod!.url}/hints`, { method: "POST", body: hint, headers })
+          const { body, status } = yield* get(pod!, `/hints`, { method: "POST", body: hint, headers, source: OUTSIDER })
           expect(status, JSON.stringify(headers)).toBe(415)
           expect(body.accepted).toEqual(["application/json"])
           expect(body.error).toMatch(/^a hint is application\/json, got /)
         }
         // JSON, from an address that is neither 10.0.0.2 nor a peer of the view.
         const json = { "content-type": "application/json; charset=utf-8" }
-        const forbidden = yield* get(`${pod!.url}/hints`, { method: "POST", body: hint, headers: json })
+        const forbidden = yield* get(pod!, `/hints`, { method: "POST", body: hint, headers: json, source: OUTSIDER })
         expect(forbidden.status).toBe(403)
         expect(forbidden.body).toEqual({
-          error: "a hint about 10-0-0-2 is taken only from that pod or a peer of this pod's view, not from 127.0.0.1",
-          source: "127.0.0.1"
+          error: `a hint about 10-0-0-2 is taken only from that pod or a peer of this pod's view, not from ${OUTSIDER}`,
+          source: OUTSIDER
         })
+        // A body past the most a hint may be, from a peer: 413 before it is read, also without a socket.
+        const padded = JSON.stringify({ kind: "left", peer: "10-0-0-2", padding: "x".repeat(100_000) })
+        const tooLarge = yield* get(pod!, `/hints`, { method: "POST", body: padded, headers: json, source: IPS[1]! })
+        expect(tooLarge.status).toBe(413)
+        expect(tooLarge.body.maxBytes).toBe(Limits.HINT_MAX_BYTES)
         expect(yield* refusedBy("content_type")).toBe(before.type + 4)
         expect(yield* refusedBy("source")).toBe(before.source + 1)
         // None of them reached discovery: not one lookup more.
@@ -251,4 +305,24 @@ describe("the HTTP API", () => {
         expect(yield* dns.lookups(SRV_NAME)).toBe(lookups)
       })
   )
+  it.live("with hints off, POST /hints answers `off`, counted as such, and costs no lookup", () =>
+    Effect.gen(function*() {
+      const { dns, pods: [pod] } = yield* cluster([IPS[0]!], "off")
+      const offCount = Effect.map(Metric.value(AppMetrics.hintsOffWith("joined")), (state) => state.count)
+      const before = yield* offCount
+      const lookups = yield* dns.lookups(SRV_NAME)
+      const json = { "content-type": "application/json" }
+      const hint = JSON.stringify({ kind: "joined", peer: "10-0-0-9" })
+      const { body, status } = yield* get(pod!, "/hints", {
+        method: "POST",
+        body: hint,
+        headers: json,
+        source: "10.0.0.9"
+      })
+      expect(status).toBe(200)
+      expect(body).toEqual({ result: "off" })
+      expect(yield* offCount).toBe(before + 1)
+      yield* Effect.sleep("200 millis")
+      expect(yield* dns.lookups(SRV_NAME)).toBe(lookups)
+    }))
 })

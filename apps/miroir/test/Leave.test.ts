@@ -23,7 +23,7 @@ const scripted = (script: ReadonlyArray<Step>) =>
       const run = yield* Ref.getAndUpdate(runs, (n) => n + 1)
       yield* Effect.sleep(Duration.seconds(1))
       const result = script[Math.min(run, script.length - 1)]!
-      return { result, selfInDns: result === "listed" } satisfies Leave.Outcome
+      return { result, selfInDns: result === "listed" } satisfies Leave.LeaveResult
     })
     return { runs, procedure }
   })

@@ -245,7 +245,7 @@ describe("OwnershipAudit.evaluate", () => {
       expected,
       at: new Date(0),
       durationMs: 1,
-      outcomes: [
+      peerAnswers: [
         { peer: "a", answer: Result.succeed({ self: "a", peers: ["a", "b"], digest: "x", shards: 4, owned: [0, 2] }) },
         {
           peer: "b",

@@ -138,8 +138,8 @@ describe(`a pod with ${PEERS} peers under ${FLOOD} concurrent /ownership?shards=
     await new Promise((resolve) => setTimeout(resolve, 200))
     const ended = await pod.stop()
     await requests
+    // By itself within STOP_GRACE (support/pod.ts), not killed: code 0 and no signal.
     expect(ended).toMatchObject({ code: 0, signal: null })
-    expect(ended.ms).toBeLessThan(10_000)
     console.log(`SIGTERM during a flood: exit ${ended.code} after ${ended.ms} ms`)
   }, 60_000)
 })

@@ -16,7 +16,11 @@ import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/po
 
 const IPS = ["127.0.0.51", "127.0.0.52", "127.0.0.53"]
 const R_MS = 30_000
-/** Well under R: what the hints must beat, generous for a loaded two-core machine. */
+/**
+ * Well under R: the deadline of the waits for what the hints bring, generous for a loaded two-core
+ * machine (a hint and the lookup it starts take milliseconds when idle); how long they took is the
+ * benchmarks' to measure.
+ */
 const BOUND_MS = R_MS / 3
 
 describe("refresh hints between pod processes (R = 30 s)", () => {
@@ -65,17 +69,6 @@ describe("refresh hints between pod processes (R = 30 s)", () => {
     await dns?.close()
   })
 
-  it("a pod that joins is seen by every pod in well under R", async () => {
-    const ip = IPS[2]!
-    pods.set(ip, await startPod(ip, env(), bundle))
-    const published = Date.now()
-    listed = [...listed, ip]
-    await waitUntil("every pod to see the third one", BOUND_MS, allSee(IPS))
-    const took = Date.now() - published
-    console.log(`join seen by every pod ${took} ms after DNS published it (R = ${R_MS} ms)`)
-    expect(took).toBeLessThan(BOUND_MS)
-  }, 60_000)
-
   /** Hints counted by the discovery of the pod at `ip` (every result): what reached it. */
   const hintsTaken = async (ip: string) => {
     const text = await metrics(ip)
@@ -88,6 +81,19 @@ describe("refresh hints between pod processes (R = 30 s)", () => {
       0
     )
   }
+
+  it("a pod that joins is seen by every pod in well under R, each told by its joined hint", async () => {
+    const ip = IPS[2]!
+    const takenBefore = await Promise.all(IPS.slice(0, 2).map(hintsTaken))
+    pods.set(ip, await startPod(ip, env(), bundle))
+    listed = [...listed, ip]
+    // BOUND_MS is the wait's deadline, not a figure: the join comes by hint (the counts below), a tick
+    // may come only R after the last one.
+    await waitUntil("every pod to see the third one", BOUND_MS, allSee(IPS))
+    const takenAfter = await Promise.all(IPS.slice(0, 2).map(hintsTaken))
+    takenAfter.forEach((taken, i) => expect(taken, IPS[i]).toBeGreaterThan(takenBefore[i]!))
+  }, 60_000)
+
   const refused = async (ip: string, reason: string) =>
     metricValue(await metrics(ip), "miroir_hints_refused_total", { reason }) ?? 0
 
@@ -189,21 +195,21 @@ describe("refresh hints between pod processes (R = 30 s)", () => {
     60_000
   )
 
-  it("a pod that stops gracefully is dropped by every pod in well under R", async () => {
+  it("a pod that stops gracefully is dropped by every pod in well under R, each told by its left hint", async () => {
     const ip = IPS[2]!
     const pod = pods.get(ip)!
+    const takenBefore = await Promise.all(IPS.slice(0, 2).map(hintsTaken))
     // SIGTERM first, DNS drops it half a second later: the pod waits for DNS before its left hints.
     const stopping = pod.stop()
     await new Promise((resolve) => setTimeout(resolve, 500))
-    const unpublished = Date.now()
     listed = listed.filter((other) => other !== ip)
     const ended = await stopping
     pods.delete(ip)
-    expect(ended.code).toBe(0)
-    expect(ended.ms).toBeLessThan(5_000)
+    // By itself within STOP_GRACE (support/pod.ts), not killed: code 0 and no signal.
+    expect(ended).toMatchObject({ code: 0, signal: null })
+    // As above, BOUND_MS is the wait's deadline; the hint counts say what told the pods.
     await waitUntil("the other pods to drop the third one", BOUND_MS, allSee(IPS.slice(0, 2)))
-    const took = Date.now() - unpublished
-    console.log(`leave seen by every pod ${took} ms after DNS dropped it; the pod exited in ${ended.ms} ms`)
-    expect(took).toBeLessThan(BOUND_MS)
+    const takenAfter = await Promise.all(IPS.slice(0, 2).map(hintsTaken))
+    takenAfter.forEach((taken, i) => expect(taken, IPS[i]).toBeGreaterThan(takenBefore[i]!))
   }, 60_000)
 })

@@ -2,9 +2,10 @@
  * The preStop hook between real pod processes, run as the kubelet runs the chart's: `node miroir.mjs
  * leave --delay 3s`, a second process with the pod's environment, which asks the pod's admin listener.
  * The refresh interval is long (R = 30 s) so that no tick can explain what is seen: a pod DNS has dropped,
- * asked to leave, tells its peers (they receive a `left` hint) and resigns, so that well before the
+ * asked to leave, tells its peers (they receive a `left` hint) and resigns, so that by the time the
  * command ends (no sooner than the delay) it claims no shard and the others cover every one; SIGTERM then
- * finds the leave over. DNS is a scripted server whose records the test sets, as the endpoints controller
+ * finds the leave over. What is asserted is that order and those counts, not durations: a loaded machine
+ * stretches durations, and the figures are the benchmarks'. DNS is a scripted server whose records the test sets, as the endpoints controller
  * would.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -12,6 +13,7 @@ import { metricValue } from "@miroir/test-support/metricsText"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processes"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
+import { logRecords } from "./support/logs.js"
 import { ask, commonFreePort, type Pod, podBundle, runLeave, startPod } from "./support/pod.js"
 
 const IPS = ["127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"]
@@ -78,68 +80,61 @@ describe("`miroir leave` (the preStop exec) between pod processes (R = 30 s)", (
     await dns?.close()
   })
 
-  it("a pod DNS dropped hands its shards over well within the delay, and answers no sooner than it", async () => {
+  it("a pod DNS dropped hands its shards over before the hook ends, and answers no sooner than the delay", async () => {
     const ip = IPS[3]!
     const hintsBefore = await Promise.all(IPS.slice(0, 3).map(leftHints))
     // Its deletion: DNS drops it, and the kubelet calls the hook.
     listed = listed.filter((other) => other !== ip)
-    const dropped = Date.now()
-    const hook = runLeave(pods.get(ip)!.env, bundle, ["--delay", `${DELAY_S}s`])
-    await waitUntil("the other pods to own every shard and the leaving one none", DELAY_S * 1000, handedOver(ip))
-    const handoverMs = Date.now() - dropped
-    const ran = await hook
-    console.log(
-      `shards handed over ${handoverMs} ms after DNS dropped the pod; the hook ended after ${ran.ms} ms (pod answered after ${ran.answeredMs} ms)`
-    )
-    expect(handoverMs).toBeLessThan(DELAY_S * 1000)
+    const ran = await runLeave(pods.get(ip)!.env, bundle, ["--delay", `${DELAY_S}s`])
     expect(ran.code, ran.stderr).toBe(0)
     expect(ran.stdout).toMatch(/^miroir leave: left: DNS no longer lists this pod.*\n$/)
     expect(ran.stderr).toBe("")
+    // Lower bounds: a loaded machine only makes them longer.
     expect(ran.ms).toBeGreaterThanOrEqual(DELAY_S * 1000)
     expect(ran.answeredMs).toBeGreaterThanOrEqual(DELAY_S * 1000)
-    // Each peer received its left hint (no tick could have come: R = 30 s).
+    // Handed over by the time the hook ends, i.e. before the kubelet would send SIGTERM: the pod answers
+    // only once its leave is over (hints sent, shards resigned), and its peers' lookups had the rest of
+    // the delay. By outcome, at that moment, and by hint: each peer received its left hint (R = 30 s).
+    expect(await handedOver(ip)()).toBe(true)
     const hintsAfter = await Promise.all(IPS.slice(0, 3).map(leftHints))
     hintsAfter.forEach((count, i) => expect(count, IPS[i]).toBe(hintsBefore[i]! + 1))
-    expect(await handedOver(ip)()).toBe(true)
-    // A second call answers the leave that completed: the pod answers at once.
+    // A second call answers the leave that completed, without running it again: no second round of hints.
     const again = await runLeave(pods.get(ip)!.env, bundle, ["--delay", "0s"])
     expect(again.code, again.stderr).toBe(0)
     expect(again.stdout).toMatch(/^miroir leave: left/)
-    expect(again.answeredMs).toBeLessThan(1_000)
-    // SIGTERM then finds the leave over: the pod exits at once, with no second round of hints.
+    expect(await Promise.all(IPS.slice(0, 3).map(leftHints))).toEqual(hintsAfter)
+    // SIGTERM then finds the leave over: the pod exits by itself (code 0, no signal: within STOP_GRACE,
+    // support/pod.ts), with no second round of hints.
     const ended = await pods.get(ip)!.stop()
     pods.delete(ip)
-    expect(ended.code).toBe(0)
-    expect(ended.ms).toBeLessThan(2_000)
+    expect(ended).toMatchObject({ code: 0, signal: null })
     const hintsAtExit = await Promise.all(IPS.slice(0, 3).map(leftHints))
     expect(hintsAtExit).toEqual(hintsAfter)
   }, 60_000)
 
-  it(
-    "a pod DNS drops only after the hook was called hands its shards over within a few lookups of the drop",
-    async () => {
-      const ip = IPS[2]!
-      // The hook first; DNS drops the pod 800 ms after the pod received it, while the pod looks itself up
-      // (its lookups back off from 50 ms to every 100 ms: a doubling backoff would see the drop only at
-      // 1.55 s, 750 ms late).
-      const hook = runLeave(pods.get(ip)!.env, bundle, ["--delay", `${DELAY_S}s`])
-      const pod = pods.get(ip)!
-      await waitUntil(
-        "the pod to receive the leave",
-        30_000,
-        async () => pod.process.output().includes("leave requested (admin listener)")
-      )
-      await new Promise((resolve) => setTimeout(resolve, 800))
-      listed = listed.filter((other) => other !== ip)
-      const dropped = Date.now()
-      await waitUntil("the other pods to own every shard and the leaving one none", DELAY_S * 1000, handedOver(ip))
-      const handoverMs = Date.now() - dropped
-      console.log(`shards handed over ${handoverMs} ms after DNS dropped the pod (hook called 800 ms before)`)
-      expect(handoverMs).toBeLessThan(500)
-      const ran = await hook
-      expect(ran.code, ran.stderr).toBe(0)
-      expect(ran.stdout).toMatch(/^miroir leave: left/)
-    },
-    60_000
-  )
+  it("a pod DNS drops only after the hook was called leaves in that same call, before the hook ends", async () => {
+    const ip = IPS[2]!
+    const hintsBefore = await Promise.all(IPS.slice(0, 2).map(leftHints))
+    // The hook first; DNS drops the pod once the pod has received it, while the pod looks itself up. How
+    // soon its lookups see the drop (every 100 ms at most) is Leave.procedure's, on TestClock
+    // (LeaveProcedure.test.ts); here, that the same call then completes the leave.
+    const hook = runLeave(pods.get(ip)!.env, bundle, ["--delay", `${DELAY_S}s`])
+    const pod = pods.get(ip)!
+    // Its record of the request: at INFO, with the hook's delay.
+    await waitUntil(
+      "the pod to receive the leave",
+      30_000,
+      async () =>
+        logRecords(pod.process.output()).some((record) =>
+          record.level === "INFO" && record.annotations.delay === `${DELAY_S}s`
+        )
+    )
+    listed = listed.filter((other) => other !== ip)
+    const ran = await hook
+    expect(ran.code, ran.stderr).toBe(0)
+    expect(ran.stdout).toMatch(/^miroir leave: left/)
+    expect(await handedOver(ip)()).toBe(true)
+    const hintsAfter = await Promise.all(IPS.slice(0, 2).map(leftHints))
+    hintsAfter.forEach((count, i) => expect(count, IPS[i]).toBe(hintsBefore[i]! + 1))
+  }, 60_000)
 })

@@ -116,18 +116,19 @@ describe("OTLP export", () => {
     const body = await ask(pod.url, (api) => api.peers.peers())
     expect(body.peers).toEqual(["10-9-9-9", "127-0-0-21"])
     expect(body.stale).toBe(false)
+    // Stopped by itself within STOP_GRACE (support/pod.ts), not killed: code 0 and no signal.
     const ended = await pod.stop()
-    expect(ended).toMatchObject({ code: 0 })
-    expect(ended.ms).toBeLessThan(5_000)
+    expect(ended).toMatchObject({ code: 0, signal: null })
   })
 
-  it("exits 0 within 5 s on SIGTERM even when the collector never answers", async () => {
+  it("exits 0 by itself on SIGTERM even when the collector never answers", async () => {
     const silent = await startReceiver({ silent: true })
     const pod = await startPod(POD_IP, environment(silent.url))
     await waitUntil("an export to hang at the collector", 5_000, async () => silent.requests.length > 0)
+    // The exporter has no timeout of its own: without the pod's bound on its last flush the pod would wait
+    // for this collector until SIGKILL. Code 0 and no signal: it stopped by itself within STOP_GRACE.
     const ended = await pod.stop()
-    expect(ended).toMatchObject({ code: 0 })
-    expect(ended.ms).toBeLessThan(5_000)
+    expect(ended).toMatchObject({ code: 0, signal: null })
     await silent.stop()
   })
 })

@@ -8,6 +8,7 @@ import { metricValue } from "@miroir/test-support/metricsText"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { freePort, type Started, waitUntil } from "@miroir/test-support/processes"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
+import { logRecords } from "./support/logs.js"
 import { ask, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
 
 const IPS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
@@ -86,12 +87,13 @@ describe("pod processes against unbound", () => {
     )
   })
 
-  it("a pod stops on SIGTERM with exit code 0 within 5 s", async () => {
+  it("a pod stops by itself on SIGTERM with exit code 0", async () => {
     const pod = pods.pop()!
+    // Within STOP_GRACE (support/pod.ts), after which it would have been killed: code 0 and no signal.
     const ended = await pod.stop()
+    // Code 0 is the teardown's answer to a run interrupted and nothing else (Serve.ts): the signal's stop,
+    // not a failure, which exits 1.
     expect(ended).toMatchObject({ code: 0, signal: null })
-    expect(ended.ms).toBeLessThan(5_000)
-    expect(pod.process.output()).toContain("\"message\":\"miroir stopping\"")
   })
 })
 
@@ -139,9 +141,9 @@ describe("a refresh interval set alone", () => {
       MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL: "2s"
     })
     try {
-      const started = pod.process.output().split("\n").find((line) => line.includes("\"miroir started\""))
-      expect(started).toBeDefined()
-      expect(JSON.parse(started!)).toMatchObject({ annotations: { refreshInterval: "2s", lookupTimeout: "1s" } })
+      // The start's record: the one that says what the pod runs with.
+      const started = logRecords(pod.process.output()).find((record) => "refreshInterval" in record.annotations)
+      expect(started).toMatchObject({ level: "INFO", annotations: { refreshInterval: "2s", lookupTimeout: "1s" } })
     } finally {
       await pod.stop()
     }

@@ -11,10 +11,10 @@ export const run = (
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>> = {},
   timeoutMs = 120_000
-): Promise<Cli.Outcome> => Effect.runPromise(Cli.outcome(file, args, env, timeoutMs))
+): Promise<Cli.CommandResult> => Effect.runPromise(Cli.execute(file, args, env, timeoutMs))
 
 /** The standard output of a command that must succeed; otherwise an error carrying everything it said. */
-export const succeeded = (outcome: Cli.Outcome): string => {
-  if (outcome.code !== 0) throw new Cli.CliError(outcome)
-  return outcome.stdout
+export const succeeded = (result: Cli.CommandResult): string => {
+  if (result.code !== 0) throw new Cli.CliError(result)
+  return result.stdout
 }

@@ -6,7 +6,7 @@
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { Outcome } from "@miroir/cluster-sim/kube/Cli"
+import type { CommandResult } from "@miroir/cluster-sim/kube/Cli"
 import * as Components from "@miroir/cluster-sim/kube/Components"
 import { parseAllDocuments } from "yaml"
 import { run, succeeded } from "./cli.js"
@@ -62,7 +62,7 @@ export const helm = (
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>> = {},
   which: Helm = HELM4
-): Promise<Outcome> => run(Components.path(which.executable), args, { ...helmHomes, ...env })
+): Promise<CommandResult> => run(Components.path(which.executable), args, { ...helmHomes, ...env })
 
 /**
  * The values file every render starts from unless told otherwise: an image repository. No Miroir image
@@ -91,11 +91,16 @@ const valuesArgs = (inputs: Inputs): Array<string> =>
  * `helm lint --strict` of the chart: warnings fail too. (`helm lint` has no `--api-versions`; the
  * templates do not look at the API versions, so the lint of a monitoring case sees what its render does.)
  */
-export const lint = (inputs: Inputs, which: Helm = HELM4): Promise<Outcome> =>
+export const lint = (inputs: Inputs, which: Helm = HELM4): Promise<CommandResult> =>
   helm(["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, ...valuesArgs(inputs)], {}, which)
 
 /** `helm template` of the chart as `release` in `namespace`. */
-export const template = (release: string, namespace: string, inputs: Inputs, which: Helm = HELM4): Promise<Outcome> =>
+export const template = (
+  release: string,
+  namespace: string,
+  inputs: Inputs,
+  which: Helm = HELM4
+): Promise<CommandResult> =>
   helm(
     [
       "template",

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { Outcome } from "@miroir/cluster-sim/kube/Cli"
+import type { CommandResult } from "@miroir/cluster-sim/kube/Cli"
 import { findExecutable } from "@miroir/test-support/processes"
 import { stringify } from "yaml"
 import { run } from "./cli.js"
@@ -46,12 +46,12 @@ export const ruleFile = (rule: KubeObject): string => stringify({ groups: rule.s
 
 /**
  * Runs `promtool test rules` over `ruleFiles` (file name → content) with `tests`; rules are evaluated
- * every 15 s. The outcome carries promtool's report (which alert differed, what it got).
+ * every 15 s. The result carries promtool's report (which alert differed, what it got).
  */
 export const testRules = async (
   ruleFiles: Readonly<Record<string, string>>,
   tests: ReadonlyArray<RuleTest>
-): Promise<Outcome> => {
+): Promise<CommandResult> => {
   const folder = mkdtempSync(join(tmpdir(), "miroir-promtool-"))
   try {
     for (const [name, content] of Object.entries(ruleFiles)) writeFileSync(join(folder, name), content)

@@ -4,6 +4,7 @@
  */
 import { Metric } from "effect"
 import type { DnsOutcome } from "./DnsLookupError.js"
+import type * as Hint from "./Hint.js"
 
 /** The size of the current peer set, this pod included. */
 export const peerPodCount = Metric.gauge("miroir_peer_pod_count", {
@@ -94,18 +95,19 @@ export const ownershipComputations = Metric.counter("miroir_ownership_computatio
   incremental: true
 })
 
-/** What became of a received refresh hint (Hint.Result). */
-export type HintResult = "following" | "pending" | "agreed" | "full" | "off"
-
-/** Refresh hints received, by kind and by what became of them. */
+/**
+ * Refresh hints received, by kind and by what became of them: discovery counts its own results
+ * (Hint.Result); an application that takes hints without handing them to discovery counts them here under
+ * a result of its own (the pod's `off`, when its hints are off).
+ */
 export const hints = Metric.counter("miroir_peer_discovery_hints_total", {
   description:
-    "Refresh hints received from peers, by kind (joined, left) and result (following, pending, agreed, full, off)",
+    "Refresh hints received from peers, by kind (joined, left) and result (following, pending, agreed, full, or the application's own)",
   incremental: true
 })
 
-/** The hint counter of one kind and result. */
-export const hintsWith = (kind: "joined" | "left", result: HintResult) => Metric.withAttributes(hints, { kind, result })
+/** The hint counter of one kind and of one of discovery's results. */
+export const hintsWith = (kind: Hint.Kind, result: Hint.Result) => Metric.withAttributes(hints, { kind, result })
 
 /** How a followed hint ended: DNS agreed with it (`confirmed`) or its budget ran out (`expired`). */
 export type HintEnd = "confirmed" | "expired"

@@ -7,9 +7,12 @@
  */
 import { createServer } from "node:http"
 import { Clock, Data, Duration, Effect, Layer } from "effect"
+import type { Etag, HttpPlatform, HttpServer } from "effect/http"
+import type { FileSystem } from "effect/FileSystem"
+import type { Path } from "effect/Path"
 import { HttpApiBuilder, HttpApiMiddleware } from "effect/http-api"
 import { AppConfig } from "../AppConfig.js"
-import { badRequestOf, listening, refuse, serveRoutes } from "../HttpApi/Server.js"
+import { badRequestOf, type Connections, listening, refuse, serveRoutes } from "../HttpApi/Server.js"
 import { LEAVE_DELAY_EXPECTED } from "../internal/leaveDelay.js"
 import { Leave } from "../Leave.js"
 import { AdminApi, AdminErrors, methods, paths } from "./Contract.js"
@@ -57,21 +60,36 @@ const routes = Layer.mergeAll(HttpApiBuilder.layer(AdminApi), refuse(methods, pa
 )
 
 /**
- * The admin listener: the admin API served on `MIROIR_ADMIN_HOST:MIROIR_ADMIN_PORT`, over the pod's
- * {@link Leave}. At shutdown open connections are dropped: a hook still waiting for its delay must not
- * hold the process. Its routes live in a router of their own (HttpRouter.serve builds one per server), so
- * that `POST /leave` is never served on the network-facing port.
+ * What the admin API is served on: an HTTP server with its {@link Connections} and the services the
+ * builder needs. {@link loopback} in a pod; tests that call the routes without a socket pass a server in
+ * memory.
  */
-export const layer: Layer.Layer<never, AdminListenError, AppConfig | Leave> = Layer.unwrap(
-  Effect.map(AppConfig, (settings) => {
-    const server = createServer()
-    const listeningOnLoopback = Layer.effectContext(
-      Layer.build(listening(server, { port: settings.adminPort, host: settings.adminHost })).pipe(
+export type AdminListener = Layer.Layer<
+  HttpServer.HttpServer | Connections | HttpPlatform.HttpPlatform | Etag.Generator | FileSystem | Path,
+  AdminListenError,
+  AppConfig
+>
+
+/**
+ * A server listening on `MIROIR_ADMIN_HOST:MIROIR_ADMIN_PORT` (the pod's loopback, 127.0.0.1:7701 by
+ * default); it cannot listen: an {@link AdminListenError}.
+ */
+export const loopback: AdminListener = Layer.unwrap(
+  Effect.map(AppConfig, (settings) =>
+    Layer.effectContext(
+      Layer.build(listening(createServer(), { port: settings.adminPort, host: settings.adminHost })).pipe(
         Effect.mapError((error) =>
           new AdminListenError({ address: `${settings.adminHost}:${settings.adminPort}`, cause: error.cause })
         )
       )
-    )
-    return serveRoutes(routes).pipe(Layer.provide(listeningOnLoopback))
-  })
+    ))
 )
+
+/**
+ * The admin listener: the admin API served on `listener` ({@link loopback} unless told), over the pod's
+ * {@link Leave}. At shutdown open connections are dropped: a hook still waiting for its delay must not
+ * hold the process. Its routes live in a router of their own (HttpRouter.serve builds one per server), so
+ * that `POST /leave` is never served on the network-facing port.
+ */
+export const layer = (listener: AdminListener = loopback): Layer.Layer<never, AdminListenError, AppConfig | Leave> =>
+  serveRoutes(routes).pipe(Layer.provide(listener))

@@ -13,10 +13,9 @@
  * they are about; error answers quote at most 64 characters of what they refuse. Nothing here starts the
  * pod's leave: only the admin listener on its loopback does (AdminApi/Server.ts).
  */
-import type { IncomingMessage, Server } from "node:http"
+import type { Server } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { Metrics, PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
+import { PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
 // The types of apiLayer and serve name the Rendezvous service (OwnershipRoutes.ts reads it): declaration
 // emit can name it only through an import in scope here.
 // eslint-disable-next-line @typescript-eslint/no-unused-vars
@@ -81,7 +80,7 @@ const readBody = (
   request: HttpServerRequest.HttpServerRequest,
   maxBytes: number
 ): Effect.Effect<Uint8Array, PayloadTooLarge | BadRequest> =>
-  BoundedBody.read(NodeHttpServerRequest.toIncomingMessage(request) as IncomingMessage, maxBytes).pipe(
+  BoundedBody.readRequest(request, maxBytes).pipe(
     Effect.catchTags({
       BodyTooLarge: (tooLarge) =>
         Effect.andThen(
@@ -158,7 +157,7 @@ const hintsGroup = HttpApiBuilder.group(
           )
         }
         if (peerHints === "off") {
-          yield* Metric.update(Metrics.hintsWith(kind, "off"), 1)
+          yield* Metric.update(AppMetrics.hintsOffWith(kind), 1)
           return { result: "off" as const }
         }
         const result = yield* Effect.flatMap(

@@ -9,10 +9,12 @@
  * issue 18. Here the rest of the body is left to Node, which reads and discards it after the answer
  * (`IncomingMessage#_dump`, at a constant memory cost) and keeps the connection: the client reads the 413
  * it was sent (undici, fetch's engine, then closes the connection itself, its answer complete before its
- * body; a client that keeps sending is cut off by the server's request timeout).
+ * body; a client that keeps sending is cut off by the server's request timeout). {@link readRequest} takes
+ * the platform's request, from a socket or not.
  */
-import type { IncomingMessage } from "node:http"
-import { Data, Effect, Option } from "effect"
+import { IncomingMessage } from "node:http"
+import { Data, Effect, Option, Stream } from "effect"
+import type { HttpServerRequest } from "effect/http"
 
 /** The body is larger than the limit: `declared` when its `Content-Length` said so before any byte was read. */
 export class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{
@@ -83,4 +85,34 @@ export const read = (
       source.resume()
     })
   })
+}
+
+/**
+ * The body of `request`, at most `maxBytes`, as {@link read} reads it: a request from a Node socket through
+ * {@link read} (the only way it can arrive in a pod); any other through its own stream with the same limit,
+ * checked the same way. A request from no socket (the API served in memory, as the tests call it without a
+ * listener) has no connection to reset, and no rest to leave to Node.
+ */
+export const readRequest = (
+  request: HttpServerRequest.HttpServerRequest,
+  maxBytes: number
+): Effect.Effect<Uint8Array, BodyTooLarge | BodyNotReceived> => {
+  if (request.source instanceof IncomingMessage) return read(request.source, maxBytes)
+  const header = request.headers["content-length"]
+  const declared = header === undefined ? undefined : Number(header)
+  if (declared !== undefined && declared > maxBytes) {
+    return Effect.fail(new BodyTooLarge({ maxBytes, declared: Option.some(declared) }))
+  }
+  return request.stream.pipe(
+    Stream.mapError((cause) => new BodyNotReceived({ cause })),
+    Stream.runFoldEffect(() => new Uint8Array(0), (body: Uint8Array, chunk: Uint8Array) => {
+      if (body.byteLength + chunk.byteLength > maxBytes) {
+        return Effect.fail(new BodyTooLarge({ maxBytes, declared: Option.none() }))
+      }
+      const joined = new Uint8Array(body.byteLength + chunk.byteLength)
+      joined.set(body)
+      joined.set(chunk, body.byteLength)
+      return Effect.succeed(joined)
+    })
+  )
 }

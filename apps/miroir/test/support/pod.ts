@@ -17,9 +17,17 @@ import * as Client from "@miroir/pod-api/Client"
 
 const appFolder = fileURLToPath(new URL("../..", import.meta.url))
 
+/**
+ * How long {@link Pod.stop} waits after SIGTERM before it sends SIGKILL. A pod that ends with code 0 and no
+ * signal therefore stopped by itself within it: what a test of a graceful stop asserts, rather than a
+ * duration a loaded machine can stretch. The pod's own bounds are far shorter (its last OTLP flush 2 s,
+ * its leave 3 s), and an unbounded wait (a collector that never answers, with no timeout) never ends.
+ */
+export const STOP_GRACE = Duration.seconds(10)
+
 /** A running pod process. */
 export interface Pod extends PodProcess.PodProcess {
-  /** Sends SIGTERM (by pid) and resolves with how it ended and how long it took. */
+  /** Sends SIGTERM (by pid), SIGKILL after {@link STOP_GRACE}, and resolves with how it ended and how long it took. */
   readonly stop: () => Promise<Ended & { readonly ms: number }>
 }
 
@@ -88,7 +96,7 @@ export const startPod = async (ip: string, env: Record<string, string> = {}, bun
     ...pod,
     stop: () =>
       Effect.runPromise(
-        Process.stop(pod.process, { grace: Duration.seconds(10) }).pipe(
+        Process.stop(pod.process, { grace: STOP_GRACE }).pipe(
           Effect.timed,
           Effect.map(([took, ended]) => ({ ...ended, ms: Duration.toMillis(took) }))
         )

@@ -16,7 +16,7 @@ import * as LookupLog from "./lookupLog.js"
 import type { Listing, PeerLookup } from "./peerListing.js"
 
 /** The result of one lookup: the set after it, and whether its answer was held as a large shrink. */
-export interface Outcome {
+export interface LookupOutcome {
   readonly set: PeerSet.PeerSet
   readonly held: boolean
 }
@@ -24,7 +24,7 @@ export interface Outcome {
 /** Lookups, one at a time. */
 export interface Refresher {
   /** One lookup and its effect on the set; on a failure the set is kept, marked stale, and the error returned. */
-  readonly refresh: Effect.Effect<Outcome, DnsLookupError>
+  readonly refresh: Effect.Effect<LookupOutcome, DnsLookupError>
   /** Runs `effect` with no lookup in flight: it waits for the one in flight, and the next waits for it. */
   readonly exclusive: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
@@ -82,7 +82,7 @@ export const make = (options: {
       result: Result.Result<Listing, DnsLookupError>,
       previousResult: Metrics.LookupResult | undefined,
       at: Date
-    ): Effect.Effect<Outcome, DnsLookupError> =>
+    ): Effect.Effect<LookupOutcome, DnsLookupError> =>
       Effect.gen(function*() {
         if (Result.isFailure(result) && result.failure.isAnswer) yield* LookupLog.noReadyPods(result.failure, name)
         // NXDOMAIN and no data listed no pod: nothing for the metrics and logs of the records.
@@ -119,7 +119,7 @@ export const make = (options: {
         }
       })
 
-    const refresh: Effect.Effect<Outcome, DnsLookupError> = Effect.gen(function*() {
+    const refresh: Effect.Effect<LookupOutcome, DnsLookupError> = Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
       const result = yield* Effect.result(lookup)
       const finished = yield* Clock.currentTimeMillis

@@ -7,7 +7,7 @@ import type { DnsLookupError } from "../DnsLookupError.js"
 import type { Settings } from "../PeerDiscoveryConfig.js"
 import { confirmationDelay } from "./answerPolicy.js"
 import { logDefect } from "./logDefect.js"
-import type { Outcome } from "./refresher.js"
+import type { LookupOutcome } from "./refresher.js"
 
 /** The first delay of the retries after a failed lookup. */
 export const RETRY_BASE_DELAY = Duration.millis(250)
@@ -35,14 +35,14 @@ export const tickLength = (interval: Duration.Duration): Effect.Effect<Duration.
 export const run = (options: {
   readonly settings: Settings
   readonly name: string
-  readonly refresh: Effect.Effect<Outcome, DnsLookupError>
+  readonly refresh: Effect.Effect<LookupOutcome, DnsLookupError>
   readonly onFirstLookup: Effect.Effect<unknown>
 }): Effect.Effect<never> => {
   const { name, onFirstLookup, refresh, settings } = options
   const delay = confirmationDelay(settings.refreshInterval)
 
   /** A lookup whose answer was held as a large shrink is followed by the confirming lookup, after the delay. */
-  const confirmIfHeld = (outcome: Outcome): Effect.Effect<Outcome, DnsLookupError> =>
+  const confirmIfHeld = (outcome: LookupOutcome): Effect.Effect<LookupOutcome, DnsLookupError> =>
     outcome.held ? Effect.andThen(Effect.sleep(delay), refresh) : Effect.succeed(outcome)
 
   /**
@@ -53,7 +53,7 @@ export const run = (options: {
    * jittered) plus a lookup timeout. Nothing escapes a tick but interruption: a defect is logged and the
    * next tick comes.
    */
-  const tick = (lookup: Effect.Effect<Outcome, DnsLookupError>) =>
+  const tick = (lookup: Effect.Effect<LookupOutcome, DnsLookupError>) =>
     Effect.flatMap(tickLength(settings.refreshInterval), (length) =>
       Effect.all([
         lookup.pipe(
