@@ -1,7 +1,7 @@
 /**
  * `pnpm --dir bench kube-rollout [--quick]` (`node --import tsx --conditions=@miroir/source
  * src/kubeRolloutOnly.ts`): only the rolling updates on real Kubernetes components, hints on and off
- * (kubeRollout.ts: about four minutes, two when quick), merged into the existing results.json
+ * (kubeRollout.ts: hints on and off, with and without NodeLocal DNSCache; quick: the four runs at R = 4 s), merged into the existing results.json
  * under `rollout.kube` (its other figures are kept).
  * Without the components it prints why it skipped and leaves results.json as it is.
  */
