@@ -13,7 +13,7 @@
  *   every shard is owned again.
  *
  * Every case's unowned and doubly owned shard-seconds come from every pod's `/ownership` sampled every
- * 200 ms (healingViews.ts). Without the components or root it is skipped, never failed.
+ * 200 ms (cluster-sim's kube/ViewSampler). Without the components or root it is skipped, never failed.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"

@@ -1,8 +1,8 @@
 /**
  * The healing benchmark's cases on one running cluster (healing.ts makes it): a crash, a 2 s freeze of
  * one pod, partitions of one pod from the others, the failure detector's probe traffic, and a dead node.
- * Each case samples every pod (healingViews.ts) from just before it breaks something until the pods
- * agree again, and reads the timeline afterwards (healingAnalysis.ts); between cases the cluster
+ * Each case samples every pod (cluster-sim's kube/ViewSampler) from just before it breaks something until the pods
+ * agree again, and reads the timeline afterwards (kube/ViewTimeline); between cases the cluster
  * settles (every published pod answers with the same view of the published set, a disjoint cover of the
  * shards, nobody held down).
  */
@@ -19,8 +19,15 @@ import {
   shardSeconds,
   type ShardSeconds,
   survivorsAgree
-} from "./healingAnalysis.js"
-import { type DetectorMetrics, readAll, readMetrics, type Sample, sample, type Sampling } from "./healingViews.js"
+} from "@miroir/cluster-sim/kube/ViewTimeline"
+import {
+  type DetectorMetrics,
+  readAll,
+  readMetrics,
+  type Sample,
+  sample,
+  type Sampling
+} from "@miroir/cluster-sim/kube/ViewSampler"
 
 /** The cluster a case runs on. */
 export interface Bench {

@@ -8,7 +8,7 @@
 import { loadavg } from "node:os"
 import type { Outcome, HealingRun } from "./healing.js"
 import { PODS, R, SHARDS } from "./healing.js"
-import type { ShardSeconds } from "./healingAnalysis.js"
+import type { ShardSeconds } from "@miroir/cluster-sim/kube/ViewTimeline"
 import type { Add } from "./rolloutFigures.js"
 import { type Figure, figure, quantile } from "./stats.js"
 import { Duration } from "effect"

@@ -1,9 +1,9 @@
 /**
- * What a timeline of samples (healingViews.ts) says about one broken moment: when the survivors agreed,
+ * What a timeline of samples (ViewSampler.ts) says about one broken moment: when the survivors agreed,
  * when every shard had an owner again, and how many shard-seconds had no owner or more than one. Pure
- * functions of the samples, so that every case of the healing benchmark is read the same way.
+ * functions of the samples, so that the healing benchmark's cases and the acceptance read them the same way.
  */
-import type { PodSample, Sample } from "./healingViews.js"
+import type { PodSample, Sample } from "./ViewSampler.js"
 
 /** The pods whose claims count: every pod that answered, unless `counted` says otherwise. */
 export type Counted = (pod: PodSample) => boolean

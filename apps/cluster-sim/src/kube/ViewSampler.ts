@@ -1,11 +1,11 @@
 /**
- * What the pods say while the healing benchmark breaks them: every live pod's effective view (its
- * `/ownership`: the peers DNS lists minus those it holds down, their digest and its shards) and its
+ * What the pods say while a test or the healing benchmark breaks them (crashes, freezes, partitions):
+ * every live pod's effective view (its `/ownership`: the peers DNS lists minus those it holds down, their digest and its shards) and its
  * failure detector's state (`/peers`: `suspected`, `down`, `fenced`), read as raw JSON so that the same
  * code reads pods with and without the detector (fields a pod does not send are empty), sampled every
- * 200 ms into a timeline that each case analyses afterwards (healingAnalysis.ts).
+ * 200 ms into a timeline read afterwards (ViewTimeline.ts).
  */
-import { type Cluster, type ClusterPod, livePods } from "@miroir/cluster-sim/Cluster"
+import { type Cluster, type ClusterPod, livePods } from "../Cluster.js"
 import { metricSum, parseSamples } from "@miroir/test-support/metricsText"
 import { Duration, Effect, Fiber, Ref, Schedule } from "effect"
 
