@@ -240,6 +240,8 @@ export type PartitionKind = "twoWay" | "othersCannotReachIt" | "itCannotReachOth
 export interface PartitionRun {
   readonly kind: PartitionKind
   readonly cutMs: number
+  /** Packets the partition's rules dropped (0: no pod tried to cross it). */
+  readonly droppedPackets: number
   /** From the cut to some pod holding the cut pod down; undefined if none did. */
   readonly heldDownMs: number | undefined
   /** Whether the cut pod reported itself fenced at some sample. */
@@ -276,8 +278,8 @@ export const partition = (bench: Bench, kind: PartitionKind, cutMs: number): Eff
           to: kind === "othersCannotReachIt" ? [victim.ip] : others
         })
         yield* Effect.sleep(Duration.millis(cutMs))
-        yield* made.heal
-        return { cutAt: made.cutAt, healedAt: Date.now() }
+        const dropped = yield* made.heal
+        return { cutAt: made.cutAt, healedAt: Date.now(), dropped }
       })
     )
     const settledAt = yield* awaitSample(
@@ -291,6 +293,7 @@ export const partition = (bench: Bench, kind: PartitionKind, cutMs: number): Eff
     const result: PartitionRun = {
       kind,
       cutMs: cut.healedAt - cut.cutAt,
+      droppedPackets: cut.dropped,
       heldDownMs: heldAt === undefined ? undefined : heldAt - cut.cutAt,
       fenced: timeline.some((s) => s.pods.some((pod) => pod.label === victim.label && pod.fenced)),
       healedMs: settledAt === undefined ? undefined : settledAt - cut.healedAt,

@@ -58,6 +58,7 @@ export const summarize = (run: HealingRun) => {
     freeze: { ...run.freezes, gaps: gapsSummary(run.freezes.gaps) },
     partitions: Object.fromEntries(run.partitions.map((p) => [p.kind, {
       cutMs: p.cutMs,
+      droppedPackets: p.droppedPackets,
       heldDownMs: p.heldDownMs ?? null,
       fenced: p.fenced,
       healedMs: p.healedMs ?? null,

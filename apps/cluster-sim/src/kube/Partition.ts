@@ -49,8 +49,11 @@ export interface Partition {
   readonly table: string
   /** When the rules were in place (ms since the epoch). */
   readonly cutAt: number
-  /** Deletes the table: the pods reach each other again (once; later calls do nothing). */
-  readonly heal: Effect.Effect<void>
+  /**
+   * Deletes the table: the pods reach each other again (once; later calls do nothing). Succeeds with the
+   * packets the rules dropped (their counters, read just before), which shows the cut was crossed at all.
+   */
+  readonly heal: Effect.Effect<number>
 }
 
 let made = 0
@@ -68,8 +71,8 @@ export const rules = (table: string, from: ReadonlyArray<string>, to: ReadonlyAr
   const set = (name: string, ips: ReadonlyArray<string>) =>
     `  set ${name} { type ipv4_addr; elements = { ${ips.join(", ")} } }`
   const drops = direction === "two-way"
-    ? ["    ip saddr @from ip daddr @to drop", "    ip saddr @to ip daddr @from drop"]
-    : ["    ip saddr @from ip daddr @to tcp flags & (syn | ack) == syn drop"]
+    ? ["    ip saddr @from ip daddr @to counter drop", "    ip saddr @to ip daddr @from counter drop"]
+    : ["    ip saddr @from ip daddr @to tcp flags & (syn | ack) == syn counter drop"]
   return [
     `table bridge ${table} {`,
     set("from", from),
@@ -83,6 +86,10 @@ export const rules = (table: string, from: ReadonlyArray<string>, to: ReadonlyAr
     ""
   ].join("\n")
 }
+
+/** The packets of every `counter packets N bytes M` of a listed table, summed. */
+export const droppedPackets = (listing: string): number =>
+  [...listing.matchAll(/counter packets (\d+)/g)].reduce((total, match) => total + Number(match[1]), 0)
 
 /** Loads `script` with `nft -f`, from a file of its own (removed after): one transaction, all or nothing. */
 const load = (table: string, script: string) =>
@@ -113,11 +120,21 @@ export const make = (options: Options): Effect.Effect<Partition, PartitionError,
     }
     made += 1
     const table = `miroir_partition_${process.pid}_${made}`
-    let healed = false
+    let healed: number | undefined
     const heal = Effect.suspend(() => {
-      if (healed) return Effect.void
-      healed = true
-      return Host.attempt("nft", ["delete", "table", "bridge", table])
+      if (healed !== undefined) return Effect.succeed(healed)
+      return Host.run("nft", ["list", "table", "bridge", table]).pipe(
+        Effect.map(droppedPackets),
+        Effect.orElseSucceed(() => 0),
+        Effect.tap((dropped) =>
+          Effect.andThen(
+            Effect.sync(() => {
+              healed = dropped
+            }),
+            Host.attempt("nft", ["delete", "table", "bridge", table])
+          )
+        )
+      )
     })
     yield* Effect.acquireRelease(
       load(table, rules(table, from, to, direction)),
