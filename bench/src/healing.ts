@@ -22,6 +22,7 @@ import { awaitPublished, awaitSettled } from "@miroir/cluster-sim/Cluster"
 import * as Components from "@miroir/cluster-sim/kube/Components"
 import * as Image from "@miroir/cluster-sim/kube/Image"
 import * as KubeCluster from "@miroir/cluster-sim/kube/KubeCluster"
+import * as Placement from "@miroir/cluster-sim/kube/Placement"
 import { Duration, Effect, type Scope } from "effect"
 import * as Cases from "./healingCases.js"
 
@@ -107,9 +108,7 @@ const measure = (
     yield* awaitSettled(cluster, "180 seconds")
     yield* awaitPublished(cluster, (labels) => labels.length === PODS, "120 seconds")
     yield* Cases.settle(bench, "the first pods")
-    const where = yield* Cases.placement(bench)
-    const placement: Record<string, number> = {}
-    for (const pod of where) placement[pod.node] = (placement[pod.node] ?? 0) + 1
+    const placement = Placement.podsPerNode(cluster, yield* Placement.placement(cluster, NAMESPACE))
     yield* log(`detector ${detector}: pods per node ${JSON.stringify(placement)}`)
 
     const traffic = yield* Cases.traffic(bench, counts.trafficWindowMs)

@@ -9,6 +9,7 @@
 import { awaitPublished, awaitSettled, livePods, publishedLabels } from "@miroir/cluster-sim/Cluster"
 import type * as KubeCluster from "@miroir/cluster-sim/kube/KubeCluster"
 import * as Partition from "@miroir/cluster-sim/kube/Partition"
+import * as Placement from "@miroir/cluster-sim/kube/Placement"
 import * as PodFreeze from "@miroir/cluster-sim/kube/PodFreeze"
 import { Duration, Effect, Fiber } from "effect"
 import {
@@ -87,29 +88,6 @@ const awaitSample = (
     }
     return undefined
   })
-
-/** What this benchmark reads of a Pod object. */
-interface PodObject {
-  readonly metadata?: { readonly name?: string; readonly deletionTimestamp?: string }
-  readonly spec?: { readonly nodeName?: string }
-  readonly status?: { readonly podIP?: string }
-}
-
-/** The pods of the release with the node each runs on (by the API, which the scheduler wrote). */
-export const placement = (
-  bench: Bench
-): Effect.Effect<ReadonlyArray<{ name: string; ip: string; node: string }>, Error> =>
-  bench.cluster.controlPlane.api.request<{ items: ReadonlyArray<PodObject> }>(
-    "GET",
-    `/api/v1/namespaces/${bench.namespace}/pods?labelSelector=${
-      encodeURIComponent("app.kubernetes.io/instance=miroir")
-    }`
-  ).pipe(
-    Effect.map((list) =>
-      list.items.filter((pod) => pod.metadata?.deletionTimestamp === undefined && pod.status?.podIP !== undefined)
-        .map((pod) => ({ name: pod.metadata?.name ?? "", ip: pod.status?.podIP ?? "", node: pod.spec?.nodeName ?? "" }))
-    )
-  )
 
 const cordon = (bench: Bench, on: boolean) =>
   bench.cluster.kubectl([on ? "cordon" : "uncordon", ...bench.cluster.nodes.map((node) => node.name)])
@@ -261,7 +239,7 @@ export interface PartitionRun {
 export const partition = (bench: Bench, kind: PartitionKind, cutMs: number): Effect.Effect<PartitionRun, Error> =>
   Effect.gen(function*() {
     const pods = yield* livePods(bench.cluster)
-    const where = yield* placement(bench)
+    const where = yield* Placement.placement(bench.cluster, bench.namespace)
     const victim = pods.find((pod) => where.find((p) => p.name === pod.name)?.node === bench.cluster.nodes[0]!.name)
       ?? pods[0]!
     const others = pods.filter((pod) => pod.name !== victim.name).map((pod) => pod.ip)
@@ -349,6 +327,8 @@ export const traffic = (bench: Bench, windowMs: number): Effect.Effect<Traffic> 
 
 /** The second node's failure. */
 export interface DeadNodeRun {
+  /** Pods per node just before the failure (evened out first: Placement.rebalance). */
+  readonly placement: Readonly<Record<string, number>>
   readonly deadPods: number
   /** From the freeze to every shard owned by a pod that answers, then owned exactly once. */
   readonly ownedMs: number | undefined
@@ -361,15 +341,17 @@ export interface DeadNodeRun {
 }
 
 /**
- * The second node fails as acceptance-node-failure has it: its kubelet stopped, its containers frozen.
- * Timed from the freeze, until every shard is owned once among the pods that answer and the survivors
+ * The second node fails as acceptance-node-failure has it: its kubelet stopped, its containers frozen,
+ * once the pods are evened out over the nodes (the crashes before may have left them 4/2). Timed from the freeze, until every shard is owned once among the pods that answer and the survivors
  * agree (at most 3 min). The cluster is not healed afterwards: this case comes last.
  */
 export const deadNode = (bench: Bench): Effect.Effect<DeadNodeRun, Error> =>
   Effect.gen(function*() {
     const dead = bench.cluster.nodes[1]
     if (dead === undefined) return yield* Effect.fail(new Error("a dead node needs two nodes"))
-    const where = yield* placement(bench)
+    const balanced = yield* Placement.rebalance(bench.cluster, bench.namespace)
+    yield* settle(bench, "before the node failure")
+    const where = yield* Placement.placement(bench.cluster, bench.namespace)
     const deadIps = where.filter((p) => p.node === dead.name).map((p) => p.ip)
     if (deadIps.length === 0) return yield* Effect.fail(new Error(`the scheduler put no pod on ${dead.name}`))
     const pods = yield* livePods(bench.cluster)
@@ -396,6 +378,7 @@ export const deadNode = (bench: Bench): Effect.Effect<DeadNodeRun, Error> =>
     const unlistedAt = yield* Fiber.join(unlisted).pipe(Effect.timeoutOption(Duration.seconds(1)))
     const since = (at: number | undefined) => (at === undefined ? undefined : at - frozenAt)
     return {
+      placement: balanced,
       deadPods: deadLabels.length,
       ownedMs: since(firstAt(timeline, frozenAt, (s) => everyShardOwned(s, bench.shards))),
       ownedOnceMs: since(firstAt(timeline, frozenAt, (s) => everyShardOwnedOnce(s, bench.shards, survivor))),

@@ -48,6 +48,7 @@ export const summarize = (run: HealingRun) => {
       doublyOwnedShardSeconds: mean(run.crashes.map((t) => t.gaps.doublyOwned))
     },
     deadNode: {
+      placement: run.deadNode.placement,
       deadPods: run.deadNode.deadPods,
       ownedMs: run.deadNode.ownedMs ?? null,
       ownedOnceMs: run.deadNode.ownedOnceMs ?? null,

@@ -10,7 +10,7 @@
  *   tell the survivors first: they agree on the survivors within 10 s (target < 2 s; DNS alone: up to
  *   1.2R, 18 s);
  * - last, the second node failing as acceptance-node-failure has it (kubelet stopped, containers
- *   frozen): every shard owned exactly once by the pods that answer within 15 s of the freeze (target
+ *   frozen), the pods evened out over the nodes first (Placement.rebalance, 2/2): every shard owned exactly once by the pods that answer within 15 s of the freeze (target
  *   < 5 s; DNS alone waits for the node-lifecycle controller, about 46 s).
  *
  * Every pod is sampled every 200 ms (ViewSampler) and the timeline read afterwards (ViewTimeline).
@@ -24,6 +24,7 @@ import { describe, expect, it } from "vitest"
 import { awaitPublished, awaitSettled, type ClusterPod, livePods } from "../../src/Cluster.js"
 import * as Image from "../../src/kube/Image.js"
 import * as KubeCluster from "../../src/kube/KubeCluster.js"
+import * as Placement from "../../src/kube/Placement.js"
 import * as PodFreeze from "../../src/kube/PodFreeze.js"
 import { readAll, readMetrics, type Sample, sample } from "../../src/kube/ViewSampler.js"
 import { everyShardOwnedOnce, firstAt, heldDown, survivorsAgree } from "../../src/kube/ViewTimeline.js"
@@ -124,7 +125,9 @@ describe("healing on real Kubernetes, the failure detector on (two real nodes)",
       yield* cluster.kubectl(["uncordon", ...cluster.nodes.map((node) => node.name)])
       yield* settled(cluster)
 
-      // The second node fails: its kubelet stopped, its containers frozen.
+      // The second node fails, the pods evened out first (2/2): its kubelet stopped, its containers frozen.
+      yield* Placement.rebalance(cluster, NAMESPACE)
+      yield* settled(cluster)
       const dead = cluster.nodes[1]!
       const onDead = yield* cluster.controlPlane.api.request<{ items: Array<IPod> }>(
         "GET",
