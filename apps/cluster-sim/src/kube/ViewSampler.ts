@@ -79,10 +79,17 @@ export const readPod = (pod: ClusterPod, shards: number): Effect.Effect<PodSampl
     }
   })
 
-/** Reads every live pod at once. */
-export const readAll = (cluster: Cluster, shards: number): Effect.Effect<Sample> =>
+/**
+ * Reads every live pod at once, or those `include` keeps: a pod known not to answer (frozen, on a dead
+ * node) would hold every sample for the read's whole timeout, and it owns nothing for the sampler anyway.
+ */
+export const readAll = (
+  cluster: Cluster,
+  shards: number,
+  include: (pod: ClusterPod) => boolean = () => true
+): Effect.Effect<Sample> =>
   Effect.gen(function*() {
-    const pods = yield* livePods(cluster)
+    const pods = (yield* livePods(cluster)).filter(include)
     const read = yield* Effect.forEach(pods, (pod) => readPod(pod, shards), { concurrency: "unbounded" })
     return { at: Date.now(), pods: read }
   })
@@ -95,17 +102,21 @@ export interface Sampling {
   readonly stop: Effect.Effect<ReadonlyArray<Sample>>
 }
 
-/** Samples every live pod every `every` (200 ms by default) until {@link Sampling.stop}. */
+/**
+ * Samples every live pod (those `include` keeps, asked at each sample) every `every` (200 ms by default)
+ * until {@link Sampling.stop}.
+ */
 export const sample = (
   cluster: Cluster,
   shards: number,
-  every: Duration.Input = Duration.millis(200)
+  every: Duration.Input = Duration.millis(200),
+  include: (pod: ClusterPod) => boolean = () => true
 ): Effect.Effect<Sampling> =>
   Effect.gen(function*() {
     const timeline = yield* Ref.make<ReadonlyArray<Sample>>([])
     const fiber = yield* Effect.forkChild(
       Effect.repeat(
-        Effect.flatMap(readAll(cluster, shards), (one) => Ref.update(timeline, (all) => [...all, one])),
+        Effect.flatMap(readAll(cluster, shards, include), (one) => Ref.update(timeline, (all) => [...all, one])),
         Schedule.spaced(every)
       )
     )
