@@ -16,7 +16,14 @@
  * The report is kept for `GET /ownership/audit`, its counts go to the `miroir_ownership_audit_*` gauges,
  * and a change of findings is logged once, with counts and a few examples (bounded).
  */
-import { PeerDiscovery, PeerDiscoveryConfig, PeerSet, Rendezvous, ShardOwners } from "@miroir/peer-discovery"
+import {
+  type OwnershipView,
+  PeerDiscoveryConfig,
+  type PeerHealth,
+  PeerSet,
+  Rendezvous,
+  ShardOwners
+} from "@miroir/peer-discovery"
 import { Cause, Clock, Context, Duration, Effect, Layer, Metric, Option, Ref, Result, Schedule } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import * as AppMetrics from "./AppMetrics.js"
@@ -71,6 +78,8 @@ export interface Input {
   readonly expected: ShardOwners.ShardOwners
   /** Every peer of the auditor's view, the auditor included. */
   readonly peerAnswers: ReadonlyArray<PeerAnswer>
+  /** The auditor's failure detector's verdicts. */
+  readonly health: PeerHealth.Health
   readonly at: Date
   readonly durationMs: number
 }
@@ -145,6 +154,7 @@ export const evaluate = (input: Input): Report => {
         MAX_LISTED
       )
     },
+    health: { suspected: input.health.suspected, down: input.health.down, fenced: input.health.fenced },
     identityMismatches: {
       count: mismatches.length,
       peers: mismatches.slice(0, MAX_LISTED).map(({ peer, answer }) => ({ peer, answeredAs: answer.self }))
@@ -215,7 +225,6 @@ export interface Options {
 /** Builds the audit; with an interval, its loop runs in a fiber of the current scope. */
 export const make = (options: Options) =>
   Effect.gen(function*() {
-    const discovery = yield* PeerDiscovery.PeerDiscovery
     const rendezvous = yield* Rendezvous.Rendezvous
     const messaging = yield* PeerMessaging
     const timeout = requestTimeout(Option.getOrElse(options.interval, () => INTERVAL_WHEN_OFF))
@@ -226,16 +235,18 @@ export const make = (options: Options) =>
       last: Option.none()
     })
 
-    const audit = (set: PeerSet.PeerSet) =>
+    const audit = (view: OwnershipView.OwnershipView) =>
       Effect.gen(function*() {
+        const { set } = view
         const started = yield* Clock.currentTimeMillis
-        const expected = yield* rendezvous.owners(PeerSet.ownershipPeers(set), options.shards)
+        const expected = yield* rendezvous.owners(view.peers, options.shards)
         const own: PeerAnswer = {
           peer: set.self,
+          // What this pod's own /ownership answers: the view's peers.
           answer: Result.succeed({
             self: set.self,
-            peers: set.peers,
-            digest: PeerSet.digest(set),
+            peers: view.peers,
+            digest: PeerSet.digestOf(view.peers),
             shards: options.shards,
             owned: ShardOwners.ownedBy(expected, set.self)
           })
@@ -254,14 +265,16 @@ export const make = (options: Options) =>
           auditor: set.self,
           expected,
           peerAnswers: [own, ...others],
+          health: view.health,
           at,
           durationMs: at.getTime() - started
         })
       })
 
     const runOnce = Effect.gen(function*() {
-      const set = yield* discovery.current
-      const auditor = Rendezvous.ownerIn(AUDIT_KEY, set)
+      const view = yield* rendezvous.view
+      const set = view.set
+      const auditor = Rendezvous.ownerIn(AUDIT_KEY, view)
       const before = yield* Ref.get(state)
       if (auditor !== set.self) {
         if (before.status !== "not-auditor" || Option.getOrUndefined(before.auditor) !== auditor) {
@@ -273,7 +286,7 @@ export const make = (options: Options) =>
           (s) => ({ ...s, status: "not-auditor" as const, auditor: Option.some(auditor) })
         )
       }
-      const report = yield* audit(set)
+      const report = yield* audit(view)
       yield* setGauges(Option.some(report), true)
       yield* Metric.update(AppMetrics.auditLastRunTimestamp, Date.parse(report.at) / 1000)
       yield* Metric.update(AppMetrics.auditRuns, 1)
@@ -320,7 +333,7 @@ export const make = (options: Options) =>
   })
 
 /**
- * The audit over the pod's discovery, ownership and messaging, as its settings say (`MIROIR_SHARDS`,
+ * The audit over the pod's ownership (its view) and messaging, as its settings say (`MIROIR_SHARDS`,
  * `MIROIR_OWNERSHIP_AUDIT_INTERVAL` and the refresh interval); its loop stops when the layer's scope closes.
  */
 export const layer: Layer.Layer<
@@ -328,7 +341,6 @@ export const layer: Layer.Layer<
   never,
   | AppConfig
   | PeerDiscoveryConfig.PeerDiscoveryConfig
-  | PeerDiscovery.PeerDiscovery
   | Rendezvous.Rendezvous
   | PeerMessaging
 > = Layer.effect(

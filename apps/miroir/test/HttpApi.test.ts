@@ -117,7 +117,11 @@ describe("the HTTP API", () => {
         stale: false,
         selfInDns: true,
         // The first 8 hex characters of SHA-256 over the sorted ids joined by newlines, computed here on its own.
-        digest: createHash("sha256").update("10-0-0-1\n10-0-0-2\n10-0-0-3").digest("hex").slice(0, 8)
+        digest: createHash("sha256").update("10-0-0-1\n10-0-0-2\n10-0-0-3").digest("hex").slice(0, 8),
+        // The failure detector is off in these pods (test/support/settings.ts): nobody suspected.
+        suspected: [],
+        down: [],
+        fenced: false
       })
     }))
 

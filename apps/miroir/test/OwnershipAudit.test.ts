@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import {
+  PeerHealth,
   DnsResolver,
   PeerDiscovery,
   PeerDiscoveryConfig,
@@ -53,6 +54,8 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
     const client = Layer.succeed(PeerMessaging, {
       // The audit sends no hints.
       hintAll: () => Effect.die(new Error("the audit sent a hint")),
+      ping: () => Effect.die(new Error("the audit sent a ping")),
+      pingVia: () => Effect.die(new Error("the audit asked for a probe")),
       ownership: (peer, shards) =>
         Effect.gen(function*() {
           yield* Ref.update(asked, (n) => n + 1)
@@ -70,7 +73,7 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
     )
     const context = yield* Layer.build(
       Layer.effect(OwnershipAudit.OwnershipAudit, OwnershipAudit.make({ interval, shards: SHARDS })).pipe(
-        Layer.provide(Layer.mergeAll(Rendezvous.layer.pipe(Layer.provideMerge(discovery)), client))
+        Layer.provide(Layer.mergeAll(Rendezvous.layerDnsOnly.pipe(Layer.provideMerge(discovery)), client))
       )
     )
     const audit = Context.get(context, OwnershipAudit.OwnershipAudit)
@@ -243,6 +246,7 @@ describe("OwnershipAudit.evaluate", () => {
     const report = OwnershipAudit.evaluate({
       auditor: "a",
       expected,
+      health: PeerHealth.healthy,
       at: new Date(0),
       durationMs: 1,
       peerAnswers: [

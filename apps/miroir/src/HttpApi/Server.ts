@@ -15,7 +15,7 @@
  */
 import type { Server } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
+import { PeerDiscovery, PeerHealth, PeerId, PeerSet } from "@miroir/peer-discovery"
 // The types of apiLayer and serve name the Rendezvous service (OwnershipRoutes.ts reads it): declaration
 // emit can name it only through an import in scope here.
 // eslint-disable-next-line @typescript-eslint/no-unused-vars
@@ -42,6 +42,7 @@ import {
   PayloadTooLarge,
   PodApi,
   PodErrors,
+  ProbingOff,
   SHARDS_EXPECTED,
   UnsupportedMediaType
 } from "@miroir/pod-api"
@@ -56,14 +57,63 @@ const peersGroup = HttpApiBuilder.group(
   "peers",
   (handlers) =>
     handlers.handle("peers", () =>
-      Effect.map(currentSet, (set) => ({
-        self: set.self,
-        peers: set.peers,
-        refreshedAt: Option.match(set.refreshedAt, { onNone: () => null, onSome: (at) => at.toISOString() }),
-        stale: set.stale,
-        selfInDns: set.selfInDns,
-        digest: PeerSet.digest(set)
-      })))
+      Effect.gen(function*() {
+        const set = yield* currentSet
+        const health = yield* Effect.flatMap(PeerHealth.PeerHealth, (detector) => detector.current)
+        return {
+          self: set.self,
+          peers: set.peers,
+          refreshedAt: Option.match(set.refreshedAt, { onNone: () => null, onSome: (at) => at.toISOString() }),
+          stale: set.stale,
+          selfInDns: set.selfInDns,
+          digest: PeerSet.digest(set),
+          suspected: health.suspected,
+          down: health.down,
+          fenced: health.fenced
+        }
+      }))
+)
+
+/**
+ * `GET /ping` (answered by the guarded server before any queue; here for a server in memory) and
+ * `GET /probe?peer=`: a ping made for a peer of this pod's view, asked only from the address of a peer of
+ * its view (PeerAddresses.senderOf, as hints are), so that a stranger cannot make a pod probe anything.
+ */
+const pingGroup = HttpApiBuilder.group(
+  PodApi,
+  "ping",
+  (handlers) =>
+    handlers
+      .handle("ping", () => Effect.succeed({ status: "ok" as const }))
+      .handle("probe", ({ query, request }) =>
+        Effect.gen(function*() {
+          const peer = PeerId.PeerId(query.peer)
+          const source = Option.getOrElse(request.remoteAddress, () => "")
+          const sender = yield* Effect.flatMap(PeerAddresses, (addresses) => addresses.senderOf(peer, source))
+          // Only a peer may ask: the pod named is the one to be probed, not a sender.
+          if (sender !== "peer") {
+            return yield* Effect.fail(
+              new Forbidden({
+                error: `a probe is asked only by a peer of this pod's view, not from ${
+                  source === "" ? "an unknown address" : source
+                }`,
+                source
+              })
+            )
+          }
+          yield* Metric.update(AppMetrics.probesReceivedOf("indirect"), 1)
+          const detector = yield* PeerHealth.PeerHealth
+          const answered = yield* detector.probeFor(peer).pipe(
+            Effect.catchTag("NotProbing", (refused) =>
+              Effect.fail(
+                refused.reason === "off"
+                  ? new ProbingOff({ error: refused.message })
+                  : new BadRequest({ error: refused.message, parameter: "peer", value: excerpt(query.peer) })
+              ))
+          )
+          const self = yield* Effect.map(currentSet, (set) => set.self)
+          return { self, peer, answered }
+        }))
 )
 
 const probesGroup = HttpApiBuilder.group(PodApi, "probes", (handlers) =>
@@ -237,7 +287,7 @@ export const refuse = (methods: ReadonlyMap<string, string>, paths: ReadonlyArra
  * peers are; with their refusals (JSON 400, 404, 405).
  */
 export const apiLayer = Layer.mergeAll(HttpApiBuilder.layer(PodApi), refuse(methods, paths)).pipe(
-  Layer.provide([peersGroup, ownershipGroup, probesGroup, hintsGroup]),
+  Layer.provide([peersGroup, ownershipGroup, probesGroup, pingGroup, hintsGroup]),
   Layer.provide(podErrors)
 )
 
@@ -255,8 +305,12 @@ export const serverLayer = Layer.unwrap(Effect.map(AppConfig, (settings) => {
   // Every reason is a series from the start, at 0.
   for (const reason of AppMetrics.httpRefusals) AppMetrics.countRefusal(reason, 0)
   const server = new GuardedServer({
-    // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes.
-    constant: probeAnswers,
+    // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes;
+    // the failure detector's pings too, so that a flood of this port holds them no more than the probes.
+    constant: { ...probeAnswers, "/ping": probeAnswers["/healthz"]! },
+    onConstant: (path) => {
+      if (path === "/ping") AppMetrics.countProbeReceived()
+    },
     perTurn: Limits.REQUESTS_PER_TURN,
     maxPipelined: Limits.MAX_PIPELINED_REQUESTS,
     maxHeld: Limits.MAX_HELD_REQUESTS,
