@@ -60,30 +60,43 @@ describe("the failure detector between pod processes (R = 30 s, DNS lists every 
       result: "down"
     }) ?? 0
 
-  it("holds a frozen pod down on every other pod, which share its shards, and gives them back when it resumes", async () => {
-    const frozen = IPS[3]!
-    const others = IPS.slice(0, 3)
-    await waitUntil("every pod to see the four", BOUND_MS, async () =>
-      (await Promise.all(IPS.map(peersOf))).every((body) => body.peers.length === 4))
-    pods.get(frozen)!.process.child.kill("SIGSTOP")
-    try {
-      await waitUntil("every other pod to hold the frozen one down", BOUND_MS, async () =>
-        (await Promise.all(others.map(peersOf))).every((body) => body.down.includes(dashed(frozen))))
-      const answers = await Promise.all(others.map(ownershipOf))
-      const claims = answers.flatMap((answer) => answer.owned)
-      // Every shard owned once, by the three, over the same view without the frozen pod.
-      expect([...claims].sort((a, b) => a - b)).toEqual(Array.from({ length: SHARDS }, (_, i) => i))
-      for (const answer of answers) expect(answer.peers).toEqual(others.map(dashed))
-      // DNS still lists it: discovery's peers are DNS's.
-      expect((await peersOf(others[0]!)).peers).toContain(dashed(frozen))
-    } finally {
-      pods.get(frozen)!.process.child.kill("SIGCONT")
-    }
-    await waitUntil("every pod to count the resumed one again", BOUND_MS, async () =>
-      (await Promise.all(IPS.map(ownershipOf))).every((answer) => answer.peers.length === 4))
-    const owned = (await Promise.all(IPS.map(ownershipOf))).flatMap((answer) => answer.owned)
-    expect(owned.sort((a, b) => a - b)).toEqual(Array.from({ length: SHARDS }, (_, i) => i))
-  }, 4 * BOUND_MS)
+  it(
+    "holds a frozen pod down on every other pod, which share its shards, and gives them back when it resumes",
+    async () => {
+      const frozen = IPS[3]!
+      const others = IPS.slice(0, 3)
+      await waitUntil(
+        "every pod to see the four",
+        BOUND_MS,
+        async () => (await Promise.all(IPS.map(peersOf))).every((body) => body.peers.length === 4)
+      )
+      pods.get(frozen)!.process.child.kill("SIGSTOP")
+      try {
+        await waitUntil(
+          "every other pod to hold the frozen one down",
+          BOUND_MS,
+          async () => (await Promise.all(others.map(peersOf))).every((body) => body.down.includes(dashed(frozen)))
+        )
+        const answers = await Promise.all(others.map(ownershipOf))
+        const claims = answers.flatMap((answer) => answer.owned)
+        // Every shard owned once, by the three, over the same view without the frozen pod.
+        expect([...claims].sort((a, b) => a - b)).toEqual(Array.from({ length: SHARDS }, (_, i) => i))
+        for (const answer of answers) expect(answer.peers).toEqual(others.map(dashed))
+        // DNS still lists it: discovery's peers are DNS's.
+        expect((await peersOf(others[0]!)).peers).toContain(dashed(frozen))
+      } finally {
+        pods.get(frozen)!.process.child.kill("SIGCONT")
+      }
+      await waitUntil(
+        "every pod to count the resumed one again",
+        BOUND_MS,
+        async () => (await Promise.all(IPS.map(ownershipOf))).every((answer) => answer.peers.length === 4)
+      )
+      const owned = (await Promise.all(IPS.map(ownershipOf))).flatMap((answer) => answer.owned)
+      expect(owned.sort((a, b) => a - b)).toEqual(Array.from({ length: SHARDS }, (_, i) => i))
+    },
+    4 * BOUND_MS
+  )
 
   it("answers a probe only for a peer, and only to a peer; a stranger's asks cost it no probe and no verdict", async () => {
     const target = pods.get(IPS[0]!)!

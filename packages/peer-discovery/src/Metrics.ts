@@ -176,5 +176,6 @@ export const selfFenced = Metric.gauge("miroir_self_fenced", {
 
 /** Lifeguard's local health score: timeouts are multiplied by 1 + it. */
 export const localHealth = Metric.gauge("miroir_peer_local_health", {
-  description: "This pod's local health score (0 healthy, up to 8): its probe and suspicion timeouts are multiplied by 1 + it"
+  description:
+    "This pod's local health score (0 healthy, up to 8): its probe and suspicion timeouts are multiplied by 1 + it"
 })

@@ -21,7 +21,10 @@ describe("PeerDiscovery leave", () => {
     Effect.gen(function*() {
       // This pod is 10.0.0.1, listed with three others.
       const { discovery, dns } = yield* startWith(pods(4))
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery), Effect.provide(PeerHealth.layerNone))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
       yield* TestClock.adjust(0)
       const share = referenceOwnedShards(64, "10-0-0-1", podIds(4))
@@ -51,7 +54,10 @@ describe("PeerDiscovery leave", () => {
   it.effect("while DNS still lists this pod, leaving keeps its shards until a lookup sees it dropped", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(4))
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery), Effect.provide(PeerHealth.layerNone))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       yield* TestClock.adjust(0)
       const share = referenceOwnedShards(64, "10-0-0-1", podIds(4))
       yield* discovery.leave

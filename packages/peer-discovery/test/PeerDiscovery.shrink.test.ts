@@ -125,7 +125,10 @@ describe("PeerDiscovery: large shrinks", () => {
           unconfirmed: yield* counter(Metrics.largeShrinksWithResult("unconfirmed")),
           confirmed: yield* counter(Metrics.largeShrinksWithResult("confirmed"))
         }
-        const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery), Effect.provide(PeerHealth.layerNone))
+        const rendezvous = yield* Rendezvous.make.pipe(
+          Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+          Effect.provide(PeerHealth.layerNone)
+        )
         const owned = yield* rendezvous.ownedShards(64)
         const updates = yield* rendezvous.shardChanges(64).pipe(Stream.runCount, Effect.forkChild)
         yield* Effect.yieldNow

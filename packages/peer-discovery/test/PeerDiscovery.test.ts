@@ -350,7 +350,10 @@ describe("PeerDiscovery", () => {
   it.effect("feeds ownership: shards move only to the peer that joined", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery), Effect.provide(PeerHealth.layerNone))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
       yield* Effect.yieldNow
       const before = yield* rendezvous.ownedShards(64)
@@ -373,7 +376,10 @@ describe("PeerDiscovery", () => {
       // This pod is 10.0.0.1: starting, DNS lists the three others but not it yet.
       const others = pods(4).slice(1)
       const { discovery, dns } = yield* startWith(others)
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery), Effect.provide(PeerHealth.layerNone))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
       yield* Effect.yieldNow
       expect(yield* peersOf(discovery)).toEqual(podIds(4))
@@ -412,7 +418,10 @@ describe("PeerDiscovery", () => {
   it.effect("keeps its shards when DNS stops listing it after it was listed (leaving, or unready)", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(4))
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery), Effect.provide(PeerHealth.layerNone))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       const share = yield* rendezvous.ownedShards(64)
       expect(share).toEqual(referenceOwnedShards(64, "10-0-0-1", podIds(4)))
       yield* dns.setSrv(SRV_NAME, pods(4).slice(1))
@@ -424,7 +433,10 @@ describe("PeerDiscovery", () => {
   it.effect("owns everything while DNS lists nobody", () =>
     Effect.gen(function*() {
       const { discovery } = yield* startWith([])
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery), Effect.provide(PeerHealth.layerNone))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       expect(yield* rendezvous.ownedShards(16)).toEqual(Array.from({ length: 16 }, (_, shard) => shard))
     }).pipe(Effect.provide(environment())))
 })

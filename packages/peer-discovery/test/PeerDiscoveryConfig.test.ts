@@ -214,8 +214,12 @@ describe("PeerHealthConfig", () => {
   it("names the variable and what it expected", () => {
     expect(refusal({ MIROIR_PEER_PROBE_INTERVAL: "often" })).toMatch(/MIROIR_PEER_PROBE_INTERVAL.*off, or a duration/)
     expect(refusal({ MIROIR_PEER_INDIRECT_PROBES: "99" })).toMatch(/MIROIR_PEER_INDIRECT_PROBES.*from 0 to 16/)
-    expect(refusal({ MIROIR_PEER_PROBE_TIMEOUT: "2s" })).toMatch(/MIROIR_PEER_PROBE_TIMEOUT.*below MIROIR_PEER_PROBE_INTERVAL/)
-    expect(refusal({ MIROIR_SELF_FENCE_AFTER: "500ms" })).toMatch(/MIROIR_SELF_FENCE_AFTER.*at least MIROIR_PEER_PROBE_INTERVAL/)
+    expect(refusal({ MIROIR_PEER_PROBE_TIMEOUT: "2s" })).toMatch(
+      /MIROIR_PEER_PROBE_TIMEOUT.*below MIROIR_PEER_PROBE_INTERVAL/
+    )
+    expect(refusal({ MIROIR_SELF_FENCE_AFTER: "500ms" })).toMatch(
+      /MIROIR_SELF_FENCE_AFTER.*at least MIROIR_PEER_PROBE_INTERVAL/
+    )
     expect(refusal({ MIROIR_PEER_SUSPICION_TIMEOUT: "100ms" })).toMatch(/MIROIR_PEER_SUSPICION_TIMEOUT.*at least/)
   })
 })

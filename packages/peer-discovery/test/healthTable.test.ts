@@ -8,21 +8,19 @@ const B = "10-0-0-3" as PeerId
 
 describe("healthTable", () => {
   it("suspects on a confirmed failure and holds down only after enough failures over the suspicion timeout", () => {
-    let table = HealthTable.empty
-    let transition: HealthTable.Transition
-    ;[transition, table] = HealthTable.failed(table, A, 1_000, 2_000)
-    expect(transition).toBe("suspected")
+    const [first, suspected] = HealthTable.failed(HealthTable.empty, A, 1_000, 2_000)
+    expect(first).toBe("suspected")
     // A second failure before the timeout: still suspected.
-    ;[transition, table] = HealthTable.failed(table, A, 2_000, 2_000)
-    expect(transition).toBe("none")
-    expect(HealthTable.inStatus(table, "suspected")).toEqual([A])
-    // The timeout past, but a first failure alone is never enough: a second one is needed.
-    ;[transition, table] = HealthTable.failed(table, A, 3_000, 2_000)
-    expect(transition).toBe("down")
-    expect(HealthTable.inStatus(table, "down")).toEqual([A])
+    const [second, stillSuspected] = HealthTable.failed(suspected, A, 2_000, 2_000)
+    expect(second).toBe("none")
+    expect(HealthTable.inStatus(stillSuspected, "suspected")).toEqual([A])
+    // Past the timeout, with two failures or more: held down.
+    const [third, down] = HealthTable.failed(stillSuspected, A, 3_000, 2_000)
+    expect(third).toBe("down")
+    expect(HealthTable.inStatus(down, "down")).toEqual([A])
     // A down peer stays down until it answers.
-    expect(HealthTable.failed(table, A, 9_000, 2_000)[0]).toBe("none")
-    const [back, after] = HealthTable.answered(table, A)
+    expect(HealthTable.failed(down, A, 9_000, 2_000)[0]).toBe("none")
+    const [back, after] = HealthTable.answered(down, A)
     expect(back).toBe("back")
     expect(after.entries.size).toBe(0)
   })

@@ -85,7 +85,9 @@ export const ownershipGroup = HttpApiBuilder.group(PodApi, "ownership", (handler
           const rendezvous = yield* Rendezvous.Rendezvous
           const view = yield* rendezvous.view
           const owners = yield* rendezvous.owners(view.peers, shards)
-          return HttpServerResponse.uint8Array(ownershipBytes(owners, view.set.self), { contentType: "application/json" })
+          return HttpServerResponse.uint8Array(ownershipBytes(owners, view.set.self), {
+            contentType: "application/json"
+          })
         })).pipe(
           Effect.catchTag("Busy", (busy: GateBusy) => Effect.succeed(busyAnswer(busy)))
         )

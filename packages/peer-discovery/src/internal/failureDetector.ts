@@ -11,7 +11,20 @@
  * - **the suspects** (and the peers held down) are pinged again every half interval: one answer and they
  *   are alive, failures past the suspicion timeout and they are held down.
  */
-import { Clock, Deferred, Duration, Effect, Metric, Random, Ref, Result, type Scope, Semaphore, Stream, SubscriptionRef } from "effect"
+import {
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Metric,
+  Random,
+  Ref,
+  Result,
+  type Scope,
+  Semaphore,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import * as Metrics from "../Metrics.js"
 import type * as PeerDiscovery from "../PeerDiscovery.js"
 import type { Health } from "../PeerHealth.js"
@@ -31,7 +44,6 @@ const LATE_FACTOR = 2
 
 /** What is added to the late bound, so that a loaded machine's usual timer delays are not taken for a stall. */
 const LATE_SLACK = Duration.millis(250)
-
 
 /** What the service gets from the detector. */
 export interface FailureDetector {
@@ -220,17 +232,25 @@ export const make = (options: {
     const probeFor = (peer: PeerId): Effect.Effect<boolean, NotProbing> =>
       Effect.gen(function*() {
         const set = yield* discovery.current
-        if (peer === set.self) return yield* Effect.fail(new NotProbing({ peer, reason: "self" }))
-        if (!set.peers.includes(peer)) return yield* Effect.fail(new NotProbing({ peer, reason: "not-a-peer" }))
+        if (peer === set.self) {
+          return yield* Effect.fail(new NotProbing({ peer, reason: "self" }))
+        }
+        if (!set.peers.includes(peer)) {
+          return yield* Effect.fail(new NotProbing({ peer, reason: "not-a-peer" }))
+        }
         const mine = yield* Deferred.make<boolean>()
         const inFlight = yield* Ref.modify(probesFor, (all) => {
           const found = all.get(peer)
           return found === undefined ? [mine, new Map(all).set(peer, mine)] : [found, all]
         })
-        if (inFlight !== mine) return yield* Deferred.await(inFlight)
+        if (inFlight !== mine) {
+          return yield* Deferred.await(inFlight)
+        }
         const reached = yield* ping(peer).pipe(
           Effect.tap((found) => (found === "failed" ? failed(peer) : Effect.void)),
-          Effect.map((found) => found === "ok"),
+          Effect.map((found) =>
+            found === "ok"
+          ),
           Effect.ensuring(Ref.update(probesFor, (all) => {
             const next = new Map(all)
             next.delete(peer)
