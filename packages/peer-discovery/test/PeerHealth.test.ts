@@ -125,9 +125,9 @@ describe("PeerHealth", () => {
       const during = yield* rendezvous.ownedShards(64)
       expect(during.length).toBeGreaterThan(before.length)
       for (const shard of before) expect(during).toContain(shard)
-      // It answers again: back at the next probe of the suspects (every half interval).
+      // It answers again: back at the next ping of the peers held down (every interval).
       yield* resume(paused, "10-0-0-3")
-      yield* watch(health, Duration.seconds(1))
+      yield* watch(health, Duration.seconds(2))
       expect(yield* health.current).toEqual(PeerHealth.healthy)
       expect(yield* rendezvous.ownedShards(64)).toEqual(before)
     }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))

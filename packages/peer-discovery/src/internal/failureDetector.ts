@@ -8,8 +8,8 @@
  *   this pod is the one cut off;
  * - **a new suspicion** is told to every other peer by asking each to probe the suspect: each gets its own
  *   evidence at once, rather than at its turn in its own round, a few seconds later;
- * - **the suspects** (and the peers held down) are pinged again every half interval: one answer and they
- *   are alive, failures past the suspicion timeout and they are held down.
+ * - **the suspects** are pinged again every half interval, the peers held down every interval: one answer
+ *   and they are alive, failures past the suspicion timeout and a suspect is held down.
  */
 import {
   Clock,
@@ -44,6 +44,9 @@ const LATE_FACTOR = 2
 
 /** What is added to the late bound, so that a loaded machine's usual timer delays are not taken for a stall. */
 const LATE_SLACK = Duration.millis(250)
+
+/** Peers asked at once to probe a new suspect: a round of telling stays a few batches at hundreds of peers. */
+const TELL_CONCURRENCY = 16
 
 /** What the service gets from the detector. */
 export interface FailureDetector {
@@ -152,14 +155,14 @@ export const make = (options: {
       })
 
     /** Asks `helpers` to ping `target`: `ack` (one reached it), `nack` (they answered, none reached it), or `silence`. */
-    const askHelpers = (helpers: ReadonlyArray<PeerId>, target: PeerId) =>
+    const askHelpers = (helpers: ReadonlyArray<PeerId>, target: PeerId, concurrency: number | "unbounded") =>
       Effect.gen(function*() {
         const timeout = Duration.millis(2 * HealthTable.stretched(yield* Ref.get(table), timeoutMs))
         yield* Metric.update(Metrics.probesSentOf("indirect"), helpers.length)
         const answers = yield* Effect.forEach(
           helpers,
           (helper) => Effect.result(probe.pingVia(helper, target, timeout)),
-          { concurrency: "unbounded" }
+          { concurrency }
         )
         const said = answers.flatMap((answer) => (Result.isSuccess(answer) ? [answer.success] : []))
         return said.includes(true) ? "ack" as const : said.length > 0 ? "nack" as const : "silence" as const
@@ -171,7 +174,7 @@ export const make = (options: {
         const set = yield* discovery.current
         const entries = (yield* Ref.get(table)).entries
         const others = othersOf(set).filter((id) => id !== suspect && !entries.has(id))
-        if ((yield* askHelpers(others, suspect)) === "ack") yield* answered(suspect)
+        if ((yield* askHelpers(others, suspect, TELL_CONCURRENCY)) === "ack") yield* answered(suspect)
       }).pipe(Effect.forkIn(scope), Effect.asVoid)
 
     /** One probe of the round, of `target`, with the indirect probes its failure calls for. */
@@ -183,7 +186,7 @@ export const make = (options: {
         const candidates = othersOf(set).filter((id) => id !== target && !entries.has(id))
         const helpers = (yield* Random.shuffle(candidates)).slice(0, settings.indirectProbes)
         // With nobody to ask, the failed probe is all the evidence there is.
-        const heard = helpers.length === 0 ? "nack" : yield* askHelpers(helpers, target)
+        const heard = helpers.length === 0 ? "nack" : yield* askHelpers(helpers, target, "unbounded")
         switch (heard) {
           case "ack":
             return yield* answered(target)
@@ -216,11 +219,18 @@ export const make = (options: {
       }
     }).pipe(logDefect("the failure detector's probes died; nobody is suspected from now on"))
 
-    /** The suspects' loop: every half interval, each peer suspected or held down is pinged again. */
+    /**
+     * The suspects' loop: every half interval, each suspected peer is pinged again (its suspicion ends at its
+     * first answer); every other time, each peer held down too (it gets its shards back within an interval of
+     * answering, and a dead node's pods cost each pod one ping per interval each).
+     */
     const suspects = Effect.gen(function*() {
-      for (;;) {
+      for (let turn = 0;; turn++) {
         yield* Effect.sleep(Duration.times(interval, 0.5))
-        const pending = [...(yield* Ref.get(table)).entries.keys()]
+        const entries = (yield* Ref.get(table)).entries
+        const pending = [...entries].flatMap(([peer, entry]) =>
+          entry.status === "suspected" || turn % 2 === 0 ? [peer] : []
+        )
         yield* Effect.forEach(pending, (peer) =>
           Effect.flatMap(ping(peer), (found) => (found === "failed" ? Effect.asVoid(failed(peer)) : Effect.void)), {
           concurrency: "unbounded",
