@@ -12,6 +12,7 @@ import * as Convergence from "./convergence.js"
 import * as Lookup from "./lookup.js"
 import * as Memory from "./memory.js"
 import * as Ownership from "./ownership.js"
+import * as ProbeCost from "./probeCost.js"
 import * as PodUnderLoad from "./podUnderLoad.js"
 import * as KubeRollout from "./kubeRollout.js"
 import * as Rollout from "./rollout.js"
@@ -151,6 +152,8 @@ const program = ({ quick }: { readonly quick: boolean }) =>
     const kubeRollout = yield* KubeRollout.run(quick)
     if (kubeRollout._tag === "Skipped") console.log(`  skipped: ${kubeRollout.reason}`)
     recordKubeRollout(kubeRollout, results, add)
+    console.log("what failure detection costs a pod, at 3, 50 and 300 pods (TestClock)…")
+    ProbeCost.recordProbeCost(yield* ProbeCost.run(quick), results, add)
 
     const document = {
       machine: {

@@ -11,6 +11,8 @@ import { PeerDiscovery, PeerHealth, PeerHealthConfig, type PeerId, PeerProbe } f
 import type { PeerSet } from "@miroir/peer-discovery"
 import { Context, Duration, Effect, Layer, Option, References, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import type { Add } from "./rolloutFigures.js"
+import type { Figure } from "./stats.js"
 
 /** The pod counts measured. */
 export const SIZES = [3, 50, 300] as const
@@ -151,3 +153,32 @@ export const measure = (pods: number): Effect.Effect<ProbeCost> =>
 /** Measures every size of {@link SIZES} (or only the first two, quick). */
 export const run = (quick: boolean): Effect.Effect<ReadonlyArray<ProbeCost>> =>
   Effect.forEach(quick ? SIZES.slice(0, 2) : SIZES, measure)
+
+/** Requests a pod may send per second while all are alive: one ping a second, and a margin for nothing else. */
+const STEADY_TARGET = 2
+
+const single = (value: number, unit: string): Figure => ({
+  value: Number(value.toPrecision(3)),
+  min: Number(value.toPrecision(3)),
+  max: Number(value.toPrecision(3)),
+  trials: 1,
+  unit
+})
+
+/** Writes the costs into `results.healing.probeCost` and the rows. */
+export const recordProbeCost = (costs: ReadonlyArray<ProbeCost>, results: Record<string, any>, add: Add) => {
+  results.healing ??= {}
+  results.healing.probeCost = { phaseSeconds: 60, measuredAt: new Date().toISOString() }
+  for (const cost of costs) {
+    results.healing.probeCost[`n${cost.pods}`] = cost
+    const key = `healing.probeCost.n${cost.pods}`
+    add(`${key}.allAlive.sentPerSecond`, single(cost.allAlive.sentPerSecond.max, "req/s per pod (max)"), {
+      text: `≤ ${STEADY_TARGET}`,
+      met: cost.allAlive.sentPerSecond.max <= STEADY_TARGET
+    })
+    add(`${key}.allAlive.receivedPerSecond`, single(cost.allAlive.receivedPerSecond.max, "req/s per pod (max)"))
+    add(`${key}.oneDead.sentPerSecond`, single(cost.oneDead.sentPerSecond.max, "req/s per pod (max)"))
+    add(`${key}.oneDead.receivedPerSecond`, single(cost.oneDead.receivedPerSecond.max, "req/s per pod (max)"))
+    add(`${key}.oneDead.indirectPerSecond`, single(cost.oneDead.indirectPerSecond, "req/s per pod (mean)"))
+  }
+}
