@@ -101,10 +101,6 @@ export const ownershipPeers = (set: PeerSet): ReadonlyArray<PeerId> =>
 /** The same set, marked as leaving ({@link PeerSet.leaving}). */
 export const markLeaving = (set: PeerSet): PeerSet => (set.leaving ? set : { ...set, leaving: true })
 
-/** Whether two sets give the same ownership: the same self and the same {@link ownershipPeers}. */
-export const sameOwnership = (a: PeerSet, b: PeerSet): boolean =>
-  a.self === b.self && sameIds(ownershipPeers(a), ownershipPeers(b))
-
 /** The same set, marked as kept past a failed lookup. */
 export const markStale = (set: PeerSet): PeerSet => (set.stale ? set : { ...set, stale: true })
 

@@ -2,7 +2,7 @@
  * A pod that leaves (PeerDiscovery's `leave`) on TestClock with the in-memory resolver: it keeps its
  * shards while DNS lists it, and resigns them, in the same refresh, once DNS does not (the flag is
  * published at once when DNS has dropped it already), so that consumers following `refreshes` by
- * `sameOwnership` (Rendezvous.shardChanges) see the loss.
+ * `OwnershipView.sameOwnership` (Rendezvous.shardChanges) see the loss.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { referenceOwnedShards } from "@miroir/test-support/referenceOwner"
