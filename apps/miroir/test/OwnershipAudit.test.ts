@@ -16,6 +16,7 @@ import {
 import { Context, Duration, Effect, Layer, Metric, Option, Ref, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as AppMetrics from "../src/AppMetrics.js"
+import * as AuditFindings from "../src/AuditFindings.js"
 import * as OwnershipAudit from "../src/OwnershipAudit.js"
 import { PeerMessaging } from "../src/PeerMessaging.js"
 import { PeerUnreachable } from "../src/PeerUnreachable.js"
@@ -85,7 +86,7 @@ const gauge = (metric: Metric.Gauge<number>) => Effect.map(Metric.value(metric),
 
 const lastReport = (state: OwnershipAudit.AuditState) => Option.getOrThrow(state.last)
 
-describe("OwnershipAudit.evaluate through one round", () => {
+describe("the ownership audit through one round", () => {
   it.effect("finds nothing when every pod agrees, and asks every peer once", () =>
     Effect.gen(function*() {
       const { asked, audit } = yield* setup(AUDITOR)
@@ -126,7 +127,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(report.views.distinct).toBe(2)
       expect(report.unowned.count).toBe(expectedUnowned.length)
       expect(report.unowned.count).toBeGreaterThan(0)
-      expect(report.unowned.shards).toEqual(expectedUnowned.slice(0, OwnershipAudit.MAX_LISTED))
+      expect(report.unowned.shards).toEqual(expectedUnowned.slice(0, AuditFindings.MAX_LISTED))
       expect(report.multiOwned.count).toBe(0)
       expect(yield* gauge(AppMetrics.auditUnownedShards)).toBe(expectedUnowned.length)
       expect(yield* gauge(AppMetrics.auditDistinctViews)).toBe(2)
@@ -180,7 +181,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       for (const id of OTHERS) yield* setPeer(id, { self: id, view: [id] })
       const report = lastReport(yield* audit.runOnce)
       expect(report.multiOwned.count).toBe(SHARDS)
-      expect(report.multiOwned.shards).toHaveLength(OwnershipAudit.MAX_LISTED)
+      expect(report.multiOwned.shards).toHaveLength(AuditFindings.MAX_LISTED)
       expect(report.multiOwned.shards[0]!.owners.length).toBeGreaterThanOrEqual(3)
       expect(report.views.distinct).toBe(4)
     }))
@@ -235,7 +236,7 @@ describe("the audit loop", () => {
     }))
 })
 
-describe("OwnershipAudit.evaluate", () => {
+describe("AuditFindings.evaluate", () => {
   it("does not count answers for another shard count as ownership", () => {
     const expected: ShardOwners.ShardOwners = {
       peers: ["a", "b"],
@@ -243,7 +244,7 @@ describe("OwnershipAudit.evaluate", () => {
       owner: Int32Array.from([0, 1, 0, 1]),
       score: new BigUint64Array(4)
     }
-    const report = OwnershipAudit.evaluate({
+    const report = AuditFindings.evaluate({
       auditor: "a",
       expected,
       health: PeerHealth.healthy,

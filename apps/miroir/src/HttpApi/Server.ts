@@ -42,12 +42,12 @@ import {
   PayloadTooLarge,
   PodApi,
   PodErrors,
-  ProbingOff,
   SHARDS_EXPECTED,
   UnsupportedMediaType
 } from "@miroir/pod-api"
 import * as Limits from "./Limits.js"
 import { ownershipGroup } from "./OwnershipRoutes.js"
+import { pingGroup } from "./PingRoutes.js"
 import { probeAnswers } from "./ProbeServer.js"
 
 const currentSet = Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
@@ -72,48 +72,6 @@ const peersGroup = HttpApiBuilder.group(
           fenced: health.fenced
         }
       }))
-)
-
-/**
- * `GET /ping` (answered by the guarded server before any queue; here for a server in memory) and
- * `GET /probe?peer=`: a ping made for a peer of this pod's view, asked only from the address of a peer of
- * its view (PeerAddresses.senderOf, as hints are), so that a stranger cannot make a pod probe anything.
- */
-const pingGroup = HttpApiBuilder.group(
-  PodApi,
-  "ping",
-  (handlers) =>
-    handlers
-      .handle("ping", () => Effect.succeed({ status: "ok" as const }))
-      .handle("probe", ({ query, request }) =>
-        Effect.gen(function*() {
-          const peer = PeerId.PeerId(query.peer)
-          const source = Option.getOrElse(request.remoteAddress, () => "")
-          const sender = yield* Effect.flatMap(PeerAddresses, (addresses) => addresses.senderOf(peer, source))
-          // Only a peer may ask: the pod named is the one to be probed, not a sender.
-          if (sender !== "peer") {
-            return yield* Effect.fail(
-              new Forbidden({
-                error: `a probe is asked only by a peer of this pod's view, not from ${
-                  source === "" ? "an unknown address" : source
-                }`,
-                source
-              })
-            )
-          }
-          yield* Metric.update(AppMetrics.probesReceivedOf("indirect"), 1)
-          const detector = yield* PeerHealth.PeerHealth
-          const answered = yield* detector.probeFor(peer).pipe(
-            Effect.catchTag("NotProbing", (refused) =>
-              Effect.fail(
-                refused.reason === "off"
-                  ? new ProbingOff({ error: refused.message })
-                  : new BadRequest({ error: refused.message, parameter: "peer", value: excerpt(query.peer) })
-              ))
-          )
-          const self = yield* Effect.map(currentSet, (set) => set.self)
-          return { self, peer, answered }
-        }))
 )
 
 const probesGroup = HttpApiBuilder.group(PodApi, "probes", (handlers) =>
