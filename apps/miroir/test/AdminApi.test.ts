@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { freePort } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import { type HttpClient, HttpClientRequest } from "effect/http"
 import * as AdminContract from "../src/AdminApi/Contract.js"

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, Metrics, PeerDiscovery, PeerId, PeerDiscoveryConfig } from "@miroir/peer-discovery"
-import { freePort } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
 import { Context, Effect, Layer, Metric, Schema } from "effect"
 import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
 import * as App from "../src/App.js"

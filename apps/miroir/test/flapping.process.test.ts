@@ -6,7 +6,7 @@
  * case exact, and unbound cannot send a truncated answer over TCP for a small set.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { metricValue } from "@miroir/test-support/metricsText"
+import { metricValue } from "@miroir/process-kit/metricsText"
 import { reply, type Script, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processes"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"

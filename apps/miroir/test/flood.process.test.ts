@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Rendezvous } from "@miroir/peer-discovery"
 import { exchange } from "@miroir/test-support/floods"
-import { metricValue } from "@miroir/test-support/metricsText"
+import { metricValue } from "@miroir/process-kit/metricsText"
 import { waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Schema } from "effect"

@@ -9,7 +9,7 @@
  * - a leave while DNS still lists the pod (a hook run too early, a DNS slow to drop it) is not spent: it
  *   answers `listed`, sends no hint and keeps the shards; the real termination then hands over.
  */
-import { metricValue } from "@miroir/test-support/metricsText"
+import { metricValue } from "@miroir/process-kit/metricsText"
 import { waitUntil } from "@miroir/test-support/processes"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"

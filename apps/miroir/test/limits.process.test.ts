@@ -13,8 +13,9 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { chunks, type Crowd, crowd, exchange, type Probe, type Prober, probing } from "@miroir/test-support/floods"
-import { metricValue } from "@miroir/test-support/metricsText"
-import { freePort, waitUntil } from "@miroir/test-support/processes"
+import { metricValue } from "@miroir/process-kit/metricsText"
+import { freePort } from "@miroir/process-kit/freePort"
+import { waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Schema } from "effect"
 import * as AppMetrics from "../src/AppMetrics.js"

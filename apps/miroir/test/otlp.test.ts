@@ -4,7 +4,8 @@
  * and a collector that refuses or never answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { freePort, waitUntil } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
+import { waitUntil } from "@miroir/test-support/processes"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
 import { attributesOf, decode, type Receiver, startReceiver } from "./support/otlpReceiver.js"

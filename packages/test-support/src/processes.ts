@@ -1,34 +1,11 @@
 /**
- * Helpers for async tests that run real servers: free loopback ports, executables, and the process and
- * polling kit ({@link Process}, {@link Poll}) as Promises.
+ * Helpers for async tests that run real servers: executables, and the process kit's processes and
+ * polling ({@link Process}, {@link Poll}) as Promises.
  */
-import { createSocket } from "node:dgram"
 import { accessSync, constants } from "node:fs"
-import { createServer } from "node:net"
 import { Duration, Effect } from "effect"
-import * as Poll from "./Poll.js"
-import * as Process from "./Process.js"
-
-/** A port free on `host` (a loopback address) for both TCP and UDP (DNS serves both on one port). */
-export const freePort = async (host = "127.0.0.1"): Promise<number> => {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = createServer()
-      server.once("error", reject)
-      server.listen(0, host, () => {
-        const address = server.address()
-        server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-      })
-    })
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const socket = createSocket("udp4")
-      socket.once("error", () => resolve(false))
-      socket.bind(port, host, () => socket.close(() => resolve(true)))
-    })
-    if (udpFree) return port
-  }
-  throw new Error(`no port free for both TCP and UDP on ${host}`)
-}
+import * as Poll from "@miroir/process-kit/Poll"
+import * as Process from "@miroir/process-kit/Process"
 
 /** The path of an executable, looked up in PATH and the sbin folders (Debian puts servers there). */
 export const findExecutable = (name: string, installHint: string): string => {

@@ -16,7 +16,7 @@ import { Array as Arr, Duration, Effect, FiberSet, type Scope, Semaphore, Stream
 import { awaitValue, type Cluster, type ClusterPod, isLive, type Published } from "../Cluster.js"
 import type { DnsBackend } from "./ClusterDns.js"
 import { type Endpoint, endpointLabel } from "./DnsAnswers.js"
-import * as Process from "@miroir/test-support/Process"
+import * as Process from "@miroir/process-kit/Process"
 import * as PodTable from "./internal/podTable.js"
 import { gone, terminating } from "./internal/podTable.js"
 import { probe } from "./internal/readinessProbe.js"

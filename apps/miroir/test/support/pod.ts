@@ -8,9 +8,10 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import * as PodProcess from "@miroir/test-support/PodProcess"
-import * as Process from "@miroir/test-support/Process"
-import { type Ended, freePort, type Started } from "@miroir/test-support/processes"
+import * as PodProcess from "@miroir/process-kit/PodProcess"
+import * as Process from "@miroir/process-kit/Process"
+import { freePort } from "@miroir/process-kit/freePort"
+import { type Ended, type Started } from "@miroir/test-support/processes"
 import { Duration, Effect, ManagedRuntime } from "effect"
 import { bundle } from "../../scripts/bundle.js"
 import * as Client from "@miroir/pod-api/Client"
@@ -76,7 +77,7 @@ export const commonFreePort = async (ips: ReadonlyArray<string>): Promise<number
 }
 
 /**
- * Starts a pod at `ip` (127.0.0.x) and waits until it is ready (test-support's pod kit). `MIROIR_HTTP_PORT`
+ * Starts a pod at `ip` (127.0.0.x) and waits until it is ready (process-kit's pod kit). `MIROIR_HTTP_PORT`
  * in `env` sets its HTTP port (else a free one); `bundle` starts it from the bundle.
  */
 export const startPod = async (ip: string, env: Record<string, string> = {}, bundleFile?: string): Promise<Pod> => {
