@@ -5,11 +5,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { freePort } from "@miroir/process-kit/freePort"
-import { waitUntil } from "@miroir/test-support/processes"
+import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
 import { attributesOf, decode, type Receiver, startReceiver } from "./support/otlpReceiver.js"
-import { ask, startPod } from "./support/pod.js"
+import { ask, startPod } from "./support/podUnderTest.js"
 
 const POD_IP = "127.0.0.21"
 const srvRecords = [POD_IP, "10.9.9.9"].map((ip) => `${SRV_NAME} 5 IN SRV 0 50 7700 ${dashed(ip)}.${DOMAIN}`)

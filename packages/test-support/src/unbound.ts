@@ -9,7 +9,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { freePort } from "@miroir/process-kit/freePort"
-import { awaitReady, findExecutable, start, stop } from "./processes.js"
+import { findExecutable } from "./findExecutable.js"
+import { awaitReady, start, stop } from "./processKitAsPromises.js"
 
 const INSTALL_HINT = "install the Debian package unbound (apt-get install -y unbound); .ci/run does"
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import * as Process from "@miroir/process-kit/Process"
+import * as Process from "@miroir/process-kit/ChildProcess"
 import { Duration, Effect, type Scope } from "effect"
 
 /** A started component. */

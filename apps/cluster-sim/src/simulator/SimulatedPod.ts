@@ -1,6 +1,6 @@
 /**
- * One pod of the simulator: a real OS process of `apps/miroir` (process-kit's pod kit) with the
- * environment the Downward API would give it, on its own loopback address and the ports every pod of a
+ * One pod of the simulator: a real OS process of `apps/miroir` (`@miroir/process-kit`'s `PodProcess`)
+ * with the environment the Downward API would give it, on its own loopback address and the ports every pod of a
  * cluster uses, its output in a log file of its own. Started and signalled by the endpoints controller,
  * by its own pid.
  */
