@@ -37,7 +37,7 @@ const pod = (peerHints: "on" | "off") =>
     yield* dns.setSrv(SRV_NAME, srv(IPS))
     const metricsPort = yield* Effect.promise(() => freePort())
     const settings = podSettings(IPS[0]!, metricsPort)
-    const [api, admin] = [yield* Layer.build(InMemory.layer()), yield* Layer.build(InMemory.layer())]
+    const [api, admin] = [yield* Layer.build(InMemory.layerAtFreePort(IPS[0]!)), yield* Layer.build(InMemory.layer())]
     const context = yield* Layer.build(App.layer(
       {
         ...settings,
