@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { stringify } from "yaml"
 import { render, template } from "./support/helm.js"
 import { plainEnv, release } from "./support/rendered.js"
-import { awaitExit, podEnvironment, runExec, spawnBundle, startPod, stop } from "./support/podProcess.js"
+import { awaitExit, podEnvironment, runExec, spawnBundle, startPod, stop } from "./support/renderedPod.js"
 import { violations } from "./support/schemas.js"
 
 const folder = mkdtempSync(join(tmpdir(), "miroir-values-table-"))
@@ -327,8 +327,8 @@ describe("chart values, accepted", () => {
       expect(ran.stdout).toMatch(/^miroir leave: left: .*\n$/)
       expect(ran.ms).toBeGreaterThanOrEqual(row.preStopSeconds * 1000)
     }
-    const ended = await stop(pod.started)
-    expect(ended.code, pod.started.output()).toBe(0)
+    const ended = await stop(pod.process)
+    expect(ended.code, pod.process.output()).toBe(0)
   }, 90_000)
 })
 

@@ -6,11 +6,11 @@
  * case exact, and unbound cannot send a truncated answer over TCP for a small set.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { metricValue } from "@miroir/test-support/metricsText"
+import { metricValue } from "@miroir/process-kit/metricsText"
 import { reply, type Script, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
-import { waitUntil } from "@miroir/test-support/processes"
+import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
-import { ask, type Pod, startPod } from "./support/pod.js"
+import { ask, type Pod, startPod } from "./support/podUnderTest.js"
 
 const IPS = ["127.0.0.31", "127.0.0.32"]
 /** The two pods, and six more peers that only exist in DNS: ownership is computed over all eight. */

@@ -7,11 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { exchange } from "@miroir/test-support/floods"
-import { metricValue } from "@miroir/test-support/metricsText"
+import { metricValue } from "@miroir/process-kit/metricsText"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
-import { waitUntil } from "@miroir/test-support/processes"
+import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
-import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/pod.js"
+import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/podUnderTest.js"
 
 const IPS = ["127.0.0.71", "127.0.0.72", "127.0.0.73", "127.0.0.74"]
 const SHARDS = 64

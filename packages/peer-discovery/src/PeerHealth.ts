@@ -11,33 +11,30 @@
  */
 import { Context, Data, Effect, Layer, Option, Stream } from "effect"
 import * as FailureDetector from "./internal/failureDetector.js"
-import { sameIds } from "./internal/order.js"
+import * as HealthTable from "./internal/healthTable.js"
 import { PeerDiscovery } from "./PeerDiscovery.js"
 import { PeerHealthConfig } from "./PeerHealthConfig.js"
 import type { PeerId } from "./PeerId.js"
 import { PeerProbe } from "./PeerProbe.js"
 
-/** What this pod's failure detector holds of its peers now. */
-export interface Health {
-  /** Listed peers whose probe failed, confirmed by others, and that have not answered since; sorted. */
-  readonly suspected: ReadonlyArray<PeerId>
-  /** Listed peers held down: suspected for the whole suspicion timeout; their shards went to others. Sorted. */
-  readonly down: ReadonlyArray<PeerId>
-  /** True while this pod's probes reach no peer: it holds its own shards back. */
-  readonly fenced: boolean
-}
+/**
+ * What this pod's failure detector holds of its peers now: `suspected`, the listed peers whose probe failed,
+ * confirmed by others, and that have not answered since; `down`, the listed peers held down (suspected for
+ * the whole suspicion timeout: their shards went to others); both sorted; `fenced`, true while this pod's
+ * probes reach no peer (it holds its own shards back).
+ */
+export type Health = HealthTable.Verdicts
 
 /** Every peer alive, this pod not fenced: what {@link layerNone} always says. */
-export const healthy: Health = { suspected: [], down: [], fenced: false }
+export const healthy: Health = HealthTable.noVerdicts
 
 /** Whether two verdicts are the same. */
-export const same = (a: Health, b: Health): boolean =>
-  a.fenced === b.fenced && sameIds(a.suspected, b.suspected) && sameIds(a.down, b.down)
+export const same: (a: Health, b: Health) => boolean = HealthTable.sameVerdicts
 
 /** Why this pod did not probe a peer for another: `off` (no failure detector here), `not-a-peer` (DNS does not list it), `self`. */
 export class NotProbing extends Data.TaggedError("NotProbing")<{
   readonly peer: string
-  readonly reason: "off" | "not-a-peer" | "self"
+  readonly reason: "off" | FailureDetector.Refusal
 }> {
   override get message(): string {
     switch (this.reason) {
@@ -98,7 +95,7 @@ export const layer: Layer.Layer<PeerHealth, never, PeerDiscovery | PeerProbe | P
             return {
               current: detector.current,
               changes: detector.changes,
-              probeFor: detector.probeFor
+              probeFor: (peer) => Effect.mapError(detector.probeFor(peer), (reason) => new NotProbing({ peer, reason }))
             } satisfies Service
           })
         )

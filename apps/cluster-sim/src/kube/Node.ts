@@ -26,7 +26,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { freePort } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
 import { Data, Duration, Effect, Option, Schedule, type Scope } from "effect"
 import * as Components from "./Components.js"
 import { type ControlPlane, kubeconfigYaml, SERVICE_CIDR } from "./ControlPlane.js"

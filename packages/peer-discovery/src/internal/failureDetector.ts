@@ -27,13 +27,12 @@ import {
 } from "effect"
 import * as Metrics from "../Metrics.js"
 import type * as PeerDiscovery from "../PeerDiscovery.js"
-import type { Health } from "../PeerHealth.js"
-import { NotProbing, same } from "../PeerHealth.js"
 import type { Settings } from "../PeerHealthConfig.js"
 import type { PeerId } from "../PeerId.js"
 import type * as PeerProbe from "../PeerProbe.js"
 import type { PeerSet } from "../PeerSet.js"
 import * as HealthTable from "./healthTable.js"
+import type { Verdicts as Health } from "./healthTable.js"
 import { logDefect } from "./logDefect.js"
 
 /**
@@ -48,11 +47,14 @@ const LATE_SLACK = Duration.millis(250)
 /** Peers asked at once to probe a new suspect: a round of telling stays a few batches at hundreds of peers. */
 const TELL_CONCURRENCY = 16
 
+/** Why a probe for another pod was refused: the peer is this pod, or one DNS does not list. */
+export type Refusal = "self" | "not-a-peer"
+
 /** What the service gets from the detector. */
 export interface FailureDetector {
   readonly current: Effect.Effect<Health>
   readonly changes: Stream.Stream<Health>
-  readonly probeFor: (peer: PeerId) => Effect.Effect<boolean, NotProbing>
+  readonly probeFor: (peer: PeerId) => Effect.Effect<boolean, Refusal>
 }
 
 /** The other peers of `set`. */
@@ -75,7 +77,7 @@ export const make = (options: {
     const suspicionMs = Duration.toMillis(settings.suspicionTimeout)
     const fenceMs = Duration.toMillis(settings.selfFenceAfter)
     const table = yield* Ref.make(HealthTable.empty)
-    const health = yield* SubscriptionRef.make<Health>({ suspected: [], down: [], fenced: false })
+    const health = yield* SubscriptionRef.make<Health>(HealthTable.noVerdicts)
     // Table updates and what they publish, one at a time, so that no verdict is published out of order.
     const oneUpdateAtATime = yield* Semaphore.make(1)
     /** Probes made for other pods, by peer: one in flight per peer, however many ask. */
@@ -106,7 +108,7 @@ export const make = (options: {
           down: HealthTable.inStatus(next, "down"),
           fenced: HealthTable.fenced(next, at, fenceMs, othersOf(set).length)
         }
-        if (!same(yield* SubscriptionRef.get(health), verdicts)) {
+        if (!HealthTable.sameVerdicts(yield* SubscriptionRef.get(health), verdicts)) {
           yield* SubscriptionRef.set(health, verdicts)
           yield* Metric.update(Metrics.suspectedPeers, verdicts.suspected.length)
           yield* Metric.update(Metrics.downPeers, verdicts.down.length)
@@ -239,14 +241,14 @@ export const make = (options: {
       }
     }).pipe(logDefect("the failure detector's probes of suspects died; suspicions no longer end"))
 
-    const probeFor = (peer: PeerId): Effect.Effect<boolean, NotProbing> =>
+    const probeFor = (peer: PeerId): Effect.Effect<boolean, Refusal> =>
       Effect.gen(function*() {
         const set = yield* discovery.current
         if (peer === set.self) {
-          return yield* Effect.fail(new NotProbing({ peer, reason: "self" }))
+          return yield* Effect.fail("self" as const)
         }
         if (!set.peers.includes(peer)) {
-          return yield* Effect.fail(new NotProbing({ peer, reason: "not-a-peer" }))
+          return yield* Effect.fail("not-a-peer" as const)
         }
         const mine = yield* Deferred.make<boolean>()
         const inFlight = yield* Ref.modify(probesFor, (all) => {

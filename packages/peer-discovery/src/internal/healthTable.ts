@@ -18,7 +18,21 @@
  *   shards back, as its peers have held it down by then.
  */
 import type { PeerId } from "../PeerId.js"
-import { compareIds } from "./order.js"
+import { compareIds, sameIds } from "./order.js"
+
+/** What the detector publishes (PeerHealth's `Health`): the peers suspected and held down, sorted, and whether this pod is fenced. */
+export interface Verdicts {
+  readonly suspected: ReadonlyArray<PeerId>
+  readonly down: ReadonlyArray<PeerId>
+  readonly fenced: boolean
+}
+
+/** Every peer alive, this pod not fenced. */
+export const noVerdicts: Verdicts = { suspected: [], down: [], fenced: false }
+
+/** Whether two verdicts are the same. */
+export const sameVerdicts = (a: Verdicts, b: Verdicts): boolean =>
+  a.fenced === b.fenced && sameIds(a.suspected, b.suspected) && sameIds(a.down, b.down)
 
 /** How a peer stands, when it is not alive. */
 export type Status = "suspected" | "down"
