@@ -13,6 +13,7 @@ import * as Lookup from "./lookup.js"
 import * as Memory from "./memory.js"
 import * as Ownership from "./ownership.js"
 import * as ProbeCost from "./probeCost.js"
+import * as PodFloods from "./podFloods.js"
 import * as PodUnderLoad from "./podUnderLoad.js"
 import * as KubeRollout from "./kubeRollout.js"
 import * as Rollout from "./rollout.js"
@@ -142,7 +143,7 @@ const program = ({ quick }: { readonly quick: boolean }) =>
     PodUnderLoad.recordPodUnderLoad(yield* PodUnderLoad.run(quick), results, add)
 
     console.log("floods of a pod's HTTP server (issue 18: past every limit, the chart's heap)…")
-    PodUnderLoad.recordFloods(yield* PodUnderLoad.runFloods(quick), results, add)
+    PodFloods.recordFloods(yield* PodFloods.runFloods(quick), results, add)
 
     console.log("ownedShards at 65,536 shards and 300 peers…")
     recordShards(Ownership.runShards(quick), results, add)
