@@ -9,6 +9,7 @@ import { NodeError } from "./nodeError.js"
 
 /** Freezes and thaws the processes of a node's cgroup root. */
 export interface Freezer {
+  /** Writes `FROZEN`: every process of the node's pods stops where it is. */
   readonly freeze: Effect.Effect<void, NodeError>
   /** Never fails: a thaw that cannot be done is logged (it runs in the clean-up too). */
   readonly thaw: Effect.Effect<void>
