@@ -77,5 +77,19 @@ export default defineConfig(
         }
       }]
     }
+  },
+  {
+    // The layers go one way (issue 21, item 9): the packages are what the apps are built on, so no module of a
+    // package imports from an app, by its package name or by a path into apps/. (`pnpm lint` also checks that
+    // no import cycle exists, with dpdm.)
+    files: ["packages/**/*.{ts,mts,cts,js,mjs}"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{
+          group: ["@miroir/miroir", "@miroir/miroir/*", "@miroir/cluster-sim", "@miroir/cluster-sim/*", "**/apps/**"],
+          message: "a package is below the apps: it imports nothing from them"
+        }]
+      }]
+    }
   }
 )

@@ -72,10 +72,12 @@ export const summarize = (run: HealingRun) => {
 /** Writes `results.healing` and the `healing.*` rows. */
 export const recordHealing = (outcome: Outcome, results: Record<string, any>, add: Add): void => {
   if (outcome._tag === "Skipped") {
-    results.healing = { skipped: outcome.reason }
+    results.healing = { ...results.healing, skipped: outcome.reason }
     return
   }
+  // results.healing.probeCost is probeCost.ts's (the detector's cost on the simulator): kept.
   results.healing = {
+    ...(results.healing?.probeCost === undefined ? {} : { probeCost: results.healing.probeCost }),
     measuredAt: new Date().toISOString(),
     node: process.version,
     loadAverageAtEnd: loadavg(),

@@ -12,6 +12,8 @@ import * as Convergence from "./convergence.js"
 import * as Lookup from "./lookup.js"
 import * as Memory from "./memory.js"
 import * as Ownership from "./ownership.js"
+import * as ProbeCost from "./probeCost.js"
+import * as PodFloods from "./podFloods.js"
 import * as PodUnderLoad from "./podUnderLoad.js"
 import * as KubeRollout from "./kubeRollout.js"
 import * as Rollout from "./rollout.js"
@@ -141,7 +143,7 @@ const program = ({ quick }: { readonly quick: boolean }) =>
     PodUnderLoad.recordPodUnderLoad(yield* PodUnderLoad.run(quick), results, add)
 
     console.log("floods of a pod's HTTP server (issue 18: past every limit, the chart's heap)…")
-    PodUnderLoad.recordFloods(yield* PodUnderLoad.runFloods(quick), results, add)
+    PodFloods.recordFloods(yield* PodFloods.runFloods(quick), results, add)
 
     console.log("ownedShards at 65,536 shards and 300 peers…")
     recordShards(Ownership.runShards(quick), results, add)
@@ -151,6 +153,8 @@ const program = ({ quick }: { readonly quick: boolean }) =>
     const kubeRollout = yield* KubeRollout.run(quick)
     if (kubeRollout._tag === "Skipped") console.log(`  skipped: ${kubeRollout.reason}`)
     recordKubeRollout(kubeRollout, results, add)
+    console.log("what failure detection costs a pod, at 3, 50 and 300 pods (TestClock)…")
+    ProbeCost.recordProbeCost(yield* ProbeCost.run(quick), results, add)
 
     const document = {
       machine: {

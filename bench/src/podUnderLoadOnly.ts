@@ -8,6 +8,7 @@
 import { loadavg } from "node:os"
 import { Effect } from "effect"
 import { runCommand } from "./BenchCommand.js"
+import * as PodFloods from "./podFloods.js"
 import * as PodUnderLoad from "./podUnderLoad.js"
 import { mergeIntoResults } from "./resultsFile.js"
 
@@ -18,11 +19,11 @@ const program = ({ quick }: { readonly quick: boolean }) =>
     console.log(`a pod under 200 concurrent /ownership?shards=65536, SIGTERM mid-flood (load average ${load()})…`)
     const underLoad = yield* PodUnderLoad.run(quick)
     console.log(`floods of a pod's HTTP server (load average ${load()})…`)
-    const floods = yield* PodUnderLoad.runFloods(quick)
+    const floods = yield* PodFloods.runFloods(quick)
     yield* mergeIntoResults((document, add) =>
       Effect.sync(() => {
         PodUnderLoad.recordPodUnderLoad(underLoad, document, add)
-        PodUnderLoad.recordFloods(floods, document, add)
+        PodFloods.recordFloods(floods, document, add)
         document.podUnderLoad.measuredAt = new Date().toISOString()
         document.podUnderLoad.durationSeconds = Math.round((Date.now() - started) / 1000)
         document.podUnderLoad.quick = quick

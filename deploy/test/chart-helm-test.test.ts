@@ -3,7 +3,7 @@
  * `node -e` script the image runs) run here against a loopback server answering /peers as a pod would.
  */
 import { createServer, type Server } from "node:http"
-import { exited, start } from "@miroir/test-support/processes"
+import { exited, start } from "@miroir/test-support/processKitAsPromises"
 import { afterEach, describe, expect, it } from "vitest"
 import { render } from "./support/helm.js"
 import { release, selects } from "./support/rendered.js"

@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { stringify } from "yaml"
 import { render, template } from "./support/helm.js"
 import { plainEnv, release } from "./support/rendered.js"
-import { awaitExit, podEnvironment, runExec, spawnBundle, startPod, stop } from "./support/podProcess.js"
+import { awaitExit, podEnvironment, runExec, spawnBundle, startPod, stop } from "./support/renderedPod.js"
 import { violations } from "./support/schemas.js"
 
 const folder = mkdtempSync(join(tmpdir(), "miroir-values-table-"))
@@ -63,6 +63,21 @@ const accepted: ReadonlyArray<readonly [string, Accepted]> = [
   ["audit false (an unquoted off)", {
     values: { ownershipAudit: { interval: false } },
     env: { MIROIR_OWNERSHIP_AUDIT_INTERVAL: "off" }
+  }],
+  ["probes every 100ms, 50ms timeout", {
+    values: {
+      peerHealth: { probeInterval: "100ms", probeTimeout: "50ms", suspicionTimeout: "50ms", selfFenceAfter: "100ms" }
+    },
+    env: { MIROIR_PEER_PROBE_INTERVAL: "100ms", MIROIR_PEER_PROBE_TIMEOUT: "50ms", MIROIR_SELF_FENCE_AFTER: "100ms" }
+  }],
+  ["probes every minute", {
+    values: { peerHealth: { probeInterval: "1m", indirectProbes: 16, suspicionTimeout: "1m", selfFenceAfter: "1m" } },
+    env: { MIROIR_PEER_PROBE_INTERVAL: "1m", MIROIR_PEER_INDIRECT_PROBES: "16", MIROIR_PEER_SUSPICION_TIMEOUT: "1m" }
+  }],
+  ["probes off", { values: { peerHealth: { probeInterval: "off" } }, env: { MIROIR_PEER_PROBE_INTERVAL: "off" } }],
+  ["probes false (an unquoted off)", {
+    values: { peerHealth: { probeInterval: false } },
+    env: { MIROIR_PEER_PROBE_INTERVAL: "off" }
   }],
   ["OTLP export every 100 ms", {
     values: { otlp: { endpoint: "http://127.0.0.1:4318", metricExportInterval: 100 } },
@@ -177,6 +192,31 @@ const refused: ReadonlyArray<readonly [string, Refused]> = [
     message: /ownershipAudit\.interval \(2h\) must be auto, off, or from 250ms to 1h/,
     pod: ["MIROIR_OWNERSHIP_AUDIT_INTERVAL", "2h"]
   }],
+  ["probes every 2m", {
+    values: { peerHealth: { probeInterval: "2m" } },
+    message: /peerHealth\.probeInterval \(2m\) must be off or from 100ms to 1m/,
+    pod: ["MIROIR_PEER_PROBE_INTERVAL", "2m"]
+  }],
+  ["probe timeout equal to the interval", {
+    values: { peerHealth: { probeTimeout: "1s" } },
+    message: /peerHealth\.probeTimeout \(1s\) must be below peerHealth\.probeInterval \(1s\)/,
+    pod: ["MIROIR_PEER_PROBE_TIMEOUT", "1s"]
+  }],
+  ["suspicion shorter than a probe", {
+    values: { peerHealth: { suspicionTimeout: "50ms" } },
+    message: /peerHealth\.suspicionTimeout \(50ms\) must be from peerHealth\.probeTimeout \(500ms\) to 1m/,
+    pod: ["MIROIR_PEER_SUSPICION_TIMEOUT", "50ms"]
+  }],
+  ["self-fence before a round", {
+    values: { peerHealth: { selfFenceAfter: "500ms" } },
+    message: /peerHealth\.selfFenceAfter \(500ms\) must be from peerHealth\.probeInterval \(1s\) to 1m/,
+    pod: ["MIROIR_SELF_FENCE_AFTER", "500ms"]
+  }],
+  ["17 indirect probes", {
+    values: { peerHealth: { indirectProbes: 17 } },
+    message: /at '\/peerHealth\/indirectProbes'/,
+    pod: ["MIROIR_PEER_INDIRECT_PROBES", "17"]
+  }],
   ["OTLP export every 99 ms", {
     values: { otlp: { metricExportInterval: 99 } },
     message: /at '\/otlp\/metricExportInterval': minimum: got 99, want 100/,
@@ -287,8 +327,8 @@ describe("chart values, accepted", () => {
       expect(ran.stdout).toMatch(/^miroir leave: left: .*\n$/)
       expect(ran.ms).toBeGreaterThanOrEqual(row.preStopSeconds * 1000)
     }
-    const ended = await stop(pod.started)
-    expect(ended.code, pod.started.output()).toBe(0)
+    const ended = await stop(pod.process)
+    expect(ended.code, pod.process.output()).toBe(0)
   }, 90_000)
 })
 

@@ -9,13 +9,13 @@ import { readFileSync, realpathSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { waitUntil } from "@miroir/test-support/processes"
+import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { execFileSync } from "node:child_process"
 import { render } from "./support/helm.js"
-import { ask, podEnvironment, startPod, stop } from "./support/podProcess.js"
+import { ask, podEnvironment, startPod, stop } from "./support/renderedPod.js"
 import { plainEnv, release } from "./support/rendered.js"
 
 const DOCKERFILE = fileURLToPath(new URL("../../Dockerfile", import.meta.url))
@@ -97,7 +97,7 @@ describe(`the bundled pod service on the image's Node (${NODE_VERSION})`, () => 
         MIROIR_PEER_HINTS: "off"
       }
       const pod = await startPod(environment, imageNode())
-      const pid = pod.started.child.pid!
+      const pid = pod.process.child.pid!
       await waitUntil(
         "301 peers",
         60_000,
@@ -128,9 +128,9 @@ describe(`the bundled pod service on the image's Node (${NODE_VERSION})`, () => 
       // Headroom: the peak stays under 80% of the limit.
       expect(loaded.peak).toBeLessThan(LIMIT_MIB * 0.8)
       const signalled = Date.now()
-      const ended = await stop(pod.started, 10_000)
+      const ended = await stop(pod.process, 10_000)
       console.log(`SIGTERM → ${JSON.stringify(ended)} after ${Date.now() - signalled} ms`)
-      expect(ended.code, pod.started.output().slice(-3000)).toBe(0)
+      expect(ended.code, pod.process.output().slice(-3000)).toBe(0)
     },
     120_000
   )
@@ -138,11 +138,11 @@ describe(`the bundled pod service on the image's Node (${NODE_VERSION})`, () => 
   it("idles (default 15 s refresh, DNS unreachable) well under its limit", async () => {
     const pod = await startPod(await podEnvironment("127.0.0.121", env), imageNode())
     await sleep(5000)
-    const idle = residentMiB(pod.started.child.pid!)
+    const idle = residentMiB(pod.process.child.pid!)
     console.log(`Node ${NODE_VERSION}, idle: RSS ${idle.rss.toFixed(0)} MiB, peak ${idle.peak.toFixed(0)} MiB`)
     // 124 MiB before the typed HttpApi contract, 130 MiB with it (its builder's and client's code; the heap
     // in use did not change): the idle pod still leaves 45% of its limit to work with.
     expect(idle.rss).toBeLessThan(LIMIT_MIB * 0.55)
-    expect((await stop(pod.started, 10_000)).code, pod.started.output()).toBe(0)
+    expect((await stop(pod.process, 10_000)).code, pod.process.output()).toBe(0)
   }, 60_000)
 })

@@ -2,12 +2,12 @@
  * What the pods themselves say: each live pod's `/peers`, `/ownership` and `/metrics`, read over HTTP
  * as an operator would, and the convergence test the scenario measures against.
  */
-import { metricValue } from "@miroir/test-support/metricsText"
+import { metricValue } from "@miroir/process-kit/metricsText"
 import * as Client from "@miroir/pod-api/Client"
 import { Array as Arr, Duration, Effect, Option, Ref } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { type Cluster, type ClusterPod, livePods, publishedLabels } from "./Cluster.js"
-import { pollUntil } from "@miroir/test-support/Poll"
+import { pollUntil } from "@miroir/process-kit/Poll"
 
 /** One pod's view at one moment. */
 export interface PodView {

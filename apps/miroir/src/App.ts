@@ -1,10 +1,17 @@
 /**
- * The pod service as one Layer: configuration → resolver → discovery → ownership (the Rendezvous service,
- * which every reader of the owners shares, and the audit) → HTTP API, admin listener (the leave), shard
- * worker, view digest and process metrics, with telemetry underneath so that the first lookup is already
- * traced.
+ * The pod service as one Layer: configuration → resolver → discovery → the failure detector (probing the
+ * peers over their HTTP API) → ownership (the Rendezvous service, which every reader of the owners shares,
+ * and the audit) → HTTP API, admin listener (the leave), shard worker, view digest and process metrics,
+ * with telemetry underneath so that the first lookup is already traced.
  */
-import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, Rendezvous } from "@miroir/peer-discovery"
+import {
+  DnsResolver,
+  PeerDiscovery,
+  PeerDiscoveryConfig,
+  PeerHealth,
+  PeerHealthConfig,
+  Rendezvous
+} from "@miroir/peer-discovery"
 import { Layer } from "effect"
 import type { Etag, HttpPlatform, HttpServer, HttpServerError } from "effect/http"
 import type { FileSystem } from "effect/FileSystem"
@@ -28,6 +35,7 @@ import * as ViewDigest from "./ViewDigest.js"
 /** Everything the pod service is configured with. */
 export interface Settings {
   readonly discovery: PeerDiscoveryConfig.Settings
+  readonly health: PeerHealthConfig.Settings
   readonly app: AppConfig.Settings
   readonly telemetry: TelemetryConfig.Settings
 }
@@ -53,7 +61,7 @@ export interface Listeners {
 }
 
 /**
- * The whole service, over the configuration in context (PeerDiscoveryConfig, AppConfig, TelemetryConfig:
+ * The whole service, over the configuration in context (PeerDiscoveryConfig, PeerHealthConfig, AppConfig, TelemetryConfig:
  * every part reads its settings from there). `resolver` is `DnsResolver.layer` in a pod; tests pass the
  * test resolver. `listeners` are what the API and the admin API are served on ({@link Listeners}). The layer exposes discovery, ownership and the HTTP server (for its address).
  */
@@ -61,20 +69,25 @@ export const layerFromConfig = (
   resolver: Layer.Layer<DnsResolver.DnsResolver, never, PeerDiscoveryConfig.PeerDiscoveryConfig> = DnsResolver.layer,
   listeners: Listeners = {}
 ): Layer.Layer<
-  PeerDiscovery.PeerDiscovery | Rendezvous.Rendezvous | HttpServer.HttpServer,
+  PeerDiscovery.PeerDiscovery | PeerHealth.PeerHealth | Rendezvous.Rendezvous | HttpServer.HttpServer,
   | Telemetry.MetricsServerError
   | HttpServerError.ServeError
   | AdminServer.AdminListenError
   | ProbeServer.ProbeServerError,
-  PeerDiscoveryConfig.PeerDiscoveryConfig | AppConfig.AppConfig | TelemetryConfig.TelemetryConfig
+  | PeerDiscoveryConfig.PeerDiscoveryConfig
+  | PeerHealthConfig.PeerHealthConfig
+  | AppConfig.AppConfig
+  | TelemetryConfig.TelemetryConfig
 > => {
-  const discovery = Rendezvous.layer.pipe(
-    Layer.provideMerge(PeerDiscovery.layer),
-    Layer.provideMerge(resolver)
-  )
-  // The server listens first, so that talking to peers (the audit, the hints) knows the port every pod serves on.
+  const discovery = PeerDiscovery.layer.pipe(Layer.provideMerge(resolver))
+  // The server listens first, so that talking to peers (the probes, the audit, the hints) knows the port
+  // every pod serves on.
   const server = listeners.api ?? HttpApiServer.serverLayer
   const messaging = PeerMessaging.layer.pipe(Layer.provide(server))
+  // Ownership over the peers DNS lists and the failure detector's verdicts about them, probed over HTTP.
+  const ownership = Rendezvous.layer.pipe(
+    Layer.provideMerge(PeerHealth.layer.pipe(Layer.provide(PeerMessaging.peerProbeLayer), Layer.provide(messaging)))
+  )
   const audit = OwnershipAudit.layer.pipe(Layer.provide(messaging))
   const api = HttpApiServer.serve.pipe(
     Layer.provide(Layer.mergeAll(audit, RequestGate.layer())),
@@ -95,6 +108,7 @@ export const layerFromConfig = (
     ProcessMetrics.layer
   )
   return services.pipe(
+    Layer.provideMerge(ownership),
     // Where peers are: this pod talks to them there, and takes hints only from there.
     Layer.provideMerge(PeerAddresses.layer),
     Layer.provideMerge(discovery),
@@ -112,6 +126,7 @@ export const layer = (
   layerFromConfig(resolver, listeners).pipe(
     Layer.provide(Layer.mergeAll(
       Layer.succeed(PeerDiscoveryConfig.PeerDiscoveryConfig, settings.discovery),
+      PeerHealthConfig.layer(settings.health),
       AppConfig.layer(settings.app),
       TelemetryConfig.layer(settings.telemetry)
     ))

@@ -156,3 +156,19 @@ export const hintsRefusedWith = (reason: HintRefusal) => Metric.withAttributes(h
  * of the setting.
  */
 export const hintsOffWith = (kind: Hint.Kind) => Metric.withAttributes(Metrics.hints, { kind, result: "off" })
+
+/**
+ * Probes of the failure detector this pod answered, by kind: `direct` (`GET /ping`, answered by the server
+ * before any queue) and `indirect` (`GET /probe`, a ping made for a peer). With the library's
+ * `miroir_peer_probes_sent_total`, what failure detection costs a pod.
+ */
+export const probesReceived = Metric.counter("miroir_peer_probes_received_total", {
+  description: "Probes of the failure detector this pod answered, by kind (direct: GET /ping; indirect: GET /probe)",
+  incremental: true
+})
+
+/** The received-probe counter of one kind. */
+export const probesReceivedOf = (kind: Metrics.ProbeKind) => Metric.withAttributes(probesReceived, { kind })
+
+/** Counts one `GET /ping` answered by the server itself, synchronously, as {@link countRefusal} counts. */
+export const countProbeReceived = (): void => probesReceivedOf("direct").updateUnsafe(1, Context.empty())

@@ -16,19 +16,16 @@
  * The report is kept for `GET /ownership/audit`, its counts go to the `miroir_ownership_audit_*` gauges,
  * and a change of findings is logged once, with counts and a few examples (bounded).
  */
-import { PeerDiscovery, PeerDiscoveryConfig, PeerSet, Rendezvous, ShardOwners } from "@miroir/peer-discovery"
+import { type OwnershipView, PeerDiscoveryConfig, PeerSet, Rendezvous, ShardOwners } from "@miroir/peer-discovery"
 import { Cause, Clock, Context, Duration, Effect, Layer, Metric, Option, Ref, Result, Schedule } from "effect"
 import { AppConfig } from "./AppConfig.js"
 import * as AppMetrics from "./AppMetrics.js"
 import { auditInterval } from "./internal/auditInterval.js"
-import type { AuditReport, OwnershipBody } from "@miroir/pod-api"
+import { evaluate, type PeerAnswer, type Report } from "./AuditFindings.js"
 import { PeerMessaging } from "./PeerMessaging.js"
 
 /** The key whose owner is the auditor. */
 export const AUDIT_KEY = "miroir/ownership-audit"
-
-/** Items listed per finding in a report (the counts are complete). */
-export const MAX_LISTED = 20
 
 /** Peers asked at once. */
 export const CONCURRENCY = 16
@@ -39,9 +36,6 @@ export const requestTimeout = (interval: Duration.Duration): Duration.Duration =
 
 /** The interval {@link requestTimeout} is taken from when the audit is off (a round run by hand: `runOnce`). */
 const INTERVAL_WHEN_OFF = Duration.seconds(10)
-
-/** One audit's findings, as `GET /ownership/audit` carries them (the schema is the contract's). */
-export type Report = typeof AuditReport.Type
 
 /** What the audit of a pod is doing: see `GET /ownership/audit`. */
 export interface AuditState {
@@ -56,105 +50,6 @@ export interface AuditState {
   /** Time between rounds; none while disabled. */
   readonly interval: Option.Option<Duration.Duration>
   readonly last: Option.Option<Report>
-}
-
-/** One peer asked: its answer, or why there was none. */
-export interface PeerAnswer {
-  readonly peer: string
-  readonly answer: Result.Result<typeof OwnershipBody.Type, string>
-}
-
-/** What {@link evaluate} needs. */
-export interface Input {
-  readonly auditor: string
-  /** The owners over the auditor's view, at the audited shard count. */
-  readonly expected: ShardOwners.ShardOwners
-  /** Every peer of the auditor's view, the auditor included. */
-  readonly peerAnswers: ReadonlyArray<PeerAnswer>
-  readonly at: Date
-  readonly durationMs: number
-}
-
-/** The findings of one audit: pure, so that every rule is tested without processes. */
-export const evaluate = (input: Input): Report => {
-  const { expected, peerAnswers } = input
-  const shards = expected.shards
-  const answers: Array<{ readonly peer: string; readonly answer: typeof OwnershipBody.Type }> = []
-  const unreachable: Array<{ peer: string; reason: string }> = []
-  for (const { peer, answer } of peerAnswers) {
-    Result.match(answer, {
-      onFailure: (reason) => void unreachable.push({ peer, reason }),
-      onSuccess: (a) =>
-        a.shards === shards
-          ? void answers.push({ peer, answer: a })
-          : void unreachable.push({ peer, reason: `answered for ${a.shards} shards, not ${shards}` })
-    })
-  }
-
-  const claims = new Int32Array(shards)
-  for (const { answer } of answers) {
-    for (const shard of answer.owned) if (shard >= 0 && shard < shards) claims[shard]!++
-  }
-  // Shards the auditor's view gives to a silent peer: unknown rather than unowned.
-  const silent = new Set(unreachable.map(({ peer }) => expected.peers.indexOf(peer)).filter((i) => i >= 0))
-  const unowned: Array<number> = []
-  const multiOwned: Array<number> = []
-  let unknownShards = 0
-  for (let shard = 0; shard < shards; shard++) {
-    const count = claims[shard]!
-    if (count >= 2) multiOwned.push(shard)
-    else if (count === 0) {
-      if (silent.has(expected.owner[shard]!)) unknownShards++
-      else unowned.push(shard)
-    }
-  }
-  const listedMulti = new Map(multiOwned.slice(0, MAX_LISTED).map((shard) => [shard, [] as Array<string>]))
-  for (const { peer, answer } of answers) {
-    for (const shard of answer.owned) listedMulti.get(shard)?.push(peer)
-  }
-
-  const views = new Map<string, { digest: string; pods: number; peers: number; heldBy: Array<string> }>()
-  for (const { peer, answer } of answers) {
-    const digest = PeerSet.digestOf(answer.peers)
-    const view = views.get(digest) ?? { digest, pods: 0, peers: answer.peers.length, heldBy: [] }
-    view.pods++
-    if (view.heldBy.length < 5) view.heldBy.push(peer)
-    views.set(digest, view)
-  }
-  const mismatches = answers.filter(({ peer, answer }) => answer.self !== peer)
-
-  const report: Omit<Report, "ok"> = {
-    auditor: input.auditor,
-    at: input.at.toISOString(),
-    durationMs: input.durationMs,
-    shards,
-    digest: PeerSet.digestOf(expected.peers),
-    peersAsked: peerAnswers.length,
-    answered: answers.length,
-    unowned: { count: unowned.length, shards: unowned.slice(0, MAX_LISTED) },
-    multiOwned: {
-      count: multiOwned.length,
-      shards: [...listedMulti].map(([shard, owners]) => ({ shard, owners }))
-    },
-    unknownShards,
-    unreachable: { count: unreachable.length, peers: unreachable.slice(0, MAX_LISTED) },
-    views: {
-      distinct: views.size,
-      views: [...views.values()].sort((a, b) => b.pods - a.pods || a.digest.localeCompare(b.digest)).slice(
-        0,
-        MAX_LISTED
-      )
-    },
-    identityMismatches: {
-      count: mismatches.length,
-      peers: mismatches.slice(0, MAX_LISTED).map(({ peer, answer }) => ({ peer, answeredAs: answer.self }))
-    }
-  }
-  return {
-    ...report,
-    ok: unowned.length === 0 && multiOwned.length === 0 && unreachable.length === 0 && views.size <= 1 &&
-      mismatches.length === 0
-  }
 }
 
 /** The finding counts of a report, as logged and compared to tell a change. */
@@ -215,7 +110,6 @@ export interface Options {
 /** Builds the audit; with an interval, its loop runs in a fiber of the current scope. */
 export const make = (options: Options) =>
   Effect.gen(function*() {
-    const discovery = yield* PeerDiscovery.PeerDiscovery
     const rendezvous = yield* Rendezvous.Rendezvous
     const messaging = yield* PeerMessaging
     const timeout = requestTimeout(Option.getOrElse(options.interval, () => INTERVAL_WHEN_OFF))
@@ -226,16 +120,18 @@ export const make = (options: Options) =>
       last: Option.none()
     })
 
-    const audit = (set: PeerSet.PeerSet) =>
+    const audit = (view: OwnershipView.OwnershipView) =>
       Effect.gen(function*() {
+        const { set } = view
         const started = yield* Clock.currentTimeMillis
-        const expected = yield* rendezvous.owners(PeerSet.ownershipPeers(set), options.shards)
+        const expected = yield* rendezvous.owners(view.peers, options.shards)
         const own: PeerAnswer = {
           peer: set.self,
+          // What this pod's own /ownership answers: the view's peers.
           answer: Result.succeed({
             self: set.self,
-            peers: set.peers,
-            digest: PeerSet.digest(set),
+            peers: view.peers,
+            digest: PeerSet.digestOf(view.peers),
             shards: options.shards,
             owned: ShardOwners.ownedBy(expected, set.self)
           })
@@ -254,14 +150,16 @@ export const make = (options: Options) =>
           auditor: set.self,
           expected,
           peerAnswers: [own, ...others],
+          health: view.health,
           at,
           durationMs: at.getTime() - started
         })
       })
 
     const runOnce = Effect.gen(function*() {
-      const set = yield* discovery.current
-      const auditor = Rendezvous.ownerIn(AUDIT_KEY, set)
+      const view = yield* rendezvous.view
+      const set = view.set
+      const auditor = Rendezvous.ownerIn(AUDIT_KEY, view)
       const before = yield* Ref.get(state)
       if (auditor !== set.self) {
         if (before.status !== "not-auditor" || Option.getOrUndefined(before.auditor) !== auditor) {
@@ -273,7 +171,7 @@ export const make = (options: Options) =>
           (s) => ({ ...s, status: "not-auditor" as const, auditor: Option.some(auditor) })
         )
       }
-      const report = yield* audit(set)
+      const report = yield* audit(view)
       yield* setGauges(Option.some(report), true)
       yield* Metric.update(AppMetrics.auditLastRunTimestamp, Date.parse(report.at) / 1000)
       yield* Metric.update(AppMetrics.auditRuns, 1)
@@ -320,7 +218,7 @@ export const make = (options: Options) =>
   })
 
 /**
- * The audit over the pod's discovery, ownership and messaging, as its settings say (`MIROIR_SHARDS`,
+ * The audit over the pod's ownership (its view) and messaging, as its settings say (`MIROIR_SHARDS`,
  * `MIROIR_OWNERSHIP_AUDIT_INTERVAL` and the refresh interval); its loop stops when the layer's scope closes.
  */
 export const layer: Layer.Layer<
@@ -328,7 +226,6 @@ export const layer: Layer.Layer<
   never,
   | AppConfig
   | PeerDiscoveryConfig.PeerDiscoveryConfig
-  | PeerDiscovery.PeerDiscovery
   | Rendezvous.Rendezvous
   | PeerMessaging
 > = Layer.effect(

@@ -1,7 +1,8 @@
 /**
  * Talking to peers: the one home of the requests this pod sends the other pods of its view over their
- * HTTP API — the ownership audit's `GET /ownership?shards=N` (OwnershipAudit.ts) and the refresh hints'
- * `POST /hints`, sent as a round to every peer (Leave.ts, JoinedHints.ts).
+ * HTTP API — the ownership audit's `GET /ownership?shards=N` (OwnershipAudit.ts), the refresh hints'
+ * `POST /hints`, sent as a round to every peer (Leave.ts, JoinedHints.ts), and the failure detector's
+ * `GET /ping` and `GET /probe?peer=` (the library's PeerProbe, {@link peerProbeLayer}).
  *
  * One client, derived once from the contract (deriving builds the decoders of every answer, milliseconds
  * of CPU), over Node's HTTP with its connections leaving from this pod's own address
@@ -12,9 +13,9 @@
  * body.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import type { Hint, PeerSet } from "@miroir/peer-discovery"
+import { type Hint, type PeerId, PeerProbe, type PeerSet } from "@miroir/peer-discovery"
 import { Clock, Context, Duration, Effect, Layer, Option, Result } from "effect"
-import { HttpClient, HttpServer } from "effect/http"
+import { HttpClient, HttpClientError, HttpServer } from "effect/http"
 import * as Client from "@miroir/pod-api/Client"
 import type { HintBody, OwnershipBody } from "@miroir/pod-api"
 import { baseUrl } from "@miroir/pod-api/baseUrl"
@@ -41,6 +42,13 @@ export interface Service {
    * hint is an optimisation, the ticks still come.
    */
   readonly hintAll: (kind: Hint.Kind, set: PeerSet.PeerSet) => Effect.Effect<void>
+  /** `GET /ping` of `peer`, within `timeout`: succeeds when it answers 200. */
+  readonly ping: (peer: string, timeout: Duration.Input) => Effect.Effect<void, PeerUnreachable>
+  /**
+   * `GET /probe?peer=<target>` of `helper`, within `timeout`: whether the target answered the helper's ping
+   * (`true`, an ack) or not (`false`, a nack); fails when the helper itself did not answer with one.
+   */
+  readonly pingVia: (helper: string, target: string, timeout: Duration.Input) => Effect.Effect<boolean, PeerUnreachable>
 }
 
 /** Talking to peers as a service; tests replace it with in-memory peers. */
@@ -66,31 +74,36 @@ export const make = (port: number): Effect.Effect<Service, never, HttpClient.Htt
     const client = yield* Effect.provideService(Client.make, HttpClient.HttpClient, http)
     const { addressOf } = yield* PeerAddresses
 
-    const ownership = (peer: string, shards: number, timeout: Duration.Input) =>
+    /** What a request of `peer`'s at `address` failed with, as the reason a log line quotes. */
+    const unreachable = (peer: string, address: string) => (error: { readonly message: string }) => {
+      if (HttpClientError.isHttpClientError(error)) {
+        const reason = error.reason
+        if (reason._tag === "TransportError") {
+          const cause = reason.cause as { code?: string; message?: string } | undefined
+          return new PeerUnreachable({
+            peer,
+            reason: `no answer from ${address}: ${cause?.code ?? cause?.message ?? reason.message}`
+          })
+        }
+        if (reason._tag === "StatusCodeError") {
+          return new PeerUnreachable({ peer, reason: `HTTP ${reason.response.status} from ${address}` })
+        }
+      }
+      return new PeerUnreachable({
+        peer,
+        reason: `unexpected answer from ${address}: ${error.message.slice(0, BAD_ANSWER_CHARS)}`
+      })
+    }
+
+    /** `request` of `peer` (given its base URL) within `timeout`, the address lookup included. */
+    const ask = <A, E extends { readonly message: string }>(
+      peer: string,
+      timeout: Duration.Input,
+      request: (url: string) => Effect.Effect<A, E>
+    ) =>
       Effect.gen(function*() {
         const address = yield* addressOf(peer)
-        return yield* client.ownership.ownership({ query: { shards } }).pipe(
-          Client.at(baseUrl(address, port)),
-          Effect.mapError((error) => {
-            if (error._tag === "HttpClientError") {
-              const reason = error.reason
-              if (reason._tag === "TransportError") {
-                const cause = reason.cause as { code?: string; message?: string } | undefined
-                return new PeerUnreachable({
-                  peer,
-                  reason: `no answer from ${address}: ${cause?.code ?? cause?.message ?? reason.message}`
-                })
-              }
-              if (reason._tag === "StatusCodeError") {
-                return new PeerUnreachable({ peer, reason: `HTTP ${reason.response.status} from ${address}` })
-              }
-            }
-            return new PeerUnreachable({
-              peer,
-              reason: `unexpected answer from ${address}: ${error.message.slice(0, BAD_ANSWER_CHARS)}`
-            })
-          })
-        )
+        return yield* request(baseUrl(address, port)).pipe(Effect.mapError(unreachable(peer, address)))
       }).pipe(
         Effect.timeoutOrElse({
           duration: timeout,
@@ -103,6 +116,19 @@ export const make = (port: number): Effect.Effect<Service, never, HttpClient.Htt
             )
         })
       )
+
+    const ownership = (peer: string, shards: number, timeout: Duration.Input) =>
+      ask(peer, timeout, (url) => client.ownership.ownership({ query: { shards } }).pipe(Client.at(url)))
+
+    const ping = (peer: string, timeout: Duration.Input) =>
+      Effect.asVoid(ask(peer, timeout, (url) => client.ping.ping().pipe(Client.at(url))))
+
+    const pingVia = (helper: string, target: string, timeout: Duration.Input) =>
+      ask(helper, timeout, (url) =>
+        client.ping.probe({ query: { peer: target } }).pipe(
+          Client.at(url),
+          Effect.map((answer) => answer.answered)
+        ))
 
     const hint = (peer: string, body: typeof HintBody.Type) =>
       Effect.gen(function*() {
@@ -145,7 +171,7 @@ export const make = (port: number): Effect.Effect<Service, never, HttpClient.Htt
         )
       })
 
-    return { ownership, hintAll } satisfies Service
+    return { ownership, hintAll, ping, pingVia } satisfies Service
   })
 
 /**
@@ -165,4 +191,17 @@ export const layer: Layer.Layer<PeerMessaging, never, HttpServer.HttpServer | Pe
     const localAddress = Option.getOrUndefined(ownAddress)
     return NodeHttpClient.layerNodeHttpOptions(localAddress === undefined ? {} : { localAddress })
   })))
+)
+
+/** The failure detector's probes (the library's PeerProbe) over the {@link PeerMessaging} in context. */
+export const peerProbeLayer: Layer.Layer<PeerProbe.PeerProbe, never, PeerMessaging> = Layer.effect(
+  PeerProbe.PeerProbe,
+  Effect.map(PeerMessaging, (messaging) => {
+    const failed = (peer: PeerId.PeerId) => (error: PeerUnreachable) =>
+      new PeerProbe.ProbeFailed({ peer, reason: error.reason })
+    return {
+      ping: (peer, timeout) => Effect.mapError(messaging.ping(peer, timeout), failed(peer)),
+      pingVia: (helper, target, timeout) => Effect.mapError(messaging.pingVia(helper, target, timeout), failed(helper))
+    } satisfies PeerProbe.Service
+  })
 )

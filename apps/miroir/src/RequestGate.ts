@@ -7,11 +7,12 @@
  *
  * A request that gets its turn first gives the event loop a turn: when a shared computation finishes,
  * its waiters would otherwise all answer in one uninterrupted run of microtasks, and a probe arriving
- * meanwhile would wait for every one of them. This way at most `concurrency` answer per turn of the loop.
+ * meanwhile would wait for every one of them. This way at most `concurrency` answer per turn of the loop:
+ * `Effect.yieldNow` resumes from a `setImmediate` (Effect 4's default scheduler), after Node has polled
+ * for I/O.
  */
 import { Context, Data, Duration, Effect, Layer, Metric, Ref, Semaphore } from "effect"
 import * as AppMetrics from "./AppMetrics.js"
-import { yieldToEventLoop } from "./internal/eventLoop.js"
 
 /** The bounds of the gate. */
 export interface Limits {
@@ -67,7 +68,7 @@ export const make = (limits: Limits): Effect.Effect<Service> =>
           (entered) =>
             entered
               ? restore(
-                turns.withPermits(1)(Effect.andThen(yieldToEventLoop, effect)).pipe(
+                turns.withPermits(1)(Effect.andThen(Effect.yieldNow, effect)).pipe(
                   Effect.timeoutOrElse({
                     duration: limits.maxWait,
                     orElse: () => Effect.fail(new Busy({ reason: "timeout", limits }))

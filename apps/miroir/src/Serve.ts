@@ -6,7 +6,7 @@
  * not on this host, a defect — prints one line on stderr saying why, and exits 1.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
+import { PeerDiscovery, PeerDiscoveryConfig, PeerHealthConfig, PeerId } from "@miroir/peer-discovery"
 import { writeSync } from "node:fs"
 import { Cause, Duration, Effect, Exit, Layer, Option, Runtime } from "effect"
 import { HttpServer } from "effect/http"
@@ -18,6 +18,7 @@ import * as TelemetryConfig from "./TelemetryConfig.js"
 
 const program = Effect.gen(function*() {
   const discovery = yield* PeerDiscoveryConfig.load
+  const health = yield* PeerHealthConfig.load
   const app = yield* AppConfig.load
   const telemetry = yield* TelemetryConfig.load(discovery)
   const started = Effect.gen(function*() {
@@ -33,13 +34,15 @@ const program = Effect.gen(function*() {
         srv: PeerId.srvName(discovery),
         // The timeout may be derived from the interval: say what the pod runs with.
         refreshInterval: Duration.format(discovery.refreshInterval),
-        lookupTimeout: Duration.format(discovery.lookupTimeout)
+        lookupTimeout: Duration.format(discovery.lookupTimeout),
+        probeInterval: Option.match(health.probeInterval, { onNone: () => "off", onSome: Duration.format }),
+        suspicionTimeout: Duration.format(health.suspicionTimeout)
       })
     )
     return yield* Effect.never.pipe(Effect.onInterrupt(() => Effect.logInfo("miroir stopping")))
   })
   return yield* Effect.scoped(
-    Layer.build(App.layer({ discovery, app, telemetry })).pipe(
+    Layer.build(App.layer({ discovery, health, app, telemetry })).pipe(
       Effect.flatMap((context) => Effect.provide(started, context))
     )
   ).pipe(

@@ -10,7 +10,7 @@ import * as OtelMetrics from "@effect/opentelemetry/OtelMetrics"
 import * as Resource from "@effect/opentelemetry/Resource"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
-import { Data, Duration, Effect, Layer, Option, Scope } from "effect"
+import { Data, Duration, Effect, Layer, Option } from "effect"
 import { OtlpMetrics, OtlpSerialization, OtlpTracer } from "effect/observability"
 import { AppConfig } from "./AppConfig.js"
 import { makeSideServer } from "./internal/sideServer.js"
@@ -98,26 +98,14 @@ const otlpOf = (telemetry: TelemetryConfig["Service"]): Layer.Layer<never> => {
     Option.map(telemetry.tracesEndpoint, (url) => OtlpTracer.layer(options(url, telemetry.spanExportInterval)))
   ].flatMap(Option.toArray)
   if (exporters.length === 0) return Layer.empty
-  return closedTogether(
-    Layer.mergeAll(...(exporters as [(typeof exporters)[number]])).pipe(
-      Layer.provide(telemetry.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
-      Layer.provide(NodeHttpClient.layerUndici)
-    )
+  // Merged, the exporters are released at once (Layer.mergeAll builds each in a scope of its own under a
+  // parallel one): their last flushes each wait up to SHUTDOWN_FLUSH_TIMEOUT for a collector that does not
+  // answer, and one after the other they would take twice that (4 s of the pod's 5 s to stop).
+  return Layer.mergeAll(...(exporters as [(typeof exporters)[number]])).pipe(
+    Layer.provide(telemetry.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
+    Layer.provide(NodeHttpClient.layerUndici)
   )
 }
 
 /** OTLP push of metrics and spans to the configured endpoints; nothing when none is set or OTel is disabled. */
 export const otlpLayer: Layer.Layer<never, never, TelemetryConfig> = Layer.unwrap(Effect.map(TelemetryConfig, otlpOf))
-
-/**
- * `layer` in a scope whose finalizers run at once rather than one after the other: the metrics' and the
- * spans' last flushes each wait up to {@link SHUTDOWN_FLUSH_TIMEOUT} for a collector that does not answer,
- * and one after the other they would take twice that (4 s of the pod's 5 s to stop).
- */
-const closedTogether = <A, E, R>(layer: Layer.Layer<A, E, R>): Layer.Layer<A, E, Exclude<R, Scope.Scope>> =>
-  Layer.effectContext(
-    Effect.flatMap(
-      Effect.scope,
-      (scope) => Effect.flatMap(Scope.fork(scope, "parallel"), (together) => Layer.buildWithScope(layer, together))
-    )
-  )

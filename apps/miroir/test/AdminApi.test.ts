@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId } from "@miroir/peer-discovery"
-import { freePort } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import { type HttpClient, HttpClientRequest } from "effect/http"
 import * as AdminContract from "../src/AdminApi/Contract.js"
@@ -37,7 +37,7 @@ const pod = (peerHints: "on" | "off") =>
     yield* dns.setSrv(SRV_NAME, srv(IPS))
     const metricsPort = yield* Effect.promise(() => freePort())
     const settings = podSettings(IPS[0]!, metricsPort)
-    const [api, admin] = [yield* Layer.build(InMemory.layer()), yield* Layer.build(InMemory.layer())]
+    const [api, admin] = [yield* Layer.build(InMemory.layerAtFreePort(IPS[0]!)), yield* Layer.build(InMemory.layer())]
     const context = yield* Layer.build(App.layer(
       {
         ...settings,

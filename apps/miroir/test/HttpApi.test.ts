@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { DnsResolver, Metrics, PeerDiscovery, PeerId, PeerDiscoveryConfig } from "@miroir/peer-discovery"
-import { freePort } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
 import { Context, Effect, Layer, Metric, Schema } from "effect"
 import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
 import * as App from "../src/App.js"
@@ -21,7 +21,11 @@ import { podSettings } from "./support/settings.js"
 
 const SRV_NAME = PeerId.srvName(PeerDiscoveryConfig.testSettings)
 const DOMAIN = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
-const IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+/**
+ * The pods' addresses: loopback ones of their own, so that what a pod sends its peers (the hints, with hints
+ * on) can only reach this machine, where nothing listens on the port they are asked on ({@link cluster}).
+ */
+const IPS = ["127.0.3.1", "127.0.3.2", "127.0.3.3"]
 /** An address that is neither a pod a hint may name nor a peer of any view here. */
 const OUTSIDER = "192.0.2.7"
 const srv = (ips: ReadonlyArray<string>) =>
@@ -33,8 +37,8 @@ const srv = (ips: ReadonlyArray<string>) =>
   }))
 
 /**
- * Starts the test DNS with the three pods, and one pod service per IP sharing it, its API in memory, its
- * hints `peerHints`.
+ * Starts the test DNS with the three pods, and one pod service per IP sharing it, its API in memory (on a
+ * port where nothing listens: what it sends its peers is refused at once), its hints `peerHints`.
  */
 const cluster = (ips: ReadonlyArray<string>, peerHints: "on" | "off" = "on") =>
   Effect.gen(function*() {
@@ -44,7 +48,7 @@ const cluster = (ips: ReadonlyArray<string>, peerHints: "on" | "off" = "on") =>
     const pods = yield* Effect.forEach(ips, (ip) =>
       Effect.gen(function*() {
         const metricsPort = yield* Effect.promise(() => freePort())
-        const server = yield* Layer.build(InMemory.layer())
+        const server = yield* Layer.build(InMemory.layerAtFreePort(ip))
         const settings = podSettings(ip, metricsPort)
         const context = yield* Layer.build(
           App.layer(
@@ -111,13 +115,17 @@ describe("the HTTP API", () => {
       expect(status).toBe(200)
       expect(headers["content-type"]).toMatch(/application\/json/)
       expect(body).toEqual({
-        self: "10-0-0-2",
-        peers: ["10-0-0-1", "10-0-0-2", "10-0-0-3"],
+        self: "127-0-3-2",
+        peers: ["127-0-3-1", "127-0-3-2", "127-0-3-3"],
         refreshedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
         stale: false,
         selfInDns: true,
         // The first 8 hex characters of SHA-256 over the sorted ids joined by newlines, computed here on its own.
-        digest: createHash("sha256").update("10-0-0-1\n10-0-0-2\n10-0-0-3").digest("hex").slice(0, 8)
+        digest: createHash("sha256").update("127-0-3-1\n127-0-3-2\n127-0-3-3").digest("hex").slice(0, 8),
+        // The failure detector is off in these pods (test/support/settings.ts): nobody suspected.
+        suspected: [],
+        down: [],
+        fenced: false
       })
     }))
 
@@ -127,8 +135,8 @@ describe("the HTTP API", () => {
       const byDefault = yield* get(pod!, `/ownership`)
       expect(byDefault.status).toBe(200)
       expect(byDefault.body.shards).toBe(16)
-      expect(byDefault.body.self).toBe("10-0-0-1")
-      expect(byDefault.body.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
+      expect(byDefault.body.self).toBe("127-0-3-1")
+      expect(byDefault.body.peers).toEqual(["127-0-3-1", "127-0-3-2", "127-0-3-3"])
       const owned: Array<number> = byDefault.body.owned
       expect([...owned].sort((a, b) => a - b)).toEqual(owned)
       expect(owned.every((shard) => shard >= 0 && shard < 16)).toBe(true)
@@ -175,7 +183,7 @@ describe("the HTTP API", () => {
       expect(failure.outcome).toBe("servfail")
       expect(yield* get(pod!, `/readyz`)).toMatchObject({ status: 200 })
       const { body } = yield* get(pod!, `/peers`)
-      expect(body.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
+      expect(body.peers).toEqual(["127-0-3-1", "127-0-3-2", "127-0-3-3"])
       expect(body.stale).toBe(true)
     }))
 
@@ -207,7 +215,7 @@ describe("the HTTP API", () => {
       const { status, body } = yield* get(pod!, `/ownership/audit`)
       expect(status).toBe(200)
       expect(body).toMatchObject({
-        self: "10-0-0-1",
+        self: "127-0-3-1",
         status: "disabled",
         auditor: null,
         intervalSeconds: null,
@@ -243,20 +251,20 @@ describe("the HTTP API", () => {
       const api = yield* clientFrom(IPS[1]!)
       const ask = Client.at("http://pod")
       const peers = yield* ask(api.peers.peers())
-      expect(peers.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-3"])
+      expect(peers.peers).toEqual(["127-0-3-1", "127-0-3-2", "127-0-3-3"])
       const owned = yield* ask(api.ownership.ownership({ query: { shards: 256 } }))
-      expect(owned).toMatchObject({ self: "10-0-0-1", shards: 256, digest: peers.digest })
+      expect(owned).toMatchObject({ self: "127-0-3-1", shards: 256, digest: peers.digest })
       expect((yield* ask(api.ownership.ownership({ query: {} }))).shards).toBe(16)
       expect((yield* ask(api.ownership.audit())).status).toBe("disabled")
       expect(yield* ask(api.probes.healthz())).toEqual({ status: "ok" })
       expect(yield* ask(api.probes.readyz())).toEqual({ status: "ready" })
-      // A hint about a pod DNS has not listed yet, from that pod (10.0.0.9 is 10-0-0-9): taken, and followed.
-      const joining = yield* clientFrom("10.0.0.9")
-      const { result } = yield* ask(joining.hints.hint({ payload: { kind: "joined", peer: "10-0-0-9" } }))
+      // A hint about a pod DNS has not listed yet, from that pod (127.0.3.9 is 127-0-3-9): taken, and followed.
+      const joining = yield* clientFrom("127.0.3.9")
+      const { result } = yield* ask(joining.hints.hint({ payload: { kind: "joined", peer: "127-0-3-9" } }))
       expect(result).toBe("following")
       // One from an outsider: refused, as the contract's Forbidden naming the source.
       const outsider = yield* clientFrom(OUTSIDER)
-      const refused = yield* Effect.flip(ask(outsider.hints.hint({ payload: { kind: "joined", peer: "10-0-0-9" } })))
+      const refused = yield* Effect.flip(ask(outsider.hints.hint({ payload: { kind: "joined", peer: "127-0-3-9" } })))
       expect(refused).toBeInstanceOf(Contract.Forbidden)
       expect(refused).toMatchObject({ source: OUTSIDER })
     }))
@@ -270,7 +278,7 @@ describe("the HTTP API", () => {
           Effect.map(Metric.value(AppMetrics.hintsRefusedWith(reason)), (state) => state.count)
         const before = { type: yield* refusedBy("content_type"), source: yield* refusedBy("source") }
         const lookups = yield* dns.lookups(SRV_NAME)
-        const hint = JSON.stringify({ kind: "left", peer: "10-0-0-2" })
+        const hint = JSON.stringify({ kind: "left", peer: "127-0-3-2" })
         // What a page in a browser may send to any site without asking it first: no JSON.
         for (
           const headers of [
@@ -285,16 +293,17 @@ describe("the HTTP API", () => {
           expect(body.accepted).toEqual(["application/json"])
           expect(body.error).toMatch(/^a hint is application\/json, got /)
         }
-        // JSON, from an address that is neither 10.0.0.2 nor a peer of the view.
+        // JSON, from an address that is neither 127.0.3.2 nor a peer of the view.
         const json = { "content-type": "application/json; charset=utf-8" }
         const forbidden = yield* get(pod!, `/hints`, { method: "POST", body: hint, headers: json, source: OUTSIDER })
         expect(forbidden.status).toBe(403)
         expect(forbidden.body).toEqual({
-          error: `a hint about 10-0-0-2 is taken only from that pod or a peer of this pod's view, not from ${OUTSIDER}`,
+          error:
+            `a hint about 127-0-3-2 is taken only from that pod or a peer of this pod's view, not from ${OUTSIDER}`,
           source: OUTSIDER
         })
         // A body past the most a hint may be, from a peer: 413 before it is read, also without a socket.
-        const padded = JSON.stringify({ kind: "left", peer: "10-0-0-2", padding: "x".repeat(100_000) })
+        const padded = JSON.stringify({ kind: "left", peer: "127-0-3-2", padding: "x".repeat(100_000) })
         const tooLarge = yield* get(pod!, `/hints`, { method: "POST", body: padded, headers: json, source: IPS[1]! })
         expect(tooLarge.status).toBe(413)
         expect(tooLarge.body.maxBytes).toBe(Limits.HINT_MAX_BYTES)
@@ -312,12 +321,12 @@ describe("the HTTP API", () => {
       const before = yield* offCount
       const lookups = yield* dns.lookups(SRV_NAME)
       const json = { "content-type": "application/json" }
-      const hint = JSON.stringify({ kind: "joined", peer: "10-0-0-9" })
+      const hint = JSON.stringify({ kind: "joined", peer: "127-0-3-9" })
       const { body, status } = yield* get(pod!, "/hints", {
         method: "POST",
         body: hint,
         headers: json,
-        source: "10.0.0.9"
+        source: "127.0.3.9"
       })
       expect(status).toBe(200)
       expect(body).toEqual({ result: "off" })

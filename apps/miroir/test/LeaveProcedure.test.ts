@@ -42,6 +42,8 @@ const start = Effect.gen(function*() {
   const rounds = yield* Ref.make<ReadonlyArray<Round>>([])
   const messaging = PeerMessaging.of({
     ownership: () => Effect.die(new Error("the leave asks no peer for its ownership")),
+    ping: () => Effect.die(new Error("the leave pings no peer")),
+    pingVia: () => Effect.die(new Error("the leave asks no peer for a probe")),
     hintAll: (kind, set) =>
       Effect.flatMap(
         Clock.currentTimeMillis,

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import {
+  PeerHealth,
   DnsResolver,
   PeerDiscovery,
   PeerDiscoveryConfig,
@@ -15,6 +16,7 @@ import {
 import { Context, Duration, Effect, Layer, Metric, Option, Ref, Result } from "effect"
 import { TestClock } from "effect/testing"
 import * as AppMetrics from "../src/AppMetrics.js"
+import * as AuditFindings from "../src/AuditFindings.js"
 import * as OwnershipAudit from "../src/OwnershipAudit.js"
 import { PeerMessaging } from "../src/PeerMessaging.js"
 import { PeerUnreachable } from "../src/PeerUnreachable.js"
@@ -53,6 +55,8 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
     const client = Layer.succeed(PeerMessaging, {
       // The audit sends no hints.
       hintAll: () => Effect.die(new Error("the audit sent a hint")),
+      ping: () => Effect.die(new Error("the audit sent a ping")),
+      pingVia: () => Effect.die(new Error("the audit asked for a probe")),
       ownership: (peer, shards) =>
         Effect.gen(function*() {
           yield* Ref.update(asked, (n) => n + 1)
@@ -70,7 +74,7 @@ const setup = (self: string, interval: Option.Option<Duration.Duration> = Option
     )
     const context = yield* Layer.build(
       Layer.effect(OwnershipAudit.OwnershipAudit, OwnershipAudit.make({ interval, shards: SHARDS })).pipe(
-        Layer.provide(Layer.mergeAll(Rendezvous.layer.pipe(Layer.provideMerge(discovery)), client))
+        Layer.provide(Layer.mergeAll(Rendezvous.layerDnsOnly.pipe(Layer.provideMerge(discovery)), client))
       )
     )
     const audit = Context.get(context, OwnershipAudit.OwnershipAudit)
@@ -82,7 +86,7 @@ const gauge = (metric: Metric.Gauge<number>) => Effect.map(Metric.value(metric),
 
 const lastReport = (state: OwnershipAudit.AuditState) => Option.getOrThrow(state.last)
 
-describe("OwnershipAudit.evaluate through one round", () => {
+describe("the ownership audit through one round", () => {
   it.effect("finds nothing when every pod agrees, and asks every peer once", () =>
     Effect.gen(function*() {
       const { asked, audit } = yield* setup(AUDITOR)
@@ -123,7 +127,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       expect(report.views.distinct).toBe(2)
       expect(report.unowned.count).toBe(expectedUnowned.length)
       expect(report.unowned.count).toBeGreaterThan(0)
-      expect(report.unowned.shards).toEqual(expectedUnowned.slice(0, OwnershipAudit.MAX_LISTED))
+      expect(report.unowned.shards).toEqual(expectedUnowned.slice(0, AuditFindings.MAX_LISTED))
       expect(report.multiOwned.count).toBe(0)
       expect(yield* gauge(AppMetrics.auditUnownedShards)).toBe(expectedUnowned.length)
       expect(yield* gauge(AppMetrics.auditDistinctViews)).toBe(2)
@@ -177,7 +181,7 @@ describe("OwnershipAudit.evaluate through one round", () => {
       for (const id of OTHERS) yield* setPeer(id, { self: id, view: [id] })
       const report = lastReport(yield* audit.runOnce)
       expect(report.multiOwned.count).toBe(SHARDS)
-      expect(report.multiOwned.shards).toHaveLength(OwnershipAudit.MAX_LISTED)
+      expect(report.multiOwned.shards).toHaveLength(AuditFindings.MAX_LISTED)
       expect(report.multiOwned.shards[0]!.owners.length).toBeGreaterThanOrEqual(3)
       expect(report.views.distinct).toBe(4)
     }))
@@ -232,7 +236,7 @@ describe("the audit loop", () => {
     }))
 })
 
-describe("OwnershipAudit.evaluate", () => {
+describe("AuditFindings.evaluate", () => {
   it("does not count answers for another shard count as ownership", () => {
     const expected: ShardOwners.ShardOwners = {
       peers: ["a", "b"],
@@ -240,9 +244,10 @@ describe("OwnershipAudit.evaluate", () => {
       owner: Int32Array.from([0, 1, 0, 1]),
       score: new BigUint64Array(4)
     }
-    const report = OwnershipAudit.evaluate({
+    const report = AuditFindings.evaluate({
       auditor: "a",
       expected,
+      health: PeerHealth.healthy,
       at: new Date(0),
       durationMs: 1,
       peerAnswers: [

@@ -15,13 +15,14 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Rendezvous } from "@miroir/peer-discovery"
-import { metricValue } from "@miroir/test-support/metricsText"
-import { waitUntil } from "@miroir/test-support/processes"
+import { metricValue } from "@miroir/process-kit/metricsText"
+import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { type Prometheus, startPrometheus } from "@miroir/test-support/prometheus"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
-import { AUDIT_KEY, type Report } from "../src/OwnershipAudit.js"
+import type { Report } from "../src/AuditFindings.js"
+import { AUDIT_KEY } from "../src/OwnershipAudit.js"
 import { dashed, DOMAIN, domainOf } from "./support/dns.js"
-import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/pod.js"
+import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/podUnderTest.js"
 
 const STEADY_SECONDS = Number(process.env.MIROIR_AUDIT_STEADY_SECONDS ?? 60)
 const AUDIT_INTERVAL_MS = 1_000

@@ -10,13 +10,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Rendezvous } from "@miroir/peer-discovery"
 import { exchange } from "@miroir/test-support/floods"
-import { metricValue } from "@miroir/test-support/metricsText"
-import { waitUntil } from "@miroir/test-support/processes"
+import { metricValue } from "@miroir/process-kit/metricsText"
+import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { Schema } from "effect"
 import { DOMAIN, SRV_NAME } from "./support/dns.js"
 import * as Contract from "@miroir/pod-api"
-import { ask, type Pod, podBundle, startPod } from "./support/pod.js"
+import { ask, type Pod, podBundle, startPod } from "./support/podUnderTest.js"
 
 const IP = "127.0.2.2"
 const PEERS = 300

@@ -7,12 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { exchange } from "@miroir/test-support/floods"
-import { metricValue } from "@miroir/test-support/metricsText"
+import { metricValue } from "@miroir/process-kit/metricsText"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
-import { waitUntil } from "@miroir/test-support/processes"
+import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
 import type { HintAnswer, HintBody } from "@miroir/pod-api"
-import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/pod.js"
+import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/podUnderTest.js"
 
 const IPS = ["127.0.0.51", "127.0.0.52", "127.0.0.53"]
 const R_MS = 30_000

@@ -9,12 +9,12 @@
  * would.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { metricValue } from "@miroir/test-support/metricsText"
+import { metricValue } from "@miroir/process-kit/metricsText"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
-import { waitUntil } from "@miroir/test-support/processes"
+import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
 import { logRecords } from "./support/logs.js"
-import { ask, commonFreePort, type Pod, podBundle, runLeave, startPod } from "./support/pod.js"
+import { ask, commonFreePort, type Pod, podBundle, runLeave, startPod } from "./support/podUnderTest.js"
 
 const IPS = ["127.0.0.61", "127.0.0.62", "127.0.0.63", "127.0.0.64"]
 const R_MS = 30_000

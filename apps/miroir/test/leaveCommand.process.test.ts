@@ -7,9 +7,9 @@
  * Listeners here are in-process servers on 127.0.0.178, closed by the test.
  */
 import { createServer, type Server } from "node:http"
-import { freePort } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
-import { podBundle, runLeave, runProgram } from "./support/pod.js"
+import { podBundle, runLeave, runProgram } from "./support/podUnderTest.js"
 
 const HOST = "127.0.0.178"
 

@@ -9,12 +9,12 @@
  * - a leave while DNS still lists the pod (a hook run too early, a DNS slow to drop it) is not spent: it
  *   answers `listed`, sends no hint and keeps the shards; the real termination then hands over.
  */
-import { metricValue } from "@miroir/test-support/metricsText"
-import { waitUntil } from "@miroir/test-support/processes"
+import { metricValue } from "@miroir/process-kit/metricsText"
+import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
-import { ask, commonFreePort, type Pod, podBundle, runLeave, startPod } from "./support/pod.js"
+import { ask, commonFreePort, type Pod, podBundle, runLeave, startPod } from "./support/podUnderTest.js"
 
 const IPS = ["127.0.0.171", "127.0.0.172", "127.0.0.173", "127.0.0.174"]
 const R_MS = 30_000

@@ -4,14 +4,15 @@
  * and a collector that refuses or never answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { freePort, waitUntil } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
+import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
 import { attributesOf, decode, type Receiver, startReceiver } from "./support/otlpReceiver.js"
-import { ask, startPod } from "./support/pod.js"
+import { ask, startPod } from "./support/podUnderTest.js"
 
 const POD_IP = "127.0.0.21"
-const srvRecords = [POD_IP, "10.9.9.9"].map((ip) => `${SRV_NAME} 5 IN SRV 0 50 7700 ${dashed(ip)}.${DOMAIN}`)
+const srvRecords = [POD_IP, "127.0.3.9"].map((ip) => `${SRV_NAME} 5 IN SRV 0 50 7700 ${dashed(ip)}.${DOMAIN}`)
 
 /** Every data point of the metric `name` in the decoded metrics requests so far. */
 const pointsOf = (receiver: Receiver, name: string) =>
@@ -114,7 +115,7 @@ describe("OTLP export", () => {
     const pod = await startPod(POD_IP, environment(`http://127.0.0.1:${closedPort}`))
     await new Promise((resolve) => setTimeout(resolve, 1_000))
     const body = await ask(pod.url, (api) => api.peers.peers())
-    expect(body.peers).toEqual(["10-9-9-9", "127-0-0-21"])
+    expect(body.peers).toEqual(["127-0-0-21", "127-0-3-9"])
     expect(body.stale).toBe(false)
     // Stopped by itself within STOP_GRACE (support/pod.ts), not killed: code 0 and no signal.
     const ended = await pod.stop()

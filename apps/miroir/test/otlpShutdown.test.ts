@@ -6,7 +6,7 @@
  * machine stretches (otlp.test.ts checks there only that the pod stops by itself).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { waitUntil } from "@miroir/test-support/processes"
+import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import * as Telemetry from "../src/Telemetry.js"

@@ -4,12 +4,13 @@
  */
 import { createServer, type Server } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { metricValue } from "@miroir/test-support/metricsText"
+import { metricValue } from "@miroir/process-kit/metricsText"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
-import { freePort, type Started, waitUntil } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
+import { type Started, waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
 import { logRecords } from "./support/logs.js"
-import { ask, type Pod, spawnPod, startPod, waitForExit } from "./support/pod.js"
+import { ask, type Pod, spawnPod, startPod, waitForExit } from "./support/podUnderTest.js"
 
 const IPS = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
 const srvRecord = (ip: string, total: number) =>

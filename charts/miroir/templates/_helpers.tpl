@@ -119,6 +119,14 @@ ownershipAudit.interval as a string: YAML 1.1, which Helm reads values files wit
 {{- if kindIs "bool" $value }}{{ "off" }}{{ else }}{{ $value }}{{ end }}
 {{- end }}
 
+{{/*
+peerHealth.probeInterval as a string: an unquoted `off` (YAML 1.1's false) means off, as for the audit.
+*/}}
+{{- define "miroir.probeInterval" -}}
+{{- $value := .Values.peerHealth.probeInterval }}
+{{- if kindIs "bool" $value }}{{ "off" }}{{ else }}{{ $value }}{{ end }}
+{{- end }}
+
 {{/* The audit interval in seconds (auto: three refresh intervals, as the pods compute it). */}}
 {{- define "miroir.auditSeconds" -}}
 {{- $audit := include "miroir.auditInterval" . }}
@@ -155,15 +163,17 @@ k/M/G/T or bytes; a value the chart cannot read, or a limit under 128Mi (the pro
 
 {{/* The environment variables the chart sets itself, which extraEnv may not set again. */}}
 {{- define "miroir.reservedEnv" -}}
-POD_NAME POD_NAMESPACE POD_IP MIROIR_PEER_DISCOVERY_SERVICE MIROIR_PEER_DISCOVERY_PORT_NAME MIROIR_PEER_DISCOVERY_RECORD MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT MIROIR_HTTP_HOST MIROIR_HTTP_PORT MIROIR_METRICS_PORT MIROIR_SHARDS MIROIR_OWNERSHIP_AUDIT_INTERVAL MIROIR_LOG_LEVEL MIROIR_LOG_FORMAT NODE_OPTIONS OTEL_SERVICE_NAME OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL OTEL_METRIC_EXPORT_INTERVAL
+POD_NAME POD_NAMESPACE POD_IP MIROIR_PEER_DISCOVERY_SERVICE MIROIR_PEER_DISCOVERY_PORT_NAME MIROIR_PEER_DISCOVERY_RECORD MIROIR_PEER_DISCOVERY_REFRESH_INTERVAL MIROIR_PEER_DISCOVERY_LOOKUP_TIMEOUT MIROIR_HTTP_HOST MIROIR_HTTP_PORT MIROIR_METRICS_PORT MIROIR_SHARDS MIROIR_OWNERSHIP_AUDIT_INTERVAL MIROIR_PEER_PROBE_INTERVAL MIROIR_PEER_PROBE_TIMEOUT MIROIR_PEER_INDIRECT_PROBES MIROIR_PEER_SUSPICION_TIMEOUT MIROIR_SELF_FENCE_AFTER MIROIR_PEER_HINTS MIROIR_LOG_LEVEL MIROIR_LOG_FORMAT NODE_OPTIONS OTEL_SERVICE_NAME OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL OTEL_METRIC_EXPORT_INTERVAL
 {{- end }}
 
 {{/*
 Refuses values that values.schema.json lets through but that would not work, at install time rather
 than as pods in a crash loop or objects the API server refuses:
 - a grace period too short for the preStop delay and the process's own shutdown (SIGKILL would cut it);
-- durations the pods refuse at start-up (PeerDiscoveryConfig, AppConfig): the refresh interval from 10ms
-  to 1h, the lookup timeout from 5ms and below the refresh interval, the audit interval from 250ms to 1h;
+- durations the pods refuse at start-up (PeerDiscoveryConfig, PeerHealthConfig, AppConfig): the refresh
+  interval from 10ms to 1h, the lookup timeout from 5ms and below the refresh interval, the audit interval
+  from 250ms to 1h, the failure detector's probe interval from 100ms to 1m with its timeout below it, its
+  suspicion timeout of at least the probe timeout, its self-fence time of at least the probe interval;
 - an image without a repository: no image of Miroir is published, so the chart names none by default;
 - labels that would change which pods the Services, the budget and the policy select;
 - extraEnv entries that would replace the chart's own settings (Kubernetes keeps the last of two
@@ -191,6 +201,28 @@ than as pods in a crash loop or objects the API server refuses:
 {{- $auditSeconds := include "miroir.seconds" $audit | float64 }}
 {{- if or (lt $auditSeconds 0.25) (gt $auditSeconds 3600.0) }}
 {{- fail (printf "ownershipAudit.interval (%s) must be auto, off, or from 250ms to 1h" $audit) }}
+{{- end }}
+{{- end }}
+{{- $probe := include "miroir.probeInterval" . }}
+{{- $probeTimeout := include "miroir.seconds" .Values.peerHealth.probeTimeout | float64 }}
+{{- $suspicion := include "miroir.seconds" .Values.peerHealth.suspicionTimeout | float64 }}
+{{- if or (lt $probeTimeout 0.01) (gt $probeTimeout 30.0) }}
+{{- fail (printf "peerHealth.probeTimeout (%s) must be from 10ms to 30s" .Values.peerHealth.probeTimeout) }}
+{{- end }}
+{{- if or (lt $suspicion $probeTimeout) (gt $suspicion 60.0) }}
+{{- fail (printf "peerHealth.suspicionTimeout (%s) must be from peerHealth.probeTimeout (%s) to 1m" .Values.peerHealth.suspicionTimeout .Values.peerHealth.probeTimeout) }}
+{{- end }}
+{{- if ne $probe "off" }}
+{{- $interval := include "miroir.seconds" $probe | float64 }}
+{{- $fence := include "miroir.seconds" .Values.peerHealth.selfFenceAfter | float64 }}
+{{- if or (lt $interval 0.1) (gt $interval 60.0) }}
+{{- fail (printf "peerHealth.probeInterval (%s) must be off or from 100ms to 1m" $probe) }}
+{{- end }}
+{{- if ge $probeTimeout $interval }}
+{{- fail (printf "peerHealth.probeTimeout (%s) must be below peerHealth.probeInterval (%s)" .Values.peerHealth.probeTimeout $probe) }}
+{{- end }}
+{{- if or (lt $fence $interval) (gt $fence 60.0) }}
+{{- fail (printf "peerHealth.selfFenceAfter (%s) must be from peerHealth.probeInterval (%s) to 1m" .Values.peerHealth.selfFenceAfter $probe) }}
 {{- end }}
 {{- end }}
 {{- $preStop := int .Values.lifecycle.preStopSleepSeconds }}

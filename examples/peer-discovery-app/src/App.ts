@@ -12,9 +12,10 @@ export const SHARDS = 64
 
 /**
  * Discovery and ownership, still to be given a resolver and settings: {@link OwnershipLive} gives the real
- * ones, a test gives `DnsResolver.layerTest` and `PeerDiscoveryConfig.layerTest`.
+ * ones, a test gives `DnsResolver.layerTest` and `PeerDiscoveryConfig.layerTest`. DNS alone decides who owns
+ * what here; an app whose pods can probe each other gives `Rendezvous.layer` a `PeerHealth.layer` instead.
  */
-export const Ownership = Rendezvous.layer.pipe(Layer.provideMerge(PeerDiscovery.layer))
+export const Ownership = Rendezvous.layerDnsOnly.pipe(Layer.provideMerge(PeerDiscovery.layer))
 
 /**
  * Ownership in a pod: settings from the environment (`POD_NAME`, `POD_IP` from the Downward API,

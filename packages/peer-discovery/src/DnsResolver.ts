@@ -10,36 +10,13 @@ import * as DnsClient from "./internal/dnsClient.js"
 import { fullyQualified } from "./internal/dnsName.js"
 import * as Parse from "./internal/parse.js"
 import { parseServer, type Server } from "./internal/dnsTransport.js"
-import { makeTestResolver } from "./internal/testResolver.js"
+import type { Service } from "./internal/resolverContract.js"
+import { makeTestResolver, type TestControl } from "./internal/testResolver.js"
 import * as Metrics from "./Metrics.js"
 import { PeerDiscoveryConfig } from "./PeerDiscoveryConfig.js"
 
-/** One SRV record (the fields node:dns gave, which the service keeps). */
-export interface SrvRecord {
-  /** The target host name (`10-244-1-5.miroir-headless.default.svc.cluster.local`). */
-  readonly name: string
-  readonly port: number
-  readonly priority: number
-  readonly weight: number
-  /**
-   * The target's addresses, from the answer's additional section (CoreDNS sends the A/AAAA records of a
-   * headless Service's targets there), canonical IPv6; empty when the server sent none for it, or left
-   * them out of a large answer.
-   */
-  readonly addresses: ReadonlyArray<string>
-}
-
-/** The lookups. Names are queried fully-qualified: a missing trailing dot is added. */
-export interface Service {
-  /** The SRV records of `name`. */
-  readonly resolveSrv: (name: string) => Effect.Effect<ReadonlyArray<SrvRecord>, DnsLookupError>
-  /**
-   * The A and AAAA records of `name`, together. Fails with `nxdomain` when neither type exists,
-   * `nodata` when both are empty, and with the failure when either lookup failed: a half answer
-   * would look like a smaller set of peers.
-   */
-  readonly resolveAddresses: (name: string) => Effect.Effect<ReadonlyArray<string>, DnsLookupError>
-}
+export type { Service, SrvRecord } from "./internal/resolverContract.js"
+export type { TestControl } from "./internal/testResolver.js"
 
 /** The resolver as a service. */
 export class DnsResolver extends Context.Service<DnsResolver, Service>()("@miroir/peer-discovery/DnsResolver") {}
@@ -152,33 +129,6 @@ export const layer: Layer.Layer<DnsResolver, never, PeerDiscoveryConfig> = Layer
   DnsResolver,
   Effect.flatMap(PeerDiscoveryConfig, (config) => make({ servers: config.dnsServers, timeout: config.lookupTimeout }))
 )
-
-/** Scripting and inspection of the in-memory resolver of {@link layerTest}. */
-export interface TestControl {
-  /**
-   * Publishes `records` as the SRV records of `name` (an empty list: the name exists, no data). A record's
-   * `addresses` default to the A/AAAA records of its target in the table at lookup time, as a server puts
-   * them in the additional section.
-   */
-  readonly setSrv: (
-    name: string,
-    records: ReadonlyArray<Omit<SrvRecord, "addresses"> & Partial<Pick<SrvRecord, "addresses">>>
-  ) => Effect.Effect<void>
-  /** Publishes `addresses` (IPv4 and IPv6 mixed) as the A/AAAA records of `name`. */
-  readonly setAddresses: (name: string, addresses: ReadonlyArray<string>) => Effect.Effect<void>
-  /** Removes `name`: its lookups answer NXDOMAIN. */
-  readonly remove: (name: string) => Effect.Effect<void>
-  /** Makes every lookup of `name` fail with `outcome` until {@link heal} (records are kept). */
-  readonly fail: (name: string, outcome: DnsLookupError["outcome"]) => Effect.Effect<void>
-  /** Ends a {@link fail}. */
-  readonly heal: (name: string) => Effect.Effect<void>
-  /** Delays every answer by `latency` (on the fiber's clock, so `TestClock` moves it). */
-  readonly setLatency: (latency: Duration.Input) => Effect.Effect<void>
-  /** How many lookups were started, in all or of `name`. */
-  readonly lookups: (name?: string) => Effect.Effect<number>
-  /** The most lookups ever in flight at once. */
-  readonly maxInFlight: Effect.Effect<number>
-}
 
 /** The test resolver's control, provided by {@link layerTest}. */
 export class DnsResolverTest extends Context.Service<DnsResolverTest, TestControl>()(

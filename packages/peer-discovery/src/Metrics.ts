@@ -120,3 +120,62 @@ export const hintsEnded = Metric.counter("miroir_peer_discovery_hints_ended_tota
 
 /** The ended-hint counter of one end. */
 export const hintsEndedWith = (end: HintEnd) => Metric.withAttributes(hintsEnded, { result: end })
+
+/** A probe of the failure detector: of a peer (`direct`), or asking a peer to probe another (`indirect`). */
+export type ProbeKind = "direct" | "indirect"
+
+/** Probes this pod sent, by kind: what failure detection costs it. */
+export const probesSent = Metric.counter("miroir_peer_probes_sent_total", {
+  description: "Probes this pod sent to its peers, by kind (direct: a ping; indirect: asking a peer to ping another)",
+  incremental: true
+})
+
+/** The sent-probe counter of one kind. */
+export const probesSentOf = (kind: ProbeKind) => Metric.withAttributes(probesSent, { kind })
+
+/** What a probe of this pod found: an answer, no answer, or an answer waited for so long that this pod was the slow one. */
+export type ProbeResult = "ok" | "failed" | "late"
+
+/** Direct probes by result. */
+export const probeResults = Metric.counter("miroir_peer_probe_results_total", {
+  description:
+    "Direct probes of peers by result (ok; failed; late: waited far past the timeout, this pod was slow, not counted)",
+  incremental: true
+})
+
+/** The probe-result counter of one result. */
+export const probeResultsOf = (result: ProbeResult) => Metric.withAttributes(probeResults, { result })
+
+/** A change of a peer's standing: suspected, refuted (answered while suspected), down (held down), back (answered while down). */
+export type SuspicionResult = "suspected" | "refuted" | "down" | "back"
+
+/** Changes of peers' standing in this pod's failure detector. */
+export const suspicions = Metric.counter("miroir_peer_suspicions_total", {
+  description:
+    "Changes of a peer's standing: suspected, refuted (it answered), down (held down: its shards moved), back (it answered again)",
+  incremental: true
+})
+
+/** The suspicion counter of one result. */
+export const suspicionsWith = (result: SuspicionResult) => Metric.withAttributes(suspicions, { result })
+
+/** Peers suspected now. */
+export const suspectedPeers = Metric.gauge("miroir_peer_suspected_count", {
+  description: "Peers DNS lists that this pod suspects now (a probe and the indirect probes failed)"
+})
+
+/** Peers held down now. */
+export const downPeers = Metric.gauge("miroir_peer_down_count", {
+  description: "Peers DNS lists that this pod holds down now: their shards went to the next owners"
+})
+
+/** 1 while this pod holds its own shards back, its probes reaching no peer. */
+export const selfFenced = Metric.gauge("miroir_self_fenced", {
+  description: "1 while this pod holds its own shards back because its probes reach no peer, else 0"
+})
+
+/** Lifeguard's local health score: timeouts are multiplied by 1 + it. */
+export const localHealth = Metric.gauge("miroir_peer_local_health", {
+  description:
+    "This pod's local health score (0 healthy, up to 8): its probe and suspicion timeouts are multiplied by 1 + it"
+})

@@ -79,8 +79,6 @@ export const fromAnswer = (
   }
 }
 
-const ownershipPeersOf = new WeakMap<PeerSet, ReadonlyArray<PeerId>>()
-
 /**
  * The peers ownership is computed over: every peer, except this pod while DNS lists others but not it
  * and it is either starting (DNS has never listed it) or leaving ({@link PeerSet.leaving}).
@@ -93,22 +91,15 @@ const ownershipPeersOf = new WeakMap<PeerSet, ReadonlyArray<PeerId>>()
  * until it exits, and they pass to the peers within the milliseconds of those lookups. While DNS lists it
  * (it was not dropped yet) it keeps them whatever it says: the others still count it in. While DNS lists
  * nobody (no answer yet, NXDOMAIN, no data) it is the only peer and owns everything: a pod always counts
- * itself in as a member (`peers`). The same array for the same set, so that ownership calls find the ids
- * already laid out.
+ * itself in as a member (`peers`). OwnershipView applies it once per view, and keeps the array.
  */
-export const ownershipPeers = (set: PeerSet): ReadonlyArray<PeerId> => {
-  if (set.selfInDns || set.peers.length === 1 || (set.everListed && !set.leaving)) return set.peers
-  let peers = ownershipPeersOf.get(set)
-  if (peers === undefined) ownershipPeersOf.set(set, peers = Object.freeze(set.peers.filter((id) => id !== set.self)))
-  return peers
-}
+export const ownershipPeers = (set: PeerSet): ReadonlyArray<PeerId> =>
+  set.selfInDns || set.peers.length === 1 || (set.everListed && !set.leaving)
+    ? set.peers
+    : Object.freeze(set.peers.filter((id) => id !== set.self))
 
 /** The same set, marked as leaving ({@link PeerSet.leaving}). */
 export const markLeaving = (set: PeerSet): PeerSet => (set.leaving ? set : { ...set, leaving: true })
-
-/** Whether two sets give the same ownership: the same self and the same {@link ownershipPeers}. */
-export const sameOwnership = (a: PeerSet, b: PeerSet): boolean =>
-  a.self === b.self && sameIds(ownershipPeers(a), ownershipPeers(b))
 
 /** The same set, marked as kept past a failed lookup. */
 export const markStale = (set: PeerSet): PeerSet => (set.stale ? set : { ...set, stale: true })

@@ -10,7 +10,7 @@ import * as DnsResolver from "../src/DnsResolver.js"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import { DOMAIN, SRV_NAME } from "./support/fixtures.js"
-import { freePort } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
 import { startUnbound, type Unbound } from "@miroir/test-support/unbound"
 
 const srvRecord = (ip: string, total: number) =>

@@ -12,7 +12,7 @@ import * as Metrics from "../src/Metrics.js"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import { DOMAIN, SRV_NAME } from "./support/fixtures.js"
-import { waitUntil } from "@miroir/test-support/Poll"
+import { waitUntil } from "@miroir/process-kit/Poll"
 import { reply, type Script, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { EDNS_PAYLOAD_SIZE } from "../src/internal/dnsMessage.js"
 

@@ -2,13 +2,14 @@
  * A pod that leaves (PeerDiscovery's `leave`) on TestClock with the in-memory resolver: it keeps its
  * shards while DNS lists it, and resigns them, in the same refresh, once DNS does not (the flag is
  * published at once when DNS has dropped it already), so that consumers following `refreshes` by
- * `sameOwnership` (Rendezvous.shardChanges) see the loss.
+ * `OwnershipView.sameOwnership` (Rendezvous.shardChanges) see the loss.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { referenceOwnedShards } from "@miroir/test-support/referenceOwner"
 import { Duration, Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
+import * as PeerHealth from "../src/PeerHealth.js"
 import * as Rendezvous from "../src/Rendezvous.js"
 import { environment, podIds, pods, SRV_NAME, startWith } from "./support/fixtures.js"
 
@@ -20,7 +21,10 @@ describe("PeerDiscovery leave", () => {
     Effect.gen(function*() {
       // This pod is 10.0.0.1, listed with three others.
       const { discovery, dns } = yield* startWith(pods(4))
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
       yield* TestClock.adjust(0)
       const share = referenceOwnedShards(64, "10-0-0-1", podIds(4))
@@ -50,7 +54,10 @@ describe("PeerDiscovery leave", () => {
   it.effect("while DNS still lists this pod, leaving keeps its shards until a lookup sees it dropped", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(4))
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       yield* TestClock.adjust(0)
       const share = referenceOwnedShards(64, "10-0-0-1", podIds(4))
       yield* discovery.leave

@@ -12,6 +12,7 @@ import * as PeerDiscovery from "../src/PeerDiscovery.js"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import * as PeerSet from "../src/PeerSet.js"
 import * as PeerId from "../src/PeerId.js"
+import * as PeerHealth from "../src/PeerHealth.js"
 import * as Rendezvous from "../src/Rendezvous.js"
 import { environment, lookupCount, peersOf, podIds, pods, SRV_NAME, srvFor, startWith } from "./support/fixtures.js"
 
@@ -124,7 +125,10 @@ describe("PeerDiscovery: large shrinks", () => {
           unconfirmed: yield* counter(Metrics.largeShrinksWithResult("unconfirmed")),
           confirmed: yield* counter(Metrics.largeShrinksWithResult("confirmed"))
         }
-        const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
+        const rendezvous = yield* Rendezvous.make.pipe(
+          Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+          Effect.provide(PeerHealth.layerNone)
+        )
         const owned = yield* rendezvous.ownedShards(64)
         const updates = yield* rendezvous.shardChanges(64).pipe(Stream.runCount, Effect.forkChild)
         yield* Effect.yieldNow

@@ -7,6 +7,7 @@ import { DnsLookupError } from "../src/DnsLookupError.js"
 import * as Metrics from "../src/Metrics.js"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
+import * as PeerHealth from "../src/PeerHealth.js"
 import * as Rendezvous from "../src/Rendezvous.js"
 import {
   DOMAIN,
@@ -349,7 +350,10 @@ describe("PeerDiscovery", () => {
   it.effect("feeds ownership: shards move only to the peer that joined", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(3))
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
       yield* Effect.yieldNow
       const before = yield* rendezvous.ownedShards(64)
@@ -372,7 +376,10 @@ describe("PeerDiscovery", () => {
       // This pod is 10.0.0.1: starting, DNS lists the three others but not it yet.
       const others = pods(4).slice(1)
       const { discovery, dns } = yield* startWith(others)
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       const updates = yield* rendezvous.shardChanges(64).pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
       yield* Effect.yieldNow
       expect(yield* peersOf(discovery)).toEqual(podIds(4))
@@ -411,7 +418,10 @@ describe("PeerDiscovery", () => {
   it.effect("keeps its shards when DNS stops listing it after it was listed (leaving, or unready)", () =>
     Effect.gen(function*() {
       const { discovery, dns } = yield* startWith(pods(4))
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       const share = yield* rendezvous.ownedShards(64)
       expect(share).toEqual(referenceOwnedShards(64, "10-0-0-1", podIds(4)))
       yield* dns.setSrv(SRV_NAME, pods(4).slice(1))
@@ -423,7 +433,10 @@ describe("PeerDiscovery", () => {
   it.effect("owns everything while DNS lists nobody", () =>
     Effect.gen(function*() {
       const { discovery } = yield* startWith([])
-      const rendezvous = yield* Rendezvous.make.pipe(Effect.provideService(PeerDiscovery.PeerDiscovery, discovery))
+      const rendezvous = yield* Rendezvous.make.pipe(
+        Effect.provideService(PeerDiscovery.PeerDiscovery, discovery),
+        Effect.provide(PeerHealth.layerNone)
+      )
       expect(yield* rendezvous.ownedShards(16)).toEqual(Array.from({ length: 16 }, (_, shard) => shard))
     }).pipe(Effect.provide(environment())))
 })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Option, Result } from "effect"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
+import * as PeerHealthConfig from "../src/PeerHealthConfig.js"
 
 /** The environment `env`, empty values kept as set (effect's providers count them as unset unless told). */
 const loadFrom = (env: Record<string, string>) =>
@@ -185,4 +186,40 @@ describe("PeerDiscoveryConfig", () => {
       const settings = yield* PeerDiscoveryConfig.make({ podName: "p", podIp: "" })
       expect(Option.isNone(settings.podIp)).toBe(true)
     }))
+})
+
+describe("PeerHealthConfig", () => {
+  const load = (env: Record<string, string>) =>
+    PeerHealthConfig.load.pipe(
+      Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromUnknown(env)),
+      Effect.runSync
+    )
+  const refusal = (env: Record<string, string>) =>
+    Effect.runSync(
+      Effect.flip(
+        PeerHealthConfig.load.pipe(
+          Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromUnknown(env))
+        )
+      )
+    ).message
+
+  it("defaults to a probe a second, 500 ms, three indirect probes, 2 s of suspicion, fencing after 3 s", () => {
+    expect(load({})).toEqual(PeerHealthConfig.defaults)
+  })
+
+  it("turns off with off", () => {
+    expect(Option.isNone(load({ MIROIR_PEER_PROBE_INTERVAL: "off" }).probeInterval)).toBe(true)
+  })
+
+  it("names the variable and what it expected", () => {
+    expect(refusal({ MIROIR_PEER_PROBE_INTERVAL: "often" })).toMatch(/MIROIR_PEER_PROBE_INTERVAL.*off, or a duration/)
+    expect(refusal({ MIROIR_PEER_INDIRECT_PROBES: "99" })).toMatch(/MIROIR_PEER_INDIRECT_PROBES.*from 0 to 16/)
+    expect(refusal({ MIROIR_PEER_PROBE_TIMEOUT: "2s" })).toMatch(
+      /MIROIR_PEER_PROBE_TIMEOUT.*below MIROIR_PEER_PROBE_INTERVAL/
+    )
+    expect(refusal({ MIROIR_SELF_FENCE_AFTER: "500ms" })).toMatch(
+      /MIROIR_SELF_FENCE_AFTER.*at least MIROIR_PEER_PROBE_INTERVAL/
+    )
+    expect(refusal({ MIROIR_PEER_SUSPICION_TIMEOUT: "100ms" })).toMatch(/MIROIR_PEER_SUSPICION_TIMEOUT.*at least/)
+  })
 })

@@ -2,11 +2,17 @@ import { describe, expect, it } from "vitest"
 import { Option } from "effect"
 import * as PeerDiscoveryConfig from "../src/PeerDiscoveryConfig.js"
 import * as PeerId from "../src/PeerId.js"
+import * as OwnershipView from "../src/OwnershipView.js"
+import * as PeerHealth from "../src/PeerHealth.js"
 import * as PeerSet from "../src/PeerSet.js"
 import { DOMAIN, SRV_NAME } from "./support/fixtures.js"
 
 const at = new Date("2026-11-27T12:00:00Z")
 const ids = (...labels: ReadonlyArray<string>) => labels.map(PeerId.PeerId)
+
+/** Whether two sets give the same ownership by DNS's rules alone (nobody held down). */
+const sameOwnership = (a: PeerSet.PeerSet, b: PeerSet.PeerSet) =>
+  OwnershipView.sameOwnership(OwnershipView.make(a, PeerHealth.healthy), OwnershipView.make(b, PeerHealth.healthy))
 
 describe("PeerId", () => {
   it("builds the SRV name and the Service domain, fully qualified", () => {
@@ -103,13 +109,12 @@ describe("PeerSet", () => {
   it("computes ownership without self while DNS lists others but not it, and with it otherwise", () => {
     const unlisted = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1"), at)
     expect(PeerSet.ownershipPeers(unlisted)).toEqual(["10-0-0-1", "10-0-0-9"])
-    expect(PeerSet.ownershipPeers(unlisted)).toBe(PeerSet.ownershipPeers(unlisted))
     const listed = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-2"), at)
     expect(PeerSet.ownershipPeers(listed)).toEqual(["10-0-0-2", "10-0-0-9"])
     // Nobody listed, or nothing known yet: the pod alone, owning everything.
     expect(PeerSet.ownershipPeers(PeerSet.fromAnswer(deployment, [], at))).toEqual(["10-0-0-2"])
     expect(PeerSet.ownershipPeers(PeerSet.markStale(unlisted))).toEqual(["10-0-0-1", "10-0-0-9"])
-    expect(PeerSet.sameOwnership(unlisted, PeerSet.fromAnswer(deployment, ids("10-0-0-1", "10-0-0-9"), at))).toBe(true)
+    expect(sameOwnership(unlisted, PeerSet.fromAnswer(deployment, ids("10-0-0-1", "10-0-0-9"), at))).toBe(true)
     // Once listed, a pod counts itself in even when an answer leaves it out (leaving, or unready).
     const listedBefore = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-2"), at)
     const leaving = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1"), at, listedBefore)
@@ -119,7 +124,7 @@ describe("PeerSet", () => {
     // Being listed changes ownership without changing the members.
     const joined = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1", "10-0-0-2"), at)
     expect(PeerSet.sameMembers(unlisted, joined)).toBe(true)
-    expect(PeerSet.sameOwnership(unlisted, joined)).toBe(false)
+    expect(sameOwnership(unlisted, joined)).toBe(false)
   })
 
   it("resigns once leaving and unlisted, and keeps its shards while DNS still lists it", () => {
@@ -129,7 +134,7 @@ describe("PeerSet", () => {
     expect(PeerSet.markLeaving(stillListed)).toBe(stillListed)
     // Listed: the others still count it in, so it keeps its shards.
     expect(PeerSet.ownershipPeers(stillListed)).toEqual(["10-0-0-2", "10-0-0-9"])
-    expect(PeerSet.sameOwnership(listedBefore, stillListed)).toBe(true)
+    expect(sameOwnership(listedBefore, stillListed)).toBe(true)
     // Dropped by DNS: every later answer keeps the flag, and ownership goes without it.
     const dropped = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1"), at, stillListed)
     expect(dropped.leaving).toBe(true)
@@ -140,7 +145,7 @@ describe("PeerSet", () => {
     const unlisted = PeerSet.fromAnswer(deployment, ids("10-0-0-9", "10-0-0-1"), at, listedBefore)
     expect(PeerSet.ownershipPeers(unlisted)).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-9"])
     expect(PeerSet.sameMembers(unlisted, PeerSet.markLeaving(unlisted))).toBe(true)
-    expect(PeerSet.sameOwnership(unlisted, PeerSet.markLeaving(unlisted))).toBe(false)
+    expect(sameOwnership(unlisted, PeerSet.markLeaving(unlisted))).toBe(false)
     // DNS lists nobody: alone, it owns everything, leaving or not.
     expect(PeerSet.ownershipPeers(PeerSet.fromAnswer(deployment, [], at, stillListed))).toEqual(["10-0-0-2"])
     expect(PeerSet.initial(deployment).leaving).toBe(false)

@@ -2,6 +2,8 @@
  * The owners cache of a Rendezvous service (internal/ownersCache.ts): one computation per view and shard
  * count, bounded, and never a long block.
  */
+import { readFile } from "node:fs"
+import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import * as OwnersCache from "../src/internal/ownersCache.js"
@@ -88,6 +90,20 @@ describe("the owners cache", () => {
       expect(owners.owner.length).toBe(65_536)
       // A turn every 100,000 hashes or so (ShardOwners.HASHES_PER_STEP): 65,536 × 300 hashes take 196 turns at least.
       expect(turns).toBeGreaterThanOrEqual(Math.floor((65_536 * 300) / ShardOwners.HASHES_PER_STEP) - 1)
+    }))
+
+  it.live("lets I/O callbacks run between two steps: its pause, Effect.yieldNow, resumes after Node polled for I/O", () =>
+    Effect.gen(function*() {
+      // A file read completes on libuv's thread pool and calls back in the poll phase, as a socket's data
+      // would. A pause that resumed in a microtask would starve it: the loop would end with the read pending.
+      let read = false
+      readFile(fileURLToPath(import.meta.url), () => (read = true))
+      let pauses = 0
+      while (!read && pauses < 1_000_000) {
+        yield* Effect.yieldNow
+        pauses++
+      }
+      expect(read).toBe(true)
     }))
 
   it.effect("a caller that gives up does not stop the computation the others wait for", () =>

@@ -14,7 +14,23 @@ export const PeersBody = Schema.Struct({
   stale: Schema.Boolean,
   selfInDns: Schema.Boolean,
   /** Digest of the view (PeerSet.digest): pods that agree on their peers show the same one. */
-  digest: Schema.String
+  digest: Schema.String,
+  /** Listed peers this pod's failure detector suspects (a probe and the indirect probes failed); sorted. */
+  suspected: Schema.Array(Schema.String),
+  /** Listed peers it holds down: their shards went to the next owners; sorted. */
+  down: Schema.Array(Schema.String),
+  /** True while this pod's probes reach no peer: it holds its own shards back. */
+  fenced: Schema.Boolean
+})
+
+/**
+ * The JSON body of `GET /probe?peer=<id>`: whether `peer` answered this pod's ping, made for the asker (an
+ * indirect probe of the failure detector): `true` an ack, `false` a nack.
+ */
+export const ProbeAnswer = Schema.Struct({
+  self: Schema.String,
+  peer: Schema.String,
+  answered: Schema.Boolean
 })
 
 /**
@@ -79,6 +95,12 @@ export const AuditReport = Schema.Struct({
       /** A few of the pods holding it (as asked). */
       heldBy: Schema.Array(Schema.String)
     }))
+  }),
+  /** The auditor's failure detector: the peers it suspects and holds down, and whether it is fenced. */
+  health: Schema.Struct({
+    suspected: Schema.Array(Schema.String),
+    down: Schema.Array(Schema.String),
+    fenced: Schema.Boolean
   }),
   /** Peers that answered under another id than the one asked. */
   identityMismatches: Schema.Struct({

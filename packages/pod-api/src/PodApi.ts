@@ -10,7 +10,7 @@
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
-import { AuditBody, HintAnswer, HintBody, OwnershipBody, PeersBody, StatusBody } from "./Bodies.js"
+import { AuditBody, HintAnswer, HintBody, OwnershipBody, PeersBody, ProbeAnswer, StatusBody } from "./Bodies.js"
 import {
   BadRequest,
   Busy,
@@ -18,6 +18,7 @@ import {
   MethodNotAllowed,
   NotFound,
   PayloadTooLarge,
+  ProbingOff,
   UnsupportedMediaType
 } from "./PodError.js"
 import { Shards } from "./Shards.js"
@@ -62,6 +63,24 @@ export class ProbesGroup extends HttpApiGroup.make("probes")
 {}
 
 /**
+ * `GET /ping`, `GET /probe?peer=<id>`: the failure detector's probes. A ping is answered at once, before
+ * any queue, as the kubelet's probes are; a probe asks this pod to ping one of its peers for the asker
+ * (only a peer DNS lists, asked only from the address of a peer of this pod's view, else 400 or 403; 501
+ * when this pod's failure detector is off). Neither changes anything but this pod's own verdict of the
+ * peer it pinged, which rests on its own ping.
+ */
+export class PingGroup extends HttpApiGroup.make("ping")
+  .add(
+    HttpApiEndpoint.get("ping", "/ping", { success: StatusBody }),
+    HttpApiEndpoint.get("probe", "/probe", {
+      query: { peer: Schema.String.check(Schema.isMaxLength(253)) },
+      success: ProbeAnswer,
+      error: [BadRequest, Forbidden, ProbingOff]
+    })
+  )
+{}
+
+/**
  * `POST /hints`: a peer's refresh hint, which only makes discovery look up DNS sooner. Taken only as
  * `application/json` (else 415) and only from the address of the pod it names or of a peer of this pod's
  * view (else 403); a body over the pod's limit (1 KB; a hint is about 60 bytes) is a {@link PayloadTooLarge}.
@@ -78,7 +97,7 @@ export class HintsGroup extends HttpApiGroup.make("hints")
 
 /** The pod API: its groups, and the errors of {@link PodErrors} on every endpoint. */
 export class PodApi extends HttpApi.make("miroir-pod")
-  .add(PeersGroup, OwnershipGroup, ProbesGroup, HintsGroup)
+  .add(PeersGroup, OwnershipGroup, ProbesGroup, PingGroup, HintsGroup)
   .middleware(PodErrors)
 {}
 

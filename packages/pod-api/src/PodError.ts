@@ -8,7 +8,7 @@ import { Effect, Schema } from "effect"
 import { HttpServerRespondable, HttpServerResponse } from "effect/http"
 
 /**
- * The shape shared by every error answer (400, 403, 404, 405, 413, 415, 503): `error` says what happened in
+ * The shape shared by every error answer (400, 403, 404, 405, 413, 415, 501, 503): `error` says what happened in
  * a sentence; each error below adds the fields it needs. A value received is quoted whole only up to 64
  * characters; past that, its first 64, an ellipsis and its length (`"abc…" (16000 characters)`), so that
  * no answer grows with what it refuses.
@@ -143,3 +143,9 @@ export class Busy extends PodError<Busy>()(
   { retryAfterSeconds: Schema.Int },
   ({ retryAfterSeconds }) => ({ "retry-after": String(retryAfterSeconds) })
 ) {}
+
+/**
+ * 501: this pod does not probe peers for others (its failure detector is off: `MIROIR_PEER_PROBE_INTERVAL=off`).
+ * A pod asking it counts it as a helper that did not answer, never as a nack.
+ */
+export class ProbingOff extends PodError<ProbingOff>()("ProbingOff", 501, {}) {}

@@ -4,7 +4,16 @@ import { methods, paths } from "../src/PodApi.js"
 
 describe("PodApi", () => {
   it("serves each path with one method, GET but the hints", () => {
-    expect([...paths].sort()).toEqual(["/healthz", "/hints", "/ownership", "/ownership/audit", "/peers", "/readyz"])
+    expect([...paths].sort()).toEqual([
+      "/healthz",
+      "/hints",
+      "/ownership",
+      "/ownership/audit",
+      "/peers",
+      "/ping",
+      "/probe",
+      "/readyz"
+    ])
     expect(methods.get("/hints")).toBe("POST")
     expect(methods.get("/ownership")).toBe("GET")
   })

@@ -8,7 +8,9 @@ import { Resolver } from "node:dns"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { awaitReady, findExecutable, freePort, start, stop } from "./processes.js"
+import { freePort } from "@miroir/process-kit/freePort"
+import { findExecutable } from "./findExecutable.js"
+import { awaitReady, start, stop } from "./processKitAsPromises.js"
 
 const INSTALL_HINT = "install the Debian package unbound (apt-get install -y unbound); .ci/run does"
 

@@ -8,7 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { freePort } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
 import { Duration, Effect, Option, Scope, SynchronizedRef } from "effect"
 import * as Components from "./Components.js"
 import { kubeadmCorefile, kubeadmServer, nodeLocalDnsCorefileTemplate, nodeLocalServer } from "./internal/corefiles.js"

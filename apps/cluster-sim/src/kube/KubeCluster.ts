@@ -9,22 +9,30 @@
  * Operations go through the real interfaces: `kubectl scale`, the Eviction API, containerd's task kill for
  * a crash, `kubectl logs`, and CoreDNS stopped and started for an outage; what DNS publishes is read from
  * the headless Service's EndpointSlices, which CoreDNS serves.
+ *
+ * This module is the cluster's API and puts it together; its parts are in `internal/`: the chart values
+ * (`chartValues`), the release's install, upgrade and rollback (`helmRelease`), the watches that make the
+ * scenario's view of the pods and of DNS (`releaseWatch`), the pods' logs (`podLogs`) and what their
+ * preStop hooks did (`preStops`).
  */
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { IEndpointSlice } from "kubernetes-models/discovery.k8s.io/v1/EndpointSlice"
-import type { IPod } from "kubernetes-models/v1/Pod"
-import { Duration, Effect, type Scope, Stream, SubscriptionRef } from "effect"
-import type { Cluster, ClusterPod, Phase, Published } from "../Cluster.js"
-import { HTTP_PORT, METRICS_PORT } from "../Cluster.js"
-import { run } from "./Cli.js"
+import { type Duration, Effect, type Scope, SubscriptionRef } from "effect"
+import type { Cluster, ClusterPod } from "../Cluster.js"
 import * as Components from "./Components.js"
 import * as ControlPlane from "./ControlPlane.js"
 import * as CoreDns from "./CoreDns.js"
 import type { MiroirImage } from "./Image.js"
+import { harnessValues } from "./internal/chartValues.js"
+import { clusterTools, installRelease, type Release, rollBack, rollOut } from "./internal/helmRelease.js"
 import * as PodLogs from "./internal/podLogs.js"
+import { type PreStop, readPreStops } from "./internal/preStops.js"
+import { watchRelease } from "./internal/releaseWatch.js"
 import * as Node from "./Node.js"
+
+// Part of the public API whose home is where the hooks' effects are read.
+export type { PreStop } from "./internal/preStops.js"
 
 /** The chart, installed as it is. */
 export const CHART = fileURLToPath(new URL("../../../../charts/miroir", import.meta.url))
@@ -64,18 +72,6 @@ export interface Options {
    * and CoreDNS serves every node's pods on the first node's address.
    */
   readonly nodes?: number
-}
-
-/** What a graceful deletion's preStop hook did, as the pod's own log and the kubelet's events tell. */
-export interface PreStop {
-  /** The pod's name. */
-  readonly pod: string
-  /** The hook reached the pod's admin listener: the pod logged the leave request. */
-  readonly requested: boolean
-  /** The pod left through it: DNS had dropped it and it sent its `left` hints to its peers. */
-  readonly left: boolean
-  /** The message of the kubelet's FailedPreStopHook event for the pod, if it failed. */
-  readonly failed: string | undefined
 }
 
 /** The running cluster: the scenario's {@link Cluster}, and what the acceptance suite reads beyond it. */
@@ -121,67 +117,6 @@ export interface KubeCluster extends Cluster {
   /** What pod `name`'s containers printed (`kubectl logs`, every run), also after the pod is gone. */
   readonly podLog: (name: string) => string
 }
-
-/** R as the chart writes durations (`250ms`, `2s`). */
-const chartDuration = (duration: Duration.Duration): string => {
-  const ms = Math.round(Duration.toMillis(duration))
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
-}
-
-/**
- * The values the harness installs with: the image by digest (imported into the node, never pulled), R and
- * a lookup timeout of R/5 (as 3 s of 15 s), probes every second (the API's smallest period) and a short
- * grace period, so that a run takes seconds, not minutes; refresh hints as {@link Options.peerHints} says.
- */
-const harnessValues = (options: Options): Record<string, unknown> => ({
-  image: { repository: options.image.repository, digest: options.image.digest, pullPolicy: "Never" },
-  replicaCount: options.replicas,
-  discovery: {
-    refreshInterval: chartDuration(options.refreshInterval),
-    lookupTimeout: chartDuration(
-      Duration.millis(Math.max(100, Math.floor(Duration.toMillis(options.refreshInterval) / 5)))
-    )
-  },
-  probes: {
-    startup: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 30 },
-    readiness: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 3 },
-    liveness: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 5 }
-  },
-  terminationGracePeriodSeconds: 10,
-  // A short preStop delay (the chart's default is 5 s): deletions still go through the hook, quickly.
-  lifecycle: { preStopSleepSeconds: 1 },
-  // The ownership audit and the refresh hints run as the chart has them (audit every 3R): the pods reach
-  // each other at their pod IPs over the node's bridge.
-  peerHints: { enabled: options.peerHints ?? true },
-  ...options.values
-})
-
-const dashed = (ip: string) => ip.replaceAll(".", "-").replaceAll(":", "-")
-
-const phaseOf = (pod: IPod): Phase =>
-  pod.metadata?.deletionTimestamp !== undefined ?
-    "Terminating"
-    : pod.status?.phase === "Running" ?
-    "Running"
-    : pod.status?.phase === "Pending" || pod.status?.phase === undefined ?
-    "Pending"
-    : "Gone"
-
-const isReady = (pod: IPod) => pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false
-
-/** The ready endpoints of the Service's slices, as CoreDNS publishes them (dashed IPs, sorted). */
-const readyLabels = (slices: ReadonlyArray<IEndpointSlice>): ReadonlyArray<string> =>
-  [
-    ...new Set(slices.flatMap((slice) =>
-      (slice.endpoints ?? []).filter((e) => e.conditions?.ready !== false).map((e) =>
-        e.hostname ?? dashed(e.addresses[0]!)
-      )
-    ))
-  ].sort()
-
-/** What the pod service logs when the preStop hook's `miroir leave` reaches it, and when it has left. */
-const LEAVE_REQUESTED = "leave requested (admin listener)"
-const LEFT_HINTS_SENT = "sent refresh hints: left"
 
 /** The components a cluster runs (the install script builds them). */
 export const COMPONENTS = [
@@ -242,46 +177,15 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
     )
     const nodes = [node, ...others]
 
-    const helmHome = join(options.folder, "helm")
-    const helm = (args: ReadonlyArray<string>) =>
-      run(Components.path("helm"), args, {
-        KUBECONFIG: controlPlane.kubeconfig,
-        HELM_CACHE_HOME: join(helmHome, "cache"),
-        HELM_CONFIG_HOME: join(helmHome, "config"),
-        HELM_DATA_HOME: join(helmHome, "data")
-      })
-    const kubectl = (args: ReadonlyArray<string>) =>
-      run(Components.path("kubectl"), ["--kubeconfig", controlPlane.kubeconfig, ...args])
-
+    const tools = clusterTools(options.folder, controlPlane.kubeconfig)
+    const { helm, kubectl } = tools
     const valuesFile = join(options.folder, "values.json")
     writeFileSync(valuesFile, JSON.stringify(harnessValues(options), null, 2))
-    if (options.namespace !== "default") {
-      yield* kubectl(["create", "namespace", options.namespace])
-    }
-    yield* helm(["install", options.release, CHART, "--namespace", options.namespace, "-f", valuesFile])
-    yield* Effect.addFinalizer(() =>
-      Effect.ignore(
-        helm(["uninstall", options.release, "--namespace", options.namespace, "--wait", "--timeout", "20s"])
-      )
-    )
-    const manifest = yield* helm(["get", "manifest", options.release, "--namespace", options.namespace])
-    const deployment = /kind: Deployment\nmetadata:\n {2}name: (\S+)/.exec(manifest)?.[1]
-    const headless = /MIROIR_PEER_DISCOVERY_SERVICE\n\s+value: "?([^"\n]+)"?/.exec(manifest)?.[1]
-    if (deployment === undefined || headless === undefined) {
-      return yield* Effect.fail(
-        new Error(`helm install of ${CHART}: no Deployment or headless Service in the manifest`)
-      )
-    }
+    const release: Release = { chart: CHART, name: options.release, namespace: options.namespace, valuesFile }
+    const { deployment, headless } = yield* installRelease(tools, release)
 
     const api = controlPlane.api
     const ns = options.namespace
-    const selector = encodeURIComponent(`app.kubernetes.io/instance=${options.release}`)
-    const podInformer = yield* api.informer<IPod>(`/api/v1/namespaces/${ns}/pods?labelSelector=${selector}`)
-    const sliceInformer = yield* api.informer<IEndpointSlice>(
-      `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=${
-        encodeURIComponent(`kubernetes.io/service-name=${headless}`)
-      }`
-    )
     const logs = yield* PodLogs.make(
       Components.path("kubectl"),
       controlPlane.kubeconfig,
@@ -291,58 +195,9 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
     )
 
     // The cluster's state as the scenario sees it, derived from the watches as they change.
-    const pods = yield* SubscriptionRef.make<ReadonlyArray<ClusterPod>>([])
-    const published = yield* SubscriptionRef.make<Published>({ at: 0, labels: [] })
-    const readySince = new Map<string, number>()
-    const seen = new Map<string, ClusterPod>()
-    /** The latest object of each live pod, by name (its container's id, for a crash). */
-    const latest = new Map<string, IPod>()
-    /** Pods whose container ran and that were then deleted gracefully: their preStop hook ran. */
-    const terminated = new Set<string>()
+    const { latest, pods, published, terminated } = yield* watchRelease(api, ns, options.release, headless, logs)
     /** Pods crashed by {@link crash}: deleted after their container was killed, with no preStop hook to run. */
     const crashed = new Set<string>()
-    yield* SubscriptionRef.changes(podInformer).pipe(
-      Stream.runForEach((all) =>
-        Effect.gen(function*() {
-          const current = new Set<string>()
-          latest.clear()
-          for (const pod of all.values()) {
-            const uid = pod.metadata?.uid ?? ""
-            const name = pod.metadata?.name ?? ""
-            const podIP = pod.status?.podIP
-            current.add(uid)
-            latest.set(name, pod)
-            yield* logs.follow(pod)
-            if (pod.metadata?.deletionTimestamp !== undefined && logs.pods().includes(name)) terminated.add(name)
-            const ready = isReady(pod) && pod.metadata?.deletionTimestamp === undefined
-            if (ready && !readySince.has(uid)) readySince.set(uid, Date.now())
-            if (!ready) readySince.delete(uid)
-            if (podIP === undefined) continue
-            seen.set(uid, {
-              name,
-              ip: podIP,
-              label: dashed(podIP),
-              url: `http://${podIP}:${HTTP_PORT}`,
-              metricsUrl: `http://${podIP}:${METRICS_PORT}/metrics`,
-              phase: phaseOf(pod),
-              ready,
-              readyAt: readySince.get(uid)
-            })
-          }
-          for (const [uid, pod] of seen) {
-            if (!current.has(uid) && pod.phase !== "Gone") seen.set(uid, { ...pod, phase: "Gone", ready: false })
-          }
-          yield* SubscriptionRef.set(pods, [...seen.values()])
-        })
-      ),
-      Effect.forkScoped
-    )
-    yield* SubscriptionRef.changes(sliceInformer).pipe(
-      Stream.map((slices) => readyLabels([...slices.values()])),
-      Stream.changesWith((a, b) => a.join() === b.join()),
-      Stream.runForEach((labels) => SubscriptionRef.set(published, { at: Date.now(), labels })),
-      Effect.forkScoped
-    )
 
     const livePods = Effect.map(
       SubscriptionRef.get(pods),
@@ -377,21 +232,7 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
         })
       })
 
-    const preStops = Effect.gen(function*() {
-      const events = yield* api.request<{ items: Array<{ involvedObject: { name: string }; message?: string }> }>(
-        "GET",
-        `/api/v1/namespaces/${ns}/events?fieldSelector=${encodeURIComponent("reason=FailedPreStopHook")}`
-      )
-      return [...terminated].filter((pod) => !crashed.has(pod)).map((pod): PreStop => {
-        const log = logs.read(pod)
-        return {
-          pod,
-          requested: log.includes(LEAVE_REQUESTED),
-          left: log.includes(LEFT_HINTS_SENT),
-          failed: events.items.find((event) => event.involvedObject.name === pod)?.message
-        }
-      })
-    })
+    const preStops = readPreStops(api, ns, terminated, crashed, logs)
 
     // What the node reports of itself (the install script's versions.txt is shared by every worktree).
     const nodeInfo = yield* api.request<{
@@ -419,29 +260,8 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       valuesFile,
       preStops,
       podLog: logs.read,
-      rollOut: ({ set = [], timeout }) =>
-        Effect.gen(function*() {
-          yield* helm([
-            "upgrade",
-            options.release,
-            CHART,
-            "--namespace",
-            ns,
-            "-f",
-            valuesFile,
-            ...set.flatMap((value) => ["--set", value]),
-            "--set-string",
-            `podAnnotations.rollout=${Date.now()}`
-          ])
-          yield* kubectl(["rollout", "status", `deployment/${deployment}`, "--namespace", ns, `--timeout=${timeout}`])
-          return Date.now()
-        }),
-      rollBack: ({ args = [], revision, timeout }) =>
-        Effect.gen(function*() {
-          yield* helm(["rollback", options.release, String(revision), "--namespace", ns, ...args])
-          yield* kubectl(["rollout", "status", `deployment/${deployment}`, "--namespace", ns, `--timeout=${timeout}`])
-          return Date.now()
-        }),
+      rollOut: (rollOptions) => rollOut(tools, release, deployment, rollOptions),
+      rollBack: (rollBackOptions) => rollBack(tools, release, deployment, rollBackOptions),
       scaleTo: (replicas) =>
         Effect.asVoid(kubectl(["scale", `deployment/${deployment}`, "--namespace", ns, `--replicas=${replicas}`])),
       deletePod: (name) =>

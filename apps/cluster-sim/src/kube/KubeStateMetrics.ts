@@ -4,7 +4,7 @@
  * compare with what the pods report (`kube_deployment_status_replicas_ready`).
  */
 import { join } from "node:path"
-import { freePort } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
 import { Duration, Effect, type Scope } from "effect"
 import * as Components from "./Components.js"
 import { daemon } from "./internal/daemon.js"

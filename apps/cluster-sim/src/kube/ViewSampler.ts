@@ -6,7 +6,7 @@
  * 200 ms into a timeline read afterwards (ViewTimeline.ts).
  */
 import { type Cluster, type ClusterPod, livePods } from "../Cluster.js"
-import { metricSum, parseSamples } from "@miroir/test-support/metricsText"
+import { metricSum, parseSamples } from "@miroir/process-kit/metricsText"
 import { Duration, Effect, Fiber, Ref, Schedule } from "effect"
 
 /** One pod at one sample; `answered` false when it did not answer both reads within the timeout. */

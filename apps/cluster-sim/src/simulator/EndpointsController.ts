@@ -16,11 +16,11 @@ import { Array as Arr, Duration, Effect, FiberSet, type Scope, Semaphore, Stream
 import { awaitValue, type Cluster, type ClusterPod, isLive, type Published } from "../Cluster.js"
 import type { DnsBackend } from "./ClusterDns.js"
 import { type Endpoint, endpointLabel } from "./DnsAnswers.js"
-import * as Process from "@miroir/test-support/Process"
+import * as ChildProcess from "@miroir/process-kit/ChildProcess"
 import * as PodTable from "./internal/podTable.js"
 import { gone, terminating } from "./internal/podTable.js"
 import { probe } from "./internal/readinessProbe.js"
-import { type PodProcess, spawn } from "./PodProcess.js"
+import { type PodProcess, spawn } from "./SimulatedPod.js"
 
 /** How the controller runs pods. */
 export interface Options {
@@ -130,7 +130,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
 
     /** A pod whose process exits, whatever the reason, is Gone (and so leaves DNS). */
     const watchExit = (name: string, process: PodProcess) =>
-      Process.exited(process.process).pipe(Effect.andThen(table.update(name, gone)))
+      ChildProcess.exited(process.process).pipe(Effect.andThen(table.update(name, gone)))
 
     const startOne = Effect.gen(function*() {
       // Named and addressed after the count of pods so far, under the ref's lock: no two pods share either.
@@ -195,7 +195,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
           Effect.catch((error) => Effect.logWarning(`${error.message}; signalling it anyway`))
         )
         const process = yield* processOf(pod.name)
-        yield* Process.stop(process.process, { grace: options.terminationGrace })
+        yield* ChildProcess.stop(process.process, { grace: options.terminationGrace })
       })
 
     const terminate = (pod: ClusterPod) => Effect.andThen(table.update(pod.name, terminating), stop(pod))
@@ -235,7 +235,7 @@ export const make = (dns: DnsBackend, options: Options): Effect.Effect<Endpoints
       killPod: (name) =>
         table.pick(name, (live) => live.at(-1)).pipe(
           Effect.tap((pod) =>
-            Effect.flatMap(processOf(pod.name), (process) => Process.signal(process.process, "SIGKILL"))
+            Effect.flatMap(processOf(pod.name), (process) => ChildProcess.signal(process.process, "SIGKILL"))
           ),
           Effect.tap((pod) =>
             awaitValue(

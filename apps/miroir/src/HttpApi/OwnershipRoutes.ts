@@ -82,12 +82,12 @@ export const ownershipGroup = HttpApiBuilder.group(PodApi, "ownership", (handler
         const shards = query.shards ?? (yield* AppConfig).shards
         const gate = yield* RequestGate
         return yield* gate.run(Effect.gen(function*() {
-          const set = yield* currentSet
-          const owners = yield* Effect.flatMap(
-            Rendezvous.Rendezvous,
-            (rendezvous) => rendezvous.owners(PeerSet.ownershipPeers(set), shards)
-          )
-          return HttpServerResponse.uint8Array(ownershipBytes(owners, set.self), { contentType: "application/json" })
+          const rendezvous = yield* Rendezvous.Rendezvous
+          const view = yield* rendezvous.view
+          const owners = yield* rendezvous.owners(view.peers, shards)
+          return HttpServerResponse.uint8Array(ownershipBytes(owners, view.set.self), {
+            contentType: "application/json"
+          })
         })).pipe(
           Effect.catchTag("Busy", (busy: GateBusy) => Effect.succeed(busyAnswer(busy)))
         )

@@ -15,7 +15,7 @@
  */
 import type { Server } from "node:http"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { PeerDiscovery, PeerId, PeerSet } from "@miroir/peer-discovery"
+import { PeerDiscovery, PeerHealth, PeerId, PeerSet } from "@miroir/peer-discovery"
 // The types of apiLayer and serve name the Rendezvous service (OwnershipRoutes.ts reads it): declaration
 // emit can name it only through an import in scope here.
 // eslint-disable-next-line @typescript-eslint/no-unused-vars
@@ -47,6 +47,7 @@ import {
 } from "@miroir/pod-api"
 import * as Limits from "./Limits.js"
 import { ownershipGroup } from "./OwnershipRoutes.js"
+import { pingGroup } from "./PingRoutes.js"
 import { probeAnswers } from "./ProbeServer.js"
 
 const currentSet = Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
@@ -56,14 +57,21 @@ const peersGroup = HttpApiBuilder.group(
   "peers",
   (handlers) =>
     handlers.handle("peers", () =>
-      Effect.map(currentSet, (set) => ({
-        self: set.self,
-        peers: set.peers,
-        refreshedAt: Option.match(set.refreshedAt, { onNone: () => null, onSome: (at) => at.toISOString() }),
-        stale: set.stale,
-        selfInDns: set.selfInDns,
-        digest: PeerSet.digest(set)
-      })))
+      Effect.gen(function*() {
+        const set = yield* currentSet
+        const health = yield* Effect.flatMap(PeerHealth.PeerHealth, (detector) => detector.current)
+        return {
+          self: set.self,
+          peers: set.peers,
+          refreshedAt: Option.match(set.refreshedAt, { onNone: () => null, onSome: (at) => at.toISOString() }),
+          stale: set.stale,
+          selfInDns: set.selfInDns,
+          digest: PeerSet.digest(set),
+          suspected: health.suspected,
+          down: health.down,
+          fenced: health.fenced
+        }
+      }))
 )
 
 const probesGroup = HttpApiBuilder.group(PodApi, "probes", (handlers) =>
@@ -237,7 +245,7 @@ export const refuse = (methods: ReadonlyMap<string, string>, paths: ReadonlyArra
  * peers are; with their refusals (JSON 400, 404, 405).
  */
 export const apiLayer = Layer.mergeAll(HttpApiBuilder.layer(PodApi), refuse(methods, paths)).pipe(
-  Layer.provide([peersGroup, ownershipGroup, probesGroup, hintsGroup]),
+  Layer.provide([peersGroup, ownershipGroup, probesGroup, pingGroup, hintsGroup]),
   Layer.provide(podErrors)
 )
 
@@ -255,8 +263,12 @@ export const serverLayer = Layer.unwrap(Effect.map(AppConfig, (settings) => {
   // Every reason is a series from the start, at 0.
   for (const reason of AppMetrics.httpRefusals) AppMetrics.countRefusal(reason, 0)
   const server = new GuardedServer({
-    // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes.
-    constant: probeAnswers,
+    // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes;
+    // the failure detector's pings too, so that a flood of this port holds them no more than the probes.
+    constant: { ...probeAnswers, "/ping": probeAnswers["/healthz"]! },
+    onConstant: (path) => {
+      if (path === "/ping") AppMetrics.countProbeReceived()
+    },
     perTurn: Limits.REQUESTS_PER_TURN,
     maxPipelined: Limits.MAX_PIPELINED_REQUESTS,
     maxHeld: Limits.MAX_HELD_REQUESTS,

@@ -72,6 +72,8 @@ export interface Options {
   readonly onRefused?: (reason: HttpRefusal) => void
   /** Told of the connections open and the requests held whenever either changes (for the metrics). */
   readonly onCounts?: (openConnections: number, heldRequests: number) => void
+  /** Told of every request answered with a constant, by path (for the metrics). */
+  readonly onConstant?: (path: string) => void
 }
 
 /** One open connection: where from, and the answers under way on it that are counted as held. */
@@ -185,6 +187,7 @@ export class GuardedServer extends Server {
     const path = (request.url ?? "/").split("?", 1)[0]!
     const constant = request.method === "GET" ? this.constants.get(path) : undefined
     if (constant !== undefined) {
+      this.options.onConstant?.(path)
       response.writeHead(200, { "content-type": "application/json", "content-length": constant.byteLength })
       response.end(constant)
       return

@@ -17,6 +17,7 @@ import {
 } from "effect/http"
 import { HttpServerResponse as Response } from "effect/http"
 import * as NetAddress from "effect/net/NetAddress"
+import { freePort } from "@miroir/process-kit/freePort"
 import { Connections } from "../../src/HttpApi/Server.js"
 
 /** Where the answer of one request goes, given to the platform's handling of that request. */
@@ -89,3 +90,14 @@ export const layer = (address = NetAddress.inetAddressFromIpStringUnsafe("127.0.
       Context.add(InMemoryServer, InMemoryServer.of({ clientFrom }))
     )
   })).pipe(Layer.provideMerge(HttpServer.layerServices))
+
+/**
+ * {@link layer} said to be at `host` (a pod's loopback address) on a port free there: the port its peers are
+ * asked on (PeerMessaging reads it). Nothing listens there, so what the pod sends its peers (its hints) is
+ * refused at once, rather than reaching whatever this machine serves on 7700 (a simulator's pod, say).
+ */
+export const layerAtFreePort = (host: string) =>
+  Layer.unwrap(
+    Effect.map(Effect.promise(() => freePort(host)), (port) =>
+      layer(NetAddress.inetAddressFromIpStringUnsafe(host, port)))
+  )

@@ -5,7 +5,7 @@
  */
 import { createRequire } from "node:module"
 import { createServer, type Server } from "node:http"
-import { freePort } from "@miroir/test-support/processes"
+import { freePort } from "@miroir/process-kit/freePort"
 
 interface MessageType {
   decode(bytes: Uint8Array): object

@@ -1,5 +1,5 @@
 /** Settings of a pod service for in-process tests: loopback, port 0 (any free port), quiet telemetry. */
-import { PeerDiscoveryConfig } from "@miroir/peer-discovery"
+import { PeerDiscoveryConfig, PeerHealthConfig } from "@miroir/peer-discovery"
 import { Duration, Option } from "effect"
 import type * as App from "../../src/App.js"
 
@@ -15,6 +15,8 @@ export const podSettings = (ip: string, metricsPort: number, shards = 16, adminP
     refreshInterval: Duration.seconds(15),
     lookupTimeout: Duration.seconds(1)
   },
+  // Off: these pods' peers are often names no pod answers for; the failure detector's tests turn it on.
+  health: { ...PeerHealthConfig.defaults, probeInterval: Option.none() },
   app: {
     httpHost: "127.0.0.1",
     httpPort: 0,

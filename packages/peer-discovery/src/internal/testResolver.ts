@@ -1,12 +1,39 @@
 /** The in-memory resolver behind DnsResolver.layerTest. */
 import { Duration, Effect } from "effect"
 import { DnsLookupError, type DnsOutcome } from "../DnsLookupError.js"
-import type { Service, SrvRecord, TestControl } from "../DnsResolver.js"
+import type { Service, SrvRecord } from "./resolverContract.js"
 import { fullyQualified } from "./dnsName.js"
 
 interface Entry {
   readonly srv?: ReadonlyArray<Omit<SrvRecord, "addresses"> & Partial<Pick<SrvRecord, "addresses">>>
   readonly addresses?: ReadonlyArray<string>
+}
+
+/** Scripting and inspection of the in-memory resolver of `DnsResolver.layerTest`. */
+export interface TestControl {
+  /**
+   * Publishes `records` as the SRV records of `name` (an empty list: the name exists, no data). A record's
+   * `addresses` default to the A/AAAA records of its target in the table at lookup time, as a server puts
+   * them in the additional section.
+   */
+  readonly setSrv: (
+    name: string,
+    records: ReadonlyArray<Omit<SrvRecord, "addresses"> & Partial<Pick<SrvRecord, "addresses">>>
+  ) => Effect.Effect<void>
+  /** Publishes `addresses` (IPv4 and IPv6 mixed) as the A/AAAA records of `name`. */
+  readonly setAddresses: (name: string, addresses: ReadonlyArray<string>) => Effect.Effect<void>
+  /** Removes `name`: its lookups answer NXDOMAIN. */
+  readonly remove: (name: string) => Effect.Effect<void>
+  /** Makes every lookup of `name` fail with `outcome` until `heal` (records are kept). */
+  readonly fail: (name: string, outcome: DnsLookupError["outcome"]) => Effect.Effect<void>
+  /** Ends a `fail`. */
+  readonly heal: (name: string) => Effect.Effect<void>
+  /** Delays every answer by `latency` (on the fiber's clock, so `TestClock` moves it). */
+  readonly setLatency: (latency: Duration.Input) => Effect.Effect<void>
+  /** How many lookups were started, in all or of `name`. */
+  readonly lookups: (name?: string) => Effect.Effect<number>
+  /** The most lookups ever in flight at once. */
+  readonly maxInFlight: Effect.Effect<number>
 }
 
 /** A resolver over a mutable table of names, and the control that scripts it. */

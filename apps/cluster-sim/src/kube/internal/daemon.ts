@@ -1,11 +1,11 @@
 /**
- * A long-running component (etcd, kube-apiserver, CoreDNS…) as a scoped resource of test-support's
- * process kit: started with its output in a log file of its own, awaited until it answers, and stopped
- * by its own process id (SIGTERM, then SIGKILL) when the scope closes.
+ * A long-running component (etcd, kube-apiserver, CoreDNS…) as a scoped resource of the process kit
+ * (`@miroir/process-kit`): started with its output in a log file of its own, awaited until it answers,
+ * and stopped by its own process id (SIGTERM, then SIGKILL) when the scope closes.
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import * as Process from "@miroir/test-support/Process"
+import * as Process from "@miroir/process-kit/ChildProcess"
 import { Duration, Effect, type Scope } from "effect"
 
 /** A started component. */

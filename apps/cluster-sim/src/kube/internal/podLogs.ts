@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import * as Process from "@miroir/test-support/Process"
+import * as Process from "@miroir/process-kit/ChildProcess"
 import type { IPod } from "kubernetes-models/v1/Pod"
 import { Effect, type Scope } from "effect"
 

@@ -5,7 +5,7 @@
  * period. {@link scoped} ties a process to a scope, so that closing it (or interrupting the fiber)
  * stops the process.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess as NodeChildProcess, spawn } from "node:child_process"
 import { createWriteStream, readFileSync } from "node:fs"
 import { Data, Deferred, Duration, Effect, Exit, Option, type Scope } from "effect"
 import { type Options as PollOptions, waitUntil } from "./Poll.js"
@@ -18,7 +18,7 @@ export interface Ended {
 
 /** A started child process. */
 export interface Started {
-  readonly child: ChildProcess
+  readonly child: NodeChildProcess
   /** What it printed (stdout and stderr), for error messages; from its log file when it has one. */
   readonly output: () => string
   /** Its log file, when its output goes to one. */

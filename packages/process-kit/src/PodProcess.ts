@@ -5,7 +5,7 @@
  * its readiness probe, stopped by its own pid.
  */
 import { Duration, Effect, type Scope } from "effect"
-import { awaitReady, type NotReady, start, type Started, stop } from "./Process.js"
+import { awaitReady, type NotReady, start, type Started, stop } from "./ChildProcess.js"
 
 /** How the pod service is run: `node <bundle>`, or `node <args>` in `cwd` (the sources through tsx). */
 export type Program =
@@ -51,12 +51,10 @@ export interface PodProcess {
 }
 
 /**
- * The pod's whole environment: PATH and HOME of this process and nothing else of it, the Downward API's
- * values, its listen addresses and ports, then `spec.env`.
+ * The pod's environment of its own: the Downward API's values, its listen addresses and ports, then
+ * `spec.env` ({@link spawnWithEnvironment} adds this process's PATH and HOME, and nothing else of it).
  */
 export const environment = (spec: PodSpec): Record<string, string> => ({
-  PATH: process.env.PATH ?? "/usr/bin:/bin",
-  HOME: process.env.HOME ?? "/root",
   POD_NAME: spec.name,
   POD_NAMESPACE: spec.namespace ?? "default",
   POD_IP: spec.ip,
@@ -68,24 +66,50 @@ export const environment = (spec: PodSpec): Record<string, string> => ({
   ...spec.env
 })
 
-/** Starts the pod process without waiting for it. */
-export const spawn = (spec: PodSpec): PodProcess => {
-  const env = environment(spec)
-  const node = spec.node ?? process.execPath
-  const started = "bundle" in spec.program
-    ? start(node, [spec.program.bundle], { env, logFile: spec.logFile })
-    : start(node, spec.program.args, { env, cwd: spec.program.cwd, logFile: spec.logFile })
-  // Where it is reached: the listen address and port as finally set (spec.env may override them).
-  const host = env.MIROIR_HTTP_HOST!
+/** How a pod's program is run, beyond its environment. */
+export interface RunOptions {
+  /** Where its output goes; kept in memory when absent. */
+  readonly logFile?: string | undefined
+  /** The node binary, this process's by default (the image's Node release for the packaging tests). */
+  readonly node?: string | undefined
+}
+
+/**
+ * Starts the pod process with `env` as its whole environment (plus this process's PATH and HOME, unless
+ * `env` sets them), without waiting for it: for an environment made elsewhere — the chart's rendered one,
+ * or one with a value the pod must refuse. Its addresses are read from `env`, with the pod service's
+ * defaults (its HTTP API on 0.0.0.0:7700 is reached at 127.0.0.1, /metrics on 9090, the admin listener
+ * on 127.0.0.1:7701). {@link spawn} is this with a {@link PodSpec}'s environment.
+ */
+export const spawnWithEnvironment = (
+  program: Program,
+  environment: Readonly<Record<string, string>>,
+  options: RunOptions = {}
+): PodProcess => {
+  const env: Readonly<Record<string, string>> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? "/root",
+    ...environment
+  }
+  const node = options.node ?? process.execPath
+  const started = "bundle" in program
+    ? start(node, [program.bundle], { env, logFile: options.logFile })
+    : start(node, program.args, { env, cwd: program.cwd, logFile: options.logFile })
+  const httpHost = env.MIROIR_HTTP_HOST === undefined || env.MIROIR_HTTP_HOST === "0.0.0.0"
+    ? "127.0.0.1"
+    : env.MIROIR_HTTP_HOST
   return {
     process: started,
-    ip: spec.ip,
-    url: `http://${host}:${env.MIROIR_HTTP_PORT}`,
-    metricsUrl: `http://${host}:${env.MIROIR_METRICS_PORT}/metrics`,
-    adminUrl: `http://${env.MIROIR_ADMIN_HOST}:${env.MIROIR_ADMIN_PORT}`,
+    ip: env.POD_IP ?? httpHost,
+    url: `http://${httpHost}:${env.MIROIR_HTTP_PORT ?? "7700"}`,
+    metricsUrl: `http://${httpHost}:${env.MIROIR_METRICS_PORT ?? "9090"}/metrics`,
+    adminUrl: `http://${env.MIROIR_ADMIN_HOST ?? "127.0.0.1"}:${env.MIROIR_ADMIN_PORT ?? "7701"}`,
     env
   }
 }
+
+/** Starts the pod process of `spec` without waiting for it. */
+export const spawn = (spec: PodSpec): PodProcess => spawnWithEnvironment(spec.program, environment(spec), spec)
 
 /** Whether `url` answers 200 now (a refused connection is a no). */
 export const answers = (url: string, timeout: Duration.Input = Duration.seconds(1)): Effect.Effect<boolean> =>

@@ -2,30 +2,16 @@
  * The bundled pod service (apps/miroir/scripts/bundle.ts, what the image runs) started as a real
  * process with a rendered container's environment, on a loopback address of its own, with its DNS
  * pointed at a dead loopback port: whether it starts (and answers /healthz) or exits naming a variable
- * is then the pod service's own verdict on the values the chart rendered.
+ * is then the pod service's own verdict on the values the chart rendered. Started by the process kit's
+ * `PodProcess`, from the bundle the pod tests build (once per test file).
  */
 import { execFile } from "node:child_process"
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import * as Pod from "@miroir/test-support/PodProcess"
-import * as Process from "@miroir/test-support/Process"
-import { type Ended, freePort, type Started, stop } from "@miroir/test-support/processes"
+import * as ChildProcess from "@miroir/process-kit/ChildProcess"
+import { freePort } from "@miroir/process-kit/freePort"
+import * as PodProcess from "@miroir/process-kit/PodProcess"
+import { type Ended, type Started, stop } from "@miroir/test-support/processKitAsPromises"
 import { Duration, Effect } from "effect"
-import { bundle } from "../../../apps/miroir/scripts/bundle.js"
-
-let bundled: Promise<string> | undefined
-
-/** The pod service bundled once per test file (esbuild, as the Dockerfile builds it). */
-export const podBundle = (): Promise<string> =>
-  bundled ??= bundle(join(mkdtempSync(join(tmpdir(), "miroir-deploy-bundle-")), "miroir.mjs"))
-
-/** A pod process started from the bundle. */
-export interface PodProcess {
-  readonly started: Started
-  /** `http://<ip>:<port>` of its HTTP API. */
-  readonly url: string
-}
+import { podBundle } from "../../../apps/miroir/test/support/podUnderTest.js"
 
 /**
  * The environment of a pod at `ip` (127.0.0.x) from `rendered` (the container's plain env values): the
@@ -62,20 +48,16 @@ export const podEnvironment = async (
 }
 
 /** Starts `node <bundle>` (this machine's node, or `nodeBinary`) with `env` and only PATH and HOME besides. */
-export const spawnBundle = async (env: Record<string, string>, nodeBinary = process.execPath): Promise<Started> =>
-  Process.start(nodeBinary, [await podBundle()], {
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env }
-  })
+const spawnPod = async (env: Record<string, string>, nodeBinary?: string): Promise<PodProcess.PodProcess> =>
+  PodProcess.spawnWithEnvironment({ bundle: await podBundle() }, env, { node: nodeBinary })
 
-/** Starts the pod and waits for /healthz (or fails with its output if it exits first). */
-export const startPod = async (env: Record<string, string>, nodeBinary?: string): Promise<PodProcess> => {
-  const started = await spawnBundle(env, nodeBinary)
-  const url = `http://${env.MIROIR_HTTP_HOST}:${env.MIROIR_HTTP_PORT}`
-  await Effect.runPromise(
-    Process.awaitReady(started, `${url}/healthz`, Pod.answers(`${url}/healthz`), { timeout: Duration.seconds(60) })
-  )
-  return { started, url }
-}
+/** {@link spawnPod}'s process, not awaited: for a pod that must exit, refusing a value. */
+export const spawnBundle = async (env: Record<string, string>, nodeBinary?: string): Promise<Started> =>
+  (await spawnPod(env, nodeBinary)).process
+
+/** Starts the pod and waits for /healthz (or fails with its output, and stops it, if it exits first). */
+export const startPod = async (env: Record<string, string>, nodeBinary?: string): Promise<PodProcess.PodProcess> =>
+  Effect.runPromise(PodProcess.awaitPod(await spawnPod(env, nodeBinary), { path: "/healthz" }))
 
 /** How a command run in the container ended. */
 export interface ExecRun {
@@ -119,10 +101,10 @@ export const runExec = async (
 /** Waits for a process that must exit by itself (a refused configuration), at most `timeoutMs`. */
 export const awaitExit = (started: Started, timeoutMs = 30_000): Promise<Ended> =>
   Effect.runPromise(
-    Process.exitedWithin(started, Duration.millis(timeoutMs)).pipe(Effect.ensuring(Process.stop(started)))
+    ChildProcess.exitedWithin(started, Duration.millis(timeoutMs)).pipe(Effect.ensuring(ChildProcess.stop(started)))
   )
 
 export { stop }
 
 /** Asks a pod through the API's client (the pod tests' helper, one client per test process). */
-export { ask } from "../../../apps/miroir/test/support/pod.js"
+export { ask } from "../../../apps/miroir/test/support/podUnderTest.js"

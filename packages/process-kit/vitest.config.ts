@@ -2,7 +2,7 @@ import { defineProject } from "vitest/config"
 
 export default defineProject({
   test: {
-    name: "test-support",
+    name: "process-kit",
     include: ["test/**/*.test.ts"]
   }
 })

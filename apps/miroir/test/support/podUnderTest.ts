@@ -1,6 +1,8 @@
 /**
- * A pod service as a real OS process (`node --import tsx src/main.ts`), on its own loopback address
- * with Downward-API-style environment, for tests that check the process as operators run it.
+ * The pod under test: the pod service as a real OS process (`node --import tsx src/main.ts`, or its
+ * bundle), started by the process kit's `PodProcess` on its own loopback address with free ports and a
+ * Downward-API-style environment, for tests that check the process as operators run it; and what those
+ * tests ask of it (its API through the derived client, `miroir leave`).
  */
 import { execFile } from "node:child_process"
 import { mkdtempSync } from "node:fs"
@@ -8,9 +10,10 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import * as PodProcess from "@miroir/test-support/PodProcess"
-import * as Process from "@miroir/test-support/Process"
-import { type Ended, freePort, type Started } from "@miroir/test-support/processes"
+import * as PodProcess from "@miroir/process-kit/PodProcess"
+import * as ChildProcess from "@miroir/process-kit/ChildProcess"
+import type { Ended, Started } from "@miroir/process-kit/ChildProcess"
+import { freePort } from "@miroir/process-kit/freePort"
 import { Duration, Effect, ManagedRuntime } from "effect"
 import { bundle } from "../../scripts/bundle.js"
 import * as Client from "@miroir/pod-api/Client"
@@ -31,13 +34,6 @@ export interface Pod extends PodProcess.PodProcess {
   readonly stop: () => Promise<Ended & { readonly ms: number }>
 }
 
-/** The environment of a pod process: only what the test gives, plus PATH and HOME. */
-const baseEnvironment = (): NodeJS.ProcessEnv => ({
-  PATH: process.env.PATH,
-  HOME: process.env.HOME,
-  NODE_ENV: "test"
-})
-
 let bundled: Promise<string> | undefined
 
 /**
@@ -48,17 +44,20 @@ export const podBundle = (): Promise<string> =>
   bundled ??= bundle(join(mkdtempSync(join(tmpdir(), "miroir-pod-bundle-")), "miroir.mjs"))
 
 /**
- * Spawns the pod process with `env` and nothing else of this process's environment: from the sources
- * through tsx, or from `bundle` (see {@link podBundle}).
+ * How the pod service is run: from the sources through tsx, in its folder, or from `bundleFile` (see
+ * {@link podBundle}).
+ */
+const program = (bundleFile?: string): PodProcess.Program =>
+  bundleFile === undefined
+    ? { args: ["--import", "tsx", "--conditions=@miroir/source", "src/main.ts"], cwd: appFolder }
+    : { bundle: bundleFile }
+
+/**
+ * Spawns the pod process with `env` (and `NODE_ENV=test`) and nothing else of this process's environment but
+ * PATH and HOME: for a pod that must exit, refusing a value of `env`.
  */
 export const spawnPod = (env: Record<string, string>, bundleFile?: string): Started =>
-  Process.start(process.execPath, bundleFile === undefined ? SOURCES : ["--enable-source-maps", bundleFile], {
-    cwd: appFolder,
-    env: { ...baseEnvironment(), ...env }
-  })
-
-/** Node's arguments that run the pod service from its sources, in its folder. */
-const SOURCES = ["--import", "tsx", "--conditions=@miroir/source", "src/main.ts"]
+  PodProcess.spawnWithEnvironment(program(bundleFile), { NODE_ENV: "test", ...env }).process
 
 /** A TCP port free on every one of `ips`: pods that reach each other by address share one HTTP port. */
 export const commonFreePort = async (ips: ReadonlyArray<string>): Promise<number> => {
@@ -76,7 +75,7 @@ export const commonFreePort = async (ips: ReadonlyArray<string>): Promise<number
 }
 
 /**
- * Starts a pod at `ip` (127.0.0.x) and waits until it is ready (test-support's pod kit). `MIROIR_HTTP_PORT`
+ * Starts a pod at `ip` (127.0.0.x) and waits until it is ready (process-kit's pod kit). `MIROIR_HTTP_PORT`
  * in `env` sets its HTTP port (else a free one); `bundle` starts it from the bundle.
  */
 export const startPod = async (ip: string, env: Record<string, string> = {}, bundleFile?: string): Promise<Pod> => {
@@ -84,7 +83,7 @@ export const startPod = async (ip: string, env: Record<string, string> = {}, bun
   const metricsPort = await freePort(ip)
   const adminPort = await freePort(ip)
   const pod = await Effect.runPromise(PodProcess.startPod({
-    program: bundleFile === undefined ? { args: SOURCES, cwd: appFolder } : { bundle: bundleFile },
+    program: program(bundleFile),
     name: `miroir-7d9f8c6b5-${ip.split(".").pop()}x2x4`,
     ip,
     httpPort,
@@ -96,7 +95,7 @@ export const startPod = async (ip: string, env: Record<string, string> = {}, bun
     ...pod,
     stop: () =>
       Effect.runPromise(
-        Process.stop(pod.process, { grace: STOP_GRACE }).pipe(
+        ChildProcess.stop(pod.process, { grace: STOP_GRACE }).pipe(
           Effect.timed,
           Effect.map(([took, ended]) => ({ ...ended, ms: Duration.toMillis(took) }))
         )
@@ -106,7 +105,7 @@ export const startPod = async (ip: string, env: Record<string, string> = {}, bun
 
 /** Waits for a process to end by itself (for processes that should exit, like on bad configuration). */
 export const waitForExit = (started: Started, timeoutMs: number): Promise<Ended> =>
-  Effect.runPromise(Process.exitedWithin(started, Duration.millis(timeoutMs)))
+  Effect.runPromise(ChildProcess.exitedWithin(started, Duration.millis(timeoutMs)))
 
 /** How a run of `miroir leave` ended. */
 export interface LeaveRun {

@@ -1,12 +1,12 @@
 /**
- * One pod of the simulator: a real OS process of `apps/miroir` (test-support's pod kit) with the
- * environment the Downward API would give it, on its own loopback address and the ports every pod of a
+ * One pod of the simulator: a real OS process of `apps/miroir` (`@miroir/process-kit`'s `PodProcess`)
+ * with the environment the Downward API would give it, on its own loopback address and the ports every pod of a
  * cluster uses, its output in a log file of its own. Started and signalled by the endpoints controller,
  * by its own pid.
  */
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
-import * as Pod from "@miroir/test-support/PodProcess"
+import * as Pod from "@miroir/process-kit/PodProcess"
 import { HTTP_PORT, METRICS_PORT } from "../Cluster.js"
 
 /** What a pod is started with. */

@@ -1,0 +1,284 @@
+/**
+ * The failure detector's probes (PeerHealth.ts says what it decides; healthTable.ts holds the rules):
+ *
+ * - **the round**: every probe interval (stretched by the local health), one peer, taken in a shuffled
+ *   round so that each is probed once per round (SWIM), is pinged; when it does not answer, DNS is asked
+ *   at once (a crashed pod leaves DNS within seconds) and {@link Settings.indirectProbes} other peers are
+ *   asked to ping it: one ack and it is alive, nacks only and it is suspected, and silence all round means
+ *   this pod is the one cut off;
+ * - **a new suspicion** is told to every other peer by asking each to probe the suspect: each gets its own
+ *   evidence at once, rather than at its turn in its own round, a few seconds later;
+ * - **the suspects** are pinged again every half interval, the peers held down every interval: one answer
+ *   and they are alive, failures past the suspicion timeout and a suspect is held down.
+ */
+import {
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Metric,
+  Random,
+  Ref,
+  Result,
+  type Scope,
+  Semaphore,
+  Stream,
+  SubscriptionRef
+} from "effect"
+import * as Metrics from "../Metrics.js"
+import type * as PeerDiscovery from "../PeerDiscovery.js"
+import type { Settings } from "../PeerHealthConfig.js"
+import type { PeerId } from "../PeerId.js"
+import type * as PeerProbe from "../PeerProbe.js"
+import type { PeerSet } from "../PeerSet.js"
+import * as HealthTable from "./healthTable.js"
+import type { Verdicts as Health } from "./healthTable.js"
+import { logDefect } from "./logDefect.js"
+
+/**
+ * A probe that failed after waiting more than this many times its timeout (plus {@link LATE_SLACK}) was
+ * late: this pod's timers fired late, its event loop or its cgroup stalled, and the peer is not to blame.
+ */
+const LATE_FACTOR = 2
+
+/** What is added to the late bound, so that a loaded machine's usual timer delays are not taken for a stall. */
+const LATE_SLACK = Duration.millis(250)
+
+/** Peers asked at once to probe a new suspect: a round of telling stays a few batches at hundreds of peers. */
+const TELL_CONCURRENCY = 16
+
+/** Why a probe for another pod was refused: the peer is this pod, or one DNS does not list. */
+export type Refusal = "self" | "not-a-peer"
+
+/** What the service gets from the detector. */
+export interface FailureDetector {
+  readonly current: Effect.Effect<Health>
+  readonly changes: Stream.Stream<Health>
+  readonly probeFor: (peer: PeerId) => Effect.Effect<boolean, Refusal>
+}
+
+/** The other peers of `set`. */
+const othersOf = (set: PeerSet): ReadonlyArray<PeerId> => set.peers.filter((id) => id !== set.self)
+
+/**
+ * Starts the detector over `discovery`, probing through `probe` every `interval`: its loops run in fibers
+ * of the current scope.
+ */
+export const make = (options: {
+  readonly settings: Settings
+  readonly interval: Duration.Duration
+  readonly discovery: PeerDiscovery.Service
+  readonly probe: PeerProbe.Service
+}): Effect.Effect<FailureDetector, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { discovery, interval, probe, settings } = options
+    const scope = yield* Effect.scope
+    const timeoutMs = Duration.toMillis(settings.probeTimeout)
+    const suspicionMs = Duration.toMillis(settings.suspicionTimeout)
+    const fenceMs = Duration.toMillis(settings.selfFenceAfter)
+    const table = yield* Ref.make(HealthTable.empty)
+    const health = yield* SubscriptionRef.make<Health>(HealthTable.noVerdicts)
+    // Table updates and what they publish, one at a time, so that no verdict is published out of order.
+    const oneUpdateAtATime = yield* Semaphore.make(1)
+    /** Probes made for other pods, by peer: one in flight per peer, however many ask. */
+    const probesFor = yield* Ref.make<ReadonlyMap<PeerId, Deferred.Deferred<boolean>>>(new Map())
+
+    const record = (peer: PeerId, transition: HealthTable.Transition) =>
+      transition === "none" ? Effect.void : Metric.update(Metrics.suspicionsWith(transition), 1).pipe(
+        Effect.andThen(
+          (transition === "down" ? Effect.logWarning : Effect.logInfo)(`peer ${transition}`).pipe(
+            Effect.annotateLogs({ peer })
+          )
+        )
+      )
+
+    /**
+     * Applies `change` to the table at the current time, forgets the peers DNS no longer lists, and
+     * publishes the verdicts when they changed.
+     */
+    const update = <A>(change: (table: HealthTable.Table, at: number) => readonly [A, HealthTable.Table]) =>
+      oneUpdateAtATime.withPermits(1)(Effect.gen(function*() {
+        const at = yield* Clock.currentTimeMillis
+        const set = yield* discovery.current
+        const [result, changed] = change(yield* Ref.get(table), at)
+        const next = HealthTable.keepListed(changed, set.peers)
+        yield* Ref.set(table, next)
+        const verdicts: Health = {
+          suspected: HealthTable.inStatus(next, "suspected"),
+          down: HealthTable.inStatus(next, "down"),
+          fenced: HealthTable.fenced(next, at, fenceMs, othersOf(set).length)
+        }
+        if (!HealthTable.sameVerdicts(yield* SubscriptionRef.get(health), verdicts)) {
+          yield* SubscriptionRef.set(health, verdicts)
+          yield* Metric.update(Metrics.suspectedPeers, verdicts.suspected.length)
+          yield* Metric.update(Metrics.downPeers, verdicts.down.length)
+          yield* Metric.update(Metrics.selfFenced, verdicts.fenced ? 1 : 0)
+        }
+        yield* Metric.update(Metrics.localHealth, next.localHealth)
+        return result
+      }))
+
+    /** `peer` answered: alive, and this pod reached someone. */
+    const answered = (peer: PeerId) =>
+      Effect.flatMap(
+        update((t) => {
+          const [transition, next] = HealthTable.answered(t, peer)
+          return [transition, HealthTable.reached(next)] as const
+        }),
+        (transition) => record(peer, transition)
+      )
+
+    /** A failed probe of `peer`, confirmed: suspected, or held down once its suspicion has lasted. */
+    const failed = (peer: PeerId) =>
+      Effect.flatMap(
+        update((t, at) => HealthTable.failed(t, peer, at, HealthTable.stretched(t, suspicionMs))),
+        (transition) => Effect.as(record(peer, transition), transition)
+      )
+
+    /** Pings `peer` once: `ok`, `failed`, or `late` when this pod, not the peer, was slow. */
+    const ping = (peer: PeerId) =>
+      Effect.gen(function*() {
+        const timeout = HealthTable.stretched(yield* Ref.get(table), timeoutMs)
+        const started = yield* Clock.currentTimeMillis
+        yield* Metric.update(Metrics.probesSentOf("direct"), 1)
+        const result = yield* Effect.result(probe.ping(peer, Duration.millis(timeout)))
+        const waited = (yield* Clock.currentTimeMillis) - started
+        const found: Metrics.ProbeResult = Result.isSuccess(result)
+          ? "ok"
+          : waited > timeout * LATE_FACTOR + Duration.toMillis(LATE_SLACK)
+          ? "late"
+          : "failed"
+        yield* Metric.update(Metrics.probeResultsOf(found), 1)
+        if (found === "late") yield* update((t) => [undefined, HealthTable.slow(t)] as const)
+        if (found === "ok") yield* answered(peer)
+        // A crashed pod leaves DNS within seconds: look up now and until DNS drops it (or the hint's budget ends).
+        if (found === "failed") yield* discovery.hint({ kind: "left", peer })
+        return found
+      })
+
+    /** Asks `helpers` to ping `target`: `ack` (one reached it), `nack` (they answered, none reached it), or `silence`. */
+    const askHelpers = (helpers: ReadonlyArray<PeerId>, target: PeerId, concurrency: number | "unbounded") =>
+      Effect.gen(function*() {
+        const timeout = Duration.millis(2 * HealthTable.stretched(yield* Ref.get(table), timeoutMs))
+        yield* Metric.update(Metrics.probesSentOf("indirect"), helpers.length)
+        const answers = yield* Effect.forEach(
+          helpers,
+          (helper) => Effect.result(probe.pingVia(helper, target, timeout)),
+          { concurrency }
+        )
+        const said = answers.flatMap((answer) => (Result.isSuccess(answer) ? [answer.success] : []))
+        return said.includes(true) ? "ack" as const : said.length > 0 ? "nack" as const : "silence" as const
+      })
+
+    /** Tells every other alive peer of a new suspicion of `suspect`, by asking each to probe it; an ack refutes it. */
+    const tell = (suspect: PeerId) =>
+      Effect.gen(function*() {
+        const set = yield* discovery.current
+        const entries = (yield* Ref.get(table)).entries
+        const others = othersOf(set).filter((id) => id !== suspect && !entries.has(id))
+        if ((yield* askHelpers(others, suspect, TELL_CONCURRENCY)) === "ack") yield* answered(suspect)
+      }).pipe(Effect.forkIn(scope), Effect.asVoid)
+
+    /** One probe of the round, of `target`, with the indirect probes its failure calls for. */
+    const probeRound = (target: PeerId) =>
+      Effect.gen(function*() {
+        if ((yield* ping(target)) !== "failed") return
+        const set = yield* discovery.current
+        const entries = (yield* Ref.get(table)).entries
+        const candidates = othersOf(set).filter((id) => id !== target && !entries.has(id))
+        const helpers = (yield* Random.shuffle(candidates)).slice(0, settings.indirectProbes)
+        // With nobody to ask, the failed probe is all the evidence there is.
+        const heard = helpers.length === 0 ? "nack" : yield* askHelpers(helpers, target, "unbounded")
+        switch (heard) {
+          case "ack":
+            return yield* answered(target)
+          case "nack": {
+            if (helpers.length > 0) yield* update((t) => [undefined, HealthTable.reached(t)] as const)
+            if ((yield* failed(target)) === "suspected") yield* tell(target)
+            return
+          }
+          case "silence":
+            return yield* update((t, at) => [undefined, HealthTable.unreached(t, at)] as const)
+        }
+      })
+
+    /** The round loop: one peer per interval, each once per shuffled round. */
+    const rounds = Effect.gen(function*() {
+      let order: Array<PeerId> = []
+      for (;;) {
+        const started = yield* Clock.currentTimeMillis
+        const set = yield* discovery.current
+        const entries = (yield* Ref.get(table)).entries
+        const alive = new Set(othersOf(set).filter((id) => !entries.has(id)))
+        order = order.filter((id) => alive.has(id))
+        if (order.length === 0) order = yield* Random.shuffle(alive)
+        const target = order.shift()
+        if (target !== undefined) yield* probeRound(target)
+        else yield* update((t) => [undefined, t] as const) // the fence's clock goes on with nobody to probe
+        const period = HealthTable.stretched(yield* Ref.get(table), Duration.toMillis(interval))
+        const spent = (yield* Clock.currentTimeMillis) - started
+        yield* Effect.sleep(Duration.millis(Math.max(0, period - spent)))
+      }
+    }).pipe(logDefect("the failure detector's probes died; nobody is suspected from now on"))
+
+    /**
+     * The suspects' loop: every half interval, each suspected peer is pinged again (its suspicion ends at its
+     * first answer); every other time, each peer held down too (it gets its shards back within an interval of
+     * answering, and a dead node's pods cost each pod one ping per interval each).
+     */
+    const suspects = Effect.gen(function*() {
+      for (let turn = 0;; turn++) {
+        yield* Effect.sleep(Duration.times(interval, 0.5))
+        const entries = (yield* Ref.get(table)).entries
+        const pending = [...entries].flatMap(([peer, entry]) =>
+          entry.status === "suspected" || turn % 2 === 0 ? [peer] : []
+        )
+        yield* Effect.forEach(pending, (peer) =>
+          Effect.flatMap(ping(peer), (found) => (found === "failed" ? Effect.asVoid(failed(peer)) : Effect.void)), {
+          concurrency: "unbounded",
+          discard: true
+        })
+      }
+    }).pipe(logDefect("the failure detector's probes of suspects died; suspicions no longer end"))
+
+    const probeFor = (peer: PeerId): Effect.Effect<boolean, Refusal> =>
+      Effect.gen(function*() {
+        const set = yield* discovery.current
+        if (peer === set.self) {
+          return yield* Effect.fail("self" as const)
+        }
+        if (!set.peers.includes(peer)) {
+          return yield* Effect.fail("not-a-peer" as const)
+        }
+        const mine = yield* Deferred.make<boolean>()
+        const inFlight = yield* Ref.modify(probesFor, (all) => {
+          const found = all.get(peer)
+          return found === undefined ? [mine, new Map(all).set(peer, mine)] : [found, all]
+        })
+        if (inFlight !== mine) {
+          return yield* Deferred.await(inFlight)
+        }
+        const reached = yield* ping(peer).pipe(
+          Effect.tap((found) => (found === "failed" ? failed(peer) : Effect.void)),
+          Effect.map((found) =>
+            found === "ok"
+          ),
+          Effect.ensuring(Ref.update(probesFor, (all) => {
+            const next = new Map(all)
+            next.delete(peer)
+            return next
+          }))
+        )
+        yield* Deferred.succeed(mine, reached)
+        return reached
+      }).pipe(Effect.uninterruptible)
+
+    yield* Effect.forkScoped(rounds)
+    yield* Effect.forkScoped(suspects)
+
+    return {
+      current: SubscriptionRef.get(health),
+      changes: SubscriptionRef.changes(health),
+      probeFor
+    }
+  })

@@ -1,0 +1,218 @@
+/**
+ * The failure detector (PeerHealth.layer) on TestClock, over in-memory peers: a dead peer is suspected, held
+ * down and its shards move, and it gets them back when it answers; a peer only this pod cannot reach is never
+ * suspected; a pod that reaches nobody suspects nobody and fences itself; a 2 s pause is never taken for a
+ * death; a failed probe looks DNS up at once.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Duration, Effect, Layer, Metric, Ref } from "effect"
+import { TestClock } from "effect/testing"
+import * as Metrics from "../src/Metrics.js"
+import * as PeerDiscovery from "../src/PeerDiscovery.js"
+import * as PeerHealth from "../src/PeerHealth.js"
+import * as PeerHealthConfig from "../src/PeerHealthConfig.js"
+import type { PeerId } from "../src/PeerId.js"
+import * as PeerProbe from "../src/PeerProbe.js"
+import * as Rendezvous from "../src/Rendezvous.js"
+import { environment, podIds, pods, SRV_NAME, startWith } from "./support/fixtures.js"
+
+/** This pod, as the test settings name it. */
+const SELF = "10-0-0-1"
+
+/** Long, so that only the lookups the detector asks for happen. */
+const INTERVAL = Duration.seconds(60)
+
+/** How often the tests look at the verdicts. */
+const STEP = Duration.millis(100)
+
+/**
+ * In-memory peers: `paused` ones answer nobody until they resume (a ping waits for them within its timeout,
+ * as a frozen process answers its queued requests when it thaws); `cut` holds the paths (`from>to`) that lose
+ * every packet. A helper pings the target as this pod would, with half the time it was given.
+ */
+const inMemoryPeers = Effect.gen(function*() {
+  const paused = yield* Ref.make(new Set<string>())
+  const cut = yield* Ref.make(new Set<string>())
+  const reaches = (from: string, to: string) =>
+    Effect.map(
+      Effect.all([Ref.get(paused), Ref.get(cut)]),
+      ([pausedNow, cutNow]) => !pausedNow.has(to) && !cutNow.has(`${from}>${to}`)
+    )
+  /** Waits up to `timeout` for `from` to reach `to`. */
+  const waitFor = (from: string, to: string, timeout: Duration.Duration) =>
+    Effect.gen(function*() {
+      const steps = Math.max(1, Math.floor(Duration.toMillis(timeout) / 50))
+      for (let i = 0; i < steps; i++) {
+        if (yield* reaches(from, to)) return true
+        yield* Effect.sleep(Duration.millis(50))
+      }
+      return false
+    })
+  const probe = PeerProbe.PeerProbe.of({
+    ping: (peer, timeout) =>
+      Effect.flatMap(
+        waitFor(SELF, peer, timeout),
+        (ok) => (ok ? Effect.void : Effect.fail(new PeerProbe.ProbeFailed({ peer, reason: "no answer" })))
+      ),
+    pingVia: (helper, target, timeout) =>
+      Effect.gen(function*() {
+        if (!(yield* reaches(SELF, helper)) || !(yield* reaches(helper, SELF))) {
+          yield* Effect.sleep(timeout)
+          return yield* new PeerProbe.ProbeFailed({ peer: helper, reason: "no answer" })
+        }
+        return yield* waitFor(helper, target, Duration.times(timeout, 0.5))
+      })
+  })
+  return { paused, cut, probe }
+})
+
+/** Discovery over `count` pods (this one among them), the detector with `settings` and ownership over both. */
+const setup = (count: number, settings: PeerHealthConfig.Settings = PeerHealthConfig.defaults) =>
+  Effect.gen(function*() {
+    const { discovery, dns } = yield* startWith(pods(count))
+    const peers = yield* inMemoryPeers
+    const context = yield* Layer.build(
+      Layer.provideMerge(
+        Rendezvous.layer,
+        PeerHealth.layer.pipe(
+          Layer.provide(Layer.succeed(PeerProbe.PeerProbe, peers.probe)),
+          Layer.provide(PeerHealthConfig.layer(settings))
+        )
+      ).pipe(Layer.provide(Layer.succeed(PeerDiscovery.PeerDiscovery, discovery)))
+    )
+    const health = Context.get(context, PeerHealth.PeerHealth)
+    const rendezvous = Context.get(context, Rendezvous.Rendezvous)
+    yield* TestClock.adjust(0)
+    return { discovery, dns, health, rendezvous, ...peers }
+  })
+
+/** Advances the clock by `total` in steps, collecting the verdicts seen after each. */
+const watch = (health: PeerHealth.Service, total: Duration.Duration) =>
+  Effect.gen(function*() {
+    const seen: Array<PeerHealth.Health> = []
+    for (let t = 0; t < Duration.toMillis(total); t += Duration.toMillis(STEP)) {
+      yield* TestClock.adjust(STEP)
+      seen.push(yield* health.current)
+    }
+    return seen
+  })
+
+const counter = (result: Metrics.SuspicionResult) =>
+  Effect.map(Metric.value(Metrics.suspicionsWith(result)), (state) => state.count)
+
+const pause = (paused: Ref.Ref<Set<string>>, ...ids: ReadonlyArray<string>) =>
+  Ref.update(paused, (set) => new Set([...set, ...ids]))
+const resume = (paused: Ref.Ref<Set<string>>, ...ids: ReadonlyArray<string>) =>
+  Ref.update(paused, (set) => new Set([...set].filter((id) => !ids.includes(id))))
+
+describe("PeerHealth", () => {
+  it.effect("holds a dead peer down, moves its shards to the others, and gives them back when it answers", () =>
+    Effect.gen(function*() {
+      const { health, paused, rendezvous } = yield* setup(4)
+      const before = yield* rendezvous.ownedShards(64)
+      const downBefore = yield* counter("down")
+      yield* pause(paused, "10-0-0-3")
+      // A shuffled round covers the three others in 3 s, so it is probed within 5 s (last of one round, then
+      // of the next: 2(N-1)-1 periods at worst); then 0.5 s of timeout, 1 s of indirect probes and the 2 s of
+      // suspicion (probed again every 0.5 s): held down within 9 s with the defaults.
+      const seen = yield* watch(health, Duration.seconds(9))
+      expect(seen.some((h) => h.suspected.includes("10-0-0-3" as PeerId))).toBe(true)
+      expect((yield* health.current).down).toEqual(["10-0-0-3"])
+      expect((yield* counter("down")) - downBefore).toBe(1)
+      const view = yield* rendezvous.view
+      expect(view.peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-4"])
+      for (let shard = 0; shard < 64; shard++) expect(yield* rendezvous.ownerOf(String(shard))).not.toBe("10-0-0-3")
+      const during = yield* rendezvous.ownedShards(64)
+      expect(during.length).toBeGreaterThan(before.length)
+      for (const shard of before) expect(during).toContain(shard)
+      // It answers again: back at the next ping of the peers held down (every interval).
+      yield* resume(paused, "10-0-0-3")
+      yield* watch(health, Duration.seconds(2))
+      expect(yield* health.current).toEqual(PeerHealth.healthy)
+      expect(yield* rendezvous.ownedShards(64)).toEqual(before)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("never suspects a peer that only this pod cannot reach: the others vouch for it", () =>
+    Effect.gen(function*() {
+      const { cut, health } = yield* setup(4)
+      yield* Ref.set(cut, new Set([`${SELF}>10-0-0-3`]))
+      const seen = yield* watch(health, Duration.seconds(12))
+      expect(seen.every((h) => h.suspected.length === 0 && h.down.length === 0 && !h.fenced)).toBe(true)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("a pod whose probes reach nobody suspects nobody, fences itself, and owns again once it reaches them", () =>
+    Effect.gen(function*() {
+      const { cut, health, rendezvous } = yield* setup(4)
+      const before = yield* rendezvous.ownedShards(64)
+      const ids = podIds(4).slice(1)
+      yield* Ref.set(cut, new Set(ids.flatMap((id) => [`${SELF}>${id}`, `${id}>${SELF}`])))
+      const seen = yield* watch(health, Duration.seconds(10))
+      expect(seen.every((h) => h.down.length === 0)).toBe(true)
+      expect((yield* health.current).fenced).toBe(true)
+      expect(yield* rendezvous.ownedShards(64)).toEqual([])
+      // The others are still counted: the fenced pod's shards are theirs in its view too.
+      expect((yield* rendezvous.view).peers).toEqual(ids)
+      yield* Ref.set(cut, new Set())
+      yield* watch(health, Duration.seconds(2))
+      expect((yield* health.current).fenced).toBe(false)
+      expect(yield* rendezvous.ownedShards(64)).toEqual(before)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("with one peer, takes over its shards when it dies, and never fences itself", () =>
+    Effect.gen(function*() {
+      const { health, paused, rendezvous } = yield* setup(2)
+      yield* pause(paused, "10-0-0-2")
+      const seen = yield* watch(health, Duration.seconds(6))
+      expect((yield* health.current).down).toEqual(["10-0-0-2"])
+      expect(seen.every((h) => !h.fenced)).toBe(true)
+      expect((yield* rendezvous.ownedShards(64)).length).toBe(64)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("never holds down a peer paused for 2 s, wherever the pause falls in the rounds (20 trials)", () =>
+    Effect.gen(function*() {
+      const { health, paused } = yield* setup(4)
+      const downBefore = yield* counter("down")
+      for (let trial = 0; trial < 20; trial++) {
+        // A different phase of the rounds each time.
+        yield* TestClock.adjust(Duration.millis(1_000 + 137 * trial))
+        yield* pause(paused, "10-0-0-3")
+        const seen = yield* watch(health, Duration.seconds(2))
+        yield* resume(paused, "10-0-0-3")
+        seen.push(...(yield* watch(health, Duration.seconds(3))))
+        expect(seen.every((h) => h.down.length === 0)).toBe(true)
+      }
+      expect((yield* counter("down")) - downBefore).toBe(0)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("looks DNS up as soon as a probe fails, so a crashed pod that DNS dropped is gone at once", () =>
+    Effect.gen(function*() {
+      const { discovery, dns, health, paused } = yield* setup(4)
+      const lookupsBefore = yield* dns.lookups(SRV_NAME)
+      // It crashed: DNS dropped it, and it answers nothing; the ticks are a minute apart.
+      yield* dns.setSrv(SRV_NAME, pods(4).filter((_, i) => i !== 2))
+      yield* pause(paused, "10-0-0-3")
+      // Probed within 5 s (see above), failed 0.5 s later.
+      yield* watch(health, Duration.seconds(6))
+      expect((yield* dns.lookups(SRV_NAME)) - lookupsBefore).toBeGreaterThan(0)
+      expect((yield* discovery.current).peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-4"])
+      // DNS alone says who exists: the verdicts forget it.
+      expect(yield* health.current).toEqual(PeerHealth.healthy)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("probes only listed peers for others, and never itself", () =>
+    Effect.gen(function*() {
+      const { health } = yield* setup(3)
+      expect(yield* health.probeFor("10-0-0-2" as PeerId)).toBe(true)
+      const stranger = yield* Effect.flip(health.probeFor("10-9-9-9" as PeerId))
+      expect(stranger.reason).toBe("not-a-peer")
+      const self = yield* Effect.flip(health.probeFor(SELF as PeerId))
+      expect(self.reason).toBe("self")
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("layerNone never suspects and refuses to probe", () =>
+    Effect.gen(function*() {
+      const health = yield* PeerHealth.PeerHealth
+      expect(yield* health.current).toEqual(PeerHealth.healthy)
+      expect((yield* Effect.flip(health.probeFor("10-0-0-2" as PeerId))).reason).toBe("off")
+    }).pipe(Effect.provide(PeerHealth.layerNone)))
+})
