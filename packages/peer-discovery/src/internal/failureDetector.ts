@@ -4,8 +4,9 @@
  * - **the round**: every probe interval (stretched by the local health), one peer, taken in a shuffled
  *   round so that each is probed once per round (SWIM), is pinged; when it does not answer, DNS is asked
  *   at once (a crashed pod leaves DNS within seconds) and {@link Settings.indirectProbes} other peers are
- *   asked to ping it: one ack and it is alive, nacks only and it is suspected, and silence all round means
- *   this pod is the one cut off;
+ *   asked to ping it: the first answer decides — an ack and it is alive, a nack and it is suspected (a
+ *   later ack clears it) — and silence from all means this pod is the one cut off; a helper that did not
+ *   answer is probed next;
  * - **a new suspicion** is told to every other peer by asking each to probe the suspect: each gets its own
  *   evidence at once, rather than at its turn in its own round, a few seconds later;
  * - **the suspects** are pinged again every half interval, the peers held down every interval: one answer
@@ -80,6 +81,8 @@ export const make = (options: {
     const health = yield* SubscriptionRef.make<Health>(HealthTable.noVerdicts)
     // Table updates and what they publish, one at a time, so that no verdict is published out of order.
     const oneUpdateAtATime = yield* Semaphore.make(1)
+    /** Helpers that did not answer an indirect probe: probed next in the round (they may be dead too). */
+    const probeNext = yield* Ref.make<ReadonlyArray<PeerId>>([])
     /** Probes made for other pods, by peer: one in flight per peer, however many ask. */
     const probesFor = yield* Ref.make<ReadonlyMap<PeerId, Deferred.Deferred<boolean>>>(new Map())
 
@@ -156,18 +159,31 @@ export const make = (options: {
         return found
       })
 
-    /** Asks `helpers` to ping `target`: `ack` (one reached it), `nack` (they answered, none reached it), or `silence`. */
+    /**
+     * Asks `helpers` to ping `target`, and decides at the first answer: `ack` (one reached it), `nack` (one
+     * answered that it could not), or `silence` once none answered at all. Answers after the decision still
+     * count: a later ack clears the suspicion a nack started (a suspicion is only the start of the evidence;
+     * shards move only once it lasted), and a helper that did not answer is probed next in the round.
+     */
     const askHelpers = (helpers: ReadonlyArray<PeerId>, target: PeerId, concurrency: number | "unbounded") =>
       Effect.gen(function*() {
         const timeout = Duration.millis(2 * HealthTable.stretched(yield* Ref.get(table), timeoutMs))
         yield* Metric.update(Metrics.probesSentOf("indirect"), helpers.length)
-        const answers = yield* Effect.forEach(
-          helpers,
-          (helper) => Effect.result(probe.pingVia(helper, target, timeout)),
-          { concurrency }
+        const decided = yield* Deferred.make<"ack" | "nack" | "silence">()
+        const ask = (helper: PeerId) =>
+          Effect.flatMap(Effect.result(probe.pingVia(helper, target, timeout)), (answer) => {
+            if (Result.isFailure(answer)) return Ref.update(probeNext, (next) => [...next, helper])
+            return Effect.flatMap(
+              Deferred.succeed(decided, answer.success ? "ack" : "nack"),
+              // An ack after a nack decided: the target is alive after all.
+              (first) => (!first && answer.success ? answered(target) : Effect.void)
+            )
+          })
+        yield* Effect.forEach(helpers, ask, { concurrency, discard: true }).pipe(
+          Effect.andThen(Deferred.succeed(decided, "silence")),
+          Effect.forkIn(scope)
         )
-        const said = answers.flatMap((answer) => (Result.isSuccess(answer) ? [answer.success] : []))
-        return said.includes(true) ? "ack" as const : said.length > 0 ? "nack" as const : "silence" as const
+        return yield* Deferred.await(decided)
       })
 
     /** Tells every other alive peer of a new suspicion of `suspect`, by asking each to probe it; an ack refutes it. */
@@ -212,7 +228,10 @@ export const make = (options: {
         const alive = new Set(othersOf(set).filter((id) => !entries.has(id)))
         order = order.filter((id) => alive.has(id))
         if (order.length === 0) order = yield* Random.shuffle(alive)
-        const target = order.shift()
+        // A helper that did not answer goes first: a dead node's other pods are found a round sooner.
+        const next = (yield* Ref.getAndSet(probeNext, [])).find((id) => alive.has(id))
+        const target = next ?? order.shift()
+        if (next !== undefined) order = order.filter((id) => id !== next)
         if (target !== undefined) yield* probeRound(target)
         else yield* update((t) => [undefined, t] as const) // the fence's clock goes on with nobody to probe
         const period = HealthTable.stretched(yield* Ref.get(table), Duration.toMillis(interval))
