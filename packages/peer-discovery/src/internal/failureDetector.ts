@@ -18,6 +18,7 @@ import {
   Duration,
   Effect,
   Metric,
+  PubSub,
   Random,
   Ref,
   Result,
@@ -51,10 +52,17 @@ const TELL_CONCURRENCY = 16
 /** Why a probe for another pod was refused: the peer is this pod, or one DNS does not list. */
 export type Refusal = "self" | "not-a-peer"
 
+/** How long after its failed probe a peer's departure from DNS counts as seen first-hand (a hint's longest budget). */
+const DEPARTURE_WINDOW_MS = 10_000
+
+/** Departures kept for subscribers that are slow to read them; past it the oldest are dropped. */
+const DEPARTURES_KEPT = 64
+
 /** What the service gets from the detector. */
 export interface FailureDetector {
   readonly current: Effect.Effect<Health>
   readonly changes: Stream.Stream<Health>
+  readonly departures: Stream.Stream<PeerId>
   readonly probeFor: (peer: PeerId) => Effect.Effect<boolean, Refusal>
 }
 
@@ -81,6 +89,9 @@ export const make = (options: {
     const health = yield* SubscriptionRef.make<Health>(HealthTable.noVerdicts)
     // Table updates and what they publish, one at a time, so that no verdict is published out of order.
     const oneUpdateAtATime = yield* Semaphore.make(1)
+    /** When this pod's direct probe of a peer last failed, by peer: its departure from DNS is then seen first-hand. */
+    const failedAt = yield* Ref.make<ReadonlyMap<PeerId, number>>(new Map())
+    const departures = yield* PubSub.sliding<PeerId>(DEPARTURES_KEPT)
     /** Helpers that did not answer an indirect probe: probed next in the round (they may be dead too). */
     const probeNext = yield* Ref.make<ReadonlyArray<PeerId>>([])
     /** Probes made for other pods, by peer: one in flight per peer, however many ask. */
@@ -155,7 +166,11 @@ export const make = (options: {
         if (found === "late") yield* update((t) => [undefined, HealthTable.slow(t)] as const)
         if (found === "ok") yield* answered(peer)
         // A crashed pod leaves DNS within seconds: look up now and until DNS drops it (or the hint's budget ends).
-        if (found === "failed") yield* discovery.hint({ kind: "left", peer })
+        if (found === "failed") {
+          const at = yield* Clock.currentTimeMillis
+          yield* Ref.update(failedAt, (all) => new Map(all).set(peer, at))
+          yield* discovery.hint({ kind: "left", peer })
+        }
         return found
       })
 
@@ -292,12 +307,36 @@ export const make = (options: {
         return reached
       }).pipe(Effect.uninterruptible)
 
+    /**
+     * Publishes the peers that DNS dropped after this pod's probe of them failed (a crash, seen first-hand:
+     * the pod service tells its peers, so that each looks DNS up now rather than at its own probe of it).
+     */
+    const watchDepartures = discovery.changes.pipe(
+      Stream.runForEach((change) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const seen = yield* Ref.modify(failedAt, (all) => {
+            const kept = new Map([...all].filter(([, at]) =>
+              now - at <= DEPARTURE_WINDOW_MS
+            ))
+            const departed = change.left.filter((id) => kept.has(id))
+            for (const id of departed) kept.delete(id)
+            return [departed, kept] as const
+          })
+          yield* PubSub.publishAll(departures, seen)
+        })
+      ),
+      logDefect("the failure detector's watch of departures died; crashes are no longer told to peers")
+    )
+
     yield* Effect.forkScoped(rounds)
     yield* Effect.forkScoped(suspects)
+    yield* Effect.forkScoped(watchDepartures)
 
     return {
       current: SubscriptionRef.get(health),
       changes: SubscriptionRef.changes(health),
+      departures: Stream.fromPubSub(departures),
       probeFor
     }
   })
