@@ -20,6 +20,7 @@ import * as AdminServer from "./AdminApi/Server.js"
 import * as AppConfig from "./AppConfig.js"
 import * as ProbeServer from "./HttpApi/ProbeServer.js"
 import * as HttpApiServer from "./HttpApi/Server.js"
+import * as DepartureHints from "./DepartureHints.js"
 import * as JoinedHints from "./JoinedHints.js"
 import * as Leave from "./Leave.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
@@ -103,6 +104,7 @@ export const layerFromConfig = (
     admin,
     probes,
     JoinedHints.layer.pipe(Layer.provide(messaging)),
+    DepartureHints.layer.pipe(Layer.provide(messaging)),
     ShardWorker.layer,
     ViewDigest.layer,
     ProcessMetrics.layer

@@ -35,13 +35,13 @@ export interface Service {
     timeout: Duration.Input
   ) => Effect.Effect<typeof OwnershipBody.Type, PeerUnreachable>
   /**
-   * Sends the refresh hint `kind` about `set.self` to every other peer of `set`, all within
+   * Sends the refresh hint `kind` about `about` (by default `set.self`) to every other peer of `set`, all within
    * {@link HINTS_TIMEOUT} of the start (one deadline for the round, {@link HINTS_CONCURRENCY} at once), then
    * logs how many took it and why the others did not: a peer that accepts the connection and never answers
    * is cut at the deadline and counted as failed, and the line is still written. Failures are not errors: a
    * hint is an optimisation, the ticks still come.
    */
-  readonly hintAll: (kind: Hint.Kind, set: PeerSet.PeerSet) => Effect.Effect<void>
+  readonly hintAll: (kind: Hint.Kind, set: PeerSet.PeerSet, about?: string) => Effect.Effect<void>
   /** `GET /ping` of `peer`, within `timeout`: succeeds when it answers 200. */
   readonly ping: (peer: string, timeout: Duration.Input) => Effect.Effect<void, PeerUnreachable>
   /**
@@ -141,14 +141,14 @@ export const make = (port: number): Effect.Effect<Service, never, HttpClient.Htt
         )
       })
 
-    const hintAll = (kind: Hint.Kind, set: PeerSet.PeerSet) =>
+    const hintAll = (kind: Hint.Kind, set: PeerSet.PeerSet, about: string = set.self) =>
       Effect.gen(function*() {
-        const others = set.peers.filter((peer) => peer !== set.self)
+        const others = set.peers.filter((peer) => peer !== set.self && peer !== about)
         const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(HINTS_TIMEOUT)
         const results = yield* Effect.forEach(others, (peer) =>
           Effect.gen(function*() {
             const left = Duration.millis(Math.max(0, deadline - (yield* Clock.currentTimeMillis)))
-            return yield* hint(peer, { kind, peer: set.self }).pipe(
+            return yield* hint(peer, { kind, peer: about }).pipe(
               Effect.timeoutOrElse({
                 duration: left,
                 orElse: () =>
@@ -163,6 +163,7 @@ export const make = (port: number): Effect.Effect<Service, never, HttpClient.Htt
         const log = failed.length === 0 ? Effect.logInfo : Effect.logWarning
         yield* log(`sent refresh hints: ${kind}`).pipe(
           Effect.annotateLogs({
+            about,
             peers: others.length,
             accepted: others.length - failed.length,
             failed: failed.length,

@@ -1,9 +1,11 @@
 /**
  * The failure detector between real pod processes on loopback, over real HTTP, with the refresh interval
- * long (R = 30 s) and DNS listing every pod throughout, as it does a dead node's pods for about a minute:
- * only the probes can explain what is seen. A pod stopped with SIGSTOP (a frozen process: it accepts
- * connections and answers nothing) is held down by every other pod, which take its shards over between
- * them; resumed with SIGCONT, it gets them back. A stranger cannot make a pod probe anything.
+ * long (R = 30 s): only the probes can explain what is seen. While DNS lists every pod, as it does a dead
+ * node's pods for about a minute, a pod stopped with SIGSTOP (a frozen process: it accepts connections and
+ * answers nothing) is held down by every other pod, which take its shards over between them; resumed with
+ * SIGCONT, it gets them back. A stranger cannot make a pod probe anything. A pod killed with SIGKILL and
+ * dropped by DNS at once (a crash) is dropped by every survivor well before their next tick: the first to
+ * probe it tells the others.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { exchange } from "@miroir/test-support/floods"
@@ -11,6 +13,7 @@ import { metricValue } from "@miroir/process-kit/metricsText"
 import { reply, type ScriptedDns, srv, startScriptedDns } from "@miroir/test-support/scriptedDns"
 import { waitUntil } from "@miroir/test-support/processKitAsPromises"
 import { dashed, DOMAIN, SRV_NAME } from "./support/dns.js"
+import { logRecords } from "./support/logs.js"
 import { ask, commonFreePort, type Pod, podBundle, startPod } from "./support/podUnderTest.js"
 
 const IPS = ["127.0.0.71", "127.0.0.72", "127.0.0.73", "127.0.0.74"]
@@ -22,14 +25,16 @@ const R_MS = 30_000
  */
 const BOUND_MS = R_MS / 3
 
-describe("the failure detector between pod processes (R = 30 s, DNS lists every pod throughout)", () => {
+describe("the failure detector between pod processes (R = 30 s)", () => {
   let dns: ScriptedDns
   let port = 0
+  /** The pods DNS lists. */
+  let listed = [...IPS]
   const pods = new Map<string, Pod>()
 
   beforeAll(async () => {
     dns = await startScriptedDns((query) => ({
-      send: [reply(query, { answers: IPS.map((ip) => srv(SRV_NAME, `${dashed(ip)}.${DOMAIN}`, port)) })]
+      send: [reply(query, { answers: listed.map((ip) => srv(SRV_NAME, `${dashed(ip)}.${DOMAIN}`, port)) })]
     }))
     port = await commonFreePort(IPS)
     const bundle = await podBundle()
@@ -114,4 +119,31 @@ describe("the failure detector between pod processes (R = 30 s, DNS lists every 
     expect(unknown.status).toBe(400)
     expect(await downCount(IPS[0]!)).toBe(before)
   })
+
+  it(
+    "drops a crashed pod on every survivor well before their next tick: the first to probe it tells the others",
+    async () => {
+      const crashed = IPS[2]!
+      const survivors = IPS.filter((ip) => ip !== crashed)
+      pods.get(crashed)!.process.child.kill("SIGKILL")
+      listed = listed.filter((ip) => ip !== crashed)
+      await waitUntil(
+        "every survivor to drop the crashed pod",
+        BOUND_MS,
+        async () => (await Promise.all(survivors.map(peersOf))).every((body) => !body.peers.includes(dashed(crashed)))
+      )
+      // A survivor that saw it fail told the others (`left` hints about it), rather than each waiting to probe it.
+      await waitUntil(
+        "a survivor to log the hints it sent about the crashed pod",
+        BOUND_MS,
+        async () =>
+          survivors.some((ip) =>
+            logRecords(pods.get(ip)!.process.output()).some((record) =>
+              record.message === "sent refresh hints: left" && record.annotations.about === dashed(crashed)
+            )
+          )
+      )
+    },
+    2 * BOUND_MS
+  )
 })

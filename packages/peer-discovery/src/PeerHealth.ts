@@ -55,6 +55,12 @@ export interface Service {
   /** The verdicts now, then after every change. */
   readonly changes: Stream.Stream<Health>
   /**
+   * The peers DNS dropped shortly after this pod's probe of them failed (a crash, seen first-hand), from
+   * the moment of subscription: the pod service tells its peers (`left` refresh hints about them), so that
+   * each looks DNS up now instead of at its own turn to probe the dead pod.
+   */
+  readonly departures: Stream.Stream<PeerId>
+  /**
    * Probes `peer` for another pod (an indirect probe): `true` when it answered. Its failure counts as this
    * pod's own evidence too (the asking pod's failed probe is the second opinion), and starts a DNS lookup,
    * as a crashed pod is dropped by DNS within seconds. One probe in flight per peer, however many ask.
@@ -70,6 +76,7 @@ export const layerNone: Layer.Layer<PeerHealth> = Layer.succeed(PeerHealth, {
   current: Effect.succeed(healthy),
   // Never ending, as a detector's changes: a stream zipped with it (Rendezvous' views) must not end with it.
   changes: Stream.concat(Stream.make(healthy), Stream.never),
+  departures: Stream.never,
   probeFor: (peer) => Effect.fail(new NotProbing({ peer, reason: "off" }))
 })
 
@@ -95,6 +102,7 @@ export const layer: Layer.Layer<PeerHealth, never, PeerDiscovery | PeerProbe | P
             return {
               current: detector.current,
               changes: detector.changes,
+              departures: detector.departures,
               probeFor: (peer) => Effect.mapError(detector.probeFor(peer), (reason) => new NotProbing({ peer, reason }))
             } satisfies Service
           })

@@ -2,10 +2,10 @@
  * The failure detector (PeerHealth.layer) on TestClock, over in-memory peers: a dead peer is suspected, held
  * down and its shards move, and it gets them back when it answers; a peer only this pod cannot reach is never
  * suspected; a pod that reaches nobody suspects nobody and fences itself; a 2 s pause is never taken for a
- * death; a failed probe looks DNS up at once.
+ * death; a failed probe looks DNS up at once, and a departure seen so is published.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Metric, Ref } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Metric, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as Metrics from "../src/Metrics.js"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
@@ -188,6 +188,8 @@ describe("PeerHealth", () => {
     Effect.gen(function*() {
       const { discovery, dns, health, paused } = yield* setup(4)
       const lookupsBefore = yield* dns.lookups(SRV_NAME)
+      const departures = yield* health.departures.pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+      yield* TestClock.adjust(0)
       // It crashed: DNS dropped it, and it answers nothing; the ticks are a minute apart.
       yield* dns.setSrv(SRV_NAME, pods(4).filter((_, i) => i !== 2))
       yield* pause(paused, "10-0-0-3")
@@ -195,6 +197,8 @@ describe("PeerHealth", () => {
       yield* watch(health, Duration.seconds(6))
       expect((yield* dns.lookups(SRV_NAME)) - lookupsBefore).toBeGreaterThan(0)
       expect((yield* discovery.current).peers).toEqual(["10-0-0-1", "10-0-0-2", "10-0-0-4"])
+      // Seen first-hand: published for the pod service to tell its peers.
+      expect(yield* Fiber.join(departures)).toEqual(["10-0-0-3"])
       // DNS alone says who exists: the verdicts forget it.
       expect(yield* health.current).toEqual(PeerHealth.healthy)
     }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))

@@ -51,17 +51,26 @@ const NAMESPACE = "default"
 const promise = <A>(what: () => Promise<A>) =>
   Effect.tryPromise({ try: what, catch: (error) => (error instanceof Error ? error : new Error(String(error))) })
 
-/** Runs a PromQL query until `done` holds of its samples, within `timeout`. */
+/**
+ * Runs a PromQL query until `done` holds of its samples, within `timeout`; the error of a timeout quotes the
+ * last samples, so that a failure says which pods were missing or what they reported.
+ */
 const awaitQuery = (
   prometheus: Prometheus,
   promql: string,
   done: (samples: ReadonlyArray<{ value: number }>) => boolean,
   timeout: Duration.Input
-) =>
-  promise(() => prometheus.query(promql)).pipe(
+) => {
+  let last: unknown = "no answer yet"
+  return promise(() => prometheus.query(promql)).pipe(
+    Effect.tap((samples) => Effect.sync(() => void (last = samples))),
     Effect.repeat({ schedule: Schedule.spaced(Duration.millis(250)), until: done }),
-    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(new Error(`timed out waiting for ${promql}`)) })
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () => Effect.fail(new Error(`timed out waiting for ${promql}; last samples: ${JSON.stringify(last)}`))
+    })
   )
+}
 
 /** Prometheus's targets follow the live pods, labelled as a ServiceMonitor would label them. */
 const followPods = (prometheus: Prometheus, cluster: KubeCluster.KubeCluster, ksmTarget: string) =>
@@ -95,13 +104,18 @@ const criterion4 =
       const replicasReady =
         `kube_deployment_status_replicas_ready{namespace="${NAMESPACE}", deployment="${cluster.deployment}"}`
       const podCount = `(miroir_peer_pod_count{namespace="${NAMESPACE}"} and on(instance) up == 1)`
-      yield* awaitQuery(prometheus, replicasReady, (s) => s.length === 1 && s[0]!.value === ready, "30 seconds")
+      const atStep = Effect.mapError((error: Error) =>
+        new Error(`after ${step} (${ready} published): ${error.message}`)
+      )
+      yield* awaitQuery(prometheus, replicasReady, (s) => s.length === 1 && s[0]!.value === ready, "30 seconds").pipe(
+        atStep
+      )
       yield* awaitQuery(
         prometheus,
         podCount,
         (s) => s.length === ready && s.every((sample) => sample.value === ready),
         "30 seconds"
-      )
+      ).pipe(atStep)
       const mismatched = yield* promise(() =>
         prometheus.query(`${podCount} != on(namespace) group_left() ${replicasReady}`)
       )

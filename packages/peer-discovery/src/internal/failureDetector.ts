@@ -4,8 +4,9 @@
  * - **the round**: every probe interval (stretched by the local health), one peer, taken in a shuffled
  *   round so that each is probed once per round (SWIM), is pinged; when it does not answer, DNS is asked
  *   at once (a crashed pod leaves DNS within seconds) and {@link Settings.indirectProbes} other peers are
- *   asked to ping it: one ack and it is alive, nacks only and it is suspected, and silence all round means
- *   this pod is the one cut off;
+ *   asked to ping it: the first answer decides — an ack and it is alive, a nack and it is suspected (a
+ *   later ack clears it) — and silence from all means this pod is the one cut off; a helper that did not
+ *   answer is probed next;
  * - **a new suspicion** is told to every other peer by asking each to probe the suspect: each gets its own
  *   evidence at once, rather than at its turn in its own round, a few seconds later;
  * - **the suspects** are pinged again every half interval, the peers held down every interval: one answer
@@ -17,6 +18,7 @@ import {
   Duration,
   Effect,
   Metric,
+  PubSub,
   Random,
   Ref,
   Result,
@@ -50,10 +52,17 @@ const TELL_CONCURRENCY = 16
 /** Why a probe for another pod was refused: the peer is this pod, or one DNS does not list. */
 export type Refusal = "self" | "not-a-peer"
 
+/** How long after its failed probe a peer's departure from DNS counts as seen first-hand (a hint's longest budget). */
+const DEPARTURE_WINDOW_MS = 10_000
+
+/** Departures kept for subscribers that are slow to read them; past it the oldest are dropped. */
+const DEPARTURES_KEPT = 64
+
 /** What the service gets from the detector. */
 export interface FailureDetector {
   readonly current: Effect.Effect<Health>
   readonly changes: Stream.Stream<Health>
+  readonly departures: Stream.Stream<PeerId>
   readonly probeFor: (peer: PeerId) => Effect.Effect<boolean, Refusal>
 }
 
@@ -80,6 +89,11 @@ export const make = (options: {
     const health = yield* SubscriptionRef.make<Health>(HealthTable.noVerdicts)
     // Table updates and what they publish, one at a time, so that no verdict is published out of order.
     const oneUpdateAtATime = yield* Semaphore.make(1)
+    /** When this pod's direct probe of a peer last failed, by peer: its departure from DNS is then seen first-hand. */
+    const failedAt = yield* Ref.make<ReadonlyMap<PeerId, number>>(new Map())
+    const departures = yield* PubSub.sliding<PeerId>(DEPARTURES_KEPT)
+    /** Helpers that did not answer an indirect probe: probed next in the round (they may be dead too). */
+    const probeNext = yield* Ref.make<ReadonlyArray<PeerId>>([])
     /** Probes made for other pods, by peer: one in flight per peer, however many ask. */
     const probesFor = yield* Ref.make<ReadonlyMap<PeerId, Deferred.Deferred<boolean>>>(new Map())
 
@@ -152,22 +166,39 @@ export const make = (options: {
         if (found === "late") yield* update((t) => [undefined, HealthTable.slow(t)] as const)
         if (found === "ok") yield* answered(peer)
         // A crashed pod leaves DNS within seconds: look up now and until DNS drops it (or the hint's budget ends).
-        if (found === "failed") yield* discovery.hint({ kind: "left", peer })
+        if (found === "failed") {
+          const at = yield* Clock.currentTimeMillis
+          yield* Ref.update(failedAt, (all) => new Map(all).set(peer, at))
+          yield* discovery.hint({ kind: "left", peer })
+        }
         return found
       })
 
-    /** Asks `helpers` to ping `target`: `ack` (one reached it), `nack` (they answered, none reached it), or `silence`. */
+    /**
+     * Asks `helpers` to ping `target`, and decides at the first answer: `ack` (one reached it), `nack` (one
+     * answered that it could not), or `silence` once none answered at all. Answers after the decision still
+     * count: a later ack clears the suspicion a nack started (a suspicion is only the start of the evidence;
+     * shards move only once it lasted), and a helper that did not answer is probed next in the round.
+     */
     const askHelpers = (helpers: ReadonlyArray<PeerId>, target: PeerId, concurrency: number | "unbounded") =>
       Effect.gen(function*() {
         const timeout = Duration.millis(2 * HealthTable.stretched(yield* Ref.get(table), timeoutMs))
         yield* Metric.update(Metrics.probesSentOf("indirect"), helpers.length)
-        const answers = yield* Effect.forEach(
-          helpers,
-          (helper) => Effect.result(probe.pingVia(helper, target, timeout)),
-          { concurrency }
+        const decided = yield* Deferred.make<"ack" | "nack" | "silence">()
+        const ask = (helper: PeerId) =>
+          Effect.flatMap(Effect.result(probe.pingVia(helper, target, timeout)), (answer) => {
+            if (Result.isFailure(answer)) return Ref.update(probeNext, (next) => [...next, helper])
+            return Effect.flatMap(
+              Deferred.succeed(decided, answer.success ? "ack" : "nack"),
+              // An ack after a nack decided: the target is alive after all.
+              (first) => (!first && answer.success ? answered(target) : Effect.void)
+            )
+          })
+        yield* Effect.forEach(helpers, ask, { concurrency, discard: true }).pipe(
+          Effect.andThen(Deferred.succeed(decided, "silence")),
+          Effect.forkIn(scope)
         )
-        const said = answers.flatMap((answer) => (Result.isSuccess(answer) ? [answer.success] : []))
-        return said.includes(true) ? "ack" as const : said.length > 0 ? "nack" as const : "silence" as const
+        return yield* Deferred.await(decided)
       })
 
     /** Tells every other alive peer of a new suspicion of `suspect`, by asking each to probe it; an ack refutes it. */
@@ -212,7 +243,10 @@ export const make = (options: {
         const alive = new Set(othersOf(set).filter((id) => !entries.has(id)))
         order = order.filter((id) => alive.has(id))
         if (order.length === 0) order = yield* Random.shuffle(alive)
-        const target = order.shift()
+        // A helper that did not answer goes first: a dead node's other pods are found a round sooner.
+        const next = (yield* Ref.getAndSet(probeNext, [])).find((id) => alive.has(id))
+        const target = next ?? order.shift()
+        if (next !== undefined) order = order.filter((id) => id !== next)
         if (target !== undefined) yield* probeRound(target)
         else yield* update((t) => [undefined, t] as const) // the fence's clock goes on with nobody to probe
         const period = HealthTable.stretched(yield* Ref.get(table), Duration.toMillis(interval))
@@ -273,12 +307,36 @@ export const make = (options: {
         return reached
       }).pipe(Effect.uninterruptible)
 
+    /**
+     * Publishes the peers that DNS dropped after this pod's probe of them failed (a crash, seen first-hand:
+     * the pod service tells its peers, so that each looks DNS up now rather than at its own probe of it).
+     */
+    const watchDepartures = discovery.changes.pipe(
+      Stream.runForEach((change) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const seen = yield* Ref.modify(failedAt, (all) => {
+            const kept = new Map([...all].filter(([, at]) =>
+              now - at <= DEPARTURE_WINDOW_MS
+            ))
+            const departed = change.left.filter((id) => kept.has(id))
+            for (const id of departed) kept.delete(id)
+            return [departed, kept] as const
+          })
+          yield* PubSub.publishAll(departures, seen)
+        })
+      ),
+      logDefect("the failure detector's watch of departures died; crashes are no longer told to peers")
+    )
+
     yield* Effect.forkScoped(rounds)
     yield* Effect.forkScoped(suspects)
+    yield* Effect.forkScoped(watchDepartures)
 
     return {
       current: SubscriptionRef.get(health),
       changes: SubscriptionRef.changes(health),
+      departures: Stream.fromPubSub(departures),
       probeFor
     }
   })
