@@ -25,6 +25,7 @@ import * as KubeCluster from "@miroir/cluster-sim/kube/KubeCluster"
 import * as Placement from "@miroir/cluster-sim/kube/Placement"
 import { Duration, Effect, type Scope } from "effect"
 import * as Cases from "./healingCases.js"
+import * as Partitions from "./healingPartitions.js"
 
 /** The Deployment's replicas. */
 export const PODS = 6
@@ -58,10 +59,10 @@ export interface HealingRun {
   readonly chartHasDetector: boolean
   /** Pods per node, as the scheduler put them. */
   readonly placement: Readonly<Record<string, number>>
-  readonly traffic: Cases.Traffic
+  readonly traffic: Partitions.Traffic
   readonly crashes: ReadonlyArray<Cases.CrashTrial>
   readonly freezes: Cases.FreezeTrials
-  readonly partitions: ReadonlyArray<Cases.PartitionRun>
+  readonly partitions: ReadonlyArray<Partitions.PartitionRun>
   readonly deadNode: Cases.DeadNodeRun
   /** The machine's 1-minute load average at the start and the end of the cluster's run. */
   readonly loadAverage: { readonly start: number; readonly end: number }
@@ -111,7 +112,7 @@ const measure = (
     const placement = Placement.podsPerNode(cluster, yield* Placement.placement(cluster, NAMESPACE))
     yield* log(`detector ${detector}: pods per node ${JSON.stringify(placement)}`)
 
-    const traffic = yield* Cases.traffic(bench, counts.trafficWindowMs)
+    const traffic = yield* Partitions.traffic(bench, counts.trafficWindowMs)
     yield* log(`probe traffic: ${JSON.stringify(traffic)}`)
     const crashes = yield* Effect.forEach(
       Array.from({ length: counts.crashes }, (_, i) => i),
@@ -121,7 +122,7 @@ const measure = (
     yield* log(`freezes: ${JSON.stringify(freezes)}`)
     const partitions = yield* Effect.forEach(
       ["twoWay", "othersCannotReachIt", "itCannotReachOthers"] as const,
-      (kind) => Effect.tap(Cases.partition(bench, kind, CUT_MS), (p) => log(`partition: ${JSON.stringify(p)}`))
+      (kind) => Effect.tap(Partitions.partition(bench, kind, CUT_MS), (p) => log(`partition: ${JSON.stringify(p)}`))
     )
     const deadNode = yield* Cases.deadNode(bench)
     yield* log(`dead node: ${JSON.stringify(deadNode)}`)
