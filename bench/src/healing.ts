@@ -19,10 +19,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { awaitPublished, awaitSettled } from "@miroir/cluster-sim/Cluster"
-import * as Components from "@miroir/cluster-sim/kube/Components"
 import * as Image from "@miroir/cluster-sim/kube/Image"
 import * as KubeCluster from "@miroir/cluster-sim/kube/KubeCluster"
 import * as Placement from "@miroir/cluster-sim/kube/Placement"
+import { whyNoRealNode } from "./realNode.js"
 import { Duration, Effect, type Scope } from "effect"
 import * as Cases from "./healingCases.js"
 import * as Partitions from "./healingPartitions.js"
@@ -157,19 +157,8 @@ const measureOnce = (detector: "off" | "on", image: Image.MiroirImage, counts: T
  */
 export const run = (quick: boolean): Effect.Effect<Outcome, Error> =>
   Effect.suspend(() => {
-    const missing = Components.missing(KubeCluster.COMPONENTS)
-    if (missing.length > 0) {
-      return Effect.succeed<Outcome>({
-        _tag: "Skipped",
-        reason: `${missing.join(", ")} missing in ${Components.binFolder()}: run scripts/install-test-deps.sh`
-      })
-    }
-    if (process.getuid?.() !== 0) {
-      return Effect.succeed<Outcome>({
-        _tag: "Skipped",
-        reason: "a real node needs root (bridges, routes, mounts, cgroups)"
-      })
-    }
+    const unavailable = whyNoRealNode()
+    if (unavailable !== undefined) return Effect.succeed<Outcome>({ _tag: "Skipped", reason: unavailable })
     const counts = trials(quick)
     return Effect.flatMap(Image.build(), (image) =>
       Effect.forEach(["off", "on"] as const, (detector) => measureOnce(detector, image, counts))).pipe(

@@ -25,11 +25,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { awaitConverged } from "@miroir/cluster-sim/Observer"
 import { awaitPublished, awaitSettled, livePods, publishedLabels } from "@miroir/cluster-sim/Cluster"
-import * as Components from "@miroir/cluster-sim/kube/Components"
 import * as Image from "@miroir/cluster-sim/kube/Image"
 import * as KubeCluster from "@miroir/cluster-sim/kube/KubeCluster"
 import * as ShardGaps from "@miroir/cluster-sim/ShardGaps"
 import * as Client from "@miroir/pod-api/Client"
+import { whyNoRealNode } from "./realNode.js"
 import { Duration, Effect, type Scope } from "effect"
 import * as RolloutWatch from "./rolloutWatch.js"
 import { gained, ownerChanges } from "./shardMoves.js"
@@ -196,19 +196,8 @@ const plan = (quick: boolean): ReadonlyArray<Setting> => {
  */
 export const run = (quick: boolean): Effect.Effect<Outcome, Error> =>
   Effect.suspend(() => {
-    const missing = Components.missing(KubeCluster.COMPONENTS)
-    if (missing.length > 0) {
-      return Effect.succeed<Outcome>({
-        _tag: "Skipped",
-        reason: `${missing.join(", ")} missing in ${Components.binFolder()}: run scripts/install-test-deps.sh`
-      })
-    }
-    if (process.getuid?.() !== 0) {
-      return Effect.succeed<Outcome>({
-        _tag: "Skipped",
-        reason: "a real node needs root (bridges, routes, mounts, cgroups)"
-      })
-    }
+    const unavailable = whyNoRealNode()
+    if (unavailable !== undefined) return Effect.succeed<Outcome>({ _tag: "Skipped", reason: unavailable })
     return Effect.flatMap(Image.build(), (image) =>
       Effect.forEach(plan(quick), (setting) =>
         rollOnce(setting, image).pipe(
