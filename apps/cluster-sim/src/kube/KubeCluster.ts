@@ -18,7 +18,7 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { type Duration, Effect, type Scope, SubscriptionRef } from "effect"
+import { Duration, Effect, Schedule, type Scope, SubscriptionRef } from "effect"
 import type { Cluster, ClusterPod } from "../Cluster.js"
 import * as Components from "./Components.js"
 import * as ControlPlane from "./ControlPlane.js"
@@ -33,6 +33,12 @@ import * as Node from "./Node.js"
 
 // Part of the public API whose home is where the hooks' effects are read.
 export type { PreStop } from "./internal/preStops.js"
+
+/** Between two evictions the disruption budget refused: `kubectl drain`'s own pace. */
+const EVICTION_RETRY = Duration.seconds(1)
+
+/** Evictions tried again before a refusal is final: a replacement has a minute to become ready. */
+const EVICTION_RETRIES = 60
 
 /** The chart, installed as it is. */
 export const CHART = fileURLToPath(new URL("../../../../charts/miroir", import.meta.url))
@@ -271,7 +277,16 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
               apiVersion: "policy/v1",
               kind: "Eviction",
               metadata: { name: pod.name, namespace: ns }
-            })
+            }).pipe(
+              // The chart's PodDisruptionBudget refuses an eviction (429) while a replacement is not ready yet
+              // (after a crash the pods now notice within a second, before the replacement starts): retried as
+              // `kubectl drain` does, until the budget allows it.
+              Effect.retry({
+                while: (error) => error.status === 429,
+                schedule: Schedule.spaced(EVICTION_RETRY),
+                times: EVICTION_RETRIES
+              })
+            )
           ),
           Effect.map((pod) => pod.name)
         ),
