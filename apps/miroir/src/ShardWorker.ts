@@ -19,7 +19,7 @@ const listShards = (shards: ReadonlyArray<number>): string =>
     : `${shards.slice(0, MAX_LOGGED_SHARDS).join(",")},… (+${shards.length - MAX_LOGGED_SHARDS} more)`
 
 /** Sets the gauge and logs one change of this pod's shards. */
-const record = (shards: number) => ({ gained, lost, owned, peers }: Rendezvous.ShardOwnership) =>
+const record = (shards: number) => ({ gained, lost, owned, view }: Rendezvous.ShardOwnership) =>
   Metric.update(Metrics.ownedShards, owned.length).pipe(
     Effect.andThen(
       Effect.logInfo("shard ownership changed").pipe(
@@ -30,7 +30,7 @@ const record = (shards: number) => ({ gained, lost, owned, peers }: Rendezvous.S
           lost: listShards(lost),
           gainedCount: gained.length,
           lostCount: lost.length,
-          peers: peers.peers.length
+          peers: view.set.peers.length
         })
       )
     )

@@ -28,9 +28,6 @@ export type Health = HealthTable.Verdicts
 /** Every peer alive, this pod not fenced: what {@link layerNone} always says. */
 export const healthy: Health = HealthTable.noVerdicts
 
-/** Whether two verdicts are the same. */
-export const same: (a: Health, b: Health) => boolean = HealthTable.sameVerdicts
-
 /** Why this pod did not probe a peer for another: `off` (no failure detector here), `not-a-peer` (DNS does not list it), `self`. */
 export class NotProbing extends Data.TaggedError("NotProbing")<{
   readonly peer: string

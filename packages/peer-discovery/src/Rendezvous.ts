@@ -55,9 +55,7 @@ export const ownedShards = (count: number, self: string, peerIds: ReadonlyArray<
 
 /** The shards a pod owns after a change of what they are computed over, and what the change moved. */
 export interface ShardOwnership {
-  /** The peers DNS listed when this was computed. */
-  readonly peers: PeerSet.PeerSet
-  /** The view this was computed over: those peers and their health. */
+  /** The view this was computed over: the peers DNS listed (`view.set`) and their health. */
   readonly view: OwnershipView.OwnershipView
   /** Shards owned now, ascending. */
   readonly owned: ReadonlyArray<number>
@@ -145,7 +143,6 @@ export const make: Effect.Effect<Service, never, PeerDiscovery | PeerHealth.Peer
           Stream.mapAccum(() => new Set<number>(), (before, { owned, view }) => {
             const now = new Set(owned)
             const change: ShardOwnership = {
-              peers: view.set,
               view,
               owned,
               gained: without(owned, before),

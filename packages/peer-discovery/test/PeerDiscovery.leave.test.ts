@@ -42,7 +42,7 @@ describe("PeerDiscovery leave", () => {
       expect(first!.owned).toEqual(share)
       expect(second!.owned).toEqual([])
       expect(second!.lost).toEqual(share)
-      expect(second!.peers.leaving).toBe(true)
+      expect(second!.view.set.leaving).toBe(true)
       for (const shard of share) expect(podIds(4).slice(1)).toContain(yield* rendezvous.ownerOf(String(shard)))
       // Idempotent, and kept by later lookups.
       yield* discovery.leave

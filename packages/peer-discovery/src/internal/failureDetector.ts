@@ -132,6 +132,13 @@ export const make = (options: {
         return result
       }))
 
+    /** The other peers DNS lists that are neither suspected nor held down: those probed in rounds and asked to help. */
+    const aliveOthers = Effect.gen(function*() {
+      const set = yield* discovery.current
+      const entries = (yield* Ref.get(table)).entries
+      return othersOf(set).filter((id) => !entries.has(id))
+    })
+
     /** `peer` answered: alive, and this pod reached someone. */
     const answered = (peer: PeerId) =>
       Effect.flatMap(
@@ -204,9 +211,7 @@ export const make = (options: {
     /** Tells every other alive peer of a new suspicion of `suspect`, by asking each to probe it; an ack refutes it. */
     const tell = (suspect: PeerId) =>
       Effect.gen(function*() {
-        const set = yield* discovery.current
-        const entries = (yield* Ref.get(table)).entries
-        const others = othersOf(set).filter((id) => id !== suspect && !entries.has(id))
+        const others = (yield* aliveOthers).filter((id) => id !== suspect)
         if ((yield* askHelpers(others, suspect, TELL_CONCURRENCY)) === "ack") yield* answered(suspect)
       }).pipe(Effect.forkIn(scope), Effect.asVoid)
 
@@ -214,9 +219,7 @@ export const make = (options: {
     const probeRound = (target: PeerId) =>
       Effect.gen(function*() {
         if ((yield* ping(target)) !== "failed") return
-        const set = yield* discovery.current
-        const entries = (yield* Ref.get(table)).entries
-        const candidates = othersOf(set).filter((id) => id !== target && !entries.has(id))
+        const candidates = (yield* aliveOthers).filter((id) => id !== target)
         const helpers = (yield* Random.shuffle(candidates)).slice(0, settings.indirectProbes)
         // With nobody to ask, the failed probe is all the evidence there is.
         const heard = helpers.length === 0 ? "nack" : yield* askHelpers(helpers, target, "unbounded")
@@ -238,9 +241,7 @@ export const make = (options: {
       let order: Array<PeerId> = []
       for (;;) {
         const started = yield* Clock.currentTimeMillis
-        const set = yield* discovery.current
-        const entries = (yield* Ref.get(table)).entries
-        const alive = new Set(othersOf(set).filter((id) => !entries.has(id)))
+        const alive = new Set(yield* aliveOthers)
         order = order.filter((id) => alive.has(id))
         if (order.length === 0) order = yield* Random.shuffle(alive)
         // A helper that did not answer goes first: a dead node's other pods are found a round sooner.
