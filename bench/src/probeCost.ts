@@ -86,7 +86,7 @@ export const measure = (pods: number): Effect.Effect<ProbeCost> =>
             )
           }
           received[index.get(peer)!]! += 1
-          return Effect.void
+          return Effect.succeed(PeerProbe.answered)
         }),
       pingVia: (helper, target, timeout) =>
         Effect.suspend(() => {

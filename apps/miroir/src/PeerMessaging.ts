@@ -201,7 +201,7 @@ export const peerProbeLayer: Layer.Layer<PeerProbe.PeerProbe, never, PeerMessagi
     const failed = (peer: PeerId.PeerId) => (error: PeerUnreachable) =>
       new PeerProbe.ProbeFailed({ peer, reason: error.reason })
     return {
-      ping: (peer, timeout) => Effect.mapError(messaging.ping(peer, timeout), failed(peer)),
+      ping: (peer, timeout) => Effect.as(Effect.mapError(messaging.ping(peer, timeout), failed(peer)), PeerProbe.answered),
       pingVia: (helper, target, timeout) => Effect.mapError(messaging.pingVia(helper, target, timeout), failed(helper))
     } satisfies PeerProbe.Service
   })

@@ -63,6 +63,12 @@ export interface Service {
    * as a crashed pod is dropped by DNS within seconds. One probe in flight per peer, however many ask.
    */
   readonly probeFor: (peer: PeerId) => Effect.Effect<boolean, NotProbing>
+  /**
+   * `peer` (a peer of this pod's view: the caller checks its address) pinged this pod: this pod is not cut
+   * off from it, whatever its own probes find, and does not fence itself while peers keep pinging it (they
+   * count it alive, so its shards would have no owner).
+   */
+  readonly pingedBy: (peer: PeerId) => Effect.Effect<void>
 }
 
 /** The failure detector as a service. */
@@ -74,7 +80,8 @@ export const layerNone: Layer.Layer<PeerHealth> = Layer.succeed(PeerHealth, {
   // Never ending, as a detector's changes: a stream zipped with it (Rendezvous' views) must not end with it.
   changes: Stream.concat(Stream.make(healthy), Stream.never),
   departures: Stream.never,
-  probeFor: (peer) => Effect.fail(new NotProbing({ peer, reason: "off" }))
+  probeFor: (peer) => Effect.fail(new NotProbing({ peer, reason: "off" })),
+  pingedBy: () => Effect.void
 })
 
 /**
@@ -100,7 +107,8 @@ export const layer: Layer.Layer<PeerHealth, never, PeerDiscovery | PeerProbe | P
               current: detector.current,
               changes: detector.changes,
               departures: detector.departures,
-              probeFor: (peer) => Effect.mapError(detector.probeFor(peer), (reason) => new NotProbing({ peer, reason }))
+              probeFor: (peer) => Effect.mapError(detector.probeFor(peer), (reason) => new NotProbing({ peer, reason })),
+              pingedBy: detector.pingedBy
             } satisfies Service
           })
         )

@@ -17,10 +17,23 @@ export class ProbeFailed extends Data.TaggedError("ProbeFailed")<{
   }
 }
 
+/**
+ * What a peer's answer to a ping says besides "I am here": the peers it holds down (its failure
+ * detector's `down`), sorted. The pinging pod learns from it whether its peers hold it down although it
+ * reaches them (SWIM's news carried on acks): a pod the others cannot reach, but that reaches them, fences
+ * itself. A peer that tells nothing (one without a detector, an older version) answers `down: []`.
+ */
+export interface Answer {
+  readonly down: ReadonlyArray<PeerId>
+}
+
+/** An answer that tells nothing but that the peer is there. */
+export const answered: Answer = { down: [] }
+
 /** What probing offers. */
 export interface Service {
-  /** Asks `peer` whether it is there, within `timeout`: succeeds when it answers. */
-  readonly ping: (peer: PeerId, timeout: Duration.Duration) => Effect.Effect<void, ProbeFailed>
+  /** Asks `peer` whether it is there, within `timeout`: its answer, when it gives one. */
+  readonly ping: (peer: PeerId, timeout: Duration.Duration) => Effect.Effect<Answer, ProbeFailed>
   /**
    * Asks `helper` to ping `target` for this pod (an indirect probe), within `timeout` in all: `true` when
    * the target answered the helper (an ack), `false` when the helper answered that it did not (a nack);

@@ -52,7 +52,7 @@ const inMemoryPeers = Effect.gen(function*() {
     ping: (peer, timeout) =>
       Effect.flatMap(
         waitFor(SELF, peer, timeout),
-        (ok) => (ok ? Effect.void : Effect.fail(new PeerProbe.ProbeFailed({ peer, reason: "no answer" })))
+        (ok) => (ok ? Effect.succeed(PeerProbe.answered) : Effect.fail(new PeerProbe.ProbeFailed({ peer, reason: "no answer" })))
       ),
     pingVia: (helper, target, timeout) =>
       Effect.gen(function*() {

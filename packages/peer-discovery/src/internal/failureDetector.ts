@@ -64,6 +64,7 @@ export interface FailureDetector {
   readonly changes: Stream.Stream<Health>
   readonly departures: Stream.Stream<PeerId>
   readonly probeFor: (peer: PeerId) => Effect.Effect<boolean, Refusal>
+  readonly pingedBy: (peer: PeerId) => Effect.Effect<void>
 }
 
 /** The other peers of `set`. */
@@ -338,6 +339,7 @@ export const make = (options: {
       current: SubscriptionRef.get(health),
       changes: SubscriptionRef.changes(health),
       departures: Stream.fromPubSub(departures),
-      probeFor
+      probeFor,
+      pingedBy: () => Effect.void
     }
   })
