@@ -28,11 +28,13 @@ const STEP = Duration.millis(100)
 /**
  * In-memory peers: `paused` ones answer nobody until they resume (a ping waits for them within its timeout,
  * as a frozen process answers its queued requests when it thaws); `cut` holds the paths (`from>to`) that lose
- * every packet. A helper pings the target as this pod would, with half the time it was given.
+ * every packet; `holdingSelfDown` the peers whose answers say they hold this pod down. A helper pings the
+ * target as this pod would, with half the time it was given.
  */
 const inMemoryPeers = Effect.gen(function*() {
   const paused = yield* Ref.make(new Set<string>())
   const cut = yield* Ref.make(new Set<string>())
+  const holdingSelfDown = yield* Ref.make(new Set<string>())
   const reaches = (from: string, to: string) =>
     Effect.map(
       Effect.all([Ref.get(paused), Ref.get(cut)]),
@@ -52,7 +54,12 @@ const inMemoryPeers = Effect.gen(function*() {
     ping: (peer, timeout) =>
       Effect.flatMap(
         waitFor(SELF, peer, timeout),
-        (ok) => (ok ? Effect.succeed(PeerProbe.answered) : Effect.fail(new PeerProbe.ProbeFailed({ peer, reason: "no answer" })))
+        (ok) =>
+          ok
+            ? Effect.map(Ref.get(holdingSelfDown), (holding): PeerProbe.Answer => ({
+              down: holding.has(peer) ? [SELF as PeerId] : []
+            }))
+            : Effect.fail(new PeerProbe.ProbeFailed({ peer, reason: "no answer" }))
       ),
     pingVia: (helper, target, timeout) =>
       Effect.gen(function*() {
@@ -63,7 +70,7 @@ const inMemoryPeers = Effect.gen(function*() {
         return yield* waitFor(helper, target, Duration.times(timeout, 0.5))
       })
   })
-  return { paused, cut, probe }
+  return { paused, cut, holdingSelfDown, probe }
 })
 
 /** Discovery over `count` pods (this one among them), the detector with `settings` and ownership over both. */
@@ -156,6 +163,67 @@ describe("PeerHealth", () => {
       yield* watch(health, Duration.seconds(2))
       expect((yield* health.current).fenced).toBe(false)
       expect(yield* rendezvous.ownedShards(64)).toEqual(before)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("a pod its peers cannot reach, but that reaches them, fences itself once they hold it down", () =>
+    Effect.gen(function*() {
+      const { health, holdingSelfDown, rendezvous } = yield* setup(4)
+      const before = yield* rendezvous.ownedShards(64)
+      yield* watch(health, Duration.seconds(3))
+      expect((yield* health.current).fenced).toBe(false)
+      // The others held this pod down (they cannot reach it): the first answer that says so is checked
+      // with more peers at once, so it fences within a probe interval.
+      yield* Ref.set(holdingSelfDown, new Set(podIds(4).slice(1)))
+      const seen = yield* watch(health, Duration.seconds(10))
+      expect(seen.findIndex((h) => h.fenced)).toBeLessThan(12)
+      expect(seen.slice(12).every((h) => h.fenced && h.down.length === 0)).toBe(true)
+      expect(yield* rendezvous.ownedShards(64)).toEqual([])
+      // They count it alive again: it owns its shards again within the self-fence time.
+      yield* Ref.set(holdingSelfDown, new Set())
+      yield* watch(health, Duration.seconds(4))
+      expect((yield* health.current).fenced).toBe(false)
+      expect(yield* rendezvous.ownedShards(64)).toEqual(before)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("one peer that holds this pod down, against the others, never fences it", () =>
+    Effect.gen(function*() {
+      const { health, holdingSelfDown } = yield* setup(4)
+      yield* Ref.set(holdingSelfDown, new Set(["10-0-0-3"]))
+      const seen = yield* watch(health, Duration.seconds(20))
+      expect(seen.every((h) => !h.fenced)).toBe(true)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("a pod that reaches none of its peers, while they still ping it, never fences itself", () =>
+    Effect.gen(function*() {
+      const { cut, health } = yield* setup(4)
+      const ids = podIds(4).slice(1)
+      // It cannot reach them (nor they answer it), but they reach it: each pings it in turn.
+      yield* Ref.set(cut, new Set(ids.map((id) => `${SELF}>${id}`)))
+      const pinging = yield* Effect.forkChild(Effect.forever(
+        Effect.forEach(ids, (id) => Effect.andThen(health.pingedBy(id as PeerId), Effect.sleep(Duration.seconds(1))))
+      ))
+      const seen = yield* watch(health, Duration.seconds(10))
+      expect(seen.every((h) => !h.fenced && h.down.length === 0)).toBe(true)
+      // Once they stop (the cut is both ways now), it fences itself.
+      yield* Fiber.interrupt(pinging)
+      yield* watch(health, Duration.seconds(5))
+      expect((yield* health.current).fenced).toBe(true)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("pings from strangers or itself do not keep a cut-off pod from fencing", () =>
+    Effect.gen(function*() {
+      const { cut, health } = yield* setup(4)
+      const ids = podIds(4).slice(1)
+      yield* Ref.set(cut, new Set(ids.map((id) => `${SELF}>${id}`)))
+      const pinging = yield* Effect.forkChild(Effect.forever(
+        Effect.andThen(
+          Effect.all([health.pingedBy("10-9-9-9" as PeerId), health.pingedBy(SELF as PeerId)]),
+          Effect.sleep(Duration.millis(500))
+        )
+      ))
+      yield* watch(health, Duration.seconds(8))
+      expect((yield* health.current).fenced).toBe(true)
+      yield* Fiber.interrupt(pinging)
     }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
 
   it.effect("with one peer, takes over its shards when it dies, and never fences itself", () =>

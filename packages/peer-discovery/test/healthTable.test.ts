@@ -61,4 +61,32 @@ describe("healthTable", () => {
     expect(HealthTable.fenced(table, 4_000, 3_000, 1)).toBe(false) // one other: cannot tell who is cut off
     expect(HealthTable.fenced(HealthTable.reached(table), 9_000, 3_000, 3)).toBe(false)
   })
+
+  it("does not fence a pod cut off from its peers while they still ping it: they count it alive", () => {
+    let table = HealthTable.empty
+    for (const at of [1_000, 2_000, 3_000]) table = HealthTable.unreached(table, at)
+    table = HealthTable.pinged(table, 3_500)
+    expect(HealthTable.fenced(table, 4_000, 3_000, 3)).toBe(false)
+    expect(HealthTable.fenced(table, 6_400, 3_000, 3)).toBe(false)
+    // No ping for the self-fence time: cut off both ways.
+    expect(HealthTable.fenced(table, 6_500, 3_000, 3)).toBe(true)
+  })
+
+  it("fences a pod most of whose answering peers hold it down, within the self-fence time, and not otherwise", () => {
+    let table = HealthTable.reported(HealthTable.empty, A, true, 1_000)
+    // One answer holding it down is not enough with others to ask; it is with one peer in all.
+    expect(HealthTable.fenced(table, 1_000, 3_000, 3)).toBe(false)
+    expect(HealthTable.fenced(table, 1_000, 3_000, 1)).toBe(true)
+    table = HealthTable.reported(table, B, false, 1_100)
+    expect(HealthTable.fenced(table, 1_100, 3_000, 3)).toBe(false) // one against one: not most
+    table = HealthTable.reported(table, "10-0-0-4" as PeerId, true, 1_200)
+    expect(HealthTable.fenced(table, 1_200, 3_000, 3)).toBe(true) // two against one
+    // Answers older than the self-fence time no longer count: at 4.05 s, A's (1.0 s) is gone.
+    expect(HealthTable.heldDownByPeers(table, 4_000, 3_000, 3)).toBe(true)
+    expect(HealthTable.heldDownByPeers(table, 4_050, 3_000, 3)).toBe(false)
+    expect(HealthTable.heldDownByPeers(HealthTable.reported(table, B, true, 4_050), 4_050, 3_000, 3)).toBe(true)
+    // A peer's newer answer replaces its older one; a peer DNS dropped no longer counts.
+    expect(HealthTable.heldDownByPeers(HealthTable.reported(table, A, false, 1_300), 1_300, 3_000, 3)).toBe(false)
+    expect(HealthTable.keepListed(table, [B]).reports.size).toBe(1)
+  })
 })

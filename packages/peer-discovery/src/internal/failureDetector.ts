@@ -1,12 +1,15 @@
 /**
  * The failure detector's probes (PeerHealth.ts says what it decides; healthTable.ts holds the rules):
  *
- * - **the round**: every probe interval (stretched by the local health), one peer, taken in a shuffled
- *   round so that each is probed once per round (SWIM), is pinged; when it does not answer, DNS is asked
- *   at once (a crashed pod leaves DNS within seconds) and {@link Settings.indirectProbes} other peers are
- *   asked to ping it: the first answer decides — an ack and it is alive, a nack and it is suspected (a
- *   later ack clears it) — and silence from all means this pod is the one cut off; a helper that did not
- *   answer is probed next;
+ * - **the round**: every probe interval (stretched by the local health), one peer, the one the rotation
+ *   of probeSchedule.ts gives for the slot (each listed pod probed by exactly one other per slot), is
+ *   pinged; when it does not answer, DNS is asked at once (a crashed pod leaves DNS within seconds) and
+ *   {@link Settings.indirectProbes} other peers are asked to ping it: the first answer decides — an ack
+ *   and it is alive, a nack and it is suspected (a later ack clears it) — and silence from all means this
+ *   pod is the one cut off; a helper that did not answer is probed at once (a dead node's other pods);
+ * - **the answers' news**: each answer says which peers the answering pod holds down; when one disagrees
+ *   with what the others said of this pod (held down or not), a few more peers are pinged at once, and
+ *   this pod fences itself while most of those that answered hold it down (healthTable.ts);
  * - **a new suspicion** is told to every other peer by asking each to probe the suspect: each gets its own
  *   evidence at once, rather than at its turn in its own round, a few seconds later;
  * - **the suspects** are pinged again every half interval, the peers held down every interval: one answer
@@ -36,6 +39,7 @@ import type { PeerSet } from "../PeerSet.js"
 import * as HealthTable from "./healthTable.js"
 import type { Verdicts as Health } from "./healthTable.js"
 import { logDefect } from "./logDefect.js"
+import * as ProbeSchedule from "./probeSchedule.js"
 
 /**
  * A probe that failed after waiting more than this many times its timeout (plus {@link LATE_SLACK}) was
@@ -93,8 +97,10 @@ export const make = (options: {
     /** When this pod's direct probe of a peer last failed, by peer: its departure from DNS is then seen first-hand. */
     const failedAt = yield* Ref.make<ReadonlyMap<PeerId, number>>(new Map())
     const departures = yield* PubSub.sliding<PeerId>(DEPARTURES_KEPT)
-    /** Helpers that did not answer an indirect probe: probed next in the round (they may be dead too). */
-    const probeNext = yield* Ref.make<ReadonlyArray<PeerId>>([])
+    /** Peers being probed with their indirect probes now, so that a silent helper is not probed twice at once. */
+    const inRound = yield* Ref.make<ReadonlySet<PeerId>>(new Set())
+    /** Whether more peers are being pinged to confirm what an answer said of this pod: one such batch at a time. */
+    const confirming = yield* Ref.make(false)
     /** Probes made for other pods, by peer: one in flight per peer, however many ask. */
     const probesFor = yield* Ref.make<ReadonlyMap<PeerId, Deferred.Deferred<boolean>>>(new Map())
 
@@ -157,8 +163,12 @@ export const make = (options: {
         (transition) => Effect.as(record(peer, transition), transition)
       )
 
-    /** Pings `peer` once: `ok`, `failed`, or `late` when this pod, not the peer, was slow. */
-    const ping = (peer: PeerId) =>
+    /**
+     * Pings `peer` once: `ok`, `failed`, or `late` when this pod, not the peer, was slow. An answer's news
+     * (whether the peer holds this pod down) is recorded; when it disagrees with what the other answers
+     * said, and `confirm` holds, a few more peers are pinged at once.
+     */
+    const ping = (peer: PeerId, confirm = true): Effect.Effect<Metrics.ProbeResult> =>
       Effect.gen(function*() {
         const timeout = HealthTable.stretched(yield* Ref.get(table), timeoutMs)
         const started = yield* Clock.currentTimeMillis
@@ -172,7 +182,16 @@ export const make = (options: {
           : "failed"
         yield* Metric.update(Metrics.probeResultsOf(found), 1)
         if (found === "late") yield* update((t) => [undefined, HealthTable.slow(t)] as const)
-        if (found === "ok") yield* answered(peer)
+        if (Result.isSuccess(result)) {
+          yield* answered(peer)
+          const set = yield* discovery.current
+          const holdsDown = result.success.down.includes(set.self)
+          const disagrees = yield* update((t, at) => {
+            const next = HealthTable.reported(t, peer, holdsDown, at)
+            return [HealthTable.heldDownByPeers(next, at, fenceMs, othersOf(set).length) !== holdsDown, next] as const
+          })
+          if (confirm && disagrees) yield* confirmNews(peer)
+        }
         // A crashed pod leaves DNS within seconds: look up now and until DNS drops it (or the hint's budget ends).
         if (found === "failed") {
           const at = yield* Clock.currentTimeMillis
@@ -180,6 +199,21 @@ export const make = (options: {
           yield* discovery.hint({ kind: "left", peer })
         }
         return found
+      })
+
+    /**
+     * Pings {@link Settings.indirectProbes} other alive peers at once, in the background, when `reporter`'s
+     * answer disagreed with the others about this pod: their answers settle whether most hold it down.
+     */
+    const confirmNews = (reporter: PeerId) =>
+      Effect.gen(function*() {
+        if (yield* Ref.getAndSet(confirming, true)) return
+        const others = (yield* aliveOthers).filter((id) => id !== reporter)
+        const asked = (yield* Random.shuffle(others)).slice(0, settings.indirectProbes)
+        yield* Effect.forEach(asked, (peer) => ping(peer, false), { concurrency: "unbounded", discard: true }).pipe(
+          Effect.ensuring(Ref.set(confirming, false)),
+          Effect.forkIn(scope)
+        )
       })
 
     /**
@@ -195,7 +229,7 @@ export const make = (options: {
         const decided = yield* Deferred.make<"ack" | "nack" | "silence">()
         const ask = (helper: PeerId) =>
           Effect.flatMap(Effect.result(probe.pingVia(helper, target, timeout)), (answer) => {
-            if (Result.isFailure(answer)) return Ref.update(probeNext, (next) => [...next, helper])
+            if (Result.isFailure(answer)) return probeSilentHelper(helper)
             return Effect.flatMap(
               Deferred.succeed(decided, answer.success ? "ack" : "nack"),
               // An ack after a nack decided: the target is alive after all.
@@ -216,8 +250,34 @@ export const make = (options: {
         if ((yield* askHelpers(others, suspect, TELL_CONCURRENCY)) === "ack") yield* answered(suspect)
       }).pipe(Effect.forkIn(scope), Effect.asVoid)
 
-    /** One probe of the round, of `target`, with the indirect probes its failure calls for. */
-    const probeRound = (target: PeerId) =>
+    /**
+     * A helper that did not answer an indirect probe may be dead too (another pod of a dead node): probed at
+     * once, in the background, unless it is being probed already.
+     */
+    const probeSilentHelper = (helper: PeerId): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        if (!(yield* aliveOthers).includes(helper)) return
+        yield* Effect.forkIn(probeRound(helper), scope)
+      })
+
+    /**
+     * One probe of the round, of `target`, with the indirect probes its failure calls for; none when
+     * `target` is being probed so already.
+     */
+    const probeRound = (target: PeerId): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const mine = yield* Ref.modify(inRound, (all) =>
+          all.has(target) ? [false, all] as const : [true, new Set(all).add(target)] as const
+        )
+        if (!mine) return
+        yield* probeOnce(target).pipe(Effect.ensuring(Ref.update(inRound, (all) => {
+          const next = new Set(all)
+          next.delete(target)
+          return next
+        })))
+      })
+
+    const probeOnce = (target: PeerId): Effect.Effect<void> =>
       Effect.gen(function*() {
         if ((yield* ping(target)) !== "failed") return
         const candidates = (yield* aliveOthers).filter((id) => id !== target)
@@ -237,23 +297,21 @@ export const make = (options: {
         }
       })
 
-    /** The round loop: one peer per interval, each once per shuffled round. */
+    /**
+     * The round loop: one peer per slot of the probe interval, the one probeSchedule.ts gives (a peer
+     * suspected or held down is the suspects loop's), then a wait to the start of the next slot, or of a
+     * later one when this pod is slow (the local health stretches its interval).
+     */
     const rounds = Effect.gen(function*() {
-      let order: Array<PeerId> = []
+      const intervalMs = Duration.toMillis(interval)
       for (;;) {
-        const started = yield* Clock.currentTimeMillis
-        const alive = new Set(yield* aliveOthers)
-        order = order.filter((id) => alive.has(id))
-        if (order.length === 0) order = yield* Random.shuffle(alive)
-        // A helper that did not answer goes first: a dead node's other pods are found a round sooner.
-        const next = (yield* Ref.getAndSet(probeNext, [])).find((id) => alive.has(id))
-        const target = next ?? order.shift()
-        if (next !== undefined) order = order.filter((id) => id !== next)
-        if (target !== undefined) yield* probeRound(target)
+        const slot = Math.floor((yield* Clock.currentTimeMillis) / intervalMs)
+        const set = yield* discovery.current
+        const target = ProbeSchedule.targetOf(set.peers, set.self, slot)
+        if (target !== undefined && (yield* aliveOthers).includes(target)) yield* probeRound(target)
         else yield* update((t) => [undefined, t] as const) // the fence's clock goes on with nobody to probe
-        const period = HealthTable.stretched(yield* Ref.get(table), Duration.toMillis(interval))
-        const spent = (yield* Clock.currentTimeMillis) - started
-        yield* Effect.sleep(Duration.millis(Math.max(0, period - spent)))
+        const slots = HealthTable.stretched(yield* Ref.get(table), 1)
+        yield* Effect.sleep(Duration.millis(Math.max(0, (slot + slots) * intervalMs - (yield* Clock.currentTimeMillis))))
       }
     }).pipe(logDefect("the failure detector's probes died; nobody is suspected from now on"))
 
@@ -340,6 +398,10 @@ export const make = (options: {
       changes: SubscriptionRef.changes(health),
       departures: Stream.fromPubSub(departures),
       probeFor,
-      pingedBy: () => Effect.void
+      pingedBy: (peer) =>
+        Effect.flatMap(discovery.current, (set) =>
+          peer !== set.self && set.peers.includes(peer)
+            ? update((t, at) => [undefined, HealthTable.pinged(t, at)] as const)
+            : Effect.void)
     }
   })

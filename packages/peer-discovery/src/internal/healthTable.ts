@@ -15,7 +15,12 @@
  *   the local health score;
  * - a round in which nobody answered, neither the peer nor a helper, suspects nobody and,
  *   {@link FENCE_AFTER_ROUNDS} in a row over the self-fence time, fences this pod: it holds its own
- *   shards back, as its peers have held it down by then.
+ *   shards back, as its peers have held it down by then — unless a peer pinged it within that time: the
+ *   peers that reach it count it alive and leave its shards to it (it cannot reach them, they reach it);
+ * - every answer to a ping says which peers the answering pod holds down: when most of the peers that
+ *   answered within the self-fence time hold this pod down, it fences itself too, although it reaches them
+ *   (they cannot reach it): their shards and its own would otherwise be owned twice for as long as that
+ *   lasts. It is fenced no longer once most of them count it alive again.
  */
 import type { PeerId } from "../PeerId.js"
 import { compareIds, sameIds } from "./order.js"
@@ -52,6 +57,16 @@ export interface Table {
   readonly localHealth: number
   /** Rounds in a row in which nobody answered, and when the first of them ended (ms). */
   readonly isolated: { readonly rounds: number; readonly since: number }
+  /** When a peer last pinged this pod (ms). */
+  readonly pingedAt: number
+  /** By peer, what its last answer said of this pod (held down or not) and when (ms). */
+  readonly reports: ReadonlyMap<PeerId, Report>
+}
+
+/** What a peer's answer said of this pod: whether it holds this pod down, and when it answered (ms). */
+export interface Report {
+  readonly holdsDown: boolean
+  readonly at: number
 }
 
 /** The highest local health score (memberlist's awareness maximum). */
@@ -67,7 +82,13 @@ export const FENCE_AFTER_ROUNDS = 3
 export const FENCE_MIN_OTHERS = 2
 
 /** A table with every peer alive. */
-export const empty: Table = { entries: new Map(), localHealth: 0, isolated: { rounds: 0, since: 0 } }
+export const empty: Table = {
+  entries: new Map(),
+  localHealth: 0,
+  isolated: { rounds: 0, since: 0 },
+  pingedAt: Number.NEGATIVE_INFINITY,
+  reports: new Map()
+}
 
 /** What one event changed about a peer, for the metrics and logs. */
 export type Transition = "suspected" | "refuted" | "down" | "back" | "none"
@@ -77,8 +98,36 @@ const withEntries = (table: Table, entries: ReadonlyMap<PeerId, Entry>): Table =
 /** Forgets the peers DNS no longer lists: DNS alone says who exists. */
 export const keepListed = (table: Table, listed: ReadonlyArray<PeerId>): Table => {
   const keep = new Set(listed)
-  if ([...table.entries.keys()].every((id) => keep.has(id))) return table
-  return withEntries(table, new Map([...table.entries].filter(([id]) => keep.has(id))))
+  const kept = <V>(all: ReadonlyMap<PeerId, V>) =>
+    [...all.keys()].every((id) => keep.has(id)) ? all : new Map([...all].filter(([id]) => keep.has(id)))
+  const entries = kept(table.entries)
+  const reports = kept(table.reports)
+  return entries === table.entries && reports === table.reports ? table : { ...table, entries, reports }
+}
+
+/** A peer of this pod's view pinged it at `at`: it is reached. */
+export const pinged = (table: Table, at: number): Table => ({ ...table, pingedAt: Math.max(table.pingedAt, at) })
+
+/** `peer` answered at `at`, holding this pod down or not. */
+export const reported = (table: Table, peer: PeerId, holdsDown: boolean, at: number): Table => ({
+  ...table,
+  reports: new Map(table.reports).set(peer, { holdsDown, at })
+})
+
+/**
+ * Whether most of the peers that answered this pod within `windowMs` before `at` hold it down: strictly
+ * more of them than hold it alive, and at least two when DNS lists `others` ≥ 2 peers beside it (one odd
+ * answer is first checked with more peers, rather than fencing this pod for the moment that takes).
+ */
+export const heldDownByPeers = (table: Table, at: number, windowMs: number, others: number): boolean => {
+  let down = 0
+  let alive = 0
+  for (const report of table.reports.values()) {
+    if (at - report.at > windowMs) continue
+    if (report.holdsDown) down++
+    else alive++
+  }
+  return down > alive && down >= Math.min(FENCE_MIN_OTHERS, others)
 }
 
 /** `peer` answered (directly or through a helper): alive again. */
@@ -134,13 +183,15 @@ export const failed = (table: Table, peer: PeerId, at: number, suspicionTimeoutM
 export const stretched = (table: Table, ms: number): number => ms * (1 + table.localHealth)
 
 /**
- * Whether this pod holds its own shards back at `at`: {@link FENCE_AFTER_ROUNDS} rounds in a row reached
- * nobody, the first `selfFenceAfterMs` ago or more, while DNS lists `others` peers beside it, at least
- * {@link FENCE_MIN_OTHERS}.
+ * Whether this pod holds its own shards back at `at`: either it is cut off — {@link FENCE_AFTER_ROUNDS}
+ * rounds in a row reached nobody, the first `selfFenceAfterMs` ago or more, no peer pinged it for as long,
+ * and DNS lists `others` peers beside it, at least {@link FENCE_MIN_OTHERS} — or most of the peers that
+ * answered it within `selfFenceAfterMs` hold it down.
  */
 export const fenced = (table: Table, at: number, selfFenceAfterMs: number, others: number): boolean =>
-  others >= FENCE_MIN_OTHERS && table.isolated.rounds >= FENCE_AFTER_ROUNDS &&
-  at - table.isolated.since >= selfFenceAfterMs
+  (others >= FENCE_MIN_OTHERS && table.isolated.rounds >= FENCE_AFTER_ROUNDS &&
+    at - table.isolated.since >= selfFenceAfterMs && at - table.pingedAt >= selfFenceAfterMs) ||
+  heldDownByPeers(table, at, selfFenceAfterMs, others)
 
 /** The peers of `table` in `status`, sorted. */
 export const inStatus = (table: Table, status: Status): ReadonlyArray<PeerId> =>
