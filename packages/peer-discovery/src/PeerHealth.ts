@@ -107,7 +107,8 @@ export const layer: Layer.Layer<PeerHealth, never, PeerDiscovery | PeerProbe | P
               current: detector.current,
               changes: detector.changes,
               departures: detector.departures,
-              probeFor: (peer) => Effect.mapError(detector.probeFor(peer), (reason) => new NotProbing({ peer, reason })),
+              probeFor: (peer) =>
+                Effect.mapError(detector.probeFor(peer), (reason) => new NotProbing({ peer, reason })),
               pingedBy: detector.pingedBy
             } satisfies Service
           })

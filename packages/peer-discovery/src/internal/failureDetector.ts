@@ -15,31 +15,18 @@
  * - **the suspects** are pinged again every half interval, the peers held down every interval: one answer
  *   and they are alive, failures past the suspicion timeout and a suspect is held down.
  */
-import {
-  Clock,
-  Deferred,
-  Duration,
-  Effect,
-  Metric,
-  PubSub,
-  Random,
-  Ref,
-  Result,
-  type Scope,
-  Semaphore,
-  Stream,
-  SubscriptionRef
-} from "effect"
+import { Clock, Deferred, Duration, Effect, Metric, PubSub, Random, Ref, Result, type Scope, Stream } from "effect"
 import * as Metrics from "../Metrics.js"
 import type * as PeerDiscovery from "../PeerDiscovery.js"
 import type { Settings } from "../PeerHealthConfig.js"
 import type { PeerId } from "../PeerId.js"
 import type * as PeerProbe from "../PeerProbe.js"
-import type { PeerSet } from "../PeerSet.js"
 import * as HealthTable from "./healthTable.js"
 import type { Verdicts as Health } from "./healthTable.js"
 import { logDefect } from "./logDefect.js"
 import * as ProbeSchedule from "./probeSchedule.js"
+import * as VerdictState from "./verdictState.js"
+import { othersOf } from "./verdictState.js"
 
 /**
  * A probe that failed after waiting more than this many times its timeout (plus {@link LATE_SLACK}) was
@@ -71,9 +58,6 @@ export interface FailureDetector {
   readonly pingedBy: (peer: PeerId) => Effect.Effect<void>
 }
 
-/** The other peers of `set`. */
-const othersOf = (set: PeerSet): ReadonlyArray<PeerId> => set.peers.filter((id) => id !== set.self)
-
 /**
  * Starts the detector over `discovery`, probing through `probe` every `interval`: its loops run in fibers
  * of the current scope.
@@ -90,10 +74,10 @@ export const make = (options: {
     const timeoutMs = Duration.toMillis(settings.probeTimeout)
     const suspicionMs = Duration.toMillis(settings.suspicionTimeout)
     const fenceMs = Duration.toMillis(settings.selfFenceAfter)
-    const table = yield* Ref.make(HealthTable.empty)
-    const health = yield* SubscriptionRef.make<Health>(HealthTable.noVerdicts)
-    // Table updates and what they publish, one at a time, so that no verdict is published out of order.
-    const oneUpdateAtATime = yield* Semaphore.make(1)
+    const verdicts = yield* VerdictState.make({ discovery, selfFenceAfter: settings.selfFenceAfter })
+    const { aliveOthers, answered, table, update } = verdicts
+    /** A failed probe of `peer`, confirmed: suspected, or held down once its suspicion has lasted. */
+    const failed = (peer: PeerId) => verdicts.failed(peer, suspicionMs)
     /** When this pod's direct probe of a peer last failed, by peer: its departure from DNS is then seen first-hand. */
     const failedAt = yield* Ref.make<ReadonlyMap<PeerId, number>>(new Map())
     const departures = yield* PubSub.sliding<PeerId>(DEPARTURES_KEPT)
@@ -104,65 +88,6 @@ export const make = (options: {
     /** Probes made for other pods, by peer: one in flight per peer, however many ask. */
     const probesFor = yield* Ref.make<ReadonlyMap<PeerId, Deferred.Deferred<boolean>>>(new Map())
 
-    const record = (peer: PeerId, transition: HealthTable.Transition) =>
-      transition === "none" ? Effect.void : Metric.update(Metrics.suspicionsWith(transition), 1).pipe(
-        Effect.andThen(
-          (transition === "down" ? Effect.logWarning : Effect.logInfo)(`peer ${transition}`).pipe(
-            Effect.annotateLogs({ peer })
-          )
-        )
-      )
-
-    /**
-     * Applies `change` to the table at the current time, forgets the peers DNS no longer lists, and
-     * publishes the verdicts when they changed.
-     */
-    const update = <A>(change: (table: HealthTable.Table, at: number) => readonly [A, HealthTable.Table]) =>
-      oneUpdateAtATime.withPermits(1)(Effect.gen(function*() {
-        const at = yield* Clock.currentTimeMillis
-        const set = yield* discovery.current
-        const [result, changed] = change(yield* Ref.get(table), at)
-        const next = HealthTable.keepListed(changed, set.peers)
-        yield* Ref.set(table, next)
-        const verdicts: Health = {
-          suspected: HealthTable.inStatus(next, "suspected"),
-          down: HealthTable.inStatus(next, "down"),
-          fenced: HealthTable.fenced(next, at, fenceMs, othersOf(set).length)
-        }
-        if (!HealthTable.sameVerdicts(yield* SubscriptionRef.get(health), verdicts)) {
-          yield* SubscriptionRef.set(health, verdicts)
-          yield* Metric.update(Metrics.suspectedPeers, verdicts.suspected.length)
-          yield* Metric.update(Metrics.downPeers, verdicts.down.length)
-          yield* Metric.update(Metrics.selfFenced, verdicts.fenced ? 1 : 0)
-        }
-        yield* Metric.update(Metrics.localHealth, next.localHealth)
-        return result
-      }))
-
-    /** The other peers DNS lists that are neither suspected nor held down: those probed in rounds and asked to help. */
-    const aliveOthers = Effect.gen(function*() {
-      const set = yield* discovery.current
-      const entries = (yield* Ref.get(table)).entries
-      return othersOf(set).filter((id) => !entries.has(id))
-    })
-
-    /** `peer` answered: alive, and this pod reached someone. */
-    const answered = (peer: PeerId) =>
-      Effect.flatMap(
-        update((t) => {
-          const [transition, next] = HealthTable.answered(t, peer)
-          return [transition, HealthTable.reached(next)] as const
-        }),
-        (transition) => record(peer, transition)
-      )
-
-    /** A failed probe of `peer`, confirmed: suspected, or held down once its suspicion has lasted. */
-    const failed = (peer: PeerId) =>
-      Effect.flatMap(
-        update((t, at) => HealthTable.failed(t, peer, at, HealthTable.stretched(t, suspicionMs))),
-        (transition) => Effect.as(record(peer, transition), transition)
-      )
-
     /**
      * Pings `peer` once: `ok`, `failed`, or `late` when this pod, not the peer, was slow. An answer's news
      * (whether the peer holds this pod down) is recorded; when it disagrees with what the other answers
@@ -170,7 +95,7 @@ export const make = (options: {
      */
     const ping = (peer: PeerId, confirm = true): Effect.Effect<Metrics.ProbeResult> =>
       Effect.gen(function*() {
-        const timeout = HealthTable.stretched(yield* Ref.get(table), timeoutMs)
+        const timeout = HealthTable.stretched(yield* table, timeoutMs)
         const started = yield* Clock.currentTimeMillis
         yield* Metric.update(Metrics.probesSentOf("direct"), 1)
         const result = yield* Effect.result(probe.ping(peer, Duration.millis(timeout)))
@@ -224,7 +149,7 @@ export const make = (options: {
      */
     const askHelpers = (helpers: ReadonlyArray<PeerId>, target: PeerId, concurrency: number | "unbounded") =>
       Effect.gen(function*() {
-        const timeout = Duration.millis(2 * HealthTable.stretched(yield* Ref.get(table), timeoutMs))
+        const timeout = Duration.millis(2 * HealthTable.stretched(yield* table, timeoutMs))
         yield* Metric.update(Metrics.probesSentOf("indirect"), helpers.length)
         const decided = yield* Deferred.make<"ack" | "nack" | "silence">()
         const ask = (helper: PeerId) =>
@@ -266,8 +191,9 @@ export const make = (options: {
      */
     const probeRound = (target: PeerId): Effect.Effect<void> =>
       Effect.gen(function*() {
-        const mine = yield* Ref.modify(inRound, (all) =>
-          all.has(target) ? [false, all] as const : [true, new Set(all).add(target)] as const
+        const mine = yield* Ref.modify(
+          inRound,
+          (all) => all.has(target) ? [false, all] as const : [true, new Set(all).add(target)] as const
         )
         if (!mine) return
         yield* probeOnce(target).pipe(Effect.ensuring(Ref.update(inRound, (all) => {
@@ -310,8 +236,10 @@ export const make = (options: {
         const target = ProbeSchedule.targetOf(set.peers, set.self, slot)
         if (target !== undefined && (yield* aliveOthers).includes(target)) yield* probeRound(target)
         else yield* update((t) => [undefined, t] as const) // the fence's clock goes on with nobody to probe
-        const slots = HealthTable.stretched(yield* Ref.get(table), 1)
-        yield* Effect.sleep(Duration.millis(Math.max(0, (slot + slots) * intervalMs - (yield* Clock.currentTimeMillis))))
+        const slots = HealthTable.stretched(yield* table, 1)
+        yield* Effect.sleep(
+          Duration.millis(Math.max(0, (slot + slots) * intervalMs - (yield* Clock.currentTimeMillis)))
+        )
       }
     }).pipe(logDefect("the failure detector's probes died; nobody is suspected from now on"))
 
@@ -323,15 +251,19 @@ export const make = (options: {
     const suspects = Effect.gen(function*() {
       for (let turn = 0;; turn++) {
         yield* Effect.sleep(Duration.times(interval, 0.5))
-        const entries = (yield* Ref.get(table)).entries
+        const entries = (yield* table).entries
         const pending = [...entries].flatMap(([peer, entry]) =>
           entry.status === "suspected" || turn % 2 === 0 ? [peer] : []
         )
-        yield* Effect.forEach(pending, (peer) =>
-          Effect.flatMap(ping(peer), (found) => (found === "failed" ? Effect.asVoid(failed(peer)) : Effect.void)), {
-          concurrency: "unbounded",
-          discard: true
-        })
+        yield* Effect.forEach(
+          pending,
+          (peer) =>
+            Effect.flatMap(ping(peer), (found) => (found === "failed" ? Effect.asVoid(failed(peer)) : Effect.void)),
+          {
+            concurrency: "unbounded",
+            discard: true
+          }
+        )
       }
     }).pipe(logDefect("the failure detector's probes of suspects died; suspicions no longer end"))
 
@@ -354,9 +286,7 @@ export const make = (options: {
         }
         const reached = yield* ping(peer).pipe(
           Effect.tap((found) => (found === "failed" ? failed(peer) : Effect.void)),
-          Effect.map((found) =>
-            found === "ok"
-          ),
+          Effect.map((found) => found === "ok"),
           Effect.ensuring(Ref.update(probesFor, (all) => {
             const next = new Map(all)
             next.delete(peer)
@@ -376,9 +306,7 @@ export const make = (options: {
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
           const seen = yield* Ref.modify(failedAt, (all) => {
-            const kept = new Map([...all].filter(([, at]) =>
-              now - at <= DEPARTURE_WINDOW_MS
-            ))
+            const kept = new Map([...all].filter(([, at]) => now - at <= DEPARTURE_WINDOW_MS))
             const departed = change.left.filter((id) => kept.has(id))
             for (const id of departed) kept.delete(id)
             return [departed, kept] as const
@@ -394,8 +322,8 @@ export const make = (options: {
     yield* Effect.forkScoped(watchDepartures)
 
     return {
-      current: SubscriptionRef.get(health),
-      changes: SubscriptionRef.changes(health),
+      current: verdicts.current,
+      changes: verdicts.changes,
       departures: Stream.fromPubSub(departures),
       probeFor,
       pingedBy: (peer) =>
