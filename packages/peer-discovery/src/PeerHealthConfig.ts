@@ -18,7 +18,7 @@ import * as ConfigVariable from "./ConfigVariable.js"
 export interface Settings {
   /**
    * Time between two probes of this pod (`MIROIR_PEER_PROBE_INTERVAL`, default `1s`, from 100ms to 1m), each
-   * of one peer, taken in a shuffled round: every peer is probed once per round. None (`off`): no probes,
+   * of one peer, in a rotation that pings every pod once per interval (internal/probeSchedule.ts). None (`off`): no probes,
    * nobody is ever suspected, DNS alone decides who owns what.
    */
   readonly probeInterval: Option.Option<Duration.Duration>
