@@ -63,10 +63,13 @@ export const layerTellingDetector: Layer.Layer<
     yield* Queue.takeAll(sources).pipe(
       Effect.flatMap((batch) =>
         Effect.forEach(new Set(batch), (source) =>
-          Effect.flatMap(addresses.peerAt(source), Option.match({
-            onNone: () => Effect.void,
-            onSome: detector.pingedBy
-          })), { discard: true })
+          Effect.flatMap(
+            addresses.peerAt(source),
+            Option.match({
+              onNone: () => Effect.void,
+              onSome: detector.pingedBy
+            })
+          ), { discard: true })
       ),
       Effect.forever,
       Effect.forkScoped

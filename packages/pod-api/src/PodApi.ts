@@ -10,7 +10,16 @@
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
-import { AuditBody, HintAnswer, HintBody, OwnershipBody, PeersBody, PingAnswer, ProbeAnswer, StatusBody } from "./Bodies.js"
+import {
+  AuditBody,
+  HintAnswer,
+  HintBody,
+  OwnershipBody,
+  PeersBody,
+  PingAnswer,
+  ProbeAnswer,
+  StatusBody
+} from "./Bodies.js"
 import {
   BadRequest,
   Busy,

@@ -125,11 +125,13 @@ export class GuardedServer extends Server {
     })
     this.limits = new ConnectionLimits(options.connections)
     // Encoded once: answering a probe or refusing must cost less than serving.
-    this.constants = new Map(Object.entries(options.constant).map(([path, body]) => {
-      if (typeof body !== "string") return [path, body]
-      const bytes = Buffer.from(body)
-      return [path, () => bytes]
-    }))
+    this.constants = new Map(
+      Object.entries(options.constant).map(([path, body]) => {
+        if (typeof body !== "string") return [path, body]
+        const bytes = Buffer.from(body)
+        return [path, () => bytes]
+      })
+    )
     this.busy = Buffer.from(options.busy.json)
     super.on("request", (request: IncomingMessage, response: ServerResponse) => this.arrive(request, response))
     super.on("timeout", (socket: Socket) => this.idle(socket))
