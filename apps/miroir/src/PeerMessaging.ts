@@ -69,6 +69,16 @@ const LOGGED_FAILURES = 3
 /** Characters of an answer the contract does not read quoted in the reason. */
 const BAD_ANSWER_CHARS = 160
 
+/**
+ * Whether a request's error is a 200 whose body the contract could not read: one that is not JSON, is
+ * empty or does not decode (the derived client reports all three as Schema errors; the HTTP layer's own
+ * DecodeError and EmptyBodyError would say the same). Anything else (no connection, another status, a
+ * request this pod could not build) is no answer.
+ */
+const answeredUnreadable = (error: unknown): boolean =>
+  !HttpClientError.isHttpClientError(error) ||
+  error.reason._tag === "DecodeError" || error.reason._tag === "EmptyBodyError"
+
 /** Builds the service over an HttpClient and where peers are ({@link PeerAddresses}), asking every peer on `port`. */
 export const make = (port: number): Effect.Effect<Service, never, HttpClient.HttpClient | PeerAddresses> =>
   Effect.gen(function*() {
@@ -130,10 +140,7 @@ export const make = (port: number): Effect.Effect<Service, never, HttpClient.Htt
           Effect.map((answer) => answer.down.map(PeerId.PeerId)),
           // A 200 whose body does not decode is still an answer: the peer is there, and a ping says that
           // first. What it holds down is then unknown, which is what an older pod's answer says too.
-          Effect.catchIf(
-            (error) => HttpClientError.isHttpClientError(error) === false,
-            () => Effect.succeed([])
-          )
+          Effect.catchIf(answeredUnreadable, () => Effect.succeed([]))
         ))
 
     const pingVia = (helper: string, target: string, timeout: Duration.Input) =>

@@ -77,6 +77,10 @@ describe("PeerMessaging.make", () => {
             return Response.json({ status: "ok" })
           case "10.0.0.4":
             return Response.json({ status: "ok", down: "everybody" })
+          case "10.0.0.6":
+            return new Response("pong", { status: 200 })
+          case "10.0.0.7":
+            return new Response(null, { status: 200 })
           default:
             return new Response("busy", { status: 503 })
         }
@@ -86,6 +90,8 @@ describe("PeerMessaging.make", () => {
       expect(yield* service.ping("10-0-0-3", "1 second")).toEqual([])
       // The peer answered 200: it is there, whatever its body.
       expect(yield* service.ping("10-0-0-4", "1 second")).toEqual([])
+      expect(yield* service.ping("10-0-0-6", "1 second")).toEqual([])
+      expect(yield* service.ping("10-0-0-7", "1 second")).toEqual([])
       expect((yield* Effect.flip(service.ping("10-0-0-5", "1 second"))).reason).toBe("HTTP 503 from 10.0.0.5")
       // The failure detector's transport carries the list as the answer, and a failure as ProbeFailed.
       const probe = yield* PeerProbe.PeerProbe.pipe(
