@@ -26,6 +26,8 @@ import * as Leave from "./Leave.js"
 import * as OwnershipAudit from "./OwnershipAudit.js"
 import * as PeerAddresses from "./PeerAddresses.js"
 import * as PeerMessaging from "./PeerMessaging.js"
+import * as PingAnswer from "./PingAnswer.js"
+import * as PingsReceived from "./PingsReceived.js"
 import * as ProcessMetrics from "./ProcessMetrics.js"
 import * as RequestGate from "./RequestGate.js"
 import * as ShardWorker from "./ShardWorker.js"
@@ -48,7 +50,7 @@ export interface Settings {
 export type Listener = Layer.Layer<
   HttpServer.HttpServer | HttpApiServer.Connections | HttpPlatform.HttpPlatform | Etag.Generator | FileSystem | Path,
   HttpServerError.ServeError,
-  AppConfig.AppConfig
+  AppConfig.AppConfig | PingAnswer.PingAnswer | PingsReceived.PingsReceived
 >
 
 /**
@@ -107,12 +109,18 @@ export const layerFromConfig = (
     DepartureHints.layer.pipe(Layer.provide(messaging)),
     ShardWorker.layer,
     ViewDigest.layer,
-    ProcessMetrics.layer
+    ProcessMetrics.layer,
+    // The server answers pings with what the detector holds down, and tells it of its peers' pings.
+    PingAnswer.layerFollowingHealth,
+    PingsReceived.layerTellingDetector
   )
   return services.pipe(
     Layer.provideMerge(ownership),
-    // Where peers are: this pod talks to them there, and takes hints only from there.
+    // Where peers are: this pod talks to them there, and takes hints and pings' news only from there.
     Layer.provideMerge(PeerAddresses.layer),
+    // Below the server (built before the detector, which probes over its port) and shared with the
+    // fibers above that keep the answer current and read the pings.
+    Layer.provide(Layer.mergeAll(PingAnswer.layer, PingsReceived.layer)),
     Layer.provideMerge(discovery),
     Layer.provideMerge(Telemetry.prometheusLayer),
     Layer.provide(Telemetry.otlpLayer)

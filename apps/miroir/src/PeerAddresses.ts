@@ -1,7 +1,7 @@
 /**
  * Where a peer is reached, and whether a connection comes from one: the one home of "peer id ↔ address",
  * for the requests this pod sends its peers (PeerMessaging: the ownership audit, the refresh hints) and for
- * the hints it takes (the HTTP API's `POST /hints`).
+ * the hints it takes (the HTTP API's `POST /hints`) and the pings it is sent (`GET /ping`: PingsReceived).
  *
  * A Deployment pod's id is its dashed IP (`10-244-1-5`, `fd00--1`): its address is the id turned back,
  * at no cost. A StatefulSet pod's id is its hostname (`miroir-0`): its address is the one DNS gave with
@@ -37,6 +37,13 @@ export interface Service {
    * per {@link LOOKUP_SPACING}, and its answer is kept {@link UNKNOWN_NAME_TTL}: otherwise `unknown`.
    */
   readonly senderOf: (peer: PeerId.PeerId, source: string) => Effect.Effect<Sender>
+  /**
+   * The peer of this pod's view (other than this pod) whose address is `source` (a remote address as the
+   * socket gives it), if any. Costs no lookup (the address in a dashed-IP id, or the one DNS listed a
+   * hostname with): a connection from an address this pod does not know without one is nobody's, so that a
+   * stranger costs nothing and changes nothing.
+   */
+  readonly peerAt: (source: string) => Effect.Effect<Option.Option<PeerId.PeerId>>
   /**
    * Where this pod's connections to its peers leave from: its own pod IP (`POD_IP`), the address its peers
    * expect its hints from; none when `POD_IP` is unset (the system picks).
@@ -166,7 +173,15 @@ export const make = Effect.gen(function*() {
       return Option.isSome(looked) && looked.value === from ? "named" : "unknown"
     })
 
-  return { addressOf, senderOf, ownAddress: settings.podIp } satisfies Service
+  const peerAt = (source: string): Effect.Effect<Option.Option<PeerId.PeerId>> =>
+    Effect.map(discovery.current, (set) => {
+      const from = canonical(source)
+      return Option.fromNullishOr(
+        set.peers.find((id) => id !== set.self && Option.getOrUndefined(known(set, id)) === from)
+      )
+    })
+
+  return { addressOf, senderOf, peerAt, ownAddress: settings.podIp } satisfies Service
 })
 
 /** The first address DNS gave for `id` with the answer that listed it, canonical. */

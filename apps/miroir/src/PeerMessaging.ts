@@ -13,7 +13,7 @@
  * body.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { type Hint, type PeerId, PeerProbe, type PeerSet } from "@miroir/peer-discovery"
+import { type Hint, PeerId, PeerProbe, type PeerSet } from "@miroir/peer-discovery"
 import { Clock, Context, Duration, Effect, Layer, Option, Result } from "effect"
 import { HttpClient, HttpClientError, HttpServer } from "effect/http"
 import * as Client from "@miroir/pod-api/Client"
@@ -42,8 +42,11 @@ export interface Service {
    * hint is an optimisation, the ticks still come.
    */
   readonly hintAll: (kind: Hint.Kind, set: PeerSet.PeerSet, about?: string) => Effect.Effect<void>
-  /** `GET /ping` of `peer`, within `timeout`: succeeds when it answers 200. */
-  readonly ping: (peer: string, timeout: Duration.Input) => Effect.Effect<void, PeerUnreachable>
+  /**
+   * `GET /ping` of `peer`, within `timeout`: succeeds when it answers 200, with the peers it holds down
+   * (none from an older pod, whose answer does not say, nor from an answer that does not decode).
+   */
+  readonly ping: (peer: string, timeout: Duration.Input) => Effect.Effect<ReadonlyArray<PeerId.PeerId>, PeerUnreachable>
   /**
    * `GET /probe?peer=<target>` of `helper`, within `timeout`: whether the target answered the helper's ping
    * (`true`, an ack) or not (`false`, a nack); fails when the helper itself did not answer with one.
@@ -65,6 +68,16 @@ const LOGGED_FAILURES = 3
 
 /** Characters of an answer the contract does not read quoted in the reason. */
 const BAD_ANSWER_CHARS = 160
+
+/**
+ * Whether a request's error is a 200 whose body the contract could not read: one that is not JSON, is
+ * empty or does not decode (the derived client reports all three as Schema errors; the HTTP layer's own
+ * DecodeError and EmptyBodyError would say the same). Anything else (no connection, another status, a
+ * request this pod could not build) is no answer.
+ */
+const answeredUnreadable = (error: unknown): boolean =>
+  !HttpClientError.isHttpClientError(error) ||
+  error.reason._tag === "DecodeError" || error.reason._tag === "EmptyBodyError"
 
 /** Builds the service over an HttpClient and where peers are ({@link PeerAddresses}), asking every peer on `port`. */
 export const make = (port: number): Effect.Effect<Service, never, HttpClient.HttpClient | PeerAddresses> =>
@@ -121,7 +134,14 @@ export const make = (port: number): Effect.Effect<Service, never, HttpClient.Htt
       ask(peer, timeout, (url) => client.ownership.ownership({ query: { shards } }).pipe(Client.at(url)))
 
     const ping = (peer: string, timeout: Duration.Input) =>
-      Effect.asVoid(ask(peer, timeout, (url) => client.ping.ping().pipe(Client.at(url))))
+      ask(peer, timeout, (url) =>
+        client.ping.ping().pipe(
+          Client.at(url),
+          Effect.map((answer) => answer.down.map(PeerId.PeerId)),
+          // A 200 whose body does not decode is still an answer: the peer is there, and a ping says that
+          // first. What it holds down is then unknown, which is what an older pod's answer says too.
+          Effect.catchIf(answeredUnreadable, () => Effect.succeed([]))
+        ))
 
     const pingVia = (helper: string, target: string, timeout: Duration.Input) =>
       ask(helper, timeout, (url) =>
@@ -201,7 +221,11 @@ export const peerProbeLayer: Layer.Layer<PeerProbe.PeerProbe, never, PeerMessagi
     const failed = (peer: PeerId.PeerId) => (error: PeerUnreachable) =>
       new PeerProbe.ProbeFailed({ peer, reason: error.reason })
     return {
-      ping: (peer, timeout) => Effect.as(Effect.mapError(messaging.ping(peer, timeout), failed(peer)), PeerProbe.answered),
+      ping: (peer, timeout) =>
+        Effect.mapBoth(messaging.ping(peer, timeout), {
+          onFailure: failed(peer),
+          onSuccess: (down): PeerProbe.Answer => ({ down })
+        }),
       pingVia: (helper, target, timeout) => Effect.mapError(messaging.pingVia(helper, target, timeout), failed(helper))
     } satisfies PeerProbe.Service
   })

@@ -86,6 +86,25 @@ describe("PeerAddresses.senderOf, a Deployment (dashed-IP ids)", () => {
     }))
 })
 
+describe("PeerAddresses.peerAt", () => {
+  it.effect("finds the peer of the view at an address, without a lookup: never this pod, nor a stranger", () =>
+    Effect.gen(function*() {
+      const { discovery, dns, service } = yield* addresses(["10-0-0-1", "10-0-0-2"])
+      yield* dns.setAddresses(`miroir-1.${DOMAIN}`, ["10.0.0.11"])
+      yield* dns.setSrv(SRV_NAME, srv(["10-0-0-1", "10-0-0-2", "miroir-1"]))
+      yield* discovery.refresh
+      const lookups = yield* dns.lookups()
+      expect(yield* service.peerAt("10.0.0.2")).toEqual(Option.some(id("10-0-0-2")))
+      expect(yield* service.peerAt("::ffff:10.0.0.2")).toEqual(Option.some(id("10-0-0-2")))
+      expect(yield* service.peerAt("10.0.0.11")).toEqual(Option.some(id("miroir-1")))
+      // This pod's own address (10.0.0.1) is no peer's; nor is one outside the view.
+      expect(yield* service.peerAt("10.0.0.1")).toEqual(Option.none())
+      expect(yield* service.peerAt("10.0.0.66")).toEqual(Option.none())
+      expect(yield* service.peerAt("")).toEqual(Option.none())
+      expect(yield* dns.lookups()).toBe(lookups)
+    }))
+})
+
 describe("PeerAddresses, a StatefulSet (hostname ids)", () => {
   it.effect("takes hostnames' addresses from the SRV answer and keeps them while they stay, DNS's drop notwithstanding", () =>
     Effect.gen(function*() {

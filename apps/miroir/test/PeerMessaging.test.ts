@@ -1,15 +1,15 @@
 /**
  * How this pod asks a peer (PeerMessaging, as the audit does): at the address PeerAddresses gives (the address in a dashed-IP id, what a
- * hostname resolves to), nothing guessed for any other id, and why it failed.
+ * hostname resolves to), nothing guessed for any other id, and why it failed; what a ping's answer says.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, PeerSet } from "@miroir/peer-discovery"
-import { Context, Effect, Layer } from "effect"
+import { DnsResolver, PeerDiscovery, PeerDiscoveryConfig, PeerId, PeerProbe, PeerSet } from "@miroir/peer-discovery"
+import { Context, Duration, Effect, Layer } from "effect"
 import { HttpClient, HttpClientResponse } from "effect/http"
 import * as PeerAddresses from "../src/PeerAddresses.js"
 import * as PeerMessaging from "../src/PeerMessaging.js"
 
-describe("PeerMessaging.make, ownership", () => {
+describe("PeerMessaging.make", () => {
   const domain = PeerId.serviceDomain(PeerDiscoveryConfig.testSettings)
   const answer = { self: "10-0-0-2", peers: ["10-0-0-1", "10-0-0-2"], digest: "abcd0123", shards: 4, owned: [1, 3] }
 
@@ -65,6 +65,43 @@ describe("PeerMessaging.make, ownership", () => {
       expect(yield* reason("miroir-9")).toBe(`id not an address, and miroir-9.${domain} does not resolve: nxdomain`)
       expect(yield* reason("10-0-0-3")).toBe("HTTP 503 from 10.0.0.3")
       expect(yield* reason("10-0-0-4")).toMatch(/^unexpected answer from 10\.0\.0\.4: /)
+    }))
+
+  it.effect("reads the peers a pinged pod holds down; an older pod's answer or one that does not decode holds none", () =>
+    Effect.gen(function*() {
+      const { service, urls } = yield* client((url) => {
+        switch (url.hostname) {
+          case "10.0.0.2":
+            return Response.json({ status: "ok", down: ["10-0-0-3", "10-0-0-4"] })
+          case "10.0.0.3":
+            return Response.json({ status: "ok" })
+          case "10.0.0.4":
+            return Response.json({ status: "ok", down: "everybody" })
+          case "10.0.0.6":
+            return new Response("pong", { status: 200 })
+          case "10.0.0.7":
+            return new Response(null, { status: 200 })
+          default:
+            return new Response("busy", { status: 503 })
+        }
+      })
+      expect(yield* service.ping("10-0-0-2", "1 second")).toEqual(["10-0-0-3", "10-0-0-4"])
+      expect(urls).toEqual(["http://10.0.0.2:7700/ping"])
+      expect(yield* service.ping("10-0-0-3", "1 second")).toEqual([])
+      // The peer answered 200: it is there, whatever its body.
+      expect(yield* service.ping("10-0-0-4", "1 second")).toEqual([])
+      expect(yield* service.ping("10-0-0-6", "1 second")).toEqual([])
+      expect(yield* service.ping("10-0-0-7", "1 second")).toEqual([])
+      expect((yield* Effect.flip(service.ping("10-0-0-5", "1 second"))).reason).toBe("HTTP 503 from 10.0.0.5")
+      // The failure detector's transport carries the list as the answer, and a failure as ProbeFailed.
+      const probe = yield* PeerProbe.PeerProbe.pipe(
+        Effect.provide(PeerMessaging.peerProbeLayer),
+        Effect.provideService(PeerMessaging.PeerMessaging, service)
+      )
+      expect(yield* probe.ping(PeerId.PeerId("10-0-0-2"), Duration.seconds(1))).toEqual({
+        down: ["10-0-0-3", "10-0-0-4"]
+      })
+      expect((yield* Effect.flip(probe.ping(PeerId.PeerId("10-0-0-5"), Duration.seconds(1))))._tag).toBe("ProbeFailed")
     }))
 
   it.effect("hints every other peer of a set about itself, and a peer that refuses fails nothing", () =>

@@ -4,7 +4,7 @@
  * bound to loopback addresses of their own, 127.18.1.x), slow clients cut off, every refusal reported.
  */
 import { afterEach, describe, expect, it } from "vitest"
-import type { IncomingMessage, ServerResponse } from "node:http"
+import { get as httpGet, type IncomingMessage, type ServerResponse } from "node:http"
 import { connect, type Socket } from "node:net"
 import { Busy } from "@miroir/pod-api"
 import type { HttpRefusal } from "../src/AppMetrics.js"
@@ -84,6 +84,35 @@ describe("GuardedServer", () => {
     expect(answers).toEqual(["app", "app"])
     expect(seen.slice(0, 1)).toEqual(["/healthz"])
     expect([...seen.slice(1)].sort()).toEqual(["/a", "/b"])
+    expect(server.heldRequests).toBe(0)
+  })
+
+  it("reads a constant path's body anew at each request, and tells who asked, without the application", async () => {
+    let body = Buffer.from("{\"status\":\"ok\",\"down\":[]}")
+    const told: Array<readonly [string, string]> = []
+    server = new GuardedServer({
+      ...options,
+      constant: { ...options.constant, "/ping": () => body },
+      onConstant: (path, from) => void told.push([path, from])
+    })
+    server.on("request", (_request: IncomingMessage, response: ServerResponse) => response.end("app"))
+    const { port } = await listen(server)
+    /** `GET path` from `localAddress`, with Node's client (fetch cannot pick its source address). */
+    const get = (path: string, localAddress: string) =>
+      new Promise<string>((resolve, reject) => {
+        const request = httpGet({ host: HOST, port, path, localAddress, agent: false }, (response) => {
+          let text = ""
+          response.on("data", (chunk) => (text += String(chunk)))
+          response.on("end", () => resolve(text))
+        })
+        request.on("error", reject)
+      })
+    expect(await get("/ping", source(1))).toBe("{\"status\":\"ok\",\"down\":[]}")
+    body = Buffer.from("{\"status\":\"ok\",\"down\":[\"10-0-0-2\"]}")
+    expect(await get("/ping", source(2))).toBe("{\"status\":\"ok\",\"down\":[\"10-0-0-2\"]}")
+    // The other constants stay what they were.
+    expect(await get("/healthz", source(1))).toBe("{\"status\":\"ok\"}")
+    expect(told).toEqual([["/ping", source(1)], ["/ping", source(2)], ["/healthz", source(1)]])
     expect(server.heldRequests).toBe(0)
   })
 

@@ -2,7 +2,7 @@
  * The JSON bodies of the pod API's answers and requests, as Schemas: what a pod sends and what its peers,
  * the simulator, the benchmarks and the tests read are decoded by the same declarations.
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 
 /** The JSON body of `GET /peers`. */
 export const PeersBody = Schema.Struct({
@@ -137,6 +137,17 @@ export const HintBody = Schema.Struct({
 /** The JSON answer to `POST /hints`: what became of the hint (`off` when `MIROIR_PEER_HINTS=off`). */
 export const HintAnswer = Schema.Struct({
   result: Schema.Literals(["following", "pending", "agreed", "full", "off"])
+})
+
+/**
+ * The JSON body of `GET /ping`: the pod is there, and `down` lists the peers its failure detector holds
+ * down (sorted), so that a pod its peers cannot reach, but that reaches them, learns from their answers
+ * that they hold it down (and fences itself). `down` may be absent on decode: an older pod answers
+ * `{"status":"ok"}`, which tells nothing but that it is there (`down: []`).
+ */
+export const PingAnswer = Schema.Struct({
+  status: Schema.Literal("ok"),
+  down: Schema.Array(Schema.String).pipe(Schema.withDecodingDefaultKey(Effect.succeed([])))
 })
 
 /** The JSON body of `GET /healthz` and `GET /readyz`. */

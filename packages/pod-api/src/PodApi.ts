@@ -10,7 +10,16 @@
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware } from "effect/http-api"
-import { AuditBody, HintAnswer, HintBody, OwnershipBody, PeersBody, ProbeAnswer, StatusBody } from "./Bodies.js"
+import {
+  AuditBody,
+  HintAnswer,
+  HintBody,
+  OwnershipBody,
+  PeersBody,
+  PingAnswer,
+  ProbeAnswer,
+  StatusBody
+} from "./Bodies.js"
 import {
   BadRequest,
   Busy,
@@ -64,14 +73,17 @@ export class ProbesGroup extends HttpApiGroup.make("probes")
 
 /**
  * `GET /ping`, `GET /probe?peer=<id>`: the failure detector's probes. A ping is answered at once, before
- * any queue, as the kubelet's probes are; a probe asks this pod to ping one of its peers for the asker
- * (only a peer DNS lists, asked only from the address of a peer of this pod's view, else 400 or 403; 501
- * when this pod's failure detector is off). Neither changes anything but this pod's own verdict of the
- * peer it pinged, which rests on its own ping.
+ * any queue, as the kubelet's probes are, with the peers the pod holds down ({@link PingAnswer}): a pod
+ * learns from its peers' answers whether they hold it down although it reaches them. A ping from the
+ * address of a peer of the pod's view tells the pod that this peer still reaches it (it does not fence
+ * itself while its peers ping it); one from any other address changes nothing. A probe asks this pod to
+ * ping one of its peers for the asker (only a peer DNS lists, asked only from the address of a peer of
+ * this pod's view, else 400 or 403; 501 when this pod's failure detector is off); it changes nothing but
+ * this pod's own verdict of the peer it pinged, which rests on its own ping.
  */
 export class PingGroup extends HttpApiGroup.make("ping")
   .add(
-    HttpApiEndpoint.get("ping", "/ping", { success: StatusBody }),
+    HttpApiEndpoint.get("ping", "/ping", { success: PingAnswer }),
     HttpApiEndpoint.get("probe", "/probe", {
       query: { peer: Schema.String.check(Schema.isMaxLength(253)) },
       success: ProbeAnswer,

@@ -14,7 +14,8 @@ import { PeerAddresses } from "../PeerAddresses.js"
 const currentSet = Effect.flatMap(PeerDiscovery.PeerDiscovery, (discovery) => discovery.current)
 
 /**
- * The handlers of the ping group: `/ping` answers at once; `/probe?peer=` is a ping made for a peer of this
+ * The handlers of the ping group: `/ping` answers at once, with the peers this pod holds down (as the
+ * server's own answer, PingAnswer.ts, does); `/probe?peer=` is a ping made for a peer of this
  * pod's view, asked only from the address of a peer of its view (PeerAddresses.senderOf, as hints are), so
  * that a stranger cannot make a pod probe anything.
  */
@@ -23,7 +24,11 @@ export const pingGroup = HttpApiBuilder.group(
   "ping",
   (handlers) =>
     handlers
-      .handle("ping", () => Effect.succeed({ status: "ok" as const }))
+      .handle("ping", () =>
+        Effect.map(
+          Effect.flatMap(PeerHealth.PeerHealth, (detector) => detector.current),
+          (health) => ({ status: "ok" as const, down: health.down })
+        ))
       .handle("probe", ({ query, request }) =>
         Effect.gen(function*() {
           const peer = PeerId.PeerId(query.peer)

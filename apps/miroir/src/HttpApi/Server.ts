@@ -29,6 +29,8 @@ import * as BoundedBody from "../internal/boundedBody.js"
 import { excerpt, quoteExcerpt } from "../internal/excerpt.js"
 import { GuardedServer } from "../internal/guardedServer.js"
 import { PeerAddresses } from "../PeerAddresses.js"
+import { PingAnswer } from "../PingAnswer.js"
+import { PingsReceived } from "../PingsReceived.js"
 import { RETRY_AFTER_SECONDS } from "../RequestGate.js"
 import {
   BadRequest,
@@ -253,21 +255,29 @@ export const apiLayer = Layer.mergeAll(HttpApiBuilder.layer(PodApi), refuse(meth
  * The HTTP server on `MIROIR_HTTP_HOST:MIROIR_HTTP_PORT`, listening, without routes yet ({@link serve} adds
  * them): a layer of its own so that what the routes need can know the port first. It is guarded
  * (internal/guardedServer.ts) with the bounds of Limits.ts: connections in all and per source, Node's
- * timeouts and an idle one, requests held at once; it answers `GET /healthz` and `GET /readyz` itself, at
- * once, and hands the other requests to the routes Limits.REQUESTS_PER_TURN per turn
- * of the event loop. Every refusal is counted (`miroir_http_refused_total{reason}`). At shutdown open
+ * timeouts and an idle one, requests held at once; it answers `GET /healthz`, `GET /readyz` and `GET /ping`
+ * itself, at once (a ping with the {@link PingAnswer} in context, its source handed to the
+ * {@link PingsReceived} in context), and hands the other requests to the routes Limits.REQUESTS_PER_TURN
+ * per turn of the event loop. Every refusal is counted (`miroir_http_refused_total{reason}`). At shutdown open
  * connections are dropped, so that an idle keep-alive connection (a prober's, a scraper's) cannot hold the
  * process for seconds.
  */
-export const serverLayer = Layer.unwrap(Effect.map(AppConfig, (settings) => {
+export const serverLayer = Layer.unwrap(Effect.gen(function*() {
+  const settings = yield* AppConfig
+  const pingAnswer = yield* PingAnswer
+  const pings = yield* PingsReceived
   // Every reason is a series from the start, at 0.
   for (const reason of AppMetrics.httpRefusals) AppMetrics.countRefusal(reason, 0)
   const server = new GuardedServer({
     // Also on a port of their own when MIROIR_PROBE_PORT is set (ProbeServer.ts), which the chart probes;
-    // the failure detector's pings too, so that a flood of this port holds them no more than the probes.
-    constant: { ...probeAnswers, "/ping": probeAnswers["/healthz"]! },
-    onConstant: (path) => {
-      if (path === "/ping") AppMetrics.countProbeReceived()
+    // the failure detector's pings too, so that a flood of this port holds them no more than the probes:
+    // their answer (the peers this pod holds down) is read from PingAnswer as each arrives.
+    constant: { ...probeAnswers, "/ping": pingAnswer.body },
+    onConstant: (path, source) => {
+      if (path !== "/ping") return
+      AppMetrics.countProbeReceived()
+      // Whether it is a peer's ping is PingsReceived's to find out, out of the server's way.
+      pings.received(source)
     },
     perTurn: Limits.REQUESTS_PER_TURN,
     maxPipelined: Limits.MAX_PIPELINED_REQUESTS,

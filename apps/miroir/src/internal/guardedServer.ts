@@ -10,7 +10,9 @@
  *   socket where nothing moves: a client that never reads its answer.
  * - **The kubelet's probes** (`GET` of a {@link Options.constant} path) are answered here with constants
  *   (liveness and readiness say only that this process serves), at once: they never wait for the
- *   application nor count against the limits below.
+ *   application nor count against the limits below. A constant path's body may also be read anew at
+ *   each request ({@link Body}: the failure detector's ping answers with the peers this pod holds down),
+ *   still synchronously, without the application.
  * - **Requests held at once** — waiting for the application plus being served, until the answer has
  *   been handed to the kernel or the connection closed — are at most {@link Options.maxHeld}; past that a
  *   request gets the API's 503 at once. Each held request costs the application tens of kilobytes of
@@ -51,10 +53,16 @@ export interface Timeouts {
   readonly idle: number
 }
 
+/**
+ * The JSON body of a {@link Options.constant} path: a string, encoded once, or a function read
+ * synchronously at each request for the bytes to answer (it must be cheap: it runs before any queue).
+ */
+export type Body = string | (() => Uint8Array)
+
 /** How the server guards itself. */
 export interface Options {
-  /** Paths answered with a constant JSON body (200) on GET, without the application. */
-  readonly constant: Readonly<Record<string, string>>
+  /** Paths answered with a JSON body (200) on GET at once, without the application. */
+  readonly constant: Readonly<Record<string, Body>>
   /** Requests handed to the application per turn of the event loop. */
   readonly perTurn: number
   /**
@@ -72,8 +80,11 @@ export interface Options {
   readonly onRefused?: (reason: HttpRefusal) => void
   /** Told of the connections open and the requests held whenever either changes (for the metrics). */
   readonly onCounts?: (openConnections: number, heldRequests: number) => void
-  /** Told of every request answered with a constant, by path (for the metrics). */
-  readonly onConstant?: (path: string) => void
+  /**
+   * Told of every request answered with a constant, by path, with its connection's remote address as the
+   * socket gives it (for the metrics, and for the pings of peers).
+   */
+  readonly onConstant?: (path: string, source: string) => void
 }
 
 /** One open connection: where from, and the answers under way on it that are counted as held. */
@@ -102,7 +113,7 @@ export class GuardedServer extends Server {
   private readonly limits: ConnectionLimits
   private readonly bySocket = new WeakMap<Socket, Connection>()
   private heldNow = 0
-  private readonly constants: ReadonlyMap<string, Buffer>
+  private readonly constants: ReadonlyMap<string, () => Uint8Array>
   private readonly busy: Buffer
 
   constructor(private readonly options: Options) {
@@ -114,7 +125,13 @@ export class GuardedServer extends Server {
     })
     this.limits = new ConnectionLimits(options.connections)
     // Encoded once: answering a probe or refusing must cost less than serving.
-    this.constants = new Map(Object.entries(options.constant).map(([path, body]) => [path, Buffer.from(body)]))
+    this.constants = new Map(
+      Object.entries(options.constant).map(([path, body]) => {
+        if (typeof body !== "string") return [path, body]
+        const bytes = Buffer.from(body)
+        return [path, () => bytes]
+      })
+    )
     this.busy = Buffer.from(options.busy.json)
     super.on("request", (request: IncomingMessage, response: ServerResponse) => this.arrive(request, response))
     super.on("timeout", (socket: Socket) => this.idle(socket))
@@ -185,9 +202,10 @@ export class GuardedServer extends Server {
     if (request.socket.destroyed) return
     if (!this.underWay(request, response)) return
     const path = (request.url ?? "/").split("?", 1)[0]!
-    const constant = request.method === "GET" ? this.constants.get(path) : undefined
-    if (constant !== undefined) {
-      this.options.onConstant?.(path)
+    const body = request.method === "GET" ? this.constants.get(path) : undefined
+    if (body !== undefined) {
+      const constant = body()
+      this.options.onConstant?.(path, request.socket.remoteAddress ?? "")
       response.writeHead(200, { "content-type": "application/json", "content-length": constant.byteLength })
       response.end(constant)
       return
