@@ -226,6 +226,26 @@ describe("PeerHealth", () => {
       yield* Fiber.interrupt(pinging)
     }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
 
+  it.effect("a pod cut off from 50 peers probes a bounded few per interval, not each silent helper's helpers", () =>
+    Effect.gen(function*() {
+      const { cut, health } = yield* setup(50)
+      const ids = podIds(50).slice(1)
+      yield* Ref.set(cut, new Set(ids.flatMap((id) => [`${SELF}>${id}`, `${id}>${SELF}`])))
+      const sent = Effect.map(
+        Effect.all([Metric.value(Metrics.probesSentOf("direct")), Metric.value(Metrics.probesSentOf("indirect"))]),
+        ([direct, indirect]) => ({ direct: direct.count, indirect: indirect.count })
+      )
+      const before = yield* sent
+      yield* watch(health, Duration.seconds(10))
+      const after = yield* sent
+      // Each interval: the round's probe, and at most indirectProbes (3) silent helpers probed at once, each
+      // asking 3 helpers of its own, none of them probed in turn.
+      const { indirectProbes } = PeerHealthConfig.defaults
+      expect(after.direct - before.direct).toBeLessThanOrEqual(10 * (1 + indirectProbes))
+      expect(after.indirect - before.indirect).toBeLessThanOrEqual(10 * (1 + indirectProbes) * indirectProbes)
+      expect((yield* health.current).fenced).toBe(true)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
   it.effect("with one peer, takes over its shards when it dies, and never fences itself", () =>
     Effect.gen(function*() {
       const { health, paused, rendezvous } = yield* setup(2)

@@ -6,7 +6,8 @@
  *   pinged; when it does not answer, DNS is asked at once (a crashed pod leaves DNS within seconds) and
  *   {@link Settings.indirectProbes} other peers are asked to ping it: the first answer decides — an ack
  *   and it is alive, a nack and it is suspected (a later ack clears it) — and silence from all means this
- *   pod is the one cut off; a helper that did not answer is probed at once (a dead node's other pods);
+ *   pod is the one cut off; a helper that did not answer is probed at once (a dead node's other pods), a
+ *   few at a time and without probing its own silent helpers in turn;
  * - **the answers' news**: each answer says which peers the answering pod holds down; when one disagrees
  *   with what the others said of this pod (held down or not), a few more peers are pinged at once, and
  *   this pod fences itself while most of those that answered hold it down (healthTable.ts);
@@ -83,6 +84,8 @@ export const make = (options: {
     const departures = yield* PubSub.sliding<PeerId>(DEPARTURES_KEPT)
     /** Peers being probed with their indirect probes now, so that a silent helper is not probed twice at once. */
     const inRound = yield* Ref.make<ReadonlySet<PeerId>>(new Set())
+    /** Silent helpers being probed at once now: at most {@link Settings.indirectProbes}, whatever the peer count. */
+    const helpersProbed = yield* Ref.make(0)
     /** Whether more peers are being pinged to confirm what an answer said of this pod: one such batch at a time. */
     const confirming = yield* Ref.make(false)
     /** Probes made for other pods, by peer: one in flight per peer, however many ask. */
@@ -147,14 +150,19 @@ export const make = (options: {
      * count: a later ack clears the suspicion a nack started (a suspicion is only the start of the evidence;
      * shards move only once it lasted), and a helper that did not answer is probed next in the round.
      */
-    const askHelpers = (helpers: ReadonlyArray<PeerId>, target: PeerId, concurrency: number | "unbounded") =>
+    const askHelpers = (
+      helpers: ReadonlyArray<PeerId>,
+      target: PeerId,
+      concurrency: number | "unbounded",
+      onSilent: (helper: PeerId) => Effect.Effect<void> = probeSilentHelper
+    ) =>
       Effect.gen(function*() {
         const timeout = Duration.millis(2 * HealthTable.stretched(yield* table, timeoutMs))
         yield* Metric.update(Metrics.probesSentOf("indirect"), helpers.length)
         const decided = yield* Deferred.make<"ack" | "nack" | "silence">()
         const ask = (helper: PeerId) =>
           Effect.flatMap(Effect.result(probe.pingVia(helper, target, timeout)), (answer) => {
-            if (Result.isFailure(answer)) return probeSilentHelper(helper)
+            if (Result.isFailure(answer)) return onSilent(helper)
             return Effect.flatMap(
               Deferred.succeed(decided, answer.success ? "ack" : "nack"),
               // An ack after a nack decided: the target is alive after all.
@@ -177,39 +185,52 @@ export const make = (options: {
 
     /**
      * A helper that did not answer an indirect probe may be dead too (another pod of a dead node): probed at
-     * once, in the background, unless it is being probed already.
+     * once, in the background, unless it is being probed already. Bounded: at most
+     * {@link Settings.indirectProbes} such probes at a time, and the helpers of their indirect probes that are
+     * silent in turn wait for their own turn in the round (at hundreds of unreachable peers, probing each
+     * silent helper's silent helpers would be a storm of probes that nothing ends).
      */
     const probeSilentHelper = (helper: PeerId): Effect.Effect<void> =>
       Effect.gen(function*() {
         if (!(yield* aliveOthers).includes(helper)) return
-        yield* Effect.forkIn(probeRound(helper), scope)
+        const room = yield* Ref.modify(
+          helpersProbed,
+          (n) => n < settings.indirectProbes ? [true, n + 1] as const : [false, n] as const
+        )
+        if (!room) return
+        yield* probeRound(helper, false).pipe(
+          Effect.ensuring(Ref.update(helpersProbed, (n) => n - 1)),
+          Effect.forkIn(scope)
+        )
       })
 
     /**
      * One probe of the round, of `target`, with the indirect probes its failure calls for; none when
-     * `target` is being probed so already.
+     * `target` is being probed so already. `cascade`: whether its silent helpers are probed at once.
      */
-    const probeRound = (target: PeerId): Effect.Effect<void> =>
+    const probeRound = (target: PeerId, cascade = true): Effect.Effect<void> =>
       Effect.gen(function*() {
         const mine = yield* Ref.modify(
           inRound,
           (all) => all.has(target) ? [false, all] as const : [true, new Set(all).add(target)] as const
         )
         if (!mine) return
-        yield* probeOnce(target).pipe(Effect.ensuring(Ref.update(inRound, (all) => {
+        yield* probeOnce(target, cascade).pipe(Effect.ensuring(Ref.update(inRound, (all) => {
           const next = new Set(all)
           next.delete(target)
           return next
         })))
       })
 
-    const probeOnce = (target: PeerId): Effect.Effect<void> =>
+    const probeOnce = (target: PeerId, cascade: boolean): Effect.Effect<void> =>
       Effect.gen(function*() {
         if ((yield* ping(target)) !== "failed") return
         const candidates = (yield* aliveOthers).filter((id) => id !== target)
         const helpers = (yield* Random.shuffle(candidates)).slice(0, settings.indirectProbes)
         // With nobody to ask, the failed probe is all the evidence there is.
-        const heard = helpers.length === 0 ? "nack" : yield* askHelpers(helpers, target, "unbounded")
+        const heard = helpers.length === 0
+          ? "nack"
+          : yield* askHelpers(helpers, target, "unbounded", cascade ? probeSilentHelper : () => Effect.void)
         switch (heard) {
           case "ack":
             return yield* answered(target)
@@ -259,10 +280,7 @@ export const make = (options: {
           pending,
           (peer) =>
             Effect.flatMap(ping(peer), (found) => (found === "failed" ? Effect.asVoid(failed(peer)) : Effect.void)),
-          {
-            concurrency: "unbounded",
-            discard: true
-          }
+          { concurrency: "unbounded", discard: true }
         )
       }
     }).pipe(logDefect("the failure detector's probes of suspects died; suspicions no longer end"))
@@ -270,20 +288,14 @@ export const make = (options: {
     const probeFor = (peer: PeerId): Effect.Effect<boolean, Refusal> =>
       Effect.gen(function*() {
         const set = yield* discovery.current
-        if (peer === set.self) {
-          return yield* Effect.fail("self" as const)
-        }
-        if (!set.peers.includes(peer)) {
-          return yield* Effect.fail("not-a-peer" as const)
-        }
+        if (peer === set.self) return yield* Effect.fail("self" as const)
+        if (!set.peers.includes(peer)) return yield* Effect.fail("not-a-peer" as const)
         const mine = yield* Deferred.make<boolean>()
         const inFlight = yield* Ref.modify(probesFor, (all) => {
           const found = all.get(peer)
           return found === undefined ? [mine, new Map(all).set(peer, mine)] : [found, all]
         })
-        if (inFlight !== mine) {
-          return yield* Deferred.await(inFlight)
-        }
+        if (inFlight !== mine) return yield* Deferred.await(inFlight)
         const reached = yield* ping(peer).pipe(
           Effect.tap((found) => (found === "failed" ? failed(peer) : Effect.void)),
           Effect.map((found) => found === "ok"),
