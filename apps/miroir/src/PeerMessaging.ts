@@ -17,7 +17,7 @@ import { type Hint, PeerId, PeerProbe, type PeerSet } from "@miroir/peer-discove
 import { Clock, Context, Duration, Effect, Layer, Option, Result } from "effect"
 import { HttpClient, HttpClientError, HttpServer } from "effect/http"
 import * as Client from "@miroir/pod-api/Client"
-import type { HintBody, OwnershipBody } from "@miroir/pod-api"
+import { type HintBody, MAX_SILENT_FOR_MS, type OwnershipBody } from "@miroir/pod-api"
 import { baseUrl } from "@miroir/pod-api/baseUrl"
 import { PeerAddresses } from "./PeerAddresses.js"
 import { PeerUnreachable } from "./PeerUnreachable.js"
@@ -48,10 +48,16 @@ export interface Service {
    */
   readonly ping: (peer: string, timeout: Duration.Input) => Effect.Effect<ReadonlyArray<PeerId.PeerId>, PeerUnreachable>
   /**
-   * `GET /probe?peer=<target>` of `helper`, within `timeout`: whether the target answered the helper's ping
+   * `GET /probe?peer=<target>&silentForMs=` of `helper`, within `timeout`, saying how long the target has
+   * not answered this pod (`silentFor`, none by default): whether the target answered the helper's ping
    * (`true`, an ack) or not (`false`, a nack); fails when the helper itself did not answer with one.
    */
-  readonly pingVia: (helper: string, target: string, timeout: Duration.Input) => Effect.Effect<boolean, PeerUnreachable>
+  readonly pingVia: (
+    helper: string,
+    target: string,
+    timeout: Duration.Input,
+    silentFor?: Duration.Input
+  ) => Effect.Effect<boolean, PeerUnreachable>
 }
 
 /** Talking to peers as a service; tests replace it with in-memory peers. */
@@ -143,9 +149,11 @@ export const make = (port: number): Effect.Effect<Service, never, HttpClient.Htt
           Effect.catchIf(answeredUnreadable, () => Effect.succeed([]))
         ))
 
-    const pingVia = (helper: string, target: string, timeout: Duration.Input) =>
+    const pingVia = (helper: string, target: string, timeout: Duration.Input, silentFor: Duration.Input = 0) =>
       ask(helper, timeout, (url) =>
-        client.ping.probe({ query: { peer: target } }).pipe(
+        client.ping.probe({
+          query: { peer: target, silentForMs: Math.min(Math.round(Duration.toMillis(silentFor)), MAX_SILENT_FOR_MS) }
+        }).pipe(
           Client.at(url),
           Effect.map((answer) => answer.answered)
         ))
@@ -226,7 +234,8 @@ export const peerProbeLayer: Layer.Layer<PeerProbe.PeerProbe, never, PeerMessagi
           onFailure: failed(peer),
           onSuccess: (down): PeerProbe.Answer => ({ down })
         }),
-      pingVia: (helper, target, timeout) => Effect.mapError(messaging.pingVia(helper, target, timeout), failed(helper))
+      pingVia: (helper, target, timeout, silentFor) =>
+        Effect.mapError(messaging.pingVia(helper, target, timeout, silentFor), failed(helper))
     } satisfies PeerProbe.Service
   })
 )

@@ -7,7 +7,14 @@
  */
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
-import { DnsResolver, Metrics, PeerDiscovery, PeerId, PeerDiscoveryConfig } from "@miroir/peer-discovery"
+import {
+  DnsResolver,
+  Metrics,
+  PeerDiscovery,
+  PeerDiscoveryConfig,
+  PeerHealthConfig,
+  PeerId
+} from "@miroir/peer-discovery"
 import { freePort } from "@miroir/process-kit/freePort"
 import { Context, Effect, Layer, Metric, Schema } from "effect"
 import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
@@ -38,9 +45,14 @@ const srv = (ips: ReadonlyArray<string>) =>
 
 /**
  * Starts the test DNS with the three pods, and one pod service per IP sharing it, its API in memory (on a
- * port where nothing listens: what it sends its peers is refused at once), its hints `peerHints`.
+ * port where nothing listens: what it sends its peers is refused at once), its hints `peerHints`, its
+ * failure detector `health` (off by default).
  */
-const cluster = (ips: ReadonlyArray<string>, peerHints: "on" | "off" = "on") =>
+const cluster = (
+  ips: ReadonlyArray<string>,
+  peerHints: "on" | "off" = "on",
+  health?: PeerHealthConfig.Settings
+) =>
   Effect.gen(function*() {
     const dnsContext = yield* Layer.build(DnsResolver.layerTest)
     const dns = Context.get(dnsContext, DnsResolver.DnsResolverTest)
@@ -52,7 +64,7 @@ const cluster = (ips: ReadonlyArray<string>, peerHints: "on" | "off" = "on") =>
         const settings = podSettings(ip, metricsPort)
         const context = yield* Layer.build(
           App.layer(
-            { ...settings, app: { ...settings.app, peerHints } },
+            { ...settings, app: { ...settings.app, peerHints }, health: health ?? settings.health },
             Layer.succeedContext(dnsContext),
             { api: Layer.succeedContext(server) }
           )
@@ -102,6 +114,8 @@ const get = (pod: Pod, pathAndQuery: string, init: Init = {}) =>
       ? Contract.AuditBody
       : path === "/hints"
       ? Contract.HintAnswer
+      : path === "/probe"
+      ? Contract.ProbeAnswer
       : Contract.StatusBody
     Schema.decodeUnknownSync(schema as Schema.Codec<unknown, unknown>, { onExcessProperty: "error" })(body)
     return { status: response.status, headers: response.headers, body: body as any }
@@ -156,6 +170,26 @@ describe("the HTTP API", () => {
         expect(body.parameter).toBe("shards")
         expect(body.value).toBe(bad)
         expect(body.error).toContain("shards must be an integer from 1 to 65536")
+      }
+    }))
+
+  it.live("GET /probe takes the asker's silentForMs, and answers 400 naming it when it is not one", () =>
+    Effect.gen(function*() {
+      const { pods: [pod] } = yield* cluster([IPS[0]!], "on", PeerHealthConfig.defaults)
+      // Asked by a peer (127.0.3.2) about another (127.0.3.3), where nothing listens: a nack.
+      const asked = yield* get(pod!, `/probe?peer=127-0-3-3&silentForMs=1500`, { source: IPS[1]! })
+      expect(asked.status).toBe(200)
+      expect(asked.body).toEqual({ self: "127-0-3-1", peer: "127-0-3-3", answered: false })
+      for (const bad of ["-1", "1.5", "abc", "", "1e3", "3600001"]) {
+        const { status, body } = yield* get(pod!, `/probe?peer=127-0-3-3&silentForMs=${encodeURIComponent(bad)}`, {
+          source: IPS[1]!
+        })
+        expect(status, bad).toBe(400)
+        expect(body).toEqual({
+          error: `silentForMs must be an integer from 0 to 3600000, got "${bad}"`,
+          parameter: "silentForMs",
+          value: bad
+        })
       }
     }))
 

@@ -9,7 +9,7 @@
  * Behaviour swapped by layers, as @effect/cluster's RunnerHealth: {@link layer} probes through the
  * {@link PeerProbe} in context; {@link layerNone} never suspects anybody (DNS alone decides).
  */
-import { Context, Data, Effect, Layer, Option, Stream } from "effect"
+import { Context, Data, type Duration, Effect, Layer, Option, Stream } from "effect"
 import * as FailureDetector from "./internal/failureDetector.js"
 import * as HealthTable from "./internal/healthTable.js"
 import { PeerDiscovery } from "./PeerDiscovery.js"
@@ -59,10 +59,11 @@ export interface Service {
   readonly departures: Stream.Stream<PeerId>
   /**
    * Probes `peer` for another pod (an indirect probe): `true` when it answered. Its failure counts as this
-   * pod's own evidence too (the asking pod's failed probe is the second opinion), and starts a DNS lookup,
+   * pod's own evidence too (the asking pod's failed probe is the second opinion), silent for `silentFor`
+   * more (what the asker says, at most the suspicion timeout; none by default), and starts a DNS lookup,
    * as a crashed pod is dropped by DNS within seconds. One probe in flight per peer, however many ask.
    */
-  readonly probeFor: (peer: PeerId) => Effect.Effect<boolean, NotProbing>
+  readonly probeFor: (peer: PeerId, silentFor?: Duration.Duration) => Effect.Effect<boolean, NotProbing>
   /**
    * `peer` (a peer of this pod's view: the caller checks its address) pinged this pod: this pod is not cut
    * off from it, whatever its own probes find, and does not fence itself while peers keep pinging it (they
@@ -107,8 +108,8 @@ export const layer: Layer.Layer<PeerHealth, never, PeerDiscovery | PeerProbe | P
               current: detector.current,
               changes: detector.changes,
               departures: detector.departures,
-              probeFor: (peer) =>
-                Effect.mapError(detector.probeFor(peer), (reason) => new NotProbing({ peer, reason })),
+              probeFor: (peer, silentFor) =>
+                Effect.mapError(detector.probeFor(peer, silentFor), (reason) => new NotProbing({ peer, reason })),
               pingedBy: detector.pingedBy
             } satisfies Service
           })

@@ -35,11 +35,17 @@ export interface Service {
   /** Asks `peer` whether it is there, within `timeout`: its answer, when it gives one. */
   readonly ping: (peer: PeerId, timeout: Duration.Duration) => Effect.Effect<Answer, ProbeFailed>
   /**
-   * Asks `helper` to ping `target` for this pod (an indirect probe), within `timeout` in all: `true` when
-   * the target answered the helper (an ack), `false` when the helper answered that it did not (a nack);
-   * fails when the helper itself did not answer.
+   * Asks `helper` to ping `target` for this pod (an indirect probe), within `timeout` in all, telling it
+   * that `target` has not answered this pod for `silentFor` (the helper counts its own failed ping as that
+   * much older evidence): `true` when the target answered the helper (an ack), `false` when the helper
+   * answered that it did not (a nack); fails when the helper itself did not answer.
    */
-  readonly pingVia: (helper: PeerId, target: PeerId, timeout: Duration.Duration) => Effect.Effect<boolean, ProbeFailed>
+  readonly pingVia: (
+    helper: PeerId,
+    target: PeerId,
+    timeout: Duration.Duration,
+    silentFor: Duration.Duration
+  ) => Effect.Effect<boolean, ProbeFailed>
 }
 
 /** Probing as a service. */

@@ -5,7 +5,7 @@
  * death; a failed probe looks DNS up at once, and a departure seen so is published.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Fiber, Layer, Metric, Ref, Stream } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Metric, Option, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as Metrics from "../src/Metrics.js"
 import * as PeerDiscovery from "../src/PeerDiscovery.js"
@@ -289,6 +289,32 @@ describe("PeerHealth", () => {
       expect(yield* Fiber.join(departures)).toEqual(["10-0-0-3"])
       // DNS alone says who exists: the verdicts forget it.
       expect(yield* health.current).toEqual(PeerHealth.healthy)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("counts the asker's silence, up to the suspicion timeout: told pods hold a dead peer down with the asker", () =>
+    Effect.gen(function*() {
+      // Rounds a minute apart: only the probes asked for here, and the pings they call for.
+      const { health, paused } = yield* setup(5, { ...PeerHealthConfig.defaults, probeInterval: Option.some(INTERVAL) })
+      const [told, untold, overstated] = ["10-0-0-3", "10-0-0-4", "10-0-0-5"] as Array<PeerId>
+      yield* pause(paused, told!, untold!, overstated!)
+      const asked = yield* Effect.forkChild(Effect.all([
+        health.probeFor(told!, Duration.millis(1_500)),
+        health.probeFor(untold!),
+        health.probeFor(overstated!, Duration.hours(1))
+      ], { concurrency: "unbounded" }))
+      yield* TestClock.adjust(Duration.millis(600))
+      expect(yield* Fiber.join(asked)).toEqual([false, false, false])
+      // One failure each: suspected, whatever the asker said.
+      expect(yield* health.current).toMatchObject({ suspected: [told, untold, overstated], down: [] })
+      // Silent 1.5 s before this pod's ping, 2 s at its failure's sending + 0.5 s: pinged then, held down
+      // when that ping fails; the hour counts as the suspicion timeout (2 s): pinged at once.
+      yield* TestClock.adjust(Duration.millis(500))
+      expect(yield* health.current).toMatchObject({ suspected: [untold], down: [told, overstated] })
+      // Its own silence only: pinged 2 s after its first failed ping was sent, held down when it fails.
+      yield* TestClock.adjust(Duration.millis(1_300))
+      expect(yield* health.current).toMatchObject({ suspected: [untold], down: [told, overstated] })
+      yield* TestClock.adjust(Duration.millis(200))
+      expect(yield* health.current).toMatchObject({ suspected: [], down: [told, untold, overstated] })
     }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
 
   it.effect("probes only listed peers for others, and never itself", () =>

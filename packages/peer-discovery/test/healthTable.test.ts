@@ -25,6 +25,20 @@ describe("healthTable", () => {
     expect(after.entries.size).toBe(0)
   })
 
+  it("counts the suspicion from the first unanswered probe's sending, or from the silence an asker told", () => {
+    // Sent at 1,000; a later probe sent at 2,900 fails (recorded late, at 3,400): 1.9 s of silence, not 2.
+    const [, suspected] = HealthTable.failed(HealthTable.empty, A, 1_000, 2_000)
+    expect(HealthTable.failed(suspected, A, 2_900, 2_000)[0]).toBe("none")
+    expect(HealthTable.dueAt(suspected.entries.get(A)!, 2_000)).toBe(3_000)
+    // Silent since 500 by the asker's word: the probe sent at 2,500 holds it down.
+    const [, told] = HealthTable.failed(HealthTable.empty, A, 1_000, 2_000, 500)
+    expect(HealthTable.failed(told, A, 2_400, 2_000)[0]).toBe("none")
+    expect(HealthTable.failed(told, A, 2_500, 2_000)[0]).toBe("down")
+    // A silence "since" later than the probe's sending is the probe's own.
+    const [, late] = HealthTable.failed(HealthTable.empty, A, 1_000, 2_000, 5_000)
+    expect(late.entries.get(A)!.since).toBe(1_000)
+  })
+
   it("a single failure past the timeout does not hold a peer down", () => {
     const [, table] = HealthTable.failed(HealthTable.empty, A, 0, 0)
     expect(HealthTable.inStatus(table, "suspected")).toEqual([A])

@@ -31,6 +31,7 @@ import {
   UnsupportedMediaType
 } from "./PodError.js"
 import { Shards } from "./Shards.js"
+import { SilentForMs } from "./SilentFor.js"
 
 /**
  * The errors any request to a pod may get, whichever endpoint it asks (declared as a middleware of the API,
@@ -79,13 +80,14 @@ export class ProbesGroup extends HttpApiGroup.make("probes")
  * itself while its peers ping it); one from any other address changes nothing. A probe asks this pod to
  * ping one of its peers for the asker (only a peer DNS lists, asked only from the address of a peer of
  * this pod's view, else 400 or 403; 501 when this pod's failure detector is off); it changes nothing but
- * this pod's own verdict of the peer it pinged, which rests on its own ping.
+ * this pod's own verdict of the peer it pinged, which rests on its own ping, counted as older by
+ * `silentForMs` when the asker gives it (how long the peer has not answered the asker, SilentFor.ts).
  */
 export class PingGroup extends HttpApiGroup.make("ping")
   .add(
     HttpApiEndpoint.get("ping", "/ping", { success: PingAnswer }),
     HttpApiEndpoint.get("probe", "/probe", {
-      query: { peer: Schema.String.check(Schema.isMaxLength(253)) },
+      query: { peer: Schema.String.check(Schema.isMaxLength(253)), silentForMs: Schema.optionalKey(SilentForMs) },
       success: ProbeAnswer,
       error: [BadRequest, Forbidden, ProbingOff]
     })

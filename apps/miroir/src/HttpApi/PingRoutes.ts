@@ -5,7 +5,7 @@
  */
 import { PeerDiscovery, PeerHealth, PeerId } from "@miroir/peer-discovery"
 import { BadRequest, Forbidden, PodApi, ProbingOff } from "@miroir/pod-api"
-import { Effect, Metric, Option } from "effect"
+import { Duration, Effect, Metric, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import * as AppMetrics from "../AppMetrics.js"
 import { excerpt } from "../internal/excerpt.js"
@@ -47,7 +47,8 @@ export const pingGroup = HttpApiBuilder.group(
           }
           yield* Metric.update(AppMetrics.probesReceivedOf("indirect"), 1)
           const detector = yield* PeerHealth.PeerHealth
-          const answered = yield* detector.probeFor(peer).pipe(
+          const silentFor = Duration.millis(query.silentForMs ?? 0)
+          const answered = yield* detector.probeFor(peer, silentFor).pipe(
             Effect.catchTag("NotProbing", (refused) =>
               Effect.fail(
                 refused.reason === "off"

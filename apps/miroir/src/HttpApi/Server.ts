@@ -45,6 +45,7 @@ import {
   PodApi,
   PodErrors,
   SHARDS_EXPECTED,
+  SILENT_FOR_EXPECTED,
   UnsupportedMediaType
 } from "@miroir/pod-api"
 import * as Limits from "./Limits.js"
@@ -219,7 +220,10 @@ export const badRequestOf = (expected: Readonly<Record<string, string>>) =>
 }
 
 /** The pod API's {@link PodErrors}: every request part that does not decode is a {@link BadRequest}. */
-const podErrors = HttpApiMiddleware.layerSchemaErrorTransform(PodErrors, badRequestOf({ shards: SHARDS_EXPECTED }))
+const podErrors = HttpApiMiddleware.layerSchemaErrorTransform(
+  PodErrors,
+  badRequestOf({ shards: SHARDS_EXPECTED, silentForMs: SILENT_FOR_EXPECTED })
+)
 
 /**
  * What the declaration says of requests no route takes, as a global middleware of the router: an unknown

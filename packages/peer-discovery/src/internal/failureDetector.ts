@@ -11,12 +11,15 @@
  * - **the answers' news**: each answer says which peers the answering pod holds down; when one disagrees
  *   with what the others said of this pod (held down or not), a few more peers are pinged at once, and
  *   this pod fences itself while most of those that answered hold it down (healthTable.ts);
- * - **a new suspicion** is told to every other peer by asking each to probe the suspect: each gets its own
- *   evidence at once, rather than at its turn in its own round, a few seconds later;
- * - **the suspects** are pinged again every half interval, the peers held down every interval: one answer
- *   and they are alive, failures past the suspicion timeout and a suspect is held down.
+ * - **a new suspicion** is told to every other peer by asking each to probe the suspect, saying how long
+ *   it has been silent: each gets its own evidence at once, rather than at its turn in its own round, a few
+ *   seconds later, and counts the silence from the first unanswered probe, so that every pod holds a dead
+ *   peer down at about the same moment;
+ * - **the suspects** are pinged again when their silence has lasted the suspicion timeout, and every half
+ *   interval; the peers held down every interval: one answer and they are alive, a failure past the
+ *   suspicion timeout and a suspect is held down.
  */
-import { Clock, Deferred, Duration, Effect, Metric, PubSub, Random, Ref, Result, type Scope, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Metric, Random, Ref, Result, type Scope, type Stream } from "effect"
 import * as Metrics from "../Metrics.js"
 import type * as PeerDiscovery from "../PeerDiscovery.js"
 import type { Settings } from "../PeerHealthConfig.js"
@@ -24,7 +27,9 @@ import type { PeerId } from "../PeerId.js"
 import type * as PeerProbe from "../PeerProbe.js"
 import * as HealthTable from "./healthTable.js"
 import type { Verdicts as Health } from "./healthTable.js"
+import * as Departures from "./departures.js"
 import { logDefect } from "./logDefect.js"
+import * as SingleFlight from "./singleFlight.js"
 import * as ProbeSchedule from "./probeSchedule.js"
 import * as VerdictState from "./verdictState.js"
 import { othersOf } from "./verdictState.js"
@@ -44,18 +49,18 @@ const TELL_CONCURRENCY = 16
 /** Why a probe for another pod was refused: the peer is this pod, or one DNS does not list. */
 export type Refusal = "self" | "not-a-peer"
 
-/** How long after its failed probe a peer's departure from DNS counts as seen first-hand (a hint's longest budget). */
-const DEPARTURE_WINDOW_MS = 10_000
-
-/** Departures kept for subscribers that are slow to read them; past it the oldest are dropped. */
-const DEPARTURES_KEPT = 64
+/** What one ping found, and when it was sent (ms): a failure's evidence dates from its sending. */
+interface Pinged {
+  readonly found: Metrics.ProbeResult
+  readonly sentAt: number
+}
 
 /** What the service gets from the detector. */
 export interface FailureDetector {
   readonly current: Effect.Effect<Health>
   readonly changes: Stream.Stream<Health>
   readonly departures: Stream.Stream<PeerId>
-  readonly probeFor: (peer: PeerId) => Effect.Effect<boolean, Refusal>
+  readonly probeFor: (peer: PeerId, silentFor?: Duration.Duration) => Effect.Effect<boolean, Refusal>
   readonly pingedBy: (peer: PeerId) => Effect.Effect<void>
 }
 
@@ -77,26 +82,31 @@ export const make = (options: {
     const fenceMs = Duration.toMillis(settings.selfFenceAfter)
     const verdicts = yield* VerdictState.make({ discovery, selfFenceAfter: settings.selfFenceAfter })
     const { aliveOthers, answered, table, update } = verdicts
-    /** A failed probe of `peer`, confirmed: suspected, or held down once its suspicion has lasted. */
-    const failed = (peer: PeerId) => verdicts.failed(peer, suspicionMs)
-    /** When this pod's direct probe of a peer last failed, by peer: its departure from DNS is then seen first-hand. */
-    const failedAt = yield* Ref.make<ReadonlyMap<PeerId, number>>(new Map())
-    const departures = yield* PubSub.sliding<PeerId>(DEPARTURES_KEPT)
-    /** Peers being probed with their indirect probes now, so that a silent helper is not probed twice at once. */
-    const inRound = yield* Ref.make<ReadonlySet<PeerId>>(new Set())
+    /**
+     * A probe of `peer` sent at `sentAt` failed, confirmed: suspected (silent since `silentSince`), then
+     * pinged again as soon as that silence has lasted the suspicion timeout; or held down.
+     */
+    const failed = (peer: PeerId, sentAt: number, silentSince = sentAt) =>
+      Effect.tap(
+        verdicts.failed(peer, suspicionMs, sentAt, silentSince),
+        (transition) => transition === "suspected" ? Effect.forkIn(pingWhenDue(peer), scope) : Effect.void
+      )
+    const departures = yield* Departures.make(discovery)
+    /** Peers being probed with their indirect probes now: a silent helper is not probed twice at once. */
+    const inRound = yield* SingleFlight.make<PeerId>()
     /** Silent helpers being probed at once now: at most {@link Settings.indirectProbes}, whatever the peer count. */
     const helpersProbed = yield* Ref.make(0)
     /** Whether more peers are being pinged to confirm what an answer said of this pod: one such batch at a time. */
     const confirming = yield* Ref.make(false)
     /** Probes made for other pods, by peer: one in flight per peer, however many ask. */
-    const probesFor = yield* Ref.make<ReadonlyMap<PeerId, Deferred.Deferred<boolean>>>(new Map())
+    const probesFor = yield* SingleFlight.make<PeerId>()
 
     /**
      * Pings `peer` once: `ok`, `failed`, or `late` when this pod, not the peer, was slow. An answer's news
      * (whether the peer holds this pod down) is recorded; when it disagrees with what the other answers
      * said, and `confirm` holds, a few more peers are pinged at once.
      */
-    const ping = (peer: PeerId, confirm = true): Effect.Effect<Metrics.ProbeResult> =>
+    const ping = (peer: PeerId, confirm = true): Effect.Effect<Pinged> =>
       Effect.gen(function*() {
         const timeout = HealthTable.stretched(yield* table, timeoutMs)
         const started = yield* Clock.currentTimeMillis
@@ -122,11 +132,26 @@ export const make = (options: {
         }
         // A crashed pod leaves DNS within seconds: look up now and until DNS drops it (or the hint's budget ends).
         if (found === "failed") {
-          const at = yield* Clock.currentTimeMillis
-          yield* Ref.update(failedAt, (all) => new Map(all).set(peer, at))
+          yield* departures.probeFailed(peer)
           yield* discovery.hint({ kind: "left", peer })
         }
-        return found
+        return { found, sentAt: started }
+      })
+
+    /**
+     * Pings suspected `peer` once its silence has lasted the suspicion timeout (stretched by the local
+     * health), rather than at the suspects loop's next turn: a failure then holds it down.
+     */
+    const pingWhenDue = (peer: PeerId): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const t = yield* table
+        const entry = t.entries.get(peer)
+        if (entry?.status !== "suspected") return
+        const wait = HealthTable.dueAt(entry, HealthTable.stretched(t, suspicionMs)) - (yield* Clock.currentTimeMillis)
+        yield* Effect.sleep(Duration.millis(Math.max(0, wait)))
+        if ((yield* table).entries.get(peer)?.status !== "suspected") return
+        const { found, sentAt } = yield* ping(peer)
+        if (found === "failed") yield* failed(peer, sentAt)
       })
 
     /**
@@ -153,15 +178,17 @@ export const make = (options: {
     const askHelpers = (
       helpers: ReadonlyArray<PeerId>,
       target: PeerId,
+      silentSince: number,
       concurrency: number | "unbounded",
       onSilent: (helper: PeerId) => Effect.Effect<void> = probeSilentHelper
     ) =>
       Effect.gen(function*() {
         const timeout = Duration.millis(2 * HealthTable.stretched(yield* table, timeoutMs))
+        const silentFor = Duration.millis(Math.max(0, (yield* Clock.currentTimeMillis) - silentSince))
         yield* Metric.update(Metrics.probesSentOf("indirect"), helpers.length)
         const decided = yield* Deferred.make<"ack" | "nack" | "silence">()
         const ask = (helper: PeerId) =>
-          Effect.flatMap(Effect.result(probe.pingVia(helper, target, timeout)), (answer) => {
+          Effect.flatMap(Effect.result(probe.pingVia(helper, target, timeout, silentFor)), (answer) => {
             if (Result.isFailure(answer)) return onSilent(helper)
             return Effect.flatMap(
               Deferred.succeed(decided, answer.success ? "ack" : "nack"),
@@ -176,11 +203,14 @@ export const make = (options: {
         return yield* Deferred.await(decided)
       })
 
-    /** Tells every other alive peer of a new suspicion of `suspect`, by asking each to probe it; an ack refutes it. */
-    const tell = (suspect: PeerId) =>
+    /**
+     * Tells every other alive peer of a new suspicion of `suspect`, silent since `silentSince`, by asking each
+     * to probe it; an ack refutes it.
+     */
+    const tell = (suspect: PeerId, silentSince: number) =>
       Effect.gen(function*() {
         const others = (yield* aliveOthers).filter((id) => id !== suspect)
-        if ((yield* askHelpers(others, suspect, TELL_CONCURRENCY)) === "ack") yield* answered(suspect)
+        if ((yield* askHelpers(others, suspect, silentSince, TELL_CONCURRENCY)) === "ack") yield* answered(suspect)
       }).pipe(Effect.forkIn(scope), Effect.asVoid)
 
     /**
@@ -205,38 +235,28 @@ export const make = (options: {
       })
 
     /**
-     * One probe of the round, of `target`, with the indirect probes its failure calls for; none when
-     * `target` is being probed so already. `cascade`: whether its silent helpers are probed at once.
+     * One probe of the round, of `target`, with the indirect probes its failure calls for; the one under way
+     * when `target` is being probed so already. `cascade`: whether its silent helpers are probed at once.
      */
     const probeRound = (target: PeerId, cascade = true): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        const mine = yield* Ref.modify(
-          inRound,
-          (all) => all.has(target) ? [false, all] as const : [true, new Set(all).add(target)] as const
-        )
-        if (!mine) return
-        yield* probeOnce(target, cascade).pipe(Effect.ensuring(Ref.update(inRound, (all) => {
-          const next = new Set(all)
-          next.delete(target)
-          return next
-        })))
-      })
+      inRound(target, probeOnce(target, cascade))
 
     const probeOnce = (target: PeerId, cascade: boolean): Effect.Effect<void> =>
       Effect.gen(function*() {
-        if ((yield* ping(target)) !== "failed") return
+        const { found, sentAt } = yield* ping(target)
+        if (found !== "failed") return
         const candidates = (yield* aliveOthers).filter((id) => id !== target)
         const helpers = (yield* Random.shuffle(candidates)).slice(0, settings.indirectProbes)
         // With nobody to ask, the failed probe is all the evidence there is.
         const heard = helpers.length === 0
           ? "nack"
-          : yield* askHelpers(helpers, target, "unbounded", cascade ? probeSilentHelper : () => Effect.void)
+          : yield* askHelpers(helpers, target, sentAt, "unbounded", cascade ? probeSilentHelper : () => Effect.void)
         switch (heard) {
           case "ack":
             return yield* answered(target)
           case "nack": {
             if (helpers.length > 0) yield* update((t) => [undefined, HealthTable.reached(t)] as const)
-            if ((yield* failed(target)) === "suspected") yield* tell(target)
+            if ((yield* failed(target, sentAt)) === "suspected") yield* tell(target, sentAt)
             return
           }
           case "silence":
@@ -279,64 +299,42 @@ export const make = (options: {
         yield* Effect.forEach(
           pending,
           (peer) =>
-            Effect.flatMap(ping(peer), (found) => (found === "failed" ? Effect.asVoid(failed(peer)) : Effect.void)),
+            Effect.flatMap(
+              ping(peer),
+              ({ found, sentAt }) => (found === "failed" ? Effect.asVoid(failed(peer, sentAt)) : Effect.void)
+            ),
           { concurrency: "unbounded", discard: true }
         )
       }
     }).pipe(logDefect("the failure detector's probes of suspects died; suspicions no longer end"))
 
-    const probeFor = (peer: PeerId): Effect.Effect<boolean, Refusal> =>
+    const probeFor = (peer: PeerId, silentFor: Duration.Duration = Duration.zero): Effect.Effect<boolean, Refusal> =>
       Effect.gen(function*() {
         const set = yield* discovery.current
         if (peer === set.self) return yield* Effect.fail("self" as const)
         if (!set.peers.includes(peer)) return yield* Effect.fail("not-a-peer" as const)
-        const mine = yield* Deferred.make<boolean>()
-        const inFlight = yield* Ref.modify(probesFor, (all) => {
-          const found = all.get(peer)
-          return found === undefined ? [mine, new Map(all).set(peer, mine)] : [found, all]
-        })
-        if (inFlight !== mine) return yield* Deferred.await(inFlight)
-        const reached = yield* ping(peer).pipe(
-          Effect.tap((found) => (found === "failed" ? failed(peer) : Effect.void)),
-          Effect.map((found) => found === "ok"),
-          Effect.ensuring(Ref.update(probesFor, (all) => {
-            const next = new Map(all)
-            next.delete(peer)
-            return next
-          }))
+        return yield* probesFor(
+          peer,
+          ping(peer).pipe(
+            // The asker's silence counts as this pod's, up to the suspicion timeout: a pod paused for less
+            // than that still answers the probe that could hold it down, sent after its silence lasted so long.
+            Effect.tap(({ found, sentAt }) =>
+              found === "failed"
+                ? failed(peer, sentAt, sentAt - Math.min(Duration.toMillis(silentFor), suspicionMs))
+                : Effect.void
+            ),
+            Effect.map(({ found }) => found === "ok")
+          )
         )
-        yield* Deferred.succeed(mine, reached)
-        return reached
       }).pipe(Effect.uninterruptible)
-
-    /**
-     * Publishes the peers that DNS dropped after this pod's probe of them failed (a crash, seen first-hand:
-     * the pod service tells its peers, so that each looks DNS up now rather than at its own probe of it).
-     */
-    const watchDepartures = discovery.changes.pipe(
-      Stream.runForEach((change) =>
-        Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          const seen = yield* Ref.modify(failedAt, (all) => {
-            const kept = new Map([...all].filter(([, at]) => now - at <= DEPARTURE_WINDOW_MS))
-            const departed = change.left.filter((id) => kept.has(id))
-            for (const id of departed) kept.delete(id)
-            return [departed, kept] as const
-          })
-          yield* PubSub.publishAll(departures, seen)
-        })
-      ),
-      logDefect("the failure detector's watch of departures died; crashes are no longer told to peers")
-    )
 
     yield* Effect.forkScoped(rounds)
     yield* Effect.forkScoped(suspects)
-    yield* Effect.forkScoped(watchDepartures)
 
     return {
       current: verdicts.current,
       changes: verdicts.changes,
-      departures: Stream.fromPubSub(departures),
+      departures: departures.stream,
       probeFor,
       pingedBy: (peer) =>
         Effect.flatMap(discovery.current, (set) =>

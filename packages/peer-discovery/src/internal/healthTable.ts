@@ -6,9 +6,11 @@
  * The rules, each a lesson of SWIM and Lifeguard:
  * - a peer is **suspected** when a probe of it failed and the peers asked to probe it (indirect probes)
  *   answered that they could not reach it either (nacks): a failed probe alone may be this pod's fault;
- * - a suspected peer is **held down** once it has failed {@link DOWN_AFTER_FAILURES} probes and its
- *   suspicion has lasted the suspicion timeout, stretched by this pod's local health: a pod that is itself
- *   slow suspects less;
+ * - a suspected peer is **held down** once it has failed {@link DOWN_AFTER_FAILURES} probes and one of
+ *   them was sent the suspicion timeout (stretched by this pod's local health: a pod that is itself slow
+ *   suspects less) or more after the first unanswered one: a peer paused for less than that answers the
+ *   later probe when it resumes. The first unanswered probe may be the asking pod's, when a peer asked this
+ *   one to probe (its silence is then as old as the asker says, at most the suspicion timeout);
  * - any answer clears both at once: a peer that answers again gets its shards back;
  * - a probe whose answer was waited for much longer than its timeout was not the peer's fault but this
  *   pod's (its event loop or its cgroup stalled): it counts as neither an answer nor a failure, and raises
@@ -42,7 +44,10 @@ export const sameVerdicts = (a: Verdicts, b: Verdicts): boolean =>
 /** How a peer stands, when it is not alive. */
 export type Status = "suspected" | "down"
 
-/** A peer that is not alive: since when (ms) it is in its status, and the probes it failed since suspected. */
+/**
+ * A peer that is not alive: since when (ms) it is in its status (for a suspect: when the first probe it
+ * did not answer was sent), and the probes it failed since suspected.
+ */
 export interface Entry {
   readonly status: Status
   readonly since: number
@@ -161,23 +166,34 @@ export const unreached = (table: Table, at: number): Table => ({
 })
 
 /**
- * A probe of `peer` failed at `at`, confirmed by others (nacks, or no one to ask): an alive peer becomes
- * suspected; a suspected one counts the failure and is held down once it has failed
- * {@link DOWN_AFTER_FAILURES} probes over `suspicionTimeoutMs` (already stretched by the local health).
+ * A probe of `peer` sent at `sentAt` failed, confirmed by others (nacks, or no one to ask): an alive peer
+ * becomes suspected, silent since `silentSince` (the first unanswered probe's sending, this one's by
+ * default); a suspected one counts the failure and is held down once it has failed
+ * {@link DOWN_AFTER_FAILURES} probes, one sent `suspicionTimeoutMs` (already stretched by the local health)
+ * or more after its silence began.
  */
-export const failed = (table: Table, peer: PeerId, at: number, suspicionTimeoutMs: number): [Transition, Table] => {
+export const failed = (
+  table: Table,
+  peer: PeerId,
+  sentAt: number,
+  suspicionTimeoutMs: number,
+  silentSince: number = sentAt
+): [Transition, Table] => {
   const entry = table.entries.get(peer)
   if (entry?.status === "down") return ["none", table]
   const next: Entry = entry === undefined
-    ? { status: "suspected", since: at, failures: 1 }
+    ? { status: "suspected", since: Math.min(silentSince, sentAt), failures: 1 }
     : { ...entry, failures: entry.failures + 1 }
-  const due = next.failures >= DOWN_AFTER_FAILURES && at - next.since >= suspicionTimeoutMs
-  const settled: Entry = due ? { status: "down", since: at, failures: next.failures } : next
+  const due = next.failures >= DOWN_AFTER_FAILURES && sentAt - next.since >= suspicionTimeoutMs
+  const settled: Entry = due ? { status: "down", since: sentAt, failures: next.failures } : next
   return [
     due ? "down" : entry === undefined ? "suspected" : "none",
     withEntries(table, new Map(table.entries).set(peer, settled))
   ]
 }
+
+/** When (ms) a probe of suspected `entry` sent then or later may hold it down, with `suspicionTimeoutMs`. */
+export const dueAt = (entry: Entry, suspicionTimeoutMs: number): number => entry.since + suspicionTimeoutMs
 
 /** The timeout `ms` stretched by the local health: ×(1 + score). */
 export const stretched = (table: Table, ms: number): number => ms * (1 + table.localHealth)

@@ -79,12 +79,12 @@ export const make = (options: {
       )
 
     /**
-     * A failed probe of `peer`, confirmed: suspected, or held down once its suspicion has lasted
-     * `suspicionMs` (stretched by the local health).
+     * A probe of `peer` sent at `sentAt` failed, confirmed: suspected (silent since `silentSince`), or held
+     * down once its silence has lasted `suspicionMs` (stretched by the local health).
      */
-    const failed = (peer: PeerId, suspicionMs: number) =>
+    const failed = (peer: PeerId, suspicionMs: number, sentAt: number, silentSince = sentAt) =>
       Effect.flatMap(
-        update((t, at) => HealthTable.failed(t, peer, at, HealthTable.stretched(t, suspicionMs))),
+        update((t) => HealthTable.failed(t, peer, sentAt, HealthTable.stretched(t, suspicionMs), silentSince)),
         (transition) => Effect.as(record(peer, transition), transition)
       )
 
