@@ -7,8 +7,8 @@
  *
  * The defaults follow SWIM and Lifeguard (memberlist's LAN profile probes every second with a 500 ms
  * timeout and three indirect probes), with a suspicion short enough that a dead node's shards move within
- * about four seconds, and long enough that a pod paused for two seconds is not taken for dead: its queued
- * answers arrive when it resumes, well before the suspicion ends (README, "The failure detector").
+ * a few seconds, and long enough that a pod paused for two seconds is not taken for dead: the probe that
+ * could hold it down is sent after it resumed (README, "The failure detector").
  */
 import { Config, Context, Duration, Effect, Layer, Option, Result } from "effect"
 import type { ConfigError } from "./ConfigError.js"
@@ -30,7 +30,8 @@ export interface Settings {
    */
   readonly indirectProbes: number
   /**
-   * How long a peer stays suspected, probed again meanwhile, before it is held down and its shards move
+   * How long a peer must have been silent, from the first probe it did not answer (this pod's, or the one
+   * of the peer that told this pod of it), before a failed probe holds it down and its shards move
    * (`MIROIR_PEER_SUSPICION_TIMEOUT`, default `2s`, from the probe timeout to 1m). Stretched while this pod
    * is itself slow (Lifeguard's local health).
    */
