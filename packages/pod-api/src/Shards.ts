@@ -2,7 +2,7 @@
  * How many shards a pod is asked about: the bound of the pod API's `shards` parameter (and of the pod's
  * own `MIROIR_SHARDS`, which is its default), and the parameter's Schema.
  */
-import { Effect, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import { decimalInteger } from "./internal/decimalInteger.js"
 
 /**
  * The largest shard count of the pod API: `/ownership?shards=` accepts 1 to 65,536, and so does a pod's
@@ -21,17 +21,4 @@ export const SHARDS_EXPECTED = `must be an integer from 1 to ${MAX_POD_SHARDS}`
  * and before the value received (`shards must be an integer from 1 to 65536, got "abc"`): every way a
  * value can be wrong fails with that one message, never Schema's own wording.
  */
-export const Shards = Schema.String.pipe(
-  Schema.decodeTo(
-    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_POD_SHARDS })),
-    SchemaTransformation.transformEffect({
-      decode: (text, options) => {
-        const shards = /^\d{1,6}$/.test(text) ? Number(text) : Number.NaN
-        return shards >= 1 && shards <= MAX_POD_SHARDS
-          ? Effect.succeed(shards)
-          : Effect.fail(new SchemaIssue.InvalidValue({ message: SHARDS_EXPECTED }, text, options))
-      },
-      encode: (shards) => Effect.succeed(String(shards))
-    })
-  )
-).annotate({ message: SHARDS_EXPECTED })
+export const Shards = decimalInteger(1, MAX_POD_SHARDS, SHARDS_EXPECTED)

@@ -4,7 +4,7 @@
  * older evidence (at most its suspicion timeout), so that every pod holds a dead peer down at about the
  * same moment rather than each a suspicion timeout after it first heard of it.
  */
-import { Effect, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import { decimalInteger } from "./internal/decimalInteger.js"
 
 /** The largest `silentForMs`: an hour, far past any suspicion timeout (the asked pod caps it at its own). */
 export const MAX_SILENT_FOR_MS = 3_600_000
@@ -17,17 +17,4 @@ export const SILENT_FOR_EXPECTED = `must be an integer from 0 to ${MAX_SILENT_FO
  * milliseconds from 0 to {@link MAX_SILENT_FOR_MS}. Every way a value can be wrong fails with one message
  * (`silentForMs must be an integer from 0 to 3600000, got "x"`), as `shards` does (Shards.ts).
  */
-export const SilentForMs = Schema.String.pipe(
-  Schema.decodeTo(
-    Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: MAX_SILENT_FOR_MS })),
-    SchemaTransformation.transformEffect({
-      decode: (text, options) => {
-        const ms = /^\d{1,7}$/.test(text) ? Number(text) : Number.NaN
-        return ms >= 0 && ms <= MAX_SILENT_FOR_MS
-          ? Effect.succeed(ms)
-          : Effect.fail(new SchemaIssue.InvalidValue({ message: SILENT_FOR_EXPECTED }, text, options))
-      },
-      encode: (ms) => Effect.succeed(String(ms))
-    })
-  )
-).annotate({ message: SILENT_FOR_EXPECTED })
+export const SilentForMs = decimalInteger(0, MAX_SILENT_FOR_MS, SILENT_FOR_EXPECTED)
