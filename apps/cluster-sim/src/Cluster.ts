@@ -55,18 +55,24 @@ export interface Cluster {
   readonly pods: SubscriptionRef.SubscriptionRef<ReadonlyArray<ClusterPod>>
   /** What DNS publishes now. */
   readonly published: SubscriptionRef.SubscriptionRef<Published>
+  /**
+   * Whether a deleted or crashed pod is replaced (by its Deployment's ReplicaSet on Kubernetes; the
+   * simulator does not): a step that awaits the cluster settled after a departure then awaits the
+   * replacement too, not only the survivors.
+   */
+  readonly replacesDeparted: boolean
   /** Runs `replicas` pods: starts new ones, or deletes the newest gracefully. */
   readonly scaleTo: (replicas: number) => Effect.Effect<void, Error>
   /**
    * Deletes a pod gracefully (by default the oldest live one; on Kubernetes through the Eviction API):
-   * it leaves DNS as it starts terminating and gets SIGTERM. Returns its name at once (on Kubernetes once
-   * its ReplicaSet created the replacement, which is then among the live pods); it stops in the background.
+   * it leaves DNS as it starts terminating and gets SIGTERM. Returns its name at once; it stops in the
+   * background.
    */
   readonly deletePod: (name?: string) => Effect.Effect<string, Error>
   /**
    * Kills a pod's process with SIGKILL, as a crash (by default the newest live one); returns its name. On
    * Kubernetes the pod is then deleted at once and replaced (a crashed container the kubelet restarts at
-   * once could be back in DNS before anyone looked), and the name is returned once the replacement exists.
+   * once could be back in DNS before anyone looked).
    */
   readonly killPod: (name?: string) => Effect.Effect<string, Error>
   /** Starts or ends a DNS outage: while on, the cluster DNS answers nothing. */

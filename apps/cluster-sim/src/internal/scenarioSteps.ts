@@ -4,7 +4,7 @@
  * and criterion 4 over all of them.
  */
 import { Duration, Effect, Ref, Schedule, SubscriptionRef } from "effect"
-import { awaitPublished, awaitSettled, livePods } from "../Cluster.js"
+import { awaitPublished, awaitSettled, awaitValue, isLive, livePods } from "../Cluster.js"
 import { awaitDropped, observe } from "../Observer.js"
 import type { ScenarioRun } from "./scenarioRun.js"
 
@@ -63,6 +63,7 @@ const departureCriterion: Record<Departure, string> = {
 export const departure = (run: ScenarioRun, how: Departure) =>
   Effect.gen(function*() {
     const { cluster, options, r } = run
+    const liveBefore = (yield* livePods(cluster)).length
     const victim = yield* (how === "kill" ? cluster.killPod() : cluster.deletePod())
     const victimLabel = (yield* SubscriptionRef.get(cluster.pods)).find((pod) => pod.name === victim)?.label ?? victim
     yield* run.event(`${how} ${victim}`)
@@ -80,6 +81,16 @@ export const departure = (run: ScenarioRun, how: Departure) =>
       Math.max(0, dropped - removed),
       2 * r
     )
+    // The replacement, where the cluster makes one: settled means it is ready too, not only the survivors
+    // (seen on Kubernetes: the pod count checked against the survivors while the replacement joined).
+    if (cluster.replacesDeparted) {
+      yield* awaitValue(
+        cluster.pods,
+        (pods) => pods.filter(isLive).length >= liveBefore,
+        run.startTimeout,
+        `${victim}'s replacement`
+      )
+    }
     yield* awaitSettled(cluster, run.startTimeout)
     yield* run.awaitConvergence(`the pods to agree after the ${how}`)
     yield* run.checkPodCount(how)

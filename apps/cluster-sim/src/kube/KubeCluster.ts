@@ -19,7 +19,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Duration, Effect, Schedule, type Scope, SubscriptionRef } from "effect"
-import { awaitValue, type Cluster, type ClusterPod, isLive } from "../Cluster.js"
+import type { Cluster, ClusterPod } from "../Cluster.js"
 import * as Components from "./Components.js"
 import * as ControlPlane from "./ControlPlane.js"
 import * as CoreDns from "./CoreDns.js"
@@ -39,9 +39,6 @@ const EVICTION_RETRY = Duration.seconds(1)
 
 /** Evictions tried again before a refusal is final: a replacement has a minute to become ready. */
 const EVICTION_RETRIES = 60
-
-/** How long the ReplicaSet has to create a deleted pod's replacement (it does within a second here). */
-const REPLACEMENT_TIMEOUT = Duration.seconds(30)
 
 /** The chart, installed as it is. */
 export const CHART = fileURLToPath(new URL("../../../../charts/miroir", import.meta.url))
@@ -208,19 +205,10 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
     /** Pods crashed by {@link crash}: deleted after their container was killed, with no preStop hook to run. */
     const crashed = new Set<string>()
 
-    const livePods = Effect.map(SubscriptionRef.get(pods), (all) => all.filter(isLive))
-    /**
-     * Waits until the ReplicaSet has replaced `victim` (as many live pods besides it as there were with it),
-     * so that a caller awaiting every live pod ready awaits the replacement too, not only the survivors
-     * (seen: the acceptance's pod count checked against 4 pods while the replacement became the 5th).
-     */
-    const replaced = (victim: ClusterPod, before: number) =>
-      awaitValue(
-        pods,
-        (all) => all.filter((p) => isLive(p) && p.name !== victim.name).length >= before,
-        REPLACEMENT_TIMEOUT,
-        `the ReplicaSet to replace ${victim.name}`
-      )
+    const livePods = Effect.map(
+      SubscriptionRef.get(pods),
+      (all) => all.filter((p) => p.phase === "Pending" || p.phase === "Running")
+    )
     const pick = (name: string | undefined, fallback: (live: ReadonlyArray<ClusterPod>) => ClusterPod | undefined) =>
       Effect.flatMap(livePods, (live) => {
         const pod = name === undefined ? fallback(live) : live.find((p) => p.name === name)
@@ -268,6 +256,7 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
         } on ${network.address}:53; image ${options.image.repository}@${options.image.digest}`,
       pods,
       published,
+      replacesDeparted: true,
       controlPlane,
       coreDns,
       node,
@@ -283,34 +272,30 @@ export const make = (options: Options): Effect.Effect<KubeCluster, Error, Scope.
       scaleTo: (replicas) =>
         Effect.asVoid(kubectl(["scale", `deployment/${deployment}`, "--namespace", ns, `--replicas=${replicas}`])),
       deletePod: (name) =>
-        Effect.flatMap(livePods, (before) =>
-          pick(name, (live) => live[0]).pipe(
-            Effect.tap((pod) =>
-              api.request("POST", `/api/v1/namespaces/${ns}/pods/${pod.name}/eviction`, {
-                apiVersion: "policy/v1",
-                kind: "Eviction",
-                metadata: { name: pod.name, namespace: ns }
-              }).pipe(
-                // The chart's PodDisruptionBudget refuses an eviction (429) while a replacement is not ready yet
-                // (after a crash the pods now notice within a second, before the replacement starts): retried as
-                // `kubectl drain` does, until the budget allows it.
-                Effect.retry({
-                  while: (error) => error.status === 429,
-                  schedule: Schedule.spaced(EVICTION_RETRY),
-                  times: EVICTION_RETRIES
-                })
-              )
-            ),
-            Effect.tap((pod) => replaced(pod, before.length)),
-            Effect.map((pod) => pod.name)
-          )),
+        pick(name, (live) => live[0]).pipe(
+          Effect.tap((pod) =>
+            api.request("POST", `/api/v1/namespaces/${ns}/pods/${pod.name}/eviction`, {
+              apiVersion: "policy/v1",
+              kind: "Eviction",
+              metadata: { name: pod.name, namespace: ns }
+            }).pipe(
+              // The chart's PodDisruptionBudget refuses an eviction (429) while a replacement is not ready yet
+              // (after a crash the pods now notice within a second, before the replacement starts): retried as
+              // `kubectl drain` does, until the budget allows it.
+              Effect.retry({
+                while: (error) => error.status === 429,
+                schedule: Schedule.spaced(EVICTION_RETRY),
+                times: EVICTION_RETRIES
+              })
+            )
+          ),
+          Effect.map((pod) => pod.name)
+        ),
       killPod: (name) =>
-        Effect.flatMap(livePods, (before) =>
-          pick(name, (live) => live.at(-1)).pipe(
-            Effect.tap((pod) => crash(pod.name)),
-            Effect.tap((pod) => replaced(pod, before.length)),
-            Effect.map((pod) => pod.name)
-          )),
+        pick(name, (live) => live.at(-1)).pipe(
+          Effect.tap((pod) => crash(pod.name)),
+          Effect.map((pod) => pod.name)
+        ),
       setDnsOutage: (on) => (on ? coreDns.stop : coreDns.start)
     } satisfies KubeCluster
   })

@@ -29,6 +29,7 @@ export const make = <D extends DnsBackend>(
   Effect.map(EndpointsController.make(dns, options), (controller) => ({
     ...controller,
     description: `${dns.name} (${dns.server})`,
+    replacesDeparted: false,
     dns,
     statefulSet: options.statefulSet,
     setDnsOutage: (on) => Effect.sync(() => dns.setOutage(on))
