@@ -17,6 +17,11 @@ import { ask } from "./Observer.js"
 /** What the sampling measured. */
 export interface GapReport {
   readonly samples: number
+  /**
+   * The longest time between two samples, in ms: the resolution of the gaps, since a stretch shorter than
+   * this can fall between two samples unseen.
+   */
+  readonly longestBetweenSamplesMs: number
   /** The longest time one shard was owned by no pod, in ms. */
   readonly longestUnownedMs: number
   /** The longest time one shard was owned by two pods or more, in ms. */
@@ -25,7 +30,7 @@ export interface GapReport {
   readonly unownedShardSeconds: number
   readonly multiOwnedShardSeconds: number
   /** The same, counting terminating pods that answer as owners of what they claim. */
-  readonly claimed: Omit<GapReport, "samples" | "claimed">
+  readonly claimed: Omit<GapReport, "samples" | "longestBetweenSamplesMs" | "claimed">
 }
 
 interface Streaks {
@@ -37,6 +42,7 @@ interface Streaks {
   readonly unownedMs: number
   readonly multiMs: number
   readonly samples: number
+  readonly longestBetween: number
   readonly lastAt: number | undefined
 }
 
@@ -48,6 +54,7 @@ const initial: Streaks = {
   unownedMs: 0,
   multiMs: 0,
   samples: 0,
+  longestBetween: 0,
   lastAt: undefined
 }
 
@@ -94,6 +101,7 @@ const record = (streaks: Streaks, counts: ReadonlyArray<number>, at: number): St
     unownedMs: streaks.unownedMs + unowned.continued * elapsed,
     multiMs: streaks.multiMs + multi.continued * elapsed,
     samples: streaks.samples + 1,
+    longestBetween: Math.max(streaks.longestBetween, elapsed),
     lastAt: at
   }
 }
@@ -107,7 +115,7 @@ const countClaims = (shards: number, claims: ReadonlyArray<ReadonlyArray<number>
   return counts
 }
 
-const report = (s: Streaks): Omit<GapReport, "samples" | "claimed"> => ({
+const report = (s: Streaks): Omit<GapReport, "samples" | "longestBetweenSamplesMs" | "claimed"> => ({
   longestUnownedMs: s.longestUnowned,
   longestMultiOwnedMs: s.longestMulti,
   unownedShardSeconds: s.unownedMs / 1000,
@@ -141,6 +149,11 @@ export const sample = (
     return Effect.gen(function*() {
       yield* Fiber.interrupt(fiber)
       const { claimed, live } = yield* Ref.get(streaks)
-      return { samples: live.samples, ...report(live), claimed: report(claimed) } satisfies GapReport
+      return {
+        samples: live.samples,
+        longestBetweenSamplesMs: live.longestBetween,
+        ...report(live),
+        claimed: report(claimed)
+      } satisfies GapReport
     })
   })

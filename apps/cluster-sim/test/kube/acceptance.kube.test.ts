@@ -45,6 +45,12 @@ import { chartRules } from "./support/chartRules.js"
 const R = Duration.seconds(4)
 const r = Duration.toMillis(R)
 const SHARDS = 64
+/**
+ * The coarsest sampling of the ownership during a roll at which its bound (2R) still means something: a
+ * sample asks every pod with a 1 s timeout, every 200 ms; a roll may be over in a few samples, so the
+ * count of samples says nothing, the time between them does.
+ */
+const SAMPLED_EVERY_MS = 3 * r / 4
 const RELEASE = "miroir"
 const NAMESPACE = "default"
 
@@ -349,10 +355,14 @@ describe("acceptance on real Kubernetes (control plane, a real node running the 
           (rollout.agreedAfterMs / 1000).toFixed(2)
         } s | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
         `| ${
-          rollout.gaps.longestUnownedMs <= 2 * r ? "PASS" : "FAIL"
+          rollout.gaps.longestUnownedMs <= 2 * r && rollout.gaps.longestBetweenSamplesMs <= SAMPLED_EVERY_MS
+            ? "PASS"
+            : "FAIL"
         } | longest time a shard had no owner during the rollout | ${
           (rollout.gaps.longestUnownedMs / 1000).toFixed(2)
-        } s | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
+        } s (${rollout.gaps.samples} samples, at most ${
+          (rollout.gaps.longestBetweenSamplesMs / 1000).toFixed(2)
+        } s apart) | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
         `| — | longest time a shard had two owners; shard-seconds unowned / doubly owned | ${
           (rollout.gaps.longestMultiOwnedMs / 1000).toFixed(2)
         } s; ${rollout.gaps.unownedShardSeconds.toFixed(1)} / ${rollout.gaps.multiOwnedShardSeconds.toFixed(1)} | — |`,
@@ -362,10 +372,14 @@ describe("acceptance on real Kubernetes (control plane, a real node running the 
           (rollback.agreedAfterMs / 1000).toFixed(2)
         } s | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
         `| ${
-          rollback.gaps.longestUnownedMs <= 2 * r ? "PASS" : "FAIL"
+          rollback.gaps.longestUnownedMs <= 2 * r && rollback.gaps.longestBetweenSamplesMs <= SAMPLED_EVERY_MS
+            ? "PASS"
+            : "FAIL"
         } | longest time a shard had no owner during the rollback | ${
           (rollback.gaps.longestUnownedMs / 1000).toFixed(2)
-        } s | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
+        } s (${rollback.gaps.samples} samples, at most ${
+          (rollback.gaps.longestBetweenSamplesMs / 1000).toFixed(2)
+        } s apart) | ${(2 * r / 1000).toFixed(2)} s (2R) |`,
         `| — | rollback: longest time a shard had two owners; shard-seconds unowned / doubly owned; revisions | ${
           (rollback.gaps.longestMultiOwnedMs / 1000).toFixed(2)
         } s; ${rollback.gaps.unownedShardSeconds.toFixed(1)} / ${rollback.gaps.multiOwnedShardSeconds.toFixed(1)}; ${
@@ -406,11 +420,13 @@ describe("acceptance on real Kubernetes (control plane, a real node running the 
       expect(result.checks).toHaveLength(7)
       expect(rollout.agreedAfterMs, report).toBeLessThanOrEqual(2 * r)
       expect(rollout.gaps.longestUnownedMs, report).toBeLessThanOrEqual(2 * r)
-      expect(rollout.gaps.samples).toBeGreaterThan(10)
+      expect(rollout.gaps.samples, report).toBeGreaterThanOrEqual(3)
+      expect(rollout.gaps.longestBetweenSamplesMs, report).toBeLessThanOrEqual(SAMPLED_EVERY_MS)
       expect(rollback.replicas, report).toBe(3)
       expect(rollback.agreedAfterMs, report).toBeLessThanOrEqual(2 * r)
       expect(rollback.gaps.longestUnownedMs, report).toBeLessThanOrEqual(2 * r)
-      expect(rollback.gaps.samples).toBeGreaterThan(10)
+      expect(rollback.gaps.samples, report).toBeGreaterThanOrEqual(3)
+      expect(rollback.gaps.longestBetweenSamplesMs, report).toBeLessThanOrEqual(SAMPLED_EVERY_MS)
       expect(revisions.at(-1), report).toBe("3 Rollback to 1")
       expect(steadyFiring, report).toEqual([])
       expect(hintsReceived, report).toBeGreaterThan(0)
