@@ -23,6 +23,64 @@ describe("probeSchedule", () => {
     }
   })
 
+  /** Who probes each pod, slot by slot, over three rounds of the rotation. */
+  const probersOf = (count: number): ReadonlyArray<ReadonlyArray<number>> => {
+    const peers = view(count)
+    return Array.from({ length: 3 * count }, (_, i) => {
+      const probers = Array.from({ length: count }, () => -1)
+      peers.forEach((self, prober) => {
+        probers[peers.indexOf(ProbeSchedule.targetOf(peers, self, 1_000_000 + i)!)] = prober
+      })
+      return probers
+    })
+  }
+  /** The longest run of slots in which some pod of `dead` has only dead probers. */
+  const longestUnprobed = (probers: ReadonlyArray<ReadonlyArray<number>>, dead: ReadonlySet<number>) => {
+    let longest = 0
+    for (const target of dead) {
+      let run = 0
+      for (const slot of probers) {
+        run = dead.has(slot[target]!) ? run + 1 : 0
+        longest = Math.max(longest, run)
+      }
+    }
+    return longest
+  }
+  const block = (count: number, from: number, size: number) =>
+    new Set(Array.from({ length: size }, (_, i) => (from + i) % count))
+
+  it("gives each pod of a dead block of the view (a node's pods) a live prober in one of two slots in a row", () => {
+    for (let count = 3; count <= 40; count++) {
+      const probers = probersOf(count)
+      for (let size = 1; size <= Math.max(1, Math.floor(count / 2) - 1); size++) {
+        for (let from = 0; from < count; from++) {
+          expect(longestUnprobed(probers, block(count, from, size)), `${size} of ${count} from ${from}`)
+            .toBeLessThanOrEqual(1)
+        }
+      }
+    }
+    // The benchmarks' dead node: 3 of 6 pods.
+    for (let from = 0; from < 6; from++) expect(longestUnprobed(probersOf(6), block(6, from, 3))).toBe(1)
+    // Without the stride, the last of them waited two slots.
+    expect(ProbeSchedule.strideOf(5)).toBe(2)
+  })
+
+  it("strides by the largest step up to half the offsets that visits each of them once", () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 10, 14, 299].map(ProbeSchedule.strideOf)).toEqual([
+      1,
+      1,
+      1,
+      1,
+      2,
+      1,
+      3,
+      3,
+      3,
+      5,
+      149
+    ])
+  })
+
   it("probes nobody when alone or not in the view", () => {
     expect(ProbeSchedule.targetOf(view(1), view(1)[0]!, 7)).toBeUndefined()
     expect(ProbeSchedule.targetOf(view(3), "10-9-9-9" as PeerId, 7)).toBeUndefined()
