@@ -33,6 +33,10 @@ export const PODS = 6
 export const SHARDS = 256
 /** The pods' refresh interval: production's. */
 export const R = Duration.seconds(15)
+/** Issue 22's target for the detector: a crash agreed by every survivor within it (p99). */
+export const CRASH_AGREE_TARGET_MS = 2_000
+/** Issue 22's target for the detector: a dead node's shards owned again within it after the freeze. */
+export const DEAD_NODE_TARGET_MS = 5_000
 /** How long a partition lasts. */
 const CUT_MS = 10_000
 const RELEASE = "miroir"
@@ -147,7 +151,12 @@ const measureOnce = (detector: "off" | "on", image: Image.MiroirImage, counts: T
     const run = yield* Effect.scoped(measure(detector, folder, image, counts)).pipe(
       Effect.tapError(() => Effect.sync(() => console.error(`  the run's files are kept in ${folder}`)))
     )
-    rmSync(folder, { recursive: true, force: true })
+    // What a slow trial leaves to read: every pod's log (pods/), with when each learned of a crash and
+    // whom it told.
+    const slow = run.crashes.filter((t) => (t.agreeMs ?? Infinity) >= CRASH_AGREE_TARGET_MS).length
+    if (detector === "on" && (slow > 0 || (run.deadNode.ownedMs ?? Infinity) >= DEAD_NODE_TARGET_MS)) {
+      yield* log(`a target was missed (${slow} slow crashes): the run's files are kept in ${folder}`)
+    } else rmSync(folder, { recursive: true, force: true })
     return run
   })
 

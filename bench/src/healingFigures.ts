@@ -7,7 +7,7 @@
  */
 import { loadavg } from "node:os"
 import type { Outcome, HealingRun } from "./healing.js"
-import { PODS, R, SHARDS } from "./healing.js"
+import { CRASH_AGREE_TARGET_MS, DEAD_NODE_TARGET_MS, PODS, R, SHARDS } from "./healing.js"
 import type { ShardSeconds } from "@miroir/cluster-sim/kube/ViewTimeline"
 import type { Add } from "./rolloutFigures.js"
 import { type Figure, figure, quantile } from "./stats.js"
@@ -105,7 +105,9 @@ export const recordHealing = (outcome: Outcome, results: Record<string, any>, ad
           max: Math.max(...agree),
           trials: agree.length
         },
-        on ? { text: "< 2,000 ms", met: p99 < 2000 } : undefined
+        on
+          ? { text: `< ${CRASH_AGREE_TARGET_MS.toLocaleString("en")} ms`, met: p99 < CRASH_AGREE_TARGET_MS }
+          : undefined
       )
     }
     add(key("crash.*.unownedShardSeconds"), figure(run.crashes.map((t) => t.gaps.unowned), "shard-seconds per crash"))
@@ -119,7 +121,9 @@ export const recordHealing = (outcome: Outcome, results: Record<string, any>, ad
       add(
         key("deadNode.*.ownedMs"),
         single(dead.ownedMs, `ms from the freeze to every shard owned again (${dead.deadPods} pods frozen)`),
-        on ? { text: "< 5,000 ms", met: dead.ownedMs < 5000 } : undefined
+        on
+          ? { text: `< ${DEAD_NODE_TARGET_MS.toLocaleString("en")} ms`, met: dead.ownedMs < DEAD_NODE_TARGET_MS }
+          : undefined
       )
     }
     if (dead.ownedOnceMs !== undefined) {
