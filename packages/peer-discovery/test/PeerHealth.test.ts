@@ -291,6 +291,37 @@ describe("PeerHealth", () => {
       expect(yield* health.current).toEqual(PeerHealth.healthy)
     }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
 
+  it.effect("probes a peer DNS dropped before its turn all the same, and publishes its departure when it is dead", () =>
+    Effect.gen(function*() {
+      // Three pods: this one probes 10-0-0-2 in even slots (whole seconds from 0) and 10-0-0-3 in odd ones.
+      const { discovery, dns, health, paused } = yield* setup(3)
+      const departures = yield* health.departures.pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+      yield* TestClock.adjust(Duration.millis(200))
+      // 10-0-0-3 crashes; this pod's own lookup (a tick's, say) sees it before its turn, at 1 s.
+      yield* pause(paused, "10-0-0-3")
+      yield* dns.setSrv(SRV_NAME, pods(3).filter((_, i) => i !== 2))
+      yield* discovery.refresh
+      expect((yield* discovery.current).peers).toEqual(["10-0-0-1", "10-0-0-2"])
+      // The other pods still list it and count on this pod's probe of it in slot 1: it gets it, fails at
+      // 1.5 s, and the departure is published for the pod service to tell them.
+      yield* TestClock.adjust(Duration.millis(1_300))
+      expect(departures.pollUnsafe(), "published by 1.5 s").toBeDefined()
+      expect(yield* Fiber.join(departures)).toEqual(["10-0-0-3"])
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
+  it.effect("gives a dropped peer that still answers no departure", () =>
+    Effect.gen(function*() {
+      const { discovery, dns, health } = yield* setup(3)
+      const departures = yield* health.departures.pipe(Stream.take(1), Stream.runCollect, Effect.forkChild)
+      yield* TestClock.adjust(Duration.millis(200))
+      // Unready, not dead: DNS drops it, it answers its last probe.
+      yield* dns.setSrv(SRV_NAME, pods(3).filter((_, i) => i !== 2))
+      yield* discovery.refresh
+      yield* TestClock.adjust(Duration.seconds(5))
+      expect(departures.pollUnsafe()).toBeUndefined()
+      yield* Fiber.interrupt(departures)
+    }).pipe(Effect.provide(environment({ refreshInterval: INTERVAL }))))
+
   it.effect("counts the asker's silence, up to the suspicion timeout: told pods hold a dead peer down with the asker", () =>
     Effect.gen(function*() {
       // Rounds a minute apart: only the probes asked for here, and the pings they call for.

@@ -1,7 +1,9 @@
 /**
- * Departures seen first-hand: the peers DNS dropped shortly after this pod's probe of them failed (a crash).
- * The failure detector records its failed probes here; the pod service tells its peers of each departure
- * (`left` refresh hints), so that each looks DNS up now rather than at its own probe of the dead pod.
+ * Departures seen first-hand: the peers DNS dropped shortly after this pod's probe of them failed (a crash),
+ * and those DNS dropped before this pod's turn to probe them that did not answer that last probe (this pod's
+ * own lookup, a tick's or a hint's, saw the crash first). The failure detector records its failed probes
+ * here; the pod service tells its peers of each departure (`left` refresh hints), so that each looks DNS up
+ * now rather than at its own probe of the dead pod.
  */
 import { Clock, Effect, PubSub, Ref, type Scope, Stream } from "effect"
 import type * as PeerDiscovery from "../PeerDiscovery.js"
@@ -18,6 +20,8 @@ const DEPARTURES_KEPT = 64
 export interface Departures {
   /** This pod's probe of `peer` failed just now. */
   readonly probeFailed: (peer: PeerId) => Effect.Effect<void>
+  /** `peer`, which DNS dropped already, did not answer the probe of its last turn: a departure now. */
+  readonly lastTurnFailed: (peer: PeerId) => Effect.Effect<void>
   /** The peers DNS dropped within the window after a failed probe of them, from the moment of subscription. */
   readonly stream: Stream.Stream<PeerId>
 }
@@ -47,6 +51,7 @@ export const make = (discovery: PeerDiscovery.Service): Effect.Effect<Departures
     return {
       probeFailed: (peer) =>
         Effect.flatMap(Clock.currentTimeMillis, (at) => Ref.update(failedAt, (all) => new Map(all).set(peer, at))),
+      lastTurnFailed: (peer) => Effect.asVoid(PubSub.publish(departures, peer)),
       stream: Stream.fromPubSub(departures)
     }
   })

@@ -265,15 +265,35 @@ export const make = (options: {
       })
 
     /**
+     * The probe of a peer DNS dropped before its turn (probeSchedule.departedTarget). Without it the turn
+     * would be lost: the pods that still list the peer give it to this pod in this slot, so nobody would
+     * probe it before the next one, and this pod, which saw the departure first, would tell nobody. Seen:
+     * crashes agreed a slot late when a pod's lookup caught the crash just before its turn.
+     */
+    const lastTurn = (peer: PeerId) =>
+      Effect.gen(function*() {
+        const timeout = Duration.millis(HealthTable.stretched(yield* table, timeoutMs))
+        yield* Metric.update(Metrics.probesSentOf("direct"), 1)
+        const result = yield* Effect.result(probe.ping(peer, timeout))
+        yield* Metric.update(Metrics.probeResultsOf(Result.isSuccess(result) ? "ok" : "failed"), 1)
+        if (Result.isFailure(result)) yield* departures.lastTurnFailed(peer)
+      })
+
+    /**
      * The round loop: one peer per slot of the probe interval, the one probeSchedule.ts gives (a peer
      * suspected or held down is the suspects loop's), then a wait to the start of the next slot, or of a
-     * later one when this pod is slow (the local health stretches its interval).
+     * later one when this pod is slow (the local health stretches its interval). A peer DNS dropped since
+     * the previous slot gets its last turn beside it.
      */
     const rounds = Effect.gen(function*() {
       const intervalMs = Duration.toMillis(interval)
+      let previous: ReadonlyArray<PeerId> = []
       for (;;) {
         const slot = Math.floor((yield* Clock.currentTimeMillis) / intervalMs)
         const set = yield* discovery.current
+        const departed = ProbeSchedule.departedTarget(previous, set.peers, set.self, slot)
+        previous = set.peers
+        if (departed !== undefined) yield* Effect.forkIn(lastTurn(departed), scope)
         const target = ProbeSchedule.targetOf(set.peers, set.self, slot)
         if (target !== undefined && (yield* aliveOthers).includes(target)) yield* probeRound(target)
         else yield* update((t) => [undefined, t] as const) // the fence's clock goes on with nobody to probe

@@ -47,3 +47,18 @@ export const targetOf = (peers: ReadonlyArray<PeerId>, self: PeerId, slot: numbe
   const offset = ((slot % offsets) * strideOf(offsets)) % offsets
   return peers[(index + 1 + offset) % count]
 }
+
+/**
+ * The peer that `previous` (the view at the previous slot) gave `self` to probe in `slot` and that `current`
+ * no longer lists: DNS dropped it since, and the pods that still list it count on this pod's probe of it in
+ * this slot (failureDetector.ts probes it all the same). None when this slot's turn is a listed peer's.
+ */
+export const departedTarget = (
+  previous: ReadonlyArray<PeerId>,
+  current: ReadonlyArray<PeerId>,
+  self: PeerId,
+  slot: number
+): PeerId | undefined => {
+  const target = targetOf(previous, self, slot)
+  return target !== undefined && !current.includes(target) ? target : undefined
+}
