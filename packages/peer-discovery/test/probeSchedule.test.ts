@@ -79,6 +79,17 @@ describe("probeSchedule", () => {
     ])
   })
 
+  it("keeps the turn of a peer DNS dropped since the previous slot, and only that one", () => {
+    const before = view(3)
+    const after = before.filter((id) => id !== "10-0-0-3")
+    // 10-0-0-1 probes 10-0-0-2 in even slots and 10-0-0-3 in odd ones, by the view of three.
+    expect(ProbeSchedule.departedTarget(before, after, before[0]!, 1)).toBe("10-0-0-3")
+    expect(ProbeSchedule.departedTarget(before, after, before[0]!, 2)).toBeUndefined()
+    expect(ProbeSchedule.departedTarget(before, before, before[0]!, 1)).toBeUndefined()
+    // The first slot has no previous view.
+    expect(ProbeSchedule.departedTarget([], after, before[0]!, 1)).toBeUndefined()
+  })
+
   it("probes nobody when alone or not in the view", () => {
     expect(ProbeSchedule.targetOf(view(1), view(1)[0]!, 7)).toBeUndefined()
     expect(ProbeSchedule.targetOf(view(3), "10-9-9-9" as PeerId, 7)).toBeUndefined()
