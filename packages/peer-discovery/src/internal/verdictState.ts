@@ -43,7 +43,8 @@ export const make = (options: {
       oneUpdateAtATime.withPermits(1)(Effect.gen(function*() {
         const at = yield* Clock.currentTimeMillis
         const set = yield* discovery.current
-        const [result, changed] = change(yield* Ref.get(table), at)
+        const before = yield* Ref.get(table)
+        const [result, changed] = change(before, at)
         const next = HealthTable.keepListed(changed, set.peers)
         yield* Ref.set(table, next)
         const verdicts: Health = {
@@ -58,6 +59,14 @@ export const make = (options: {
           yield* Metric.update(Metrics.selfFenced, verdicts.fenced ? 1 : 0)
         }
         yield* Metric.update(Metrics.localHealth, next.localHealth)
+        if (next.localHealth !== before.localHealth) {
+          // Rare, and it changes what this pod does: its probes wait longer, and it probes less often.
+          yield* Effect.logInfo(
+            next.localHealth > before.localHealth
+              ? "this pod was slow: its probes' timeouts and interval stretch"
+              : "this pod answers in time again: its probes' timeouts and interval shrink"
+          ).pipe(Effect.annotateLogs({ localHealth: next.localHealth, stretch: 1 + next.localHealth }))
+        }
         return result
       }))
 
