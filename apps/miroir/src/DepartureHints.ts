@@ -1,9 +1,10 @@
 /**
  * The `left` refresh hints about a crashed peer: when DNS drops a peer shortly after this pod's probe of it
  * failed, or drops it before this pod's turn to probe it and that last probe fails (the failure detector's
- * `departures`: the crash seen first-hand), this pod tells every other peer to look DNS up now. DNS drops a crashed pod within a fraction of a second, but each pod would otherwise
- * learn it only at its own turn to probe the dead pod (one peer a second, in a rotation: up to N − 1
- * seconds for the last one) or at its next tick. A hint only makes a peer look up: nothing but DNS and the
+ * `departures`: the crash seen first-hand), this pod tells every other peer to look DNS up now. DNS drops
+ * a crashed pod within a fraction of a second, but each pod would otherwise learn it only at its own turn
+ * to probe the dead pod (one peer a second, in a rotation: up to N − 1 seconds for the last one) or at its
+ * next tick. A hint only makes a peer look up: nothing but DNS and the
  * peer's own probes change its set or its verdicts.
  */
 import { PeerDiscovery, PeerHealth } from "@miroir/peer-discovery"

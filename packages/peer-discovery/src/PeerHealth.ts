@@ -54,8 +54,8 @@ export interface Service {
   /**
    * The peers DNS dropped shortly after this pod's probe of them failed, or dropped before this pod's turn
    * to probe them and that did not answer that last probe (a crash, seen first-hand), from the moment of
-   * subscription: the pod service tells its peers (`left` refresh hints about them), so that
-   * each looks DNS up now instead of at its own turn to probe the dead pod.
+   * subscription: the pod service tells its peers (`left` refresh hints about them), so that each looks DNS
+   * up now instead of at its own turn to probe the dead pod.
    */
   readonly departures: Stream.Stream<PeerId>
   /**

@@ -22,7 +22,10 @@ export interface Departures {
   readonly probeFailed: (peer: PeerId) => Effect.Effect<void>
   /** `peer`, which DNS dropped already, did not answer the probe of its last turn: a departure now. */
   readonly lastTurnFailed: (peer: PeerId) => Effect.Effect<void>
-  /** The peers DNS dropped within the window after a failed probe of them, from the moment of subscription. */
+  /**
+   * The peers DNS dropped within the window after a failed probe of them, and those whose last turn's probe
+   * failed, from the moment of subscription.
+   */
   readonly stream: Stream.Stream<PeerId>
 }
 
