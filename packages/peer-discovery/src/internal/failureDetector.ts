@@ -271,13 +271,11 @@ export const make = (options: {
      * crashes agreed a slot late when a pod's lookup caught the crash just before its turn.
      */
     const lastTurn = (peer: PeerId) =>
-      Effect.gen(function*() {
-        const timeout = Duration.millis(HealthTable.stretched(yield* table, timeoutMs))
-        yield* Metric.update(Metrics.probesSentOf("direct"), 1)
-        const result = yield* Effect.result(probe.ping(peer, timeout))
-        yield* Metric.update(Metrics.probeResultsOf(Result.isSuccess(result) ? "ok" : "failed"), 1)
-        if (Result.isFailure(result)) yield* departures.lastTurnFailed(peer)
-      })
+      Effect.flatMap(
+        // What an answer would record of an unlisted peer, the table forgets in the same update (keepListed).
+        ping(peer, false),
+        ({ found }) => (found === "failed" ? departures.lastTurnFailed(peer) : Effect.void)
+      )
 
     /**
      * The round loop: one peer per slot of the probe interval, the one probeSchedule.ts gives (a peer
